@@ -1,0 +1,149 @@
+// WorkflowRun: one execution of one version, with per-step-instance status.
+import { z } from 'zod';
+import {
+  API_VERSION,
+  ConditionSchema,
+  freeForm,
+  type JsonValue,
+  JsonValueSchema,
+  ObjectMetaSchema,
+  TimestampSchema,
+} from './common.ts';
+
+export const RUN_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Stopped'] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
+
+export const STEP_PHASES = [
+  'Pending',
+  'WaitingForInputs',
+  'Queued',
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Skipped',
+  'Stopped',
+] as const;
+export type StepPhase = (typeof STEP_PHASES)[number];
+
+export const INITIATOR_TYPES = [
+  'manual',
+  'cron',
+  'artifact',
+  'subworkflow',
+  'api',
+  'backfill',
+  'restart',
+] as const;
+export type InitiatorType = (typeof INITIATOR_TYPES)[number];
+
+export const PLACEMENT_SOURCES = ['kubernetes', 'mesos', 'local'] as const;
+
+export const RunParameterSchema = z.strictObject({
+  name: z.string().min(1),
+  value: JsonValueSchema.describe('Override value (any JSON).'),
+});
+
+export const InitiatorSchema = z.strictObject({
+  type: z.enum(INITIATOR_TYPES),
+  user: z.string().optional().describe('Who started the run (manual, api).'),
+  parent: z
+    .strictObject({
+      run: z.string().min(1).describe('Parent WorkflowRun name.'),
+      step: z.string().optional().describe('Step instance id in the parent run.'),
+    })
+    .optional()
+    .describe('Set for subworkflow runs.'),
+});
+
+export const RESTART_FROM = ['failed', 'beginning'] as const;
+
+export const WorkflowRunSpecSchema = z.strictObject({
+  workflow: z.string().min(1).describe('Name of the Workflow (same namespace).'),
+  version: z.number().int().positive().optional().describe('Version to run; default the active version.'),
+  parameters: z.array(RunParameterSchema).optional().describe('Parameter overrides.'),
+  initiator: InitiatorSchema.optional(),
+  restartOf: z
+    .strictObject({
+      run: z.string().min(1).describe('The run to restart.'),
+      from: z.enum(RESTART_FROM).describe('failed: re-run only instances that did not succeed.'),
+    })
+    .optional(),
+  stop: z.boolean().optional().describe('Set true to stop the run.'),
+});
+export type WorkflowRunSpec = z.infer<typeof WorkflowRunSpecSchema>;
+
+export const LinkSchema = z.strictObject({ name: z.string().min(1), url: z.string().min(1) });
+
+export const StepInstanceStatusSchema = z.strictObject({
+  id: z.string().min(1).describe('Stable id: step name plus loop/foreach indices, e.g. agg[3].'),
+  step: z.string().min(1).describe('Step name in the definition.'),
+  phase: z.enum(STEP_PHASES),
+  attempts: z.number().int().nonnegative().optional(),
+  startTime: TimestampSchema.optional(),
+  endTime: TimestampSchema.optional(),
+  nextAttemptTime: TimestampSchema.optional().describe('When a retry is due (backoff).'),
+  placement: z
+    .strictObject({
+      source: z.enum(PLACEMENT_SOURCES),
+      node: z.string().optional(),
+    })
+    .optional(),
+  childRun: z.string().optional().describe('WorkflowRun started by a subworkflow step.'),
+  outputs: freeForm(
+    z.record(z.string(), JsonValueSchema),
+    'Output parameters reported by the step (free-form).',
+  ).optional(),
+  links: z.array(LinkSchema).optional(),
+  message: z.string().optional(),
+  exitCode: z.number().int().optional(),
+});
+export type StepInstanceStatus = z.infer<typeof StepInstanceStatusSchema>;
+
+/** Counts of step instances per phase: always complete, even when `steps` is truncated. */
+export const RunSummarySchema = z.strictObject({
+  total: z.number().int().nonnegative(),
+  phases: z
+    .strictObject(
+      Object.fromEntries(STEP_PHASES.map((p) => [p, z.number().int().nonnegative().optional()])) as Record<
+        StepPhase,
+        z.ZodOptional<z.ZodNumber>
+      >,
+    )
+    .describe('Step instances per phase.'),
+  truncated: z.boolean().optional().describe('True when `steps` lists only some instances.'),
+});
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+
+export const WorkflowRunStatusSchema = z.strictObject({
+  phase: z.enum(RUN_PHASES).optional(),
+  observedGeneration: z.number().int().nonnegative().optional(),
+  version: z.number().int().positive().optional(),
+  startTime: TimestampSchema.optional(),
+  endTime: TimestampSchema.optional(),
+  message: z.string().optional(),
+  parameters: freeForm(z.record(z.string(), JsonValueSchema), 'Resolved parameters (free-form).').optional(),
+  steps: z
+    .array(StepInstanceStatusSchema)
+    .optional()
+    .describe(
+      'One entry per step instance. In operator mode a large run (e.g. a 10,000-way foreach) keeps ' +
+        'only the most relevant instances here (running, failed, most recent) so that the object ' +
+        'stays under the 1 MiB limit; `summary` always counts all of them.',
+    ),
+  summary: RunSummarySchema.optional(),
+  engineState: freeForm(
+    z.json() as z.ZodType<JsonValue>,
+    "The engine's own bookkeeping (block progress); opaque to users.",
+  ).optional(),
+  conditions: z.array(ConditionSchema).optional(),
+});
+export type WorkflowRunStatus = z.infer<typeof WorkflowRunStatusSchema>;
+
+export const WorkflowRunSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('WorkflowRun'),
+  metadata: ObjectMetaSchema,
+  spec: WorkflowRunSpecSchema,
+  status: WorkflowRunStatusSchema.optional(),
+});
+export type WorkflowRun = z.infer<typeof WorkflowRunSchema>;

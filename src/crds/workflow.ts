@@ -1,0 +1,339 @@
+// Workflow: parameters, steps, the block-structured definition tree, triggers, notifications,
+// concurrency. Field names follow docs/../shared/spec/workflow-api.md exactly.
+import { z } from 'zod';
+import {
+  API_VERSION,
+  ConditionSchema,
+  exactlyOne,
+  freeForm,
+  JsonValueSchema,
+  ObjectMetaSchema,
+  PartitionSchema,
+  QuantitySchema,
+  StringMapSchema,
+  TimestampSchema,
+} from './common.ts';
+
+const NameSchema = z.string().min(1);
+const ExpressionSchema = z.string().min(1).describe('An expression (jsep syntax, built-in functions only).');
+
+export const PARAMETER_TYPES = ['string', 'long', 'double', 'boolean', 'list', 'map'] as const;
+export type ParameterType = (typeof PARAMETER_TYPES)[number];
+
+/**
+ * A named parameter. `value` is a literal, `expression` is evaluated when a run starts; at most
+ * one of the two. A workflow parameter with neither must be supplied by the run.
+ */
+export const ParameterSchema = z.strictObject({
+  name: NameSchema.describe('Parameter name, an identifier usable in expressions.'),
+  type: z.enum(PARAMETER_TYPES).optional().describe('Declared type; the value is coerced/checked.'),
+  value: JsonValueSchema.optional().describe('Literal value (any JSON).'),
+  expression: ExpressionSchema.optional().describe('Expression evaluated at run start.'),
+});
+export type Parameter = z.infer<typeof ParameterSchema>;
+
+export const EnvVarSchema = z.strictObject({ name: NameSchema, value: z.string() });
+export type EnvVar = z.infer<typeof EnvVarSchema>;
+
+export const ShellStepSchema = z.strictObject({
+  script: z.string().min(1).describe('Shell script run with /bin/sh -c.'),
+});
+export const ContainerStepSchema = z.strictObject({
+  image: z.string().min(1).describe('Container image.'),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  env: z.array(EnvVarSchema).optional(),
+});
+export const SPARK_JOB_KEYS = ['jobClass', 'mainApplication'] as const;
+export const SparkStepSchema = z
+  .strictObject({
+    jobClass: z.string().min(1).optional().describe('Main class of a JVM Spark job.'),
+    mainApplication: z.string().min(1).optional().describe('Main application file (jar or .py URI).'),
+    args: z.array(z.string()).optional(),
+    conf: freeForm(
+      z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+      'Spark configuration (free-form map).',
+    ).optional(),
+    driverMemory: z.string().min(1).optional().describe('Spark memory string, e.g. 4g.'),
+    executorMemory: z.string().min(1).optional().describe('Spark memory string, e.g. 8g.'),
+    executors: z.number().int().positive().optional(),
+  })
+  .check(exactlyOne(SPARK_JOB_KEYS, 'Spark job entry point'));
+export const CopyStepSchema = z.strictObject({
+  from: z.string().min(1).describe('Source URI.'),
+  to: z.string().min(1).describe('Destination URI.'),
+});
+export const SubworkflowParameterSchema = z.strictObject({
+  name: NameSchema,
+  value: JsonValueSchema.optional(),
+  expression: ExpressionSchema.optional(),
+});
+export const SubworkflowStepSchema = z.strictObject({
+  workflow: NameSchema.describe('Name of the Workflow to run (same namespace).'),
+  version: z.number().int().positive().optional().describe('Version to run; default the active one.'),
+  parameters: z.array(SubworkflowParameterSchema).optional(),
+});
+export const NoopStepSchema = z.strictObject({});
+
+export const STEP_TYPES = ['shell', 'container', 'spark', 'copy', 'subworkflow', 'noop'] as const;
+export type StepType = (typeof STEP_TYPES)[number];
+
+export const ArtifactRefSchema = z.strictObject({
+  name: NameSchema.describe('Data artifact name.'),
+  partition: PartitionSchema.optional(),
+});
+export const ArtifactOutputSchema = z.strictObject({
+  name: NameSchema.describe('Data artifact name.'),
+  partition: PartitionSchema.optional(),
+  location: z.string().optional().describe('Where the data lives, e.g. an s3:// URI.'),
+});
+
+export const ResourcesSchema = z.strictObject({
+  cpus: QuantitySchema.optional(),
+  memory: QuantitySchema.optional(),
+  gpus: QuantitySchema.optional(),
+  disk: QuantitySchema.optional(),
+});
+export type Resources = z.infer<typeof ResourcesSchema>;
+
+export const ConstraintsSchema = z.strictObject({
+  nodeSelector: StringMapSchema.optional().describe('Node labels that must match.'),
+  attributes: StringMapSchema.optional().describe('Offer attributes that must match (Mesos style).'),
+  uniqueHost: z.boolean().optional().describe('At most one instance of this step per host.'),
+});
+
+export const RetrySchema = z.strictObject({
+  limit: z.number().int().nonnegative().optional().describe('Retries after the first attempt.'),
+  backoff: z
+    .strictObject({
+      initialSeconds: z.number().nonnegative().optional(),
+      factor: z.number().min(1).optional(),
+      maxSeconds: z.number().nonnegative().optional(),
+    })
+    .optional(),
+});
+
+export const StepSchema = z
+  .strictObject({
+    name: NameSchema.describe('Step name, unique within the workflow.'),
+    shell: ShellStepSchema.optional(),
+    container: ContainerStepSchema.optional(),
+    spark: SparkStepSchema.optional(),
+    copy: CopyStepSchema.optional(),
+    subworkflow: SubworkflowStepSchema.optional(),
+    noop: NoopStepSchema.optional(),
+    parameters: z.array(ParameterSchema).optional().describe('Step-scoped parameters.'),
+    inputs: z.array(ArtifactRefSchema).optional().describe('Data artifacts to wait for.'),
+    outputs: z.array(ArtifactOutputSchema).optional().describe('Data artifacts announced on success.'),
+    resources: ResourcesSchema.optional(),
+    constraints: ConstraintsSchema.optional(),
+    retry: RetrySchema.optional(),
+    timeoutSeconds: z.number().int().positive().optional(),
+    priority: z.number().int().optional().describe('Higher runs first among queued tasks.'),
+  })
+  .check(exactlyOne(STEP_TYPES, 'step type'));
+export type Step = z.infer<typeof StepSchema>;
+
+// --- the definition tree -------------------------------------------------------------------
+
+export const NODE_KINDS = ['step', 'sequence', 'parallel', 'or', 'xor', 'loop', 'foreach'] as const;
+export type NodeKind = (typeof NODE_KINDS)[number];
+
+export type Branch = { when: string; then: DefinitionNode } | { otherwise: DefinitionNode };
+export interface LoopBlock {
+  do: DefinitionNode;
+  while: string;
+  maxIterations: number;
+}
+export interface ForeachBlock {
+  items: string;
+  as: string;
+  parallelism?: number;
+  do: DefinitionNode;
+}
+export type DefinitionNode =
+  | { step: Step }
+  | { sequence: DefinitionNode[] }
+  | { parallel: DefinitionNode[] }
+  | { or: Branch[] }
+  | { xor: Branch[] }
+  | { loop: LoopBlock }
+  | { foreach: ForeachBlock };
+
+/** Values as parsed (before the node union is narrowed). */
+interface DefinitionNodeShape {
+  step?: Step;
+  sequence?: DefinitionNodeShape[];
+  parallel?: DefinitionNodeShape[];
+  or?: BranchShape[];
+  xor?: BranchShape[];
+  loop?: { do: DefinitionNodeShape; while: string; maxIterations: number };
+  foreach?: { items: string; as: string; parallelism?: number; do: DefinitionNodeShape };
+}
+interface BranchShape {
+  when?: string;
+  then?: DefinitionNodeShape;
+  otherwise?: DefinitionNodeShape;
+}
+
+/**
+ * One object with every block key optional plus an "exactly one key" rule, rather than a zod
+ * union: errors then point into the one block the user meant instead of listing alternatives,
+ * and the CRD schema stays a plain object.
+ */
+const NodeShapeSchema: z.ZodType<DefinitionNodeShape> = z.lazy(() =>
+  z
+    .strictObject({
+      step: StepSchema.optional(),
+      sequence: z.array(NodeShapeSchema).min(1).optional().describe('Nodes run one after another.'),
+      parallel: z.array(NodeShapeSchema).min(1).optional().describe('Nodes run at once; waits for all.'),
+      or: z.array(BranchSchema).min(1).optional().describe('Every branch whose condition holds runs.'),
+      xor: z.array(BranchSchema).min(1).optional().describe('Only the first branch that holds runs.'),
+      loop: LoopSchema.optional(),
+      foreach: ForeachSchema.optional(),
+    })
+    .check(exactlyOne(NODE_KINDS, 'block')),
+);
+
+const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
+  z
+    .strictObject({
+      when: ExpressionSchema.optional().describe('Condition of this branch.'),
+      // biome-ignore lint/suspicious/noThenProperty: `then` is the branch field name of the API.
+      then: NodeShapeSchema.optional(),
+      otherwise: NodeShapeSchema.optional().describe('Runs when no condition holds; last branch only.'),
+    })
+    .check(
+      z.superRefine<BranchShape>(
+        (b, ctx) => {
+          if (typeof b !== 'object' || b === null) return;
+          const isOtherwise = b.otherwise !== undefined;
+          if (isOtherwise && (b.when !== undefined || b.then !== undefined))
+            ctx.addIssue({
+              code: 'custom',
+              params: { code: 'SCHEMA_BRANCH' },
+              message: 'expected either {when, then} or {otherwise}, not both',
+              input: b,
+            });
+          else if (!isOtherwise && b.when === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['when'],
+              params: { code: 'SCHEMA_BRANCH' },
+              message: 'expected a condition expression (a branch is {when, then} or {otherwise})',
+              input: b,
+            });
+          else if (!isOtherwise && b.then === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['then'],
+              params: { code: 'SCHEMA_BRANCH' },
+              message: 'expected the node to run when the condition holds',
+              input: b,
+            });
+        },
+        { when: () => true },
+      ),
+    ),
+);
+
+const LoopSchema = z.lazy(() =>
+  z.strictObject({
+    do: NodeShapeSchema.describe('The loop body.'),
+    while: ExpressionSchema.describe('Evaluated after each iteration; true repeats. LOOP_INDEX is 0-based.'),
+    maxIterations: z.number().int().positive().describe('Upper bound on iterations (required).'),
+  }),
+);
+
+const ForeachSchema = z.lazy(() =>
+  z.strictObject({
+    items: ExpressionSchema.describe('Expression yielding the list to iterate over.'),
+    as: z
+      .string()
+      .regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, 'expected an identifier')
+      .describe('Name bound to the current item inside `do`.'),
+    parallelism: z.number().int().positive().optional().describe('Iterations running at once.'),
+    do: NodeShapeSchema.describe('The body run once per item.'),
+  }),
+);
+
+export const DefinitionNodeSchema = NodeShapeSchema as unknown as z.ZodType<DefinitionNode>;
+
+// --- triggers, notifications, concurrency ---------------------------------------------------
+
+export const CronTriggerSchema = z.strictObject({
+  schedule: z.string().min(1).describe('Quartz 7-field, 6-field or classic 5-field cron expression.'),
+  timezone: z.string().min(1).optional().describe('IANA time zone, e.g. America/Los_Angeles; default UTC.'),
+});
+export const TriggersSchema = z.strictObject({
+  cron: z.array(CronTriggerSchema).optional(),
+  artifacts: z.array(ArtifactRefSchema).optional().describe('Run when all of these artifacts are announced.'),
+});
+
+export const NOTIFICATION_EVENTS = ['start', 'success', 'failure', 'stopped'] as const;
+export const NotificationSchema = z.strictObject({
+  on: z.array(z.enum(NOTIFICATION_EVENTS)).min(1),
+  webhook: z.strictObject({
+    url: z.url().describe('HTTP(S) endpoint receiving a JSON POST.'),
+    headers: StringMapSchema.optional(),
+  }),
+});
+
+export const CONCURRENCY_POLICIES = ['queue', 'skip', 'replace'] as const;
+export const ConcurrencySchema = z.strictObject({
+  maxActiveRuns: z.number().int().positive().optional(),
+  policy: z.enum(CONCURRENCY_POLICIES).optional().describe('What a new run does at the limit.'),
+});
+
+export const WorkflowSpecSchema = z.strictObject({
+  description: z.string().optional(),
+  parameters: z.array(ParameterSchema).optional(),
+  triggers: TriggersSchema.optional(),
+  notifications: z.array(NotificationSchema).optional(),
+  concurrency: ConcurrencySchema.optional(),
+  activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
+  definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
+});
+export type WorkflowSpec = z.infer<typeof WorkflowSpecSchema>;
+
+export const WorkflowStatusSchema = z.strictObject({
+  observedGeneration: z.number().int().nonnegative().optional(),
+  latestVersion: z.number().int().positive().optional(),
+  activeVersion: z.number().int().positive().optional(),
+  specHash: z.string().optional().describe('Content hash of the spec of the latest version.'),
+  lastRun: z.string().optional().describe('Name of the most recent WorkflowRun.'),
+  lastRunPhase: z.string().optional(),
+  lastScheduleTime: TimestampSchema.optional(),
+  nextScheduleTime: TimestampSchema.optional(),
+  conditions: z.array(ConditionSchema).optional(),
+});
+export type WorkflowStatus = z.infer<typeof WorkflowStatusSchema>;
+
+export const WorkflowSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('Workflow'),
+  metadata: ObjectMetaSchema,
+  spec: WorkflowSpecSchema,
+  status: WorkflowStatusSchema.optional(),
+});
+export type Workflow = z.infer<typeof WorkflowSchema>;
+
+/**
+ * A frozen copy of a Workflow's spec plus where it came from. The Workflow's annotations are
+ * copied onto the version's metadata.annotations.
+ */
+export const WorkflowVersionSpecSchema = WorkflowSpecSchema.extend({
+  workflow: NameSchema.describe('Name of the Workflow this is a version of.'),
+  version: z.number().int().positive().describe('Version number, 1, 2, 3...'),
+  specHash: z.string().min(1).describe('Content hash of the Workflow spec.'),
+});
+export type WorkflowVersionSpec = z.infer<typeof WorkflowVersionSpecSchema>;
+
+export const WorkflowVersionSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('WorkflowVersion'),
+  metadata: ObjectMetaSchema,
+  spec: WorkflowVersionSpecSchema,
+  status: z.strictObject({ conditions: z.array(ConditionSchema).optional() }).optional(),
+});
+export type WorkflowVersion = z.infer<typeof WorkflowVersionSchema>;
