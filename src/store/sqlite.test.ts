@@ -1,0 +1,153 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from './sqlite.ts';
+import type { Change, ResourceObject } from './types.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'meson-store-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function wf(name: string, spec: unknown = { a: 1 }): ResourceObject {
+  return { apiVersion: 'meson.dev/v1alpha1', kind: 'Workflow', metadata: { name, namespace: 'ns' }, spec };
+}
+
+describe('SqliteStore', () => {
+  it('creates, gets, updates with optimistic concurrency, and deletes', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const a = store.create('Workflow', wf('a'));
+    expect(a.metadata.uid).toBeTruthy();
+    expect(a.metadata.generation).toBe(1);
+    expect(store.get('Workflow', 'ns', 'a')?.spec).toEqual({ a: 1 });
+    expect(() => store.create('Workflow', wf('a'))).toThrow(
+      expect.objectContaining({ code: 'STORE_ALREADY_EXISTS' }),
+    );
+
+    const b = store.update('Workflow', { ...a, spec: { a: 2 } });
+    expect(b.metadata.generation).toBe(2);
+    expect(Number(b.metadata.resourceVersion)).toBeGreaterThan(Number(a.metadata.resourceVersion));
+    // a write based on the stale version is refused
+    expect(() => store.update('Workflow', { ...a, spec: { a: 3 } })).toThrow(
+      expect.objectContaining({ code: 'STORE_CONFLICT' }),
+    );
+    const c = store.updateStatus('Workflow', { ...b, spec: { ignored: true }, status: { ok: true } });
+    expect(c.spec).toEqual({ a: 2 });
+    expect(c.status).toEqual({ ok: true });
+    expect(c.metadata.generation).toBe(2);
+    // an update of the main resource keeps the status
+    const d = store.update('Workflow', { ...c, status: { ok: false } });
+    expect(d.status).toEqual({ ok: true });
+    expect(store.delete('Workflow', 'ns', 'a')).toBe(true);
+    expect(store.get('Workflow', 'ns', 'a')).toBeUndefined();
+    expect(store.delete('Workflow', 'ns', 'a')).toBe(false);
+  });
+
+  it('generates names and pages lists with a continue token and label filter', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const made = store.create('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { generateName: 'x-', namespace: 'ns' },
+    });
+    expect(made.metadata.name).toMatch(/^x-[a-z0-9]{5}$/);
+    for (let i = 0; i < 7; i++) {
+      store.create('Workflow', {
+        ...wf(`w${i}`),
+        metadata: { name: `w${i}`, namespace: 'ns', labels: { odd: String(i % 2) } },
+      });
+    }
+    store.create('Workflow', wf('other'));
+    const p1 = store.list('Workflow', 'ns', { limit: 3 });
+    expect(p1.items.map((o) => o.metadata.name)).toEqual(['other', 'w0', 'w1']);
+    const p2 = store.list('Workflow', 'ns', { limit: 3, continue: p1.continue });
+    expect(p2.items.map((o) => o.metadata.name)).toEqual(['w2', 'w3', 'w4']);
+    const p3 = store.list('Workflow', 'ns', { limit: 3, continue: p2.continue });
+    expect(p3.items.map((o) => o.metadata.name)).toEqual(['w5', 'w6']);
+    expect(p3.continue).toBeUndefined();
+    expect(store.list('Workflow', 'ns', { labels: { odd: '1' } }).items).toHaveLength(3);
+    expect(store.list('Workflow', undefined).items).toHaveLength(8);
+    expect(store.list('Workflow', 'elsewhere').items).toHaveLength(0);
+  });
+
+  it('notifies watchers only after commit, and not at all on rollback', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const seen: Change[] = [];
+    store.watch((c) => seen.push(c));
+    store.transaction((w) => {
+      w.create('Workflow', wf('a'));
+      w.create('Workflow', wf('b'));
+      expect(seen).toHaveLength(0);
+    });
+    expect(seen.map((c) => `${c.type}:${c.object.metadata.name}`)).toEqual(['ADDED:a', 'ADDED:b']);
+    expect(() =>
+      store.transaction((w) => {
+        w.create('Workflow', wf('c'));
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(store.get('Workflow', 'ns', 'c')).toBeUndefined();
+    expect(seen).toHaveLength(2);
+  });
+
+  it('keeps step instances apart from the run, in insertion order, paged and counted', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const recs = Array.from({ length: 12 }, (_, i) => ({
+      namespace: 'ns',
+      run: 'r',
+      id: `s[${i}]`,
+      phase: i < 5 ? 'Succeeded' : 'Running',
+      data: { id: `s[${i}]`, i },
+    }));
+    store.putStepInstances(recs);
+    store.putStepInstances([{ ...recs[0]!, phase: 'Failed', data: { id: 's[0]', i: 0, failed: true } }]);
+    const p1 = store.getStepInstances('ns', 'r', { limit: 5 });
+    expect(p1.items.map((r) => r.id)).toEqual(['s[0]', 's[1]', 's[2]', 's[3]', 's[4]']);
+    expect(p1.items[0]?.data).toEqual({ id: 's[0]', i: 0, failed: true });
+    const p2 = store.getStepInstances('ns', 'r', { limit: 5, continue: p1.continue });
+    expect(p2.items[0]?.id).toBe('s[5]');
+    expect(store.getStepInstances('ns', 'r', { phase: 'Succeeded' }).items).toHaveLength(4);
+    expect(store.countStepInstances('ns', 'r')).toEqual({ Failed: 1, Succeeded: 4, Running: 7 });
+    expect(store.getStepInstance('ns', 'r', 's[3]')?.phase).toBe('Succeeded');
+  });
+
+  it('persists objects, tasks, state and the resourceVersion counter across reopen', () => {
+    const dir = tempDir();
+    let store = new SqliteStore({ dir });
+    const a = store.create('Workflow', wf('a'));
+    store.putTasks([
+      { namespace: 'ns', run: 'r', instance: 's', attempt: 1, state: 'queued', data: { x: 1 } },
+    ]);
+    store.setState('cron/ns/a', { last: 5 });
+    store.close();
+    store = new SqliteStore({ dir });
+    expect(store.get('Workflow', 'ns', 'a')?.metadata.uid).toBe(a.metadata.uid);
+    expect(store.listTasks()).toEqual([
+      { namespace: 'ns', run: 'r', instance: 's', attempt: 1, state: 'queued', data: { x: 1 } },
+    ]);
+    expect(store.getState('cron/ns/a')).toEqual({ last: 5 });
+    const b = store.create('Workflow', wf('b'));
+    expect(Number(b.metadata.resourceVersion)).toBeGreaterThan(Number(a.metadata.resourceVersion));
+    store.close();
+  });
+
+  it('deleting a run deletes its step instances and tasks', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    store.create('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: 'r', namespace: 'ns' },
+    });
+    store.putStepInstances([{ namespace: 'ns', run: 'r', id: 'a', phase: 'Running', data: {} }]);
+    store.putTasks([{ namespace: 'ns', run: 'r', instance: 'a', attempt: 1, state: 'queued', data: {} }]);
+    store.delete('WorkflowRun', 'ns', 'r');
+    expect(store.getStepInstances('ns', 'r').items).toHaveLength(0);
+    expect(store.listTasks()).toHaveLength(0);
+  });
+});

@@ -1,0 +1,520 @@
+// The embedded store of the standalone server: one SQLite database (Node's built-in
+// node:sqlite, no native build) in WAL mode.
+//
+// Durability: `synchronous=FULL`. In WAL mode NORMAL survives a crash of this process but
+// may lose the last committed transactions on power loss or an OS crash; FULL fsyncs the
+// WAL on every commit, so anything acknowledged (a REST 201, a persisted run status) is on
+// disk. The cost is one fsync per transaction, which is why the controller batches its
+// writes (one transaction per reconcile pass, whatever the number of step instances).
+//
+// resourceVersion is a store-wide counter (like etcd's revision): each write takes the next
+// value, so versions of different objects are comparable and a watcher can resume.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  type Change,
+  KINDS,
+  type Kind,
+  type ListOptions,
+  type ListResult,
+  type ResourceObject,
+  type StepInstanceRecord,
+  type Store,
+  type Stored,
+  StoreError,
+  type StoreWriter,
+  type TaskRecord,
+} from './types.ts';
+
+export interface SqliteStoreOptions {
+  /** Directory of the database and of the attempts' files; ':memory:' keeps the database in memory. */
+  dir: string;
+  /** Where attempt directories go when dir is ':memory:'. */
+  attemptsDir?: string;
+  now?: () => Date;
+  uid?: () => string;
+  /** Random suffix for generateName (5 chars of [a-z0-9] by default). */
+  suffix?: () => string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS objects (
+  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+  rv INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (kind, namespace, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS step_instances (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL, run TEXT NOT NULL, id TEXT NOT NULL,
+  phase TEXT NOT NULL, data TEXT NOT NULL,
+  UNIQUE (namespace, run, id)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  namespace TEXT NOT NULL, run TEXT NOT NULL, instance TEXT NOT NULL,
+  attempt INTEGER NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL, launch TEXT,
+  PRIMARY KEY (namespace, run, instance)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+function defaultSuffix(): string {
+  const bytes = randomBytes(5);
+  let s = '';
+  for (const b of bytes) s += ALPHABET[b % ALPHABET.length];
+  return s;
+}
+
+function encodeToken(parts: unknown[]): string {
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+}
+
+function decodeToken(token: string): unknown[] {
+  try {
+    const parts = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (Array.isArray(parts)) return parts;
+  } catch {
+    // fall through to the error below
+  }
+  throw new StoreError('STORE_INVALID', `invalid continue token "${token}"`);
+}
+
+function checkKind(kind: Kind): void {
+  if (!KINDS.includes(kind)) throw new StoreError('STORE_INVALID', `unknown kind "${kind}"`);
+}
+
+function labelsMatch(obj: ResourceObject, want: Record<string, string> | undefined): boolean {
+  if (!want) return true;
+  const have = obj.metadata.labels ?? {};
+  for (const [k, v] of Object.entries(want)) if (have[k] !== v) return false;
+  return true;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: DatabaseSync;
+  private readonly opts: Required<Omit<SqliteStoreOptions, 'attemptsDir'>> & { attemptsDir: string };
+  private readonly listeners = new Set<(c: Change) => void>();
+  private pending: Change[] = [];
+  private depth = 0;
+  private rv: number;
+  private closed = false;
+  private readonly stmts: Record<string, StatementSync> = {};
+
+  constructor(options: SqliteStoreOptions) {
+    const memory = options.dir === ':memory:';
+    if (!memory) mkdirSync(options.dir, { recursive: true });
+    this.opts = {
+      dir: options.dir,
+      attemptsDir:
+        options.attemptsDir ??
+        (memory ? join(process.cwd(), '.meson', 'attempts') : join(options.dir, 'attempts')),
+      now: options.now ?? (() => new Date()),
+      uid: options.uid ?? randomUUID,
+      suffix: options.suffix ?? defaultSuffix,
+    };
+    this.db = new DatabaseSync(memory ? ':memory:' : join(options.dir, 'meson.db'));
+    this.db.exec('PRAGMA journal_mode=WAL');
+    this.db.exec('PRAGMA synchronous=FULL');
+    this.db.exec('PRAGMA busy_timeout=5000');
+    this.db.exec(SCHEMA);
+    const row = this.db.prepare(`SELECT value FROM state WHERE key = '__rv'`).get() as
+      | { value: string }
+      | undefined;
+    this.rv = row ? Number(JSON.parse(row.value)) : 0;
+  }
+
+  private stmt(sql: string): StatementSync {
+    let s = this.stmts[sql];
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts[sql] = s;
+    }
+    return s;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreError('STORE_CLOSED', 'the store is closed');
+  }
+
+  transaction<R>(fn: (w: StoreWriter) => R): R {
+    this.ensureOpen();
+    if (this.depth > 0) {
+      this.depth++;
+      try {
+        return fn(this);
+      } finally {
+        this.depth--;
+      }
+    }
+    this.depth = 1;
+    const startRv = this.rv;
+    this.db.exec('BEGIN IMMEDIATE');
+    let result: R;
+    try {
+      result = fn(this);
+      if (this.rv !== startRv) {
+        this.stmt(
+          `INSERT INTO state (key, value) VALUES ('__rv', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        ).run(JSON.stringify(this.rv));
+      }
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      this.rv = startRv;
+      this.pending = [];
+      throw err;
+    } finally {
+      this.depth = 0;
+    }
+    const changes = this.pending;
+    this.pending = [];
+    for (const c of changes) {
+      for (const l of this.listeners) {
+        try {
+          l(c);
+        } catch {
+          // a failing watcher must not break the writer nor the other watchers
+        }
+      }
+    }
+    return result;
+  }
+
+  /** Runs a single write in its own transaction unless one is open. */
+  private write<R>(fn: () => R): R {
+    return this.depth > 0 ? fn() : this.transaction(() => fn());
+  }
+
+  private readRow(kind: Kind, namespace: string, name: string): Stored<ResourceObject> | undefined {
+    const row = this.stmt('SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?').get(
+      kind,
+      namespace,
+      name,
+    ) as { data: string } | undefined;
+    return row ? JSON.parse(row.data) : undefined;
+  }
+
+  private writeRow(kind: Kind, obj: Stored<ResourceObject>, type: Change['type']): Stored<ResourceObject> {
+    this.rv++;
+    obj.metadata.resourceVersion = String(this.rv);
+    const data = JSON.stringify(obj);
+    this.stmt(
+      'INSERT INTO objects (kind, namespace, name, rv, data) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT(kind, namespace, name) DO UPDATE SET rv = excluded.rv, data = excluded.data',
+    ).run(kind, obj.metadata.namespace, obj.metadata.name, this.rv, data);
+    this.pending.push({ type, kind, object: JSON.parse(data) });
+    return obj;
+  }
+
+  get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined {
+    this.ensureOpen();
+    checkKind(kind);
+    return this.readRow(kind, namespace, name) as Stored<T> | undefined;
+  }
+
+  list<T extends ResourceObject>(
+    kind: Kind,
+    namespace: string | undefined,
+    opts: ListOptions = {},
+  ): ListResult<Stored<T>> {
+    this.ensureOpen();
+    checkKind(kind);
+    let after: [string, string] = ['', ''];
+    if (opts.continue) {
+      const [ns, name] = decodeToken(opts.continue);
+      after = [String(ns), String(name)];
+    }
+    const rows = (
+      namespace === undefined
+        ? this.stmt(
+            'SELECT data FROM objects WHERE kind = ? AND (namespace > ? OR (namespace = ? AND name > ?)) ORDER BY namespace, name',
+          ).all(kind, after[0], after[0], after[1])
+        : this.stmt(
+            'SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name > ? ORDER BY name',
+          ).all(kind, namespace, namespace === after[0] ? after[1] : '')
+    ) as { data: string }[];
+    const items: Stored<T>[] = [];
+    let more = false;
+    for (const row of rows) {
+      const obj = JSON.parse(row.data) as Stored<T>;
+      if (!labelsMatch(obj, opts.labels)) continue;
+      if (opts.limit !== undefined && items.length >= opts.limit) {
+        more = true;
+        break;
+      }
+      items.push(obj);
+    }
+    const last = items[items.length - 1];
+    return {
+      items,
+      resourceVersion: String(this.rv),
+      ...(more && last ? { continue: encodeToken([last.metadata.namespace, last.metadata.name]) } : {}),
+    };
+  }
+
+  create<T extends ResourceObject>(kind: Kind, input: T): Stored<T> {
+    this.ensureOpen();
+    checkKind(kind);
+    return this.write(() => {
+      const obj = structuredClone(input) as Stored<T>;
+      const meta = obj.metadata ?? {};
+      obj.metadata = meta as Stored<T>['metadata'];
+      if (!meta.namespace) meta.namespace = 'default';
+      if (!meta.name) {
+        if (!meta.generateName) {
+          throw new StoreError('STORE_INVALID', 'metadata.name or metadata.generateName is required');
+        }
+        let name = '';
+        for (let i = 0; i < 20; i++) {
+          name = `${meta.generateName}${this.opts.suffix()}`;
+          if (!this.readRow(kind, meta.namespace, name)) break;
+        }
+        meta.name = name;
+      }
+      if (this.readRow(kind, meta.namespace, meta.name)) {
+        throw new StoreError(
+          'STORE_ALREADY_EXISTS',
+          `${kind} "${meta.namespace}/${meta.name}" already exists`,
+        );
+      }
+      meta.uid = this.opts.uid();
+      meta.generation = 1;
+      meta.creationTimestamp = this.opts.now().toISOString();
+      return this.writeRow(kind, obj, 'ADDED') as Stored<T>;
+    });
+  }
+
+  private current(kind: Kind, obj: ResourceObject): Stored<ResourceObject> {
+    const ns = obj.metadata?.namespace ?? 'default';
+    const name = obj.metadata?.name;
+    if (!name) throw new StoreError('STORE_INVALID', 'metadata.name is required');
+    const cur = this.readRow(kind, ns, name);
+    if (!cur) throw new StoreError('STORE_NOT_FOUND', `${kind} "${ns}/${name}" not found`);
+    const rv = obj.metadata.resourceVersion;
+    if (rv !== undefined && rv !== cur.metadata.resourceVersion) {
+      throw new StoreError(
+        'STORE_CONFLICT',
+        `${kind} "${ns}/${name}" was modified (resourceVersion ${rv} is not the current ${cur.metadata.resourceVersion})`,
+      );
+    }
+    return cur;
+  }
+
+  update<T extends ResourceObject>(kind: Kind, input: T): Stored<T> {
+    this.ensureOpen();
+    checkKind(kind);
+    return this.write(() => {
+      const cur = this.current(kind, input);
+      const obj = structuredClone(input) as Stored<T>;
+      // identity and bookkeeping fields belong to the store
+      obj.metadata = {
+        ...obj.metadata,
+        namespace: cur.metadata.namespace,
+        name: cur.metadata.name,
+        uid: cur.metadata.uid,
+        creationTimestamp: cur.metadata.creationTimestamp,
+        resourceVersion: cur.metadata.resourceVersion,
+        generation:
+          (cur.metadata.generation ?? 1) + (JSON.stringify(obj.spec) === JSON.stringify(cur.spec) ? 0 : 1),
+      };
+      // like the status subresource: a main-resource update keeps the stored status
+      if (cur.status === undefined) delete obj.status;
+      else obj.status = cur.status;
+      return this.writeRow(kind, obj, 'MODIFIED') as Stored<T>;
+    });
+  }
+
+  updateStatus<T extends ResourceObject>(kind: Kind, input: T): Stored<T> {
+    this.ensureOpen();
+    checkKind(kind);
+    return this.write(() => {
+      const cur = this.current(kind, input);
+      cur.status = structuredClone(input.status);
+      return this.writeRow(kind, cur, 'MODIFIED') as Stored<T>;
+    });
+  }
+
+  delete(kind: Kind, namespace: string, name: string): boolean {
+    this.ensureOpen();
+    checkKind(kind);
+    return this.write(() => {
+      const cur = this.readRow(kind, namespace, name);
+      if (!cur) return false;
+      this.stmt('DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?').run(
+        kind,
+        namespace,
+        name,
+      );
+      if (kind === 'WorkflowRun') {
+        this.deleteStepInstances(namespace, name);
+        this.stmt('DELETE FROM tasks WHERE namespace = ? AND run = ?').run(namespace, name);
+      }
+      this.rv++;
+      cur.metadata.resourceVersion = String(this.rv);
+      this.pending.push({ type: 'DELETED', kind, object: cur });
+      return true;
+    });
+  }
+
+  watch(fn: (change: Change) => void): () => void {
+    this.listeners.add(fn);
+    return () => {
+      this.listeners.delete(fn);
+    };
+  }
+
+  putStepInstances(records: StepInstanceRecord[]): void {
+    this.ensureOpen();
+    if (records.length === 0) return;
+    this.write(() => {
+      const s = this.stmt(
+        'INSERT INTO step_instances (namespace, run, id, phase, data) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT(namespace, run, id) DO UPDATE SET phase = excluded.phase, data = excluded.data',
+      );
+      for (const r of records) s.run(r.namespace, r.run, r.id, r.phase, JSON.stringify(r.data));
+    });
+  }
+
+  deleteStepInstances(namespace: string, run: string): void {
+    this.ensureOpen();
+    this.write(() => {
+      this.stmt('DELETE FROM step_instances WHERE namespace = ? AND run = ?').run(namespace, run);
+    });
+  }
+
+  getStepInstances(
+    namespace: string,
+    run: string,
+    opts: { phase?: string; limit?: number; continue?: string } = {},
+  ): { items: StepInstanceRecord[]; continue?: string } {
+    this.ensureOpen();
+    const after = opts.continue ? Number(decodeToken(opts.continue)[0]) : 0;
+    const limit = opts.limit ?? -1;
+    const fetch = limit < 0 ? -1 : limit + 1;
+    const rows = (
+      opts.phase === undefined
+        ? this.stmt(
+            'SELECT seq, id, phase, data FROM step_instances WHERE namespace = ? AND run = ? AND seq > ? ORDER BY seq LIMIT ?',
+          ).all(namespace, run, after, fetch)
+        : this.stmt(
+            'SELECT seq, id, phase, data FROM step_instances WHERE namespace = ? AND run = ? AND phase = ? AND seq > ? ORDER BY seq LIMIT ?',
+          ).all(namespace, run, opts.phase, after, fetch)
+    ) as { seq: number; id: string; phase: string; data: string }[];
+    const more = limit >= 0 && rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const items = page.map((r) => ({ namespace, run, id: r.id, phase: r.phase, data: JSON.parse(r.data) }));
+    const last = page[page.length - 1];
+    return more && last ? { items, continue: encodeToken([last.seq]) } : { items };
+  }
+
+  getStepInstance(namespace: string, run: string, id: string): StepInstanceRecord | undefined {
+    this.ensureOpen();
+    const r = this.stmt(
+      'SELECT phase, data FROM step_instances WHERE namespace = ? AND run = ? AND id = ?',
+    ).get(namespace, run, id) as { phase: string; data: string } | undefined;
+    return r ? { namespace, run, id, phase: r.phase, data: JSON.parse(r.data) } : undefined;
+  }
+
+  countStepInstances(namespace: string, run: string): Record<string, number> {
+    this.ensureOpen();
+    const rows = this.stmt(
+      'SELECT phase, COUNT(*) AS n FROM step_instances WHERE namespace = ? AND run = ? GROUP BY phase',
+    ).all(namespace, run) as { phase: string; n: number }[];
+    const out: Record<string, number> = {};
+    for (const r of rows) out[r.phase] = Number(r.n);
+    return out;
+  }
+
+  putTasks(records: TaskRecord[]): void {
+    this.ensureOpen();
+    if (records.length === 0) return;
+    this.write(() => {
+      const s = this.stmt(
+        'INSERT INTO tasks (namespace, run, instance, attempt, state, data, launch) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT(namespace, run, instance) DO UPDATE SET attempt = excluded.attempt, state = excluded.state, ' +
+          'data = excluded.data, launch = excluded.launch',
+      );
+      for (const t of records) {
+        s.run(
+          t.namespace,
+          t.run,
+          t.instance,
+          t.attempt,
+          t.state,
+          JSON.stringify(t.data),
+          t.launch === undefined ? null : JSON.stringify(t.launch),
+        );
+      }
+    });
+  }
+
+  deleteTask(namespace: string, run: string, instance: string): void {
+    this.ensureOpen();
+    this.write(() => {
+      this.stmt('DELETE FROM tasks WHERE namespace = ? AND run = ? AND instance = ?').run(
+        namespace,
+        run,
+        instance,
+      );
+    });
+  }
+
+  listTasks(filter: { namespace?: string; run?: string } = {}): TaskRecord[] {
+    this.ensureOpen();
+    const rows = (
+      filter.namespace !== undefined && filter.run !== undefined
+        ? this.stmt('SELECT * FROM tasks WHERE namespace = ? AND run = ?').all(filter.namespace, filter.run)
+        : this.stmt('SELECT * FROM tasks').all()
+    ) as {
+      namespace: string;
+      run: string;
+      instance: string;
+      attempt: number;
+      state: string;
+      data: string;
+      launch: string | null;
+    }[];
+    return rows
+      .filter((r) => filter.namespace === undefined || r.namespace === filter.namespace)
+      .map((r) => ({
+        namespace: r.namespace,
+        run: r.run,
+        instance: r.instance,
+        attempt: Number(r.attempt),
+        state: r.state as TaskRecord['state'],
+        data: JSON.parse(r.data),
+        ...(r.launch === null ? {} : { launch: JSON.parse(r.launch) }),
+      }));
+  }
+
+  setState(key: string, value: unknown): void {
+    this.ensureOpen();
+    if (key.startsWith('__')) throw new StoreError('STORE_INVALID', `state key "${key}" is reserved`);
+    this.write(() => {
+      this.stmt(
+        'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ).run(key, JSON.stringify(value));
+    });
+  }
+
+  getState<V>(key: string): V | undefined {
+    this.ensureOpen();
+    const r = this.stmt('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    return r ? (JSON.parse(r.value) as V) : undefined;
+  }
+
+  attemptDir(namespace: string, run: string, instance: string, attempt: number, launchId: string): string {
+    // instance ids contain brackets and dots; keep them readable but path-safe
+    const safe = instance.replace(/[^A-Za-z0-9._\-[\]]/g, '_');
+    return join(this.opts.attemptsDir, namespace, run, safe, `${attempt}-${launchId}`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,155 @@
+// The resource store port. The standalone server implements it on an embedded SQLite
+// database (src/store/sqlite.ts); the Kubernetes operator will implement it on the
+// Kubernetes API. The controller and the REST API only ever talk to this interface.
+//
+// Semantics follow the Kubernetes API so that both adapters behave alike:
+// - every object has metadata.resourceVersion, an opaque string that changes on each write;
+// - update/updateStatus with a resourceVersion fail with STORE_CONFLICT when the stored
+//   object has moved on (optimistic concurrency); without one they overwrite;
+// - create with metadata.generateName and no name picks a unique name;
+// - update bumps metadata.generation when spec changes; updateStatus never touches spec.
+
+/** The four kinds of the meson.dev API group that the store keeps. */
+export type Kind = 'Workflow' | 'WorkflowVersion' | 'WorkflowRun' | 'DataArtifact';
+export const KINDS: readonly Kind[] = ['Workflow', 'WorkflowVersion', 'WorkflowRun', 'DataArtifact'];
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string }[];
+}
+
+/** The shape every stored object has; the concrete kinds come from src/crds. */
+export interface ResourceObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  status?: unknown;
+}
+
+/** A stored object: name, namespace, uid and resourceVersion are always set. */
+export type Stored<T extends ResourceObject> = T & {
+  metadata: ObjectMeta & { name: string; namespace: string; uid: string; resourceVersion: string };
+};
+
+export interface ListOptions {
+  /** Only objects whose labels contain all these pairs. */
+  labels?: Record<string, string>;
+  /** Page size; absent means everything. */
+  limit?: number;
+  /** The `continue` token of the previous page. */
+  continue?: string;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  /** Present when there are more items: pass as ListOptions.continue. */
+  continue?: string;
+  resourceVersion: string;
+}
+
+export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface Change {
+  type: ChangeType;
+  kind: Kind;
+  object: Stored<ResourceObject>;
+}
+
+/**
+ * One step instance of a run, stored apart from the run object so that a 10,000-way
+ * foreach never makes one giant object. `data` is the instance's status as the engine
+ * keeps it (src/crds StepInstanceStatus); the store only needs its id and phase.
+ */
+export interface StepInstanceRecord {
+  namespace: string;
+  run: string;
+  id: string;
+  phase: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * A task the controller must place and launch (or has launched): kept in the store so that a
+ * restart neither loses a pending launch nor re-launches a running one.
+ */
+export interface TaskRecord {
+  namespace: string;
+  run: string;
+  /** Step-instance id. */
+  instance: string;
+  attempt: number;
+  /** 'queued': waiting for placement; 'launched': handed to a launcher (see `launch`). */
+  state: 'queued' | 'launched';
+  /** The resolved step and anything the launcher needs (engine's launch action). */
+  data: Record<string, unknown>;
+  /** Set when launched: where the launcher keeps this attempt's files, placement, etc. */
+  launch?: Record<string, unknown>;
+}
+
+export type StoreErrorCode =
+  | 'STORE_NOT_FOUND'
+  | 'STORE_ALREADY_EXISTS'
+  | 'STORE_CONFLICT'
+  | 'STORE_INVALID'
+  | 'STORE_CLOSED';
+
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
+
+/** The writes available inside `Store.transaction`: all of them commit together or not at all. */
+export interface StoreWriter {
+  create<T extends ResourceObject>(kind: Kind, obj: T): Stored<T>;
+  update<T extends ResourceObject>(kind: Kind, obj: T): Stored<T>;
+  updateStatus<T extends ResourceObject>(kind: Kind, obj: T): Stored<T>;
+  delete(kind: Kind, namespace: string, name: string): boolean;
+  putStepInstances(records: StepInstanceRecord[]): void;
+  deleteStepInstances(namespace: string, run: string): void;
+  putTasks(records: TaskRecord[]): void;
+  deleteTask(namespace: string, run: string, instance: string): void;
+  setState(key: string, value: unknown): void;
+}
+
+export interface Store extends StoreWriter {
+  get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined;
+  /** namespace undefined: all namespaces. Ordered by namespace, name. */
+  list<T extends ResourceObject>(
+    kind: Kind,
+    namespace: string | undefined,
+    opts?: ListOptions,
+  ): ListResult<Stored<T>>;
+  /**
+   * Runs `fn` in one transaction: its writes are durable together when it returns, and
+   * watchers see its changes only after the commit. Nested calls join the outer transaction.
+   */
+  transaction<R>(fn: (w: StoreWriter) => R): R;
+  /** Calls `fn` for every committed change; returns the unsubscribe function. */
+  watch(fn: (change: Change) => void): () => void;
+  getStepInstances(
+    namespace: string,
+    run: string,
+    opts?: { phase?: string; limit?: number; continue?: string },
+  ): { items: StepInstanceRecord[]; continue?: string };
+  getStepInstance(namespace: string, run: string, id: string): StepInstanceRecord | undefined;
+  countStepInstances(namespace: string, run: string): Record<string, number>;
+  listTasks(filter?: { namespace?: string; run?: string }): TaskRecord[];
+  getState<V>(key: string): V | undefined;
+  /** Directory for one attempt's logs and executor files (see docs/executor-protocol.md). */
+  attemptDir(namespace: string, run: string, instance: string, attempt: number, launchId: string): string;
+  close(): void;
+}
