@@ -1,0 +1,132 @@
+// Wall-clock <-> instant conversion for IANA time zones using only Intl (no tz database of our own).
+//
+// A "wall" value is a local date-time encoded as if it were UTC epoch milliseconds
+// (Date.UTC(y, m-1, d, h, mi, s)); this keeps calendar arithmetic in plain integers.
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timezone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timezone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      era: 'short',
+    });
+    formatters.set(timezone, f);
+  }
+  return f;
+}
+
+/** True when `timezone` is an IANA zone name (or UTC) that this runtime's Intl knows. */
+export function isValidTimezone(timezone: string): boolean {
+  if (typeof timezone !== 'string' || timezone.length === 0) return false;
+  try {
+    formatterFor(timezone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Offset of `timezone` from UTC at `instantMs`, in milliseconds (east positive), whole seconds. */
+export function offsetAt(timezone: string, instantMs: number): number {
+  const wholeSecond = Math.floor(instantMs / 1000) * 1000;
+  const parts = formatterFor(timezone).formatToParts(wholeSecond);
+  let year = 0;
+  let month = 1;
+  let day = 1;
+  let hour = 0;
+  let minute = 0;
+  let second = 0;
+  let bc = false;
+  for (const p of parts) {
+    switch (p.type) {
+      case 'year':
+        year = Number(p.value);
+        break;
+      case 'month':
+        month = Number(p.value);
+        break;
+      case 'day':
+        day = Number(p.value);
+        break;
+      case 'hour':
+        hour = Number(p.value);
+        break;
+      case 'minute':
+        minute = Number(p.value);
+        break;
+      case 'second':
+        second = Number(p.value);
+        break;
+      case 'era':
+        bc = p.value === 'BC' || p.value === 'B';
+        break;
+    }
+  }
+  if (bc) year = 1 - year;
+  const wall = utcWall(year, month, day, hour, minute, second);
+  return wall - wholeSecond;
+}
+
+/** Date.UTC that also handles years 0..99 literally (Date.UTC maps them to 1900+). */
+export function utcWall(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  d.setUTCHours(hour, minute, second, 0);
+  return d.getTime();
+}
+
+/** The wall value (local time as UTC ms) of an instant in a zone. */
+export function instantToWall(timezone: string, instantMs: number): number {
+  return instantMs + offsetAt(timezone, instantMs);
+}
+
+/**
+ * The instant at which local wall time `wall` happens in `timezone`.
+ *
+ * DST rules (documented in docs/triggers.md):
+ * - wall time repeated by a fall-back transition: the FIRST (earlier) occurrence;
+ * - wall time skipped by a spring-forward gap: shifted forward by the length of the gap
+ *   (interpreted with the offset in force before the gap), so 02:30 in a 1-hour gap is
+ *   03:30 after it — what Quartz and JavaScript Temporal's "compatible" disambiguation do.
+ * Assumes at most one offset transition within a day either side of `wall`, true for every
+ * real zone.
+ */
+export function wallToInstant(timezone: string, wall: number): number {
+  const offBefore = offsetAt(timezone, wall - DAY_MS);
+  const offAfter = offsetAt(timezone, wall + DAY_MS);
+  const early = wall - offBefore;
+  if (offBefore === offAfter) {
+    if (offsetAt(timezone, early) === offBefore) return early;
+    // Two transitions within two days (practically never): fall back to a local search.
+    return wallToInstantSlow(timezone, wall);
+  }
+  const late = wall - offAfter;
+  const earlyValid = offsetAt(timezone, early) === offBefore;
+  const lateValid = offsetAt(timezone, late) === offAfter;
+  if (earlyValid && lateValid) return Math.min(early, late);
+  if (earlyValid) return early;
+  if (lateValid) return late;
+  // In the gap: use the offset before the transition, which lands after it.
+  return early;
+}
+
+function wallToInstantSlow(timezone: string, wall: number): number {
+  // Try every offset seen within +-1 day, earliest valid instant wins; else shift forward.
+  const offsets = new Set<number>();
+  for (let t = wall - DAY_MS; t <= wall + DAY_MS; t += HOUR_MS) offsets.add(offsetAt(timezone, t));
+  const valid = [...offsets].map((o) => wall - o).filter((i) => offsetAt(timezone, i) === wall - i);
+  if (valid.length > 0) return Math.min(...valid);
+  return wall - offsetAt(timezone, wall - DAY_MS);
+}
