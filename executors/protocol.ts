@@ -1,0 +1,198 @@
+// The executor protocol: the files through which a launcher and the executor program talk,
+// shared by both sides (see docs/executor-protocol.md). Everything lives in one attempt
+// directory, created by the launcher, one per (run, step instance, attempt, launch id):
+//
+//   task.json     written by the launcher before it starts the executor (TaskFile)
+//   claim         created exclusively ('wx') by whoever claims the attempt first: the executor
+//                 when it starts, or a recovering controller that decided the executor never
+//                 started (fencing: a late executor finds the claim taken and exits untouched)
+//   status.json   the executor's state (ExecutorStatus), replaced atomically (write + rename)
+//   stdout.log, stderr.log   the step's output
+//   outputs, links           files the step may write (named by MESON_OUTPUTS / MESON_LINKS)
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const TASK_FILE = 'task.json';
+export const STATUS_FILE = 'status.json';
+export const CLAIM_FILE = 'claim';
+export const STDOUT_FILE = 'stdout.log';
+export const STDERR_FILE = 'stderr.log';
+export const OUTPUTS_FILE = 'outputs';
+export const LINKS_FILE = 'links';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+
+/** The step as the executor needs it: the engine's resolved step (type plus its typed block). */
+export interface ExecutorStep {
+  name: string;
+  type: 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
+  shell?: { script: string };
+  container?: { image: string; command?: string[]; args?: string[]; env?: { name: string; value: string }[] };
+  spark?: {
+    jobClass?: string;
+    mainApplication?: string;
+    args?: string[];
+    conf?: Record<string, string | number | boolean>;
+    driverMemory?: string;
+    executorMemory?: string;
+    executors?: number;
+  };
+  copy?: { from: string; to: string };
+  parameters?: Record<string, JsonValue>;
+}
+
+export interface TaskFile {
+  launchId: string;
+  namespace: string;
+  run: string;
+  workflow: string;
+  instance: string;
+  attempt: number;
+  step: ExecutorStep;
+  /** Milestones the launcher knows (epoch ms). */
+  queuedAt?: number;
+  launchedAt: number;
+  /** Working directory of the step's process (default: the executor's). */
+  cwd?: string;
+  /** Extra environment for the step. */
+  env?: Record<string, string>;
+}
+
+export type ExecutorPhase = 'Running' | 'Succeeded' | 'Failed';
+
+export interface Link {
+  name: string;
+  url: string;
+}
+
+export interface ExecutorStatus {
+  launchId: string;
+  /** The executor's own pid (the process the controller signals to kill the step). */
+  pid: number;
+  /** The step's process (shell, container runtime, spark-submit), when one was started. */
+  childPid?: number;
+  phase: ExecutorPhase;
+  exitCode?: number;
+  signal?: string;
+  message?: string;
+  outputs?: Record<string, JsonValue>;
+  links?: Link[];
+  milestones: { queued?: number; launched?: number; running?: number; finished?: number };
+}
+
+/** Replaces `file` atomically: readers see the old or the new content, never a torn write. */
+export function writeFileAtomic(file: string, content: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, file);
+}
+
+export function writeStatus(dir: string, status: ExecutorStatus): void {
+  writeFileAtomic(join(dir, STATUS_FILE), `${JSON.stringify(status)}\n`);
+}
+
+/** The executor's status, or undefined when it has not written one (yet). */
+export function readStatus(dir: string): ExecutorStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, STATUS_FILE), 'utf8')) as ExecutorStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Claims the attempt: true for the first caller only (O_EXCL create). The content says who
+ * claimed it, for people reading the directory.
+ */
+export function claimAttempt(dir: string, who: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, CLAIM_FILE), 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, `${who}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+export function readClaim(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, CLAIM_FILE), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function parseScalar(raw: string): JsonValue {
+  try {
+    return JSON.parse(raw) as JsonValue;
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Output parameters as a step writes them: either one JSON object, or `key=value` lines where
+ * each value is parsed as JSON when it parses (`n=3` is a number, `s=abc` a string). Blank lines
+ * and lines starting with `#` are ignored. Throws with a clear message on anything else.
+ */
+export function parseOutputs(text: string): Record<string, JsonValue> {
+  const trimmed = text.trim();
+  if (trimmed === '') return {};
+  if (trimmed.startsWith('{')) {
+    const value = JSON.parse(trimmed) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new Error('outputs: expected a JSON object');
+    }
+    return value as Record<string, JsonValue>;
+  }
+  const out: Record<string, JsonValue> = {};
+  trimmed.split('\n').forEach((line, i) => {
+    const l = line.trim();
+    if (l === '' || l.startsWith('#')) return;
+    const eq = l.indexOf('=');
+    if (eq <= 0) throw new Error(`outputs line ${i + 1}: expected key=value, got "${l}"`);
+    out[l.slice(0, eq).trim()] = parseScalar(l.slice(eq + 1).trim());
+  });
+  return out;
+}
+
+/**
+ * Links as a step writes them: a JSON object {name: url}, a JSON array [{name, url}], or
+ * `name=url` lines.
+ */
+export function parseLinks(text: string): Link[] {
+  const trimmed = text.trim();
+  if (trimmed === '') return [];
+  if (trimmed.startsWith('[')) {
+    const value = JSON.parse(trimmed) as unknown;
+    if (!Array.isArray(value)) throw new Error('links: expected a JSON array');
+    return value.map((v, i) => {
+      const o = v as Record<string, unknown>;
+      if (typeof o?.name !== 'string' || typeof o?.url !== 'string') {
+        throw new Error(`links[${i}]: expected {name, url}`);
+      }
+      return { name: o.name, url: o.url };
+    });
+  }
+  if (trimmed.startsWith('{')) {
+    return Object.entries(JSON.parse(trimmed) as Record<string, unknown>).map(([name, url]) => ({
+      name,
+      url: String(url),
+    }));
+  }
+  return trimmed
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l, i) => {
+      const eq = l.indexOf('=');
+      if (eq <= 0) throw new Error(`links line ${i + 1}: expected name=url, got "${l}"`);
+      return { name: l.slice(0, eq).trim(), url: l.slice(eq + 1).trim() };
+    });
+}

@@ -1,0 +1,297 @@
+// The local launcher: each attempt is one executor process (executors/executor.ts) started
+// detached, in its own process group, so it survives the server. The launcher watches its
+// status.json (the executor replaces it atomically) and reports updates to the controller.
+//
+// Noop steps complete in-process without a child process: they have no side effect, so running
+// one again after a crash is harmless, and a 10,000-way foreach of noops must not fork 10,000
+// Node processes.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  claimAttempt,
+  type ExecutorStatus,
+  readClaim,
+  readStatus,
+  TASK_FILE,
+  type TaskFile,
+} from '../../executors/protocol.ts';
+import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
+
+export const EXECUTOR_PATH = fileURLToPath(new URL('../../executors/executor.ts', import.meta.url));
+
+export interface LocalLauncherOptions {
+  /** Attempt directory for (key, launchId); the store decides where (Store.attemptDir). */
+  attemptDir: (key: AttemptKey, launchId: string) => string;
+  onUpdate: (u: AttemptUpdate) => void;
+  newLaunchId: () => string;
+  now?: () => number;
+  /** Working directory of the steps (default: the server's). */
+  cwd?: string;
+  env?: Record<string, string>;
+  nodePath?: string;
+  executorPath?: string;
+  /** How often status files are read for attempts not started by this process. */
+  pollMs?: number;
+  /** How long an attempt may stay unclaimed before it is declared lost. */
+  startGraceMs?: number;
+}
+
+interface Watched {
+  key: AttemptKey;
+  record: LaunchRecord;
+  child?: ChildProcess;
+  reportedRunning: boolean;
+  done: boolean;
+}
+
+function keyString(k: AttemptKey): string {
+  return `${k.namespace}\u0000${k.run}\u0000${k.instance}\u0000${k.attempt}`;
+}
+
+/** Whether `pid` is alive and (where /proc exists) still an executor of `dir`: pids get reused. */
+function executorAlive(pid: number, dir: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+export class LocalLauncher implements Launcher {
+  private readonly opts: LocalLauncherOptions;
+  private readonly now: () => number;
+  private readonly watched = new Map<string, Watched>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(opts: LocalLauncherOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+  }
+
+  launch(req: LaunchRequest): LaunchRecord {
+    const launchId = this.opts.newLaunchId();
+    const launchedAt = this.now();
+    const key: AttemptKey = {
+      namespace: req.namespace,
+      run: req.run,
+      instance: req.instance,
+      attempt: req.attempt,
+    };
+    if (req.step.type === 'noop') {
+      const record: LaunchRecord = { launchId, inProcess: true, launchedAt };
+      this.completeNoop(key, record, req);
+      return record;
+    }
+    const dir = this.opts.attemptDir(key, launchId);
+    mkdirSync(dir, { recursive: true });
+    const task: TaskFile = {
+      launchId,
+      namespace: req.namespace,
+      run: req.run,
+      workflow: req.workflow,
+      instance: req.instance,
+      attempt: req.attempt,
+      step: req.step,
+      queuedAt: req.queuedAt,
+      launchedAt,
+      cwd: this.opts.cwd,
+      env: this.opts.env,
+    };
+    writeFileSync(join(dir, TASK_FILE), JSON.stringify(task));
+    const log = openSync(join(dir, 'executor.log'), 'a');
+    const record: LaunchRecord = { launchId, dir, launchedAt };
+    const w: Watched = { key, record, reportedRunning: false, done: false };
+    this.watched.set(keyString(key), w);
+    try {
+      const child = spawn(
+        this.opts.nodePath ?? process.execPath,
+        [this.opts.executorPath ?? EXECUTOR_PATH, dir],
+        {
+          detached: true,
+          stdio: ['ignore', log, log],
+          cwd: this.opts.cwd,
+        },
+      );
+      record.pid = child.pid;
+      w.child = child;
+      child.unref();
+      child.on('exit', () => this.check(w));
+      child.on('error', (err) => {
+        this.finish(w, {
+          launchId,
+          pid: 0,
+          phase: 'Failed',
+          message: `could not start the executor: ${err.message}`,
+          milestones: { launched: launchedAt, finished: this.now() },
+        });
+      });
+    } finally {
+      closeSync(log);
+    }
+    this.ensureTimer();
+    return record;
+  }
+
+  private completeNoop(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void {
+    const w: Watched = { key, record, reportedRunning: true, done: false };
+    this.watched.set(keyString(key), w);
+    queueMicrotask(() => {
+      if (w.done || this.closed) return;
+      const t = this.now();
+      this.finish(w, {
+        launchId: record.launchId,
+        pid: process.pid,
+        phase: 'Succeeded',
+        exitCode: 0,
+        milestones: { queued: req.queuedAt, launched: record.launchedAt, running: t, finished: t },
+      });
+    });
+  }
+
+  adopt(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void {
+    const k = keyString(key);
+    if (this.watched.has(k)) return;
+    if (record.inProcess) {
+      // an in-process noop does not survive its server: simply complete it again
+      this.completeNoop(key, record, req);
+      return;
+    }
+    const w: Watched = { key, record, reportedRunning: false, done: false };
+    this.watched.set(k, w);
+    this.check(w);
+    this.ensureTimer();
+  }
+
+  kill(key: AttemptKey, record: LaunchRecord): void {
+    const w = this.watched.get(keyString(key));
+    if (record.inProcess) {
+      if (w && !w.done) {
+        this.finish(w, {
+          launchId: record.launchId,
+          pid: process.pid,
+          phase: 'Failed',
+          message: 'killed',
+          milestones: { launched: record.launchedAt, finished: this.now() },
+        });
+      }
+      return;
+    }
+    const pid = (record.dir && readStatus(record.dir)?.pid) || record.pid;
+    if (!pid) return;
+    try {
+      process.kill(-pid, 'SIGTERM'); // the executor leads its own process group
+    } catch {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone: the next check reports how it ended
+      }
+    }
+    if (w) setTimeout(() => this.check(w), 50).unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.watched.clear();
+  }
+
+  private ensureTimer(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => {
+      for (const w of this.watched.values()) if (w.record.dir) this.check(w);
+    }, this.opts.pollMs ?? 200);
+    this.timer.unref();
+  }
+
+  private finish(w: Watched, status: ExecutorStatus): void {
+    if (w.done) return;
+    w.done = true;
+    this.watched.delete(keyString(w.key));
+    if (!this.closed) this.opts.onUpdate({ type: 'finished', key: w.key, status });
+  }
+
+  /** Reads the attempt's files and reports what changed. Safe to call any number of times. */
+  private check(w: Watched): void {
+    if (w.done || this.closed) return;
+    const dir = w.record.dir;
+    if (!dir) return;
+    const status = readStatus(dir);
+    if (status && status.launchId === w.record.launchId) {
+      if (status.phase !== 'Running') {
+        this.finish(w, status);
+        return;
+      }
+      if (!executorAlive(status.pid, dir)) {
+        // re-read: the executor may have finished between the two reads
+        const again = readStatus(dir);
+        if (again && again.phase !== 'Running') this.finish(w, again);
+        else
+          this.finish(w, {
+            ...status,
+            phase: 'Failed',
+            message: 'the executor process died without recording a result',
+            milestones: { ...status.milestones, finished: this.now() },
+          });
+        return;
+      }
+      if (!w.reportedRunning) {
+        w.reportedRunning = true;
+        this.opts.onUpdate({ type: 'running', key: w.key, status });
+      }
+      return;
+    }
+    // no status yet: the executor is starting, died before claiming, or never started
+    const claim = readClaim(dir);
+    if (claim?.startsWith('executor ')) {
+      const pid = Number(claim.slice('executor '.length));
+      if (executorAlive(pid, dir)) return;
+      const again = readStatus(dir);
+      if (again) {
+        this.check(w);
+        return;
+      }
+      this.finish(w, {
+        launchId: w.record.launchId,
+        pid,
+        phase: 'Failed',
+        message: 'the executor process died before it started the step',
+        milestones: { launched: w.record.launchedAt, finished: this.now() },
+      });
+      return;
+    }
+    if (claim !== undefined) {
+      this.lose(w); // fenced earlier (by this or a previous server): it will never run
+      return;
+    }
+    const childGone = w.child ? w.child.exitCode !== null || w.child.signalCode !== null : true;
+    const overdue = this.now() - w.record.launchedAt > (this.opts.startGraceMs ?? 15_000);
+    const pidAlive = w.record.pid !== undefined && executorAlive(w.record.pid, dir);
+    if ((childGone && !pidAlive) || overdue) {
+      // fence: after this, a late executor finds the claim taken and exits without running
+      if (claimAttempt(dir, `controller ${process.pid} (executor did not start)`)) this.lose(w);
+      else this.check(w); // the executor claimed it just now
+    }
+  }
+
+  private lose(w: Watched): void {
+    w.done = true;
+    this.watched.delete(keyString(w.key));
+    if (!this.closed) {
+      this.opts.onUpdate({
+        type: 'lost',
+        key: w.key,
+        message: 'the executor did not start; launching again',
+      });
+    }
+  }
+}
