@@ -1,0 +1,31 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`
+ * with `what` and the last value seen (tests waiting on controllers and kwok stages).
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  options: { timeoutMs?: number; intervalMs?: number; describe?: () => string } = {},
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(options.intervalMs ?? 100);
+  }
+  const detail = options.describe?.() ?? (lastError ? String(lastError) : '');
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${detail}` : ''}`);
+}
+
+/** True when a client-node call failed with HTTP 404. */
+export function isNotFound(error: unknown): boolean {
+  return (error as { code?: number }).code === 404;
+}
