@@ -1,0 +1,85 @@
+// The local machine as an offer source (standalone mode): one offer that is the machine's CPUs
+// and memory minus what the running steps hold. Steps hold what their placement granted until
+// they finish; the controller calls hold/release.
+import { cpus, hostname as osHostname, totalmem } from 'node:os';
+import { emptyResources, type Offer, type ResourceRequest, type Resources } from './types.ts';
+
+export interface LocalOfferSourceOptions {
+  hostname?: string;
+  /** Machine capacity; defaults to os.cpus() and os.totalmem(). */
+  capacity?: Partial<Resources>;
+  attributes?: Record<string, string>;
+}
+
+export class LocalOfferSource {
+  readonly hostname: string;
+  readonly capacity: Resources;
+  private readonly attributes: Record<string, string>;
+  private readonly held = new Map<string, ResourceRequest>();
+  private readonly used: Resources = emptyResources();
+  private seq = 0;
+
+  constructor(opts: LocalOfferSourceOptions = {}) {
+    this.hostname = opts.hostname ?? osHostname();
+    this.capacity = {
+      cpuMillis: cpus().length * 1000,
+      memoryBytes: totalmem(),
+      diskBytes: Number.MAX_SAFE_INTEGER,
+      gpus: 0,
+      ...opts.capacity,
+    };
+    this.attributes = {
+      'kubernetes.io/hostname': this.hostname,
+      'meson.dev/source': 'local',
+      ...opts.attributes,
+    };
+  }
+
+  /** The current offer: capacity minus held resources (never negative). */
+  offers(now: number): Offer[] {
+    const free: Resources = {
+      cpuMillis: Math.max(0, this.capacity.cpuMillis - this.used.cpuMillis),
+      memoryBytes: Math.max(0, this.capacity.memoryBytes - this.used.memoryBytes),
+      diskBytes: Math.max(0, this.capacity.diskBytes - this.used.diskBytes),
+      gpus: Math.max(0, this.capacity.gpus - this.used.gpus),
+    };
+    return [
+      {
+        id: `local-${++this.seq}`,
+        source: 'local',
+        hostname: this.hostname,
+        agentId: this.hostname,
+        resources: free,
+        capacity: { ...this.capacity },
+        attributes: { ...this.attributes },
+        receivedAt: now,
+      },
+    ];
+  }
+
+  /** Records that `taskId` holds `req` (idempotent per task id: a second hold replaces the first). */
+  hold(taskId: string, req: ResourceRequest): void {
+    this.release(taskId);
+    this.held.set(taskId, req);
+    this.used.cpuMillis += req.cpuMillis;
+    this.used.memoryBytes += req.memoryBytes;
+    this.used.diskBytes += req.diskBytes;
+    this.used.gpus += req.gpus;
+  }
+
+  /** Returns what `taskId` held; unknown ids are ignored. */
+  release(taskId: string): void {
+    const req = this.held.get(taskId);
+    if (!req) return;
+    this.held.delete(taskId);
+    this.used.cpuMillis -= req.cpuMillis;
+    this.used.memoryBytes -= req.memoryBytes;
+    this.used.diskBytes -= req.diskBytes;
+    this.used.gpus -= req.gpus;
+  }
+
+  /** Resources currently held by running steps. */
+  usage(): Resources {
+    return { ...this.used };
+  }
+}
