@@ -1,0 +1,59 @@
+// The expression language of workflow-api.md ("Parameters and expressions"): parse, check,
+// evaluate, interpolate, resolve parameters. See docs/expressions.md for the user's view.
+// Everything here is pure and throws only ExprError.
+import { ExprError } from './errors.ts';
+import { resolveLimits } from './evaluate.ts';
+import { type Expr, parseCached } from './parse.ts';
+import type { Limits, Value } from './types.ts';
+
+export { BUILTINS, type Builtin, type StaticType } from './builtins.ts';
+export { BUILTIN_NAMES, checkExpression, inferType } from './check.ts';
+export { ExprError, type ExprErrorCode, type ExprIssue } from './errors.ts';
+export { evaluate } from './evaluate.ts';
+export {
+  checkParameters,
+  coerceParameter,
+  freeNames,
+  type ParameterDecl,
+  type ParameterIssue,
+  type ParameterType,
+  type ResolveContext,
+  resolveParameters,
+} from './parameters.ts';
+export type { BinaryOp, Expr, UnaryOp } from './parse.ts';
+export {
+  checkTemplate,
+  hasInterpolation,
+  interpolate,
+  interpolateValue,
+  type TemplateExpression,
+  templateExpressions,
+} from './template.ts';
+export { type CheckScope, DEFAULT_LIMITS, type Limits, type Value, type ValueType } from './types.ts';
+
+/**
+ * Parses `src` into the language's AST (cached; do not mutate the result). Throws ExprError
+ * (EXPR_PARSE, EXPR_FORBIDDEN, EXPR_LIMIT) with the position and the expression.
+ */
+export function parseExpression(src: string, limits?: Partial<Limits>): Expr {
+  return parseCached(src, resolveLimits(limits));
+}
+
+export interface RunIdentity {
+  runTs: number;
+  runId: string;
+  workflowId: string;
+  workflowVersion: number;
+}
+
+/** The built-in values of a run: RUN_TS (epoch ms), RUN_ID, WORKFLOW_ID, WORKFLOW_VERSION. */
+export function builtinValues(run: RunIdentity): Record<string, Value> {
+  if (!Number.isFinite(run.runTs))
+    throw new ExprError('EXPR_TYPE', `RUN_TS must be epoch milliseconds, got ${run.runTs}`);
+  return {
+    RUN_TS: run.runTs,
+    RUN_ID: run.runId,
+    WORKFLOW_ID: run.workflowId,
+    WORKFLOW_VERSION: run.workflowVersion,
+  };
+}

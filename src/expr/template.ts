@@ -1,0 +1,171 @@
+// `${EXPR}` interpolation inside strings. `$${` is a literal `${` (the escape); a `$` not
+// followed by `{` is just a character. Inside `${...}` the expression ends at the first `}`
+// outside a string literal (the language has no braces of its own).
+import { checkExpression } from './check.ts';
+import { ExprError, type ExprIssue } from './errors.ts';
+import { evaluate, resolveLimits } from './evaluate.ts';
+import { Lru } from './lru.ts';
+import type { CheckScope, Limits, Value } from './types.ts';
+import { checkStringLength, displayString, type Meter } from './values.ts';
+
+export interface TemplateExpression {
+  /** The expression text between `${` and `}`. */
+  expr: string;
+  /** Offset of `expr` in the template (add an expression's positions to get template positions). */
+  offset: number;
+}
+
+type Segment = string | TemplateExpression;
+
+const scans = new Lru<string, Segment[]>(2000);
+
+/** Splits a template into literal text and expressions. Throws EXPR_PARSE for an unclosed `${`. */
+function scan(template: string): Segment[] {
+  const hit = scans.get(template);
+  if (hit) return hit;
+  const out: Segment[] = [];
+  let text = '';
+  let i = 0;
+  while (i < template.length) {
+    const next = template.indexOf('$', i);
+    if (next < 0) {
+      text += template.slice(i);
+      break;
+    }
+    text += template.slice(i, next);
+    if (template.startsWith('$${', next)) {
+      text += '${';
+      i = next + 3;
+    } else if (template.startsWith('${', next)) {
+      const start = next + 2;
+      const end = findClose(template, start);
+      if (end < 0)
+        throw new ExprError('EXPR_PARSE', 'unclosed "${" (write "$${" for a literal "${")', {
+          position: next,
+          expression: template,
+        });
+      if (text) out.push(text);
+      text = '';
+      out.push({ expr: template.slice(start, end), offset: start });
+      i = end + 1;
+    } else {
+      text += '$';
+      i = next + 1;
+    }
+  }
+  if (text) out.push(text);
+  scans.set(template, out);
+  return out;
+}
+
+function findClose(s: string, from: number): number {
+  let quote: string | null = null;
+  for (let i = from; i < s.length; i++) {
+    const ch = s[i];
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = null;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '}') return i;
+  }
+  return -1;
+}
+
+/** The expressions of a template with their offsets. Throws EXPR_PARSE for an unclosed `${`. */
+export function templateExpressions(template: string): TemplateExpression[] {
+  return scan(template).filter((s): s is TemplateExpression => typeof s !== 'string');
+}
+
+/** True when the string contains at least one `${...}` (escaped `$${` does not count). */
+export function hasInterpolation(template: string): boolean {
+  if (!template.includes('${')) return false;
+  try {
+    return templateExpressions(template).length > 0;
+  } catch {
+    return true;
+  }
+}
+
+function evalIn(
+  seg: TemplateExpression,
+  template: string,
+  vars: Record<string, Value>,
+  limits?: Partial<Limits>,
+) {
+  try {
+    return evaluate(seg.expr, vars, limits);
+  } catch (err) {
+    throw (err as ExprError).shifted(seg.offset, template);
+  }
+}
+
+/**
+ * Replaces every `${EXPR}` in `template` by the value of EXPR as text: strings as they are,
+ * numbers, booleans and null as in JSON, lists and maps as compact JSON. Throws ExprError
+ * whose position is an offset in the template.
+ */
+export function interpolate(template: string, vars: Record<string, Value>, limits?: Partial<Limits>): string {
+  const segments = scan(template);
+  if (segments.length === 1 && typeof segments[0] === 'string') return segments[0];
+  const l = resolveLimits(limits);
+  const meter: Meter = {
+    charge: () => {},
+    maxListLength: l.maxListLength,
+    maxStringLength: l.maxStringLength,
+    maxValueDepth: l.maxValueDepth,
+  };
+  let out = '';
+  for (const seg of segments) {
+    try {
+      out += typeof seg === 'string' ? seg : displayString(evalIn(seg, template, vars, limits), meter);
+      checkStringLength(out.length, meter);
+    } catch (err) {
+      if (err instanceof ExprError && err.expression === template) throw err;
+      const offset = typeof seg === 'string' ? 0 : seg.offset;
+      throw new ExprError((err as ExprError).code ?? 'EXPR_LIMIT', (err as ExprError).detail ?? String(err), {
+        position: offset,
+        expression: template,
+        cause: err,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Like interpolate, but a template that is exactly one `${EXPR}` yields EXPR's value with its
+ * type (a list stays a list); anything else yields the interpolated string.
+ */
+export function interpolateValue(
+  template: string,
+  vars: Record<string, Value>,
+  limits?: Partial<Limits>,
+): Value {
+  const segments = scan(template);
+  const only = segments[0];
+  if (segments.length === 1 && typeof only !== 'string' && only) return evalIn(only, template, vars, limits);
+  return interpolate(template, vars, limits);
+}
+
+/** Statically checks every expression of a template; positions are offsets in the template. */
+export function checkTemplate(template: string, scope: CheckScope, limits?: Partial<Limits>): ExprIssue[] {
+  let exprs: TemplateExpression[];
+  try {
+    exprs = templateExpressions(template);
+  } catch (err) {
+    return [(err as ExprError).toIssue()];
+  }
+  const issues: ExprIssue[] = [];
+  for (const { expr, offset } of exprs)
+    for (const issue of checkExpression(expr, scope, limits)) {
+      const e = new ExprError(issue.code, stripPosition(issue.message), {
+        position: issue.position + offset,
+      });
+      issues.push(e.toIssue());
+    }
+  return issues;
+}
+
+function stripPosition(message: string): string {
+  return message.replace(/ at character \d+$/, '');
+}
