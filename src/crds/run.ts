@@ -120,6 +120,7 @@ export const WorkflowRunStatusSchema = z.strictObject({
   version: z.number().int().positive().optional(),
   startTime: TimestampSchema.optional(),
   endTime: TimestampSchema.optional(),
+  duration: z.string().optional().describe('Run time once finished, e.g. 1h2m3s (shown by kubectl get).'),
   message: z.string().optional(),
   parameters: freeForm(z.record(z.string(), JsonValueSchema), 'Resolved parameters (free-form).').optional(),
   steps: z

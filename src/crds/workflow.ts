@@ -15,6 +15,16 @@ import {
 } from './common.ts';
 
 const NameSchema = z.string().min(1);
+/** Identifiers usable in expressions (parameters, foreach variables). */
+export const IDENTIFIER_PATTERN = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const IdentifierSchema = z
+  .string()
+  .regex(IDENTIFIER_PATTERN, 'expected an identifier (letters, digits, _ or $; not starting with a digit)');
+/** Step names appear in instance ids (`outer[2].inner[0]`) and in `steps.<name>.outputs`. */
+export const STEP_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/;
+const StepNameSchema = z
+  .string()
+  .regex(STEP_NAME_PATTERN, 'expected a step name: a letter or _ then up to 62 letters, digits, _ or -');
 const ExpressionSchema = z.string().min(1).describe('An expression (jsep syntax, built-in functions only).');
 
 export const PARAMETER_TYPES = ['string', 'long', 'double', 'boolean', 'list', 'map'] as const;
@@ -25,7 +35,7 @@ export type ParameterType = (typeof PARAMETER_TYPES)[number];
  * one of the two. A workflow parameter with neither must be supplied by the run.
  */
 export const ParameterSchema = z.strictObject({
-  name: NameSchema.describe('Parameter name, an identifier usable in expressions.'),
+  name: IdentifierSchema.describe('Parameter name, an identifier usable in expressions.'),
   type: z.enum(PARAMETER_TYPES).optional().describe('Declared type; the value is coerced/checked.'),
   value: JsonValueSchema.optional().describe('Literal value (any JSON).'),
   expression: ExpressionSchema.optional().describe('Expression evaluated at run start.'),
@@ -64,7 +74,7 @@ export const CopyStepSchema = z.strictObject({
   to: z.string().min(1).describe('Destination URI.'),
 });
 export const SubworkflowParameterSchema = z.strictObject({
-  name: NameSchema,
+  name: IdentifierSchema,
   value: JsonValueSchema.optional(),
   expression: ExpressionSchema.optional(),
 });
@@ -115,7 +125,7 @@ export const RetrySchema = z.strictObject({
 
 export const StepSchema = z
   .strictObject({
-    name: NameSchema.describe('Step name, unique within the workflow.'),
+    name: StepNameSchema.describe('Step name, unique within the workflow.'),
     shell: ShellStepSchema.optional(),
     container: ContainerStepSchema.optional(),
     spark: SparkStepSchema.optional(),
@@ -195,7 +205,7 @@ const NodeShapeSchema: z.ZodType<DefinitionNodeShape> = z.lazy(() =>
     .check(exactlyOne(NODE_KINDS, 'block')),
 );
 
-const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
+export const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
   z
     .strictObject({
       when: ExpressionSchema.optional().describe('Condition of this branch.'),
@@ -237,7 +247,7 @@ const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
     ),
 );
 
-const LoopSchema = z.lazy(() =>
+export const LoopSchema = z.lazy(() =>
   z.strictObject({
     do: NodeShapeSchema.describe('The loop body.'),
     while: ExpressionSchema.describe('Evaluated after each iteration; true repeats. LOOP_INDEX is 0-based.'),
@@ -245,13 +255,10 @@ const LoopSchema = z.lazy(() =>
   }),
 );
 
-const ForeachSchema = z.lazy(() =>
+export const ForeachSchema = z.lazy(() =>
   z.strictObject({
     items: ExpressionSchema.describe('Expression yielding the list to iterate over.'),
-    as: z
-      .string()
-      .regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, 'expected an identifier')
-      .describe('Name bound to the current item inside `do`.'),
+    as: IdentifierSchema.describe('Name bound to the current item inside `do`.'),
     parallelism: z.number().int().positive().optional().describe('Iterations running at once.'),
     do: NodeShapeSchema.describe('The body run once per item.'),
   }),

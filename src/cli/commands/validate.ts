@@ -1,0 +1,105 @@
+// `mesonctl validate FILE...`: checks manifests against the schemas and the expression checker.
+// Exit 0 when every document is valid, 1 when any is invalid (each error printed as
+// `FILE: PATH: message (line N)`), 2 for bad usage or a file that cannot be read.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  crossDocumentIssues,
+  type ManifestIssue,
+  type ParsedDocument,
+  parseManifests,
+  validateDocument,
+} from '../../crds/validate.ts';
+import type { Command } from '../cli.ts';
+
+const USAGE = `usage: mesonctl validate FILE|DIR|- ...
+
+Checks Meson manifests (YAML, several documents per file) against the schemas and the
+expression checker. A directory is searched for *.yaml and *.yml files; - reads stdin.
+Exit status: 0 valid, 1 invalid (each error as FILE: PATH: message), 2 unreadable input.
+`;
+
+async function readStream(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function yamlFilesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}
+
+interface Input {
+  file: string;
+  text: string;
+}
+
+export const validateCommand: Command = async (args, io) => {
+  if (args.includes('-h') || args.includes('--help')) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const unknownFlag = args.find((a) => a.startsWith('-') && a !== '-');
+  if (args.length === 0 || unknownFlag) {
+    io.stderr(`${unknownFlag ? `mesonctl validate: unknown option ${unknownFlag}\n` : ''}${USAGE}`);
+    return 2;
+  }
+  const inputs: Input[] = [];
+  let unreadable = false;
+  for (const arg of args) {
+    if (arg === '-') {
+      inputs.push({ file: '-', text: await readStream(io.stdin) });
+      continue;
+    }
+    const path = isAbsolute(arg) ? arg : join(io.cwd, arg);
+    try {
+      const files = (await stat(path)).isDirectory() ? await yamlFilesUnder(path) : [path];
+      for (const f of files) {
+        const shown = f === path ? arg : join(arg, f.slice(path.length + 1));
+        inputs.push({ file: shown, text: await readFile(f, 'utf8') });
+      }
+    } catch (err) {
+      io.stderr(`${arg}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      unreadable = true;
+    }
+  }
+
+  // Parse everything first so that cross-document checks (a run naming a workflow of another
+  // file) see the whole set.
+  const problems: { file: string; issue: ManifestIssue }[] = [];
+  const all: { file: string; parsed: ParsedDocument }[] = [];
+  for (const input of inputs) {
+    const { docs, issues } = parseManifests(input.text, input.file);
+    for (const i of issues) problems.push({ file: input.file, issue: i });
+    for (const d of docs) all.push({ file: input.file, parsed: d });
+  }
+  const cross = crossDocumentIssues(all.map((a) => a.parsed.doc));
+  all.forEach(({ file, parsed }, index) => {
+    for (const v of [...validateDocument(parsed.doc), ...(cross.get(index) ?? [])])
+      problems.push({ file, issue: { ...v, line: parsed.lineOf(v.segments ?? []) } });
+  });
+
+  const order = new Map(inputs.map((i, n) => [i.file, n]));
+  problems.sort(
+    (a, b) =>
+      (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0) || (a.issue.line ?? 0) - (b.issue.line ?? 0),
+  );
+  for (const { file, issue } of problems) {
+    const where = issue.line !== undefined ? ` (line ${issue.line})` : '';
+    io.stderr(`${file}: ${issue.path}: ${issue.message}${where}\n`);
+  }
+  if (unreadable) return 2;
+  if (problems.length > 0) {
+    io.stderr(`${problems.length} error${problems.length === 1 ? '' : 's'}\n`);
+    return 1;
+  }
+  io.stdout(
+    `${all.length} document${all.length === 1 ? '' : 's'} valid in ${inputs.length} file${inputs.length === 1 ? '' : 's'}\n`,
+  );
+  return 0;
+};

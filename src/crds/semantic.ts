@@ -1,0 +1,521 @@
+// Checks beyond the shape of a document: names, expressions in scope, parameter cycles, cron
+// schedules, time zones, quantities, and the rules of the blocks. Defensive on purpose: it runs
+// on documents that may also have schema errors, so every field is type-checked before use and
+// a wrong shape is skipped (the schema pass reports it).
+import { checkExpression, inferType } from '../expr/check.ts';
+import { checkTemplate, templateExpressions } from '../expr/template.ts';
+import type { ValueType } from '../expr/types.ts';
+import { parseQuantity } from '../offer-adapter/quantity.ts';
+import { parseSchedule } from '../triggers/cron.ts';
+import { findCycle, referencedNames, stepReferences, whyNotList } from './expressions.ts';
+import { issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import { PARAMETER_TYPES } from './workflow.ts';
+
+type Obj = Record<string, unknown>;
+type ScopeType = ValueType | 'any';
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+
+/** Names the system binds; parameters and foreach variables may not take them. */
+export const RESERVED_NAMES = ['RUN_TS', 'RUN_ID', 'WORKFLOW_ID', 'WORKFLOW_VERSION', 'LOOP_INDEX', 'steps'];
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+interface Scope {
+  names: Map<string, ScopeType>;
+  inLoop: boolean;
+}
+
+interface Context {
+  issues: ValidationIssue[];
+  workflowName?: string;
+  steps: Set<string>;
+}
+
+function withNames(scope: Scope, extra: [string, ScopeType][], inLoop = scope.inLoop): Scope {
+  const names = new Map(scope.names);
+  for (const [k, t] of extra) names.set(k, t);
+  return { names, inLoop };
+}
+
+/** Adds this module's own findings (step references, LOOP_INDEX placement) to src/expr's. */
+function checkReferences(
+  src: string,
+  path: PathSegment[],
+  scope: Scope,
+  ctx: Context,
+  isTemplate: boolean,
+): void {
+  const exprs = isTemplate ? templateBodies(src) : [src];
+  for (const e of exprs) {
+    for (const ref of stepReferences(e)) {
+      if (!ctx.steps.has(ref.step)) {
+        const all = [...ctx.steps].sort();
+        const known =
+          all.length === 0
+            ? 'none'
+            : all.length > 10
+              ? `${all.slice(0, 10).join(', ')}, ...`
+              : all.join(', ');
+        ctx.issues.push(
+          issue(
+            path,
+            'EXPR_UNKNOWN_STEP',
+            `unknown step "${ref.step}" in steps.${ref.step}; known steps: ${known}`,
+          ),
+        );
+      } else if (ref.next !== undefined && ref.next !== 'outputs') {
+        ctx.issues.push(
+          issue(
+            path,
+            'EXPR_UNKNOWN_NAME',
+            `expected steps.${ref.step}.outputs.<name>, found steps.${ref.step}.${ref.next}`,
+          ),
+        );
+      }
+    }
+    if (!scope.inLoop && !scope.names.has('LOOP_INDEX') && referencedNames(e).has('LOOP_INDEX'))
+      ctx.issues.push(issue(path, 'EXPR_UNKNOWN_NAME', 'LOOP_INDEX is only defined inside a loop'));
+  }
+}
+
+/** The `${...}` bodies of a template (none when malformed: checkTemplate reports that). */
+function templateBodies(template: string): string[] {
+  try {
+    return templateExpressions(template).map((t) => t.expr);
+  } catch {
+    return [];
+  }
+}
+
+function checkExpr(src: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (!isStr(src)) return;
+  for (const e of checkExpression(src, { names: scope.names }))
+    ctx.issues.push(issue(path, e.code, `${e.message} in expression ${JSON.stringify(src)}`));
+  checkReferences(src, path, scope, ctx, false);
+}
+
+function checkTmpl(src: string, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (!src.includes('${')) return;
+  for (const e of checkTemplate(src, { names: scope.names }))
+    ctx.issues.push(issue(path, e.code, `${e.message} in ${JSON.stringify(src)}`));
+  checkReferences(src, path, scope, ctx, true);
+}
+
+/** Interpolation applies to every string field of a step: walk them all. */
+function checkTemplatesIn(value: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (isStr(value)) checkTmpl(value, path, scope, ctx);
+  else if (Array.isArray(value))
+    value.forEach((v, i) => {
+      checkTemplatesIn(v, [...path, i], scope, ctx);
+    });
+  else if (isObj(value))
+    for (const [k, v] of Object.entries(value)) checkTemplatesIn(v, [...path, k], scope, ctx);
+}
+
+function valueMatchesType(v: unknown, t: string): boolean {
+  switch (t) {
+    case 'string':
+      return typeof v === 'string';
+    case 'long':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'double':
+      return typeof v === 'number';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'list':
+      return Array.isArray(v);
+    case 'map':
+      return isObj(v);
+    default:
+      return true;
+  }
+}
+
+function typeOfValue(v: unknown): ScopeType {
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'long' : 'double';
+  if (typeof v === 'boolean') return 'boolean';
+  if (Array.isArray(v)) return 'list';
+  if (isObj(v)) return 'map';
+  return 'any';
+}
+
+/**
+ * Checks a parameter list (names, value/expression, declared types, expressions, cycles) and
+ * returns the scope extended with its names. Expressions see `scope` plus every parameter of the
+ * list (dependency order is resolved at run time; cycles are rejected here).
+ */
+function checkParameters(
+  params: unknown,
+  path: PathSegment[],
+  scope: Scope,
+  ctx: Context,
+  opts: { requireValue: boolean },
+): Scope {
+  if (!Array.isArray(params)) return scope;
+  const declared: [string, ScopeType][] = [];
+  const seen = new Map<string, number>();
+  params.forEach((p, i) => {
+    if (!isObj(p) || !isStr(p.name)) return;
+    const at = [...path, i];
+    const first = seen.get(p.name);
+    if (first !== undefined)
+      ctx.issues.push(
+        issue(
+          [...at, 'name'],
+          'PARAM_DUPLICATE',
+          `duplicate parameter "${p.name}" (first at ${path.at(-1)}[${first}])`,
+        ),
+      );
+    else seen.set(p.name, i);
+    if (RESERVED_NAMES.includes(p.name))
+      ctx.issues.push(
+        issue(
+          [...at, 'name'],
+          'PARAM_RESERVED',
+          `"${p.name}" is a built-in name; choose another parameter name`,
+        ),
+      );
+    const hasValue = p.value !== undefined;
+    const hasExpr = p.expression !== undefined;
+    if (hasValue && hasExpr)
+      ctx.issues.push(
+        issue(at, 'PARAM_VALUE', `expected either value or expression for "${p.name}", not both`),
+      );
+    if (opts.requireValue && !hasValue && !hasExpr)
+      ctx.issues.push(issue(at, 'PARAM_VALUE', `expected a value or an expression for "${p.name}"`));
+    const t = isStr(p.type) && (PARAMETER_TYPES as readonly string[]).includes(p.type) ? p.type : undefined;
+    if (t && hasValue && !valueMatchesType(p.value, t))
+      ctx.issues.push(
+        issue(
+          [...at, 'value'],
+          'PARAM_TYPE',
+          `expected a ${t} value for "${p.name}", found ${typeOfValue(p.value)}`,
+        ),
+      );
+    declared.push([p.name, (t as ScopeType | undefined) ?? (hasValue ? typeOfValue(p.value) : 'any')]);
+  });
+  const inner = withNames(scope, declared);
+  const graph = new Map<string, Set<string>>();
+  params.forEach((p, i) => {
+    if (!isObj(p) || !isStr(p.name)) return;
+    if (isStr(p.expression)) {
+      checkExpr(p.expression, [...path, i, 'expression'], inner, ctx);
+      const deps = new Set([...referencedNames(p.expression)].filter((n) => seen.has(n)));
+      graph.set(p.name, deps);
+    } else graph.set(p.name, new Set());
+  });
+  const cycle = findCycle(graph);
+  if (cycle) {
+    const at = seen.get(cycle[0]!)!;
+    ctx.issues.push(
+      issue(
+        [...path, at, 'expression'],
+        'EXPR_CYCLE',
+        `parameters depend on each other: ${cycle.join(' -> ')}`,
+      ),
+    );
+  }
+  return inner;
+}
+
+function checkQuantities(resources: unknown, path: PathSegment[], ctx: Context): void {
+  if (!isObj(resources)) return;
+  for (const key of ['cpus', 'memory', 'gpus', 'disk']) {
+    const q = resources[key];
+    if (typeof q !== 'string' || q.includes('${')) continue;
+    try {
+      parseQuantity(q);
+    } catch (err) {
+      ctx.issues.push(
+        issue(
+          [...path, key],
+          'QUANTITY_INVALID',
+          `expected a number or a quantity such as 500m, 512Mi or 8Gi, found ${JSON.stringify(q)} (${(err as Error).message})`,
+        ),
+      );
+    }
+  }
+}
+
+function checkStep(step: unknown, path: PathSegment[], outer: Scope, ctx: Context): void {
+  if (!isObj(step)) return;
+  const scope = checkParameters(step.parameters, [...path, 'parameters'], outer, ctx, { requireValue: true });
+  for (const [k, v] of Object.entries(step)) {
+    if (k === 'name' || k === 'parameters') continue;
+    if (k === 'subworkflow' && isObj(v)) {
+      checkSubworkflow(v, [...path, k], scope, ctx);
+      continue;
+    }
+    checkTemplatesIn(v, [...path, k], scope, ctx);
+  }
+  checkQuantities(step.resources, [...path, 'resources'], ctx);
+  const backoff = isObj(step.retry) ? step.retry.backoff : undefined;
+  if (
+    isObj(backoff) &&
+    typeof backoff.initialSeconds === 'number' &&
+    typeof backoff.maxSeconds === 'number'
+  ) {
+    if (backoff.maxSeconds < backoff.initialSeconds)
+      ctx.issues.push(
+        issue(
+          [...path, 'retry', 'backoff', 'maxSeconds'],
+          'SCHEMA_RANGE',
+          `expected maxSeconds >= initialSeconds (${backoff.initialSeconds}), found ${backoff.maxSeconds}`,
+        ),
+      );
+  }
+}
+
+function checkSubworkflow(sub: Obj, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (isStr(sub.workflow) && ctx.workflowName !== undefined && sub.workflow === ctx.workflowName)
+    ctx.issues.push(
+      issue(
+        [...path, 'workflow'],
+        'SUBWORKFLOW_SELF',
+        `a workflow cannot run itself as a subworkflow ("${sub.workflow}"); use a loop instead`,
+      ),
+    );
+  const params = sub.parameters;
+  if (!Array.isArray(params)) return;
+  const seen = new Set<string>();
+  params.forEach((p, i) => {
+    if (!isObj(p)) return;
+    const at = [...path, 'parameters', i];
+    if (isStr(p.name)) {
+      if (seen.has(p.name))
+        ctx.issues.push(issue([...at, 'name'], 'PARAM_DUPLICATE', `duplicate parameter "${p.name}"`));
+      seen.add(p.name);
+    }
+    if ((p.value === undefined) === (p.expression === undefined))
+      ctx.issues.push(issue(at, 'PARAM_VALUE', 'expected exactly one of value or expression'));
+    if (isStr(p.expression)) checkExpr(p.expression, [...at, 'expression'], scope, ctx);
+    if (isStr(p.value)) checkTmpl(p.value, [...at, 'value'], scope, ctx);
+  });
+}
+
+function checkBranches(branches: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (!Array.isArray(branches)) return;
+  branches.forEach((b, i) => {
+    if (!isObj(b)) return;
+    const at = [...path, i];
+    if (b.otherwise !== undefined && i !== branches.length - 1)
+      ctx.issues.push(
+        issue(
+          [...at, 'otherwise'],
+          'BRANCH_OTHERWISE_NOT_LAST',
+          `expected "otherwise" only as the last branch (found at branch ${i} of ${branches.length})`,
+        ),
+      );
+    checkExpr(b.when, [...at, 'when'], scope, ctx);
+    walkNode(b.then, [...at, 'then'], scope, ctx);
+    walkNode(b.otherwise, [...at, 'otherwise'], scope, ctx);
+  });
+}
+
+function walkNode(node: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (!isObj(node)) return;
+  if (node.step !== undefined) checkStep(node.step, [...path, 'step'], scope, ctx);
+  for (const key of ['sequence', 'parallel'] as const) {
+    const list = node[key];
+    if (Array.isArray(list))
+      list.forEach((n, i) => {
+        walkNode(n, [...path, key, i], scope, ctx);
+      });
+  }
+  for (const key of ['or', 'xor'] as const) checkBranches(node[key], [...path, key], scope, ctx);
+  if (isObj(node.loop)) {
+    const at = [...path, 'loop'];
+    const inner = withNames(scope, [['LOOP_INDEX', 'long']], true);
+    walkNode(node.loop.do, [...at, 'do'], inner, ctx);
+    checkExpr(node.loop.while, [...at, 'while'], inner, ctx);
+  }
+  if (isObj(node.foreach)) {
+    const at = [...path, 'foreach'];
+    const fe = node.foreach;
+    if (isStr(fe.items)) {
+      checkExpr(fe.items, [...at, 'items'], scope, ctx);
+      const inferred = inferType(fe.items, { names: scope.names });
+      const why =
+        whyNotList(fe.items, (n) => scope.names.get(n)) ??
+        (inferred !== 'any' && inferred !== 'list' ? `it yields a ${inferred}` : undefined);
+      if (why)
+        ctx.issues.push(
+          issue([...at, 'items'], 'FOREACH_NOT_LIST', `expected an expression yielding a list, but ${why}`),
+        );
+    }
+    let inner = scope;
+    if (isStr(fe.as)) {
+      if (RESERVED_NAMES.includes(fe.as))
+        ctx.issues.push(
+          issue([...at, 'as'], 'PARAM_RESERVED', `"${fe.as}" is a built-in name; choose another`),
+        );
+      inner = withNames(scope, [[fe.as, 'any']]);
+    }
+    walkNode(fe.do, [...at, 'do'], inner, ctx);
+  }
+}
+
+/** Every step in the tree with its path, in document order. */
+function collectSteps(
+  node: unknown,
+  path: PathSegment[],
+  out: { name: string; path: PathSegment[] }[],
+): void {
+  if (!isObj(node)) return;
+  if (isObj(node.step) && isStr(node.step.name)) out.push({ name: node.step.name, path: [...path, 'step'] });
+  for (const key of ['sequence', 'parallel'] as const) {
+    const list = node[key];
+    if (Array.isArray(list))
+      list.forEach((n, i) => {
+        collectSteps(n, [...path, key, i], out);
+      });
+  }
+  for (const key of ['or', 'xor'] as const) {
+    const list = node[key];
+    if (Array.isArray(list))
+      list.forEach((b, i) => {
+        if (!isObj(b)) return;
+        collectSteps(b.then, [...path, key, i, 'then'], out);
+        collectSteps(b.otherwise, [...path, key, i, 'otherwise'], out);
+      });
+  }
+  for (const key of ['loop', 'foreach'] as const) {
+    const block = node[key];
+    if (isObj(block)) collectSteps(block.do, [...path, key, 'do'], out);
+  }
+}
+
+function checkTimezone(tz: unknown, path: PathSegment[], ctx: Context): boolean {
+  if (!isStr(tz)) return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    ctx.issues.push(
+      issue(
+        path,
+        'TIMEZONE_INVALID',
+        `expected an IANA time zone such as America/Los_Angeles or UTC, found "${tz}"`,
+      ),
+    );
+    return false;
+  }
+}
+
+function checkTriggers(triggers: unknown, path: PathSegment[], ctx: Context): void {
+  if (!isObj(triggers) || !Array.isArray(triggers.cron)) return;
+  triggers.cron.forEach((c, i) => {
+    if (!isObj(c)) return;
+    const at = [...path, 'cron', i];
+    const tzOk = checkTimezone(c.timezone, [...at, 'timezone'], ctx);
+    if (!isStr(c.schedule)) return;
+    try {
+      parseSchedule(c.schedule, tzOk && isStr(c.timezone) ? c.timezone : undefined);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      ctx.issues.push(
+        issue(
+          [...at, 'schedule'],
+          e.code ?? 'CRON_INVALID',
+          `expected a Quartz 7- or 6-field or classic 5-field cron expression: ${e.message ?? String(err)}`,
+        ),
+      );
+    }
+  });
+}
+
+function checkNotifications(list: unknown, path: PathSegment[], ctx: Context): void {
+  if (!Array.isArray(list)) return;
+  list.forEach((n, i) => {
+    const url = isObj(n) && isObj(n.webhook) ? n.webhook.url : undefined;
+    if (!isStr(url) || !URL.canParse(url)) return;
+    const protocol = new URL(url).protocol;
+    if (protocol !== 'http:' && protocol !== 'https:')
+      ctx.issues.push(
+        issue(
+          [...path, i, 'webhook', 'url'],
+          'SCHEMA_FORMAT',
+          `expected an http:// or https:// URL, found "${url}"`,
+        ),
+      );
+  });
+}
+
+/** Semantic checks of a Workflow spec (also used for a WorkflowVersion's frozen spec). */
+export function checkWorkflowSpec(
+  spec: unknown,
+  path: PathSegment[],
+  workflowName?: string,
+): ValidationIssue[] {
+  const ctx: Context = { issues: [], steps: new Set(), ...(workflowName ? { workflowName } : {}) };
+  if (!isObj(spec)) return ctx.issues;
+  const steps: { name: string; path: PathSegment[] }[] = [];
+  collectSteps(spec.definition, [...path, 'definition'], steps);
+  const firstAt = new Map<string, PathSegment[]>();
+  for (const s of steps) {
+    const first = firstAt.get(s.name);
+    if (first)
+      ctx.issues.push(
+        issue(
+          [...s.path, 'name'],
+          'STEP_DUPLICATE',
+          `duplicate step name "${s.name}" (first defined at ${issue(first, '', '').path}); step names must be unique within the workflow`,
+        ),
+      );
+    else firstAt.set(s.name, s.path);
+    ctx.steps.add(s.name);
+  }
+  const base: Scope = { names: new Map([['steps', 'map']]), inLoop: false };
+  const scope = checkParameters(spec.parameters, [...path, 'parameters'], base, ctx, { requireValue: false });
+  checkTriggers(spec.triggers, [...path, 'triggers'], ctx);
+  checkNotifications(spec.notifications, [...path, 'notifications'], ctx);
+  walkNode(spec.definition, [...path, 'definition'], scope, ctx);
+  return ctx.issues;
+}
+
+/** Object-name rules: Workflows need a name; every name is a DNS subdomain. */
+export function checkMetadata(metadata: unknown, kind: string): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  if (!isObj(metadata)) return out;
+  const name = metadata.name;
+  if (name === undefined && metadata.generateName === undefined)
+    out.push(
+      issue(['metadata', 'name'], 'SCHEMA_REQUIRED', `missing required field "name": a ${kind} needs a name`),
+    );
+  if (name === undefined && kind === 'Workflow' && metadata.generateName !== undefined)
+    out.push(
+      issue(
+        ['metadata', 'name'],
+        'SCHEMA_REQUIRED',
+        'a Workflow needs a fixed name (generateName is for runs)',
+      ),
+    );
+  if (isStr(name) && (name.length > 253 || !DNS_SUBDOMAIN.test(name)))
+    out.push(
+      issue(
+        ['metadata', 'name'],
+        'NAME_INVALID',
+        `expected a lower-case DNS name (a-z, 0-9, - and ., at most 253 characters), found "${name}"`,
+      ),
+    );
+  return out;
+}
+
+/** Semantic checks of a WorkflowRun spec: parameter overrides. */
+export function checkRunSpec(spec: unknown): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  if (!isObj(spec) || !Array.isArray(spec.parameters)) return out;
+  const seen = new Set<string>();
+  spec.parameters.forEach((p, i) => {
+    if (!isObj(p) || !isStr(p.name)) return;
+    if (seen.has(p.name))
+      out.push(
+        issue(['spec', 'parameters', i, 'name'], 'PARAM_DUPLICATE', `duplicate parameter "${p.name}"`),
+      );
+    seen.add(p.name);
+  });
+  return out;
+}

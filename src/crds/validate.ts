@@ -1,0 +1,212 @@
+// The validator behind `mesonctl validate`, the REST API and the controller: schema errors as one
+// message per problem plus semantic checks, and multi-document YAML parsing with line numbers.
+import { isNode, LineCounter, parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import { DataArtifactSchema } from './artifact.ts';
+import { API_VERSION } from './common.ts';
+import { fromZodIssue, issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import { WorkflowRunSchema } from './run.ts';
+import { checkMetadata, checkRunSpec, checkWorkflowSpec } from './semantic.ts';
+import { WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
+
+export { formatPath, type PathSegment, type ValidationIssue } from './messages.ts';
+
+export const KIND_SCHEMAS: Record<string, z.ZodType> = {
+  Workflow: WorkflowSchema,
+  WorkflowVersion: WorkflowVersionSchema,
+  WorkflowRun: WorkflowRunSchema,
+  DataArtifact: DataArtifactSchema,
+};
+export const KINDS = Object.keys(KIND_SCHEMAS);
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}\0${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Every problem in one manifest: schema issues (one per problem, with the field path and what
+ * was expected) followed by semantic ones. Never throws; an empty list means valid.
+ */
+export function validateDocument(doc: unknown): ValidationIssue[] {
+  if (!isObj(doc))
+    return [issue([], 'SCHEMA_TYPE', 'expected a Kubernetes object with apiVersion, kind, metadata, spec')];
+  if (doc.apiVersion !== API_VERSION)
+    return [
+      issue(
+        ['apiVersion'],
+        'SCHEMA_API_VERSION',
+        `expected apiVersion "${API_VERSION}", found ${doc.apiVersion === undefined ? 'nothing' : JSON.stringify(doc.apiVersion)}`,
+      ),
+    ];
+  const kind = doc.kind;
+  const schema = typeof kind === 'string' ? KIND_SCHEMAS[kind] : undefined;
+  if (!schema || typeof kind !== 'string')
+    return [
+      issue(
+        ['kind'],
+        'SCHEMA_KIND',
+        `expected kind to be one of ${KINDS.join(', ')}, found ${kind === undefined ? 'nothing' : JSON.stringify(kind)}`,
+      ),
+    ];
+  const issues: ValidationIssue[] = [];
+  const parsed = schema.safeParse(doc, { reportInput: true });
+  if (!parsed.success) for (const zi of parsed.error.issues) issues.push(...fromZodIssue(zi, schema));
+  issues.push(...checkMetadata(doc.metadata, kind));
+  const name = isObj(doc.metadata) && typeof doc.metadata.name === 'string' ? doc.metadata.name : undefined;
+  if (kind === 'Workflow') issues.push(...checkWorkflowSpec(doc.spec, ['spec'], name));
+  if (kind === 'WorkflowVersion') {
+    const workflow = isObj(doc.spec) && typeof doc.spec.workflow === 'string' ? doc.spec.workflow : undefined;
+    issues.push(...checkWorkflowSpec(doc.spec, ['spec'], workflow));
+  }
+  if (kind === 'WorkflowRun') issues.push(...checkRunSpec(doc.spec));
+  return dedupe(issues);
+}
+
+/**
+ * Checks across documents validated together: a WorkflowRun or a subworkflow step that names a
+ * Workflow of the same set may only pass parameters that Workflow declares. Returns issues per
+ * document index.
+ */
+export function crossDocumentIssues(docs: unknown[]): Map<number, ValidationIssue[]> {
+  const declared = new Map<string, Set<string>>();
+  for (const d of docs) {
+    if (!isObj(d) || d.kind !== 'Workflow' || !isObj(d.metadata) || typeof d.metadata.name !== 'string')
+      continue;
+    const params = isObj(d.spec) && Array.isArray(d.spec.parameters) ? d.spec.parameters : [];
+    declared.set(
+      d.metadata.name,
+      new Set(params.filter(isObj).flatMap((p) => (typeof p.name === 'string' ? [p.name] : []))),
+    );
+  }
+  const out = new Map<number, ValidationIssue[]>();
+  const checkNames = (index: number, workflow: unknown, params: unknown, path: PathSegment[]): void => {
+    const names = typeof workflow === 'string' ? declared.get(workflow) : undefined;
+    if (!names || !Array.isArray(params)) return;
+    params.forEach((p, i) => {
+      if (!isObj(p) || typeof p.name !== 'string' || names.has(p.name)) return;
+      const list = out.get(index) ?? [];
+      list.push(
+        issue(
+          [...path, i, 'name'],
+          'PARAM_UNKNOWN',
+          `unknown parameter "${p.name}": Workflow "${workflow as string}" declares ${[...names].sort().join(', ') || 'no parameters'}`,
+        ),
+      );
+      out.set(index, list);
+    });
+  };
+  docs.forEach((d, index) => {
+    if (!isObj(d) || !isObj(d.spec)) return;
+    if (d.kind === 'WorkflowRun')
+      checkNames(index, d.spec.workflow, d.spec.parameters, ['spec', 'parameters']);
+    if (d.kind === 'Workflow') {
+      const visit = (node: unknown, path: PathSegment[]): void => {
+        if (Array.isArray(node))
+          node.forEach((n, i) => {
+            visit(n, [...path, i]);
+          });
+        else if (isObj(node)) {
+          if (isObj(node.subworkflow) && path.at(-1) === 'step')
+            checkNames(index, node.subworkflow.workflow, node.subworkflow.parameters, [
+              ...path,
+              'subworkflow',
+              'parameters',
+            ]);
+          for (const [k, v] of Object.entries(node)) if (typeof v === 'object') visit(v, [...path, k]);
+        }
+      };
+      visit(d.spec.definition, ['spec', 'definition']);
+    }
+  });
+  return out;
+}
+
+export interface ParsedDocument {
+  doc: unknown;
+  /** 1-based line where the document starts. */
+  line: number;
+  /** 1-based line of the node at `segments` (or of its nearest existing parent). */
+  lineOf: (segments: readonly PathSegment[]) => number;
+}
+
+export interface ManifestIssue extends ValidationIssue {
+  line?: number;
+}
+
+/**
+ * Parses a multi-document YAML text. Empty documents are skipped; YAML syntax errors become
+ * issues with code YAML_SYNTAX and their line. Never throws.
+ */
+export function parseManifests(
+  text: string,
+  file: string,
+): { docs: ParsedDocument[]; issues: ManifestIssue[] } {
+  const lineCounter = new LineCounter();
+  const docs: ParsedDocument[] = [];
+  const issues: ManifestIssue[] = [];
+  let parsed: ReturnType<typeof parseAllDocuments>;
+  try {
+    parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    return {
+      docs,
+      issues: [{ path: '(document)', code: 'YAML_SYNTAX', message: `${file}: ${String(err)}` }],
+    };
+  }
+  const all = Array.isArray(parsed) ? parsed : [];
+  const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
+  for (const d of all) {
+    if (d.errors.length > 0) {
+      for (const e of d.errors)
+        issues.push({
+          path: '(document)',
+          code: 'YAML_SYNTAX',
+          message: e.message.split('\n')[0]!,
+          line: lineAt(e.pos[0]),
+        });
+      continue;
+    }
+    if (d.contents === null) continue;
+    const start = lineAt(d.contents.range?.[0] ?? 0);
+    let value: unknown;
+    try {
+      value = d.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      issues.push({ path: '(document)', code: 'YAML_SYNTAX', message: (err as Error).message, line: start });
+      continue;
+    }
+    const lineOf = (segments: readonly PathSegment[]): number => {
+      for (let n = segments.length; n >= 0; n--) {
+        const node = d.getIn(segments.slice(0, n), true);
+        if (isNode(node) && node.range) return lineAt(node.range[0]);
+      }
+      return start;
+    };
+    docs.push({ doc: value, line: start, lineOf });
+  }
+  return { docs, issues };
+}
+
+/** Parses and validates a YAML text: every issue with the line it refers to. */
+export function validateManifests(
+  text: string,
+  file: string,
+): { documents: number; issues: ManifestIssue[] } {
+  const { docs, issues } = parseManifests(text, file);
+  const cross = crossDocumentIssues(docs.map((d) => d.doc));
+  docs.forEach((d, i) => {
+    for (const v of [...validateDocument(d.doc), ...(cross.get(i) ?? [])])
+      issues.push({ ...v, line: d.lineOf(v.segments ?? []) });
+  });
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  return { documents: docs.length, issues };
+}
