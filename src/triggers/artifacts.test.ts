@@ -35,14 +35,15 @@ describe('artifactMatches', () => {
     expect(artifactMatches({ name: 'views' }, { name: 'clicks' })).toBe(false);
   });
 
-  it('takes ${} in a trigger partition literally', () => {
+  it('takes an expression placeholder in a trigger partition literally', () => {
+    const placeholder = '$' + '{dateint}';
     expect(
-      artifactMatches({ name: 'v', partition: { d: '${dateint}' } }, { name: 'v', partition: { d: '1' } }),
+      artifactMatches({ name: 'v', partition: { d: placeholder } }, { name: 'v', partition: { d: '1' } }),
     ).toBe(false);
     expect(
       artifactMatches(
-        { name: 'v', partition: { d: '${dateint}' } },
-        { name: 'v', partition: { d: '${dateint}' } },
+        { name: 'v', partition: { d: placeholder } },
+        { name: 'v', partition: { d: placeholder } },
       ),
     ).toBe(true);
   });
