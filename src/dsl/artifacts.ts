@@ -1,19 +1,31 @@
 import { isPlainObject } from './data.ts';
 import { invalidArgument } from './errors.ts';
-import type { ArtifactRef, Parameter } from './manifest.ts';
+import type { ArtifactOutput, Parameter } from './manifest.ts';
+
+export interface DataArtifactInit {
+  name: string;
+  /** the Scala DSL's form of the partition */
+  params?: Parameter[];
+  partition?: Record<string, unknown>;
+  /** outputs only: where the data lives, e.g. an s3:// URI */
+  location?: string;
+}
 
 /**
  * A data artifact reference for `inputs`, `outputs` and `Trigger.artifact`:
  * `DataArtifact("views", { country: "${country}" })`, or in the Scala DSL's style
  * `DataArtifact({ name: "views", params: [Parameter.string("country", "US")] })`.
- * Partition values are strings (numbers and booleans are written as strings); a parameter
- * given by expression becomes the template `${expression}`.
+ * Partition values compare as strings, so they are written as strings (numbers and booleans
+ * converted); a parameter given by expression becomes the template `${expression}`. An output
+ * may say where its data lives: `DataArtifact("model", { dateint: "${dateint}" }, { location })`.
  */
 export function DataArtifact(
-  nameOrInit: string | { name: string; params?: Parameter[]; partition?: Record<string, unknown> },
+  nameOrInit: string | DataArtifactInit,
   partition?: Record<string, unknown>,
-): ArtifactRef {
-  const init = typeof nameOrInit === 'string' ? { name: nameOrInit, partition } : nameOrInit;
+  options: { location?: string } = {},
+): ArtifactOutput {
+  const init: DataArtifactInit =
+    typeof nameOrInit === 'string' ? { name: nameOrInit, partition, location: options.location } : nameOrInit;
   if (!isPlainObject(init)) throw invalidArgument('DataArtifact()', 'a name and a partition', nameOrInit);
   const where = `DataArtifact(${JSON.stringify(init.name)})`;
   if (typeof init.name !== 'string' || init.name === '') {
@@ -31,7 +43,15 @@ export function DataArtifact(
         ? `\${${param.expression}}`
         : partitionValue(`${where}: ${param.name}`, param.value);
   }
-  return Object.keys(out).length > 0 ? { name: init.name, partition: out } : { name: init.name };
+  const ref: ArtifactOutput = { name: init.name };
+  if (Object.keys(out).length > 0) ref.partition = out;
+  if (init.location !== undefined) {
+    if (typeof init.location !== 'string' || init.location === '') {
+      throw invalidArgument(`${where}: location`, 'a non-empty string', init.location);
+    }
+    ref.location = init.location;
+  }
+  return ref;
 }
 
 function partitionValue(where: string, value: unknown): string {

@@ -5,6 +5,7 @@ import { isPlainObject, plainData } from './data.ts';
 import { invalidArgument, unknownOption } from './errors.ts';
 import { type Flow, stepFlow } from './flow.ts';
 import type {
+  ArtifactOutput,
   ArtifactRef,
   Constraints,
   ContainerSpec,
@@ -24,8 +25,8 @@ export interface CommonStepOptions {
   parameters?: Parameter[];
   /** data artifacts the step waits for (see `DataArtifact(...)`) */
   inputs?: ArtifactRef[];
-  /** data artifacts announced when the step succeeds */
-  outputs?: ArtifactRef[];
+  /** data artifacts announced when the step succeeds (optionally with a `location`) */
+  outputs?: ArtifactOutput[];
   resources?: Resources;
   constraints?: Constraints;
   /** a retry policy, or just the number of retries */
@@ -63,6 +64,8 @@ const COMMON_KEYS = [
   'timeoutSeconds',
   'priority',
 ] as const;
+
+type ChildParameter = NonNullable<SubworkflowSpec['parameters']>[number];
 
 type StepType = 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
 
@@ -169,16 +172,30 @@ function envList(where: string, env: ContainerOptions['env']): ContainerSpec['en
 function workflowId(where: string, workflow: SubworkflowOptions['workflow']): string {
   if (typeof workflow === 'string' && workflow !== '') return workflow;
   if (workflow !== null && typeof workflow === 'object' && WORKFLOW_BRAND in workflow) {
-    return workflow.manifest.metadata.name;
+    return workflow.manifest.metadata.name!;
   }
   throw invalidArgument(where, 'a workflow id or a Workflow(...) value', workflow);
 }
 
+/**
+ * The parameters passed to a child run: `{ name, value | expression }` (the child declares the
+ * types, so a typed `Parameter.string(...)` is accepted and its type left out).
+ */
 function childParameters(
   where: string,
   parameters: SubworkflowOptions['parameters'],
-): Parameter[] | undefined {
-  if (parameters === undefined || Array.isArray(parameters)) return parameters;
+): ChildParameter[] | undefined {
+  if (parameters === undefined) return undefined;
+  if (Array.isArray(parameters)) {
+    return parameters.map((p, i) => {
+      if (!isPlainObject(p)) throw invalidArgument(`${where}[${i}]`, 'a parameter', p);
+      const { type: _declaredByTheChild, ...rest } = p;
+      return rest;
+    });
+  }
   if (!isPlainObject(parameters)) throw invalidArgument(where, 'a list of parameters or a map', parameters);
-  return Object.entries(parameters).map(([name, value]) => ({ name, value: value as Parameter['value'] }));
+  return Object.entries(parameters).map(([name, value]) => ({
+    name,
+    value: value as ChildParameter['value'],
+  }));
 }
