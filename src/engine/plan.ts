@@ -1,0 +1,170 @@
+// Compiles a definition tree once into plan nodes with parent pointers, field paths (for error
+// messages) and the list of enclosing iterators (loop/foreach) that gives instance ids their
+// indices. The engine walks plan nodes, never the raw definition.
+import type { DefinitionNode, NodeKind, Step } from '../crds/index.ts';
+
+export interface PlanNode {
+  kind: NodeKind;
+  /** Field path of the node, e.g. `spec.definition.sequence[1].foreach.do`. */
+  path: string;
+  parent: PlanNode | null;
+  /** sequence/parallel items; or/xor branch bodies (in order); loop/foreach body. */
+  children: PlanNode[];
+  /** or/xor: per child, the `when` expression, or null for `otherwise`. */
+  conditions: (string | null)[];
+  step?: Step;
+  loop?: { while: string; maxIterations: number };
+  foreach?: { items: string; as: string; parallelism?: number };
+  /** Enclosing loop/foreach nodes, outermost first (not including this node). */
+  iterators: PlanNode[];
+  /**
+   * Step names that this node's own expressions/templates read as `steps.<name>`; `null` when
+   * it reads none, `'all'` when it indexes `steps` dynamically.
+   */
+  stepRefs: string[] | 'all' | null;
+  /** The step's fields contain `${` (interpolation needed). */
+  hasTemplates: boolean;
+}
+
+export interface Plan {
+  root: PlanNode;
+  /** Step name -> its (unique) plan node. */
+  steps: Map<string, PlanNode>;
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+  code = 'ENGINE_INVALID_DEFINITION';
+  path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+const cache = new WeakMap<object, Plan>();
+
+/** Compiles (memoised per definition object). Throws PlanError on a malformed tree. */
+export function compilePlan(definition: DefinitionNode, rootPath = 'spec.definition'): Plan {
+  const hit = cache.get(definition);
+  if (hit && hit.root.path === rootPath) return hit;
+  const steps = new Map<string, PlanNode>();
+  const root = compileNode(definition, rootPath, null, [], steps);
+  const plan = { root, steps };
+  cache.set(definition, plan);
+  return plan;
+}
+
+function compileNode(
+  def: DefinitionNode,
+  path: string,
+  parent: PlanNode | null,
+  iterators: PlanNode[],
+  steps: Map<string, PlanNode>,
+): PlanNode {
+  if (typeof def !== 'object' || def === null) throw new PlanError(path, 'expected a definition node object');
+  const d = def as Record<string, unknown>;
+  const kinds = (['step', 'sequence', 'parallel', 'or', 'xor', 'loop', 'foreach'] as const).filter(
+    (k) => d[k] !== undefined,
+  );
+  if (kinds.length !== 1)
+    throw new PlanError(path, `expected exactly one block key; found ${kinds.length === 0 ? 'none' : kinds}`);
+  const kind = kinds[0] as NodeKind;
+  const node: PlanNode = {
+    kind,
+    path: `${path}.${kind}`,
+    parent,
+    children: [],
+    conditions: [],
+    iterators,
+    stepRefs: null,
+    hasTemplates: false,
+  };
+  switch (kind) {
+    case 'step': {
+      const step = d.step as Step;
+      if (typeof step?.name !== 'string') throw new PlanError(node.path, 'expected a step with a name');
+      if (steps.has(step.name))
+        throw new PlanError(`${node.path}.name`, `duplicate step name "${step.name}"`);
+      steps.set(step.name, node);
+      node.step = step;
+      const text = JSON.stringify(step);
+      node.stepRefs = stepRefsOf(text);
+      node.hasTemplates = text.includes('${');
+      break;
+    }
+    case 'sequence':
+    case 'parallel': {
+      const list = d[kind];
+      if (!Array.isArray(list)) throw new PlanError(node.path, 'expected a list of nodes');
+      node.children = list.map((c, i) => compileNode(c, `${node.path}[${i}]`, node, iterators, steps));
+      break;
+    }
+    case 'or':
+    case 'xor': {
+      const list = d[kind];
+      if (!Array.isArray(list)) throw new PlanError(node.path, 'expected a list of branches');
+      const texts: string[] = [];
+      list.forEach((b: Record<string, unknown>, i: number) => {
+        const bp = `${node.path}[${i}]`;
+        if (b?.otherwise !== undefined) {
+          if (i !== list.length - 1) throw new PlanError(bp, '`otherwise` must be the last branch');
+          node.conditions.push(null);
+          node.children.push(
+            compileNode(b.otherwise as DefinitionNode, `${bp}.otherwise`, node, iterators, steps),
+          );
+        } else {
+          if (typeof b?.when !== 'string')
+            throw new PlanError(`${bp}.when`, 'expected a condition expression');
+          node.conditions.push(b.when);
+          texts.push(b.when);
+          node.children.push(compileNode(b.then as DefinitionNode, `${bp}.then`, node, iterators, steps));
+        }
+      });
+      node.stepRefs = stepRefsOf(texts.join('\n'));
+      break;
+    }
+    case 'loop': {
+      const l = d.loop as { do: DefinitionNode; while: string; maxIterations: number };
+      if (typeof l?.while !== 'string') throw new PlanError(`${node.path}.while`, 'expected an expression');
+      if (!Number.isInteger(l.maxIterations) || l.maxIterations < 1)
+        throw new PlanError(`${node.path}.maxIterations`, 'expected a positive integer');
+      node.loop = { while: l.while, maxIterations: l.maxIterations };
+      node.stepRefs = stepRefsOf(l.while);
+      node.children = [compileNode(l.do, `${node.path}.do`, node, [...iterators, node], steps)];
+      break;
+    }
+    case 'foreach': {
+      const f = d.foreach as { items: string; as: string; parallelism?: number; do: DefinitionNode };
+      if (typeof f?.items !== 'string') throw new PlanError(`${node.path}.items`, 'expected an expression');
+      if (typeof f.as !== 'string' || f.as === '') throw new PlanError(`${node.path}.as`, 'expected a name');
+      if (f.parallelism !== undefined && (!Number.isInteger(f.parallelism) || f.parallelism < 1))
+        throw new PlanError(`${node.path}.parallelism`, 'expected a positive integer');
+      node.foreach = { items: f.items, as: f.as, parallelism: f.parallelism };
+      node.stepRefs = stepRefsOf(f.items);
+      node.children = [compileNode(f.do, `${node.path}.do`, node, [...iterators, node], steps)];
+      break;
+    }
+  }
+  return node;
+}
+
+const STEP_REF = /\bsteps\s*\.\s*([A-Za-z_$][\w$]*)/g;
+
+/** The step names read as `steps.<name>` in some expression text (see PlanNode.stepRefs). */
+export function stepRefsOf(text: string): string[] | 'all' | null {
+  if (!/\bsteps\b/.test(text)) return null;
+  const names = new Set<string>();
+  let dynamic = false;
+  for (const m of text.matchAll(/\bsteps\b\s*(\.|\[)?/g)) if (m[1] !== '.') dynamic = true;
+  for (const m of text.matchAll(STEP_REF)) names.add(m[1] as string);
+  return dynamic ? 'all' : [...names];
+}
+
+/** Step nodes reachable from `node` without entering another loop/foreach (for Skipped marks). */
+export function directSteps(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
+  if (node.kind === 'step') out.push(node);
+  else if (node.kind !== 'loop' && node.kind !== 'foreach')
+    for (const c of node.children) directSteps(c, out);
+  return out;
+}
