@@ -1,86 +1,64 @@
 // Static facts about expressions that the validator needs beyond src/expr's checker: which names
 // an expression reads (parameter dependency graph), which `steps.<name>` it references, and
-// whether its result can possibly be a list (foreach items). Reads jsep's AST directly; an
-// expression jsep cannot parse yields nothing here (src/expr reports the parse error).
-import jsep from 'jsep';
+// whether its result can possibly be a list (foreach items). Works on src/expr's AST; an
+// expression that does not parse yields nothing here (the checker reports the parse error).
+import { type Expr, freeNames, parseExpression } from '../expr/index.ts';
 
-interface JsepNode {
-  type: string;
-  [k: string]: unknown;
-}
-
-function parse(src: string): JsepNode | undefined {
+function parse(src: string): Expr | undefined {
   try {
-    return jsep(src) as unknown as JsepNode;
+    return parseExpression(src);
   } catch {
     return undefined;
   }
 }
 
-function children(n: JsepNode): JsepNode[] {
-  const out: JsepNode[] = [];
-  for (const [k, v] of Object.entries(n)) {
-    if (k === 'type') continue;
-    if (Array.isArray(v))
-      for (const x of v) if (x && typeof x === 'object' && 'type' in x) out.push(x as JsepNode);
-    if (v && typeof v === 'object' && !Array.isArray(v) && 'type' in v) out.push(v as JsepNode);
+function children(n: Expr): Expr[] {
+  switch (n.t) {
+    case 'list':
+      return n.items;
+    case 'member':
+      return typeof n.key === 'string' ? [n.object] : [n.object, n.key];
+    case 'call':
+      return n.args;
+    case 'unary':
+      return [n.arg];
+    case 'binary':
+      return [n.left, n.right];
+    case 'cond':
+      return [n.test, n.consequent, n.otherwise];
+    default:
+      return [];
   }
-  return out;
 }
 
 /** Free identifiers read by an expression (not property names, not called function names). */
 export function referencedNames(src: string): Set<string> {
-  const names = new Set<string>();
   const root = parse(src);
-  const visit = (n: JsepNode): void => {
-    if (n.type === 'Identifier') {
-      names.add(n.name as string);
-      return;
-    }
-    if (n.type === 'MemberExpression') {
-      visit(n.object as JsepNode);
-      if (n.computed) visit(n.property as JsepNode);
-      return;
-    }
-    if (n.type === 'CallExpression') {
-      const callee = n.callee as JsepNode;
-      if (callee.type !== 'Identifier') visit(callee);
-      for (const a of n.arguments as JsepNode[]) visit(a);
-      return;
-    }
-    for (const c of children(n)) visit(c);
-  };
-  if (root) visit(root);
-  return names;
+  return root ? freeNames(root) : new Set();
 }
 
-/** A `steps.<name>...` access: the step name and the segment after it (normally `outputs`). */
+/** A `steps.<name>...` access: the step name, the segment after it (normally `outputs`), where. */
 export interface StepReference {
   step: string;
   next?: string;
+  position: number;
 }
 
-function propertyName(member: JsepNode): string | undefined {
-  const p = member.property as JsepNode;
-  if (!member.computed && p.type === 'Identifier') return p.name as string;
-  if (member.computed && p.type === 'Literal' && typeof p.value === 'string') return p.value;
-  return undefined;
+function keyName(member: Expr & { t: 'member' }): string | undefined {
+  if (typeof member.key === 'string') return member.key;
+  return member.key.t === 'literal' && typeof member.key.value === 'string' ? member.key.value : undefined;
 }
 
 /** Every `steps.X` (or `steps["X"]`) in an expression, with the field read after it. */
 export function stepReferences(src: string): StepReference[] {
   const refs: StepReference[] = [];
   const root = parse(src);
-  const visit = (n: JsepNode, parent?: JsepNode): void => {
-    if (n.type === 'MemberExpression') {
-      const obj = n.object as JsepNode;
-      if (obj.type === 'Identifier' && obj.name === 'steps') {
-        const step = propertyName(n);
-        if (step !== undefined) {
-          const next =
-            parent?.type === 'MemberExpression' && parent.object === n ? propertyName(parent) : undefined;
-          refs.push(next === undefined ? { step } : { step, next });
-        }
+  const visit = (n: Expr, parent?: Expr): void => {
+    if (n.t === 'member' && n.object.t === 'name' && n.object.name === 'steps') {
+      const step = keyName(n);
+      if (step !== undefined) {
+        const next = parent?.t === 'member' && parent.object === n ? keyName(parent) : undefined;
+        refs.push(next === undefined ? { step, position: n.pos } : { step, next, position: n.pos });
       }
     }
     for (const c of children(n)) visit(c, n);
@@ -104,23 +82,6 @@ const SCALAR_FUNCTIONS = new Set([
   'upper',
   'contains',
 ]);
-const SCALAR_OPERATORS = new Set([
-  '-',
-  '*',
-  '/',
-  '%',
-  '==',
-  '!=',
-  '===',
-  '!==',
-  '<',
-  '>',
-  '<=',
-  '>=',
-  '!',
-  '&&',
-  '||',
-]);
 
 /**
  * Why `src` can never evaluate to a list, or undefined when it might. `typeOf` gives the declared
@@ -129,42 +90,27 @@ const SCALAR_OPERATORS = new Set([
 export function whyNotList(src: string, typeOf: (name: string) => string | undefined): string | undefined {
   const root = parse(src);
   if (!root) return undefined;
-  const why = (n: JsepNode): string | undefined => {
-    switch (n.type) {
-      case 'Literal':
-        return `it is the literal ${n.raw as string}`;
-      case 'ObjectExpression':
-        return 'it is a map literal';
-      case 'TemplateLiteral':
-        return 'it is a string';
-      case 'BinaryExpression': {
-        if (SCALAR_OPERATORS.has(n.operator as string))
-          return `the operator ${n.operator as string} yields a scalar`;
-        if (n.operator === '+') {
-          const l = why(n.left as JsepNode);
-          const r = why(n.right as JsepNode);
-          return l !== undefined && r !== undefined ? 'both operands of + are scalars' : undefined;
-        }
-        return undefined;
+  const why = (n: Expr): string | undefined => {
+    switch (n.t) {
+      case 'literal':
+        return `it is the literal ${JSON.stringify(n.value)}`;
+      case 'binary':
+        if (n.op !== '+') return `the operator ${n.op} yields a scalar`;
+        return why(n.left) !== undefined && why(n.right) !== undefined
+          ? 'both operands of + are scalars'
+          : undefined;
+      case 'unary':
+        return `the operator ${n.op} yields a scalar`;
+      case 'call':
+        return SCALAR_FUNCTIONS.has(n.fn) ? `${n.fn}() does not return a list` : undefined;
+      case 'name': {
+        const t = typeOf(n.name);
+        return t === undefined || t === 'any' || t === 'list' ? undefined : `${n.name} is declared ${t}`;
       }
-      case 'UnaryExpression':
-        return `the operator ${n.operator as string} yields a scalar`;
-      case 'CallExpression': {
-        const callee = n.callee as JsepNode;
-        if (callee.type === 'Identifier' && SCALAR_FUNCTIONS.has(callee.name as string))
-          return `${callee.name as string}() does not return a list`;
-        return undefined;
-      }
-      case 'Identifier': {
-        const t = typeOf(n.name as string);
-        if (t === undefined || t === 'any' || t === 'list') return undefined;
-        return `${n.name as string} is declared ${t}`;
-      }
-      case 'ConditionalExpression': {
-        const a = why(n.consequent as JsepNode);
-        const b = why(n.alternate as JsepNode);
-        return a !== undefined && b !== undefined ? 'neither side of ?: is a list' : undefined;
-      }
+      case 'cond':
+        return why(n.consequent) !== undefined && why(n.otherwise) !== undefined
+          ? 'neither side of ?: is a list'
+          : undefined;
       default:
         return undefined;
     }

@@ -2,9 +2,13 @@
 // schedules, time zones, quantities, and the rules of the blocks. Defensive on purpose: it runs
 // on documents that may also have schema errors, so every field is type-checked before use and
 // a wrong shape is skipped (the schema pass reports it).
-import { checkExpression, inferType } from '../expr/check.ts';
-import { checkTemplate, templateExpressions } from '../expr/template.ts';
-import type { ValueType } from '../expr/types.ts';
+import {
+  checkExpression,
+  checkTemplate,
+  inferType,
+  templateExpressions,
+  type ValueType,
+} from '../expr/index.ts';
 import { parseQuantity } from '../offer-adapter/quantity.ts';
 import { parseSchedule } from '../triggers/cron.ts';
 import { findCycle, referencedNames, stepReferences, whyNotList } from './expressions.ts';
@@ -47,43 +51,36 @@ function checkReferences(
   ctx: Context,
   isTemplate: boolean,
 ): void {
-  const exprs = isTemplate ? templateBodies(src) : [src];
-  for (const e of exprs) {
-    for (const ref of stepReferences(e)) {
+  const exprs = isTemplate ? templateBodies(src) : [{ expr: src, offset: 0 }];
+  const shown = `${isTemplate ? 'in' : 'in expression'} ${JSON.stringify(src)}`;
+  for (const { expr, offset } of exprs) {
+    for (const ref of stepReferences(expr)) {
+      const where = `at character ${offset + ref.position} ${shown}`;
       if (!ctx.steps.has(ref.step)) {
         const all = [...ctx.steps].sort();
-        const known =
-          all.length === 0
-            ? 'none'
-            : all.length > 10
-              ? `${all.slice(0, 10).join(', ')}, ...`
-              : all.join(', ');
+        const known = all.length > 10 ? `${all.slice(0, 10).join(', ')}, ...` : all.join(', ') || 'none';
         ctx.issues.push(
-          issue(
-            path,
-            'EXPR_UNKNOWN_STEP',
-            `unknown step "${ref.step}" in steps.${ref.step}; known steps: ${known}`,
-          ),
+          issue(path, 'EXPR_UNKNOWN_STEP', `unknown step "${ref.step}" (known steps: ${known}) ${where}`),
         );
       } else if (ref.next !== undefined && ref.next !== 'outputs') {
         ctx.issues.push(
           issue(
             path,
             'EXPR_UNKNOWN_NAME',
-            `expected steps.${ref.step}.outputs.<name>, found steps.${ref.step}.${ref.next}`,
+            `expected steps.${ref.step}.outputs.<name>, found steps.${ref.step}.${ref.next} ${where}`,
           ),
         );
       }
     }
-    if (!scope.inLoop && !scope.names.has('LOOP_INDEX') && referencedNames(e).has('LOOP_INDEX'))
-      ctx.issues.push(issue(path, 'EXPR_UNKNOWN_NAME', 'LOOP_INDEX is only defined inside a loop'));
+    if (!scope.inLoop && referencedNames(expr).has('LOOP_INDEX'))
+      ctx.issues.push(issue(path, 'EXPR_UNKNOWN_NAME', `LOOP_INDEX is only defined inside a loop, ${shown}`));
   }
 }
 
 /** The `${...}` bodies of a template (none when malformed: checkTemplate reports that). */
-function templateBodies(template: string): string[] {
+function templateBodies(template: string): { expr: string; offset: number }[] {
   try {
-    return templateExpressions(template).map((t) => t.expr);
+    return templateExpressions(template);
   } catch {
     return [];
   }

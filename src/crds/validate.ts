@@ -1,6 +1,6 @@
 // The validator behind `mesonctl validate`, the REST API and the controller: schema errors as one
 // message per problem plus semantic checks, and multi-document YAML parsing with line numbers.
-import { isNode, LineCounter, parseAllDocuments } from 'yaml';
+import { isNode, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { DataArtifactSchema } from './artifact.ts';
 import { API_VERSION } from './common.ts';
@@ -175,7 +175,9 @@ export function parseManifests(
         });
       continue;
     }
-    if (d.contents === null) continue;
+    // A trailing `---` yields an empty document: nothing to validate.
+    if (d.contents === null || (isScalar(d.contents) && d.contents.value === null && !d.contents.source))
+      continue;
     const start = lineAt(d.contents.range?.[0] ?? 0);
     let value: unknown;
     try {

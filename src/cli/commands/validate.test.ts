@@ -1,0 +1,102 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { validateCommand } from './validate.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+function run(args: string[], stdin = '', cwd = ROOT) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const input = new PassThrough();
+  input.end(stdin);
+  const code = validateCommand(args, {
+    stdout: (s) => void out.push(s),
+    stderr: (s) => void err.push(s),
+    stdin: input,
+    cwd,
+    env: {},
+  });
+  return code.then((c) => ({ code: c, out: out.join(''), err: err.join('') }));
+}
+
+const GOOD = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: hello }
+spec:
+  definition: { step: { name: hi, shell: { script: "echo hi" } } }
+`;
+const BAD = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: hello }
+spec:
+  definition:
+    sequence:
+      - step: { name: hi, shell: { script: "echo hi" }, noop: {} }
+      - step: { name: hi, noop: {} }
+`;
+
+function tempDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mesonctl-validate-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+describe('mesonctl validate', () => {
+  it('exits 0 for valid files and says how many documents it checked', async () => {
+    const dir = tempDir({ 'a.yaml': `${GOOD}---\n${GOOD.replace('hello', 'hello2')}` });
+    const r = await run(['a.yaml'], '', dir);
+    expect(r).toEqual({ code: 0, out: '2 documents valid in 1 file\n', err: '' });
+  });
+
+  it('exits 1 and prints each error as FILE: PATH: message with the line', async () => {
+    const dir = tempDir({ 'good.yaml': GOOD, 'bad.yaml': BAD });
+    const r = await run(['good.yaml', 'bad.yaml'], '', dir);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      'bad.yaml: spec.definition.sequence[0].step: expected exactly one step type of shell, container, spark, copy, subworkflow, noop; found shell and noop (line 7)',
+      'bad.yaml: spec.definition.sequence[1].step.name: duplicate step name "hi" (first defined at spec.definition.sequence[0].step); step names must be unique within the workflow (line 8)',
+      '2 errors',
+      '',
+    ]);
+  });
+
+  it('reads stdin for -', async () => {
+    expect((await run(['-'], GOOD)).code).toBe(0);
+    const r = await run(['-'], BAD);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('-: spec.definition.sequence[0].step: ');
+  });
+
+  it('searches a directory for YAML files', async () => {
+    const dir = tempDir({ 'a.yaml': GOOD, 'b.yml': BAD, 'c.txt': 'not yaml' });
+    const r = await run(['.'], '', dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('b.yml: spec.definition');
+  });
+
+  it('exits 2 for an unreadable file, no arguments or an unknown option', async () => {
+    const missing = await run(['no-such-file.yaml']);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('no-such-file.yaml: cannot read: ENOENT');
+    expect((await run([])).code).toBe(2);
+    expect((await run(['--frobnicate', 'x.yaml'])).code).toBe(2);
+  });
+
+  it('reports the invalid fixtures with exit 1', async () => {
+    const r = await run(['test/fixtures/invalid']);
+    expect(r.code).toBe(1);
+    for (const f of readdirSync(join(ROOT, 'test/fixtures/invalid'))) expect(r.err).toContain(`${f}: `);
+  });
+
+  it('accepts every example manifest (examples/*.yaml)', async () => {
+    const examples = readdirSync(join(ROOT, 'examples'))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => `examples/${f}`);
+    const r = await run(examples.length > 0 ? examples : ['-'], GOOD);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
