@@ -299,3 +299,49 @@ describe('agreement with cron-parser where both are unambiguous (UTC)', () => {
     );
   });
 });
+
+describe("cron-parser's own DST behaviour (recorded; our layer decides)", () => {
+  const LA = 'America/Los_Angeles';
+  const theirs = (expr: string, from: string, n: number) => {
+    const it = CronExpressionParser.parse(expr, { currentDate: new Date(from), tz: LA });
+    return Array.from({ length: n }, () => it.next().getTime());
+  };
+
+  it('agrees on daily schedules across both transitions', () => {
+    for (const [expr, from] of [
+      ['0 30 2 * * ?', '2026-03-07T12:00:00Z'],
+      ['0 30 1 * * ?', '2026-10-31T12:00:00Z'],
+    ] as const) {
+      expect(nextFires(parseSchedule(expr, LA), at(from), 3)).toEqual(theirs(expr, from, 3));
+    }
+  });
+
+  it('differs by design in the repeated fall-back hour: cron-parser fires 01:30 twice, we once', () => {
+    const from = '2026-11-01T07:00:00Z';
+    expect(theirs('0 30 * * * *', from, 4).map(iso)).toEqual([
+      '2026-11-01T07:30:00.000Z',
+      '2026-11-01T08:30:00.000Z',
+      '2026-11-01T09:30:00.000Z', // 01:30 PST, the second 01:30
+      '2026-11-01T10:30:00.000Z',
+    ]);
+    expect(nextFires(parseSchedule('0 30 * * * ?', LA), at(from), 3).map(iso)).toEqual([
+      '2026-11-01T07:30:00.000Z',
+      '2026-11-01T08:30:00.000Z',
+      '2026-11-01T10:30:00.000Z',
+    ]);
+  });
+
+  it('does not accept what Quartz users write, which is why we parse fields ourselves', () => {
+    expect(() => CronExpressionParser.parse('0 0 0 1/1 * ? *')).toThrow();
+    expect(() => CronExpressionParser.parse('0 0 12 15W * ?')).toThrow();
+    // and reads a 6-field day-of-week 2 as Tuesday where Quartz means Monday
+    const tuesday = CronExpressionParser.parse('0 0 12 ? * 2', {
+      currentDate: new Date('2026-01-01T00:00:00Z'),
+      tz: 'UTC',
+    });
+    expect(new Date(tuesday.next().getTime()).getUTCDay()).toBe(2);
+    expect(
+      new Date(nextFireAfter(parseSchedule('0 0 12 ? * 2'), at('2026-01-01T00:00:00Z'))!).getUTCDay(),
+    ).toBe(1);
+  });
+});
