@@ -47,6 +47,12 @@ function setup(opts: { startGraceMs?: number } = {}) {
   return { root, updates, make, until };
 }
 
+function launch(l: LocalLauncher, req: LaunchRequest) {
+  const rec = l.prepare(req);
+  l.launch(req, rec);
+  return rec;
+}
+
 function shell(instance: string, script: string): LaunchRequest {
   return {
     namespace: 'ns',
@@ -62,7 +68,8 @@ describe('LocalLauncher', () => {
   it('runs a shell step in a detached executor, with logs, outputs and links', async () => {
     const { make, until, updates } = setup();
     const l = make();
-    const rec = l.launch(
+    const rec = launch(
+      l,
       shell(
         'a',
         'echo out; echo err >&2; echo "rows=12" >> "$MESON_OUTPUTS"; echo "ui=http://x" > "$MESON_LINKS"',
@@ -90,8 +97,8 @@ describe('LocalLauncher', () => {
   it('reports a failing step with its exit code, and a container step without runtime as a clear failure', async () => {
     const { make, until, updates } = setup();
     const l = make();
-    l.launch(shell('bad', 'exit 3'));
-    l.launch({ ...shell('ctr', ''), step: { name: 'ctr', type: 'container', container: { image: 'x' } } });
+    launch(l, shell('bad', 'exit 3'));
+    launch(l, { ...shell('ctr', ''), step: { name: 'ctr', type: 'container', container: { image: 'x' } } });
     await until((u) => u.filter((x) => x.type === 'finished').length === 2);
     const by = (i: string) => updates.find((u) => u.type === 'finished' && u.key.instance === i);
     expect(by('bad')).toMatchObject({ status: { phase: 'Failed', exitCode: 3 } });
@@ -100,7 +107,7 @@ describe('LocalLauncher', () => {
 
   it('completes noop steps in-process', async () => {
     const { make, until, updates } = setup();
-    const rec = make().launch({ ...shell('n', ''), step: { name: 'n', type: 'noop' } });
+    const rec = launch(make(), { ...shell('n', ''), step: { name: 'n', type: 'noop' } });
     expect(rec.inProcess).toBe(true);
     await until((u) => u.length === 1);
     expect(updates[0]).toMatchObject({ type: 'finished', status: { phase: 'Succeeded' } });
@@ -110,7 +117,7 @@ describe('LocalLauncher', () => {
     const { make, until, updates } = setup();
     const l = make();
     const req = shell('slow', 'sleep 30');
-    const rec = l.launch(req);
+    const rec = launch(l, req);
     await until((u) => u.some((x) => x.type === 'running'));
     l.kill(req, rec);
     await until((u) => u.some((x) => x.type === 'finished'));
@@ -123,7 +130,7 @@ describe('LocalLauncher', () => {
     const { make, until, updates, root } = setup();
     const first = make();
     const req = shell('adopted', `sleep 0.5; echo done > ${join(root, 'side-effect')}`);
-    const rec = first.launch(req);
+    const rec = launch(first, req);
     first.close(); // the "server" goes away; the executor keeps running
     const second = make();
     second.adopt(req, rec, req);

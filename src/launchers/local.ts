@@ -46,6 +46,10 @@ interface Watched {
   done: boolean;
 }
 
+function attemptKey(k: AttemptKey): AttemptKey {
+  return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
+}
+
 function keyString(k: AttemptKey): string {
   return `${k.namespace}\u0000${k.run}\u0000${k.instance}\u0000${k.attempt}`;
 }
@@ -76,21 +80,21 @@ export class LocalLauncher implements Launcher {
     this.now = opts.now ?? Date.now;
   }
 
-  launch(req: LaunchRequest): LaunchRecord {
+  prepare(req: LaunchRequest): LaunchRecord {
     const launchId = this.opts.newLaunchId();
     const launchedAt = this.now();
-    const key: AttemptKey = {
-      namespace: req.namespace,
-      run: req.run,
-      instance: req.instance,
-      attempt: req.attempt,
-    };
-    if (req.step.type === 'noop') {
-      const record: LaunchRecord = { launchId, inProcess: true, launchedAt };
+    if (req.step.type === 'noop') return { launchId, inProcess: true, launchedAt };
+    return { launchId, dir: this.opts.attemptDir(attemptKey(req), launchId), launchedAt };
+  }
+
+  launch(req: LaunchRequest, record: LaunchRecord): void {
+    const key = attemptKey(req);
+    const { launchId, launchedAt } = record;
+    if (record.inProcess || !record.dir) {
       this.completeNoop(key, record, req);
-      return record;
+      return;
     }
-    const dir = this.opts.attemptDir(key, launchId);
+    const dir = record.dir;
     mkdirSync(dir, { recursive: true });
     const task: TaskFile = {
       launchId,
@@ -107,7 +111,6 @@ export class LocalLauncher implements Launcher {
     };
     writeFileSync(join(dir, TASK_FILE), JSON.stringify(task));
     const log = openSync(join(dir, 'executor.log'), 'a');
-    const record: LaunchRecord = { launchId, dir, launchedAt };
     const w: Watched = { key, record, reportedRunning: false, done: false };
     this.watched.set(keyString(key), w);
     try {
@@ -137,7 +140,6 @@ export class LocalLauncher implements Launcher {
       closeSync(log);
     }
     this.ensureTimer();
-    return record;
   }
 
   private completeNoop(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void {

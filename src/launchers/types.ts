@@ -35,8 +35,14 @@ export type AttemptUpdate =
   | { type: 'lost'; key: AttemptKey; message: string };
 
 export interface Launcher {
-  /** Starts the attempt; the record must be persisted by the caller. Never throws for a bad step: reports it as finished/Failed. */
-  launch(req: LaunchRequest): LaunchRecord;
+  /**
+   * Decides where the attempt will live (launch id, directory) without side effects: the caller
+   * persists the record BEFORE calling launch, so that a crash in between is recovered by
+   * adopting (and, if the executor never started, fencing) rather than launching twice.
+   */
+  prepare(req: LaunchRequest): LaunchRecord;
+  /** Starts the attempt. Never throws for a bad step: reports it as finished/Failed. */
+  launch(req: LaunchRequest, record: LaunchRecord): void;
   /** Watches an attempt launched earlier (maybe by a previous server process). Idempotent. */
   adopt(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void;
   /** Asks the attempt to stop; its end is reported as a 'finished' update. */

@@ -1,0 +1,181 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DefinitionNode, WorkflowRun } from '../crds/index.ts';
+import { LocalLauncher } from '../launchers/local.ts';
+import { LocalOfferSource } from '../offer-adapter/local.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import type { Stored } from '../store/types.ts';
+import { Controller } from './controller.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+function harness(dir?: string) {
+  const root = dir ?? mkdtempSync(join(tmpdir(), 'meson-ctl-'));
+  if (!dir) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const store = new SqliteStore({ dir: join(root, 'db') });
+  let n = 0;
+  let controller: Controller;
+  const launcher = new LocalLauncher({
+    attemptDir: (k, id) => store.attemptDir(k.namespace, k.run, k.instance, k.attempt, id),
+    onUpdate: (u) => controller.onAttemptUpdate(u),
+    newLaunchId: () => `${Date.now().toString(36)}${++n}`,
+    cwd: root,
+    pollMs: 50,
+  });
+  controller = new Controller({
+    store,
+    launcher,
+    offers: new LocalOfferSource({
+      hostname: 'test',
+      capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
+    }),
+  });
+  cleanups.push(() => {
+    controller.stop();
+    store.close();
+  });
+  return { root, store, controller };
+}
+
+function addWorkflow(
+  store: SqliteStore,
+  name: string,
+  definition: DefinitionNode,
+  parameters: unknown[] = [],
+) {
+  const spec = { definition, parameters };
+  const wf = store.create('Workflow', {
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'Workflow',
+    metadata: { name, namespace: 'default' },
+    spec,
+  });
+  store.updateStatus('Workflow', { ...wf, status: { latestVersion: 1, activeVersion: 1 } });
+  store.create('WorkflowVersion', {
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'WorkflowVersion',
+    metadata: { name: `${name}-v1`, namespace: 'default' },
+    spec: { ...spec, workflow: name, version: 1, specHash: 'x' },
+  });
+}
+
+function startRun(store: SqliteStore, workflow: string, parameters: { name: string; value: unknown }[] = []) {
+  return store.create<WorkflowRun>('WorkflowRun', {
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'WorkflowRun',
+    metadata: { generateName: `${workflow}-`, namespace: 'default' },
+    spec: { workflow, parameters: parameters as WorkflowRun['spec']['parameters'] },
+  } as WorkflowRun);
+}
+
+async function waitFor(store: SqliteStore, name: string, ms = 20_000): Promise<Stored<WorkflowRun>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = store.get<WorkflowRun>('WorkflowRun', 'default', name);
+    if (r?.status?.phase && ['Succeeded', 'Failed', 'Stopped'].includes(r.status.phase)) return r;
+    if (Date.now() > end) throw new Error(`run ${name} did not finish: ${JSON.stringify(r?.status)}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+describe('Controller', () => {
+  it('runs a sequence of shell steps with output parameters flowing downstream', async () => {
+    const { store, controller, root } = harness();
+    addWorkflow(
+      store,
+      'wf',
+      {
+        sequence: [
+          { step: { name: 'a', shell: { script: 'echo "n=3" >> "$MESON_OUTPUTS"' } } },
+          { step: { name: 'b', shell: { script: 'echo "got ${steps.a.outputs.n} ${x}" > out.txt' } } },
+        ],
+      },
+      [{ name: 'x', value: 'hello' }],
+    );
+    controller.start();
+    const run = startRun(store, 'wf');
+    const done = await waitFor(store, run.metadata.name);
+    expect(
+      done.status?.phase,
+      JSON.stringify([done.status, store.getStepInstances('default', run.metadata.name)]),
+    ).toBe('Succeeded');
+    expect(readFileSync(join(root, 'out.txt'), 'utf8')).toBe('got 3 hello\n');
+    const steps = store.getStepInstances('default', run.metadata.name).items;
+    expect(steps.map((s) => [s.id, s.phase])).toEqual([
+      ['a', 'Succeeded'],
+      ['b', 'Succeeded'],
+    ]);
+    expect(store.listTasks()).toEqual([]);
+    expect(store.get('Workflow', 'default', 'wf')?.status).toMatchObject({
+      lastRun: run.metadata.name,
+      lastRunPhase: 'Succeeded',
+    });
+  });
+
+  it('fails a run whose step fails, and a run of an unknown workflow with a message', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'bad', { step: { name: 'a', shell: { script: 'exit 4' } } });
+    controller.start();
+    const r1 = startRun(store, 'bad');
+    const r2 = startRun(store, 'nope');
+    expect((await waitFor(store, r1.metadata.name)).status?.phase).toBe('Failed');
+    const d2 = await waitFor(store, r2.metadata.name);
+    expect(d2.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/nope/) });
+  });
+
+  it('runs a foreach of noops in-process', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'fe', {
+      foreach: { items: 'range(200)', as: 'i', do: { step: { name: 'n', noop: {} } } },
+    });
+    controller.start();
+    const run = startRun(store, 'fe');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(store.countStepInstances('default', run.metadata.name)).toEqual({ Succeeded: 200 });
+  });
+
+  it('stops a running run: the step is killed and the run Stopped', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'slow', { step: { name: 'a', shell: { script: 'sleep 30' } } });
+    controller.start();
+    const run = startRun(store, 'slow');
+    for (let i = 0; i < 200; i++) {
+      if (store.getStepInstance('default', run.metadata.name, 'a')?.phase === 'Running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const cur = store.get<WorkflowRun>('WorkflowRun', 'default', run.metadata.name)!;
+    store.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
+    expect((await waitFor(store, run.metadata.name)).status?.phase).toBe('Stopped');
+  });
+
+  it('adopts a running step after a restart instead of running it again', async () => {
+    const first = harness();
+    const root = first.root;
+    addWorkflow(first.store, 'once', {
+      sequence: [
+        { step: { name: 'a', shell: { script: 'echo a >> log.txt; sleep 1' } } },
+        { step: { name: 'b', shell: { script: 'echo b >> log.txt' } } },
+      ],
+    });
+    first.controller.start();
+    const run = startRun(first.store, 'once');
+    for (let i = 0; i < 200; i++) {
+      if (first.store.getStepInstance('default', run.metadata.name, 'a')?.phase === 'Running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // the "server" goes away without any cleanup; the executor keeps running
+    first.controller.stop();
+    first.store.close();
+    const second = harness(root);
+    second.controller.start();
+    const done = await waitFor(second.store, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(readFileSync(join(root, 'log.txt'), 'utf8')).toBe('a\nb\n');
+  });
+});

@@ -1,0 +1,973 @@
+// The run controller: wires the store, the pure engine, the scheduler, a launcher and an offer
+// source. It is level-triggered and idempotent: everything it needs lives in the store (run
+// status, step instances, task records), so it can die at any instant and resume from there.
+//
+// One reconcile pass ("flush") at a time, on the event loop:
+//   1. start new runs, apply queued events (executor updates, timers, artifacts, stops) to the
+//      runs' engine machines and collect their actions;
+//   2. turn actions into intents: queue tasks, kill attempts, create child runs and artifacts;
+//   3. one scheduler pass places queued tasks on the local offer; placements get launch records;
+//   4. ONE store transaction persists all of it (run statuses, changed instances, task records,
+//      artifacts) — so a pass costs one fsync whatever the number of step instances;
+//   5. only then are executors started, timers set and notifications sent.
+// Because a launch is persisted (with its attempt directory) before the executor starts, a
+// restart adopts the executor or, if it never started, fences and relaunches it: never twice.
+import type {
+  DataArtifact,
+  StepInstanceStatus,
+  WorkflowRun,
+  WorkflowRunStatus,
+  WorkflowVersion,
+} from '../crds/index.ts';
+import { API_VERSION } from '../crds/index.ts';
+import type {
+  ArtifactRecord,
+  ArtifactSelector,
+  EngineAction,
+  EngineEvent,
+  ResolvedStep,
+  RunMachine,
+  StartRunInput,
+  Value,
+} from '../engine/index.ts';
+import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
+import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
+import type { LocalOfferSource } from '../offer-adapter/local.ts';
+import { makeTask, Scheduler, type Task } from '../scheduler/index.ts';
+import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.ts';
+import { announcedArtifactName, childRunName } from './names.ts';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** Hooks through which the controller asks other modules (versions, triggers, notify) for decisions. */
+export interface RunHooks {
+  /** Admission of a new run (concurrency). Default: start it. */
+  admit?(run: Stored<WorkflowRun>): 'start' | 'wait' | { reject: string };
+  /** A run reached a terminal phase (notifications, admission of waiting runs). */
+  runFinished?(run: Stored<WorkflowRun>): void;
+  /** A run started. */
+  runStarted?(run: Stored<WorkflowRun>): void;
+}
+
+export interface ControllerDeps {
+  store: Store;
+  /** Built by the caller with `onUpdate: (u) => controller.onAttemptUpdate(u)`. */
+  launcher: Launcher;
+  offers: LocalOfferSource;
+  now?: () => number;
+  logger?: Logger;
+  hooks?: RunHooks;
+  /** Resources of a step that sets none (noop steps always take none). Default 100m CPU, 64Mi. */
+  defaultResources?: { cpus?: string | number; memory?: string | number };
+}
+
+interface ActiveRun {
+  key: string;
+  namespace: string;
+  name: string;
+  workflow: string;
+  machine: RunMachine;
+  /** Persist its status at the next flush. */
+  dirty: boolean;
+  finished: boolean;
+  /** Instances waiting for input artifacts: id -> selectors. */
+  waiting: Map<string, ArtifactSelector[]>;
+}
+
+interface TaskEntry {
+  id: string;
+  key: AttemptKey;
+  req: LaunchRequest;
+  task: Task;
+  queuedAt: number;
+  record?: LaunchRecord;
+}
+
+const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
+
+function runKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+function taskId(k: { namespace: string; run: string; instance: string }): string {
+  return `${k.namespace}/${k.run}/${k.instance}`;
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function overridesOf(run: WorkflowRun): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  for (const p of run.spec.parameters ?? []) out[p.name] = p.value as Value;
+  return out;
+}
+
+function versionName(workflow: string, version: number): string {
+  return `${workflow}-v${version}`;
+}
+
+export class Controller {
+  private readonly store: Store;
+  private readonly launcher: Launcher;
+  private readonly offerSource: LocalOfferSource;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly hooks: RunHooks;
+  private readonly defaultResources: { cpus?: string | number; memory?: string | number };
+  private readonly scheduler = new Scheduler();
+  private offerId: string | undefined;
+
+  private readonly runs = new Map<string, ActiveRun>();
+  private readonly tasks = new Map<string, TaskEntry>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly inbox: { run: string; event: EngineEvent }[] = [];
+  private readonly toStart = new Set<string>();
+  private readonly stopRequests = new Set<string>();
+  private readonly newArtifacts: Stored<DataArtifact>[] = [];
+  private readonly finishedTasks: AttemptKey[] = [];
+  private scheduled = false;
+  private flushing = false;
+  private stopped = false;
+  private unwatch: (() => void) | undefined;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(deps: ControllerDeps) {
+    this.store = deps.store;
+    this.launcher = deps.launcher;
+    this.offerSource = deps.offers;
+    this.now = deps.now ?? Date.now;
+    this.log = deps.logger ?? silentLogger;
+    this.hooks = deps.hooks ?? {};
+    this.defaultResources = deps.defaultResources ?? { cpus: '100m', memory: '64Mi' };
+  }
+
+  /** Loads the store's runs (adopting running executors) and starts watching for changes. */
+  start(): void {
+    this.unwatch = this.store.watch((c) => {
+      if (this.stopped) return;
+      if (c.kind === 'WorkflowRun') {
+        const run = c.object as Stored<WorkflowRun>;
+        const key = runKey(run.metadata.namespace, run.metadata.name);
+        if (c.type === 'ADDED' && !run.status?.phase) this.toStart.add(key);
+        else if (c.type === 'MODIFIED' && run.spec.stop && this.runs.has(key)) this.stopRequests.add(key);
+        else if (c.type === 'MODIFIED' && !run.status?.phase && !this.runs.has(key)) this.toStart.add(key);
+        else if (c.type === 'DELETED') this.forgetRun(key);
+        this.kick();
+      } else if (c.kind === 'DataArtifact' && c.type === 'ADDED') {
+        this.newArtifacts.push(c.object as Stored<DataArtifact>);
+        this.kick();
+      }
+    });
+    this.recover();
+    this.kick();
+  }
+
+  /** Stops reconciling; running executors keep running (they are adopted at the next start). */
+  stop(): void {
+    this.stopped = true;
+    this.unwatch?.();
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    this.launcher.close();
+  }
+
+  /** Resolves when no work is pending (tests, `mesonctl run`). */
+  idle(): Promise<void> {
+    if (!this.scheduled && !this.flushing) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Called by the launcher for every attempt update. */
+  onAttemptUpdate(u: AttemptUpdate): void {
+    if (this.stopped) return;
+    const id = taskId(u.key);
+    const entry = this.tasks.get(id);
+    const run = runKey(u.key.namespace, u.key.run);
+    if (u.type === 'lost') {
+      if (entry && entry.key.attempt === u.key.attempt) {
+        this.log.warn({ run, instance: u.key.instance, attempt: u.key.attempt }, u.message);
+        entry.record = undefined;
+        this.scheduler.taskFinished(id);
+        this.offerSource.release(id);
+        this.scheduler.enqueue(entry.task);
+        this.kick();
+      }
+      return;
+    }
+    const s = u.status;
+    if (u.type === 'running') {
+      this.push(run, {
+        type: 'StepRunning',
+        instanceId: u.key.instance,
+        attempt: u.key.attempt,
+        placement: { source: 'local', node: this.offerSource.hostname },
+        ...(s.links ? { links: s.links } : {}),
+      });
+      return;
+    }
+    if (entry && entry.key.attempt === u.key.attempt) {
+      this.scheduler.taskFinished(id);
+      this.offerSource.release(id);
+      this.tasks.delete(id);
+      // deleted in the same transaction that records the result (see commit)
+      this.finishedTasks.push(u.key);
+    }
+    if (s.phase === 'Succeeded') {
+      this.push(run, {
+        type: 'StepSucceeded',
+        instanceId: u.key.instance,
+        attempt: u.key.attempt,
+        ...(s.outputs ? { outputs: s.outputs as Record<string, Value> } : {}),
+        ...(s.links ? { links: s.links } : {}),
+      });
+    } else {
+      this.push(run, {
+        type: 'StepFailed',
+        instanceId: u.key.instance,
+        attempt: u.key.attempt,
+        message: s.message ?? 'failed',
+        ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
+      });
+    }
+  }
+
+  private push(run: string, event: EngineEvent): void {
+    this.inbox.push({ run, event });
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private forgetRun(key: string): void {
+    this.runs.delete(key);
+    for (const [id, t] of this.tasks) {
+      if (runKey(t.key.namespace, t.key.run) === key) {
+        this.scheduler.remove(id);
+        this.tasks.delete(id);
+      }
+    }
+  }
+
+  // --- recovery -----------------------------------------------------------------------------
+
+  private recover(): void {
+    const taskRecords = new Map<string, TaskRecord>();
+    for (const t of this.store.listTasks()) taskRecords.set(taskId(t), t);
+    const runs = this.store.list<WorkflowRun>('WorkflowRun', undefined).items;
+    const pending: Pass = newPass();
+    for (const run of runs) {
+      const key = runKey(run.metadata.namespace, run.metadata.name);
+      const phase = run.status?.phase;
+      if (!phase) {
+        this.toStart.add(key);
+        continue;
+      }
+      if (TERMINAL.has(phase)) continue;
+      if (phase === 'Pending' && !run.status?.engineState) {
+        this.toStart.add(key);
+        continue;
+      }
+      try {
+        const version = this.loadVersion(run);
+        const instances = this.store
+          .getStepInstances(run.metadata.namespace, run.metadata.name)
+          .items.map((r) => r.data as StepInstanceStatus);
+        const { machine, actions } = restoreRun({
+          runId: run.metadata.name,
+          workflow: run.spec.workflow,
+          version: version.spec.version,
+          namespace: run.metadata.namespace,
+          definition: version.spec.definition,
+          status: run.status as WorkflowRunStatus,
+          instances,
+          now: this.now(),
+        });
+        const active = this.activate(run, machine);
+        this.handleActions(active, actions, pending, taskRecords);
+        if (run.spec.stop) this.stopRequests.add(key);
+        this.log.info({ run: key, phase: machine.phase, actions: actions.length }, 'run recovered');
+      } catch (err) {
+        this.log.error({ run: key, err: errorMessage(err) }, 'cannot recover run; marking it Failed');
+        pending.failRuns.push({
+          run,
+          message: `the controller could not recover this run: ${errorMessage(err)}`,
+        });
+      }
+    }
+    // task records that no run claims any more (the run finished or was deleted)
+    for (const [id, t] of taskRecords) {
+      if (!this.tasks.has(id)) pending.deleteTasks.push(t);
+    }
+    this.commit(pending);
+  }
+
+  private activate(run: Stored<WorkflowRun>, machine: RunMachine): ActiveRun {
+    const key = runKey(run.metadata.namespace, run.metadata.name);
+    const active: ActiveRun = {
+      key,
+      namespace: run.metadata.namespace,
+      name: run.metadata.name,
+      workflow: run.spec.workflow,
+      machine,
+      dirty: true,
+      finished: false,
+      waiting: new Map(),
+    };
+    this.runs.set(key, active);
+    return active;
+  }
+
+  private loadVersion(run: WorkflowRun): Stored<WorkflowVersion> {
+    const ns = run.metadata.namespace ?? 'default';
+    let n = run.status?.version ?? run.spec.version;
+    if (n === undefined) {
+      const wf = this.store.get<ResourceObject>('Workflow', ns, run.spec.workflow);
+      if (!wf) throw new Error(`Workflow "${run.spec.workflow}" not found in namespace "${ns}"`);
+      const st = (wf.status ?? {}) as { activeVersion?: number; latestVersion?: number };
+      const pinned = (wf.spec as { activeVersion?: number } | undefined)?.activeVersion;
+      n = pinned ?? st.activeVersion ?? st.latestVersion;
+      if (n === undefined) throw new Error(`Workflow "${run.spec.workflow}" has no version yet`);
+    }
+    const v = this.store.get<WorkflowVersion>('WorkflowVersion', ns, versionName(run.spec.workflow, n));
+    if (!v) throw new Error(`WorkflowVersion "${versionName(run.spec.workflow, n)}" not found`);
+    return v;
+  }
+
+  // --- the reconcile pass -------------------------------------------------------------------
+
+  private flush(): void {
+    if (this.stopped) return;
+    this.flushing = true;
+    try {
+      const pass = newPass();
+      pass.deleteTasks.push(...this.finishedTasks.splice(0));
+      this.startRuns(pass);
+      this.applyStops();
+      this.deliverArtifacts();
+      this.applyEvents(pass);
+      this.schedulePass(pass);
+      this.commit(pass);
+      this.afterCommit(pass);
+    } catch (err) {
+      this.log.error(
+        { err: errorMessage(err), stack: (err as Error).stack },
+        'reconcile pass failed; retrying',
+      );
+      setTimeout(() => this.kick(), 1000).unref();
+    } finally {
+      this.flushing = false;
+    }
+    if (!this.scheduled) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private startRuns(pass: Pass): void {
+    for (const key of [...this.toStart]) {
+      this.toStart.delete(key);
+      if (this.runs.has(key)) continue;
+      const [ns, name] = splitKey(key);
+      const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
+      if (!run || run.status?.phase) continue;
+      const decision = this.hooks.admit?.(run) ?? 'start';
+      if (decision === 'wait') continue; // the admission hook re-queues it (see requeueRun)
+      if (typeof decision === 'object') {
+        pass.failRuns.push({ run, message: decision.reject, phase: 'Stopped' });
+        continue;
+      }
+      try {
+        const version = this.loadVersion(run);
+        const input: StartRunInput = {
+          runId: name,
+          workflow: run.spec.workflow,
+          version: version.spec.version,
+          namespace: ns,
+          definition: version.spec.definition,
+          parameters: version.spec.parameters,
+          overrides: overridesOf(run),
+          initiator: run.spec.initiator ?? { type: 'manual' },
+          now: this.now(),
+        };
+        const restart = run.spec.restartOf;
+        if (restart && restart.from === 'failed') {
+          const prev = this.store.get<WorkflowRun>('WorkflowRun', ns, restart.run);
+          if (!prev?.status) throw new Error(`restartOf: run "${restart.run}" not found or never started`);
+          const instances = this.store
+            .getStepInstances(ns, restart.run)
+            .items.map((r) => r.data as StepInstanceStatus);
+          input.restartOf = { run: restart.run, status: prev.status, instances };
+        }
+        const { machine, actions } = createRun(input);
+        const active = this.activate(run, machine);
+        this.handleActions(active, actions, pass);
+        pass.started.push(key);
+      } catch (err) {
+        pass.failRuns.push({ run, message: errorMessage(err) });
+      }
+    }
+  }
+
+  /** Re-considers a run that admission made wait (called by the admission hook's owner). */
+  requeueRun(namespace: string, name: string): void {
+    this.toStart.add(runKey(namespace, name));
+    this.kick();
+  }
+
+  private applyStops(): void {
+    for (const key of this.stopRequests) {
+      const active = this.runs.get(key);
+      if (active && !active.finished)
+        this.inbox.push({ run: key, event: { type: 'Stop', reason: 'stop requested' } });
+    }
+    this.stopRequests.clear();
+  }
+
+  private deliverArtifacts(): void {
+    if (this.newArtifacts.length === 0) return;
+    const arts = this.newArtifacts.splice(0);
+    for (const active of this.runs.values()) {
+      for (const [instanceId, inputs] of active.waiting) {
+        const matching = arts.filter(
+          (a) =>
+            a.metadata.namespace === active.namespace && inputs.some((sel) => artifactMatches(sel, a.spec)),
+        );
+        if (matching.length > 0) {
+          this.inbox.push({
+            run: active.key,
+            event: { type: 'ArtifactsAvailable', instanceId, artifacts: matching.map((a) => toRecord(a)) },
+          });
+        }
+      }
+    }
+  }
+
+  private applyEvents(pass: Pass): void {
+    // events may cause actions that cause events (a kill of a queued task): loop until quiet
+    while (this.inbox.length > 0) {
+      const batch = this.inbox.splice(0);
+      for (const { run, event } of batch) {
+        const active = this.runs.get(run);
+        if (!active || active.finished) continue;
+        let actions: EngineAction[];
+        try {
+          actions = active.machine.apply(event, this.now());
+        } catch (err) {
+          this.log.error({ run, event: event.type, err: errorMessage(err) }, 'engine rejected an event');
+          continue;
+        }
+        active.dirty = true;
+        this.handleActions(active, actions, pass);
+      }
+    }
+  }
+
+  private handleActions(
+    active: ActiveRun,
+    actions: EngineAction[],
+    pass: Pass,
+    recovered?: Map<string, TaskRecord>,
+  ): void {
+    for (const a of actions) {
+      try {
+        this.handleAction(active, a, pass, recovered);
+      } catch (err) {
+        this.log.error({ run: active.key, action: a.type, err: errorMessage(err) }, 'action failed');
+        if ('instanceId' in a && 'attempt' in a && (a.type === 'LaunchStep' || a.type === 'StartChildRun')) {
+          this.inbox.push({
+            run: active.key,
+            event: {
+              type: 'StepFailed',
+              instanceId: a.instanceId,
+              attempt: a.attempt,
+              message: errorMessage(err),
+            },
+          });
+        }
+      }
+    }
+  }
+
+  private handleAction(
+    active: ActiveRun,
+    a: EngineAction,
+    pass: Pass,
+    recovered?: Map<string, TaskRecord>,
+  ): void {
+    const ns = active.namespace;
+    switch (a.type) {
+      case 'LaunchStep': {
+        const id = taskId({ namespace: ns, run: active.name, instance: a.instanceId });
+        const existing = this.tasks.get(id);
+        if (existing && existing.key.attempt === a.attempt) return; // already queued or running
+        const req: LaunchRequest = {
+          namespace: ns,
+          run: active.name,
+          workflow: active.workflow,
+          instance: a.instanceId,
+          attempt: a.attempt,
+          step: toExecutorStep(a.step),
+          queuedAt: this.now(),
+        };
+        const entry: TaskEntry = {
+          id,
+          key: { namespace: ns, run: active.name, instance: a.instanceId, attempt: a.attempt },
+          req,
+          task: this.makeTask(id, ns, a.step),
+          queuedAt: req.queuedAt!,
+        };
+        this.tasks.set(id, entry);
+        const rec = recovered?.get(id);
+        if (rec && rec.attempt === a.attempt && rec.state === 'launched' && rec.launch) {
+          entry.record = rec.launch as unknown as LaunchRecord;
+          entry.req.queuedAt = (rec.data.queuedAt as number | undefined) ?? entry.queuedAt;
+          this.scheduler.markRunning(entry.task, this.offerSource.hostname);
+          this.offerSource.hold(id, entry.task.resources);
+          this.launcher.adopt(entry.key, entry.record, entry.req);
+          return;
+        }
+        this.scheduler.enqueue(entry.task);
+        pass.putTasks.push(entry);
+        return;
+      }
+      case 'KillStep': {
+        const id = taskId({ namespace: ns, run: active.name, instance: a.instanceId });
+        const entry = this.tasks.get(id);
+        if (!entry || entry.key.attempt !== a.attempt) return;
+        if (entry.record) {
+          this.launcher.kill(entry.key, entry.record);
+        } else {
+          this.scheduler.remove(id);
+          this.tasks.delete(id);
+          pass.deleteTasks.push({ namespace: ns, run: active.name, instance: a.instanceId });
+          this.inbox.push({
+            run: active.key,
+            event: {
+              type: 'StepFailed',
+              instanceId: a.instanceId,
+              attempt: a.attempt,
+              message: `killed before launch: ${a.reason}`,
+            },
+          });
+        }
+        return;
+      }
+      case 'WakeAt': {
+        pass.timers.push({ run: active.key, at: a.at, event: { type: 'Timer', timer: a.timer } });
+        return;
+      }
+      case 'WaitForInputs': {
+        active.waiting.set(a.instanceId, a.inputs);
+        const names = new Set(a.inputs.map((i) => i.name));
+        const current = this.store
+          .list<DataArtifact>('DataArtifact', ns)
+          .items.filter(
+            (d) => names.has(d.spec.name) && a.inputs.some((sel) => artifactMatches(sel, d.spec)),
+          );
+        if (current.length > 0) {
+          this.inbox.push({
+            run: active.key,
+            event: { type: 'ArtifactsAvailable', instanceId: a.instanceId, artifacts: current.map(toRecord) },
+          });
+        }
+        return;
+      }
+      case 'CancelWaitForInputs':
+        active.waiting.delete(a.instanceId);
+        return;
+      case 'AnnounceArtifact':
+        pass.artifacts.push({ namespace: ns, action: a });
+        return;
+      case 'StartChildRun':
+        pass.children.push({ parent: active, action: a });
+        return;
+      case 'StopChildRun':
+        pass.stopChildren.push({
+          namespace: ns,
+          name: a.childRun ?? childRunName(active.name, a.instanceId, a.attempt),
+        });
+        return;
+      case 'RunFinished':
+        active.finished = true;
+        active.dirty = true;
+        pass.finished.push(active.key);
+        return;
+    }
+  }
+
+  private makeTask(id: string, tenant: string, step: ResolvedStep): Task {
+    const r = step.resources;
+    const noop = step.type === 'noop' || step.type === 'subworkflow';
+    return makeTask({
+      id,
+      tenant,
+      priority: step.priority ?? 0,
+      resources: noop
+        ? {}
+        : {
+            cpus: r?.cpus ?? this.defaultResources.cpus,
+            memory: r?.memory ?? this.defaultResources.memory,
+            ...(r?.disk !== undefined ? { disk: r.disk } : {}),
+            ...(r?.gpus !== undefined ? { gpus: r.gpus } : {}),
+          },
+      submittedAt: this.now(),
+    });
+  }
+
+  private schedulePass(pass: Pass): void {
+    if (this.scheduler.queuedTasks().length === 0) return;
+    const now = this.now();
+    if (this.offerId) this.scheduler.rescindOffer(this.offerId);
+    const [offer] = this.offerSource.offers(now);
+    if (!offer) return;
+    this.offerId = offer.id;
+    this.scheduler.addOffer(offer);
+    const result = this.scheduler.schedule(now);
+    for (const p of result.placements) {
+      const entry = this.tasks.get(p.taskId);
+      if (!entry) {
+        this.scheduler.taskFinished(p.taskId);
+        continue;
+      }
+      this.offerSource.hold(p.taskId, p.resources);
+      entry.record = this.launcher.prepare(entry.req);
+      entry.record.node = p.hostname;
+      pass.putTasks.push(entry);
+      pass.launches.push(entry);
+    }
+    for (const u of result.unplaced) {
+      if (u.outcome !== 'broke') continue;
+      const entry = this.tasks.get(u.taskId);
+      if (!entry) continue;
+      this.scheduler.remove(u.taskId);
+      this.tasks.delete(u.taskId);
+      pass.deleteTasks.push(entry.key);
+      const message = u.error?.message ?? u.reasons.map((r) => r.message).join('; ');
+      this.inbox.push({
+        run: runKey(entry.key.namespace, entry.key.run),
+        event: { type: 'StepFailed', instanceId: entry.key.instance, attempt: entry.key.attempt, message },
+      });
+      this.kick();
+    }
+  }
+
+  /** Everything the pass decided, in one transaction. */
+  private commit(pass: Pass): void {
+    const now = this.now();
+    this.store.transaction((w) => {
+      for (const f of pass.failRuns) {
+        const status: WorkflowRunStatus = {
+          ...(f.run.status ?? {}),
+          phase: f.phase ?? 'Failed',
+          message: f.message,
+          endTime: new Date(now).toISOString(),
+          conditions: [
+            {
+              type: f.phase === 'Stopped' ? 'Stopped' : 'Failed',
+              status: 'True',
+              reason: f.phase === 'Stopped' ? 'NotAdmitted' : 'StartFailed',
+              message: f.message,
+              lastTransitionTime: new Date(now).toISOString(),
+            },
+          ],
+        };
+        const cur = this.store.get<WorkflowRun>('WorkflowRun', f.run.metadata.namespace, f.run.metadata.name);
+        if (cur) {
+          w.updateStatus('WorkflowRun', { ...cur, status });
+          pass.finishedRuns.push(runKey(cur.metadata.namespace, cur.metadata.name));
+        }
+      }
+      for (const active of this.runs.values()) {
+        if (!active.dirty) continue;
+        active.dirty = false;
+        const changed = active.machine.changedInstances();
+        if (changed.length > 0) {
+          w.putStepInstances(
+            changed.map((s) => ({
+              namespace: active.namespace,
+              run: active.name,
+              id: s.id,
+              phase: s.phase,
+              data: s as unknown as Record<string, unknown>,
+            })),
+          );
+        }
+        const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
+        if (!cur) continue;
+        w.updateStatus('WorkflowRun', { ...cur, status: active.machine.snapshot({ steps: 'none' }) });
+      }
+      for (const t of pass.deleteTasks) w.deleteTask(t.namespace, t.run, t.instance);
+      for (const t of pass.putTasks) {
+        if (!this.tasks.has(t.id)) continue;
+        w.putTasks([
+          {
+            ...t.key,
+            state: t.record ? 'launched' : 'queued',
+            data: { queuedAt: t.queuedAt, step: t.req.step.name },
+            ...(t.record ? { launch: t.record as unknown as Record<string, unknown> } : {}),
+          },
+        ]);
+      }
+      for (const key of pass.finished) {
+        const [ns, name] = splitKey(key);
+        for (const [id, t] of this.tasks) {
+          if (t.key.namespace === ns && t.key.run === name && !t.record) {
+            this.scheduler.remove(id);
+            this.tasks.delete(id);
+            w.deleteTask(ns, name, t.key.instance);
+          }
+        }
+      }
+      for (const { namespace, action } of pass.artifacts) {
+        const name = announcedArtifactName(
+          action.artifact.name,
+          action.producer.run,
+          action.instanceId,
+          action.artifact.partition,
+        );
+        if (this.store.get('DataArtifact', namespace, name)) continue;
+        const art: DataArtifact = {
+          apiVersion: API_VERSION,
+          kind: 'DataArtifact',
+          metadata: { name, namespace },
+          spec: {
+            name: action.artifact.name,
+            partition: action.artifact.partition,
+            ...(action.artifact.location ? { location: action.artifact.location } : {}),
+            producer: action.producer,
+          },
+          status: { announcedAt: new Date(now).toISOString() },
+        };
+        w.create('DataArtifact', art);
+      }
+      for (const { parent, action } of pass.children) {
+        const name = childRunName(parent.name, action.instanceId, action.attempt);
+        const existing = this.store.get<WorkflowRun>('WorkflowRun', parent.namespace, name);
+        if (existing) {
+          if (existing.status?.phase && TERMINAL.has(existing.status.phase)) {
+            pass.childFinished.push(existing);
+          }
+          continue;
+        }
+        const child: WorkflowRun = {
+          apiVersion: API_VERSION,
+          kind: 'WorkflowRun',
+          metadata: {
+            name,
+            namespace: parent.namespace,
+            labels: { 'meson.dev/parent-run': parent.name, 'meson.dev/workflow': action.workflow },
+          },
+          spec: {
+            workflow: action.workflow,
+            ...(action.version !== undefined ? { version: action.version } : {}),
+            parameters: Object.entries(action.parameters).map(([k, v]) => ({ name: k, value: v })),
+            initiator: { type: 'subworkflow', parent: { run: parent.name, step: action.instanceId } },
+          },
+        };
+        w.create('WorkflowRun', child);
+        pass.childLaunched.push({ parent, action, name });
+      }
+      for (const c of pass.stopChildren) {
+        const cur = this.store.get<WorkflowRun>('WorkflowRun', c.namespace, c.name);
+        if (cur && !cur.spec.stop && !(cur.status?.phase && TERMINAL.has(cur.status.phase))) {
+          w.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
+        }
+      }
+      for (const key of [...pass.finished, ...pass.finishedRuns]) this.recordLastRun(key, w);
+    });
+  }
+
+  private recordLastRun(key: string, w: { updateStatus: Store['updateStatus'] }): void {
+    const [ns, name] = splitKey(key);
+    const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
+    if (!run) return;
+    const wf = this.store.get<ResourceObject>('Workflow', ns, run.spec.workflow);
+    if (!wf) return;
+    const status = {
+      ...((wf.status ?? {}) as Record<string, unknown>),
+      lastRun: name,
+      lastRunPhase: run.status?.phase,
+    };
+    w.updateStatus('Workflow', { ...wf, status });
+  }
+
+  private afterCommit(pass: Pass): void {
+    for (const entry of pass.launches) {
+      if (!this.tasks.has(entry.id) || !entry.record) continue;
+      try {
+        this.launcher.launch(entry.req, entry.record);
+        this.inbox.push({
+          run: runKey(entry.key.namespace, entry.key.run),
+          event: {
+            type: 'StepLaunched',
+            instanceId: entry.key.instance,
+            attempt: entry.key.attempt,
+            placement: { source: 'local', node: entry.record.node ?? this.offerSource.hostname },
+          },
+        });
+      } catch (err) {
+        this.onAttemptUpdate({
+          type: 'finished',
+          key: entry.key,
+          status: {
+            launchId: entry.record.launchId,
+            pid: 0,
+            phase: 'Failed',
+            message: `launch failed: ${errorMessage(err)}`,
+            milestones: { finished: this.now() },
+          },
+        });
+      }
+    }
+    for (const { parent, action, name } of pass.childLaunched) {
+      this.inbox.push({
+        run: parent.key,
+        event: {
+          type: 'StepLaunched',
+          instanceId: action.instanceId,
+          attempt: action.attempt,
+          childRun: name,
+        },
+      });
+    }
+    for (const child of pass.childFinished) this.notifyParent(child);
+    for (const t of pass.timers) this.setTimer(t.run, t.at, t.event);
+    for (const key of pass.started) {
+      const [ns, name] = splitKey(key);
+      const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
+      if (run) this.safeHook(() => this.hooks.runStarted?.(run));
+    }
+    for (const key of [...pass.finished, ...pass.finishedRuns]) {
+      const [ns, name] = splitKey(key);
+      const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
+      this.runs.delete(key);
+      for (const [tk, timer] of this.timers) {
+        if (tk.startsWith(`${key}\u0000`)) {
+          clearTimeout(timer);
+          this.timers.delete(tk);
+        }
+      }
+      if (!run) continue;
+      this.log.info({ run: key, phase: run.status?.phase }, 'run finished');
+      this.notifyParent(run);
+      this.safeHook(() => this.hooks.runFinished?.(run));
+    }
+    if (this.inbox.length > 0 || this.toStart.size > 0) this.kick();
+  }
+
+  private safeHook(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'hook failed');
+    }
+  }
+
+  /** A child run finished: tell its parent's subworkflow step. */
+  private notifyParent(child: Stored<WorkflowRun>): void {
+    const parent = child.spec.initiator?.parent;
+    const phase = child.status?.phase;
+    if (child.spec.initiator?.type !== 'subworkflow' || !parent?.step || !phase || !TERMINAL.has(phase))
+      return;
+    const attempt = Number(/-a(\d+)$/.exec(child.metadata.name)?.[1] ?? 1);
+    this.push(runKey(child.metadata.namespace, parent.run), {
+      type: 'ChildRunFinished',
+      instanceId: parent.step,
+      attempt,
+      childRun: child.metadata.name,
+      phase: phase as 'Succeeded' | 'Failed' | 'Stopped',
+      ...(child.status?.message ? { message: child.status.message } : {}),
+    });
+  }
+
+  private setTimer(run: string, at: number, event: EngineEvent): void {
+    const key = `${run}\u0000${JSON.stringify(event)}`;
+    const old = this.timers.get(key);
+    if (old) clearTimeout(old);
+    const t = setTimeout(
+      () => {
+        this.timers.delete(key);
+        this.push(run, event);
+      },
+      Math.max(0, at - this.now()),
+    );
+    t.unref();
+    this.timers.set(key, t);
+  }
+}
+
+interface Pass {
+  started: string[];
+  failRuns: { run: Stored<WorkflowRun>; message: string; phase?: 'Failed' | 'Stopped' }[];
+  finishedRuns: string[];
+  putTasks: TaskEntry[];
+  deleteTasks: { namespace: string; run: string; instance: string }[];
+  launches: TaskEntry[];
+  timers: { run: string; at: number; event: EngineEvent }[];
+  artifacts: { namespace: string; action: Extract<EngineAction, { type: 'AnnounceArtifact' }> }[];
+  children: { parent: ActiveRun; action: Extract<EngineAction, { type: 'StartChildRun' }> }[];
+  childLaunched: {
+    parent: ActiveRun;
+    action: Extract<EngineAction, { type: 'StartChildRun' }>;
+    name: string;
+  }[];
+  childFinished: Stored<WorkflowRun>[];
+  stopChildren: { namespace: string; name: string }[];
+  finished: string[];
+}
+
+function newPass(): Pass {
+  return {
+    started: [],
+    failRuns: [],
+    finishedRuns: [],
+    putTasks: [],
+    deleteTasks: [],
+    launches: [],
+    timers: [],
+    artifacts: [],
+    children: [],
+    childLaunched: [],
+    childFinished: [],
+    stopChildren: [],
+    finished: [],
+  };
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+function toRecord(a: DataArtifact): ArtifactRecord {
+  return {
+    name: a.spec.name,
+    ...(a.spec.partition ? { partition: a.spec.partition } : {}),
+    ...(a.spec.location ? { location: a.spec.location } : {}),
+  };
+}
+
+/** The part of a resolved step the executor needs (it runs in another process: keep it small). */
+function toExecutorStep(step: ResolvedStep): LaunchRequest['step'] {
+  return {
+    name: step.name,
+    type: step.type,
+    ...(step.shell ? { shell: step.shell } : {}),
+    ...(step.container ? { container: step.container } : {}),
+    ...(step.spark ? { spark: step.spark } : {}),
+    ...(step.copy ? { copy: step.copy } : {}),
+    parameters: step.parameters as LaunchRequest['step']['parameters'],
+  };
+}
