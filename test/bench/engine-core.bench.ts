@@ -44,6 +44,7 @@ function drive(machine: RunMachine, first: EngineAction[], transitions?: number[
 }
 
 function foreach(kind: 'noop' | 'shell', n: number): DefinitionNode {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: `${}` is the workflow API's interpolation
   const step = kind === 'noop' ? { name: 'w', noop: {} } : { name: 'w', shell: { script: 'echo ${item}' } };
   return { foreach: { items: `range(${n})`, as: 'item', do: { step } } };
 }
