@@ -85,6 +85,8 @@ export function toStructural(root: Json): Json {
       if (DROP_KEYS.has(k) && !(k === 'additionalProperties' && isObj(v) && Object.keys(v).length > 0))
         continue;
       if ((k === 'maximum' && v === SAFE_INT) || (k === 'minimum' && v === -SAFE_INT)) continue;
+      // zod spells timestamps as format + a long regex; the API server checks the format itself.
+      if (k === 'pattern' && node.format === 'date-time') continue;
       if (k === 'properties' && isObj(v)) {
         out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, walk(s, stack)]));
         continue;
