@@ -274,6 +274,28 @@ describe('foreach', () => {
     expect(scripts.fanin).toBe('sum v0+v1+v2');
   });
 
+  it('a fan-in view follows the foreach as it progresses', () => {
+    const def: DefinitionNode = {
+      parallel: [
+        { foreach: { items: 'range(2)', as: 'i', do: sh('w') } },
+        {
+          loop: {
+            do: sh('r', 'seen ${join(steps.w.phases, ",")}'),
+            while: 'LOOP_INDEX < 1',
+            maxIterations: 3,
+          },
+        },
+      ],
+    };
+    const d = new Driver(def, { script: { w: 'hang', r: 'hang' } });
+    d.send({ type: 'StepSucceeded', instanceId: 'w[0]', attempt: 1 });
+    d.send({ type: 'StepSucceeded', instanceId: 'r[0]', attempt: 1 });
+    const scripts = d.actions.flatMap((a) =>
+      a.type === 'LaunchStep' && a.step.name === 'r' ? [a.step.shell?.script] : [],
+    );
+    expect(scripts).toEqual(['seen Queued,Queued', 'seen Succeeded,Queued']);
+  });
+
   it('one failed iteration fails the foreach and stops starting new iterations', () => {
     const def: DefinitionNode = { foreach: { items: 'range(5)', as: 'i', parallelism: 2, do: sh('w') } };
     const d = new Driver(def, {

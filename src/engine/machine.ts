@@ -111,6 +111,11 @@ export class Run implements RunMachine {
   private readonly waiting = new Set<Inst>();
   private readonly waitersByName = new Map<string, Set<Inst>>();
 
+  /** Per step name, a counter bumped on every change of one of its instances. */
+  private readonly stepGen = new Map<string, number>();
+  /** Fan-in views (`steps.x` read from outside x's foreach), by id prefix. */
+  private readonly fanIn = new Map<string, { gen: number; value: Value | undefined }>();
+
   private agenda: { frame: Frame; ok: boolean }[] = [];
   /** No new work starts (the run failed or was stopped). */
   private halted = false;
@@ -340,11 +345,18 @@ export class Run implements RunMachine {
     }
     list.push(inst);
     this.counts.set(s.phase, (this.counts.get(s.phase) ?? 0) + 1);
+    this.bump(s.step);
     return inst;
   }
 
   private touch(inst: Inst): void {
     this.changed.add(inst);
+    this.bump(inst.s.step);
+  }
+
+  /** Invalidates the cached fan-in views of a step (see outputsInScope). */
+  private bump(step: string): void {
+    this.stepGen.set(step, (this.stepGen.get(step) ?? 0) + 1);
   }
 
   private setPhase(inst: Inst, phase: StepPhase): void {
@@ -355,6 +367,7 @@ export class Run implements RunMachine {
       inst.s.phase = phase;
     }
     this.changed.add(inst);
+    this.bump(inst.s.step);
   }
 
   private openAttempt(id: string, attempt: number): Inst | undefined {
@@ -994,14 +1007,24 @@ export class Run implements RunMachine {
       const inst = this.instances.get(prefix);
       return inst ? viewOf(inst) : undefined;
     }
+    // A fan-in view costs O(instances of the step): cache it until one of them changes, so
+    // that 10,000 readers of a 10,000-way foreach do not cost 10^8.
+    const gen = this.stepGen.get(name) ?? 0;
+    const cached = this.fanIn.get(prefix);
+    if (cached && cached.gen === gen) return cached.value;
     const list = (this.byStep.get(name) ?? []).filter((i) => i.s.id.startsWith(`${prefix}[`));
-    if (list.length === 0) return undefined;
-    if (its.slice(common).every((n) => n.kind === 'loop')) return viewOf(list[list.length - 1] as Inst);
-    const outputs: Record<string, Value[]> = {};
-    const keys = new Set<string>();
-    for (const i of list) for (const k of Object.keys(i.s.outputs ?? {})) keys.add(k);
-    for (const k of keys) outputs[k] = list.map((i) => (i.s.outputs?.[k] ?? null) as Value);
-    return { outputs, phases: list.map((i) => i.s.phase) };
+    let value: Value | undefined;
+    if (list.length === 0) value = undefined;
+    else if (its.slice(common).every((n) => n.kind === 'loop')) value = viewOf(list[list.length - 1] as Inst);
+    else {
+      const outputs: Record<string, Value[]> = {};
+      const keys = new Set<string>();
+      for (const i of list) for (const k of Object.keys(i.s.outputs ?? {})) keys.add(k);
+      for (const k of keys) outputs[k] = list.map((i) => (i.s.outputs?.[k] ?? null) as Value);
+      value = { outputs, phases: list.map((i) => i.s.phase) };
+    }
+    this.fanIn.set(prefix, { gen, value });
+    return value;
   }
 
   private takeActions(): EngineAction[] {

@@ -24,6 +24,8 @@ export interface PlanNode {
   stepRefs: string[] | 'all' | null;
   /** The step's fields contain `${` (interpolation needed). */
   hasTemplates: boolean;
+  /** Memo of directSteps(this). */
+  directSteps?: PlanNode[];
 }
 
 export interface Plan {
