@@ -273,31 +273,35 @@ export const CronTriggerSchema = z.strictObject({
   timezone: z.string().min(1).optional().describe('IANA time zone, e.g. America/Los_Angeles; default UTC.'),
 });
 export const TriggersSchema = z.strictObject({
-  cron: z.array(CronTriggerSchema).optional(),
+  cron: z.array(CronTriggerSchema).optional().describe('Time-based schedules; each fire starts a run.'),
   artifacts: z.array(ArtifactRefSchema).optional().describe('Run when all of these artifacts are announced.'),
 });
 
+export const WebhookSchema = z.strictObject({
+  url: z.url().describe('HTTP(S) endpoint receiving a JSON POST.'),
+  headers: StringMapSchema.optional().describe('Extra request headers.'),
+});
 export const NOTIFICATION_EVENTS = ['start', 'success', 'failure', 'stopped'] as const;
 export const NotificationSchema = z.strictObject({
-  on: z.array(z.enum(NOTIFICATION_EVENTS)).min(1),
-  webhook: z.strictObject({
-    url: z.url().describe('HTTP(S) endpoint receiving a JSON POST.'),
-    headers: StringMapSchema.optional(),
-  }),
+  on: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).describe('Run events that call the webhook.'),
+  webhook: WebhookSchema,
 });
 
 export const CONCURRENCY_POLICIES = ['queue', 'skip', 'replace'] as const;
 export const ConcurrencySchema = z.strictObject({
-  maxActiveRuns: z.number().int().positive().optional(),
+  maxActiveRuns: z.number().int().positive().optional().describe('Runs of this workflow active at once.'),
   policy: z.enum(CONCURRENCY_POLICIES).optional().describe('What a new run does at the limit.'),
 });
 
 export const WorkflowSpecSchema = z.strictObject({
-  description: z.string().optional(),
-  parameters: z.array(ParameterSchema).optional(),
-  triggers: TriggersSchema.optional(),
-  notifications: z.array(NotificationSchema).optional(),
-  concurrency: ConcurrencySchema.optional(),
+  description: z.string().optional().describe('Free text shown in listings.'),
+  parameters: z
+    .array(ParameterSchema)
+    .optional()
+    .describe('Workflow parameters, resolved in dependency order when a run starts.'),
+  triggers: TriggersSchema.optional().describe('What starts runs besides users: cron schedules, artifacts.'),
+  notifications: z.array(NotificationSchema).optional().describe('Webhooks called on run events.'),
+  concurrency: ConcurrencySchema.optional().describe('Limit on active runs and what happens at the limit.'),
   activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
   definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
 });
