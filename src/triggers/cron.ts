@@ -193,8 +193,9 @@ function dayOfWeekMatches(rule: DayOfWeekRule, wd: number, day: number, dim: num
 
 function dayMatches(s: Schedule, year: number, month: number, day: number, dim: number): boolean {
   const domOk = dayOfMonthMatches(s.dayOfMonth, year, month, day, dim);
-  const dowOk = dayOfWeekMatches(s.dayOfWeek, weekday(year, month, day), day, dim);
-  return s.dayCombine === 'or' ? domOk || dowOk : domOk && dowOk;
+  if (domOk && s.dayCombine === 'or') return true;
+  if (!domOk && s.dayCombine === 'and') return false;
+  return dayOfWeekMatches(s.dayOfWeek, weekday(year, month, day), day, dim);
 }
 
 /**
@@ -240,6 +241,7 @@ function* wallSlots(s: Schedule, fromWall: number, toWall: number): Generator<nu
 }
 
 const LOOKBACK_MS = 6 * 3_600_000;
+const MAX_INSTANT = 8.64e15 - 400 * 86_400_000;
 
 /**
  * The first fire instant strictly after `afterMs`, or null when the schedule never fires again
@@ -248,6 +250,8 @@ const LOOKBACK_MS = 6 * 3_600_000;
  * Each matching wall time fires once; see the DST rules at the top of this file.
  */
 export function nextFireAfter(s: Schedule, afterMs: number): number | null {
+  // Outside what Date can represent (with a margin for offsets) nothing can be computed.
+  if (!Number.isFinite(afterMs) || Math.abs(afterMs) > MAX_INSTANT) return null;
   const tz = s.timezone;
   const afterWall = instantToWall(tz, afterMs);
   // A wall time inside a spring-forward gap that ended shortly before `afterMs` is shifted to an

@@ -38,9 +38,56 @@ export function isValidTimezone(timezone: string): boolean {
   }
 }
 
-/** Offset of `timezone` from UTC at `instantMs`, in milliseconds (east positive), whole seconds. */
+/** Offset from UTC of a zone over one UTC day; `transition` is the first second with `end`, when they differ. */
+interface DayOffsets {
+  start: number;
+  end: number;
+  transition: number;
+}
+
+const dayCache = new Map<string, Map<number, DayOffsets>>();
+const MAX_CACHED_DAYS = 20_000;
+
+/**
+ * Offset of `timezone` from UTC at `instantMs`, in milliseconds (east positive), whole seconds.
+ * Intl is slow (microseconds per call), so offsets are cached per zone and UTC day: each day costs
+ * two lookups, plus a binary search on the two days a year that have a transition. Assumes at
+ * most one offset change per UTC day, true for every zone in the tz database.
+ */
 export function offsetAt(timezone: string, instantMs: number): number {
-  const wholeSecond = Math.floor(instantMs / 1000) * 1000;
+  const t = Math.floor(instantMs / 1000) * 1000;
+  const day = Math.floor(t / DAY_MS);
+  let days = dayCache.get(timezone);
+  if (!days) {
+    days = new Map();
+    dayCache.set(timezone, days);
+  }
+  let info = days.get(day);
+  if (!info) {
+    if (days.size >= MAX_CACHED_DAYS) days.clear();
+    info = dayOffsets(timezone, day);
+    days.set(day, info);
+  }
+  return info.start === info.end || t < info.transition ? info.start : info.end;
+}
+
+function dayOffsets(timezone: string, day: number): DayOffsets {
+  let lo = day * DAY_MS;
+  let hi = lo + DAY_MS;
+  const start = offsetAtUncached(timezone, lo);
+  const end = offsetAtUncached(timezone, hi);
+  if (start === end) return { start, end, transition: hi };
+  // Invariant: offset(lo) === start, offset(hi) === end; narrow to one second.
+  while (hi - lo > 1000) {
+    const mid = Math.floor((lo + hi) / 2000) * 1000;
+    if (offsetAtUncached(timezone, mid) === start) lo = mid;
+    else hi = mid;
+  }
+  return { start, end, transition: hi };
+}
+
+/** The offset straight from Intl (no cache); exported for tests. */
+export function offsetAtUncached(timezone: string, wholeSecond: number): number {
   const parts = formatterFor(timezone).formatToParts(wholeSecond);
   let year = 0;
   let month = 1;
