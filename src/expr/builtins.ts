@@ -101,6 +101,25 @@ export interface Builtin {
   returns: StaticType | ((args: StaticType[]) => StaticType);
   impl: (a: Args) => Value;
   doc: string;
+  /**
+   * Static check of argument `i` when its value is known (a literal) but the call is not
+   * constant: lets the checker reject `tsToDateInt(RUN_TS, "Mars/Phobos")` before any run.
+   */
+  checkConstantArg?: (i: number, v: Value) => void;
+}
+
+function timeZoneArg(v: Value): void {
+  if (typeof v === 'string') dates.assertTimeZone(v);
+}
+function dateIntArg(v: Value): void {
+  if (typeof v === 'number' || typeof v === 'string') dates.parseDateInt(v);
+}
+/** Checks date and timezone literals at the given argument indices. */
+function dateArgs(dateIdx: number[], tzIdx: number[]): (i: number, v: Value) => void {
+  return (i, v) => {
+    if (dateIdx.includes(i)) dateIntArg(v);
+    if (tzIdx.includes(i)) timeZoneArg(v);
+  };
 }
 
 function numericResult(types: StaticType[]): StaticType {
@@ -169,6 +188,7 @@ function round(a: Args, f: (x: number) => number): number {
 
 const table: Record<string, Builtin> = {
   tsToDateInt: {
+    checkConstantArg: dateArgs([], [1]),
     min: 1,
     max: 2,
     params: [NUM, STR],
@@ -182,6 +202,7 @@ const table: Record<string, Builtin> = {
     },
   },
   dateIntToTs: {
+    checkConstantArg: dateArgs([0], [1]),
     min: 1,
     max: 2,
     params: [DATEINT, STR],
@@ -195,6 +216,7 @@ const table: Record<string, Builtin> = {
     },
   },
   dateIntAdd: {
+    checkConstantArg: dateArgs([0], []),
     min: 2,
     max: 2,
     params: [DATEINT, NUM],
@@ -207,6 +229,7 @@ const table: Record<string, Builtin> = {
     },
   },
   dayFromDateInt: {
+    checkConstantArg: dateArgs([0], []),
     min: 1,
     max: 1,
     params: [DATEINT],
@@ -218,6 +241,7 @@ const table: Record<string, Builtin> = {
     },
   },
   dateIntRange: {
+    checkConstantArg: dateArgs([0, 1], []),
     min: 2,
     max: 2,
     params: [DATEINT, DATEINT],
@@ -234,6 +258,10 @@ const table: Record<string, Builtin> = {
     },
   },
   formatTs: {
+    checkConstantArg: (i, v) => {
+      if (i === 1 && typeof v === 'string') dates.formatTs(0, v, 'UTC');
+      if (i === 2) timeZoneArg(v);
+    },
     min: 2,
     max: 3,
     params: [NUM, STR, STR],

@@ -1,7 +1,7 @@
 // The static checker: finds unknown names and functions, wrong arity and operand types that
 // are knowable without values. Constant sub-expressions (no names) are evaluated, so a bad
 // literal argument (a timezone, a date, range(1e9)) is reported here rather than at run time.
-import { BUILTINS, builtinParamTypes, type StaticType } from './builtins.ts';
+import { BUILTINS, type Builtin, builtinParamTypes, type StaticType } from './builtins.ts';
 import { ExprError, type ExprIssue } from './errors.ts';
 import { arityMessage, evaluateAst, resolveLimits } from './evaluate.ts';
 import { type Expr, parseCached } from './parse.ts';
@@ -22,6 +22,8 @@ interface Info {
   type: StaticType;
   /** Set when the sub-expression uses no names: its value is then known. */
   constant: boolean;
+  /** The value of a constant sub-expression once folded. */
+  value?: Value;
 }
 
 const NUMERIC: ReadonlySet<StaticType> = new Set(['long', 'double']);
@@ -39,14 +41,15 @@ class Checker {
     this.issues.push(new ExprError(code, detail, { position }).toIssue());
   }
 
-  /** Evaluates a constant sub-expression; reports its error and returns its type. */
-  fold(e: Expr): StaticType {
+  /** Evaluates a constant sub-expression into `info`; reports its error. */
+  fold(e: Expr, info: Info): void {
     try {
-      return typeOf(evaluateAst(e, {}, this.limits));
+      info.value = evaluateAst(e, {}, this.limits);
+      info.type = typeOf(info.value);
     } catch (err) {
       if (!(err instanceof ExprError)) throw err;
       this.issues.push(err.toIssue());
-      return 'any';
+      info.type = 'any';
     }
   }
 
@@ -55,9 +58,18 @@ class Checker {
     const infos = list.map((c) => this.check(c));
     if (infos.some((i) => !i.constant))
       infos.forEach((info, idx) => {
-        if (info.constant) info.type = this.fold(list[idx]!);
+        if (info.constant) this.fold(list[idx]!, info);
       });
     return infos;
+  }
+
+  constantArg(b: Builtin, fn: string, i: number, v: Value, pos: number): void {
+    try {
+      b.checkConstantArg?.(i, v);
+    } catch (err) {
+      if (!(err instanceof ExprError)) throw err;
+      this.issue(err.code, `${fn}(): argument ${i + 1}: ${err.detail}`, pos);
+    }
   }
 
   expectType(t: StaticType, allowed: readonly StaticType[], pos: number, what: string): void {
@@ -113,8 +125,10 @@ class Checker {
         const constant = infos.every((i) => i.constant);
         const types = infos.map((i) => i.type);
         if (!constant)
-          types.forEach((t, i) => {
-            this.expectType(t, builtinParamTypes(b, i), e.args[i]!.pos, `${e.fn}(): argument ${i + 1}`);
+          infos.forEach((info, i) => {
+            const pos = e.args[i]!.pos;
+            this.expectType(info.type, builtinParamTypes(b, i), pos, `${e.fn}(): argument ${i + 1}`);
+            if (info.value !== undefined && b.checkConstantArg) this.constantArg(b, e.fn, i, info.value, pos);
           });
         const type = typeof b.returns === 'function' ? b.returns(types) : b.returns;
         return { type, constant };
@@ -216,7 +230,7 @@ function binaryType(op: string, l: StaticType, r: StaticType): StaticType {
 /** A " (did you mean ...?)" hint for a name within edit distance 2 of a known one. */
 function suggest(name: string, known: string[]): string {
   let best: string | undefined;
-  let bestD = 3;
+  let bestD = name.length <= 4 ? 2 : 3; // at most 1 edit for short names, 2 for longer ones
   for (const k of known) {
     if (Math.abs(k.length - name.length) >= bestD) continue;
     const d = editDistance(name.toLowerCase(), k.toLowerCase(), bestD);
@@ -254,7 +268,7 @@ export function checkExpression(src: string, scope: CheckScope, limits?: Partial
   }
   const checker = new Checker(scope, l);
   const root = checker.check(ast);
-  if (root.constant) checker.fold(ast);
+  if (root.constant) checker.fold(ast, root);
   return checker.issues;
 }
 
@@ -264,11 +278,9 @@ export function inferType(src: string, scope: CheckScope): StaticType {
     const ast = parseCached(src);
     const checker = new Checker(scope, resolveLimits());
     const info = checker.check(ast);
-    if (info.constant) return checker.fold(ast);
+    if (info.constant) checker.fold(ast, info);
     return info.type;
   } catch {
     return 'any';
   }
 }
-
-export type { Value };

@@ -204,10 +204,17 @@ export function formatTs(ts: number, pattern: string, timeZone: string): string 
         i += 2;
         continue;
       }
-      const end = pattern.indexOf("'", i + 1);
-      if (end < 0) throw new ExprError('EXPR_ARGUMENT', 'unclosed quote in the format pattern');
-      out += pattern.slice(i + 1, end);
-      i = end + 1;
+      // Quoted text up to the closing quote; '' inside it is a quote.
+      let j = i + 1;
+      for (;;) {
+        if (j >= pattern.length) throw new ExprError('EXPR_ARGUMENT', 'unclosed quote in the format pattern');
+        if (pattern[j] === "'") {
+          if (pattern[j + 1] !== "'") break;
+          out += "'";
+          j += 2;
+        } else out += pattern[j++];
+      }
+      i = j + 1;
       continue;
     }
     if (!/[A-Za-z]/.test(ch)) {

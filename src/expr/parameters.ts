@@ -313,7 +313,14 @@ export function checkParameters(
     if (typeof p.expression === 'string') {
       for (const issue of checkExpression(p.expression, full)) add(i, 'expression', issue);
       const t = inferType(p.expression, full);
-      if (p.type && t !== 'any' && !compatible(p.type, t))
+      const constant = constantValue(p.expression);
+      if (p.type && constant !== undefined) {
+        try {
+          coerceParameter(p.name, p.type, constant);
+        } catch (err) {
+          add(i, 'expression', (err as ExprError).withExpression(p.expression, 0));
+        }
+      } else if (p.type && t !== 'any' && !compatible(p.type, t))
         add(
           i,
           'expression',
@@ -348,6 +355,16 @@ export function checkParameters(
     add(index, field, new ExprError('EXPR_CYCLE', `parameters depend on each other: ${cycle.join(' -> ')}`));
   }
   return issues;
+}
+
+/** The value of an expression that reads no names (undefined when it reads some or fails). */
+function constantValue(src: string): Value | undefined {
+  try {
+    if (freeNames(parseCached(src)).size > 0) return undefined;
+    return evaluate(src, {});
+  } catch {
+    return undefined; // reported by checkExpression
+  }
 }
 
 function literalType(v: unknown): ValueType | 'any' {

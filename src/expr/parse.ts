@@ -61,7 +61,9 @@ const UNARY_OPS = new Set<string>(['!', '-']);
  */
 const FORBIDDEN_NAMES: ReadonlySet<string> = new Set([
   ...Object.getOwnPropertyNames(Object.prototype),
-  ...Object.getOwnPropertyNames(Function.prototype),
+  'caller',
+  'callee',
+  'arguments',
   'prototype',
   'constructor',
   '__proto__',

@@ -1,0 +1,117 @@
+// `mesonctl eval EXPR [--param k=v]...`: evaluates one expression and prints its value as JSON.
+// Exit 0 on success; 2 on any expression error (parse, check, evaluation) or bad usage.
+
+import {
+  builtinValues,
+  type CheckScope,
+  checkExpression,
+  ExprError,
+  type ExprIssue,
+  evaluate,
+  type Value,
+  type ValueType,
+} from '../../expr/index.ts';
+import type { CliIo, Command } from '../cli.ts';
+
+const USAGE = `usage: mesonctl eval EXPR [--param k=v]...
+
+Evaluates an expression and prints its value as JSON. --param values are parsed as JSON
+where they parse, else taken as strings; they may also set RUN_TS, RUN_ID, WORKFLOW_ID,
+WORKFLOW_VERSION, LOOP_INDEX or steps. RUN_TS defaults to now.
+`;
+
+interface EvalArgs {
+  expression: string;
+  params: Record<string, Value>;
+}
+
+/** `--param` value: JSON where it parses (a number, true, [1,2], {"a":1}), else the raw string. */
+export function parseParamValue(text: string): Value {
+  try {
+    return JSON.parse(text) as Value;
+  } catch {
+    return text;
+  }
+}
+
+function parseArgs(args: string[]): EvalArgs | string {
+  const params: Record<string, Value> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    let assignment: string | undefined;
+    if (a === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    } else if (a === '--param' || a === '-p') {
+      assignment = args[++i];
+      if (assignment === undefined) return `${a} needs k=v`;
+    } else if (a.startsWith('--param=')) assignment = a.slice('--param='.length);
+    else if (a.startsWith('--') && a.length > 2) return `unknown option ${a}`;
+    else positional.push(a);
+    if (assignment !== undefined) {
+      const eq = assignment.indexOf('=');
+      if (eq <= 0) return `--param needs k=v, got "${assignment}"`;
+      Object.defineProperty(params, assignment.slice(0, eq), {
+        value: parseParamValue(assignment.slice(eq + 1)),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  if (positional.length !== 1)
+    return positional.length === 0 ? 'missing EXPR' : 'expected exactly one EXPR (quote it)';
+  return { expression: positional[0]!, params };
+}
+
+/** The expression's line with a caret under `position` (multi-line expressions show one line). */
+export function caret(expression: string, position: number): string {
+  const lineStart = expression.lastIndexOf('\n', position - 1) + 1;
+  const lineEnd = expression.indexOf('\n', position);
+  const line = expression.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
+  return `  ${line}\n  ${' '.repeat(Math.max(0, position - lineStart))}^\n`;
+}
+
+function report(io: CliIo, expression: string, issue: ExprIssue): void {
+  io.stderr(`mesonctl eval: ${issue.code}: ${issue.message}\n${caret(expression, issue.position)}`);
+}
+
+function staticType(v: Value): ValueType {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object') return 'map';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'long' : 'double';
+  return typeof v as 'string' | 'boolean';
+}
+
+export const evalCommand: Command = async (args: string[], io: CliIo) => {
+  if (args.includes('-h') || args.includes('--help')) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const parsed = parseArgs(args);
+  if (typeof parsed === 'string') {
+    io.stderr(`mesonctl eval: ${parsed}\n\n${USAGE}`);
+    return 2;
+  }
+  const { expression, params } = parsed;
+  const vars: Record<string, Value> = {
+    ...builtinValues({ runTs: Date.now(), runId: 'eval', workflowId: 'eval', workflowVersion: 0 }),
+  };
+  for (const [k, v] of Object.entries(params)) Object.defineProperty(vars, k, { value: v, enumerable: true });
+  const scope: CheckScope = { names: new Map(Object.entries(params).map(([k, v]) => [k, staticType(v)])) };
+  const issues = checkExpression(expression, scope);
+  if (issues.length > 0) {
+    for (const issue of issues) report(io, expression, issue);
+    return 2;
+  }
+  try {
+    io.stdout(`${JSON.stringify(evaluate(expression, vars))}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ExprError)) throw err;
+    report(io, expression, err.toIssue());
+    return 2;
+  }
+};
