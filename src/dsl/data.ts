@@ -47,12 +47,12 @@ function copy(value: unknown, path: string, sortKeys: boolean, seen: Set<object>
 }
 
 /** Keys that lead their map, so that a reader sees what a thing is before its details. */
-const LEADING = ['name', 'when'];
+const LEADING = ['name', 'description', 'when'];
 /** Keys that close their map: the nested graph comes after the settings that frame it. */
 const TRAILING = ['definition', 'do', 'then'];
 
 /**
- * Canonical key order: `name` and `when` first, the nested graph (`definition`, `do`, `then`)
+ * Canonical key order: `name`, `description` and `when` first, the nested graph (`definition`, `do`, `then`)
  * last, every other key in code-unit order (independent of the locale, so the output is the
  * same on every machine).
  */

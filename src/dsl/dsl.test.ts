@@ -346,6 +346,17 @@ describe('steps', () => {
     });
   });
 
+  it('takes a shell script as one string or as its lines', () => {
+    expect(Shell('s', ['set -eu', 'echo "${who}"']).toNode()).toEqual({
+      step: { name: 's', shell: { script: 'set -eu\necho "${who}"\n' } },
+    });
+    expect(Shell('s', { script: ['true'], retry: 1 }).toNode()).toEqual({
+      step: { name: 's', shell: { script: 'true\n' }, retry: { limit: 1 } },
+    });
+    expect(codeOf(() => Shell('s', ['a\nb']))).toBe('DSL_INVALID_ARGUMENT');
+    expect(codeOf(() => Shell('s', []))).toBe('DSL_INVALID_ARGUMENT');
+  });
+
   it('a Subworkflow names its child by id or by the Workflow value, and passes parameters', () => {
     const child = Workflow({ id: 'child', definition: step('x') });
     const byValue = Subworkflow('runChild', {

@@ -35,7 +35,10 @@ export interface CommonStepOptions {
   priority?: number;
 }
 
-export type ShellOptions = CommonStepOptions & { script: string };
+export type ShellOptions = CommonStepOptions & {
+  /** the script run by /bin/sh; a list is taken as its lines */
+  script: string | string[];
+};
 export type ContainerOptions = CommonStepOptions &
   Omit<ContainerSpec, 'env'> & {
     /** a map (written as a list in name order of insertion) or the manifest's `[{name, value}]` */
@@ -79,13 +82,31 @@ const TYPE_KEYS: Record<StepType, readonly string[]> = {
   noop: [],
 };
 
-/** Shell("extract", "echo ${country}") or Shell("extract", { script, resources, ... }). */
-export function Shell(name: string, scriptOrOptions: string | ShellOptions): Flow {
-  const options = typeof scriptOrOptions === 'string' ? { script: scriptOrOptions } : scriptOrOptions;
+/**
+ * `Shell("extract", "echo ${country}")`, `Shell("extract", ["set -eu", "echo ${country}"])` (one
+ * string per line) or `Shell("extract", { script, resources, ... })`. Note that `${...}` is
+ * Meson's interpolation: in plain (not template) strings it stays as written; refer to shell
+ * variables as `$name`.
+ */
+export function Shell(name: string, scriptOrOptions: string | string[] | ShellOptions): Flow {
+  const options =
+    typeof scriptOrOptions === 'string' || Array.isArray(scriptOrOptions)
+      ? { script: scriptOrOptions }
+      : scriptOrOptions;
   const where = stepWhere('Shell', name);
   const { script, ...common } = objectOptions(where, options);
-  requireString(`${where}: script`, script);
-  return makeStep(where, name, 'shell', { script }, common);
+  const text = Array.isArray(script) ? linesOf(`${where}: script`, script) : script;
+  requireString(`${where}: script`, text);
+  return makeStep(where, name, 'shell', { script: text }, common);
+}
+
+function linesOf(where: string, lines: unknown[]): string {
+  lines.forEach((line, i) => {
+    if (typeof line !== 'string' || line.includes('\n')) {
+      throw invalidArgument(`${where}[${i}]`, 'one line of text (a string without newlines)', line);
+    }
+  });
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 
 export function Container(name: string, options: ContainerOptions): Flow {

@@ -83,8 +83,8 @@ async function loadProgram(
 /** The error's message, its code, and where in the user's program it was thrown. */
 function describeError(err: unknown, path: string, cwd: string): string {
   if (!(err instanceof Error)) return String(err);
-  const code =
-    typeof (err as { code?: unknown }).code === 'string' ? ` [${(err as { code: string }).code}]` : '';
+  const errorCode: unknown = (err as Error & { code?: unknown }).code;
+  const code = typeof errorCode === 'string' ? ` [${errorCode}]` : '';
   const url = pathToFileURL(path).href;
   const frame = err.stack?.split('\n').find((line) => line.includes(url) || line.includes(path));
   const at = frame?.match(/(?:file:\/\/)?(\/[^\s()]+):(\d+):(\d+)/);
