@@ -89,7 +89,7 @@ export function parseValues(text: string, spec: FieldSpec, fail: Fail): number[]
     }
     if (item === '?')
       fail('CRON_INVALID', `${spec.name}: '?' is only allowed in day-of-month or day-of-week`);
-    if (/[LW#]/i.test(item) && !namesContainLetters(item, spec)) {
+    if (/[LW#]/i.test(withoutNames(item, spec))) {
       fail('CRON_INVALID', `${spec.name}: '${item}' — L, W and # are only allowed in the day fields`);
     }
     addItem(set, item, spec, fail);
@@ -97,8 +97,10 @@ export function parseValues(text: string, spec: FieldSpec, fail: Fail): number[]
   return [...set].sort((a, b) => a - b);
 }
 
-function namesContainLetters(item: string, spec: FieldSpec): boolean {
-  return spec.names !== undefined && /^[A-Z]/i.test(item);
+/** The item with the field's names (JAN, JUL, ...) removed, to look for stray L/W/# letters. */
+function withoutNames(item: string, spec: FieldSpec): string {
+  if (!spec.names) return item;
+  return item.replace(/[A-Za-z]{3}/g, (n) => (spec.names!.includes(n.toUpperCase()) ? '' : n));
 }
 
 function splitList(text: string, spec: FieldSpec, fail: Fail): string[] {

@@ -58,6 +58,16 @@ describe('parseSchedule formats', () => {
     expect(fires('0 12 * * SUN', 'UTC', '2026-01-01T00:00:00Z', 1)).toEqual(['2026-01-04T12:00:00.000Z']);
   });
 
+  it('accepts month names containing L or W, mixed with numbers', () => {
+    expect(fires('0 0 1 6-JUL *', 'UTC', '2026-01-01T00:00:00Z', 2)).toEqual([
+      '2026-06-01T00:00:00.000Z',
+      '2026-07-01T00:00:00.000Z',
+    ]);
+    expect(() => parseSchedule('0 0 1 5L *')).toThrow(
+      /month: '5L' — L, W and # are only allowed in the day fields/,
+    );
+  });
+
   it('supports wrapping ranges (FRI-MON, 22-2)', () => {
     const days = nextFires(parseSchedule('0 0 12 ? * FRI-MON'), at('2026-01-01T00:00:00Z'), 5).map((t) =>
       new Date(t).getUTCDay(),
