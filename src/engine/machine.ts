@@ -25,6 +25,7 @@ import type {
   RunMachine,
   RunPhase,
   RunSubject,
+  SnapshotOptions,
   StartRunInput,
   StepInstanceStatus,
   StepPhase,
@@ -55,6 +56,8 @@ interface Frame {
 
 interface Inst {
   s: StepInstanceStatus;
+  /** Creation order (for stable listings). */
+  seq: number;
   node: PlanNode | null;
   frame: Frame | null;
   resolved: ResolvedStep | null;
@@ -69,6 +72,11 @@ interface EngineState {
   restartOf?: string;
   [k: string]: Value | RunInitiator | undefined;
 }
+
+/** Instances listed by a 'relevant' snapshot unless the caller says otherwise. */
+const DEFAULT_RELEVANT_LIMIT = 500;
+/** Length of the recently-changed list (the tail of a 'relevant' snapshot). */
+const RECENT_CAP = 2000;
 
 const TERMINAL: ReadonlySet<RunPhase> = new Set(['Succeeded', 'Failed', 'Stopped']);
 
@@ -111,6 +119,9 @@ export class Run implements RunMachine {
   private readonly waiting = new Set<Inst>();
   private readonly waitersByName = new Map<string, Set<Inst>>();
 
+  /** Failed instances, and the most recently changed ones (bounded), for 'relevant' snapshots. */
+  private readonly failed = new Set<Inst>();
+  private readonly recent = new Set<Inst>();
   /** Per step name, a counter bumped on every change of one of its instances. */
   private readonly stepGen = new Map<string, number>();
   /** Fan-in views (`steps.x` read from outside x's foreach), by id prefix. */
@@ -298,15 +309,20 @@ export class Run implements RunMachine {
     return this.takeActions();
   }
 
-  snapshot(options: { steps?: 'all' | 'none' } = {}): WorkflowRunStatus {
+  snapshot(options: SnapshotOptions = {}): WorkflowRunStatus {
     const status: WorkflowRunStatus = { phase: this._phase, version: this.subject.version };
     if (this.startTime) status.startTime = this.startTime;
     if (this.endTime) status.endTime = this.endTime;
     if (this.message) status.message = this.message;
     status.parameters = { ...this.params };
-    if (options.steps !== 'none') status.steps = Array.from(this.instances.values(), (i) => ({ ...i.s }));
     const summary = this.summary();
     status.summary = { total: summary.total, phases: summary.phases };
+    const limit = options.limit ?? DEFAULT_RELEVANT_LIMIT;
+    if (options.steps === 'relevant' && this.instances.size > limit) {
+      status.steps = this.relevant(limit).map((i) => ({ ...i.s }));
+      status.summary.truncated = true;
+    } else if (options.steps !== 'none')
+      status.steps = Array.from(this.instances.values(), (i) => ({ ...i.s }));
     const es: EngineState = { runTs: this.runTs };
     if (this.initiator) es.initiator = this.initiator;
     if (this.restartOf) es.restartOf = this.restartOf;
@@ -314,6 +330,23 @@ export class Run implements RunMachine {
     status.conditions = this.conditions.map((c) => ({ ...c }));
     this._runChanged = false;
     return status;
+  }
+
+  /** At most `limit` instances: failed, in flight, waiting, then recently changed; creation order. */
+  private relevant(limit: number): Inst[] {
+    const picked = new Set<Inst>();
+    const take = (from: Iterable<Inst>) => {
+      for (const i of from) {
+        if (picked.size >= limit) return;
+        picked.add(i);
+      }
+    };
+    take(this.failed);
+    take(this.open);
+    take(this.retrying);
+    take(this.waiting);
+    take([...this.recent].reverse());
+    return [...picked].sort((a, b) => a.seq - b.seq);
   }
 
   changedInstances(): StepInstanceStatus[] {
@@ -336,7 +369,8 @@ export class Run implements RunMachine {
   // --- instances ---------------------------------------------------------------------------
 
   private register(node: PlanNode | null, s: StepInstanceStatus, frame: Frame | null): Inst {
-    const inst: Inst = { s, node, frame, resolved: null, matched: null };
+    const inst: Inst = { s, seq: this.instances.size, node, frame, resolved: null, matched: null };
+    if (s.phase === 'Failed') this.failed.add(inst);
     this.instances.set(s.id, inst);
     let list = this.byStep.get(s.step);
     if (!list) {
@@ -352,6 +386,10 @@ export class Run implements RunMachine {
   private touch(inst: Inst): void {
     this.changed.add(inst);
     this.bump(inst.s.step);
+    // Move to the end of the bounded recency list.
+    this.recent.delete(inst);
+    this.recent.add(inst);
+    if (this.recent.size > RECENT_CAP) this.recent.delete(this.recent.values().next().value as Inst);
   }
 
   /** Invalidates the cached fan-in views of a step (see outputsInScope). */
@@ -365,9 +403,10 @@ export class Run implements RunMachine {
       this.counts.set(old, (this.counts.get(old) ?? 1) - 1);
       this.counts.set(phase, (this.counts.get(phase) ?? 0) + 1);
       inst.s.phase = phase;
+      if (phase === 'Failed') this.failed.add(inst);
+      else if (old === 'Failed') this.failed.delete(inst);
     }
-    this.changed.add(inst);
-    this.bump(inst.s.step);
+    this.touch(inst);
   }
 
   private openAttempt(id: string, attempt: number): Inst | undefined {
@@ -861,6 +900,7 @@ export class Run implements RunMachine {
   private succeed(inst: Inst): void {
     const s = inst.s;
     s.endTime = iso(this.now);
+    if (s.startTime === undefined) s.startTime = s.endTime;
     delete s.message;
     this.setPhase(inst, 'Succeeded');
     for (const artifact of (inst.resolved as ResolvedStep).outputs)

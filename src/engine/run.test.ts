@@ -242,6 +242,28 @@ describe('status, change tracking, functional form', () => {
     expect(d.machine.summary()).toEqual({ total: 100, phases: { Queued: 99, Succeeded: 1 } });
   });
 
+  it("a 'relevant' snapshot of a large run keeps failed, in-flight and recent instances under a limit", () => {
+    const def: DefinitionNode = { foreach: { items: 'range(1000)', as: 'i', parallelism: 10, do: sh('w') } };
+    const d = new Driver(def, { script: { w: 'hang' } });
+    for (let i = 0; i < 9; i++)
+      if (i !== 3) d.send({ type: 'StepSucceeded', instanceId: `w[${i}]`, attempt: 1 });
+    d.send({ type: 'StepFailed', instanceId: 'w[3]', attempt: 1, message: 'x' });
+    expect(d.machine.snapshot({ steps: 'relevant' }).steps).toHaveLength(18);
+    const ids = (limit: number) => {
+      const status = d.machine.snapshot({ steps: 'relevant', limit });
+      expect(status.summary).toEqual({
+        total: 18,
+        phases: { Succeeded: 8, Failed: 1, Queued: 9 },
+        truncated: true,
+      });
+      expect(WorkflowRunStatusSchema.safeParse(status).error).toBeUndefined();
+      return status.steps?.map((s) => s.id);
+    };
+    expect(ids(4)).toEqual(['w[3]', 'w[9]', 'w[10]', 'w[11]']);
+    const w = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => `w[${from + k}]`);
+    expect(ids(12)).toEqual(['w[3]', 'w[7]', 'w[8]', ...w(9, 17)]);
+  });
+
   it('applyEvent (restore + apply + snapshot) gives the same status as the incremental machine', () => {
     const def: DefinitionNode = {
       sequence: [sh('a'), { xor: [{ when: 'steps.a.outputs.ok', then: sh('b') }, { otherwise: noop('c') }] }],

@@ -223,15 +223,24 @@ export interface RunMachine {
   apply(event: EngineEvent, now: EpochMs): EngineAction[];
   /**
    * The persistable status. `steps: 'all'` (default) lists every instance; `'none'` omits them
-   * (the shell keeps them elsewhere; `summary` is always complete).
+   * (the shell keeps them elsewhere); `'relevant'` lists all of them when there are at most
+   * `limit` (default 500), else at most `limit` chosen as failed, in flight, waiting
+   * (retry or inputs), then most recently changed, in creation order, with
+   * `summary.truncated: true` (what the operator keeps inside a run object under 1 MiB).
+   * `summary` is always complete. Costs O(listed instances).
    */
-  snapshot(options?: { steps?: 'all' | 'none' }): WorkflowRunStatus;
+  snapshot(options?: SnapshotOptions): WorkflowRunStatus;
   /** Instances changed since the previous call (copies), in first-change order; clears the set. */
   changedInstances(): StepInstanceStatus[];
   /** Whether run-level fields (phase, conditions, message, ...) changed since the last snapshot. */
   readonly runChanged: boolean;
   instance(id: string): StepInstanceStatus | undefined;
   summary(): InstanceSummary;
+}
+
+export interface SnapshotOptions {
+  steps?: 'all' | 'none' | 'relevant';
+  limit?: number;
 }
 
 export interface CreatedRun {
