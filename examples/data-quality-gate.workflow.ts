@@ -5,7 +5,7 @@
 // when none does), and publish a report.
 // The sample data is generated with awk, with a few defects, so that the branches have
 // something to find. Runs anywhere with /bin/sh:
-//   mesonctl run examples/data-quality-gate.yaml --param maxNullPct=0.5
+//   mesonctl run examples/data-quality-gate.yaml --param maxNullPct=5   # no quarantine
 import {
   Condition,
   DataArtifact,
