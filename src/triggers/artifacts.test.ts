@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type AnnouncedArtifact,
+  announcedFromDataArtifact,
   artifactMatches,
   artifactSetKey,
   artifactTriggerFires,
@@ -127,5 +128,24 @@ describe('artifactTriggerFires', () => {
 
   it('an empty trigger list never fires', () => {
     expect(artifactTriggerFires([], [views('US', 1)], [])).toEqual([]);
+  });
+});
+
+describe('announcedFromDataArtifact', () => {
+  it('takes name, partition, object name and announcement time', () => {
+    expect(
+      announcedFromDataArtifact({
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'DataArtifact',
+        metadata: { name: 'views-abc' },
+        spec: { name: 'views', partition: { country: 'US' } },
+        status: { announcedAt: '2026-01-01T00:00:00Z' },
+      }),
+    ).toEqual({
+      name: 'views',
+      partition: { country: 'US' },
+      id: 'views-abc',
+      announcedAt: Date.parse('2026-01-01T00:00:00Z'),
+    });
   });
 });

@@ -2,6 +2,7 @@
 // announced DataArtifacts that satisfies every entry. Pure; see docs/triggers.md.
 
 import { createHash } from 'node:crypto';
+import type { DataArtifact } from '../crds/index.ts';
 
 type PartitionValue = string | number | boolean;
 export type PartitionMap = Record<string, PartitionValue>;
@@ -81,6 +82,18 @@ export function artifactTriggerFires(
   visit(0);
   out.sort((a, b) => completedAt(a) - completedAt(b) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return out.slice(0, maxFires);
+}
+
+/** A DataArtifact object as trigger input (id = object name, time = status.announcedAt or creation). */
+export function announcedFromDataArtifact(da: DataArtifact): AnnouncedArtifact {
+  const meta = da.metadata as { name?: string; creationTimestamp?: string };
+  const time = Date.parse(da.status?.announcedAt ?? meta.creationTimestamp ?? '');
+  return {
+    name: da.spec.name,
+    partition: da.spec.partition,
+    id: meta.name,
+    announcedAt: Number.isFinite(time) ? time : undefined,
+  };
 }
 
 export function artifactMatches(entry: ArtifactTriggerEntry, artifact: AnnouncedArtifact): boolean {

@@ -88,6 +88,26 @@ describe('planCronFires', () => {
     expect(plan.due.map((d) => d.runName)).toEqual(['w-cron-20260105t000000z']);
   });
 
+  it('one evaluatedUpTo instant per workflow works like per-trigger cursors', () => {
+    const triggers = [daily, hourly];
+    const first = planCronFires(
+      [{ workflow: 'w', triggers, evaluatedUpToMs: at('2026-01-04T23:30:00Z') }],
+      at('2026-01-05T00:00:01Z'),
+    );
+    expect(first.due.map((d) => d.runName)).toEqual(['w-cron-20260105t000000z']);
+    expect(iso(first.evaluatedUpToMs)).toBe('2026-01-05T00:00:01.000Z');
+    const second = planCronFires(
+      [{ workflow: 'w', triggers, evaluatedUpToMs: first.evaluatedUpToMs }],
+      at('2026-01-05T01:00:00Z'),
+    );
+    expect(second.due.map((d) => d.runName)).toEqual(['w-cron-20260105t010000z']);
+    const idle = planCronFires(
+      [{ workflow: 'w', triggers, evaluatedUpToMs: second.evaluatedUpToMs }],
+      at('2026-01-05T01:59:00Z'),
+    );
+    expect(idle.due).toEqual([]);
+  });
+
   it('null wake-up when every schedule is exhausted', () => {
     const plan = planCronFires(
       [{ workflow: 'w', triggers: [{ schedule: '0 0 0 1 1 ? 2020' }], cursors: {} }],

@@ -17,8 +17,13 @@ export interface WorkflowCronInput {
   /** Workflow name. */
   workflow: string;
   triggers: readonly CronTriggerSpec[] | undefined;
-  /** Persisted cursors by cronTriggerKey; a missing key is a new trigger. */
-  cursors: Readonly<Record<string, number | null | undefined>>;
+  /** Persisted cursors by cronTriggerKey; a missing key is a new trigger (unless `evaluatedUpToMs` is set). */
+  cursors?: Readonly<Record<string, number | null | undefined>>;
+  /**
+   * Alternative to per-trigger cursors: one instant per workflow up to which every trigger was
+   * evaluated (the `evaluatedUpToMs` of the previous plan). Used for triggers without a cursor.
+   */
+  evaluatedUpToMs?: number | null;
   /** Per-workflow override of the catch-up policy. */
   catchUp?: CatchUpPolicy;
 }
@@ -39,6 +44,8 @@ export interface CronPlan {
   cursors: { namespace?: string; workflow: string; triggerKey: string; cursor: number }[];
   /** The earliest next slot over all triggers, or null when none will ever fire. */
   nextWakeMs: number | null;
+  /** `nowMs`: persist it per workflow instead of `cursors` if that is simpler (same guarantees). */
+  evaluatedUpToMs: number;
   /** Triggers that cannot be evaluated (the validator normally rejects them first). */
   errors: { namespace?: string; workflow: string; triggerKey: string; code: string; message: string }[];
   /** Missed slots not run because of the catch-up policy, for logging. */
@@ -75,7 +82,14 @@ export function planCronFires(
   nowMs: number,
   defaultPolicy: CatchUpPolicy = DEFAULT_CATCH_UP,
 ): CronPlan {
-  const plan: CronPlan = { due: [], cursors: [], nextWakeMs: null, errors: [], skipped: [] };
+  const plan: CronPlan = {
+    due: [],
+    cursors: [],
+    nextWakeMs: null,
+    evaluatedUpToMs: nowMs,
+    errors: [],
+    skipped: [],
+  };
   for (const wf of workflows) {
     const where = { namespace: wf.namespace, workflow: wf.workflow };
     const seenRuns = new Set<string>();
@@ -87,7 +101,8 @@ export function planCronFires(
       let result: ReturnType<typeof dueFires>;
       try {
         const schedule = parseSchedule(trigger.schedule, trigger.timezone);
-        result = dueFires(schedule, wf.cursors[triggerKey] ?? null, nowMs, wf.catchUp ?? defaultPolicy);
+        const cursor = wf.cursors?.[triggerKey] ?? wf.evaluatedUpToMs ?? null;
+        result = dueFires(schedule, cursor, nowMs, wf.catchUp ?? defaultPolicy);
       } catch (e) {
         const code = e instanceof CronError ? e.code : 'CRON_INVALID';
         plan.errors.push({ ...where, triggerKey, code, message: (e as Error).message });

@@ -2,6 +2,7 @@ export {
   type AnnouncedArtifact,
   type ArtifactTriggerEntry,
   type ArtifactTriggerFire,
+  announcedFromDataArtifact,
   artifactMatches,
   artifactSetKey,
   artifactTriggerFires,
