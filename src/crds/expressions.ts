@@ -117,32 +117,3 @@ export function whyNotList(src: string, typeOf: (name: string) => string | undef
   };
   return why(root);
 }
-
-/** A cycle in a dependency graph, as the list of names [a, b, ..., a], or undefined. */
-export function findCycle(graph: Map<string, Set<string>>): string[] | undefined {
-  const state = new Map<string, 'visiting' | 'done'>();
-  const stack: string[] = [];
-  const dfs = (v: string): string[] | undefined => {
-    state.set(v, 'visiting');
-    stack.push(v);
-    for (const w of [...(graph.get(v) ?? [])].sort()) {
-      if (!graph.has(w)) continue;
-      const s = state.get(w);
-      if (s === 'visiting') return [...stack.slice(stack.indexOf(w)), w];
-      if (s === undefined) {
-        const c = dfs(w);
-        if (c) return c;
-      }
-    }
-    stack.pop();
-    state.set(v, 'done');
-    return undefined;
-  };
-  for (const v of [...graph.keys()].sort()) {
-    if (state.get(v) === undefined) {
-      const c = dfs(v);
-      if (c) return c;
-    }
-  }
-  return undefined;
-}

@@ -3,15 +3,18 @@
 // on documents that may also have schema errors, so every field is type-checked before use and
 // a wrong shape is skipped (the schema pass reports it).
 import {
+  BUILTIN_NAMES,
   checkExpression,
+  checkParameters as checkExpressionParameters,
   checkTemplate,
   inferType,
+  type ParameterDecl,
   templateExpressions,
   type ValueType,
 } from '../expr/index.ts';
 import { parseQuantity } from '../offer-adapter/quantity.ts';
 import { parseSchedule } from '../triggers/cron.ts';
-import { findCycle, referencedNames, stepReferences, whyNotList } from './expressions.ts';
+import { referencedNames, stepReferences, whyNotList } from './expressions.ts';
 import { issue, type PathSegment, type ValidationIssue } from './messages.ts';
 import { PARAMETER_TYPES } from './workflow.ts';
 
@@ -20,9 +23,6 @@ type ScopeType = ValueType | 'any';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';
-
-/** Names the system binds; parameters and foreach variables may not take them. */
-export const RESERVED_NAMES = ['RUN_TS', 'RUN_ID', 'WORKFLOW_ID', 'WORKFLOW_VERSION', 'LOOP_INDEX', 'steps'];
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -111,25 +111,6 @@ function checkTemplatesIn(value: unknown, path: PathSegment[], scope: Scope, ctx
     for (const [k, v] of Object.entries(value)) checkTemplatesIn(v, [...path, k], scope, ctx);
 }
 
-function valueMatchesType(v: unknown, t: string): boolean {
-  switch (t) {
-    case 'string':
-      return typeof v === 'string';
-    case 'long':
-      return typeof v === 'number' && Number.isInteger(v);
-    case 'double':
-      return typeof v === 'number';
-    case 'boolean':
-      return typeof v === 'boolean';
-    case 'list':
-      return Array.isArray(v);
-    case 'map':
-      return isObj(v);
-    default:
-      return true;
-  }
-}
-
 function typeOfValue(v: unknown): ScopeType {
   if (typeof v === 'string') return 'string';
   if (typeof v === 'number') return Number.isInteger(v) ? 'long' : 'double';
@@ -140,9 +121,10 @@ function typeOfValue(v: unknown): ScopeType {
 }
 
 /**
- * Checks a parameter list (names, value/expression, declared types, expressions, cycles) and
- * returns the scope extended with its names. Expressions see `scope` plus every parameter of the
- * list (dependency order is resolved at run time; cycles are rejected here).
+ * Checks a parameter list and returns the scope extended with its names. The rules of
+ * parameters (names, reserved names, literal values against declared types, expressions in
+ * scope, cycles) are src/expr's checkParameters, the same code that resolves them at run time;
+ * this adds the field paths, value-versus-expression presence and step references.
  */
 function checkParameters(
   params: unknown,
@@ -152,29 +134,10 @@ function checkParameters(
   opts: { requireValue: boolean },
 ): Scope {
   if (!Array.isArray(params)) return scope;
-  const declared: [string, ScopeType][] = [];
-  const seen = new Map<string, number>();
-  params.forEach((p, i) => {
+  const entries: { decl: ParameterDecl; index: number }[] = [];
+  params.forEach((p, index) => {
     if (!isObj(p) || !isStr(p.name)) return;
-    const at = [...path, i];
-    const first = seen.get(p.name);
-    if (first !== undefined)
-      ctx.issues.push(
-        issue(
-          [...at, 'name'],
-          'PARAM_DUPLICATE',
-          `duplicate parameter "${p.name}" (first at ${path.at(-1)}[${first}])`,
-        ),
-      );
-    else seen.set(p.name, i);
-    if (RESERVED_NAMES.includes(p.name))
-      ctx.issues.push(
-        issue(
-          [...at, 'name'],
-          'PARAM_RESERVED',
-          `"${p.name}" is a built-in name; choose another parameter name`,
-        ),
-      );
+    const at = [...path, index];
     const hasValue = p.value !== undefined;
     const hasExpr = p.expression !== undefined;
     if (hasValue && hasExpr)
@@ -183,37 +146,26 @@ function checkParameters(
       );
     if (opts.requireValue && !hasValue && !hasExpr)
       ctx.issues.push(issue(at, 'PARAM_VALUE', `expected a value or an expression for "${p.name}"`));
-    const t = isStr(p.type) && (PARAMETER_TYPES as readonly string[]).includes(p.type) ? p.type : undefined;
-    if (t && hasValue && !valueMatchesType(p.value, t))
-      ctx.issues.push(
-        issue(
-          [...at, 'value'],
-          'PARAM_TYPE',
-          `expected a ${t} value for "${p.name}", found ${typeOfValue(p.value)}`,
-        ),
-      );
-    declared.push([p.name, (t as ScopeType | undefined) ?? (hasValue ? typeOfValue(p.value) : 'any')]);
+    const typeOk = p.type === undefined || (PARAMETER_TYPES as readonly unknown[]).includes(p.type);
+    if (typeOk && (p.expression === undefined || isStr(p.expression)))
+      entries.push({ decl: p as unknown as ParameterDecl, index });
   });
+  const decls = entries.map((e) => e.decl);
+  for (const i of checkExpressionParameters(decls, { names: scope.names })) {
+    const decl = decls[i.index]!;
+    const source = i.field === 'expression' ? decl.expression : i.field === 'value' ? decl.value : undefined;
+    const shown =
+      isStr(source) && (i.field === 'expression' || source.includes('${'))
+        ? ` in ${JSON.stringify(source)}`
+        : '';
+    ctx.issues.push(issue([...path, entries[i.index]!.index, i.field], i.code, `${i.message}${shown}`));
+  }
+  const declared = decls.map((d): [string, ScopeType] => [d.name, d.type ?? typeOfValue(d.value)]);
   const inner = withNames(scope, declared);
-  const graph = new Map<string, Set<string>>();
-  params.forEach((p, i) => {
-    if (!isObj(p) || !isStr(p.name)) return;
-    if (isStr(p.expression)) {
-      checkExpr(p.expression, [...path, i, 'expression'], inner, ctx);
-      const deps = new Set([...referencedNames(p.expression)].filter((n) => seen.has(n)));
-      graph.set(p.name, deps);
-    } else graph.set(p.name, new Set());
-  });
-  const cycle = findCycle(graph);
-  if (cycle) {
-    const at = seen.get(cycle[0]!)!;
-    ctx.issues.push(
-      issue(
-        [...path, at, 'expression'],
-        'EXPR_CYCLE',
-        `parameters depend on each other: ${cycle.join(' -> ')}`,
-      ),
-    );
+  for (const { decl, index } of entries) {
+    if (isStr(decl.expression))
+      checkReferences(decl.expression, [...path, index, 'expression'], inner, ctx, false);
+    else if (isStr(decl.value)) checkReferences(decl.value, [...path, index, 'value'], inner, ctx, true);
   }
   return inner;
 }
@@ -345,7 +297,7 @@ function walkNode(node: unknown, path: PathSegment[], scope: Scope, ctx: Context
     }
     let inner = scope;
     if (isStr(fe.as)) {
-      if (RESERVED_NAMES.includes(fe.as))
+      if (BUILTIN_NAMES.has(fe.as))
         ctx.issues.push(
           issue([...at, 'as'], 'PARAM_RESERVED', `"${fe.as}" is a built-in name; choose another`),
         );
