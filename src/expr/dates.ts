@@ -2,6 +2,7 @@
 // IANA database that ships with Node), so there is no date library; dateInts are yyyymmdd
 // integers of the proleptic Gregorian calendar, years 1000..9999 so that they have 8 digits.
 import { ExprError } from './errors.ts';
+import { Lru } from './lru.ts';
 
 const DAY_MS = 86_400_000;
 /** 1000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the range where a dateInt has 8 digits. */
@@ -55,6 +56,17 @@ export function assertTimestamp(ts: number): void {
 /** Wall-clock fields of the instant `ts` (epoch ms) in `timeZone`. */
 export function localParts(ts: number, timeZone: string): LocalParts {
   assertTimestamp(ts);
+  if (timeZone === 'UTC') {
+    const d = new Date(ts); // the common case, without Intl's cost
+    return {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+    };
+  }
   const parts = formatterFor(timeZone).formatToParts(ts);
   const out: LocalParts = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
   for (const p of parts) {
@@ -130,6 +142,18 @@ export function tsToDateInt(ts: number, timeZone: string): number {
  */
 export function dateIntToTs(d: number | string, timeZone: string): number {
   const c = parseDateInt(d);
+  const key = `${toDateInt(c)} ${timeZone}`;
+  const hit = dayStarts.get(key);
+  if (hit !== undefined) return hit;
+  const ts = computeDayStart(c, timeZone);
+  dayStarts.set(key, ts);
+  return ts;
+}
+
+/** Start-of-day instants by "dateInt timezone": pure, and each costs several Intl calls. */
+const dayStarts = new Lru<string, number>(10_000);
+
+function computeDayStart(c: CalendarDate, timeZone: string): number {
   const wallMidnight = Date.UTC(c.year, c.month - 1, c.day);
   const offsets = new Set([
     offsetAt(wallMidnight - DAY_MS, timeZone),

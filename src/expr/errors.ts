@@ -82,3 +82,12 @@ function formatMessage(detail: string, position?: number, parameter?: string): s
   const who = parameter === undefined ? '' : `parameter "${parameter}": `;
   return `${who}${detail}${where}`;
 }
+
+/** The message of a foreign error, without ever throwing (for wrapping unexpected errors). */
+export function foreignMessage(err: unknown): string {
+  try {
+    return String((err as Error)?.message ?? err);
+  } catch {
+    return 'unknown error';
+  }
+}

@@ -1,7 +1,7 @@
 // The evaluator: a tree walk over the parsed AST with a step budget. It only reads own data
 // properties of plain objects and arrays; every value it returns is JSON.
 import { Args, BUILTINS } from './builtins.ts';
-import { ExprError } from './errors.ts';
+import { ExprError, foreignMessage } from './errors.ts';
 import { type Expr, isForbiddenName, parseCached } from './parse.ts';
 import { DEFAULT_LIMITS, type Limits, type Value } from './types.ts';
 import {
@@ -289,7 +289,7 @@ export function toExprError(err: unknown, position: number): ExprError {
   if (err instanceof ExprError) return err;
   if (err instanceof RangeError)
     return new ExprError('EXPR_LIMIT', 'evaluation exhausted a host limit', { position, cause: err });
-  return new ExprError('EXPR_TYPE', `evaluation failed: ${String((err as Error)?.message ?? err)}`, {
+  return new ExprError('EXPR_TYPE', `evaluation failed: ${foreignMessage(err)}`, {
     position,
     cause: err,
   });

@@ -1,7 +1,7 @@
 // Workflow/step parameter resolution: dependency order, cycles rejected (naming the cycle),
 // values coerced to their declared type. Also the static counterpart for validation.
 import { BUILTIN_NAMES, checkExpression, inferType } from './check.ts';
-import { ExprError, type ExprErrorCode, type ExprIssue } from './errors.ts';
+import { ExprError, type ExprErrorCode, type ExprIssue, foreignMessage } from './errors.ts';
 import { evaluate, resolveLimits } from './evaluate.ts';
 import { type Expr, isForbiddenName, parseCached } from './parse.ts';
 import { checkTemplate, hasInterpolation, interpolateValue, templateExpressions } from './template.ts';
@@ -262,7 +262,7 @@ function asParameter<T>(name: string, f: () => T): T {
 
 function withParameter(err: unknown, name: string): ExprError {
   if (!(err instanceof ExprError))
-    return new ExprError('EXPR_PARAMETER', String((err as Error)?.message ?? err), {
+    return new ExprError('EXPR_PARAMETER', foreignMessage(err), {
       parameter: name,
       cause: err,
     });

@@ -299,7 +299,11 @@ export function parseCached(src: string, limits: Limits = DEFAULT_LIMITS): Expr 
   try {
     ast = parseUncached(src, limits);
   } catch (err) {
-    throw (err as ExprError).withExpression(String(src));
+    const e =
+      err instanceof ExprError
+        ? err
+        : new ExprError('EXPR_PARSE', 'cannot parse', { position: 0, cause: err });
+    throw e.withExpression(typeof src === 'string' ? src : '');
   }
   if (cacheable) cache.set(src, ast);
   return ast;

@@ -18,6 +18,7 @@ export interface TemplateExpression {
 type Segment = string | TemplateExpression;
 
 const scans = new Lru<string, Segment[]>(2000);
+const MAX_CACHED_TEMPLATE = 4096;
 
 /** Splits a template into literal text and expressions. Throws EXPR_PARSE for an unclosed `${`. */
 function scan(template: string): Segment[] {
@@ -54,7 +55,8 @@ function scan(template: string): Segment[] {
     }
   }
   if (text) out.push(text);
-  scans.set(template, out);
+  // Long templates (whole scripts) are cheap to rescan and would make the cache heavy.
+  if (template.length <= MAX_CACHED_TEMPLATE) scans.set(template, out);
   return out;
 }
 
