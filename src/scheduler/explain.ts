@@ -1,0 +1,114 @@
+// "Why is this task still queued?": every reason per host, and the same aggregated into lines.
+import type { HardConstraints } from './constraints.ts';
+import type { HostSlot } from './host-index.ts';
+import type { HostFilter, HostReason, ReasonSummary, ResourceName, Task } from './types.ts';
+
+/** Appends one reason per resource the host lacks. */
+export function resourceShortfalls(task: Task, host: HostSlot, out: HostReason[]): void {
+  const r = task.resources;
+  const f = host.free;
+  const short = (resource: ResourceName, requested: number, available: number) => {
+    if (requested > available) out.push({ kind: 'insufficient', resource, requested, available });
+  };
+  short('cpus', r.cpuMillis, f.cpuMillis);
+  short('memory', r.memoryBytes, f.memoryBytes);
+  short('disk', r.diskBytes, f.diskBytes);
+  short('gpus', r.gpus, f.gpus);
+  if (r.ports) short('ports', r.ports, host.freePorts);
+  if (r.scalars) for (const k in r.scalars) short(`scalar:${k}`, r.scalars[k]!, f.scalars?.[k] ?? 0);
+}
+
+/** Every reason the host cannot take the task (empty when it can). */
+export function hostReasons(
+  task: Task,
+  host: HostSlot,
+  hard: HardConstraints,
+  filters: readonly HostFilter[],
+): HostReason[] {
+  const out: HostReason[] = [];
+  resourceShortfalls(task, host, out);
+  hard.explain(host, out);
+  for (const f of filters) {
+    const why = f.filter(task, host);
+    if (why !== undefined) out.push({ kind: 'filter', filter: f.name, message: why });
+  }
+  return out;
+}
+
+const BINARY_UNITS: [string, number][] = [
+  ['Ti', 2 ** 40],
+  ['Gi', 2 ** 30],
+  ['Mi', 2 ** 20],
+  ['Ki', 2 ** 10],
+];
+
+function trim(n: number): string {
+  return String(Math.round(n * 100) / 100);
+}
+
+export function formatBytes(n: number): string {
+  for (const [unit, size] of BINARY_UNITS) if (Math.abs(n) >= size) return `${trim(n / size)}${unit}`;
+  return String(n);
+}
+
+/** An amount of a resource as a user reads it: cpus in cores, memory and disk in binary units. */
+export function formatAmount(resource: ResourceName, n: number): string {
+  if (resource === 'cpus') return trim(n / 1000);
+  if (resource === 'memory' || resource === 'disk') return formatBytes(n);
+  return String(n);
+}
+
+function resourceLabel(resource: ResourceName): string {
+  return resource.startsWith('scalar:') ? resource.slice('scalar:'.length) : resource;
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** Aggregates per-host reasons into one line per distinct reason, most hosts first. */
+export function summarizeReasons(perHost: readonly HostReason[][], totalHosts: number): ReasonSummary[] {
+  if (totalHosts === 0) {
+    return [
+      { key: 'no-offers', hosts: 0, totalHosts: 0, message: 'no offers: no host currently offers resources' },
+    ];
+  }
+  const groups = new Map<string, { hosts: number; reason: HostReason; maxAvailable: number }>();
+  for (const reasons of perHost) {
+    for (const r of reasons) {
+      const key =
+        r.kind === 'insufficient'
+          ? `insufficient:${r.resource}`
+          : r.kind === 'constraint'
+            ? `${r.constraint}:${r.message}`
+            : `filter:${r.filter}:${r.message}`;
+      const g = groups.get(key);
+      const available = r.kind === 'insufficient' ? r.available : 0;
+      if (g) {
+        g.hosts++;
+        if (available > g.maxAvailable) g.maxAvailable = available;
+      } else groups.set(key, { hosts: 1, reason: r, maxAvailable: available });
+    }
+  }
+  const out: ReasonSummary[] = [];
+  for (const [key, g] of groups) {
+    const r = g.reason;
+    const of = `${count(g.hosts)} of ${count(totalHosts)} hosts`;
+    let message: string;
+    if (r.kind === 'insufficient') {
+      const label = resourceLabel(r.resource);
+      message =
+        `${label}: ${of} lacked it (requested ${formatAmount(r.resource, r.requested)}, ` +
+        `most free on those hosts ${formatAmount(r.resource, g.maxAvailable)})`;
+    } else if (r.kind === 'constraint') {
+      message =
+        r.constraint === 'nodeSelector'
+          ? `nodeSelector ${r.message}: ${of} did not match`
+          : r.constraint === 'attribute'
+            ? `attribute ${r.message}: ${of} did not match`
+            : `${r.constraint}: ${of}: ${r.message}`;
+    } else {
+      message = `${r.filter}: ${of} refused: ${r.message}`;
+    }
+    out.push({ key, hosts: g.hosts, totalHosts, message });
+  }
+  return out.sort((a, b) => b.hosts - a.hosts || (a.key < b.key ? -1 : 1));
+}

@@ -1,0 +1,343 @@
+/**
+ * Hosts bucketed by free CPU so that a pass visits only hosts that can hold a task's CPU, in
+ * tightest-first (or loosest-first) order, instead of scoring every host for every task.
+ *
+ * Each host keeps its offers with what is left of each, so that placements can be charged to
+ * offers exactly and Kubernetes/local remainders stay usable after a pass.
+ */
+import { countPorts, mergePortRanges, takePorts } from '../offer-adapter/resources.ts';
+import type { Offer, PortRange, ResourceRequest, Resources } from '../offer-adapter/types.ts';
+import type { HostView } from './types.ts';
+
+/** CPU width of one bucket (0.1 core); hosts beyond the last bucket share it. */
+const BUCKET_MILLIS = 100;
+const BUCKET_COUNT = 2048;
+const WORDS = BUCKET_COUNT / 32;
+const NO_PORTS: number[] = [];
+
+export class HostSlot implements HostView {
+  readonly hostname: string;
+  agentId: string | undefined;
+  attributes: Record<string, string>;
+  /** Offers of the host, each with what is still free of it (copied; callers' objects untouched). */
+  offers: Offer[] = [];
+  /** Ids of `offers`; replaced, never mutated, so placements can share it. */
+  offerIds: readonly string[] = [];
+  free: Resources;
+  capacity: Resources;
+  /** Seeded tie-break rank: among equally fit hosts the lower rank wins. */
+  readonly rank: number;
+  bucket = -1;
+  position = -1;
+  freePorts = 0;
+  /** Placed on during the current pass (Mesos offers of such hosts are consumed). */
+  used = false;
+
+  constructor(hostname: string, rank: number) {
+    this.hostname = hostname;
+    this.rank = rank;
+    this.agentId = undefined;
+    this.attributes = {};
+    this.free = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+    this.capacity = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+  }
+}
+
+/** 32-bit FNV-1a of the hostname mixed with the seed: a rank independent of arrival order. */
+export function hostRank(hostname: string, seed: number): number {
+  let h = (0x811c9dc5 ^ Math.imul(seed | 0, 0x9e3779b1)) >>> 0;
+  for (let i = 0; i < hostname.length; i++) {
+    h ^= hostname.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h >>> 0;
+}
+
+function copyResources(r: Resources): Resources {
+  const out: Resources = {
+    cpuMillis: r.cpuMillis,
+    memoryBytes: r.memoryBytes,
+    diskBytes: r.diskBytes,
+    gpus: r.gpus,
+  };
+  if (r.ports) out.ports = r.ports.map((p) => ({ begin: p.begin, end: p.end }));
+  if (r.scalars) out.scalars = { ...r.scalars };
+  return out;
+}
+
+export class HostIndex {
+  readonly slots: HostSlot[] = [];
+  readonly byName = new Map<string, HostSlot>();
+  readonly buckets: HostSlot[][] = Array.from({ length: BUCKET_COUNT }, () => []);
+  /** Bit b set when bucket b has hosts. */
+  readonly nonEmpty = new Uint32Array(WORDS);
+  /**
+   * Lazy bounds of the memory-used fraction of the hosts in each bucket (never tightened on
+   * removal, reset when the bucket empties): with the bucket's CPU range they bound the best score
+   * any host of the bucket can reach, so a search can skip buckets that cannot beat what it has.
+   */
+  readonly bucketMaxMemUsed = new Float64Array(BUCKET_COUNT);
+  readonly bucketMinMemUsed = new Float64Array(BUCKET_COUNT).fill(1);
+  /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
+  maxCapCpu = 0;
+  minCapCpu = Number.POSITIVE_INFINITY;
+  maxCapMem = 0;
+  minCapMem = Number.POSITIVE_INFINITY;
+  /** The largest memory-used fraction any host has had: a bound for all buckets at once. */
+  maxMemUsedEver = 0;
+  /** Hosts without CPU or memory capacity score on one dimension; bounds then do not apply. */
+  oneDimensionalHosts = 0;
+  readonly seed: number;
+
+  constructor(seed: number) {
+    this.seed = seed;
+  }
+
+  static readonly BUCKET_MILLIS = BUCKET_MILLIS;
+  static readonly LAST_BUCKET = BUCKET_COUNT - 1;
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  static bucketOf(cpuMillis: number): number {
+    const b = Math.floor(cpuMillis / BUCKET_MILLIS);
+    return b < 0 ? 0 : b >= BUCKET_COUNT ? BUCKET_COUNT - 1 : b;
+  }
+
+  /** Adds an offer to its host (creating the host). */
+  addOffer(offer: Offer): HostSlot {
+    let slot = this.byName.get(offer.hostname);
+    const existed = slot !== undefined;
+    const own: Offer = { ...offer, resources: copyResources(offer.resources) };
+    if (!slot) {
+      slot = new HostSlot(offer.hostname, hostRank(offer.hostname, this.seed));
+      this.byName.set(offer.hostname, slot);
+      this.slots.push(slot);
+    } else {
+      this.unbucket(slot);
+    }
+    slot.offers.push(own);
+    slot.offerIds = [...slot.offerIds, own.id];
+    if (offer.agentId !== undefined) slot.agentId = offer.agentId;
+    slot.attributes =
+      slot.offers.length === 1 ? offer.attributes : { ...slot.attributes, ...offer.attributes };
+    this.recompute(slot);
+    if (existed && (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0))
+      this.oneDimensionalHosts--;
+    if (offer.capacity) slot.capacity = { ...copyResources(offer.capacity) };
+    this.widenCapacity(slot);
+    this.noteCapacity(slot);
+    this.rebucket(slot);
+    return slot;
+  }
+
+  /** Removes one offer; the host goes when its last offer does. Returns the offer's host. */
+  removeOffer(offerId: string, hostname: string): HostSlot | undefined {
+    const slot = this.byName.get(hostname);
+    if (!slot) return undefined;
+    const i = slot.offers.findIndex((o) => o.id === offerId);
+    if (i < 0) return undefined;
+    slot.offers.splice(i, 1);
+    slot.offerIds = slot.offers.map((o) => o.id);
+    this.unbucket(slot);
+    if (slot.offers.length === 0) {
+      this.removeHost(slot);
+      return slot;
+    }
+    this.recompute(slot);
+    this.rebucket(slot);
+    return slot;
+  }
+
+  removeHost(slot: HostSlot): void {
+    this.unbucket(slot);
+    if (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0) this.oneDimensionalHosts--;
+    this.byName.delete(slot.hostname);
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+  }
+
+  /** Free = sum of the offers' remaining resources. */
+  private recompute(slot: HostSlot): void {
+    const f: Resources = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+    let ports: PortRange[] | undefined;
+    for (const o of slot.offers) {
+      const r = o.resources;
+      f.cpuMillis += r.cpuMillis;
+      f.memoryBytes += r.memoryBytes;
+      f.diskBytes += r.diskBytes;
+      f.gpus += r.gpus;
+      if (r.ports) ports = ports ? [...ports, ...r.ports] : r.ports;
+      if (r.scalars) {
+        f.scalars ??= {};
+        for (const k in r.scalars) f.scalars[k] = (f.scalars[k] ?? 0) + r.scalars[k]!;
+      }
+    }
+    if (ports) f.ports = slot.offers.length === 1 ? ports.map((p) => ({ ...p })) : mergePortRanges(ports);
+    slot.free = f;
+    slot.freePorts = countPorts(f.ports);
+  }
+
+  private noteCapacity(slot: HostSlot): void {
+    const c = slot.capacity;
+    if (c.cpuMillis === 0 || c.memoryBytes === 0) {
+      this.oneDimensionalHosts++;
+      return;
+    }
+    if (c.cpuMillis > this.maxCapCpu) this.maxCapCpu = c.cpuMillis;
+    if (c.cpuMillis < this.minCapCpu) this.minCapCpu = c.cpuMillis;
+    if (c.memoryBytes > this.maxCapMem) this.maxCapMem = c.memoryBytes;
+    if (c.memoryBytes < this.minCapMem) this.minCapMem = c.memoryBytes;
+  }
+
+  private widenCapacity(slot: HostSlot): void {
+    const c = slot.capacity;
+    const f = slot.free;
+    if (c.cpuMillis < f.cpuMillis) c.cpuMillis = f.cpuMillis;
+    if (c.memoryBytes < f.memoryBytes) c.memoryBytes = f.memoryBytes;
+    if (c.diskBytes < f.diskBytes) c.diskBytes = f.diskBytes;
+    if (c.gpus < f.gpus) c.gpus = f.gpus;
+  }
+
+  unbucket(slot: HostSlot): void {
+    if (slot.bucket < 0) return;
+    const list = this.buckets[slot.bucket]!;
+    const last = list.pop()!;
+    if (last !== slot) {
+      list[slot.position] = last;
+      last.position = slot.position;
+    }
+    if (list.length === 0) {
+      this.nonEmpty[slot.bucket >>> 5]! &= ~(1 << (slot.bucket & 31));
+      this.bucketMaxMemUsed[slot.bucket] = 0;
+      this.bucketMinMemUsed[slot.bucket] = 1;
+    }
+    slot.bucket = -1;
+    slot.position = -1;
+  }
+
+  rebucket(slot: HostSlot): void {
+    const b = HostIndex.bucketOf(slot.free.cpuMillis);
+    if (b !== slot.bucket) {
+      this.unbucket(slot);
+      const list = this.buckets[b]!;
+      slot.bucket = b;
+      slot.position = list.length;
+      list.push(slot);
+      this.nonEmpty[b >>> 5]! |= 1 << (b & 31);
+    }
+    const cap = slot.capacity.memoryBytes;
+    const used = cap > 0 ? 1 - slot.free.memoryBytes / cap : 0;
+    if (used > this.bucketMaxMemUsed[b]!) this.bucketMaxMemUsed[b] = used;
+    if (used > this.maxMemUsedEver) this.maxMemUsedEver = used;
+    if (used < this.bucketMinMemUsed[b]!) this.bucketMinMemUsed[b] = used;
+  }
+
+  /** The next non-empty bucket at or above b, or -1. */
+  nextBucketUp(b: number): number {
+    let w = b >>> 5;
+    if (w >= WORDS) return -1;
+    let bits = this.nonEmpty[w]! & (~0 << (b & 31));
+    while (bits === 0) {
+      if (++w >= WORDS) return -1;
+      bits = this.nonEmpty[w]!;
+    }
+    return (w << 5) + (31 - Math.clz32(bits & -bits));
+  }
+
+  /** The next non-empty bucket at or below b, or -1. */
+  nextBucketDown(b: number): number {
+    if (b < 0) return -1;
+    let w = b >>> 5;
+    const shift = 31 - (b & 31);
+    let bits = shift === 0 ? this.nonEmpty[w]! : (this.nonEmpty[w]! << shift) >>> shift;
+    while (bits === 0) {
+      if (--w < 0) return -1;
+      bits = this.nonEmpty[w]!;
+    }
+    return (w << 5) + (31 - Math.clz32(bits));
+  }
+
+  /**
+   * Charges a placement to the host: takes the request from its offers in order and the ports
+   * from their ranges. The caller has checked that the host fits.
+   */
+  charge(slot: HostSlot, r: ResourceRequest): number[] {
+    const wantPorts = r.ports ?? 0;
+    const ports = slot.offers.length === 1 ? NO_PORTS : this.chargeOffers(slot, r);
+    const free = slot.free;
+    free.cpuMillis -= r.cpuMillis;
+    free.memoryBytes -= r.memoryBytes;
+    free.diskBytes -= r.diskBytes;
+    free.gpus -= r.gpus;
+    let taken = ports;
+    if (wantPorts > 0) {
+      const took = takePorts(free.ports ?? [], wantPorts)!;
+      free.ports = took.left;
+      slot.freePorts -= wantPorts;
+      if (slot.offers.length === 1) taken = took.taken;
+    }
+    if (r.scalars) {
+      const fs = free.scalars ?? {};
+      free.scalars = fs;
+      for (const k in r.scalars) fs[k] = (fs[k] ?? 0) - r.scalars[k]!;
+    }
+    if (slot.offers.length === 1) {
+      // One offer: its remainder is the host's free resources.
+      const only = slot.offers[0]!;
+      only.resources = free;
+    }
+    slot.used = true;
+    this.rebucket(slot);
+    return taken;
+  }
+
+  /** Several offers: takes the request from them in order (remainders stay exact per offer). */
+  private chargeOffers(slot: HostSlot, r: ResourceRequest): number[] {
+    let ports: number[] = [];
+    let cpu = r.cpuMillis;
+    let mem = r.memoryBytes;
+    let disk = r.diskBytes;
+    let gpus = r.gpus;
+    let portsLeft = r.ports ?? 0;
+    const scalarsLeft = r.scalars ? { ...r.scalars } : undefined;
+    for (const o of slot.offers) {
+      const f = { ...o.resources };
+      o.resources = f;
+      const tc = Math.min(cpu, f.cpuMillis);
+      f.cpuMillis -= tc;
+      cpu -= tc;
+      const tm = Math.min(mem, f.memoryBytes);
+      f.memoryBytes -= tm;
+      mem -= tm;
+      const td = Math.min(disk, f.diskBytes);
+      f.diskBytes -= td;
+      disk -= td;
+      const tg = Math.min(gpus, f.gpus);
+      f.gpus -= tg;
+      gpus -= tg;
+      if (portsLeft > 0 && f.ports) {
+        const n = Math.min(portsLeft, countPorts(f.ports));
+        const took = takePorts(f.ports, n)!;
+        f.ports = took.left;
+        ports = ports.concat(took.taken);
+        portsLeft -= n;
+      }
+      if (scalarsLeft && f.scalars) {
+        f.scalars = { ...f.scalars };
+        for (const k in scalarsLeft) {
+          const t = Math.min(scalarsLeft[k]!, f.scalars[k] ?? 0);
+          if (t > 0) {
+            f.scalars[k]! -= t;
+            scalarsLeft[k]! -= t;
+          }
+        }
+      }
+    }
+    return ports.sort((a, b) => a - b);
+  }
+}

@@ -1,0 +1,469 @@
+/**
+ * One scheduling pass over an indexed set of hosts: tasks in fair order, hard constraints and
+ * resource fit, fitness with soft constraints, a good-enough early exit, and bounds that skip
+ * hosts which cannot beat the best found so far. Pure: no clock, no randomness of its own.
+ */
+
+import { HardConstraints, softScore } from './constraints.ts';
+import { formatAmount, hostReasons, summarizeReasons } from './explain.ts';
+import { FairQueue } from './fair-queue.ts';
+import { packedShare } from './fitness.ts';
+import { HostIndex, type HostSlot } from './host-index.ts';
+import { taskProblem } from './task.ts';
+import type {
+  ClusterState,
+  FitnessFunction,
+  HostFilter,
+  HostReason,
+  Placement,
+  ReasonSummary,
+  ResourceName,
+  ResourceRequest,
+  SchedulerOptions,
+  Task,
+  Unplaced,
+} from './types.ts';
+
+export interface ResolvedOptions {
+  /** 0 binpack, 1 spread, 2 plugin. */
+  fitnessKind: 0 | 1 | 2;
+  fitnessPlugin: FitnessFunction | undefined;
+  /** Infinity when off. */
+  goodEnough: number;
+  softWeight: number;
+  filters: HostFilter[];
+  seed: number;
+  reserveGpuHosts: boolean;
+  explainHosts: boolean;
+  decisionClock: (() => number) | undefined;
+}
+
+export function resolveOptions(o: SchedulerOptions = {}): ResolvedOptions {
+  const fitness = o.fitness ?? 'binpack';
+  return {
+    fitnessKind: fitness === 'binpack' ? 0 : fitness === 'spread' ? 1 : 2,
+    fitnessPlugin: typeof fitness === 'object' ? fitness : undefined,
+    goodEnough: o.goodEnough === null ? Number.POSITIVE_INFINITY : (o.goodEnough ?? 0.5),
+    softWeight: Math.min(1, Math.max(0, o.softWeight ?? 0.5)),
+    filters: o.filters ?? [],
+    seed: o.seed ?? 1,
+    reserveGpuHosts: o.gpuHosts === 'reserved',
+    explainHosts: o.explainHosts ?? true,
+    decisionClock: o.decisionClock,
+  };
+}
+
+export interface CoreResult {
+  placements: Placement[];
+  unplaced: Unplaced[];
+  decisionMs?: number[];
+}
+
+/** Thrown inside a pass when a plugin fails; the task's outcome becomes 'broke'. */
+class PluginFailure extends Error {
+  readonly plugin: string;
+  constructor(plugin: string, cause: unknown) {
+    super(`${plugin}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.plugin = plugin;
+  }
+}
+
+const EPSILON = 1e-9;
+
+/** Shared by tasks with no hard constraints (the common case), to save an allocation per task. */
+export const UNCONSTRAINED = new HardConstraints(
+  {
+    id: '',
+    tenant: '',
+    priority: 0,
+    submittedAt: 0,
+    resources: { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 },
+  },
+  { reserveGpuHosts: false, groupHosts: undefined },
+);
+
+/** The search's answer, reused to avoid an allocation per task. */
+let foundScore = 0;
+
+/** A request's extended scalars as parallel arrays: checked per host without a for-in. */
+export interface ScalarRequest {
+  keys: string[];
+  amounts: number[];
+}
+
+const NO_SCALARS: ScalarRequest = { keys: [], amounts: [] };
+
+export function scalarRequest(r: ResourceRequest): ScalarRequest {
+  if (r.scalars === undefined) return NO_SCALARS;
+  const keys = Object.keys(r.scalars);
+  return { keys, amounts: keys.map((k) => r.scalars![k]!) };
+}
+
+function scalarsFit(req: ScalarRequest, free: Record<string, number> | undefined): boolean {
+  if (free === undefined) return false;
+  for (let i = 0; i < req.keys.length; i++) if ((free[req.keys[i]!] ?? 0) < req.amounts[i]!) return false;
+  return true;
+}
+
+/**
+ * Resource fit and hard constraints of one host (plugin filters aside): the per-host work of a
+ * search, also what a score-every-host placer does for every host.
+ */
+export function hostFits(r: ResourceRequest, sc: ScalarRequest, s: HostSlot, hard: HardConstraints): boolean {
+  const f = s.free;
+  if (
+    f.cpuMillis < r.cpuMillis ||
+    f.memoryBytes < r.memoryBytes ||
+    f.diskBytes < r.diskBytes ||
+    f.gpus < r.gpus
+  ) {
+    return false;
+  }
+  if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
+  if (sc.keys.length > 0 && !scalarsFit(sc, f.scalars)) return false;
+  return hard.trivial || hard.check(s);
+}
+
+function passesFilters(filters: readonly HostFilter[], task: Task, host: HostSlot): boolean {
+  for (const f of filters) {
+    let why: string | undefined;
+    try {
+      why = f.filter(task, host);
+    } catch (err) {
+      throw new PluginFailure(`filter ${f.name}`, err);
+    }
+    if (why !== undefined) return false;
+  }
+  return true;
+}
+
+/** Upper bound of the spread score (1 - packing share) of any host of bucket b. */
+function spreadBound(index: HostIndex, b: number, r: ResourceRequest): number {
+  let cpu = 0;
+  if (b < HostIndex.LAST_BUCKET) {
+    const highFree = (b + 1) * HostIndex.BUCKET_MILLIS;
+    cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / index.minCapCpu));
+  }
+  const mem = Math.min(1, index.bucketMinMemUsed[b]! + r.memoryBytes / index.maxCapMem);
+  return 1 - (cpu + mem) / 2;
+}
+
+/**
+ * The best host for the task, or undefined. Visits buckets tightest-first for packing (loosest
+ * first for spread), returns at the first host scoring at least goodEnough, and skips buckets
+ * whose bound cannot beat the best so far (so with goodEnough off the answer equals a full scan).
+ */
+function search(
+  index: HostIndex,
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+): HostSlot | undefined {
+  const r = task.resources;
+  const c = r.cpuMillis;
+  const sc = scalarRequest(r);
+  const soft = task.constraints?.soft;
+  const w = soft && soft.length > 0 ? o.softWeight : 0;
+  const ge = o.goodEnough;
+  const kind = o.fitnessKind;
+  const filters = o.filters;
+  const plugin = o.fitnessPlugin;
+  const canBound = kind !== 2 && index.oneDimensionalHosts === 0 && index.maxCapCpu > 0;
+  const start = HostIndex.bucketOf(c);
+  let best: HostSlot | undefined;
+  let bestScore = Number.NEGATIVE_INFINITY;
+  // Bounds (packing): a host with at least F millicores free scores at most
+  // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2; the CPU part falls as buckets rise,
+  // so once the bound with the largest memory share ever seen drops below the best, stop.
+  const invMaxCap = 1 / index.maxCapCpu;
+  const memAdd = r.memoryBytes / index.minCapMem;
+  const memCeiling = Math.min(1, index.maxMemUsedEver + memAdd);
+  const keep = 1 - w;
+  let b = kind === 1 ? index.nextBucketDown(HostIndex.LAST_BUCKET) : index.nextBucketUp(start);
+  while (b >= 0 && b >= start) {
+    if (canBound && best !== undefined) {
+      let bound: number;
+      if (kind === 1) bound = spreadBound(index, b, r);
+      else {
+        const lowFree = b * HostIndex.BUCKET_MILLIS;
+        const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
+        if (keep * ((cpu + memCeiling) / 2) + w + EPSILON < bestScore) break;
+        bound = (cpu + Math.min(1, index.bucketMaxMemUsed[b]! + memAdd)) / 2;
+      }
+      if (keep * bound + w + EPSILON < bestScore) {
+        b = kind === 1 ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
+        continue;
+      }
+    }
+    const list = index.buckets[b]!;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      if (!hostFits(r, sc, s, hard)) continue;
+      if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
+      let score: number;
+      if (kind === 0) score = packedShare(r, s);
+      else if (kind === 1) score = 1 - packedShare(r, s);
+      else {
+        try {
+          score = plugin!.fitness(task, s);
+        } catch (err) {
+          throw new PluginFailure(`fitness ${plugin!.name}`, err);
+        }
+        score = Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 0;
+      }
+      if (w > 0) score = (1 - w) * score + w * softScore(soft!, s);
+      if (score >= ge) {
+        foundScore = score;
+        return s;
+      }
+      if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+        best = s;
+        bestScore = score;
+      }
+    }
+    b = kind === 1 ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
+  }
+  foundScore = bestScore;
+  return best;
+}
+
+/** Tasks with the same key fit the same hosts; once one fails in a pass, the rest fail too. */
+function shapeKey(task: Task, byIdentity: boolean): string {
+  const r = task.resources;
+  let key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
+  if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
+  const c = task.constraints;
+  if (c && (c.nodeSelector || c.attributes || c.uniqueHost)) {
+    key += `|${JSON.stringify([c.nodeSelector, c.attributes])}`;
+    if (c.uniqueHost) key += `|group:${task.groupId}`;
+  }
+  if (byIdentity) key += `|id:${task.id}`;
+  return key;
+}
+
+function zeroRequest(): ResourceRequest {
+  return { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+}
+
+/** DRF capacity: given, or everything offered plus everything running. */
+function clusterCapacity(index: HostIndex, state: ClusterState): ResourceRequest {
+  if (state.capacity) return state.capacity;
+  const cap = zeroRequest();
+  const free = zeroRequest();
+  for (const s of index.slots) {
+    cap.cpuMillis += s.capacity.cpuMillis;
+    cap.memoryBytes += s.capacity.memoryBytes;
+    cap.diskBytes += s.capacity.diskBytes;
+    cap.gpus += s.capacity.gpus;
+    free.cpuMillis += s.free.cpuMillis;
+    free.memoryBytes += s.free.memoryBytes;
+    free.diskBytes += s.free.diskBytes;
+    free.gpus += s.free.gpus;
+  }
+  for (const u of Object.values(state.usage ?? {})) {
+    free.cpuMillis += u.cpuMillis;
+    free.memoryBytes += u.memoryBytes;
+    free.diskBytes += u.diskBytes;
+    free.gpus += u.gpus;
+  }
+  return {
+    cpuMillis: Math.max(cap.cpuMillis, free.cpuMillis),
+    memoryBytes: Math.max(cap.memoryBytes, free.memoryBytes),
+    diskBytes: Math.max(cap.diskBytes, free.diskBytes),
+    gpus: Math.max(cap.gpus, free.gpus),
+  };
+}
+
+const QUOTA_DIMENSIONS: [keyof ResourceRequest & string, ResourceName][] = [
+  ['cpuMillis', 'cpus'],
+  ['memoryBytes', 'memory'],
+  ['diskBytes', 'disk'],
+  ['gpus', 'gpus'],
+];
+
+function quotaReasons(
+  task: Task,
+  used: ResourceRequest,
+  state: ClusterState,
+  totalHosts: number,
+): ReasonSummary[] {
+  const quota = state.quotas?.[task.tenant];
+  if (!quota) return [];
+  const out: ReasonSummary[] = [];
+  for (const [field, name] of QUOTA_DIMENSIONS) {
+    const limit = quota[field];
+    if (typeof limit !== 'number') continue;
+    const want = (used[field] as number) + (task.resources[field] as number);
+    if (want > limit) {
+      out.push({
+        key: `quota:${name}`,
+        hosts: 0,
+        totalHosts,
+        message:
+          `quota: tenant ${task.tenant} would use ${formatAmount(name, want)} ${name}, ` +
+          `over its quota of ${formatAmount(name, limit)} (${formatAmount(name, used[field] as number)} in use)`,
+      });
+    }
+  }
+  return out;
+}
+
+interface FailedShape {
+  task: Task;
+  hard: HardConstraints;
+  entries: Unplaced[];
+}
+
+/**
+ * Runs one pass. Mutates the index (charges placements to hosts); the caller owns it.
+ * Contract: every task ends in exactly one of placements or unplaced.
+ */
+export function runPass(
+  index: HostIndex,
+  tasks: readonly Task[],
+  state: ClusterState,
+  o: ResolvedOptions,
+  /** The tasks were validated on entry and their ids are unique (the Scheduler's queue). */
+  trusted = false,
+): CoreResult {
+  const placements: Placement[] = [];
+  const unplaced: Unplaced[] = [];
+  const clock = o.decisionClock;
+  const decisionMs: number[] | undefined = clock ? [] : undefined;
+  const totalHosts = index.size;
+
+  const valid: Task[] = trusted ? (tasks as Task[]) : [];
+  const seen = new Set<string>();
+  for (const t of trusted ? [] : tasks) {
+    const problem = taskProblem(t);
+    if (problem || seen.has(t.id)) {
+      const message = problem ?? `task ${t.id}: id appears twice in one pass`;
+      unplaced.push({
+        taskId: typeof t?.id === 'string' ? t.id : '',
+        outcome: 'broke',
+        reasons: [{ key: 'invalid', hosts: 0, totalHosts, message }],
+        error: { code: problem ? 'SCHEDULER_TASK_INVALID' : 'SCHEDULER_TASK_DUPLICATE', message },
+      });
+      continue;
+    }
+    seen.add(t.id);
+    valid.push(t);
+  }
+
+  const groupHosts = new Map<string, Set<string>>();
+  for (const [g, hosts] of Object.entries(state.groupHosts ?? {})) groupHosts.set(g, new Set(hosts));
+  const groupSet = (g: string) => {
+    let s = groupHosts.get(g);
+    if (!s) {
+      s = new Set();
+      groupHosts.set(g, s);
+    }
+    return s;
+  };
+
+  const queue = new FairQueue(valid, {
+    usage: state.usage ?? {},
+    weights: state.weights ?? {},
+    capacity: clusterCapacity(index, state),
+  });
+  const failed = new Map<string, FailedShape>();
+  const byIdentity = o.filters.length > 0 || o.fitnessKind === 2;
+  const hasQuotas = state.quotas !== undefined;
+
+  const hardConstraintsOf = (task: Task): HardConstraints => {
+    const c = task.constraints;
+    const unique = c?.uniqueHost === true && task.groupId !== undefined;
+    if (!c?.nodeSelector && !c?.attributes && !unique && task.resources.gpus === 0 && !o.reserveGpuHosts) {
+      return UNCONSTRAINED;
+    }
+    return new HardConstraints(task, {
+      reserveGpuHosts: o.reserveGpuHosts,
+      groupHosts: unique ? groupSet(task.groupId!) : undefined,
+    });
+  };
+  const decide = (task: Task): void => {
+    if (hasQuotas) {
+      const over = quotaReasons(task, queue.usageOf(task.tenant), state, totalHosts);
+      if (over.length > 0) {
+        unplaced.push({ taskId: task.id, outcome: 'over-quota', reasons: over });
+        return;
+      }
+    }
+    // Until something fails there is nothing to look up, so the key is not even built.
+    let key = failed.size > 0 ? shapeKey(task, byIdentity) : undefined;
+    const known = key === undefined ? undefined : failed.get(key);
+    if (known) {
+      const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
+      known.entries.push(entry);
+      unplaced.push(entry);
+      return;
+    }
+    const hard = hardConstraintsOf(task);
+    let slot: HostSlot | undefined;
+    try {
+      slot = search(index, task, hard, o);
+    } catch (err) {
+      if (!(err instanceof PluginFailure)) throw err;
+      unplaced.push({
+        taskId: task.id,
+        outcome: 'broke',
+        reasons: [{ key: 'plugin', hosts: 0, totalHosts, message: err.message }],
+        error: { code: 'SCHEDULER_PLUGIN_FAILED', message: err.message },
+      });
+      return;
+    }
+    if (!slot) {
+      key ??= shapeKey(task, byIdentity);
+      const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
+      failed.set(key, { task, hard, entries: [entry] });
+      unplaced.push(entry);
+      return;
+    }
+    const score = foundScore;
+    const ports = index.charge(slot, task.resources);
+    const placement: Placement = {
+      taskId: task.id,
+      hostname: slot.hostname,
+      offerIds: slot.offerIds as string[],
+      resources: task.resources,
+      ports,
+      score,
+    };
+    if (slot.agentId !== undefined) placement.agentId = slot.agentId;
+    placements.push(placement);
+    queue.charge(task);
+    if (task.groupId !== undefined) groupSet(task.groupId).add(slot.hostname);
+  };
+  for (let task = queue.next(); task !== undefined; task = queue.next()) {
+    const t0 = clock ? clock() : 0;
+    decide(task);
+    if (clock) decisionMs!.push(clock() - t0);
+  }
+
+  // "Why queued", against the hosts as the pass leaves them, once per failed shape.
+  for (const shape of failed.values()) {
+    const perHost: HostReason[][] = [];
+    const hosts: { hostname: string; reasons: HostReason[] }[] = [];
+    for (const s of index.slots) {
+      let reasons: HostReason[];
+      try {
+        reasons = hostReasons(shape.task, s, shape.hard, o.filters);
+      } catch (err) {
+        reasons = [
+          { kind: 'filter', filter: 'explain', message: err instanceof Error ? err.message : String(err) },
+        ];
+      }
+      perHost.push(reasons);
+      if (o.explainHosts) hosts.push({ hostname: s.hostname, reasons });
+    }
+    const summary = summarizeReasons(perHost, totalHosts);
+    for (const e of shape.entries) {
+      e.reasons = summary;
+      if (o.explainHosts) e.hosts = hosts;
+    }
+  }
+
+  const out: CoreResult = { placements, unplaced };
+  if (decisionMs) out.decisionMs = decisionMs;
+  return out;
+}

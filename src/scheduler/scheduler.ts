@@ -1,0 +1,248 @@
+/**
+ * The scheduler's two entry points over one core (runPass):
+ * - schedulePass: pure, (tasks, offers, now, state) -> (placements, unplaced, declines);
+ * - Scheduler: the same kept incrementally (queue, offers, running usage) across passes.
+ */
+import { offerKeepsRemainder } from '../offer-adapter/types.ts';
+import { HostIndex } from './host-index.ts';
+import { type ResolvedOptions, resolveOptions, runPass } from './pass.ts';
+import { TaskError, taskProblem } from './task.ts';
+import type {
+  ClusterState,
+  Decline,
+  Offer,
+  PassInput,
+  PassResult,
+  Placement,
+  ResourceRequest,
+  SchedulerOptions,
+  Task,
+  Unplaced,
+} from './types.ts';
+
+function badAmount(v: unknown): boolean {
+  return typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0;
+}
+
+/** What is wrong with an offer, or undefined. Never throws. */
+export function offerProblem(offer: Offer): string | undefined {
+  if (typeof offer !== 'object' || offer === null) return 'offer: expected an object';
+  if (typeof offer.id !== 'string' || offer.id === '') return 'offer id: expected a non-empty string';
+  if (typeof offer.hostname !== 'string' || offer.hostname === '') {
+    return `offer ${offer.id}: hostname: expected a non-empty string`;
+  }
+  const r = offer.resources;
+  if (typeof r !== 'object' || r === null) return `offer ${offer.id}: resources: expected an object`;
+  for (const k of ['cpuMillis', 'memoryBytes', 'diskBytes', 'gpus'] as const) {
+    if (badAmount(r[k]))
+      return `offer ${offer.id}: resources.${k}: expected a non-negative integer, got ${r[k]}`;
+  }
+  if (typeof offer.attributes !== 'object' || offer.attributes === null) {
+    return `offer ${offer.id}: attributes: expected an object`;
+  }
+  return undefined;
+}
+
+function isExpired(offer: Offer, now: number): boolean {
+  return offer.expiresAt !== undefined && offer.expiresAt <= now;
+}
+
+function decline(offer: Offer, reason: Decline['reason'], message?: string): Decline {
+  const d: Decline = {
+    offerId: typeof offer?.id === 'string' ? offer.id : '',
+    hostname: typeof offer?.hostname === 'string' ? offer.hostname : '',
+    source: offer?.source,
+    reason,
+  };
+  if (message !== undefined) d.message = message;
+  return d;
+}
+
+/**
+ * One pure pass. Expired and malformed offers are declined; the others are merged per host and
+ * used. Offers not used stay the caller's (keep them until they expire).
+ */
+export function schedulePass(input: PassInput): PassResult {
+  const o = resolveOptions(input.options);
+  const index = new HostIndex(o.seed);
+  const declines: Decline[] = [];
+  for (const offer of input.offers) {
+    const problem = offerProblem(offer);
+    if (problem) declines.push(decline(offer, 'invalid', problem));
+    else if (isExpired(offer, input.now)) declines.push(decline(offer, 'expired'));
+    else index.addOffer(offer);
+  }
+  const core = runPass(index, input.tasks, input.state ?? {}, o);
+  return { ...core, declines };
+}
+
+interface RunningTask {
+  tenant: string;
+  resources: ResourceRequest;
+  groupId: string | undefined;
+  hostname: string;
+}
+
+export interface SchedulerConfig extends SchedulerOptions {
+  quotas?: ClusterState['quotas'];
+  weights?: ClusterState['weights'];
+  /** Fixed DRF capacity; default: what is offered plus what runs. */
+  capacity?: ResourceRequest;
+}
+
+/**
+ * Incremental scheduler. Not thread-safe (one caller at a time, like everything in Node).
+ * Offers: Mesos offers a placement used are consumed (the master re-offers the rest);
+ * Kubernetes/local offers keep their remainder under the same id. Re-adding an offer id replaces it.
+ * Running usage: placements count against their tenant until taskFinished (or markRunning on restart).
+ */
+export class Scheduler {
+  private readonly options: ResolvedOptions;
+  private readonly config: SchedulerConfig;
+  private index: HostIndex;
+  private readonly offers = new Map<string, Offer>();
+  private readonly queue = new Map<string, Task>();
+  private readonly running = new Map<string, RunningTask>();
+  private readonly usage = new Map<string, ResourceRequest>();
+  private readonly lastUnplaced = new Map<string, Unplaced>();
+  private readonly pendingDeclines: Decline[] = [];
+
+  constructor(config: SchedulerConfig = {}) {
+    this.config = config;
+    this.options = resolveOptions(config);
+    this.index = new HostIndex(this.options.seed);
+  }
+
+  /** Queues a task (replacing one with the same id). @throws TaskError for an invalid task. */
+  enqueue(task: Task): void {
+    const problem = taskProblem(task);
+    if (problem) throw new TaskError('SCHEDULER_TASK_INVALID', problem);
+    this.queue.set(task.id, task);
+  }
+
+  /** Removes a queued task; false when it was not queued. */
+  remove(taskId: string): boolean {
+    this.lastUnplaced.delete(taskId);
+    return this.queue.delete(taskId);
+  }
+
+  /** Adds (or replaces) an offer. A malformed offer is declined at the next pass, not thrown. */
+  addOffer(offer: Offer): void {
+    const problem = offerProblem(offer);
+    if (problem) {
+      this.pendingDeclines.push(decline(offer, 'invalid', problem));
+      return;
+    }
+    if (this.offers.has(offer.id)) this.rescindOffer(offer.id);
+    this.offers.set(offer.id, offer);
+    this.index.addOffer(offer);
+  }
+
+  /** The source withdrew the offer (Mesos RESCIND, node gone). False when unknown. */
+  rescindOffer(offerId: string): boolean {
+    const offer = this.offers.get(offerId);
+    if (!offer) return false;
+    this.offers.delete(offerId);
+    this.index.removeOffer(offerId, offer.hostname);
+    return true;
+  }
+
+  /** Records a task already running (controller restart) so fair share and unique hosts see it. */
+  markRunning(task: Task, hostname: string): void {
+    this.queue.delete(task.id);
+    this.charge(task.id, { tenant: task.tenant, resources: task.resources, groupId: task.groupId, hostname });
+  }
+
+  /** The task ended: its tenant's usage drops. Resources come back as new offers from the source. */
+  taskFinished(taskId: string): boolean {
+    const r = this.running.get(taskId);
+    if (!r) return false;
+    this.running.delete(taskId);
+    const u = this.usage.get(r.tenant);
+    if (u) {
+      u.cpuMillis -= r.resources.cpuMillis;
+      u.memoryBytes -= r.resources.memoryBytes;
+      u.diskBytes -= r.resources.diskBytes;
+      u.gpus -= r.resources.gpus;
+    }
+    return true;
+  }
+
+  /** Why the task stayed queued at the last pass (undefined if placed, unknown, or not tried yet). */
+  whyQueued(taskId: string): Unplaced | undefined {
+    return this.lastUnplaced.get(taskId);
+  }
+
+  queuedTasks(): Task[] {
+    return [...this.queue.values()];
+  }
+
+  currentOffers(): Offer[] {
+    const out: Offer[] = [];
+    for (const slot of this.index.slots) for (const o of slot.offers) out.push(o);
+    return out;
+  }
+
+  /** One pass at time `now`: expires offers, places what it can, remembers why the rest wait. */
+  schedule(now: number): PassResult {
+    const declines = this.pendingDeclines.splice(0);
+    for (const offer of [...this.offers.values()]) {
+      if (isExpired(offer, now)) {
+        this.rescindOffer(offer.id);
+        declines.push(decline(offer, 'expired'));
+      }
+    }
+    const groupHosts: Record<string, string[]> = {};
+    for (const r of this.running.values()) {
+      if (r.groupId === undefined) continue;
+      groupHosts[r.groupId] ??= [];
+      groupHosts[r.groupId]!.push(r.hostname);
+    }
+    const state: ClusterState = { usage: Object.fromEntries(this.usage), groupHosts };
+    if (this.config.quotas) state.quotas = this.config.quotas;
+    if (this.config.weights) state.weights = this.config.weights;
+    if (this.config.capacity) state.capacity = this.config.capacity;
+
+    const core = runPass(this.index, [...this.queue.values()], state, this.options, true);
+
+    for (const p of core.placements) {
+      const task = this.queue.get(p.taskId)!;
+      this.queue.delete(p.taskId);
+      this.lastUnplaced.delete(p.taskId);
+      this.charge(p.taskId, {
+        tenant: task.tenant,
+        resources: task.resources,
+        groupId: task.groupId,
+        hostname: p.hostname,
+      });
+    }
+    for (const u of core.unplaced) this.lastUnplaced.set(u.taskId, u);
+    this.consumeUsedOffers(core.placements);
+    return { ...core, declines };
+  }
+
+  private charge(taskId: string, r: RunningTask): void {
+    this.running.set(taskId, r);
+    let u = this.usage.get(r.tenant);
+    if (!u) {
+      u = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+      this.usage.set(r.tenant, u);
+    }
+    u.cpuMillis += r.resources.cpuMillis;
+    u.memoryBytes += r.resources.memoryBytes;
+    u.diskBytes += r.resources.diskBytes;
+    u.gpus += r.resources.gpus;
+  }
+
+  /** Mesos offers a pass placed on are spent; remainders of other sources stay indexed. */
+  private consumeUsedOffers(placements: readonly Placement[]): void {
+    for (const p of placements) {
+      const slot = this.index.byName.get(p.hostname);
+      if (!slot?.used) continue;
+      slot.used = false;
+      for (const offer of [...slot.offers]) {
+        if (!offerKeepsRemainder(offer)) this.rescindOffer(offer.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,180 @@
+import type { Offer, PortRange, ResourceRequest, Resources } from '../offer-adapter/types.ts';
+
+/** Kubernetes node-affinity style requirement on a host attribute / node label. */
+export interface AttributeRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+  /** For In/NotIn: the allowed/forbidden values; for Gt/Lt: one integer. */
+  values?: string[];
+}
+
+/** A preference: hosts matching it score higher (blended into fitness), others still qualify. */
+export interface SoftConstraint {
+  /** 1..100 like Kubernetes' preferredDuringScheduling weights. */
+  weight: number;
+  requirement: AttributeRequirement;
+}
+
+export interface TaskConstraints {
+  /** Every label must equal (Kubernetes nodeSelector). */
+  nodeSelector?: Record<string, string>;
+  /** Every requirement must hold. */
+  attributes?: AttributeRequirement[];
+  /** No two tasks of the task's group on one host (including the group's running tasks). */
+  uniqueHost?: boolean;
+  soft?: SoftConstraint[];
+}
+
+export interface Task {
+  id: string;
+  /** Fair-share unit: the Kubernetes namespace. */
+  tenant: string;
+  /** Higher first, within a tenant. */
+  priority: number;
+  /** Lower tiers are served entirely before higher ones (Fenzo's tiers). Default 0. */
+  tier?: number;
+  resources: ResourceRequest;
+  constraints?: TaskConstraints;
+  /** Tasks of one foreach (or any set that asks for unique hosts together). */
+  groupId?: string;
+  /** Epoch ms; FIFO order within equal standing. */
+  submittedAt: number;
+}
+
+/** A read-only view of a host during a pass, given to filters and fitness functions. */
+export interface HostView {
+  readonly hostname: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** Free now (offered minus what this pass already placed). */
+  readonly free: Readonly<Resources>;
+  readonly capacity: Readonly<Resources>;
+}
+
+/**
+ * A hard constraint plugin (Fenzo's ConstraintEvaluator, kube-scheduler's Filter): returns
+ * undefined if the task may run on the host, else the reason it may not. Must be a pure function
+ * of (task, host).
+ */
+export interface HostFilter {
+  readonly name: string;
+  filter(task: Task, host: HostView): string | undefined;
+}
+
+/**
+ * A fitness plugin (Fenzo's VMTaskFitnessCalculator, kube-scheduler's Score): how well the task
+ * fits the host, from 0 (worst) to 1 (best), as if the task were placed there.
+ */
+export interface FitnessFunction {
+  readonly name: string;
+  fitness(task: Task, host: HostView): number;
+}
+
+export interface SchedulerOptions {
+  /** 'binpack' (default: CPU+memory packing), 'spread', or a plugin. */
+  fitness?: 'binpack' | 'spread' | FitnessFunction;
+  /**
+   * Stop looking at more hosts once one scores at least this (0..1). null evaluates every host
+   * that can take the task. Default 0.5. Hosts are visited tightest-first for packing (loosest
+   * first for spread), so the first good-enough host is usually the best one anyway.
+   */
+  goodEnough?: number | null;
+  /** Share of the score given to soft constraints, for tasks that have them. Default 0.5. */
+  softWeight?: number;
+  filters?: HostFilter[];
+  /** Seed of the deterministic tie-break between equally fit hosts. Default 1. */
+  seed?: number;
+  /** 'shared' (default) lets any task use a GPU host; 'reserved' keeps GPU hosts for GPU tasks. */
+  gpuHosts?: 'shared' | 'reserved';
+  /** Per-host detail in unplaced reasons (aggregates are always given). Default true. */
+  explainHosts?: boolean;
+  /** Injected clock (ms) to time each decision; benchmarks only. */
+  decisionClock?: () => number;
+}
+
+/** What the cluster already runs, for fair share, quota and unique hosts. */
+export interface ClusterState {
+  /** Resources held by each tenant's running tasks. */
+  usage?: Record<string, ResourceRequest>;
+  /** Optional per-tenant limits; a task that would push its tenant past one stays queued. */
+  quotas?: Record<string, Partial<ResourceRequest>>;
+  /** DRF weights per tenant (default 1). */
+  weights?: Record<string, number>;
+  /** Total cluster capacity for DRF shares; default: running usage plus everything offered. */
+  capacity?: ResourceRequest;
+  /** Hosts that running tasks of each group occupy (unique-host groups). */
+  groupHosts?: Record<string, string[]>;
+}
+
+export interface Placement {
+  taskId: string;
+  hostname: string;
+  agentId?: string;
+  /** All offers of the host (a Mesos ACCEPT of one agent names them all). */
+  offerIds: string[];
+  resources: ResourceRequest;
+  /** Ports assigned from the host's offered ranges. */
+  ports: number[];
+  /** Score the host had for the task (fitness blended with soft constraints), 0..1. */
+  score: number;
+}
+
+export type ResourceName = 'cpus' | 'memory' | 'disk' | 'gpus' | 'ports' | `scalar:${string}`;
+
+/** One reason a host could not take a task. */
+export type HostReason =
+  | { kind: 'insufficient'; resource: ResourceName; requested: number; available: number }
+  | { kind: 'constraint'; constraint: 'nodeSelector' | 'attribute' | 'uniqueHost' | 'gpu'; message: string }
+  | { kind: 'filter'; filter: string; message: string };
+
+/** Reasons aggregated over hosts: one line a user reads ("cpus: 4,980 of 5,000 hosts lacked ..."). */
+export interface ReasonSummary {
+  key: string;
+  hosts: number;
+  totalHosts: number;
+  message: string;
+}
+
+export type UnplacedOutcome =
+  /** No host can take it now (resources or constraints); it stays queued. */
+  | 'does-not-fit'
+  /** Its tenant's quota would be exceeded; it stays queued. */
+  | 'over-quota'
+  /** Something is wrong (invalid task, a plugin threw): retrying will not help until fixed. */
+  | 'broke';
+
+export interface Unplaced {
+  taskId: string;
+  outcome: UnplacedOutcome;
+  /** Aggregated, readable reasons. */
+  reasons: ReasonSummary[];
+  /** Every reason per host (when explainHosts). Shared between tasks of the same shape. */
+  hosts?: { hostname: string; reasons: HostReason[] }[];
+  error?: { code: string; message: string };
+}
+
+export interface Decline {
+  offerId: string;
+  hostname: string;
+  source: Offer['source'];
+  reason: 'expired' | 'rescinded-host' | 'invalid';
+  message?: string;
+}
+
+export interface PassResult {
+  placements: Placement[];
+  unplaced: Unplaced[];
+  /** Offers to decline through their source. */
+  declines: Decline[];
+  /** Per-decision times in ms when a decisionClock was given. */
+  decisionMs?: number[];
+}
+
+export interface PassInput {
+  tasks: readonly Task[];
+  offers: readonly Offer[];
+  now: number;
+  state?: ClusterState;
+  options?: SchedulerOptions;
+}
+
+export type { Offer, PortRange, ResourceRequest, Resources };
