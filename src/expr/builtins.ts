@@ -153,6 +153,26 @@ function rangeList(a: Args, start: number, end: number): number[] {
   return out;
 }
 
+function occurrences(s: string, sep: string): number {
+  let n = 0;
+  for (let i = s.indexOf(sep); i >= 0; i = s.indexOf(sep, i + sep.length)) n++;
+  return n;
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff || i + 1 >= s.length) n++;
+    else {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+      n++;
+    }
+  }
+  return n;
+}
+
 function stringResult(s: string, a: Args): string {
   checkStringLength(s.length, a.meter);
   return s;
@@ -327,9 +347,9 @@ const table: Record<string, Builtin> = {
       const s = a.string(0);
       const sep = a.string(1);
       a.meter.charge(Math.ceil(s.length / 16));
-      const parts = sep === '' ? Array.from(s) : s.split(sep);
-      checkListLength(parts.length, a.meter);
-      return parts;
+      // Count before allocating: the parts list must fit the list length limit.
+      checkListLength(sep === '' ? codePoints(s) : occurrences(s, sep) + 1, a.meter);
+      return sep === '' ? Array.from(s) : s.split(sep);
     },
   },
   join: {

@@ -29,7 +29,7 @@ interface Info {
 const NUMERIC: ReadonlySet<StaticType> = new Set(['long', 'double']);
 
 class Checker {
-  readonly issues: ExprIssue[] = [];
+  readonly issues: ExprError[] = [];
   readonly scope: CheckScope;
   readonly limits: Limits;
   constructor(scope: CheckScope, limits: Limits) {
@@ -38,7 +38,7 @@ class Checker {
   }
 
   issue(code: ExprIssue['code'], detail: string, position: number): void {
-    this.issues.push(new ExprError(code, detail, { position }).toIssue());
+    this.issues.push(new ExprError(code, detail, { position }));
   }
 
   /** Evaluates a constant sub-expression into `info`; reports its error. */
@@ -48,7 +48,7 @@ class Checker {
       info.type = typeOf(info.value);
     } catch (err) {
       if (!(err instanceof ExprError)) throw err;
-      this.issues.push(err.toIssue());
+      this.issues.push(err);
       info.type = 'any';
     }
   }
@@ -259,12 +259,17 @@ function editDistance(a: string, b: string, cap: number): number {
  * Returns every issue found (empty when fine); positions are 0-based offsets in `src`.
  */
 export function checkExpression(src: string, scope: CheckScope, limits?: Partial<Limits>): ExprIssue[] {
+  return checkExpressionErrors(src, scope, limits).map((e) => e.toIssue());
+}
+
+/** checkExpression's findings as ExprErrors (for callers that re-position them, e.g. templates). */
+export function checkExpressionErrors(src: string, scope: CheckScope, limits?: Partial<Limits>): ExprError[] {
   const l = resolveLimits(limits);
   let ast: Expr;
   try {
     ast = parseCached(src, l);
   } catch (err) {
-    return [(err as ExprError).toIssue()];
+    return [err as ExprError];
   }
   const checker = new Checker(scope, l);
   const root = checker.check(ast);

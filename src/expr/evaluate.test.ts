@@ -177,7 +177,33 @@ describe('limits', () => {
     expect(err(`${'!'.repeat(3000)}true`).code).toBe('EXPR_LIMIT');
     expect(err(`${'['.repeat(100)}${']'.repeat(100)}`).code).toBe('EXPR_LIMIT');
   });
+  it('turns pathological text at the length limit into ExprError quickly', () => {
+    const n = 9_999;
+    for (const src of [
+      '-'.repeat(n) + '1',
+      '!'.repeat(n),
+      '('.repeat(n),
+      `${'a?'.repeat(n / 3)}1:2`,
+      `a${'.b'.repeat(n / 2 - 1)}`,
+      `a${'[0]'.repeat(n / 3 - 1)}`,
+      `f(${'1,'.repeat(n / 2 - 1)}1)`,
+      `[${'['.repeat(70)}${']'.repeat(70)}]`,
+      '"'.repeat(n),
+      `'${'\\'.repeat(n / 2 - 1)}'`,
+    ]) {
+      const t = performance.now();
+      try {
+        expect(typeof evaluate(src, {})).toBe('string'); // only the string of backslashes is valid
+      } catch (e) {
+        expect(e).toBeInstanceOf(ExprError);
+      }
+      expect(performance.now() - t).toBeLessThan(500);
+    }
+  });
   it('bounds strings, lists and steps', () => {
+    expect(err('split(s, "")', { s: 'x'.repeat(100_001) }).code).toBe('EXPR_LIMIT');
+    expect(err('split(s, ",")', { s: ','.repeat(100_000) }).code).toBe('EXPR_LIMIT');
+    expect(ev('len(split(s, ","))', { s: ','.repeat(99_999) })).toBe(100_000);
     expect(err('s + s', { s: 'x'.repeat(600_000) }).code).toBe('EXPR_LIMIT');
     expect(err('range(10)', {}, { maxListLength: 5 }).code).toBe('EXPR_LIMIT');
     expect(err('len(range(90000)) + len(range(90000))', {}, { maxSteps: 100_000 }).code).toBe('EXPR_LIMIT');

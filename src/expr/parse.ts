@@ -108,22 +108,35 @@ class PositionedParser extends JsepBase {
   }
 }
 
-/** Rejects nesting deeper than the limit before jsep (which is recursive) sees the text. */
+/**
+ * Rejects nesting deeper than the limit before jsep (which is recursive) sees the text:
+ * brackets, runs of prefix operators and conditionals (`a ? b : c ? ...` nests to the right).
+ */
 function checkNesting(src: string, maxDepth: number): void {
   let depth = 0;
+  let prefixRun = 0;
+  let conditionals = 0;
   let quote: string | null = null;
+  const tooDeep = (i: number): never => {
+    throw new ExprError('EXPR_LIMIT', `nesting deeper than ${maxDepth} levels`, { position: i });
+  };
   for (let i = 0; i < src.length; i++) {
-    const ch = src[i];
+    const ch = src[i]!;
     if (quote) {
       if (ch === '\\') i++;
       else if (ch === quote) quote = null;
       continue;
     }
+    if (ch === '!' || ch === '-' || ch === '+' || ch === '~') {
+      if (src[i + 1] !== '=' && ++prefixRun > maxDepth) tooDeep(i);
+      continue;
+    }
+    if (ch !== ' ' && ch !== '\t' && ch !== '\n' && ch !== '\r') prefixRun = 0;
     if (ch === '"' || ch === "'") quote = ch;
     else if (ch === '(' || ch === '[') {
-      if (++depth > maxDepth)
-        throw new ExprError('EXPR_LIMIT', `nesting deeper than ${maxDepth} levels`, { position: i });
+      if (++depth > maxDepth) tooDeep(i);
     } else if (ch === ')' || ch === ']') depth--;
+    else if (ch === '?' && src[i + 1] !== '.' && ++conditionals > maxDepth) tooDeep(i);
   }
 }
 
@@ -135,14 +148,31 @@ interface Budget {
   maxDepth: number;
 }
 
+const FIRST_CHILD_KEYS = ['left', 'object', 'callee', 'test', 'argument'] as const;
+
+/**
+ * Where a node starts: its own stamp, else that of its leftmost child (binary, member and call
+ * nodes are built by jsep without passing through the stamping methods). Iterative, and it
+ * stamps every node on the way, so long chains cost linear time in total.
+ */
 function startOf(n: JsepNode | null | undefined): number | undefined {
-  if (!n) return undefined;
-  if (typeof n.start === 'number') return n.start;
-  for (const k of ['left', 'object', 'callee', 'test', 'argument']) {
-    const s = startOf(n[k] as JsepNode | undefined);
-    if (s !== undefined) return s;
+  const chain: JsepNode[] = [];
+  let cur: JsepNode | undefined = n ?? undefined;
+  while (cur && typeof cur.start !== 'number') {
+    chain.push(cur);
+    let next: JsepNode | undefined;
+    for (const k of FIRST_CHILD_KEYS) {
+      const c = cur[k] as JsepNode | undefined;
+      if (c && typeof c === 'object') {
+        next = c;
+        break;
+      }
+    }
+    cur = next;
   }
-  return undefined;
+  const start = cur?.start;
+  if (start !== undefined) for (const c of chain) c.start = start;
+  return start;
 }
 
 function convert(n: JsepNode, depth: number, b: Budget): Expr {

@@ -1,7 +1,7 @@
 // `${EXPR}` interpolation inside strings. `$${` is a literal `${` (the escape); a `$` not
 // followed by `{` is just a character. Inside `${...}` the expression ends at the first `}`
 // outside a string literal (the language has no braces of its own).
-import { checkExpression } from './check.ts';
+import { checkExpressionErrors } from './check.ts';
 import { ExprError, type ExprIssue } from './errors.ts';
 import { evaluate, resolveLimits } from './evaluate.ts';
 import { Lru } from './lru.ts';
@@ -159,15 +159,7 @@ export function checkTemplate(template: string, scope: CheckScope, limits?: Part
   }
   const issues: ExprIssue[] = [];
   for (const { expr, offset } of exprs)
-    for (const issue of checkExpression(expr, scope, limits)) {
-      const e = new ExprError(issue.code, stripPosition(issue.message), {
-        position: issue.position + offset,
-      });
-      issues.push(e.toIssue());
-    }
+    for (const e of checkExpressionErrors(expr, scope, limits))
+      issues.push(e.shifted(offset, template).toIssue());
   return issues;
-}
-
-function stripPosition(message: string): string {
-  return message.replace(/ at character \d+$/, '');
 }
