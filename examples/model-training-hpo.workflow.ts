@@ -45,7 +45,7 @@ const train = Shell('train', {
     'set -eu',
     'echo "training with learning rate ${lr} on $(wc -l < "${workdir}/train.csv" | tr -d " ") rows"',
     // a stand-in for training: the model is the base rate of the labels
-    "base=$(awk -F, '{ s += $2 } END { printf \"%.4f\", s / NR }' \"${workdir}/train.csv\")",
+    'base=$(awk -F, \'{ s += $2 } END { printf "%.4f", s / NR }\' "${workdir}/train.csv")',
     'printf "model lr=%s trained-on=%s base-rate=%s\\n" "${lr}" "${dateint}" "$base" > "${workdir}/model-${lr}.txt"',
   ],
   resources: { cpus: 1, memory: '512Mi' },
