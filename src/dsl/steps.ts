@@ -41,7 +41,7 @@ export type ShellOptions = CommonStepOptions & {
 };
 export type ContainerOptions = CommonStepOptions &
   Omit<ContainerSpec, 'env'> & {
-    /** a map (written as a list in name order of insertion) or the manifest's `[{name, value}]` */
+    /** a map (written as `[{name, value}]` in the order of its keys) or that list itself */
     env?: Record<string, string> | { name: string; value: string }[];
   };
 export type SparkOptions = CommonStepOptions & SparkSpec;
