@@ -12,7 +12,6 @@ import {
   displayString,
   isPlainObject,
   type Meter,
-  ownData,
   typeOf,
 } from './values.ts';
 
@@ -56,11 +55,30 @@ function at<T>(pos: number, f: () => T): T {
   }
 }
 
+/**
+ * Own data property `key` of `obj` (never a getter or an inherited property), checked to be a
+ * data value; `undefined` when absent. Errors carry `pos`.
+ */
+function readData(obj: object, key: string, pos: number): Value | undefined {
+  const d = Object.getOwnPropertyDescriptor(obj, key);
+  if (d === undefined) return undefined;
+  if (!('value' in d))
+    throw new ExprError('EXPR_FORBIDDEN', `"${key.slice(0, 80)}" is an accessor, not data`, {
+      position: pos,
+    });
+  const v: unknown = d.value;
+  if (v === undefined) return undefined;
+  const t = typeof v;
+  if (v === null || t === 'string' || t === 'boolean' || Array.isArray(v) || isPlainObject(v))
+    return v as Value;
+  if (t === 'number' && Number.isFinite(v)) return v as number;
+  return at(pos, () => typeOf(v) as never); // throws the precise type error
+}
+
 function lookup(vars: Record<string, Value>, name: string, pos: number): Value {
-  const v = Object.hasOwn(vars, name) ? at(pos, () => ownData(vars, name)) : undefined;
+  const v = readData(vars, name, pos);
   if (v === undefined) throw new ExprError('EXPR_UNKNOWN_NAME', `unknown name "${name}"`, { position: pos });
-  at(pos, () => typeOf(v));
-  return v as Value;
+  return v;
 }
 
 function arithmetic(r: number, op: string, pos: number): number {
@@ -137,9 +155,10 @@ class Evaluator {
         });
       }
       if (typeof obj === 'string') return obj[key]!;
-      const v = at(pos, () => ownData(obj, String(key)));
-      at(pos, () => typeOf(v));
-      return v as Value;
+      const v = readData(obj, String(key), pos);
+      if (v === undefined)
+        throw new ExprError('EXPR_TYPE', `a list with holes is not a data value`, { position: pos });
+      return v;
     }
     if (isPlainObject(obj)) {
       if (typeof key !== 'string' && typeof key !== 'number')
@@ -149,13 +168,12 @@ class Evaluator {
         throw new ExprError('EXPR_FORBIDDEN', `property "${k}" is not accessible in expressions`, {
           position: pos,
         });
-      const v = at(pos, () => ownData(obj, k));
+      const v = readData(obj, k, pos);
       if (v === undefined) {
         if (e.optional) return null;
         throw new ExprError('EXPR_KEY', `no key "${k.slice(0, 80)}" in map`, { position: pos });
       }
-      at(pos, () => typeOf(v));
-      return v as Value;
+      return v;
     }
     const shown = typeof key === 'string' ? `"${key.slice(0, 80)}"` : String(key);
     throw new ExprError('EXPR_TYPE', `cannot read ${shown} of a ${typeOf(obj)}`, { position: pos });

@@ -1,24 +1,34 @@
-/** A small least-recently-used map (Map keeps insertion order: a hit re-inserts the entry). */
+/**
+ * An approximately least-recently-used cache in two generations: entries live in `young` or
+ * `old`; a hit in `old` moves the entry to `young`; when `young` is full it becomes `old` and
+ * the previous `old` is dropped. A hit in `young` (the hot path) is a single Map lookup, and
+ * the cache never holds more than `capacity` entries.
+ */
 export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  private readonly capacity: number;
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
+  private readonly half: number;
   constructor(capacity: number) {
-    this.capacity = capacity;
+    this.half = Math.max(1, Math.floor(capacity / 2));
   }
   get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
+    const v = this.young.get(key);
+    if (v !== undefined) return v;
+    const o = this.old.get(key);
+    if (o !== undefined) {
+      this.old.delete(key);
+      this.set(key, o);
     }
-    return v;
+    return o;
   }
   set(key: K, value: V): void {
-    if (this.map.has(key)) this.map.delete(key);
-    else if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value as K);
-    this.map.set(key, value);
+    if (!this.young.has(key) && this.young.size >= this.half) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(key, value);
   }
   get size(): number {
-    return this.map.size;
+    return this.young.size + this.old.size;
   }
 }
