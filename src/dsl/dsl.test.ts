@@ -283,9 +283,18 @@ describe('combinators', () => {
     });
   });
 
-  it('.end() on a top-level flow returns the flow itself', () => {
+  it('.end() on a top-level flow returns the flow itself, so it may close an inline branch', () => {
     const flow = step('a').sequence(step('b'));
     expect(flow.end()).toBe(flow);
+    expect(
+      step('a')
+        .parallel(step('b').sequence(step('c')).end(), step('d'))
+        .toNode(),
+    ).toEqual(
+      step('a')
+        .parallel(step('b').sequence(step('c')), step('d'))
+        .toNode(),
+    );
   });
 
   it('rejects misuse with stable codes', () => {

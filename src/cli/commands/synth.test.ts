@@ -114,6 +114,43 @@ describe('mesonctl synth', () => {
     expect(result.err).not.toContain('workflow "ok"');
   });
 
+  it('adds --annotation to every workflow, over the annotations of the program, keys sorted', async () => {
+    const file = program(`
+      export default [
+        Workflow({ id: 'one', annotations: { 'meson.dev/scm-commit': 'old', team: 'recs' }, definition: Noop('a') }),
+        Workflow({ id: 'two', definition: Noop('a') }),
+      ];`);
+    const result = await synth(
+      file,
+      '--annotation',
+      'meson.dev/scm-commit=3f2c1e9',
+      '--annotation=a.example/x=y=z',
+    );
+    expect(result.err).toBe('');
+    const [one, two] = result.out.split('---\n').map((d) => parse(d));
+    expect(one.metadata.annotations).toEqual({
+      'a.example/x': 'y=z',
+      'meson.dev/scm-commit': '3f2c1e9',
+      team: 'recs',
+    });
+    expect(Object.keys(one.metadata.annotations)).toEqual(['a.example/x', 'meson.dev/scm-commit', 'team']);
+    expect(two.metadata.annotations).toEqual({ 'a.example/x': 'y=z', 'meson.dev/scm-commit': '3f2c1e9' });
+    const bad = await synth(file, '--annotation', 'novalue');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--annotation expects KEY=VALUE, got novalue');
+  });
+
+  it('exits 2 when two programs define the same workflow', async () => {
+    const one = program(`export default Workflow({ id: 'same', definition: Noop('a') });`);
+    const two = program(`export default Workflow({ id: 'same', definition: Noop('b') });`);
+    const result = await synth(one, two);
+    expect(result.code).toBe(2);
+    expect(result.out).toBe('');
+    expect(result.err).toBe(
+      `${two}: workflow "same" is also defined by ${one}; each workflow must be defined once [DSL_DUPLICATE_WORKFLOW]\n`,
+    );
+  });
+
   it('exits 2 with usage for no file or an unknown option', async () => {
     expect((await synth()).code).toBe(2);
     const result = await synth('--frobnicate', 'x.ts');

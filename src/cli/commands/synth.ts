@@ -10,36 +10,72 @@ import { collectWorkflows, DslError, synthAll, toYaml } from '../../dsl/index.ts
 import type { WorkflowManifest } from '../../dsl/manifest.ts';
 import type { Command } from '../cli.ts';
 
-const USAGE = `usage: mesonctl synth FILE.ts...
+const USAGE = `usage: mesonctl synth FILE.ts... [--annotation KEY=VALUE]...
 
 Runs each TypeScript DSL program and prints the manifests it defines, as multi-document
 YAML. A program's default export (a Workflow(...) or a list of them) is used; without a
 default export, every named export that is a Workflow or a list of them, by export name.
 The manifests are checked as by \`mesonctl validate\`; nothing is printed unless all are valid.
-Exit status: 0 printed; 2 on a missing file, a program that throws, or an invalid manifest.
+
+  --annotation KEY=VALUE   add an annotation to every workflow (e.g. the SCM commit the
+                           program was built from: meson.dev/scm-commit=$(git rev-parse HEAD));
+                           it is copied onto each version the workflow gets
+
+Exit status: 0 printed; 2 on a missing file, a program that throws, a workflow defined
+twice, or an invalid manifest.
 `;
+
+interface Options {
+  files: string[];
+  annotations: Record<string, string>;
+}
+
+function parseOptions(args: string[]): Options | { error: string } {
+  const options: Options = { files: [], annotations: {} };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--annotation' || arg.startsWith('--annotation=')) {
+      const pair = arg === '--annotation' ? args[++i] : arg.slice('--annotation='.length);
+      const eq = pair?.indexOf('=') ?? -1;
+      if (pair === undefined || eq <= 0)
+        return { error: `--annotation expects KEY=VALUE, got ${pair ?? 'nothing'}` };
+      options.annotations[pair.slice(0, eq)] = pair.slice(eq + 1);
+    } else if (arg.startsWith('-')) {
+      return { error: `unknown option ${arg}` };
+    } else {
+      options.files.push(arg);
+    }
+  }
+  return options.files.length > 0 ? options : { error: 'no program given' };
+}
 
 export const synthCommand: Command = async (args, io) => {
   if (args.includes('-h') || args.includes('--help')) {
     io.stdout(USAGE);
     return 0;
   }
-  const unknownFlag = args.find((a) => a.startsWith('-'));
-  if (args.length === 0 || unknownFlag !== undefined) {
-    io.stderr(`${unknownFlag ? `mesonctl synth: unknown option ${unknownFlag}\n` : ''}${USAGE}`);
+  const options = parseOptions(args);
+  if ('error' in options) {
+    io.stderr(`mesonctl synth: ${options.error}\n${USAGE}`);
     return 2;
   }
 
   const manifests: { file: string; manifest: WorkflowManifest }[] = [];
-  for (const file of args) {
+  for (const file of options.files) {
     const loaded = await loadProgram(file, io.cwd);
     if ('error' in loaded) {
       io.stderr(`${loaded.error}\n`);
       return 2;
     }
-    for (const manifest of loaded.manifests) manifests.push({ file, manifest });
+    for (const manifest of loaded.manifests)
+      manifests.push({ file, manifest: annotate(manifest, options.annotations) });
   }
 
+  const duplicate = firstDuplicate(manifests);
+  if (duplicate) {
+    io.stderr(`${duplicate}\n`);
+    return 2;
+  }
   const problems = issuesOf(manifests);
   if (problems.length > 0) {
     io.stderr(
@@ -90,6 +126,28 @@ function describeError(err: unknown, path: string, cwd: string): string {
   const at = frame?.match(/(?:file:\/\/)?(\/[^\s()]+):(\d+):(\d+)/);
   const where = at ? ` (at ${relative(cwd, at[1]!)}:${at[2]}:${at[3]})` : '';
   return `${err.message}${code}${where}`;
+}
+
+/** The manifest with `annotations` added (they win over the program's own). */
+function annotate(manifest: WorkflowManifest, annotations: Record<string, string>): WorkflowManifest {
+  if (Object.keys(annotations).length === 0) return manifest;
+  const merged = { ...manifest.metadata.annotations, ...annotations };
+  return { ...manifest, metadata: { ...manifest.metadata, annotations: merged } };
+}
+
+/** Two programs (or one program twice) defining the same workflow would apply one over the other. */
+function firstDuplicate(manifests: { file: string; manifest: WorkflowManifest }[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const { file, manifest } of manifests) {
+    const { name, namespace } = manifest.metadata;
+    const key = `${namespace ?? ''}/${name}`;
+    const other = seen.get(key);
+    if (other !== undefined) {
+      return `${file}: workflow "${name}" is also defined by ${other}; each workflow must be defined once [DSL_DUPLICATE_WORKFLOW]`;
+    }
+    seen.set(key, file);
+  }
+  return undefined;
 }
 
 /** Validator issues of the synthesised manifests, as `FILE: workflow NAME: PATH: message`. */
