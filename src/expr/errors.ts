@@ -2,19 +2,22 @@
  * Stable error codes of the expression language. Every failure of parsing, checking or
  * evaluating an expression is an ExprError with one of these codes; nothing else escapes.
  */
-export type ExprErrorCode =
-  | 'EXPR_PARSE' // the text is not an expression (syntax), or a template is malformed
-  | 'EXPR_UNKNOWN_NAME' // an identifier that is neither a variable nor a built-in value
-  | 'EXPR_UNKNOWN_FUNCTION' // a call of something that is not a built-in function
-  | 'EXPR_ARITY' // a built-in called with too few or too many arguments
-  | 'EXPR_TYPE' // an operand or argument of the wrong type
-  | 'EXPR_FORBIDDEN' // prototype access, `this`, unsupported operators, non-data values
-  | 'EXPR_LIMIT' // a bound was exceeded (source/AST size, string/list length, steps)
-  | 'EXPR_CYCLE' // parameters that depend on each other
-  | 'EXPR_ARITHMETIC' // division by zero, a result that is NaN or infinite
-  | 'EXPR_KEY' // a missing map key or an index out of range
-  | 'EXPR_ARGUMENT' // an argument of the right type but an invalid value (bad timezone, 20171345)
-  | 'EXPR_PARAMETER'; // a parameter declaration that cannot be resolved (duplicate, no value)
+export const EXPR_ERROR_CODES = [
+  'EXPR_PARSE', // the text is not an expression (syntax), or a template is malformed
+  'EXPR_UNKNOWN_NAME', // an identifier that is neither a variable nor a built-in value
+  'EXPR_UNKNOWN_FUNCTION', // a call of something that is not a built-in function
+  'EXPR_ARITY', // a built-in called with too few or too many arguments
+  'EXPR_TYPE', // an operand or argument of the wrong type
+  'EXPR_FORBIDDEN', // prototype access, `this`, unsupported operators, non-data values
+  'EXPR_LIMIT', // a bound was exceeded (source/AST size, string/list length, steps)
+  'EXPR_CYCLE', // parameters that depend on each other
+  'EXPR_ARITHMETIC', // division by zero, a result that is NaN or infinite
+  'EXPR_KEY', // a missing map key or an index out of range
+  'EXPR_ARGUMENT', // an argument of the right type but an invalid value (bad timezone, 20171345)
+  'EXPR_PARAMETER', // a parameter declaration that cannot be resolved (duplicate, no value)
+] as const;
+
+export type ExprErrorCode = (typeof EXPR_ERROR_CODES)[number];
 
 /** A problem found without evaluating: `position` is a 0-based character offset in the source. */
 export interface ExprIssue {
