@@ -76,7 +76,8 @@ describe('templateExpressions and checkTemplate', () => {
     expect(issues).toEqual([
       {
         code: 'EXPR_UNKNOWN_NAME',
-        message: 'unknown name "countr" (did you mean "country"?) at character 18',
+        message:
+          'unknown name "countr" (did you mean "country"?) (for a literal "${" write "$${") at character 18',
         position: 18,
       },
     ]);

@@ -97,7 +97,7 @@ function evalIn(
   try {
     return evaluate(seg.expr, vars, limits);
   } catch (err) {
-    throw (err as ExprError).shifted(seg.offset, template);
+    throw inTemplate(err as ExprError, seg.offset, template);
   }
 }
 
@@ -160,6 +160,20 @@ export function checkTemplate(template: string, scope: CheckScope, limits?: Part
   const issues: ExprIssue[] = [];
   for (const { expr, offset } of exprs)
     for (const e of checkExpressionErrors(expr, scope, limits))
-      issues.push(e.shifted(offset, template).toIssue());
+      issues.push(inTemplate(e, offset, template).toIssue());
   return issues;
+}
+
+/**
+ * An expression's error re-positioned in its template. An unknown name is often shell syntax
+ * (`${HOME}` in a script), so the message says how to write a literal `${`.
+ */
+function inTemplate(err: ExprError, offset: number, template: string): ExprError {
+  const e = err.shifted(offset, template);
+  if (e.code !== 'EXPR_UNKNOWN_NAME') return e;
+  return new ExprError(e.code, `${e.detail} (for a literal "\${" write "$\${")`, {
+    position: e.position,
+    expression: template,
+    cause: err,
+  });
 }

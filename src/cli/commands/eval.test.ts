@@ -7,12 +7,18 @@ import { runCli } from '../cli.ts';
 import { caret, parseParamValue } from './eval.ts';
 
 async function mesonctl(...args: string[]) {
+  return mesonctlWithStdin('', ...args);
+}
+
+async function mesonctlWithStdin(input: string, ...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
+  const stdin = new PassThrough();
+  stdin.end(input);
   const code = await runCli(['eval', ...args], {
     stdout: (s) => void out.push(s),
     stderr: (s) => void err.push(s),
-    stdin: new PassThrough(),
+    stdin,
     cwd: process.cwd(),
     env: {},
   });
@@ -64,6 +70,13 @@ describe('mesonctl eval', () => {
     const d = await mesonctl('10 / x', '--param', 'x=0');
     expect(d.code).toBe(2);
     expect(d.stderr).toContain('EXPR_ARITHMETIC');
+  });
+  it('reads the expression from stdin with -', async () => {
+    expect(await mesonctlWithStdin('dateIntAdd(d, 1)\n', '-', '--param', 'd=20171231')).toEqual({
+      code: 0,
+      stdout: '20180101\n',
+      stderr: '',
+    });
   });
   it('exits 2 on bad usage', async () => {
     expect((await mesonctl()).code).toBe(2);

@@ -15,7 +15,7 @@ import type { CliIo, Command } from '../cli.ts';
 
 const USAGE = `usage: mesonctl eval EXPR [--param k=v]...
 
-Evaluates an expression and prints its value as JSON. --param values are parsed as JSON
+Evaluates an expression (EXPR "-" reads it from stdin) and prints its value as JSON. --param values are parsed as JSON
 where they parse, else taken as strings; they may also set RUN_TS, RUN_ID, WORKFLOW_ID,
 WORKFLOW_VERSION, LOOP_INDEX or steps. RUN_TS defaults to now.
 `;
@@ -77,6 +77,13 @@ function report(io: CliIo, expression: string, issue: ExprIssue): void {
   io.stderr(`mesonctl eval: ${issue.code}: ${issue.message}\n${caret(expression, issue.position)}`);
 }
 
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream)
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+  return text;
+}
+
 function staticType(v: Value): ValueType {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'list';
@@ -95,7 +102,9 @@ export const evalCommand: Command = async (args: string[], io: CliIo) => {
     io.stderr(`mesonctl eval: ${parsed}\n\n${USAGE}`);
     return 2;
   }
-  const { expression, params } = parsed;
+  const { params } = parsed;
+  const expression =
+    parsed.expression === '-' ? (await readAll(io.stdin)).replace(/\r?\n$/, '') : parsed.expression;
   const vars: Record<string, Value> = {
     ...builtinValues({ runTs: Date.now(), runId: 'eval', workflowId: 'eval', workflowVersion: 0 }),
   };
