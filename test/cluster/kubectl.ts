@@ -1,0 +1,20 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+
+// One discovery cache per test process, so runs never read a stale cache of an earlier cluster.
+let cacheDir: string | undefined;
+
+/** Runs the kubectl built with the control plane against the shared test cluster. */
+export function kubectl(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  cacheDir ??= mkdtempSync(join(tmpdir(), 'meson-kubectl-cache-'));
+  const result = spawnSync(join(inject('clusterBinDir'), 'kubectl'), [`--cache-dir=${cacheDir}`, ...args], {
+    env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
+    encoding: 'utf8',
+    input,
+    timeout: 60_000,
+  });
+  return { status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+}

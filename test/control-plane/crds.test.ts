@@ -1,0 +1,167 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ApiextensionsV1Api,
+  CustomObjectsApi,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { kubectl } from '../cluster/kubectl.ts';
+import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
+import { waitFor } from '../cluster/wait.ts';
+
+const CRD_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../deploy/crds');
+const GROUP = 'meson.dev';
+const VERSION = 'v1alpha1';
+
+function readCrds(): { file: string; crd: V1CustomResourceDefinition }[] {
+  let files: string[] = [];
+  try {
+    files = readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'));
+  } catch {
+    // reported by the first test
+  }
+  return files.sort().flatMap((file) =>
+    parseAllDocuments(readFileSync(join(CRD_DIR, file), 'utf8'))
+      .map((d) => d.toJS() as V1CustomResourceDefinition)
+      .filter((d) => d?.kind === 'CustomResourceDefinition')
+      .map((crd) => ({ file, crd })),
+  );
+}
+
+const crds = readCrds();
+const ns = useNamespace('crds');
+const custom = ns.kc.makeApiClient(CustomObjectsApi);
+
+const definition = { step: { name: 'hello', shell: { script: 'echo hello' } } };
+
+describe('deploy/crds on a real kube-apiserver', () => {
+  beforeAll(async () => {
+    expect(crds.length, `no CustomResourceDefinition in ${CRD_DIR} (npm run generate)`).toBeGreaterThan(0);
+    for (const file of new Set(crds.map((c) => c.file))) {
+      // Server-side apply: CRDs with big schemas overflow client-side apply's annotation.
+      const result = kubectl([
+        'apply',
+        '--server-side',
+        '--force-conflicts',
+        '--field-manager=meson-tests',
+        '-f',
+        join(CRD_DIR, file),
+      ]);
+      expect(result.stderr, `kubectl apply -f ${file}`).toBe('');
+      expect(result.status).toBe(0);
+    }
+    const api = testKubeConfig().makeApiClient(ApiextensionsV1Api);
+    for (const { crd } of crds) {
+      const name = crd.metadata?.name ?? '';
+      await waitFor(`CRD ${name} to be Established`, async () => {
+        const live = await api.readCustomResourceDefinition({ name });
+        return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+          ? true
+          : undefined;
+      });
+    }
+  });
+
+  it('defines the four kinds with their short names', () => {
+    const byKind = Object.fromEntries(
+      crds.map(({ crd }) => [crd.spec.names.kind, crd.spec.names.shortNames]),
+    );
+    expect(byKind).toMatchObject({
+      Workflow: ['mwf'],
+      WorkflowVersion: ['mwfv'],
+      WorkflowRun: ['mwfr'],
+      DataArtifact: ['da'],
+    });
+  });
+
+  it('lists every kind with `kubectl get mwf,mwfv,mwfr,da` and its printer columns', async () => {
+    const objects: Record<string, { plural: string; body: object }> = {
+      Workflow: { plural: 'workflows', body: { metadata: { name: 'wf' }, spec: { definition } } },
+      WorkflowVersion: {
+        plural: 'workflowversions',
+        body: {
+          metadata: { name: 'wf-v1' },
+          spec: { workflow: 'wf', version: 1, specHash: 'abc123', definition },
+        },
+      },
+      WorkflowRun: {
+        plural: 'workflowruns',
+        body: { metadata: { name: 'wf-run1' }, spec: { workflow: 'wf' } },
+      },
+      DataArtifact: {
+        plural: 'dataartifacts',
+        body: { metadata: { name: 'views-1' }, spec: { name: 'views', partition: { country: 'US' } } },
+      },
+    };
+    for (const [kind, { plural, body }] of Object.entries(objects)) {
+      await custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns.name,
+        plural,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind, ...body },
+      });
+    }
+    // Discovery of freshly established CRDs can lag by a moment: retry until kubectl knows them.
+    const result = await waitFor(
+      'kubectl get mwf,mwfv,mwfr,da',
+      async () => {
+        const r = kubectl(['get', 'mwf,mwfv,mwfr,da', '-n', ns.name]);
+        return r.status === 0 ? r : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    for (const { crd } of crds) {
+      const columns = (crd.spec.versions.find((v) => v.name === VERSION)?.additionalPrinterColumns ?? [])
+        .filter((c) => !c.priority)
+        .map((c) => c.name.toUpperCase());
+      expect(columns.length, `${crd.spec.names.kind} has printer columns`).toBeGreaterThan(0);
+      const header = result.stdout
+        .split('\n')
+        .find((line) => line.startsWith('NAME') && columns.every((c) => line.includes(c)));
+      expect(header, `a header with ${columns.join(', ')} in:\n${result.stdout}`).toBeDefined();
+    }
+    for (const name of [
+      'workflow.meson.dev/wf',
+      'workflowversion.meson.dev/wf-v1',
+      'workflowrun.meson.dev/wf-run1',
+      'dataartifact.meson.dev/views-1',
+    ]) {
+      expect(result.stdout).toContain(name);
+    }
+  });
+
+  it('rejects an invalid Workflow by the CRD schema (server-side validation)', async () => {
+    const error = await custom
+      .createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns.name,
+        plural: 'workflows',
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'Workflow',
+          metadata: { name: 'bad' },
+          spec: { definition: 'not a node', parameters: 'not a list' },
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code?: number; body?: string },
+      );
+    expect(error?.code).toBe(422);
+    expect(String(error?.body)).toContain('spec.definition');
+    expect(String(error?.body)).toContain('spec.parameters');
+    // Nothing was stored.
+    const list = (await custom.listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns.name,
+      plural: 'workflows',
+    })) as { items: unknown[] };
+    expect(list.items).toEqual([]);
+  });
+});
