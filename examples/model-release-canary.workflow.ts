@@ -2,7 +2,7 @@
 // Automated model release with a canary (the seed talk's "automated releases with canary
 // workflows"): score a traffic sample with the candidate and with the production model (two
 // runs of one scoring workflow, as subworkflows in parallel), compare, and promote or roll
-// back. One program, two workflows: the file holds both documents, the child first.
+// back. One program, two workflows: the file holds both documents.
 // Runs anywhere with /bin/sh:
 //   mesonctl run examples/model-release-canary.yaml
 import {
@@ -98,4 +98,5 @@ export const modelReleaseCanary = Workflow({
     .end(),
 });
 
-export default [canaryScoring, modelReleaseCanary];
+// the release first: `mesonctl run` runs the first Workflow of a file, the others are its subworkflows
+export default [modelReleaseCanary, canaryScoring];
