@@ -2,12 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefinitionNode, WorkflowRun } from '../crds/index.ts';
+import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Stored } from '../store/types.ts';
 import { Controller } from './controller.ts';
+import { ensureVersion } from './workflows.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -48,20 +49,14 @@ function addWorkflow(
   definition: DefinitionNode,
   parameters: unknown[] = [],
 ) {
-  const spec = { definition, parameters };
-  const wf = store.create('Workflow', {
+  const wf = store.create<Workflow>('Workflow', {
     apiVersion: 'meson.dev/v1alpha1',
     kind: 'Workflow',
     metadata: { name, namespace: 'default' },
-    spec,
+    spec: { definition, parameters } as Workflow['spec'],
   });
-  store.updateStatus('Workflow', { ...wf, status: { latestVersion: 1, activeVersion: 1 } });
-  store.create('WorkflowVersion', {
-    apiVersion: 'meson.dev/v1alpha1',
-    kind: 'WorkflowVersion',
-    metadata: { name: `${name}-v1`, namespace: 'default' },
-    spec: { ...spec, workflow: name, version: 1, specHash: 'x' },
-  });
+  const status = store.transaction((w) => ensureVersion(store, w, wf, Date.now()));
+  expect(status?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True' });
 }
 
 function startRun(store: SqliteStore, workflow: string, parameters: { name: string; value: unknown }[] = []) {

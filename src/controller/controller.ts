@@ -15,6 +15,7 @@
 import type {
   DataArtifact,
   StepInstanceStatus,
+  Workflow,
   WorkflowRun,
   WorkflowRunStatus,
   WorkflowVersion,
@@ -35,6 +36,8 @@ import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest }
 import type { LocalOfferSource } from '../offer-adapter/local.ts';
 import { makeTask, Scheduler, type Task } from '../scheduler/index.ts';
 import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.ts';
+import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
+import { RUN_PRIORITY } from './annotations.ts';
 import { announcedArtifactName, childRunName } from './names.ts';
 
 export interface Logger {
@@ -77,6 +80,8 @@ interface ActiveRun {
   /** Persist its status at the next flush. */
   dirty: boolean;
   finished: boolean;
+  /** Added to every step's priority (a backfill's priority). */
+  priority: number;
   /** Instances waiting for input artifacts: id -> selectors. */
   waiting: Map<string, ArtifactSelector[]>;
 }
@@ -108,10 +113,6 @@ function overridesOf(run: WorkflowRun): Record<string, Value> {
   const out: Record<string, Value> = {};
   for (const p of run.spec.parameters ?? []) out[p.name] = p.value as Value;
   return out;
-}
-
-function versionName(workflow: string, version: number): string {
-  return `${workflow}-v${version}`;
 }
 
 export class Controller {
@@ -326,26 +327,32 @@ export class Controller {
       machine,
       dirty: true,
       finished: false,
+      priority: Number(run.metadata.annotations?.[RUN_PRIORITY] ?? 0) || 0,
       waiting: new Map(),
     };
     this.runs.set(key, active);
     return active;
   }
 
+  /** The version a run runs: the one it recorded, else the one it asks for, else the active one. */
   private loadVersion(run: WorkflowRun): Stored<WorkflowVersion> {
     const ns = run.metadata.namespace ?? 'default';
-    let n = run.status?.version ?? run.spec.version;
-    if (n === undefined) {
-      const wf = this.store.get<ResourceObject>('Workflow', ns, run.spec.workflow);
-      if (!wf) throw new Error(`Workflow "${run.spec.workflow}" not found in namespace "${ns}"`);
-      const st = (wf.status ?? {}) as { activeVersion?: number; latestVersion?: number };
-      const pinned = (wf.spec as { activeVersion?: number } | undefined)?.activeVersion;
-      n = pinned ?? st.activeVersion ?? st.latestVersion;
-      if (n === undefined) throw new Error(`Workflow "${run.spec.workflow}" has no version yet`);
+    const recorded = run.status?.version;
+    if (recorded !== undefined) {
+      const v = this.store.get<WorkflowVersion>(
+        'WorkflowVersion',
+        ns,
+        versionName(run.spec.workflow, recorded),
+      );
+      if (!v) throw new Error(`WorkflowVersion "${versionName(run.spec.workflow, recorded)}" not found`);
+      return v;
     }
-    const v = this.store.get<WorkflowVersion>('WorkflowVersion', ns, versionName(run.spec.workflow, n));
-    if (!v) throw new Error(`WorkflowVersion "${versionName(run.spec.workflow, n)}" not found`);
-    return v;
+    const wf = this.store.get<Workflow>('Workflow', ns, run.spec.workflow);
+    if (!wf) throw new Error(`spec.workflow: Workflow "${run.spec.workflow}" not found in namespace "${ns}"`);
+    const versions = this.store.list<WorkflowVersion>('WorkflowVersion', ns, {
+      labels: { [WORKFLOW_LABEL]: run.spec.workflow },
+    }).items;
+    return resolveRunVersion(wf, versions, run.spec.version) as Stored<WorkflowVersion>;
   }
 
   // --- the reconcile pass -------------------------------------------------------------------
@@ -525,7 +532,7 @@ export class Controller {
           id,
           key: { namespace: ns, run: active.name, instance: a.instanceId, attempt: a.attempt },
           req,
-          task: this.makeTask(id, ns, a.step),
+          task: this.makeTask(id, ns, a.step, active.priority),
           queuedAt: req.queuedAt!,
         };
         this.tasks.set(id, entry);
@@ -607,13 +614,13 @@ export class Controller {
     }
   }
 
-  private makeTask(id: string, tenant: string, step: ResolvedStep): Task {
+  private makeTask(id: string, tenant: string, step: ResolvedStep, runPriority: number): Task {
     const r = step.resources;
     const noop = step.type === 'noop' || step.type === 'subworkflow';
     return makeTask({
       id,
       tenant,
-      priority: step.priority ?? 0,
+      priority: (step.priority ?? 0) + runPriority,
       resources: noop
         ? {}
         : {

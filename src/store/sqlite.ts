@@ -241,6 +241,7 @@ export class SqliteStore implements Store {
     for (const row of rows) {
       const obj = JSON.parse(row.data) as Stored<T>;
       if (!labelsMatch(obj, opts.labels)) continue;
+      if (opts.filter && !opts.filter(obj)) continue;
       if (opts.limit !== undefined && items.length >= opts.limit) {
         more = true;
         break;

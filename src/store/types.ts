@@ -44,6 +44,11 @@ export type Stored<T extends ResourceObject> = T & {
 export interface ListOptions {
   /** Only objects whose labels contain all these pairs. */
   labels?: Record<string, string>;
+  /**
+   * Only objects for which this returns true (in-process field selection, e.g. a run's phase;
+   * an adapter for the Kubernetes API applies it client-side).
+   */
+  filter?: (obj: Stored<ResourceObject>) => boolean;
   /** Page size; absent means everything. */
   limit?: number;
   /** The `continue` token of the previous page. */

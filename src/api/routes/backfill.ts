@@ -1,0 +1,97 @@
+// Backfill: one run per value of a date parameter over a range, with initiator `backfill`.
+// `parallelism` bounds how many of the backfill's runs are active at once (the others wait as
+// Pending; see WorkflowServices.admit), `priority` is added to every step's priority so a
+// backfill can yield to (or overtake) regular runs in the scheduler queue.
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { BACKFILL_LABEL, BACKFILL_PARALLELISM, RUN_PRIORITY } from '../../controller/annotations.ts';
+import { JsonValueSchema, type Workflow, type WorkflowRun } from '../../crds/index.ts';
+import { dateIntAdd } from '../../expr/dates.ts';
+import type { RouteDeps } from '../app.ts';
+import { checkName, parseWith } from '../http.ts';
+import { ApiError } from '../problems.ts';
+import { runObject } from './runs.ts';
+
+export const MAX_BACKFILL_RUNS = 1000;
+
+const DateValue = z.union([z.number().int(), z.string().regex(/^\d{8}$|^\d{4}-\d{2}-\d{2}$/)]);
+
+export const BackfillRequestSchema = z.strictObject({
+  /** The date parameter to vary (values as dateint 20240131, or ISO dates 2024-01-31). */
+  parameter: z.string().min(1),
+  from: DateValue,
+  /** Inclusive. */
+  to: DateValue,
+  parallelism: z.number().int().positive().default(1),
+  priority: z.number().int().default(0),
+  /** Other parameter overrides, the same for every run. */
+  parameters: z.record(z.string(), JsonValueSchema).optional(),
+});
+
+function toDateInt(v: number | string): number {
+  return typeof v === 'number' ? v : Number(v.replace(/-/g, ''));
+}
+
+function format(d: number, like: number | string): number | string {
+  if (typeof like === 'number') return d;
+  const s = String(d);
+  return like.includes('-') ? `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}` : s;
+}
+
+export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
+  const { store } = deps;
+  return async (app) => {
+    app.post<{ Params: { ns: string; name: string }; Body: unknown }>(
+      '/namespaces/:ns/workflows/:name/backfill',
+      async (req, reply) => {
+        const ns = checkName(req.params.ns, 'namespace');
+        const body = parseWith(BackfillRequestSchema, req.body, 'body');
+        const wf = store.get<Workflow>('Workflow', ns, req.params.name);
+        if (!wf) throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
+        const from = toDateInt(body.from);
+        const to = toDateInt(body.to);
+        if (from > to) throw new ApiError('API_BAD_REQUEST', `from (${body.from}) is after to (${body.to})`);
+        const dates: number[] = [];
+        for (let d = from; d <= to; d = dateIntAdd(d, 1)) {
+          dates.push(d);
+          if (dates.length > MAX_BACKFILL_RUNS) {
+            throw new ApiError('API_BAD_REQUEST', `the range makes more than ${MAX_BACKFILL_RUNS} runs`);
+          }
+        }
+        const id = createHash('sha256')
+          .update(JSON.stringify([ns, req.params.name, body, deps.now()]))
+          .digest('hex')
+          .slice(0, 10);
+        const runs = store.transaction((w) =>
+          dates.map((d) =>
+            w.create<WorkflowRun>(
+              'WorkflowRun',
+              runObject(
+                ns,
+                req.params.name,
+                {
+                  parameters: [
+                    ...Object.entries(body.parameters ?? {})
+                      .filter(([k]) => k !== body.parameter)
+                      .map(([name, value]) => ({ name, value })),
+                    { name: body.parameter, value: format(d, body.from) },
+                  ],
+                  initiator: { type: 'backfill' },
+                },
+                { [BACKFILL_LABEL]: id },
+                { [BACKFILL_PARALLELISM]: String(body.parallelism), [RUN_PRIORITY]: String(body.priority) },
+              ),
+            ),
+          ),
+        );
+        return reply.code(201).send({
+          backfill: id,
+          parallelism: body.parallelism,
+          priority: body.priority,
+          runs: runs.map((r) => r.metadata.name),
+        });
+      },
+    );
+  };
+}

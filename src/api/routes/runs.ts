@@ -1,0 +1,268 @@
+// Runs: start (with parameters), list (filtered by workflow and phase, paged), get with steps,
+// stop, restart from failed, step instances and their logs.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import {
+  API_VERSION,
+  InitiatorSchema,
+  JsonValueSchema,
+  RUN_PHASES,
+  type Workflow,
+  type WorkflowRun,
+  WorkflowRunSpecSchema,
+} from '../../crds/index.ts';
+import type { Stored } from '../../store/types.ts';
+import type { RouteDeps } from '../app.ts';
+import { checkName, pageLimit, parseWith, type Query } from '../http.ts';
+import { ApiError } from '../problems.ts';
+
+type NsParams = { ns: string };
+type RunParams = { ns: string; run: string };
+
+/** Parameters as an object {name: value} or a list [{name, value}]. */
+export const RunParametersSchema = z.union([
+  z.record(z.string(), JsonValueSchema),
+  z.array(z.strictObject({ name: z.string().min(1), value: JsonValueSchema })),
+]);
+
+export const StartRunRequestSchema = z.strictObject({
+  parameters: RunParametersSchema.optional(),
+  version: z.number().int().positive().optional(),
+  initiator: InitiatorSchema.optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+export const RestartRunRequestSchema = z.strictObject({
+  from: z.enum(['failed', 'beginning']).default('failed'),
+  parameters: RunParametersSchema.optional(),
+});
+
+function toParameterList(p: z.infer<typeof RunParametersSchema> | undefined) {
+  if (p === undefined) return undefined;
+  return Array.isArray(p) ? p : Object.entries(p).map(([name, value]) => ({ name, value }));
+}
+
+export function runObject(
+  ns: string,
+  workflow: string,
+  spec: Omit<WorkflowRun['spec'], 'workflow'>,
+  labels: Record<string, string> = {},
+  annotations?: Record<string, string>,
+): WorkflowRun {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'WorkflowRun',
+    metadata: {
+      generateName: `${workflow}-`,
+      namespace: ns,
+      labels: { 'meson.dev/workflow': workflow, ...labels },
+      ...(annotations ? { annotations } : {}),
+    },
+    spec: { workflow, ...spec },
+  };
+}
+
+function getRun(deps: RouteDeps, ns: string, name: string): Stored<WorkflowRun> {
+  const run = deps.store.get<WorkflowRun>('WorkflowRun', ns, name);
+  if (!run) throw new ApiError('API_NOT_FOUND', `run "${ns}/${name}" not found`);
+  return run;
+}
+
+export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
+  const { store } = deps;
+  return async (app) => {
+    app.post<{ Params: NsParams & { name: string }; Body: unknown }>(
+      '/namespaces/:ns/workflows/:name/runs',
+      async (req, reply) => {
+        const ns = checkName(req.params.ns, 'namespace');
+        const body = parseWith(StartRunRequestSchema, req.body ?? {}, 'body');
+        if (!store.get<Workflow>('Workflow', ns, req.params.name)) {
+          throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
+        }
+        const parameters = toParameterList(body.parameters);
+        const run = store.create<WorkflowRun>(
+          'WorkflowRun',
+          runObject(
+            ns,
+            req.params.name,
+            {
+              ...(parameters ? { parameters } : {}),
+              ...(body.version ? { version: body.version } : {}),
+              initiator: body.initiator ?? { type: 'api' },
+            },
+            body.labels,
+          ),
+        );
+        return reply.code(201).send(run);
+      },
+    );
+
+    // a full WorkflowRun spec, as kubectl would create it
+    app.post<{ Params: NsParams; Body: unknown }>('/namespaces/:ns/runs', async (req, reply) => {
+      const ns = checkName(req.params.ns, 'namespace');
+      const body = parseWith(
+        z.object({ metadata: z.looseObject({}).optional(), spec: WorkflowRunSpecSchema }).loose(),
+        req.body,
+        'body',
+      );
+      if (!store.get('Workflow', ns, body.spec.workflow)) {
+        throw new ApiError(
+          'API_NOT_FOUND',
+          `spec.workflow: workflow "${ns}/${body.spec.workflow}" not found`,
+        );
+      }
+      const meta = (body.metadata ?? {}) as WorkflowRun['metadata'];
+      const run: WorkflowRun = {
+        apiVersion: API_VERSION,
+        kind: 'WorkflowRun',
+        metadata: {
+          ...meta,
+          namespace: ns,
+          ...(meta.name ? {} : { generateName: meta.generateName ?? `${body.spec.workflow}-` }),
+          labels: { 'meson.dev/workflow': body.spec.workflow, ...(meta.labels ?? {}) },
+        },
+        spec: { initiator: { type: 'api' }, ...body.spec },
+      };
+      return reply.code(201).send(store.create('WorkflowRun', run));
+    });
+
+    app.get<{ Params: NsParams; Querystring: Query }>('/namespaces/:ns/runs', async (req) => {
+      const ns = checkName(req.params.ns, 'namespace');
+      const { workflow, phase } = req.query;
+      if (phase !== undefined && !(RUN_PHASES as readonly string[]).includes(phase)) {
+        throw new ApiError(
+          'API_BAD_REQUEST',
+          `phase: expected one of ${RUN_PHASES.join(', ')}, got "${phase}"`,
+        );
+      }
+      const limit = pageLimit(req.query.limit) ?? 100;
+      const page = store.list<WorkflowRun>('WorkflowRun', ns, {
+        limit,
+        ...(req.query.continue ? { continue: req.query.continue } : {}),
+        ...(workflow ? { filter: (r) => (r as Stored<WorkflowRun>).spec.workflow === workflow } : {}),
+        ...(phase
+          ? {
+              filter: (r) =>
+                (workflow === undefined || (r as Stored<WorkflowRun>).spec.workflow === workflow) &&
+                ((r as Stored<WorkflowRun>).status?.phase ?? 'Pending') === phase,
+            }
+          : {}),
+      });
+      return { items: page.items, ...(page.continue ? { continue: page.continue } : {}) };
+    });
+
+    app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run', async (req) => {
+      const run = getRun(deps, req.params.ns, req.params.run);
+      if (req.query.steps === 'false') return run;
+      const limit = pageLimit(req.query.stepsLimit, 10_000) ?? 1000;
+      const page = store.getStepInstances(req.params.ns, req.params.run, { limit });
+      return {
+        ...run,
+        status: {
+          ...(run.status ?? {}),
+          steps: page.items.map((s) => s.data),
+          ...(page.continue ? { stepsContinue: page.continue } : {}),
+        },
+      };
+    });
+
+    app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run/steps', async (req) => {
+      getRun(deps, req.params.ns, req.params.run);
+      const limit = pageLimit(req.query.limit, 10_000) ?? 1000;
+      const page = store.getStepInstances(req.params.ns, req.params.run, {
+        limit,
+        ...(req.query.phase ? { phase: req.query.phase } : {}),
+        ...(req.query.continue ? { continue: req.query.continue } : {}),
+      });
+      return { items: page.items.map((s) => s.data), ...(page.continue ? { continue: page.continue } : {}) };
+    });
+
+    app.get<{ Params: RunParams & { step: string }; Querystring: Query }>(
+      '/namespaces/:ns/runs/:run/steps/:step/logs',
+      async (req, reply) => {
+        const { ns, run, step } = req.params;
+        getRun(deps, ns, run);
+        const inst = store.getStepInstance(ns, run, step);
+        if (!inst) throw new ApiError('API_NOT_FOUND', `run "${ns}/${run}" has no step instance "${step}"`);
+        const stream = req.query.stream ?? 'stdout';
+        if (stream !== 'stdout' && stream !== 'stderr') {
+          throw new ApiError('API_BAD_REQUEST', `stream: expected stdout or stderr, got "${stream}"`);
+        }
+        const attempts = Number((inst.data as { attempts?: number }).attempts ?? 1);
+        const attempt = req.query.attempt === undefined ? attempts : Number(req.query.attempt);
+        if (!Number.isInteger(attempt) || attempt < 1) {
+          throw new ApiError(
+            'API_BAD_REQUEST',
+            `attempt: expected a positive integer, got "${req.query.attempt}"`,
+          );
+        }
+        const dir = latestAttemptDir(store.attemptDir(ns, run, step, attempt, 'x'), attempt);
+        if (!dir) {
+          throw new ApiError(
+            'API_NOT_FOUND',
+            `no logs for attempt ${attempt} of "${step}" (noop and subworkflow steps have none)`,
+          );
+        }
+        const file = join(dir, `${stream}.log`);
+        const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+        return reply.type('text/plain; charset=utf-8').send(text);
+      },
+    );
+
+    app.post<{ Params: RunParams }>('/namespaces/:ns/runs/:run/stop', async (req, reply) => {
+      const run = getRun(deps, req.params.ns, req.params.run);
+      const updated = run.spec.stop
+        ? run
+        : store.update('WorkflowRun', { ...run, spec: { ...run.spec, stop: true } });
+      return reply.code(202).send(updated);
+    });
+
+    app.post<{ Params: RunParams; Body: unknown }>(
+      '/namespaces/:ns/runs/:run/restart',
+      async (req, reply) => {
+        const prev = getRun(deps, req.params.ns, req.params.run);
+        const body = parseWith(RestartRunRequestSchema, req.body ?? {}, 'body');
+        const phase = prev.status?.phase;
+        if (phase !== 'Failed' && phase !== 'Stopped' && body.from === 'failed') {
+          throw new ApiError(
+            'API_CONFLICT',
+            `run "${prev.metadata.name}" is ${phase ?? 'not started'}: only a Failed or Stopped run can be restarted from failed`,
+          );
+        }
+        const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
+        const run = store.create<WorkflowRun>(
+          'WorkflowRun',
+          runObject(req.params.ns, prev.spec.workflow, {
+            ...(prev.status?.version ? { version: prev.status.version } : {}),
+            ...(parameters ? { parameters } : {}),
+            initiator: { type: 'restart' },
+            restartOf: { run: prev.metadata.name, from: body.from },
+          }),
+        );
+        return reply.code(201).send(run);
+      },
+    );
+
+    app.delete<{ Params: RunParams }>('/namespaces/:ns/runs/:run', async (req, reply) => {
+      if (!store.delete('WorkflowRun', req.params.ns, req.params.run)) {
+        throw new ApiError('API_NOT_FOUND', `run "${req.params.ns}/${req.params.run}" not found`);
+      }
+      return reply.code(204).send();
+    });
+  };
+}
+
+/** The newest launch directory of an attempt (a lost executor is relaunched under a new launch id). */
+function latestAttemptDir(sample: string, attempt: number): string | undefined {
+  const parent = dirname(sample);
+  if (!existsSync(parent)) return undefined;
+  const dirs = readdirSync(parent)
+    .filter((d) => d.startsWith(`${attempt}-`))
+    .map((d) => join(parent, d))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  return dirs[dirs.length - 1];
+}
+
+export const _schemas = { StartRunRequestSchema, RestartRunRequestSchema };

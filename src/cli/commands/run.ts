@@ -1,0 +1,150 @@
+// `mesonctl run FILE [--param k=v]... [--json]`: runs the workflow in FILE to completion,
+// in-process, with local executors and a temporary store. Exit 0 Succeeded, 1 Failed or
+// Stopped, 2 invalid input. --json prints the final WorkflowRun (with its step instances).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { applyManifests, readManifests } from '../../controller/manifests.ts';
+import { createStandalone } from '../../controller/standalone.ts';
+import { API_VERSION, type WorkflowRun } from '../../crds/index.ts';
+import type { Stored } from '../../store/types.ts';
+import type { Command } from '../cli.ts';
+
+const USAGE = `usage: mesonctl run FILE [--param k=v]... [--workflow NAME] [--json] [--data-dir DIR]
+
+Runs the workflow in FILE (the first Workflow, or --workflow NAME; other Workflows in the file
+are available as subworkflows, DataArtifacts are announced) to completion with local executors.
+--param values are parsed as JSON where they parse, else taken as strings.
+Exit status: 0 Succeeded, 1 Failed or Stopped, 2 invalid input.
+`;
+
+const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
+
+export function parseParam(raw: string): { name: string; value: unknown } {
+  const eq = raw.indexOf('=');
+  if (eq <= 0) throw new Error(`--param ${raw}: expected k=v`);
+  const text = raw.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text;
+  }
+  return { name: raw.slice(0, eq), value };
+}
+
+export const runCommand: Command = async (args, io) => {
+  let parsed: ReturnType<typeof parse>;
+  let params: { name: string; value: unknown }[];
+  try {
+    parsed = parse(args);
+    params = (parsed.values.param ?? []).map(parseParam);
+  } catch (err) {
+    io.stderr(`mesonctl run: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const [file, ...extra] = parsed.positionals;
+  if (!file || extra.length > 0) {
+    io.stderr(`mesonctl run: expected exactly one FILE\n${USAGE}`);
+    return 2;
+  }
+  const path = isAbsolute(file) ? file : join(io.cwd, file);
+  const manifests = readManifests(path, file);
+  if (manifests.errors.length > 0) {
+    for (const e of manifests.errors)
+      io.stderr(`${e.file}: ${e.path}: ${e.message}${e.line ? ` (line ${e.line})` : ''}\n`);
+    return 2;
+  }
+  const wanted = parsed.values.workflow;
+  const target = wanted
+    ? manifests.workflows.find((w) => w.metadata.name === wanted)
+    : manifests.workflows[0];
+  if (!target) {
+    io.stderr(
+      `mesonctl run: ${file}: ${wanted ? `no Workflow named "${wanted}"` : 'no Workflow in the file'}\n`,
+    );
+    return 2;
+  }
+  const ownDir = parsed.values['data-dir'] === undefined;
+  const dataDir = ownDir ? mkdtempSync(join(tmpdir(), 'mesonctl-run-')) : parsed.values['data-dir']!;
+  const standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50 });
+  // executors and the controller's timers are unref'd (they must not hold a server open);
+  // here the process must live until the run ends
+  const keepAlive = setInterval(() => {}, 60_000);
+  try {
+    const ns = target.metadata.namespace ?? 'default';
+    applyManifests(standalone.store, { ...manifests, runs: [] }, Date.now(), ns);
+    const wf = standalone.store.get('Workflow', ns, target.metadata.name!);
+    const ready = (wf?.status as { conditions?: { status: string; message?: string }[] } | undefined)
+      ?.conditions?.[0];
+    if (ready?.status !== 'True') {
+      io.stderr(`${file}: ${ready?.message ?? 'the workflow could not be versioned'}\n`);
+      return 2;
+    }
+    const done = new Promise<Stored<WorkflowRun>>((resolve) => {
+      standalone.store.watch((c) => {
+        const r = c.object as Stored<WorkflowRun>;
+        if (
+          c.kind === 'WorkflowRun' &&
+          r.metadata.name === runName &&
+          r.status?.phase &&
+          TERMINAL.has(r.status.phase)
+        ) {
+          resolve(r);
+        }
+      });
+    });
+    let runName = '';
+    standalone.start();
+    const run = standalone.store.create<WorkflowRun>('WorkflowRun', {
+      apiVersion: API_VERSION,
+      kind: 'WorkflowRun',
+      metadata: { generateName: `${target.metadata.name}-`, namespace: ns },
+      spec: {
+        workflow: target.metadata.name!,
+        parameters: params as WorkflowRun['spec']['parameters'],
+        initiator: { type: 'manual', user: io.env.USER ?? 'mesonctl' },
+      },
+    });
+    runName = run.metadata.name;
+    const final = await done;
+    const steps = standalone.store.getStepInstances(ns, runName).items.map((s) => s.data);
+    if (parsed.values.json) {
+      io.stdout(`${JSON.stringify({ ...final, status: { ...final.status, steps } }, null, 2)}\n`);
+    } else {
+      io.stdout(
+        `run ${runName}: ${final.status?.phase}${final.status?.message ? ` (${final.status.message})` : ''}\n`,
+      );
+      for (const s of steps as { id: string; phase: string; message?: string }[]) {
+        io.stdout(`  ${s.id.padEnd(24)} ${s.phase}${s.message ? `  ${s.message}` : ''}\n`);
+      }
+    }
+    if (final.status?.phase === 'Succeeded') return 0;
+    // a run that could not even start (bad parameters) is invalid input
+    return final.status?.conditions?.some((c) => c.reason === 'StartFailed') ? 2 : 1;
+  } finally {
+    clearInterval(keepAlive);
+    standalone.stop();
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+};
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      param: { type: 'string', multiple: true, short: 'p' },
+      workflow: { type: 'string' },
+      json: { type: 'boolean' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+}

@@ -1,0 +1,89 @@
+// The standalone shell: the embedded SQLite store, the local offer source, the local
+// launcher, the run controller and the workflow services, wired together. Used by
+// `mesonctl server`, `mesonctl run` and the benchmarks. The Kubernetes operator will build the
+// same Controller with its own store, offer sources and launchers.
+import { randomBytes } from 'node:crypto';
+import { LocalLauncher } from '../launchers/local.ts';
+import { LocalOfferSource } from '../offer-adapter/local.ts';
+import type { Resources } from '../offer-adapter/types.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import { Controller, type Logger, silentLogger } from './controller.ts';
+import { WorkflowServices } from './workflows.ts';
+
+export interface StandaloneOptions {
+  /** Directory of the database and attempt files. */
+  dataDir: string;
+  /** Working directory of shell steps. */
+  cwd?: string;
+  logger?: Logger;
+  now?: () => number;
+  /** Machine capacity override (tests, benchmarks). */
+  capacity?: Partial<Resources>;
+  hostname?: string;
+  /** How often executors' status files are polled when not started by this process. */
+  pollMs?: number;
+  fetch?: typeof globalThis.fetch;
+  baseUrl?: string;
+  cronTickMs?: number;
+}
+
+export interface Standalone {
+  store: SqliteStore;
+  controller: Controller;
+  services: WorkflowServices;
+  launcher: LocalLauncher;
+  offers: LocalOfferSource;
+  start(): void;
+  /** Stops reconciling and closes the store; executors keep running. */
+  stop(): void;
+}
+
+export function createStandalone(opts: StandaloneOptions): Standalone {
+  const logger = opts.logger ?? silentLogger;
+  const now = opts.now ?? Date.now;
+  const store = new SqliteStore({ dir: opts.dataDir });
+  const offers = new LocalOfferSource({
+    ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    ...(opts.hostname ? { hostname: opts.hostname } : {}),
+  });
+  let controller: Controller | undefined;
+  let seq = 0;
+  const prefix = randomBytes(3).toString('hex');
+  const launcher = new LocalLauncher({
+    attemptDir: (k, id) => store.attemptDir(k.namespace, k.run, k.instance, k.attempt, id),
+    onUpdate: (u) => controller?.onAttemptUpdate(u),
+    newLaunchId: () => `${prefix}${(++seq).toString(36)}`,
+    now,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+  });
+  const services = new WorkflowServices({
+    store,
+    now,
+    logger,
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+    ...(opts.cronTickMs ? { cronTickMs: opts.cronTickMs } : {}),
+  });
+  const ctl = new Controller({ store, launcher, offers, now, logger, hooks: services });
+  controller = ctl;
+  let stopped = false;
+  return {
+    store,
+    controller: ctl,
+    services,
+    launcher,
+    offers,
+    start() {
+      services.start(ctl);
+      ctl.start();
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      services.stop();
+      ctl.stop();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,456 @@
+// The Workflow side of the controller: versions (src/versions), validation conditions,
+// cron and artifact triggers (src/triggers), concurrency admission, webhook notifications
+// (src/notify). It plugs into the run Controller through RunHooks.
+//
+// Idempotency: `ensureVersion` may run any number of times for one spec (the content hash
+// decides); cron fires are decided from the last fire persisted in the store (one state key per
+// trigger), artifact fires from the set keys persisted per workflow, so a restart neither repeats
+// nor misses a fire (missed cron slots follow src/triggers' catch-up policy: `latest`).
+import type { DataArtifact, Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
+import { API_VERSION } from '../crds/index.ts';
+import { validateDocument } from '../crds/validate.ts';
+import { buildRunNotification, eventForPhaseChange, notifyRun } from '../notify/index.ts';
+import type { Store, Stored, StoreWriter } from '../store/types.ts';
+import { artifactTriggerFires } from '../triggers/artifacts.ts';
+import { dueFires } from '../triggers/catch-up.ts';
+import { admitRun, runsToDequeue } from '../triggers/concurrency.ts';
+import { parseSchedule, type Schedule } from '../triggers/cron.ts';
+import { cronRunName } from '../triggers/cron-plan.ts';
+import { nextVersion, versionStatus, WORKFLOW_LABEL } from '../versions/index.ts';
+import { BACKFILL_LABEL, BACKFILL_PARALLELISM } from './annotations.ts';
+import type { Controller, Logger, RunHooks } from './controller.ts';
+
+const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Makes the version for the Workflow's current spec if it has none, and writes the Workflow's
+ * status (versions, Ready condition). An invalid Workflow gets Ready=False with the issues and
+ * no version. Returns the workflow's status. Safe to call repeatedly and inside a transaction.
+ */
+export function ensureVersion(
+  store: Store,
+  w: StoreWriter,
+  wf: Stored<Workflow>,
+  now: number,
+): Workflow['status'] {
+  const ns = wf.metadata.namespace;
+  const versions = store.list<WorkflowVersion>('WorkflowVersion', ns, {
+    labels: { [WORKFLOW_LABEL]: wf.metadata.name },
+  }).items;
+  const issues = validateDocument({ ...wf, status: undefined });
+  const prev = (wf.status ?? {}) as NonNullable<Workflow['status']>;
+  const ts = new Date(now).toISOString();
+  let status: NonNullable<Workflow['status']>;
+  if (issues.length > 0) {
+    const message = issues
+      .slice(0, 10)
+      .map((i) => `${i.path}: ${i.message}`)
+      .join('; ');
+    status = {
+      ...prev,
+      ...versionStatus(wf, versions),
+      observedGeneration: wf.metadata.generation,
+      conditions: [{ type: 'Ready', status: 'False', reason: 'Invalid', message, lastTransitionTime: ts }],
+    };
+  } else {
+    const next = nextVersion(wf, versions);
+    if (next.create) {
+      const created = w.create<WorkflowVersion>('WorkflowVersion', next.create);
+      versions.unshift(created);
+    }
+    status = {
+      ...prev,
+      ...versionStatus(wf, versions),
+      observedGeneration: wf.metadata.generation,
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Versioned',
+          message: `version ${next.latest}`,
+          lastTransitionTime: ts,
+        },
+      ],
+    };
+  }
+  if (JSON.stringify(status) !== JSON.stringify(wf.status)) w.updateStatus('Workflow', { ...wf, status });
+  return status;
+}
+
+interface CronEntry {
+  namespace: string;
+  workflow: string;
+  index: number;
+  schedule: Schedule;
+}
+
+export interface WorkflowServicesDeps {
+  store: Store;
+  now?: () => number;
+  logger: Logger;
+  fetch?: typeof globalThis.fetch;
+  /** Base URL for links in notifications. */
+  baseUrl?: string;
+  /** How often cron triggers are evaluated (ms). */
+  cronTickMs?: number;
+}
+
+export class WorkflowServices implements RunHooks {
+  private readonly store: Store;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly deps: WorkflowServicesDeps;
+  private controller: Controller | undefined;
+  private crons = new Map<string, CronEntry[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+  private readonly lastPhase = new Map<string, string | undefined>();
+  private stopped = false;
+
+  constructor(deps: WorkflowServicesDeps) {
+    this.store = deps.store;
+    this.now = deps.now ?? Date.now;
+    this.log = deps.logger;
+    this.deps = deps;
+  }
+
+  start(controller: Controller): void {
+    this.controller = controller;
+    for (const wf of this.store.list<Workflow>('Workflow', undefined).items) this.reconcile(wf);
+    this.unwatch = this.store.watch((c) => {
+      if (c.kind === 'Workflow') {
+        if (c.type === 'DELETED') this.crons.delete(key(c.object.metadata.namespace, c.object.metadata.name));
+        else setImmediate(() => this.reconcileByName(c.object.metadata.namespace, c.object.metadata.name));
+      } else if (c.kind === 'DataArtifact' && c.type === 'ADDED') {
+        const ns = c.object.metadata.namespace;
+        setImmediate(() => this.artifactAnnounced(ns));
+      } else if (c.kind === 'WorkflowRun') {
+        this.phaseChanged(c.object as Stored<WorkflowRun>, c.type === 'DELETED');
+      }
+    });
+    this.timer = setInterval(() => this.tick(), this.deps.cronTickMs ?? 1000);
+    this.timer.unref();
+    this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unwatch?.();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private reconcileByName(ns: string, name: string): void {
+    if (this.stopped) return;
+    const wf = this.store.get<Workflow>('Workflow', ns, name);
+    if (wf) this.reconcile(wf);
+  }
+
+  /** Versions + status + trigger registration for one Workflow. Never throws. */
+  reconcile(wf: Stored<Workflow>): void {
+    const k = key(wf.metadata.namespace, wf.metadata.name);
+    try {
+      this.store.transaction((w) => ensureVersion(this.store, w, wf, this.now()));
+      const crons: CronEntry[] = [];
+      for (const [i, c] of (wf.spec.triggers?.cron ?? []).entries()) {
+        try {
+          crons.push({
+            namespace: wf.metadata.namespace,
+            workflow: wf.metadata.name,
+            index: i,
+            schedule: parseSchedule(c.schedule, c.timezone),
+          });
+        } catch (err) {
+          this.log.warn({ workflow: k, err: errorMessage(err) }, 'invalid cron trigger ignored');
+        }
+      }
+      this.crons.set(k, crons);
+    } catch (err) {
+      this.log.error({ workflow: k, err: errorMessage(err) }, 'cannot reconcile workflow');
+      this.markBroken(wf, errorMessage(err));
+    }
+  }
+
+  private markBroken(wf: Stored<Workflow>, message: string): void {
+    try {
+      const cur = this.store.get<Workflow>('Workflow', wf.metadata.namespace, wf.metadata.name);
+      if (!cur) return;
+      this.store.updateStatus('Workflow', {
+        ...cur,
+        status: {
+          ...(cur.status ?? {}),
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'ReconcileError',
+              message,
+              lastTransitionTime: new Date(this.now()).toISOString(),
+            },
+          ],
+        },
+      });
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'cannot record workflow error');
+    }
+  }
+
+  // --- cron ---------------------------------------------------------------------------------
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    for (const entries of this.crons.values()) {
+      for (const e of entries) {
+        try {
+          this.fireCron(e, now);
+        } catch (err) {
+          this.log.error({ workflow: e.workflow, err: errorMessage(err) }, 'cron trigger failed');
+        }
+      }
+    }
+  }
+
+  private fireCron(e: CronEntry, now: number): void {
+    const stateKey = `cron/${e.namespace}/${e.workflow}/${e.index}`;
+    const last = this.store.getState<number>(stateKey) ?? null;
+    const due = dueFires(e.schedule, last, now);
+    if (due.fires.length === 0 && due.cursor === last) return;
+    // runs and cursor in one transaction; run names derive from the slot, so even a replay
+    // of this transaction cannot create a second run for one slot
+    this.store.transaction((w) => {
+      for (const fire of due.fires) {
+        const name = cronRunName(e.workflow, fire);
+        if (this.store.get('WorkflowRun', e.namespace, name)) continue;
+        this.createRun(w, e.namespace, e.workflow, { type: 'cron' }, `cron-${fire}`, name);
+      }
+      w.setState(stateKey, due.cursor);
+      const wf = this.store.get<Workflow>('Workflow', e.namespace, e.workflow);
+      if (wf && due.fires.length > 0) {
+        w.updateStatus('Workflow', {
+          ...wf,
+          status: {
+            ...(wf.status ?? {}),
+            lastScheduleTime: new Date(due.fires[due.fires.length - 1]!).toISOString(),
+            ...(due.nextFireMs != null ? { nextScheduleTime: new Date(due.nextFireMs).toISOString() } : {}),
+          },
+        });
+      }
+    });
+  }
+
+  // --- artifact triggers --------------------------------------------------------------------
+
+  private artifactAnnounced(ns: string): void {
+    if (this.stopped) return;
+    try {
+      const workflows = this.store
+        .list<Workflow>('Workflow', ns)
+        .items.filter((w) => (w.spec.triggers?.artifacts ?? []).length > 0);
+      if (workflows.length === 0) return;
+      const announced = this.store.list<DataArtifact>('DataArtifact', ns).items.map((a) => ({
+        name: a.spec.name,
+        partition: a.spec.partition,
+        id: a.metadata.name,
+        announcedAt: Date.parse(a.status?.announcedAt ?? a.metadata.creationTimestamp ?? '') || 0,
+      }));
+      for (const wf of workflows) {
+        const stateKey = `artifacts/${ns}/${wf.metadata.name}`;
+        const fired = this.store.getState<string[]>(stateKey) ?? [];
+        const fires = artifactTriggerFires(wf.spec.triggers!.artifacts!, announced, fired);
+        if (fires.length === 0) continue;
+        this.store.transaction((w) => {
+          for (const f of fires)
+            this.createRun(w, ns, wf.metadata.name, { type: 'artifact' }, `artifact-${f.key}`);
+          w.setState(stateKey, [...fired, ...fires.map((f) => f.key)]);
+        });
+      }
+    } catch (err) {
+      this.log.error({ namespace: ns, err: errorMessage(err) }, 'artifact trigger evaluation failed');
+    }
+  }
+
+  private createRun(
+    w: StoreWriter,
+    ns: string,
+    workflow: string,
+    initiator: NonNullable<WorkflowRun['spec']['initiator']>,
+    cause: string,
+    name?: string,
+  ): void {
+    const run: WorkflowRun = {
+      apiVersion: API_VERSION,
+      kind: 'WorkflowRun',
+      metadata: {
+        ...(name ? { name } : { generateName: `${workflow}-` }),
+        namespace: ns,
+        labels: { 'meson.dev/workflow': workflow },
+        annotations: { 'meson.dev/trigger': cause },
+      },
+      spec: { workflow, initiator },
+    };
+    w.create('WorkflowRun', run);
+    this.log.info({ workflow: `${ns}/${workflow}`, initiator: initiator.type, cause }, 'trigger fired');
+  }
+
+  // --- RunHooks: admission and notifications -------------------------------------------------
+
+  private runsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
+    return this.store
+      .list<WorkflowRun>('WorkflowRun', ns)
+      .items.filter((r) => r.spec.workflow === workflow && r.spec.initiator?.type !== 'subworkflow');
+  }
+
+  admit(run: Stored<WorkflowRun>): 'start' | 'wait' | { reject: string } {
+    if (!this.backfillAdmits(run)) {
+      this.markQueued(run, 'BackfillParallelism', 'waiting for a slot of its backfill (parallelism)');
+      return 'wait';
+    }
+    const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
+    const concurrency = wf?.spec.concurrency;
+    if (!concurrency?.maxActiveRuns || run.spec.initiator?.type === 'subworkflow') return 'start';
+    const runs = this.runsOf(run.metadata.namespace, run.spec.workflow).filter(
+      (r) => r.metadata.name !== run.metadata.name,
+    );
+    const active = runs
+      .filter((r) => r.status?.phase === 'Running' || (r.status?.phase === 'Pending' && r.status.engineState))
+      .map((r) => ({
+        id: r.metadata.name,
+        startedMs: Date.parse(r.status?.startTime ?? '') || 0,
+        stopping: r.spec.stop === true,
+      }));
+    const queued = runs
+      .filter((r) => !r.status?.phase || (r.status.phase === 'Pending' && !r.status.engineState))
+      .filter(
+        (r) =>
+          Date.parse(r.metadata.creationTimestamp ?? '') < Date.parse(run.metadata.creationTimestamp ?? ''),
+      )
+      .map((r) => ({ id: r.metadata.name, queuedMs: Date.parse(r.metadata.creationTimestamp ?? '') || 0 }));
+    const decision = admitRun(concurrency, active, queued);
+    switch (decision.decision) {
+      case 'start':
+        return 'start';
+      case 'queue':
+        this.markQueued(
+          run,
+          'MaxActiveRuns',
+          'waiting for an active run of the workflow to finish (concurrency.maxActiveRuns)',
+        );
+        return 'wait';
+      case 'skip':
+        return { reject: `skipped: ${decision.reason}` };
+      case 'replace':
+        for (const name of decision.stop) {
+          const cur = this.store.get<WorkflowRun>('WorkflowRun', run.metadata.namespace, name);
+          if (cur && !cur.spec.stop)
+            this.store.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
+        }
+        return 'start';
+    }
+  }
+
+  /** A backfill's runs start at most `parallelism` at a time, oldest first. */
+  private backfillAdmits(run: Stored<WorkflowRun>): boolean {
+    const id = run.metadata.labels?.[BACKFILL_LABEL];
+    if (!id) return true;
+    const parallelism = Number(run.metadata.annotations?.[BACKFILL_PARALLELISM] ?? 1) || 1;
+    const runs = this.backfillRuns(run.metadata.namespace, id);
+    const active = runs.filter((r) => isActive(r)).length;
+    if (active >= parallelism) return false;
+    const waiting = runs.filter((r) => !isActive(r) && !(r.status?.phase && TERMINAL.has(r.status.phase)));
+    const slots = parallelism - active;
+    return waiting.slice(0, slots).some((r) => r.metadata.name === run.metadata.name);
+  }
+
+  private backfillRuns(ns: string, id: string): Stored<WorkflowRun>[] {
+    return this.store
+      .list<WorkflowRun>('WorkflowRun', ns, { labels: { [BACKFILL_LABEL]: id } })
+      .items.sort((a, b) => byCreation(a, b));
+  }
+
+  private markQueued(run: Stored<WorkflowRun>, reason: string, message: string): void {
+    if (run.status?.phase === 'Pending') return;
+    this.store.updateStatus('WorkflowRun', {
+      ...run,
+      status: {
+        phase: 'Pending',
+        conditions: [
+          {
+            type: 'Queued',
+            status: 'True',
+            reason,
+            message,
+            lastTransitionTime: new Date(this.now()).toISOString(),
+          },
+        ],
+      },
+    });
+  }
+
+  runFinished(run: Stored<WorkflowRun>): void {
+    const ns = run.metadata.namespace;
+    const backfill = run.metadata.labels?.[BACKFILL_LABEL];
+    if (backfill && this.controller) {
+      for (const r of this.backfillRuns(ns, backfill)) {
+        if (r.status?.phase === 'Pending' && !r.status.engineState)
+          this.controller.requeueRun(ns, r.metadata.name);
+      }
+    }
+    const wf = this.store.get<Workflow>('Workflow', ns, run.spec.workflow);
+    const concurrency = wf?.spec.concurrency;
+    if (!concurrency?.maxActiveRuns || !this.controller) return;
+    const runs = this.runsOf(ns, run.spec.workflow);
+    const active = runs
+      .filter((r) => r.status?.phase === 'Running' || (r.status?.phase === 'Pending' && r.status.engineState))
+      .map((r) => ({ id: r.metadata.name, startedMs: Date.parse(r.status?.startTime ?? '') || 0 }));
+    const queued = runs
+      .filter((r) => r.status?.phase === 'Pending' && !r.status.engineState)
+      .map((r) => ({ id: r.metadata.name, queuedMs: Date.parse(r.metadata.creationTimestamp ?? '') || 0 }));
+    for (const name of runsToDequeue(concurrency, active, queued)) this.controller.requeueRun(ns, name);
+  }
+
+  /** Sends notifications on run phase changes (start, success, failure, stopped). */
+  private phaseChanged(run: Stored<WorkflowRun>, deleted: boolean): void {
+    const k = key(run.metadata.namespace, run.metadata.name);
+    if (deleted) {
+      this.lastPhase.delete(k);
+      return;
+    }
+    const phase = run.status?.phase;
+    const had = this.lastPhase.has(k);
+    const prev = this.lastPhase.get(k);
+    if (had && prev === phase) return;
+    this.lastPhase.set(k, phase);
+    if (phase && TERMINAL.has(phase)) this.lastPhase.delete(k);
+    if (!had && phase && TERMINAL.has(phase) && run.status?.startTime === undefined) return;
+    const event = eventForPhaseChange(prev as never, phase);
+    if (!event) return;
+    const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
+    const notifications = wf?.spec.notifications;
+    if (!notifications || notifications.length === 0) return;
+    const body = buildRunNotification(run, event, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    void notifyRun(notifications, body, {
+      logger: this.log,
+      ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
+    });
+  }
+}
+
+function isActive(r: Stored<WorkflowRun>): boolean {
+  return (
+    r.status?.phase === 'Running' || (r.status?.phase === 'Pending' && r.status.engineState !== undefined)
+  );
+}
+
+function byCreation(a: Stored<WorkflowRun>, b: Stored<WorkflowRun>): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  return ta < tb ? -1 : ta > tb ? 1 : a.metadata.name < b.metadata.name ? -1 : 1;
+}
+
+function key(ns: string, name: string): string {
+  return `${ns}/${name}`;
+}
