@@ -53,11 +53,16 @@ function megabytesToBytes(mb: number): number {
   return Math.round((thousandths(mb) * 131_072) / 125);
 }
 
-/** Bytes to MB with 3 decimals, rounded up so that a task never gets less than it asked for. */
+/**
+ * Bytes to MB with 3 decimals, rounded up so that a task never gets less than it asked for. A
+ * byte count read from Mesos was rounded to the nearest byte, so it stands for [bytes - 0.5,
+ * bytes + 0.5): rounding up from its lower end gives the Mesos value back exactly.
+ */
 export function bytesToMegabytes(bytes: number): number {
-  // bigint: bytes * 125 leaves the safe-integer range above ~64 TiB.
-  const n = BigInt(bytes) * 125n;
-  const q = n / 131_072n + (n % 131_072n === 0n ? 0n : 1n);
+  if (bytes <= 0) return 0;
+  // bigint: bytes * 250 leaves the safe-integer range above ~32 TiB.
+  const n = (2n * BigInt(bytes) - 1n) * 125n;
+  const q = n / 262_144n + (n % 262_144n === 0n ? 0n : 1n);
   return Number(q) / 1000;
 }
 

@@ -1,0 +1,282 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Offer } from '../offer-adapter/types.ts';
+import { packedShare } from './fitness.ts';
+import { hostRank } from './host-index.ts';
+import { schedulePass } from './scheduler.ts';
+import { GiB, offer, task } from './test-helpers.ts';
+import type { HostView, Task } from './types.ts';
+
+const now = 0;
+
+describe('fitness', () => {
+  const offers = () => [
+    offer('empty', 8, 32),
+    offer('half', 4, 16, { capacity: { cpuMillis: 8000, memoryBytes: 32 * GiB, diskBytes: 0, gpus: 0 } }),
+  ];
+
+  it('bin packing (default) prefers the fuller host', () => {
+    const res = schedulePass({ tasks: [task('t', 1, 1)], offers: offers(), now });
+    expect(res.placements[0]!.hostname).toBe('half');
+    expect(res.placements[0]!.score).toBeCloseTo(((4 + 1) / 8 + (16 + 1) / 32) / 2);
+  });
+
+  it('spread prefers the emptier host', () => {
+    const res = schedulePass({
+      tasks: [task('t', 1, 1)],
+      offers: offers(),
+      now,
+      options: { fitness: 'spread' },
+    });
+    expect(res.placements[0]!.hostname).toBe('empty');
+  });
+
+  it('soft constraints are blended in: a preferred host can beat a better packed one', () => {
+    const withZone = [offer('empty', 8, 32, { attributes: { zone: 'a' } }), offers()[1]!];
+    const soft = [{ weight: 50, requirement: { key: 'zone', operator: 'In' as const, values: ['a'] } }];
+    const res = schedulePass({ tasks: [task('t', 1, 1, { constraints: { soft } })], offers: withZone, now });
+    expect(res.placements[0]!.hostname).toBe('empty');
+    // With little weight on preferences, packing wins again.
+    const packed = schedulePass({
+      tasks: [task('t', 1, 1, { constraints: { soft } })],
+      offers: withZone,
+      now,
+      options: { softWeight: 0.1 },
+    });
+    expect(packed.placements[0]!.hostname).toBe('half');
+  });
+
+  it('a fitness plugin replaces the built-in one', () => {
+    const byName = {
+      name: 'prefer-empty-name',
+      fitness: (_t: Task, h: HostView) => (h.hostname === 'empty' ? 1 : 0),
+    };
+    const res = schedulePass({
+      tasks: [task('t', 1, 1)],
+      offers: offers(),
+      now,
+      options: { fitness: byName },
+    });
+    expect(res.placements[0]!.hostname).toBe('empty');
+  });
+});
+
+describe('good enough', () => {
+  // Tightest-first visits the host with the least free CPU first: "cpu-tight" (1 core free of 8,
+  // memory empty) scores (8/8 + 1/64)/2 ~ 0.51; "both-tight" has more CPU free but is nearly full
+  // of memory and scores (5/8 + 63/64)/2 ~ 0.80.
+  const offers = () => [
+    offer('cpu-tight', 1, 64, {
+      capacity: { cpuMillis: 8000, memoryBytes: 64 * GiB, diskBytes: 0, gpus: 0 },
+    }),
+    offer('both-tight', 4, 2, {
+      capacity: { cpuMillis: 8000, memoryBytes: 64 * GiB, diskBytes: 0, gpus: 0 },
+    }),
+  ];
+
+  it('takes the first host that scores at least goodEnough', () => {
+    const res = schedulePass({
+      tasks: [task('t', 1, 1)],
+      offers: offers(),
+      now,
+      options: { goodEnough: 0.5 },
+    });
+    expect(res.placements[0]!.hostname).toBe('cpu-tight');
+  });
+
+  it('off (null) finds the best host', () => {
+    const res = schedulePass({
+      tasks: [task('t', 1, 1)],
+      offers: offers(),
+      now,
+      options: { goodEnough: null },
+    });
+    expect(res.placements[0]!.hostname).toBe('both-tight');
+  });
+});
+
+/** What a full scan would choose: best packing score, ties to the lower seeded rank. */
+function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false): string[] {
+  const hosts = offers.map((o) => ({
+    hostname: o.hostname,
+    attributes: o.attributes,
+    free: { ...o.resources },
+    capacity: { ...(o.capacity ?? o.resources) },
+    rank: hostRank(o.hostname, seed),
+  }));
+  const out: string[] = [];
+  for (const t of tasks) {
+    let best: (typeof hosts)[number] | undefined;
+    let bestScore = -1;
+    for (const h of hosts) {
+      const r = t.resources;
+      if (h.free.cpuMillis < r.cpuMillis || h.free.memoryBytes < r.memoryBytes) continue;
+      const score = spread ? 1 - packedShare(r, h) : packedShare(r, h);
+      if (score > bestScore || (score === bestScore && h.rank < best!.rank)) {
+        best = h;
+        bestScore = score;
+      }
+    }
+    if (!best) continue;
+    best.free.cpuMillis -= t.resources.cpuMillis;
+    best.free.memoryBytes -= t.resources.memoryBytes;
+    out.push(`${t.id}@${best.hostname}`);
+  }
+  return out;
+}
+
+describe('the indexed search', () => {
+  it('with goodEnough off places exactly as a full scan of every host would (packing and spread)', () => {
+    const hostArb = fc.record({
+      capCores: fc.integer({ min: 1, max: 64 }),
+      capMemGi: fc.integer({ min: 1, max: 256 }),
+      usedPct: fc.integer({ min: 0, max: 100 }),
+      memUsedPct: fc.integer({ min: 0, max: 100 }),
+    });
+    const taskArb = fc.record({
+      millis: fc.integer({ min: 0, max: 16_000 }),
+      memMi: fc.integer({ min: 0, max: 65_536 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(hostArb, { minLength: 1, maxLength: 40 }),
+        fc.array(taskArb, { minLength: 1, maxLength: 60 }),
+        fc.integer(),
+        fc.boolean(),
+        (hs, ts, seed, spread) => {
+          const offers = hs.map((h, i) => {
+            const capCpu = h.capCores * 1000;
+            const capMem = h.capMemGi * GiB;
+            return offer(`h${i}`, 0, 0, {
+              resources: {
+                cpuMillis: Math.floor((capCpu * (100 - h.usedPct)) / 100),
+                memoryBytes: Math.floor((capMem * (100 - h.memUsedPct)) / 100),
+              },
+              capacity: { cpuMillis: capCpu, memoryBytes: capMem, diskBytes: 0, gpus: 0 },
+            });
+          });
+          const tasks = ts.map((t, i) =>
+            task(`t${i}`, 0, 0, {
+              submittedAt: i,
+              resources: { cpuMillis: t.millis, memoryBytes: t.memMi * 1024 * 1024 },
+            }),
+          );
+          const fitness = spread ? 'spread' : 'binpack';
+          const res = schedulePass({ tasks, offers, now, options: { goodEnough: null, seed, fitness } });
+          expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
+            bruteForce(tasks, offers, seed, spread),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is deterministic for a seed; the seed only breaks ties', () => {
+    const offers = Array.from({ length: 50 }, (_, i) => offer(`h${i}`, 8, 32));
+    const tasks = Array.from({ length: 30 }, (_, i) => task(`t${i}`, 3, 1, { submittedAt: i }));
+    const run = (seed: number) =>
+      schedulePass({ tasks, offers, now, options: { seed } }).placements.map((p) => p.hostname);
+    expect(run(7)).toEqual(run(7));
+    expect(run(7)).not.toEqual(run(8));
+    // Different tie-breaks, same packing: 30 tasks of 3 cores on 8-core hosts use 15 hosts either way.
+    expect(new Set(run(7)).size).toBe(15);
+    expect(new Set(run(8)).size).toBe(15);
+  });
+});
+
+describe('typed outcomes: does not fit vs broke', () => {
+  it('an invalid task is "broke" with a code and the field; the others still place', () => {
+    const bad = task('bad', 1, 1, { resources: { cpuMillis: -5 } });
+    const res = schedulePass({ tasks: [bad, task('ok', 1, 1)], offers: [offer('h', 4, 4)], now });
+    expect(res.placements.map((p) => p.taskId)).toEqual(['ok']);
+    expect(res.unplaced[0]).toMatchObject({
+      taskId: 'bad',
+      outcome: 'broke',
+      error: {
+        code: 'SCHEDULER_TASK_INVALID',
+        message: 'task bad: resources.cpuMillis: expected a non-negative integer, got -5',
+      },
+    });
+  });
+
+  it('a duplicate id is "broke"', () => {
+    const res = schedulePass({ tasks: [task('a', 1, 1), task('a', 1, 1)], offers: [offer('h', 4, 4)], now });
+    expect(res.placements).toHaveLength(1);
+    expect(res.unplaced[0]!.error!.code).toBe('SCHEDULER_TASK_DUPLICATE');
+  });
+
+  it('a filter plugin refuses hosts (with its reason); one that throws makes the task "broke"', () => {
+    const noOdd = {
+      name: 'no-odd',
+      filter: (_t: Task, h: HostView) => (h.hostname.endsWith('1') ? 'odd host' : undefined),
+    };
+    const res = schedulePass({
+      tasks: [task('a', 4, 1), task('b', 4, 1)],
+      offers: [offer('h0', 4, 4), offer('h1', 4, 4)],
+      now,
+      options: { filters: [noOdd] },
+    });
+    expect(res.placements.map((p) => p.hostname)).toEqual(['h0']);
+    expect(res.unplaced[0]!.reasons.map((r) => r.message)).toEqual([
+      'no-odd: 1 of 2 hosts refused: odd host',
+      'cpus: 1 of 2 hosts lacked it (requested 4, most free on those hosts 0)',
+    ]);
+    const thrower = {
+      name: 'explodes',
+      filter: (): string | undefined => {
+        throw new Error('boom');
+      },
+    };
+    const broke = schedulePass({
+      tasks: [task('a', 1, 1)],
+      offers: [offer('h0', 4, 4)],
+      now,
+      options: { filters: [thrower] },
+    });
+    expect(broke.unplaced[0]).toMatchObject({
+      outcome: 'broke',
+      error: { code: 'SCHEDULER_PLUGIN_FAILED', message: 'filter explodes: boom' },
+    });
+  });
+});
+
+describe('offers in a pure pass', () => {
+  it('declines expired and malformed offers and does not use them', () => {
+    const res = schedulePass({
+      tasks: [task('t', 1, 1)],
+      offers: [
+        offer('old', 8, 8, { id: 'o-old', expiresAt: 100 }),
+        {
+          ...offer('bad', 8, 8, { id: 'o-bad' }),
+          resources: { cpuMillis: 1.5, memoryBytes: 0, diskBytes: 0, gpus: 0 },
+        },
+        offer('fresh', 8, 8, { id: 'o-fresh', expiresAt: 101 }),
+      ],
+      now: 100,
+    });
+    expect(res.placements.map((p) => p.offerIds)).toEqual([['o-fresh']]);
+    expect(res.declines).toEqual([
+      { offerId: 'o-old', hostname: 'old', source: 'kubernetes', reason: 'expired' },
+      {
+        offerId: 'o-bad',
+        hostname: 'bad',
+        source: 'kubernetes',
+        reason: 'invalid',
+        message: 'offer o-bad: resources.cpuMillis: expected a non-negative integer, got 1.5',
+      },
+    ]);
+  });
+
+  it('merges offers of one host and names all of them in the placement', () => {
+    const res = schedulePass({
+      tasks: [task('t', 3, 1)],
+      offers: [
+        offer('h', 2, 2, { id: 'o1', source: 'mesos', agentId: 'agent-1' }),
+        offer('h', 2, 2, { id: 'o2', source: 'mesos' }),
+      ],
+      now,
+    });
+    expect(res.placements[0]).toMatchObject({ hostname: 'h', agentId: 'agent-1', offerIds: ['o1', 'o2'] });
+  });
+});
