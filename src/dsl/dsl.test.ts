@@ -16,6 +16,7 @@ import {
   parallel,
   Shell,
   Spark,
+  Step,
   Subworkflow,
   sequence,
   synth,
@@ -353,6 +354,14 @@ describe('steps', () => {
         priority: 10,
       },
     });
+  });
+
+  it('Step(name, fields) takes a step as the manifest writes it (the escape hatch)', () => {
+    const fields = { shell: { script: 'true' }, retry: { limit: 2 } };
+    expect(Step('raw', fields).toNode()).toEqual({
+      step: { name: 'raw', shell: { script: 'true' }, retry: { limit: 2 } },
+    });
+    expect(codeOf(() => Step('raw', 'shell' as never))).toBe('DSL_INVALID_ARGUMENT');
   });
 
   it('takes a shell script as one string or as its lines', () => {

@@ -45,6 +45,7 @@ export {
   type ShellOptions,
   Spark,
   type SparkOptions,
+  Step,
   Subworkflow,
   type SubworkflowOptions,
 } from './steps.ts';

@@ -14,7 +14,7 @@ import type {
   Resources,
   Retry,
   SparkSpec,
-  Step,
+  Step as StepManifest,
   SubworkflowSpec,
 } from './manifest.ts';
 import { WORKFLOW_BRAND, type WorkflowDefinition } from './workflow.ts';
@@ -148,6 +148,17 @@ export function Subworkflow(name: string, options: SubworkflowOptions): Flow {
   return makeStep(where, name, 'subworkflow', spec, { ...rest, parameters: stepParameters });
 }
 
+/**
+ * A step written as the manifest writes it, for fields the typed constructors do not cover
+ * (the escape hatch): `Step("a", { shell: { script: "true" }, retry: { limit: 2 } })`. It is
+ * copied as is; the validator checks it when `mesonctl synth` runs.
+ */
+export function Step(name: string, fields: Omit<StepManifest, 'name'>): Flow {
+  const where = stepWhere('Step', name);
+  if (!isPlainObject(fields)) throw invalidArgument(`${where}: fields`, 'an object', fields);
+  return stepFlow(plainData({ name, ...fields }, where) as StepManifest);
+}
+
 /** A step that does nothing: a join point, a placeholder, an explicit "skip". */
 export function Noop(name: string, options: NoopOptions = {}): Flow {
   const where = stepWhere('Noop', name);
@@ -165,7 +176,7 @@ function makeStep(
   if (unknown !== undefined)
     throw unknownOption(where, unknown, [...new Set([...TYPE_KEYS[type], ...COMMON_KEYS])]);
   const retry = typeof common.retry === 'number' ? { limit: common.retry } : common.retry;
-  const step = plainData({ name, [type]: spec, ...common, retry }, where) as Step;
+  const step = plainData({ name, [type]: spec, ...common, retry }, where) as StepManifest;
   return stepFlow(step);
 }
 
