@@ -21,6 +21,10 @@ describe('generated files', () => {
     expect(onDisk, 'docs/api-reference.md is stale: run npm run generate').toBe(apiReferenceMarkdown());
   });
 
+  it('reads the same as YAML 1.1, the dialect of kubectl (a plain `on` would be true there)', () => {
+    for (const { yaml } of crdFiles()) expect(parse(yaml, { version: '1.1' })).toEqual(parse(yaml));
+  });
+
   it('is byte-stable with sorted keys', () => {
     expect(crdFiles()).toEqual(crdFiles());
     const sorted = (v: unknown): void => {

@@ -234,6 +234,8 @@ export function crdFiles(): { file: string; yaml: string }[] {
   return CRD_KINDS.map((k) => ({
     file: `${k.plural}.${API_GROUP}.yaml`,
     yaml:
-      HEADER + stringify(crdObject(k), { sortMapEntries: true, lineWidth: 0, aliasDuplicateObjects: false }),
+      HEADER +
+      // YAML 1.1 quoting: kubectl reads YAML 1.1, where a plain `on` (the Notification field) is true.
+      stringify(crdObject(k), { version: '1.1', sortMapEntries: true, lineWidth: 0, aliasDuplicateObjects: false }),
   }));
 }

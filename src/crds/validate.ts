@@ -1,6 +1,6 @@
 // The validator behind `mesonctl validate`, the REST API and the controller: schema errors as one
 // message per problem plus semantic checks, and multi-document YAML parsing with line numbers.
-import { isNode, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { DataArtifactSchema } from './artifact.ts';
 import { API_VERSION } from './common.ts';
@@ -136,10 +136,49 @@ export interface ParsedDocument {
   line: number;
   /** 1-based line of the node at `segments` (or of its nearest existing parent). */
   lineOf: (segments: readonly PathSegment[]) => number;
+  /** Portability problems that do not make the document invalid (see kubectlBooleanWarnings). */
+  warnings: ManifestIssue[];
 }
 
 export interface ManifestIssue extends ValidationIssue {
   line?: number;
+}
+
+/** Plain scalars that YAML 1.2 reads as strings but YAML 1.1 (kubectl, client-go) as booleans. */
+const YAML11_BOOLEAN = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
+
+/**
+ * `kubectl apply` parses YAML 1.1, where an unquoted `on` (the Notification field) or `yes` is a
+ * boolean: the API server then sees `"true": [...]` and rejects the object. mesonctl reads YAML
+ * 1.2 and accepts it, so these are warnings that tell the user to quote.
+ */
+function kubectlBooleanWarnings(root: unknown, lineAt: (offset: number) => number): ManifestIssue[] {
+  const out: ManifestIssue[] = [];
+  const warn = (node: Node, segments: PathSegment[], what: string): void => {
+    const text = String((node as { source?: string }).source ?? (node as { value?: unknown }).value);
+    out.push({
+      ...issue(
+        segments,
+        'YAML_KUBECTL_BOOLEAN',
+        `warning: kubectl reads the unquoted ${what} ${text} as a boolean (YAML 1.1); write "${text}"`,
+      ),
+      line: node.range ? lineAt(node.range[0]) : undefined,
+    });
+  };
+  const plainBoolean = (n: unknown): n is Node =>
+    isScalar(n) && n.type === 'PLAIN' && typeof n.value === 'string' && YAML11_BOOLEAN.test(n.value);
+  const walk = (node: unknown, segments: PathSegment[]): void => {
+    if (isMap(node))
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : '?';
+        if (plainBoolean(pair.key)) warn(pair.key, [...segments, key], 'key');
+        walk(pair.value, [...segments, key]);
+      }
+    else if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...segments, i]));
+    else if (plainBoolean(node)) warn(node, segments, 'value');
+  };
+  walk(root, []);
+  return out;
 }
 
 /**
@@ -193,7 +232,7 @@ export function parseManifests(
       }
       return start;
     };
-    docs.push({ doc: value, line: start, lineOf });
+    docs.push({ doc: value, line: start, lineOf, warnings: kubectlBooleanWarnings(d.contents, lineAt) });
   }
   return { docs, issues };
 }
@@ -202,13 +241,14 @@ export function parseManifests(
 export function validateManifests(
   text: string,
   file: string,
-): { documents: number; issues: ManifestIssue[] } {
+): { documents: number; issues: ManifestIssue[]; warnings: ManifestIssue[] } {
   const { docs, issues } = parseManifests(text, file);
+  const warnings = docs.flatMap((d) => d.warnings);
   const cross = crossDocumentIssues(docs.map((d) => d.doc));
   docs.forEach((d, i) => {
     for (const v of [...validateDocument(d.doc), ...(cross.get(i) ?? [])])
       issues.push({ ...v, line: d.lineOf(v.segments ?? []) });
   });
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-  return { documents: docs.length, issues };
+  return { documents: docs.length, issues, warnings };
 }

@@ -96,7 +96,21 @@ describe('mesonctl validate', () => {
       .filter((f) => /\.ya?ml$/.test(f))
       .map((f) => `examples/${f}`);
     const r = await run(examples.length > 0 ? examples : ['-'], GOOD);
-    expect(r.err).toBe('');
+    expect(r.err.split('\n').filter((l) => l !== '' && !l.includes(': warning: '))).toEqual([]);
     expect(r.code).toBe(0);
+  });
+
+  it('warns, without failing, about plain scalars that kubectl reads as booleans', async () => {
+    const text = GOOD.replace(
+      'spec:\n',
+      'spec:\n  notifications: [{ on: [failure], webhook: { url: "http://h/x" } }]\n',
+    );
+    const r = await run(['-'], text);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(
+      '-: spec.notifications[0].on: warning: kubectl reads the unquoted key on as a boolean (YAML 1.1); write "on" (line 5)\n',
+    );
+    const quoted = await run(['-'], text.replace('{ on:', '{ "on":'));
+    expect(quoted).toMatchObject({ code: 0, err: '' });
   });
 });

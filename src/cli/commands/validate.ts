@@ -83,6 +83,10 @@ export const validateCommand: Command = async (args, io) => {
     for (const v of [...validateDocument(parsed.doc), ...(cross.get(index) ?? [])])
       problems.push({ file, issue: { ...v, line: parsed.lineOf(v.segments ?? []) } });
   });
+  // Warnings (valid here, but not portable to kubectl) are printed and do not fail.
+  for (const { file, parsed } of all)
+    for (const w of parsed.warnings)
+      io.stderr(`${file}: ${w.path}: ${w.message}${w.line !== undefined ? ` (line ${w.line})` : ''}\n`);
 
   const order = new Map(inputs.map((i, n) => [i.file, n]));
   problems.sort(
