@@ -1,7 +1,7 @@
 // Synthesis: DSL values -> manifest objects -> YAML. Pure and byte-stable: the same program
 // always yields the same bytes (keys sorted by code unit, lists in program order, no
 // anchors, no line folding, documents in program order).
-import { stringify } from 'yaml';
+import { Document, isScalar, type Scalar, visit } from 'yaml';
 import { plainData } from './data.ts';
 import { DslError, describe, invalidArgument } from './errors.ts';
 import type { WorkflowManifest } from './manifest.ts';
@@ -30,23 +30,49 @@ export function synthAll(workflows: readonly WorkflowDefinition[]): WorkflowMani
   });
 }
 
+/** A list of scalars this short is written on one line, `[a, b, c]`, as people write them. */
+const FLOW_LIST_MAX = 60;
+
+const STRINGIFY = {
+  aliasDuplicateObjects: false,
+  lineWidth: 0,
+  minContentWidth: 0,
+  indentSeq: true,
+  flowCollectionPadding: false,
+} as const;
+
 /**
  * Multi-document YAML: one document per object, separated by `---`, each ending in a newline.
- * Strings are never folded, so a shell script keeps its lines (as a `|` block).
+ * Strings are never folded, so a shell script keeps its lines (as a `|` block); short lists of
+ * scalars (`on: [start, failure]`, `args: [--date, "${dateint}"]`) are written on one line.
  */
 export function toYaml(objects: unknown | readonly unknown[]): string {
   const docs = Array.isArray(objects) ? objects : [objects];
   return docs
     .map((doc, i) => {
-      const data = plainData(doc, `document ${i + 1}`, true);
-      return stringify(data, {
-        aliasDuplicateObjects: false,
-        lineWidth: 0,
-        minContentWidth: 0,
-        indentSeq: true,
+      const yaml = new Document(plainData(doc, `document ${i + 1}`, true), STRINGIFY);
+      visit(yaml, {
+        Seq(_, seq) {
+          if (
+            seq.items.length > 0 &&
+            seq.items.every(isShortScalar) &&
+            flowLength(seq.items) <= FLOW_LIST_MAX
+          ) {
+            seq.flow = true;
+          }
+        },
       });
+      return yaml.toString(STRINGIFY);
     })
     .join('---\n');
+}
+
+function isShortScalar(item: unknown): item is Scalar {
+  return isScalar(item) && !(typeof item.value === 'string' && /[\n\r]/.test(item.value));
+}
+
+function flowLength(items: unknown[]): number {
+  return items.reduce<number>((n, item) => n + JSON.stringify((item as Scalar).value).length + 2, 0);
 }
 
 /**
