@@ -298,7 +298,7 @@ export function evaluate(src: string, vars: Record<string, Value>, limits?: Part
       throw new ExprError('EXPR_TYPE', 'variables must be an object', { position: 0 });
     return evaluateAst(ast, vars, l);
   } catch (err) {
-    throw toExprError(err, 0).withExpression(src);
+    throw toExprError(err, ast.pos).withExpression(src, ast.pos);
   }
 }
 

@@ -131,6 +131,19 @@ const wildVars = fc.oneof(
 
 const scope: CheckScope = { names: new Map(NAMES.map((n) => [n, 'any' as const])) };
 
+/** evaluate's errors always say where and in what. */
+function evaluateChecked(src: string, vars: Record<string, unknown>): Value {
+  try {
+    return evaluate(src, vars as Record<string, Value>);
+  } catch (err) {
+    if (err instanceof ExprError) {
+      expect(typeof err.position).toBe('number');
+      expect(err.expression).toBe(src);
+    }
+    throw err;
+  }
+}
+
 /** Runs f; it must return JSON (round-trips) or throw ExprError, within a second. */
 function onlyJsonOrExprError(f: () => unknown): void {
   const start = performance.now();
@@ -149,7 +162,7 @@ describe('no input escapes the sandbox', () => {
   it('arbitrary strings', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), tokenSoup), wildVars, (src, vars) => {
-        onlyJsonOrExprError(() => evaluate(src, vars as Record<string, Value>));
+        onlyJsonOrExprError(() => evaluateChecked(src, vars));
         onlyJsonOrExprError(() => checkExpression(src, scope));
         onlyJsonOrExprError(() => interpolate(`a\${${src}}b`, vars as Record<string, Value>));
         onlyJsonOrExprError(() => checkTemplate(src, scope));
@@ -160,7 +173,7 @@ describe('no input escapes the sandbox', () => {
   it('well-formed expressions over built-ins', () => {
     fc.assert(
       fc.property(treeExpr, wildVars, (src, vars) => {
-        onlyJsonOrExprError(() => evaluate(src, vars as Record<string, Value>));
+        onlyJsonOrExprError(() => evaluateChecked(src, vars));
         onlyJsonOrExprError(() => checkExpression(src, scope));
       }),
       { numRuns: 1000 },
