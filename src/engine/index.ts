@@ -9,6 +9,7 @@ import type {
   RestoreRunInput,
   RunSubject,
   StartRunInput,
+  StepInstanceStatus,
   WorkflowRunStatus,
 } from './types.ts';
 
@@ -39,7 +40,8 @@ export function startRun(input: StartRunInput): EngineResult {
 
 /**
  * Functional form: restores the machine from `status`, applies one event and returns the new
- * status. Costs O(instances) per call; long-running shells keep a RunMachine instead. The
+ * status (pass `instances` when `status` does not list them). Costs O(instances) per call;
+ * long-running shells keep a RunMachine instead. The
  * actions re-emitted by the restore are dropped: only the event's consequences are returned.
  */
 export function applyEvent(
@@ -47,8 +49,9 @@ export function applyEvent(
   status: WorkflowRunStatus,
   event: EngineEvent,
   now: EpochMs,
+  instances?: StepInstanceStatus[],
 ): EngineResult {
-  const { machine } = Run.restore({ ...subject, status, now });
+  const { machine } = Run.restore({ ...subject, status, now, instances });
   const actions = machine.apply(event, now);
   return { status: machine.snapshot(), actions };
 }

@@ -8,7 +8,7 @@
 // instances plus a little engineState, and a restored machine rebuilds its frames by replaying
 // the definition over the recorded instances (every decision is a pure function of the
 // parameters and the recorded outputs, so the replay takes the same branches).
-import type { Condition } from '../crds/index.ts';
+import { type Condition, STEP_PHASES } from '../crds/index.ts';
 import { builtinValues, resolveParameters } from '../expr/index.ts';
 import { compilePlan, directSteps, type Plan, type PlanNode } from './plan.ts';
 import { artifactMatches, backoffMs, retryLimit } from './policy.ts';
@@ -128,12 +128,17 @@ export class Run implements RunMachine {
   private readonly fanIn = new Map<string, { gen: number; value: Value | undefined }>();
 
   private agenda: { frame: Frame; ok: boolean }[] = [];
+  /** Failures held back while replaying (see finish). */
+  private failures: { frame: Frame; ok: boolean }[] = [];
   /** No new work starts (the run failed or was stopped). */
   private halted = false;
   /** The root failed; the run becomes Failed when the last open attempt ends. */
   private failing = false;
-  /** While replaying a restored run: recorded instances are re-attached, not created. */
-  private restoring = false;
+  /**
+   * While replaying a restored run: new work (instances not recorded as started, Skipped
+   * marks) waits here until the replay is complete.
+   */
+  private deferred: (() => void)[] | null = null;
   /** Restart `from: failed`: the previous run's succeeded instances, by id. */
   private reuse: Map<string, StepInstanceStatus> | null = null;
   private actions: EngineAction[] = [];
@@ -217,10 +222,13 @@ export class Run implements RunMachine {
       run.finalize('Failed', errorMessage(e));
       return { machine: run, actions: run.takeActions() };
     }
-    run.restoring = true;
+    run.deferred = [];
     run.startNode(run.plan.root, null, run.rootScope());
+    run.drain();
+    const deferred = run.deferred;
+    run.deferred = null;
+    if (!run.halted) for (const start of deferred) start();
     run.settle();
-    run.restoring = false;
     return { machine: run, actions: run.takeActions() };
   }
 
@@ -362,7 +370,10 @@ export class Run implements RunMachine {
 
   summary(): InstanceSummary {
     const phases: InstanceSummary['phases'] = {};
-    for (const [p, n] of this.counts) if (n > 0) phases[p] = n;
+    for (const p of STEP_PHASES) {
+      const n = this.counts.get(p) ?? 0;
+      if (n > 0) phases[p] = n;
+    }
     return { total: this.instances.size, phases };
   }
 
@@ -423,7 +434,8 @@ export class Run implements RunMachine {
 
   private startNode(node: PlanNode, parent: Frame | null, scope: Scope): void {
     const f: Frame = { node, parent, scope, done: false, next: 0, pending: 0, items: null };
-    if (this.halted) {
+    // A replay walks on past a failure: what was recorded as started must be re-attached.
+    if (this.halted && this.deferred === null) {
       f.done = true;
       return;
     }
@@ -511,6 +523,10 @@ export class Run implements RunMachine {
     const name = (node.step as { name: string }).name;
     const id = name + scope.suffix;
     if (this.instances.has(id)) return;
+    if (this.deferred) {
+      this.deferred.push(() => this.markSkipped(node, scope));
+      return;
+    }
     const inst = this.register(node, { id, step: name, phase: 'Skipped', message: 'branch not taken' }, null);
     this.touch(inst);
   }
@@ -538,7 +554,7 @@ export class Run implements RunMachine {
     const spec = f.node.foreach as NonNullable<PlanNode['foreach']>;
     const limit = spec.parallelism ?? Number.POSITIVE_INFINITY;
     const body = f.node.children[0] as PlanNode;
-    while (!this.halted && f.next < items.length && f.pending < limit) {
+    while ((!this.halted || this.deferred !== null) && f.next < items.length && f.pending < limit) {
       const i = f.next++;
       f.pending++;
       this.startNode(body, f, this.iterScope(f.scope, f.node, i, spec.as, items[i] as Value));
@@ -553,16 +569,24 @@ export class Run implements RunMachine {
       this.message = failure;
       this._runChanged = true;
     }
-    this.agenda.push({ frame: f, ok });
+    // In a replay, failures are delivered after every success: whatever a block had started
+    // before it failed must be re-attached before the failure closes the block.
+    if (!ok && this.deferred !== null) this.failures.push({ frame: f, ok });
+    else this.agenda.push({ frame: f, ok });
   }
 
   /** Delivers block completions until none is left (iterative: no recursion on long chains). */
   private drain(): void {
-    for (let i = 0; i < this.agenda.length; i++) {
-      const { frame, ok } = this.agenda[i] as { frame: Frame; ok: boolean };
-      this.childDone(frame, ok);
+    for (;;) {
+      for (let i = 0; i < this.agenda.length; i++) {
+        const { frame, ok } = this.agenda[i] as { frame: Frame; ok: boolean };
+        this.childDone(frame, ok);
+      }
+      this.agenda = [];
+      if (this.failures.length === 0) return;
+      this.agenda = this.failures;
+      this.failures = [];
     }
-    this.agenda = [];
   }
 
   private childDone(child: Frame, ok: boolean): void {
@@ -695,18 +719,36 @@ export class Run implements RunMachine {
     const node = f.node;
     const step = node.step as NonNullable<PlanNode['step']>;
     const id = step.name + f.scope.suffix;
-    let inst = this.instances.get(id);
-    if (inst && this.restoring && inst.frame === null) {
-      inst.frame = f;
-      inst.node = node;
-      if (this.reattach(inst)) return;
-      // Not started before (or nothing to keep): run it as new.
-      inst.s = { id, step: step.name, phase: inst.s.phase };
-      this.setPhase(inst, 'Pending');
-    } else if (inst) {
+    const inst = this.instances.get(id);
+    if (inst && inst.frame !== null) {
       // Cannot happen with unique step names; fail loudly rather than run twice.
       this.finish(f, false, `${node.path}: duplicate step instance id ${id}`);
       return;
+    }
+    if (inst) {
+      // A recorded instance (restore): it carries on from where it was.
+      inst.frame = f;
+      inst.node = node;
+      if (this.reattach(inst)) return;
+    }
+    if (this.deferred) {
+      // New work found while replaying: the order of the replay is not the order in which
+      // things happened, so start it only once the whole replay shows the run still going.
+      this.deferred.push(() => this.startFresh(f, id));
+      return;
+    }
+    this.startFresh(f, id);
+  }
+
+  /** Creates (or resets a recorded, never-started) instance and resolves and launches it. */
+  private startFresh(f: Frame, id: string): void {
+    if (this.halted) return;
+    const node = f.node;
+    const step = node.step as NonNullable<PlanNode['step']>;
+    let inst = this.instances.get(id);
+    if (inst) {
+      inst.s = { id, step: step.name, phase: inst.s.phase, attempts: 0 };
+      this.setPhase(inst, 'Pending');
     } else {
       const reused = this.reuse?.get(id);
       if (reused) {

@@ -200,6 +200,29 @@ describe('restore (controller restart)', () => {
     expect(d.status().message).toBe('step bad failed: x');
   });
 
+  it('a restore after a failure re-attaches what was started before it, and starts nothing new', () => {
+    // w[2] started after w[1] succeeded and before w[0] failed; the replay sees w[0]'s failure
+    // first in definition order but must still find w[2] running.
+    const def: DefinitionNode = {
+      parallel: [
+        { foreach: { items: 'range(4)', as: 'i', parallelism: 2, do: sh('w') } },
+        { sequence: [sh('a'), sh('b')] },
+      ],
+    };
+    const d = new Driver(def, { script: { w: 'hang', a: 'hang' } });
+    d.send({ type: 'StepSucceeded', instanceId: 'w[1]', attempt: 1 });
+    d.send({ type: 'StepFailed', instanceId: 'w[0]', attempt: 1, message: 'x' });
+    d.send({ type: 'StepSucceeded', instanceId: 'a', attempt: 1 });
+    const before = d.status();
+    expect(Object.keys(d.phases())).toEqual(['w[0]', 'w[1]', 'a', 'w[2]']);
+    const ensure = d.restart();
+    expect(d.status()).toEqual(before);
+    expect(ensure.map((a) => a.type === 'LaunchStep' && a.instanceId)).toEqual(['w[2]']);
+    d.send({ type: 'StepSucceeded', instanceId: 'w[2]', attempt: 1 });
+    expect(d.phase).toBe('Failed');
+    expect(d.launches).not.toContain('b#1');
+  });
+
   it('a terminal run restores as is and ignores events', () => {
     const d = new Driver(sh('a')).settle();
     const status = d.status();

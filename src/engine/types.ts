@@ -252,7 +252,7 @@ export interface CreatedRun {
 //   createRun(input: StartRunInput): CreatedRun
 //   restoreRun(input: RestoreRunInput): CreatedRun      // re-emits the actions that must hold
 //   startRun(input: StartRunInput): EngineResult        // createRun + snapshot
-//   applyEvent(subject: RunSubject, status, event, now): EngineResult  // restore + apply + snapshot (O(n))
+//   applyEvent(subject: RunSubject, status, event, now, instances?): EngineResult  // restore + apply + snapshot (O(n))
 //   artifactMatches(selector: ArtifactSelector, artifact: ArtifactRecord): boolean
 export type StartRun = (input: StartRunInput) => EngineResult;
 export type ApplyEvent = (
@@ -260,4 +260,5 @@ export type ApplyEvent = (
   status: WorkflowRunStatus,
   event: EngineEvent,
   now: EpochMs,
+  instances?: StepInstanceStatus[],
 ) => EngineResult;

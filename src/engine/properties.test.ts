@@ -1,0 +1,177 @@
+// biome-ignore-all lint/suspicious/noThenProperty: the workflow API names a branch body `then`
+// Properties over random definitions, random executor behaviour and random controller
+// restarts: a restore at any point changes nothing and re-emits exactly the open work; no
+// attempt is launched twice; every run ends; a Succeeded run has nothing left unfinished.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { DefinitionNode } from '../crds/index.ts';
+import { createRun, restoreRun } from './index.ts';
+import type { EngineAction, EngineEvent, RunMachine, TimerRef } from './types.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+/** Random definition trees (depth-bounded); step names are made unique afterwards. */
+const nodeArb: fc.Memo<DefinitionNode> = fc.memo((depth) => {
+  const step = fc
+    .record({
+      kind: fc.constantFrom('shell', 'shell', 'noop', 'sub'),
+      retry: fc.nat(2),
+      backoff: fc.constantFrom(0, 1),
+    })
+    .map(
+      ({ kind, retry, backoff }): DefinitionNode => ({
+        step: {
+          name: 's',
+          ...(kind === 'shell'
+            ? { shell: { script: 'x' } }
+            : kind === 'noop'
+              ? { noop: {} }
+              : { subworkflow: { workflow: 'child' } }),
+          ...(retry > 0 ? { retry: { limit: retry, backoff: { initialSeconds: backoff } } } : {}),
+        },
+      }),
+    );
+  if (depth <= 1) return step;
+  const child = nodeArb(depth - 1);
+  const kids = fc.array(child, { minLength: 1, maxLength: 3, size: 'medium' });
+  return fc.oneof(
+    { weight: 2, arbitrary: step },
+    kids.map((c): DefinitionNode => ({ sequence: c })),
+    kids.map((c): DefinitionNode => ({ parallel: c })),
+    fc
+      .record({ kind: fc.constantFrom('or', 'xor'), c: kids, x: fc.nat(3), otherwise: fc.option(child) })
+      .map(({ kind, c, x, otherwise }): DefinitionNode => {
+        const branches = [
+          ...c.map((n, i) => ({ when: `x ${i % 2 ? '<' : '>='} ${x}`, then: n })),
+          ...(otherwise ? [{ otherwise }] : []),
+        ];
+        return kind === 'or' ? { or: branches } : { xor: branches };
+      }),
+    fc.record({ c: child, n: fc.nat(2), extra: fc.nat(1) }).map(
+      ({ c, n, extra }): DefinitionNode => ({
+        loop: { do: c, while: `LOOP_INDEX < ${n}`, maxIterations: n + extra },
+      }),
+    ),
+    fc.record({ c: child, n: fc.nat(4), p: fc.option(fc.integer({ min: 1, max: 3 })) }).map(
+      ({ c, n, p }): DefinitionNode => ({
+        foreach: { items: `range(${n})`, as: 'it', ...(p ? { parallelism: p } : {}), do: c },
+      }),
+    ),
+  );
+});
+
+function uniqueNames(def: DefinitionNode): DefinitionNode {
+  let n = 0;
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') {
+      const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+      if (k(o, 'name') && (k(o, 'shell') || k(o, 'noop') || k(o, 'subworkflow'))) o.name = `s${n++}`;
+      return o;
+    }
+    return v;
+  };
+  const k = (o: object, key: string) => Object.hasOwn(o, key);
+  return walk(def) as DefinitionNode;
+}
+
+interface Open {
+  id: string;
+  attempt: number;
+  child: boolean;
+}
+
+describe('engine properties', () => {
+  it('restores are invisible, attempts launch once, runs end, Succeeded means done', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .array(nodeArb(4), { minLength: 2, maxLength: 4 })
+          .map((c): DefinitionNode => ({ parallel: c }))
+          .map(uniqueNames),
+        fc.nat(3),
+        fc.array(fc.nat(1_000_000), { minLength: 200, maxLength: 200 }),
+        (definition, x, dice) => {
+          const subject = { runId: 'r', workflow: 'wf', version: 1, definition };
+          let now = T0;
+          const created = createRun({ ...subject, parameters: [{ name: 'x', value: x }], now });
+          let machine: RunMachine = created.machine;
+          const open: Open[] = [];
+          const timers: TimerRef[] = [];
+          const launched = new Set<string>();
+          const take = (actions: EngineAction[], recovering = false) => {
+            for (const a of actions) {
+              if (a.type === 'LaunchStep' || a.type === 'StartChildRun') {
+                const key = `${a.instanceId}#${a.attempt}`;
+                if (recovering) {
+                  expect(a.recovered).toBe(true);
+                  expect(open.some((o) => o.id === a.instanceId && o.attempt === a.attempt)).toBe(true);
+                  continue;
+                }
+                expect(launched.has(key), `${key} launched twice`).toBe(false);
+                launched.add(key);
+                open.push({ id: a.instanceId, attempt: a.attempt, child: a.type === 'StartChildRun' });
+              }
+              if (a.type === 'WakeAt' && !recovering) timers.push(a.timer);
+            }
+          };
+          take(created.actions);
+          let i = 0;
+          while (machine.phase === 'Running' && i < dice.length) {
+            const d = dice[i++] as number;
+            now += 1000;
+            if (d % 7 === 0) {
+              // Controller restart: the restored machine must be indistinguishable.
+              const before = machine.snapshot();
+              const restored = restoreRun({ ...subject, status: before, now });
+              machine = restored.machine;
+              expect(machine.snapshot()).toEqual(before);
+              const relaunch = restored.actions.filter(
+                (a) => a.type === 'LaunchStep' || a.type === 'StartChildRun',
+              );
+              expect(relaunch.length).toBe(open.length);
+              take(restored.actions, true);
+              continue;
+            }
+            let event: EngineEvent;
+            if (open.length > 0 && (timers.length === 0 || d % 3 !== 0)) {
+              const [o] = open.splice(d % open.length, 1) as [Open];
+              const fail = d % 11 === 0;
+              event = o.child
+                ? {
+                    type: 'ChildRunFinished',
+                    instanceId: o.id,
+                    attempt: o.attempt,
+                    phase: fail ? 'Failed' : 'Succeeded',
+                  }
+                : fail
+                  ? { type: 'StepFailed', instanceId: o.id, attempt: o.attempt, message: 'x' }
+                  : { type: 'StepSucceeded', instanceId: o.id, attempt: o.attempt };
+            } else if (timers.length > 0) {
+              now += 60_000;
+              event = { type: 'Timer', timer: timers.shift() as TimerRef };
+            } else break;
+            take(machine.apply(event, now));
+          }
+          // With a responsive executor the run always ends.
+          while (machine.phase === 'Running' && (open.length > 0 || timers.length > 0)) {
+            now += 60_000;
+            const o = open.shift();
+            const event: EngineEvent = o
+              ? o.child
+                ? { type: 'ChildRunFinished', instanceId: o.id, attempt: o.attempt, phase: 'Succeeded' }
+                : { type: 'StepSucceeded', instanceId: o.id, attempt: o.attempt }
+              : { type: 'Timer', timer: timers.shift() as TimerRef };
+            take(machine.apply(event, now));
+          }
+          expect(machine.phase).not.toBe('Running');
+          const status = machine.snapshot();
+          if (status.phase === 'Succeeded')
+            for (const s of status.steps ?? []) expect(['Succeeded', 'Skipped']).toContain(s.phase);
+          if (status.phase === 'Failed') expect(status.message).toBeTruthy();
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});
