@@ -29,6 +29,8 @@ export class HostSlot implements HostView {
   readonly rank: number;
   bucket = -1;
   position = -1;
+  /** Position in HostIndex.slots. */
+  slotIndex = -1;
   freePorts = 0;
   /** Placed on during the current pass (Mesos offers of such hosts are consumed). */
   used = false;
@@ -116,6 +118,7 @@ export class HostIndex {
     if (!slot) {
       slot = new HostSlot(offer.hostname, hostRank(offer.hostname, this.seed));
       this.byName.set(offer.hostname, slot);
+      slot.slotIndex = this.slots.length;
       this.slots.push(slot);
     } else {
       this.unbucket(slot);
@@ -157,8 +160,15 @@ export class HostIndex {
     this.unbucket(slot);
     if (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0) this.oneDimensionalHosts--;
     this.byName.delete(slot.hostname);
-    const i = this.slots.indexOf(slot);
-    if (i >= 0) this.slots.splice(i, 1);
+    // Swap-remove: O(1) even when a pass consumes the offers of thousands of hosts.
+    const i = slot.slotIndex;
+    if (i < 0 || this.slots[i] !== slot) return;
+    const last = this.slots.pop()!;
+    if (last !== slot) {
+      this.slots[i] = last;
+      last.slotIndex = i;
+    }
+    slot.slotIndex = -1;
   }
 
   /** Free = sum of the offers' remaining resources. */

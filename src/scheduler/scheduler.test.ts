@@ -32,6 +32,26 @@ describe('Scheduler (incremental)', () => {
     expect(s.currentOffers().map((o) => o.id)).toEqual(['m3']);
   });
 
+  it('stays consistent when a pass consumes the offers of many hosts', () => {
+    const s = new Scheduler();
+    for (let i = 0; i < 100; i++) s.addOffer(offer(`h${i}`, 4, 4, { id: `m${i}`, source: 'mesos' }));
+    for (let i = 0; i < 60; i++) s.enqueue(task(`t${i}`, 4, 1, { submittedAt: i }));
+    expect(s.schedule(0).placements).toHaveLength(60);
+    expect(s.currentOffers()).toHaveLength(40);
+    expect(s.queuedCount).toBe(0);
+    for (let i = 60; i < 110; i++) s.enqueue(task(`t${i}`, 4, 1, { submittedAt: i }));
+    const res = s.schedule(1);
+    expect(res.placements).toHaveLength(40);
+    expect(new Set(res.placements.map((p) => p.hostname)).size).toBe(40);
+    expect(s.currentOffers()).toHaveLength(0);
+    // Explained against the hosts as the pass left them (full), before their offers were spent.
+    expect(s.whyQueued('t100')!.reasons[0]!.message).toBe(
+      'cpus: 40 of 40 hosts lacked it (requested 4, most free on those hosts 0)',
+    );
+    s.schedule(2);
+    expect(s.whyQueued('t100')!.reasons[0]!.key).toBe('no-offers');
+  });
+
   it('declines offers at expiry and after that never places on them', () => {
     const s = new Scheduler();
     s.addOffer(offer('h1', 1, 1, { id: 'o1', expiresAt: 100 }));

@@ -173,6 +173,11 @@ export class Scheduler {
     return this.lastUnplaced.get(taskId);
   }
 
+  /** How many tasks are queued (cheaper than queuedTasks().length). */
+  get queuedCount(): number {
+    return this.queue.size;
+  }
+
   queuedTasks(): Task[] {
     return [...this.queue.values()];
   }
