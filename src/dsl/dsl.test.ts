@@ -533,6 +533,12 @@ describe('collectWorkflows', () => {
     expect(collectWorkflows({ a: w1, b: w1 }, 'p.ts')).toEqual([w1]);
   });
 
+  it('recognises a workflow built by another copy of the DSL module (a registry-symbol brand)', () => {
+    const foreign = { [Symbol.for('meson.dev/dsl.Workflow')]: true, manifest: { ...synth(w1) } };
+    expect(collectWorkflows({ default: foreign }, 'p.ts')).toEqual([foreign]);
+    expect(synth(foreign as never)).toEqual(synth(w1));
+  });
+
   it('explains what is wrong when nothing or something else is exported', () => {
     expect(codeOf(() => collectWorkflows({ x: 1 }, 'p.ts'))).toBe('DSL_NOTHING_EXPORTED');
     expect(() => collectWorkflows({ default: [w1, 'x'] }, 'p.ts')).toThrow(
