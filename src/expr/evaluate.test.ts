@@ -164,7 +164,7 @@ describe('sandbox', () => {
     expect(err('[n]', { n: Number.NaN }).code).toBe('EXPR_ARITHMETIC');
   });
   it('rejects assignment, new, arrow functions and comma expressions as syntax', () => {
-    for (const src of ['x = 1', 'new Date()', '() => 1', 'a, b', 'a; b', '`t`', '{a: 1}'])
+    for (const src of ['x = 1', 'new Date()', '() => 1', 'a, b', 'a; b', 'a;', 'a,', '`t`', '{a: 1}'])
       expect(['EXPR_PARSE', 'EXPR_FORBIDDEN']).toContain(err(src, { a: 1, b: 2, x: 1 }).code);
   });
 });

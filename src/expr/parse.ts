@@ -110,7 +110,8 @@ class PositionedParser extends JsepBase {
 
 /**
  * Rejects nesting deeper than the limit before jsep (which is recursive) sees the text:
- * brackets, runs of prefix operators and conditionals (`a ? b : c ? ...` nests to the right).
+ * brackets, runs of prefix operators and conditionals (`a ? b : c ? ...` nests to the right);
+ * also the statement separators that jsep would silently accept.
  */
 function checkNesting(src: string, maxDepth: number): void {
   let depth = 0;
@@ -133,6 +134,11 @@ function checkNesting(src: string, maxDepth: number): void {
     }
     if (ch !== ' ' && ch !== '\t' && ch !== '\n' && ch !== '\r') prefixRun = 0;
     if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === ';' || (ch === ',' && depth === 0))
+      // jsep silently accepts `a;` and `a,` as separators of several expressions.
+      throw new ExprError('EXPR_PARSE', `unexpected "${ch}": an expression is a single expression`, {
+        position: i,
+      });
     else if (ch === '(' || ch === '[') {
       if (++depth > maxDepth) tooDeep(i);
     } else if (ch === ')' || ch === ']') depth--;
