@@ -15,8 +15,11 @@ export const ONE_OF_CODE = 'SCHEMA_ONE_OF';
  */
 export const FREE_FORM = 'x-meson-free-form';
 
-export function freeForm<T extends z.ZodType>(schema: T, description: string): T {
-  return schema.meta({ description, [FREE_FORM]: true });
+/** Meta key: how the validator words what a schema expects (for unions, where zod's words are poor). */
+export const EXPECTED = 'x-meson-expected';
+
+export function freeForm<T extends z.ZodType>(schema: T, description: string, expected?: string): T {
+  return schema.meta({ description, [FREE_FORM]: true, ...(expected ? { [EXPECTED]: expected } : {}) });
 }
 
 /** Any JSON value (parameter values, output parameters, resolved parameters). */
@@ -24,6 +27,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: s
 export const JsonValueSchema: z.ZodType<JsonValue> = freeForm(
   z.json() as z.ZodType<JsonValue>,
   'Any JSON value.',
+  'any JSON value',
 );
 
 /** RFC 3339 timestamp, as Kubernetes writes them. */
@@ -37,6 +41,7 @@ export const TimestampSchema = z.iso.datetime({ offset: true }).describe('RFC 33
 export const QuantitySchema = freeForm(
   z.union([z.number().nonnegative(), z.string().min(1)]),
   'A number or a Kubernetes quantity string such as 500m, 512Mi, 8Gi.',
+  'a non-negative number or a quantity string such as 500m, 512Mi or 8Gi',
 );
 export type QuantityValue = z.infer<typeof QuantitySchema>;
 

@@ -9,7 +9,7 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { DataArtifactSchema } from './artifact.ts';
-import { API_GROUP, FREE_FORM } from './common.ts';
+import { API_GROUP, EXPECTED, FREE_FORM } from './common.ts';
 import { WorkflowRunSchema } from './run.ts';
 import { WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
 
@@ -236,6 +236,11 @@ export function crdFiles(): { file: string; yaml: string }[] {
     yaml:
       HEADER +
       // YAML 1.1 quoting: kubectl reads YAML 1.1, where a plain `on` (the Notification field) is true.
-      stringify(crdObject(k), { version: '1.1', sortMapEntries: true, lineWidth: 0, aliasDuplicateObjects: false }),
+      stringify(crdObject(k), {
+        version: '1.1',
+        sortMapEntries: true,
+        lineWidth: 0,
+        aliasDuplicateObjects: false,
+      }),
   }));
 }

@@ -2,7 +2,7 @@
 // table of fields per object type, with types, whether required, and the schema's description.
 import type { z } from 'zod';
 import { DataArtifactSchema, DataArtifactSpecSchema } from './artifact.ts';
-import { ConditionSchema, FREE_FORM, JsonValueSchema, ObjectMetaSchema } from './common.ts';
+import { ConditionSchema, FREE_FORM, ObjectMetaSchema } from './common.ts';
 import { NODE_DEPTH } from './crd.ts';
 import { expectedOf, unwrap } from './messages.ts';
 import {
@@ -139,8 +139,6 @@ function info(s: z.ZodType): { description?: string; freeForm: boolean } {
 }
 
 function typeName(s: z.ZodType, names: Map<z.ZodType, string>): string {
-  for (let c: z.ZodType | undefined = s; c; c = defOf(c).innerType)
-    if (c === JsonValueSchema) return 'any JSON';
   const u = unwrap(s);
   const named = names.get(u);
   if (named) return `[${named}](#${named.toLowerCase()})`;
@@ -149,7 +147,7 @@ function typeName(s: z.ZodType, names: Map<z.ZodType, string>): string {
   if (d.type === 'record' && d.valueType) return `map of string to ${typeName(d.valueType, names)}`;
   if (d.type === 'object') return 'object';
   if (d.type === 'custom' || d.type === 'any' || d.type === 'unknown') return 'any JSON';
-  return (expectedOf(u) ?? d.type).replace(/^an? /, '').replace(/ or an? /g, ' or ');
+  return (expectedOf(s) ?? d.type).replace(/^an? /, '').replace(/ or an? /g, ' or ');
 }
 
 function escapeCell(s: string): string {

@@ -1,7 +1,7 @@
 // Turns zod issues into one actionable message per problem: the field path in the notation users
 // see in their YAML (`spec.definition.sequence[1].step.shell`) and what was expected there.
 import type { z } from 'zod';
-import { ONE_OF_CODE } from './common.ts';
+import { EXPECTED, ONE_OF_CODE } from './common.ts';
 
 export type PathSegment = string | number;
 
@@ -61,17 +61,17 @@ export function unwrap(schema: z.ZodType): z.ZodType {
   return s;
 }
 
-/** The schema that applies at `segments` below `root`, if the path follows the schema. */
+/** The schema that applies at `segments` below `root` (wrappers kept), if the path follows it. */
 export function schemaAt(root: z.ZodType, segments: readonly PathSegment[]): z.ZodType | undefined {
-  let s: z.ZodType | undefined = unwrap(root);
+  let s: z.ZodType | undefined = root;
   for (const seg of segments) {
     if (!s) return undefined;
-    const d = defOf(s);
+    const u = unwrap(s);
+    const d = defOf(u);
     if (d.type === 'object' && typeof seg === 'string') s = d.shape?.[seg];
     else if (d.type === 'array' && typeof seg === 'number') s = d.element;
     else if (d.type === 'record') s = d.valueType;
     else return undefined;
-    if (s) s = unwrap(s);
   }
   return s;
 }
@@ -136,6 +136,10 @@ const TYPE_NAMES: Record<string, string> = {
 /** What a schema accepts, in words ("a string", "one of queue, skip, replace", ...). */
 export function expectedOf(schema: z.ZodType | undefined): string | undefined {
   if (!schema) return undefined;
+  for (let c: z.ZodType | undefined = schema; c; c = defOf(c).innerType) {
+    const words = (c as unknown as { meta: () => Record<string, unknown> | undefined }).meta()?.[EXPECTED];
+    if (typeof words === 'string') return words;
+  }
   const s = unwrap(schema);
   const d = defOf(s) as ZodDef & { entries?: Record<string, unknown>; values?: unknown[]; format?: string };
   if (d.type === 'enum' && d.entries) return `one of ${Object.values(d.entries).join(', ')}`;
@@ -237,6 +241,12 @@ export function fromZodIssue(zi: ZodIssue, root: z.ZodType, prefix: PathSegment[
       ];
     case 'invalid_union': {
       const expected = expectedOf(here) ?? 'a different value';
+      if (zi.input === undefined) {
+        const field = segments[segments.length - 1];
+        return [
+          issue(segments, 'SCHEMA_REQUIRED', `missing required field "${field}": expected ${expected}`),
+        ];
+      }
       return [issue(segments, 'SCHEMA_TYPE', `expected ${expected}, found ${describeValue(zi.input)}`)];
     }
     case 'too_small':
