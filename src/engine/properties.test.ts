@@ -169,6 +169,43 @@ describe('engine properties', () => {
           if (status.phase === 'Succeeded')
             for (const s of status.steps ?? []) expect(['Succeeded', 'Skipped']).toContain(s.phase);
           if (status.phase === 'Failed') expect(status.message).toBeTruthy();
+          if (status.phase !== 'Failed' || !status.message?.startsWith('step ')) return;
+          // Restart from failed with an executor that always succeeds: nothing that succeeded
+          // runs again, and the run succeeds...
+          const succeeded = new Set(
+            (status.steps ?? []).filter((s) => s.phase === 'Succeeded').map((s) => s.id),
+          );
+          const restart = createRun({
+            ...subject,
+            runId: 'r2',
+            parameters: [{ name: 'x', value: x }],
+            now,
+            restartOf: { run: 'r', status },
+          });
+          const queue = [...restart.actions];
+          for (let k = 0; k < queue.length && restart.machine.phase === 'Running'; k++) {
+            const a = queue[k] as EngineAction;
+            now += 1000;
+            if (a.type === 'LaunchStep' || a.type === 'StartChildRun') {
+              expect(succeeded.has(a.instanceId), `${a.instanceId} re-run`).toBe(false);
+              queue.push(
+                ...restart.machine.apply(
+                  a.type === 'LaunchStep'
+                    ? { type: 'StepSucceeded', instanceId: a.instanceId, attempt: a.attempt }
+                    : {
+                        type: 'ChildRunFinished',
+                        instanceId: a.instanceId,
+                        attempt: a.attempt,
+                        phase: 'Succeeded',
+                      },
+                  now,
+                ),
+              );
+            }
+          }
+          // ... unless a loop of the definition always exceeds its maxIterations.
+          const end = restart.machine.snapshot();
+          if (end.phase !== 'Succeeded') expect(end.message).toMatch(/loop exceeded maxIterations/);
         },
       ),
       { numRuns: 1000 },
