@@ -281,6 +281,24 @@ describe('combinators', () => {
     });
   });
 
+  it('Condition(...).branch() and Otherwise() open a branch that .end() finishes', () => {
+    const scoped = step('a')
+      .xor(
+        Condition('x < 5').branch().sequence(step('b')).sequence(step('c')).end(),
+        Otherwise().sequence(step('d')).end(),
+      )
+      .sequence(step('e'));
+    const inline = step('a')
+      .xor(Condition('x < 5').branch(step('b').sequence(step('c'))), Otherwise(step('d')))
+      .sequence(step('e'));
+    expect(scoped.toNode()).toEqual(inline.toNode());
+    expect(() => step('a').or(Condition('x < 5').branch().sequence(step('b')) as never)).toThrow(
+      /or\(\): argument 1: the branch "x < 5" opened here is not closed; call \.end\(\)/,
+    );
+    expect(codeOf(() => Otherwise().end())).toBe('DSL_EMPTY_BLOCK');
+    expect(codeOf(() => step('a').or(step('b') as never))).toBe('DSL_INVALID_ARGUMENT');
+  });
+
   it('.end() on a top-level flow returns the flow itself, so it may close an inline branch', () => {
     const flow = step('a').sequence(step('b'));
     expect(flow.end()).toBe(flow);

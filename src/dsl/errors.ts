@@ -16,7 +16,7 @@ export class DslError extends Error {
 export type DslErrorCode =
   /** an argument of a DSL function has the wrong shape or type */
   | 'DSL_INVALID_ARGUMENT'
-  /** a loop/foreach opened without a body was never closed with `.end()` */
+  /** a loop, foreach or branch opened without a body was never closed with `.end()` */
   | 'DSL_UNCLOSED_SCOPE'
   /** `.end()` called on a flow that has nothing left to close */
   | 'DSL_NOTHING_TO_END'

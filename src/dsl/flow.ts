@@ -26,11 +26,11 @@ export interface ForeachOptions {
   parallelism?: number;
 }
 
+/** An open block: what `.end()` does with the body built since it was opened. */
 interface Scope {
-  /** what the scope is, for messages: `loop`, `foreach "country"` */
+  /** what the scope is, for messages: `loop`, `foreach "country"`, `branch "x < 5"` */
   label: string;
-  parent: Chain<unknown>;
-  close: (body: DefinitionNode) => DefinitionNode;
+  finish: (body: DefinitionNode) => unknown;
 }
 
 const BRANCH = Symbol('meson.dsl.branch');
@@ -88,7 +88,7 @@ export class Chain<P = Root> {
   loop(options: LoopOptions, body?: Flow): Chain<P> | Chain<Chain<P>> {
     const close = loopCloser(options);
     if (body !== undefined) return this.#append(close(nodeOf(body, 'loop(): body')));
-    return new Chain<Chain<P>>([], { label: 'loop', parent: this, close });
+    return new Chain<Chain<P>>([], { label: 'loop', finish: (b) => this.#append(close(b)) });
   }
 
   /**
@@ -100,11 +100,15 @@ export class Chain<P = Root> {
   foreach(options: ForeachOptions, body?: Flow): Chain<P> | Chain<Chain<P>> {
     const close = foreachCloser(options);
     if (body !== undefined) return this.#append(close(nodeOf(body, 'foreach(): body')));
-    return new Chain<Chain<P>>([], { label: `foreach "${options.as}"`, parent: this, close });
+    return new Chain<Chain<P>>([], {
+      label: `foreach "${options.as}"`,
+      finish: (b) => this.#append(close(b)),
+    });
   }
 
   /**
-   * Closes the loop/foreach this chain builds and returns the enclosing chain. On a
+   * Closes the loop/foreach this chain builds and returns the enclosing chain (or, for a
+   * branch opened by `Condition(...).branch()` / `Otherwise()`, the finished branch). On a
    * top-level flow it returns the flow itself (as the Scala DSL's `definition = ....end()`).
    */
   end(): P extends Root ? Flow : P {
@@ -116,7 +120,7 @@ export class Chain<P = Root> {
         `${scope.label}: the body is empty (nothing between it and .end())`,
       );
     }
-    return scope.parent.#append(scope.close(bodyOf(this.#items))) as never;
+    return scope.finish(bodyOf(this.#items)) as never;
   }
 
   /** The definition node this flow synthesises to. */
@@ -213,22 +217,35 @@ export function foreach(options: ForeachOptions, body?: Flow): Flow | Chain<Flow
   return body === undefined ? EMPTY.foreach(options) : EMPTY.foreach(options, body);
 }
 
-/** `Condition("x < 5").branch(flow)`: a branch of an `or`/`xor` taken when the expression is true. */
-export function Condition(when: string): { branch(flow: Flow): Branch } {
+/**
+ * `Condition("x < 5").branch(flow)`: a branch of an `or`/`xor` taken when the expression is
+ * true. `Condition("x < 5").branch()` opens the branch instead: the calls that follow build it
+ * and `.end()` returns the finished branch.
+ */
+export function Condition(when: string): { branch(): Chain<Branch>; branch(flow: Flow): Branch } {
   if (typeof when !== 'string' || when.trim() === '') {
     throw invalidArgument('Condition()', 'a non-empty expression string', when);
   }
+  const label = `branch ${JSON.stringify(when)}`;
+  const make = (then: DefinitionNode): Branch => ({ [BRANCH]: { when, then } });
   return {
-    branch(flow: Flow): Branch {
-      const then = nodeOf(flow, `Condition(${JSON.stringify(when)}).branch()`);
-      return { [BRANCH]: { when, then } };
+    branch(flow?: Flow): never {
+      if (flow === undefined) return new Chain<Branch>([], { label, finish: make }) as never;
+      return make(nodeOf(flow, `Condition(${JSON.stringify(when)}).branch()`)) as never;
     },
   };
 }
 
-/** The branch of an `or`/`xor` taken when no condition is true; it must come last. */
-export function Otherwise(flow: Flow): Branch {
-  return { [BRANCH]: { otherwise: nodeOf(flow, 'Otherwise()') } };
+/**
+ * The branch of an `or`/`xor` taken when no condition is true; it must come last.
+ * `Otherwise()` opens it, like `Condition(...).branch()`.
+ */
+export function Otherwise(): Chain<Branch>;
+export function Otherwise(flow: Flow): Branch;
+export function Otherwise(flow?: Flow): Branch | Chain<Branch> {
+  const make = (otherwise: DefinitionNode): Branch => ({ [BRANCH]: { otherwise } });
+  if (flow === undefined) return new Chain<Branch>([], { label: 'otherwise branch', finish: make });
+  return make(nodeOf(flow, 'Otherwise()'));
 }
 
 function branchNodes(kind: 'or' | 'xor', branches: Branch[]): BranchNode[] {
@@ -237,6 +254,8 @@ function branchNodes(kind: 'or' | 'xor', branches: Branch[]): BranchNode[] {
   }
   return branches.map((branch, i) => {
     const where = `${kind}(): argument ${i + 1}`;
+    // an opened branch whose .end() was forgotten: say so rather than "not a branch"
+    if (branch instanceof Chain) Chain.nodeOf(branch, where);
     if (branch === null || typeof branch !== 'object' || !(BRANCH in branch)) {
       throw invalidArgument(where, 'Condition(expr).branch(flow) or Otherwise(flow)', branch);
     }
