@@ -166,6 +166,7 @@ describe('no input escapes the sandbox', () => {
         onlyJsonOrExprError(() => checkExpression(src, scope));
         onlyJsonOrExprError(() => interpolate(`a\${${src}}b`, vars as Record<string, Value>));
         onlyJsonOrExprError(() => checkTemplate(src, scope));
+        onlyJsonOrExprError(() => interpolate(src, vars as Record<string, Value>));
       }),
       { numRuns: 1000 },
     );
