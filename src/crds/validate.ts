@@ -2,12 +2,13 @@
 // message per problem plus semantic checks, and multi-document YAML parsing with line numbers.
 import { isMap, isNode, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
+import { coerceParameter, type ExprError, type ParameterType, type Value } from '../expr/index.ts';
 import { DataArtifactSchema } from './artifact.ts';
 import { API_VERSION } from './common.ts';
 import { fromZodIssue, issue, type PathSegment, type ValidationIssue } from './messages.ts';
 import { WorkflowRunSchema } from './run.ts';
 import { checkMetadata, checkRunSpec, checkWorkflowSpec } from './semantic.ts';
-import { WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
+import { PARAMETER_TYPES, WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
 
 export { formatPath, type PathSegment, type ValidationIssue } from './messages.ts';
 
@@ -73,35 +74,59 @@ export function validateDocument(doc: unknown): ValidationIssue[] {
 
 /**
  * Checks across documents validated together: a WorkflowRun or a subworkflow step that names a
- * Workflow of the same set may only pass parameters that Workflow declares. Returns issues per
- * document index.
+ * Workflow of the same set may only pass parameters that Workflow declares, with values of the
+ * declared types. Returns issues per document index.
  */
 export function crossDocumentIssues(docs: unknown[]): Map<number, ValidationIssue[]> {
-  const declared = new Map<string, Set<string>>();
+  /** Workflow name -> parameter name -> declared type (undefined when untyped). */
+  const declared = new Map<string, Map<string, ParameterType | undefined>>();
   for (const d of docs) {
     if (!isObj(d) || d.kind !== 'Workflow' || !isObj(d.metadata) || typeof d.metadata.name !== 'string')
       continue;
     const params = isObj(d.spec) && Array.isArray(d.spec.parameters) ? d.spec.parameters : [];
-    declared.set(
-      d.metadata.name,
-      new Set(params.filter(isObj).flatMap((p) => (typeof p.name === 'string' ? [p.name] : []))),
-    );
+    const types = new Map<string, ParameterType | undefined>();
+    for (const p of params.filter(isObj))
+      if (typeof p.name === 'string')
+        types.set(
+          p.name,
+          (PARAMETER_TYPES as readonly unknown[]).includes(p.type) ? (p.type as ParameterType) : undefined,
+        );
+    declared.set(d.metadata.name, types);
   }
   const out = new Map<number, ValidationIssue[]>();
+  const add = (index: number, v: ValidationIssue): void => {
+    const list = out.get(index) ?? [];
+    list.push(v);
+    out.set(index, list);
+  };
   const checkNames = (index: number, workflow: unknown, params: unknown, path: PathSegment[]): void => {
-    const names = typeof workflow === 'string' ? declared.get(workflow) : undefined;
-    if (!names || !Array.isArray(params)) return;
+    const types = typeof workflow === 'string' ? declared.get(workflow) : undefined;
+    if (!types || !Array.isArray(params)) return;
     params.forEach((p, i) => {
-      if (!isObj(p) || typeof p.name !== 'string' || names.has(p.name)) return;
-      const list = out.get(index) ?? [];
-      list.push(
-        issue(
-          [...path, i, 'name'],
-          'PARAM_UNKNOWN',
-          `unknown parameter "${p.name}": Workflow "${workflow as string}" declares ${[...names].sort().join(', ') || 'no parameters'}`,
-        ),
-      );
-      out.set(index, list);
+      if (!isObj(p) || typeof p.name !== 'string') return;
+      if (!types.has(p.name)) {
+        const known = [...types.keys()].sort().join(', ') || 'no parameters';
+        add(
+          index,
+          issue(
+            [...path, i, 'name'],
+            'PARAM_UNKNOWN',
+            `unknown parameter "${p.name}": Workflow "${workflow as string}" declares ${known}`,
+          ),
+        );
+        return;
+      }
+      // A literal override must coerce to the declared type, exactly as at run start.
+      const type = types.get(p.name);
+      if (p.value === undefined || (typeof p.value === 'string' && p.value.includes('${'))) return;
+      try {
+        coerceParameter(p.name, type, p.value as Value);
+      } catch (err) {
+        add(
+          index,
+          issue([...path, i, 'value'], (err as ExprError).code ?? 'PARAM_TYPE', (err as Error).message),
+        );
+      }
     });
   };
   docs.forEach((d, index) => {
