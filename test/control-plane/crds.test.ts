@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import {
   ApiextensionsV1Api,
   CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +37,16 @@ const crds = readCrds();
 const ns = useNamespace('crds');
 const custom = ns.kc.makeApiClient(CustomObjectsApi);
 
+function createWorkflow(name: string, spec: object): Promise<object> {
+  return custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: ns.name,
+    plural: 'workflows',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Workflow', metadata: { name }, spec },
+  });
+}
+
 const definition = { step: { name: 'hello', shell: { script: 'echo hello' } } };
 
 describe('deploy/crds on a real kube-apiserver', () => {
@@ -65,9 +77,21 @@ describe('deploy/crds on a real kube-apiserver', () => {
     }
   });
 
-  it('defines the four kinds with their short names', () => {
+  it('serves the four kinds, Established, with their short names', async () => {
+    const api = testKubeConfig().makeApiClient(ApiextensionsV1Api);
+    const live = await Promise.all(
+      crds.map(({ crd }) => api.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' })),
+    );
+    for (const crd of live) {
+      const status = (type: string) => crd.status?.conditions?.find((c) => c.type === type)?.status;
+      expect([crd.metadata?.name, status('Established'), status('NamesAccepted')]).toEqual([
+        crd.metadata?.name,
+        'True',
+        'True',
+      ]);
+    }
     const byKind = Object.fromEntries(
-      crds.map(({ crd }) => [crd.spec.names.kind, crd.spec.names.shortNames]),
+      live.map((crd) => [crd.spec.names.kind, crd.status?.acceptedNames?.shortNames]),
     );
     expect(byKind).toMatchObject({
       Workflow: ['mwf'],
@@ -134,24 +158,29 @@ describe('deploy/crds on a real kube-apiserver', () => {
     }
   });
 
-  it('rejects an invalid Workflow by the CRD schema (server-side validation)', async () => {
-    const error = await custom
-      .createNamespacedCustomObject({
+  it('updates status through the status subresource with a merge patch', async () => {
+    await createWorkflow('wf', { definition });
+    // client-node 2 sends PATCH bodies as JSON Patch unless told otherwise.
+    await custom.patchNamespacedCustomObjectStatus(
+      {
         group: GROUP,
         version: VERSION,
         namespace: ns.name,
         plural: 'workflows',
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'Workflow',
-          metadata: { name: 'bad' },
-          spec: { definition: 'not a node', parameters: 'not a list' },
-        },
-      })
-      .then(
-        () => undefined,
-        (e: unknown) => e as { code?: number; body?: string },
-      );
+        name: 'wf',
+        body: { status: { latestVersion: 7 } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const result = kubectl(['get', 'mwf', 'wf', '-n', ns.name, '--no-headers']);
+    expect(result.stdout.trim().split(/\s+/).slice(0, 2)).toEqual(['wf', '7']);
+  });
+
+  it('rejects an invalid Workflow by the CRD schema (server-side validation)', async () => {
+    const error = await createWorkflow('bad', { definition: 'not a node', parameters: 'not a list' }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: number; body?: string },
+    );
     expect(error?.code).toBe(422);
     expect(String(error?.body)).toContain('spec.definition');
     expect(String(error?.body)).toContain('spec.parameters');
