@@ -71,13 +71,23 @@ export default Workflow({
           'echo "only ${steps.checkRowCount.outputs.rows} rows (want ${minRows})" >&2; exit 1',
         ),
       ),
-      Condition('steps.checkNullRate.outputs.nullPct > maxNullPct').branch(
-        Shell('quarantineNullRows', [
-          'set -eu',
-          'awk -F, \'$3 == ""\' "${workdir}/sample.csv" > "${workdir}/quarantine.csv"',
-          'echo "quarantined $(wc -l < "${workdir}/quarantine.csv" | tr -d " ") rows without minutes"',
-        ]),
-      ),
+      // a branch of two steps, opened by .branch() and finished by .end()
+      Condition('steps.checkNullRate.outputs.nullPct > maxNullPct')
+        .branch()
+        .sequence(
+          Shell('quarantineNullRows', [
+            'set -eu',
+            'awk -F, \'$3 == ""\' "${workdir}/sample.csv" > "${workdir}/quarantine.csv"',
+            'echo "quarantined $(wc -l < "${workdir}/quarantine.csv" | tr -d " ") rows without minutes"',
+          ]),
+        )
+        .sequence(
+          Shell(
+            'notifyDataOwner',
+            'echo "${steps.checkNullRate.outputs.nullPct}% of rows lack minutes (limit ${maxNullPct}%): see ${workdir}/quarantine.csv"',
+          ),
+        )
+        .end(),
       Condition('steps.checkDuplicates.outputs.duplicates > 0').branch(
         Shell('listDuplicates', [
           'set -eu',

@@ -220,10 +220,12 @@ describe('the examples that run locally, run', () => {
     expect(found.phases).toMatchObject({
       flagLowVolume: 'Skipped',
       quarantineNullRows: 'Succeeded',
+      notifyDataOwner: 'Succeeded',
       listDuplicates: 'Succeeded',
       allChecksPassed: 'Skipped',
       publishReport: 'Succeeded',
     });
+    expect(found.log).toContain('1% of rows lack minutes (limit 0.5%)');
     const failed = run('data-quality-gate', { workdir: join(work, 'dq-2'), minRows: 5000 });
     expect(failed.phase).toBe('Failed');
     expect(failed.phases.flagLowVolume).toBe('Failed');
