@@ -79,14 +79,16 @@ export class FairQueue {
   }
 
   dominantShare(tenant: string): number {
-    const u = this.usageOf(tenant);
+    return this.shareOf(this.usageOf(tenant), this.weights[tenant] ?? 1);
+  }
+
+  private shareOf(u: ResourceRequest, w: number): number {
     const c = this.capacity;
     let s = 0;
     if (c.cpuMillis > 0) s = Math.max(s, u.cpuMillis / c.cpuMillis);
     if (c.memoryBytes > 0) s = Math.max(s, u.memoryBytes / c.memoryBytes);
     if (c.gpus > 0) s = Math.max(s, u.gpus / c.gpus);
     if (c.diskBytes > 0) s = Math.max(s, u.diskBytes / c.diskBytes);
-    const w = this.weights[tenant] ?? 1;
     return w > 0 ? s / w : Number.POSITIVE_INFINITY;
   }
 
@@ -113,13 +115,14 @@ export class FairQueue {
 
   /** Records a placement of the task last handed out; its tenant's share grows. */
   charge(task: Task): void {
-    const u = this.usageOf(task.tenant);
+    const last = this.last !== undefined && this.last.tenant === task.tenant ? this.last : undefined;
+    const u = last ? last.usage : this.usageOf(task.tenant);
     const r = task.resources;
     u.cpuMillis += r.cpuMillis;
     u.memoryBytes += r.memoryBytes;
     u.diskBytes += r.diskBytes;
     u.gpus += r.gpus;
-    if (this.last && this.last.tenant === task.tenant) this.last.share = this.dominantShare(task.tenant);
+    if (last) last.share = this.shareOf(u, last.weight);
   }
 
   private openNextTier(): boolean {

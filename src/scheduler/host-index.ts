@@ -82,14 +82,18 @@ export class HostIndex {
    * any host of the bucket can reach, so a search can skip buckets that cannot beat what it has.
    */
   readonly bucketMaxMemUsed = new Float64Array(BUCKET_COUNT);
+  /**
+   * Max-tree over bucketMaxMemUsed (leaves at BUCKET_COUNT + b): the largest memory share in any
+   * bucket from b up, in O(log buckets), lets a packing search stop as soon as no bucket above can
+   * beat the best host found.
+   */
+  private readonly memTree = new Float64Array(2 * BUCKET_COUNT);
   readonly bucketMinMemUsed = new Float64Array(BUCKET_COUNT).fill(1);
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
   maxCapCpu = 0;
   minCapCpu = Number.POSITIVE_INFINITY;
   maxCapMem = 0;
   minCapMem = Number.POSITIVE_INFINITY;
-  /** The largest memory-used fraction any host has had: a bound for all buckets at once. */
-  maxMemUsedEver = 0;
   /** Hosts without CPU or memory capacity score on one dimension; bounds then do not apply. */
   oneDimensionalHosts = 0;
   readonly seed: number;
@@ -224,6 +228,7 @@ export class HostIndex {
     if (list.length === 0) {
       this.nonEmpty[slot.bucket >>> 5]! &= ~(1 << (slot.bucket & 31));
       this.bucketMaxMemUsed[slot.bucket] = 0;
+      this.setMemTree(slot.bucket, 0);
       this.bucketMinMemUsed[slot.bucket] = 1;
     }
     slot.bucket = -1;
@@ -242,9 +247,43 @@ export class HostIndex {
     }
     const cap = slot.capacity.memoryBytes;
     const used = cap > 0 ? 1 - slot.free.memoryBytes / cap : 0;
-    if (used > this.bucketMaxMemUsed[b]!) this.bucketMaxMemUsed[b] = used;
-    if (used > this.maxMemUsedEver) this.maxMemUsedEver = used;
+    if (used > this.bucketMaxMemUsed[b]!) {
+      this.bucketMaxMemUsed[b] = used;
+      this.setMemTree(b, used);
+    }
     if (used < this.bucketMinMemUsed[b]!) this.bucketMinMemUsed[b] = used;
+  }
+
+  private setMemTree(b: number, v: number): void {
+    const t = this.memTree;
+    let i = BUCKET_COUNT + b;
+    t[i] = v;
+    for (i >>= 1; i >= 1; i >>= 1) {
+      const l = t[2 * i]!;
+      const r = t[2 * i + 1]!;
+      t[i] = l > r ? l : r;
+    }
+  }
+
+  /** Upper bound of the memory-used share of every host in buckets b and above. */
+  maxMemUsedFrom(b: number): number {
+    const t = this.memTree;
+    let l = BUCKET_COUNT + b;
+    let r = 2 * BUCKET_COUNT; // exclusive
+    let m = 0;
+    while (l < r) {
+      if (l & 1) {
+        if (t[l]! > m) m = t[l]!;
+        l++;
+      }
+      if (r & 1) {
+        r--;
+        if (t[r]! > m) m = t[r]!;
+      }
+      l >>= 1;
+      r >>= 1;
+    }
+    return m;
   }
 
   /** The next non-empty bucket at or above b, or -1. */

@@ -55,6 +55,8 @@ export function resolveOptions(o: SchedulerOptions = {}): ResolvedOptions {
 
 export interface CoreResult {
   placements: Placement[];
+  /** The task of each placement, index for index (for the Scheduler's bookkeeping). */
+  placedTasks: Task[];
   unplaced: Unplaced[];
   decisionMs?: number[];
 }
@@ -93,10 +95,19 @@ export interface ScalarRequest {
 
 const NO_SCALARS: ScalarRequest = { keys: [], amounts: [] };
 
-export function scalarRequest(r: ResourceRequest): ScalarRequest {
+/** Reused by search (which is not re-entrant) to avoid two allocations per task. */
+const SEARCH_SCALARS: ScalarRequest = { keys: [], amounts: [] };
+
+export function scalarRequest(r: ResourceRequest, into?: ScalarRequest): ScalarRequest {
   if (r.scalars === undefined) return NO_SCALARS;
-  const keys = Object.keys(r.scalars);
-  return { keys, amounts: keys.map((k) => r.scalars![k]!) };
+  const out = into ?? { keys: [], amounts: [] };
+  out.keys.length = 0;
+  out.amounts.length = 0;
+  for (const k in r.scalars) {
+    out.keys.push(k);
+    out.amounts.push(r.scalars[k]!);
+  }
+  return out;
 }
 
 function scalarsFit(req: ScalarRequest, free: Record<string, number> | undefined): boolean {
@@ -161,7 +172,7 @@ function search(
 ): HostSlot | undefined {
   const r = task.resources;
   const c = r.cpuMillis;
-  const sc = scalarRequest(r);
+  const sc = scalarRequest(r, SEARCH_SCALARS);
   const soft = task.constraints?.soft;
   const w = soft && soft.length > 0 ? o.softWeight : 0;
   const ge = o.goodEnough;
@@ -173,11 +184,11 @@ function search(
   let best: HostSlot | undefined;
   let bestScore = Number.NEGATIVE_INFINITY;
   // Bounds (packing): a host with at least F millicores free scores at most
-  // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2; the CPU part falls as buckets rise,
-  // so once the bound with the largest memory share ever seen drops below the best, stop.
+  // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2. Both parts only fall as buckets
+  // rise (the memory part taken as the largest share in any bucket from here up), so once that
+  // bound drops below the best host found, no bucket above can beat it: stop.
   const invMaxCap = 1 / index.maxCapCpu;
   const memAdd = r.memoryBytes / index.minCapMem;
-  const memCeiling = Math.min(1, index.maxMemUsedEver + memAdd);
   const keep = 1 - w;
   let b = kind === 1 ? index.nextBucketDown(HostIndex.LAST_BUCKET) : index.nextBucketUp(start);
   while (b >= 0 && b >= start) {
@@ -187,8 +198,11 @@ function search(
       else {
         const lowFree = b * HostIndex.BUCKET_MILLIS;
         const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
-        if (keep * ((cpu + memCeiling) / 2) + w + EPSILON < bestScore) break;
         bound = (cpu + Math.min(1, index.bucketMaxMemUsed[b]! + memAdd)) / 2;
+        if (keep * bound + w + EPSILON < bestScore) {
+          const above = (cpu + Math.min(1, index.maxMemUsedFrom(b) + memAdd)) / 2;
+          if (keep * above + w + EPSILON < bestScore) break;
+        }
       }
       if (keep * bound + w + EPSILON < bestScore) {
         b = kind === 1 ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
@@ -327,6 +341,7 @@ export function runPass(
   trusted = false,
 ): CoreResult {
   const placements: Placement[] = [];
+  const placedTasks: Task[] = [];
   const unplaced: Unplaced[] = [];
   const clock = o.decisionClock;
   const decisionMs: number[] | undefined = clock ? [] : undefined;
@@ -431,6 +446,7 @@ export function runPass(
     };
     if (slot.agentId !== undefined) placement.agentId = slot.agentId;
     placements.push(placement);
+    placedTasks.push(task);
     queue.charge(task);
     if (task.groupId !== undefined) groupSet(task.groupId).add(slot.hostname);
   };
@@ -463,7 +479,7 @@ export function runPass(
     }
   }
 
-  const out: CoreResult = { placements, unplaced };
+  const out: CoreResult = { placements, placedTasks, unplaced };
   if (decisionMs) out.decisionMs = decisionMs;
   return out;
 }

@@ -73,13 +73,13 @@ export function schedulePass(input: PassInput): PassResult {
     else index.addOffer(offer);
   }
   const core = runPass(index, input.tasks, input.state ?? {}, o);
-  return { ...core, declines };
+  const result: PassResult = { placements: core.placements, unplaced: core.unplaced, declines };
+  if (core.decisionMs) result.decisionMs = core.decisionMs;
+  return result;
 }
 
 interface RunningTask {
-  tenant: string;
-  resources: ResourceRequest;
-  groupId: string | undefined;
+  task: Task;
   hostname: string;
 }
 
@@ -150,7 +150,7 @@ export class Scheduler {
   /** Records a task already running (controller restart) so fair share and unique hosts see it. */
   markRunning(task: Task, hostname: string): void {
     this.queue.delete(task.id);
-    this.charge(task.id, { tenant: task.tenant, resources: task.resources, groupId: task.groupId, hostname });
+    this.charge(task, hostname);
   }
 
   /** The task ended: its tenant's usage drops. Resources come back as new offers from the source. */
@@ -158,12 +158,13 @@ export class Scheduler {
     const r = this.running.get(taskId);
     if (!r) return false;
     this.running.delete(taskId);
-    const u = this.usage.get(r.tenant);
+    const u = this.usage.get(r.task.tenant);
     if (u) {
-      u.cpuMillis -= r.resources.cpuMillis;
-      u.memoryBytes -= r.resources.memoryBytes;
-      u.diskBytes -= r.resources.diskBytes;
-      u.gpus -= r.resources.gpus;
+      const res = r.task.resources;
+      u.cpuMillis -= res.cpuMillis;
+      u.memoryBytes -= res.memoryBytes;
+      u.diskBytes -= res.diskBytes;
+      u.gpus -= res.gpus;
     }
     return true;
   }
@@ -199,9 +200,10 @@ export class Scheduler {
     }
     const groupHosts: Record<string, string[]> = {};
     for (const r of this.running.values()) {
-      if (r.groupId === undefined) continue;
-      groupHosts[r.groupId] ??= [];
-      groupHosts[r.groupId]!.push(r.hostname);
+      const g = r.task.groupId;
+      if (g === undefined) continue;
+      groupHosts[g] ??= [];
+      groupHosts[g]!.push(r.hostname);
     }
     const state: ClusterState = { usage: Object.fromEntries(this.usage), groupHosts };
     if (this.config.quotas) state.quotas = this.config.quotas;
@@ -210,33 +212,33 @@ export class Scheduler {
 
     const core = runPass(this.index, [...this.queue.values()], state, this.options, true);
 
-    for (const p of core.placements) {
-      const task = this.queue.get(p.taskId)!;
-      this.queue.delete(p.taskId);
-      this.lastUnplaced.delete(p.taskId);
-      this.charge(p.taskId, {
-        tenant: task.tenant,
-        resources: task.resources,
-        groupId: task.groupId,
-        hostname: p.hostname,
-      });
+    const placed = core.placedTasks;
+    const forgetReasons = this.lastUnplaced.size > 0;
+    for (let i = 0; i < placed.length; i++) {
+      const task = placed[i]!;
+      this.queue.delete(task.id);
+      if (forgetReasons) this.lastUnplaced.delete(task.id);
+      this.charge(task, core.placements[i]!.hostname);
     }
     for (const u of core.unplaced) this.lastUnplaced.set(u.taskId, u);
     this.consumeUsedOffers(core.placements);
-    return { ...core, declines };
+    const result: PassResult = { placements: core.placements, unplaced: core.unplaced, declines };
+    if (core.decisionMs) result.decisionMs = core.decisionMs;
+    return result;
   }
 
-  private charge(taskId: string, r: RunningTask): void {
-    this.running.set(taskId, r);
-    let u = this.usage.get(r.tenant);
+  private charge(task: Task, hostname: string): void {
+    this.running.set(task.id, { task, hostname });
+    let u = this.usage.get(task.tenant);
     if (!u) {
       u = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
-      this.usage.set(r.tenant, u);
+      this.usage.set(task.tenant, u);
     }
-    u.cpuMillis += r.resources.cpuMillis;
-    u.memoryBytes += r.resources.memoryBytes;
-    u.diskBytes += r.resources.diskBytes;
-    u.gpus += r.resources.gpus;
+    const r = task.resources;
+    u.cpuMillis += r.cpuMillis;
+    u.memoryBytes += r.memoryBytes;
+    u.diskBytes += r.diskBytes;
+    u.gpus += r.gpus;
   }
 
   /** Mesos offers a pass placed on are spent; remainders of other sources stay indexed. */
