@@ -17,9 +17,11 @@ const nodeArb: fc.Memo<DefinitionNode> = fc.memo((depth) => {
       kind: fc.constantFrom('shell', 'shell', 'noop', 'sub'),
       retry: fc.nat(2),
       backoff: fc.constantFrom(0, 1),
+      inputs: fc.nat(9),
+      timeout: fc.nat(4),
     })
     .map(
-      ({ kind, retry, backoff }): DefinitionNode => ({
+      ({ kind, retry, backoff, inputs, timeout }): DefinitionNode => ({
         step: {
           name: 's',
           ...(kind === 'shell'
@@ -28,6 +30,8 @@ const nodeArb: fc.Memo<DefinitionNode> = fc.memo((depth) => {
               ? { noop: {} }
               : { subworkflow: { workflow: 'child' } }),
           ...(retry > 0 ? { retry: { limit: retry, backoff: { initialSeconds: backoff } } } : {}),
+          ...(inputs === 0 ? { inputs: [{ name: 'data' }] } : {}),
+          ...(timeout === 0 ? { timeoutSeconds: 30 } : {}),
         },
       }),
     );
@@ -111,10 +115,26 @@ describe('engine properties', () => {
                 expect(launched.has(key), `${key} launched twice`).toBe(false);
                 launched.add(key);
                 open.push({ id: a.instanceId, attempt: a.attempt, child: a.type === 'StartChildRun' });
+                // The executor starts at once (arms timeouts).
+                if (a.type === 'LaunchStep')
+                  take(
+                    machine.apply(
+                      { type: 'StepLaunched', instanceId: a.instanceId, attempt: a.attempt },
+                      now,
+                    ),
+                  );
+              }
+              if (a.type === 'KillStep' || a.type === 'StopChildRun') {
+                const k = open.findIndex((o) => o.id === a.instanceId && o.attempt === a.attempt);
+                expect(k, `kill of ${a.instanceId}#${a.attempt} that is not running`).toBeGreaterThanOrEqual(
+                  0,
+                );
+                open.splice(k, 1);
               }
               if (a.type === 'WakeAt' && !recovering) timers.push(a.timer);
             }
           };
+          const data: EngineEvent = { type: 'ArtifactsAvailable', artifacts: [{ name: 'data' }] };
           take(created.actions);
           let i = 0;
           while (machine.phase === 'Running' && i < dice.length) {
@@ -134,7 +154,9 @@ describe('engine properties', () => {
               continue;
             }
             let event: EngineEvent;
-            if (open.length > 0 && (timers.length === 0 || d % 3 !== 0)) {
+            if (d % 101 === 0) event = { type: 'Stop' };
+            else if (d % 13 === 0) event = data;
+            else if (open.length > 0 && (timers.length === 0 || d % 3 !== 0)) {
               const [o] = open.splice(d % open.length, 1) as [Open];
               const fail = d % 11 === 0;
               event = o.child
@@ -153,15 +175,17 @@ describe('engine properties', () => {
             } else break;
             take(machine.apply(event, now));
           }
-          // With a responsive executor the run always ends.
-          while (machine.phase === 'Running' && (open.length > 0 || timers.length > 0)) {
+          // With a responsive executor (and the data arriving) the run always ends.
+          for (let guard = 0; machine.phase === 'Running' && guard < 10_000; guard++) {
             now += 60_000;
             const o = open.shift();
             const event: EngineEvent = o
               ? o.child
                 ? { type: 'ChildRunFinished', instanceId: o.id, attempt: o.attempt, phase: 'Succeeded' }
                 : { type: 'StepSucceeded', instanceId: o.id, attempt: o.attempt }
-              : { type: 'Timer', timer: timers.shift() as TimerRef };
+              : timers.length > 0
+                ? { type: 'Timer', timer: timers.shift() as TimerRef }
+                : data;
             take(machine.apply(event, now));
           }
           expect(machine.phase).not.toBe('Running');
@@ -169,6 +193,9 @@ describe('engine properties', () => {
           if (status.phase === 'Succeeded')
             for (const s of status.steps ?? []) expect(['Succeeded', 'Skipped']).toContain(s.phase);
           if (status.phase === 'Failed') expect(status.message).toBeTruthy();
+          if (status.phase === 'Stopped')
+            for (const s of status.steps ?? [])
+              expect(['Succeeded', 'Failed', 'Skipped', 'Stopped'], `${s.id} ${s.phase}`).toContain(s.phase);
           if (status.phase !== 'Failed' || !status.message?.startsWith('step ')) return;
           // Restart from failed with an executor that always succeeds: nothing that succeeded
           // runs again, and the run succeeds...
@@ -186,6 +213,8 @@ describe('engine properties', () => {
           for (let k = 0; k < queue.length && restart.machine.phase === 'Running'; k++) {
             const a = queue[k] as EngineAction;
             now += 1000;
+            if (a.type === 'WaitForInputs')
+              queue.push(...restart.machine.apply({ ...data, instanceId: a.instanceId } as EngineEvent, now));
             if (a.type === 'LaunchStep' || a.type === 'StartChildRun') {
               expect(succeeded.has(a.instanceId), `${a.instanceId} re-run`).toBe(false);
               queue.push(
