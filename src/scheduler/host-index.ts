@@ -261,7 +261,7 @@ export class HostIndex {
     for (i >>= 1; i >= 1; i >>= 1) {
       const l = t[2 * i]!;
       const r = t[2 * i + 1]!;
-      t[i] = l > r ? l : r;
+      t[i] = Math.max(l, r);
     }
   }
 
