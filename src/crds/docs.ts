@@ -47,6 +47,38 @@ import {
   WorkflowVersionSpecSchema,
 } from './workflow.ts';
 
+/** How manifests are checked beyond the tables: kept next to the generator so the codes stay listed. */
+const VALIDATION_SECTION = [
+  '## Validation',
+  '',
+  '`mesonctl validate FILE...` (and the REST API and the controller) check every document against',
+  'the schemas above and then the rules below, and print each problem as `FILE: PATH: message (line N)`,',
+  'e.g. `wf.yaml: spec.definition.sequence[1].step: expected exactly one step type of shell, container,',
+  'spark, copy, subworkflow, noop; found shell and noop (line 12)`. Every issue has a stable code:',
+  '',
+  '| code | meaning |',
+  '|---|---|',
+  '| `SCHEMA_TYPE`, `SCHEMA_REQUIRED`, `SCHEMA_ENUM`, `SCHEMA_RANGE`, `SCHEMA_FORMAT` | a field of the wrong type, missing, not one of the allowed values, out of range, badly formatted |',
+  '| `SCHEMA_UNKNOWN_FIELD` | a field the object does not have (with a suggestion for a misspelling) |',
+  '| `SCHEMA_ONE_OF` | not exactly one step type, block kind, or Spark entry point |',
+  '| `SCHEMA_BRANCH`, `BRANCH_OTHERWISE_NOT_LAST` | a branch that is neither `{when, then}` nor `{otherwise}`; `otherwise` before the last branch |',
+  '| `SCHEMA_API_VERSION`, `SCHEMA_KIND`, `NAME_INVALID` | wrong apiVersion or kind; a name that is not a DNS name |',
+  '| `STEP_DUPLICATE` | two steps with the same name anywhere in the tree |',
+  `| \`EXPR_*\` | an expression (parameter, \`when\`, \`while\`, \`items\`, \`\${...}\` in any string field of a step) that does not parse, names an unknown value or function, calls a function with the wrong arguments or types, or parameters that depend on each other (\`EXPR_CYCLE\`, naming the cycle); \`EXPR_UNKNOWN_STEP\` for \`steps.<name>\` of a step that does not exist; \`LOOP_INDEX\` outside a loop |`,
+  '| `PARAM_VALUE`, `PARAM_UNKNOWN`, `PARAM_DUPLICATE`, `PARAM_RESERVED` | value and expression both or neither (steps, subworkflows); a run or subworkflow passing a parameter its Workflow (in the same set of files) does not declare; duplicate names; a foreach variable named like a built-in |',
+  '| `FOREACH_NOT_LIST` | foreach `items` that cannot yield a list (a literal, arithmetic, a scalar parameter) |',
+  '| `SUBWORKFLOW_SELF` | a workflow that runs itself as a subworkflow |',
+  '| `CRON_*`, `TIMEZONE_INVALID` | a schedule that does not parse as Quartz 7/6-field or classic 5-field cron; an unknown IANA time zone |',
+  '| `QUANTITY_INVALID` | a resource quantity that does not parse (`500m`, `8Gi`, `1.5` are fine) |',
+  '| `YAML_SYNTAX` | YAML that does not parse (duplicate keys included) |',
+  '| `YAML_KUBECTL_BOOLEAN` | a warning only: an unquoted `on`, `yes`, `no`, `off`, `y`, `n` that kubectl (YAML 1.1) would read as a boolean; quote it (`"on":`) |',
+  '',
+  'The CRDs carry the same types, but Kubernetes structural schemas cannot express everything:',
+  `the definition tree is typed ${NODE_DEPTH} levels deep (deeper nodes are kept as free-form objects),`,
+  'and the rules of this section are enforced by `mesonctl validate` and by the controller, which',
+  'sets a failed condition on an invalid Workflow instead of running it.',
+];
+
 /** Named object types, in the order the reference presents them. */
 const TYPES: [string, z.ZodType, string?][] = [
   ['Workflow', WorkflowSchema, 'A named, mutable workflow definition (short name `mwf`).'],
@@ -190,5 +222,6 @@ export function apiReferenceMarkdown(): string {
     }
     out.push('');
   }
+  out.push(...VALIDATION_SECTION);
   return `${out.join('\n')}\n`;
 }
