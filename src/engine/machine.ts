@@ -1094,7 +1094,12 @@ export class Run implements RunMachine {
     const gen = this.stepGen.get(name) ?? 0;
     const cached = this.fanIn.get(prefix);
     if (cached && cached.gen === gen) return cached.value;
-    const list = (this.byStep.get(name) ?? []).filter((i) => i.s.id.startsWith(`${prefix}[`));
+    // In index order (not creation order, which a restore from a store may not preserve).
+    const list = (this.byStep.get(name) ?? [])
+      .filter((i) => i.s.id.startsWith(`${prefix}[`))
+      .map((i) => ({ i, key: indexPath(i.s.id, name.length) }))
+      .sort((a, b) => compareIndexPaths(a.key, b.key))
+      .map((x) => x.i);
     let value: Value | undefined;
     if (list.length === 0) value = undefined;
     else if (its.slice(common).every((n) => n.kind === 'loop')) value = viewOf(list[list.length - 1] as Inst);
@@ -1114,6 +1119,19 @@ export class Run implements RunMachine {
     this.actions = [];
     return out;
   }
+}
+
+/** The `[i][j]...` indices of an instance id, after the step name. */
+function indexPath(id: string, nameLength: number): number[] {
+  const out: number[] = [];
+  for (const m of id.slice(nameLength).matchAll(/\[(\d+)\]/g)) out.push(Number(m[1]));
+  return out;
+}
+
+function compareIndexPaths(a: number[], b: number[]): number {
+  for (let k = 0; k < Math.min(a.length, b.length); k++)
+    if (a[k] !== b[k]) return (a[k] as number) - (b[k] as number);
+  return a.length - b.length;
 }
 
 function viewOf(inst: Inst): Value {

@@ -223,6 +223,31 @@ describe('restore (controller restart)', () => {
     expect(d.launches).not.toContain('b#1');
   });
 
+  it('fan-in lists keep index order after a restore from instances listed by id', () => {
+    const def: DefinitionNode = {
+      sequence: [
+        { foreach: { items: 'range(12)', as: 'i', do: sh('produce') } },
+        sh('wait'),
+        sh('fanin', '${join(steps.produce.outputs.v, ",")}'),
+      ],
+    };
+    const d = new Driver(def, {
+      script: { produce: ({ step }) => ({ succeed: { v: step.parameters.i as number } }), wait: 'hang' },
+    }).settle();
+    const status = d.machine.snapshot({ steps: 'none' });
+    const byId = (d.status().steps ?? []).slice().sort((a, b) => a.id.localeCompare(b.id));
+    expect(byId.map((s) => s.id).slice(0, 4)).toEqual([
+      'produce[0]',
+      'produce[1]',
+      'produce[10]',
+      'produce[11]',
+    ]);
+    const { machine } = restoreRun({ ...subject(def), status, instances: byId, now: T0 });
+    const actions = machine.apply({ type: 'StepSucceeded', instanceId: 'wait', attempt: 1 }, T0);
+    const fanin = actions.find((a) => a.type === 'LaunchStep');
+    expect(fanin?.type === 'LaunchStep' && fanin.step.shell?.script).toBe('0,1,2,3,4,5,6,7,8,9,10,11');
+  });
+
   it('a terminal run restores as is and ignores events', () => {
     const d = new Driver(sh('a')).settle();
     const status = d.status();
