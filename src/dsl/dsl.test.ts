@@ -68,7 +68,7 @@ describe('the seed talk programs', () => {
         '  name: my-cool-workflow',
         'spec:',
         '  notifications:',
-        '    - on: [start, success, failure]',
+        '    - "on": [start, success, failure]',
         '      webhook:',
         '        url: http://hooks.example/meson',
         '  parameters:',
@@ -562,5 +562,14 @@ describe('collectWorkflows', () => {
     expect(() => collectWorkflows({ default: [w1, 'x'] }, 'p.ts')).toThrow(
       /p\.ts: export default\[1\]: expected a Workflow/,
     );
+  });
+});
+
+describe('YAML for kubectl', () => {
+  it('quotes the words YAML 1.1 readers (kubectl, client-go) would read as booleans', async () => {
+    const { parse } = await import('yaml');
+    const text = toYaml({ on: ['yes'], n: 'no', off: 'y', plain: 'start' });
+    expect(text).toBe('"n": "no"\n"off": "y"\n"on": ["yes"]\nplain: start\n');
+    expect(parse(text, { version: '1.1' })).toEqual({ on: ['yes'], n: 'no', off: 'y', plain: 'start' });
   });
 });

@@ -50,7 +50,9 @@ export function toYaml(objects: unknown | readonly unknown[]): string {
   const docs = Array.isArray(objects) ? objects : [objects];
   return docs
     .map((doc, i) => {
-      const yaml = new Document(plainData(doc, `document ${i + 1}`, true), STRINGIFY);
+      // YAML 1.1 output quotes the keys and values that 1.1 readers (kubectl, client-go) take as
+      // booleans: an unquoted `on:` (notifications) reaches the API server as `true:`.
+      const yaml = new Document(plainData(doc, `document ${i + 1}`, true), { ...STRINGIFY, version: '1.1' });
       visit(yaml, {
         Seq(_, seq) {
           if (
