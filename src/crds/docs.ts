@@ -67,6 +67,7 @@ const VALIDATION_SECTION = [
   `| \`EXPR_*\` | an expression (parameter, \`when\`, \`while\`, \`items\`, \`\${...}\` in any string field of a step) that does not parse, names an unknown value or function, calls a function with the wrong arguments or types, or parameters that depend on each other (\`EXPR_CYCLE\`, naming the cycle); \`EXPR_UNKNOWN_STEP\` for \`steps.<name>\` of a step that does not exist; \`LOOP_INDEX\` outside a loop |`,
   '| `PARAM_VALUE`, `PARAM_UNKNOWN`, `PARAM_DUPLICATE`, `PARAM_RESERVED` | value and expression both or neither (steps, subworkflows); a run or subworkflow passing a parameter its Workflow (in the same set of files) does not declare; duplicate names; a foreach variable named like a built-in |',
   '| `FOREACH_NOT_LIST` | foreach `items` that cannot yield a list (a literal, arithmetic, a scalar parameter) |',
+  '| `CONDITION_NOT_BOOLEAN` | a `when` or `while` whose expression gives a number, string, list or map |',
   '| `SUBWORKFLOW_SELF` | a workflow that runs itself as a subworkflow |',
   '| `CRON_*`, `TIMEZONE_INVALID` | a schedule that does not parse as Quartz 7/6-field or classic 5-field cron; an unknown IANA time zone |',
   '| `QUANTITY_INVALID` | a resource quantity that does not parse (`500m`, `8Gi`, `1.5` are fine) |',

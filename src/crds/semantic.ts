@@ -93,6 +93,23 @@ function checkExpr(src: unknown, path: PathSegment[], scope: Scope, ctx: Context
   checkReferences(src, path, scope, ctx, false);
 }
 
+/** `when` and `while`: an expression that must give a boolean (`&&`, `||`, `!` need them too). */
+function checkCondition(src: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
+  if (!isStr(src)) return;
+  const before = ctx.issues.length;
+  checkExpr(src, path, scope, ctx);
+  if (ctx.issues.length > before) return;
+  const type = inferType(src, { names: scope.names });
+  if (type !== 'boolean' && type !== 'any')
+    ctx.issues.push(
+      issue(
+        path,
+        'CONDITION_NOT_BOOLEAN',
+        `expected a condition that gives true or false, but ${JSON.stringify(src)} gives a ${type}`,
+      ),
+    );
+}
+
 function checkTmpl(src: string, path: PathSegment[], scope: Scope, ctx: Context): void {
   if (!src.includes('${')) return;
   for (const e of checkTemplate(src, { names: scope.names }))
@@ -258,7 +275,7 @@ function checkBranches(branches: unknown, path: PathSegment[], scope: Scope, ctx
           `expected "otherwise" only as the last branch (found at branch ${i} of ${branches.length})`,
         ),
       );
-    checkExpr(b.when, [...at, 'when'], scope, ctx);
+    checkCondition(b.when, [...at, 'when'], scope, ctx);
     walkNode(b.then, [...at, 'then'], scope, ctx);
     walkNode(b.otherwise, [...at, 'otherwise'], scope, ctx);
   });
@@ -279,7 +296,7 @@ function walkNode(node: unknown, path: PathSegment[], scope: Scope, ctx: Context
     const at = [...path, 'loop'];
     const inner = withNames(scope, [['LOOP_INDEX', 'long']], true);
     walkNode(node.loop.do, [...at, 'do'], inner, ctx);
-    checkExpr(node.loop.while, [...at, 'while'], inner, ctx);
+    checkCondition(node.loop.while, [...at, 'while'], inner, ctx);
   }
   if (isObj(node.foreach)) {
     const at = [...path, 'foreach'];
