@@ -134,6 +134,16 @@ status:
   conditions: [{ type: Succeeded, status: "False", reason: Running }]
 ---
 apiVersion: meson.dev/v1alpha1
+kind: WorkflowVersion
+metadata: { name: my-cool-workflow-v3, annotations: { meson.dev/scm-commit: 3f2c1e9 } }
+spec:
+  workflow: my-cool-workflow
+  version: 3
+  specHash: sha256-3f2c1e9
+  parameters: [{ name: country, value: US }]
+  definition: { step: { name: only, shell: { script: "echo \${country}" } } }
+---
+apiVersion: meson.dev/v1alpha1
 kind: DataArtifact
 metadata: { generateName: views- }
 spec:
@@ -149,7 +159,7 @@ describe('valid manifests', () => {
   it('accepts the spec example with every block and step type', () => {
     const { documents, issues } = validateManifests(VALID, 'valid.yaml');
     expect(issues).toEqual([]);
-    expect(documents).toBe(3);
+    expect(documents).toBe(4);
   });
 
   it('skips empty documents and reports each document line', () => {
