@@ -362,7 +362,7 @@ if (only !== 'b1') runB2All();
 function runB2All(): void {
   console.log('B2: SchedulingBasic shape (5,000 nodes, 1,000 pods running, 10,000 pods to place)');
   const input = b2Input(SEED);
-  for (let i = 0; i < 3; i++) runB2(input, SEED, false); // warm-up (JIT)
+  for (let i = 0; i < 10; i++) runB2(input, SEED, false); // warm-up: let the JIT settle
   // Interleaved, so that both see the same machine load.
   const mine: ReturnType<typeof runB2>[] = [];
   const naive: ReturnType<typeof runNaive>[] = [];
