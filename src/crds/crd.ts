@@ -27,6 +27,7 @@ const DROP_KEYS = new Set([
   'id',
   '$id',
   FREE_FORM,
+  EXPECTED,
 ]);
 
 function isObj(v: unknown): v is Json {

@@ -23,7 +23,7 @@ spec:
 /** Every path to a value inside `v`. */
 function paths(v: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   const out: (string | number)[][] = [prefix];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...prefix, i])));
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) out.push(...paths(x, [...prefix, i]));
   else if (v && typeof v === 'object')
     for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...prefix, k]));
   return out;

@@ -199,7 +199,7 @@ function kubectlBooleanWarnings(root: unknown, lineAt: (offset: number) => numbe
         if (plainBoolean(pair.key)) warn(pair.key, [...segments, key], 'key');
         walk(pair.value, [...segments, key]);
       }
-    else if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...segments, i]));
+    else if (isSeq(node)) for (const [i, item] of node.items.entries()) walk(item, [...segments, i]);
     else if (plainBoolean(node)) warn(node, segments, 'value');
   };
   walk(root, []);
