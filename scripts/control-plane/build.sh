@@ -30,7 +30,9 @@ k8s_gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed
 ETCD_VERSION="$(sed -n 's/^[[:space:]]*go\.etcd\.io\/etcd\/server\/v3 \(v[^ ]*\).*/\1/p' "$k8s_gomod" | head -1)"
 [ -n "$ETCD_VERSION" ] || { log "no go.etcd.io/etcd/server/v3 requirement in $k8s_gomod"; exit 1; }
 
-key="k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
+# RECIPE changes whenever this script builds differently (flags, stamps), forcing a rebuild.
+RECIPE=2
+key="k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-r$RECIPE"
 out="$CACHE/control-plane/$key"
 bin="$out/bin"
 if [ -f "$out/.complete" ]; then
@@ -57,12 +59,6 @@ for m in $staging; do
   (cd "$kube" && go mod edit -replace="$m=$m@$staging_version")
 done
 log "kubernetes $KUBERNETES_VERSION: $(echo "$staging" | wc -w) staging replaces at $staging_version"
-cat >"$kube/tools.go" <<'GO'
-//go:build tools
-
-// Pins the commands we build so `go mod tidy` keeps their dependencies.
-package tools
-GO
 (cd "$kube" && go get "k8s.io/kubernetes@$KUBERNETES_VERSION" >&2)
 
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -102,7 +98,7 @@ func main() { etcdmain.Main(os.Args) }
 GO
 log "building etcd $ETCD_VERSION"
 (cd "$etcd" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 && go mod tidy >&2 &&
-  go build -ldflags "-s -w" -o "$bin/etcd" . >&2)
+  go build -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" -o "$bin/etcd" . >&2)
 
 # --- kwok: no replace directives, so a plain module-aware install at the tag works ---
 log "building kwok $KWOK_VERSION"
