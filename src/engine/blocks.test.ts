@@ -195,6 +195,7 @@ describe('foreach', () => {
     const launched = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [a.step] : []));
     expect(launched.map((s) => s.shell?.script)).toEqual(['agg US', 'agg CA', 'agg FR']);
     expect(launched[1]?.parameters.c).toBe('CA');
+    expect(launched[1]?.locals).toEqual({ c: 'CA' });
     d.settle();
     expect(ids(d).at(-1)).toBe('after');
     expect(d.phase).toBe('Succeeded');
@@ -248,6 +249,8 @@ describe('foreach', () => {
     expect(ids(d)).toEqual(['cell[0][0]', 'cell[0][1]', 'cell[1][0]', 'cell[1][1]']);
     const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [a.step.shell?.script] : []));
     expect(scripts).toEqual(['a-0', 'a-1', 'b-0', 'b-1']);
+    const last = d.actions.filter((a) => a.type === 'LaunchStep').at(-1);
+    expect(last?.type === 'LaunchStep' && last.step.locals).toEqual({ outer: 'b', inner: 1 });
   });
 
   it('a step inside an iteration reads the output of the same iteration; after the foreach, the list', () => {

@@ -40,6 +40,8 @@ interface Scope {
   iterators: PlanNode[];
   /** `[i][j]` for the indices, appended to step names to form instance ids. */
   suffix: string;
+  /** The loop/foreach variables bound so far (LOOP_INDEX, `as` names). */
+  iterationVars: Record<string, Value>;
 }
 
 interface Frame {
@@ -233,7 +235,7 @@ export class Run implements RunMachine {
   }
 
   private rootScope(): Scope {
-    return { vars: this.baseVars, indices: [], iterators: [], suffix: '' };
+    return { vars: this.baseVars, indices: [], iterators: [], suffix: '', iterationVars: {} };
   }
 
   // --- RunMachine --------------------------------------------------------------------------
@@ -472,6 +474,7 @@ export class Run implements RunMachine {
       indices: [...scope.indices, index],
       iterators: [...scope.iterators, node],
       suffix: `${scope.suffix}[${index}]`,
+      iterationVars: { ...scope.iterationVars, [name]: value },
     };
   }
 
@@ -774,6 +777,7 @@ export class Run implements RunMachine {
         node.path,
         vars,
         node.hasTemplates,
+        frame.scope.iterationVars,
       );
       return true;
     } catch (e) {

@@ -82,18 +82,22 @@ export function stepTypeOf(step: Step): ResolvedStep['type'] {
 /**
  * Resolves `step` (at field path `path`) against `scope` (every variable visible: builtins,
  * workflow parameters, loop/foreach variables, `steps`). `hasTemplates` false skips the
- * interpolation walk (the step has no `${`).
+ * interpolation walk (the step has no `${`). `iterationVars` are the loop/foreach variables
+ * of this instance (they and the step's own parameters make `locals`).
  */
 export function resolveStep(
   step: Step,
   path: string,
   scope: Record<string, Value>,
   hasTemplates: boolean,
+  iterationVars: Record<string, Value> = {},
 ): ResolvedStep {
   let vars = scope;
+  let own: Record<string, Value> = {};
   if (step.parameters && step.parameters.length > 0) {
     try {
-      vars = { ...scope, ...resolveParameters(step.parameters, { builtins: scope }) };
+      own = resolveParameters(step.parameters, { builtins: scope });
+      vars = { ...scope, ...own };
     } catch (e) {
       throw new ResolveError(`${path}.parameters`, e);
     }
@@ -102,7 +106,7 @@ export function resolveStep(
   const { parameters: _p, inputs, outputs, ...rest } = step;
   // `steps` (upstream outputs) is for expressions only; it is not a parameter of the step.
   const { steps: _steps, ...parameters } = vars;
-  const resolved = { ...rest, type, parameters } as ResolvedStep;
+  const resolved = { ...rest, type, parameters, locals: { ...iterationVars, ...own } } as ResolvedStep;
   if (hasTemplates && type !== 'subworkflow' && type !== 'noop')
     (resolved as Record<string, unknown>)[type] = interpolateDeep(`${path}.${type}`, step[type], vars);
   if (type === 'subworkflow' && step.subworkflow) {

@@ -61,6 +61,7 @@ describe('parameters and interpolation', () => {
       day: 7,
       RUN_ID: 'run-1',
     });
+    expect(launch.step.locals).toEqual({ day: 7 });
     expect(launch.step.resources).toEqual({ cpus: 2, memory: '8Gi' });
     expect(launch.step.priority).toBe(5);
     d.settle();

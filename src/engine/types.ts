@@ -98,8 +98,15 @@ export interface ArtifactRecord {
  */
 export type ResolvedStep = Omit<Step, 'parameters' | 'inputs' | 'outputs'> & {
   type: 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
-  /** Every variable visible to the step: workflow params, loop/foreach vars, step params. */
+  /**
+   * Every variable visible to the step: built-ins, workflow params, loop/foreach vars, step
+   * params. Values are shared with the engine and between instances (a 10,000-item list
+   * parameter is one array referenced by every instance): a shell that serialises per task
+   * should prefer `locals` and send the run-level values once.
+   */
   parameters: Record<string, Value>;
+  /** What is specific to this instance: its loop/foreach variables and the step's own parameters. */
+  locals: Record<string, Value>;
   inputs: ArtifactSelector[];
   outputs: ArtifactSelector[];
 };
