@@ -13,6 +13,7 @@ import type {
   WorkflowRunStatus,
 } from './types.ts';
 
+export { EngineUsageError } from './machine.ts';
 export { compilePlan, PlanError } from './plan.ts';
 export { artifactMatches, backoffMs, DEFAULT_BACKOFF } from './policy.ts';
 export { ResolveError } from './resolve.ts';

@@ -82,6 +82,17 @@ const RECENT_CAP = 2000;
 
 const TERMINAL: ReadonlySet<RunPhase> = new Set(['Succeeded', 'Failed', 'Stopped']);
 
+/** A caller's programming error (not a problem of the run): thrown before any state changes. */
+export class EngineUsageError extends Error {
+  override name = 'EngineUsageError';
+  code = 'ENGINE_USAGE';
+}
+
+function checkTime(what: string, ms: unknown): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms))
+    throw new EngineUsageError(`${what} must be epoch milliseconds, got ${String(ms)}`);
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -154,6 +165,8 @@ export class Run implements RunMachine {
   // --- construction ------------------------------------------------------------------------
 
   static create(input: StartRunInput): { machine: Run; actions: EngineAction[] } {
+    checkTime('now', input.now);
+    if (input.runTs !== undefined) checkTime('runTs', input.runTs);
     const run = new Run(input, input.now);
     run.runTs = input.runTs ?? input.now;
     run.initiator = input.initiator;
@@ -166,15 +179,21 @@ export class Run implements RunMachine {
       for (const rec of input.restartOf.instances ?? input.restartOf.status.steps ?? [])
         if (rec.phase === 'Succeeded') run.reuse.set(rec.id, rec);
     }
-    const builtins = builtinValues({
-      runTs: run.runTs,
-      runId: input.runId,
-      workflowId: input.workflow,
-      workflowVersion: input.version,
-    });
     const overrides = { ...(input.restartOf?.status.parameters ?? {}), ...(input.overrides ?? {}) };
+    let builtins: Record<string, Value>;
     try {
       run.plan = compilePlan(input.definition);
+      builtins = builtinValues({
+        runTs: run.runTs,
+        runId: input.runId,
+        workflowId: input.workflow,
+        workflowVersion: input.version,
+      });
+    } catch (e) {
+      run.finalize('Failed', errorMessage(e));
+      return { machine: run, actions: run.takeActions() };
+    }
+    try {
       const resolved = resolveParameters(input.parameters ?? [], { builtins, overrides });
       for (const [k, v] of Object.entries(resolved)) if (!(k in builtins)) run.params[k] = v;
       for (const [k, v] of Object.entries(overrides)) if (!(k in run.params)) run.params[k] = v;
@@ -195,6 +214,7 @@ export class Run implements RunMachine {
    * idempotently by the shell.
    */
   static restore(input: RestoreRunInput): { machine: Run; actions: EngineAction[] } {
+    checkTime('now', input.now);
     const { status } = input;
     const run = new Run(input, input.now);
     const es = (status.engineState ?? {}) as Partial<EngineState>;
@@ -211,15 +231,15 @@ export class Run implements RunMachine {
     run._runChanged = false;
     if (TERMINAL.has(run._phase)) return { machine: run, actions: [] };
     run._phase = 'Running';
-    const builtins = builtinValues({
-      runTs: run.runTs,
-      runId: input.runId,
-      workflowId: input.workflow,
-      workflowVersion: input.version,
-    });
-    run.baseVars = { ...builtins, ...run.params };
     try {
       run.plan = compilePlan(input.definition);
+      const builtins = builtinValues({
+        runTs: run.runTs,
+        runId: input.runId,
+        workflowId: input.workflow,
+        workflowVersion: input.version,
+      });
+      run.baseVars = { ...builtins, ...run.params };
     } catch (e) {
       run.finalize('Failed', errorMessage(e));
       return { machine: run, actions: run.takeActions() };
@@ -249,6 +269,7 @@ export class Run implements RunMachine {
   }
 
   apply(event: EngineEvent, now: EpochMs): EngineAction[] {
+    checkTime('now', now);
     if (TERMINAL.has(this._phase) || typeof event !== 'object' || event === null) return [];
     this.now = now;
     switch (event.type) {

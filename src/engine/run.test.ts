@@ -312,6 +312,33 @@ describe('status, change tracking, functional form', () => {
     expect(ids(12)).toEqual(['w[3]', 'w[7]', 'w[8]', ...w(9, 17)]);
   });
 
+  it('bad input fails the run with a message instead of throwing', () => {
+    const bad = (definition: unknown, now = T0) =>
+      startRun({ ...subject(definition as DefinitionNode), now }).status;
+    expect(bad({})).toMatchObject({
+      phase: 'Failed',
+      message: 'spec.definition: expected exactly one block key; found none',
+    });
+    expect(
+      bad({ sequence: [{ step: { name: 'a', shell: { script: 'x' } } }, { step: { name: 'a', noop: {} } }] })
+        .message,
+    ).toBe('spec.definition.sequence[1].step.name: duplicate step name "a"');
+    expect(bad({ step: { name: 'a' } })).toMatchObject({ phase: 'Failed' });
+    // A bad clock is the caller's bug: refused before anything changes.
+    expect(() => bad(sh('a'), Number.NaN)).toThrow('now must be epoch milliseconds, got NaN');
+    const { machine } = createRun({ ...subject(sh('a')), now: T0 });
+    for (const e of [
+      null,
+      {},
+      { type: 'Nope' },
+      { type: 'Timer' },
+      { type: 'StepSucceeded' },
+      { type: 'ArtifactsAvailable' },
+    ])
+      expect(machine.apply(e as unknown as EngineEvent, T0)).toEqual([]);
+    expect(machine.phase).toBe('Running');
+  });
+
   it('applyEvent (restore + apply + snapshot) gives the same status as the incremental machine', () => {
     const def: DefinitionNode = {
       sequence: [sh('a'), { xor: [{ when: 'steps.a.outputs.ok', then: sh('b') }, { otherwise: noop('c') }] }],

@@ -226,7 +226,7 @@ export interface InstanceSummary {
 export interface RunMachine {
   readonly runId: string;
   readonly phase: RunPhase;
-  /** Apply one event; returns the actions for the shell. Never throws on a bad event. */
+  /** Apply one event; returns the actions for the shell. Ignores a malformed event; throws EngineUsageError (before any change) only for a non-finite `now`. */
   apply(event: EngineEvent, now: EpochMs): EngineAction[];
   /**
    * The persistable status. `steps: 'all'` (default) lists every instance; `'none'` omits them
