@@ -240,4 +240,67 @@ describe('engine properties', () => {
       { numRuns: 1000 },
     );
   });
+
+  it('never throws on arbitrary events, and ignores those that name nothing in flight', () => {
+    const def: DefinitionNode = {
+      parallel: [
+        {
+          foreach: {
+            items: 'range(3)',
+            as: 'i',
+            do: { step: { name: 'w', shell: { script: 'x' }, timeoutSeconds: 5 } },
+          },
+        },
+        { step: { name: 'in', noop: {}, inputs: [{ name: 'd', partition: { k: '1' } }] } },
+        { step: { name: 'sub', subworkflow: { workflow: 'c' }, retry: { limit: 1 } } },
+      ],
+    };
+    const ids = fc.constantFrom('w[0]', 'w[1]', 'w[9]', 'in', 'sub', 'nope', '');
+    const event = fc.oneof(
+      fc.record({
+        type: fc.constantFrom(
+          'StepLaunched',
+          'StepRunning',
+          'StepSucceeded',
+          'StepFailed',
+          'ChildRunFinished',
+        ),
+        instanceId: ids,
+        attempt: fc.integer({ min: -1, max: 3 }),
+        message: fc.string(),
+        phase: fc.constantFrom('Succeeded', 'Failed', 'Stopped', 'Weird'),
+        outputs: fc.option(fc.dictionary(fc.string(), fc.jsonValue())),
+      }),
+      fc.record({
+        type: fc.constant('Timer'),
+        timer: fc.record({
+          instanceId: ids,
+          attempt: fc.nat(3),
+          kind: fc.constantFrom('retry', 'timeout', 'x'),
+        }),
+      }),
+      fc.record({
+        type: fc.constant('ArtifactsAvailable'),
+        artifacts: fc.array(
+          fc.record({
+            name: fc.constantFrom('d', 'e'),
+            partition: fc.option(fc.dictionary(fc.string(), fc.string())),
+          }),
+        ),
+      }),
+      fc.anything(),
+    );
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+        const { machine } = createRun({ runId: 'r', workflow: 'wf', version: 1, definition: def, now: T0 });
+        let now = T0;
+        for (const e of events) machine.apply(e as EngineEvent, (now += 3000));
+        const status = machine.snapshot();
+        expect(status.summary?.total).toBe(status.steps?.length);
+        const restored = restoreRun({ runId: 'r', workflow: 'wf', version: 1, definition: def, status, now });
+        expect(restored.machine.snapshot()).toEqual(status);
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
