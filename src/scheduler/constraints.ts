@@ -78,7 +78,15 @@ export class HardConstraints {
       !this.groupHosts;
   }
 
-  check(host: HostView): boolean {
+  /** True when the task's constraints can rule out hosts regardless of what runs on them. */
+  get selective(): boolean {
+    return (
+      this.selectorKeys.length > 0 || this.requirements.length > 0 || this.needsGpu || this.avoidGpuHosts
+    );
+  }
+
+  /** The constraints that depend only on the host's labels and GPUs (not on the group's hosts). */
+  checkStatic(host: HostView): boolean {
     const attrs = host.attributes;
     for (let i = 0; i < this.selectorKeys.length; i++) {
       if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
@@ -86,8 +94,12 @@ export class HardConstraints {
     for (const r of this.requirements) if (!requirementHolds(r, attrs)) return false;
     if (this.needsGpu && host.capacity.gpus === 0) return false;
     if (this.avoidGpuHosts && host.capacity.gpus > 0) return false;
-    if (this.groupHosts?.has(host.hostname)) return false;
     return true;
+  }
+
+  check(host: HostView): boolean {
+    if (!this.checkStatic(host)) return false;
+    return !this.groupHosts?.has(host.hostname);
   }
 
   explain(host: HostView, out: HostReason[]): void {

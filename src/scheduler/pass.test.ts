@@ -111,6 +111,8 @@ function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false
     for (const h of hosts) {
       const r = t.resources;
       if (h.free.cpuMillis < r.cpuMillis || h.free.memoryBytes < r.memoryBytes) continue;
+      const selector = t.constraints?.nodeSelector ?? {};
+      if (Object.entries(selector).some(([k, v]) => h.attributes[k] !== v)) continue;
       const score = spread ? 1 - packedShare(r, h) : packedShare(r, h);
       if (score > bestScore || (score === bestScore && h.rank < best!.rank)) {
         best = h;
@@ -148,6 +150,7 @@ describe('the indexed search', () => {
             const capCpu = h.capCores * 1000;
             const capMem = h.capMemGi * GiB;
             return offer(`h${i}`, 0, 0, {
+              attributes: { pool: i % 10 === 0 ? 'rare' : 'common' },
               resources: {
                 cpuMillis: Math.floor((capCpu * (100 - h.usedPct)) / 100),
                 memoryBytes: Math.floor((capMem * (100 - h.memUsedPct)) / 100),

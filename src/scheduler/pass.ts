@@ -164,11 +164,44 @@ function spreadBound(index: HostIndex, b: number, r: ResourceRequest): number {
  * first for spread), returns at the first host scoring at least goodEnough, and skips buckets
  * whose bound cannot beat the best so far (so with goodEnough off the answer equals a full scan).
  */
+/**
+ * Hosts that pass a task's label/GPU constraints, grouped by bucket in the order a search visits
+ * them. Used instead of walking every bucket when few hosts qualify (a GPU pool, a rare label).
+ */
+interface Candidates {
+  buckets: number[];
+  lists: HostSlot[][];
+  /** Index of the bucket being visited. */
+  cursor: number;
+}
+
+/** The bucket after b in visiting order, or -1. */
+function nextBucket(index: HostIndex, descending: boolean, b: number, cand: Candidates | undefined): number {
+  if (cand) return ++cand.cursor < cand.buckets.length ? cand.buckets[cand.cursor]! : -1;
+  return descending ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
+}
+
+function candidatesInOrder(hosts: readonly HostSlot[], start: number, descending: boolean): Candidates {
+  const sorted = hosts.filter((s) => s.bucket >= start);
+  sorted.sort((a, b) => (descending ? b.bucket - a.bucket : a.bucket - b.bucket) || a.position - b.position);
+  const out: Candidates = { buckets: [], lists: [], cursor: 0 };
+  for (const s of sorted) {
+    if (out.buckets[out.buckets.length - 1] !== s.bucket) {
+      out.buckets.push(s.bucket);
+      out.lists.push([]);
+    }
+    out.lists[out.lists.length - 1]!.push(s);
+  }
+  return out;
+}
+
 function search(
   index: HostIndex,
   task: Task,
   hard: HardConstraints,
   o: ResolvedOptions,
+  /** Hosts passing the static constraints, when few do; undefined walks the buckets. */
+  eligible?: readonly HostSlot[],
 ): HostSlot | undefined {
   const r = task.resources;
   const c = r.cpuMillis;
@@ -190,7 +223,13 @@ function search(
   const invMaxCap = 1 / index.maxCapCpu;
   const memAdd = r.memoryBytes / index.minCapMem;
   const keep = 1 - w;
-  let b = kind === 1 ? index.nextBucketDown(HostIndex.LAST_BUCKET) : index.nextBucketUp(start);
+  // The same visiting order either way: the candidates' buckets, or every non-empty bucket.
+  const cand = eligible ? candidatesInOrder(eligible, start, kind === 1) : undefined;
+  let b = cand
+    ? (cand.buckets[0] ?? -1)
+    : kind === 1
+      ? index.nextBucketDown(HostIndex.LAST_BUCKET)
+      : index.nextBucketUp(start);
   while (b >= 0 && b >= start) {
     if (canBound && best !== undefined) {
       let bound: number;
@@ -205,11 +244,11 @@ function search(
         }
       }
       if (keep * bound + w + EPSILON < bestScore) {
-        b = kind === 1 ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
+        b = nextBucket(index, kind === 1, b, cand);
         continue;
       }
     }
-    const list = index.buckets[b]!;
+    const list = cand ? cand.lists[cand.cursor]! : index.buckets[b]!;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
       if (!hostFits(r, sc, s, hard)) continue;
@@ -235,7 +274,7 @@ function search(
         bestScore = score;
       }
     }
-    b = kind === 1 ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
+    b = nextBucket(index, kind === 1, b, cand);
   }
   foundScore = bestScore;
   return best;
@@ -396,6 +435,18 @@ export function runPass(
       groupHosts: unique ? groupSet(task.groupId!) : undefined,
     });
   };
+  // Per pass (labels and hosts do not change within one): hosts passing each constraint set,
+  // kept only when at most 1 in 8 hosts qualify, where walking a short list beats the buckets.
+  const eligibleCache = new Map<string, HostSlot[] | undefined>();
+  const eligibleHosts = (task: Task, hard: HardConstraints): HostSlot[] | undefined => {
+    const c = task.constraints;
+    const key = JSON.stringify([c?.nodeSelector, c?.attributes, task.resources.gpus > 0]);
+    if (eligibleCache.has(key)) return eligibleCache.get(key);
+    const hosts = index.slots.filter((s) => hard.checkStatic(s));
+    const kept = hosts.length * 8 <= index.size ? hosts : undefined;
+    eligibleCache.set(key, kept);
+    return kept;
+  };
   const decide = (task: Task): void => {
     if (hasQuotas) {
       const over = quotaReasons(task, queue.usageOf(task.tenant), state, totalHosts);
@@ -416,7 +467,7 @@ export function runPass(
     const hard = hardConstraintsOf(task);
     let slot: HostSlot | undefined;
     try {
-      slot = search(index, task, hard, o);
+      slot = search(index, task, hard, o, hard.selective ? eligibleHosts(task, hard) : undefined);
     } catch (err) {
       if (!(err instanceof PluginFailure)) throw err;
       unplaced.push({
