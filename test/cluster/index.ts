@@ -76,11 +76,32 @@ export const DEFAULT_CONTROLLERS = [
 const STAGES_FILE = join(dirname(fileURLToPath(import.meta.url)), 'kwok-stages.yaml');
 const START_TIMEOUT_MS = 120_000;
 
+const START_ATTEMPTS = 3;
+
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  const log = options.log ?? (() => {});
   const binDir = options.binDir ?? ensureBinaries();
-  const ownsDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'meson-k8s-cluster-')));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterIn(dir, binDir, options);
+    } catch (error) {
+      // The free ports were free when asked for; another process may have taken one since.
+      if (attempt < START_ATTEMPTS && /address already in use/.test(String(error))) {
+        options.log?.(`a port was taken meanwhile; starting again (attempt ${attempt + 1})`);
+        await rm(join(dir, 'etcd'), { recursive: true, force: true });
+        await rm(join(dir, 'logs'), { recursive: true, force: true });
+        continue;
+      }
+      throw new Error(`could not start the test control plane (state and logs kept in ${dir})`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+async function startClusterIn(dir: string, binDir: string, options: ClusterOptions): Promise<Cluster> {
+  const log = options.log ?? (() => {});
+  const ownsDir = options.dir === undefined;
   await mkdir(join(dir, 'logs'), { recursive: true });
   await mkdir(join(dir, 'pki'), { recursive: true });
   const components: Component[] = [];
@@ -265,9 +286,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     return cluster;
   } catch (error) {
     await stopAll();
-    throw new Error(`could not start the test control plane (state and logs kept in ${dir})`, {
-      cause: error,
-    });
+    throw error;
   }
 }
 
