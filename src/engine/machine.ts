@@ -155,6 +155,8 @@ export class Run implements RunMachine {
   /** Restart `from: failed`: the previous run's succeeded instances, by id. */
   private reuse: Map<string, StepInstanceStatus> | null = null;
   private actions: EngineAction[] = [];
+  private isoMs = Number.NaN;
+  private isoText = '';
 
   private constructor(subject: RunSubject, now: EpochMs) {
     this.subject = subject;
@@ -254,6 +256,15 @@ export class Run implements RunMachine {
     return { machine: run, actions: run.takeActions() };
   }
 
+  /** `now` as an RFC 3339 string, formatted once per distinct `now` (it is hot: one per change). */
+  private nowIso(): string {
+    if (this.isoMs !== this.now) {
+      this.isoMs = this.now;
+      this.isoText = iso(this.now);
+    }
+    return this.isoText;
+  }
+
   private rootScope(): Scope {
     return { vars: this.baseVars, indices: [], iterators: [], suffix: '', iterationVars: {} };
   }
@@ -286,7 +297,7 @@ export class Run implements RunMachine {
           this.setPhase(inst, 'Running');
         }
         if (s.startTime === undefined) {
-          s.startTime = iso(now);
+          s.startTime = this.nowIso();
           this.armTimeout(inst);
         }
         this.touch(inst);
@@ -683,7 +694,7 @@ export class Run implements RunMachine {
       this.retrying.delete(inst);
       inst.s.message = `${inst.s.message ?? ''}; retry cancelled: the run failed`;
       delete inst.s.nextAttemptTime;
-      inst.s.endTime = iso(this.now);
+      inst.s.endTime = this.nowIso();
       this.setPhase(inst, 'Failed');
     }
     for (const inst of this.waiting) {
@@ -702,7 +713,7 @@ export class Run implements RunMachine {
   private finalize(phase: 'Succeeded' | 'Failed' | 'Stopped', message?: string): void {
     this._phase = phase;
     this.halted = true;
-    this.endTime = iso(this.now);
+    this.endTime = this.nowIso();
     if (message !== undefined) this.message = message;
     this.setConditions();
     this._runChanged = true;
@@ -719,7 +730,7 @@ export class Run implements RunMachine {
       ['Succeeded', phase === 'Succeeded'],
       ['Failed', phase === 'Failed'],
     ];
-    const at = iso(this.now);
+    const at = this.nowIso();
     for (const [type, on] of want) {
       const status = on ? 'True' : 'False';
       let c = this.conditions.find((x) => x.type === type);
@@ -804,7 +815,7 @@ export class Run implements RunMachine {
     } catch (e) {
       const message = errorMessage(e);
       inst.s.message = message;
-      inst.s.endTime = iso(this.now);
+      inst.s.endTime = this.nowIso();
       this.setPhase(inst, 'Failed');
       this.finish(frame, false, `step ${inst.s.id} failed: ${message}`);
       return false;
@@ -914,13 +925,13 @@ export class Run implements RunMachine {
     delete s.endTime;
     delete s.startTime;
     if (resolved.type === 'noop') {
-      s.startTime = iso(this.now);
+      s.startTime = this.nowIso();
       this.succeed(inst);
       return;
     }
     this.open.add(inst);
     if (resolved.type === 'subworkflow') {
-      s.startTime = iso(this.now);
+      s.startTime = this.nowIso();
       this.setPhase(inst, 'Running');
       this.emitLaunch(inst, false);
       this.armTimeout(inst);
@@ -966,7 +977,7 @@ export class Run implements RunMachine {
 
   private succeed(inst: Inst): void {
     const s = inst.s;
-    s.endTime = iso(this.now);
+    s.endTime = this.nowIso();
     if (s.startTime === undefined) s.startTime = s.endTime;
     delete s.message;
     this.setPhase(inst, 'Succeeded');
@@ -986,7 +997,7 @@ export class Run implements RunMachine {
     const attempts = s.attempts ?? 1;
     if (exitCode !== undefined) s.exitCode = exitCode;
     else delete s.exitCode;
-    s.endTime = iso(this.now);
+    s.endTime = this.nowIso();
     if (step && !this.halted && attempts <= retryLimit(step)) {
       const delay = backoffMs(step, attempts);
       s.message = `attempt ${attempts} failed: ${message}`;
@@ -1053,7 +1064,7 @@ export class Run implements RunMachine {
   private stop(reason?: string): void {
     const why = reason ? `stopped: ${reason}` : 'stopped';
     this.halted = true;
-    const at = iso(this.now);
+    const at = this.nowIso();
     for (const inst of [...this.open]) {
       this.kill(inst, why);
       inst.s.endTime = at;

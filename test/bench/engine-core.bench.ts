@@ -7,6 +7,7 @@
 //   transition_p50_ms / transition_p99_ms   StepSucceeded -> next LaunchStep inside the engine
 //   restore10k_ms       rebuilding the machine of a half-done 10,000-way foreach from its status
 //   snapshot10k_ms      a full status snapshot of 10,000 instances
+//   heap10k_mb          heap held by the machine of that half-done 10,000-instance run
 import { performance } from 'node:perf_hooks';
 import type { DefinitionNode } from '../../src/crds/index.ts';
 import { createRun, restoreRun } from '../../src/engine/index.ts';
@@ -102,10 +103,15 @@ const sequence = best(3, () => {
 });
 transitions.sort((a, b) => a - b);
 
-// Restore and snapshot of a 10k run with half of the instances done.
+// Restore and snapshot of a 10k run with half of the instances done; its heap footprint.
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
+const heapBefore = process.memoryUsage().heapUsed;
 const half = createRun({ ...subject(foreach('shell', 10_000)), now: T0 });
 for (let i = 0; i < 5000; i++)
   half.machine.apply({ type: 'StepSucceeded', instanceId: `w[${i}]`, attempt: 1 }, T0 + 1);
+gc?.();
+const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
 const snapshot = best(5, () => timed(() => half.machine.snapshot())[1]);
 const status = half.machine.snapshot();
 const restore = best(3, () => {
@@ -122,6 +128,7 @@ const result = {
   transition_p99_ms: +quantile(transitions, 0.99).toFixed(4),
   restore10k_ms: +restore.toFixed(2),
   snapshot10k_ms: +snapshot.toFixed(2),
+  heap10k_mb: gc ? +heapMb.toFixed(1) : null,
 };
 console.log(`10,000-way foreach of noops (inline):        ${result.foreach10k_noop_s} s`);
 console.log(`10,000-way foreach of shell steps (driven):  ${result.foreach10k_shell_s} s`);
@@ -131,4 +138,7 @@ console.log(
 );
 console.log(`restore of a half-done 10k foreach:          ${result.restore10k_ms} ms`);
 console.log(`snapshot of 10k instances:                   ${result.snapshot10k_ms} ms`);
+console.log(
+  `heap held by a half-done 10k run:            ${result.heap10k_mb ?? 'n/a (run with --expose-gc)'} MiB`,
+);
 console.log(JSON.stringify(result));
