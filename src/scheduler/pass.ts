@@ -280,18 +280,27 @@ function search(
   return best;
 }
 
+/**
+ * Keys of tasks seen before. Tasks are immutable once handed to the scheduler (documented), and a
+ * queued task is tried pass after pass: reusing its key saves building and hashing it again.
+ */
+const shapeKeys = new WeakMap<Task, string>();
+
 /** Tasks with the same key fit the same hosts; once one fails in a pass, the rest fail too. */
 function shapeKey(task: Task, byIdentity: boolean): string {
-  const r = task.resources;
-  let key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
-  if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
-  const c = task.constraints;
-  if (c && (c.nodeSelector || c.attributes || c.uniqueHost)) {
-    key += `|${JSON.stringify([c.nodeSelector, c.attributes])}`;
-    if (c.uniqueHost) key += `|group:${task.groupId}`;
+  let key = shapeKeys.get(task);
+  if (key === undefined) {
+    const r = task.resources;
+    key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
+    if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
+    const c = task.constraints;
+    if (c && (c.nodeSelector || c.attributes || c.uniqueHost)) {
+      key += `|${JSON.stringify([c.nodeSelector, c.attributes])}`;
+      if (c.uniqueHost) key += `|group:${task.groupId}`;
+    }
+    shapeKeys.set(task, key);
   }
-  if (byIdentity) key += `|id:${task.id}`;
-  return key;
+  return byIdentity ? `${key}|id:${task.id}` : key;
 }
 
 function zeroRequest(): ResourceRequest {
