@@ -294,7 +294,10 @@ describe('engine properties', () => {
       fc.property(fc.array(event, { maxLength: 40 }), (events) => {
         const { machine } = createRun({ runId: 'r', workflow: 'wf', version: 1, definition: def, now: T0 });
         let now = T0;
-        for (const e of events) machine.apply(e as EngineEvent, (now += 3000));
+        for (const e of events) {
+          now += 3000;
+          machine.apply(e as EngineEvent, now);
+        }
         const status = machine.snapshot();
         expect(status.summary?.total).toBe(status.steps?.length);
         const restored = restoreRun({ runId: 'r', workflow: 'wf', version: 1, definition: def, status, now });
