@@ -10,7 +10,7 @@ set -euo pipefail
 
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}" # go.mod says `go 1.26.0`
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"               # go.mod says `go 1.26.0` (main needs 1.27)
-CACHE="${MESON_K8S_CACHE:-$HOME/.cache/meson-k8s}"
+CACHE="${MESON_K8S_CACHE:-${HOME:-/root}/.cache/meson-k8s}"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build"
