@@ -103,10 +103,14 @@ export function resolveStep(
     }
   }
   const type = stepTypeOf(step);
-  const { parameters: _p, inputs, outputs, ...rest } = step;
+  const { parameters: _p, inputs, outputs, ...fields } = step;
   // `steps` (upstream outputs) is for expressions only; it is not a parameter of the step.
-  const { steps: _steps, ...parameters } = vars;
-  const resolved = { ...rest, type, parameters, locals: { ...iterationVars, ...own } } as ResolvedStep;
+  let parameters = vars;
+  if (Object.hasOwn(vars, 'steps')) {
+    const { steps: _steps, ...rest } = vars;
+    parameters = rest;
+  }
+  const resolved = { ...fields, type, parameters, locals: { ...iterationVars, ...own } } as ResolvedStep;
   if (hasTemplates && type !== 'subworkflow' && type !== 'noop')
     (resolved as Record<string, unknown>)[type] = interpolateDeep(`${path}.${type}`, step[type], vars);
   if (type === 'subworkflow' && step.subworkflow) {
