@@ -330,6 +330,27 @@ describe('subworkflow', () => {
     expect(d.phase).toBe('Failed');
   });
 
+  it('a child run past the step timeout is stopped and the step fails', () => {
+    const d = new Driver(
+      { step: { name: 'child', subworkflow: { workflow: 'slow' }, timeoutSeconds: 60 } },
+      { script: { child: 'hang' } },
+    );
+    d.send({ type: 'StepLaunched', instanceId: 'child', attempt: 1, childRun: 'slow-1' });
+    d.advance(60_000);
+    expect(d.actions).toContainEqual({
+      type: 'StopChildRun',
+      instanceId: 'child',
+      attempt: 1,
+      childRun: 'slow-1',
+      reason: 'timed out after 60s',
+    });
+    expect(d.phase).toBe('Failed');
+    // The child's own report of being stopped changes nothing.
+    expect(d.send({ type: 'ChildRunFinished', instanceId: 'child', attempt: 1, phase: 'Stopped' })).toEqual(
+      [],
+    );
+  });
+
   it('stopping the parent stops the child', () => {
     const d = new Driver(def, { ...opts, script: { child: 'hang' } });
     d.send({ type: 'StepLaunched', instanceId: 'child', attempt: 1, childRun: 'other-us-abc' });
