@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import {
   API_VERSION,
-  ConditionSchema,
+  ConditionsSchema,
   ObjectMetaSchema,
   PartitionSchema,
   TimestampSchema,
@@ -31,7 +31,7 @@ export const DataArtifactSchema = z.strictObject({
   status: z
     .strictObject({
       announcedAt: TimestampSchema.optional(),
-      conditions: z.array(ConditionSchema).optional(),
+      conditions: ConditionsSchema.optional(),
     })
     .optional(),
 });

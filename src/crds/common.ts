@@ -87,6 +87,18 @@ export const ConditionSchema = z.strictObject({
 });
 export type Condition = z.infer<typeof ConditionSchema>;
 
+/**
+ * A list whose items are identified by `key` (Kubernetes list-type map): server-side apply merges
+ * by key and the API server rejects two items with the same key.
+ */
+export function keyedList<T extends z.ZodType>(item: T, key: string) {
+  return z.array(item).meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': [key] });
+}
+
+export const ConditionsSchema = keyedList(ConditionSchema, 'type').describe(
+  'Kubernetes-style conditions, one per type (Succeeded, Failed, Ready...).',
+);
+
 export function listOf(keys: readonly string[]): string {
   return keys.join(', ');
 }

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import {
   API_VERSION,
-  ConditionSchema,
+  ConditionsSchema,
   freeForm,
   type JsonValue,
   JsonValueSchema,
@@ -136,7 +136,7 @@ export const WorkflowRunStatusSchema = z.strictObject({
     z.json() as z.ZodType<JsonValue>,
     "The engine's own bookkeeping (block progress); opaque to users.",
   ).optional(),
-  conditions: z.array(ConditionSchema).optional(),
+  conditions: ConditionsSchema.optional(),
 });
 export type WorkflowRunStatus = z.infer<typeof WorkflowRunStatusSchema>;
 

@@ -3,10 +3,11 @@
 import { z } from 'zod';
 import {
   API_VERSION,
-  ConditionSchema,
+  ConditionsSchema,
   exactlyOne,
   freeForm,
   JsonValueSchema,
+  keyedList,
   ObjectMetaSchema,
   PartitionSchema,
   QuantitySchema,
@@ -132,7 +133,7 @@ export const StepSchema = z
     copy: CopyStepSchema.optional(),
     subworkflow: SubworkflowStepSchema.optional(),
     noop: NoopStepSchema.optional(),
-    parameters: z.array(ParameterSchema).optional().describe('Step-scoped parameters.'),
+    parameters: keyedList(ParameterSchema, 'name').optional().describe('Step-scoped parameters.'),
     inputs: z.array(ArtifactRefSchema).optional().describe('Data artifacts to wait for.'),
     outputs: z.array(ArtifactOutputSchema).optional().describe('Data artifacts announced on success.'),
     resources: ResourcesSchema.optional(),
@@ -295,8 +296,7 @@ export const ConcurrencySchema = z.strictObject({
 
 export const WorkflowSpecSchema = z.strictObject({
   description: z.string().optional().describe('Free text shown in listings.'),
-  parameters: z
-    .array(ParameterSchema)
+  parameters: keyedList(ParameterSchema, 'name')
     .optional()
     .describe('Workflow parameters, resolved in dependency order when a run starts.'),
   triggers: TriggersSchema.optional().describe('What starts runs besides users: cron schedules, artifacts.'),
@@ -316,7 +316,7 @@ export const WorkflowStatusSchema = z.strictObject({
   lastRunPhase: z.string().optional(),
   lastScheduleTime: TimestampSchema.optional(),
   nextScheduleTime: TimestampSchema.optional(),
-  conditions: z.array(ConditionSchema).optional(),
+  conditions: ConditionsSchema.optional(),
 });
 export type WorkflowStatus = z.infer<typeof WorkflowStatusSchema>;
 
@@ -345,6 +345,6 @@ export const WorkflowVersionSchema = z.strictObject({
   kind: z.literal('WorkflowVersion'),
   metadata: ObjectMetaSchema,
   spec: WorkflowVersionSpecSchema,
-  status: z.strictObject({ conditions: z.array(ConditionSchema).optional() }).optional(),
+  status: z.strictObject({ conditions: ConditionsSchema.optional() }).optional(),
 });
 export type WorkflowVersion = z.infer<typeof WorkflowVersionSchema>;
