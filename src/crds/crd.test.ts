@@ -70,6 +70,11 @@ function structuralViolations(schema: Json, path = ''): Finding[] {
     out.push({ path, problem: 'properties and additionalProperties together' });
   if (schema.additionalProperties === false) out.push({ path, problem: 'additionalProperties: false' });
   if (schema.type === 'array' && !schema.items) out.push({ path, problem: 'array without items' });
+  if (schema['x-kubernetes-list-type'] === 'map') {
+    const required = ((schema.items as Json | undefined)?.required as string[] | undefined) ?? [];
+    for (const key of (schema['x-kubernetes-list-map-keys'] as string[] | undefined) ?? [])
+      if (!required.includes(key)) out.push({ path, problem: `list-map key ${key} is not required` });
+  }
   if (preserve) {
     const field = path.split('.').pop()!.replace(/\[\]$/, '');
     const depthCut = typeof schema.description === 'string' && schema.description.includes('nested deeper');
@@ -106,6 +111,12 @@ describe('CRDs', () => {
           b: { $ref: '#/definitions/x' },
           c: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
           d: { type: 'array' },
+          e: {
+            type: 'array',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['id'],
+            items: { type: 'object', properties: { id: { type: 'string' } } },
+          },
         },
       }).map((f) => `${f.path}: ${f.problem}`),
     ).toEqual([
@@ -115,7 +126,19 @@ describe('CRDs', () => {
       'b: uses $ref',
       'c: x-kubernetes-preserve-unknown-fields outside a free-form field',
       'd: array without items',
+      'e: list-map key id is not required',
     ]);
+  });
+
+  it('keys conditions by type and parameters by name (list-type map)', () => {
+    const spec = (openApi('Workflow').properties as Json).spec as Json;
+    const params = (spec.properties as Json).parameters as Json;
+    expect(params['x-kubernetes-list-map-keys']).toEqual(['name']);
+    const status = (openApi('WorkflowRun').properties as Json).status as Json;
+    expect((status.properties as Json).conditions).toMatchObject({
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    });
   });
 
   it('keeps metadata untyped and requires spec', () => {
