@@ -4,6 +4,7 @@
 // same Controller with its own store, offer sources and launchers.
 import { randomBytes } from 'node:crypto';
 import { LocalLauncher } from '../launchers/local.ts';
+import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import type { Resources } from '../offer-adapter/types.ts';
 import { SqliteStore } from '../store/sqlite.ts';
@@ -25,6 +26,11 @@ export interface StandaloneOptions {
   fetch?: typeof globalThis.fetch;
   baseUrl?: string;
   cronTickMs?: number;
+  /**
+   * Replaces the launcher the controller uses (given the local one and the controller's update
+   * callback). For benchmarks that isolate orchestration from process start-up.
+   */
+  wrapLauncher?: (local: LocalLauncher, onUpdate: (u: AttemptUpdate) => void) => Launcher;
 }
 
 export interface Standalone {
@@ -32,6 +38,8 @@ export interface Standalone {
   controller: Controller;
   services: WorkflowServices;
   launcher: LocalLauncher;
+  /** The launcher the controller uses (the local one unless wrapLauncher replaced it). */
+  controllerLauncher: Launcher;
   offers: LocalOfferSource;
   start(): void;
   /** Stops reconciling and closes the store; executors keep running. */
@@ -65,7 +73,9 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
     ...(opts.cronTickMs ? { cronTickMs: opts.cronTickMs } : {}),
   });
-  const ctl = new Controller({ store, launcher, offers, now, logger, hooks: services });
+  const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
+  const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
+  const ctl = new Controller({ store, launcher: used, offers, now, logger, hooks: services });
   controller = ctl;
   let stopped = false;
   return {
@@ -73,6 +83,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     controller: ctl,
     services,
     launcher,
+    controllerLauncher: used,
     offers,
     start() {
       services.start(ctl);
