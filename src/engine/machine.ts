@@ -33,6 +33,7 @@ import type {
   Value,
   WorkflowRunStatus,
 } from './types.ts';
+import { WaitIndex } from './wait-index.ts';
 
 interface Scope {
   vars: Record<string, Value>;
@@ -128,9 +129,9 @@ export class Run implements RunMachine {
   private readonly open = new Set<Inst>();
   /** Instances waiting for a retry timer. */
   private readonly retrying = new Set<Inst>();
-  /** Instances in WaitingForInputs, and the same indexed by input artifact name. */
+  /** Instances in WaitingForInputs, and the same indexed by their input selectors. */
   private readonly waiting = new Set<Inst>();
-  private readonly waitersByName = new Map<string, Set<Inst>>();
+  private readonly waitIndex = new WaitIndex<Inst>();
 
   /** Failed instances, and the most recently changed ones (bounded), for 'relevant' snapshots. */
   private readonly failed = new Set<Inst>();
@@ -871,22 +872,14 @@ export class Run implements RunMachine {
     const inputs = (inst.resolved as ResolvedStep).inputs;
     inst.matched = inputs.map(() => undefined);
     this.waiting.add(inst);
-    for (const input of inputs) {
-      let set = this.waitersByName.get(input.name);
-      if (!set) {
-        set = new Set();
-        this.waitersByName.set(input.name, set);
-      }
-      set.add(inst);
-    }
+    this.waitIndex.add(inst, inputs);
     if (inst.s.phase !== 'WaitingForInputs') this.setPhase(inst, 'WaitingForInputs');
     this.actions.push({ type: 'WaitForInputs', instanceId: inst.s.id, inputs });
   }
 
   private stopWaiting(inst: Inst): void {
     this.waiting.delete(inst);
-    for (const input of (inst.resolved as ResolvedStep).inputs)
-      this.waitersByName.get(input.name)?.delete(inst);
+    this.waitIndex.remove(inst, (inst.resolved as ResolvedStep).inputs);
     inst.matched = null;
     this.actions.push({ type: 'CancelWaitForInputs', instanceId: inst.s.id });
   }
@@ -897,7 +890,7 @@ export class Run implements RunMachine {
       if (typeof a?.name !== 'string') continue;
       const candidates = only
         ? [this.instances.get(only)].filter((i): i is Inst => i !== undefined && this.waiting.has(i))
-        : this.waitersByName.get(a.name);
+        : this.waitIndex.candidates(a);
       for (const inst of candidates ?? []) {
         const inputs = (inst.resolved as ResolvedStep).inputs;
         const matched = inst.matched as (ArtifactRecord | undefined)[];

@@ -5,6 +5,7 @@
 //   foreach10k_shell_s  the same with shell steps: 10,000 launches and 20,000 executor events
 //   sequence1k_s        1,000 sequential shell steps, each event answered by the next launch
 //   transition_p50_ms / transition_p99_ms   StepSucceeded -> next LaunchStep inside the engine
+//   inputs10k_s         10,000 iterations each waiting for its own partition; 10,000 artifacts
 //   restore10k_ms       rebuilding the machine of a half-done 10,000-way foreach from its status
 //   snapshot10k_ms      a full status snapshot of 10,000 instances
 //   heap10k_mb          heap held by the machine of that half-done 10,000-instance run
@@ -103,6 +104,31 @@ const sequence = best(3, () => {
 });
 transitions.sort((a, b) => a - b);
 
+// A 10,000-way foreach whose iterations each wait for their own partition, then the 10,000
+// artifacts announced one event at a time (matching must not scan every waiter).
+const gated: DefinitionNode = {
+  foreach: {
+    items: 'range(10000)',
+    as: 'i',
+    do: {
+      step: { name: 'g', noop: {}, inputs: [{ name: 'part', partition: { i: '${i}', kind: 'daily' } }] },
+    },
+  },
+};
+const inputs = best(3, () => {
+  const [machine, ms] = timed(() => {
+    const { machine } = createRun({ ...subject(gated), now: T0 });
+    for (let i = 0; i < 10_000; i++)
+      machine.apply(
+        { type: 'ArtifactsAvailable', artifacts: [{ name: 'part', partition: { i, kind: 'daily', v: 2 } }] },
+        T0,
+      );
+    return machine;
+  });
+  if (machine.phase !== 'Succeeded') throw new Error(`gated foreach ended ${machine.phase}`);
+  return ms;
+});
+
 // Restore and snapshot of a 10k run with half of the instances done; its heap footprint.
 const gc = (globalThis as { gc?: () => void }).gc;
 gc?.();
@@ -126,6 +152,7 @@ const result = {
   sequence1k_s: +(sequence / 1000).toFixed(4),
   transition_p50_ms: +quantile(transitions, 0.5).toFixed(4),
   transition_p99_ms: +quantile(transitions, 0.99).toFixed(4),
+  inputs10k_s: +(inputs / 1000).toFixed(4),
   restore10k_ms: +restore.toFixed(2),
   snapshot10k_ms: +snapshot.toFixed(2),
   heap10k_mb: gc ? +heapMb.toFixed(1) : null,
@@ -136,6 +163,7 @@ console.log(`1,000-step sequence (driven):                ${result.sequence1k_s}
 console.log(
   `step finished -> next launched, p50 / p99:   ${result.transition_p50_ms} / ${result.transition_p99_ms} ms`,
 );
+console.log(`10k waiting instances, 10k artifacts one by one: ${result.inputs10k_s} s`);
 console.log(`restore of a half-done 10k foreach:          ${result.restore10k_ms} ms`);
 console.log(`snapshot of 10k instances:                   ${result.snapshot10k_ms} ms`);
 console.log(
