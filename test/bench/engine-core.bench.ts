@@ -111,6 +111,7 @@ const gated: DefinitionNode = {
     items: 'range(10000)',
     as: 'i',
     do: {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: `${}` is the workflow API's interpolation
       step: { name: 'g', noop: {}, inputs: [{ name: 'part', partition: { i: '${i}', kind: 'daily' } }] },
     },
   },
