@@ -68,8 +68,8 @@ export const ObjectMetaSchema = z
     uid: z.string().optional(),
     resourceVersion: z.string().optional(),
     generation: z.number().int().optional(),
-    creationTimestamp: z.string().optional(),
-    deletionTimestamp: z.string().optional(),
+    // creationTimestamp, deletionTimestamp, managedFields...: server-written, passed through
+    // untyped (client libraries may hand them over as Date objects).
   })
   .describe('Standard Kubernetes object metadata.');
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
