@@ -393,6 +393,22 @@ function checkTriggers(triggers: unknown, path: PathSegment[], ctx: Context): vo
   });
 }
 
+/** Cron fires start runs without overrides: every parameter then needs a value or an expression. */
+function checkCronParameters(spec: Obj, path: PathSegment[], ctx: Context): void {
+  const cron = isObj(spec.triggers) ? spec.triggers.cron : undefined;
+  if (!Array.isArray(cron) || cron.length === 0 || !Array.isArray(spec.parameters)) return;
+  spec.parameters.forEach((p, i) => {
+    if (isObj(p) && isStr(p.name) && p.value === undefined && p.expression === undefined)
+      ctx.issues.push(
+        issue(
+          [...path, 'parameters', i],
+          'PARAM_VALUE',
+          `parameter "${p.name}" needs a value or an expression: cron triggers start runs without parameters`,
+        ),
+      );
+  });
+}
+
 function checkNotifications(list: unknown, path: PathSegment[], ctx: Context): void {
   if (!Array.isArray(list)) return;
   list.forEach((n, i) => {
@@ -437,6 +453,7 @@ export function checkWorkflowSpec(
   const base: Scope = { names: new Map([['steps', 'map']]), inLoop: false };
   const scope = checkParameters(spec.parameters, [...path, 'parameters'], base, ctx, { requireValue: false });
   checkTriggers(spec.triggers, [...path, 'triggers'], ctx);
+  checkCronParameters(spec, path, ctx);
   checkNotifications(spec.notifications, [...path, 'notifications'], ctx);
   walkNode(spec.definition, [...path, 'definition'], scope, ctx);
   return ctx.issues;

@@ -75,14 +75,22 @@ export function validateDocument(doc: unknown): ValidationIssue[] {
 /**
  * Checks across documents validated together: a WorkflowRun or a subworkflow step that names a
  * Workflow of the same set may only pass parameters that Workflow declares, with values of the
- * declared types. Returns issues per document index.
+ * declared types, and must pass those it declares without a value. Returns issues per document.
  */
 export function crossDocumentIssues(docs: unknown[]): Map<number, ValidationIssue[]> {
   /** Workflow name -> parameter name -> declared type (undefined when untyped). */
   const declared = new Map<string, Map<string, ParameterType | undefined>>();
+  /** Workflow name -> parameters declared without value or expression: callers must pass them. */
+  const required = new Map<string, string[]>();
+  // A name declared twice in the set (e.g. two directories of manifests) is ambiguous: skip it.
+  const counts = new Map<string, number>();
+  for (const d of docs)
+    if (isObj(d) && d.kind === 'Workflow' && isObj(d.metadata) && typeof d.metadata.name === 'string')
+      counts.set(d.metadata.name, (counts.get(d.metadata.name) ?? 0) + 1);
   for (const d of docs) {
     if (!isObj(d) || d.kind !== 'Workflow' || !isObj(d.metadata) || typeof d.metadata.name !== 'string')
       continue;
+    if (counts.get(d.metadata.name) !== 1) continue;
     const params = isObj(d.spec) && Array.isArray(d.spec.parameters) ? d.spec.parameters : [];
     const types = new Map<string, ParameterType | undefined>();
     for (const p of params.filter(isObj))
@@ -92,6 +100,13 @@ export function crossDocumentIssues(docs: unknown[]): Map<number, ValidationIssu
           (PARAMETER_TYPES as readonly unknown[]).includes(p.type) ? (p.type as ParameterType) : undefined,
         );
     declared.set(d.metadata.name, types);
+    required.set(
+      d.metadata.name,
+      params
+        .filter(isObj)
+        .filter((p) => typeof p.name === 'string' && p.value === undefined && p.expression === undefined)
+        .map((p) => p.name as string),
+    );
   }
   const out = new Map<number, ValidationIssue[]>();
   const add = (index: number, v: ValidationIssue): void => {
@@ -101,8 +116,20 @@ export function crossDocumentIssues(docs: unknown[]): Map<number, ValidationIssu
   };
   const checkNames = (index: number, workflow: unknown, params: unknown, path: PathSegment[]): void => {
     const types = typeof workflow === 'string' ? declared.get(workflow) : undefined;
-    if (!types || !Array.isArray(params)) return;
-    params.forEach((p, i) => {
+    if (!types || (params !== undefined && !Array.isArray(params))) return;
+    const list: unknown[] = params ?? [];
+    const passed = new Set(list.filter(isObj).map((p) => p.name));
+    for (const name of required.get(workflow as string) ?? [])
+      if (!passed.has(name))
+        add(
+          index,
+          issue(
+            params === undefined ? path.slice(0, -1) : path,
+            'PARAM_MISSING',
+            `missing parameter "${name}": Workflow "${workflow as string}" declares it without a value or expression`,
+          ),
+        );
+    list.forEach((p, i) => {
       if (!isObj(p) || typeof p.name !== 'string') return;
       if (!types.has(p.name)) {
         const known = [...types.keys()].sort().join(', ') || 'no parameters';
