@@ -388,7 +388,9 @@ export class Controller {
       if (this.runs.has(key)) continue;
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
-      if (!run || run.status?.phase) continue;
+      // not started yet: no phase, or Pending without engine state (waiting for admission)
+      if (!run || (run.status?.phase && !(run.status.phase === 'Pending' && !run.status.engineState)))
+        continue;
       const decision = this.hooks.admit?.(run) ?? 'start';
       if (decision === 'wait') continue; // the admission hook re-queues it (see requeueRun)
       if (typeof decision === 'object') {

@@ -2,7 +2,7 @@
 // again: the run completes, and every step's side effect happened exactly once (steps that
 // were running are adopted, not re-run; steps that finished while the server was down are
 // read from their status files).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -70,6 +70,12 @@ describe('standalone server crash', () => {
     expect(final.status.phase, JSON.stringify(final.status)).toBe('Succeeded');
     expect(final.status.steps).toHaveLength(STEPS);
     const lines = readFileSync(sideEffects, 'utf8').trim().split('\n');
-    expect(lines).toEqual(Array.from({ length: STEPS }, (_, i) => `s${i}`));
+    const launches = readdirSync(join(dataDir, 'attempts', 'default', run), { recursive: true })
+      .map(String)
+      .filter((p) => p.split('/').length === 2)
+      .sort();
+    expect(lines, `launch dirs: ${launches.join(' ')}\nserver output:\n${server.output()}`).toEqual(
+      Array.from({ length: STEPS }, (_, i) => `s${i}`),
+    );
   });
 });

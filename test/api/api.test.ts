@@ -1,0 +1,355 @@
+// The REST API through inject() against a real standalone stack (store, controller, local
+// executors), plus one test over real HTTP with a bearer token.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.ts';
+import { createStandalone, type Standalone } from '../../src/controller/standalone.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(
+  opts: { token?: string } = {},
+): Promise<{ app: FastifyInstance; s: Standalone; root: string }> {
+  const root = mkdtempSync(join(tmpdir(), 'meson-api-'));
+  const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 50 });
+  s.start();
+  const app = await buildApp({ store: s.store, ...(opts.token ? { token: opts.token } : {}) });
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  cleanups.push(() => s.stop());
+  cleanups.push(() => app.close());
+  return { app, s, root };
+}
+
+const NS = '/api/v1/namespaces/team-a';
+
+function workflow(name: string, definition: unknown, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'Workflow',
+    metadata: { name },
+    spec: { definition, ...extra },
+  };
+}
+
+async function waitForRun(app: FastifyInstance, name: string, ms = 20_000): Promise<any> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const res = await app.inject({ method: 'GET', url: `${NS}/runs/${name}` });
+    const phase = res.json().status?.phase;
+    if (['Succeeded', 'Failed', 'Stopped'].includes(phase)) return res.json();
+    if (Date.now() > end) throw new Error(`run ${name} still ${phase}`);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
+
+describe('REST API', () => {
+  it('creates a workflow with version 1, updates it into version 2, and lists versions', async () => {
+    const { app } = await setup();
+    const wf = workflow('hello', { step: { name: 'a', shell: { script: 'echo v1' } } });
+    const created = await app.inject({ method: 'POST', url: `${NS}/workflows`, payload: wf });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({
+      metadata: { name: 'hello', namespace: 'team-a' },
+      status: { latestVersion: 1 },
+    });
+    // same spec: no new version
+    const same = await app.inject({ method: 'PUT', url: `${NS}/workflows/hello`, payload: wf });
+    expect(same.statusCode).toBe(200);
+    expect(same.json().status.latestVersion).toBe(1);
+    const changed = workflow('hello', { step: { name: 'a', shell: { script: 'echo v2' } } });
+    const upd = await app.inject({ method: 'PUT', url: `${NS}/workflows/hello`, payload: changed });
+    expect(upd.json().status).toMatchObject({ latestVersion: 2, activeVersion: 2 });
+    const versions = await app.inject({ method: 'GET', url: `${NS}/workflows/hello/versions` });
+    expect(versions.json().items.map((v: any) => v.spec.version)).toEqual([1, 2]);
+    const v1 = await app.inject({ method: 'GET', url: `${NS}/workflows/hello/versions/1` });
+    expect(v1.json().spec.definition.step.shell.script).toBe('echo v1');
+    const list = await app.inject({ method: 'GET', url: `${NS}/workflows` });
+    expect(list.json().items).toHaveLength(1);
+    expect((await app.inject({ method: 'DELETE', url: `${NS}/workflows/hello` })).statusCode).toBe(204);
+    expect((await app.inject({ method: 'GET', url: `${NS}/workflows/hello` })).statusCode).toBe(404);
+  });
+
+  it('answers errors as problem+json with stable codes and field paths', async () => {
+    const { app } = await setup();
+    const missing = await app.inject({ method: 'GET', url: `${NS}/workflows/nope` });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(missing.json()).toMatchObject({ status: 404, code: 'API_NOT_FOUND' });
+    const invalid = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('bad', { step: { name: 'a', shell: { script: 'echo ${nosuch}' } } }),
+    });
+    expect(invalid.statusCode).toBe(422);
+    expect(invalid.json()).toMatchObject({ code: 'API_INVALID' });
+    expect(invalid.json().issues[0].path).toMatch(/spec\.definition\.step\.shell\.script/);
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('w', { step: { name: 'a', noop: {} } }),
+    });
+    const dup = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('w', { step: { name: 'a', noop: {} } }),
+    });
+    expect(dup.json()).toMatchObject({ status: 409, code: 'API_ALREADY_EXISTS' });
+    const badBody = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/w/runs`,
+      payload: { parameters: 5 },
+    });
+    expect(badBody.json()).toMatchObject({ status: 400, code: 'API_BAD_REQUEST' });
+    const noRoute = await app.inject({ method: 'GET', url: '/api/v1/nothing' });
+    expect(noRoute.json()).toMatchObject({ status: 404, code: 'API_NOT_FOUND' });
+  });
+
+  it('starts a run with parameters, gets it with steps and logs, lists runs by workflow and phase', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow(
+        'greet',
+        {
+          sequence: [
+            {
+              step: {
+                name: 'hi',
+                shell: { script: 'echo "hello ${who}"; echo warn >&2; echo "n=7" >> "$MESON_OUTPUTS"' },
+              },
+            },
+            { step: { name: 'after', shell: { script: 'echo "${steps.hi.outputs.n}"' } } },
+          ],
+        },
+        { parameters: [{ name: 'who', type: 'string', value: 'world' }] },
+      ),
+    });
+    const start = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/greet/runs`,
+      payload: { parameters: { who: 'api' } },
+    });
+    expect(start.statusCode).toBe(201);
+    const name = start.json().metadata.name;
+    const run = await waitForRun(app, name);
+    expect(run.status).toMatchObject({ phase: 'Succeeded', parameters: { who: 'api' } });
+    expect(run.spec.initiator).toEqual({ type: 'api' });
+    expect(run.status.steps.map((s: any) => [s.id, s.phase])).toEqual([
+      ['hi', 'Succeeded'],
+      ['after', 'Succeeded'],
+    ]);
+    expect(run.status.steps[0].outputs).toEqual({ n: 7 });
+    const out = await app.inject({ method: 'GET', url: `${NS}/runs/${name}/steps/hi/logs` });
+    expect(out.statusCode).toBe(200);
+    expect(out.body).toBe('hello api\n');
+    const err = await app.inject({ method: 'GET', url: `${NS}/runs/${name}/steps/hi/logs?stream=stderr` });
+    expect(err.body).toBe('warn\n');
+    expect((await app.inject({ method: 'GET', url: `${NS}/runs/${name}/steps/after/logs` })).body).toBe(
+      '7\n',
+    );
+
+    // a second, failing workflow for the filters
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('fails', { step: { name: 'x', shell: { script: 'exit 1' } } }),
+    });
+    const f = (await app.inject({ method: 'POST', url: `${NS}/workflows/fails/runs` })).json().metadata.name;
+    await waitForRun(app, f);
+    const byWf = await app.inject({ method: 'GET', url: `${NS}/runs?workflow=greet` });
+    expect(byWf.json().items.map((r: any) => r.metadata.name)).toEqual([name]);
+    const failed = await app.inject({ method: 'GET', url: `${NS}/runs?phase=Failed` });
+    expect(failed.json().items.map((r: any) => r.metadata.name)).toEqual([f]);
+    const page1 = await app.inject({ method: 'GET', url: `${NS}/runs?limit=1` });
+    expect(page1.json().items).toHaveLength(1);
+    const page2 = await app.inject({
+      method: 'GET',
+      url: `${NS}/runs?limit=1&continue=${page1.json().continue}`,
+    });
+    expect(page2.json().items).toHaveLength(1);
+    expect(page2.json().continue).toBeUndefined();
+    expect(page2.json().items[0].metadata.name).not.toBe(page1.json().items[0].metadata.name);
+  });
+
+  it('stops a run and restarts a failed run from failed, reusing what succeeded', async () => {
+    const { app, root } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('slow', { step: { name: 'z', shell: { script: 'sleep 30' } } }),
+    });
+    const slow = (await app.inject({ method: 'POST', url: `${NS}/workflows/slow/runs` })).json().metadata
+      .name;
+    for (let i = 0; i < 200; i++) {
+      const steps = (
+        await app.inject({ method: 'GET', url: `${NS}/runs/${slow}/steps?phase=Running` })
+      ).json().items;
+      if (steps.length > 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await app.inject({ method: 'POST', url: `${NS}/runs/${slow}/stop` })).statusCode).toBe(202);
+    expect((await waitForRun(app, slow)).status.phase).toBe('Stopped');
+
+    // fails while a marker file is missing; the restart (after creating it) re-runs only that step
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('flaky', {
+        sequence: [
+          { step: { name: 'first', shell: { script: 'echo x >> first.log' } } },
+          { step: { name: 'second', shell: { script: 'test -f marker' } } },
+        ],
+      }),
+    });
+    const r1 = (await app.inject({ method: 'POST', url: `${NS}/workflows/flaky/runs` })).json().metadata.name;
+    expect((await waitForRun(app, r1)).status.phase).toBe('Failed');
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    writeFileSync(join(root, 'marker'), '');
+    const restart = await app.inject({
+      method: 'POST',
+      url: `${NS}/runs/${r1}/restart`,
+      payload: { from: 'failed' },
+    });
+    expect(restart.statusCode).toBe(201);
+    expect(restart.json().spec).toMatchObject({
+      initiator: { type: 'restart' },
+      restartOf: { run: r1, from: 'failed' },
+    });
+    const r2 = await waitForRun(app, restart.json().metadata.name);
+    expect(r2.status.phase).toBe('Succeeded');
+    expect(readFileSync(join(root, 'first.log'), 'utf8')).toBe('x\n');
+    const conflict = await app.inject({
+      method: 'POST',
+      url: `${NS}/runs/${r2.metadata.name}/restart`,
+      payload: {},
+    });
+    expect(conflict.json()).toMatchObject({ status: 409, code: 'API_CONFLICT' });
+  });
+
+  it('announces artifacts that release a waiting step, and lists them by name and partition', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('consumer', {
+        step: { name: 'use', noop: {}, inputs: [{ name: 'views', partition: { country: 'US' } }] },
+      }),
+    });
+    const run = (await app.inject({ method: 'POST', url: `${NS}/workflows/consumer/runs` })).json().metadata
+      .name;
+    for (let i = 0; i < 100; i++) {
+      const s = (await app.inject({ method: 'GET', url: `${NS}/runs/${run}/steps` })).json().items[0];
+      if (s?.phase === 'WaitingForInputs') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const other = await app.inject({
+      method: 'POST',
+      url: `${NS}/artifacts`,
+      payload: { name: 'views', partition: { country: 'CA' } },
+    });
+    expect(other.statusCode).toBe(201);
+    const ok = await app.inject({
+      method: 'POST',
+      url: `${NS}/artifacts`,
+      payload: { name: 'views', partition: { country: 'US', dateint: 20240101 }, location: 's3://x' },
+    });
+    expect(ok.json()).toMatchObject({
+      kind: 'DataArtifact',
+      spec: { name: 'views' },
+      status: { announcedAt: expect.any(String) },
+    });
+    expect((await waitForRun(app, run)).status.phase).toBe('Succeeded');
+    const byName = await app.inject({ method: 'GET', url: `${NS}/artifacts?name=views` });
+    expect(byName.json().items).toHaveLength(2);
+    const byPart = await app.inject({
+      method: 'GET',
+      url: `${NS}/artifacts?name=views&partition.country=US`,
+    });
+    expect(byPart.json().items.map((a: any) => a.spec.location)).toEqual(['s3://x']);
+    const byPart2 = await app.inject({ method: 'GET', url: `${NS}/artifacts?partition=country=CA` });
+    expect(byPart2.json().items).toHaveLength(1);
+  });
+
+  it('backfills a date range with initiator backfill, at most `parallelism` runs at a time', async () => {
+    const { app, s } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow(
+        'daily',
+        { step: { name: 'd', shell: { script: 'echo ${dateint} >> days.log; sleep 0.2' } } },
+        { parameters: [{ name: 'dateint', type: 'long', value: 0 }] },
+      ),
+    });
+    let maxActive = 0;
+    s.store.watch((c) => {
+      if (c.kind !== 'WorkflowRun') return;
+      const active = s.store
+        .list('WorkflowRun', 'team-a')
+        .items.filter((r: any) => r.status?.phase === 'Running').length;
+      maxActive = Math.max(maxActive, active);
+    });
+    const res = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/daily/backfill`,
+      payload: { parameter: 'dateint', from: 20240130, to: 20240202, parallelism: 2, priority: -5 },
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().runs).toHaveLength(4);
+    const runs = await Promise.all(res.json().runs.map((n: string) => waitForRun(app, n, 30_000)));
+    expect(runs.map((r) => r.status.phase)).toEqual(['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded']);
+    expect(runs.map((r) => r.status.parameters.dateint).sort()).toEqual([
+      20240130, 20240131, 20240201, 20240202,
+    ]);
+    expect(runs.every((r) => r.spec.initiator.type === 'backfill')).toBe(true);
+    expect(maxActive).toBeLessThanOrEqual(2);
+    const bad = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/daily/backfill`,
+      payload: { parameter: 'dateint', from: 20240202, to: 20240101 },
+    });
+    expect(bad.json()).toMatchObject({ status: 400, code: 'API_BAD_REQUEST' });
+  });
+
+  it('serves an OpenAPI document that validates', async () => {
+    const { app } = await setup();
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.openapi).toMatch(/^3\./);
+    await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeTruthy();
+    expect(Object.keys(doc.paths)).toContain('/api/v1/namespaces/{ns}/workflows/{name}/backfill');
+  });
+
+  it('requires the bearer token over real HTTP when one is configured', async () => {
+    const { app } = await setup({ token: 's3cret' });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const anon = await fetch(`${url}${NS}/workflows`);
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get('content-type')).toMatch(/problem\+json/);
+    expect(await anon.json()).toMatchObject({ code: 'API_UNAUTHORIZED' });
+    const wrong = await fetch(`${url}${NS}/workflows`, { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    const ok = await fetch(`${url}${NS}/workflows`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' },
+      body: JSON.stringify(workflow('http', { step: { name: 'a', noop: {} } })),
+    });
+    expect(ok.status).toBe(201);
+    const run = await fetch(`${url}${NS}/workflows/http/runs`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(run.status).toBe(201);
+    // the document and health check stay public
+    expect((await fetch(`${url}/openapi.json`)).status).toBe(200);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
