@@ -65,7 +65,7 @@ const VALIDATION_SECTION = [
   '| `SCHEMA_API_VERSION`, `SCHEMA_KIND`, `NAME_INVALID` | wrong apiVersion or kind; a name that is not a DNS name |',
   '| `STEP_DUPLICATE` | two steps with the same name anywhere in the tree |',
   `| \`EXPR_*\` | an expression (parameter, \`when\`, \`while\`, \`items\`, \`\${...}\` in any string field of a step) that does not parse, names an unknown value or function, calls a function with the wrong arguments or types, or parameters that depend on each other (\`EXPR_CYCLE\`, naming the cycle); \`EXPR_UNKNOWN_STEP\` for \`steps.<name>\` of a step that does not exist; \`LOOP_INDEX\` outside a loop |`,
-  '| `PARAM_VALUE`, `PARAM_UNKNOWN`, `PARAM_DUPLICATE`, `PARAM_RESERVED` | value and expression both or neither (steps, subworkflows); a run or subworkflow passing a parameter its Workflow (in the same set of files) does not declare; duplicate names; a foreach variable named like a built-in |',
+  '| `PARAM_VALUE`, `PARAM_UNKNOWN`, `PARAM_MISSING`, `PARAM_DUPLICATE`, `PARAM_RESERVED` | value and expression both or neither (steps, subworkflows; every parameter of a cron-triggered workflow); a run or subworkflow passing a parameter its Workflow (in the same set of files) does not declare, or not passing one declared without a value; duplicate names; a foreach variable named like a built-in |',
   '| `FOREACH_NOT_LIST` | foreach `items` that cannot yield a list (a literal, arithmetic, a scalar parameter) |',
   '| `CONDITION_NOT_BOOLEAN` | a `when` or `while` whose expression gives a number, string, list or map |',
   '| `SUBWORKFLOW_SELF` | a workflow that runs itself as a subworkflow |',
