@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // A/B test orchestration: train the control and the treatment cell of an experiment with
 // the same training workflow (examples/model-training-hpo, run as two subworkflows at once,
 // the control pinned to version 1 of it), then allocate traffic. The child workflow must be

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // A backfill-friendly daily job: every night it recomputes the last seven days (late data
 // lands for a while), one foreach iteration per day, three days at a time. Each day's output
 // is written to a temporary file and moved into place, so re-running a day (a retry, a

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // The seed talk's "my-cool-workflow", grown up: every day at midnight Pacific time, aggregate
 // one country's views with Spark once the day's `views` partition has been announced, publish
 // the aggregate, and announce it as `aggViews` (which triggers examples/feature-pipeline).

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // A data quality gate: when a day of metrics is announced (examples/backfill-daily-metrics
 // announces `dailyMetrics`), run three checks at once, then every remediation whose condition
 // holds (an `or`: several may run, at once, so each writes its own file; `allChecksPassed`

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // A feature pipeline started by data: when examples/daily-view-aggregation announces a US
 // `aggViews` partition, extract features in a container, compute embeddings (Spark, on GPU
 // nodes) and aggregates (container) in parallel, run the extra checks that apply (an `or`: every

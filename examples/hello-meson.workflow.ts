@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // The smallest useful workflow: two parameters, one shell step that reports an output
 // parameter, and a no-op join. Runs anywhere with /bin/sh:
 //   mesonctl run examples/hello-meson.yaml --param who=Meson

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // Automated model release with a canary (the seed talk's "automated releases with canary
 // workflows"): score a traffic sample with the candidate and with the production model (two
 // runs of one scoring workflow, as subworkflows in parallel), compare, and promote or roll

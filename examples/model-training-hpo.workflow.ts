@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // Model training with a hyperparameter sweep: prepare the training and validation sets in
 // parallel, train and evaluate one model per learning rate (a foreach, two at a time), select
 // the best model from the evaluations' output parameters, and publish it only when it beats

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} is Meson's interpolation syntax, not JavaScript's
 // Polling with a loop: probe for an upstream partition that has no artifact announcement
 // (a vendor drop, a partner's bucket), sleeping between probes, until it is there or the
 // probe budget is spent; then load it or raise the alarm (an xor on the probe's output

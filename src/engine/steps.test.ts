@@ -1,5 +1,4 @@
 // biome-ignore-all lint/suspicious/noThenProperty: the workflow API names a branch body `then`
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${}` is the workflow API's interpolation syntax
 import { describe, expect, it } from 'vitest';
 import type { DefinitionNode } from '../crds/index.ts';
 import { artifactMatches, backoffMs } from './index.ts';

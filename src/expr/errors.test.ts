@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: a template in a test
 import { describe, expect, it } from 'vitest';
 import { EXPR_ERROR_CODES, ExprError, type ExprErrorCode } from './errors.ts';
 import { evaluate } from './evaluate.ts';

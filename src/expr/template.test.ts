@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} templates are what these tests are about
 import { describe, expect, it } from 'vitest';
 import { ExprError } from './errors.ts';
 import {

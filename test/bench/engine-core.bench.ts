@@ -46,7 +46,6 @@ function drive(machine: RunMachine, first: EngineAction[], transitions?: number[
 }
 
 function foreach(kind: 'noop' | 'shell', n: number): DefinitionNode {
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: `${}` is the workflow API's interpolation
   const step = kind === 'noop' ? { name: 'w', noop: {} } : { name: 'w', shell: { script: 'echo ${item}' } };
   return { foreach: { items: `range(${n})`, as: 'item', do: { step } } };
 }
@@ -111,7 +110,6 @@ const gated: DefinitionNode = {
     items: 'range(10000)',
     as: 'i',
     do: {
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: `${}` is the workflow API's interpolation
       step: { name: 'g', noop: {}, inputs: [{ name: 'part', partition: { i: '${i}', kind: 'daily' } }] },
     },
   },

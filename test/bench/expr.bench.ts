@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} templates are what is measured
 /**
  * Expression benchmark (`npm run bench expr`). Single-threaded. Prints figures, then, as its
  * last line, one JSON object.
