@@ -63,6 +63,37 @@ describe('mesonctl validate', () => {
     ]);
   });
 
+  it('prints a JSON array with --json (for editors and CI annotations)', async () => {
+    const r = await run(['--json', '-'], BAD);
+    expect(r.code).toBe(1);
+    const rows = JSON.parse(r.out) as {
+      file: string;
+      line: number;
+      path: string;
+      code: string;
+      severity: string;
+    }[];
+    expect(
+      rows.map(({ file, line, path, code, severity }) => ({ file, line, path, code, severity })),
+    ).toEqual([
+      {
+        file: '-',
+        line: 7,
+        path: 'spec.definition.sequence[0].step',
+        code: 'SCHEMA_ONE_OF',
+        severity: 'error',
+      },
+      {
+        file: '-',
+        line: 8,
+        path: 'spec.definition.sequence[1].step.name',
+        code: 'STEP_DUPLICATE',
+        severity: 'error',
+      },
+    ]);
+    expect(JSON.parse((await run(['--json', '-'], GOOD)).out)).toEqual([]);
+  });
+
   it('reads stdin for -', async () => {
     expect((await run(['-'], GOOD)).code).toBe(0);
     const r = await run(['-'], BAD);

@@ -13,10 +13,11 @@ import {
 } from '../../crds/validate.ts';
 import type { Command } from '../cli.ts';
 
-const USAGE = `usage: mesonctl validate FILE|DIR|- ...
+const USAGE = `usage: mesonctl validate [--json] FILE|DIR|- ...
 
 Checks Meson manifests (YAML, several documents per file) against the schemas and the
 expression checker. A directory is searched for *.yaml and *.yml files; - reads stdin.
+--json prints one JSON array of {file, line, path, code, message, severity} on stdout instead.
 Exit status: 0 valid, 1 invalid (each error as FILE: PATH: message), 2 unreadable input.
 `;
 
@@ -44,6 +45,8 @@ export const validateCommand: Command = async (args, io) => {
     io.stdout(USAGE);
     return 0;
   }
+  const json = args.includes('--json');
+  args = args.filter((a) => a !== '--json');
   const unknownFlag = args.find((a) => a.startsWith('-') && a !== '-');
   if (args.length === 0 || unknownFlag) {
     io.stderr(`${unknownFlag ? `mesonctl validate: unknown option ${unknownFlag}\n` : ''}${USAGE}`);
@@ -83,16 +86,30 @@ export const validateCommand: Command = async (args, io) => {
     for (const v of [...validateDocument(parsed.doc), ...(cross.get(index) ?? [])])
       problems.push({ file, issue: { ...v, line: parsed.lineOf(v.segments ?? []) } });
   });
-  // Warnings (valid here, but not portable to kubectl) are printed and do not fail.
-  for (const { file, parsed } of all)
-    for (const w of parsed.warnings)
-      io.stderr(`${file}: ${w.path}: ${w.message}${w.line !== undefined ? ` (line ${w.line})` : ''}\n`);
-
+  const warnings = all.flatMap(({ file, parsed }) => parsed.warnings.map((issue) => ({ file, issue })));
   const order = new Map(inputs.map((i, n) => [i.file, n]));
   problems.sort(
     (a, b) =>
       (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0) || (a.issue.line ?? 0) - (b.issue.line ?? 0),
   );
+  if (json) {
+    const rows = [
+      ...problems.map((p) => ({ ...p, severity: 'error' })),
+      ...warnings.map((w) => ({ ...w, severity: 'warning' })),
+    ].map(({ file, issue, severity }) => ({
+      file,
+      line: issue.line ?? null,
+      path: issue.path,
+      code: issue.code,
+      message: issue.message,
+      severity,
+    }));
+    io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+    return unreadable ? 2 : problems.length > 0 ? 1 : 0;
+  }
+  // Warnings (valid here, but not portable to kubectl) are printed and do not fail.
+  for (const { file, issue: w } of warnings)
+    io.stderr(`${file}: ${w.path}: ${w.message}${w.line !== undefined ? ` (line ${w.line})` : ''}\n`);
   for (const { file, issue } of problems) {
     const where = issue.line !== undefined ? ` (line ${issue.line})` : '';
     io.stderr(`${file}: ${issue.path}: ${issue.message}${where}\n`);
