@@ -1,12 +1,6 @@
 // DataArtifact: a named data set partition that was announced (produced).
 import { z } from 'zod';
-import {
-  API_VERSION,
-  ConditionsSchema,
-  ObjectMetaSchema,
-  PartitionSchema,
-  TimestampSchema,
-} from './common.ts';
+import { ConditionsSchema, PartitionSchema, resourceSchema, TimestampSchema } from './common.ts';
 
 export const DataArtifactSpecSchema = z.strictObject({
   name: z.string().min(1).describe('Data set name, matched against step inputs and artifact triggers.'),
@@ -23,16 +17,12 @@ export const DataArtifactSpecSchema = z.strictObject({
 });
 export type DataArtifactSpec = z.infer<typeof DataArtifactSpecSchema>;
 
-export const DataArtifactSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal('DataArtifact'),
-  metadata: ObjectMetaSchema,
-  spec: DataArtifactSpecSchema,
-  status: z
-    .strictObject({
-      announcedAt: TimestampSchema.optional(),
-      conditions: ConditionsSchema.optional(),
-    })
-    .optional(),
-});
+export const DataArtifactSchema = resourceSchema(
+  'DataArtifact',
+  DataArtifactSpecSchema,
+  z.strictObject({
+    announcedAt: TimestampSchema.optional(),
+    conditions: ConditionsSchema.optional(),
+  }),
+);
 export type DataArtifact = z.infer<typeof DataArtifactSchema>;

@@ -128,3 +128,18 @@ export function exactlyOne(keys: readonly string[], what: string) {
     { when: () => true },
   );
 }
+
+/** A namespaced resource of this API: apiVersion, kind, metadata, spec and an optional status. */
+export function resourceSchema<K extends string, S extends z.ZodType, T extends z.ZodType>(
+  kind: K,
+  spec: S,
+  status: T,
+) {
+  return z.strictObject({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal(kind),
+    metadata: ObjectMetaSchema,
+    spec,
+    status: status.optional(),
+  });
+}

@@ -202,6 +202,17 @@ function rangeMessage(
   }
 }
 
+/** A value of the wrong type, or none where one is required. */
+function wrongType(segments: PathSegment[], expected: string, input: unknown): ValidationIssue {
+  if (input === undefined)
+    return issue(
+      segments,
+      'SCHEMA_REQUIRED',
+      `missing required field "${segments.at(-1)}": expected ${expected}`,
+    );
+  return issue(segments, 'SCHEMA_TYPE', `expected ${expected}, found ${describeValue(input)}`);
+}
+
 /**
  * One ValidationIssue per zod issue (unrecognized keys: one per key). `root` is the schema that
  * was parsed, used to name allowed fields and expected types.
@@ -221,16 +232,8 @@ export function fromZodIssue(zi: ZodIssue, root: z.ZodType, prefix: PathSegment[
         );
       });
     }
-    case 'invalid_type': {
-      const expected = expectedOf(here) ?? TYPE_NAMES[zi.expected] ?? zi.expected;
-      if (zi.input === undefined) {
-        const field = segments[segments.length - 1];
-        return [
-          issue(segments, 'SCHEMA_REQUIRED', `missing required field "${field}": expected ${expected}`),
-        ];
-      }
-      return [issue(segments, 'SCHEMA_TYPE', `expected ${expected}, found ${describeValue(zi.input)}`)];
-    }
+    case 'invalid_type':
+      return [wrongType(segments, expectedOf(here) ?? TYPE_NAMES[zi.expected] ?? zi.expected, zi.input)];
     case 'invalid_value':
       return [
         issue(
@@ -239,16 +242,8 @@ export function fromZodIssue(zi: ZodIssue, root: z.ZodType, prefix: PathSegment[
           `expected ${zi.values.length === 1 ? JSON.stringify(zi.values[0]) : `one of ${zi.values.join(', ')}`}, found ${describeValue(zi.input)}`,
         ),
       ];
-    case 'invalid_union': {
-      const expected = expectedOf(here) ?? 'a different value';
-      if (zi.input === undefined) {
-        const field = segments[segments.length - 1];
-        return [
-          issue(segments, 'SCHEMA_REQUIRED', `missing required field "${field}": expected ${expected}`),
-        ];
-      }
-      return [issue(segments, 'SCHEMA_TYPE', `expected ${expected}, found ${describeValue(zi.input)}`)];
-    }
+    case 'invalid_union':
+      return [wrongType(segments, expectedOf(here) ?? 'a different value', zi.input)];
     case 'too_small':
       return [issue(segments, 'SCHEMA_RANGE', rangeMessage(zi, true, segments.at(-1)))];
     case 'too_big':

@@ -1,12 +1,11 @@
 // WorkflowRun: one execution of one version, with per-step-instance status.
 import { z } from 'zod';
 import {
-  API_VERSION,
   ConditionsSchema,
   freeForm,
   type JsonValue,
   JsonValueSchema,
-  ObjectMetaSchema,
+  resourceSchema,
   TimestampSchema,
 } from './common.ts';
 
@@ -140,11 +139,9 @@ export const WorkflowRunStatusSchema = z.strictObject({
 });
 export type WorkflowRunStatus = z.infer<typeof WorkflowRunStatusSchema>;
 
-export const WorkflowRunSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal('WorkflowRun'),
-  metadata: ObjectMetaSchema,
-  spec: WorkflowRunSpecSchema,
-  status: WorkflowRunStatusSchema.optional(),
-});
+export const WorkflowRunSchema = resourceSchema(
+  'WorkflowRun',
+  WorkflowRunSpecSchema,
+  WorkflowRunStatusSchema,
+);
 export type WorkflowRun = z.infer<typeof WorkflowRunSchema>;

@@ -2,15 +2,14 @@
 // concurrency. Field names follow docs/../shared/spec/workflow-api.md exactly.
 import { z } from 'zod';
 import {
-  API_VERSION,
   ConditionsSchema,
   exactlyOne,
   freeForm,
   JsonValueSchema,
   keyedList,
-  ObjectMetaSchema,
   PartitionSchema,
   QuantitySchema,
+  resourceSchema,
   StringMapSchema,
   TimestampSchema,
 } from './common.ts';
@@ -218,30 +217,20 @@ export const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
       z.superRefine<BranchShape>(
         (b, ctx) => {
           if (typeof b !== 'object' || b === null) return;
-          const isOtherwise = b.otherwise !== undefined;
-          if (isOtherwise && (b.when !== undefined || b.then !== undefined))
+          const fail = (message: string, field?: string): void =>
             ctx.addIssue({
               code: 'custom',
+              ...(field ? { path: [field] } : {}),
               params: { code: 'SCHEMA_BRANCH' },
-              message: 'expected either {when, then} or {otherwise}, not both',
+              message,
               input: b,
             });
-          else if (!isOtherwise && b.when === undefined)
-            ctx.addIssue({
-              code: 'custom',
-              path: ['when'],
-              params: { code: 'SCHEMA_BRANCH' },
-              message: 'expected a condition expression (a branch is {when, then} or {otherwise})',
-              input: b,
-            });
-          else if (!isOtherwise && b.then === undefined)
-            ctx.addIssue({
-              code: 'custom',
-              path: ['then'],
-              params: { code: 'SCHEMA_BRANCH' },
-              message: 'expected the node to run when the condition holds',
-              input: b,
-            });
+          if (b.otherwise !== undefined) {
+            if (b.when !== undefined || b.then !== undefined)
+              fail('expected either {when, then} or {otherwise}, not both');
+          } else if (b.when === undefined)
+            fail('expected a condition expression (a branch is {when, then} or {otherwise})', 'when');
+          else if (b.then === undefined) fail('expected the node to run when the condition holds', 'then');
         },
         { when: () => true },
       ),
@@ -320,13 +309,7 @@ export const WorkflowStatusSchema = z.strictObject({
 });
 export type WorkflowStatus = z.infer<typeof WorkflowStatusSchema>;
 
-export const WorkflowSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal('Workflow'),
-  metadata: ObjectMetaSchema,
-  spec: WorkflowSpecSchema,
-  status: WorkflowStatusSchema.optional(),
-});
+export const WorkflowSchema = resourceSchema('Workflow', WorkflowSpecSchema, WorkflowStatusSchema);
 export type Workflow = z.infer<typeof WorkflowSchema>;
 
 /**
@@ -340,11 +323,9 @@ export const WorkflowVersionSpecSchema = WorkflowSpecSchema.extend({
 });
 export type WorkflowVersionSpec = z.infer<typeof WorkflowVersionSpecSchema>;
 
-export const WorkflowVersionSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal('WorkflowVersion'),
-  metadata: ObjectMetaSchema,
-  spec: WorkflowVersionSpecSchema,
-  status: z.strictObject({ conditions: ConditionsSchema.optional() }).optional(),
-});
+export const WorkflowVersionSchema = resourceSchema(
+  'WorkflowVersion',
+  WorkflowVersionSpecSchema,
+  z.strictObject({ conditions: ConditionsSchema.optional() }),
+);
 export type WorkflowVersion = z.infer<typeof WorkflowVersionSchema>;
