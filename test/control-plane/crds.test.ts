@@ -1,37 +1,17 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   ApiextensionsV1Api,
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
-  type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { CRD_DIR, installCrds, readCrds } from '../cluster/crds.ts';
 import { kubectl } from '../cluster/kubectl.ts';
 import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
 
-const CRD_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../deploy/crds');
 const GROUP = 'meson.dev';
 const VERSION = 'v1alpha1';
-
-function readCrds(): { file: string; crd: V1CustomResourceDefinition }[] {
-  let files: string[] = [];
-  try {
-    files = readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'));
-  } catch {
-    // reported by the first test
-  }
-  return files.sort().flatMap((file) =>
-    parseAllDocuments(readFileSync(join(CRD_DIR, file), 'utf8'))
-      .map((d) => d.toJS() as V1CustomResourceDefinition)
-      .filter((d) => d?.kind === 'CustomResourceDefinition')
-      .map((crd) => ({ file, crd })),
-  );
-}
 
 const crds = readCrds();
 const ns = useNamespace('crds');
@@ -52,29 +32,7 @@ const definition = { step: { name: 'hello', shell: { script: 'echo hello' } } };
 describe('deploy/crds on a real kube-apiserver', () => {
   beforeAll(async () => {
     expect(crds.length, `no CustomResourceDefinition in ${CRD_DIR} (npm run generate)`).toBeGreaterThan(0);
-    for (const file of new Set(crds.map((c) => c.file))) {
-      // Server-side apply: CRDs with big schemas overflow client-side apply's annotation.
-      const result = kubectl([
-        'apply',
-        '--server-side',
-        '--force-conflicts',
-        '--field-manager=meson-tests',
-        '-f',
-        join(CRD_DIR, file),
-      ]);
-      expect(result.stderr, `kubectl apply -f ${file}`).toBe('');
-      expect(result.status).toBe(0);
-    }
-    const api = testKubeConfig().makeApiClient(ApiextensionsV1Api);
-    for (const { crd } of crds) {
-      const name = crd.metadata?.name ?? '';
-      await waitFor(`CRD ${name} to be Established`, async () => {
-        const live = await api.readCustomResourceDefinition({ name });
-        return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-          ? true
-          : undefined;
-      });
-    }
+    await installCrds();
   });
 
   it('serves the four kinds, Established, with their short names', async () => {
