@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { operatorCommand } from './operator.ts';
+import { parseParam, runCommand } from './run.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function run(yaml: string, args: string[] = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'mesonctl-run-test-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'wf.yaml'), yaml);
+  let out = '';
+  let err = '';
+  const code = await runCommand(['wf.yaml', ...args], {
+    stdout: (s) => {
+      out += s;
+    },
+    stderr: (s) => {
+      err += s;
+    },
+    stdin: Readable.from([]),
+    cwd: dir,
+    env: {},
+  });
+  return { code, out, err };
+}
+
+const WF = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: greet }
+spec:
+  parameters:
+    - { name: who, type: string, value: world }
+  definition:
+    sequence:
+      - step: { name: hello, shell: { script: 'echo "n=\${who}" >> "$MESON_OUTPUTS"' } }
+      - step: { name: check, shell: { script: 'test "\${steps.hello.outputs.n}" = "\${expect}"' }, parameters: [{ name: expect, value: you }] }
+`;
+
+describe('mesonctl run', () => {
+  it('exits 0 when the run succeeds, and --json prints the final WorkflowRun with steps', async () => {
+    const res = await run(WF, ['--param', 'who=you', '--json']);
+    expect(res.code, res.err).toBe(0);
+    const obj = JSON.parse(res.out);
+    expect(obj).toMatchObject({
+      kind: 'WorkflowRun',
+      status: { phase: 'Succeeded', parameters: { who: 'you' } },
+    });
+    expect(obj.status.steps.map((s: { id: string }) => s.id)).toEqual(['hello', 'check']);
+    expect(obj.status.steps[0].outputs).toEqual({ n: 'you' });
+  });
+
+  it('exits 1 when the run fails, printing each step', async () => {
+    const res = await run(WF);
+    expect(res.code).toBe(1);
+    expect(res.out).toMatch(/: Failed/);
+    expect(res.out).toMatch(/check\s+Failed/);
+  });
+
+  it('exits 2 on an invalid file, naming the file and field path', async () => {
+    const res = await run(WF.replace('echo', 'echo ${undefinedName}'));
+    expect(res.code).toBe(2);
+    expect(res.err).toMatch(/^wf\.yaml: spec\.definition\.sequence\[0\]\.step\.shell\.script: /m);
+    expect((await run('kind: Nothing\n')).code).toBe(2);
+  });
+
+  it('parses --param values as JSON where they parse', () => {
+    expect(parseParam('n=3')).toEqual({ name: 'n', value: 3 });
+    expect(parseParam('l=[1,"a"]')).toEqual({ name: 'l', value: [1, 'a'] });
+    expect(parseParam('s=hello world')).toEqual({ name: 's', value: 'hello world' });
+    expect(() => parseParam('novalue')).toThrow(/k=v/);
+  });
+});
+
+describe('mesonctl operator', () => {
+  it('says honestly that it is not available yet, with exit status 2', async () => {
+    let err = '';
+    const code = await operatorCommand([], {
+      stdout: () => {},
+      stderr: (s) => {
+        err += s;
+      },
+      stdin: Readable.from([]),
+      cwd: '/',
+      env: {},
+    });
+    expect(code).toBe(2);
+    expect(err).toMatch(/not yet available/);
+  });
+});
