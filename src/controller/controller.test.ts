@@ -173,4 +173,61 @@ describe('Controller', () => {
     expect(done.status?.phase).toBe('Succeeded');
     expect(readFileSync(join(root, 'log.txt'), 'utf8')).toBe('a\nb\n');
   });
+
+  it('runs a subworkflow as a child run and fails the parent step when the child fails', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'child', { step: { name: 'c', shell: { script: 'test "${mode}" = ok' } } }, [
+      { name: 'mode', value: 'bad' },
+    ]);
+    addWorkflow(store, 'parent', {
+      sequence: [
+        {
+          step: {
+            name: 'good',
+            subworkflow: { workflow: 'child', parameters: [{ name: 'mode', value: 'ok' }] },
+          },
+        },
+        { step: { name: 'bad', subworkflow: { workflow: 'child' } } },
+      ],
+    });
+    controller.start();
+    const run = startRun(store, 'parent');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Failed');
+    const steps = store.getStepInstances('default', run.metadata.name).items.map((r) => r.data);
+    expect(steps.map((s) => [s.id, s.phase])).toEqual([
+      ['good', 'Succeeded'],
+      ['bad', 'Failed'],
+    ]);
+    const children = store
+      .list<WorkflowRun>('WorkflowRun', 'default')
+      .items.filter((r) => r.spec.initiator?.type === 'subworkflow');
+    expect(children.map((c) => [c.spec.initiator?.parent?.step, c.status?.phase]).sort()).toEqual([
+      ['bad', 'Failed'],
+      ['good', 'Succeeded'],
+    ]);
+  });
+
+  it('retries a failed step after its backoff and enforces timeoutSeconds', async () => {
+    const { store, controller, root } = harness();
+    addWorkflow(store, 'retry', {
+      step: {
+        name: 'flaky',
+        // fails on the first attempt, succeeds on the second
+        shell: { script: 'if [ -f tried ]; then exit 0; fi; touch tried; exit 1' },
+        retry: { limit: 2, backoff: { initialSeconds: 0.2 } },
+      },
+    });
+    addWorkflow(store, 'slowpoke', { step: { name: 'z', shell: { script: 'sleep 30' }, timeoutSeconds: 1 } });
+    controller.start();
+    const r1 = startRun(store, 'retry');
+    const r2 = startRun(store, 'slowpoke');
+    const d1 = await waitFor(store, r1.metadata.name);
+    expect(d1.status?.phase).toBe('Succeeded');
+    expect(store.getStepInstance('default', r1.metadata.name, 'flaky')?.data).toMatchObject({ attempts: 2 });
+    const d2 = await waitFor(store, r2.metadata.name);
+    expect(d2.status?.phase).toBe('Failed');
+    expect(store.getStepInstance('default', r2.metadata.name, 'z')?.data.message).toMatch(/time/i);
+    expect(readFileSync(join(root, 'tried'), 'utf8')).toBe('');
+  });
 });
