@@ -3,5 +3,6 @@
 // REST schemas and docs/api-reference.md.
 export * from './artifact.ts';
 export * from './common.ts';
+export * from './printer.ts';
 export * from './run.ts';
 export * from './workflow.ts';
