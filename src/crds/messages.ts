@@ -161,6 +161,8 @@ export function expectedOf(schema: z.ZodType | undefined): string | undefined {
     const lower = checks.find((c) => c._zod.def.check === 'greater_than')?._zod.def;
     const noun = isInt ? 'integer' : 'number';
     if (lower?.value === 0) return lower.inclusive ? `a non-negative ${noun}` : `a positive ${noun}`;
+    if (typeof lower?.value === 'number')
+      return `${isInt ? 'an' : 'a'} ${noun} ${lower.inclusive ? '>=' : '>'} ${lower.value}`;
     return isInt ? TYPE_NAMES.int : TYPE_NAMES.number;
   }
   return TYPE_NAMES[d.type] ?? d.type;
@@ -172,6 +174,7 @@ function rangeMessage(
   i: ZodIssue & { origin?: string },
   small: boolean,
   field: PathSegment | undefined,
+  expected: string | undefined,
 ): string {
   const bound = (small ? (i as { minimum?: unknown }).minimum : (i as { maximum?: unknown }).maximum) as
     | number
@@ -198,7 +201,7 @@ function rangeMessage(
         ? 'expected a non-empty string'
         : `expected a string of length ${cmp} ${bound}`;
     default:
-      return `expected a number ${cmp} ${bound}, found ${describeValue(i.input)}`;
+      return `expected ${expected ?? `a number ${cmp} ${bound}`}, found ${describeValue(i.input)}`;
   }
 }
 
@@ -245,9 +248,9 @@ export function fromZodIssue(zi: ZodIssue, root: z.ZodType, prefix: PathSegment[
     case 'invalid_union':
       return [wrongType(segments, expectedOf(here) ?? 'a different value', zi.input)];
     case 'too_small':
-      return [issue(segments, 'SCHEMA_RANGE', rangeMessage(zi, true, segments.at(-1)))];
+      return [issue(segments, 'SCHEMA_RANGE', rangeMessage(zi, true, segments.at(-1), expectedOf(here)))];
     case 'too_big':
-      return [issue(segments, 'SCHEMA_RANGE', rangeMessage(zi, false, segments.at(-1)))];
+      return [issue(segments, 'SCHEMA_RANGE', rangeMessage(zi, false, segments.at(-1), undefined))];
     case 'invalid_format': {
       const what =
         zi.format === 'datetime'
