@@ -29,6 +29,17 @@ async function setup(
 
 const NS = '/api/v1/namespaces/team-a';
 
+/** A WorkflowRun as the API answers it (only the fields the tests read). */
+interface RunJson {
+  metadata: { name: string };
+  spec: { initiator: { type: string }; restartOf?: unknown };
+  status: {
+    phase: string;
+    parameters: Record<string, unknown>;
+    steps: { id: string; phase: string; outputs?: Record<string, unknown> }[];
+  };
+}
+
 function workflow(name: string, definition: unknown, extra: Record<string, unknown> = {}) {
   return {
     apiVersion: 'meson.dev/v1alpha1',
@@ -38,7 +49,7 @@ function workflow(name: string, definition: unknown, extra: Record<string, unkno
   };
 }
 
-async function waitForRun(app: FastifyInstance, name: string, ms = 20_000): Promise<any> {
+async function waitForRun(app: FastifyInstance, name: string, ms = 20_000): Promise<RunJson> {
   const end = Date.now() + ms;
   for (;;) {
     const res = await app.inject({ method: 'GET', url: `${NS}/runs/${name}` });
@@ -67,7 +78,7 @@ describe('REST API', () => {
     const upd = await app.inject({ method: 'PUT', url: `${NS}/workflows/hello`, payload: changed });
     expect(upd.json().status).toMatchObject({ latestVersion: 2, activeVersion: 2 });
     const versions = await app.inject({ method: 'GET', url: `${NS}/workflows/hello/versions` });
-    expect(versions.json().items.map((v: any) => v.spec.version)).toEqual([1, 2]);
+    expect(versions.json().items.map((v: { spec: { version: number } }) => v.spec.version)).toEqual([1, 2]);
     const v1 = await app.inject({ method: 'GET', url: `${NS}/workflows/hello/versions/1` });
     expect(v1.json().spec.definition.step.shell.script).toBe('echo v1');
     const list = await app.inject({ method: 'GET', url: `${NS}/workflows` });
@@ -142,7 +153,7 @@ describe('REST API', () => {
     const run = await waitForRun(app, name);
     expect(run.status).toMatchObject({ phase: 'Succeeded', parameters: { who: 'api' } });
     expect(run.spec.initiator).toEqual({ type: 'api' });
-    expect(run.status.steps.map((s: any) => [s.id, s.phase])).toEqual([
+    expect(run.status.steps.map((s: { id: string; phase: string }) => [s.id, s.phase])).toEqual([
       ['hi', 'Succeeded'],
       ['after', 'Succeeded'],
     ]);
@@ -165,9 +176,9 @@ describe('REST API', () => {
     const f = (await app.inject({ method: 'POST', url: `${NS}/workflows/fails/runs` })).json().metadata.name;
     await waitForRun(app, f);
     const byWf = await app.inject({ method: 'GET', url: `${NS}/runs?workflow=greet` });
-    expect(byWf.json().items.map((r: any) => r.metadata.name)).toEqual([name]);
+    expect(byWf.json().items.map((r: RunJson) => r.metadata.name)).toEqual([name]);
     const failed = await app.inject({ method: 'GET', url: `${NS}/runs?phase=Failed` });
-    expect(failed.json().items.map((r: any) => r.metadata.name)).toEqual([f]);
+    expect(failed.json().items.map((r: RunJson) => r.metadata.name)).toEqual([f]);
     const page1 = await app.inject({ method: 'GET', url: `${NS}/runs?limit=1` });
     expect(page1.json().items).toHaveLength(1);
     const page2 = await app.inject({
@@ -273,7 +284,9 @@ describe('REST API', () => {
       method: 'GET',
       url: `${NS}/artifacts?name=views&partition.country=US`,
     });
-    expect(byPart.json().items.map((a: any) => a.spec.location)).toEqual(['s3://x']);
+    expect(byPart.json().items.map((a: { spec: { location?: string } }) => a.spec.location)).toEqual([
+      's3://x',
+    ]);
     const byPart2 = await app.inject({ method: 'GET', url: `${NS}/artifacts?partition=country=CA` });
     expect(byPart2.json().items).toHaveLength(1);
   });
@@ -294,7 +307,7 @@ describe('REST API', () => {
       if (c.kind !== 'WorkflowRun') return;
       const active = s.store
         .list('WorkflowRun', 'team-a')
-        .items.filter((r: any) => r.status?.phase === 'Running').length;
+        .items.filter((r) => (r.status as { phase?: string } | undefined)?.phase === 'Running').length;
       maxActive = Math.max(maxActive, active);
     });
     const res = await app.inject({

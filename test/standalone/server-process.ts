@@ -19,7 +19,15 @@ export async function startServer(opts: {
 }): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [MAIN, 'server', '--port', '0', '--data-dir', opts.dataDir, '--no-examples'],
+    [
+      MAIN,
+      'server',
+      '--port',
+      '0',
+      '--data-dir',
+      opts.dataDir,
+      ...(opts.examples ? ['--examples', opts.examples] : ['--no-examples']),
+    ],
     {
       cwd: opts.cwd,
       env: { ...process.env, MESON_LOG_LEVEL: 'warn', ...opts.env },
@@ -61,12 +69,16 @@ export async function startServer(opts: {
   };
 }
 
+/** A JSON answer as the tests read it: loosely typed on purpose. */
+// biome-ignore lint/suspicious/noExplicitAny: test helper reading arbitrary JSON answers
+export type ApiBody = any;
+
 export async function api(
   url: string,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: ApiBody }> {
   const res = await fetch(`${url}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -79,5 +91,5 @@ export async function api(
   } catch {
     // plain text (logs)
   }
-  return { status: res.status, body: parsed };
+  return { status: res.status, body: parsed as ApiBody };
 }

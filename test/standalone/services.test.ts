@@ -177,7 +177,7 @@ describe('workflow services', () => {
   });
 
   it('posts webhook notifications on start and success', async () => {
-    const calls: { url: string; body: any }[] = [];
+    const calls: { url: string; body: Record<string, unknown> }[] = [];
     const fetch = (async (url: string, init: RequestInit) => {
       calls.push({ url, body: JSON.parse(String(init.body)) });
       return new Response('ok', { status: 200 });

@@ -1,0 +1,47 @@
+// `mesonctl server` as users start it: loads the examples into an empty store (and only into an
+// empty one), serves the API, and runs an example to completion.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { api, type ServerProcess, startServer } from './server-process.ts';
+
+const EXAMPLES = fileURLToPath(new URL('../../examples', import.meta.url));
+const servers: ServerProcess[] = [];
+let root = '';
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.kill();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('mesonctl server', () => {
+  it('loads examples into an empty store and runs one through the API', async () => {
+    root = mkdtempSync(join(tmpdir(), 'meson-server-'));
+    const dataDir = join(root, 'data');
+    const server = await startServer({ cwd: root, dataDir, examples: EXAMPLES });
+    servers.push(server);
+    const list = await api(server.url, 'GET', '/api/v1/namespaces/default/workflows');
+    const names: string[] = list.body.items.map((w: { metadata: { name: string } }) => w.metadata.name);
+    const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
+    expect(names.length).toBeGreaterThanOrEqual(files.length);
+    expect(names).toContain('hello-meson');
+    const run = await api(server.url, 'POST', '/api/v1/namespaces/default/workflows/hello-meson/runs', {
+      parameters: { who: 'server' },
+    });
+    expect(run.status).toBe(201);
+    let phase = '';
+    for (let i = 0; i < 400 && !['Succeeded', 'Failed'].includes(phase); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      phase = (await api(server.url, 'GET', `/api/v1/namespaces/default/runs/${run.body.metadata.name}`)).body
+        .status?.phase;
+    }
+    expect(phase).toBe('Succeeded');
+    const log = await api(
+      server.url,
+      'GET',
+      `/api/v1/namespaces/default/runs/${run.body.metadata.name}/steps/greet/logs`,
+    );
+    expect(log.body).toMatch(/Hello, server!/);
+  });
+});
