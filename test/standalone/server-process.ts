@@ -16,6 +16,8 @@ export async function startServer(opts: {
   cwd: string;
   dataDir: string;
   env?: Record<string, string>;
+  /** Load the examples of this directory (default: none). */
+  examples?: string;
 }): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
