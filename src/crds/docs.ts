@@ -18,6 +18,7 @@ import {
 import {
   ArtifactOutputSchema,
   ArtifactRefSchema,
+  BackoffSchema,
   BranchSchema,
   ConcurrencySchema,
   ConstraintsSchema,
@@ -119,6 +120,7 @@ const TYPES: [string, z.ZodType, string?][] = [
   ['Resources', ResourcesSchema],
   ['Constraints', ConstraintsSchema],
   ['Retry', RetrySchema],
+  ['Backoff', BackoffSchema],
   ['WorkflowStatus', WorkflowStatusSchema],
   [
     'WorkflowVersion',
@@ -183,6 +185,24 @@ function typeName(s: z.ZodType, names: Map<z.ZodType, string>): string {
   return (expectedOf(s) ?? d.type).replace(/^an? /, '').replace(/ or an? /g, ' or ');
 }
 
+/** Table rows for the fields of an object; unnamed nested objects get dotted rows of their own. */
+function fieldRows(fields: [string, z.ZodType][], names: Map<z.ZodType, string>, prefix: string): string[] {
+  const rows: string[] = [];
+  for (const [field, fs] of fields) {
+    const { description, freeForm } = info(fs);
+    const required = !(fs as unknown as { isOptional: () => boolean }).isOptional();
+    const type = typeName(fs, names) + (freeForm ? ' (free-form)' : '');
+    rows.push(
+      `| \`${prefix}${field}\` | ${escapeCell(type)} | ${required ? 'yes' : ''} | ${escapeCell(description ?? '')} |`,
+    );
+    const inner = unwrap(fs);
+    const shape = defOf(inner).shape;
+    if (shape && !names.has(inner) && !freeForm)
+      rows.push(...fieldRows(Object.entries(shape), names, `${prefix}${field}.`));
+  }
+  return rows;
+}
+
 function escapeCell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
@@ -213,14 +233,7 @@ export function apiReferenceMarkdown(): string {
       continue;
     }
     out.push('| field | type | required | description |', '|---|---|---|---|');
-    for (const [field, fs] of fields) {
-      const { description, freeForm } = info(fs);
-      const required = !(fs as unknown as { isOptional: () => boolean }).isOptional();
-      const type = typeName(fs, names) + (freeForm ? ' (free-form)' : '');
-      out.push(
-        `| \`${field}\` | ${escapeCell(type)} | ${required ? 'yes' : ''} | ${escapeCell(description ?? '')} |`,
-      );
-    }
+    out.push(...fieldRows(fields, names, ''));
     out.push('');
   }
   out.push(...VALIDATION_SECTION);

@@ -112,15 +112,15 @@ export const ConstraintsSchema = z.strictObject({
   uniqueHost: z.boolean().optional().describe('At most one instance of this step per host.'),
 });
 
+export const BackoffSchema = z.strictObject({
+  initialSeconds: z.number().nonnegative().optional().describe('Delay before the first retry.'),
+  factor: z.number().min(1).optional().describe('Each further delay is the previous one times this.'),
+  maxSeconds: z.number().nonnegative().optional().describe('Upper bound of a delay.'),
+});
+
 export const RetrySchema = z.strictObject({
   limit: z.number().int().nonnegative().optional().describe('Retries after the first attempt.'),
-  backoff: z
-    .strictObject({
-      initialSeconds: z.number().nonnegative().optional(),
-      factor: z.number().min(1).optional(),
-      maxSeconds: z.number().nonnegative().optional(),
-    })
-    .optional(),
+  backoff: BackoffSchema.optional(),
 });
 
 export const StepSchema = z
