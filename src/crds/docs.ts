@@ -15,6 +15,7 @@ import {
   WorkflowRunSpecSchema,
   WorkflowRunStatusSchema,
 } from './run.ts';
+import { MAX_NESTING } from './validate.ts';
 import {
   ArtifactOutputSchema,
   ArtifactRefSchema,
@@ -73,6 +74,7 @@ const VALIDATION_SECTION = [
   '| `CRON_*`, `TIMEZONE_INVALID` | a schedule that does not parse as Quartz 7/6-field or classic 5-field cron; an unknown IANA time zone |',
   '| `QUANTITY_INVALID` | a resource quantity that does not parse (`500m`, `8Gi`, `1.5` are fine) |',
   '| `YAML_SYNTAX` | YAML that does not parse (duplicate keys included) |',
+  `| \`SCHEMA_TOO_DEEP\` | a document nested more than ${MAX_NESTING} levels (about 80 nested blocks) |`,
   '| `YAML_KUBECTL_BOOLEAN` | a warning only: an unquoted `on`, `yes`, `no`, `off`, `y`, `n` that kubectl (YAML 1.1) would read as a boolean; quote it (`"on":`) |',
   '',
   'The CRDs carry the same types, but Kubernetes structural schemas cannot express everything:',

@@ -181,6 +181,20 @@ describe('validateDocument', () => {
       expect(validateDocument(doc).length).toBeGreaterThan(0);
   });
 
+  it('bounds nesting instead of overflowing the stack', () => {
+    let node: unknown = { step: { name: 'a', noop: {} } };
+    for (let i = 0; i < 20_000; i++) node = { sequence: [node] };
+    const issues = validateDocument({
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'Workflow',
+      metadata: { name: 'deep' },
+      spec: { definition: node },
+    });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ code: 'SCHEMA_TOO_DEEP' });
+    expect(issues[0]!.path).toMatch(/^spec\.definition\.sequence\[0\]/);
+  });
+
   it('reports one message per problem, not a list of union alternatives', () => {
     const issues = validateDocument({
       apiVersion: 'meson.dev/v1alpha1',

@@ -38,6 +38,46 @@ function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
  * was expected) followed by semantic ones. Never throws; an empty list means valid.
  */
 export function validateDocument(doc: unknown): ValidationIssue[] {
+  const tooDeep = deeperThan(doc, MAX_NESTING);
+  if (tooDeep)
+    return [
+      issue(
+        tooDeep.slice(0, 12),
+        'SCHEMA_TOO_DEEP',
+        `expected at most ${MAX_NESTING} levels of nesting; the document nests deeper below this path`,
+      ),
+    ];
+  try {
+    return validateShaped(doc);
+  } catch (err) {
+    // A bug here must not take down the controller that validates every object it sees.
+    return [issue([], 'VALIDATOR_INTERNAL', `the validator failed: ${(err as Error).message}`)];
+  }
+}
+
+/**
+ * Nesting bound: the schema and semantic passes recurse, so a hostile document nested thousands
+ * of levels deep would overflow the stack. 256 JSON levels is about 80 nested blocks.
+ */
+export const MAX_NESTING = 256;
+
+/** The path to a value nested deeper than `max` levels, found without recursion, or undefined. */
+function deeperThan(doc: unknown, max: number): PathSegment[] | undefined {
+  const stack: { value: unknown; path: PathSegment[] }[] = [{ value: doc, path: [] }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length > max) return path;
+    const entries: [PathSegment, unknown][] = Array.isArray(value)
+      ? [...value.entries()]
+      : Object.entries(value);
+    for (const [k, v] of entries)
+      if (typeof v === 'object' && v !== null) stack.push({ value: v, path: [...path, k] });
+  }
+  return undefined;
+}
+
+function validateShaped(doc: unknown): ValidationIssue[] {
   if (!isObj(doc))
     return [issue([], 'SCHEMA_TYPE', 'expected a Kubernetes object with apiVersion, kind, metadata, spec')];
   if (doc.apiVersion !== API_VERSION)
