@@ -269,7 +269,11 @@ function kubectlBooleanWarnings(root: unknown, lineAt: (offset: number) => numbe
     else if (isSeq(node)) for (const [i, item] of node.items.entries()) walk(item, [...segments, i]);
     else if (plainBoolean(node)) warn(node, segments, 'value');
   };
-  walk(root, []);
+  try {
+    walk(root, []);
+  } catch {
+    // Too deep to walk: validateDocument reports the nesting itself.
+  }
   return out;
 }
 
