@@ -33,7 +33,7 @@ import type {
 } from '../engine/index.ts';
 import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
-import type { LocalOfferSource } from '../offer-adapter/local.ts';
+import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../offer-adapter/types.ts';
 import { makeTask, Scheduler, type Task } from '../scheduler/index.ts';
 import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
@@ -59,11 +59,26 @@ export interface RunHooks {
   runStarted?(run: Stored<WorkflowRun>): void;
 }
 
+/**
+ * Where the controller's offers come from: the local machine (src/offer-adapter/local.ts) in
+ * standalone mode; Kubernetes node capacity or a Mesos master for the operator. Offers are views
+ * of free capacity, taken fresh at every scheduling pass; the controller reports what placed
+ * tasks hold and when they release it.
+ */
+export interface OfferSource {
+  readonly source: OfferSourceKind;
+  /** The default host of adopted attempts whose placement was not recorded. */
+  readonly hostname: string;
+  offers(now: number): Offer[];
+  hold(taskId: string, req: ResourceRequest): void;
+  release(taskId: string): void;
+}
+
 export interface ControllerDeps {
   store: Store;
   /** Built by the caller with `onUpdate: (u) => controller.onAttemptUpdate(u)`. */
   launcher: Launcher;
-  offers: LocalOfferSource;
+  offers: OfferSource;
   now?: () => number;
   logger?: Logger;
   hooks?: RunHooks;
@@ -118,13 +133,14 @@ function overridesOf(run: WorkflowRun): Record<string, Value> {
 export class Controller {
   private readonly store: Store;
   private readonly launcher: Launcher;
-  private readonly offerSource: LocalOfferSource;
+  private readonly offerSource: OfferSource;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly hooks: RunHooks;
   private readonly defaultResources: { cpus?: string | number; memory?: string | number };
   private readonly scheduler = new Scheduler();
-  private offerId: string | undefined;
+  /** Offers given to the scheduler at the last pass (replaced by fresh ones at each pass). */
+  private offerIds: string[] = [];
 
   private readonly runs = new Map<string, ActiveRun>();
   private readonly tasks = new Map<string, TaskEntry>();
@@ -209,7 +225,10 @@ export class Controller {
         type: 'StepRunning',
         instanceId: u.key.instance,
         attempt: u.key.attempt,
-        placement: { source: 'local', node: this.offerSource.hostname },
+        placement: {
+          source: this.offerSource.source,
+          node: entry?.record?.node ?? this.offerSource.hostname,
+        },
         ...(s.links ? { links: s.links } : {}),
       });
       return;
@@ -542,7 +561,7 @@ export class Controller {
         if (rec && rec.attempt === a.attempt && rec.state === 'launched' && rec.launch) {
           entry.record = rec.launch as unknown as LaunchRecord;
           entry.req.queuedAt = (rec.data.queuedAt as number | undefined) ?? entry.queuedAt;
-          this.scheduler.markRunning(entry.task, this.offerSource.hostname);
+          this.scheduler.markRunning(entry.task, entry.record.node ?? this.offerSource.hostname);
           this.offerSource.hold(id, entry.task.resources);
           this.launcher.adopt(entry.key, entry.record, entry.req);
           return;
@@ -638,11 +657,11 @@ export class Controller {
   private schedulePass(pass: Pass): void {
     if (this.scheduler.queuedTasks().length === 0) return;
     const now = this.now();
-    if (this.offerId) this.scheduler.rescindOffer(this.offerId);
-    const [offer] = this.offerSource.offers(now);
-    if (!offer) return;
-    this.offerId = offer.id;
-    this.scheduler.addOffer(offer);
+    for (const id of this.offerIds) this.scheduler.rescindOffer(id);
+    const offers = this.offerSource.offers(now);
+    this.offerIds = offers.map((o) => o.id);
+    for (const offer of offers) this.scheduler.addOffer(offer);
+    if (offers.length === 0) return;
     const result = this.scheduler.schedule(now);
     for (const p of result.placements) {
       const entry = this.tasks.get(p.taskId);
@@ -823,7 +842,10 @@ export class Controller {
             type: 'StepLaunched',
             instanceId: entry.key.instance,
             attempt: entry.key.attempt,
-            placement: { source: 'local', node: entry.record.node ?? this.offerSource.hostname },
+            placement: {
+              source: this.offerSource.source,
+              node: entry.record.node ?? this.offerSource.hostname,
+            },
           },
         });
       } catch (err) {

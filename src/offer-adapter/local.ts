@@ -12,6 +12,7 @@ export interface LocalOfferSourceOptions {
 }
 
 export class LocalOfferSource {
+  readonly source = 'local' as const;
   readonly hostname: string;
   readonly capacity: Resources;
   private readonly attributes: Record<string, string>;
