@@ -175,7 +175,14 @@ export class Controller {
         const key = runKey(run.metadata.namespace, run.metadata.name);
         if (c.type === 'ADDED' && !run.status?.phase) this.toStart.add(key);
         else if (c.type === 'MODIFIED' && run.spec.stop && this.runs.has(key)) this.stopRequests.add(key);
-        else if (c.type === 'MODIFIED' && !run.status?.phase && !this.runs.has(key)) this.toStart.add(key);
+        else if (
+          c.type === 'MODIFIED' &&
+          run.spec.stop &&
+          run.status?.phase === 'Pending' &&
+          !run.status.engineState
+        ) {
+          this.toStart.add(key); // stopped while waiting for admission: startRuns ends it
+        } else if (c.type === 'MODIFIED' && !run.status?.phase && !this.runs.has(key)) this.toStart.add(key);
         else if (c.type === 'DELETED') this.forgetRun(key);
         this.kick();
       } else if (c.kind === 'DataArtifact' && c.type === 'ADDED') {
@@ -410,6 +417,10 @@ export class Controller {
       // not started yet: no phase, or Pending without engine state (waiting for admission)
       if (!run || (run.status?.phase && !(run.status.phase === 'Pending' && !run.status.engineState)))
         continue;
+      if (run.spec.stop) {
+        pass.failRuns.push({ run, message: 'stopped before it started', phase: 'Stopped' });
+        continue;
+      }
       const decision = this.hooks.admit?.(run) ?? 'start';
       if (decision === 'wait') continue; // the admission hook re-queues it (see requeueRun)
       if (typeof decision === 'object') {
@@ -705,7 +716,7 @@ export class Controller {
             {
               type: f.phase === 'Stopped' ? 'Stopped' : 'Failed',
               status: 'True',
-              reason: f.phase === 'Stopped' ? 'NotAdmitted' : 'StartFailed',
+              reason: f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed',
               message: f.message,
               lastTransitionTime: new Date(now).toISOString(),
             },

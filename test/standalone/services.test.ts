@@ -167,6 +167,24 @@ describe('workflow services', () => {
       return r?.status?.conditions?.[0]?.type === 'Queued' ? r : undefined;
     });
     expect(queued.status?.phase).toBe('Pending');
+    // a third one, stopped while it waits, never starts
+    s.store.create('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: 'q3', namespace: 'default' },
+      spec: { workflow: 'one-at-a-time' },
+    });
+    await until(
+      'q3 queued',
+      () => s.store.get<WorkflowRun>('WorkflowRun', 'default', 'q3')?.status?.phase === 'Pending',
+    );
+    const q3 = s.store.get<WorkflowRun>('WorkflowRun', 'default', 'q3')!;
+    s.store.update('WorkflowRun', { ...q3, spec: { ...q3.spec, stop: true } });
+    await until(
+      'q3 stopped',
+      () => s.store.get<WorkflowRun>('WorkflowRun', 'default', 'q3')?.status?.phase === 'Stopped',
+    );
+    expect(s.store.getStepInstances('default', 'q3').items).toHaveLength(0);
     await until('both done', () =>
       ['q1', 'q2'].every(
         (n) => s.store.get<WorkflowRun>('WorkflowRun', 'default', n)?.status?.phase === 'Succeeded',
