@@ -118,9 +118,18 @@ describe('Controller', () => {
     controller.start();
     const r1 = startRun(store, 'bad');
     const r2 = startRun(store, 'nope');
+    // an object no API would accept, written straight into the store
+    const r3 = store.create<WorkflowRun>('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: 'garbage', namespace: 'default' },
+      spec: { workflow: 42 },
+    } as unknown as WorkflowRun);
     expect((await waitFor(store, r1.metadata.name)).status?.phase).toBe('Failed');
     const d2 = await waitFor(store, r2.metadata.name);
     expect(d2.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/nope/) });
+    const d3 = await waitFor(store, r3.metadata.name);
+    expect(d3.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/spec\.workflow/) });
   });
 
   it('runs a foreach of noops in-process', async () => {

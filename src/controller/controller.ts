@@ -417,6 +417,10 @@ export class Controller {
       // not started yet: no phase, or Pending without engine state (waiting for admission)
       if (!run || (run.status?.phase && !(run.status.phase === 'Pending' && !run.status.engineState)))
         continue;
+      if (typeof run.spec?.workflow !== 'string' || run.spec.workflow === '') {
+        pass.failRuns.push({ run, message: 'spec.workflow: expected the name of a Workflow' });
+        continue;
+      }
       if (run.spec.stop) {
         pass.failRuns.push({ run, message: 'stopped before it started', phase: 'Stopped' });
         continue;
@@ -832,7 +836,9 @@ export class Controller {
     const [ns, name] = splitKey(key);
     const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
     if (!run) return;
-    const wf = this.store.get<ResourceObject>('Workflow', ns, run.spec.workflow);
+    const workflow = run.spec?.workflow;
+    if (typeof workflow !== 'string') return;
+    const wf = this.store.get<ResourceObject>('Workflow', ns, workflow);
     if (!wf) return;
     const status = {
       ...((wf.status ?? {}) as Record<string, unknown>),
