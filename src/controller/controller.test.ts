@@ -239,4 +239,27 @@ describe('Controller', () => {
     expect(store.getStepInstance('default', r2.metadata.name, 'z')?.data.message).toMatch(/time/i);
     expect(readFileSync(join(root, 'tried'), 'utf8')).toBe('');
   });
+
+  it('rebuilds from the store after a failed reconcile pass, running nothing twice', async () => {
+    const { store, controller, root } = harness();
+    addWorkflow(store, 'bumpy', {
+      sequence: ['a', 'b', 'c'].map((n) => ({
+        step: { name: n, shell: { script: `echo ${n} >> log.txt` } },
+      })),
+    });
+    // the 4th and 7th transactions fail (e.g. a full disk): their changes never reach the store
+    const real = store.transaction.bind(store);
+    let calls = 0;
+    store.transaction = ((fn: Parameters<typeof real>[0]) => {
+      calls++;
+      if (calls === 4 || calls === 7) throw new Error('disk full');
+      return real(fn);
+    }) as typeof store.transaction;
+    controller.start();
+    const run = startRun(store, 'bumpy');
+    const done = await waitFor(store, run.metadata.name, 30_000);
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(calls).toBeGreaterThan(7);
+    expect(readFileSync(join(root, 'log.txt'), 'utf8')).toBe('a\nb\nc\n');
+  });
 });

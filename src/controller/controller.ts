@@ -138,7 +138,9 @@ export class Controller {
   private readonly log: Logger;
   private readonly hooks: RunHooks;
   private readonly defaultResources: { cpus?: string | number; memory?: string | number };
-  private readonly scheduler = new Scheduler();
+  private scheduler = new Scheduler();
+  /** A pass failed: rebuild the in-memory state from the store before the next one. */
+  private resetPending = false;
   /** Offers given to the scheduler at the last pass (replaced by fresh ones at each pass). */
   private offerIds: string[] = [];
 
@@ -343,6 +345,27 @@ export class Controller {
     this.commit(pending);
   }
 
+  /**
+   * After a failed pass the in-memory machines may be ahead of the store (their changes were
+   * not committed): drop them and rebuild everything from the store, as after a restart.
+   * Launched executors are adopted again, and what the lost events said is derived again from
+   * the executors' status files, restored timers, artifact queries and child runs.
+   */
+  private resetFromStore(): void {
+    for (const id of this.tasks.keys()) this.offerSource.release(id);
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    this.runs.clear();
+    this.tasks.clear();
+    this.inbox.length = 0;
+    this.finishedTasks.length = 0;
+    this.newArtifacts.length = 0;
+    this.stopRequests.clear();
+    this.scheduler = new Scheduler();
+    this.offerIds = [];
+    this.recover();
+  }
+
   private activate(run: Stored<WorkflowRun>, machine: RunMachine): ActiveRun {
     const key = runKey(run.metadata.namespace, run.metadata.name);
     const active: ActiveRun = {
@@ -387,6 +410,10 @@ export class Controller {
     if (this.stopped) return;
     this.flushing = true;
     try {
+      if (this.resetPending) {
+        this.resetPending = false;
+        this.resetFromStore();
+      }
       const pass = newPass();
       pass.deleteTasks.push(...this.finishedTasks.splice(0));
       this.startRuns(pass);
@@ -399,8 +426,9 @@ export class Controller {
     } catch (err) {
       this.log.error(
         { err: errorMessage(err), stack: (err as Error).stack },
-        'reconcile pass failed; retrying',
+        'reconcile pass failed; rebuilding from the store and retrying',
       );
+      this.resetPending = true;
       setTimeout(() => this.kick(), 1000).unref();
     } finally {
       this.flushing = false;
