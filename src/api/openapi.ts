@@ -255,6 +255,38 @@ export function buildOpenApi(): Json {
           },
         },
       },
+      '/api/v1/namespaces/{ns}/runs/{run}/steps/{step}/attempts': {
+        parameters: [ns, runName, pathParam('step', 'Step instance id')],
+        get: {
+          operationId: 'listStepAttempts',
+          responses: {
+            '200': {
+              description:
+                "Each launch of each attempt with the executor's milestones (epoch ms: queued, launched, running, finished)",
+              ...json({
+                type: 'object',
+                properties: {
+                  items: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        attempt: { type: 'integer' },
+                        launchId: { type: 'string' },
+                        phase: { type: 'string' },
+                        exitCode: { type: 'integer' },
+                        message: { type: 'string' },
+                        milestones: { type: 'object', additionalProperties: { type: 'number' } },
+                      },
+                    },
+                  },
+                },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
       '/api/v1/namespaces/{ns}/runs/{run}/stop': {
         parameters: [ns, runName],
         post: {

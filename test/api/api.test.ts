@@ -166,6 +166,14 @@ describe('REST API', () => {
     expect((await app.inject({ method: 'GET', url: `${NS}/runs/${name}/steps/after/logs` })).body).toBe(
       '7\n',
     );
+    const attempts = (await app.inject({ method: 'GET', url: `${NS}/runs/${name}/steps/hi/attempts` })).json()
+      .items;
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ attempt: 1, phase: 'Succeeded', exitCode: 0 });
+    const m = attempts[0].milestones;
+    expect(m.queued).toBeLessThanOrEqual(m.launched);
+    expect(m.launched).toBeLessThanOrEqual(m.running);
+    expect(m.running).toBeLessThanOrEqual(m.finished);
 
     // a second, failing workflow for the filters
     await app.inject({

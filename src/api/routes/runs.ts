@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { type ExecutorStatus, readStatus } from '../../../executors/protocol.ts';
 import {
   API_VERSION,
   InitiatorSchema,
@@ -208,6 +209,45 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         const file = join(dir, `${stream}.log`);
         const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
         return reply.type('text/plain; charset=utf-8').send(text);
+      },
+    );
+
+    // every launch of every attempt of a step instance, with the executor's milestones
+    app.get<{ Params: RunParams & { step: string } }>(
+      '/namespaces/:ns/runs/:run/steps/:step/attempts',
+      async (req) => {
+        const { ns, run, step } = req.params;
+        getRun(deps, ns, run);
+        if (!store.getStepInstance(ns, run, step)) {
+          throw new ApiError('API_NOT_FOUND', `run "${ns}/${run}" has no step instance "${step}"`);
+        }
+        const parent = dirname(store.attemptDir(ns, run, step, 1, 'x'));
+        const items = existsSync(parent)
+          ? readdirSync(parent)
+              .map((d) => {
+                const m = /^(\d+)-(.+)$/.exec(d);
+                if (!m) return undefined;
+                const status = readStatus(join(parent, d));
+                return {
+                  attempt: Number(m[1]),
+                  launchId: m[2],
+                  ...(status
+                    ? {
+                        phase: status.phase,
+                        milestones: status.milestones,
+                        ...(status.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
+                        ...(status.message ? { message: status.message } : {}),
+                      }
+                    : { phase: 'NotStarted', milestones: {} as ExecutorStatus['milestones'] }),
+                };
+              })
+              .filter((a) => a !== undefined)
+              .sort(
+                (a, b) =>
+                  a.attempt - b.attempt || (a.milestones?.launched ?? 0) - (b.milestones?.launched ?? 0),
+              )
+          : [];
+        return { items };
       },
     );
 
