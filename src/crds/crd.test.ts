@@ -151,7 +151,7 @@ describe('CRDs', () => {
     let node = ((openApi('Workflow').properties as Json).spec as Json).properties as Json;
     let current = node.definition as Json;
     for (let level = 1; level < NODE_DEPTH; level++) {
-      expect(current.type).toBe('object');
+      expect(current).toMatchObject({ type: 'object', minProperties: 1, maxProperties: 1 });
       expect(Object.keys(current.properties as Json)).toEqual(
         expect.arrayContaining(['step', 'sequence', 'parallel', 'or', 'xor', 'loop', 'foreach']),
       );

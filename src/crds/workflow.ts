@@ -202,7 +202,9 @@ const NodeShapeSchema: z.ZodType<DefinitionNodeShape> = z.lazy(() =>
       loop: LoopSchema.optional(),
       foreach: ForeachSchema.optional(),
     })
-    .check(exactlyOne(NODE_KINDS, 'block')),
+    .check(exactlyOne(NODE_KINDS, 'block'))
+    // The same rule in JSON Schema terms, so that the API server enforces it at the typed levels.
+    .meta({ minProperties: 1, maxProperties: 1 }),
 );
 
 export const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
