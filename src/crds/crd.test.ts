@@ -64,8 +64,13 @@ function structuralViolations(schema: Json, path = ''): Finding[] {
   const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true;
   const intOrString = schema['x-kubernetes-int-or-string'] === true;
   if (typeof schema.type !== 'string' && !preserve && !intOrString) out.push({ path, problem: 'no type' });
-  for (const k of ['$ref', 'definitions', '$defs', 'anyOf', 'oneOf', 'allOf', 'not', 'const'])
+  for (const k of ['$ref', 'definitions', '$defs', 'allOf', 'not', 'const'])
     if (k in schema) out.push({ path, problem: `uses ${k}` });
+  // anyOf/oneOf may only constrain values here (e.g. which keys are required), never declare types.
+  for (const k of ['anyOf', 'oneOf'])
+    for (const branch of (schema[k] as Json[] | undefined) ?? [])
+      if (Object.keys(branch).some((key) => key !== 'required'))
+        out.push({ path, problem: `uses ${k} with ${Object.keys(branch).join(', ')}` });
   if ('properties' in schema && 'additionalProperties' in schema)
     out.push({ path, problem: 'properties and additionalProperties together' });
   if (schema.additionalProperties === false) out.push({ path, problem: 'additionalProperties: false' });
@@ -121,7 +126,8 @@ describe('CRDs', () => {
       }).map((f) => `${f.path}: ${f.problem}`),
     ).toEqual([
       'a: no type',
-      'a: uses anyOf',
+      'a: uses anyOf with type',
+      'a: uses anyOf with type',
       'b: no type',
       'b: uses $ref',
       'c: x-kubernetes-preserve-unknown-fields outside a free-form field',
@@ -139,6 +145,15 @@ describe('CRDs', () => {
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
     });
+  });
+
+  it('lets the API server enforce exactly one step type (oneOf of required keys)', () => {
+    const spec = (openApi('Workflow').properties as Json).spec as Json;
+    const definition = (spec.properties as Json).definition as Json;
+    const step = (definition.properties as Json).step as Json;
+    expect(step.oneOf).toEqual(
+      ['shell', 'container', 'spark', 'copy', 'subworkflow', 'noop'].map((k) => ({ required: [k] })),
+    );
   });
 
   it('keeps metadata untyped and requires spec', () => {

@@ -4,8 +4,10 @@
 // where the API is free-form. Two consequences, documented in docs/api-reference.md:
 //  - the definition tree is recursive, which a structural schema cannot express: it is expanded
 //    NODE_DEPTH levels deep and nodes below are kept as free-form objects;
-//  - rules zod checks with refinements (exactly one step type, expressions, ...) are not in the
-//    CRD; the validator (src/crds/validate.ts) and the controller enforce them.
+//  - "exactly one" rules are expressed as JSON Schema the API server checks (one block per node:
+//    min/maxProperties 1; one step type, one Spark entry point: oneOf of `required` lists); the
+//    other rules (names, expressions, cron, quantities, ...) are enforced by the validator
+//    (src/crds/validate.ts) and the controller.
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { DataArtifactSchema } from './artifact.ts';

@@ -77,9 +77,10 @@ const VALIDATION_SECTION = [
   `| \`SCHEMA_TOO_DEEP\` | a document nested more than ${MAX_NESTING} levels (about 80 nested blocks) |`,
   '| `YAML_KUBECTL_BOOLEAN` | a warning only: an unquoted `on`, `yes`, `no`, `off`, `y`, `n` that kubectl (YAML 1.1) would read as a boolean; quote it (`"on":`) |',
   '',
-  'The CRDs carry the same types, but Kubernetes structural schemas cannot express everything:',
+  'The CRDs carry the same types, so `kubectl apply` rejects unknown fields, wrong types, a node',
+  'with two blocks and a step with two types. Kubernetes structural schemas cannot express the rest:',
   `the definition tree is typed ${NODE_DEPTH} levels deep (deeper nodes are kept as free-form objects),`,
-  'and the rules of this section are enforced by `mesonctl validate` and by the controller, which',
+  'and the other rules of this section are enforced by `mesonctl validate` and by the controller, which',
   'sets a failed condition on an invalid Workflow instead of running it.',
 ];
 

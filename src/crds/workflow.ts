@@ -45,6 +45,14 @@ export type Parameter = z.infer<typeof ParameterSchema>;
 export const EnvVarSchema = z.strictObject({ name: NameSchema, value: z.string() });
 export type EnvVar = z.infer<typeof EnvVarSchema>;
 
+/**
+ * "Exactly one of these keys" in JSON Schema terms (oneOf of `required` lists: a structural
+ * schema allows that), so that the API server enforces it too at the levels the CRD types.
+ */
+function oneKeyOf(keys: readonly string[]) {
+  return { oneOf: keys.map((k) => ({ required: [k] })) };
+}
+
 export const ShellStepSchema = z.strictObject({
   script: z.string().min(1).describe('Shell script run with /bin/sh -c.'),
 });
@@ -68,7 +76,8 @@ export const SparkStepSchema = z
     executorMemory: z.string().min(1).optional().describe('Spark memory string, e.g. 8g.'),
     executors: z.number().int().positive().optional(),
   })
-  .check(exactlyOne(SPARK_JOB_KEYS, 'Spark job entry point'));
+  .check(exactlyOne(SPARK_JOB_KEYS, 'Spark job entry point'))
+  .meta(oneKeyOf(SPARK_JOB_KEYS));
 export const CopyStepSchema = z.strictObject({
   from: z.string().min(1).describe('Source URI.'),
   to: z.string().min(1).describe('Destination URI.'),
@@ -141,7 +150,8 @@ export const StepSchema = z
     timeoutSeconds: z.number().int().positive().optional(),
     priority: z.number().int().optional().describe('Higher runs first among queued tasks.'),
   })
-  .check(exactlyOne(STEP_TYPES, 'step type'));
+  .check(exactlyOne(STEP_TYPES, 'step type'))
+  .meta(oneKeyOf(STEP_TYPES));
 export type Step = z.infer<typeof StepSchema>;
 
 // --- the definition tree -------------------------------------------------------------------
