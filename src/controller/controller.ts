@@ -38,6 +38,7 @@ import { makeTask, Scheduler, type Task } from '../scheduler/index.ts';
 import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
+import { TaskFeed } from './feed.ts';
 import { announcedArtifactName, childRunName } from './names.ts';
 
 export interface Logger {
@@ -139,6 +140,8 @@ export class Controller {
   private readonly hooks: RunHooks;
   private readonly defaultResources: { cpus?: string | number; memory?: string | number };
   private scheduler = new Scheduler();
+  /** Queued tasks, fed to the scheduler a window per tenant at a time. */
+  private feed = new TaskFeed();
   /** A pass failed: rebuild the in-memory state from the store before the next one. */
   private resetPending = false;
   /** Offers given to the scheduler at the last pass (replaced by fresh ones at each pass). */
@@ -223,7 +226,7 @@ export class Controller {
         entry.record = undefined;
         this.scheduler.taskFinished(id);
         this.offerSource.release(id);
-        this.scheduler.enqueue(entry.task);
+        this.feed.add(entry.task);
         this.kick();
       }
       return;
@@ -286,7 +289,7 @@ export class Controller {
     this.runs.delete(key);
     for (const [id, t] of this.tasks) {
       if (runKey(t.key.namespace, t.key.run) === key) {
-        this.scheduler.remove(id);
+        this.dequeue(id);
         this.tasks.delete(id);
       }
     }
@@ -362,6 +365,7 @@ export class Controller {
     this.newArtifacts.length = 0;
     this.stopRequests.clear();
     this.scheduler = new Scheduler();
+    this.feed = new TaskFeed();
     this.offerIds = [];
     this.recover();
   }
@@ -609,7 +613,7 @@ export class Controller {
           this.launcher.adopt(entry.key, entry.record, entry.req);
           return;
         }
-        this.scheduler.enqueue(entry.task);
+        this.feed.add(entry.task);
         pass.putTasks.push(entry);
         return;
       }
@@ -620,7 +624,7 @@ export class Controller {
         if (entry.record) {
           this.launcher.kill(entry.key, entry.record);
         } else {
-          this.scheduler.remove(id);
+          this.dequeue(id);
           this.tasks.delete(id);
           pass.deleteTasks.push({ namespace: ns, run: active.name, instance: a.instanceId });
           this.inbox.push({
@@ -678,6 +682,11 @@ export class Controller {
     }
   }
 
+  /** Forgets a queued task wherever it waits (feed backlog or scheduler queue). */
+  private dequeue(id: string): void {
+    if (this.feed.remove(id) === 'scheduler') this.scheduler.remove(id);
+  }
+
   private makeTask(id: string, tenant: string, step: ResolvedStep, runPriority: number): Task {
     const r = step.resources;
     const noop = step.type === 'noop' || step.type === 'subworkflow';
@@ -698,31 +707,36 @@ export class Controller {
   }
 
   private schedulePass(pass: Pass): void {
-    if (this.scheduler.queuedTasks().length === 0) return;
+    if (this.feed.size === 0) return;
     const now = this.now();
     for (const id of this.offerIds) this.scheduler.rescindOffer(id);
     const offers = this.offerSource.offers(now);
     this.offerIds = offers.map((o) => o.id);
     for (const offer of offers) this.scheduler.addOffer(offer);
     if (offers.length === 0) return;
+    this.feed.fill(this.scheduler);
     const result = this.scheduler.schedule(now);
+    const placedTenants = new Set<string>();
     for (const p of result.placements) {
+      this.feed.placed(p.taskId);
       const entry = this.tasks.get(p.taskId);
       if (!entry) {
         this.scheduler.taskFinished(p.taskId);
         continue;
       }
+      placedTenants.add(entry.task.tenant);
       this.offerSource.hold(p.taskId, p.resources);
       entry.record = this.launcher.prepare(entry.req);
       entry.record.node = p.hostname;
       pass.putTasks.push(entry);
       pass.launches.push(entry);
     }
+    this.feed.passDone(placedTenants);
     for (const u of result.unplaced) {
       if (u.outcome !== 'broke') continue;
       const entry = this.tasks.get(u.taskId);
       if (!entry) continue;
-      this.scheduler.remove(u.taskId);
+      this.dequeue(u.taskId);
       this.tasks.delete(u.taskId);
       pass.deleteTasks.push(entry.key);
       const message = u.error?.message ?? u.reasons.map((r) => r.message).join('; ');
@@ -795,7 +809,7 @@ export class Controller {
         const [ns, name] = splitKey(key);
         for (const [id, t] of this.tasks) {
           if (t.key.namespace === ns && t.key.run === name && !t.record) {
-            this.scheduler.remove(id);
+            this.dequeue(id);
             this.tasks.delete(id);
             w.deleteTask(ns, name, t.key.instance);
           }

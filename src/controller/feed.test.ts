@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { Task } from '../scheduler/index.ts';
+import { TaskFeed } from './feed.ts';
+
+function task(id: string, tenant = 't', priority = 0, submittedAt = 0): Task {
+  return {
+    id,
+    tenant,
+    priority,
+    submittedAt,
+    resources: { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 },
+  };
+}
+
+function sink() {
+  const got: string[] = [];
+  return { got, enqueue: (t: Task) => got.push(t.id) };
+}
+
+describe('TaskFeed', () => {
+  it('feeds each tenant up to its window, highest priority then oldest first', () => {
+    const feed = new TaskFeed(2);
+    feed.add(task('a1', 'a', 0, 1));
+    feed.add(task('a2', 'a', 0, 2));
+    feed.add(task('a3', 'a', 5, 3));
+    feed.add(task('b1', 'b', 0, 1));
+    const s = sink();
+    feed.fill(s);
+    expect(s.got).toEqual(['a3', 'a1', 'b1']);
+    expect(feed.size).toBe(4);
+    feed.placed('a3');
+    feed.fill(s);
+    expect(s.got).toEqual(['a3', 'a1', 'b1', 'a2']);
+  });
+
+  it('removes tasks from the backlog or reports that the scheduler has them', () => {
+    const feed = new TaskFeed(1);
+    feed.add(task('x'));
+    feed.add(task('y', 't', 0, 1));
+    feed.fill(sink());
+    expect(feed.remove('x')).toBe('scheduler');
+    expect(feed.remove('y')).toBe('backlog');
+    expect(feed.remove('z')).toBeUndefined();
+    const s = sink();
+    feed.fill(s);
+    expect(s.got).toEqual([]);
+    expect(feed.size).toBe(0);
+  });
+
+  it('widens the window of a tenant whose whole window stayed unplaced', () => {
+    const feed = new TaskFeed(1);
+    for (let i = 0; i < 4; i++) feed.add(task(`t${i}`, 't', 0, i));
+    const s = sink();
+    feed.fill(s);
+    feed.passDone(new Set());
+    feed.fill(s);
+    expect(s.got).toEqual(['t0', 't1']);
+    feed.passDone(new Set(['t']));
+    feed.fill(s);
+    expect(s.got).toEqual(['t0', 't1']);
+  });
+
+  it('handles 10,000 tasks in order', () => {
+    const feed = new TaskFeed(256);
+    for (let i = 0; i < 10_000; i++) feed.add(task(`n${i}`, 't', 0, i));
+    const s = sink();
+    let rounds = 0;
+    while (feed.size > 0) {
+      feed.fill(s);
+      for (const id of s.got.slice(-256)) feed.placed(id);
+      rounds++;
+    }
+    expect(s.got).toHaveLength(10_000);
+    expect(s.got[9999]).toBe('n9999');
+    expect(rounds).toBeLessThanOrEqual(40);
+  });
+});
