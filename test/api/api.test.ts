@@ -8,6 +8,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.ts';
 import { createStandalone, type Standalone } from '../../src/controller/standalone.ts';
+import {
+  DataArtifactSchema,
+  WorkflowRunSchema,
+  WorkflowSchema,
+  WorkflowVersionSchema,
+} from '../../src/crds/index.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -372,5 +378,37 @@ describe('REST API', () => {
     // the document and health check stay public
     expect((await fetch(`${url}/openapi.json`)).status).toBe(200);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers objects that conform to the resource schemas, paging steps of a large run', async () => {
+    const { app } = await setup();
+    const wfRes = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('wide', {
+        foreach: { items: 'range(30)', as: 'i', do: { step: { name: 'n', noop: {} } } },
+      }),
+    });
+    expect(() => WorkflowSchema.parse(wfRes.json())).not.toThrow();
+    const v = await app.inject({ method: 'GET', url: `${NS}/workflows/wide/versions/1` });
+    expect(() => WorkflowVersionSchema.parse(v.json())).not.toThrow();
+    const name = (await app.inject({ method: 'POST', url: `${NS}/workflows/wide/runs` })).json().metadata
+      .name;
+    await waitForRun(app, name);
+    const res = await app.inject({ method: 'GET', url: `${NS}/runs/${name}?stepsLimit=10` });
+    const run = WorkflowRunSchema.parse(res.json());
+    expect(run.status?.steps).toHaveLength(10);
+    expect(run.status?.summary).toMatchObject({ total: 30, truncated: true });
+    const rest = await app.inject({
+      method: 'GET',
+      url: `${NS}/runs/${name}/steps?limit=100&continue=${res.headers['x-meson-steps-continue']}`,
+    });
+    expect(rest.json().items).toHaveLength(20);
+    const art = await app.inject({
+      method: 'POST',
+      url: `${NS}/artifacts`,
+      payload: { name: 'a', partition: { k: 'v' } },
+    });
+    expect(() => DataArtifactSchema.parse(art.json())).not.toThrow();
   });
 });

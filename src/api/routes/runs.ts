@@ -10,9 +10,11 @@ import {
   InitiatorSchema,
   JsonValueSchema,
   RUN_PHASES,
+  type StepInstanceStatus,
   type Workflow,
   type WorkflowRun,
   WorkflowRunSpecSchema,
+  type WorkflowRunStatus,
 } from '../../crds/index.ts';
 import type { Stored } from '../../store/types.ts';
 import type { RouteDeps } from '../app.ts';
@@ -154,19 +156,21 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       return { items: page.items, ...(page.continue ? { continue: page.continue } : {}) };
     });
 
-    app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run', async (req) => {
+    app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run', async (req, reply) => {
       const run = getRun(deps, req.params.ns, req.params.run);
       if (req.query.steps === 'false') return run;
       const limit = pageLimit(req.query.stepsLimit, 10_000) ?? 1000;
       const page = store.getStepInstances(req.params.ns, req.params.run, { limit });
-      return {
-        ...run,
-        status: {
-          ...(run.status ?? {}),
-          steps: page.items.map((s) => s.data),
-          ...(page.continue ? { stepsContinue: page.continue } : {}),
-        },
+      const status: WorkflowRunStatus = {
+        ...(run.status ?? {}),
+        steps: page.items.map((s) => s.data as StepInstanceStatus),
       };
+      if (page.continue) {
+        // only the first instances: the summary says so, the rest are paged from /steps
+        if (status.summary) status.summary = { ...status.summary, truncated: true };
+        reply.header('x-meson-steps-continue', page.continue);
+      }
+      return { ...run, status };
     });
 
     app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run/steps', async (req) => {
