@@ -26,6 +26,8 @@ export interface StandaloneOptions {
   fetch?: typeof globalThis.fetch;
   baseUrl?: string;
   cronTickMs?: number;
+  /** false: cron and artifact triggers do not fire. */
+  triggers?: boolean;
   /**
    * Replaces the launcher the controller uses (given the local one and the controller's update
    * callback). For benchmarks that isolate orchestration from process start-up.
@@ -72,6 +74,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
     ...(opts.cronTickMs ? { cronTickMs: opts.cronTickMs } : {}),
+    ...(opts.triggers === false ? { triggers: false } : {}),
   });
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
   const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;

@@ -97,6 +97,8 @@ export interface WorkflowServicesDeps {
   baseUrl?: string;
   /** How often cron triggers are evaluated (ms). */
   cronTickMs?: number;
+  /** false: cron and artifact triggers do not fire (`mesonctl run` runs one workflow, once). */
+  triggers?: boolean;
 }
 
 export class WorkflowServices implements RunHooks {
@@ -125,13 +127,14 @@ export class WorkflowServices implements RunHooks {
       if (c.kind === 'Workflow') {
         if (c.type === 'DELETED') this.crons.delete(key(c.object.metadata.namespace, c.object.metadata.name));
         else setImmediate(() => this.reconcileByName(c.object.metadata.namespace, c.object.metadata.name));
-      } else if (c.kind === 'DataArtifact' && c.type === 'ADDED') {
+      } else if (c.kind === 'DataArtifact' && c.type === 'ADDED' && this.deps.triggers !== false) {
         const ns = c.object.metadata.namespace;
         setImmediate(() => this.artifactAnnounced(ns));
       } else if (c.kind === 'WorkflowRun') {
         this.phaseChanged(c.object as Stored<WorkflowRun>, c.type === 'DELETED');
       }
     });
+    if (this.deps.triggers === false) return;
     this.timer = setInterval(() => this.tick(), this.deps.cronTickMs ?? 1000);
     this.timer.unref();
     this.tick();

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../store/sqlite.ts';
 import { operatorCommand } from './operator.ts';
 import { parseParam, runCommand } from './run.ts';
 
@@ -68,6 +69,28 @@ describe('mesonctl run', () => {
     expect(res.code).toBe(2);
     expect(res.err).toMatch(/^wf\.yaml: spec\.definition\.sequence\[0\]\.step\.shell\.script: /m);
     expect((await run('kind: Nothing\n')).code).toBe(2);
+  });
+
+  it("does not fire the workflow's own triggers while it runs", async () => {
+    const yaml = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: ticking }
+spec:
+  triggers:
+    cron: [{ schedule: "* * * * * ?" }]
+  definition:
+    step: { name: wait, shell: { script: 'sleep 2.2' } }
+`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'mesonctl-run-data-'));
+    dirs.push(dataDir);
+    const res = await run(yaml, ['--data-dir', dataDir]);
+    expect(res.code, res.err).toBe(0);
+    const store = new SqliteStore({ dir: dataDir });
+    try {
+      expect(store.list('WorkflowRun', undefined).items).toHaveLength(1);
+    } finally {
+      store.close();
+    }
   });
 
   it('parses --param values as JSON where they parse', () => {

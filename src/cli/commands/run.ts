@@ -72,7 +72,8 @@ export const runCommand: Command = async (args, io) => {
   }
   const ownDir = parsed.values['data-dir'] === undefined;
   const dataDir = ownDir ? mkdtempSync(join(tmpdir(), 'mesonctl-run-')) : parsed.values['data-dir']!;
-  const standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50 });
+  // triggers off: the file's cron and artifact triggers must not start other runs meanwhile
+  const standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50, triggers: false });
   // executors and the controller's timers are unref'd (they must not hold a server open);
   // here the process must live until the run ends
   const keepAlive = setInterval(() => {}, 60_000);
