@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type ExecutorStatus, readStatus } from '../../executors/protocol.ts';
 import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
@@ -261,5 +262,26 @@ describe('Controller', () => {
     expect(done.status?.phase).toBe('Succeeded');
     expect(calls).toBeGreaterThan(7);
     expect(readFileSync(join(root, 'log.txt'), 'utf8')).toBe('a\nb\nc\n');
+  });
+
+  it('kills the running steps of a deleted run', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'doomed', { step: { name: 'z', shell: { script: 'sleep 30' } } });
+    controller.start();
+    const run = startRun(store, 'doomed');
+    for (let i = 0; i < 200; i++) {
+      if (store.getStepInstance('default', run.metadata.name, 'z')?.phase === 'Running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const parent = dirname(store.attemptDir('default', run.metadata.name, 'z', 1, 'x'));
+    const [launch] = readdirSync(parent);
+    store.delete('WorkflowRun', 'default', run.metadata.name);
+    let status: ExecutorStatus | undefined;
+    for (let i = 0; i < 200; i++) {
+      status = readStatus(join(parent, launch!));
+      if (status?.phase !== 'Running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/killed/) });
   });
 });

@@ -179,10 +179,10 @@ export class Controller {
         const run = c.object as Stored<WorkflowRun>;
         const key = runKey(run.metadata.namespace, run.metadata.name);
         if (c.type === 'ADDED' && !run.status?.phase) this.toStart.add(key);
-        else if (c.type === 'MODIFIED' && run.spec.stop && this.runs.has(key)) this.stopRequests.add(key);
+        else if (c.type === 'MODIFIED' && run.spec?.stop && this.runs.has(key)) this.stopRequests.add(key);
         else if (
           c.type === 'MODIFIED' &&
-          run.spec.stop &&
+          run.spec?.stop &&
           run.status?.phase === 'Pending' &&
           !run.status.engineState
         ) {
@@ -285,13 +285,19 @@ export class Controller {
     });
   }
 
+  /** The run object was deleted: its queued tasks go, its running attempts are killed. */
   private forgetRun(key: string): void {
     this.runs.delete(key);
     for (const [id, t] of this.tasks) {
-      if (runKey(t.key.namespace, t.key.run) === key) {
+      if (runKey(t.key.namespace, t.key.run) !== key) continue;
+      if (t.record) {
+        this.launcher.kill(t.key, t.record);
+        this.scheduler.taskFinished(id);
+        this.offerSource.release(id);
+      } else {
         this.dequeue(id);
-        this.tasks.delete(id);
       }
+      this.tasks.delete(id);
     }
   }
 
