@@ -53,7 +53,8 @@ export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() 
 /** Hooks through which the controller asks other modules (versions, triggers, notify) for decisions. */
 export interface RunHooks {
   /** Admission of a new run (concurrency). Default: start it. */
-  admit?(run: Stored<WorkflowRun>): 'start' | 'wait' | { reject: string };
+  /** `running`: keys (`ns/name`) of the runs the controller is running, committed or not. */
+  admit?(run: Stored<WorkflowRun>, running: ReadonlySet<string>): 'start' | 'wait' | { reject: string };
   /** A run reached a terminal phase (notifications, admission of waiting runs). */
   runFinished?(run: Stored<WorkflowRun>): void;
   /** A run started. */
@@ -463,7 +464,7 @@ export class Controller {
         pass.failRuns.push({ run, message: 'stopped before it started', phase: 'Stopped' });
         continue;
       }
-      const decision = this.hooks.admit?.(run) ?? 'start';
+      const decision = this.hooks.admit?.(run, new Set(this.runs.keys())) ?? 'start';
       if (decision === 'wait') continue; // the admission hook re-queues it (see requeueRun)
       if (typeof decision === 'object') {
         pass.failRuns.push({ run, message: decision.reject, phase: 'Stopped' });

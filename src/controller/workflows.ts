@@ -307,8 +307,14 @@ export class WorkflowServices implements RunHooks {
       .items.filter((r) => r.spec.workflow === workflow && r.spec.initiator?.type !== 'subworkflow');
   }
 
-  admit(run: Stored<WorkflowRun>): 'start' | 'wait' | { reject: string } {
-    if (!this.backfillAdmits(run)) {
+  admit(
+    run: Stored<WorkflowRun>,
+    running: ReadonlySet<string> = new Set(),
+  ): 'start' | 'wait' | { reject: string } {
+    // active: running per the store, or started by the controller in this very pass
+    const live = (r: Stored<WorkflowRun>) =>
+      isActive(r) || running.has(key(r.metadata.namespace, r.metadata.name));
+    if (!this.backfillAdmits(run, live)) {
       this.markQueued(run, 'BackfillParallelism', 'waiting for a slot of its backfill (parallelism)');
       return 'wait';
     }
@@ -318,19 +324,16 @@ export class WorkflowServices implements RunHooks {
     const runs = this.runsOf(run.metadata.namespace, run.spec.workflow).filter(
       (r) => r.metadata.name !== run.metadata.name,
     );
-    const active = runs
-      .filter((r) => r.status?.phase === 'Running' || (r.status?.phase === 'Pending' && r.status.engineState))
-      .map((r) => ({
-        id: r.metadata.name,
-        startedMs: Date.parse(r.status?.startTime ?? '') || 0,
-        stopping: r.spec.stop === true,
-      }));
+    const active = runs.filter(live).map((r) => ({
+      id: r.metadata.name,
+      startedMs: Date.parse(r.status?.startTime ?? '') || 0,
+      stopping: r.spec.stop === true,
+    }));
     const queued = runs
-      .filter((r) => !r.status?.phase || (r.status.phase === 'Pending' && !r.status.engineState))
       .filter(
-        (r) =>
-          Date.parse(r.metadata.creationTimestamp ?? '') < Date.parse(run.metadata.creationTimestamp ?? ''),
+        (r) => !live(r) && (!r.status?.phase || (r.status.phase === 'Pending' && !r.status.engineState)),
       )
+      .filter((r) => byCreation(r, run) < 0)
       .map((r) => ({ id: r.metadata.name, queuedMs: Date.parse(r.metadata.creationTimestamp ?? '') || 0 }));
     const decision = admitRun(concurrency, active, queued);
     switch (decision.decision) {
@@ -356,14 +359,14 @@ export class WorkflowServices implements RunHooks {
   }
 
   /** A backfill's runs start at most `parallelism` at a time, oldest first. */
-  private backfillAdmits(run: Stored<WorkflowRun>): boolean {
+  private backfillAdmits(run: Stored<WorkflowRun>, live: (r: Stored<WorkflowRun>) => boolean): boolean {
     const id = run.metadata.labels?.[BACKFILL_LABEL];
     if (!id) return true;
     const parallelism = Number(run.metadata.annotations?.[BACKFILL_PARALLELISM] ?? 1) || 1;
     const runs = this.backfillRuns(run.metadata.namespace, id);
-    const active = runs.filter((r) => isActive(r)).length;
+    const active = runs.filter(live).length;
     if (active >= parallelism) return false;
-    const waiting = runs.filter((r) => !isActive(r) && !(r.status?.phase && TERMINAL.has(r.status.phase)));
+    const waiting = runs.filter((r) => !live(r) && !(r.status?.phase && TERMINAL.has(r.status.phase)));
     const slots = parallelism - active;
     return waiting.slice(0, slots).some((r) => r.metadata.name === run.metadata.name);
   }

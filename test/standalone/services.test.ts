@@ -154,14 +154,17 @@ describe('workflow services', () => {
       }),
     );
     s.start();
-    for (const n of ['q1', 'q2']) {
-      s.store.create('WorkflowRun', {
-        apiVersion: 'meson.dev/v1alpha1',
-        kind: 'WorkflowRun',
-        metadata: { name: n, namespace: 'default' },
-        spec: { workflow: 'one-at-a-time' },
-      });
-    }
+    // created together (one transaction, same timestamp): still one at a time
+    s.store.transaction((w) => {
+      for (const n of ['q2', 'q1']) {
+        w.create('WorkflowRun', {
+          apiVersion: 'meson.dev/v1alpha1',
+          kind: 'WorkflowRun',
+          metadata: { name: n, namespace: 'default', creationTimestamp: 'ignored' },
+          spec: { workflow: 'one-at-a-time' },
+        });
+      }
+    });
     const queued = await until('q2 queued', () => {
       const r = s.store.get<WorkflowRun>('WorkflowRun', 'default', 'q2');
       return r?.status?.conditions?.[0]?.type === 'Queued' ? r : undefined;
@@ -191,6 +194,7 @@ describe('workflow services', () => {
       ),
     );
     const [q1, q2] = ['q1', 'q2'].map((n) => s.store.get<WorkflowRun>('WorkflowRun', 'default', n)!);
+    // same creation time: the name breaks the tie, so q1 goes first
     expect(Date.parse(q2!.status!.startTime!)).toBeGreaterThanOrEqual(Date.parse(q1!.status!.endTime!));
   });
 
