@@ -82,11 +82,13 @@ export const CopyStepSchema = z.strictObject({
   from: z.string().min(1).describe('Source URI.'),
   to: z.string().min(1).describe('Destination URI.'),
 });
-export const SubworkflowParameterSchema = z.strictObject({
-  name: IdentifierSchema,
-  value: JsonValueSchema.optional(),
-  expression: ExpressionSchema.optional(),
-});
+export const SubworkflowParameterSchema = z
+  .strictObject({
+    name: IdentifierSchema,
+    value: JsonValueSchema.optional(),
+    expression: ExpressionSchema.optional(),
+  })
+  .meta(oneKeyOf(['value', 'expression']));
 export const SubworkflowStepSchema = z.strictObject({
   workflow: NameSchema.describe('Name of the Workflow to run (same namespace).'),
   version: z.number().int().positive().optional().describe('Version to run; default the active one.'),
@@ -246,7 +248,8 @@ export const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
         },
         { when: () => true },
       ),
-    ),
+    )
+    .meta({ oneOf: [{ required: ['when', 'then'] }, { required: ['otherwise'] }] }),
 );
 
 export const LoopSchema = z.lazy(() =>
