@@ -6,7 +6,13 @@
 // decides); cron fires are decided from the last fire persisted in the store (one state key per
 // trigger), artifact fires from the set keys persisted per workflow, so a restart neither repeats
 // nor misses a fire (missed cron slots follow src/triggers' catch-up policy: `latest`).
-import type { DataArtifact, Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
+import type {
+  DataArtifact,
+  StepInstanceStatus,
+  Workflow,
+  WorkflowRun,
+  WorkflowVersion,
+} from '../crds/index.ts';
 import { API_VERSION } from '../crds/index.ts';
 import { validateDocument } from '../crds/validate.ts';
 import { buildRunNotification, eventForPhaseChange, notifyRun } from '../notify/index.ts';
@@ -437,7 +443,16 @@ export class WorkflowServices implements RunHooks {
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
     const notifications = wf?.spec.notifications;
     if (!notifications || notifications.length === 0) return;
-    const body = buildRunNotification(run, event, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    // step instances live outside the run object: the summary lists the failed ones
+    const failed = this.store
+      .getStepInstances(run.metadata.namespace, run.metadata.name, { phase: 'Failed', limit: 50 })
+      .items.map((r) => r.data as StepInstanceStatus);
+    const withSteps = { ...run, status: { ...(run.status ?? {}), steps: failed } };
+    const body = buildRunNotification(
+      withSteps,
+      event,
+      this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {},
+    );
     void notifyRun(notifications, body, {
       logger: this.log,
       ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),

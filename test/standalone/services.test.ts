@@ -208,7 +208,8 @@ describe('workflow services', () => {
     load(
       s,
       wf('notified', {
-        definition: { step: { name: 'a', shell: { script: 'true' } } },
+        parameters: [{ name: 'code', type: 'long', value: 0 }],
+        definition: { step: { name: 'a', shell: { script: 'exit ${code}' } } },
         notifications: [
           { on: ['start', 'success', 'failure'], webhook: { url: 'http://hooks.example/meson' } },
         ],
@@ -221,8 +222,21 @@ describe('workflow services', () => {
       metadata: { name: 'n1', namespace: 'default' },
       spec: { workflow: 'notified' },
     });
-    await until('two notifications', () => calls.length >= 2);
+    s.store.create('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: 'n2', namespace: 'default' },
+      spec: { workflow: 'notified', parameters: [{ name: 'code', value: 3 }] },
+    });
+    await until('four notifications', () => calls.length >= 4);
     await new Promise((r) => setTimeout(r, 100));
+    const failure = calls.find((c) => c.body.event === 'failure');
+    expect(failure?.body).toMatchObject({ run: 'n2', failedSteps: [{ id: 'a', exitCode: 3 }] });
+    calls.splice(calls.indexOf(failure!), 1);
+    calls.splice(
+      calls.findIndex((c) => c.body.run === 'n2'),
+      1,
+    );
     expect(calls.map((c) => c.body.event)).toEqual(['start', 'success']);
     expect(calls[1]).toMatchObject({
       url: 'http://hooks.example/meson',
