@@ -149,7 +149,7 @@ describe('workflow services', () => {
     load(
       s,
       wf('one-at-a-time', {
-        definition: { step: { name: 'a', shell: { script: 'sleep 0.3' } } },
+        definition: { step: { name: 'a', shell: { script: 'sleep 1.5' } } },
         concurrency: { maxActiveRuns: 1, policy: 'queue' },
       }),
     );
