@@ -78,4 +78,47 @@ describe('standalone server crash', () => {
       Array.from({ length: STEPS }, (_, i) => `s${i}`),
     );
   });
+
+  it('completes a parallel foreach after SIGKILL with several steps in flight, each side effect once', async () => {
+    root = mkdtempSync(join(tmpdir(), 'meson-crash-'));
+    const dataDir = join(root, 'data');
+    const sideEffects = join(root, 'side-effects.txt');
+    let server = await startServer({ cwd: root, dataDir });
+    servers.push(server);
+    const workflow = {
+      metadata: { name: 'fan' },
+      spec: {
+        definition: {
+          foreach: {
+            items: 'range(12)',
+            as: 'i',
+            parallelism: 4,
+            do: { step: { name: 'w', shell: { script: `echo w\${i} >> ${sideEffects}; sleep 0.4` } } },
+          },
+        },
+      },
+    };
+    expect((await api(server.url, 'POST', '/api/v1/namespaces/default/workflows', workflow)).status).toBe(
+      201,
+    );
+    const run = (await api(server.url, 'POST', '/api/v1/namespaces/default/workflows/fan/runs', {})).body
+      .metadata.name as string;
+    await until('several iterations in flight', async () => {
+      const r = await api(server.url, 'GET', `/api/v1/namespaces/default/runs/${run}/steps`);
+      const items = r.body.items as { phase: string }[];
+      const done = items.filter((s) => s.phase === 'Succeeded').length;
+      const running = items.filter((s) => s.phase === 'Running').length;
+      return done >= 2 && running >= 2 ? true : undefined;
+    });
+    await server.kill();
+    server = await startServer({ cwd: root, dataDir });
+    servers.push(server);
+    const final = await until('the run to finish', async () => {
+      const r = await api(server.url, 'GET', `/api/v1/namespaces/default/runs/${run}`);
+      return ['Succeeded', 'Failed', 'Stopped'].includes(r.body.status?.phase) ? r.body : undefined;
+    });
+    expect(final.status.phase, JSON.stringify(final.status)).toBe('Succeeded');
+    const lines = readFileSync(sideEffects, 'utf8').trim().split('\n').sort();
+    expect(lines).toEqual(Array.from({ length: 12 }, (_, i) => `w${i}`).sort());
+  });
 });
