@@ -224,6 +224,13 @@ export function apiReferenceMarkdown(): string {
     'run lists only the most relevant instances (running, failed, most recent) so that the object',
     'stays under the 1 MiB limit of Kubernetes; `status.summary` always counts every instance.',
     '',
+    'The CustomResourceDefinitions are in `deploy/crds` (`kubectl apply -f deploy/crds/`, client- or',
+    'server-side; each is well under the size limit of client-side apply). They and this page are',
+    'generated from the zod schemas in `src/crds` by `npm run generate`; a unit test fails when they are',
+    'stale. `kubectl get meson` lists every kind (category `meson`; short names `mwf`, `mwfv`, `mwfr`, `da`).',
+    'Quote the notification key as `"on":` in YAML that kubectl reads (YAML 1.1 reads a plain `on` as',
+    '`true`); `mesonctl validate` warns about it.',
+    '',
   ];
   for (const [name, schema, note] of TYPES) {
     const shape = defOf(unwrap(schema)).shape;
