@@ -1,6 +1,9 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planStep, StepSetupError } from './executor.ts';
-import { parseLinks, parseOutputs } from './protocol.ts';
+import { claimAttempt, parseLinks, parseOutputs, readClaim } from './protocol.ts';
 
 describe('output and link files', () => {
   it('reads key=value lines, values parsed as JSON where they parse', () => {
@@ -90,5 +93,21 @@ describe('planStep', () => {
       command: '/opt/spark/bin/spark-submit',
       args: ['--conf', 'spark.x=1', '--driver-memory', '2g', '--num-executors', '3', 'app.py', '--d', '1'],
     });
+  });
+});
+
+describe('claimAttempt', () => {
+  it('lets exactly one claimer win, and the claim is never seen without its owner', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meson-claim-'));
+    try {
+      expect(readClaim(dir)).toBeUndefined();
+      expect(claimAttempt(dir, 'executor 1')).toBe(true);
+      expect(claimAttempt(dir, 'controller 2')).toBe(false);
+      expect(readClaim(dir)).toBe('executor 1');
+      // no temp files left behind
+      expect(readdirSync(dir)).toEqual(['claim']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

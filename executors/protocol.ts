@@ -3,13 +3,13 @@
 // directory, created by the launcher, one per (run, step instance, attempt, launch id):
 //
 //   task.json     written by the launcher before it starts the executor (TaskFile)
-//   claim         created exclusively ('wx') by whoever claims the attempt first: the executor
+//   claim         created exclusively (hard link, with its content) by whoever claims the attempt first: the executor
 //                 when it starts, or a recovering controller that decided the executor never
 //                 started (fencing: a late executor finds the claim taken and exits untouched)
 //   status.json   the executor's state (ExecutorStatus), replaced atomically (write + rename)
 //   stdout.log, stderr.log   the step's output
 //   outputs, links           files the step may write (named by MESON_OUTPUTS / MESON_LINKS)
-import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const TASK_FILE = 'task.json';
@@ -101,23 +101,22 @@ export function readStatus(dir: string): ExecutorStatus | undefined {
 }
 
 /**
- * Claims the attempt: true for the first caller only (O_EXCL create). The content says who
- * claimed it, for people reading the directory.
+ * Claims the attempt: true for the first caller only. The claim file appears with its content
+ * in one step (written to a private temp file, then hard-linked to the claim name, which fails
+ * if the name exists), so a reader never sees a claim without its owner.
  */
 export function claimAttempt(dir: string, who: string): boolean {
-  let fd: number;
+  const tmp = join(dir, `.${CLAIM_FILE}.${process.pid}.${Date.now()}`);
+  writeFileSync(tmp, `${who}\n`);
   try {
-    fd = openSync(join(dir, CLAIM_FILE), 'wx');
+    linkSync(tmp, join(dir, CLAIM_FILE));
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    writeSync(fd, `${who}\n`);
   } finally {
-    closeSync(fd);
+    rmSync(tmp, { force: true });
   }
-  return true;
 }
 
 export function readClaim(dir: string): string | undefined {

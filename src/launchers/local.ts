@@ -271,10 +271,11 @@ export class LocalLauncher implements Launcher {
       });
       return;
     }
-    if (claim !== undefined) {
+    if (claim?.startsWith('controller ')) {
       this.lose(w); // fenced earlier (by this or a previous server): it will never run
       return;
     }
+    if (claim !== undefined) return; // unreadable for a moment: look again at the next check
     const childGone = w.child ? w.child.exitCode !== null || w.child.signalCode !== null : true;
     const overdue = this.now() - w.record.launchedAt > (this.opts.startGraceMs ?? 15_000);
     const pidAlive = w.record.pid !== undefined && executorAlive(w.record.pid, dir);
