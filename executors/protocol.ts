@@ -9,7 +9,16 @@
 //   status.json   the executor's state (ExecutorStatus), replaced atomically (write + rename)
 //   stdout.log, stderr.log   the step's output
 //   outputs, links           files the step may write (named by MESON_OUTPUTS / MESON_LINKS)
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export const TASK_FILE = 'task.json';
@@ -113,10 +122,28 @@ export function claimAttempt(dir: string, who: string): boolean {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+    // a file system without hard links: exclusive create, then the content (readers treat an
+    // empty claim as "being claimed" and look again)
+    return claimExclusive(dir, who);
   } finally {
     rmSync(tmp, { force: true });
   }
+}
+
+function claimExclusive(dir: string, who: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, CLAIM_FILE), 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, `${who}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 export function readClaim(dir: string): string | undefined {
