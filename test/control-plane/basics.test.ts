@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { VersionApi } from '@kubernetes/client-node';
 import { describe, expect, inject, it } from 'vitest';
+import { kubectl } from '../cluster/kubectl.ts';
 import { testKubeConfig } from '../cluster/namespace.ts';
 
 describe('test control plane', () => {
@@ -12,21 +11,17 @@ describe('test control plane', () => {
     expect(Number(info.minor)).toBeGreaterThanOrEqual(36);
   });
 
-  it('lists the KWOK nodes with the kubectl built next to the binaries', () => {
-    const kubectl = join(inject('clusterBinDir'), 'kubectl');
-    const result = spawnSync(
-      kubectl,
-      [
-        'get',
-        'nodes',
-        '-l',
-        'type=kwok',
-        '-o',
-        'custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status',
-        '--no-headers',
-      ],
-      { env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') }, encoding: 'utf8' },
-    );
+  it('lists the KWOK nodes Ready with the kubectl built next to the binaries', () => {
+    const ready = '.status.conditions[?(@.type=="Ready")].status';
+    const result = kubectl([
+      'get',
+      'nodes',
+      '-l',
+      'type=kwok',
+      '-o',
+      `custom-columns=NAME:.metadata.name,READY:${ready}`,
+      '--no-headers',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const rows = result.stdout
