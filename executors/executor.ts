@@ -260,7 +260,8 @@ export async function runAttempt(
       } else if (code !== null) {
         done(finish({ phase: 'Failed', exitCode: code, message: `exit code ${code}` }));
       } else {
-        done(finish({ phase: 'Failed', signal: signal ?? undefined, message: `terminated by ${signal}` }));
+        // the step's process group got the signal too, possibly before our own handler ran
+        done(finish({ phase: 'Failed', signal: signal ?? undefined, message: `killed (${signal})` }));
       }
     });
   });

@@ -3,6 +3,7 @@
 // bearer-token auth; the OpenAPI 3 document is served at /openapi.json.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { LineCounter, parseDocument } from 'yaml';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -34,6 +35,21 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** One YAML document; a syntax error is a 400 naming the line and column. */
+export function parseYamlBody(text: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  const first = doc.errors[0];
+  if (first) {
+    const pos = lineCounter.linePos(first.pos[0]);
+    const where = `line ${pos.line}, column ${pos.col}: `;
+    throw new ApiError('API_BAD_REQUEST', `invalid YAML body: ${where}${first.message.split('\n')[0]}`, {
+      issues: [{ path: '(body)', message: `${where}${first.message.split('\n')[0]}`, code: 'YAML_SYNTAX' }],
+    });
+  }
+  return doc.toJS({ maxAliasCount: 100 });
+}
+
 function storeToApi(err: StoreError): ApiError {
   switch (err.code) {
     case 'STORE_NOT_FOUND':
@@ -61,6 +77,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     if (err instanceof ApiError) return sendProblem(reply, err);
     if (err instanceof StoreError) return sendProblem(reply, storeToApi(err));
     const e = err as { statusCode?: number; message?: string; code?: string };
+    if (e.statusCode === 415) {
+      return sendProblem(
+        reply,
+        new ApiError(
+          'API_UNSUPPORTED_MEDIA_TYPE',
+          `unsupported content-type "${req.headers['content-type'] ?? ''}": send application/json or application/yaml`,
+        ),
+      );
+    }
     if (e.statusCode && e.statusCode < 500) {
       return sendProblem(reply, new ApiError('API_BAD_REQUEST', e.message ?? 'bad request'));
     }
@@ -79,6 +104,21 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       }
     });
   }
+
+  // bodies are JSON or YAML; Fastify's default text/plain parser would let anything through
+  app.removeContentTypeParser('text/plain');
+  // manifests as YAML, as kubectl users write them
+  app.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml'],
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      try {
+        done(null, parseYamlBody(body as string));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
 
   app.get('/healthz', async () => ({ ok: true }));
   const openapi = buildOpenApi();

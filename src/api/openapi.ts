@@ -22,6 +22,10 @@ function requestSchema(schema: z.ZodType): Json {
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Json) => ({ content: { 'application/json': { schema } } });
+/** Request bodies: JSON, or the same object as YAML (manifests as kubectl users write them). */
+const jsonOrYaml = (schema: Json) => ({
+  content: { 'application/json': { schema }, 'application/yaml': { schema } },
+});
 const list = (item: string) =>
   json({
     type: 'object',
@@ -35,6 +39,7 @@ const errors = {
   '400': problem('Bad request (malformed body or query)'),
   '401': problem('Missing or wrong bearer token'),
   '404': problem('Not found'),
+  '415': problem('Unsupported content-type (send application/json or application/yaml)'),
 };
 const ns = {
   name: 'ns',
@@ -125,7 +130,7 @@ export function buildOpenApi(): Json {
         },
         post: {
           operationId: 'createWorkflow',
-          requestBody: { required: true, ...json(ref('Workflow')) },
+          requestBody: { required: true, ...jsonOrYaml(ref('Workflow')) },
           responses: {
             '201': { description: 'Created; version 1 made', ...json(ref('Workflow')) },
             '409': problem('Already exists'),
@@ -142,7 +147,7 @@ export function buildOpenApi(): Json {
         },
         put: {
           operationId: 'putWorkflow',
-          requestBody: { required: true, ...json(ref('Workflow')) },
+          requestBody: { required: true, ...jsonOrYaml(ref('Workflow')) },
           responses: {
             '200': { description: 'Updated (a new version when the spec changed)', ...json(ref('Workflow')) },
             '201': { description: 'Created', ...json(ref('Workflow')) },
@@ -202,7 +207,7 @@ export function buildOpenApi(): Json {
         },
         post: {
           operationId: 'createRun',
-          requestBody: { required: true, ...json(ref('WorkflowRun')) },
+          requestBody: { required: true, ...jsonOrYaml(ref('WorkflowRun')) },
           responses: { '201': { description: 'The new run', ...json(ref('WorkflowRun')) }, ...errors },
         },
       },
@@ -319,7 +324,7 @@ export function buildOpenApi(): Json {
         },
         post: {
           operationId: 'announceArtifact',
-          requestBody: { required: true, ...json(ref('AnnounceArtifactRequest')) },
+          requestBody: { required: true, ...jsonOrYaml(ref('AnnounceArtifactRequest')) },
           responses: { '201': { description: 'Announced', ...json(ref('DataArtifact')) }, ...errors },
         },
       },

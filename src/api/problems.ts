@@ -9,6 +9,7 @@ export type ApiErrorCode =
   | 'API_NOT_FOUND'
   | 'API_ALREADY_EXISTS'
   | 'API_CONFLICT'
+  | 'API_UNSUPPORTED_MEDIA_TYPE'
   | 'API_INTERNAL';
 
 const TITLES: Record<ApiErrorCode, string> = {
@@ -18,6 +19,7 @@ const TITLES: Record<ApiErrorCode, string> = {
   API_NOT_FOUND: 'Not found',
   API_ALREADY_EXISTS: 'Already exists',
   API_CONFLICT: 'Conflict',
+  API_UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   API_INTERNAL: 'Internal error',
 };
 
@@ -28,6 +30,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   API_NOT_FOUND: 404,
   API_ALREADY_EXISTS: 409,
   API_CONFLICT: 409,
+  API_UNSUPPORTED_MEDIA_TYPE: 415,
   API_INTERNAL: 500,
 };
 

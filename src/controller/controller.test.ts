@@ -107,6 +107,7 @@ describe('Controller', () => {
       ['b', 'Succeeded'],
     ]);
     expect(store.listTasks()).toEqual([]);
+    expect(done.status?.duration).toMatch(/^\d+(\.\d+)?(ms|s)$|^\d+m\d+s$/);
     expect(store.get('Workflow', 'default', 'wf')?.status).toMatchObject({
       lastRun: run.metadata.name,
       lastRunPhase: 'Succeeded',

@@ -20,7 +20,7 @@ import type {
   WorkflowRunStatus,
   WorkflowVersion,
 } from '../crds/index.ts';
-import { API_VERSION } from '../crds/index.ts';
+import { API_VERSION, formatRunDuration } from '../crds/index.ts';
 import type {
   ArtifactRecord,
   ArtifactSelector,
@@ -798,7 +798,12 @@ export class Controller {
         }
         const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
         if (!cur) continue;
-        w.updateStatus('WorkflowRun', { ...cur, status: active.machine.snapshot({ steps: 'none' }) });
+        const status = active.machine.snapshot({ steps: 'none' });
+        if (status.phase && TERMINAL.has(status.phase)) {
+          const duration = formatRunDuration(status.startTime, status.endTime);
+          if (duration) status.duration = duration; // kubectl's Duration column
+        }
+        w.updateStatus('WorkflowRun', { ...cur, status });
       }
       for (const t of pass.deleteTasks) w.deleteTask(t.namespace, t.run, t.instance);
       for (const t of pass.putTasks) {

@@ -411,4 +411,49 @@ describe('REST API', () => {
     });
     expect(() => DataArtifactSchema.parse(art.json())).not.toThrow();
   });
+
+  it('accepts YAML manifests and refuses unsupported media types with 415', async () => {
+    const { app } = await setup();
+    const yaml = [
+      'apiVersion: meson.dev/v1alpha1',
+      'kind: Workflow',
+      'metadata: { name: from-yaml }',
+      'spec:',
+      '  definition:',
+      '    step: { name: a, noop: {} }',
+      '',
+    ].join('\n');
+    const put = await app.inject({
+      method: 'PUT',
+      url: `${NS}/workflows/from-yaml`,
+      headers: { 'content-type': 'application/yaml' },
+      payload: yaml,
+    });
+    expect(put.statusCode, put.body).toBe(201);
+    expect(put.json().status.latestVersion).toBe(1);
+    const bad = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      headers: { 'content-type': 'text/yaml' },
+      payload: 'metadata:\n  name: [unclosed\n',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'API_BAD_REQUEST', detail: expect.stringMatching(/line \d+/) });
+    const art = await app.inject({
+      method: 'POST',
+      url: `${NS}/artifacts`,
+      headers: { 'content-type': 'application/x-yaml' },
+      payload: 'name: views\npartition: { country: US }\n',
+    });
+    expect(art.statusCode).toBe(201);
+    const plain = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      headers: { 'content-type': 'text/plain' },
+      payload: 'hello',
+    });
+    expect(plain.statusCode).toBe(415);
+    expect(plain.headers['content-type']).toMatch(/problem\+json/);
+    expect(plain.json()).toMatchObject({ status: 415, code: 'API_UNSUPPORTED_MEDIA_TYPE' });
+  });
 });
