@@ -7,6 +7,7 @@
  */
 import { countPorts, mergePortRanges, takePorts } from '../offer-adapter/resources.ts';
 import type { Offer, PortRange, ResourceRequest, Resources } from '../offer-adapter/types.ts';
+import type { BucketScan } from './bucket-scan.ts';
 import type { HostView } from './types.ts';
 
 /** CPU width of one bucket (0.1 core); hosts beyond the last bucket share it. */
@@ -34,6 +35,19 @@ export class HostSlot implements HostView {
   freePorts = 0;
   /** Placed on during the current pass (Mesos offers of such hosts are consumed). */
   used = false;
+  /**
+   * `free` and `capacity` flattened into plain number fields of this one class, kept in step by
+   * the index (syncFlat): the per-host test of a search reads these without going through two
+   * objects whose shapes vary with the offer. Scalars are by the index's scalar id; a missing
+   * entry (undefined) means none.
+   */
+  freeCpu = 0;
+  freeMem = 0;
+  freeDisk = 0;
+  freeGpus = 0;
+  capCpu = 0;
+  capMem = 0;
+  freeScalars: number[] = [];
 
   constructor(hostname: string, rank: number) {
     this.hostname = hostname;
@@ -72,6 +86,8 @@ function copyResources(r: Resources): Resources {
 
 export class HostIndex {
   readonly slots: HostSlot[] = [];
+  /** Extended scalar names by id (per index, so that task-supplied names die with it). */
+  private readonly scalarIds = new Map<string, number>();
   readonly byName = new Map<string, HostSlot>();
   readonly buckets: HostSlot[][] = Array.from({ length: BUCKET_COUNT }, () => []);
   /** Bit b set when bucket b has hosts. */
@@ -89,6 +105,13 @@ export class HostIndex {
    */
   private readonly memTree = new Float64Array(2 * BUCKET_COUNT);
   readonly bucketMinMemUsed = new Float64Array(BUCKET_COUNT).fill(1);
+  /**
+   * Bumped whenever a host enters bucket b or changes while in it (not when one leaves): a
+   * remembered scan of the bucket (bucket-scan.ts) is valid while this holds.
+   */
+  readonly bucketVersion = new Float64Array(BUCKET_COUNT);
+  /** The remembered scan of each bucket, if any (owned by the search). */
+  readonly bucketScans: (BucketScan | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
   maxCapCpu = 0;
   minCapCpu = Number.POSITIVE_INFINITY;
@@ -97,6 +120,15 @@ export class HostIndex {
   /** Hosts without CPU or memory capacity score on one dimension; bounds then do not apply. */
   oneDimensionalHosts = 0;
   readonly seed: number;
+  /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
+  private usedSlots: HostSlot[] = [];
+  /**
+   * Sums of the hosts' capacity and free resources (DRF's default cluster capacity), recomputed
+   * only after the set of offers changed; charges keep the free sum in step.
+   */
+  private totalsDirty = true;
+  private readonly capacityTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+  private readonly freeTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
 
   constructor(seed: number) {
     this.seed = seed;
@@ -114,8 +146,39 @@ export class HostIndex {
     return b < 0 ? 0 : b >= BUCKET_COUNT ? BUCKET_COUNT - 1 : b;
   }
 
+  /** Sums over every host of its capacity and of what is free on it now. Read-only views. */
+  totals(): { capacity: Readonly<ResourceRequest>; free: Readonly<ResourceRequest> } {
+    if (this.totalsDirty) {
+      const cap = this.capacityTotal;
+      const free = this.freeTotal;
+      cap.cpuMillis = cap.memoryBytes = cap.diskBytes = cap.gpus = 0;
+      free.cpuMillis = free.memoryBytes = free.diskBytes = free.gpus = 0;
+      for (const s of this.slots) {
+        cap.cpuMillis += s.capacity.cpuMillis;
+        cap.memoryBytes += s.capacity.memoryBytes;
+        cap.diskBytes += s.capacity.diskBytes;
+        cap.gpus += s.capacity.gpus;
+        free.cpuMillis += s.free.cpuMillis;
+        free.memoryBytes += s.free.memoryBytes;
+        free.diskBytes += s.free.diskBytes;
+        free.gpus += s.free.gpus;
+      }
+      this.totalsDirty = false;
+    }
+    return { capacity: this.capacityTotal, free: this.freeTotal };
+  }
+
+  /** The hosts placed on since the last call, with their `used` flags cleared. */
+  drainUsed(): HostSlot[] {
+    const out = this.usedSlots;
+    this.usedSlots = [];
+    for (const s of out) s.used = false;
+    return out;
+  }
+
   /** Adds an offer to its host (creating the host). */
   addOffer(offer: Offer): HostSlot {
+    this.totalsDirty = true;
     let slot = this.byName.get(offer.hostname);
     const existed = slot !== undefined;
     const own: Offer = { ...offer, resources: copyResources(offer.resources) };
@@ -137,6 +200,8 @@ export class HostIndex {
       this.oneDimensionalHosts--;
     if (offer.capacity) slot.capacity = { ...copyResources(offer.capacity) };
     this.widenCapacity(slot);
+    slot.capCpu = slot.capacity.cpuMillis;
+    slot.capMem = slot.capacity.memoryBytes;
     this.noteCapacity(slot);
     this.rebucket(slot);
     return slot;
@@ -148,6 +213,7 @@ export class HostIndex {
     if (!slot) return undefined;
     const i = slot.offers.findIndex((o) => o.id === offerId);
     if (i < 0) return undefined;
+    this.totalsDirty = true;
     slot.offers.splice(i, 1);
     slot.offerIds = slot.offers.map((o) => o.id);
     this.unbucket(slot);
@@ -161,6 +227,7 @@ export class HostIndex {
   }
 
   removeHost(slot: HostSlot): void {
+    this.totalsDirty = true;
     this.unbucket(slot);
     if (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0) this.oneDimensionalHosts--;
     this.byName.delete(slot.hostname);
@@ -194,6 +261,33 @@ export class HostIndex {
     if (ports) f.ports = slot.offers.length === 1 ? ports.map((p) => ({ ...p })) : mergePortRanges(ports);
     slot.free = f;
     slot.freePorts = countPorts(f.ports);
+    this.syncFlat(slot);
+  }
+
+  /** The id of an extended scalar, or -1 when no host of this index ever offered it. */
+  scalarIdOf(name: string): number {
+    return this.scalarIds.get(name) ?? -1;
+  }
+
+  private syncFlat(slot: HostSlot): void {
+    const f = slot.free;
+    slot.freeCpu = f.cpuMillis;
+    slot.freeMem = f.memoryBytes;
+    slot.freeDisk = f.diskBytes;
+    slot.freeGpus = f.gpus;
+    const fs: number[] = [];
+    if (f.scalars) {
+      for (const k in f.scalars) {
+        let id = this.scalarIds.get(k);
+        if (id === undefined) {
+          id = this.scalarIds.size;
+          this.scalarIds.set(k, id);
+        }
+        while (fs.length < id) fs.push(0);
+        fs[id] = f.scalars[k]!;
+      }
+    }
+    slot.freeScalars = fs;
   }
 
   private noteCapacity(slot: HostSlot): void {
@@ -237,6 +331,7 @@ export class HostIndex {
 
   rebucket(slot: HostSlot): void {
     const b = HostIndex.bucketOf(slot.free.cpuMillis);
+    this.bucketVersion[b]!++;
     if (b !== slot.bucket) {
       this.unbucket(slot);
       const list = this.buckets[b]!;
@@ -323,6 +418,17 @@ export class HostIndex {
     free.memoryBytes -= r.memoryBytes;
     free.diskBytes -= r.diskBytes;
     free.gpus -= r.gpus;
+    slot.freeCpu = free.cpuMillis;
+    slot.freeMem = free.memoryBytes;
+    slot.freeDisk = free.diskBytes;
+    slot.freeGpus = free.gpus;
+    if (!this.totalsDirty) {
+      const t = this.freeTotal;
+      t.cpuMillis -= r.cpuMillis;
+      t.memoryBytes -= r.memoryBytes;
+      t.diskBytes -= r.diskBytes;
+      t.gpus -= r.gpus;
+    }
     let taken = ports;
     if (wantPorts > 0) {
       const took = takePorts(free.ports ?? [], wantPorts)!;
@@ -333,14 +439,23 @@ export class HostIndex {
     if (r.scalars) {
       const fs = free.scalars ?? {};
       free.scalars = fs;
-      for (const k in r.scalars) fs[k] = (fs[k] ?? 0) - r.scalars[k]!;
+      const flat = slot.freeScalars;
+      for (const k in r.scalars) {
+        const left = (fs[k] ?? 0) - r.scalars[k]!;
+        fs[k] = left;
+        const id = this.scalarIds.get(k);
+        if (id !== undefined && id < flat.length) flat[id] = left;
+      }
     }
     if (slot.offers.length === 1) {
       // One offer: its remainder is the host's free resources.
       const only = slot.offers[0]!;
       only.resources = free;
     }
-    slot.used = true;
+    if (!slot.used) {
+      slot.used = true;
+      this.usedSlots.push(slot);
+    }
     this.rebucket(slot);
     return taken;
   }

@@ -4,10 +4,10 @@
  * hosts which cannot beat the best found so far. Pure: no clock, no randomness of its own.
  */
 
+import { BucketScan, SCAN_MIN_HOSTS } from './bucket-scan.ts';
 import { HardConstraints, softScore } from './constraints.ts';
 import { formatAmount, hostReasons, summarizeReasons } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
-import { packedShare } from './fitness.ts';
 import { HostIndex, type HostSlot } from './host-index.ts';
 import { taskProblem } from './task.ts';
 import type {
@@ -87,33 +87,35 @@ export const UNCONSTRAINED = new HardConstraints(
 /** The search's answer, reused to avoid an allocation per task. */
 let foundScore = 0;
 
-/** A request's extended scalars as parallel arrays: checked per host without a for-in. */
+/**
+ * A request's extended scalars as the index's scalar ids and amounts (parallel arrays), checked
+ * per host without a for-in or a lookup by name. Amounts of 0 are left out: they always fit.
+ */
 export interface ScalarRequest {
-  keys: string[];
+  ids: number[];
   amounts: number[];
+  count: number;
 }
 
-const NO_SCALARS: ScalarRequest = { keys: [], amounts: [] };
+const NO_SCALARS: ScalarRequest = { ids: [], amounts: [], count: 0 };
 
 /** Reused by search (which is not re-entrant) to avoid two allocations per task. */
-const SEARCH_SCALARS: ScalarRequest = { keys: [], amounts: [] };
+const SEARCH_SCALARS: ScalarRequest = { ids: [], amounts: [], count: 0 };
 
-export function scalarRequest(r: ResourceRequest, into?: ScalarRequest): ScalarRequest {
-  if (r.scalars === undefined) return NO_SCALARS;
-  const out = into ?? { keys: [], amounts: [] };
-  out.keys.length = 0;
-  out.amounts.length = 0;
-  for (const k in r.scalars) {
-    out.keys.push(k);
-    out.amounts.push(r.scalars[k]!);
+export function scalarRequest(r: ResourceRequest, index: HostIndex, into?: ScalarRequest): ScalarRequest {
+  const scalars = r.scalars;
+  if (scalars === undefined) return NO_SCALARS;
+  const out = into ?? { ids: [], amounts: [], count: 0 };
+  let n = 0;
+  for (const k in scalars) {
+    const amount = scalars[k]!;
+    if (!(amount > 0)) continue;
+    out.ids[n] = index.scalarIdOf(k);
+    out.amounts[n] = amount;
+    n++;
   }
+  out.count = n;
   return out;
-}
-
-function scalarsFit(req: ScalarRequest, free: Record<string, number> | undefined): boolean {
-  if (free === undefined) return false;
-  for (let i = 0; i < req.keys.length; i++) if ((free[req.keys[i]!] ?? 0) < req.amounts[i]!) return false;
-  return true;
 }
 
 /**
@@ -121,18 +123,43 @@ function scalarsFit(req: ScalarRequest, free: Record<string, number> | undefined
  * search, also what a score-every-host placer does for every host.
  */
 export function hostFits(r: ResourceRequest, sc: ScalarRequest, s: HostSlot, hard: HardConstraints): boolean {
-  const f = s.free;
   if (
-    f.cpuMillis < r.cpuMillis ||
-    f.memoryBytes < r.memoryBytes ||
-    f.diskBytes < r.diskBytes ||
-    f.gpus < r.gpus
+    s.freeCpu < r.cpuMillis ||
+    s.freeMem < r.memoryBytes ||
+    s.freeDisk < r.diskBytes ||
+    s.freeGpus < r.gpus
   ) {
     return false;
   }
   if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
-  if (sc.keys.length > 0 && !scalarsFit(sc, f.scalars)) return false;
+  if (sc.count > 0) {
+    const fs = s.freeScalars;
+    for (let i = 0; i < sc.count; i++) {
+      const id = sc.ids[i]!;
+      // A host without the scalar (id -1, or past the host's entries) has none of it.
+      if (id < 0 || id >= fs.length || fs[id]! < sc.amounts[i]!) return false;
+    }
+  }
   return hard.trivial || hard.check(s);
+}
+
+/** packedShare on the slot's flattened fields: the same arithmetic, so the same scores. */
+function slotPackedShare(r: ResourceRequest, s: HostSlot): number {
+  const capCpu = s.capCpu;
+  const capMem = s.capMem;
+  let sum = 0;
+  let dims = 0;
+  if (capCpu > 0) {
+    sum += (capCpu - s.freeCpu + r.cpuMillis) / capCpu;
+    dims++;
+  }
+  if (capMem > 0) {
+    sum += (capMem - s.freeMem + r.memoryBytes) / capMem;
+    dims++;
+  }
+  if (dims === 0) return 0;
+  const f = sum / dims;
+  return f > 1 ? 1 : Math.max(f, 0);
 }
 
 function passesFilters(filters: readonly HostFilter[], task: Task, host: HostSlot): boolean {
@@ -205,7 +232,7 @@ function search(
 ): HostSlot | undefined {
   const r = task.resources;
   const c = r.cpuMillis;
-  const sc = scalarRequest(r, SEARCH_SCALARS);
+  const sc = scalarRequest(r, index, SEARCH_SCALARS);
   const soft = task.constraints?.soft;
   const w = soft && soft.length > 0 ? o.softWeight : 0;
   const ge = o.goodEnough;
@@ -223,6 +250,9 @@ function search(
   const invMaxCap = 1 / index.maxCapCpu;
   const memAdd = r.memoryBytes / index.minCapMem;
   const keep = 1 - w;
+  // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
+  // host and the request (see bucket-scan.ts).
+  const remember = hard.trivial && w === 0 && filters.length === 0 && kind !== 2 && eligible === undefined;
   // The same visiting order either way: the candidates' buckets, or every non-empty bucket.
   const cand = eligible ? candidatesInOrder(eligible, start, kind === 1) : undefined;
   let b = cand
@@ -249,13 +279,77 @@ function search(
       }
     }
     const list = cand ? cand.lists[cand.cursor]! : index.buckets[b]!;
+    if (remember && list.length >= SCAN_MIN_HOSTS) {
+      // A remembered scan of this bucket for this shape gives the bucket's best host at once.
+      let scan = index.bucketScans[b];
+      const version = index.bucketVersion[b]!;
+      const ports = r.ports ?? 0;
+      if (
+        scan?.matches(
+          version,
+          kind,
+          ge,
+          c,
+          r.memoryBytes,
+          r.diskBytes,
+          r.gpus,
+          ports,
+          sc.ids,
+          sc.amounts,
+          sc.count,
+        )
+      ) {
+        const s = scan.firstIn(b);
+        if (s !== undefined) {
+          const score = scan.headScore();
+          if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+            best = s;
+            bestScore = score;
+          }
+          b = nextBucket(index, kind === 1, b, cand);
+          continue;
+        }
+      }
+      scan ??= index.bucketScans[b] = new BucketScan();
+      scan.reset(
+        version,
+        kind,
+        ge,
+        c,
+        r.memoryBytes,
+        r.diskBytes,
+        r.gpus,
+        ports,
+        sc.ids,
+        sc.amounts,
+        sc.count,
+      );
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i]!;
+        if (!hostFits(r, sc, s, hard)) continue;
+        const share = slotPackedShare(r, s);
+        const score = kind === 0 ? share : 1 - share;
+        if (score >= ge) {
+          scan.version = -1; // met a good-enough host: the list is incomplete
+          foundScore = score;
+          return s;
+        }
+        scan.offer(s, score);
+        if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+          best = s;
+          bestScore = score;
+        }
+      }
+      b = nextBucket(index, kind === 1, b, cand);
+      continue;
+    }
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
       if (!hostFits(r, sc, s, hard)) continue;
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
       let score: number;
-      if (kind === 0) score = packedShare(r, s);
-      else if (kind === 1) score = 1 - packedShare(r, s);
+      if (kind === 0) score = slotPackedShare(r, s);
+      else if (kind === 1) score = 1 - slotPackedShare(r, s);
       else {
         try {
           score = plugin!.fitness(task, s);
@@ -303,25 +397,11 @@ function shapeKey(task: Task, byIdentity: boolean): string {
   return byIdentity ? `${key}|id:${task.id}` : key;
 }
 
-function zeroRequest(): ResourceRequest {
-  return { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
-}
-
 /** DRF capacity: given, or everything offered plus everything running. */
 function clusterCapacity(index: HostIndex, state: ClusterState): ResourceRequest {
   if (state.capacity) return state.capacity;
-  const cap = zeroRequest();
-  const free = zeroRequest();
-  for (const s of index.slots) {
-    cap.cpuMillis += s.capacity.cpuMillis;
-    cap.memoryBytes += s.capacity.memoryBytes;
-    cap.diskBytes += s.capacity.diskBytes;
-    cap.gpus += s.capacity.gpus;
-    free.cpuMillis += s.free.cpuMillis;
-    free.memoryBytes += s.free.memoryBytes;
-    free.diskBytes += s.free.diskBytes;
-    free.gpus += s.free.gpus;
-  }
+  const { capacity: cap, free: f } = index.totals();
+  const free = { cpuMillis: f.cpuMillis, memoryBytes: f.memoryBytes, diskBytes: f.diskBytes, gpus: f.gpus };
   for (const u of Object.values(state.usage ?? {})) {
     free.cpuMillis += u.cpuMillis;
     free.memoryBytes += u.memoryBytes;

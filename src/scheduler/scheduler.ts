@@ -13,7 +13,6 @@ import type {
   Offer,
   PassInput,
   PassResult,
-  Placement,
   ResourceRequest,
   SchedulerOptions,
   Task,
@@ -101,6 +100,8 @@ export class Scheduler {
   private readonly config: SchedulerConfig;
   private index: HostIndex;
   private readonly offers = new Map<string, Offer>();
+  /** The offers that have an expiresAt: the only ones a pass must check for expiry. */
+  private readonly expiring = new Map<string, Offer>();
   private readonly queue = new Map<string, Task>();
   private readonly running = new Map<string, RunningTask>();
   private readonly usage = new Map<string, ResourceRequest>();
@@ -135,6 +136,7 @@ export class Scheduler {
     }
     if (this.offers.has(offer.id)) this.rescindOffer(offer.id);
     this.offers.set(offer.id, offer);
+    if (offer.expiresAt !== undefined) this.expiring.set(offer.id, offer);
     this.index.addOffer(offer);
   }
 
@@ -143,6 +145,7 @@ export class Scheduler {
     const offer = this.offers.get(offerId);
     if (!offer) return false;
     this.offers.delete(offerId);
+    this.expiring.delete(offerId);
     this.index.removeOffer(offerId, offer.hostname);
     return true;
   }
@@ -192,7 +195,7 @@ export class Scheduler {
   /** One pass at time `now`: expires offers, places what it can, remembers why the rest wait. */
   schedule(now: number): PassResult {
     const declines = this.pendingDeclines.splice(0);
-    for (const offer of [...this.offers.values()]) {
+    for (const offer of this.expiring.size > 0 ? [...this.expiring.values()] : []) {
       if (isExpired(offer, now)) {
         this.rescindOffer(offer.id);
         declines.push(decline(offer, 'expired'));
@@ -221,7 +224,7 @@ export class Scheduler {
       this.charge(task, core.placements[i]!.hostname);
     }
     for (const u of core.unplaced) this.lastUnplaced.set(u.taskId, u);
-    this.consumeUsedOffers(core.placements);
+    this.consumeUsedOffers();
     const result: PassResult = { placements: core.placements, unplaced: core.unplaced, declines };
     if (core.decisionMs) result.decisionMs = core.decisionMs;
     return result;
@@ -242,11 +245,8 @@ export class Scheduler {
   }
 
   /** Mesos offers a pass placed on are spent; remainders of other sources stay indexed. */
-  private consumeUsedOffers(placements: readonly Placement[]): void {
-    for (const p of placements) {
-      const slot = this.index.byName.get(p.hostname);
-      if (!slot?.used) continue;
-      slot.used = false;
+  private consumeUsedOffers(): void {
+    for (const slot of this.index.drainUsed()) {
       for (const offer of [...slot.offers]) {
         if (!offerKeepsRemainder(offer)) this.rescindOffer(offer.id);
       }

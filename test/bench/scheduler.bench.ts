@@ -261,7 +261,7 @@ function runNaive(input: B2Input, seed: number) {
   let placed = 0;
   for (const pod of input.pods) {
     const r = pod.resources;
-    const sc = scalarRequest(r);
+    const sc = scalarRequest(r, index);
     let best: HostSlot | undefined;
     let bestScore = -1;
     for (let i = 0; i < hosts.length; i++) {

@@ -1,0 +1,151 @@
+/**
+ * Remembered scans of one bucket, so that a run of tasks of one shape does not rescan the same
+ * bucket for each task.
+ *
+ * Without good-enough hits, a search must score every host of a bucket to find its best (and,
+ * among equal scores, the lowest rank). When a bucket holds hundreds of hosts in the same state
+ * (freshly added nodes, nodes running the same number of pods), each of a foreach's tasks would
+ * scan them all again only to take the next host. A scan therefore keeps the best SCAN_KEEP
+ * hosts, in the order (score descending, rank ascending) a full scan would rank them.
+ *
+ * Exactness: the list stays valid while the bucket only loses hosts. Every host entering the
+ * bucket, and every change to a host that stays in it, bumps the bucket's version
+ * (HostIndex.rebucket) and so discards the list. A host's score depends only on its own state and
+ * the task's shape, so while the version holds, the first listed host still in the bucket is
+ * what a full scan would pick; when none is left, the bucket is scanned again.
+ *
+ * Only for tasks whose fit and score depend on the host and the resource request alone:
+ * built-in fitness, no soft constraints, no hard constraints, no plugin filters. A scan that
+ * meets a good-enough host returns it at once and records nothing; a recorded scan met none, and
+ * as hosts only leave, none appears later.
+ */
+import type { HostSlot } from './host-index.ts';
+
+/** How many of a bucket's best hosts a scan keeps. */
+export const SCAN_KEEP = 32;
+/** Smaller buckets are cheap to rescan and are not remembered. */
+export const SCAN_MIN_HOSTS = 16;
+
+export class BucketScan {
+  /** The bucket version the list was made at. */
+  version = -1;
+  kind = -1;
+  goodEnough = 0;
+  cpu = 0;
+  mem = 0;
+  disk = 0;
+  gpus = 0;
+  ports = 0;
+  scalarIds: number[] = [];
+  scalarAmounts: number[] = [];
+  scalarCount = 0;
+  /** Best first; `head` skips entries already seen to have left the bucket. */
+  readonly hosts: HostSlot[] = [];
+  readonly scores: number[] = [];
+  length = 0;
+  head = 0;
+
+  /** Whether this scan was made for a task of this shape at this bucket version. */
+  matches(
+    version: number,
+    kind: number,
+    goodEnough: number,
+    cpu: number,
+    mem: number,
+    disk: number,
+    gpus: number,
+    ports: number,
+    scalarIds: readonly number[],
+    scalarAmounts: readonly number[],
+    scalarCount: number,
+  ): boolean {
+    if (
+      this.version !== version ||
+      this.kind !== kind ||
+      this.goodEnough !== goodEnough ||
+      this.cpu !== cpu ||
+      this.mem !== mem ||
+      this.disk !== disk ||
+      this.gpus !== gpus ||
+      this.ports !== ports ||
+      this.scalarCount !== scalarCount
+    ) {
+      return false;
+    }
+    for (let i = 0; i < scalarCount; i++) {
+      if (this.scalarIds[i] !== scalarIds[i] || this.scalarAmounts[i] !== scalarAmounts[i]) return false;
+    }
+    return true;
+  }
+
+  /** Starts a new list for a task of this shape (the arrays are reused). */
+  reset(
+    version: number,
+    kind: number,
+    goodEnough: number,
+    cpu: number,
+    mem: number,
+    disk: number,
+    gpus: number,
+    ports: number,
+    scalarIds: readonly number[],
+    scalarAmounts: readonly number[],
+    scalarCount: number,
+  ): void {
+    this.version = version;
+    this.kind = kind;
+    this.goodEnough = goodEnough;
+    this.cpu = cpu;
+    this.mem = mem;
+    this.disk = disk;
+    this.gpus = gpus;
+    this.ports = ports;
+    for (let i = 0; i < scalarCount; i++) {
+      this.scalarIds[i] = scalarIds[i]!;
+      this.scalarAmounts[i] = scalarAmounts[i]!;
+    }
+    this.scalarCount = scalarCount;
+    this.length = 0;
+    this.head = 0;
+  }
+
+  /** Offers a host that fits; kept if among the SCAN_KEEP best so far. */
+  offer(host: HostSlot, score: number): void {
+    let n = this.length;
+    if (n === SCAN_KEEP) {
+      const last = n - 1;
+      if (!ranksBefore(score, host.rank, this.scores[last]!, this.hosts[last]!.rank)) return;
+      n = last;
+    } else {
+      this.length = n + 1;
+    }
+    // Insertion from the end; equal (score, rank) keeps bucket order, as a scan's strict test does.
+    let i = n;
+    while (i > 0 && ranksBefore(score, host.rank, this.scores[i - 1]!, this.hosts[i - 1]!.rank)) {
+      this.hosts[i] = this.hosts[i - 1]!;
+      this.scores[i] = this.scores[i - 1]!;
+      i--;
+    }
+    this.hosts[i] = host;
+    this.scores[i] = score;
+  }
+
+  /** The best listed host still in bucket b, or undefined when the list is used up. */
+  firstIn(b: number): HostSlot | undefined {
+    while (this.head < this.length) {
+      const s = this.hosts[this.head]!;
+      if (s.bucket === b) return s;
+      this.head++;
+    }
+    return undefined;
+  }
+
+  /** The score of the host firstIn returned. */
+  headScore(): number {
+    return this.scores[this.head]!;
+  }
+}
+
+function ranksBefore(score: number, rank: number, otherScore: number, otherRank: number): boolean {
+  return score > otherScore || (score === otherScore && rank < otherRank);
+}
