@@ -123,10 +123,9 @@ export class HostIndex {
   /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
   private usedSlots: HostSlot[] = [];
   /**
-   * Sums of the hosts' capacity and free resources (DRF's default cluster capacity), recomputed
-   * only after the set of offers changed; charges keep the free sum in step.
+   * Sums of the hosts' capacity and free resources (DRF's default cluster capacity), kept in
+   * step as offers come and go and placements are charged (integers: exact below 2^53).
    */
-  private totalsDirty = true;
   private readonly capacityTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
   private readonly freeTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
 
@@ -148,24 +147,23 @@ export class HostIndex {
 
   /** Sums over every host of its capacity and of what is free on it now. Read-only views. */
   totals(): { capacity: Readonly<ResourceRequest>; free: Readonly<ResourceRequest> } {
-    if (this.totalsDirty) {
-      const cap = this.capacityTotal;
-      const free = this.freeTotal;
-      cap.cpuMillis = cap.memoryBytes = cap.diskBytes = cap.gpus = 0;
-      free.cpuMillis = free.memoryBytes = free.diskBytes = free.gpus = 0;
-      for (const s of this.slots) {
-        cap.cpuMillis += s.capacity.cpuMillis;
-        cap.memoryBytes += s.capacity.memoryBytes;
-        cap.diskBytes += s.capacity.diskBytes;
-        cap.gpus += s.capacity.gpus;
-        free.cpuMillis += s.free.cpuMillis;
-        free.memoryBytes += s.free.memoryBytes;
-        free.diskBytes += s.free.diskBytes;
-        free.gpus += s.free.gpus;
-      }
-      this.totalsDirty = false;
-    }
     return { capacity: this.capacityTotal, free: this.freeTotal };
+  }
+
+  /** Adds (sign 1) or takes away (sign -1) a host's capacity and free resources in the sums. */
+  private tally(slot: HostSlot, sign: 1 | -1): void {
+    const cap = this.capacityTotal;
+    const free = this.freeTotal;
+    const c = slot.capacity;
+    const f = slot.free;
+    cap.cpuMillis += sign * c.cpuMillis;
+    cap.memoryBytes += sign * c.memoryBytes;
+    cap.diskBytes += sign * c.diskBytes;
+    cap.gpus += sign * c.gpus;
+    free.cpuMillis += sign * f.cpuMillis;
+    free.memoryBytes += sign * f.memoryBytes;
+    free.diskBytes += sign * f.diskBytes;
+    free.gpus += sign * f.gpus;
   }
 
   /** The hosts placed on since the last call, with their `used` flags cleared. */
@@ -178,9 +176,9 @@ export class HostIndex {
 
   /** Adds an offer to its host (creating the host). */
   addOffer(offer: Offer): HostSlot {
-    this.totalsDirty = true;
     let slot = this.byName.get(offer.hostname);
     const existed = slot !== undefined;
+    if (slot) this.tally(slot, -1);
     const own: Offer = { ...offer, resources: copyResources(offer.resources) };
     if (!slot) {
       slot = new HostSlot(offer.hostname, hostRank(offer.hostname, this.seed));
@@ -204,6 +202,7 @@ export class HostIndex {
     slot.capMem = slot.capacity.memoryBytes;
     this.noteCapacity(slot);
     this.rebucket(slot);
+    this.tally(slot, 1);
     return slot;
   }
 
@@ -213,7 +212,6 @@ export class HostIndex {
     if (!slot) return undefined;
     const i = slot.offers.findIndex((o) => o.id === offerId);
     if (i < 0) return undefined;
-    this.totalsDirty = true;
     slot.offers.splice(i, 1);
     slot.offerIds = slot.offers.map((o) => o.id);
     this.unbucket(slot);
@@ -221,13 +219,16 @@ export class HostIndex {
       this.removeHost(slot);
       return slot;
     }
+    this.tally(slot, -1);
     this.recompute(slot);
     this.rebucket(slot);
+    this.tally(slot, 1);
     return slot;
   }
 
   removeHost(slot: HostSlot): void {
-    this.totalsDirty = true;
+    if (this.byName.get(slot.hostname) !== slot) return;
+    this.tally(slot, -1);
     this.unbucket(slot);
     if (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0) this.oneDimensionalHosts--;
     this.byName.delete(slot.hostname);
@@ -356,7 +357,9 @@ export class HostIndex {
     for (i >>= 1; i >= 1; i >>= 1) {
       const l = t[2 * i]!;
       const r = t[2 * i + 1]!;
-      t[i] = Math.max(l, r);
+      const m = Math.max(l, r);
+      if (t[i] === m) return; // the ancestors already hold the right maxima
+      t[i] = m;
     }
   }
 
@@ -422,13 +425,11 @@ export class HostIndex {
     slot.freeMem = free.memoryBytes;
     slot.freeDisk = free.diskBytes;
     slot.freeGpus = free.gpus;
-    if (!this.totalsDirty) {
-      const t = this.freeTotal;
-      t.cpuMillis -= r.cpuMillis;
-      t.memoryBytes -= r.memoryBytes;
-      t.diskBytes -= r.diskBytes;
-      t.gpus -= r.gpus;
-    }
+    const t = this.freeTotal;
+    t.cpuMillis -= r.cpuMillis;
+    t.memoryBytes -= r.memoryBytes;
+    t.diskBytes -= r.diskBytes;
+    t.gpus -= r.gpus;
     let taken = ports;
     if (wantPorts > 0) {
       const took = takePorts(free.ports ?? [], wantPorts)!;

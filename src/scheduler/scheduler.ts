@@ -77,9 +77,14 @@ export function schedulePass(input: PassInput): PassResult {
   return result;
 }
 
-interface RunningTask {
-  task: Task;
-  hostname: string;
+/** A class rather than a literal, so its hidden class outlives a full GC (see KEEP_SHAPES). */
+class RunningTask {
+  readonly task: Task;
+  readonly hostname: string;
+  constructor(task: Task, hostname: string) {
+    this.task = task;
+    this.hostname = hostname;
+  }
 }
 
 export interface SchedulerConfig extends SchedulerOptions {
@@ -217,9 +222,12 @@ export class Scheduler {
 
     const placed = core.placedTasks;
     const forgetReasons = this.lastUnplaced.size > 0;
+    // Everything queued was placed (the common case): one clear instead of a delete per task.
+    const allPlaced = placed.length === this.queue.size;
+    if (allPlaced) this.queue.clear();
     for (let i = 0; i < placed.length; i++) {
       const task = placed[i]!;
-      this.queue.delete(task.id);
+      if (!allPlaced) this.queue.delete(task.id);
       if (forgetReasons) this.lastUnplaced.delete(task.id);
       this.charge(task, core.placements[i]!.hostname);
     }
@@ -231,7 +239,7 @@ export class Scheduler {
   }
 
   private charge(task: Task, hostname: string): void {
-    this.running.set(task.id, { task, hostname });
+    this.running.set(task.id, new RunningTask(task, hostname));
     let u = this.usage.get(task.tenant);
     if (!u) {
       u = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
