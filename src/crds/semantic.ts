@@ -15,7 +15,7 @@ import {
 import { parseQuantity } from '../offer-adapter/quantity.ts';
 import { parseSchedule } from '../triggers/cron.ts';
 import { referencedNames, stepReferences, whyNotList } from './expressions.ts';
-import { issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import { formatPath, issue, type PathSegment, type ValidationIssue } from './messages.ts';
 import { PARAMETER_TYPES } from './workflow.ts';
 
 type Obj = Record<string, unknown>;
@@ -29,18 +29,51 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 interface Scope {
   names: Map<string, ScopeType>;
   inLoop: boolean;
+  /** Names bound by enclosing foreach blocks (to say what a new `as` would hide). */
+  foreachVars?: ReadonlySet<string>;
 }
 
 interface Context {
   issues: ValidationIssue[];
   workflowName?: string;
   steps: Set<string>;
+  /** Where each step is first defined, to tell whether it has run before a reference. */
+  stepPaths: Map<string, PathSegment[]>;
 }
 
 function withNames(scope: Scope, extra: [string, ScopeType][], inLoop = scope.inLoop): Scope {
   const names = new Map(scope.names);
   for (const [k, t] of extra) names.set(k, t);
-  return { names, inLoop };
+  return { ...scope, names, inLoop };
+}
+
+/**
+ * Why step `stepPath` has certainly not finished when the field at `at` is evaluated, or
+ * undefined when it may have. The engine shows `steps.<name>` only for instances that exist in
+ * the reader's iteration, so a step that comes later, runs alongside, sits in another branch,
+ * or is the reader itself is a missing key (EXPR_KEY) at run time: reject it now.
+ */
+function whyNotRunYet(stepPath: PathSegment[], at: PathSegment[]): string | undefined {
+  let k = 0;
+  while (k < stepPath.length && k < at.length && stepPath[k] === at[k]) k++;
+  if (k === stepPath.length) return 'a step cannot read its own outputs (they exist once it has finished)';
+  const container = at[k - 1];
+  const mine = at[k];
+  const theirs = stepPath[k];
+  const where = formatPath(stepPath);
+  if (container === 'sequence' && typeof theirs === 'number' && typeof mine === 'number')
+    return theirs > mine ? `it comes later in the same sequence (${where})` : undefined;
+  if (container === 'parallel')
+    return `it runs in parallel with this (${where}); read it after the parallel block`;
+  if (container === 'or' || container === 'xor')
+    return `it is in another branch of the same ${container} (${where})`;
+  if (typeof container === 'number' && mine === 'when')
+    return `it is inside this branch, which runs only after its condition (${where})`;
+  if (container === 'foreach' && mine === 'items')
+    return `it is inside this foreach, whose items are evaluated before any iteration runs (${where})`;
+  if (mine === 'parameters' && theirs === 'definition')
+    return 'workflow parameters are resolved when the run starts, before any step runs';
+  return undefined;
 }
 
 /** Adds this module's own findings (step references, LOOP_INDEX placement) to src/expr's. */
@@ -62,7 +95,19 @@ function checkReferences(
         ctx.issues.push(
           issue(path, 'EXPR_UNKNOWN_STEP', `unknown step "${ref.step}" (known steps: ${known}) ${where}`),
         );
-      } else if (ref.next !== undefined && ref.next !== 'outputs') {
+        continue;
+      }
+      const stepPath = ctx.stepPaths.get(ref.step);
+      const why = stepPath ? whyNotRunYet(stepPath, path) : undefined;
+      if (why)
+        ctx.issues.push(
+          issue(
+            path,
+            'EXPR_STEP_ORDER',
+            `steps.${ref.step} has no outputs here: ${why}; only steps that finished before this point can be read ${where}`,
+          ),
+        );
+      if (ref.next !== undefined && ref.next !== 'outputs') {
         ctx.issues.push(
           issue(
             path,
@@ -178,6 +223,11 @@ function checkParameters(
     ctx.issues.push(issue([...path, entries[i.index]!.index, i.field], i.code, `${i.message}${shown}`));
   }
   const declared = decls.map((d): [string, ScopeType] => [d.name, d.type ?? typeOfValue(d.value)]);
+  // A parameter with a misspelt type or a non-string expression is reported by the schema pass;
+  // it is still declared, so its readers must not also get "unknown name" errors.
+  const checked = new Set(decls.map((d) => d.name));
+  for (const p of params)
+    if (isObj(p) && isStr(p.name) && !checked.has(p.name)) declared.push([p.name, 'any']);
   const inner = withNames(scope, declared);
   for (const { decl, index } of entries) {
     if (isStr(decl.expression))
@@ -318,7 +368,16 @@ function walkNode(node: unknown, path: PathSegment[], scope: Scope, ctx: Context
         ctx.issues.push(
           issue([...at, 'as'], 'PARAM_RESERVED', `"${fe.as}" is a built-in name; choose another`),
         );
+      else if (scope.names.has(fe.as))
+        ctx.issues.push(
+          issue(
+            [...at, 'as'],
+            'FOREACH_SHADOWS',
+            `"${fe.as}" would hide the ${scope.foreachVars?.has(fe.as) ? 'variable of an enclosing foreach' : 'workflow parameter'} of the same name inside this foreach; choose another name`,
+          ),
+        );
       inner = withNames(scope, [[fe.as, 'any']]);
+      inner.foreachVars = new Set([...(scope.foreachVars ?? []), fe.as]);
     }
     walkNode(fe.do, [...at, 'do'], inner, ctx);
   }
@@ -432,7 +491,12 @@ export function checkWorkflowSpec(
   path: PathSegment[],
   workflowName?: string,
 ): ValidationIssue[] {
-  const ctx: Context = { issues: [], steps: new Set(), ...(workflowName ? { workflowName } : {}) };
+  const ctx: Context = {
+    issues: [],
+    steps: new Set(),
+    stepPaths: new Map(),
+    ...(workflowName ? { workflowName } : {}),
+  };
   if (!isObj(spec)) return ctx.issues;
   const steps: { name: string; path: PathSegment[] }[] = [];
   collectSteps(spec.definition, [...path, 'definition'], steps);
@@ -447,7 +511,10 @@ export function checkWorkflowSpec(
           `duplicate step name "${s.name}" (first defined at ${issue(first, '', '').path}); step names must be unique within the workflow`,
         ),
       );
-    else firstAt.set(s.name, s.path);
+    else {
+      firstAt.set(s.name, s.path);
+      ctx.stepPaths.set(s.name, s.path);
+    }
     ctx.steps.add(s.name);
   }
   const base: Scope = { names: new Map([['steps', 'map']]), inLoop: false };

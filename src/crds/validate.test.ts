@@ -223,3 +223,37 @@ describe('validateDocument', () => {
     expect(issues.map((i) => i.path)).toEqual(['spec.partition["x.y"]']);
   });
 });
+
+describe('step references and scopes', () => {
+  const workflow = (spec: string) =>
+    `apiVersion: meson.dev/v1alpha1\nkind: Workflow\nmetadata: { name: wf }\nspec:\n${spec}`;
+
+  it('lets a loop condition, a later sequence node and a later iteration body read earlier steps', () => {
+    const text = workflow(`  definition:
+    sequence:
+      - step: { name: first, shell: { script: "echo n=3 >> $MESON_OUTPUTS" } }
+      - parallel:
+          - loop:
+              maxIterations: 5
+              while: "steps.poll.outputs.done == false"
+              do: { step: { name: poll, shell: { script: "echo \${steps.first.outputs.n}" } } }
+          - foreach:
+              items: "range(steps.first.outputs.n)"
+              as: i
+              do:
+                sequence:
+                  - step: { name: a, noop: {} }
+                  - step: { name: b, shell: { script: "echo \${steps.a.outputs} \${i}" } }
+      - step: { name: last, shell: { script: "echo \${steps.poll.outputs.done} \${steps.b.outputs}" } }
+`);
+    expect(validateManifests(text, 'ok.yaml').issues).toEqual([]);
+  });
+
+  it('does not report readers of a parameter whose type is misspelt as unknown names', () => {
+    const text = workflow(`  parameters: [{ name: country, type: strng, value: US }]
+  definition: { step: { name: s, shell: { script: "echo \${country}" } } }
+`);
+    const { issues } = validateManifests(text, 'typo.yaml');
+    expect(issues.map((i) => i.path)).toEqual(['spec.parameters[0].type']);
+  });
+});
