@@ -19,6 +19,12 @@ describe('checkExpression', () => {
     expect(checkExpression('steps.agg.outputs.rows > 0', scope())).toEqual([]);
     expect(checkExpression('x < 5 ? country : "US"', scope({ x: 'long', country: 'string' }))).toEqual([]);
   });
+  it('says that ${...} does not belong in an expression field', () => {
+    const [issue] = checkExpression('${countries}', scope({ countries: 'list' }));
+    expect(issue?.code).toBe('EXPR_PARSE');
+    expect(issue?.message).toContain('write countries, not ${countries}');
+  });
+
   it('reports unknown names with a suggestion and the position', () => {
     const [issue] = checkExpression('tsToDateInt(RUN_TSS)', scope());
     expect(issue).toEqual({

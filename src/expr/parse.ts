@@ -282,6 +282,17 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
   }
 }
 
+/**
+ * `${x}` in a field that is already an expression (items, when, while, expression) is the most
+ * common way to get a parse error there: say so instead of only "Unexpected {".
+ */
+function templateHint(src: string): string {
+  const m = /\$\{([^}]*)\}/.exec(src);
+  if (!m) return '';
+  const inner = m[1]?.trim() || 'name';
+  return `; an expression is not text with \${...} in it: write ${inner}, not \${${inner}}`;
+}
+
 function parseUncached(src: string, limits: Limits): Expr {
   if (typeof src !== 'string') throw new ExprError('EXPR_PARSE', 'an expression must be a string');
   if (src.length > limits.maxSourceLength)
@@ -298,7 +309,7 @@ function parseUncached(src: string, limits: Limits): Expr {
     const e = err as { description?: unknown; index?: unknown; message?: unknown };
     const detail = typeof e.description === 'string' ? e.description : String(e.message ?? err);
     const position = typeof e.index === 'number' ? Math.min(e.index, src.length) : 0;
-    throw new ExprError('EXPR_PARSE', detail, { position, cause: err });
+    throw new ExprError('EXPR_PARSE', `${detail}${templateHint(src)}`, { position, cause: err });
   }
   try {
     return convert(root, 1, { nodes: 0, maxNodes: limits.maxAstNodes, maxDepth: limits.maxAstDepth });
