@@ -19,7 +19,9 @@
  * meets a good-enough host returns it at once and records nothing; a recorded scan met none, and
  * as hosts only leave, none appears later.
  */
+import type { ResourceRequest } from '../offer-adapter/types.ts';
 import type { HostSlot } from './host-index.ts';
+import type { ScalarRequest } from './pass.ts';
 
 /** How many of a bucket's best hosts a scan keeps. */
 export const SCAN_KEEP = 32;
@@ -46,65 +48,41 @@ export class BucketScan {
   head = 0;
 
   /** Whether this scan was made for a task of this shape at this bucket version. */
-  matches(
-    version: number,
-    kind: number,
-    goodEnough: number,
-    cpu: number,
-    mem: number,
-    disk: number,
-    gpus: number,
-    ports: number,
-    scalarIds: readonly number[],
-    scalarAmounts: readonly number[],
-    scalarCount: number,
-  ): boolean {
+  matches(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): boolean {
     if (
       this.version !== version ||
       this.kind !== kind ||
       this.goodEnough !== goodEnough ||
-      this.cpu !== cpu ||
-      this.mem !== mem ||
-      this.disk !== disk ||
-      this.gpus !== gpus ||
-      this.ports !== ports ||
-      this.scalarCount !== scalarCount
+      this.cpu !== r.cpuMillis ||
+      this.mem !== r.memoryBytes ||
+      this.disk !== r.diskBytes ||
+      this.gpus !== r.gpus ||
+      this.ports !== (r.ports ?? 0) ||
+      this.scalarCount !== sc.count
     ) {
       return false;
     }
-    for (let i = 0; i < scalarCount; i++) {
-      if (this.scalarIds[i] !== scalarIds[i] || this.scalarAmounts[i] !== scalarAmounts[i]) return false;
+    for (let i = 0; i < sc.count; i++) {
+      if (this.scalarIds[i] !== sc.ids[i] || this.scalarAmounts[i] !== sc.amounts[i]) return false;
     }
     return true;
   }
 
   /** Starts a new list for a task of this shape (the arrays are reused). */
-  reset(
-    version: number,
-    kind: number,
-    goodEnough: number,
-    cpu: number,
-    mem: number,
-    disk: number,
-    gpus: number,
-    ports: number,
-    scalarIds: readonly number[],
-    scalarAmounts: readonly number[],
-    scalarCount: number,
-  ): void {
+  reset(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): void {
     this.version = version;
     this.kind = kind;
     this.goodEnough = goodEnough;
-    this.cpu = cpu;
-    this.mem = mem;
-    this.disk = disk;
-    this.gpus = gpus;
-    this.ports = ports;
-    for (let i = 0; i < scalarCount; i++) {
-      this.scalarIds[i] = scalarIds[i]!;
-      this.scalarAmounts[i] = scalarAmounts[i]!;
+    this.cpu = r.cpuMillis;
+    this.mem = r.memoryBytes;
+    this.disk = r.diskBytes;
+    this.gpus = r.gpus;
+    this.ports = r.ports ?? 0;
+    for (let i = 0; i < sc.count; i++) {
+      this.scalarIds[i] = sc.ids[i]!;
+      this.scalarAmounts[i] = sc.amounts[i]!;
     }
-    this.scalarCount = scalarCount;
+    this.scalarCount = sc.count;
     this.length = 0;
     this.head = 0;
   }

@@ -279,69 +279,24 @@ function search(
       }
     }
     const list = cand ? cand.lists[cand.cursor]! : index.buckets[b]!;
+    // A remembered scan of this bucket for this shape gives the bucket's best host at once;
+    // otherwise the scan below is remembered (when the task qualifies and the bucket is big).
+    let scan: BucketScan | undefined;
     if (remember && list.length >= SCAN_MIN_HOSTS) {
-      // A remembered scan of this bucket for this shape gives the bucket's best host at once.
-      let scan = index.bucketScans[b];
+      scan = index.bucketScans[b];
       const version = index.bucketVersion[b]!;
-      const ports = r.ports ?? 0;
-      if (
-        scan?.matches(
-          version,
-          kind,
-          ge,
-          c,
-          r.memoryBytes,
-          r.diskBytes,
-          r.gpus,
-          ports,
-          sc.ids,
-          sc.amounts,
-          sc.count,
-        )
-      ) {
-        const s = scan.firstIn(b);
-        if (s !== undefined) {
-          const score = scan.headScore();
-          if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
-            best = s;
-            bestScore = score;
-          }
-          b = nextBucket(index, kind === 1, b, cand);
-          continue;
-        }
-      }
-      scan ??= index.bucketScans[b] = new BucketScan();
-      scan.reset(
-        version,
-        kind,
-        ge,
-        c,
-        r.memoryBytes,
-        r.diskBytes,
-        r.gpus,
-        ports,
-        sc.ids,
-        sc.amounts,
-        sc.count,
-      );
-      for (let i = 0; i < list.length; i++) {
-        const s = list[i]!;
-        if (!hostFits(r, sc, s, hard)) continue;
-        const share = slotPackedShare(r, s);
-        const score = kind === 0 ? share : 1 - share;
-        if (score >= ge) {
-          scan.version = -1; // met a good-enough host: the list is incomplete
-          foundScore = score;
-          return s;
-        }
-        scan.offer(s, score);
+      const s = scan?.matches(version, kind, ge, r, sc) ? scan.firstIn(b) : undefined;
+      if (s !== undefined) {
+        const score = scan!.headScore();
         if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
           best = s;
           bestScore = score;
         }
+        b = nextBucket(index, kind === 1, b, cand);
+        continue;
       }
-      b = nextBucket(index, kind === 1, b, cand);
-      continue;
+      scan ??= index.bucketScans[b] = new BucketScan();
+      scan.reset(version, kind, ge, r, sc);
     }
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
@@ -360,9 +315,11 @@ function search(
       }
       if (w > 0) score = (1 - w) * score + w * softScore(soft!, s);
       if (score >= ge) {
+        if (scan) scan.version = -1; // met a good-enough host: the list is incomplete
         foundScore = score;
         return s;
       }
+      scan?.offer(s, score);
       if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
         best = s;
         bestScore = score;
