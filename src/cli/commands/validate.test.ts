@@ -111,9 +111,33 @@ describe('mesonctl validate', () => {
   it('exits 2 for an unreadable file, no arguments or an unknown option', async () => {
     const missing = await run(['no-such-file.yaml']);
     expect(missing.code).toBe(2);
-    expect(missing.err).toContain('no-such-file.yaml: cannot read: ENOENT');
+    expect(missing.err).toContain('no-such-file.yaml: cannot read: no such file or directory');
     expect((await run([])).code).toBe(2);
     expect((await run(['--frobnicate', 'x.yaml'])).code).toBe(2);
+  });
+
+  it('exits 2 for a directory without YAML files (a wrong path must not pass CI)', async () => {
+    const dir = tempDir({ 'notes.txt': 'x' });
+    const r = await run(['.'], '', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('.: no .yaml or .yml files in this directory');
+  });
+
+  it('warns about an empty input instead of silently reporting it valid', async () => {
+    const r = await run(['-'], '');
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('-: (file): warning: no documents in this file');
+  });
+
+  it('skips objects of other API groups with a note, but not other meson.dev versions', async () => {
+    const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm }\ndata: { a: b }\n';
+    const ok = await run(['-'], `${GOOD}---\n${configMap}`);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toContain('-: (document): skipped: ConfigMap (v1) is not a Meson object (line 7)');
+    expect(ok.out).toBe('1 document valid in 1 file\n');
+    const wrongVersion = await run(['-'], GOOD.replace('v1alpha1', 'v1'));
+    expect(wrongVersion.code).toBe(1);
+    expect(wrongVersion.err).toContain('expected apiVersion "meson.dev/v1alpha1"');
   });
 
   it('reports the invalid fixtures with exit 1', async () => {

@@ -17,8 +17,10 @@ const USAGE = `usage: mesonctl validate [--json] FILE|DIR|- ...
 
 Checks Meson manifests (YAML, several documents per file) against the schemas and the
 expression checker. A directory is searched for *.yaml and *.yml files; - reads stdin.
+Objects of other API groups (a ConfigMap next to the Workflows) are skipped with a note.
 --json prints one JSON array of {file, line, path, code, message, severity} on stdout instead.
-Exit status: 0 valid, 1 invalid (each error as FILE: PATH: message), 2 unreadable input.
+Exit status: 0 valid, 1 invalid (each error as FILE: PATH: message), 2 unreadable input
+(a missing file, a directory without YAML files).
 `;
 
 async function readStream(stream: Readable): Promise<string> {
@@ -38,6 +40,28 @@ async function yamlFilesUnder(dir: string): Promise<string[]> {
 interface Input {
   file: string;
   text: string;
+}
+
+/** Plain words for the file-system errors a user meets (a typo in a path, a protected file). */
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a path component is not a directory',
+  ELOOP: 'too many symbolic links',
+};
+
+/**
+ * A Kubernetes object of another API group (a ConfigMap next to the Workflows of a GitOps
+ * folder) is not ours to judge: it is skipped with a note instead of failing the run.
+ * `meson.dev/<other version>` is still an error (validateDocument names the expected one).
+ */
+function foreignObject(doc: unknown): string | undefined {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const { apiVersion, kind } = doc as { apiVersion?: unknown; kind?: unknown };
+  if (typeof apiVersion !== 'string' || typeof kind !== 'string') return undefined;
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+  return group === 'meson.dev' ? undefined : `${kind} (${apiVersion})`;
 }
 
 export const validateCommand: Command = async (args, io) => {
@@ -61,13 +85,19 @@ export const validateCommand: Command = async (args, io) => {
     }
     const path = isAbsolute(arg) ? arg : join(io.cwd, arg);
     try {
-      const files = (await stat(path)).isDirectory() ? await yamlFilesUnder(path) : [path];
+      const isDir = (await stat(path)).isDirectory();
+      const files = isDir ? await yamlFilesUnder(path) : [path];
+      if (isDir && files.length === 0) {
+        io.stderr(`${arg}: no .yaml or .yml files in this directory\n`);
+        unreadable = true;
+      }
       for (const f of files) {
         const shown = f === path ? arg : join(arg, f.slice(path.length + 1));
         inputs.push({ file: shown, text: await readFile(f, 'utf8') });
       }
     } catch (err) {
-      io.stderr(`${arg}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      const code = (err as NodeJS.ErrnoException).code;
+      io.stderr(`${arg}: cannot read: ${(code && READ_ERRORS[code]) ?? code ?? (err as Error).message}\n`);
       unreadable = true;
     }
   }
@@ -76,17 +106,39 @@ export const validateCommand: Command = async (args, io) => {
   // file) see the whole set.
   const problems: { file: string; issue: ManifestIssue }[] = [];
   const all: { file: string; parsed: ParsedDocument }[] = [];
+  const notes: { file: string; issue: ManifestIssue }[] = [];
   for (const input of inputs) {
     const { docs, issues } = parseManifests(input.text, input.file);
     for (const i of issues) problems.push({ file: input.file, issue: i });
-    for (const d of docs) all.push({ file: input.file, parsed: d });
+    if (docs.length === 0 && issues.length === 0)
+      notes.push({
+        file: input.file,
+        issue: { path: '(file)', code: 'NO_DOCUMENTS', message: 'warning: no documents in this file' },
+      });
+    for (const d of docs) {
+      const foreign = foreignObject(d.doc);
+      if (foreign)
+        notes.push({
+          file: input.file,
+          issue: {
+            path: '(document)',
+            code: 'NOT_MESON',
+            message: `skipped: ${foreign} is not a Meson object`,
+            line: d.line,
+          },
+        });
+      else all.push({ file: input.file, parsed: d });
+    }
   }
   const cross = crossDocumentIssues(all.map((a) => a.parsed.doc));
   all.forEach(({ file, parsed }, index) => {
     for (const v of [...validateDocument(parsed.doc), ...(cross.get(index) ?? [])])
       problems.push({ file, issue: { ...v, line: parsed.lineOf(v.segments ?? []) } });
   });
-  const warnings = all.flatMap(({ file, parsed }) => parsed.warnings.map((issue) => ({ file, issue })));
+  const warnings = [
+    ...notes,
+    ...all.flatMap(({ file, parsed }) => parsed.warnings.map((issue) => ({ file, issue }))),
+  ];
   const order = new Map(inputs.map((i, n) => [i.file, n]));
   problems.sort(
     (a, b) =>
