@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { synthCommand } from './synth.ts';
@@ -86,6 +88,25 @@ describe('mesonctl synth', () => {
     expect(result.code).toBe(2);
     expect(result.err).toMatch(
       /the program failed while loading: no config for prod \(at program\d+\.ts:3:\d+\)/,
+    );
+  });
+
+  it('exits 2 naming the line of a syntax error in the program (as a process: Node strips the types)', () => {
+    const file = program(`export default Workflow({ id: 'w', definition: Noop('x')\n`);
+    const main = fileURLToPath(new URL('../main.ts', import.meta.url));
+    const projectNode = fileURLToPath(new URL('../../../node_modules/.bin/node', import.meta.url));
+    const node = existsSync(projectNode) ? projectNode : process.execPath;
+    const result = spawnSync(node, [main, 'synth', file], { encoding: 'utf8', cwd: dir });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/\[ERR_INVALID_TYPESCRIPT_SYNTAX\] \(at program\d+\.ts:3\)/);
+  });
+
+  it('points a YAML file to mesonctl validate instead of trying to import it', async () => {
+    writeFileSync(join(dir, 'wf.yaml'), 'kind: Workflow\n');
+    const result = await synth('wf.yaml');
+    expect(result.code).toBe(2);
+    expect(result.err).toContain(
+      'wf.yaml: synth runs TypeScript DSL programs (FILE.ts); to check a manifest, use mesonctl validate wf.yaml',
     );
   });
 

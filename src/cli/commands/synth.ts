@@ -98,6 +98,10 @@ async function loadProgram(
     const code = (err as NodeJS.ErrnoException).code;
     return { error: `${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (code ?? String(err))}` };
   }
+  if (/\.(ya?ml|json)$/i.test(file))
+    return {
+      error: `${file}: synth runs TypeScript DSL programs (FILE.ts); to check a manifest, use mesonctl validate ${file}`,
+    };
   let module: Record<string, unknown>;
   try {
     module = await import(pathToFileURL(path).href);
@@ -124,7 +128,13 @@ function describeError(err: unknown, path: string, cwd: string): string {
   const url = pathToFileURL(path).href;
   const frame = err.stack?.split('\n').find((line) => line.includes(url) || line.includes(path));
   const at = frame?.match(/(?:file:\/\/)?(\/[^\s()]+):(\d+):(\d+)/);
-  const where = at ? ` (at ${relative(cwd, at[1]!)}:${at[2]}:${at[3]})` : '';
+  // A syntax error has no frame in the program: Node puts "FILE:LINE" on the stack's first line.
+  const syntaxLine = err.stack?.split('\n')[0]?.match(/^(\/.+):(\d+)$/);
+  const where = at
+    ? ` (at ${relative(cwd, at[1]!)}:${at[2]}:${at[3]})`
+    : syntaxLine
+      ? ` (at ${relative(cwd, syntaxLine[1]!)}:${syntaxLine[2]})`
+      : '';
   return `${err.message}${code}${where}`;
 }
 
