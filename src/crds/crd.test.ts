@@ -156,6 +156,17 @@ describe('CRDs', () => {
     );
   });
 
+  it('describes every spec and every definition block for kubectl explain', () => {
+    for (const kind of ['Workflow', 'WorkflowVersion', 'WorkflowRun', 'DataArtifact']) {
+      const spec = (openApi(kind).properties as Json).spec as Json;
+      expect(spec.description, `${kind}.spec`).toEqual(expect.any(String));
+    }
+    const spec = (openApi('Workflow').properties as Json).spec as Json;
+    const definition = (spec.properties as Json).definition as Json;
+    for (const [key, field] of Object.entries(definition.properties as Json))
+      expect((field as Json).description, `workflow.spec.definition.${key}`).toEqual(expect.any(String));
+  });
+
   it('keeps metadata untyped and requires spec', () => {
     const s = openApi('Workflow');
     expect((s.properties as Json).metadata).toEqual({ type: 'object' });

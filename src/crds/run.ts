@@ -38,7 +38,7 @@ export type InitiatorType = (typeof INITIATOR_TYPES)[number];
 export const PLACEMENT_SOURCES = ['kubernetes', 'mesos', 'local'] as const;
 
 export const RunParameterSchema = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().min(1).describe('Name of a parameter of the Workflow.'),
   value: JsonValueSchema.describe('Override value (any JSON).'),
 });
 
@@ -56,19 +56,21 @@ export const InitiatorSchema = z.strictObject({
 
 export const RESTART_FROM = ['failed', 'beginning'] as const;
 
-export const WorkflowRunSpecSchema = z.strictObject({
-  workflow: z.string().min(1).describe('Name of the Workflow (same namespace).'),
-  version: z.number().int().positive().optional().describe('Version to run; default the active version.'),
-  parameters: z.array(RunParameterSchema).optional().describe('Parameter overrides.'),
-  initiator: InitiatorSchema.optional(),
-  restartOf: z
-    .strictObject({
-      run: z.string().min(1).describe('The run to restart.'),
-      from: z.enum(RESTART_FROM).describe('failed: re-run only instances that did not succeed.'),
-    })
-    .optional(),
-  stop: z.boolean().optional().describe('Set true to stop the run.'),
-});
+export const WorkflowRunSpecSchema = z
+  .strictObject({
+    workflow: z.string().min(1).describe('Name of the Workflow (same namespace).'),
+    version: z.number().int().positive().optional().describe('Version to run; default the active version.'),
+    parameters: z.array(RunParameterSchema).optional().describe('Parameter overrides.'),
+    initiator: InitiatorSchema.optional(),
+    restartOf: z
+      .strictObject({
+        run: z.string().min(1).describe('The run to restart.'),
+        from: z.enum(RESTART_FROM).describe('failed: re-run only instances that did not succeed.'),
+      })
+      .optional(),
+    stop: z.boolean().optional().describe('Set true to stop the run.'),
+  })
+  .describe('One execution of one version of a Workflow, with parameter overrides.');
 export type WorkflowRunSpec = z.infer<typeof WorkflowRunSpecSchema>;
 
 export const LinkSchema = z.strictObject({ name: z.string().min(1), url: z.string().min(1) });

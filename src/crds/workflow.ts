@@ -206,13 +206,19 @@ interface BranchShape {
 const NodeShapeSchema: z.ZodType<DefinitionNodeShape> = z.lazy(() =>
   z
     .strictObject({
-      step: StepSchema.optional(),
+      step: StepSchema.optional().describe(
+        'One step (a leaf): a name, exactly one step type, common settings.',
+      ),
       sequence: z.array(NodeShapeSchema).min(1).optional().describe('Nodes run one after another.'),
       parallel: z.array(NodeShapeSchema).min(1).optional().describe('Nodes run at once; waits for all.'),
       or: z.array(BranchSchema).min(1).optional().describe('Every branch whose condition holds runs.'),
       xor: z.array(BranchSchema).min(1).optional().describe('Only the first branch that holds runs.'),
-      loop: LoopSchema.optional(),
-      foreach: ForeachSchema.optional(),
+      loop: LoopSchema.optional().describe(
+        'Runs `do`, then repeats while `while` holds (at most maxIterations).',
+      ),
+      foreach: ForeachSchema.optional().describe(
+        'Runs `do` once per item of `items`, bound to the name `as`.',
+      ),
     })
     .check(exactlyOne(NODE_KINDS, 'block'))
     // The same rule in JSON Schema terms, so that the API server enforces it at the typed levels.
@@ -298,17 +304,23 @@ export const ConcurrencySchema = z.strictObject({
   policy: z.enum(CONCURRENCY_POLICIES).optional().describe('What a new run does at the limit.'),
 });
 
-export const WorkflowSpecSchema = z.strictObject({
-  description: z.string().optional().describe('Free text shown in listings.'),
-  parameters: keyedList(ParameterSchema, 'name')
-    .optional()
-    .describe('Workflow parameters, resolved in dependency order when a run starts.'),
-  triggers: TriggersSchema.optional().describe('What starts runs besides users: cron schedules, artifacts.'),
-  notifications: z.array(NotificationSchema).optional().describe('Webhooks called on run events.'),
-  concurrency: ConcurrencySchema.optional().describe('Limit on active runs and what happens at the limit.'),
-  activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
-  definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
-});
+export const WorkflowSpecSchema = z
+  .strictObject({
+    description: z.string().optional().describe('Free text shown in listings.'),
+    parameters: keyedList(ParameterSchema, 'name')
+      .optional()
+      .describe('Workflow parameters, resolved in dependency order when a run starts.'),
+    triggers: TriggersSchema.optional().describe(
+      'What starts runs besides users: cron schedules, artifacts.',
+    ),
+    notifications: z.array(NotificationSchema).optional().describe('Webhooks called on run events.'),
+    concurrency: ConcurrencySchema.optional().describe('Limit on active runs and what happens at the limit.'),
+    activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
+    definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
+  })
+  .describe(
+    'A workflow definition: parameters, triggers, notifications, concurrency and the graph of steps. Every change makes a new WorkflowVersion.',
+  );
 export type WorkflowSpec = z.infer<typeof WorkflowSpecSchema>;
 
 export const WorkflowStatusSchema = z.strictObject({
@@ -335,7 +347,7 @@ export const WorkflowVersionSpecSchema = WorkflowSpecSchema.extend({
   workflow: NameSchema.describe('Name of the Workflow this is a version of.'),
   version: z.number().int().positive().describe('Version number, 1, 2, 3...'),
   specHash: z.string().min(1).describe('Content hash of the Workflow spec.'),
-});
+}).describe('A frozen copy of a Workflow spec (written by the controller, never changed).');
 export type WorkflowVersionSpec = z.infer<typeof WorkflowVersionSpecSchema>;
 
 export const WorkflowVersionSchema = resourceSchema(
