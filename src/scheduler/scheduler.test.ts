@@ -138,6 +138,9 @@ describe('Scheduler (incremental)', () => {
     expect(s.whyQueued('m2')!.reasons[0]!.message).toBe(
       'uniqueHost: 2 of 2 hosts: host already runs a task of group fe',
     );
+    // m1, placed by the pass, now counts as running on h2; once m0 ends, h1 is free for m2.
+    s.taskFinished('m0');
+    expect(s.schedule(0).placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(['m2@h1']);
   });
 
   it('refuses an invalid task at enqueue with a coded error naming the field', () => {

@@ -77,16 +77,6 @@ export function schedulePass(input: PassInput): PassResult {
   return result;
 }
 
-/** A class rather than a literal, so its hidden class outlives a full GC (see KEEP_SHAPES). */
-class RunningTask {
-  readonly task: Task;
-  readonly hostname: string;
-  constructor(task: Task, hostname: string) {
-    this.task = task;
-    this.hostname = hostname;
-  }
-}
-
 export interface SchedulerConfig extends SchedulerOptions {
   quotas?: ClusterState['quotas'];
   weights?: ClusterState['weights'];
@@ -108,7 +98,10 @@ export class Scheduler {
   /** The offers that have an expiresAt: the only ones a pass must check for expiry. */
   private readonly expiring = new Map<string, Offer>();
   private readonly queue = new Map<string, Task>();
-  private readonly running = new Map<string, RunningTask>();
+  /** Running tasks by id (for fair share, until taskFinished). */
+  private readonly running = new Map<string, Task>();
+  /** Hosts of the running tasks that belong to a group (for unique hosts), by task id. */
+  private readonly runningGroupHosts = new Map<string, string>();
   private readonly usage = new Map<string, ResourceRequest>();
   private readonly lastUnplaced = new Map<string, Unplaced>();
   private readonly pendingDeclines: Decline[] = [];
@@ -163,12 +156,13 @@ export class Scheduler {
 
   /** The task ended: its tenant's usage drops. Resources come back as new offers from the source. */
   taskFinished(taskId: string): boolean {
-    const r = this.running.get(taskId);
-    if (!r) return false;
+    const task = this.running.get(taskId);
+    if (!task) return false;
     this.running.delete(taskId);
-    const u = this.usage.get(r.task.tenant);
+    this.runningGroupHosts.delete(taskId);
+    const u = this.usage.get(task.tenant);
     if (u) {
-      const res = r.task.resources;
+      const res = task.resources;
       u.cpuMillis -= res.cpuMillis;
       u.memoryBytes -= res.memoryBytes;
       u.diskBytes -= res.diskBytes;
@@ -207,11 +201,10 @@ export class Scheduler {
       }
     }
     const groupHosts: Record<string, string[]> = {};
-    for (const r of this.running.values()) {
-      const g = r.task.groupId;
-      if (g === undefined) continue;
+    for (const [taskId, hostname] of this.runningGroupHosts) {
+      const g = this.running.get(taskId)!.groupId!;
       groupHosts[g] ??= [];
-      groupHosts[g]!.push(r.hostname);
+      groupHosts[g]!.push(hostname);
     }
     const state: ClusterState = { usage: Object.fromEntries(this.usage), groupHosts };
     if (this.config.quotas) state.quotas = this.config.quotas;
@@ -239,7 +232,9 @@ export class Scheduler {
   }
 
   private charge(task: Task, hostname: string): void {
-    this.running.set(task.id, new RunningTask(task, hostname));
+    this.running.set(task.id, task);
+    if (task.groupId !== undefined) this.runningGroupHosts.set(task.id, hostname);
+    else if (this.runningGroupHosts.size > 0) this.runningGroupHosts.delete(task.id);
     let u = this.usage.get(task.tenant);
     if (!u) {
       u = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
