@@ -206,14 +206,42 @@ function rangeMessage(
 }
 
 /** A value of the wrong type, or none where one is required. */
-function wrongType(segments: PathSegment[], expected: string, input: unknown): ValidationIssue {
+function wrongType(
+  segments: PathSegment[],
+  expected: string,
+  input: unknown,
+  here?: z.ZodType,
+): ValidationIssue {
   if (input === undefined)
     return issue(
       segments,
       'SCHEMA_REQUIRED',
       `missing required field "${segments.at(-1)}": expected ${expected}`,
     );
-  return issue(segments, 'SCHEMA_TYPE', `expected ${expected}, found ${describeValue(input)}`);
+  return issue(
+    segments,
+    'SCHEMA_TYPE',
+    `expected ${expected}, found ${describeValue(input)}${indentationHint(expected, input, here)}`,
+  );
+}
+
+/**
+ * The usual YAML slips behind a wrong type: list items written without "- " (a map), or a key
+ * left empty (`noop:` is null, not an empty object).
+ */
+function indentationHint(expected: string, input: unknown, here?: z.ZodType): string {
+  if (expected === TYPE_NAMES.array && typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    const keys = Object.keys(input);
+    const shown = keys.length > 4 ? `${keys.slice(0, 4).join(', ')}, ...` : keys.join(', ');
+    const element = here ? defOf(unwrap(here)).element : undefined;
+    const fields = objectKeys(element);
+    // env, parameters: a Kubernetes-style list of named entries, not a map of names to values.
+    if (fields?.includes('name') && fields.includes('value'))
+      return ` with keys ${shown || '(none)'}; write a list of {name, value} entries, e.g. "- { name: ${keys[0] ?? 'x'}, value: ... }"`;
+    return ` with keys ${shown || '(none)'}; write each list item on its own line starting with "- "`;
+  }
+  if (expected === TYPE_NAMES.object && input === null) return '; write {} for an empty object';
+  return '';
 }
 
 /**
@@ -236,7 +264,9 @@ export function fromZodIssue(zi: ZodIssue, root: z.ZodType, prefix: PathSegment[
       });
     }
     case 'invalid_type':
-      return [wrongType(segments, expectedOf(here) ?? TYPE_NAMES[zi.expected] ?? zi.expected, zi.input)];
+      return [
+        wrongType(segments, expectedOf(here) ?? TYPE_NAMES[zi.expected] ?? zi.expected, zi.input, here),
+      ];
     case 'invalid_value':
       return [
         issue(
