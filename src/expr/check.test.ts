@@ -19,6 +19,12 @@ describe('checkExpression', () => {
     expect(checkExpression('steps.agg.outputs.rows > 0', scope())).toEqual([]);
     expect(checkExpression('x < 5 ? country : "US"', scope({ x: 'long', country: 'string' }))).toEqual([]);
   });
+  it('rejects forbidden names written as a computed member with a literal key, before any run', () => {
+    expect(codes('m["constructor"]', { m: 'map' })).toEqual(['EXPR_FORBIDDEN']);
+    expect(codes("m['__proto__'].x", { m: 'map' })).toEqual(['EXPR_FORBIDDEN']);
+    expect(codes('m["key"]', { m: 'map' })).toEqual([]);
+  });
+
   it('says that ${...} does not belong in an expression field', () => {
     const [issue] = checkExpression('${countries}', scope({ countries: 'list' }));
     expect(issue?.code).toBe('EXPR_PARSE');

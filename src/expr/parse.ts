@@ -219,6 +219,11 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
       const optional = n.optional === true;
       if (n.computed) {
         const key = sub(property);
+        // m["constructor"] is the same access as m.constructor: reject it before any run too.
+        if (key.t === 'literal' && typeof key.value === 'string' && isForbiddenName(key.value))
+          throw new ExprError('EXPR_FORBIDDEN', `property "${key.value}" is not accessible in expressions`, {
+            position: key.pos,
+          });
         return { t: 'member', pos, object, key, keyPos: key.pos, optional };
       }
       const name = property.name as string;

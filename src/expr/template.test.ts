@@ -82,4 +82,9 @@ describe('templateExpressions and checkTemplate', () => {
     ]);
     expect(checkTemplate('${', scope).map((i) => i.code)).toEqual(['EXPR_PARSE']);
   });
+  it('says how to write a literal ${ when shell syntax does not parse (${name:-default})', () => {
+    const [issue] = checkTemplate('echo ${out:-/tmp}', scope);
+    expect(issue?.code).toBe('EXPR_PARSE');
+    expect(issue?.message).toContain('(for a literal "${" write "$${")');
+  });
 });

@@ -165,12 +165,13 @@ export function checkTemplate(template: string, scope: CheckScope, limits?: Part
 }
 
 /**
- * An expression's error re-positioned in its template. An unknown name is often shell syntax
- * (`${HOME}` in a script), so the message says how to write a literal `${`.
+ * An expression's error re-positioned in its template. An unknown name or a parse error is
+ * often shell syntax (`${HOME}`, `${name:-default}` in a script), so the message says how to
+ * write a literal `${`.
  */
 function inTemplate(err: ExprError, offset: number, template: string): ExprError {
   const e = err.shifted(offset, template);
-  if (e.code !== 'EXPR_UNKNOWN_NAME') return e;
+  if (e.code !== 'EXPR_UNKNOWN_NAME' && e.code !== 'EXPR_PARSE') return e;
   return new ExprError(e.code, `${e.detail} (for a literal "\${" write "$\${")`, {
     position: e.position,
     expression: template,
