@@ -341,7 +341,12 @@ export class WorkflowServices implements RunHooks {
       )
       .filter((r) => byCreation(r, run) < 0)
       .map((r) => ({ id: r.metadata.name, queuedMs: Date.parse(r.metadata.creationTimestamp ?? '') || 0 }));
-    const decision = admitRun(concurrency, active, queued);
+    // a backfill exists to run every date: over the limit its runs wait, whatever the policy
+    // (skip would drop dates, replace would stop the backfill's own runs)
+    const policy = run.metadata.labels?.[BACKFILL_LABEL]
+      ? { ...concurrency, policy: 'queue' as const }
+      : concurrency;
+    const decision = admitRun(policy, active, queued);
     switch (decision.decision) {
       case 'start':
         return 'start';
