@@ -456,4 +456,92 @@ describe('REST API', () => {
     expect(plain.headers['content-type']).toMatch(/problem\+json/);
     expect(plain.json()).toMatchObject({ status: 415, code: 'API_UNSUPPORTED_MEDIA_TYPE' });
   });
+  it('refuses a run start with bad parameters or version (422 naming them) instead of a run that fails', async () => {
+    const { app, s } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow(
+        'typed',
+        { step: { name: 'a', shell: { script: 'echo ${n} ${d}' } } },
+        {
+          parameters: [
+            { name: 'n', type: 'long', value: 1 },
+            { name: 'd', type: 'long', expression: 'dateIntAdd(n, 1)' },
+          ],
+        },
+      ),
+    });
+    const start = (payload: unknown) =>
+      app.inject({ method: 'POST', url: `${NS}/workflows/typed/runs`, payload: payload as object });
+    const wrongType = await start({ parameters: { n: 'abc' } });
+    expect(wrongType.statusCode).toBe(422);
+    expect(wrongType.json()).toMatchObject({
+      code: 'API_INVALID',
+      issues: [{ path: 'parameters.n', message: expect.stringContaining('expected a long') }],
+    });
+    const unknown = await start({ parameters: { nosuch: 1 } });
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json().issues[0]).toMatchObject({ path: 'parameters.nosuch', code: 'PARAM_UNKNOWN' });
+    expect(unknown.json().detail).toContain('declares d, n');
+    const noVersion = await start({ version: 7 });
+    expect(noVersion.json()).toMatchObject({ status: 422, issues: [{ path: 'version' }] });
+    const kubectlStyle = await app.inject({
+      method: 'POST',
+      url: `${NS}/runs`,
+      payload: { spec: { workflow: 'typed', parameters: [{ name: 'n', value: [1] }] } },
+    });
+    expect(kubectlStyle.json()).toMatchObject({ status: 422, issues: [{ path: 'spec.parameters.n' }] });
+    expect(s.store.list('WorkflowRun', 'team-a').items).toHaveLength(0);
+    const good = await start({ parameters: { n: 20240131 } });
+    expect(good.statusCode).toBe(201);
+    expect((await waitForRun(app, good.json().metadata.name)).status.parameters).toEqual({
+      n: 20240131,
+      d: 20240201,
+    });
+  });
+
+  it('backfills a long parameter from ISO dates as dateints, and refuses an undeclared parameter', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow(
+        'iso',
+        { step: { name: 'd', shell: { script: 'echo ${day}' } } },
+        {
+          parameters: [
+            { name: 'day', type: 'long', value: 0 },
+            { name: 'label', type: 'string', value: 'x' },
+          ],
+          // a backfill must run every date: the workflow's skip policy does not drop its runs
+          concurrency: { maxActiveRuns: 1, policy: 'skip' },
+        },
+      ),
+    });
+    const res = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/iso/backfill`,
+      payload: { parameter: 'day', from: '2024-02-28', to: '2024-03-01', parallelism: 3 },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const runs = await Promise.all(res.json().runs.map((n: string) => waitForRun(app, n)));
+    expect(runs.map((r) => [r.status.phase, r.status.parameters.day])).toEqual([
+      ['Succeeded', 20240228],
+      ['Succeeded', 20240229],
+      ['Succeeded', 20240301],
+    ]);
+    const undeclared = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/iso/backfill`,
+      payload: { parameter: 'dateint', from: 20240101, to: 20240102 },
+    });
+    expect(undeclared.json()).toMatchObject({ status: 422, issues: [{ path: 'parameter' }] });
+    const badOther = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows/iso/backfill`,
+      payload: { parameter: 'day', from: 20240101, to: 20240102, parameters: { label: 'y', extra: 1 } },
+    });
+    expect(badOther.json()).toMatchObject({ status: 422, issues: [{ path: 'parameters.extra' }] });
+  });
 });

@@ -6,12 +6,13 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { BACKFILL_LABEL, BACKFILL_PARALLELISM, RUN_PRIORITY } from '../../controller/annotations.ts';
+import { runVersion } from '../../controller/run-check.ts';
 import { JsonValueSchema, type Workflow, type WorkflowRun } from '../../crds/index.ts';
 import { dateIntAdd } from '../../expr/dates.ts';
 import type { RouteDeps } from '../app.ts';
 import { checkName, parseWith } from '../http.ts';
 import { ApiError } from '../problems.ts';
-import { runObject } from './runs.ts';
+import { assertRunCanStart, runObject } from './runs.ts';
 
 export const MAX_BACKFILL_RUNS = 1000;
 
@@ -33,8 +34,9 @@ function toDateInt(v: number | string): number {
   return typeof v === 'number' ? v : Number(v.replace(/-/g, ''));
 }
 
-function format(d: number, like: number | string): number | string {
-  if (typeof like === 'number') return d;
+/** The date as the parameter wants it: a number for long/double, else in the format of `like`. */
+function format(d: number, like: number | string, type: string | undefined): number | string {
+  if (type === 'long' || type === 'double' || typeof like === 'number') return d;
   const s = String(d);
   return like.includes('-') ? `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}` : s;
 }
@@ -49,6 +51,36 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
         const body = parseWith(BackfillRequestSchema, req.body, 'body');
         const wf = store.get<Workflow>('Workflow', ns, req.params.name);
         if (!wf) throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
+        let declared: { name: string; type?: string }[];
+        try {
+          declared = runVersion(store, wf).spec.parameters ?? [];
+        } catch (err) {
+          throw new ApiError('API_INVALID', (err as Error).message, { cause: err });
+        }
+        const target = declared.find((p) => p.name === body.parameter);
+        if (!target) {
+          const names = declared.map((p) => p.name).join(', ') || 'no parameters';
+          throw new ApiError(
+            'API_INVALID',
+            `parameter: workflow "${req.params.name}" has no parameter "${body.parameter}" (it declares ${names})`,
+            {
+              issues: [
+                {
+                  path: 'parameter',
+                  message: `unknown parameter "${body.parameter}"`,
+                  code: 'PARAM_UNKNOWN',
+                },
+              ],
+            },
+          );
+        }
+        const dateValue = (d: number) => format(d, body.from, target.type);
+        const parametersFor = (d: number) => [
+          ...Object.entries(body.parameters ?? {})
+            .filter(([k]) => k !== body.parameter)
+            .map(([name, value]) => ({ name, value })),
+          { name: body.parameter, value: dateValue(d) },
+        ];
         const from = toDateInt(body.from);
         const to = toDateInt(body.to);
         if (from > to) throw new ApiError('API_BAD_REQUEST', `from (${body.from}) is after to (${body.to})`);
@@ -59,6 +91,8 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
             throw new ApiError('API_BAD_REQUEST', `the range makes more than ${MAX_BACKFILL_RUNS} runs`);
           }
         }
+        // every run gets the same parameters but the date: checking the first checks them all
+        assertRunCanStart(deps, wf, { parameters: parametersFor(from) });
         const id = createHash('sha256')
           .update(JSON.stringify([ns, req.params.name, body, deps.now()]))
           .digest('hex')
@@ -70,15 +104,7 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
               runObject(
                 ns,
                 req.params.name,
-                {
-                  parameters: [
-                    ...Object.entries(body.parameters ?? {})
-                      .filter(([k]) => k !== body.parameter)
-                      .map(([name, value]) => ({ name, value })),
-                    { name: body.parameter, value: format(d, body.from) },
-                  ],
-                  initiator: { type: 'backfill' },
-                },
+                { parameters: parametersFor(d), initiator: { type: 'backfill' } },
                 { [BACKFILL_LABEL]: id },
                 { [BACKFILL_PARALLELISM]: String(body.parallelism), [RUN_PRIORITY]: String(body.priority) },
               ),

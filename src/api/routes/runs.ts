@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { type ExecutorStatus, readStatus } from '../../../executors/protocol.ts';
+import { checkRunStart, type RunStartRequest } from '../../controller/run-check.ts';
 import {
   API_VERSION,
   InitiatorSchema,
@@ -67,6 +68,21 @@ export function runObject(
   };
 }
 
+/**
+ * 422 when the run could not start (no such version, unknown parameter, a value of the wrong
+ * type, an expression that fails): the caller learns it now, not from a run that fails later.
+ */
+export function assertRunCanStart(deps: RouteDeps, wf: Workflow, req: RunStartRequest, prefix = ''): void {
+  const issues = checkRunStart(deps.store, wf, req, deps.now());
+  if (issues.length === 0) return;
+  const named = issues.map((i) => ({ ...i, path: `${prefix}${i.path}` }));
+  throw new ApiError(
+    'API_INVALID',
+    `the run cannot start: ${named.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { issues: named },
+  );
+}
+
 function getRun(deps: RouteDeps, ns: string, name: string): Stored<WorkflowRun> {
   const run = deps.store.get<WorkflowRun>('WorkflowRun', ns, name);
   if (!run) throw new ApiError('API_NOT_FOUND', `run "${ns}/${name}" not found`);
@@ -81,10 +97,13 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       async (req, reply) => {
         const ns = checkName(req.params.ns, 'namespace');
         const body = parseWith(StartRunRequestSchema, req.body ?? {}, 'body');
-        if (!store.get<Workflow>('Workflow', ns, req.params.name)) {
-          throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
-        }
+        const wf = store.get<Workflow>('Workflow', ns, req.params.name);
+        if (!wf) throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
         const parameters = toParameterList(body.parameters);
+        assertRunCanStart(deps, wf, {
+          ...(body.version ? { version: body.version } : {}),
+          ...(parameters ? { parameters } : {}),
+        });
         const run = store.create<WorkflowRun>(
           'WorkflowRun',
           runObject(
@@ -110,10 +129,23 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         req.body,
         'body',
       );
-      if (!store.get('Workflow', ns, body.spec.workflow)) {
+      const wf = store.get<Workflow>('Workflow', ns, body.spec.workflow);
+      if (!wf) {
         throw new ApiError(
           'API_NOT_FOUND',
           `spec.workflow: workflow "${ns}/${body.spec.workflow}" not found`,
+        );
+      }
+      // a restart's parameters are checked against the restarted run's when it starts
+      if (!body.spec.restartOf) {
+        assertRunCanStart(
+          deps,
+          wf,
+          {
+            ...(body.spec.version ? { version: body.spec.version } : {}),
+            ...(body.spec.parameters ? { parameters: body.spec.parameters } : {}),
+          },
+          'spec.',
         );
       }
       const meta = (body.metadata ?? {}) as WorkflowRun['metadata'];
@@ -276,6 +308,14 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
           );
         }
         const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
+        const wf = store.get<Workflow>('Workflow', req.params.ns, prev.spec.workflow);
+        if (wf && body.parameters) {
+          assertRunCanStart(deps, wf, {
+            ...(prev.status?.version ? { version: prev.status.version } : {}),
+            parameters: toParameterList(body.parameters) ?? [],
+            ...(body.from === 'failed' ? { base: prev.status?.parameters ?? {} } : {}),
+          });
+        }
         const run = store.create<WorkflowRun>(
           'WorkflowRun',
           runObject(req.params.ns, prev.spec.workflow, {
