@@ -195,9 +195,9 @@ export class FairQueue {
 
 /**
  * One live instance of each class a pass creates and drops. A full GC frees hidden classes that
- * have no live instance, clears the type feedback that named them, and the next pass then runs
- * deoptimised code until it is recompiled (measured: a 10,000-task pass took twice as long right
- * after a full GC). Keeping one instance keeps the hidden classes, and the feedback, valid.
+ * have no live instance and clears the type feedback that named them, so the first pass after
+ * every full GC deoptimised `next` and the constructor (seen with --trace-deopt). Keeping one
+ * instance keeps the hidden classes, and the feedback, valid.
  */
 export const KEEP_SHAPES: readonly object[] = [
   new TenantQueue('', [], { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 }, 1, 0),
