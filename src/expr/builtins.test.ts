@@ -224,3 +224,16 @@ describe('the other helpers', () => {
     for (const [name, b] of BUILTINS) expect(b.doc.startsWith(name)).toBe(true);
   });
 });
+
+describe('strings count characters, not UTF-16 units', () => {
+  it('len, indexing and substring agree with split(s, "") on emoji', () => {
+    expect(ev('len("😀")')).toBe(1);
+    expect(ev('len(s)', { s: 'a😀b' })).toBe(3);
+    expect(ev('len(split(s, ""))', { s: 'a😀b' })).toBe(3);
+    expect(ev('s[1]', { s: 'a😀b' })).toBe('😀');
+    expect(ev('substring(s, 1, 2)', { s: 'a😀b' })).toBe('😀');
+    expect(ev('substring("hello", 3, 1)')).toBe('el');
+    expect(ev('substring("hello", -2)')).toBe('hello');
+    expect(code('s[3]', { s: 'a😀b' })).toBe('EXPR_KEY');
+  });
+});

@@ -159,7 +159,8 @@ function occurrences(s: string, sep: string): number {
   return n;
 }
 
-function codePoints(s: string): number {
+/** Characters (Unicode code points, not UTF-16 units: "😀" is one) of a string. */
+export function codePoints(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -324,7 +325,11 @@ const table: Record<string, Builtin> = {
     doc: 'len(x): characters of a string, elements of a list, keys of a map',
     impl: (a) => {
       const v = a.values[0];
-      if (typeof v === 'string' || Array.isArray(v)) return v.length;
+      if (typeof v === 'string') {
+        a.meter.charge(Math.ceil(v.length / 16));
+        return codePoints(v);
+      }
+      if (Array.isArray(v)) return v.length;
       if (isPlainObject(v)) return Object.keys(v).length;
       throw a.error(0, 'EXPR_TYPE', `must be a string, list or map, got ${typeOf(v)}`);
     },
@@ -495,7 +500,13 @@ const table: Record<string, Builtin> = {
     doc: 'substring(s, start, end?): characters start..end-1 (clamped to the string)',
     impl: (a) => {
       const s = a.string(0);
-      return s.substring(a.integer(1), a.length > 2 ? a.integer(2) : s.length);
+      a.meter.charge(Math.ceil(s.length / 16));
+      // By characters, as len() counts them, so that a surrogate pair is never cut in half.
+      const chars = Array.from(s);
+      const clamp = (n: number) => Math.min(Math.max(n, 0), chars.length);
+      const start = clamp(a.integer(1));
+      const end = clamp(a.length > 2 ? a.integer(2) : chars.length);
+      return chars.slice(Math.min(start, end), Math.max(start, end)).join('');
     },
   },
   abs: {

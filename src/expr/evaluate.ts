@@ -148,13 +148,16 @@ class Evaluator {
             (typeof e.key === 'string' ? ' (use len(x) for the length)' : ''),
           { position: pos },
         );
-      if (key < 0 || key >= obj.length) {
+      // Strings are indexed by character (code point), as len() counts them.
+      if (typeof obj === 'string') at(pos, () => this.meter.charge(Math.ceil(obj.length / 16)));
+      const items = typeof obj === 'string' ? Array.from(obj) : obj;
+      if (key < 0 || key >= items.length) {
         if (e.optional) return null;
-        throw new ExprError('EXPR_KEY', `index ${key} is out of range (length ${obj.length})`, {
+        throw new ExprError('EXPR_KEY', `index ${key} is out of range (length ${items.length})`, {
           position: pos,
         });
       }
-      if (typeof obj === 'string') return obj[key]!;
+      if (typeof obj === 'string') return items[key] as string;
       const v = readData(obj, String(key), pos);
       if (v === undefined)
         throw new ExprError('EXPR_TYPE', `a list with holes is not a data value`, { position: pos });
