@@ -25,6 +25,11 @@ describe('checkExpression', () => {
     expect(codes('m["key"]', { m: 'map' })).toEqual([]);
   });
 
+  it('refuses integer literals that a double cannot hold exactly instead of rounding them', () => {
+    expect(codes('9007199254740993')).toEqual(['EXPR_ARITHMETIC']);
+    expect(codes('9007199254740991 + 1.5e300')).toEqual([]);
+  });
+
   it('says that ${...} does not belong in an expression field', () => {
     const [issue] = checkExpression('${countries}', scope({ countries: 'list' }));
     expect(issue?.code).toBe('EXPR_PARSE');

@@ -195,6 +195,13 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
       const v = n.value;
       if (typeof v === 'number' && !Number.isFinite(v))
         throw new ExprError('EXPR_ARITHMETIC', `number ${String(n.raw)} is out of range`, { position: pos });
+      // An id such as 9007199254740993 would silently become ...992: refuse instead of rounding.
+      if (typeof v === 'number' && /^\d+$/.test(String(n.raw)) && !Number.isSafeInteger(v))
+        throw new ExprError(
+          'EXPR_ARITHMETIC',
+          `integer ${String(n.raw)} is larger than 2^53 and cannot be represented exactly (write it as a string)`,
+          { position: pos },
+        );
       if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')
         return { t: 'literal', pos, value: v };
       throw new ExprError('EXPR_FORBIDDEN', 'unsupported literal', { position: pos });
