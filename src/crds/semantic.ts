@@ -10,6 +10,7 @@ import {
   inferType,
   type ParameterDecl,
   templateExpressions,
+  timeZoneAbbreviationProblem,
   type ValueType,
 } from '../expr/index.ts';
 import { parseQuantity } from '../offer-adapter/quantity.ts';
@@ -415,6 +416,11 @@ function collectSteps(
 
 function checkTimezone(tz: unknown, path: PathSegment[], ctx: Context): boolean {
   if (!isStr(tz)) return true;
+  const abbreviation = timeZoneAbbreviationProblem(tz);
+  if (abbreviation) {
+    ctx.issues.push(issue(path, 'TIMEZONE_INVALID', `expected an IANA time zone: ${abbreviation}`));
+    return false;
+  }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;

@@ -237,3 +237,13 @@ describe('strings count characters, not UTF-16 units', () => {
     expect(code('s[3]', { s: 'a😀b' })).toBe('EXPR_KEY');
   });
 });
+
+describe('time zone abbreviations', () => {
+  it('are refused with the zone ICU would have picked (BST is Asia/Dhaka there)', () => {
+    expect(code('tsToDateInt(0, "BST")')).toBe('EXPR_ARGUMENT');
+    expect(code('tsToDateInt(0, "EST")')).toBe('EXPR_ARGUMENT');
+    expect(() => ev('tsToDateInt(0, "PST")')).toThrow(/it would be read as America\/Los_Angeles/);
+    expect(ev('tsToDateInt(0, "UTC")')).toBe(19700101);
+    expect(ev('tsToDateInt(0, "PST8PDT")')).toBe(19691231);
+  });
+});

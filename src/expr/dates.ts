@@ -21,9 +21,28 @@ export interface LocalParts {
 const formatters = new Map<string, Intl.DateTimeFormat>();
 const MAX_CACHED_FORMATTERS = 1000;
 
+/**
+ * Why `timeZone` is a bare abbreviation (PST, EST, BST, IST) that ICU maps to one zone it picks,
+ * or undefined. "BST" is Asia/Dhaka there, not British Summer Time, and "EST" a fixed UTC-5
+ * without daylight saving: a schedule would silently fire at the wrong hour, so such names are
+ * refused with the zone they would have meant. UTC, GMT and UCT are unambiguous.
+ */
+export function abbreviationProblem(timeZone: string): string | undefined {
+  if (!/^[A-Z]{2,5}$/.test(timeZone) || ['UTC', 'GMT', 'UCT'].includes(timeZone)) return undefined;
+  let resolved: string | undefined;
+  try {
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
+  } catch {
+    return undefined; // not a zone at all: the caller's "unknown timezone" says so
+  }
+  return `"${timeZone}" is an abbreviation, not a time zone name (it would be read as ${resolved}); write a region name such as America/Los_Angeles or Europe/London (daylight saving included), or Etc/GMT+8 for a fixed offset`;
+}
+
 function formatterFor(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (f) return f;
+  const abbreviation = abbreviationProblem(timeZone);
+  if (abbreviation) throw new ExprError('EXPR_ARGUMENT', abbreviation);
   try {
     f = new Intl.DateTimeFormat('en-US', {
       timeZone,

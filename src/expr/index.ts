@@ -8,6 +8,7 @@ import type { Limits, Value } from './types.ts';
 
 export { BUILTINS, type Builtin, type StaticType } from './builtins.ts';
 export { BUILTIN_NAMES, checkExpression, inferType } from './check.ts';
+export { abbreviationProblem as timeZoneAbbreviationProblem } from './dates.ts';
 export { EXPR_ERROR_CODES, ExprError, type ExprErrorCode, type ExprIssue } from './errors.ts';
 export { evaluate } from './evaluate.ts';
 export {
