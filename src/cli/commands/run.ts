@@ -5,16 +5,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyManifests, readManifests } from '../../controller/manifests.ts';
+import { applyManifests, type LoadedManifests, readManifests } from '../../controller/manifests.ts';
+import { checkRunStart } from '../../controller/run-check.ts';
 import { createStandalone } from '../../controller/standalone.ts';
-import { API_VERSION, type WorkflowRun } from '../../crds/index.ts';
+import { API_VERSION, type Workflow, type WorkflowRun } from '../../crds/index.ts';
 import type { Stored } from '../../store/types.ts';
 import type { Command } from '../cli.ts';
 
-const USAGE = `usage: mesonctl run FILE [--param k=v]... [--workflow NAME] [--json] [--data-dir DIR]
+const USAGE = `usage: mesonctl run FILE... [--param k=v]... [--workflow NAME] [--json] [--data-dir DIR]
 
-Runs the workflow in FILE (the first Workflow, or --workflow NAME; other Workflows in the file
-are available as subworkflows, DataArtifacts are announced) to completion with local executors.
+Runs the workflow in FILE (the first Workflow of the first FILE, or --workflow NAME; the other
+Workflows of every FILE are available as subworkflows, DataArtifacts are announced) to
+completion with local executors.
 --param values are parsed as JSON where they parse, else taken as strings.
 Exit status: 0 Succeeded, 1 Failed or Stopped, 2 invalid input.
 `;
@@ -48,13 +50,20 @@ export const runCommand: Command = async (args, io) => {
     io.stdout(USAGE);
     return 0;
   }
-  const [file, ...extra] = parsed.positionals;
-  if (!file || extra.length > 0) {
-    io.stderr(`mesonctl run: expected exactly one FILE\n${USAGE}`);
+  const files = parsed.positionals;
+  const file = files[0];
+  if (!file) {
+    io.stderr(`mesonctl run: expected a FILE\n${USAGE}`);
     return 2;
   }
-  const path = isAbsolute(file) ? file : join(io.cwd, file);
-  const manifests = readManifests(path, file);
+  const manifests: LoadedManifests = { workflows: [], artifacts: [], runs: [], errors: [] };
+  for (const f of files) {
+    const m = readManifests(isAbsolute(f) ? f : join(io.cwd, f), f);
+    manifests.workflows.push(...m.workflows);
+    manifests.artifacts.push(...m.artifacts);
+    manifests.runs.push(...m.runs);
+    manifests.errors.push(...m.errors);
+  }
   if (manifests.errors.length > 0) {
     for (const e of manifests.errors)
       io.stderr(`${e.file}: ${e.path}: ${e.message}${e.line ? ` (line ${e.line})` : ''}\n`);
@@ -80,11 +89,23 @@ export const runCommand: Command = async (args, io) => {
   try {
     const ns = target.metadata.namespace ?? 'default';
     applyManifests(standalone.store, { ...manifests, runs: [] }, Date.now(), ns);
-    const wf = standalone.store.get('Workflow', ns, target.metadata.name!);
+    const wf = standalone.store.get<Workflow>('Workflow', ns, target.metadata.name!);
     const ready = (wf?.status as { conditions?: { status: string; message?: string }[] } | undefined)
       ?.conditions?.[0];
-    if (ready?.status !== 'True') {
+    if (!wf || ready?.status !== 'True') {
       io.stderr(`${file}: ${ready?.message ?? 'the workflow could not be versioned'}\n`);
+      return 2;
+    }
+    // bad --param values are invalid input (exit 2), not a run that fails
+    const issues = checkRunStart(
+      standalone.store,
+      wf,
+      { parameters: params as WorkflowRun['spec']['parameters'] },
+      Date.now(),
+    );
+    if (issues.length > 0) {
+      for (const i of issues)
+        io.stderr(`${file}: ${i.path.replace(/^parameters\./, '--param ')}: ${i.message}\n`);
       return 2;
     }
     const done = new Promise<Stored<WorkflowRun>>((resolve) => {
