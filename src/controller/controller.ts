@@ -991,7 +991,22 @@ export class Controller {
       childRun: child.metadata.name,
       phase: phase as 'Succeeded' | 'Failed' | 'Stopped',
       ...(child.status?.message ? { message: child.status.message } : {}),
+      ...(phase === 'Succeeded' ? { outputs: this.childOutputs(child) } : {}),
     });
+  }
+
+  /**
+   * A subworkflow step's outputs: the output parameters of the child's step instances merged
+   * into one map, the instance that ended last winning a name, so the parent reads
+   * `steps.<step>.outputs.<param>` just as if the child's step were its own.
+   */
+  private childOutputs(child: Stored<WorkflowRun>): Record<string, Value> {
+    const done = this.store
+      .getStepInstances(child.metadata.namespace, child.metadata.name, { phase: 'Succeeded', limit: 100_000 })
+      .items.map((r) => r.data as StepInstanceStatus)
+      .filter((s) => s.outputs && Object.keys(s.outputs).length > 0)
+      .sort((a, b) => (a.endTime ?? '').localeCompare(b.endTime ?? ''));
+    return Object.assign({}, ...done.map((s) => s.outputs));
   }
 
   private setTimer(run: string, at: number, event: EngineEvent): void {
