@@ -327,6 +327,9 @@ describe('combinators', () => {
     expect(codeOf(() => step('a').sequence({} as never))).toBe('DSL_INVALID_ARGUMENT');
     expect(codeOf(() => loop({ while: 'x', maxIterations: 0 }, step('a')))).toBe('DSL_INVALID_ARGUMENT');
     expect(codeOf(() => loop({ while: '', maxIterations: 2 }, step('a')))).toBe('DSL_INVALID_ARGUMENT');
+    expect(() => loop({ while: 'x' } as never, step('a'))).toThrow(
+      'loop(): maxIterations: expected a positive integer, got nothing',
+    );
     expect(codeOf(() => foreach({ items: 'x', as: 'not an identifier' }, step('a')))).toBe(
       'DSL_INVALID_ARGUMENT',
     );

@@ -37,6 +37,7 @@ export function invalidArgument(where: string, expected: string, got: unknown): 
 
 /** A short, safe description of a value for error messages. */
 export function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);

@@ -160,6 +160,15 @@ describe('mesonctl synth', () => {
     expect(bad.err).toContain('--annotation expects KEY=VALUE, got novalue');
   });
 
+  it('names the file when one program defines a workflow twice', async () => {
+    const file = program(
+      `export default [Workflow({ id: 'twice', definition: Noop('a') }), Workflow({ id: 'twice', definition: Noop('b') })];`,
+    );
+    const result = await synth(file);
+    expect(result.code).toBe(2);
+    expect(result.err).toBe(`${file}: two workflows are named "twice" [DSL_DUPLICATE_WORKFLOW]\n`);
+  });
+
   it('exits 2 when two programs define the same workflow', async () => {
     const one = program(`export default Workflow({ id: 'same', definition: Noop('a') });`);
     const two = program(`export default Workflow({ id: 'same', definition: Noop('b') });`);

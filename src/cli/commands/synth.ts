@@ -114,7 +114,7 @@ async function loadProgram(
     return {
       error:
         err instanceof DslError
-          ? `${err.message} [${err.code}]`
+          ? `${err.message.startsWith(`${file}:`) ? '' : `${file}: `}${err.message} [${err.code}]`
           : `${file}: ${describeError(err, path, cwd)}`,
     };
   }
