@@ -195,6 +195,7 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
       const v = n.value;
       if (typeof v === 'number' && !Number.isFinite(v))
         throw new ExprError('EXPR_ARITHMETIC', `number ${String(n.raw)} is out of range`, { position: pos });
+      if (typeof v === 'string') checkEscapes(String(n.raw), pos);
       // An id such as 9007199254740993 would silently become ...992: refuse instead of rounding.
       if (typeof v === 'number' && /^\d+$/.test(String(n.raw)) && !Number.isSafeInteger(v))
         throw new ExprError(
@@ -291,6 +292,24 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
       throw new ExprError('EXPR_PARSE', 'comma expressions are not supported', { position: pos });
     default:
       throw new ExprError('EXPR_FORBIDDEN', `unsupported construct ${n.type}`, { position: pos });
+  }
+}
+
+/**
+ * jsep drops the backslash of an escape it does not know ("C:\data" becomes "C:data", "\u00e9"
+ * becomes "u00e9"): refuse those instead of changing the text silently.
+ */
+function checkEscapes(raw: string, pos: number): void {
+  for (let i = 1; i < raw.length - 1; i++) {
+    if (raw[i] !== '\\') continue;
+    const next = raw[i + 1] ?? '';
+    if (!'nrtbfv\'"\\'.includes(next))
+      throw new ExprError(
+        'EXPR_PARSE',
+        `unsupported escape "\\${next}" in a string: the escapes are \\n \\t \\r \\\\ \\" \\' (write \\\\ for a backslash)`,
+        { position: pos + i },
+      );
+    i++;
   }
 }
 

@@ -36,6 +36,19 @@ describe('mesonctl eval', () => {
     expect((await mesonctl('split("a,b", ",")')).stdout).toBe('["a","b"]\n');
     expect((await mesonctl('"x"')).stdout).toBe('"x"\n');
   });
+  it('suggests --param for an unknown name', async () => {
+    const r = await mesonctl('dateIntAdd(dateint, 1)');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'EXPR_UNKNOWN_NAME: unknown name "dateint" (give it a value with --param dateint=...) at character 11',
+    );
+  });
+  it('refuses string escapes that would silently lose their backslash', async () => {
+    const r = await mesonctl('"C:\\data"');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unsupported escape "\\d" in a string');
+    expect((await mesonctl('"a\\\\b\\n"')).stdout).toBe('"a\\\\b\\n"\n');
+  });
   it('takes --param values as JSON where they parse, else as strings', async () => {
     expect((await mesonctl('x + 1', '--param', 'x=41')).stdout).toBe('42\n');
     expect((await mesonctl('upper(c)', '--param', 'c=us')).stdout).toBe('"US"\n');

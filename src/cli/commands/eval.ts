@@ -74,7 +74,12 @@ export function caret(expression: string, position: number): string {
 }
 
 function report(io: CliIo, expression: string, issue: ExprIssue): void {
-  io.stderr(`mesonctl eval: ${issue.code}: ${issue.message}\n${caret(expression, issue.position)}`);
+  // Outside a workflow the usual unknown name is a parameter the user meant to pass.
+  const name =
+    issue.code === 'EXPR_UNKNOWN_NAME' ? /unknown name "([^"]+)"/.exec(issue.message)?.[1] : undefined;
+  const hint = name ? ` (give it a value with --param ${name}=...)` : '';
+  const message = issue.message.replace(/( at character \d+)?$/, (at) => `${hint}${at}`);
+  io.stderr(`mesonctl eval: ${issue.code}: ${message}\n${caret(expression, issue.position)}`);
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
