@@ -68,18 +68,33 @@ export function ensureVersion(
       const created = w.create<WorkflowVersion>('WorkflowVersion', next.create);
       versions.unshift(created);
     }
+    const pin = wf.spec.activeVersion;
+    const pinned = pin === undefined || versions.some((v) => v.spec.version === pin);
+    const have = versions.map((v) => v.spec.version).sort((a, b) => a - b);
     status = {
       ...prev,
       ...versionStatus(wf, versions),
       observedGeneration: wf.metadata.generation,
       conditions: [
-        {
-          type: 'Ready',
-          status: 'True',
-          reason: 'Versioned',
-          message: `version ${next.latest}`,
-          lastTransitionTime: ts,
-        },
+        pinned
+          ? {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Versioned',
+              message:
+                pin !== undefined && pin !== next.latest
+                  ? `version ${next.latest} (runs use version ${pin}: spec.activeVersion)`
+                  : `version ${next.latest}`,
+              lastTransitionTime: ts,
+            }
+          : {
+              // no run could start: say so now rather than in every run that fails
+              type: 'Ready',
+              status: 'False',
+              reason: 'VersionNotFound',
+              message: `spec.activeVersion: workflow "${wf.metadata.name}" has no version ${pin} (versions: ${have.join(', ')})`,
+              lastTransitionTime: ts,
+            },
       ],
     };
   }

@@ -19,6 +19,16 @@ function workflowFromBody(body: unknown, ns: string, name?: string): Workflow {
     throw new ApiError('API_BAD_REQUEST', 'body: expected a Workflow object');
   }
   const b = body as Record<string, unknown>;
+  // a WorkflowRun or DataArtifact sent here must not be stored as a Workflow
+  if (b.kind !== undefined && b.kind !== 'Workflow') {
+    throw new ApiError('API_BAD_REQUEST', `kind: expected Workflow, got ${JSON.stringify(b.kind)}`);
+  }
+  if (b.apiVersion !== undefined && b.apiVersion !== API_VERSION) {
+    throw new ApiError(
+      'API_BAD_REQUEST',
+      `apiVersion: expected ${API_VERSION}, got ${JSON.stringify(b.apiVersion)}`,
+    );
+  }
   const metadata = { ...((b.metadata as Record<string, unknown> | undefined) ?? {}) };
   if (metadata.namespace !== undefined && metadata.namespace !== ns) {
     throw new ApiError(
@@ -51,6 +61,14 @@ function workflowFromBody(body: unknown, ns: string, name?: string): Workflow {
   return doc as Workflow;
 }
 
+/** A Workflow the controller could not version (e.g. activeVersion names no version) is refused. */
+function assertReady(status: Workflow['status']): void {
+  const ready = status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'False') {
+    throw new ApiError('API_INVALID', `the Workflow is invalid: ${ready.message ?? ready.reason}`);
+  }
+}
+
 export function workflowRoutes(deps: RouteDeps): FastifyPluginAsync {
   const { store } = deps;
   return async (app) => {
@@ -60,6 +78,7 @@ export function workflowRoutes(deps: RouteDeps): FastifyPluginAsync {
       const saved = store.transaction((w) => {
         const created = w.create<Workflow>('Workflow', wf);
         const status = ensureVersion(store, w, created, deps.now());
+        assertReady(status);
         return { ...created, status };
       });
       return reply.code(201).send(store.get('Workflow', ns, saved.metadata.name));
@@ -77,7 +96,7 @@ export function workflowRoutes(deps: RouteDeps): FastifyPluginAsync {
               metadata: { ...wf.metadata, resourceVersion: wf.metadata.resourceVersion },
             })
           : w.create<Workflow>('Workflow', wf);
-        ensureVersion(store, w, saved, deps.now());
+        assertReady(ensureVersion(store, w, saved, deps.now()));
         return !cur;
       });
       return reply.code(created ? 201 : 200).send(store.get('Workflow', ns, name));
