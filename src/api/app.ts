@@ -3,7 +3,7 @@
 // bearer-token auth; the OpenAPI 3 document is served at /openapi.json.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseAllDocuments, parseDocument } from 'yaml';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -38,6 +38,15 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 /** One YAML document; a syntax error is a 400 naming the line and column. */
 export function parseYamlBody(text: string): unknown {
   const lineCounter = new LineCounter();
+  const all = parseAllDocuments(text);
+  const count = Array.isArray(all) ? all.length : 0;
+  if (count > 1) {
+    // e.g. a file holding a Workflow and its subworkflow: one object per request
+    const message = `expected one YAML document, got ${count}: send each manifest in its own request`;
+    throw new ApiError('API_BAD_REQUEST', `invalid YAML body: ${message}`, {
+      issues: [{ path: '(body)', message, code: 'YAML_MULTIPLE_DOCUMENTS' }],
+    });
+  }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   const first = doc.errors[0];
   if (first) {

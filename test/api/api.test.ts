@@ -544,4 +544,66 @@ describe('REST API', () => {
     });
     expect(badOther.json()).toMatchObject({ status: 422, issues: [{ path: 'parameters.extra' }] });
   });
+  it('refuses a body of another kind, a pin to a version that does not exist, and several YAML documents', async () => {
+    const { app, s } = await setup();
+    const wrongKind = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: { kind: 'WorkflowRun', metadata: { name: 'x' }, spec: { workflow: 'y' } },
+    });
+    expect(wrongKind.json()).toMatchObject({
+      status: 400,
+      detail: expect.stringContaining('kind: expected Workflow'),
+    });
+    expect(s.store.get('Workflow', 'team-a', 'x')).toBeUndefined();
+    const wf = workflow('pinned', { step: { name: 'a', noop: {} } });
+    expect((await app.inject({ method: 'PUT', url: `${NS}/workflows/pinned`, payload: wf })).statusCode).toBe(
+      201,
+    );
+    const badPin = await app.inject({
+      method: 'PUT',
+      url: `${NS}/workflows/pinned`,
+      payload: { ...wf, spec: { ...wf.spec, activeVersion: 9 } },
+    });
+    expect(badPin.json()).toMatchObject({ status: 422, detail: expect.stringContaining('has no version 9') });
+    const kept = s.store.get('Workflow', 'team-a', 'pinned') as { spec: { activeVersion?: number } };
+    expect(kept.spec.activeVersion).toBe(undefined);
+    // pinning the version this very update creates is fine
+    const v2 = { ...wf, spec: { definition: { step: { name: 'b', noop: {} } }, activeVersion: 2 } };
+    const ok = await app.inject({ method: 'PUT', url: `${NS}/workflows/pinned`, payload: v2 });
+    expect(ok.json()).toMatchObject({ status: { latestVersion: 2, activeVersion: 2 } });
+    const two = await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      headers: { 'content-type': 'application/yaml' },
+      payload: 'kind: Workflow\nmetadata: {name: a}\n---\nkind: Workflow\nmetadata: {name: b}\n',
+    });
+    expect(two.json()).toMatchObject({
+      status: 400,
+      detail: expect.stringContaining('expected one YAML document, got 2'),
+    });
+  });
+
+  it('says a step that never ran has no logs yet (404), not a bad attempt number', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('waits', {
+        step: { name: 'w', inputs: [{ name: 'never' }], shell: { script: 'echo hi' } },
+      }),
+    });
+    const run = (await app.inject({ method: 'POST', url: `${NS}/workflows/waits/runs`, payload: {} })).json();
+    for (let i = 0; i < 100; i++) {
+      const r = await app.inject({ method: 'GET', url: `${NS}/runs/${run.metadata.name}` });
+      if (r.json().status?.steps?.[0]?.phase === 'WaitingForInputs') break;
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    const logs = await app.inject({ method: 'GET', url: `${NS}/runs/${run.metadata.name}/steps/w/logs` });
+    expect(logs.json()).toMatchObject({
+      status: 404,
+      detail: expect.stringContaining('has not run (it is WaitingForInputs)'),
+    });
+    await app.inject({ method: 'POST', url: `${NS}/runs/${run.metadata.name}/stop` });
+  });
 });

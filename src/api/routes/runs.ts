@@ -228,6 +228,10 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
           throw new ApiError('API_BAD_REQUEST', `stream: expected stdout or stderr, got "${stream}"`);
         }
         const attempts = Number((inst.data as { attempts?: number }).attempts ?? 1);
+        if (req.query.attempt === undefined && attempts < 1) {
+          const phase = (inst.data as { phase?: string }).phase;
+          throw new ApiError('API_NOT_FOUND', `step "${step}" has not run (it is ${phase}): no logs yet`);
+        }
         const attempt = req.query.attempt === undefined ? attempts : Number(req.query.attempt);
         if (!Number.isInteger(attempt) || attempt < 1) {
           throw new ApiError(
