@@ -140,6 +140,22 @@ describe('mesonctl validate', () => {
     expect(wrongVersion.err).toContain('expected apiVersion "meson.dev/v1alpha1"');
   });
 
+  it('checks each item of a v1 List (kubectl get mwf -o yaml), naming items[i] and the line', async () => {
+    const item = (text: string) =>
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l, i) => (i === 0 ? `- ${l}` : `  ${l}`))
+        .join('\n');
+    const list = `apiVersion: v1\nkind: List\nitems:\n${item(GOOD)}\n${item(BAD.replace('hello', 'bad'))}\n`;
+    const r = await run(['-'], list);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('-: items[1].spec.definition.sequence[1].step.name: duplicate step name "hi"');
+    expect(r.err).toMatch(/duplicate step name "hi" .*\(line 16\)/);
+    const ok = await run(['-'], `apiVersion: v1\nkind: List\nitems:\n${item(GOOD)}\n`);
+    expect([ok.code, ok.out]).toEqual([0, '1 document valid in 1 file\n']);
+  });
+
   it('reports the invalid fixtures with exit 1', async () => {
     const r = await run(['test/fixtures/invalid']);
     expect(r.code).toBe(1);

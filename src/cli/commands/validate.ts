@@ -17,7 +17,8 @@ const USAGE = `usage: mesonctl validate [--json] FILE|DIR|- ...
 
 Checks Meson manifests (YAML, several documents per file) against the schemas and the
 expression checker. A directory is searched for *.yaml and *.yml files; - reads stdin.
-Objects of other API groups (a ConfigMap next to the Workflows) are skipped with a note.
+Objects of other API groups (a ConfigMap next to the Workflows) are skipped with a note; the
+items of a v1 List (kubectl get -o yaml) are checked one by one.
 --json prints one JSON array of {file, line, path, code, message, severity} on stdout instead.
 Exit status: 0 valid, 1 invalid (each error as FILE: PATH: message), 2 unreadable input
 (a missing file, a directory without YAML files).
@@ -50,6 +51,23 @@ const READ_ERRORS: Record<string, string> = {
   ENOTDIR: 'a path component is not a directory',
   ELOOP: 'too many symbolic links',
 };
+
+/**
+ * `kubectl get mwf -o yaml` prints a v1 List: its items are the objects to check, each located
+ * (path, line) under `items[i]`.
+ */
+function listItems(d: ParsedDocument): ParsedDocument[] | undefined {
+  const doc = d.doc as { apiVersion?: unknown; kind?: unknown; items?: unknown } | null;
+  if (typeof doc !== 'object' || doc === null || doc.apiVersion !== 'v1' || doc.kind !== 'List')
+    return undefined;
+  if (!Array.isArray(doc.items)) return undefined;
+  return doc.items.map((item, i) => ({
+    doc: item,
+    line: d.lineOf(['items', i]),
+    lineOf: (segments) => d.lineOf(['items', i, ...segments]),
+    warnings: [],
+  }));
+}
 
 /**
  * A Kubernetes object of another API group (a ConfigMap next to the Workflows of a GitOps
@@ -105,7 +123,7 @@ export const validateCommand: Command = async (args, io) => {
   // Parse everything first so that cross-document checks (a run naming a workflow of another
   // file) see the whole set.
   const problems: { file: string; issue: ManifestIssue }[] = [];
-  const all: { file: string; parsed: ParsedDocument }[] = [];
+  const all: { file: string; parsed: ParsedDocument; prefix?: string }[] = [];
   const notes: { file: string; issue: ManifestIssue }[] = [];
   for (const input of inputs) {
     const { docs, issues } = parseManifests(input.text, input.file);
@@ -116,6 +134,14 @@ export const validateCommand: Command = async (args, io) => {
         issue: { path: '(file)', code: 'NO_DOCUMENTS', message: 'warning: no documents in this file' },
       });
     for (const d of docs) {
+      const items = listItems(d);
+      if (items) {
+        for (const w of d.warnings) notes.push({ file: input.file, issue: w });
+        items.forEach((item, i) => {
+          all.push({ file: input.file, parsed: item, prefix: `items[${i}]` });
+        });
+        continue;
+      }
       const foreign = foreignObject(d.doc);
       if (foreign)
         notes.push({
@@ -131,9 +157,11 @@ export const validateCommand: Command = async (args, io) => {
     }
   }
   const cross = crossDocumentIssues(all.map((a) => a.parsed.doc));
-  all.forEach(({ file, parsed }, index) => {
-    for (const v of [...validateDocument(parsed.doc), ...(cross.get(index) ?? [])])
-      problems.push({ file, issue: { ...v, line: parsed.lineOf(v.segments ?? []) } });
+  all.forEach(({ file, parsed, prefix }, index) => {
+    for (const v of [...validateDocument(parsed.doc), ...(cross.get(index) ?? [])]) {
+      const path = prefix ? `${prefix}${v.path === '(document)' ? '' : `.${v.path}`}` : v.path;
+      problems.push({ file, issue: { ...v, path, line: parsed.lineOf(v.segments ?? []) } });
+    }
   });
   const warnings = [
     ...notes,
