@@ -277,6 +277,18 @@ function kubectlBooleanWarnings(root: unknown, lineAt: (offset: number) => numbe
   return out;
 }
 
+/** The YAML parser's message, with the key named when it is a duplicate (which one?). */
+function yamlErrorMessage(e: { code: string; message: string; pos: [number, number] }, text: string): string {
+  const first = e.message.split('\n')[0]!;
+  if (e.code !== 'DUPLICATE_KEY') return first;
+  const key = /^("[^"\n]*"|'[^'\n]*'|[^:,{}[\]\n]+?)\s*:/
+    .exec(text.slice(e.pos[0]))?.[1]
+    ?.replace(/^["']|["']$/g, '');
+  return key && key.length <= 60
+    ? `duplicate key "${key}": a key may appear only once in an object (several steps go in a sequence or a parallel list)`
+    : first;
+}
+
 /**
  * Parses a multi-document YAML text. Empty documents are skipped; YAML syntax errors become
  * issues with code YAML_SYNTAX and their line. Never throws.
@@ -305,7 +317,7 @@ export function parseManifests(
         issues.push({
           path: '(document)',
           code: 'YAML_SYNTAX',
-          message: e.message.split('\n')[0]!,
+          message: yamlErrorMessage(e, text),
           line: lineAt(e.pos[0]),
         });
       continue;
