@@ -247,3 +247,12 @@ describe('time zone abbreviations', () => {
     expect(ev('tsToDateInt(0, "PST8PDT")')).toBe(19691231);
   });
 });
+
+describe('a day a time zone skipped', () => {
+  it('is named as such (Samoa skipped 2011-12-30 when it crossed the date line)', () => {
+    expect(() => ev('dateIntToTs(20111230, "Pacific/Apia")')).toThrow(
+      'day 20111230 does not exist in Pacific/Apia',
+    );
+    expect(ev('tsToDateInt(dateIntToTs(20111231, "Pacific/Apia"), "Pacific/Apia")')).toBe(20111231);
+  });
+});

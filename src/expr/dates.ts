@@ -192,7 +192,10 @@ function computeDayStart(c: CalendarDate, timeZone: string): number {
   }
   const ts = exact ?? sameDay;
   if (ts === undefined)
-    throw new ExprError('EXPR_ARGUMENT', `cannot find the start of ${target} in ${timeZone}`);
+    throw new ExprError(
+      'EXPR_ARGUMENT',
+      `day ${target} does not exist in ${timeZone} (the zone skipped it when it changed its offset)`,
+    );
   return ts;
 }
 
