@@ -262,6 +262,16 @@ export class Controller {
         ...(s.links ? { links: s.links } : {}),
       });
     } else {
+      this.log.warn(
+        {
+          run,
+          step: u.key.instance,
+          attempt: u.key.attempt,
+          ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
+          reason: s.message ?? 'failed',
+        },
+        'step attempt failed',
+      );
       this.push(run, {
         type: 'StepFailed',
         instanceId: u.key.instance,
@@ -949,7 +959,18 @@ export class Controller {
     for (const key of pass.started) {
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
-      if (run) this.safeHook(() => this.hooks.runStarted?.(run));
+      if (!run) continue;
+      this.log.info(
+        {
+          run: key,
+          workflow: run.spec.workflow,
+          version: run.status?.version,
+          initiator: run.spec.initiator?.type ?? 'manual',
+          ...(run.spec.restartOf ? { restartOf: run.spec.restartOf.run } : {}),
+        },
+        'run started',
+      );
+      this.safeHook(() => this.hooks.runStarted?.(run));
     }
     for (const key of [...pass.finished, ...pass.finishedRuns]) {
       const [ns, name] = splitKey(key);
@@ -962,7 +983,15 @@ export class Controller {
         }
       }
       if (!run) continue;
-      this.log.info({ run: key, phase: run.status?.phase }, 'run finished');
+      const fields = {
+        run: key,
+        workflow: run.spec.workflow,
+        phase: run.status?.phase,
+        ...(run.status?.duration ? { duration: run.status.duration } : {}),
+        ...(run.status?.message ? { reason: run.status.message } : {}),
+      };
+      if (run.status?.phase === 'Failed') this.log.warn(fields, 'run finished');
+      else this.log.info(fields, 'run finished');
       this.notifyParent(run);
       this.safeHook(() => this.hooks.runFinished?.(run));
     }

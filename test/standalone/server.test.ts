@@ -19,7 +19,12 @@ describe('mesonctl server', () => {
   it('loads examples into an empty store and runs one through the API', async () => {
     root = mkdtempSync(join(tmpdir(), 'meson-server-'));
     const dataDir = join(root, 'data');
-    const server = await startServer({ cwd: root, dataDir, examples: EXAMPLES });
+    const server = await startServer({
+      cwd: root,
+      dataDir,
+      examples: EXAMPLES,
+      env: { MESON_LOG_LEVEL: 'info' },
+    });
     servers.push(server);
     const list = await api(server.url, 'GET', '/api/v1/namespaces/default/workflows');
     const names: string[] = list.body.items.map((w: { metadata: { name: string } }) => w.metadata.name);
@@ -43,5 +48,32 @@ describe('mesonctl server', () => {
       `/api/v1/namespaces/default/runs/${run.body.metadata.name}/steps/greet/logs`,
     );
     expect(log.body).toMatch(/Hello, server!/);
+    // the log is pino JSON lines that say what happened to the run
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; [k: string]: unknown });
+    const name = `default/${run.body.metadata.name}`;
+    expect(lines.find((l) => l.msg === 'run started' && l.run === name)).toMatchObject({
+      workflow: 'hello-meson',
+      version: 1,
+      initiator: 'api',
+    });
+    for (let i = 0; i < 100 && !lines.some((l) => l.msg === 'run finished' && l.run === name); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      lines.push(
+        ...server
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('{') && l.includes('run finished'))
+          .map((l) => JSON.parse(l)),
+      );
+    }
+    expect(lines.find((l) => l.msg === 'run finished' && l.run === name)).toMatchObject({
+      workflow: 'hello-meson',
+      phase: 'Succeeded',
+      duration: expect.stringMatching(/s$/),
+    });
   });
 });
