@@ -1,9 +1,11 @@
 // `mesonctl run` as a user calls it: exit statuses of the spec's table (0 Succeeded, 1 Failed or
 // Stopped, 2 invalid input), several files, subworkflows.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/cli/commands/run.ts';
 
@@ -83,5 +85,48 @@ describe('mesonctl run', () => {
     expect(sub).toMatchObject({ phase: 'Succeeded', outputs: { y: 42 } });
     expect(final.status.phase).toBe('Succeeded');
     expect(res.code).toBe(0);
+  });
+
+  it('stops the run on Ctrl-C, killing its steps, and exits 1 with the run Stopped', async () => {
+    const cwd = workspace({
+      'sleepy.yaml': `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: sleepy }
+spec:
+  definition:
+    step: { name: s, shell: { script: "echo $$ > step.pid; sleep 60" } }
+`,
+    });
+    const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+    const child = spawn(process.execPath, [main, 'run', 'sleepy.yaml'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const pidFile = join(cwd, 'step.pid');
+    for (let i = 0; i < 300 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
+    const stepPid = Number(readFileSync(pidFile, 'utf8'));
+    child.kill('SIGINT');
+    expect(await exited, out).toBe(1);
+    expect(out).toMatch(/run sleepy-\w+: Stopped/);
+    // the step's shell (a detached executor's child) is gone, not orphaned
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      try {
+        process.kill(stepPid, 0);
+        await new Promise((r) => setTimeout(r, 50));
+      } catch {
+        alive = false;
+      }
+    }
+    expect(alive).toBe(false);
   });
 });

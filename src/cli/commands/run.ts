@@ -86,6 +86,7 @@ export const runCommand: Command = async (args, io) => {
   // executors and the controller's timers are unref'd (they must not hold a server open);
   // here the process must live until the run ends
   const keepAlive = setInterval(() => {}, 60_000);
+  let removeSignalHandlers = () => {};
   try {
     const ns = target.metadata.namespace ?? 'default';
     applyManifests(standalone.store, { ...manifests, runs: [] }, Date.now(), ns);
@@ -134,6 +135,23 @@ export const runCommand: Command = async (args, io) => {
       },
     });
     runName = run.metadata.name;
+    // Ctrl-C stops the run (its steps are killed: executors are detached and would outlive us),
+    // then reports it as usual; a second Ctrl-C exits at once
+    let interrupted = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      io.stderr(`mesonctl run: ${signal}: stopping run ${runName} (again to exit at once)\n`);
+      const cur = standalone.store.get<WorkflowRun>('WorkflowRun', ns, runName);
+      if (cur && !cur.spec.stop)
+        standalone.store.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    removeSignalHandlers = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
     const final = await done;
     const steps = standalone.store.getStepInstances(ns, runName).items.map((s) => s.data);
     if (parsed.values.json) {
@@ -150,6 +168,7 @@ export const runCommand: Command = async (args, io) => {
     // a run that could not even start (bad parameters) is invalid input
     return final.status?.conditions?.some((c) => c.reason === 'StartFailed') ? 2 : 1;
   } finally {
+    removeSignalHandlers();
     clearInterval(keepAlive);
     standalone.stop();
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
