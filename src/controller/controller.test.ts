@@ -285,4 +285,21 @@ describe('Controller', () => {
     }
     expect(status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/killed/) });
   });
+
+  it('fails a step that asks for more than the whole machine instead of leaving it Queued forever', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'big', {
+      sequence: [
+        { step: { name: 'fits', resources: { cpus: 2, memory: '1Gi' }, shell: { script: 'true' } } },
+        { step: { name: 'huge', resources: { cpus: 64, gpus: 1 }, shell: { script: 'true' } } },
+      ],
+    } as DefinitionNode);
+    controller.start();
+    const final = await waitFor(store, startRun(store, 'big').metadata.name);
+    expect(final.status?.phase).toBe('Failed');
+    const huge = store.getStepInstance('default', final.metadata.name, 'huge')?.data as { message?: string };
+    expect(huge.message).toContain(
+      'cannot run on this machine: the step asks for cpus 64 (the machine has 4), gpus 1',
+    );
+  });
 });

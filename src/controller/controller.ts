@@ -74,6 +74,8 @@ export interface OfferSource {
   offers(now: number): Offer[];
   hold(taskId: string, req: ResourceRequest): void;
   release(taskId: string): void;
+  /** Why a request can never fit any offer of this source (a fixed machine), else undefined. */
+  neverFits?(req: ResourceRequest): string | undefined;
 }
 
 export interface ControllerDeps {
@@ -750,13 +752,16 @@ export class Controller {
     }
     this.feed.passDone(placedTenants);
     for (const u of result.unplaced) {
-      if (u.outcome !== 'broke') continue;
       const entry = this.tasks.get(u.taskId);
       if (!entry) continue;
+      // a step bigger than the whole (fixed) machine would stay Queued forever: fail it, saying why
+      const never =
+        u.outcome === 'does-not-fit' ? this.offerSource.neverFits?.(entry.task.resources) : undefined;
+      if (u.outcome !== 'broke' && !never) continue;
       this.dequeue(u.taskId);
       this.tasks.delete(u.taskId);
       pass.deleteTasks.push(entry.key);
-      const message = u.error?.message ?? u.reasons.map((r) => r.message).join('; ');
+      const message = never ?? u.error?.message ?? u.reasons.map((r) => r.message).join('; ');
       this.inbox.push({
         run: runKey(entry.key.namespace, entry.key.run),
         event: { type: 'StepFailed', instanceId: entry.key.instance, attempt: entry.key.attempt, message },

@@ -58,6 +58,25 @@ export class LocalOfferSource {
     ];
   }
 
+  /**
+   * Why `req` can never be placed here, whatever finishes (it asks for more than the whole
+   * machine has), or undefined. The machine is all there is: such a step would queue forever.
+   */
+  neverFits(req: ResourceRequest): string | undefined {
+    const c = this.capacity;
+    const over: string[] = [];
+    if (req.cpuMillis > c.cpuMillis)
+      over.push(`cpus ${req.cpuMillis / 1000} (the machine has ${c.cpuMillis / 1000})`);
+    if (req.memoryBytes > c.memoryBytes)
+      over.push(`memory ${gib(req.memoryBytes)} (the machine has ${gib(c.memoryBytes)})`);
+    if (req.diskBytes > c.diskBytes)
+      over.push(`disk ${gib(req.diskBytes)} (the machine has ${gib(c.diskBytes)})`);
+    if (req.gpus > c.gpus) over.push(`gpus ${req.gpus} (the machine has ${c.gpus})`);
+    for (const [name, n] of Object.entries(req.scalars ?? {}))
+      if (n > 0) over.push(`${name} ${n} (the machine has none)`);
+    return over.length > 0 ? `cannot run on this machine: the step asks for ${over.join(', ')}` : undefined;
+  }
+
   /** Records that `taskId` holds `req` (idempotent per task id: a second hold replaces the first). */
   hold(taskId: string, req: ResourceRequest): void {
     this.release(taskId);
@@ -83,4 +102,8 @@ export class LocalOfferSource {
   usage(): Resources {
     return { ...this.used };
   }
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1).replace(/\.0$/, '')}Gi`;
 }
