@@ -134,6 +134,10 @@ describe('sandbox', () => {
       expect(e.code, src).toBe('EXPR_FORBIDDEN');
     }
   });
+  it('reads -0 from a variable as 0 (JSON cannot tell them apart; found by the property test)', () => {
+    expect(Object.is(evaluate('y', { y: -0 }), 0)).toBe(true);
+    expect(Object.is(evaluate('l[0]', { l: [-0] }), 0)).toBe(true);
+  });
   it('rejects computed prototype keys at evaluation', () => {
     expect(err('x["__proto__"]', { x: {} }).code).toBe('EXPR_FORBIDDEN');
     expect(err('x["construc" + "tor"]', { x: {} }).code).toBe('EXPR_FORBIDDEN');

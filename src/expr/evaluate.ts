@@ -71,7 +71,8 @@ function readData(obj: object, key: string, pos: number): Value | undefined {
   const t = typeof v;
   if (v === null || t === 'string' || t === 'boolean' || Array.isArray(v) || isPlainObject(v))
     return v as Value;
-  if (t === 'number' && Number.isFinite(v)) return v as number;
+  // -0 from a variable reads as 0, as arithmetic results do: JSON cannot tell them apart.
+  if (t === 'number' && Number.isFinite(v)) return v === 0 ? 0 : (v as number);
   return at(pos, () => typeOf(v) as never); // throws the precise type error
 }
 
