@@ -211,6 +211,16 @@ export class Controller {
     this.launcher.close();
   }
 
+  /** The inputs each waiting step instance of a run still waits for (`mesonctl run` explains a wait). */
+  waitingFor(namespace: string, run: string): { instance: string; inputs: string[] }[] {
+    const active = this.runs.get(runKey(namespace, run));
+    if (!active) return [];
+    return [...active.waiting].map(([instance, inputs]) => ({
+      instance,
+      inputs: inputs.map((i) => describeSelector(i)),
+    }));
+  }
+
   /** Resolves when no work is pending (tests, `mesonctl run`). */
   idle(): Promise<void> {
     if (!this.scheduled && !this.flushing) return Promise.resolve();
@@ -664,6 +674,10 @@ export class Controller {
       }
       case 'WaitForInputs': {
         active.waiting.set(a.instanceId, a.inputs);
+        this.log.info(
+          { run: active.key, step: a.instanceId, inputs: a.inputs.map((i) => describeSelector(i)) },
+          'step waiting for inputs',
+        );
         const names = new Set(a.inputs.map((i) => i.name));
         const current = this.store
           .list<DataArtifact>('DataArtifact', ns)
@@ -1121,4 +1135,10 @@ function toExecutorStep(step: ResolvedStep): LaunchRequest['step'] {
     ...(step.copy ? { copy: step.copy } : {}),
     parameters: step.parameters as LaunchRequest['step']['parameters'],
   };
+}
+
+/** `views{country=US,dateint=20240101}`: an input as a person reads it in a log or a message. */
+function describeSelector(sel: ArtifactSelector): string {
+  const parts = Object.entries(sel.partition ?? {}).map(([k, v]) => `${k}=${v}`);
+  return parts.length > 0 ? `${sel.name}{${parts.join(',')}}` : sel.name;
 }

@@ -21,6 +21,21 @@ function workspace(files: Record<string, string>): string {
   return dir;
 }
 
+/** `mesonctl run ARGS` as a real process (for signals). */
+function spawnRun(cwd: string, args: string[]) {
+  const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, [main, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exited, output: () => out };
+}
+
 async function run(cwd: string, args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
@@ -97,26 +112,14 @@ spec:
     step: { name: s, shell: { script: "echo $$ > step.pid; sleep 60" } }
 `,
     });
-    const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-    const child = spawn(process.execPath, [main, 'run', 'sleepy.yaml'], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const proc = spawnRun(cwd, ['sleepy.yaml']);
     const pidFile = join(cwd, 'step.pid');
     for (let i = 0; i < 300 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 100));
     const stepPid = Number(readFileSync(pidFile, 'utf8'));
-    child.kill('SIGINT');
-    expect(await exited, out).toBe(1);
-    expect(out).toMatch(/run sleepy-\w+: Stopped/);
+    proc.child.kill('SIGINT');
+    expect(await proc.exited, proc.output()).toBe(1);
+    expect(proc.output()).toMatch(/run sleepy-\w+: Stopped/);
     // the step's shell (a detached executor's child) is gone, not orphaned
     let alive = true;
     for (let i = 0; i < 100 && alive; i++) {
@@ -128,5 +131,24 @@ spec:
       }
     }
     expect(alive).toBe(false);
+  });
+
+  it('says what a run that only waits for inputs is waiting for', async () => {
+    const cwd = workspace({
+      'waits.yaml': `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: waits }
+spec:
+  parameters: [{ name: country, type: string, value: US }]
+  definition:
+    step: { name: load, inputs: [{ name: views, partition: { country: "\${country}" } }], shell: { script: "true" } }
+`,
+    });
+    const proc = spawnRun(cwd, ['waits.yaml']);
+    for (let i = 0; i < 200 && !proc.output().includes('is waiting for'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(proc.output()).toContain('step load is waiting for views{country=US}');
+    proc.child.kill('SIGINT');
+    expect(await proc.exited).toBe(1);
   });
 });

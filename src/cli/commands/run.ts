@@ -152,7 +152,20 @@ export const runCommand: Command = async (args, io) => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     };
-    const final = await done;
+    // a run that only waits for inputs would wait silently forever: say what it waits for
+    const told = new Set<string>();
+    const explain = setInterval(() => {
+      const counts = standalone.store.countStepInstances(ns, runName);
+      if ((counts.Running ?? 0) + (counts.Queued ?? 0) + (counts.Pending ?? 0) > 0) return;
+      for (const w of standalone.controller.waitingFor(ns, runName)) {
+        if (told.has(w.instance)) continue;
+        told.add(w.instance);
+        io.stderr(
+          `mesonctl run: step ${w.instance} is waiting for ${w.inputs.join(', ')}: add DataArtifact documents to the files to announce them (Ctrl-C stops the run)\n`,
+        );
+      }
+    }, 2000);
+    const final = await done.finally(() => clearInterval(explain));
     const steps = standalone.store.getStepInstances(ns, runName).items.map((s) => s.data);
     if (parsed.values.json) {
       io.stdout(`${JSON.stringify({ ...final, status: { ...final.status, steps } }, null, 2)}\n`);
