@@ -76,10 +76,21 @@ function storeToApi(err: StoreError): ApiError {
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const logger = deps.logger;
+  // one log line per request (Fastify's default is two: "incoming request" and "request completed")
   const app =
     typeof logger === 'object' && logger !== null
-      ? Fastify({ loggerInstance: logger })
-      : Fastify({ logger: logger === true });
+      ? Fastify({ loggerInstance: logger, disableRequestLogging: true })
+      : Fastify({ logger: logger === true, disableRequestLogging: true });
+  app.addHook('onResponse', async (req, reply) => {
+    const fields = {
+      method: req.method,
+      url: req.url,
+      statusCode: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (reply.statusCode >= 500) req.log.error(fields, 'request failed');
+    else req.log.info(fields, 'request');
+  });
   const routeDeps: RouteDeps = { store: deps.store, now: deps.now ?? Date.now };
 
   app.setErrorHandler((err, req, reply) => {

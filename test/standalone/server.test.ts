@@ -55,6 +55,13 @@ describe('mesonctl server', () => {
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { level: number; msg: string; [k: string]: unknown });
     const name = `default/${run.body.metadata.name}`;
+    // one line per request, with what a platform engineer greps for
+    expect(lines.find((l) => l.msg === 'request' && l.method === 'POST')).toMatchObject({
+      url: '/api/v1/namespaces/default/workflows/hello-meson/runs',
+      statusCode: 201,
+      ms: expect.any(Number),
+    });
+    expect(lines.some((l) => l.msg === 'incoming request')).toBe(false);
     expect(lines.find((l) => l.msg === 'run started' && l.run === name)).toMatchObject({
       workflow: 'hello-meson',
       version: 1,
