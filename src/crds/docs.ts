@@ -73,7 +73,7 @@ const VALIDATION_SECTION = [
   '| `FOREACH_NOT_LIST` | foreach `items` that cannot yield a list (a literal, arithmetic, a scalar parameter) |',
   '| `CONDITION_NOT_BOOLEAN` | a `when` or `while` whose expression gives a number, string, list or map |',
   '| `SUBWORKFLOW_SELF` | a workflow that runs itself as a subworkflow |',
-  '| `CRON_*`, `TIMEZONE_INVALID` | a schedule that does not parse as Quartz 7/6-field or classic 5-field cron; an unknown IANA time zone, or an abbreviation such as `PST` or `BST` (ICU reads `BST` as Asia/Dhaka) |',
+  '| `CRON_*`, `TIMEZONE_INVALID` | a schedule that does not parse as Quartz 7/6-field or classic 5-field cron, or never fires (`CRON_NEVER_FIRES`: 31 February); an unknown IANA time zone, or an abbreviation such as `PST` or `BST` (ICU reads `BST` as Asia/Dhaka) |',
   '| `QUANTITY_INVALID` | a resource quantity that does not parse (`500m`, `8Gi`, `1.5` are fine) |',
   '| `YAML_SYNTAX` | YAML that does not parse (duplicate keys included) |',
   `| \`SCHEMA_TOO_DEEP\` | a document nested more than ${MAX_NESTING} levels (about 80 nested blocks) |`,

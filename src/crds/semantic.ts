@@ -14,7 +14,7 @@ import {
   type ValueType,
 } from '../expr/index.ts';
 import { parseQuantity } from '../offer-adapter/quantity.ts';
-import { parseSchedule } from '../triggers/cron.ts';
+import { nextFireAfter, parseSchedule } from '../triggers/cron.ts';
 import { referencedNames, stepReferences, whyNotList } from './expressions.ts';
 import { formatPath, issue, type PathSegment, type ValidationIssue } from './messages.ts';
 import { PARAMETER_TYPES } from './workflow.ts';
@@ -436,6 +436,9 @@ function checkTimezone(tz: unknown, path: PathSegment[], ctx: Context): boolean 
   }
 }
 
+/** 1970 and 2070: with nextFireAfter's 100-year horizon, schedules of 1970-2170 are seen. */
+const FIRE_WINDOWS = [0, Date.UTC(2070, 0, 1)];
+
 function checkTriggers(triggers: unknown, path: PathSegment[], ctx: Context): void {
   if (!isObj(triggers) || !Array.isArray(triggers.cron)) return;
   triggers.cron.forEach((c, i) => {
@@ -444,7 +447,16 @@ function checkTriggers(triggers: unknown, path: PathSegment[], ctx: Context): vo
     const tzOk = checkTimezone(c.timezone, [...at, 'timezone'], ctx);
     if (!isStr(c.schedule)) return;
     try {
-      parseSchedule(c.schedule, tzOk && isStr(c.timezone) ? c.timezone : undefined);
+      const schedule = parseSchedule(c.schedule, tzOk && isStr(c.timezone) ? c.timezone : undefined);
+      // Fixed instants, not the clock (validation is pure): nextFireAfter scans 100 years each.
+      if (FIRE_WINDOWS.every((from) => nextFireAfter(schedule, from) === null))
+        ctx.issues.push(
+          issue(
+            [...at, 'schedule'],
+            'CRON_NEVER_FIRES',
+            `the schedule "${c.schedule}" never fires (it names a date that does not exist, such as 31 February, or 29 February of a year that is not a leap year)`,
+          ),
+        );
     } catch (err) {
       const e = err as { code?: string; message?: string };
       ctx.issues.push(
