@@ -473,8 +473,16 @@ export class WorkflowServices implements RunHooks {
       event,
       this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {},
     );
+    // webhook log lines name the run and event they are about
+    const about = { run: k, workflow: run.spec.workflow, event };
+    const logger = {
+      info: (o: object, m?: string) => this.log.info({ ...about, ...o }, m),
+      warn: (o: object, m?: string) => this.log.warn({ ...about, ...o }, m),
+      error: (o: object, m?: string) => this.log.error({ ...about, ...o }, m),
+      debug: (o: object, m?: string) => this.log.debug({ ...about, ...o }, m),
+    };
     void notifyRun(notifications, body, {
-      logger: this.log,
+      logger,
       ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
     });
   }

@@ -204,7 +204,9 @@ describe('workflow services', () => {
       calls.push({ url, body: JSON.parse(String(init.body)) });
       return new Response('ok', { status: 200 });
     }) as unknown as typeof globalThis.fetch;
-    const s = setup({ fetch });
+    const logged: Record<string, unknown>[] = [];
+    const keep = (o: object, msg?: string) => void logged.push({ ...o, msg });
+    const s = setup({ fetch, logger: { info: keep, warn: keep, error: keep, debug: keep } });
     load(
       s,
       wf('notified', {
@@ -238,6 +240,11 @@ describe('workflow services', () => {
       1,
     );
     expect(calls.map((c) => c.body.event)).toEqual(['start', 'success']);
+    // the webhook's log lines say which run and event they are about
+    expect(logged.find((l) => l.msg === 'webhook delivered' && l.event === 'failure')).toMatchObject({
+      run: 'default/n2',
+      workflow: 'notified',
+    });
     expect(calls[1]).toMatchObject({
       url: 'http://hooks.example/meson',
       body: { run: 'n1', workflow: 'notified', phase: 'Succeeded' },
