@@ -246,11 +246,18 @@ function checkQuantities(resources: unknown, path: PathSegment[], ctx: Context):
     try {
       parseQuantity(q);
     } catch (err) {
+      // "8GB", "512mb": the most common slip; name both Kubernetes spellings.
+      const bytes = /^([0-9.]+)\s*([kKmMgGtTpP])i?[bB]$/.exec(q);
+      const unit = bytes?.[2]?.toUpperCase().replace('K', 'k');
+      const hint =
+        bytes && unit
+          ? `Kubernetes writes bytes without B: did you mean ${bytes[1]}${unit === 'k' ? 'Ki' : `${unit}i`} (powers of 1024) or ${bytes[1]}${unit} (powers of 1000)?`
+          : (err as Error).message;
       ctx.issues.push(
         issue(
           [...path, key],
           'QUANTITY_INVALID',
-          `expected a number or a quantity such as 500m, 512Mi or 8Gi, found ${JSON.stringify(q)} (${(err as Error).message})`,
+          `expected a number or a quantity such as 500m, 512Mi or 8Gi, found ${JSON.stringify(q)} (${hint})`,
         ),
       );
     }
