@@ -99,6 +99,11 @@ describe('mesonctl eval', () => {
   });
   it('draws the caret on the line of a multi-line expression', () => {
     expect(caret('1 +\n  nope', 6)).toBe('    nope\n    ^\n');
+    // A 10,000-character line is cut to a window around the position, caret still under it.
+    const long = `${'x + '.repeat(2500)}?`;
+    const [shown, under] = caret(long, 10_000).split('\n') as [string, string];
+    expect(shown.length).toBeLessThan(120);
+    expect(shown[under.indexOf('^')]).toBe('?');
   });
   it('works as a process: node src/cli/main.ts eval ...', () => {
     const main = fileURLToPath(new URL('../main.ts', import.meta.url));

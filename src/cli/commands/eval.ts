@@ -70,8 +70,17 @@ export function caret(expression: string, position: number): string {
   const lineStart = expression.lastIndexOf('\n', position - 1) + 1;
   const lineEnd = expression.indexOf('\n', position);
   const line = expression.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
-  return `  ${line}\n  ${' '.repeat(Math.max(0, position - lineStart))}^\n`;
+  const column = Math.max(0, position - lineStart);
+  if (line.length <= CARET_WIDTH) return `  ${line}\n  ${' '.repeat(column)}^\n`;
+  // A long line (a generated expression, 10,000 characters) is shown around the position only.
+  const from = Math.max(0, Math.min(column - CARET_WIDTH / 2, line.length - CARET_WIDTH));
+  const head = from > 0 ? '...' : '';
+  const tail = from + CARET_WIDTH < line.length ? '...' : '';
+  const shown = `${head}${line.slice(from, from + CARET_WIDTH)}${tail}`;
+  return `  ${shown}\n  ${' '.repeat(head.length + column - from)}^\n`;
 }
+
+const CARET_WIDTH = 100;
 
 function report(io: CliIo, expression: string, issue: ExprIssue): void {
   // Outside a workflow the usual unknown name is a parameter the user meant to pass.
