@@ -430,6 +430,15 @@ export class Controller {
       return v;
     }
     const wf = this.store.get<Workflow>('Workflow', ns, run.spec.workflow);
+    if (!wf && run.spec.version !== undefined) {
+      // the Workflow was deleted but its versions stay for its runs: a pinned run (a restart) runs
+      const pinned = this.store.get<WorkflowVersion>(
+        'WorkflowVersion',
+        ns,
+        versionName(run.spec.workflow, run.spec.version),
+      );
+      if (pinned) return pinned;
+    }
     if (!wf) throw new Error(`spec.workflow: Workflow "${run.spec.workflow}" not found in namespace "${ns}"`);
     const versions = this.store.list<WorkflowVersion>('WorkflowVersion', ns, {
       labels: { [WORKFLOW_LABEL]: run.spec.workflow },

@@ -606,4 +606,26 @@ describe('REST API', () => {
     });
     await app.inject({ method: 'POST', url: `${NS}/runs/${run.metadata.name}/stop` });
   });
+  it('restarts a run of a deleted workflow on the version it ran (versions outlive the workflow)', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('gone', { step: { name: 'a', shell: { script: 'exit 1' } } }),
+    });
+    const first = (
+      await app.inject({ method: 'POST', url: `${NS}/workflows/gone/runs`, payload: {} })
+    ).json();
+    expect((await waitForRun(app, first.metadata.name)).status.phase).toBe('Failed');
+    expect((await app.inject({ method: 'DELETE', url: `${NS}/workflows/gone` })).statusCode).toBe(204);
+    const again = await app.inject({
+      method: 'POST',
+      url: `${NS}/runs/${first.metadata.name}/restart`,
+      payload: { from: 'beginning' },
+    });
+    expect(again.statusCode).toBe(201);
+    const rerun = await waitForRun(app, again.json().metadata.name);
+    // it ran (and failed in its step), rather than failing to start for want of the Workflow
+    expect(rerun.status.steps.map((st) => [st.id, st.phase])).toEqual([['a', 'Failed']]);
+  });
 });
