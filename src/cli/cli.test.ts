@@ -25,6 +25,11 @@ describe('mesonctl', () => {
     for (const c of ['validate', 'run', 'eval', 'synth', 'server', 'operator'])
       expect(t.out.join('')).toContain(c);
   });
+  it('prints its version (from package.json) for --version', async () => {
+    const t = io();
+    expect(await runCli(['--version'], t.io)).toBe(0);
+    expect(t.out.join('')).toMatch(/^mesonctl \d+\.\d+\.\d+\S* \(API meson\.dev\/v1alpha1\)\n$/);
+  });
   it('rejects an unknown command with exit 2', async () => {
     const t = io();
     expect(await runCli(['frobnicate'], t.io)).toBe(2);

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 /** What a command may touch: injected so that commands are testable without a process. */
@@ -54,13 +55,33 @@ registerCommand(
 
 export function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `usage: mesonctl <command> [args]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: mesonctl <command> [args]   (mesonctl --version; mesonctl <command> --help)\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+/** The package version, from package.json next to src/ (or next to dist/ once built). */
+async function packageVersion(): Promise<string> {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(await readFile(new URL(up, import.meta.url), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (pkg.name === 'meson-k8s' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not this one
+    }
+  }
+  return 'unknown';
 }
 
 export async function runCli(argv: string[], io: CliIo): Promise<number | undefined> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     io.stdout(usage());
+    return 0;
+  }
+  if (name === '--version' || name === 'version') {
+    io.stdout(`mesonctl ${await packageVersion()} (API meson.dev/v1alpha1)\n`);
     return 0;
   }
   const entry = commands[name];
