@@ -30,11 +30,11 @@ export function checkName(value: string, what: string): string {
   return value;
 }
 
-export function pageLimit(raw: unknown, max = 1000): number | undefined {
+export function pageLimit(raw: unknown, max = 1000, name = 'limit'): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new ApiError('API_BAD_REQUEST', `limit: expected an integer from 1 to ${max}, got "${raw}"`);
+    throw new ApiError('API_BAD_REQUEST', `${name}: expected an integer from 1 to ${max}, got "${raw}"`);
   }
   return n;
 }

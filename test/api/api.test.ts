@@ -628,4 +628,15 @@ describe('REST API', () => {
     // it ran (and failed in its step), rather than failing to start for want of the Workflow
     expect(rerun.status.steps.map((st) => [st.id, st.phase])).toEqual([['a', 'Failed']]);
   });
+  it('names the query parameter that is out of range', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('q', { step: { name: 'a', noop: {} } }),
+    });
+    const run = (await app.inject({ method: 'POST', url: `${NS}/workflows/q/runs`, payload: {} })).json();
+    const bad = await app.inject({ method: 'GET', url: `${NS}/runs/${run.metadata.name}?stepsLimit=0` });
+    expect(bad.json()).toMatchObject({ status: 400, detail: expect.stringMatching(/^stepsLimit: /) });
+  });
 });

@@ -191,7 +191,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
     app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run', async (req, reply) => {
       const run = getRun(deps, req.params.ns, req.params.run);
       if (req.query.steps === 'false') return run;
-      const limit = pageLimit(req.query.stepsLimit, 10_000) ?? 1000;
+      const limit = pageLimit(req.query.stepsLimit, 10_000, 'stepsLimit') ?? 1000;
       const page = store.getStepInstances(req.params.ns, req.params.run, { limit });
       const status: WorkflowRunStatus = {
         ...(run.status ?? {}),
