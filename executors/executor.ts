@@ -224,7 +224,9 @@ export async function runAttempt(
   try {
     plan = planStep(task.step, { dir, cwd, env });
   } catch (err) {
-    return finish({ phase: 'Failed', message: (err as Error).message });
+    // the stable code (EXECUTOR_NO_SPARK, ...) leads, as docs/executor-protocol.md promises
+    const code = err instanceof StepSetupError ? `${err.code}: ` : '';
+    return finish({ phase: 'Failed', message: `${code}${(err as Error).message}` });
   }
   if (killedBy)
     return finish({ phase: 'Failed', message: `killed (${killedBy}) before it started`, signal: killedBy });

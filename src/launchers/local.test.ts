@@ -102,7 +102,10 @@ describe('LocalLauncher', () => {
     await until((u) => u.filter((x) => x.type === 'finished').length === 2);
     const by = (i: string) => updates.find((u) => u.type === 'finished' && u.key.instance === i);
     expect(by('bad')).toMatchObject({ status: { phase: 'Failed', exitCode: 3 } });
-    expect(by('ctr')).toMatchObject({ status: { phase: 'Failed' } });
+    // the documented code leads the message, so users can search for it (docs/executor-protocol.md)
+    expect(by('ctr')).toMatchObject({
+      status: { phase: 'Failed', message: expect.stringMatching(/^EXECUTOR_NO_CONTAINER_RUNTIME: /) },
+    });
   });
 
   it('completes noop steps in-process', async () => {
