@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { coerceParameter, type ExprError, type ParameterType, type Value } from '../expr/index.ts';
 import { DataArtifactSchema } from './artifact.ts';
 import { API_VERSION } from './common.ts';
-import { fromZodIssue, issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import { fromZodIssue, issue, type PathSegment, suggest, type ValidationIssue } from './messages.ts';
 import { WorkflowRunSchema } from './run.ts';
 import { checkMetadata, checkRunSpec, checkWorkflowSpec } from './semantic.ts';
 import { PARAMETER_TYPES, WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
@@ -173,12 +173,13 @@ export function crossDocumentIssues(docs: unknown[]): Map<number, ValidationIssu
       if (!isObj(p) || typeof p.name !== 'string') return;
       if (!types.has(p.name)) {
         const known = [...types.keys()].sort().join(', ') || 'no parameters';
+        const close = suggest(p.name, [...types.keys()]);
         add(
           index,
           issue(
             [...path, i, 'name'],
             'PARAM_UNKNOWN',
-            `unknown parameter "${p.name}": Workflow "${workflow as string}" declares ${known}`,
+            `unknown parameter "${p.name}"${close ? ` (did you mean "${close}"?)` : ''}: Workflow "${workflow as string}" declares ${known}`,
           ),
         );
         return;
