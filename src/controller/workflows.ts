@@ -98,6 +98,18 @@ export function ensureVersion(
       ],
     };
   }
+  // a condition that did not change keeps the time of its last transition (Kubernetes semantics)
+  const before = prev.conditions?.find((c) => c.type === 'Ready');
+  const after = status.conditions?.[0];
+  if (
+    before &&
+    after &&
+    before.status === after.status &&
+    before.reason === after.reason &&
+    before.message === after.message
+  ) {
+    status.conditions = [{ ...after, lastTransitionTime: before.lastTransitionTime }];
+  }
   if (JSON.stringify(status) !== JSON.stringify(wf.status)) w.updateStatus('Workflow', { ...wf, status });
   return status;
 }

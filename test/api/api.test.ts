@@ -639,4 +639,12 @@ describe('REST API', () => {
     const bad = await app.inject({ method: 'GET', url: `${NS}/runs/${run.metadata.name}?stepsLimit=0` });
     expect(bad.json()).toMatchObject({ status: 400, detail: expect.stringMatching(/^stepsLimit: /) });
   });
+  it('keeps the Ready condition time while it does not change (a no-op update is not a transition)', async () => {
+    const { app } = await setup();
+    const wf = workflow('steady', { step: { name: 'a', noop: {} } });
+    const first = (await app.inject({ method: 'PUT', url: `${NS}/workflows/steady`, payload: wf })).json();
+    await new Promise((r) => setTimeout(r, 30));
+    const again = (await app.inject({ method: 'PUT', url: `${NS}/workflows/steady`, payload: wf })).json();
+    expect(again.status.conditions[0]).toEqual(first.status.conditions[0]);
+  });
 });
