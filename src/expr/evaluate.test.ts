@@ -134,6 +134,12 @@ describe('sandbox', () => {
       expect(e.code, src).toBe('EXPR_FORBIDDEN');
     }
   });
+  it('decodes string escapes, \\u included, and refuses unknown ones instead of dropping the backslash', () => {
+    expect(evaluate(String.raw`"a\u00e9\u{1F600}\n\t\"\\\/"`, {})).toBe('aé😀\n\t"\\/');
+    expect(evaluate(String.raw`'it\'s'`, {})).toBe("it's");
+    expect(() => evaluate(String.raw`"C:\data"`, {})).toThrow('unsupported escape "\\d"');
+    expect(() => evaluate(String.raw`"\u12"`, {})).toThrow(ExprError);
+  });
   it('reads -0 from a variable as 0 (JSON cannot tell them apart; found by the property test)', () => {
     expect(Object.is(evaluate('y', { y: -0 }), 0)).toBe(true);
     expect(Object.is(evaluate('l[0]', { l: [-0] }), 0)).toBe(true);

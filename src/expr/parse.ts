@@ -192,10 +192,10 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
   const sub = (x: unknown) => convert(x as JsepNode, depth + 1, b);
   switch (n.type) {
     case 'Literal': {
-      const v = n.value;
+      // Strings are decoded here from their source: jsep drops unknown escapes and has no \u.
+      const v = typeof n.value === 'string' ? decodeString(String(n.raw), pos) : n.value;
       if (typeof v === 'number' && !Number.isFinite(v))
         throw new ExprError('EXPR_ARITHMETIC', `number ${String(n.raw)} is out of range`, { position: pos });
-      if (typeof v === 'string') checkEscapes(String(n.raw), pos);
       // An id such as 9007199254740993 would silently become ...992: refuse instead of rounding.
       if (typeof v === 'number' && /^\d+$/.test(String(n.raw)) && !Number.isSafeInteger(v))
         throw new ExprError(
@@ -295,22 +295,54 @@ function convert(n: JsepNode, depth: number, b: Budget): Expr {
   }
 }
 
+const SIMPLE_ESCAPES: Record<string, string> = {
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  b: '\b',
+  f: '\f',
+  v: '\v',
+  "'": "'",
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+};
+
 /**
- * jsep drops the backslash of an escape it does not know ("C:\data" becomes "C:data", "\u00e9"
- * becomes "u00e9"): refuse those instead of changing the text silently.
+ * The value of a string literal from its source text (quotes included): the escapes of
+ * JavaScript strings and JSON — `\n \t \r \b \f \v \\ \" \' \/` and `\u00e9` / `\u{1F600}`.
+ * Any other backslash is an error: jsep dropped it ("C:\data" became "C:data").
  */
-function checkEscapes(raw: string, pos: number): void {
+function decodeString(raw: string, pos: number): string {
+  let out = '';
   for (let i = 1; i < raw.length - 1; i++) {
-    if (raw[i] !== '\\') continue;
+    const ch = raw[i]!;
+    if (ch !== '\\') {
+      out += ch;
+      continue;
+    }
     const next = raw[i + 1] ?? '';
-    if (!'nrtbfv\'"\\'.includes(next))
-      throw new ExprError(
-        'EXPR_PARSE',
-        `unsupported escape "\\${next}" in a string: the escapes are \\n \\t \\r \\\\ \\" \\' (write \\\\ for a backslash)`,
-        { position: pos + i },
-      );
-    i++;
+    const simple = SIMPLE_ESCAPES[next];
+    if (simple !== undefined) {
+      out += simple;
+      i++;
+      continue;
+    }
+    const unicode =
+      next === 'u' ? /^u(?:([0-9a-fA-F]{4})|\{([0-9a-fA-F]{1,6})\})/.exec(raw.slice(i + 1)) : null;
+    const code = unicode ? Number.parseInt(unicode[1] ?? unicode[2] ?? '', 16) : Number.NaN;
+    if (unicode && code <= 0x10ffff) {
+      out += String.fromCodePoint(code);
+      i += unicode[0].length;
+      continue;
+    }
+    throw new ExprError(
+      'EXPR_PARSE',
+      `unsupported escape "\\${next}" in a string: the escapes are \\n \\t \\r \\\\ \\" \\' and \\u00e9 (write \\\\ for a backslash)`,
+      { position: pos + i },
+    );
   }
+  return out;
 }
 
 /**
