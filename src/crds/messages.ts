@@ -240,7 +240,8 @@ function indentationHint(expected: string, input: unknown, here?: z.ZodType): st
       return ` with keys ${shown || '(none)'}; write a list of {name, value} entries, e.g. "- { name: ${keys[0] ?? 'x'}, value: ... }"`;
     return ` with keys ${shown || '(none)'}; write each list item on its own line starting with "- "`;
   }
-  if (expected === TYPE_NAMES.object && input === null) return '; write {} for an empty object';
+  if (expected === TYPE_NAMES.object && input === null)
+    return '; write {} for an empty object, or indent its fields under it';
   return '';
 }
 
@@ -255,11 +256,15 @@ export function fromZodIssue(zi: ZodIssue, root: z.ZodType, prefix: PathSegment[
     case 'unrecognized_keys': {
       const allowed = objectKeys(here) ?? [];
       return zi.keys.map((k) => {
-        const hint = suggest(k, allowed);
+        // A field of a child object one level too far out: "shell" next to "step" instead of
+        // under it. Say where it belongs rather than suggesting a look-alike ("noop" -> "loop").
+        const parent = here ? allowed.find((a) => objectKeys(schemaAt(here, [a]))?.includes(k)) : undefined;
+        const hint = parent ? undefined : suggest(k, allowed);
+        const where = parent ? ` ("${k}" is a field of ${parent}: write it under ${parent}:, indented)` : '';
         return issue(
           [...segments, k],
           'SCHEMA_UNKNOWN_FIELD',
-          `unknown field "${k}"${hint ? ` (did you mean "${hint}"?)` : ''}; expected one of ${allowed.join(', ')}`,
+          `unknown field "${k}"${hint ? ` (did you mean "${hint}"?)` : ''}${where}; expected one of ${allowed.join(', ')}`,
         );
       });
     }
