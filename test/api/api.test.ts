@@ -647,4 +647,22 @@ describe('REST API', () => {
     const again = (await app.inject({ method: 'PUT', url: `${NS}/workflows/steady`, payload: wf })).json();
     expect(again.status.conditions[0]).toEqual(first.status.conditions[0]);
   });
+  it('refuses to stop a run that already ended (409) rather than rewriting its spec', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('quick', { step: { name: 'a', noop: {} } }),
+    });
+    const run = (await app.inject({ method: 'POST', url: `${NS}/workflows/quick/runs`, payload: {} })).json();
+    await waitForRun(app, run.metadata.name);
+    const stop = await app.inject({ method: 'POST', url: `${NS}/runs/${run.metadata.name}/stop` });
+    expect(stop.json()).toMatchObject({
+      status: 409,
+      code: 'API_CONFLICT',
+      detail: expect.stringContaining('Succeeded'),
+    });
+    const after = (await app.inject({ method: 'GET', url: `${NS}/runs/${run.metadata.name}` })).json();
+    expect(after.spec.stop).toBeUndefined();
+  });
 });

@@ -293,6 +293,13 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
 
     app.post<{ Params: RunParams }>('/namespaces/:ns/runs/:run/stop', async (req, reply) => {
       const run = getRun(deps, req.params.ns, req.params.run);
+      const phase = run.status?.phase;
+      if (!run.spec.stop && (phase === 'Succeeded' || phase === 'Failed' || phase === 'Stopped')) {
+        throw new ApiError(
+          'API_CONFLICT',
+          `run "${run.metadata.name}" already ended (${phase}): nothing to stop`,
+        );
+      }
       const updated = run.spec.stop
         ? run
         : store.update('WorkflowRun', { ...run, spec: { ...run.spec, stop: true } });
