@@ -154,6 +154,17 @@ describe('workflow services', () => {
       }),
     );
     s.start();
+    // watched, not polled: on a loaded machine a poll can miss q2's time in the queue
+    let q2Queued: Stored<WorkflowRun> | undefined;
+    s.store.watch((c) => {
+      const r = c.object as Stored<WorkflowRun>;
+      if (
+        c.kind === 'WorkflowRun' &&
+        r.metadata.name === 'q2' &&
+        r.status?.conditions?.[0]?.type === 'Queued'
+      )
+        q2Queued ??= r;
+    });
     // created together (one transaction, same timestamp): still one at a time
     s.store.transaction((w) => {
       for (const n of ['q2', 'q1']) {
@@ -165,10 +176,7 @@ describe('workflow services', () => {
         });
       }
     });
-    const queued = await until('q2 queued', () => {
-      const r = s.store.get<WorkflowRun>('WorkflowRun', 'default', 'q2');
-      return r?.status?.conditions?.[0]?.type === 'Queued' ? r : undefined;
-    });
+    const queued = await until('q2 queued', () => q2Queued);
     expect(queued.status?.phase).toBe('Pending');
     // a third one, stopped while it waits, never starts
     s.store.create('WorkflowRun', {
