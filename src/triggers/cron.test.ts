@@ -169,6 +169,12 @@ describe('parseSchedule errors', () => {
   it('validates the time zone', () => {
     expect(codeOf(() => parseSchedule('0 0 * * *', 'Mars/Olympus'))).toBe('CRON_TIMEZONE');
     expect(() => parseSchedule('0 0 * * *', 'Mars/Olympus')).toThrow(/IANA/);
+    // Intl would take these, as Asia/Dhaka and a fixed UTC-5: a daily job would fire at the wrong hour.
+    for (const abbreviation of ['BST', 'EST', 'PST']) {
+      expect(codeOf(() => parseSchedule('0 0 * * *', abbreviation))).toBe('CRON_TIMEZONE');
+      expect(() => parseSchedule('0 0 * * *', abbreviation)).toThrow(/abbreviation/);
+    }
+    expect(codeOf(() => parseSchedule('0 0 * * *', 'UTC'))).toBeUndefined();
     expect(parseSchedule('0 0 * * *', 'Asia/Kolkata').timezone).toBe('Asia/Kolkata');
   });
 });

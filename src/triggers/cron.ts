@@ -6,6 +6,7 @@
 // the gap (02:30 -> 03:30, as Quartz does); a wall time repeated by fall-back fires once, at its
 // first occurrence.
 
+import { timeZoneAbbreviationProblem } from '../expr/index.ts';
 import {
   CronError,
   type CronErrorCode,
@@ -65,6 +66,10 @@ export function parseSchedule(expr: string, timezone = 'UTC'): Schedule {
     throw new CronError(code, `invalid cron expression "${source}": ${message}`, source);
   };
   if (typeof expr !== 'string') fail('CRON_INVALID', 'expected a string');
+  // Intl accepts some abbreviations but reads them surprisingly (BST is Asia/Dhaka, EST has no
+  // daylight saving): a schedule would fire at the wrong hour, so refuse them by name.
+  const abbreviation = typeof timezone === 'string' ? timeZoneAbbreviationProblem(timezone) : undefined;
+  if (abbreviation) throw new CronError('CRON_TIMEZONE', abbreviation, source);
   if (!isValidTimezone(timezone)) {
     throw new CronError(
       'CRON_TIMEZONE',
