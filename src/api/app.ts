@@ -2,7 +2,7 @@
 // One plugin per resource under /api/v1/namespaces/:ns/...; errors are problem+json; optional
 // bearer-token auth; the OpenAPI 3 document is served at /openapi.json.
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { LineCounter, parseAllDocuments, parseDocument } from 'yaml';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
@@ -79,8 +79,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // one log line per request (Fastify's default is two: "incoming request" and "request completed")
   const app =
     typeof logger === 'object' && logger !== null
-      ? Fastify({ loggerInstance: logger, disableRequestLogging: true })
-      : Fastify({ logger: logger === true, disableRequestLogging: true });
+      ? Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) })
+      : Fastify({
+          logger: logger === true,
+          logController: new LogController({ disableRequestLogging: true }),
+        });
   app.addHook('onResponse', async (req, reply) => {
     const fields = {
       method: req.method,
