@@ -2,6 +2,7 @@
 // launcher, the run controller and the workflow services, wired together. Used by
 // `mesonctl server`, `mesonctl run` and the benchmarks. The Kubernetes operator will build the
 // same Controller with its own store, offer sources and launchers.
+
 import { randomBytes } from 'node:crypto';
 import { LocalLauncher } from '../launchers/local.ts';
 import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
@@ -9,6 +10,7 @@ import { LocalOfferSource } from '../offer-adapter/local.ts';
 import type { Resources } from '../offer-adapter/types.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { Controller, type Logger, silentLogger } from './controller.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { WorkflowServices } from './workflows.ts';
 
 export interface StandaloneOptions {
@@ -51,7 +53,14 @@ export interface Standalone {
 export function createStandalone(opts: StandaloneOptions): Standalone {
   const logger = opts.logger ?? silentLogger;
   const now = opts.now ?? Date.now;
-  const store = new SqliteStore({ dir: opts.dataDir });
+  const unlock = lockDataDir(opts.dataDir);
+  let store: SqliteStore;
+  try {
+    store = new SqliteStore({ dir: opts.dataDir });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const offers = new LocalOfferSource({
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
@@ -98,6 +107,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
       services.stop();
       ctl.stop();
       store.close();
+      unlock();
     },
   };
 }

@@ -83,4 +83,19 @@ describe('mesonctl server', () => {
       duration: expect.stringMatching(/s$/),
     });
   });
+
+  it('refuses a second server on the same data directory, and takes over after a kill -9', async () => {
+    root = mkdtempSync(join(tmpdir(), 'meson-server-'));
+    const dataDir = join(root, 'data');
+    const first = await startServer({ cwd: root, dataDir });
+    servers.push(first);
+    // two controllers on one store would launch every step twice
+    await expect(startServer({ cwd: root, dataDir })).rejects.toThrow(
+      /data directory .* is in use by process \d+/,
+    );
+    await first.kill();
+    const second = await startServer({ cwd: root, dataDir });
+    servers.push(second);
+    expect((await api(second.url, 'GET', '/healthz')).body).toEqual({ ok: true });
+  });
 });

@@ -82,7 +82,14 @@ export const runCommand: Command = async (args, io) => {
   const ownDir = parsed.values['data-dir'] === undefined;
   const dataDir = ownDir ? mkdtempSync(join(tmpdir(), 'mesonctl-run-')) : parsed.values['data-dir']!;
   // triggers off: the file's cron and artifact triggers must not start other runs meanwhile
-  const standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50, triggers: false });
+  let standalone: ReturnType<typeof createStandalone>;
+  try {
+    standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50, triggers: false });
+  } catch (err) {
+    io.stderr(`mesonctl run: ${(err as Error).message}\n`);
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    return 2;
+  }
   // executors and the controller's timers are unref'd (they must not hold a server open);
   // here the process must live until the run ends
   const keepAlive = setInterval(() => {}, 60_000);

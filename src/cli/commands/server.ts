@@ -42,7 +42,13 @@ export const serverCommand: Command = async (args, io) => {
   const token = io.env.MESON_API_TOKEN || undefined;
   const logger = pino({ level: io.env.MESON_LOG_LEVEL ?? 'info', base: { component: 'meson' } });
 
-  const standalone = createStandalone({ dataDir, cwd: io.cwd, logger });
+  let standalone: ReturnType<typeof createStandalone>;
+  try {
+    standalone = createStandalone({ dataDir, cwd: io.cwd, logger });
+  } catch (err) {
+    io.stderr(`mesonctl server: ${(err as Error).message}\n`);
+    return 1;
+  }
   if (!v['no-examples']) {
     const dir = abs(v.examples ?? 'examples');
     if (standalone.store.list('Workflow', undefined, { limit: 1 }).items.length === 0) loadExamples(dir);
