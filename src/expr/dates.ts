@@ -1,6 +1,12 @@
 // Calendar and timezone arithmetic for the date built-ins. Timezones come from Intl (the
 // IANA database that ships with Node), so there is no date library; dateInts are yyyymmdd
 // integers of the proleptic Gregorian calendar, years 1000..9999 so that they have 8 digits.
+import {
+  abbreviationProblem,
+  instantToWall,
+  isValidTimezone,
+  offsetAt as zoneOffsetAt,
+} from '../time/zone.ts';
 import { ExprError } from './errors.ts';
 import { Lru } from './lru.ts';
 
@@ -18,53 +24,11 @@ export interface LocalParts {
   second: number;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-const MAX_CACHED_FORMATTERS = 1000;
-
-/**
- * Why `timeZone` is a bare abbreviation (PST, EST, BST, IST) that ICU maps to one zone it picks,
- * or undefined. "BST" is Asia/Dhaka there, not British Summer Time, and "EST" a fixed UTC-5
- * without daylight saving: a schedule would silently fire at the wrong hour, so such names are
- * refused with the zone they would have meant. UTC, GMT and UCT are unambiguous.
- */
-export function abbreviationProblem(timeZone: string): string | undefined {
-  if (!/^[A-Z]{2,5}$/.test(timeZone) || ['UTC', 'GMT', 'UCT'].includes(timeZone)) return undefined;
-  let resolved: string | undefined;
-  try {
-    resolved = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
-  } catch {
-    return undefined; // not a zone at all: the caller's "unknown timezone" says so
-  }
-  return `"${timeZone}" is an abbreviation, not a time zone name (it would be read as ${resolved}); write a region name such as America/Los_Angeles or Europe/London (daylight saving included), or Etc/GMT+8 for a fixed offset`;
-}
-
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (f) return f;
-  const abbreviation = abbreviationProblem(timeZone);
-  if (abbreviation) throw new ExprError('EXPR_ARGUMENT', abbreviation);
-  try {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-  } catch (cause) {
-    throw new ExprError('EXPR_ARGUMENT', `unknown timezone "${timeZone}"`, { cause });
-  }
-  if (formatters.size >= MAX_CACHED_FORMATTERS) formatters.clear();
-  formatters.set(timeZone, f);
-  return f;
-}
-
 /** Throws EXPR_ARGUMENT unless `timeZone` is an IANA name (or offset) that Intl knows. */
 export function assertTimeZone(timeZone: string): void {
-  formatterFor(timeZone);
+  const abbreviation = abbreviationProblem(timeZone);
+  if (abbreviation) throw new ExprError('EXPR_ARGUMENT', abbreviation);
+  if (!isValidTimezone(timeZone)) throw new ExprError('EXPR_ARGUMENT', `unknown timezone "${timeZone}"`);
 }
 
 export function assertTimestamp(ts: number): void {
@@ -75,30 +39,24 @@ export function assertTimestamp(ts: number): void {
 /** Wall-clock fields of the instant `ts` (epoch ms) in `timeZone`. */
 export function localParts(ts: number, timeZone: string): LocalParts {
   assertTimestamp(ts);
-  if (timeZone === 'UTC') {
-    const d = new Date(ts); // the common case, without Intl's cost
-    return {
-      year: d.getUTCFullYear(),
-      month: d.getUTCMonth() + 1,
-      day: d.getUTCDate(),
-      hour: d.getUTCHours(),
-      minute: d.getUTCMinutes(),
-      second: d.getUTCSeconds(),
-    };
-  }
-  const parts = formatterFor(timeZone).formatToParts(ts);
-  const out: LocalParts = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
-  for (const p of parts) {
-    if (p.type in out) out[p.type as keyof LocalParts] = Number(p.value);
-  }
-  return out;
+  if (timeZone !== 'UTC') assertTimeZone(timeZone);
+  const wall = new Date(timeZone === 'UTC' ? ts : instantToWall(timeZone, ts));
+  return {
+    year: wall.getUTCFullYear(),
+    month: wall.getUTCMonth() + 1,
+    day: wall.getUTCDate(),
+    hour: wall.getUTCHours(),
+    minute: wall.getUTCMinutes(),
+    second: wall.getUTCSeconds(),
+  };
 }
 
 /** Offset of `timeZone` from UTC at instant `ts`, in ms (local = utc + offset). */
 export function offsetAt(ts: number, timeZone: string): number {
-  const p = localParts(ts, timeZone);
-  const wholeSecond = Math.floor(ts / 1000) * 1000;
-  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - wholeSecond;
+  assertTimestamp(ts);
+  if (timeZone === 'UTC') return 0;
+  assertTimeZone(timeZone);
+  return zoneOffsetAt(timeZone, ts);
 }
 
 export interface CalendarDate {

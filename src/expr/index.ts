@@ -6,9 +6,9 @@ import { resolveLimits } from './evaluate.ts';
 import { type Expr, parseCached } from './parse.ts';
 import type { Limits, Value } from './types.ts';
 
+export { abbreviationProblem as timeZoneAbbreviationProblem } from '../time/zone.ts';
 export { BUILTINS, type Builtin, type StaticType } from './builtins.ts';
 export { BUILTIN_NAMES, checkExpression, inferType } from './check.ts';
-export { abbreviationProblem as timeZoneAbbreviationProblem } from './dates.ts';
 export { EXPR_ERROR_CODES, ExprError, type ExprErrorCode, type ExprIssue } from './errors.ts';
 export { evaluate } from './evaluate.ts';
 export {

@@ -6,7 +6,14 @@
 // the gap (02:30 -> 03:30, as Quartz does); a wall time repeated by fall-back fires once, at its
 // first occurrence.
 
-import { timeZoneAbbreviationProblem } from '../expr/index.ts';
+import {
+  abbreviationProblem,
+  instantToWall,
+  isValidTimezone,
+  offsetAt,
+  utcWall,
+  wallToInstant,
+} from '../time/zone.ts';
 import {
   CronError,
   type CronErrorCode,
@@ -22,7 +29,6 @@ import {
   SECOND,
   YEAR,
 } from './cron-fields.ts';
-import { instantToWall, isValidTimezone, offsetAt, utcWall, wallToInstant } from './timezone.ts';
 
 export { CronError, type CronErrorCode } from './cron-fields.ts';
 
@@ -68,7 +74,7 @@ export function parseSchedule(expr: string, timezone = 'UTC'): Schedule {
   if (typeof expr !== 'string') fail('CRON_INVALID', 'expected a string');
   // Intl accepts some abbreviations but reads them surprisingly (BST is Asia/Dhaka, EST has no
   // daylight saving): a schedule would fire at the wrong hour, so refuse them by name.
-  const abbreviation = typeof timezone === 'string' ? timeZoneAbbreviationProblem(timezone) : undefined;
+  const abbreviation = typeof timezone === 'string' ? abbreviationProblem(timezone) : undefined;
   if (abbreviation) throw new CronError('CRON_TIMEZONE', abbreviation, source);
   if (!isValidTimezone(timezone)) {
     throw new CronError(

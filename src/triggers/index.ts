@@ -1,3 +1,4 @@
+export { isValidTimezone } from '../time/zone.ts';
 export {
   type AnnouncedArtifact,
   type ArtifactTriggerEntry,
@@ -41,4 +42,3 @@ export {
   planCronFires,
   type WorkflowCronInput,
 } from './cron-plan.ts';
-export { isValidTimezone } from './timezone.ts';

@@ -1,4 +1,5 @@
-// Wall-clock <-> instant conversion for IANA time zones using only Intl (no tz database of our own).
+// Wall-clock <-> instant conversion for IANA time zones using only Intl (no tz database of our own),
+// shared by the expression built-ins (src/expr/dates.ts) and cron triggers (src/triggers/cron.ts).
 //
 // A "wall" value is a local date-time encoded as if it were UTC epoch milliseconds
 // (Date.UTC(y, m-1, d, h, mi, s)); this keeps calendar arithmetic in plain integers.
@@ -25,6 +26,23 @@ function formatterFor(timezone: string): Intl.DateTimeFormat {
     formatters.set(timezone, f);
   }
   return f;
+}
+
+/**
+ * Why `timeZone` is a bare abbreviation (PST, EST, BST, IST) that ICU maps to one zone it picks,
+ * or undefined. "BST" is Asia/Dhaka there, not British Summer Time, and "EST" a fixed UTC-5
+ * without daylight saving: a schedule would silently fire at the wrong hour, so such names are
+ * refused with the zone they would have meant. UTC, GMT and UCT are unambiguous.
+ */
+export function abbreviationProblem(timeZone: string): string | undefined {
+  if (!/^[A-Z]{2,5}$/.test(timeZone) || ['UTC', 'GMT', 'UCT'].includes(timeZone)) return undefined;
+  let resolved: string | undefined;
+  try {
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
+  } catch {
+    return undefined; // not a zone at all: the caller's "unknown timezone" says so
+  }
+  return `"${timeZone}" is an abbreviation, not a time zone name (it would be read as ${resolved}); write a region name such as America/Los_Angeles or Europe/London (daylight saving included), or Etc/GMT+8 for a fixed offset`;
 }
 
 /** True when `timezone` is an IANA zone name (or UTC) that this runtime's Intl knows. */

@@ -7,7 +7,7 @@ import {
   offsetAtUncached,
   utcWall,
   wallToInstant,
-} from './timezone.ts';
+} from './zone.ts';
 
 const ZONES = [
   'UTC',
