@@ -1,6 +1,7 @@
 // The ValidatingWebhookConfiguration that sends meson.dev writes to the operator's webhook. One
 // function makes it (deploy/webhook/ is its output, and `mesonctl operator webhook-config`
 // prints it with a CA bundle), so the manifest and the server never disagree on paths or rules.
+import { stringify } from 'yaml';
 import { WEBHOOK_PATH } from './webhook.ts';
 
 export const WEBHOOK_CONFIGURATION_NAME = 'meson-operator';
@@ -70,7 +71,7 @@ export function webhookConfiguration(options: WebhookConfigOptions = {}): Record
       failurePolicy: r.failurePolicy,
       matchPolicy: 'Equivalent',
       timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
-      clientConfig,
+      clientConfig: structuredClone(clientConfig),
       // Only the object itself: status writes (the controller's) and deletes never wait for us.
       rules: [
         {
@@ -96,4 +97,15 @@ export function webhookConfiguration(options: WebhookConfigOptions = {}): Record
         : {}),
     })),
   };
+}
+
+/** deploy/webhook/validating-webhook-configuration.yaml: the default object, for cert-manager. */
+export function webhookManifest(): string {
+  return [
+    '# Generated from src/operator/webhook-config.ts (webhookManifest()); a unit test keeps them equal.',
+    "# cert-manager's CA injector fills in the CA bundle from the Certificate named in the annotation.",
+    '# Without cert-manager, print the object with your CA instead:',
+    '#   mesonctl operator webhook-config --ca-bundle ca.crt [--service NS/NAME[:PORT]] > webhook.yaml',
+    stringify(webhookConfiguration()),
+  ].join('\n');
 }

@@ -19,6 +19,8 @@ export interface WebhookOptions {
   requestTimeoutMs?: number;
   logger?: FastifyBaseLogger;
   now?: () => number;
+  /** Only these namespaces are the operator's; objects elsewhere are allowed unchecked. Default all. */
+  namespaces?: string[];
 }
 
 const REVIEW_SCHEMA = {
@@ -135,7 +137,10 @@ export async function buildWebhookApp(options: WebhookOptions): Promise<FastifyI
     { schema: { body: REVIEW_SCHEMA, response: { 200: RESPONSE_SCHEMA } } },
     async (req) => {
       const request = req.body.request;
-      const response = await admit(request, options.lookup, now());
+      const ours = !options.namespaces?.length || options.namespaces.includes(request.namespace ?? '');
+      const response = ours
+        ? await admit(request, options.lookup, now())
+        : { uid: request.uid, allowed: true };
       req.log.info(
         {
           uid: request.uid,
