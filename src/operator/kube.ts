@@ -47,12 +47,50 @@ export function loadKubeConfig(
 /** Milliseconds a lookup may take before the webhook refuses (the API server waits at most timeoutSeconds). */
 export const LOOKUP_TIMEOUT_MS = 4_000;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer from the API server in ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+/** A short message for an API error (client-node's own message holds the headers and body). */
+export function apiErrorMessage(err: unknown): string {
+  if (err instanceof ApiException) {
+    let detail = '';
+    try {
+      detail = (JSON.parse(String(err.body)) as { message?: string }).message ?? '';
+    } catch {
+      detail = String(err.body ?? '').slice(0, 200);
+    }
+    return `HTTP ${err.code}${detail ? `: ${detail}` : ''}`;
+  }
+  return (err as Error).message;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `call`, again while the API server answers 429 or 5xx (a fresh resource's watch cache answers
+ * 429 "storage is (re)initializing" for a moment), all within `ms`.
+ */
+export async function retrying<T>(call: () => Promise<T>, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1_000)) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${what}: no answer from the API server in ${ms} ms`)),
+        Math.max(1, deadline - Date.now()),
+      );
+    });
+    try {
+      return await Promise.race([call(), timeout]);
+    } catch (err) {
+      const code = err instanceof ApiException ? err.code : 0;
+      const transient = code === 429 || code >= 500;
+      if (!transient || Date.now() + delay >= deadline)
+        throw err instanceof ApiException
+          ? new Error(`${what}: ${apiErrorMessage(err)}`, { cause: err })
+          : err;
+    } finally {
+      clearTimeout(timer);
+    }
+    await sleep(delay);
+  }
 }
 
 /** The webhook's reads, on the API server. */
@@ -61,31 +99,34 @@ export function kubeAdmissionLookup(kc: KubeConfig, timeoutMs = LOOKUP_TIMEOUT_M
   return {
     async getWorkflow(namespace, name) {
       try {
-        return (await withTimeout(
-          api.getNamespacedCustomObject({
-            group: GROUP,
-            version: VERSION,
-            namespace,
-            plural: 'workflows',
-            name,
-          }),
+        return (await retrying(
+          () =>
+            api.getNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace,
+              plural: 'workflows',
+              name,
+            }),
           timeoutMs,
           'get Workflow',
         )) as Workflow;
       } catch (err) {
-        if (err instanceof ApiException && err.code === 404) return undefined;
+        const cause = (err as { cause?: unknown }).cause;
+        if (cause instanceof ApiException && cause.code === 404) return undefined;
         throw err;
       }
     },
     async listVersions(namespace, workflow) {
-      const list = (await withTimeout(
-        api.listNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: 'workflowversions',
-          labelSelector: `${WORKFLOW_LABEL}=${workflow}`,
-        }),
+      const list = (await retrying(
+        () =>
+          api.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: 'workflowversions',
+            labelSelector: `${WORKFLOW_LABEL}=${workflow}`,
+          }),
         timeoutMs,
         'list WorkflowVersions',
       )) as { items?: WorkflowVersion[] };

@@ -37,7 +37,7 @@ const DAYS = '3650';
 // that is what every client and tutorial expects (RS256 tokens).
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-function makeCa(dir: string, name: string, cn: string): void {
+export function makeCa(dir: string, name: string, cn: string): void {
   openssl(
     [
       'req',
@@ -60,7 +60,7 @@ function makeCa(dir: string, name: string, cn: string): void {
   );
 }
 
-function signLeaf(
+export function signLeaf(
   dir: string,
   opts: { name: string; ca: string; subject: string; extensions: string },
 ): void {
