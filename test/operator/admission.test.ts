@@ -6,12 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { kubeAdmissionLookup } from '../../src/operator/kube.ts';
 import { buildWebhookApp } from '../../src/operator/webhook.ts';
-import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
 import {
   INVALID_MESSAGE,
   INVALID_WORKFLOW,
+  installCrdsServed,
   registerWebhook,
   unregisterWebhook,
   VALID_WORKFLOW,
@@ -27,7 +27,7 @@ let app: FastifyInstance;
 let url: string;
 
 beforeAll(async () => {
-  await installCrds();
+  await installCrdsServed();
   certs = webhookCerts();
   app = await buildWebhookApp({
     lookup: kubeAdmissionLookup(ns.kc),

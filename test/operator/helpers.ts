@@ -5,10 +5,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
-import { makeCa, signLeaf } from '../cluster/certs.ts';
+import { CLIENT_CERT_EXTENSIONS, makeCa, signLeaf } from '../cluster/certs.ts';
+import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { testKubeConfig } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
@@ -72,12 +73,7 @@ export function userKubeconfig(user = OPERATOR_USER): { path: string; kc: KubeCo
     name: 'user',
     ca: 'client-ca',
     subject: `/CN=${user}`,
-    extensions: [
-      'basicConstraints=CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=clientAuth',
-      '',
-    ].join('\n'),
+    extensions: CLIENT_CERT_EXTENSIONS,
   });
   const admin = testKubeConfig();
   const cluster = admin.getCurrentCluster()!;
@@ -182,4 +178,18 @@ export async function waitWebhookActive(namespace: string): Promise<void> {
     },
     { timeoutMs: 30_000, intervalMs: 250, describe: () => `last kubectl answer ${last}` },
   );
+}
+
+/**
+ * installCrds, then waits until every meson.dev kind is listable: right after a CRD is
+ * established its watch cache answers 429 "storage is (re)initializing" for a moment.
+ */
+export async function installCrdsServed(): Promise<void> {
+  await installCrds();
+  const api = testKubeConfig().makeApiClient(CustomObjectsApi);
+  for (const plural of ['workflows', 'workflowversions', 'workflowruns', 'dataartifacts'])
+    await waitFor(`${plural} to be served`, async () => {
+      await api.listClusterCustomObject({ group: 'meson.dev', version: 'v1alpha1', plural });
+      return true;
+    });
 }
