@@ -57,6 +57,18 @@ describe('webhook server', () => {
     expect(bad.json().response.status.message).toMatch(/^spec\.definition\.step/);
   });
 
+  it('checks only the namespaces it serves (--namespace) and allows the rest unchecked', async () => {
+    const a = await buildWebhookApp({ lookup, namespaces: ['team'] });
+    apps.push(a);
+    const broken = { ...hello, spec: { definition: { step: { name: 'greet' } } } };
+    const inTeam = await a.inject({ method: 'POST', url: WEBHOOK_PATH, payload: review(broken) });
+    expect(inTeam.json().response.allowed).toBe(false);
+    const other = review(broken);
+    other.request.namespace = 'elsewhere';
+    const elsewhere = await a.inject({ method: 'POST', url: WEBHOOK_PATH, payload: other });
+    expect(elsewhere.json().response).toEqual({ uid: other.request.uid, allowed: true });
+  });
+
   it('refuses with 400 what is not an AdmissionReview: garbage, wrong fields, another version', async () => {
     const a = await app();
     const bodies: [string, string][] = [
