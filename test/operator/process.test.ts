@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../cluster/health.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
@@ -195,6 +195,27 @@ spec: { workflow: hello, parameters: [{ name: whom, value: x }] }
     process.stderr.write(
       `operator process: SIGTERM hand-over ${graceful} ms; SIGKILL takeover ${killed} ms (lease 3 s)\n`,
     );
+  });
+
+  it('exits 1 when its Lease is taken by another holder (restart clean rather than act as a second leader)', async () => {
+    await clearLease();
+    const a = await startReplica('replica-a');
+    await waitFor('a to lead', async () =>
+      (await readyz(a)).body.leaderElection === 'leading' ? true : undefined,
+    );
+    const api = testKubeConfig().makeApiClient(CoordinationV1Api);
+    const lease = await api.readNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE });
+    lease.spec = {
+      ...lease.spec,
+      holderIdentity: 'intruder',
+      leaseDurationSeconds: 60,
+      renewTime: new V1MicroTime(),
+    };
+    await api.replaceNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE, body: lease });
+    const takenAt = Date.now();
+    expect(await a.exited).toBe(1);
+    expect(Date.now() - takenAt).toBeLessThan(3_000);
+    await clearLease();
   });
 
   it('runs without leader election when told, and refuses bad flags with exit 2', async () => {
