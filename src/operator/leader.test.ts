@@ -123,6 +123,30 @@ describe('LeaderElector', () => {
     await b.e.stop();
   });
 
+  it('releases a Lease taken in the same moment as stop() was called (never left to expire)', async () => {
+    const lease = new MemoryLease();
+    const base = lease.client();
+    let stopNow: (() => void) | undefined;
+    const client: LeaseClient = {
+      ...base,
+      create: async (record) => {
+        const made = await base.create(record);
+        stopNow?.(); // the stop signal arrives while the create is answered
+        return made;
+      },
+    };
+    const a = elector('a', client);
+    let stopping: Promise<void> | undefined;
+    stopNow = () => {
+      stopping = a.e.stop();
+    };
+    a.e.start();
+    await vi.advanceTimersByTimeAsync(10);
+    await stopping;
+    expect(a.events).toEqual([]);
+    expect(lease.stored?.record).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
+  });
+
   it('replaces a leader that stopped renewing (killed) only after the lease duration', async () => {
     const lease = new MemoryLease();
     const dead = { on: false };

@@ -160,7 +160,9 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
-    if (!this.leading) return;
+    const wasLeading = this.leading;
+    // A stop that lands just after the Lease was taken, before leading began, still releases it.
+    if (!wasLeading && this.observed?.holderIdentity !== this.o.identity) return;
     this.leading = false;
     let reason = 'released';
     try {
@@ -172,7 +174,7 @@ export class LeaderElector {
         'could not release the lease',
       );
     }
-    this.o.onStoppedLeading?.({ lost: false, reason });
+    if (wasLeading) this.o.onStoppedLeading?.({ lost: false, reason });
   }
 
   private get stopped(): boolean {
