@@ -77,7 +77,7 @@ export function imageProblem(image: string): string | undefined {
 }
 
 /** A JVM class name: `com.example.Job`, `Job$Inner`. */
-const JAVA_CLASS = /^[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*$/;
+export const JAVA_CLASS = /^[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*$/;
 
 /**
  * Why the step's resolved values cannot be handed to its program as they are, or undefined:

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Step } from '../crds/index.ts';
-import { ResolveError, resolveStep, scriptByReference, shellScriptIndex } from './resolve.ts';
+import { shellScriptIndex } from '../crds/shell-lint.ts';
+import { ResolveError, resolveStep, scriptByReference } from './resolve.ts';
 import { injectionAttacks } from './test-attacks.ts';
 import type { Value } from './types.ts';
 

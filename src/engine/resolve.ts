@@ -2,6 +2,7 @@
 // resolved, `${}` interpolated in every string field of the step type, artifact partitions
 // interpolated. Pure; throws ResolveError naming the field path.
 import type { Step } from '../crds/index.ts';
+import { shellScriptIndex } from '../crds/shell-lint.ts';
 import {
   ExprError,
   evaluate,
@@ -70,49 +71,6 @@ export function scriptByReference(
     env[valueVariable(i)] = v;
   });
   return { script: out.text, env };
-}
-
-const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh', 'busybox']);
-
-/**
- * The index in `argv` of the script a shell runs with `-c` (`sh -c S`, `bash -ec S`,
- * `/bin/bash -o pipefail -c S`, `busybox sh -c S`), or -1 when argv is not a shell given a
- * script.
- */
-export function shellScriptIndex(argv: readonly string[]): number {
-  const first = argv[0];
-  if (first === undefined) return -1;
-  let i = 1;
-  const base = first.slice(first.lastIndexOf('/') + 1);
-  if (!SHELLS.has(base)) return -1;
-  if (base === 'busybox') {
-    const applet = argv[1];
-    if (applet === undefined || !SHELLS.has(applet) || applet === 'busybox') return -1;
-    i = 2;
-  }
-  let dashC = false;
-  while (i < argv.length) {
-    const a = argv[i] as string;
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (/^[-+]o$/.test(a) || a === '-O' || a === '+O') {
-      i += 2;
-      continue;
-    }
-    if (/^--[a-z-]+$/.test(a)) {
-      i++;
-      continue;
-    }
-    if (/^[-+][A-Za-z]+$/.test(a)) {
-      if (a.startsWith('-') && a.includes('c')) dashC = true;
-      i++;
-      continue;
-    }
-    break;
-  }
-  return dashC && i < argv.length ? i : -1;
 }
 
 /**
