@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { interpreterCodeIndex, scriptSpliceWarnings } from './shell-lint.ts';
@@ -58,6 +61,24 @@ describe('scriptSpliceWarnings', () => {
     expect(problems('echo a; ${cmd}')).toEqual([['cmd', 'command']]);
     expect(problems('X=1 ${cmd}')).toEqual([['cmd', 'command']]);
   });
+
+  it.runIf(existsSync('/bin/bash'))(
+    'warns about arithmetic because the hole is real: bash runs a[$(cmd)] found in a variable',
+    () => {
+      // why a warning, not a fix: no quoting keeps bash from evaluating a variable's content in
+      // arithmetic; only checking the value (or computing it with an expression) does
+      const dir = mkdtempSync(join(tmpdir(), 'meson-arith-'));
+      try {
+        const marker = join(dir, 'PWNED');
+        const script = 'echo $(( ${MESON_V_0} + 1 ))';
+        spawnSync('/bin/bash', ['-c', script], { env: { MESON_V_0: `a[$(touch ${marker})]` } });
+        expect(existsSync(marker)).toBe(true);
+        expect(problems('echo $(( ${n} + 1 ))')).toEqual([['n', 'arithmetic']]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('never throws, whatever the text', () => {
     for (const script of ["'${x}", '"${x}', '$((${x}', 'cat <<EOF\n${x}', '${', '`${x}', ')))${x}'])
