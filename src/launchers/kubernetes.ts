@@ -125,7 +125,11 @@ export class KubernetesLauncher implements Launcher {
       this.restartDelayMs = 0;
     });
     this.informer = informer;
-    this.synced = informer.start();
+    // a failed list or watch is reported through 'error' (and retried there); start() itself
+    // only fails on a configuration without a cluster
+    this.synced = informer.start().catch((err) => {
+      this.log.error({ err: errorText(err) }, 'pod informer did not start');
+    });
     return this.synced;
   }
 
