@@ -4,6 +4,7 @@ import {
   buildPod,
   EXECUTOR_ANNOTATION,
   labelValue,
+  MAX_TASK_ENV_BYTES,
   PodSpecError,
   parseEnvelope,
   podName,
@@ -159,6 +160,30 @@ describe('buildPod', () => {
       record,
     );
     expect(listed.spec!.containers[0]!.env!.find((e) => e.name === 'MESON_V_1')?.value).toBe('v');
+  });
+
+  it("leaves the step's parameters out of the task and bounds its size", () => {
+    const parameters = { big: 'x'.repeat(200_000) };
+    const pod = buildPod(
+      req({ step: { name: 's', type: 'shell', shell: { script: 'echo' }, parameters } }),
+      record,
+    );
+    const task = JSON.parse(pod.spec!.containers[0]!.env!.find((e) => e.name === TASK_ENV)!.value!);
+    expect(task.step.parameters).toBeUndefined();
+    const huge = req({
+      step: { name: 's', type: 'shell', shell: { script: `echo ${'y'.repeat(MAX_TASK_ENV_BYTES)}` } },
+    });
+    expect(() => buildPod(huge, record)).toThrow(/POD_TASK_TOO_LARGE|over the \d+ bytes/);
+    try {
+      buildPod(huge, record);
+    } catch (err) {
+      expect((err as PodSpecError).code).toBe('POD_TASK_TOO_LARGE');
+    }
+    // multi-byte characters count as bytes; a lower configured bound applies
+    const wide = req({ step: { name: 's', type: 'shell', shell: { script: 'é'.repeat(70_000) } } });
+    expect(() => buildPod(wide, record)).toThrow(/over the/);
+    expect(() => buildPod(req(), record, { maxTaskBytes: 100 })).toThrow(/over the 100 bytes/);
+    expect(() => buildPod(req(), record, { maxTaskBytes: 10 ** 9 })).not.toThrow();
   });
 
   it('maps container steps: image, command, args, env', () => {

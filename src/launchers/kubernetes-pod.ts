@@ -50,6 +50,12 @@ export const MAIN_CONTAINER = 'step';
 /** Where executor Pods get a writable directory (an emptyDir). */
 export const WORK_DIR = '/meson/work';
 
+/**
+ * Linux refuses to start a program with one environment string over 128 KiB (MAX_ARG_STRLEN,
+ * `NAME=value` included): the largest MESON_TASK an executor Pod can be given.
+ */
+export const MAX_TASK_ENV_BYTES = 128 * 1024 - `${'MESON_TASK'}=`.length - 1;
+
 export const DEFAULT_EXECUTOR_IMAGE = 'ghcr.io/meson-k8s/executor:0.1.0';
 export const DEFAULT_EXECUTOR_COMMAND = ['meson-executor'];
 
@@ -109,6 +115,11 @@ export interface PodTemplateOptions {
   securityContext?: 'restricted' | 'none';
   /** Grace period a deleted step Pod gets to stop (default 30). */
   terminationGracePeriodSeconds?: number;
+  /**
+   * Largest task (JSON bytes) passed to an executor Pod in MESON_TASK; a bigger one fails the
+   * attempt with POD_TASK_TOO_LARGE. Default and maximum: MAX_TASK_ENV_BYTES (just under 128 KiB).
+   */
+  maxTaskBytes?: number;
   /** Extra labels and annotations on every step Pod (system ones win). */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -247,6 +258,9 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
       }
       container.image = opts.executorImage ?? DEFAULT_EXECUTOR_IMAGE;
       container.command = [...(opts.executorCommand ?? DEFAULT_EXECUTOR_COMMAND)];
+      // the executor never reads the step's parameters (they are interpolated already): leave
+      // them out, they may be every run-level value
+      const { parameters: _unused, ...stepForPod } = step;
       const task: TaskFile = {
         launchId: record.launchId,
         namespace: req.namespace,
@@ -254,12 +268,22 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
         workflow: req.workflow,
         instance: req.instance,
         attempt: req.attempt,
-        step,
+        step: stepForPod,
         ...(req.queuedAt !== undefined ? { queuedAt: req.queuedAt } : {}),
         launchedAt: record.launchedAt,
         cwd: WORK_DIR,
       };
-      env.push({ name: TASK_ENV, value: JSON.stringify(task) });
+      const taskJson = JSON.stringify(task);
+      const max = Math.min(opts.maxTaskBytes ?? MAX_TASK_ENV_BYTES, MAX_TASK_ENV_BYTES);
+      const size = Buffer.byteLength(taskJson);
+      if (size > max) {
+        throw new PodSpecError(
+          'POD_TASK_TOO_LARGE',
+          `the step's task takes ${size} bytes, over the ${max} bytes an executor Pod can receive in ${TASK_ENV}: ` +
+            'shorten the script (pass large values as files or artifacts)',
+        );
+      }
+      env.push({ name: TASK_ENV, value: taskJson });
       // values of a shell step reach its script as environment variables (MESON_V_n), never
       // spliced into it: they are the container's environment too
       if (step.type === 'shell') env.push(...envEntries('shell.env', (step.shell as { env?: unknown }).env));
