@@ -211,6 +211,14 @@ describe('buildPod', () => {
     expect(pod.metadata!.annotations![EXECUTOR_ANNOTATION]).toBeUndefined();
   });
 
+  it("carries the step's tolerations, so a tolerated NoExecute taint does not evict the pod", () => {
+    const tolerations = [
+      { key: 'dedicated', operator: 'Equal' as const, value: 'ml', effect: 'NoExecute' as const },
+    ];
+    expect(buildPod(req({ tolerations }), record).spec!.tolerations).toEqual(tolerations);
+    expect(buildPod(req(), record).spec!.tolerations).toBeUndefined();
+  });
+
   it('mounts the token only when the step asks, and can leave the security context alone', () => {
     const pod = buildPod(req({ serviceAccount: { name: 'trainer', automountToken: true } }), record, {
       securityContext: 'none',

@@ -311,6 +311,9 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
         ? { terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds }
         : {}),
       ...(restricted ? { securityContext: structuredClone(RESTRICTED_POD) } : {}),
+      ...(req.tolerations && req.tolerations.length > 0
+        ? { tolerations: req.tolerations.map((t) => ({ ...t })) }
+        : {}),
       containers: [container],
       volumes,
     },

@@ -3,6 +3,7 @@
 // Pods bound to nodes and Mesos tasks behind the same interface.
 import type { ExecutorStatus, ExecutorStep } from '../../executors/protocol.ts';
 import type { ResourceRequest } from '../offer-adapter/types.ts';
+import type { Toleration } from '../scheduler/types.ts';
 
 export interface AttemptKey {
   namespace: string;
@@ -20,6 +21,11 @@ export interface LaunchRequest extends AttemptKey {
   runUid?: string;
   /** What the placement granted; Pods request (and are limited to) exactly this. */
   resources?: ResourceRequest;
+  /**
+   * The step's tolerations (the scheduler placed it on a node whose taints they tolerate): its
+   * Pod carries them, so that a NoExecute taint it tolerates does not evict it.
+   */
+  tolerations?: Toleration[];
   /** Service account of the attempt's Pod; its token is mounted only when `automountToken`. */
   serviceAccount?: { name?: string; automountToken?: boolean };
 }
