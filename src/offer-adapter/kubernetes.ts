@@ -371,8 +371,10 @@ export class NodeCapacity {
     const e = this.nodes.get(name);
     if (!e?.view) return 'unknown node';
     if (e.view.unusable) return e.view.unusable;
-    this.offers(0);
-    return e.offer ? undefined : 'no room for another pod';
+    const slots = e.view.allocatable.scalars?.[PODS];
+    return slots !== undefined && (e.used.scalars?.[PODS] ?? 0) >= slots
+      ? 'no room for another pod'
+      : undefined;
   }
 
   /** What is counted against a node: visible Pods' requests and uncovered holds. */
