@@ -148,18 +148,6 @@ describe('buildPod', () => {
     expect(task).toMatchObject({ launchId: 'l1', run: 'etl-20240101', instance: 'train[3]', attempt: 2 });
     expect(task.step.shell.script).toBe('echo "$MESON_V_0"');
     expect(pod.metadata!.annotations![EXECUTOR_ANNOTATION]).toBe('true');
-    // the list form of env works too
-    const listed = buildPod(
-      req({
-        step: {
-          name: 's',
-          type: 'shell',
-          shell: { script: 'x', env: [{ name: 'MESON_V_1', value: 'v' }] },
-        } as LaunchRequest['step'],
-      }),
-      record,
-    );
-    expect(listed.spec!.containers[0]!.env!.find((e) => e.name === 'MESON_V_1')?.value).toBe('v');
   });
 
   it("leaves the step's parameters out of the task and bounds its size", () => {
