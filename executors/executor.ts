@@ -20,6 +20,7 @@ import {
   type TaskFile,
   writeStatus,
 } from './protocol.ts';
+import { argumentProblem, paramEnvMaxBytes, parameterEnvironment, stepEnvironment } from './safety.ts';
 
 /** How long a killed step may take to exit after SIGTERM before it gets SIGKILL. */
 const KILL_GRACE_MS = 10_000;
@@ -86,6 +87,8 @@ function localPath(uri: string, cwd: string, field: string): string {
 /** Decides how to run the step; throws StepSetupError when it cannot run here. */
 export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
   const find = ctx.which ?? ((n: string) => which(n, ctx.env));
+  const bad = argumentProblem(step);
+  if (bad) throw new StepSetupError('EXECUTOR_BAD_ARGUMENT', `${bad.field}: ${bad.message}`);
   switch (step.type) {
     case 'noop':
       return { kind: 'noop' };
@@ -111,16 +114,18 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
           'container steps need a working container runtime on this machine: neither `docker info` nor `podman info` succeeded',
         );
       }
+      // Every value is glued to its option (`--env=K=V`, `--entrypoint=X`) and the image was
+      // checked (argumentProblem): no value can be read by the runtime as an option of its own.
       const args = ['run', '--rm', '-v', `${ctx.dir}:${ctx.dir}`];
       args.push(
-        '-e',
-        `MESON_OUTPUTS=${join(ctx.dir, OUTPUTS_FILE)}`,
-        '-e',
-        `MESON_LINKS=${join(ctx.dir, LINKS_FILE)}`,
+        `--env=MESON_OUTPUTS=${join(ctx.dir, OUTPUTS_FILE)}`,
+        `--env=MESON_LINKS=${join(ctx.dir, LINKS_FILE)}`,
       );
-      for (const e of c.env ?? []) args.push('-e', `${e.name}=${e.value}`);
+      const params = parameterEnvironment(step.parameters, paramEnvMaxBytes(ctx.env));
+      for (const [k, v] of Object.entries(params)) args.push(`--env=${k}=${v}`);
+      for (const e of c.env ?? []) args.push(`--env=${e.name}=${e.value}`);
       const [entrypoint, ...rest] = c.command ?? [];
-      if (entrypoint !== undefined) args.push('--entrypoint', entrypoint);
+      if (entrypoint !== undefined) args.push(`--entrypoint=${entrypoint}`);
       args.push(c.image, ...rest, ...(c.args ?? []));
       return { kind: 'command', command: runtime, args };
     }
@@ -201,6 +206,8 @@ export async function runAttempt(
     MESON_NAMESPACE: task.namespace,
     MESON_STEP_ID: task.instance,
     MESON_ATTEMPT: String(task.attempt),
+    // MESON_PARAM_<name>, and the values a shell script refers to (MESON_V_<n>): docs/executor-protocol.md
+    ...stepEnvironment(task.step, paramEnvMaxBytes(process.env)),
   };
   const finish = (patch: Partial<ExecutorStatus>): ExecutorStatus => {
     Object.assign(status, patch);
@@ -242,7 +249,16 @@ export async function runAttempt(
   const out = openSync(join(dir, STDOUT_FILE), 'a');
   const errFd = openSync(join(dir, STDERR_FILE), 'a');
   return new Promise<ExecutorStatus>((done) => {
-    const child = spawn(plan.command, plan.args, { cwd, env, stdio: ['ignore', out, errFd] });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(plan.command, plan.args, { cwd, env, stdio: ['ignore', out, errFd] });
+    } catch (err) {
+      // e.g. an argument or environment value the OS cannot carry
+      done(
+        finish({ phase: 'Failed', message: `could not start ${plan.command}: ${(err as Error).message}` }),
+      );
+      return;
+    }
     onKill = () => {
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();

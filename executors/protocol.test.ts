@@ -72,8 +72,8 @@ describe('planStep', () => {
     );
     expect(plan).toMatchObject({ kind: 'command', command: 'podman' });
     const args = (plan as { args: string[] }).args;
-    expect(args.slice(-5)).toEqual(['python', 'img:1', '-m', 'x', '--a']);
-    expect(args).toContain('K=V');
+    expect(args.slice(-5)).toEqual(['--entrypoint=python', 'img:1', '-m', 'x', '--a']);
+    expect(args).toContain('--env=K=V');
   });
   it('refuses spark steps without spark-submit, and builds spark-submit arguments with it', () => {
     const step = {

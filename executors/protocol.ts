@@ -35,7 +35,11 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: s
 export interface ExecutorStep {
   name: string;
   type: 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
-  shell?: { script: string };
+  /**
+   * `script` for `/bin/sh -c`; `env` (the values of the script's `${}`, named MESON_V_<n>) must be
+   * in the shell's environment: the script refers to them, their text is never part of it.
+   */
+  shell?: { script: string; env?: Record<string, string> };
   container?: { image: string; command?: string[]; args?: string[]; env?: { name: string; value: string }[] };
   spark?: {
     jobClass?: string;

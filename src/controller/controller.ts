@@ -72,7 +72,11 @@ export interface OfferSource {
   /** The default host of adopted attempts whose placement was not recorded. */
   readonly hostname: string;
   offers(now: number): Offer[];
-  hold(taskId: string, req: ResourceRequest): void;
+  /**
+   * A placed task holds `req` until released. `node`: the host it was placed on; sources that
+   * account per node (Kubernetes) need it to charge the right node until the task's Pod shows.
+   */
+  hold(taskId: string, req: ResourceRequest, node?: string): void;
   release(taskId: string): void;
   /** Why a request can never fit any offer of this source (a fixed machine), else undefined. */
   neverFits?(req: ResourceRequest): string | undefined;

@@ -2,6 +2,8 @@
 // schedules, time zones, quantities, and the rules of the blocks. Defensive on purpose: it runs
 // on documents that may also have schema errors, so every field is type-checked before use and
 // a wrong shape is skipped (the schema pass reports it).
+
+import { imageProblem, JAVA_CLASS } from '../../executors/safety.ts';
 import {
   BUILTIN_NAMES,
   checkExpression,
@@ -17,6 +19,12 @@ import { parseQuantity } from '../offer-adapter/quantity.ts';
 import { nextFireAfter, parseSchedule } from '../triggers/cron.ts';
 import { referencedNames, stepReferences, whyNotList } from './expressions.ts';
 import { formatPath, issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import {
+  interpreterCodeIndex,
+  type SpliceProblem,
+  scriptSpliceWarnings,
+  shellScriptIndex,
+} from './shell-lint.ts';
 import { PARAMETER_TYPES } from './workflow.ts';
 
 type Obj = Record<string, unknown>;
@@ -276,6 +284,7 @@ function checkStep(step: unknown, path: PathSegment[], outer: Scope, ctx: Contex
     checkTemplatesIn(v, [...path, k], scope, ctx);
   }
   checkQuantities(step.resources, [...path, 'resources'], ctx);
+  checkProgramValues(step, path, ctx);
   const backoff = isObj(step.retry) ? step.retry.backoff : undefined;
   if (
     isObj(backoff) &&
@@ -291,6 +300,155 @@ function checkStep(step: unknown, path: PathSegment[], outer: Scope, ctx: Contex
         ),
       );
   }
+}
+
+/**
+ * Values that would become options of the program that runs the step: an image that is not an
+ * image reference (`--privileged`), a Spark class or application starting with `-`, an env name
+ * with `=`. With `${}` in them only the literal start can be checked here; the executor checks
+ * the resolved values again.
+ */
+function checkProgramValues(step: Obj, path: PathSegment[], ctx: Context): void {
+  const c = step.container;
+  if (isObj(c)) {
+    if (isStr(c.image) && c.image !== '') {
+      const bad = c.image.includes('${')
+        ? c.image.startsWith('-')
+          ? `expected an image reference, found ${JSON.stringify(c.image)} (it would be read as an option)`
+          : undefined
+        : imageProblem(c.image);
+      if (bad) ctx.issues.push(issue([...path, 'container', 'image'], 'STEP_IMAGE', bad));
+    }
+    if (Array.isArray(c.env))
+      c.env.forEach((e, i) => {
+        if (isObj(e) && isStr(e.name) && e.name.includes('='))
+          ctx.issues.push(
+            issue(
+              [...path, 'container', 'env', i, 'name'],
+              'STEP_ENV_NAME',
+              `expected an environment variable name without "=", found ${JSON.stringify(e.name)}`,
+            ),
+          );
+      });
+  }
+  const sp = step.spark;
+  if (isObj(sp)) {
+    if (isStr(sp.jobClass) && !sp.jobClass.includes('${') && !JAVA_CLASS.test(sp.jobClass))
+      ctx.issues.push(
+        issue(
+          [...path, 'spark', 'jobClass'],
+          'STEP_SPARK_CLASS',
+          `expected a class name such as com.example.Job, found ${JSON.stringify(sp.jobClass)}`,
+        ),
+      );
+    if (isStr(sp.mainApplication) && sp.mainApplication.startsWith('-'))
+      ctx.issues.push(
+        issue(
+          [...path, 'spark', 'mainApplication'],
+          'STEP_SPARK_APPLICATION',
+          `expected a jar or .py path or URI, found ${JSON.stringify(sp.mainApplication)} (it would be read as an option)`,
+        ),
+      );
+  }
+}
+
+const SPLICE_ADVICE: Record<SpliceProblem, (expr: string) => string> = {
+  'not-expanded': (e) =>
+    `\${${e}} is inside single quotes, a quoted here-document or after a backslash, where the shell does not expand it: the script sees the text \${MESON_V_<n>}, not the value. Put it outside the quotes ('...'"\${${e}}"'...') or pass it as data (awk -v x="\${${e}}" '...')`,
+  arithmetic: (e) =>
+    `\${${e}} is inside $((...)), ((...)) or [[ ... ]], where bash evaluates the value as arithmetic and a value like a[$(cmd)] runs cmd. Compute it with an expression (\${${e} + 1}) or check it is a number first`,
+  reevaluated: (e) =>
+    `\${${e}} is given to a command that reads it again as code (eval, let, declare, source, sh -c, an interpreter's -c/-e): a value a run starter or a step supplies could run commands`,
+  command: (e) => `\${${e}} is the command word: the value chooses the program that runs`,
+};
+
+function spliceWarning(path: PathSegment[], expr: string, problem: SpliceProblem): ValidationIssue {
+  return issue(path, 'SCRIPT_VALUE_SPLICE', `warning: ${SPLICE_ADVICE[problem](expr)}`);
+}
+
+/** The `${}` of a template outside an image's tag or digest (those choose which image runs). */
+function imageRepositoryExpression(image: string): string | undefined {
+  const first = templateBodies(image)[0];
+  if (!first) return undefined;
+  const before = image.slice(0, first.offset - 2);
+  const afterSlash = before.slice(before.lastIndexOf('/') + 1);
+  return afterSlash.includes(':') || before.includes('@') ? undefined : first.expr;
+}
+
+/**
+ * Warnings (the document stays valid) about values spliced where they are not inert: shell
+ * scripts (shell steps, a container's `sh -c`) where `${}` sits in single quotes, arithmetic,
+ * eval and the like (see shell-lint.ts), an interpreter's program text, and fields that choose
+ * the program that runs.
+ */
+export function workflowWarnings(spec: unknown, path: PathSegment[]): ValidationIssue[] {
+  if (!isObj(spec)) return [];
+  const steps: { name: string; path: PathSegment[] }[] = [];
+  collectSteps(spec.definition, [...path, 'definition'], steps);
+  const out: ValidationIssue[] = [];
+  const script = (text: string, at: PathSegment[]) => {
+    for (const w of scriptSpliceWarnings(text)) {
+      const before = text.slice(0, w.offset);
+      const line = before.split('\n').length;
+      const column = w.offset - before.lastIndexOf('\n');
+      const v = spliceWarning(at, w.expr, w.problem);
+      out.push({ ...v, message: `${v.message} (script line ${line}, column ${column})` });
+    }
+  };
+  const program = (value: unknown, at: PathSegment[], what: string) => {
+    const first = isStr(value) ? templateBodies(value)[0] : undefined;
+    if (first)
+      out.push(issue(at, 'SCRIPT_VALUE_SPLICE', `warning: \${${first.expr}} chooses the ${what} that runs`));
+  };
+  for (const s of steps) {
+    const body = getIn(spec, s.path.slice(path.length));
+    if (!isObj(body)) continue;
+    if (isObj(body.shell) && isStr(body.shell.script))
+      script(body.shell.script, [...s.path, 'shell', 'script']);
+    const c = body.container;
+    if (isObj(c)) {
+      const command = Array.isArray(c.command) ? c.command : [];
+      const argv = [...command, ...(Array.isArray(c.args) ? c.args : [])];
+      if (!argv.every(isStr)) continue;
+      const where = (k: number): PathSegment[] =>
+        k < command.length
+          ? [...s.path, 'container', 'command', k]
+          : [...s.path, 'container', 'args', k - command.length];
+      const sh = shellScriptIndex(argv);
+      if (sh >= 0) script(argv[sh] as string, where(sh));
+      const code = interpreterCodeIndex(argv);
+      if (code >= 0)
+        for (const e of templateBodies(argv[code] as string))
+          out.push(spliceWarning(where(code), e.expr, 'reevaluated'));
+      if (command.length > 0) program(command[0], where(0), 'program');
+      if (isStr(c.image)) {
+        const e = imageRepositoryExpression(c.image);
+        if (e)
+          out.push(
+            issue(
+              [...s.path, 'container', 'image'],
+              'SCRIPT_VALUE_SPLICE',
+              `warning: \${${e}} chooses the image that runs`,
+            ),
+          );
+      }
+    }
+    if (isObj(body.spark)) {
+      program(body.spark.mainApplication, [...s.path, 'spark', 'mainApplication'], 'application');
+      program(body.spark.jobClass, [...s.path, 'spark', 'jobClass'], 'class');
+    }
+  }
+  return out;
+}
+
+/** The value at `segments` below `root`. */
+function getIn(root: unknown, segments: PathSegment[]): unknown {
+  let v: unknown = root;
+  for (const seg of segments) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
 }
 
 function checkSubworkflow(sub: Obj, path: PathSegment[], scope: Scope, ctx: Context): void {

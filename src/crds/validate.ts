@@ -7,7 +7,7 @@ import { DataArtifactSchema } from './artifact.ts';
 import { API_VERSION } from './common.ts';
 import { fromZodIssue, issue, type PathSegment, suggest, type ValidationIssue } from './messages.ts';
 import { WorkflowRunSchema } from './run.ts';
-import { checkMetadata, checkRunSpec, checkWorkflowSpec } from './semantic.ts';
+import { checkMetadata, checkRunSpec, checkWorkflowSpec, workflowWarnings } from './semantic.ts';
 import { PARAMETER_TYPES, WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
 
 export { formatPath, type PathSegment, type ValidationIssue } from './messages.ts';
@@ -52,6 +52,20 @@ export function validateDocument(doc: unknown): ValidationIssue[] {
   } catch (err) {
     // A bug here must not take down the controller that validates every object it sees.
     return [issue([], 'VALIDATOR_INTERNAL', `the validator failed: ${(err as Error).message}`)];
+  }
+}
+
+/**
+ * What is valid but probably not meant, or not safe (values spliced into scripts where the
+ * shell reads them as code): messages start with "warning:". Never throws.
+ */
+export function documentWarnings(doc: unknown): ValidationIssue[] {
+  if (!isObj(doc) || (doc.kind !== 'Workflow' && doc.kind !== 'WorkflowVersion')) return [];
+  if (deeperThan(doc, MAX_NESTING)) return [];
+  try {
+    return dedupe(workflowWarnings(doc.spec, ['spec']));
+  } catch {
+    return [];
   }
 }
 
@@ -341,7 +355,11 @@ export function parseManifests(
       }
       return start;
     };
-    docs.push({ doc: value, line: start, lineOf, warnings: kubectlBooleanWarnings(d.contents, lineAt) });
+    const warnings = [
+      ...kubectlBooleanWarnings(d.contents, lineAt),
+      ...documentWarnings(value).map((w) => ({ ...w, line: lineOf(w.segments ?? []) })),
+    ];
+    docs.push({ doc: value, line: start, lineOf, warnings });
   }
   return { docs, issues };
 }

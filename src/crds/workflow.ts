@@ -54,10 +54,15 @@ function oneKeyOf(keys: readonly string[]) {
 }
 
 export const ShellStepSchema = z.strictObject({
-  script: z.string().min(1).describe('Shell script run with /bin/sh -c.'),
+  script: z
+    .string()
+    .min(1)
+    .describe(
+      'Shell script run with /bin/sh -c; each ${EXPR} becomes a reference to a variable holding the value.',
+    ),
 });
 export const ContainerStepSchema = z.strictObject({
-  image: z.string().min(1).describe('Container image.'),
+  image: z.string().min(1).describe('Container image reference ([registry/]path[:tag][@digest]).'),
   command: z.array(z.string()).optional(),
   args: z.array(z.string()).optional(),
   env: z.array(EnvVarSchema).optional(),

@@ -96,8 +96,13 @@ export interface ArtifactRecord {
  * `copy`, `subworkflow`) interpolated, its parameters resolved to values, inputs/outputs
  * partitions interpolated.
  */
-export type ResolvedStep = Omit<Step, 'parameters' | 'inputs' | 'outputs'> & {
+export type ResolvedStep = Omit<Step, 'parameters' | 'inputs' | 'outputs' | 'shell'> & {
   type: 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
+  /**
+   * `script` has each `${EXPR}` replaced by a reference `${MESON_V_<n>}`; `env` maps those
+   * variables to the values (see docs/executor-protocol.md). Absent when the script has no `${}`.
+   */
+  shell?: { script: string; env?: Record<string, string> };
   /**
    * Every variable visible to the step: built-ins, workflow params, loop/foreach vars, step
    * params. Values are shared with the engine and between instances (a 10,000-item list

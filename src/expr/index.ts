@@ -26,6 +26,7 @@ export {
   checkTemplate,
   hasInterpolation,
   interpolate,
+  interpolateByReference,
   interpolateValue,
   type TemplateExpression,
   templateExpressions,
