@@ -41,10 +41,27 @@ export function checkRunStart(
   req: RunStartRequest,
   now: number,
 ): RunStartIssue[] {
+  const ns = wf.metadata.namespace ?? 'default';
+  const versions = store.list<WorkflowVersion>('WorkflowVersion', ns, {
+    labels: { [WORKFLOW_LABEL]: wf.metadata.name ?? '' },
+  }).items;
+  return checkRunStartWith(wf, versions, req, now);
+}
+
+/**
+ * checkRunStart on versions already read (the admission webhook reads them from the API
+ * server). Pure.
+ */
+export function checkRunStartWith(
+  wf: Workflow,
+  versions: readonly WorkflowVersion[],
+  req: RunStartRequest,
+  now: number,
+): RunStartIssue[] {
   const name = wf.metadata.name ?? '';
   let version: WorkflowVersion;
   try {
-    version = runVersion(store, wf, req.version);
+    version = resolveRunVersion(wf, versions, req.version);
   } catch (err) {
     return [{ path: 'version', message: (err as Error).message, code: 'VERSION_NOT_FOUND' }];
   }

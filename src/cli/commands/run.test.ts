@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../store/sqlite.ts';
-import { operatorCommand } from './operator.ts';
 import { parseParam, runCommand } from './run.ts';
 
 const dirs: string[] = [];
@@ -98,22 +97,5 @@ spec:
     expect(parseParam('l=[1,"a"]')).toEqual({ name: 'l', value: [1, 'a'] });
     expect(parseParam('s=hello world')).toEqual({ name: 's', value: 'hello world' });
     expect(() => parseParam('novalue')).toThrow(/k=v/);
-  });
-});
-
-describe('mesonctl operator', () => {
-  it('says honestly that it is not available yet, with exit status 2', async () => {
-    let err = '';
-    const code = await operatorCommand([], {
-      stdout: () => {},
-      stderr: (s) => {
-        err += s;
-      },
-      stdin: Readable.from([]),
-      cwd: '/',
-      env: {},
-    });
-    expect(code).toBe(2);
-    expect(err).toMatch(/not yet available/);
   });
 });
