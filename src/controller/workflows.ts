@@ -334,10 +334,15 @@ export class WorkflowServices implements RunHooks {
 
   // --- RunHooks: admission and notifications -------------------------------------------------
 
-  private runsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
+  /**
+   * The unfinished runs of a workflow (subworkflow children excluded): all admission needs, as
+   * finished runs neither count against the limit nor wait. An indexed query: its cost follows
+   * the workflow's unfinished runs, not the runs kept in the store.
+   */
+  private unfinishedRunsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
     return this.store
-      .list<WorkflowRun>('WorkflowRun', ns)
-      .items.filter((r) => r.spec.workflow === workflow && r.spec.initiator?.type !== 'subworkflow');
+      .listRuns<WorkflowRun>(ns, { workflow, finished: false })
+      .filter((r) => r.spec.initiator?.type !== 'subworkflow');
   }
 
   admit(
@@ -354,7 +359,7 @@ export class WorkflowServices implements RunHooks {
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
     const concurrency = wf?.spec.concurrency;
     if (!concurrency?.maxActiveRuns || run.spec.initiator?.type === 'subworkflow') return 'start';
-    const runs = this.runsOf(run.metadata.namespace, run.spec.workflow).filter(
+    const runs = this.unfinishedRunsOf(run.metadata.namespace, run.spec.workflow).filter(
       (r) => r.metadata.name !== run.metadata.name,
     );
     const active = runs.filter(live).map((r) => ({
@@ -446,7 +451,7 @@ export class WorkflowServices implements RunHooks {
     const wf = this.store.get<Workflow>('Workflow', ns, run.spec.workflow);
     const concurrency = wf?.spec.concurrency;
     if (!concurrency?.maxActiveRuns || !this.controller) return;
-    const runs = this.runsOf(ns, run.spec.workflow);
+    const runs = this.unfinishedRunsOf(ns, run.spec.workflow);
     const active = runs
       .filter((r) => r.status?.phase === 'Running' || (r.status?.phase === 'Pending' && r.status.engineState))
       .map((r) => ({ id: r.metadata.name, startedMs: Date.parse(r.status?.startTime ?? '') || 0 }));

@@ -150,4 +150,64 @@ describe('SqliteStore', () => {
     expect(store.getStepInstances('ns', 'r').items).toHaveLength(0);
     expect(store.listTasks()).toHaveLength(0);
   });
+
+  it('lists the runs of one workflow by finished state and the children of a run, through indexes', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const run = (name: string, workflow: string, phase?: string, parent?: string) =>
+      store.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'ns' },
+        spec: {
+          workflow,
+          ...(parent ? { initiator: { type: 'subworkflow', parent: { run: parent } } } : {}),
+        },
+        ...(phase ? { status: { phase } } : {}),
+      });
+    run('a1', 'a');
+    run('a2', 'a', 'Pending');
+    run('a3', 'a', 'Running');
+    run('a4', 'a', 'Succeeded');
+    run('a5', 'a', 'Failed');
+    run('a6', 'a', 'Stopped');
+    run('b1', 'b', 'Running');
+    run('c1', 'c', 'Running', 'a3');
+    store.create('WorkflowRun', {
+      ...(store.get('WorkflowRun', 'ns', 'a1') as ResourceObject),
+      metadata: { name: 'a1', namespace: 'other' },
+    });
+    const names = (xs: { metadata: { name: string } }[]) => xs.map((x) => x.metadata.name);
+    expect(names(store.listRuns('ns', { workflow: 'a', finished: false }))).toEqual(['a1', 'a2', 'a3']);
+    expect(names(store.listRuns('ns', { workflow: 'a', finished: true }))).toEqual(['a4', 'a5', 'a6']);
+    expect(names(store.listRuns('ns', { workflow: 'a' }))).toHaveLength(6);
+    expect(names(store.listRuns('ns', { parent: 'a3' }))).toEqual(['c1']);
+    expect(names(store.listRuns(undefined, { finished: false }))).toEqual([
+      'a1',
+      'a2',
+      'a3',
+      'b1',
+      'c1',
+      'a1',
+    ]);
+    // a run that finishes leaves the unfinished index; one that is deleted leaves every index
+    const a3 = store.get('WorkflowRun', 'ns', 'a3')!;
+    store.updateStatus('WorkflowRun', { ...a3, status: { phase: 'Succeeded' } });
+    store.delete('WorkflowRun', 'ns', 'a1');
+    expect(names(store.listRuns('ns', { workflow: 'a', finished: false }))).toEqual(['a2']);
+    expect(store.runWorkflows()).toEqual([
+      { namespace: 'ns', workflow: 'a' },
+      { namespace: 'ns', workflow: 'b' },
+      { namespace: 'ns', workflow: 'c' },
+      { namespace: 'other', workflow: 'a' },
+    ]);
+    // the plans: an index search, never a scan of the namespace's runs
+    expect(store.runQueryPlan('ns', { workflow: 'a', finished: false })).toMatch(
+      /SEARCH objects USING INDEX runs_unfinished/,
+    );
+    expect(store.runQueryPlan(undefined, { finished: false })).toMatch(/USING INDEX runs_unfinished/);
+    expect(store.runQueryPlan('ns', { workflow: 'a', finished: true })).toMatch(
+      /SEARCH objects USING INDEX runs_by_workflow/,
+    );
+    expect(store.runQueryPlan('ns', { parent: 'a3' })).toMatch(/SEARCH objects USING INDEX runs_by_parent/);
+  });
 });
