@@ -12,7 +12,7 @@ import { type RetentionPolicy, RetentionSweeper } from '../retention/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { Controller, type Logger, silentLogger } from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { WorkflowServices } from './workflows.ts';
+import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 
 export interface StandaloneOptions {
   /** Directory of the database and attempt files. */
@@ -26,7 +26,8 @@ export interface StandaloneOptions {
   hostname?: string;
   /** How often executors' status files are polled when not started by this process. */
   pollMs?: number;
-  fetch?: typeof globalThis.fetch;
+  /** Webhook allow-list and limits; DNS lookup and HTTP transport for tests. */
+  webhook?: WorkflowServicesDeps['webhook'];
   baseUrl?: string;
   cronTickMs?: number;
   /** false: cron and artifact triggers do not fire. */
@@ -95,7 +96,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     store,
     now,
     logger,
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.webhook ? { webhook: opts.webhook } : {}),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
     ...(opts.cronTickMs ? { cronTickMs: opts.cronTickMs } : {}),
     ...(opts.triggers === false ? { triggers: false } : {}),

@@ -210,4 +210,20 @@ describe('SqliteStore', () => {
     );
     expect(store.runQueryPlan('ns', { parent: 'a3' })).toMatch(/SEARCH objects USING INDEX runs_by_parent/);
   });
+
+  it('lists state entries by key prefix and deletes them', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    store.setState('notify/pending/a', { n: 1 });
+    store.setState('notify/pending/b', { n: 2 });
+    store.setState('notify/pendingX', 3);
+    store.setState('other', 4);
+    expect(store.listState('notify/pending/')).toEqual([
+      { key: 'notify/pending/a', value: { n: 1 } },
+      { key: 'notify/pending/b', value: { n: 2 } },
+    ]);
+    store.transaction((w) => w.deleteState('notify/pending/a'));
+    expect(store.listState('notify/pending/').map((e) => e.key)).toEqual(['notify/pending/b']);
+    expect(() => store.deleteState('__rv')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
+    expect(() => store.listState('')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
+  });
 });

@@ -571,6 +571,25 @@ export class SqliteStore implements Store {
     });
   }
 
+  deleteState(key: string): void {
+    this.ensureOpen();
+    if (key.startsWith('__')) throw new StoreError('STORE_INVALID', `state key "${key}" is reserved`);
+    this.write(() => {
+      this.stmt('DELETE FROM state WHERE key = ?').run(key);
+    });
+  }
+
+  listState<V>(prefix: string): { key: string; value: V }[] {
+    this.ensureOpen();
+    if (prefix === '') throw new StoreError('STORE_INVALID', 'listState needs a non-empty prefix');
+    // keys in [prefix, prefix + U+10FFFF): a range scan of the primary key, no LIKE escaping
+    const rows = this.stmt('SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key').all(
+      prefix,
+      `${prefix}\u{10ffff}`,
+    ) as { key: string; value: string }[];
+    return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as V }));
+  }
+
   getState<V>(key: string): V | undefined {
     this.ensureOpen();
     const r = this.stmt('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;

@@ -140,6 +140,7 @@ export interface StoreWriter {
   putTasks(records: TaskRecord[]): void;
   deleteTask(namespace: string, run: string, instance: string): void;
   setState(key: string, value: unknown): void;
+  deleteState(key: string): void;
 }
 
 export interface Store extends StoreWriter {
@@ -174,6 +175,8 @@ export interface Store extends StoreWriter {
   countStepInstances(namespace: string, run: string): Record<string, number>;
   listTasks(filter?: { namespace?: string; run?: string }): TaskRecord[];
   getState<V>(key: string): V | undefined;
+  /** Every state entry whose key starts with `prefix`, ordered by key. */
+  listState<V>(prefix: string): { key: string; value: V }[];
   /**
    * Directory for one attempt's logs and executor files (see docs/executor-protocol.md).
    * Throws STORE_UNSAFE_PATH when a name would lead outside the store's file root.

@@ -8,11 +8,13 @@ import { pino } from 'pino';
 import { buildApp } from '../../api/app.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
 import { createStandalone } from '../../controller/standalone.ts';
+import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notify/index.ts';
 import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
 import type { Command } from '../cli.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
                       [--retention-keep-last N|off] [--retention-ttl SECONDS] [--retention-interval SECONDS]
+                      [--webhook-allow LIST]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
@@ -23,6 +25,10 @@ Retention of finished runs (a Workflow's spec.retention overrides these per fiel
   --retention-keep-last  finished runs kept per workflow (MESON_RETENTION_KEEP_LAST, default 1000; off: no limit)
   --retention-ttl        seconds after it ended that a finished run is deleted (MESON_RETENTION_TTL_SECONDS; default none)
   --retention-interval   seconds between sweeps (MESON_RETENTION_INTERVAL_SECONDS, default 60; 0: no sweep)
+
+Webhooks may not reach loopback, link-local, private, multicast or this machine's addresses:
+  --webhook-allow        CIDRs or host names they may reach anyway, comma-separated (MESON_WEBHOOK_ALLOW)
+  MESON_WEBHOOK_MAX_PENDING  deliveries waiting at most (default 1000)
 `;
 
 export const serverCommand: Command = async (args, io) => {
@@ -48,8 +54,10 @@ export const serverCommand: Command = async (args, io) => {
   const dataDir = abs(v['data-dir'] ?? io.env.MESON_DATA_DIR ?? '.meson');
   const token = io.env.MESON_API_TOKEN || undefined;
   let retention: ReturnType<typeof retentionOptions>;
+  let webhook: ReturnType<typeof webhookOptions>;
   try {
     retention = retentionOptions(v, io.env);
+    webhook = webhookOptions(v, io.env);
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 2;
@@ -58,7 +66,7 @@ export const serverCommand: Command = async (args, io) => {
 
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, retention });
+    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, retention, webhook });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -155,6 +163,20 @@ export function retentionOptions(
   return { defaults, intervalMs };
 }
 
+/** The webhook flags (or their environment variables): allow-list and queue bound. */
+export function webhookOptions(
+  v: ReturnType<typeof parse>['values'],
+  env: Record<string, string | undefined>,
+): { allow: AllowList; maxPending: number } {
+  const allow = parseAllowList(v['webhook-allow'] ?? env.MESON_WEBHOOK_ALLOW);
+  const raw = env.MESON_WEBHOOK_MAX_PENDING;
+  const maxPending = raw === undefined ? DEFAULT_MAX_PENDING : Number(raw);
+  if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+    throw new Error(`MESON_WEBHOOK_MAX_PENDING: expected a whole number (1 or more), got "${raw}"`);
+  }
+  return { allow, maxPending };
+}
+
 function parse(args: string[]) {
   return parseArgs({
     args,
@@ -167,6 +189,7 @@ function parse(args: string[]) {
       'retention-keep-last': { type: 'string' },
       'retention-ttl': { type: 'string' },
       'retention-interval': { type: 'string' },
+      'webhook-allow': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
