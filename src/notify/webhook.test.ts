@@ -490,3 +490,43 @@ describe('webhook redirects', () => {
     expect(loop.received).toHaveLength(4);
   });
 });
+
+describe('webhook attempts stay bounded', () => {
+  it('does not read an answer body that never ends', async () => {
+    const endless = await hookServer((_, res) => {
+      res.writeHead(200);
+      const t = setInterval(() => res.write('x'.repeat(1024)), 5);
+      res.on('close', () => clearInterval(t));
+    });
+    const started = Date.now();
+    const r = await deliverWebhook({ url: endless.url }, {}, { logger: quiet, allow, timeoutMs: 2000 });
+    expect(r).toMatchObject({ ok: true, attempts: 1 });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('one timeout covers the whole attempt, redirects included', async () => {
+    const slow = await hookServer((_, res) => {
+      setTimeout(() => res.writeHead(307, { location: '/again' }).end(), 80).unref();
+    });
+    const r = await deliverWebhook(
+      { url: slow.url },
+      {},
+      { logger: quiet, allow, timeoutMs: 250, maxRedirects: 50, retry: { maxAttempts: 1 } },
+    );
+    expect(r).toMatchObject({ ok: false, attempts: 1, error: 'timed out after 250 ms' });
+    expect(slow.received.length).toBeLessThanOrEqual(4);
+  });
+
+  it('a header value that cannot be sent fails once, without retries', async () => {
+    const hook = await hookServer((_, res) => res.writeHead(204).end());
+    const { sleep, delays } = recordingSleep();
+    const r = await deliverWebhook(
+      { url: hook.url, headers: { 'x-injected': 'a\r\nx-evil: 1' } },
+      {},
+      { logger: quiet, allow, sleep },
+    );
+    expect(r).toMatchObject({ ok: false, attempts: 1 });
+    expect(delays).toEqual([]);
+    expect(hook.received).toHaveLength(0);
+  });
+});

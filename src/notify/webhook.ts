@@ -211,7 +211,7 @@ export const nodeTransport: Transport = (req) =>
       },
       (res) => {
         clearTimeout(timer);
-        res.resume(); // the body of a hook's answer is of no interest
+        res.destroy(); // the body of a hook's answer is of no interest (and may never end)
         const location = res.headers.location;
         const retryAfter = res.headers['retry-after'];
         resolve({
@@ -288,9 +288,16 @@ export async function attemptDelivery(
     };
   }
   const origin = url.origin;
+  // one deadline for the whole attempt: resolutions and every redirect hop
+  const deadline = Date.now() + timeoutMs;
+  const left = () => {
+    const ms = deadline - Date.now();
+    if (ms <= 0) throw Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+    return ms;
+  };
   try {
     for (let hop = 0; ; hop++) {
-      const { address, family } = await resolveTarget(url, deps);
+      const { address, family } = await withTimeout(resolveTarget(url, deps), left());
       const res = await send({
         url,
         address,
@@ -298,13 +305,20 @@ export async function attemptDelivery(
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
-        timeoutMs,
+        timeoutMs: left(),
       });
       if (REDIRECTS.has(res.status) && res.location) {
         if (hop >= maxRedirects) {
           throw new WebhookError('WEBHOOK_TOO_MANY_REDIRECTS', `more than ${maxRedirects} redirects`);
         }
-        const next = new URL(res.location, url);
+        let next: URL;
+        try {
+          next = new URL(res.location, url);
+        } catch (e) {
+          throw new WebhookError('WEBHOOK_BAD_URL', `invalid redirect location "${res.location}"`, false, {
+            cause: e,
+          });
+        }
         if (next.origin !== origin) {
           headers = Object.fromEntries(
             Object.entries(headers).filter(([k]) => OWN_HEADERS.has(k.toLowerCase())),
@@ -334,8 +348,19 @@ export async function attemptDelivery(
       return { kind: 'failed', retryable: e.retryable, error: e.message, code: e.code };
     const err = e as Error;
     const message = err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : describeError(err);
-    return { kind: 'failed', retryable: true, error: message };
+    // a header the configuration made invalid fails the same way every time
+    const code = (err as { code?: string }).code;
+    const retryable = code !== 'ERR_INVALID_CHAR' && code !== 'ERR_INVALID_HTTP_TOKEN';
+    return { kind: 'failed', retryable, error: message };
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { name: 'TimeoutError' })), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
