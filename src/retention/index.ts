@@ -1,12 +1,12 @@
 export {
-  type Expired,
-  expiredRuns,
   type FinishedPhase,
   hasLimit,
+  keepLastReason,
   mergePolicy,
-  type RetentionCandidate,
   type RetentionPolicy,
   type RetentionTtl,
+  type TtlCutoff,
+  ttlCutoffs,
 } from './policy.ts';
 export {
   DEFAULT_FILE_GRACE_MS,

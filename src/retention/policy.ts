@@ -1,5 +1,4 @@
-// Which finished runs a retention policy deletes. Pure: the sweeper (./sweeper.ts) gathers the
-// candidates and their protections, and acts on the answer.
+// Retention policies. Pure: the sweeper (./sweeper.ts) turns them into indexed store queries.
 //
 // A finished run goes when EITHER it is older than the `keepLast` newest finished runs of its
 // workflow, OR the time-to-live of its phase has passed since it ended (Argo's ttlStrategy,
@@ -19,20 +18,6 @@ export interface RetentionPolicy {
   keepLast?: number;
   /** Seconds after it ended that a finished run is deleted, per phase; unset: no time limit. */
   ttlSecondsAfterFinished?: RetentionTtl;
-}
-
-export interface RetentionCandidate {
-  name: string;
-  phase: FinishedPhase;
-  /** Epoch ms the run ended (its creation time if it never started). */
-  finishedMs: number;
-  /** Why it must stay (a restart that has not started reads it, tasks still recorded...). */
-  protectedBy?: string;
-}
-
-export interface Expired {
-  name: string;
-  reason: string;
 }
 
 /** The workflow's policy over the server's defaults, field by field (and TTL phase by phase). */
@@ -59,26 +44,29 @@ const TTL_KEY: Record<FinishedPhase, keyof RetentionTtl> = {
   Stopped: 'stopped',
 };
 
-/** The candidates to delete now, oldest first, each with the rule that selected it. */
-export function expiredRuns(
-  policy: RetentionPolicy,
-  candidates: readonly RetentionCandidate[],
-  nowMs: number,
-): Expired[] {
-  const newestFirst = [...candidates].sort(
-    (a, b) => b.finishedMs - a.finishedMs || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),
-  );
-  const out: Expired[] = [];
-  newestFirst.forEach((c, rank) => {
-    if (c.protectedBy) return;
-    if (policy.keepLast !== undefined && rank >= policy.keepLast) {
-      out.push({ name: c.name, reason: `beyond the ${policy.keepLast} newest finished runs (keepLast)` });
-      return;
-    }
-    const ttl = policy.ttlSecondsAfterFinished?.[TTL_KEY[c.phase]];
-    if (ttl !== undefined && nowMs - c.finishedMs >= ttl * 1000) {
-      out.push({ name: c.name, reason: `${c.phase} more than ${ttl} s ago (ttlSecondsAfterFinished)` });
-    }
-  });
-  return out.reverse();
+export interface TtlCutoff {
+  phase: FinishedPhase;
+  /** Runs of `phase` that ended before this time (RFC 3339, ms) have outlived their TTL. */
+  endedBefore: string;
+  reason: string;
+}
+
+/** Per phase with a TTL: the end time before which its runs are due (ended >= ttl ago). */
+export function ttlCutoffs(policy: RetentionPolicy, nowMs: number): TtlCutoff[] {
+  const out: TtlCutoff[] = [];
+  for (const phase of ['Succeeded', 'Failed', 'Stopped'] as const) {
+    const ttl = policy.ttlSecondsAfterFinished?.[TTL_KEY[phase]];
+    if (ttl === undefined) continue;
+    out.push({
+      phase,
+      // "ended at or before now - ttl", as a strict bound with millisecond times
+      endedBefore: new Date(nowMs - ttl * 1000 + 1).toISOString(),
+      reason: `${phase} more than ${ttl} s ago (ttlSecondsAfterFinished)`,
+    });
+  }
+  return out;
+}
+
+export function keepLastReason(keepLast: number): string {
+  return `beyond the ${keepLast} newest finished runs (keepLast)`;
 }

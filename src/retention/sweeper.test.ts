@@ -189,4 +189,47 @@ describe('retention sweep', () => {
     expect(existsSync(api)).toBe(false);
     expect(existsSync(kept)).toBe(true);
   });
+
+  it('selects exactly what the policy says, on random histories (model: rank by end time, TTL per phase)', () => {
+    const phases = ['Succeeded', 'Failed', 'Stopped'] as const;
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 15; round++) {
+      const keepLast = rand(3) === 0 ? undefined : rand(8);
+      const ttl = {
+        succeeded: rand(2) ? rand(600) * 60 : undefined,
+        failed: rand(2) ? rand(600) * 60 : undefined,
+      };
+      const policy = {
+        ...(keepLast !== undefined ? { keepLast } : {}),
+        ttlSecondsAfterFinished: Object.fromEntries(Object.entries(ttl).filter(([, v]) => v !== undefined)),
+      };
+      const s = setup({ defaults: policy });
+      const runs = Array.from({ length: 5 + rand(15) }, (_, i) => ({
+        name: `r${i}`,
+        end: rand(1000),
+        phase: phases[rand(3)]!,
+      }));
+      for (const r of runs) s.run(r.name, r.end, r.phase);
+      const now = T0 + 1000 * MIN;
+      // the model
+      const ranked = [...runs].sort((a, b) => b.end - a.end || (a.name < b.name ? 1 : -1));
+      const want = ranked
+        .filter((r, rank) => {
+          if (keepLast !== undefined && rank >= keepLast) return true;
+          const t = r.phase === 'Succeeded' ? ttl.succeeded : r.phase === 'Failed' ? ttl.failed : undefined;
+          return t !== undefined && now - (T0 + r.end * MIN) >= t * 1000;
+        })
+        .map((r) => r.name)
+        .sort();
+      const got = s.sweeper
+        .sweep()
+        .deleted.map((d) => d.run)
+        .sort();
+      expect(got, JSON.stringify({ policy, runs })).toEqual(want);
+    }
+  });
 });

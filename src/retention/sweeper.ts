@@ -18,16 +18,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Workflow, WorkflowRun } from '../crds/index.ts';
-import type { Store, Stored } from '../store/types.ts';
-import {
-  type Expired,
-  expiredRuns,
-  type FinishedPhase,
-  hasLimit,
-  mergePolicy,
-  type RetentionCandidate,
-  type RetentionPolicy,
-} from './policy.ts';
+import type { Store } from '../store/types.ts';
+import { hasLimit, keepLastReason, mergePolicy, type RetentionPolicy, ttlCutoffs } from './policy.ts';
 
 export interface RetentionLogger {
   info(obj: object, msg?: string): void;
@@ -138,9 +130,10 @@ export class RetentionSweeper {
     for (const dir of this.recentlyRemoved) this.track(this.removeDir(dir).catch(() => {}));
     this.recentlyRemoved = new Set();
     const now = this.now();
-    const unfinished = this.store.listRuns<WorkflowRun>(undefined, { finished: false });
+    // few: only the unfinished runs, through their index
     const neededByRestart = new Set(
-      unfinished
+      this.store
+        .listRuns<WorkflowRun>(undefined, { finished: false })
         .filter((r) => r.spec?.restartOf?.run)
         .map((r) => key(r.metadata.namespace, r.spec.restartOf!.run)),
     );
@@ -150,68 +143,83 @@ export class RetentionSweeper {
       const wf = this.store.get<Workflow>('Workflow', namespace, workflow);
       const policy = mergePolicy(this.defaults, wf?.spec?.retention);
       if (!hasLimit(policy)) continue;
-      const runs = this.store
-        .listRuns<WorkflowRun>(namespace, { workflow, finished: true })
-        .filter((r) => !this.hasLiveParent(r));
-      const candidates = runs.map((r) => this.candidate(r, neededByRestart));
-      for (const e of expiredRuns(policy, candidates, now)) {
+      const batch: string[] = [];
+      for (const e of this.expired(namespace, workflow, policy, now, budget)) {
         if (budget <= 0) break;
-        const done = this.deleteWithChildren(namespace, e);
-        if (done.ok) {
-          budget -= done.count;
-          result.deleted.push({ namespace, run: e.name, reason: e.reason });
-        } else {
-          result.kept.push({ namespace, run: e.name, reason: done.reason });
+        const protectedBy = neededByRestart.has(key(namespace, e.name))
+          ? 'an unfinished restart of it has not read it yet'
+          : this.store.listTasks({ namespace, run: e.name }).length > 0
+            ? 'the controller still has tasks of it'
+            : undefined;
+        const family = protectedBy
+          ? { ok: false as const, reason: protectedBy }
+          : this.family(namespace, e.name);
+        if (!family.ok) {
+          result.kept.push({ namespace, run: e.name, reason: family.reason });
+          continue;
         }
+        batch.push(...family.names);
+        budget -= family.names.length;
+        result.deleted.push({ namespace, run: e.name, reason: e.reason });
+        this.log.info(
+          { run: key(namespace, e.name), children: family.names.length - 1, reason: e.reason },
+          'run deleted by retention',
+        );
+      }
+      // one transaction (one fsync) per workflow; children before their parents
+      if (batch.length > 0) {
+        this.store.transaction((w) => {
+          for (const name of batch) w.delete('WorkflowRun', namespace, name);
+        });
       }
     }
     if (result.deleted.length > 0 || result.kept.length > 0) {
-      this.log.info(
-        { deleted: result.deleted.length, kept: result.kept.length, first: result.deleted[0] },
-        'retention sweep',
-      );
+      this.log.info({ deleted: result.deleted.length, kept: result.kept.length }, 'retention sweep');
     }
     return result;
   }
 
-  private hasLiveParent(r: Stored<WorkflowRun>): boolean {
-    const parent = r.spec?.initiator?.type === 'subworkflow' ? r.spec.initiator.parent?.run : undefined;
-    return parent !== undefined && this.store.get('WorkflowRun', r.metadata.namespace, parent) !== undefined;
-  }
-
-  private candidate(r: Stored<WorkflowRun>, neededByRestart: ReadonlySet<string>): RetentionCandidate {
-    const ns = r.metadata.namespace;
-    const name = r.metadata.name;
-    const ended = Date.parse(r.status?.endTime ?? r.metadata.creationTimestamp ?? '');
-    let protectedBy: string | undefined;
-    if (neededByRestart.has(key(ns, name))) protectedBy = 'an unfinished restart of it has not read it yet';
-    else if (this.store.listTasks({ namespace: ns, run: name }).length > 0)
-      protectedBy = 'the controller still has tasks of it';
-    return {
-      name,
-      phase: r.status?.phase as FinishedPhase,
-      finishedMs: Number.isFinite(ended) ? ended : 0,
-      ...(protectedBy ? { protectedBy } : {}),
-    };
+  /**
+   * The workflow's runs the policy selects, oldest end first: those beyond the keepLast newest
+   * and those past their phase's TTL, each found through the store's index of finished runs
+   * (never reading the runs kept). Protected runs are among them: the caller skips those.
+   */
+  private expired(ns: string, workflow: string, policy: RetentionPolicy, now: number, budget: number) {
+    // a few more than the budget, so that protected runs do not stall the sweep
+    const limit = budget + 100;
+    const found = new Map<string, { name: string; endTime: string; reason: string }>();
+    if (policy.keepLast !== undefined) {
+      const reason = keepLastReason(policy.keepLast);
+      for (const r of this.store.finishedRuns(ns, workflow, { offset: policy.keepLast, limit }))
+        found.set(r.name, { name: r.name, endTime: r.endTime, reason });
+    }
+    for (const cut of ttlCutoffs(policy, now)) {
+      for (const r of this.store.finishedRuns(ns, workflow, {
+        phase: cut.phase,
+        endedBefore: cut.endedBefore,
+        limit,
+      }))
+        if (!found.has(r.name)) found.set(r.name, { name: r.name, endTime: r.endTime, reason: cut.reason });
+    }
+    return [...found.values()].sort((a, b) =>
+      a.endTime < b.endTime ? -1 : a.endTime > b.endTime ? 1 : a.name < b.name ? -1 : 1,
+    );
   }
 
   /**
-   * Deletes the run and its subworkflow descendants in one transaction, unless one of them has
-   * not finished (then nothing is deleted and the run is looked at again at the next sweep).
+   * The run and its subworkflow descendants, children first, unless one of them has not
+   * finished or still has tasks (then nothing goes; the next sweep looks again).
    */
-  private deleteWithChildren(
-    ns: string,
-    e: Expired,
-  ): { ok: true; count: number } | { ok: false; reason: string } {
+  private family(ns: string, name: string): { ok: true; names: string[] } | { ok: false; reason: string } {
     const all: string[] = [];
-    const queue = [e.name];
+    const queue = [name];
     const seen = new Set<string>();
     while (queue.length > 0) {
-      const name = queue.shift()!;
-      if (seen.has(name)) continue;
-      seen.add(name);
-      all.push(name);
-      for (const child of this.store.listRuns<WorkflowRun>(ns, { parent: name })) {
+      const next = queue.shift()!;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      all.push(next);
+      for (const child of this.store.listRuns<WorkflowRun>(ns, { parent: next })) {
         const phase = child.status?.phase;
         if (!phase || !FINISHED.has(phase)) {
           return { ok: false, reason: `its child run "${child.metadata.name}" has not finished` };
@@ -222,14 +230,7 @@ export class RetentionSweeper {
         queue.push(child.metadata.name);
       }
     }
-    this.store.transaction((w) => {
-      for (const name of all.reverse()) w.delete('WorkflowRun', ns, name);
-    });
-    this.log.info(
-      { run: key(ns, e.name), children: all.length - 1, reason: e.reason },
-      'run deleted by retention',
-    );
-    return { ok: true, count: all.length };
+    return { ok: true, names: all.reverse() };
   }
 
   private removeRunFiles(ns: string, run: string, graceMs = DEFAULT_FILE_GRACE_MS): void {

@@ -226,4 +226,35 @@ describe('SqliteStore', () => {
     expect(() => store.deleteState('__rv')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
     expect(() => store.listState('')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
   });
+
+  it('finishedRuns: newest end first, offset/phase/endedBefore, children of an existing parent left out', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const run = (name: string, phase: string, end: string | undefined, parent?: string) =>
+      store.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'ns' },
+        spec: {
+          workflow: 'w',
+          ...(parent ? { initiator: { type: 'subworkflow', parent: { run: parent } } } : {}),
+        },
+        status: { phase, ...(end ? { endTime: end } : {}) },
+      });
+    run('a', 'Succeeded', '2026-01-01T00:00:01.000Z');
+    run('b', 'Failed', '2026-01-01T00:00:03.000Z');
+    run('c', 'Succeeded', '2026-01-01T00:00:02.000Z');
+    run('d', 'Running', undefined);
+    run('child', 'Succeeded', '2026-01-01T00:00:05.000Z', 'b');
+    run('orphan', 'Stopped', '2026-01-01T00:00:04.000Z', 'gone');
+    const names = (q = {}) => store.finishedRuns('ns', 'w', q).map((r) => r.name);
+    expect(names()).toEqual(['orphan', 'b', 'c', 'a']);
+    expect(names({ offset: 2 })).toEqual(['c', 'a']);
+    expect(names({ offset: 1, limit: 1 })).toEqual(['b']);
+    expect(names({ phase: 'Succeeded', endedBefore: '2026-01-01T00:00:02.000Z' })).toEqual(['a']);
+    expect(store.finishedRuns('ns', 'w', { phase: 'Stopped' })).toEqual([
+      { name: 'orphan', phase: 'Stopped', endTime: '2026-01-01T00:00:04.000Z' },
+    ]);
+    store.delete('WorkflowRun', 'ns', 'b'); // its child is now on its own
+    expect(names()).toEqual(['child', 'orphan', 'c', 'a']);
+  });
 });

@@ -16,6 +16,8 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { checkSegment, instanceSegment, pathInside } from './paths.ts';
 import {
   type Change,
+  type FinishedRunQuery,
+  type FinishedRunRef,
   KINDS,
   type Kind,
   type ListOptions,
@@ -49,6 +51,8 @@ const RUN_WORKFLOW = `json_extract(data, '$.spec.workflow')`;
 const RUN_PARENT = `json_extract(data, '$.spec.initiator.parent.run')`;
 const RUN_UNFINISHED = `coalesce(json_extract(data, '$.status.phase'), '') NOT IN ('Succeeded', 'Failed', 'Stopped')`;
 const RUN_FINISHED = `coalesce(json_extract(data, '$.status.phase'), '') IN ('Succeeded', 'Failed', 'Stopped')`;
+const RUN_PHASE = `json_extract(data, '$.status.phase')`;
+const RUN_END = `coalesce(json_extract(data, '$.status.endTime'), json_extract(data, '$.metadata.creationTimestamp'))`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS objects (
@@ -72,6 +76,9 @@ CREATE INDEX IF NOT EXISTS runs_by_workflow ON objects (namespace, ${RUN_WORKFLO
   WHERE kind = 'WorkflowRun';
 CREATE INDEX IF NOT EXISTS runs_unfinished ON objects (namespace, ${RUN_WORKFLOW})
   WHERE kind = 'WorkflowRun' AND ${RUN_UNFINISHED};
+CREATE INDEX IF NOT EXISTS runs_finished ON objects
+  (namespace, ${RUN_WORKFLOW}, ${RUN_END}, name, ${RUN_PHASE}, ${RUN_PARENT})
+  WHERE kind = 'WorkflowRun' AND ${RUN_FINISHED};
 CREATE INDEX IF NOT EXISTS runs_by_parent ON objects (namespace, ${RUN_PARENT})
   WHERE kind = 'WorkflowRun' AND ${RUN_PARENT} IS NOT NULL;
 `;
@@ -320,10 +327,51 @@ export class SqliteStore implements Store {
 
   runWorkflows(): { namespace: string; workflow: string }[] {
     this.ensureOpen();
+    // a skip scan of the index: one or two seeks per distinct pair, however many runs each has
+    const select = `SELECT namespace, ${RUN_WORKFLOW} AS workflow FROM objects INDEXED BY runs_by_workflow
+       WHERE kind = 'WorkflowRun' AND ${RUN_WORKFLOW} IS NOT NULL`;
+    const sameNamespace = this.stmt(
+      `${select} AND namespace = ? AND ${RUN_WORKFLOW} > ? ORDER BY ${RUN_WORKFLOW} LIMIT 1`,
+    );
+    const nextNamespace = this.stmt(
+      `${select} AND namespace > ? ORDER BY namespace, ${RUN_WORKFLOW} LIMIT 1`,
+    );
+    type Row = { namespace: string; workflow: unknown } | undefined;
+    const out: { namespace: string; workflow: string }[] = [];
+    let row = nextNamespace.get('') as Row;
+    while (row) {
+      const at = { namespace: row.namespace, workflow: String(row.workflow) };
+      out.push(at);
+      row = (sameNamespace.get(at.namespace, at.workflow) ?? nextNamespace.get(at.namespace)) as Row;
+    }
+    return out;
+  }
+
+  finishedRuns(namespace: string, workflow: string, query: FinishedRunQuery = {}): FinishedRunRef[] {
+    this.ensureOpen();
+    const where = [
+      `kind = 'WorkflowRun'`,
+      'namespace = ?',
+      `${RUN_WORKFLOW} = ?`,
+      RUN_FINISHED,
+      // a child whose parent run exists goes with its parent, not on its own
+      `(${RUN_PARENT} IS NULL OR NOT EXISTS (SELECT 1 FROM objects p WHERE p.kind = 'WorkflowRun' AND p.namespace = objects.namespace AND p.name = ${RUN_PARENT.replace('(data', '(objects.data')}))`,
+    ];
+    const args: (string | number)[] = [namespace, workflow];
+    if (query.phase !== undefined) {
+      where.push(`${RUN_PHASE} = ?`);
+      args.push(query.phase);
+    }
+    if (query.endedBefore !== undefined) {
+      where.push(`${RUN_END} < ?`);
+      args.push(query.endedBefore);
+    }
+    args.push(query.limit ?? -1, query.offset ?? 0);
     const rows = this.stmt(
-      `SELECT DISTINCT namespace, ${RUN_WORKFLOW} AS workflow FROM objects WHERE kind = 'WorkflowRun' AND ${RUN_WORKFLOW} IS NOT NULL ORDER BY 1, 2`,
-    ).all() as { namespace: string; workflow: unknown }[];
-    return rows.map((r) => ({ namespace: r.namespace, workflow: String(r.workflow) }));
+      `SELECT name, ${RUN_PHASE} AS phase, ${RUN_END} AS endTime FROM objects INDEXED BY runs_finished
+       WHERE ${where.join(' AND ')} ORDER BY ${RUN_END} DESC, name DESC LIMIT ? OFFSET ?`,
+    ).all(...args) as { name: string; phase: string; endTime: string | null }[];
+    return rows.map((r) => ({ name: r.name, phase: r.phase, endTime: r.endTime ?? '' }));
   }
 
   create<T extends ResourceObject>(kind: Kind, input: T): Stored<T> {

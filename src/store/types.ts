@@ -65,6 +65,24 @@ export interface RunQuery {
   finished?: boolean;
 }
 
+/** Store.finishedRuns: which finished runs of a workflow, newest end first. */
+export interface FinishedRunQuery {
+  /** Skip the `offset` newest (keepLast). */
+  offset?: number;
+  limit?: number;
+  /** Only runs that ended before this RFC 3339 time (TTLs). */
+  endedBefore?: string;
+  /** Only runs in this phase. */
+  phase?: string;
+}
+
+export interface FinishedRunRef {
+  name: string;
+  phase: string;
+  /** status.endTime, or the creation time of a run that never started. */
+  endTime: string;
+}
+
 export interface ListResult<T> {
   items: T[];
   /** Present when there are more items: pass as ListOptions.continue. */
@@ -159,6 +177,12 @@ export interface Store extends StoreWriter {
   listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
   /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
   runWorkflows(): { namespace: string; workflow: string }[];
+  /**
+   * The finished runs of one workflow as references, newest end first (ties: name), leaving
+   * out subworkflow children whose parent run exists. Indexed, without reading the runs: the
+   * retention sweep's query.
+   */
+  finishedRuns(namespace: string, workflow: string, query?: FinishedRunQuery): FinishedRunRef[];
   /**
    * Runs `fn` in one transaction: its writes are durable together when it returns, and
    * watchers see its changes only after the commit. Nested calls join the outer transaction.

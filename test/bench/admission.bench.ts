@@ -1,8 +1,10 @@
 /**
- * Admission benchmark (`npm run bench admission`): the time of the maxActiveRuns check of one
- * new run (WorkflowServices.admit) with 2,500 and 25,000 finished runs of the same workflow kept
- * in the store, against the former query (list every run of the namespace, filter in JS). Prints
- * figures, then, as its last line, one JSON object.
+ * Admission and retention benchmark (`npm run bench admission`), with 2,500 and 25,000 finished
+ * runs of one workflow kept in the store:
+ * - the maxActiveRuns check of one new run (WorkflowServices.admit), against the former query
+ *   (list every run of the namespace, filter in JS);
+ * - a retention sweep that finds nothing to delete, and one that deletes 500 runs.
+ * Prints figures, then, as its last line, one JSON object.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../src/controller/controller.ts';
 import { WorkflowServices } from '../../src/controller/workflows.ts';
 import type { Workflow, WorkflowRun } from '../../src/crds/index.ts';
+import { RetentionSweeper } from '../../src/retention/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { Stored } from '../../src/store/types.ts';
 
@@ -68,7 +71,26 @@ function measure(n: number) {
         .items.filter((r) => r.spec.workflow === 'w' && r.spec.initiator?.type !== 'subworkflow');
       before.push(performance.now() - t);
     }
-    return { runs: n, before_ms: round(median(before)), after_ms: round(median(after)) };
+    const quiet = { info() {}, warn() {}, error() {} };
+    let t = performance.now();
+    new RetentionSweeper({ store, logger: quiet, defaults: { keepLast: n + 10 }, intervalMs: 0 }).sweep();
+    const sweepIdle = performance.now() - t;
+    t = performance.now();
+    const swept = new RetentionSweeper({
+      store,
+      logger: quiet,
+      defaults: { keepLast: n - 500 },
+      intervalMs: 0,
+    }).sweep();
+    const sweep500 = performance.now() - t;
+    if (swept.deleted.length !== 500) throw new Error(`swept ${swept.deleted.length}`);
+    return {
+      runs: n,
+      before_ms: round(median(before)),
+      after_ms: round(median(after)),
+      sweep_idle_ms: round(sweepIdle),
+      sweep_500_ms: round(sweep500),
+    };
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -78,7 +100,8 @@ function measure(n: number) {
 const results = [2_500, 25_000].map(measure);
 for (const r of results) {
   console.log(
-    `${r.runs} finished runs kept: admission ${r.after_ms} ms (listing every run of the namespace: ${r.before_ms} ms)`,
+    `${r.runs} finished runs kept: admission ${r.after_ms} ms (listing every run of the namespace: ${r.before_ms} ms); ` +
+      `retention sweep ${r.sweep_idle_ms} ms with nothing to delete, ${r.sweep_500_ms} ms deleting 500 runs`,
   );
 }
 console.log(
@@ -87,6 +110,8 @@ console.log(
       results.flatMap((r) => [
         [`admit_${r.runs}_ms`, r.after_ms],
         [`list_all_${r.runs}_ms`, r.before_ms],
+        [`sweep_idle_${r.runs}_ms`, r.sweep_idle_ms],
+        [`sweep_500_${r.runs}_ms`, r.sweep_500_ms],
       ]),
     ),
   ),
