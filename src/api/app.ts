@@ -68,6 +68,7 @@ function storeToApi(err: StoreError): ApiError {
     case 'STORE_CONFLICT':
       return new ApiError('API_CONFLICT', err.message, { cause: err });
     case 'STORE_INVALID':
+    case 'STORE_UNSAFE_PATH':
       return new ApiError('API_BAD_REQUEST', err.message, { cause: err });
     default:
       return new ApiError('API_INTERNAL', err.message, { cause: err });

@@ -302,4 +302,23 @@ describe('Controller', () => {
       'cannot run on this machine: the step asks for cpus 64 (the machine has 4), gpus 1',
     );
   });
+
+  it('fails the step of a run whose name cannot be a path, and keeps running the others', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'one', { step: { name: 'a', shell: { script: 'echo ok' } } });
+    controller.start();
+    // a name the API would refuse, written to the store directly (defence in depth)
+    store.create<WorkflowRun>('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: '..', namespace: 'default' },
+      spec: { workflow: 'one' },
+    } as WorkflowRun);
+    const fine = startRun(store, 'one');
+    const bad = await waitFor(store, '..');
+    expect(bad.status?.phase).toBe('Failed');
+    const step = store.getStepInstance('default', '..', 'a')?.data as { message?: string };
+    expect(step.message).toMatch(/cannot launch: run "\.\." cannot name a path/);
+    expect((await waitFor(store, fine.metadata.name)).status?.phase).toBe('Succeeded');
+  });
 });

@@ -771,8 +771,28 @@ export class Controller {
         continue;
       }
       placedTenants.add(entry.task.tenant);
+      let record: LaunchRecord;
+      try {
+        record = this.launcher.prepare(entry.req);
+      } catch (err) {
+        // e.g. a name that cannot be a path (STORE_UNSAFE_PATH): this step fails, not the pass
+        this.scheduler.taskFinished(p.taskId);
+        this.tasks.delete(p.taskId);
+        pass.deleteTasks.push(entry.key);
+        this.inbox.push({
+          run: runKey(entry.key.namespace, entry.key.run),
+          event: {
+            type: 'StepFailed',
+            instanceId: entry.key.instance,
+            attempt: entry.key.attempt,
+            message: `cannot launch: ${errorMessage(err)}`,
+          },
+        });
+        this.kick();
+        continue;
+      }
       this.offerSource.hold(p.taskId, p.resources);
-      entry.record = this.launcher.prepare(entry.req);
+      entry.record = record;
       entry.record.node = p.hostname;
       pass.putTasks.push(entry);
       pass.launches.push(entry);

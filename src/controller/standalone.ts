@@ -8,10 +8,11 @@ import { LocalLauncher } from '../launchers/local.ts';
 import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import type { Resources } from '../offer-adapter/types.ts';
+import { type RetentionPolicy, RetentionSweeper } from '../retention/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { Controller, type Logger, silentLogger } from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { WorkflowServices } from './workflows.ts';
+import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 
 export interface StandaloneOptions {
   /** Directory of the database and attempt files. */
@@ -25,11 +26,25 @@ export interface StandaloneOptions {
   hostname?: string;
   /** How often executors' status files are polled when not started by this process. */
   pollMs?: number;
-  fetch?: typeof globalThis.fetch;
+  /** Webhook allow-list and limits; DNS lookup and HTTP transport for tests. */
+  webhook?: WorkflowServicesDeps['webhook'];
   baseUrl?: string;
   cronTickMs?: number;
   /** false: cron and artifact triggers do not fire. */
   triggers?: boolean;
+  /**
+   * Retention of finished runs (src/retention): server-wide defaults (a workflow's
+   * spec.retention overrides them), sweep period and per-sweep bound. false: no sweep (a
+   * deleted run's files are still removed).
+   */
+  retention?:
+    | {
+        defaults?: RetentionPolicy;
+        intervalMs?: number;
+        maxDeletesPerSweep?: number;
+        fileGraceMs?: number;
+      }
+    | false;
   /**
    * Replaces the launcher the controller uses (given the local one and the controller's update
    * callback). For benchmarks that isolate orchestration from process start-up.
@@ -41,6 +56,7 @@ export interface Standalone {
   store: SqliteStore;
   controller: Controller;
   services: WorkflowServices;
+  retention: RetentionSweeper;
   launcher: LocalLauncher;
   /** The launcher the controller uses (the local one unless wrapLauncher replaced it). */
   controllerLauncher: Launcher;
@@ -80,10 +96,18 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     store,
     now,
     logger,
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.webhook ? { webhook: opts.webhook } : {}),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
     ...(opts.cronTickMs ? { cronTickMs: opts.cronTickMs } : {}),
     ...(opts.triggers === false ? { triggers: false } : {}),
+  });
+  const retentionOpts = opts.retention === false ? { intervalMs: 0 } : (opts.retention ?? {});
+  const retention = new RetentionSweeper({
+    store,
+    logger,
+    now,
+    filesRoot: store.attemptsRoot,
+    ...retentionOpts,
   });
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
   const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
@@ -94,16 +118,19 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     store,
     controller: ctl,
     services,
+    retention,
     launcher,
     controllerLauncher: used,
     offers,
     start() {
       services.start(ctl);
       ctl.start();
+      retention.start();
     },
     stop() {
       if (stopped) return;
       stopped = true;
+      retention.stop();
       services.stop();
       ctl.stop();
       store.close();

@@ -34,6 +34,8 @@ import {
   NotificationSchema,
   ParameterSchema,
   ResourcesSchema,
+  RetentionSchema,
+  RetentionTtlSchema,
   RetrySchema,
   ShellStepSchema,
   SparkStepSchema,
@@ -97,6 +99,8 @@ const TYPES: [string, z.ZodType, string?][] = [
   ['Notification', NotificationSchema],
   ['Webhook', WebhookSchema],
   ['Concurrency', ConcurrencySchema],
+  ['Retention', RetentionSchema],
+  ['RetentionTtl', RetentionTtlSchema],
   [
     'DefinitionNode',
     DefinitionNodeSchema,

@@ -309,6 +309,24 @@ export const ConcurrencySchema = z.strictObject({
   policy: z.enum(CONCURRENCY_POLICIES).optional().describe('What a new run does at the limit.'),
 });
 
+const TtlSecondsSchema = z.number().int().nonnegative();
+export const RetentionTtlSchema = z.strictObject({
+  succeeded: TtlSecondsSchema.optional().describe('Seconds a Succeeded run is kept after it ended.'),
+  failed: TtlSecondsSchema.optional().describe('Seconds a Failed run is kept after it ended.'),
+  stopped: TtlSecondsSchema.optional().describe('Seconds a Stopped run is kept after it ended.'),
+});
+export const RetentionSchema = z.strictObject({
+  keepLast: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('Finished runs kept (the newest); older ones are deleted with their logs and files.'),
+  ttlSecondsAfterFinished: RetentionTtlSchema.optional().describe(
+    'Finished runs are deleted this long after they ended, per phase.',
+  ),
+});
+
 export const WorkflowSpecSchema = z
   .strictObject({
     description: z.string().optional().describe('Free text shown in listings.'),
@@ -320,6 +338,9 @@ export const WorkflowSpecSchema = z
     ),
     notifications: z.array(NotificationSchema).optional().describe('Webhooks called on run events.'),
     concurrency: ConcurrencySchema.optional().describe('Limit on active runs and what happens at the limit.'),
+    retention: RetentionSchema.optional().describe(
+      "How long finished runs are kept; unset fields take the server's defaults.",
+    ),
     activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
     definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
   })

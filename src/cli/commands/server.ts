@@ -8,14 +8,27 @@ import { pino } from 'pino';
 import { buildApp } from '../../api/app.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
 import { createStandalone } from '../../controller/standalone.ts';
+import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notify/index.ts';
+import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
 import type { Command } from '../cli.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
+                      [--retention-keep-last N|off] [--retention-ttl SECONDS] [--retention-interval SECONDS]
+                      [--webhook-allow LIST]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
 Listens on 127.0.0.1:8080 by default (MESON_HOST, MESON_PORT). Set MESON_API_TOKEN to require
 "Authorization: Bearer <token>" on /api/*. Loads examples/*.yaml into an empty store.
+
+Retention of finished runs (a Workflow's spec.retention overrides these per field):
+  --retention-keep-last  finished runs kept per workflow (MESON_RETENTION_KEEP_LAST, default 1000; off: no limit)
+  --retention-ttl        seconds after it ended that a finished run is deleted (MESON_RETENTION_TTL_SECONDS; default none)
+  --retention-interval   seconds between sweeps (MESON_RETENTION_INTERVAL_SECONDS, default 60; 0: no sweep)
+
+Webhooks may not reach loopback, link-local, private, multicast or this machine's addresses:
+  --webhook-allow        CIDRs or host names they may reach anyway, comma-separated (MESON_WEBHOOK_ALLOW)
+  MESON_WEBHOOK_MAX_PENDING  deliveries waiting at most (default 1000)
 `;
 
 export const serverCommand: Command = async (args, io) => {
@@ -40,11 +53,20 @@ export const serverCommand: Command = async (args, io) => {
   const abs = (p: string) => (isAbsolute(p) ? p : join(io.cwd, p));
   const dataDir = abs(v['data-dir'] ?? io.env.MESON_DATA_DIR ?? '.meson');
   const token = io.env.MESON_API_TOKEN || undefined;
+  let retention: ReturnType<typeof retentionOptions>;
+  let webhook: ReturnType<typeof webhookOptions>;
+  try {
+    retention = retentionOptions(v, io.env);
+    webhook = webhookOptions(v, io.env);
+  } catch (err) {
+    io.stderr(`mesonctl server: ${(err as Error).message}\n`);
+    return 2;
+  }
   const logger = pino({ level: io.env.MESON_LOG_LEVEL ?? 'info', base: { component: 'meson' } });
 
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, logger });
+    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, retention, webhook });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -107,6 +129,54 @@ export const serverCommand: Command = async (args, io) => {
   }
 };
 
+function seconds(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 0) {
+    throw new Error(`${flag}: expected a whole number of seconds (0 or more), got "${raw}"`);
+  }
+  return n;
+}
+
+/** The retention flags (or their environment variables) as standalone options. */
+export function retentionOptions(
+  v: ReturnType<typeof parse>['values'],
+  env: Record<string, string | undefined>,
+): { defaults: RetentionPolicy; intervalMs: number } {
+  const defaults: RetentionPolicy = { ...DEFAULT_RETENTION };
+  const keep = v['retention-keep-last'] ?? env.MESON_RETENTION_KEEP_LAST;
+  if (keep === 'off') delete defaults.keepLast;
+  else if (keep !== undefined) {
+    const n = Number(keep);
+    if (keep.trim() === '' || !Number.isSafeInteger(n) || n < 0) {
+      throw new Error(`--retention-keep-last: expected a whole number (0 or more) or "off", got "${keep}"`);
+    }
+    defaults.keepLast = n;
+  }
+  const ttl = v['retention-ttl'] ?? env.MESON_RETENTION_TTL_SECONDS;
+  if (ttl !== undefined) {
+    const s = seconds('--retention-ttl', ttl);
+    defaults.ttlSecondsAfterFinished = { succeeded: s, failed: s, stopped: s };
+  }
+  const every = v['retention-interval'] ?? env.MESON_RETENTION_INTERVAL_SECONDS;
+  const intervalMs =
+    every === undefined ? DEFAULT_SWEEP_INTERVAL_MS : seconds('--retention-interval', every) * 1000;
+  return { defaults, intervalMs };
+}
+
+/** The webhook flags (or their environment variables): allow-list and queue bound. */
+export function webhookOptions(
+  v: ReturnType<typeof parse>['values'],
+  env: Record<string, string | undefined>,
+): { allow: AllowList; maxPending: number } {
+  const allow = parseAllowList(v['webhook-allow'] ?? env.MESON_WEBHOOK_ALLOW);
+  const raw = env.MESON_WEBHOOK_MAX_PENDING;
+  const maxPending = raw === undefined ? DEFAULT_MAX_PENDING : Number(raw);
+  if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+    throw new Error(`MESON_WEBHOOK_MAX_PENDING: expected a whole number (1 or more), got "${raw}"`);
+  }
+  return { allow, maxPending };
+}
+
 function parse(args: string[]) {
   return parseArgs({
     args,
@@ -116,6 +186,10 @@ function parse(args: string[]) {
       'data-dir': { type: 'string' },
       examples: { type: 'string' },
       'no-examples': { type: 'boolean' },
+      'retention-keep-last': { type: 'string' },
+      'retention-ttl': { type: 'string' },
+      'retention-interval': { type: 'string' },
+      'webhook-allow': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
