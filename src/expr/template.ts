@@ -110,8 +110,9 @@ export function interpolate(template: string, vars: Record<string, Value>, limit
   const segments = scan(template);
   if (segments.length === 1 && typeof segments[0] === 'string') return segments[0];
   const l = resolveLimits(limits);
+  const shared = l.budget;
   const meter: Meter = {
-    charge: () => {},
+    charge: (units) => shared?.charge(units),
     maxListLength: l.maxListLength,
     maxStringLength: l.maxStringLength,
     maxValueDepth: l.maxValueDepth,
@@ -119,8 +120,10 @@ export function interpolate(template: string, vars: Record<string, Value>, limit
   let out = '';
   for (const seg of segments) {
     try {
-      out += typeof seg === 'string' ? seg : displayString(evalIn(seg, template, vars, limits), meter);
-      checkStringLength(out.length, meter);
+      const piece = typeof seg === 'string' ? seg : displayString(evalIn(seg, template, vars, l), meter);
+      out += piece;
+      if (out.length > meter.maxStringLength) checkStringLength(out.length, meter);
+      else if (typeof seg !== 'string') meter.charge(Math.ceil(piece.length / 64));
     } catch (err) {
       if (err instanceof ExprError && err.expression === template) throw err;
       const offset = typeof seg === 'string' ? 0 : seg.offset;
