@@ -51,17 +51,21 @@ export class ExprBudget {
   readonly scope: string;
   /** How to raise it, appended to the message (e.g. "--expr-budget or MESON_EXPR_BUDGET"). */
   readonly hint: string | undefined;
-  constructor(max: number, scope: string, hint?: string) {
+  /** A wider budget charged with everything this one is (a step's within its run's). */
+  readonly parent: ExprBudget | undefined;
+  constructor(max: number, scope: string, hint?: string, parent?: ExprBudget) {
     this.max = max;
     this.scope = scope;
     this.hint = hint;
+    this.parent = parent;
   }
   get exhausted(): boolean {
-    return this.used > this.max;
+    return this.used > this.max || (this.parent?.exhausted ?? false);
   }
   charge(units: number): void {
     this.used += units;
     if (this.used > this.max) throw this.error();
+    this.parent?.charge(units);
   }
   error(): ExprError {
     const raise = this.hint ? `; raise it with ${this.hint}` : '';
