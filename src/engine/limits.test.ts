@@ -41,15 +41,17 @@ describe('step instances', () => {
     const { machine, status, ms, actions } = start(
       foreach('range(100000)', 'i', foreach('range(100000)', 'j', sh('s'))),
     );
-    // The first inner foreach fits; the run fails at the next instance. Attempts in flight
-    // finish (as for any failure), so the run is Failing until they end.
+    // The first inner foreach fits; the run fails at the next instance, and its attempts
+    // already launched are killed rather than left to run.
+    expect(machine.phase).toBe('Failed');
     expect(status.message).toMatch(
       /^RUN_LIMIT_STEP_INSTANCES: the run would have more than 100000 step instances \(the next was s\[1\]\[0\]\) \(limit 100000; raise it with --max-step-instances or MESON_MAX_STEP_INSTANCES\)$/,
     );
     expect(machine.summary().total).toBe(100_000);
     expect(actions.filter((a) => a.type === 'LaunchStep')).toHaveLength(100_000);
+    expect(actions.filter((a) => a.type === 'KillStep')).toHaveLength(100_000);
+    expect(machine.summary().phases).toEqual({ Stopped: 100_000 });
     expect(ms).toBeLessThan(10_000);
-    expect(status.conditions?.find((c) => c.type === 'Running')?.reason).toBe('Failing');
   });
 
   it('counts noops, Skipped marks and a configured limit', () => {
@@ -232,7 +234,8 @@ describe('expression budgets', () => {
     const steps = start(foreach('range(100)', 'i', sh('s', `echo \${${COSTLY}}`)), {
       exprRunBudget: 5_000_000,
     });
-    // (Failing: the steps launched before the budget ran out are still in flight.)
+    // (Running, reason Failing: the steps launched before the budget ran out are in flight.)
+    expect(steps.status.conditions?.find((c) => c.type === 'Running')?.reason).toBe('Failing');
     expect(steps.status.message).toContain('the expressions of run r took more than 5000000');
     expect(steps.actions.filter((a) => a.type === 'LaunchStep').length).toBeLessThan(30);
   });

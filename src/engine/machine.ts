@@ -774,6 +774,16 @@ export class Run implements RunMachine {
     this.failing = true;
     this.halted = true;
     this.setConditions();
+    // A run over a limit does not wait for its attempts in flight (a 100,000-way foreach would
+    // run on for hours): they are killed, and the run fails now.
+    if (this.limitReached)
+      for (const inst of [...this.open]) {
+        const why = 'stopped: the run reached a limit';
+        this.kill(inst, why);
+        inst.s.endTime = this.nowIso();
+        inst.s.message = why;
+        this.setPhase(inst, 'Stopped');
+      }
     for (const inst of this.retrying) {
       this.retrying.delete(inst);
       inst.s.message = `${inst.s.message ?? ''}; retry cancelled: the run failed`;
