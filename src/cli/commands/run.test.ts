@@ -117,3 +117,27 @@ describe('mesonctl operator', () => {
     expect(err).toMatch(/not yet available/);
   });
 });
+
+describe('mesonctl run: run limits', () => {
+  const WIDE = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: wide }
+spec:
+  definition:
+    foreach: { items: "range(10)", as: i, do: { step: { name: n, noop: {} } } }
+`;
+  it('takes a limit from its flag and fails the run naming it', async () => {
+    const r = await run(WIDE, ['--max-step-instances', '5']);
+    expect(r.code).toBe(1);
+    expect(r.out + r.err).toContain(
+      'RUN_LIMIT_STEP_INSTANCES: the run would have more than 5 step instances (the next was n[5]) (limit 5; raise it with --max-step-instances or MESON_MAX_STEP_INSTANCES)',
+    );
+    expect((await run(WIDE, ['--max-step-instances', '10'])).code).toBe(0);
+  });
+
+  it('rejects a limit that is not a positive integer', async () => {
+    const r = await run(WIDE, ['--max-iterations', '0']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--max-iterations: expected a positive integer, got "0"');
+  });
+});

@@ -9,13 +9,18 @@ import { buildApp } from '../../api/app.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
 import { createStandalone } from '../../controller/standalone.ts';
 import type { Command } from '../cli.ts';
+import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
+                       [run limits]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
 Listens on 127.0.0.1:8080 by default (MESON_HOST, MESON_PORT). Set MESON_API_TOKEN to require
 "Authorization: Bearer <token>" on /api/*. Loads examples/*.yaml into an empty store.
+
+Run limits (a run that reaches one fails naming it; see docs/engine.md, "Limits"):
+${runLimitUsage()}
 `;
 
 export const serverCommand: Command = async (args, io) => {
@@ -40,11 +45,18 @@ export const serverCommand: Command = async (args, io) => {
   const abs = (p: string) => (isAbsolute(p) ? p : join(io.cwd, p));
   const dataDir = abs(v['data-dir'] ?? io.env.MESON_DATA_DIR ?? '.meson');
   const token = io.env.MESON_API_TOKEN || undefined;
+  let runLimits: ReturnType<typeof runLimitsFrom>;
+  try {
+    runLimits = runLimitsFrom(v, io.env);
+  } catch (err) {
+    io.stderr(`mesonctl server: ${(err as Error).message}\n`);
+    return 2;
+  }
   const logger = pino({ level: io.env.MESON_LOG_LEVEL ?? 'info', base: { component: 'meson' } });
 
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, logger });
+    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, runLimits });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -117,6 +129,7 @@ function parse(args: string[]) {
       examples: { type: 'string' },
       'no-examples': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      ...RUN_LIMIT_OPTIONS,
     },
     strict: true,
     allowPositionals: false,
