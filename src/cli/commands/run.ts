@@ -116,6 +116,7 @@ export const runCommand: Command = async (args, io) => {
       wf,
       { parameters: params as WorkflowRun['spec']['parameters'] },
       Date.now(),
+      runLimits,
     );
     if (issues.length > 0) {
       for (const i of issues)
