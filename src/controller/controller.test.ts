@@ -16,7 +16,7 @@ import { ensureVersion } from './workflows.ts';
  * Poison for the quarantine tests: the engine machine of a run of workflow `poison` throws
  * at the stage named here (a bug a run could trigger); every other run is untouched.
  */
-const poison: { stage?: 'apply' | 'restore' | 'snapshot' } = {};
+const poison: { stage?: 'apply' | 'restore' | 'snapshot' | 'action' } = {};
 vi.mock('../engine/index.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../engine/index.ts')>();
   const boom = (stage: string) => () => {
@@ -28,6 +28,14 @@ vi.mock('../engine/index.ts', async (importOriginal) => {
   ): T => {
     if (workflow !== 'poison') return r;
     if (poison.stage === 'apply') r.machine.apply = boom('apply');
+    if (poison.stage === 'action') {
+      // The engine answers an event with an action the controller cannot perform.
+      const apply = (r.machine.apply as (...a: unknown[]) => unknown[]).bind(r.machine);
+      r.machine.apply = (...a: unknown[]) => [
+        ...apply(...a),
+        { type: 'WaitForInputs', instanceId: 'x', inputs: null },
+      ];
+    }
     if (poison.stage === 'snapshot') r.machine.snapshot = boom('snapshot');
     return r;
   };
@@ -420,6 +428,36 @@ describe('Controller: runs that would take the server down', () => {
     const g = await waitFor(store, good.metadata.name);
     expect(g.status?.phase).toBe('Succeeded');
     expect(store.listTasks()).toEqual([]);
+  });
+
+  it('quarantines a run whose action the controller cannot perform', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'poison', { step: { name: 'a', shell: { script: 'sleep 0.2' } } });
+    addWorkflow(store, 'good', { step: { name: 'a', shell: { script: 'sleep 0.4' } } });
+    poison.stage = 'action';
+    controller.start();
+    const bad = startRun(store, 'poison');
+    const good = startRun(store, 'good');
+    expect((await waitFor(store, bad.metadata.name)).status?.message).toMatch(
+      /^RUN_QUARANTINED: the controller failed while performing its WaitForInputs action, so this run was stopped \(other runs go on\): /,
+    );
+    expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
+    expect(store.listTasks()).toEqual([]);
+  });
+
+  it('does not throw at start when the recovery fails, and recovers on the next pass', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'good', { step: { name: 'a', shell: { script: 'true' } } });
+    const run = startRun(store, 'good');
+    const real = store.listTasks.bind(store);
+    let calls = 0;
+    store.listTasks = ((...a: Parameters<typeof real>) => {
+      if (++calls === 1) throw new Error('database is locked');
+      return real(...a);
+    }) as typeof store.listTasks;
+    expect(() => controller.start()).not.toThrow();
+    expect((await waitFor(store, run.metadata.name)).status?.phase).toBe('Succeeded');
+    expect(calls).toBeGreaterThan(1);
   });
 
   it('quarantines a run whose status cannot be taken', async () => {

@@ -206,7 +206,14 @@ export class Controller {
         this.kick();
       }
     });
-    this.recover();
+    try {
+      this.recover();
+    } catch (err) {
+      // Never crash the process at start-up (a restart would meet the same store again):
+      // retry the recovery from the store, as after a failed pass.
+      this.log.error({ err: errorMessage(err) }, 'recovery failed; retrying from the store');
+      this.resetPending = true;
+    }
     this.kick();
   }
 
@@ -608,7 +615,8 @@ export class Controller {
         this.handleAction(active, a, pass, recovered);
       } catch (err) {
         this.log.error({ run: active.key, action: a.type, err: errorMessage(err) }, 'action failed');
-        if ('instanceId' in a && 'attempt' in a && (a.type === 'LaunchStep' || a.type === 'StartChildRun')) {
+        if (a.type === 'LaunchStep' || a.type === 'StartChildRun') {
+          // The attempt could not be started: the step fails (its retries apply).
           this.inbox.push({
             run: active.key,
             event: {
@@ -618,6 +626,10 @@ export class Controller {
               message: errorMessage(err),
             },
           });
+        } else {
+          // Any other action lost would leave the run waiting for what never comes.
+          this.quarantineActive(active, `performing its ${a.type} action`, err, pass);
+          return;
         }
       }
     }
