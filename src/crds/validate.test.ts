@@ -306,6 +306,15 @@ describe('the cost of validating a document', () => {
     expect(ms).toBeLessThan(3000);
   });
 
+  it('still refuses a 1e6-way foreach', () => {
+    const doc = workflow({
+      foreach: { items: 'range(1e6)', as: 'i', do: { step: { name: 'a', noop: {} } } },
+    });
+    expect(validateDocument(doc).map((i) => [i.path, i.code])).toEqual([
+      ['spec.definition.foreach.items', 'EXPR_LIMIT'],
+    ]);
+  });
+
   it('still reports constant errors while the budget lasts, and takes a configured budget', () => {
     const doc = workflow({ step: { name: 'a', shell: { script: 'echo ${range(1e9)}' } } });
     expect(validateDocument(doc).map((i) => i.code)).toEqual(['EXPR_LIMIT']);

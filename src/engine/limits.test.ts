@@ -215,6 +215,31 @@ describe('expression budgets', () => {
     );
   });
 
+  it('a 1e6-way foreach is still refused by the list limit, from items or a parameter', () => {
+    for (const items of ['range(1000000)', 'range(1e6)']) {
+      const run = start(foreach(items, 'i', sh('s')));
+      expect(run.machine.phase).toBe('Failed');
+      expect(run.status.message).toContain('foreach.items: list longer than 100000 elements');
+    }
+    const run = start(foreach('n', 'i', sh('s')), undefined, {
+      parameters: [{ name: 'n', type: 'list', expression: 'range(1000000)' }],
+    });
+    expect(run.machine.phase).toBe('Failed');
+    expect(run.status.message).toMatch(/^spec\.parameters: parameter "n": list longer than 100000 elements/);
+    // A run starter's override is a value, not an expression: within the limits it is taken...
+    const ok = start(foreach('n', 'i', noop('s')), undefined, {
+      parameters: [{ name: 'n', type: 'list', value: [] }],
+      overrides: { n: Array.from({ length: 1000 }, (_, i) => i) },
+    });
+    expect(ok.machine.phase).toBe('Succeeded');
+    // ...and a 1e6-element override is refused by the run's limits, not run.
+    const big = start(foreach('n', 'i', noop('s')), undefined, {
+      parameters: [{ name: 'n', type: 'list', value: [] }],
+      overrides: { n: Array.from({ length: 1_000_000 }, (_, i) => i) },
+    });
+    expect(big.machine.phase).toBe('Failed');
+  });
+
   it('a foreach whose items are a huge list fails within the list limit, not after building it', () => {
     const run = start(foreach('range(100000) + range(100000)', 'i', sh('s')));
     expect(run.machine.phase).toBe('Failed');
