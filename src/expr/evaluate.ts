@@ -126,7 +126,15 @@ class Evaluator {
   eval(e: Expr): Value {
     const meter = this.meter;
     meter.steps++;
-    if (meter.shared) at(e.pos, () => (meter.shared as ExprBudget).charge(1));
+    const shared = meter.shared;
+    if (shared !== undefined)
+      try {
+        shared.charge(1);
+      } catch (err) {
+        at(e.pos, () => {
+          throw err;
+        });
+      }
     if (meter.steps > meter.maxSteps) at(e.pos, () => meter.charge(0));
     switch (e.t) {
       case 'literal':
