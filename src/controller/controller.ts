@@ -27,6 +27,7 @@ import type {
   EngineAction,
   EngineEvent,
   ResolvedStep,
+  RunLimits,
   RunMachine,
   StartRunInput,
   Value,
@@ -92,6 +93,8 @@ export interface ControllerDeps {
   hooks?: RunHooks;
   /** Resources of a step that sets none (noop steps always take none). Default 100m CPU, 64Mi. */
   defaultResources?: { cpus?: string | number; memory?: string | number };
+  /** What one run may cost (src/engine/limits.ts); the engine's defaults for what is not given. */
+  runLimits?: Partial<RunLimits>;
 }
 
 interface ActiveRun {
@@ -120,6 +123,9 @@ interface TaskEntry {
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
 
+/** Stable code that starts the message of a run the controller quarantined (see quarantine). */
+export const RUN_QUARANTINED = 'RUN_QUARANTINED';
+
 function runKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
@@ -146,6 +152,7 @@ export class Controller {
   private readonly log: Logger;
   private readonly hooks: RunHooks;
   private readonly defaultResources: { cpus?: string | number; memory?: string | number };
+  private readonly runLimits: Partial<RunLimits> | undefined;
   private scheduler = new Scheduler();
   /** Queued tasks, fed to the scheduler a window per tenant at a time. */
   private feed = new TaskFeed();
@@ -176,6 +183,7 @@ export class Controller {
     this.log = deps.logger ?? silentLogger;
     this.hooks = deps.hooks ?? {};
     this.defaultResources = deps.defaultResources ?? { cpus: '100m', memory: '64Mi' };
+    this.runLimits = deps.runLimits;
   }
 
   /** Loads the store's runs (adopting running executors) and starts watching for changes. */
@@ -202,7 +210,14 @@ export class Controller {
         this.kick();
       }
     });
-    this.recover();
+    try {
+      this.recover();
+    } catch (err) {
+      // Never crash the process at start-up (a restart would meet the same store again):
+      // retry the recovery from the store, as after a failed pass.
+      this.log.error({ err: errorMessage(err) }, 'recovery failed; retrying from the store');
+      this.resetPending = true;
+    }
     this.kick();
   }
 
@@ -361,17 +376,17 @@ export class Controller {
           status: run.status as WorkflowRunStatus,
           instances,
           now: this.now(),
+          ...(this.runLimits ? { limits: this.runLimits } : {}),
         });
         const active = this.activate(run, machine);
         this.handleActions(active, actions, pending, taskRecords);
         if (run.spec.stop) this.stopRequests.add(key);
         this.log.info({ run: key, phase: machine.phase, actions: actions.length }, 'run recovered');
       } catch (err) {
-        this.log.error({ run: key, err: errorMessage(err) }, 'cannot recover run; marking it Failed');
-        pending.failRuns.push({
-          run,
-          message: `the controller could not recover this run: ${errorMessage(err)}`,
-        });
+        // Whatever the reason (a bug, a run the engine cannot restore), this run must not stop
+        // the controller from starting: it is quarantined, the others are recovered.
+        this.runs.delete(key);
+        this.quarantine(run, 'recovering it', err, pending);
       }
     }
     // task records that no run claims any more (the run finished or was deleted)
@@ -517,6 +532,7 @@ export class Controller {
           overrides: overridesOf(run),
           initiator: run.spec.initiator ?? { type: 'manual' },
           now: this.now(),
+          ...(this.runLimits ? { limits: this.runLimits } : {}),
         };
         const restart = run.spec.restartOf;
         if (restart && restart.from === 'failed') {
@@ -582,7 +598,8 @@ export class Controller {
         try {
           actions = active.machine.apply(event, this.now());
         } catch (err) {
-          this.log.error({ run, event: event.type, err: errorMessage(err) }, 'engine rejected an event');
+          // The machine may be half-way through the event: it cannot be trusted any more.
+          this.quarantineActive(active, `applying ${event.type}`, err, pass);
           continue;
         }
         active.dirty = true;
@@ -602,7 +619,8 @@ export class Controller {
         this.handleAction(active, a, pass, recovered);
       } catch (err) {
         this.log.error({ run: active.key, action: a.type, err: errorMessage(err) }, 'action failed');
-        if ('instanceId' in a && 'attempt' in a && (a.type === 'LaunchStep' || a.type === 'StartChildRun')) {
+        if (a.type === 'LaunchStep' || a.type === 'StartChildRun') {
+          // The attempt could not be started: the step fails (its retries apply).
           this.inbox.push({
             run: active.key,
             event: {
@@ -612,6 +630,10 @@ export class Controller {
               message: errorMessage(err),
             },
           });
+        } else {
+          // Any other action lost would leave the run waiting for what never comes.
+          this.quarantineActive(active, `performing its ${a.type} action`, err, pass);
+          return;
         }
       }
     }
@@ -817,9 +839,60 @@ export class Controller {
     }
   }
 
+  /**
+   * Takes out of service a run the controller failed on while driving it: its attempts are
+   * killed, its queued tasks and task records dropped, and the run is marked Failed with the
+   * error (condition reason Quarantined). A run that triggers a bug therefore never stops the
+   * other runs nor crashes the process, and a restart does not meet it again (it is terminal).
+   */
+  private quarantineActive(active: ActiveRun, stage: string, err: unknown, pass: Pass): void {
+    for (const t of this.tasks.values())
+      if (t.key.namespace === active.namespace && t.key.run === active.name) pass.deleteTasks.push(t.key);
+    this.forgetRun(active.key);
+    active.finished = true;
+    active.dirty = false;
+    const run = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
+    if (run) this.quarantine(run, stage, err, pass);
+  }
+
+  /** Marks `run` Failed (at this pass's commit) with the error that made the controller fail on it. */
+  private quarantine(run: Stored<WorkflowRun>, stage: string, err: unknown, pass: Pass): void {
+    const key = runKey(run.metadata.namespace, run.metadata.name);
+    const message = `${RUN_QUARANTINED}: the controller failed while ${stage}, so this run was stopped (other runs go on): ${errorMessage(err)}`;
+    this.log.error(
+      { run: key, stage, err: errorMessage(err), stack: (err as Error)?.stack },
+      'run quarantined',
+    );
+    pass.failRuns.push({ run, message, reason: 'Quarantined' });
+  }
+
+  /** The status and changed instances of every run changed by the pass; quarantines a run that throws. */
+  private runWrites(
+    pass: Pass,
+  ): { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus }[] {
+    const out: { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus }[] = [];
+    for (const active of [...this.runs.values()]) {
+      if (!active.dirty) continue;
+      try {
+        const changed = active.machine.changedInstances();
+        const status = active.machine.snapshot({ steps: 'none' });
+        if (status.phase && TERMINAL.has(status.phase)) {
+          const duration = formatRunDuration(status.startTime, status.endTime);
+          if (duration) status.duration = duration; // kubectl's Duration column
+        }
+        active.dirty = false;
+        out.push({ active, changed, status });
+      } catch (err) {
+        this.quarantineActive(active, 'saving its status', err, pass);
+      }
+    }
+    return out;
+  }
+
   /** Everything the pass decided, in one transaction. */
   private commit(pass: Pass): void {
     const now = this.now();
+    const writes = this.runWrites(pass);
     this.store.transaction((w) => {
       for (const f of pass.failRuns) {
         const status: WorkflowRunStatus = {
@@ -831,7 +904,7 @@ export class Controller {
             {
               type: f.phase === 'Stopped' ? 'Stopped' : 'Failed',
               status: 'True',
-              reason: f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed',
+              reason: f.reason ?? (f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed'),
               message: f.message,
               lastTransitionTime: new Date(now).toISOString(),
             },
@@ -843,10 +916,7 @@ export class Controller {
           pass.finishedRuns.push(runKey(cur.metadata.namespace, cur.metadata.name));
         }
       }
-      for (const active of this.runs.values()) {
-        if (!active.dirty) continue;
-        active.dirty = false;
-        const changed = active.machine.changedInstances();
+      for (const { active, changed, status } of writes) {
         if (changed.length > 0) {
           w.putStepInstances(
             changed.map((s) => ({
@@ -860,11 +930,6 @@ export class Controller {
         }
         const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
         if (!cur) continue;
-        const status = active.machine.snapshot({ steps: 'none' });
-        if (status.phase && TERMINAL.has(status.phase)) {
-          const duration = formatRunDuration(status.startTime, status.endTime);
-          if (duration) status.duration = duration; // kubectl's Duration column
-        }
         w.updateStatus('WorkflowRun', { ...cur, status });
       }
       for (const t of pass.deleteTasks) w.deleteTask(t.namespace, t.run, t.instance);
@@ -1108,7 +1173,13 @@ export class Controller {
 
 interface Pass {
   started: string[];
-  failRuns: { run: Stored<WorkflowRun>; message: string; phase?: 'Failed' | 'Stopped' }[];
+  failRuns: {
+    run: Stored<WorkflowRun>;
+    message: string;
+    phase?: 'Failed' | 'Stopped';
+    /** The condition's reason (default StartFailed, or NotStarted for Stopped). */
+    reason?: string;
+  }[];
   finishedRuns: string[];
   putTasks: TaskEntry[];
   deleteTasks: { namespace: string; run: string; instance: string }[];

@@ -4,6 +4,7 @@
 // same Controller with its own store, offer sources and launchers.
 
 import { randomBytes } from 'node:crypto';
+import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
@@ -50,6 +51,8 @@ export interface StandaloneOptions {
    * callback). For benchmarks that isolate orchestration from process start-up.
    */
   wrapLauncher?: (local: LocalLauncher, onUpdate: (u: AttemptUpdate) => void) => Launcher;
+  /** What one run may cost (the engine's defaults for what is not given). */
+  runLimits?: Partial<RunLimits>;
 }
 
 export interface Standalone {
@@ -111,7 +114,15 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
   });
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
   const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
-  const ctl = new Controller({ store, launcher: used, offers, now, logger, hooks: services });
+  const ctl = new Controller({
+    store,
+    launcher: used,
+    offers,
+    now,
+    logger,
+    hooks: services,
+    ...(opts.runLimits ? { runLimits: opts.runLimits } : {}),
+  });
   controller = ctl;
   let stopped = false;
   return {

@@ -9,7 +9,10 @@ import {
   checkExpression,
   checkParameters as checkExpressionParameters,
   checkTemplate,
+  DEFAULT_EXPR_BUDGET,
+  ExprBudget,
   inferType,
+  type Limits,
   type ParameterDecl,
   templateExpressions,
   timeZoneAbbreviationProblem,
@@ -48,6 +51,16 @@ interface Context {
   steps: Set<string>;
   /** Where each step is first defined, to tell whether it has run before a reference. */
   stepPaths: Map<string, PathSegment[]>;
+  /** The document's expression budget (constant folding stops when it is spent). */
+  limits: Partial<Limits>;
+}
+
+export interface SemanticOptions {
+  /**
+   * Evaluation steps that folding the constant expressions of one document may take in all
+   * (default DEFAULT_EXPR_BUDGET). Past it, constants are checked when a run evaluates them.
+   */
+  exprBudget?: number;
 }
 
 function withNames(scope: Scope, extra: [string, ScopeType][], inLoop = scope.inLoop): Scope {
@@ -142,7 +155,7 @@ function templateBodies(template: string): { expr: string; offset: number }[] {
 
 function checkExpr(src: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
   if (!isStr(src)) return;
-  for (const e of checkExpression(src, { names: scope.names }))
+  for (const e of checkExpression(src, { names: scope.names }, ctx.limits))
     ctx.issues.push(issue(path, e.code, `${e.message} in expression ${JSON.stringify(src)}`));
   checkReferences(src, path, scope, ctx, false);
 }
@@ -153,7 +166,7 @@ function checkCondition(src: unknown, path: PathSegment[], scope: Scope, ctx: Co
   const before = ctx.issues.length;
   checkExpr(src, path, scope, ctx);
   if (ctx.issues.length > before) return;
-  const type = inferType(src, { names: scope.names });
+  const type = inferType(src, { names: scope.names }, ctx.limits);
   if (type !== 'boolean' && type !== 'any')
     ctx.issues.push(
       issue(
@@ -166,7 +179,7 @@ function checkCondition(src: unknown, path: PathSegment[], scope: Scope, ctx: Co
 
 function checkTmpl(src: string, path: PathSegment[], scope: Scope, ctx: Context): void {
   if (!src.includes('${')) return;
-  for (const e of checkTemplate(src, { names: scope.names }))
+  for (const e of checkTemplate(src, { names: scope.names }, ctx.limits))
     ctx.issues.push(issue(path, e.code, `${e.message} in ${JSON.stringify(src)}`));
   checkReferences(src, path, scope, ctx, true);
 }
@@ -222,7 +235,7 @@ function checkParameters(
       entries.push({ decl: p as unknown as ParameterDecl, index });
   });
   const decls = entries.map((e) => e.decl);
-  for (const i of checkExpressionParameters(decls, { names: scope.names })) {
+  for (const i of checkExpressionParameters(decls, { names: scope.names }, ctx.limits)) {
     const decl = decls[i.index]!;
     const source = i.field === 'expression' ? decl.expression : i.field === 'value' ? decl.value : undefined;
     const shown =
@@ -519,7 +532,7 @@ function walkNode(node: unknown, path: PathSegment[], scope: Scope, ctx: Context
     const fe = node.foreach;
     if (isStr(fe.items)) {
       checkExpr(fe.items, [...at, 'items'], scope, ctx);
-      const inferred = inferType(fe.items, { names: scope.names });
+      const inferred = inferType(fe.items, { names: scope.names }, ctx.limits);
       const why =
         whyNotList(fe.items, (n) => scope.names.get(n)) ??
         (inferred !== 'any' && inferred !== 'list' ? `it yields a ${inferred}` : undefined);
@@ -673,11 +686,14 @@ export function checkWorkflowSpec(
   spec: unknown,
   path: PathSegment[],
   workflowName?: string,
+  options: SemanticOptions = {},
 ): ValidationIssue[] {
+  const budget = new ExprBudget(options.exprBudget ?? DEFAULT_EXPR_BUDGET, 'the constant expressions');
   const ctx: Context = {
     issues: [],
     steps: new Set(),
     stepPaths: new Map(),
+    limits: { budget },
     ...(workflowName ? { workflowName } : {}),
   };
   if (!isObj(spec)) return ctx.issues;

@@ -263,11 +263,25 @@ export const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
     .meta({ oneOf: [{ required: ['when', 'then'] }, { required: ['otherwise'] }] }),
 );
 
+/**
+ * The largest `maxIterations` a loop may declare. A ceiling for the declaration only: what a
+ * run may actually start is bounded by the run limits (src/engine/limits.ts, maxIterations,
+ * default 200,000, configurable up to any value), so that a hostile 2^53 is refused on PUT.
+ */
+export const MAX_LOOP_ITERATIONS = 1_000_000;
+
 export const LoopSchema = z.lazy(() =>
   z.strictObject({
     do: NodeShapeSchema.describe('The loop body.'),
     while: ExpressionSchema.describe('Evaluated after each iteration; true repeats. LOOP_INDEX is 0-based.'),
-    maxIterations: z.number().int().positive().describe('Upper bound on iterations (required).'),
+    maxIterations: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX_LOOP_ITERATIONS)
+      .describe(
+        `Upper bound on iterations (required; at most ${MAX_LOOP_ITERATIONS}). A run is also bounded by the server's limit on the loop and foreach iterations of a run (default 200000).`,
+      ),
   }),
 );
 

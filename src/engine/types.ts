@@ -23,6 +23,7 @@ import type {
   WorkflowRunStatus,
 } from '../crds/index.ts';
 import type { Value } from '../expr/index.ts';
+import type { RunLimits } from './limits.ts';
 
 export type { RunPhase, StepInstanceStatus, StepPhase, Value, WorkflowRunStatus };
 
@@ -50,6 +51,11 @@ export interface RunIdentity {
 /** What the engine needs to know about the workflow version being run. */
 export interface RunSubject extends RunIdentity {
   definition: DefinitionNode;
+  /**
+   * What the run may cost (src/engine/limits.ts; DEFAULT_RUN_LIMITS for what is not given).
+   * A run that reaches one fails with a message starting with its RUN_LIMIT_* code.
+   */
+  limits?: Partial<RunLimits>;
 }
 
 export interface StartRunInput extends RunSubject {

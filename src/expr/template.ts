@@ -124,8 +124,9 @@ function render(
   place: (text: string, seg: TemplateExpression) => string,
 ): string {
   const l = resolveLimits(limits);
+  const shared = l.budget;
   const meter: Meter = {
-    charge: () => {},
+    charge: (units) => shared?.charge(units),
     maxListLength: l.maxListLength,
     maxStringLength: l.maxStringLength,
     maxValueDepth: l.maxValueDepth,
@@ -135,11 +136,12 @@ function render(
     try {
       if (typeof seg === 'string') out += seg;
       else {
-        const text = displayString(evalIn(seg, template, vars, limits), meter);
+        const text = displayString(evalIn(seg, template, vars, l), meter);
         checkStringLength(text.length, meter);
         out += place(text, seg);
+        meter.charge(Math.ceil(text.length / 64));
       }
-      checkStringLength(out.length, meter);
+      if (out.length > meter.maxStringLength) checkStringLength(out.length, meter);
     } catch (err) {
       if (err instanceof ExprError && err.expression === template) throw err;
       const offset = typeof seg === 'string' ? 0 : seg.offset;

@@ -99,3 +99,48 @@ spec:
     expect(() => parseParam('novalue')).toThrow(/k=v/);
   });
 });
+
+describe('mesonctl run: run limits', () => {
+  const WIDE = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: wide }
+spec:
+  definition:
+    foreach: { items: "range(10)", as: i, do: { step: { name: n, noop: {} } } }
+`;
+  it('takes a limit from its flag and fails the run naming it', async () => {
+    const r = await run(WIDE, ['--max-step-instances', '5']);
+    expect(r.code).toBe(1);
+    expect(r.out + r.err).toContain(
+      'RUN_LIMIT_STEP_INSTANCES: the run would have more than 5 step instances (the next was n[5]) (limit 5; raise it with --max-step-instances or MESON_MAX_STEP_INSTANCES)',
+    );
+    expect((await run(WIDE, ['--max-step-instances', '10'])).code).toBe(0);
+  });
+
+  it('rejects a limit that is not a positive integer', async () => {
+    const r = await run(WIDE, ['--max-iterations', '0']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--max-iterations: expected a positive integer, got "0"');
+  });
+});
+
+describe('mesonctl run: parameters checked within the expression budget', () => {
+  const COSTLY = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: costly }
+spec:
+  parameters:
+${Array.from({ length: 12 }, (_, i) => `    - { name: p${i}, type: long, expression: "len(str(range(99999)))" }`).join('\n')}
+  definition: { step: { name: a, noop: {} } }
+`;
+  it('refuses a start whose parameters spend the budget together, naming it (exit 2)', async () => {
+    const t = performance.now();
+    const r = await run(COSTLY, ['--expr-budget', '1000000']);
+    expect(performance.now() - t).toBeLessThan(15_000);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(
+      'the workflow parameters took more than 1000000 evaluation steps together (the shared expression budget; raise it with --expr-budget or MESON_EXPR_BUDGET)',
+    );
+    expect((await run(COSTLY, ['--expr-budget', '5000000'])).code).toBe(0);
+  });
+});

@@ -11,10 +11,11 @@ import { createStandalone } from '../../controller/standalone.ts';
 import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notify/index.ts';
 import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
 import type { Command } from '../cli.ts';
+import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
                       [--retention-keep-last N|off] [--retention-ttl SECONDS] [--retention-interval SECONDS]
-                      [--webhook-allow LIST]
+                      [--webhook-allow LIST] [run limits]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
@@ -29,6 +30,9 @@ Retention of finished runs (a Workflow's spec.retention overrides these per fiel
 Webhooks may not reach loopback, link-local, private, multicast or this machine's addresses:
   --webhook-allow        CIDRs or host names they may reach anyway, comma-separated (MESON_WEBHOOK_ALLOW)
   MESON_WEBHOOK_MAX_PENDING  deliveries waiting at most (default 1000)
+
+Run limits (a run that reaches one fails naming it; see docs/engine.md, "Limits"):
+${runLimitUsage()}
 `;
 
 export const serverCommand: Command = async (args, io) => {
@@ -55,9 +59,11 @@ export const serverCommand: Command = async (args, io) => {
   const token = io.env.MESON_API_TOKEN || undefined;
   let retention: ReturnType<typeof retentionOptions>;
   let webhook: ReturnType<typeof webhookOptions>;
+  let runLimits: ReturnType<typeof runLimitsFrom>;
   try {
     retention = retentionOptions(v, io.env);
     webhook = webhookOptions(v, io.env);
+    runLimits = runLimitsFrom(v, io.env);
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 2;
@@ -66,7 +72,7 @@ export const serverCommand: Command = async (args, io) => {
 
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, retention, webhook });
+    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, retention, webhook, runLimits });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -191,6 +197,7 @@ function parse(args: string[]) {
       'retention-interval': { type: 'string' },
       'webhook-allow': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...RUN_LIMIT_OPTIONS,
     },
     strict: true,
     allowPositionals: false,
