@@ -39,7 +39,7 @@ import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.t
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
 import { TaskFeed } from './feed.ts';
-import { announcedArtifactName, childRunName } from './names.ts';
+import { announcedArtifactName, childRunName, PARENT_RUN_LABEL, verifiedChildAttempt } from './names.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -902,7 +902,7 @@ export class Controller {
           metadata: {
             name,
             namespace: parent.namespace,
-            labels: { 'meson.dev/parent-run': parent.name, 'meson.dev/workflow': action.workflow },
+            labels: { [PARENT_RUN_LABEL]: parent.name, 'meson.dev/workflow': action.workflow },
           },
           spec: {
             workflow: action.workflow,
@@ -1034,13 +1034,20 @@ export class Controller {
     }
   }
 
-  /** A child run finished: tell its parent's subworkflow step. */
+  /** A child run finished: tell its parent's subworkflow step (only a child the controller started). */
   private notifyParent(child: Stored<WorkflowRun>): void {
     const parent = child.spec.initiator?.parent;
     const phase = child.status?.phase;
     if (child.spec.initiator?.type !== 'subworkflow' || !parent?.step || !phase || !TERMINAL.has(phase))
       return;
-    const attempt = Number(/-a(\d+)$/.exec(child.metadata.name)?.[1] ?? 1);
+    const attempt = verifiedChildAttempt(this.store, child);
+    if (attempt === undefined) {
+      this.log.warn(
+        { run: runKey(child.metadata.namespace, child.metadata.name), parent: parent.run },
+        'run claims a parent that did not start it: its result is not reported to that parent',
+      );
+      return;
+    }
     this.push(runKey(child.metadata.namespace, parent.run), {
       type: 'ChildRunFinished',
       instanceId: parent.step,

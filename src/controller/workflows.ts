@@ -25,6 +25,7 @@ import { cronRunName } from '../triggers/cron-plan.ts';
 import { nextVersion, versionStatus, WORKFLOW_LABEL } from '../versions/index.ts';
 import { BACKFILL_LABEL, BACKFILL_PARALLELISM } from './annotations.ts';
 import type { Controller, Logger, RunHooks } from './controller.ts';
+import { verifiedChildAttempt } from './names.ts';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
 
@@ -334,10 +335,18 @@ export class WorkflowServices implements RunHooks {
 
   // --- RunHooks: admission and notifications -------------------------------------------------
 
+  /**
+   * A child run of a subworkflow step is bounded by its parent, not by maxActiveRuns; a run that
+   * merely claims to be one (spec.initiator written by a client) is bounded like any other.
+   */
+  private isChildRun(run: Stored<WorkflowRun>): boolean {
+    return run.spec.initiator?.type === 'subworkflow' && verifiedChildAttempt(this.store, run) !== undefined;
+  }
+
   private runsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
     return this.store
       .list<WorkflowRun>('WorkflowRun', ns)
-      .items.filter((r) => r.spec.workflow === workflow && r.spec.initiator?.type !== 'subworkflow');
+      .items.filter((r) => r.spec.workflow === workflow && !this.isChildRun(r));
   }
 
   admit(
@@ -353,7 +362,7 @@ export class WorkflowServices implements RunHooks {
     }
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
     const concurrency = wf?.spec.concurrency;
-    if (!concurrency?.maxActiveRuns || run.spec.initiator?.type === 'subworkflow') return 'start';
+    if (!concurrency?.maxActiveRuns || this.isChildRun(run)) return 'start';
     const runs = this.runsOf(run.metadata.namespace, run.spec.workflow).filter(
       (r) => r.metadata.name !== run.metadata.name,
     );
