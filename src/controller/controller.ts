@@ -39,7 +39,13 @@ import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.t
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
 import { TaskFeed } from './feed.ts';
-import { announcedArtifactName, childRunName, PARENT_RUN_LABEL, verifiedChildAttempt } from './names.ts';
+import {
+  announcedArtifactName,
+  childAttemptOf,
+  childRunName,
+  PARENT_RUN_LABEL,
+  verifiedChildAttempt,
+} from './names.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -890,6 +896,12 @@ export class Controller {
       for (const { parent, action } of pass.children) {
         const name = childRunName(parent.name, action.instanceId, action.attempt);
         const existing = this.store.get<WorkflowRun>('WorkflowRun', parent.namespace, name);
+        if (existing && childAttemptOf(existing, action.attempt) !== action.attempt) {
+          // someone else's run holds the child's name: adopting it would run (and report)
+          // what they chose; waiting for it would hang the step
+          pass.childRefused.push({ parent, action, name });
+          continue;
+        }
         if (existing) {
           if (existing.status?.phase && TERMINAL.has(existing.status.phase)) {
             pass.childFinished.push(existing);
@@ -983,6 +995,15 @@ export class Controller {
       });
     }
     for (const child of pass.childFinished) this.notifyParent(child);
+    for (const { parent, action, name } of pass.childRefused) {
+      this.push(parent.key, {
+        type: 'ChildRunFinished',
+        instanceId: action.instanceId,
+        attempt: action.attempt,
+        phase: 'Failed',
+        message: `cannot start child run "${name}": a run of that name exists that this step did not start`,
+      });
+    }
     for (const t of pass.timers) this.setTimer(t.run, t.at, t.event);
     for (const key of pass.started) {
       const [ns, name] = splitKey(key);
@@ -1105,6 +1126,12 @@ interface Pass {
     name: string;
   }[];
   childFinished: Stored<WorkflowRun>[];
+  /** Child runs whose name another run already holds: the step attempt fails. */
+  childRefused: {
+    parent: ActiveRun;
+    action: Extract<EngineAction, { type: 'StartChildRun' }>;
+    name: string;
+  }[];
   stopChildren: { namespace: string; name: string }[];
   finished: string[];
 }
@@ -1122,6 +1149,7 @@ function newPass(): Pass {
     children: [],
     childLaunched: [],
     childFinished: [],
+    childRefused: [],
     stopChildren: [],
     finished: [],
   };
