@@ -582,13 +582,24 @@ describe('bodies', () => {
         'body.partition.__proto__',
       ],
     ];
+    // a restart's parameters too
+    const prev = await app.inject({ method: 'POST', url: start, payload: {} });
+    s.store.updateStatus('WorkflowRun', {
+      ...s.store.get('WorkflowRun', 'default', prev.json().metadata.name)!,
+      status: { phase: 'Failed' },
+    });
+    const restart = `/api/v1/namespaces/default/runs/${prev.json().metadata.name}/restart`;
+    cases.push(
+      [restart, json, '{"parameters": [{"name": "__proto__", "value": 1}]}', 'body.parameters[0].name'],
+      [restart, yaml, 'parameters: {__proto__: 1}\n', 'body.parameters.__proto__'],
+    );
     for (const [url, headers, payload, path] of cases) {
       const res = await app.inject({ method: 'POST', url, headers, payload });
       expect(res.statusCode, payload).toBe(400);
       expect(res.json().issues[0], payload).toMatchObject({ path, code: 'BODY_FORBIDDEN_KEY' });
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(counts(s)).toMatchObject({ runs: 0, artifacts: 0, workflows: 1 });
+    expect(counts(s)).toMatchObject({ runs: 1, artifacts: 0, workflows: 1 });
   });
 
   it('answers deeply nested bodies with 400, not a stack overflow', async () => {

@@ -371,6 +371,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             `run "${prev.metadata.name}" is ${phase ?? 'not started'}: only a Failed or Stopped run can be restarted from failed`,
           );
         }
+        inspectNames(toParameterList(body.parameters), 'parameters');
         const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
         const wf = store.get<Workflow>('Workflow', req.params.ns, prev.spec.workflow);
         if (wf && body.parameters) {
