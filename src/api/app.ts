@@ -17,11 +17,11 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
-import { LineCounter, parseAllDocuments, parseDocument } from 'yaml';
+import { Composer, CST, type Document, isScalar, Lexer, LineCounter, Parser, visit } from 'yaml';
 import { STEP_INSTANCE_ID_MAX } from '../crds/names.ts';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
-import { DEFAULT_MAX_BODY_DEPTH, inspectBody, pathParamProblem, pathParamsSchema } from './http.ts';
+import { DEFAULT_MAX_BODY_DEPTH, inspectBody, pathParamProblem, pathParamsSchema, tooDeep } from './http.ts';
 import { buildOpenApi } from './openapi.ts';
 import { ApiError, type ProblemIssue, sendProblem } from './problems.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
@@ -143,7 +143,7 @@ function badBody(format: 'JSON' | 'YAML', message: string, code: string, cause?:
 export function parseYamlBody(text: string, maxDepth = DEFAULT_MAX_BODY_DEPTH): unknown {
   let value: unknown;
   try {
-    value = parseYaml(text);
+    value = parseYaml(text, maxDepth);
   } catch (err) {
     if (err instanceof ApiError) throw err;
     // e.g. "Excessive alias count indicates a resource exhaustion attack", or a stack overflow
@@ -153,22 +153,67 @@ export function parseYamlBody(text: string, maxDepth = DEFAULT_MAX_BODY_DEPTH): 
   return value;
 }
 
-function parseYaml(text: string): unknown {
+/**
+ * The lexemes of `text` for the parser, stopping at a flow collection (`[`, `{`) nested deeper
+ * than `maxDepth`: the parser takes seconds on a megabyte of `[[[[`, the lexer knows quotes and
+ * block scalars.
+ */
+function* boundedTokens(text: string, parser: Parser, maxDepth: number) {
+  let depth = 0;
+  for (const lexeme of new Lexer().lex(text)) {
+    const type = CST.tokenType(lexeme);
+    if (type === 'flow-seq-start' || type === 'flow-map-start') {
+      if (++depth > maxDepth) throw tooDeep(maxDepth);
+    } else if ((type === 'flow-seq-end' || type === 'flow-map-end') && depth > 0) depth--;
+    yield* parser.next(lexeme);
+  }
+  yield* parser.end();
+}
+
+function parseYaml(text: string, maxDepth: number): unknown {
   const lineCounter = new LineCounter();
-  const all = parseAllDocuments(text);
-  const count = Array.isArray(all) ? all.length : 0;
-  if (count > 1) {
+  const where = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return `line ${pos.line}, column ${pos.col}`;
+  };
+  // uniqueKeys: the library's check is quadratic (minutes for a 1 MiB map): see duplicateKey
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
+  const docs = Array.from(composer.compose(boundedTokens(text, parser, maxDepth)));
+  if (docs.length === 0) return null;
+  if (docs.length > 1) {
     // e.g. a file holding a Workflow and its subworkflow: one object per request
-    const message = `expected one YAML document, got ${count}: send each manifest in its own request`;
+    const message = `expected one YAML document, got ${docs.length}: send each manifest in its own request`;
     throw badBody('YAML', message, 'YAML_MULTIPLE_DOCUMENTS');
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  const doc = docs[0]!;
   const first = doc.errors[0];
-  if (first) {
-    const pos = lineCounter.linePos(first.pos[0]);
-    throw badBody('YAML', `line ${pos.line}, column ${pos.col}: ${first.message}`, 'YAML_SYNTAX');
-  }
+  if (first) throw badBody('YAML', `${where(first.pos[0])}: ${first.message}`, 'YAML_SYNTAX');
+  const dup = duplicateKey(doc);
+  if (dup) throw badBody('YAML', `${where(dup.offset)}: duplicate key "${dup.key}"`, 'YAML_SYNTAX');
   return doc.toJS({ maxAliasCount: YAML_MAX_ALIAS_COUNT });
+}
+
+/** The first key repeated in a map of `doc`, in linear time. */
+function duplicateKey(doc: Document): { key: string; offset: number } | undefined {
+  let found: { key: string; offset: number } | undefined;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key) || key.value === '<<') continue;
+        const k = String(key.value);
+        if (seen.has(k)) {
+          found = { key: k.slice(0, 100), offset: key.range?.[0] ?? 0 };
+          return visit.BREAK;
+        }
+        seen.add(k);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 /** A JSON body, under the same rules as YAML ones (no `__proto__`, bounded nesting). */

@@ -103,22 +103,19 @@ export function inspectBody(value: unknown, maxDepth = DEFAULT_MAX_BODY_DEPTH): 
   while (stack.length > 0) {
     const { v, path, depth } = stack.pop()!;
     if (typeof v !== 'object' || v === null) continue;
-    if (depth >= maxDepth) {
-      throw new ApiError('API_BAD_REQUEST', `body: nested deeper than ${maxDepth} levels`, {
-        issues: [
-          {
-            path: ['body', ...path.slice(0, 10)].join('.'),
-            message: `nested deeper than ${maxDepth} levels`,
-            code: 'BODY_TOO_DEEP',
-          },
-        ],
-      });
-    }
+    if (depth >= maxDepth) throw tooDeep(maxDepth, ['body', ...path.slice(0, 10)].join('.'));
     for (const k of Object.keys(v)) {
       if (k === '__proto__') throw forbiddenKey([...path, k].join('.'));
       stack.push({ v: (v as Record<string, unknown>)[k], path: [...path, k], depth: depth + 1 });
     }
   }
+}
+
+export function tooDeep(maxDepth: number, path = 'body'): ApiError {
+  const message = `nested deeper than ${maxDepth} levels`;
+  return new ApiError('API_BAD_REQUEST', `body: ${message}`, {
+    issues: [{ path, message, code: 'BODY_TOO_DEEP' }],
+  });
 }
 
 /** Names that would become object keys (parameters given as a list) obey the same rule. */

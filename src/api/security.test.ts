@@ -602,6 +602,37 @@ describe('bodies', () => {
     expect(counts(s)).toMatchObject({ runs: 1, artifacts: 0, workflows: 1 });
   });
 
+  it('parses a 1 MiB YAML map in linear time, and still refuses duplicate keys naming the line', async () => {
+    const { app } = await setup();
+    await putWorkflow(app, 'default', 'w');
+    const url = '/api/v1/namespaces/default/workflows/w/runs';
+    const headers = { 'content-type': 'application/yaml' };
+    // 50,000 keys: the yaml library's own unique-key check is quadratic (minutes here); the
+    // workflow does not exist, so the time is the parse's
+    const keys = Array.from({ length: 50_000 }, (_, i) => `  k${i}: ${i}`);
+    for (const payload of [`parameters:\n${keys.join('\n')}\n`, `parameters: {${keys.join(', ')}}\n`]) {
+      const t = Date.now();
+      const res = await app.inject({ method: 'POST', url: url.replace('/w/', '/nope/'), headers, payload });
+      expect(res.statusCode).toBe(404);
+      expect(Date.now() - t).toBeLessThan(30_000);
+    }
+    for (const payload of ['parameters: {p: 1, p: 2}\n', 'labels:\n  a: x\n  b: y\n  a: z\n']) {
+      const res = await app.inject({ method: 'POST', url, headers, payload });
+      expect(res.statusCode, payload).toBe(400);
+      expect(res.json().detail, payload).toMatch(/line \d+, column \d+: duplicate key "(p|a)"/);
+    }
+    // the depth bound reads brackets as the YAML lexer does: not inside quotes or block
+    // scalars, and a quote inside a block scalar hides nothing
+    const shallow = await setup({ maxBodyDepth: 3 });
+    const quoted = `labels: {a: '[[[[', b: "{{{{"}\nparameters:\n  p: |\n    [[[[ {{{{ ${'${a[0]}'}\n`;
+    const ok = await shallow.app.inject({ method: 'POST', url, headers, payload: quoted });
+    expect(ok.json().issues?.[0]?.code, ok.body).not.toBe('BODY_TOO_DEEP');
+    const hidden = `parameters:\n  a: |\n    '\n  b: ${'['.repeat(1000)}${']'.repeat(1000)}\n`;
+    const res = await app.inject({ method: 'POST', url, headers, payload: hidden });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().issues?.[0]?.code).toBe('BODY_TOO_DEEP');
+  });
+
   it('answers deeply nested bodies with 400, not a stack overflow', async () => {
     const { app } = await setup();
     const url = '/api/v1/namespaces/default/workflows/w/runs';
