@@ -259,6 +259,89 @@ describe('Controller', () => {
     ]);
   });
 
+  it('does not let a run that claims a parent feed its outputs to that parent', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'slow', {
+      step: { name: 'c', shell: { script: 'sleep 1.5; echo "x=genuine" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'forger', {
+      step: { name: 'f', shell: { script: 'echo "x=forged" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'parent', {
+      sequence: [
+        { step: { name: 'sub', subworkflow: { workflow: 'slow' } } },
+        { step: { name: 'use', shell: { script: 'echo "got=${steps.sub.outputs.x}" >> "$MESON_OUTPUTS"' } } },
+      ],
+    });
+    controller.start();
+    const run = startRun(store, 'parent');
+    const forged = (name: string, labels?: Record<string, string>) =>
+      store.create<WorkflowRun>('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
+        spec: {
+          workflow: 'forger',
+          initiator: { type: 'subworkflow', parent: { run: run.metadata.name, step: 'sub' } },
+        },
+      });
+    // several forms: any name, a name ending like an attempt, the parent-run label
+    const f1 = forged('forged-a1');
+    const f2 = forged('forged-two', { 'meson.dev/parent-run': run.metadata.name });
+    const f3 = forged(`${run.metadata.name}-sub-a2`, { 'meson.dev/parent-run': run.metadata.name });
+    for (const f of [f1, f2, f3])
+      expect((await waitFor(store, f.metadata.name)).status?.phase).toBe('Succeeded');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    const steps = store.getStepInstances('default', run.metadata.name).items.map((r) => r.data);
+    expect(steps.find((s) => s.id === 'sub')?.outputs).toEqual({ x: 'genuine' });
+    expect(steps.find((s) => s.id === 'use')?.outputs).toEqual({ got: 'genuine' });
+  });
+
+  it("fails a subworkflow step whose child's name another run already holds, instead of adopting it", async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'child', {
+      step: { name: 'c', shell: { script: 'echo "x=genuine" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'forger', {
+      step: { name: 'f', shell: { script: 'echo "x=forged" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'parent', { step: { name: 'sub', subworkflow: { workflow: 'child' } } });
+    const squat = (name: string, spec: Partial<WorkflowRun['spec']>, labels?: Record<string, string>) =>
+      store.create<WorkflowRun>('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
+        spec: { workflow: 'forger', ...spec },
+      });
+    // the name the parent's step will give its child, taken first: by a plain run, and by one
+    // that claims the right parent but lacks the label the controller sets
+    squat('p1-sub-a1', { initiator: { type: 'api' } });
+    squat('p2-sub-a1', { initiator: { type: 'subworkflow', parent: { run: 'p2', step: 'sub' } } });
+    squat(
+      'p3-sub-a1',
+      { initiator: { type: 'subworkflow', parent: { run: 'other', step: 'sub' } } },
+      {
+        'meson.dev/parent-run': 'p3',
+      },
+    );
+    for (const p of ['p1', 'p2', 'p3'])
+      store.create<WorkflowRun>('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name: p, namespace: 'default' },
+        spec: { workflow: 'parent' },
+      });
+    controller.start();
+    for (const p of ['p1', 'p2', 'p3']) {
+      const done = await waitFor(store, p, 10_000);
+      expect(done.status?.phase, p).toBe('Failed');
+      const sub = store.getStepInstance('default', p, 'sub')?.data;
+      expect(sub?.message).toMatch(/a run of that name exists that this step did not start/);
+      expect(sub?.outputs).toBeUndefined();
+    }
+  });
+
   it('retries a failed step after its backoff and enforces timeoutSeconds', async () => {
     const { store, controller, root } = harness();
     addWorkflow(store, 'retry', {

@@ -40,7 +40,13 @@ import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.t
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
 import { TaskFeed } from './feed.ts';
-import { announcedArtifactName, childRunName } from './names.ts';
+import {
+  announcedArtifactName,
+  childAttemptOf,
+  childRunName,
+  PARENT_RUN_LABEL,
+  verifiedChildAttempt,
+} from './names.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -979,6 +985,12 @@ export class Controller {
       for (const { parent, action } of pass.children) {
         const name = childRunName(parent.name, action.instanceId, action.attempt);
         const existing = this.store.get<WorkflowRun>('WorkflowRun', parent.namespace, name);
+        if (existing && childAttemptOf(existing, action.attempt) !== action.attempt) {
+          // someone else's run holds the child's name: adopting it would run (and report)
+          // what they chose; waiting for it would hang the step
+          pass.childRefused.push({ parent, action, name });
+          continue;
+        }
         if (existing) {
           if (existing.status?.phase && TERMINAL.has(existing.status.phase)) {
             pass.childFinished.push(existing);
@@ -991,7 +1003,7 @@ export class Controller {
           metadata: {
             name,
             namespace: parent.namespace,
-            labels: { 'meson.dev/parent-run': parent.name, 'meson.dev/workflow': action.workflow },
+            labels: { [PARENT_RUN_LABEL]: parent.name, 'meson.dev/workflow': action.workflow },
           },
           spec: {
             workflow: action.workflow,
@@ -1072,6 +1084,15 @@ export class Controller {
       });
     }
     for (const child of pass.childFinished) this.notifyParent(child);
+    for (const { parent, action, name } of pass.childRefused) {
+      this.push(parent.key, {
+        type: 'ChildRunFinished',
+        instanceId: action.instanceId,
+        attempt: action.attempt,
+        phase: 'Failed',
+        message: `cannot start child run "${name}": a run of that name exists that this step did not start`,
+      });
+    }
     for (const t of pass.timers) this.setTimer(t.run, t.at, t.event);
     for (const key of pass.started) {
       const [ns, name] = splitKey(key);
@@ -1123,13 +1144,20 @@ export class Controller {
     }
   }
 
-  /** A child run finished: tell its parent's subworkflow step. */
+  /** A child run finished: tell its parent's subworkflow step (only a child the controller started). */
   private notifyParent(child: Stored<WorkflowRun>): void {
     const parent = child.spec.initiator?.parent;
     const phase = child.status?.phase;
     if (child.spec.initiator?.type !== 'subworkflow' || !parent?.step || !phase || !TERMINAL.has(phase))
       return;
-    const attempt = Number(/-a(\d+)$/.exec(child.metadata.name)?.[1] ?? 1);
+    const attempt = verifiedChildAttempt(this.store, child);
+    if (attempt === undefined) {
+      this.log.warn(
+        { run: runKey(child.metadata.namespace, child.metadata.name), parent: parent.run },
+        'run claims a parent that did not start it: its result is not reported to that parent',
+      );
+      return;
+    }
     this.push(runKey(child.metadata.namespace, parent.run), {
       type: 'ChildRunFinished',
       instanceId: parent.step,
@@ -1193,6 +1221,12 @@ interface Pass {
     name: string;
   }[];
   childFinished: Stored<WorkflowRun>[];
+  /** Child runs whose name another run already holds: the step attempt fails. */
+  childRefused: {
+    parent: ActiveRun;
+    action: Extract<EngineAction, { type: 'StartChildRun' }>;
+    name: string;
+  }[];
   stopChildren: { namespace: string; name: string }[];
   finished: string[];
 }
@@ -1210,6 +1244,7 @@ function newPass(): Pass {
     children: [],
     childLaunched: [],
     childFinished: [],
+    childRefused: [],
     stopChildren: [],
     finished: [],
   };

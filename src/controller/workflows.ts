@@ -30,6 +30,7 @@ import { cronRunName } from '../triggers/cron-plan.ts';
 import { nextVersion, versionStatus, WORKFLOW_LABEL } from '../versions/index.ts';
 import { BACKFILL_LABEL, BACKFILL_PARALLELISM } from './annotations.ts';
 import type { Controller, Logger, RunHooks } from './controller.ts';
+import { verifiedChildAttempt } from './names.ts';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
 
@@ -353,14 +354,22 @@ export class WorkflowServices implements RunHooks {
   // --- RunHooks: admission and notifications -------------------------------------------------
 
   /**
-   * The unfinished runs of a workflow (subworkflow children excluded): all admission needs, as
-   * finished runs neither count against the limit nor wait. An indexed query: its cost follows
-   * the workflow's unfinished runs, not the runs kept in the store.
+   * A child run of a subworkflow step is bounded by its parent, not by maxActiveRuns; a run that
+   * merely claims to be one (spec.initiator written by a client) is bounded like any other.
+   */
+  private isChildRun(run: Stored<WorkflowRun>): boolean {
+    return run.spec.initiator?.type === 'subworkflow' && verifiedChildAttempt(this.store, run) !== undefined;
+  }
+
+  /**
+   * The unfinished runs of a workflow that admission counts (verified children excluded): all
+   * admission needs, as finished runs neither count against the limit nor wait. An indexed
+   * query: its cost follows the workflow's unfinished runs, not the runs kept in the store.
    */
   private unfinishedRunsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
     return this.store
       .listRuns<WorkflowRun>(ns, { workflow, finished: false })
-      .filter((r) => r.spec.initiator?.type !== 'subworkflow');
+      .filter((r) => !this.isChildRun(r));
   }
 
   admit(
@@ -376,7 +385,7 @@ export class WorkflowServices implements RunHooks {
     }
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
     const concurrency = wf?.spec.concurrency;
-    if (!concurrency?.maxActiveRuns || run.spec.initiator?.type === 'subworkflow') return 'start';
+    if (!concurrency?.maxActiveRuns || this.isChildRun(run)) return 'start';
     const runs = this.unfinishedRunsOf(run.metadata.namespace, run.spec.workflow).filter(
       (r) => r.metadata.name !== run.metadata.name,
     );

@@ -22,6 +22,7 @@ import { parseQuantity } from '../offer-adapter/quantity.ts';
 import { nextFireAfter, parseSchedule } from '../triggers/cron.ts';
 import { referencedNames, stepReferences, whyNotList } from './expressions.ts';
 import { formatPath, issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import { nameIssue } from './names.ts';
 import {
   interpreterCodeIndex,
   type SpliceProblem,
@@ -35,8 +36,6 @@ type ScopeType = ValueType | 'any';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';
-
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 interface Scope {
   names: Map<string, ScopeType>;
@@ -725,7 +724,10 @@ export function checkWorkflowSpec(
   return ctx.issues;
 }
 
-/** Object-name rules: Workflows need a name; every name is a DNS subdomain. */
+/**
+ * Object-name rules (src/crds/names.ts): Workflows need a name; a name is a DNS subdomain, a
+ * namespace a DNS label, a generateName the prefix of a DNS subdomain.
+ */
 export function checkMetadata(metadata: unknown, kind: string): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   if (!isObj(metadata)) return out;
@@ -742,21 +744,27 @@ export function checkMetadata(metadata: unknown, kind: string): ValidationIssue[
         'a Workflow needs a fixed name (generateName is for runs)',
       ),
     );
-  if (isStr(name) && (name.length > 253 || !DNS_SUBDOMAIN.test(name)))
-    out.push(
-      issue(
-        ['metadata', 'name'],
-        'NAME_INVALID',
-        `expected a lower-case DNS name (a-z, 0-9, - and ., at most 253 characters), found "${name}"`,
-      ),
-    );
+  if (isStr(name)) out.push(...nameIssue(['metadata', 'name'], 'name', name));
+  if (isStr(metadata.generateName))
+    out.push(...nameIssue(['metadata', 'generateName'], 'generateName', metadata.generateName));
+  if (isStr(metadata.namespace))
+    out.push(...nameIssue(['metadata', 'namespace'], 'namespace', metadata.namespace));
   return out;
 }
 
-/** Semantic checks of a WorkflowRun spec: parameter overrides. */
+/** Semantic checks of a WorkflowRun spec: the names it refers to, parameter overrides. */
 export function checkRunSpec(spec: unknown): ValidationIssue[] {
   const out: ValidationIssue[] = [];
-  if (!isObj(spec) || !Array.isArray(spec.parameters)) return out;
+  if (!isObj(spec)) return out;
+  if (isStr(spec.workflow)) out.push(...nameIssue(['spec', 'workflow'], 'name', spec.workflow));
+  if (isObj(spec.restartOf) && isStr(spec.restartOf.run))
+    out.push(...nameIssue(['spec', 'restartOf', 'run'], 'name', spec.restartOf.run));
+  const parent = isObj(spec.initiator) && isObj(spec.initiator.parent) ? spec.initiator.parent : undefined;
+  if (parent && isStr(parent.run))
+    out.push(...nameIssue(['spec', 'initiator', 'parent', 'run'], 'name', parent.run));
+  if (parent && isStr(parent.step))
+    out.push(...nameIssue(['spec', 'initiator', 'parent', 'step'], 'stepInstance', parent.step));
+  if (!Array.isArray(spec.parameters)) return out;
   const seen = new Set<string>();
   spec.parameters.forEach((p, i) => {
     if (!isObj(p) || !isStr(p.name)) return;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -89,6 +89,33 @@ spec:
       expect(store.list('WorkflowRun', undefined).items).toHaveLength(1);
     } finally {
       store.close();
+    }
+  });
+
+  it('refuses names that are not Kubernetes names before anything runs or is written', async () => {
+    const cases: [string, RegExp][] = [
+      [
+        WF.replace('{ name: greet }', '{ name: greet, namespace: ../../../outside }'),
+        /metadata\.namespace: /,
+      ],
+      [WF.replace('{ name: greet }', '{ name: greet, namespace: Team_A }'), /metadata\.namespace: /],
+      [WF.replace('{ name: greet }', "{ name: '../evil' }"), /metadata\.name: /],
+      [
+        `${WF}---\napiVersion: meson.dev/v1alpha1\nkind: DataArtifact\nmetadata: { name: a, namespace: ../x }\nspec: { name: a }\n`,
+        /metadata\.namespace: /,
+      ],
+      [
+        `${WF}---\napiVersion: meson.dev/v1alpha1\nkind: WorkflowRun\nmetadata: { generateName: ../r- }\nspec: { workflow: greet }\n`,
+        /metadata\.generateName: /,
+      ],
+    ];
+    for (const [yaml, field] of cases) {
+      const parent = mkdtempSync(join(tmpdir(), 'mesonctl-run-names-'));
+      dirs.push(parent);
+      const res = await run(yaml, ['--data-dir', join(parent, 'data')]);
+      expect(res.code, res.err).toBe(2);
+      expect(res.err).toMatch(field);
+      expect(readdirSync(parent)).toEqual([]);
     }
   });
 
