@@ -9,14 +9,19 @@ import { buildApp } from '../../api/app.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
 import { createStandalone } from '../../controller/standalone.ts';
 import type { Command } from '../cli.ts';
+import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } from '../step-options.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
+                       [--step-env-passthrough NAME]... [--copy-root DIR]... [--step-limit NAME=N]...
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
 Listens on 127.0.0.1:8080 by default (MESON_HOST, MESON_PORT). Set MESON_API_TOKEN to require
 "Authorization: Bearer <token>" on /api/*. Loads examples/*.yaml into an empty store.
-`;
+Each step runs in its own directory under --data-dir, with a clean environment; copy steps
+read and write only under DATA_DIR/files/<namespace> and the --copy-root directories.
+
+${STEP_OPTIONS_USAGE}`;
 
 export const serverCommand: Command = async (args, io) => {
   let opts: ReturnType<typeof parse>;
@@ -37,6 +42,13 @@ export const serverCommand: Command = async (args, io) => {
     return 2;
   }
   const host = v.host ?? io.env.MESON_HOST ?? '127.0.0.1';
+  let steps: StepOptions;
+  try {
+    steps = parseStepOptions(v, io.env, io.cwd);
+  } catch (err) {
+    io.stderr(`mesonctl server: ${(err as Error).message}\n`);
+    return 2;
+  }
   const abs = (p: string) => (isAbsolute(p) ? p : join(io.cwd, p));
   const dataDir = abs(v['data-dir'] ?? io.env.MESON_DATA_DIR ?? '.meson');
   const token = io.env.MESON_API_TOKEN || undefined;
@@ -44,7 +56,8 @@ export const serverCommand: Command = async (args, io) => {
 
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, logger });
+    // no cwd: each step gets its own working directory under the data directory
+    standalone = createStandalone({ dataDir, logger, ...steps });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -116,6 +129,7 @@ function parse(args: string[]) {
       'data-dir': { type: 'string' },
       examples: { type: 'string' },
       'no-examples': { type: 'boolean' },
+      ...STEP_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
