@@ -37,8 +37,11 @@ export const SPARK_CLIENT_ENV = [
   'YARN_CONF_DIR',
 ] as const;
 
-/** Read by the executor itself (the application of spark steps that name only a jobClass). */
-export const EXECUTOR_OWN_ENV = ['MESON_SPARK_APPLICATION'] as const;
+/**
+ * The executor's own settings, read from its environment (not given to steps): the application
+ * of spark steps that name only a jobClass, the bound of one MESON_PARAM_ value.
+ */
+export const EXECUTOR_OWN_ENV = ['MESON_SPARK_APPLICATION', 'MESON_PARAM_ENV_MAX_BYTES'] as const;
 
 function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -82,7 +85,7 @@ export type StepProcessKind = 'shell' | 'container' | 'spark';
  * operator's passthrough names and extra variables, and the protocol variables last (a step
  * cannot be told another attempt's MESON_OUTPUTS).
  */
-export function stepEnvironment(
+export function cleanStepEnvironment(
   kind: StepProcessKind,
   from: NodeJS.ProcessEnv,
   opts: {

@@ -8,7 +8,7 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { confineCopyPath, confinedCopy, realRoots } from './copy.ts';
-import { stepEnvironment } from './env.ts';
+import { cleanStepEnvironment } from './env.ts';
 import { StepSetupError } from './errors.ts';
 import {
   checkLinks,
@@ -307,7 +307,7 @@ export async function runAttempt(
       return finish({ phase: 'Failed', message: `${code}copy failed: ${(err as Error).message}` });
     }
   }
-  const env = stepEnvironment(
+  const env = cleanStepEnvironment(
     task.step.type === 'spark' ? 'spark' : task.step.type === 'container' ? 'container' : 'shell',
     process.env,
     {

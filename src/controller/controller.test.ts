@@ -9,7 +9,7 @@ import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Stored } from '../store/types.ts';
-import { Controller } from './controller.ts';
+import { Controller, type ControllerDeps } from './controller.ts';
 import { ensureVersion } from './workflows.ts';
 
 const cleanups: (() => void)[] = [];
@@ -17,7 +17,7 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function harness(dir?: string) {
+function harness(dir?: string, stepLimits?: ControllerDeps['stepLimits']) {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'meson-ctl-'));
   if (!dir) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const store = new SqliteStore({ dir: join(root, 'db') });
@@ -32,6 +32,7 @@ function harness(dir?: string) {
   });
   controller = new Controller({
     store,
+    ...(stepLimits ? { stepLimits } : {}),
     launcher,
     offers: new LocalOfferSource({
       hostname: 'test',
@@ -218,6 +219,27 @@ describe('Controller', () => {
       ['bad', 'Failed'],
       ['good', 'Succeeded'],
     ]);
+  });
+
+  it('fails a subworkflow step whose merged outputs break the limits each child step kept', async () => {
+    const { store, controller } = harness(undefined, { outputKeys: 3 });
+    addWorkflow(store, 'many', {
+      foreach: {
+        items: 'range(5)',
+        as: 'i',
+        do: { step: { name: 'k', shell: { script: 'echo "key${i}=1" >> "$MESON_OUTPUTS"' } } },
+      },
+    });
+    addWorkflow(store, 'caller', { step: { name: 'sub', subworkflow: { workflow: 'many' } } });
+    controller.start();
+    const run = startRun(store, 'caller');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Failed');
+    const sub = store.getStepInstance('default', run.metadata.name, 'sub')?.data;
+    expect(sub?.message).toMatch(
+      /EXECUTOR_OUTPUTS_TOO_LARGE: .*merged: .*5 parameters, over the limit outputKeys=3/,
+    );
+    expect(sub?.outputs).toBeUndefined();
   });
 
   it('retries a failed step after its backoff and enforces timeoutSeconds', async () => {

@@ -108,7 +108,15 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
   });
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
   const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
-  const ctl = new Controller({ store, launcher: used, offers, now, logger, hooks: services });
+  const ctl = new Controller({
+    store,
+    launcher: used,
+    offers,
+    now,
+    logger,
+    hooks: services,
+    ...(opts.stepLimits ? { stepLimits: opts.stepLimits } : {}),
+  });
   controller = ctl;
   let stopped = false;
   return {
