@@ -21,6 +21,7 @@ import {
 } from './limits.ts';
 import { groupAlive, processStartTime, signalGroup } from './process.ts';
 import {
+  type ContainerRef,
   claimAttempt,
   type ExecutorStatus,
   type ExecutorStep,
@@ -42,7 +43,7 @@ const KILL_GRACE_MS = 10_000;
 
 /** A command to run for the step, or an in-process action (copy, noop). */
 export type StepPlan =
-  | { kind: 'command'; command: string; args: string[] }
+  | { kind: 'command'; command: string; args: string[]; container?: ContainerRef }
   | { kind: 'copy'; from: string; to: string }
   | { kind: 'noop' };
 
@@ -56,6 +57,8 @@ export interface PlanContext {
   passthrough?: readonly string[];
   /** Real paths of the copy roots (see copy.ts); the first is the base of relative paths. */
   copyRoots?: readonly string[];
+  /** The name container steps run under (so a dead executor's container can be removed). */
+  containerName?: string;
   /** Finds a working container runtime; injectable for tests. */
   containerRuntime?: () => string | undefined;
   which?: (name: string) => string | undefined;
@@ -115,6 +118,8 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
         );
       }
       const args = ['run', '--rm', '-v', `${ctx.dir}:${ctx.dir}`];
+      // named: killing the client (`docker run`) with SIGKILL does not stop the container
+      if (ctx.containerName) args.push(`--name=${ctx.containerName}`);
       args.push(
         '-e',
         `MESON_OUTPUTS=${join(ctx.dir, OUTPUTS_FILE)}`,
@@ -127,7 +132,12 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
       const [entrypoint, ...rest] = c.command ?? [];
       if (entrypoint !== undefined) args.push('--entrypoint', entrypoint);
       args.push(c.image, ...rest, ...(c.args ?? []));
-      return { kind: 'command', command: runtime, args };
+      return {
+        kind: 'command',
+        command: runtime,
+        args,
+        ...(ctx.containerName ? { container: { runtime, name: ctx.containerName } } : {}),
+      };
     }
     case 'spark': {
       const s = step.spark;
@@ -183,6 +193,20 @@ async function waitGroupGone(pgid: number, ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 20));
   }
   return true;
+}
+
+/** The container name of a launch: `meson-<launch id>` (what containerRef accepts back). */
+export function containerName(launchId: string): string {
+  return `meson-${launchId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100)}`;
+}
+
+/** Removes a step's container (`docker rm -f`), whatever state it is in; resolves when done. */
+export function removeContainer(c: ContainerRef, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((done) => {
+    const rm = spawn(c.runtime, ['rm', '-f', c.name], { stdio: 'ignore', env, timeout: 60_000 });
+    rm.on('error', () => done());
+    rm.on('exit', () => done());
+  });
 }
 
 /** Reads one of the step's files bounded, then parses and checks it; throws StepFileError. */
@@ -289,6 +313,7 @@ export async function runAttempt(
       env: process.env,
       passthrough: task.envPassthrough ?? [],
       ...(task.step.type === 'copy' ? { copyRoots: realRoots(task.copyRoots ?? [cwd]) } : {}),
+      containerName: containerName(task.launchId),
     });
   } catch (err) {
     // the stable code (EXECUTOR_NO_SPARK, ...) leads, as docs/executor-protocol.md promises
@@ -342,6 +367,7 @@ export async function runAttempt(
     };
     if (pgid !== undefined) {
       status.childPid = pgid;
+      if (plan.container) status.container = plan.container;
       const started = processStartTime(pgid);
       if (started !== undefined) status.childStartTime = started;
       writeStatus(dir, status); // recorded before the gate opens
@@ -350,12 +376,16 @@ export async function runAttempt(
       gate?.end('go\n');
       if (killedBy) onKill(killedBy);
     }
+    let settled = false;
     const settle = async (patch: Partial<ExecutorStatus>) => {
+      if (settled) return; // 'error' and 'exit' may both come
+      settled = true;
       // the step is over when its whole group is: leftovers (`cmd &`) must not outlive the attempt
       if (pgid !== undefined) {
         signalGroup(pgid, 'SIGKILL');
         await waitGroupGone(pgid, GROUP_EXIT_WAIT_MS);
       }
+      if (plan.container) await removeContainer(plan.container, process.env);
       done(finish(patch));
     };
     child.on('error', (err) => {

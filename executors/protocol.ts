@@ -93,6 +93,12 @@ export interface Link {
   url: string;
 }
 
+export interface ContainerRef {
+  /** The runtime's client as the executor ran it (a path to docker or podman). */
+  runtime: string;
+  name: string;
+}
+
 export interface ExecutorStatus {
   launchId: string;
   /** The executor's own pid (the process the controller signals to kill the step). */
@@ -105,6 +111,8 @@ export interface ExecutorStatus {
   childPid?: number;
   /** The start time of childPid (/proc/<pid>/stat field 22, where /proc exists): pids are reused. */
   childStartTime?: string;
+  /** A container step's container, recorded with childPid: killing its client does not stop it. */
+  container?: ContainerRef;
   phase: ExecutorPhase;
   exitCode?: number;
   signal?: string;

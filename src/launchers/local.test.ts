@@ -50,6 +50,14 @@ function setup(opts: Partial<LocalLauncherOptions> = {}) {
   return { root, updates, make, until };
 }
 
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function launch(l: LocalLauncher, req: LaunchRequest) {
   const rec = l.prepare(req);
   l.launch(req, rec);
@@ -181,7 +189,7 @@ describe('LocalLauncher', () => {
     const fake = (name: string) => {
       writeFileSync(
         join(bin, name),
-        `#!/bin/sh\n[ "$1" = info ] && exit 0\nenv > ${root0}/${name}.env\nprintf '%s\\n' "$@" > ${root0}/${name}.args\n`,
+        `#!/bin/sh\n[ "$1" = info ] && exit 0\n[ "$1" = rm ] && exit 0\nenv > ${root0}/${name}.env\nprintf '%s\\n' "$@" > ${root0}/${name}.args\n`,
       );
       chmodSync(join(bin, name), 0o755);
     };
@@ -310,5 +318,44 @@ describe('LocalLauncher', () => {
     expect(readStatus(huge, 1024)).toBeUndefined();
     expect(by('huge')).toMatchObject({ phase: 'Failed' });
     expect(by('huge')?.outputs).toBeUndefined();
+  });
+  it("after kill -9 of a container step's executor, kills its client and removes its container by name", async () => {
+    const { make, until, updates, root } = setup();
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    const log = join(root, 'docker.log');
+    writeFileSync(
+      join(bin, 'docker'),
+      `#!/bin/sh\ncase "$1" in\n  info) exit 0;;\n  run) echo "run $*" >> ${log}; exec sleep 30;;\n  rm) echo "rm $*" >> ${log};;\nesac\n`,
+    );
+    chmodSync(join(bin, 'docker'), 0o755);
+    const saved = process.env.PATH;
+    process.env.PATH = `${bin}:${saved}`;
+    restoreEnv = () => {
+      process.env.PATH = saved;
+    };
+    const l = make();
+    const req = {
+      ...shell('ctr', ''),
+      step: { name: 'ctr', type: 'container' as const, container: { image: 'img' } },
+    };
+    const rec = launch(l, req);
+    let status = readStatus(rec.dir!);
+    for (let i = 0; i < 300 && !(status?.childPid && readLog(log).includes('run ')); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      status = readStatus(rec.dir!);
+    }
+    expect(status?.container?.name).toBe(`meson-${rec.launchId}`);
+    expect(readLog(log)).toContain(`--name=meson-${rec.launchId}`);
+    process.kill(status!.pid, 'SIGKILL');
+    await until((u) => u.some((x) => x.type === 'finished'));
+    expect(updates.find((u) => u.type === 'finished')).toMatchObject({
+      status: {
+        phase: 'Failed',
+        message: expect.stringMatching(/^EXECUTOR_DIED: .*its container was removed/),
+      },
+    });
+    expect(readLog(log)).toContain(`rm rm -f meson-${rec.launchId}`);
+    expect(readStatus(rec.dir!)).toMatchObject({ phase: 'Failed' });
   });
 });

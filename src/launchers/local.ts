@@ -7,9 +7,10 @@
 // Node processes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { executorEnvironment } from '../../executors/env.ts';
+import { containerName, removeContainer, which } from '../../executors/executor.ts';
 import {
   checkLinks,
   checkOutputs,
@@ -69,6 +70,8 @@ interface Watched {
   done: boolean;
   /** The executor died while its step's process group lived: the group is being killed. */
   reaping?: boolean;
+  /** A dead executor's container is being removed: checks wait for it. */
+  removing?: boolean;
 }
 
 function attemptKey(k: AttemptKey): AttemptKey {
@@ -116,6 +119,11 @@ export class LocalLauncher implements Launcher {
    * A terminal status as the controller may take it. status.json is written by the executor, but
    * the step runs as the same user and knows the directory: what it reports is checked again.
    */
+  /** The executor's environment (also what container clients run with). */
+  private get executorEnv(): Record<string, string> {
+    return executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough);
+  }
+
   private checked(status: ExecutorStatus): ExecutorStatus {
     const out: ExecutorStatus = { ...status, phase: status.phase === 'Succeeded' ? 'Succeeded' : 'Failed' };
     try {
@@ -189,7 +197,7 @@ export class LocalLauncher implements Launcher {
           stdio: ['ignore', log, log],
           cwd: dir,
           // not the server's environment: MESON_API_TOKEN and the like stay out of reach
-          env: executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough),
+          env: this.executorEnv,
         },
       );
       record.pid = child.pid;
@@ -295,7 +303,7 @@ export class LocalLauncher implements Launcher {
 
   /** Reads the attempt's files and reports what changed. Safe to call any number of times. */
   private check(w: Watched): void {
-    if (w.done || this.closed) return;
+    if (w.done || this.closed || w.removing) return;
     const dir = w.record.dir;
     if (!dir) return;
     const status = this.readStatus(dir);
@@ -365,6 +373,26 @@ export class LocalLauncher implements Launcher {
       setTimeout(() => this.check(w), 20).unref();
       return;
     }
+    // its container, if any, outlives the killed client: remove it, by this launch's name only (the
+    // runtime is looked up again, never run from what status.json says)
+    const runtime = status.container ? basename(String(status.container.runtime)) : undefined;
+    const path =
+      (runtime === 'docker' || runtime === 'podman') &&
+      status.container?.name === containerName(w.record.launchId)
+        ? which(runtime, this.executorEnv)
+        : undefined;
+    if (path && !w.removing) {
+      w.removing = true;
+      void removeContainer({ runtime: path, name: containerName(w.record.launchId) }, this.executorEnv).then(
+        () => this.recordDeath(w, dir, status),
+      );
+      return;
+    }
+    if (!w.removing) this.recordDeath(w, dir, status);
+  }
+
+  private recordDeath(w: Watched, dir: string, status: ExecutorStatus): void {
+    const pgid = status.childPid;
     const signal = w.child?.signalCode ?? undefined;
     const ended: ExecutorStatus = {
       launchId: status.launchId,
@@ -372,7 +400,7 @@ export class LocalLauncher implements Launcher {
       ...(typeof pgid === 'number' ? { childPid: pgid } : {}),
       phase: 'Failed',
       ...(signal ? { signal } : {}),
-      message: `EXECUTOR_DIED: the executor died${signal ? ` (killed by ${signal})` : ''} without recording a result${w.reaping ? '; the processes of its step were killed' : ''}`,
+      message: `EXECUTOR_DIED: the executor died${signal ? ` (killed by ${signal})` : ''} without recording a result${w.reaping ? '; the processes of its step were killed' : ''}${w.removing ? '; its container was removed' : ''}`,
       milestones: { ...status.milestones, finished: this.now() },
     };
     try {
