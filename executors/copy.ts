@@ -9,7 +9,7 @@ import { StepSetupError } from './errors.ts';
 function outside(field: string, uri: string, roots: readonly string[]): StepSetupError {
   return new StepSetupError(
     'EXECUTOR_COPY_OUTSIDE_ROOTS',
-    `copy.${field}: ${JSON.stringify(uri.slice(0, 200))} is outside the copy roots (${roots.join(', ')}); the server's --copy-root adds one`,
+    `copy.${field}: ${JSON.stringify(uri.slice(0, 200))} is outside the copy roots (${roots.join(', ')}); --copy-root adds a root`,
   );
 }
 
