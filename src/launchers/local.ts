@@ -368,6 +368,7 @@ export class LocalLauncher implements Launcher {
   private executorDied(w: Watched, dir: string, status: ExecutorStatus): void {
     const pgid = status.childPid;
     if (typeof pgid === 'number' && groupIsOurs(pgid, status.childStartTime)) {
+      // until it is gone (a process in uninterruptible I/O dies when the I/O ends): no retry before
       signalGroup(pgid, 'SIGKILL');
       w.reaping = true;
       setTimeout(() => this.check(w), 20).unref();
