@@ -96,6 +96,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     ...(opts.envPassthrough?.length ? { envPassthrough: opts.envPassthrough } : {}),
     ...(opts.stepLimits ? { limits: opts.stepLimits } : {}),
     copyRoots: (ns) => [opts.cwd ?? namespaceFiles(opts.dataDir, ns), ...(opts.copyRoots ?? [])],
+    compileCacheDir: join(opts.dataDir, 'node-compile-cache'),
   });
   const services = new WorkflowServices({
     store,

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,13 @@ function setup(opts: Partial<LocalLauncherOptions> = {}) {
     }
   };
   return { root, updates, make, until };
+}
+
+let cacheRoot = '';
+function root0(): string {
+  cacheRoot = mkdtempSync(join(tmpdir(), 'meson-cache-'));
+  dirs.push(cacheRoot);
+  return cacheRoot;
 }
 
 function readLog(file: string): string {
@@ -357,5 +364,18 @@ describe('LocalLauncher', () => {
     });
     expect(readLog(log)).toContain(`rm rm -f meson-${rec.launchId}`);
     expect(readStatus(rec.dir!)).toMatchObject({ phase: 'Failed' });
+  });
+  it('gives executors a Node compile cache when asked, and nothing of it to the step', async () => {
+    const { make, until, updates, root } = setup({ compileCacheDir: join(root0(), 'cache') });
+    const rec = launch(
+      make(),
+      shell('c', 'tr "\\0" "\\n" < /proc/$PPID/environ > executor-env.txt; env > env.txt'),
+    );
+    await until((u) => u.some((x) => x.type === 'finished'));
+    expect(updates.find((u) => u.type === 'finished')).toMatchObject({ status: { phase: 'Succeeded' } });
+    expect(readFileSync(join(root, 'executor-env.txt'), 'utf8')).toMatch(/^NODE_COMPILE_CACHE=.*\/cache$/m);
+    expect(readFileSync(join(root, 'env.txt'), 'utf8')).not.toContain('NODE_COMPILE_CACHE');
+    expect(readdirSync(join(cacheRoot, 'cache')).length).toBeGreaterThan(0);
+    expect(rec.dir).toBeDefined();
   });
 });

@@ -54,6 +54,11 @@ export interface LocalLauncherOptions {
   copyRoots?: (namespace: string) => string[];
   /** Limits on outputs, links and messages (defaults: executors/limits.ts). */
   limits?: Partial<StepLimits>;
+  /**
+   * Node's compile cache for the executors (NODE_COMPILE_CACHE): each executor is a fresh Node
+   * process compiling the same TypeScript modules; with the cache its start-up takes about half.
+   */
+  compileCacheDir?: string;
   nodePath?: string;
   executorPath?: string;
   /** How often status files are read for attempts not started by this process. */
@@ -121,7 +126,10 @@ export class LocalLauncher implements Launcher {
    */
   /** The executor's environment (also what container clients run with). */
   private get executorEnv(): Record<string, string> {
-    return executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough);
+    return {
+      ...executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough),
+      ...(this.opts.compileCacheDir ? { NODE_COMPILE_CACHE: this.opts.compileCacheDir } : {}),
+    };
   }
 
   private checked(status: ExecutorStatus): ExecutorStatus {
