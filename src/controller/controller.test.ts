@@ -1,7 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { groupAlive } from '../../executors/process.ts';
 import { type ExecutorStatus, readStatus } from '../../executors/protocol.ts';
 import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
 import type { RunLimits } from '../engine/index.ts';
@@ -9,7 +10,7 @@ import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Stored } from '../store/types.ts';
-import { Controller, RUN_QUARANTINED } from './controller.ts';
+import { Controller, type ControllerDeps, RUN_QUARANTINED } from './controller.ts';
 import { ensureVersion } from './workflows.ts';
 
 /**
@@ -55,7 +56,7 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function harness(dir?: string, runLimits?: Partial<RunLimits>) {
+function harness(dir?: string, runLimits?: Partial<RunLimits>, stepLimits?: ControllerDeps['stepLimits']) {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'meson-ctl-'));
   if (!dir) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const store = new SqliteStore({ dir: join(root, 'db') });
@@ -71,6 +72,7 @@ function harness(dir?: string, runLimits?: Partial<RunLimits>) {
   controller = new Controller({
     store,
     ...(runLimits ? { runLimits } : {}),
+    ...(stepLimits ? { stepLimits } : {}),
     launcher,
     offers: new LocalOfferSource({
       hostname: 'test',
@@ -259,6 +261,27 @@ describe('Controller', () => {
     ]);
   });
 
+  it('fails a subworkflow step whose merged outputs break the limits each child step kept', async () => {
+    const { store, controller } = harness(undefined, undefined, { outputKeys: 3 });
+    addWorkflow(store, 'many', {
+      foreach: {
+        items: 'range(5)',
+        as: 'i',
+        do: { step: { name: 'k', shell: { script: 'echo "key${i}=1" >> "$MESON_OUTPUTS"' } } },
+      },
+    });
+    addWorkflow(store, 'caller', { step: { name: 'sub', subworkflow: { workflow: 'many' } } });
+    controller.start();
+    const run = startRun(store, 'caller');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Failed');
+    const sub = store.getStepInstance('default', run.metadata.name, 'sub')?.data;
+    expect(sub?.message).toMatch(
+      /EXECUTOR_OUTPUTS_TOO_LARGE: .*merged: .*5 parameters, over the limit outputKeys=3/,
+    );
+    expect(sub?.outputs).toBeUndefined();
+  });
+
   it('does not let a run that claims a parent feed its outputs to that parent', async () => {
     const { store, controller } = harness();
     addWorkflow(store, 'slow', {
@@ -443,6 +466,64 @@ describe('Controller', () => {
     const step = store.getStepInstance('default', '..', 'a')?.data as { message?: string };
     expect(step.message).toMatch(/cannot launch: run "\.\." cannot name a path/);
     expect((await waitFor(store, fine.metadata.name)).status?.phase).toBe('Succeeded');
+  });
+
+  it('after kill -9 of an executor, retries only once the whole process group of the attempt is gone, and records its end', async () => {
+    const { store, controller, root } = harness();
+    addWorkflow(store, 'victim', {
+      step: {
+        name: 's',
+        // a background process too: it is in the step's process group and must die with it
+        shell: {
+          script: [
+            'echo "start $MESON_ATTEMPT $(date +%s%N)" >> times.log',
+            'sleep 30 &',
+            'if [ "$MESON_ATTEMPT" = 1 ]; then sleep 4; fi',
+            'echo "end $MESON_ATTEMPT $(date +%s%N)" >> times.log',
+          ].join('\n'),
+        },
+        retry: { limit: 1, backoff: { initialSeconds: 0.05 } },
+      },
+    });
+    controller.start();
+    const run = startRun(store, 'victim');
+    const parent = dirname(store.attemptDir('default', run.metadata.name, 's', 1, 'x'));
+    let status: ExecutorStatus | undefined;
+    let dir = '';
+    for (let i = 0; i < 400 && !(status?.childPid && existsSync(join(root, 'times.log'))); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      const d = existsSync(parent) ? readdirSync(parent).find((n) => n.startsWith('1-')) : undefined;
+      if (d) {
+        dir = join(parent, d);
+        status = readStatus(dir);
+      }
+    }
+    const pgid = status?.childPid;
+    if (!status || !pgid) throw new Error(`attempt 1 never started its step: ${JSON.stringify(status)}`);
+    const killedAt = Date.now();
+    process.kill(status.pid, 'SIGKILL');
+    // watch attempt 1's process group: the last instant it was seen alive
+    let lastAlive = killedAt;
+    while (groupAlive(pgid) && Date.now() - killedAt < 15_000) {
+      lastAlive = Date.now();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(groupAlive(pgid)).toBe(false);
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    const lines = readFileSync(join(root, 'times.log'), 'utf8').trim().split('\n');
+    const at = (what: string) => {
+      const line = lines.find((l) => l.startsWith(`${what} `));
+      return line ? Number(line.split(' ')[2]) / 1e6 : undefined;
+    };
+    expect(at('end 1'), lines.join('\n')).toBeUndefined(); // attempt 1 was killed, never finished
+    expect(at('start 2'), lines.join('\n')).toBeGreaterThan(lastAlive);
+    expect(at('end 2')).toBeDefined();
+    // attempt 1 has a real end, not "Running" forever
+    const ended = readStatus(dir);
+    expect(ended).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/^EXECUTOR_DIED: /) });
+    expect(ended?.milestones.finished).toBeGreaterThanOrEqual(killedAt);
+    expect(store.getStepInstance('default', run.metadata.name, 's')?.data).toMatchObject({ attempts: 2 });
   });
 });
 

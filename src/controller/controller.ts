@@ -12,6 +12,8 @@
 //   5. only then are executors started, timers set and notifications sent.
 // Because a launch is persisted (with its attempt directory) before the executor starts, a
 // restart adopts the executor or, if it never started, fences and relaunches it: never twice.
+import { checkOutputs, StepFileError, type StepLimits, withLimits } from '../../executors/limits.ts';
+import type { JsonValue } from '../../executors/protocol.ts';
 import type {
   DataArtifact,
   StepInstanceStatus,
@@ -101,6 +103,8 @@ export interface ControllerDeps {
   defaultResources?: { cpus?: string | number; memory?: string | number };
   /** What one run may cost (src/engine/limits.ts); the engine's defaults for what is not given. */
   runLimits?: Partial<RunLimits>;
+  /** Limits on step outputs (executors/limits.ts), also applied to a subworkflow step's merged outputs. */
+  stepLimits?: Partial<StepLimits>;
 }
 
 interface ActiveRun {
@@ -180,6 +184,7 @@ export class Controller {
   private stopped = false;
   private unwatch: (() => void) | undefined;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly stepLimits: StepLimits;
 
   constructor(deps: ControllerDeps) {
     this.store = deps.store;
@@ -190,6 +195,7 @@ export class Controller {
     this.hooks = deps.hooks ?? {};
     this.defaultResources = deps.defaultResources ?? { cpus: '100m', memory: '64Mi' };
     this.runLimits = deps.runLimits;
+    this.stepLimits = withLimits(deps.stepLimits);
   }
 
   /** Loads the store's runs (adopting running executors) and starts watching for changes. */
@@ -1158,14 +1164,17 @@ export class Controller {
       );
       return;
     }
+    const merged = phase === 'Succeeded' ? this.childOutputs(child) : undefined;
+    const tooLarge = merged && 'error' in merged ? merged.error : undefined;
+    const message = tooLarge ?? child.status?.message;
     this.push(runKey(child.metadata.namespace, parent.run), {
       type: 'ChildRunFinished',
       instanceId: parent.step,
       attempt,
       childRun: child.metadata.name,
-      phase: phase as 'Succeeded' | 'Failed' | 'Stopped',
-      ...(child.status?.message ? { message: child.status.message } : {}),
-      ...(phase === 'Succeeded' ? { outputs: this.childOutputs(child) } : {}),
+      phase: tooLarge ? 'Failed' : (phase as 'Succeeded' | 'Failed' | 'Stopped'),
+      ...(message ? { message } : {}),
+      ...(merged && 'outputs' in merged ? { outputs: merged.outputs } : {}),
     });
   }
 
@@ -1174,13 +1183,29 @@ export class Controller {
    * into one map, the instance that ended last winning a name, so the parent reads
    * `steps.<step>.outputs.<param>` just as if the child's step were its own.
    */
-  private childOutputs(child: Stored<WorkflowRun>): Record<string, Value> {
+  private childOutputs(child: Stored<WorkflowRun>): { outputs: Record<string, Value> } | { error: string } {
     const done = this.store
       .getStepInstances(child.metadata.namespace, child.metadata.name, { phase: 'Succeeded', limit: 100_000 })
       .items.map((r) => r.data as StepInstanceStatus)
       .filter((s) => s.outputs && Object.keys(s.outputs).length > 0)
       .sort((a, b) => (a.endTime ?? '').localeCompare(b.endTime ?? ''));
-    return Object.assign({}, ...done.map((s) => s.outputs));
+    const outputs: Record<string, Value> = Object.assign({}, ...done.map((s) => s.outputs));
+    // each child step kept within the limits, but 10,000 of them merged need not be
+    try {
+      checkOutputs(outputs as Record<string, JsonValue>, this.stepLimits);
+      const size = Buffer.byteLength(JSON.stringify(outputs));
+      if (size > this.stepLimits.outputsBytes)
+        throw new StepFileError(
+          'EXECUTOR_OUTPUTS_TOO_LARGE',
+          `outputs: ${size} bytes merged, over the limit outputsBytes=${this.stepLimits.outputsBytes}`,
+        );
+    } catch (err) {
+      const code = err instanceof StepFileError ? err.code : 'EXECUTOR_OUTPUTS_INVALID';
+      return {
+        error: `${code}: the outputs of child run ${child.metadata.name}, merged: ${(err as Error).message}`,
+      };
+    }
+    return { outputs };
   }
 
   private setTimer(run: string, at: number, event: EngineEvent): void {

@@ -4,6 +4,8 @@
 // same Controller with its own store, offer sources and launchers.
 
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { StepLimits } from '../../executors/limits.ts';
 import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
@@ -18,8 +20,18 @@ import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 export interface StandaloneOptions {
   /** Directory of the database and attempt files. */
   dataDir: string;
-  /** Working directory of shell steps. */
+  /**
+   * One working directory for all steps, also the base of copy steps' relative paths (`mesonctl
+   * run`: the current directory). Default: each attempt its own (`<attempt dir>/work`), and copy
+   * steps confined to `<dataDir>/files/<namespace>`.
+   */
   cwd?: string;
+  /** Names of the server's environment variables that steps may see; the rest is withheld. */
+  envPassthrough?: string[];
+  /** More directories copy steps may read and write (absolute). */
+  copyRoots?: string[];
+  /** Limits on step outputs, links and messages (defaults: executors/limits.ts). */
+  stepLimits?: Partial<StepLimits>;
   logger?: Logger;
   now?: () => number;
   /** Machine capacity override (tests, benchmarks). */
@@ -69,6 +81,12 @@ export interface Standalone {
   stop(): void;
 }
 
+/** The directory of a namespace's files, the default copy root of its steps. */
+export function namespaceFiles(dataDir: string, namespace: string): string {
+  const safe = namespace.replace(/[^A-Za-z0-9._-]/g, '_');
+  return join(dataDir, 'files', safe === '.' || safe === '..' ? '_' : safe);
+}
+
 export function createStandalone(opts: StandaloneOptions): Standalone {
   const logger = opts.logger ?? silentLogger;
   const now = opts.now ?? Date.now;
@@ -94,6 +112,10 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     now,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+    ...(opts.envPassthrough?.length ? { envPassthrough: opts.envPassthrough } : {}),
+    ...(opts.stepLimits ? { limits: opts.stepLimits } : {}),
+    copyRoots: (ns) => [opts.cwd ?? namespaceFiles(opts.dataDir, ns), ...(opts.copyRoots ?? [])],
+    compileCacheDir: join(opts.dataDir, 'node-compile-cache'),
   });
   const services = new WorkflowServices({
     store,
@@ -122,6 +144,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     logger,
     hooks: services,
     ...(opts.runLimits ? { runLimits: opts.runLimits } : {}),
+    ...(opts.stepLimits ? { stepLimits: opts.stepLimits } : {}),
   });
   controller = ctl;
   let stopped = false;

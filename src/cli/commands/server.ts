@@ -14,16 +14,19 @@ import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notif
 import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
 import type { Command } from '../cli.ts';
 import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
+import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } from '../step-options.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
                       [--retention-keep-last N|off] [--retention-ttl SECONDS] [--retention-interval SECONDS]
                       [--webhook-allow LIST] [--allowed-host NAME]... [--body-limit BYTES] [--max-body-depth N]
-                      [--insecure-no-auth] [run limits]
+                      [--insecure-no-auth] [--step-env-passthrough NAME]... [--copy-root DIR]...
+                      [--step-limit NAME=N]... [run limits]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
 Listens on 127.0.0.1:8080 by default (MESON_HOST, MESON_PORT). Loads examples/*.yaml into an
-empty store.
+empty store. Each step runs in its own directory under --data-dir, with a clean environment; copy
+steps read and write only under DATA_DIR/files/<namespace> and the --copy-root directories.
 
 Security:
   MESON_API_TOKEN       require "Authorization: Bearer <token>" on every route but /healthz,
@@ -47,7 +50,8 @@ Webhooks may not reach loopback, link-local, private, multicast or this machine'
 
 Run limits (a run that reaches one fails naming it; see docs/engine.md, "Limits"):
 ${runLimitUsage()}
-`;
+
+${STEP_OPTIONS_USAGE}`;
 
 /** Whether `host` (a --host value) binds to loopback only. */
 export function isLoopbackHost(host: string): boolean {
@@ -91,6 +95,13 @@ export const serverCommand: Command = async (args, io) => {
     return 2;
   }
   const host = v.host ?? io.env.MESON_HOST ?? '127.0.0.1';
+  let steps: StepOptions;
+  try {
+    steps = parseStepOptions(v, io.env, io.cwd);
+  } catch (err) {
+    io.stderr(`mesonctl server: ${(err as Error).message}\n`);
+    return 2;
+  }
   const abs = (p: string) => (isAbsolute(p) ? p : join(io.cwd, p));
   const dataDir = abs(v['data-dir'] ?? io.env.MESON_DATA_DIR ?? '.meson');
   const token = io.env.MESON_API_TOKEN || undefined;
@@ -130,7 +141,8 @@ export const serverCommand: Command = async (args, io) => {
 
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, logger, retention, webhook, runLimits });
+    // no cwd: each step gets its own working directory under the data directory
+    standalone = createStandalone({ dataDir, logger, retention, webhook, runLimits, ...steps });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -267,6 +279,7 @@ function parse(args: string[]) {
       'body-limit': { type: 'string' },
       'max-body-depth': { type: 'string' },
       'insecure-no-auth': { type: 'boolean' },
+      ...STEP_OPTIONS,
       help: { type: 'boolean', short: 'h' },
       ...RUN_LIMIT_OPTIONS,
     },
