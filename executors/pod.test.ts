@@ -13,7 +13,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function task(script: string): TaskFile {
+function task(script: string, values?: Record<string, string>): TaskFile {
   return {
     launchId: 'l1',
     namespace: 'ns',
@@ -21,20 +21,21 @@ function task(script: string): TaskFile {
     workflow: 'w',
     instance: 's',
     attempt: 1,
-    step: { name: 's', type: 'shell', shell: { script } },
+    step: { name: 's', type: 'shell', shell: { script, ...(values ? { env: values } : {}) } },
     launchedAt: 1,
   };
 }
 
 /** Runs the Pod executor as a container would: env in, exit code and termination message out. */
-function runInPod(script: string, env: Record<string, string> = {}) {
+/** `values`: the shell step's MESON_V_n (in the task, as buildPod writes it); `env`: the container's. */
+function runInPod(script: string, values?: Record<string, string>, env: Record<string, string> = {}) {
   const root = mkdtempSync(join(tmpdir(), 'meson-pod-'));
   dirs.push(root);
   const term = join(root, 'termination-log');
   const res = spawnSync(process.execPath, [POD_EXECUTOR], {
     env: {
       PATH: process.env.PATH,
-      MESON_TASK: JSON.stringify(task(script)),
+      MESON_TASK: JSON.stringify(task(script, values)),
       MESON_WORK_DIR: join(root, 'work'),
       MESON_TERMINATION_MESSAGE_PATH: term,
       ...env,
@@ -67,6 +68,16 @@ describe('the executor in a Pod', () => {
     expect(r.code).toBe(0);
     expect(r.message.outputs.v).toBe(attack);
     expect(r.stderr).not.toContain('pwned');
+  });
+
+  it("gives the step the container's MESON_PARAM_<name> and nothing else of the container's environment", () => {
+    const r = runInPod(
+      'printf "p=%s\\nsecret=%s\\n" "$MESON_PARAM_who" "${AWS_SECRET_ACCESS_KEY:-unset}" >> "$MESON_OUTPUTS"',
+      undefined,
+      { MESON_PARAM_who: '`id`; $(touch /tmp/pwned)', AWS_SECRET_ACCESS_KEY: 'k' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.message.outputs).toEqual({ p: '`id`; $(touch /tmp/pwned)', secret: 'unset' });
   });
 
   it("exits with the step's exit code and says why it failed", () => {

@@ -70,7 +70,15 @@ export async function runPodTask(opts: PodTaskOptions): Promise<number> {
   const dir = mkdtempSync(join(root, 'attempt-'));
   // the step writes to the container's stdout/stderr: they are the Pod's logs
   const stop = [connectOutput(dir, STDOUT_FILE, 1), connectOutput(dir, STDERR_FILE, 2)];
-  writeFileSync(join(dir, TASK_FILE), JSON.stringify({ ...task, cwd: task.cwd ?? root }));
+  // MESON_PARAM_<name> travel as the container's own variables (the task leaves the parameters
+  // out to stay small): hand them to the step, whose environment is otherwise clean
+  const params = Object.fromEntries(
+    Object.entries(opts.env).filter(
+      (e): e is [string, string] => e[0].startsWith('MESON_PARAM_') && typeof e[1] === 'string',
+    ),
+  );
+  const env = { ...params, ...task.env };
+  writeFileSync(join(dir, TASK_FILE), JSON.stringify({ ...task, env, cwd: task.cwd ?? root }));
   let status: ExecutorStatus | undefined;
   try {
     status = await runAttempt(dir);

@@ -388,3 +388,29 @@ describe('podOutcome', () => {
     expect(parseEnvelope('{"outputs":{"a":1},"message":"m"}')).toEqual({ outputs: { a: 1 }, message: 'm' });
   });
 });
+
+describe('buildPod: values and checked arguments', () => {
+  it('exports MESON_PARAM_<name> as container variables for container and executor Pods, verbatim', () => {
+    for (const step of [
+      { name: 's', type: 'shell', shell: { script: 'echo "$MESON_PARAM_who"' } },
+      { name: 's', type: 'container', container: { image: 'busybox:1', command: ['env'] } },
+    ] as LaunchRequest['step'][]) {
+      const pod = buildPod(
+        req({ step: { ...step, parameters: { who: '$(touch /pwned)', 'not-a-name': 'x', n: 3 } } }),
+        record,
+      );
+      const env = Object.fromEntries(pod.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+      expect(env.MESON_PARAM_who).toBe('$(touch /pwned)');
+      expect(env.MESON_PARAM_n).toBe('3');
+      expect(Object.keys(env).some((k) => k.includes('not-a-name'))).toBe(false);
+    }
+  });
+
+  it('refuses an image or entry point that would be read as an option, whatever it was built from', () => {
+    for (const image of ['--privileged', '-v', ' busybox', 'busybox:1 --rm']) {
+      expect(() =>
+        buildPod(req({ step: { name: 's', type: 'container', container: { image } } }), record),
+      ).toThrow(/container\.image/);
+    }
+  });
+});

@@ -18,6 +18,7 @@ import {
   parseOutputs,
   type TaskFile,
 } from '../../executors/protocol.ts';
+import { argumentProblem, parameterEnvironment } from '../../executors/safety.ts';
 import { dnsName } from '../controller/names.ts';
 import { resourcesToKubernetes } from '../offer-adapter/kubernetes-resources.ts';
 import type { AttemptKey, LaunchRecord, LaunchRequest } from './types.ts';
@@ -120,6 +121,8 @@ export interface PodTemplateOptions {
    * attempt with POD_TASK_TOO_LARGE. Default and maximum: MAX_TASK_ENV_BYTES (just under 128 KiB).
    */
   maxTaskBytes?: number;
+  /** Largest value exported as MESON_PARAM_<name> (default 32768, as MESON_PARAM_ENV_MAX_BYTES). */
+  paramEnvMaxBytes?: number;
   /** Extra labels and annotations on every step Pod (system ones win). */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -293,6 +296,12 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
     default:
       throw new PodSpecError('POD_BAD_STEP', `${step.type} steps do not run in a Pod`);
   }
+  // after the Pod's own checks (POD_BAD_ENV), the ones every launcher shares (executors/safety.ts)
+  const bad = argumentProblem(step);
+  if (bad) throw new PodSpecError('POD_BAD_STEP', `${bad.field}: ${bad.message}`);
+  // MESON_PARAM_<name>: the container's own variables, for container steps and executor Pods alike
+  for (const [name, value] of Object.entries(parameterEnvironment(step.parameters, opts.paramEnvMaxBytes)))
+    env.push({ name, value });
   container.env = env;
   const sa = req.serviceAccount;
   return {
