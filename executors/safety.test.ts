@@ -138,7 +138,7 @@ describe('values never become options', () => {
     expect(plan.args.slice(image)).toEqual(['alpine:3', '-c', 'echo "${MESON_V_0}"']);
   });
   it('copies a path that looks like an option as a path', () => {
-    const ctx = { dir: '/tmp/a', cwd: work, env: {} };
+    const ctx = { dir: '/tmp/a', cwd: work, env: {}, copyRoots: [work] };
     expect(planStep({ name: 'c', type: 'copy', copy: { from: '--help', to: '-rf' } }, ctx)).toEqual({
       kind: 'copy',
       from: join(work, '--help'),

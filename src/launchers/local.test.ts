@@ -248,7 +248,7 @@ describe('LocalLauncher', () => {
     // the container client keeps what it needs (HOME for registry credentials); the container gets
     // the passthrough variable by name, never a value on the command line
     expect(seen[2]).toContain('HOME=/home/server\n');
-    expect(seen[3]).toMatch(/^-e\nALLOWED_VAR\n/m);
+    expect(seen[3]).toMatch(/^--env=ALLOWED_VAR$/m);
     expect(seen[3]).toContain('K=V');
     expect(seen[5]).toContain('/opt/app.jar');
   });
