@@ -235,7 +235,7 @@ export function RunPage({ name }) {
           setRun(r);
           setError(undefined);
         },
-        { done: (r) => FINISHED.has(r.status?.phase) && !r.spec?.stop, onError: setError },
+        { done: (r) => FINISHED.has(r.status?.phase), onError: setError },
       ),
     [name, busy],
   );
