@@ -81,6 +81,33 @@ beforeAll(async () => {
       ],
     }),
   );
+  // what a run starter or a step may put in front of the UI, in every field the UI shows
+  const html = (tag: string) => `<img src=x onerror="document.title='${tag}'">`;
+  const hostile = workflow(
+    'ui-hostile',
+    {
+      step: {
+        name: 'talk',
+        shell: {
+          script: [
+            'echo "${who}"',
+            'echo "${who}" >&2',
+            `printf 'said=%s\\n' "\${who}" >> "$MESON_OUTPUTS"`,
+          ].join('\n'),
+        },
+      },
+    },
+    [{ name: 'who', type: 'string', value: html('pwned-param') }],
+  );
+  await put({ ...hostile, spec: { ...hostile.spec, description: html('pwned-description') } });
+  await put(
+    workflow('ui-slow', {
+      sequence: [
+        { step: { name: 'sleepy', shell: { script: 'sleep 60' } } },
+        { step: { name: 'after', noop: {} } },
+      ],
+    }),
+  );
   browser = await launch();
 });
 
@@ -163,6 +190,46 @@ describe('web UI', () => {
     await page.getByRole('button', { name: /^step check/ }).click();
     await page.getByRole('complementary', { name: 'Step check' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'run-phone.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('stops a running run', async () => {
+    const page = await signedIn();
+    await page.getByRole('link', { name: 'ui-slow' }).click();
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.getByRole('button', { name: /^step sleepy \(shell\): Running/ }).waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: join(SHOTS, 'run-running.png') });
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.getByRole('heading', { name: /Stopped/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: /^step after \(noop\): not started/ }).waitFor();
+    await page.getByRole('button', { name: 'Restart from failed' }).waitFor();
+    await page.close();
+  });
+
+  it('shows what runs and steps say as text, never as markup', async () => {
+    const page = await signedIn();
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await page.getByText(`<img src=x onerror="document.title='pwned-description'">`).waitFor();
+    await page.getByRole('link', { name: 'ui-hostile' }).click();
+    await expect(page.getByLabel(/^who/).inputValue()).resolves.toContain('pwned-param');
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.getByRole('heading', { name: /Succeeded/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: /^step talk/ }).click();
+    const panel = page.getByRole('complementary', { name: 'Step talk' });
+    // stdout, stderr and the output: the text as written
+    const said = panel.getByText(`<img src=x onerror="document.title='pwned-param'">`);
+    await said.nth(1).waitFor();
+    expect(await said.count()).toBe(2);
+    await panel.getByText(/"said": "<img src=x onerror=/).waitFor();
+    await page.getByText(/"who": "<img src=x onerror=/).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'run-hostile.png'), fullPage: true });
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.title()).toBe('Meson');
+    expect(dialogs).toEqual([]);
     await page.close();
   });
 
