@@ -106,7 +106,13 @@ export type StoreErrorCode =
   | 'STORE_ALREADY_EXISTS'
   | 'STORE_CONFLICT'
   | 'STORE_INVALID'
-  | 'STORE_CLOSED';
+  | 'STORE_CLOSED'
+  /** Read of a Receipt whose commit has not resolved (src/store/port.ts). */
+  | 'STORE_PENDING'
+  /** An object, a step instance or a state value over the adapter's size limit. */
+  | 'STORE_TOO_LARGE'
+  /** The backend failed or could not be reached (Kubernetes: 5xx, network, 429 after retries). */
+  | 'STORE_UNAVAILABLE';
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;
