@@ -167,6 +167,20 @@ export const CRD_KINDS: CrdKind[] = [
       { name: 'Workflow', type: 'string', jsonPath: '.spec.workflow', description: 'Workflow name.' },
       { name: 'Version', type: 'integer', jsonPath: '.status.version', description: 'Version being run.' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Run phase.' },
+      // progress of a large run at a glance: its instances live in shards, the summary counts them
+      { name: 'Steps', type: 'integer', jsonPath: '.status.summary.total', description: 'Step instances.' },
+      {
+        name: 'Succeeded',
+        type: 'integer',
+        jsonPath: '.status.summary.phases.Succeeded',
+        description: 'Step instances that succeeded.',
+      },
+      {
+        name: 'Failed',
+        type: 'integer',
+        jsonPath: '.status.summary.phases.Failed',
+        description: 'Step instances that failed.',
+      },
       { name: 'Started', type: 'date', jsonPath: '.status.startTime', description: 'When the run started.' },
       {
         name: 'Duration',
@@ -202,6 +216,13 @@ export const INTERNAL_CRD_KINDS: CrdKind[] = [
     columns: [
       { name: 'Run', type: 'string', jsonPath: '.spec.run', description: 'The WorkflowRun.' },
       { name: 'Index', type: 'integer', jsonPath: '.spec.index', description: 'Shard number.' },
+      { name: 'Instances', type: 'integer', jsonPath: '.spec.instances', description: 'Step instances.' },
+      {
+        name: 'Tasks',
+        type: 'integer',
+        jsonPath: '.spec.tasks',
+        description: 'Queued or launched attempts.',
+      },
       AGE,
     ],
   },

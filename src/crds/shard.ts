@@ -5,30 +5,21 @@
 // with it). Not in the `meson` category: `kubectl get meson` stays about the user's objects;
 // `kubectl get mwfrs -l meson.dev/run=NAME` lists a run's shards.
 import { z } from 'zod';
-import { freeForm, resourceSchema } from './common.ts';
-
-const Record = freeForm(z.record(z.string(), z.unknown()), 'Engine data (free-form).');
-
-export const ShardInstanceSchema = z.strictObject({
-  id: z.string().min(1).describe('Step-instance id.'),
-  phase: z.string().min(1),
-  data: Record,
-});
-
-export const ShardTaskSchema = z.strictObject({
-  instance: z.string().min(1).describe('Step-instance id.'),
-  attempt: z.number().int().nonnegative(),
-  state: z.enum(['queued', 'launched']),
-  data: Record,
-  launch: freeForm(z.record(z.string(), z.unknown()), 'Launcher data (free-form).').optional(),
-});
+import { resourceSchema } from './common.ts';
 
 export const WorkflowRunShardSpecSchema = z
   .strictObject({
     run: z.string().min(1).describe('The WorkflowRun (same namespace).'),
     index: z.number().int().nonnegative().describe("Position of this shard among the run's shards."),
-    instances: z.array(ShardInstanceSchema).optional().describe('Step instances, in creation order.'),
-    tasks: z.array(ShardTaskSchema).optional().describe('Queued or launched step attempts.'),
+    instances: z.number().int().nonnegative().describe('Step instances in this shard.'),
+    tasks: z.number().int().nonnegative().describe('Queued or launched step attempts in this shard.'),
+    entries: z
+      .string()
+      .describe(
+        'JSON of {instances: [{id, phase, data}], tasks: [{instance, attempt, state, data, launch}]}: one ' +
+          'string, so that the apiserver validates and tracks three fields rather than every field of ' +
+          '500 entries.',
+      ),
   })
   .describe("Part of a WorkflowRun's step instances and tasks (operator mode; written by the operator).");
 

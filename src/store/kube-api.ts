@@ -201,26 +201,38 @@ export function kubeApi(kc: KubeConfig): KubeApi {
   };
 }
 
-/** Wraps a KubeApi to count its calls by method (tests and benchmarks: writes per commit). */
+/**
+ * Wraps a KubeApi to count its calls by method, and the milliseconds they took (tests and
+ * benchmarks: writes per commit, latency per write).
+ */
 export function countingKubeApi(api: KubeApi): {
   api: KubeApi;
   counts: Record<string, number>;
+  ms: Record<string, number>;
   reset(): void;
 } {
   const counts: Record<string, number> = {};
+  const ms: Record<string, number> = {};
   const wrapped = {} as Record<string, unknown>;
   for (const key of Object.keys(api) as (keyof KubeApi)[]) {
-    const fn = api[key] as (...args: unknown[]) => unknown;
-    wrapped[key] = (...args: unknown[]) => {
+    const fn = api[key] as (...args: unknown[]) => Promise<unknown>;
+    wrapped[key] = async (...args: unknown[]) => {
       counts[key] = (counts[key] ?? 0) + 1;
-      return fn(...args);
+      const t = performance.now();
+      try {
+        return await fn(...args);
+      } finally {
+        ms[key] = (ms[key] ?? 0) + performance.now() - t;
+      }
     };
   }
   return {
     api: wrapped as unknown as KubeApi,
     counts,
+    ms,
     reset: () => {
       for (const k of Object.keys(counts)) delete counts[k];
+      for (const k of Object.keys(ms)) delete ms[k];
     },
   };
 }
