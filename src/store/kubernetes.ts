@@ -77,7 +77,10 @@ export const SHARD_RESOURCE: KubeResource = {
   plural: 'workflowrunshards',
 };
 const CONFIGMAPS: KubeResource = { group: '', version: 'v1', plural: 'configmaps' };
+/** On shards: the run's name (for people: `kubectl get mwfrs -l meson.dev/run=NAME`), when it fits a label value (63). */
 export const RUN_LABEL = 'meson.dev/run';
+/** On shards: the run's uid (always fits; what the store selects by). */
+export const RUN_UID_LABEL = 'meson.dev/run-uid';
 export const STATE_LABEL = 'meson.dev/state';
 
 export interface KubernetesStoreLimits {
@@ -695,14 +698,14 @@ export class KubernetesStore implements AsyncStore {
     }
     // the response is the deleted object, or a Status (no resourceVersion): then the cached one
     inf.applyDelete(namespace, name, last?.metadata?.resourceVersion ? last : cached);
-    if (kind === 'WorkflowRun') {
+    const uid = last?.metadata?.uid ?? cached?.metadata.uid;
+    if (kind === 'WorkflowRun' && uid) {
       // the garbage collector would remove them too, later; the port says they go with the run
       this.stats.shardWrites++;
-      await this.api.deleteCollection(SHARD_RESOURCE, namespace, `${RUN_LABEL}=${name}`).catch((err) => {
+      await this.api.deleteCollection(SHARD_RESOURCE, namespace, `${RUN_UID_LABEL}=${uid}`).catch((err) => {
         throw toStoreError(err, `delete the shards of run "${namespace}/${name}"`);
       });
       const shardInf = this.shardInformerFor(namespace);
-      const uid = (last ?? cached)?.metadata.uid;
       const rs = uid ? this.runShards.get(`${namespace}/${name}/${uid}`) : undefined;
       for (const s of [...(rs?.shards.values() ?? [])]) shardInf.applyDelete(namespace, s.metadata.name!, s);
     }
@@ -835,7 +838,7 @@ export class KubernetesStore implements AsyncStore {
         metadata: {
           name,
           namespace: p.namespace,
-          labels: { [RUN_LABEL]: p.run },
+          labels: { [RUN_UID_LABEL]: p.uid, ...(p.run.length <= 63 ? { [RUN_LABEL]: p.run } : {}) },
           ownerReferences: [
             {
               apiVersion: API_VERSION,
