@@ -110,6 +110,59 @@ export const DEFAULT_LIMITS: KubernetesStoreLimits = {
   writeConcurrency: 8,
 };
 
+/** Environment variables that override the limits (the operator reads them at start). */
+export const LIMIT_ENV: Record<keyof KubernetesStoreLimits, string> = {
+  maxObjectBytes: 'MESON_STORE_MAX_OBJECT_BYTES',
+  shardInstances: 'MESON_STORE_SHARD_INSTANCES',
+  shardBytes: 'MESON_STORE_SHARD_BYTES',
+  runStatusFailures: 'MESON_STORE_RUN_STATUS_FAILURES',
+  runStatusBytes: 'MESON_STORE_RUN_STATUS_BYTES',
+  stateValueBytes: 'MESON_STORE_STATE_VALUE_BYTES',
+  writeConcurrency: 'MESON_STORE_WRITE_CONCURRENCY',
+};
+
+/** Hard ceiling of maxObjectBytes: the apiserver refuses requests over 1.5 MiB and we promise objects under 1 MiB. */
+export const MAX_OBJECT_BYTES_CEILING = 1024 * 1024 - 64 * 1024;
+
+/**
+ * The limits from `env` (see LIMIT_ENV), over the defaults. A value that is not a positive
+ * integer, or a maxObjectBytes above MAX_OBJECT_BYTES_CEILING, or a shardBytes or
+ * runStatusBytes above maxObjectBytes, is an error naming the variable and what was expected.
+ */
+export function limitsFromEnv(env: Record<string, string | undefined>): KubernetesStoreLimits {
+  const out = { ...DEFAULT_LIMITS };
+  for (const [key, name] of Object.entries(LIMIT_ENV) as [keyof KubernetesStoreLimits, string][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (!/^\d+$/.test(raw.trim()) || Number(raw) <= 0 || !Number.isSafeInteger(Number(raw))) {
+      throw new StoreError('STORE_INVALID', `${name}: expected a positive integer, got "${raw}"`);
+    }
+    out[key] = Number(raw);
+  }
+  checkLimits(out);
+  return out;
+}
+
+function checkLimits(l: KubernetesStoreLimits): void {
+  const fail = (field: keyof KubernetesStoreLimits, expected: string) => {
+    throw new StoreError(
+      'STORE_INVALID',
+      `${LIMIT_ENV[field]} (${field}): expected ${expected}, got ${l[field]}`,
+    );
+  };
+  if (l.maxObjectBytes > MAX_OBJECT_BYTES_CEILING)
+    fail('maxObjectBytes', `at most ${MAX_OBJECT_BYTES_CEILING}`);
+  if (l.shardBytes > l.maxObjectBytes) fail('shardBytes', `at most maxObjectBytes (${l.maxObjectBytes})`);
+  if (l.runStatusBytes > l.maxObjectBytes)
+    fail('runStatusBytes', `at most maxObjectBytes (${l.maxObjectBytes})`);
+  if (l.stateValueBytes > l.maxObjectBytes)
+    fail('stateValueBytes', `at most maxObjectBytes (${l.maxObjectBytes})`);
+  for (const k of Object.keys(LIMIT_ENV) as (keyof KubernetesStoreLimits)[]) {
+    if (!Number.isSafeInteger(l[k]) || l[k] < (k === 'runStatusFailures' ? 0 : 1))
+      fail(k, 'a positive integer');
+  }
+}
+
 export interface KubernetesStoreOptions {
   /** The API (a counting wrapper in tests); default kubeApi(kubeConfig). */
   api?: KubeApi;
@@ -257,6 +310,7 @@ export class KubernetesStore implements AsyncStore {
       throw new StoreError('STORE_INVALID', 'KubernetesStore: api or kubeConfig is required');
     this.api = o.api ?? kubeApi(o.kubeConfig!);
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    checkLimits(this.limits);
   }
 
   /** Starts the informers and resolves once every cache holds its first list. */

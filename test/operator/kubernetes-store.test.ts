@@ -340,7 +340,7 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
     const store = await open({
       api: counting.api,
-      limits: { maxObjectBytes: 200 * 1024, shardBytes: 100 * 1024 },
+      limits: { maxObjectBytes: 200 * 1024, shardBytes: 100 * 1024, runStatusBytes: 100 * 1024, stateValueBytes: 100 * 1024 },
     });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('r')));
