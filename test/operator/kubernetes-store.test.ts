@@ -129,6 +129,46 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     }
   });
 
+  it('advances its resourceVersion by bookmarks on a quiet resource, and reconnects after the server ends a watch', async () => {
+    const store = await open({ watchTimeoutSeconds: 8 });
+    try {
+      const [inf] = store.informersOf('DataArtifact');
+      const start = inf!.resourceVersion;
+      // something else moves etcd's revision on: the quiet informer learns it from bookmarks
+      await store.transaction((w) =>
+        w.create('Workflow', {
+          apiVersion: 'meson.dev/v1alpha1',
+          kind: 'Workflow',
+          metadata: { name: 'x', namespace: ns.name },
+          spec: { definition: { step: { name: 'a', noop: {} } } },
+        }),
+      );
+      await waitFor('a bookmark', async () => (inf!.stats.bookmarks > 0 ? true : undefined), {
+        timeoutMs: 40_000,
+      });
+      await waitFor('a reconnect', async () => (inf!.stats.watches > 1 ? true : undefined), {
+        timeoutMs: 15_000,
+      });
+      expect(inf!.stats.relists).toBe(0);
+      expect(BigInt(inf!.resourceVersion)).toBeGreaterThanOrEqual(BigInt(start));
+      // and a change after the reconnect is still seen
+      await custom.createNamespacedCustomObject({
+        ...G,
+        namespace: ns.name,
+        plural: 'dataartifacts',
+        body: {
+          apiVersion: 'meson.dev/v1alpha1',
+          kind: 'DataArtifact',
+          metadata: { name: 'late' },
+          spec: { name: 'v' },
+        },
+      });
+      await waitFor('the store to see late', async () => store.get('DataArtifact', ns.name, 'late'));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('relists on 410 Gone (a resourceVersion older than the watch cache, compacted in etcd) and turns the difference into events', async () => {
     // an informer of its own on DataArtifacts, whose watches can be held back. The watch cache
     // of a custom resource starts when its CRD is installed: a resourceVersion from before
@@ -340,7 +380,12 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
     const store = await open({
       api: counting.api,
-      limits: { maxObjectBytes: 200 * 1024, shardBytes: 100 * 1024, runStatusBytes: 100 * 1024, stateValueBytes: 100 * 1024 },
+      limits: {
+        maxObjectBytes: 200 * 1024,
+        shardBytes: 100 * 1024,
+        runStatusBytes: 100 * 1024,
+        stateValueBytes: 100 * 1024,
+      },
     });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('r')));
