@@ -1092,8 +1092,8 @@ class ShardPlan {
   }
 
   deleteInstances(): void {
-    for (let index = 0; index <= this.maxIndex; index++) {
-      if (!this.existing?.shards.has(index) && !this.specs.has(index)) continue;
+    // the shards there are (never a loop up to the highest index: a shard's index is data)
+    for (const index of new Set([...(this.existing?.shards.keys() ?? []), ...this.specs.keys()])) {
       const s = this.spec(index);
       for (const i of s.instances!) {
         if (!s.tasks!.some((t) => t.instance === i.id)) this.where.delete(i.id);

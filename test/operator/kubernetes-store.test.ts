@@ -475,6 +475,60 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     }
   });
 
+  it('survives shards written by someone else: a huge index, entries that are not JSON, prototype keys', async () => {
+    const store = await open();
+    try {
+      const r = (await store.transaction((w) => w.create('WorkflowRun', run('foreign')))).value;
+      const shard = (name: string, index: number, entries: string) => ({
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRunShard',
+        metadata: {
+          name,
+          labels: { 'meson.dev/run-uid': r.metadata.uid },
+          ownerReferences: [
+            { apiVersion: 'meson.dev/v1alpha1', kind: 'WorkflowRun', name: 'foreign', uid: r.metadata.uid },
+          ],
+        },
+        spec: { run: 'foreign', index, instances: 1, tasks: 0, entries },
+      });
+      const proto = JSON.stringify({
+        instances: [
+          {
+            id: '__proto__',
+            phase: 'Running',
+            data: { __proto__: { polluted: true }, constructor: { prototype: { polluted: true } } },
+          },
+        ],
+      });
+      for (const body of [
+        shard('f-huge', 2 ** 53 - 1, proto),
+        shard('f-bad', 3, '{not json'),
+        shard('f-arr', 4, '[1,2,3]'),
+      ]) {
+        await custom.createNamespacedCustomObject({
+          ...G,
+          namespace: ns.name,
+          plural: SHARD_RESOURCE.plural,
+          body,
+        });
+      }
+      await waitFor('the store to see the shards', async () =>
+        store.getStepInstance(ns.name, 'foreign', '__proto__') ? true : undefined,
+      );
+      expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+      expect(store.countStepInstances(ns.name, 'foreign')).toEqual({ Running: 1 });
+      const t = performance.now();
+      await store.transaction((w) => {
+        w.putStepInstances(instances('foreign', 3));
+        w.deleteStepInstances(ns.name, 'foreign');
+      });
+      expect(performance.now() - t).toBeLessThan(10_000);
+      expect(store.getStepInstances(ns.name, 'foreign').items).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('lets the garbage collector remove the shards of a run deleted by someone else (owner references)', async () => {
     const store = await open();
     try {
