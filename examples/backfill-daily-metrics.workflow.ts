@@ -11,7 +11,7 @@ const computeMetrics = Shell('computeMetrics', {
     'out="${metricsDir}/dateint=${day}"',
     'mkdir -p "$out"',
     // a stand-in for the real computation: a deterministic pseudo-random day of sessions
-    'awk \'BEGIN { srand(${day}); for (h = 0; h < 24; h++) printf "%s,%02d,%d\\n", ${day}, h, 1000 + int(rand() * 500) }\' > "$out/metrics.csv.tmp"',
+    'awk -v day="${day}" \'BEGIN { srand(day); for (h = 0; h < 24; h++) printf "%s,%02d,%d\\n", day, h, 1000 + int(rand() * 500) }\' > "$out/metrics.csv.tmp"',
     'mv "$out/metrics.csv.tmp" "$out/metrics.csv"',
     'echo "sessions=$(awk -F, \'{ s += $3 } END { print s }\' "$out/metrics.csv")" >> "$MESON_OUTPUTS"',
   ],

@@ -24,7 +24,7 @@ const sampleData = Shell('sampleData', {
     'set -eu',
     'mkdir -p "${workdir}"',
     // member,country,minutes: every 97th row lacks minutes, every 500th row is repeated
-    'awk \'BEGIN { srand(${dateint}); for (i = 1; i <= 2000; i++) { m = (i % 97 == 0) ? "" : int(rand() * 300); print i ",US," m; if (i % 500 == 0) print i ",US," m } }\' > "${workdir}/sample.csv"',
+    'awk -v seed="${dateint}" \'BEGIN { srand(seed); for (i = 1; i <= 2000; i++) { m = (i % 97 == 0) ? "" : int(rand() * 300); print i ",US," m; if (i % 500 == 0) print i ",US," m } }\' > "${workdir}/sample.csv"',
   ],
   resources: tiny,
 });

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import type { ExecutorStep } from '../executors/protocol.ts';
+import { stepEnvironment } from '../executors/safety.ts';
 import type { Workflow } from '../src/crds/index.ts';
 import { Driver, type Outcome } from '../src/engine/test-driver.ts';
 import type { ResolvedStep, Value } from '../src/engine/types.ts';
@@ -61,7 +63,8 @@ function execute(step: ResolvedStep, out: Result): Outcome | undefined {
     writeFileSync(outputsFile, '');
     const r = spawnSync('/bin/sh', ['-c', step.shell.script], {
       cwd: work,
-      env: { PATH: process.env.PATH, MESON_OUTPUTS: outputsFile },
+      // as the executor does: the values of the script's `${}` and MESON_PARAM_<name>
+      env: { PATH: process.env.PATH, MESON_OUTPUTS: outputsFile, ...stepEnvironment(step as ExecutorStep) },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -29,7 +29,7 @@ export const canaryScoring = Workflow({
       'mkdir -p "${resultsDir}"',
       // a stand-in for scoring: a deterministic pseudo-random mean error per model version
       'seed=$(printf %s "${modelVersion}" | cksum | cut -d " " -f 1)',
-      'awk -v seed="$seed" \'BEGIN { srand(seed); s = 0; for (i = 0; i < ${sampleSize}; i++) s += rand(); printf "%.4f\\n", s / ${sampleSize} }\' > "${resultsDir}/${modelVersion}.error"',
+      'awk -v seed="$seed" -v n="${sampleSize}" \'BEGIN { srand(seed); s = 0; for (i = 0; i < n; i++) s += rand(); printf "%.4f\\n", s / n }\' > "${resultsDir}/${modelVersion}.error"',
       'echo "model ${modelVersion}: mean error $(cat "${resultsDir}/${modelVersion}.error")"',
     ],
     resources: { cpus: 1, memory: '512Mi' },

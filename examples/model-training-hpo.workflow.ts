@@ -24,7 +24,7 @@ const prepareTrainingSet = Shell('prepareTrainingSet', {
     'set -eu',
     'mkdir -p "${workdir}"',
     // a synthetic click log: feature x, label y
-    'awk \'BEGIN { srand(${dateint}); for (i = 0; i < 5000; i++) { x = rand(); print x "," (rand() < x ? 1 : 0) } }\' > "${workdir}/train.csv"',
+    'awk -v seed="${dateint}" \'BEGIN { srand(seed); for (i = 0; i < 5000; i++) { x = rand(); print x "," (rand() < x ? 1 : 0) } }\' > "${workdir}/train.csv"',
     'echo "rows=$(wc -l < "${workdir}/train.csv" | tr -d " ")" >> "$MESON_OUTPUTS"',
   ],
   resources: small,
@@ -34,7 +34,7 @@ const prepareValidationSet = Shell('prepareValidationSet', {
   script: [
     'set -eu',
     'mkdir -p "${workdir}"',
-    'awk \'BEGIN { srand(${dateint} + 1); for (i = 0; i < 1000; i++) { x = rand(); print x "," (rand() < x ? 1 : 0) } }\' > "${workdir}/validation.csv"',
+    'awk -v seed="${dateint}" \'BEGIN { srand(seed + 1); for (i = 0; i < 1000; i++) { x = rand(); print x "," (rand() < x ? 1 : 0) } }\' > "${workdir}/validation.csv"',
   ],
   resources: small,
 });

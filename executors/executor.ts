@@ -3,10 +3,25 @@
 // The launcher starts it detached, in its own process group, so that it outlives the server:
 // a restarted server adopts it by reading status.json instead of running the step again.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, cpSync, openSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { confineCopyPath, confinedCopy, realRoots } from './copy.ts';
+import { cleanStepEnvironment } from './env.ts';
+import { StepSetupError } from './errors.ts';
 import {
+  checkLinks,
+  checkOutputs,
+  readStepFile,
+  StepFileError,
+  type StepLimits,
+  truncateMessage,
+  withLimits,
+} from './limits.ts';
+import { groupAlive, processStartTime, signalGroup } from './process.ts';
+import {
+  type ContainerRef,
   claimAttempt,
   type ExecutorStatus,
   type ExecutorStep,
@@ -20,22 +35,16 @@ import {
   type TaskFile,
   writeStatus,
 } from './protocol.ts';
+import { argumentProblem, paramEnvMaxBytes, parameterEnvironment, stepEnvironment } from './safety.ts';
+
+export { StepSetupError };
 
 /** How long a killed step may take to exit after SIGTERM before it gets SIGKILL. */
 const KILL_GRACE_MS = 10_000;
 
-export class StepSetupError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'StepSetupError';
-    this.code = code;
-  }
-}
-
 /** A command to run for the step, or an in-process action (copy, noop). */
 export type StepPlan =
-  | { kind: 'command'; command: string; args: string[] }
+  | { kind: 'command'; command: string; args: string[]; container?: ContainerRef }
   | { kind: 'copy'; from: string; to: string }
   | { kind: 'noop' };
 
@@ -43,7 +52,14 @@ export interface PlanContext {
   /** The attempt directory (mounted into containers so MESON_OUTPUTS works there too). */
   dir: string;
   cwd: string;
+  /** The executor's environment: where the container runtime and spark-submit are looked up. */
   env: NodeJS.ProcessEnv;
+  /** Variables the operator lets through to steps: passed into containers by name (`-e NAME`). */
+  passthrough?: readonly string[];
+  /** Real paths of the copy roots (see copy.ts); the first is the base of relative paths. */
+  copyRoots?: readonly string[];
+  /** The name container steps run under (so a dead executor's container can be removed). */
+  containerName?: string;
   /** Finds a working container runtime; injectable for tests. */
   containerRuntime?: () => string | undefined;
   which?: (name: string) => string | undefined;
@@ -73,19 +89,11 @@ export function detectContainerRuntime(env: NodeJS.ProcessEnv = process.env): st
   return undefined;
 }
 
-function localPath(uri: string, cwd: string, field: string): string {
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1];
-  if (scheme === undefined) return resolve(cwd, uri);
-  if (scheme === 'file') return fileURLToPath(uri);
-  throw new StepSetupError(
-    'EXECUTOR_COPY_SCHEME',
-    `copy.${field}: the local executor copies only local paths and file:// URIs, not ${scheme}://`,
-  );
-}
-
 /** Decides how to run the step; throws StepSetupError when it cannot run here. */
 export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
   const find = ctx.which ?? ((n: string) => which(n, ctx.env));
+  const bad = argumentProblem(step);
+  if (bad) throw new StepSetupError('EXECUTOR_BAD_ARGUMENT', `${bad.field}: ${bad.message}`);
   switch (step.type) {
     case 'noop':
       return { kind: 'noop' };
@@ -95,10 +103,11 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
     }
     case 'copy': {
       if (!step.copy) throw new StepSetupError('EXECUTOR_BAD_STEP', 'copy step without a copy block');
+      const roots = ctx.copyRoots ?? [];
       return {
         kind: 'copy',
-        from: localPath(step.copy.from, ctx.cwd, 'from'),
-        to: localPath(step.copy.to, ctx.cwd, 'to'),
+        from: confineCopyPath(step.copy.from, roots, 'from'),
+        to: confineCopyPath(step.copy.to, roots, 'to'),
       };
     }
     case 'container': {
@@ -111,18 +120,29 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
           'container steps need a working container runtime on this machine: neither `docker info` nor `podman info` succeeded',
         );
       }
+      // Every value is glued to its option (`--env=K=V`, `--entrypoint=X`) and the image was
+      // checked (argumentProblem): no value can be read by the runtime as an option of its own.
       const args = ['run', '--rm', '-v', `${ctx.dir}:${ctx.dir}`];
+      // named: killing the client (`docker run`) with SIGKILL does not stop the container
+      if (ctx.containerName) args.push(`--name=${ctx.containerName}`);
       args.push(
-        '-e',
-        `MESON_OUTPUTS=${join(ctx.dir, OUTPUTS_FILE)}`,
-        '-e',
-        `MESON_LINKS=${join(ctx.dir, LINKS_FILE)}`,
+        `--env=MESON_OUTPUTS=${join(ctx.dir, OUTPUTS_FILE)}`,
+        `--env=MESON_LINKS=${join(ctx.dir, LINKS_FILE)}`,
       );
-      for (const e of c.env ?? []) args.push('-e', `${e.name}=${e.value}`);
+      const params = parameterEnvironment(step.parameters, paramEnvMaxBytes(ctx.env));
+      for (const [k, v] of Object.entries(params)) args.push(`--env=${k}=${v}`);
+      // by name: the value comes from the client's environment, not from its (visible) argv
+      for (const name of ctx.passthrough ?? []) if (ctx.env[name] !== undefined) args.push(`--env=${name}`);
+      for (const e of c.env ?? []) args.push(`--env=${e.name}=${e.value}`);
       const [entrypoint, ...rest] = c.command ?? [];
-      if (entrypoint !== undefined) args.push('--entrypoint', entrypoint);
+      if (entrypoint !== undefined) args.push(`--entrypoint=${entrypoint}`);
       args.push(c.image, ...rest, ...(c.args ?? []));
-      return { kind: 'command', command: runtime, args };
+      return {
+        kind: 'command',
+        command: runtime,
+        args,
+        ...(ctx.containerName ? { container: { runtime, name: ctx.containerName } } : {}),
+      };
     }
     case 'spark': {
       const s = step.spark;
@@ -158,12 +178,89 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
   }
 }
 
-function readOptional(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
+/**
+ * Starts the step's command in its own process group, behind a gate: `sh` waits for a line on
+ * fd 3 before it execs the command. The executor records the group (pid and start time) in
+ * status.json first, then opens the gate; an executor killed in between closes the pipe, and the
+ * gate exits without running anything. So a launcher that finds the executor dead always knows
+ * which group to kill: the step never runs unrecorded.
+ */
+const GATE = 'IFS= read -r go <&3 && [ "$go" = go ] || exit 125; exec 3<&-; exec "$@"';
+
+/** How long the executor waits for a finished step's leftover processes to die (after SIGKILL). */
+const GROUP_EXIT_WAIT_MS = 10_000;
+
+async function waitGroupGone(pgid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (groupAlive(pgid)) {
+    if (Date.now() > end) return false;
+    signalGroup(pgid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 20));
   }
+  return true;
+}
+
+/** The container name of a launch: `meson-<launch id>` (what containerRef accepts back). */
+export function containerName(launchId: string): string {
+  return `meson-${launchId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100)}`;
+}
+
+/** Removes a step's container (`docker rm -f`), whatever state it is in; resolves when done. */
+export function removeContainer(c: ContainerRef, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((done) => {
+    const rm = spawn(c.runtime, ['rm', '-f', c.name], { stdio: 'ignore', env, timeout: 60_000 });
+    rm.on('error', () => done());
+    rm.on('exit', () => done());
+  });
+}
+
+/** Reads one of the step's files bounded, then parses and checks it; throws StepFileError. */
+function readStepReport<T>(
+  file: string,
+  maxBytes: number,
+  what: Parameters<typeof readStepFile>[2],
+  parse: (text: string) => T,
+  check: (value: T) => void,
+): T | undefined {
+  const text = readStepFile(file, maxBytes, what);
+  if (text === undefined) return undefined;
+  let value: T;
+  try {
+    value = parse(text);
+  } catch (err) {
+    throw new StepFileError(what.invalid, (err as Error).message, { cause: err });
+  }
+  check(value);
+  return value;
+}
+
+/** Reads, parses and checks the step's outputs and links files; throws StepFileError. */
+export function readStepResults(dir: string, limits: StepLimits): Pick<ExecutorStatus, 'outputs' | 'links'> {
+  const outputs = readStepReport(
+    join(dir, OUTPUTS_FILE),
+    limits.outputsBytes,
+    {
+      label: 'the outputs file (MESON_OUTPUTS)',
+      limit: 'outputsBytes',
+      tooLarge: 'EXECUTOR_OUTPUTS_TOO_LARGE',
+      invalid: 'EXECUTOR_OUTPUTS_INVALID',
+    },
+    parseOutputs,
+    (o) => checkOutputs(o, limits),
+  );
+  const links = readStepReport(
+    join(dir, LINKS_FILE),
+    limits.linksBytes,
+    {
+      label: 'the links file (MESON_LINKS)',
+      limit: 'linksBytes',
+      tooLarge: 'EXECUTOR_LINKS_TOO_LARGE',
+      invalid: 'EXECUTOR_LINKS_INVALID',
+    },
+    parseLinks,
+    (l) => checkLinks(l, limits),
+  );
+  return { ...(outputs ? { outputs } : {}), ...(links ? { links } : {}) };
 }
 
 /** Runs the attempt in `dir`. Resolves when status.json holds a terminal phase (or the claim was lost). */
@@ -183,6 +280,7 @@ export async function runAttempt(
   process.on('SIGTERM', handle);
   process.on('SIGINT', handle);
   process.on('SIGHUP', () => {}); // the server's terminal going away must not kill the step
+  const limits = withLimits(task.limits);
   const status: ExecutorStatus = {
     launchId: task.launchId,
     pid: process.pid,
@@ -190,39 +288,38 @@ export async function runAttempt(
     milestones: { queued: task.queuedAt, launched: task.launchedAt, running: now() },
   };
   writeStatus(dir, status);
-  const cwd = task.cwd ?? process.cwd();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...task.env,
-    MESON_OUTPUTS: join(dir, OUTPUTS_FILE),
-    MESON_LINKS: join(dir, LINKS_FILE),
-    MESON_RUN_ID: task.run,
-    MESON_WORKFLOW: task.workflow,
-    MESON_NAMESPACE: task.namespace,
-    MESON_STEP_ID: task.instance,
-    MESON_ATTEMPT: String(task.attempt),
-  };
+  // the step's own directory (and HOME), unless the launcher names a shared one (mesonctl run)
+  const cwd = task.cwd ?? join(dir, 'work');
   const finish = (patch: Partial<ExecutorStatus>): ExecutorStatus => {
     Object.assign(status, patch);
     status.milestones.finished = now();
     if (status.phase === 'Succeeded') {
       try {
-        const outputs = readOptional(join(dir, OUTPUTS_FILE));
-        if (outputs !== undefined) status.outputs = parseOutputs(outputs);
-        const links = readOptional(join(dir, LINKS_FILE));
-        if (links !== undefined) status.links = parseLinks(links);
+        Object.assign(status, readStepResults(dir, limits));
       } catch (err) {
         status.phase = 'Failed';
-        status.message = `the step succeeded but its output files are invalid: ${(err as Error).message}`;
+        const code = err instanceof StepFileError ? err.code : 'EXECUTOR_OUTPUTS_INVALID';
+        status.message = `${code}: the step succeeded but ${(err as Error).message}`;
+        delete status.outputs;
+        delete status.links;
       }
     }
+    if (status.message !== undefined) status.message = truncateMessage(status.message, limits.messageBytes);
     writeStatus(dir, status);
     return status;
   };
 
   let plan: StepPlan;
   try {
-    plan = planStep(task.step, { dir, cwd, env });
+    mkdirSync(cwd, { recursive: true });
+    plan = planStep(task.step, {
+      dir,
+      cwd,
+      env: process.env,
+      passthrough: task.envPassthrough ?? [],
+      ...(task.step.type === 'copy' ? { copyRoots: realRoots(task.copyRoots ?? [cwd]) } : {}),
+      containerName: containerName(task.launchId),
+    });
   } catch (err) {
     // the stable code (EXECUTOR_NO_SPARK, ...) leads, as docs/executor-protocol.md promises
     const code = err instanceof StepSetupError ? `${err.code}: ` : '';
@@ -233,37 +330,92 @@ export async function runAttempt(
   if (plan.kind === 'noop') return finish({ phase: 'Succeeded', exitCode: 0 });
   if (plan.kind === 'copy') {
     try {
-      cpSync(plan.from, plan.to, { recursive: true });
+      confinedCopy(plan.from, plan.to, realRoots(task.copyRoots ?? [cwd]));
       return finish({ phase: 'Succeeded', exitCode: 0 });
     } catch (err) {
-      return finish({ phase: 'Failed', message: `copy failed: ${(err as Error).message}` });
+      const code = err instanceof StepSetupError ? `${err.code}: ` : '';
+      return finish({ phase: 'Failed', message: `${code}copy failed: ${(err as Error).message}` });
     }
   }
+  const env = cleanStepEnvironment(
+    task.step.type === 'spark' ? 'spark' : task.step.type === 'container' ? 'container' : 'shell',
+    process.env,
+    {
+      workDir: cwd,
+      passthrough: task.envPassthrough ?? [],
+      ...(task.env ? { extra: task.env } : {}),
+      protocol: {
+        MESON_OUTPUTS: join(dir, OUTPUTS_FILE),
+        MESON_LINKS: join(dir, LINKS_FILE),
+        MESON_RUN_ID: task.run,
+        MESON_WORKFLOW: task.workflow,
+        MESON_NAMESPACE: task.namespace,
+        MESON_STEP_ID: task.instance,
+        MESON_ATTEMPT: String(task.attempt),
+        // MESON_PARAM_<name>, and the values a shell script refers to (MESON_V_<n>): docs/executor-protocol.md
+        ...stepEnvironment(task.step, paramEnvMaxBytes(process.env)),
+      },
+    },
+  );
   const out = openSync(join(dir, STDOUT_FILE), 'a');
   const errFd = openSync(join(dir, STDERR_FILE), 'a');
   return new Promise<ExecutorStatus>((done) => {
-    const child = spawn(plan.command, plan.args, { cwd, env, stdio: ['ignore', out, errFd] });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn('/bin/sh', ['-c', GATE, 'meson-gate', plan.command, ...plan.args], {
+        cwd,
+        env,
+        stdio: ['ignore', out, errFd, 'pipe'],
+        detached: true, // its own process group: the whole step is killed, and nothing else
+      });
+    } catch (err) {
+      // e.g. an argument or environment value the OS cannot carry
+      done(
+        finish({ phase: 'Failed', message: `could not start ${plan.command}: ${(err as Error).message}` }),
+      );
+      return;
+    }
+    const pgid = child.pid;
     onKill = () => {
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+      if (pgid === undefined) return;
+      signalGroup(pgid, 'SIGTERM');
+      setTimeout(() => signalGroup(pgid, 'SIGKILL'), KILL_GRACE_MS).unref();
     };
-    child.on('spawn', () => {
-      status.childPid = child.pid;
-      writeStatus(dir, status);
-    });
+    if (pgid !== undefined) {
+      status.childPid = pgid;
+      if (plan.container) status.container = plan.container;
+      const started = processStartTime(pgid);
+      if (started !== undefined) status.childStartTime = started;
+      writeStatus(dir, status); // recorded before the gate opens
+      const gate = child.stdio[3] as Writable | null;
+      gate?.on('error', () => {}); // the child died early: its exit says how
+      gate?.end('go\n');
+      if (killedBy) onKill(killedBy);
+    }
+    let settled = false;
+    const settle = async (patch: Partial<ExecutorStatus>) => {
+      if (settled) return; // 'error' and 'exit' may both come
+      settled = true;
+      // the step is over when its whole group is: leftovers (`cmd &`) must not outlive the attempt
+      if (pgid !== undefined) {
+        signalGroup(pgid, 'SIGKILL');
+        await waitGroupGone(pgid, GROUP_EXIT_WAIT_MS);
+      }
+      if (plan.container) await removeContainer(plan.container, process.env);
+      done(finish(patch));
+    };
     child.on('error', (err) => {
-      done(finish({ phase: 'Failed', message: `could not start ${plan.command}: ${err.message}` }));
+      void settle({ phase: 'Failed', message: `could not start ${plan.command}: ${err.message}` });
     });
     child.on('exit', (code, signal) => {
       if (killedBy) {
-        done(finish({ phase: 'Failed', message: `killed (${killedBy})`, signal: signal ?? killedBy }));
+        void settle({ phase: 'Failed', message: `killed (${killedBy})`, signal: signal ?? killedBy });
       } else if (code === 0) {
-        done(finish({ phase: 'Succeeded', exitCode: 0 }));
+        void settle({ phase: 'Succeeded', exitCode: 0 });
       } else if (code !== null) {
-        done(finish({ phase: 'Failed', exitCode: code, message: `exit code ${code}` }));
+        void settle({ phase: 'Failed', exitCode: code, message: `exit code ${code}` });
       } else {
-        // the step's process group got the signal too, possibly before our own handler ran
-        done(finish({ phase: 'Failed', signal: signal ?? undefined, message: `killed (${signal})` }));
+        void settle({ phase: 'Failed', signal: signal ?? undefined, message: `killed (${signal})` });
       }
     });
   });

@@ -43,14 +43,19 @@ describe('planStep', () => {
       args: ['-c', 'echo hi'],
     });
   });
-  it('copies local paths and file:// URIs, refuses other schemes clearly', () => {
-    expect(planStep({ name: 'c', type: 'copy', copy: { from: 'a/b', to: 'file:///tmp/x' } }, ctx)).toEqual({
+  it('copies local paths and file:// URIs inside the copy roots, refuses other schemes clearly', () => {
+    const roots = { ...ctx, copyRoots: ['/work', '/tmp'] };
+    expect(planStep({ name: 'c', type: 'copy', copy: { from: 'a/b', to: 'file:///tmp/x' } }, roots)).toEqual({
       kind: 'copy',
       from: '/work/a/b',
       to: '/tmp/x',
     });
-    expect(() => planStep({ name: 'c', type: 'copy', copy: { from: 's3://a/b', to: '/x' } }, ctx)).toThrow(
-      /copy.from: .*not s3:\/\//,
+    expect(() =>
+      planStep({ name: 'c', type: 'copy', copy: { from: 's3://a/b', to: '/tmp/x' } }, roots),
+    ).toThrow(/copy.from: .*not s3:/);
+    // no roots: nothing is copyable
+    expect(() => planStep({ name: 'c', type: 'copy', copy: { from: 'a', to: 'b' } }, ctx)).toThrow(
+      /outside the copy roots/,
     );
   });
   it('refuses container steps without a working runtime, and builds a run command with one', () => {
@@ -72,8 +77,8 @@ describe('planStep', () => {
     );
     expect(plan).toMatchObject({ kind: 'command', command: 'podman' });
     const args = (plan as { args: string[] }).args;
-    expect(args.slice(-5)).toEqual(['python', 'img:1', '-m', 'x', '--a']);
-    expect(args).toContain('K=V');
+    expect(args.slice(-5)).toEqual(['--entrypoint=python', 'img:1', '-m', 'x', '--a']);
+    expect(args).toContain('--env=K=V');
   });
   it('refuses spark steps without spark-submit, and builds spark-submit arguments with it', () => {
     const step = {

@@ -11,15 +11,19 @@
 //   outputs, links           files the step may write (named by MESON_OUTPUTS / MESON_LINKS)
 import {
   closeSync,
+  constants,
+  fstatSync,
   linkSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { StepLimits } from './limits.ts';
 
 export const TASK_FILE = 'task.json';
 export const STATUS_FILE = 'status.json';
@@ -35,7 +39,11 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: s
 export interface ExecutorStep {
   name: string;
   type: 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
-  shell?: { script: string };
+  /**
+   * `script` for `/bin/sh -c`; `env` (the values of the script's `${}`, named MESON_V_<n>) must be
+   * in the shell's environment: the script refers to them, their text is never part of it.
+   */
+  shell?: { script: string; env?: Record<string, string> };
   container?: { image: string; command?: string[]; args?: string[]; env?: { name: string; value: string }[] };
   spark?: {
     jobClass?: string;
@@ -61,10 +69,25 @@ export interface TaskFile {
   /** Milestones the launcher knows (epoch ms). */
   queuedAt?: number;
   launchedAt: number;
-  /** Working directory of the step's process (default: the executor's). */
+  /**
+   * Working directory of the step's process, shared by every step (`mesonctl run`: the current
+   * directory). Default: the attempt's own `work/` directory, which is also the step's HOME.
+   */
   cwd?: string;
-  /** Extra environment for the step. */
+  /** Extra environment for the step (set by the server's operator, not by workflows). */
   env?: Record<string, string>;
+  /**
+   * Names of variables of the executor's environment that steps also get (the server's
+   * --step-env-passthrough); everything else of the server's environment is withheld.
+   */
+  envPassthrough?: string[];
+  /**
+   * Where copy steps may read and write (absolute directories): local paths must resolve, symbolic
+   * links followed, inside one of them. The first is the base of relative paths.
+   */
+  copyRoots?: string[];
+  /** Limits on outputs, links and messages (executors/limits.ts; defaults there). */
+  limits?: Partial<StepLimits>;
 }
 
 export type ExecutorPhase = 'Running' | 'Succeeded' | 'Failed';
@@ -74,12 +97,26 @@ export interface Link {
   url: string;
 }
 
+export interface ContainerRef {
+  /** The runtime's client as the executor ran it (a path to docker or podman). */
+  runtime: string;
+  name: string;
+}
+
 export interface ExecutorStatus {
   launchId: string;
   /** The executor's own pid (the process the controller signals to kill the step). */
   pid: number;
-  /** The step's process (shell, container runtime, spark-submit), when one was started. */
+  /**
+   * The step's process (shell, container runtime, spark-submit), when one was started. It leads
+   * its own process group (pgid = childPid): recorded BEFORE the step's command starts (the child
+   * waits at a gate until then), so a launcher that finds the executor dead can kill the group.
+   */
   childPid?: number;
+  /** The start time of childPid (/proc/<pid>/stat field 22, where /proc exists): pids are reused. */
+  childStartTime?: string;
+  /** A container step's container, recorded with childPid: killing its client does not stop it. */
+  container?: ContainerRef;
   phase: ExecutorPhase;
   exitCode?: number;
   signal?: string;
@@ -100,12 +137,41 @@ export function writeStatus(dir: string, status: ExecutorStatus): void {
   writeFileAtomic(join(dir, STATUS_FILE), `${JSON.stringify(status)}\n`);
 }
 
-/** The executor's status, or undefined when it has not written one (yet). */
-export function readStatus(dir: string): ExecutorStatus | undefined {
+/** The default cap of readStatus: well above what the executor writes under the default limits. */
+export const STATUS_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The executor's status, or undefined when it has not written one (yet), or the file is not a
+ * JSON object or is over `maxBytes` (the step runs as the same user and could replace it: it is
+ * read bounded, never through a symbolic link, and its content is checked by the reader).
+ */
+export function readStatus(dir: string, maxBytes: number = STATUS_MAX_BYTES): ExecutorStatus | undefined {
+  let fd: number;
   try {
-    return JSON.parse(readFileSync(join(dir, STATUS_FILE), 'utf8')) as ExecutorStatus;
+    fd = openSync(join(dir, STATUS_FILE), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > maxBytes) return undefined;
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, buf, got, st.size - got, null);
+      if (n === 0) break;
+      got += n;
+    }
+    const value = JSON.parse(buf.subarray(0, got).toString('utf8')) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    const v = value as ExecutorStatus;
+    if (typeof v.launchId !== 'string' || typeof v.phase !== 'string') return undefined;
+    if (typeof v.milestones !== 'object' || v.milestones === null) v.milestones = {};
+    return v;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -182,8 +248,14 @@ export function parseOutputs(text: string): Record<string, JsonValue> {
     const l = line.trim();
     if (l === '' || l.startsWith('#')) return;
     const eq = l.indexOf('=');
-    if (eq <= 0) throw new Error(`outputs line ${i + 1}: expected key=value, got "${l}"`);
-    out[l.slice(0, eq).trim()] = parseScalar(l.slice(eq + 1).trim());
+    if (eq <= 0) throw new Error(`outputs line ${i + 1}: expected key=value, got "${l.slice(0, 80)}"`);
+    // defineProperty: a key "__proto__" is a name like any other, not the object's prototype
+    Object.defineProperty(out, l.slice(0, eq).trim(), {
+      value: parseScalar(l.slice(eq + 1).trim()),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   });
   return out;
 }
@@ -218,7 +290,7 @@ export function parseLinks(text: string): Link[] {
     .filter((l) => l !== '' && !l.startsWith('#'))
     .map((l, i) => {
       const eq = l.indexOf('=');
-      if (eq <= 0) throw new Error(`links line ${i + 1}: expected name=url, got "${l}"`);
+      if (eq <= 0) throw new Error(`links line ${i + 1}: expected name=url, got "${l.slice(0, 80)}"`);
       return { name: l.slice(0, eq).trim(), url: l.slice(eq + 1).trim() };
     });
 }

@@ -8,6 +8,7 @@ import {
   WorkflowSchema,
   WorkflowVersionSchema,
 } from '../crds/index.ts';
+import { pathParamSchema } from './http.ts';
 import { AnnounceArtifactRequestSchema } from './routes/artifacts.ts';
 import { BackfillRequestSchema } from './routes/backfill.ts';
 import { RestartRunRequestSchema, StartRunRequestSchema } from './routes/runs.ts';
@@ -38,23 +39,20 @@ const problem = (description: string) => ({
 const errors = {
   '400': problem('Bad request (malformed body or query)'),
   '401': problem('Missing or wrong bearer token'),
+  '403': problem('Foreign Host header, or a cross-origin write'),
   '404': problem('Not found'),
+  '413': problem('Body larger than the server limit (1 MiB by default)'),
   '415': problem('Unsupported content-type (send application/json or application/yaml)'),
 };
-const ns = {
-  name: 'ns',
-  in: 'path',
-  required: true,
-  schema: { type: 'string' },
-  description: 'Namespace (tenant)',
-};
+/** A path parameter, with the name rule the server enforces (src/api/http.ts). */
 const pathParam = (name: string, description: string) => ({
   name,
   in: 'path',
   required: true,
-  schema: { type: 'string' },
+  schema: pathParamSchema(name),
   description,
 });
+const ns = pathParam('ns', 'Namespace (tenant): a DNS-1123 label');
 const query = (name: string, description: string) => ({
   name,
   in: 'query',
@@ -65,8 +63,8 @@ const query = (name: string, description: string) => ({
 const paging = [query('limit', 'Page size'), query('continue', 'Token of the next page')];
 
 export function buildOpenApi(): Json {
-  const wfName = pathParam('name', 'Workflow name');
-  const runName = pathParam('run', 'WorkflowRun name');
+  const wfName = pathParam('name', 'Workflow name: a DNS-1123 subdomain');
+  const runName = pathParam('run', 'WorkflowRun name: a DNS-1123 subdomain');
   return {
     openapi: '3.0.3',
     info: {

@@ -6,9 +6,11 @@ export type ApiErrorCode =
   | 'API_BAD_REQUEST'
   | 'API_INVALID'
   | 'API_UNAUTHORIZED'
+  | 'API_FORBIDDEN'
   | 'API_NOT_FOUND'
   | 'API_ALREADY_EXISTS'
   | 'API_CONFLICT'
+  | 'API_PAYLOAD_TOO_LARGE'
   | 'API_UNSUPPORTED_MEDIA_TYPE'
   | 'API_INTERNAL';
 
@@ -16,9 +18,11 @@ const TITLES: Record<ApiErrorCode, string> = {
   API_BAD_REQUEST: 'Bad request',
   API_INVALID: 'Invalid object',
   API_UNAUTHORIZED: 'Unauthorized',
+  API_FORBIDDEN: 'Forbidden',
   API_NOT_FOUND: 'Not found',
   API_ALREADY_EXISTS: 'Already exists',
   API_CONFLICT: 'Conflict',
+  API_PAYLOAD_TOO_LARGE: 'Payload too large',
   API_UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   API_INTERNAL: 'Internal error',
 };
@@ -27,9 +31,11 @@ const STATUS: Record<ApiErrorCode, number> = {
   API_BAD_REQUEST: 400,
   API_INVALID: 422,
   API_UNAUTHORIZED: 401,
+  API_FORBIDDEN: 403,
   API_NOT_FOUND: 404,
   API_ALREADY_EXISTS: 409,
   API_CONFLICT: 409,
+  API_PAYLOAD_TOO_LARGE: 413,
   API_UNSUPPORTED_MEDIA_TYPE: 415,
   API_INTERNAL: 500,
 };

@@ -1,22 +1,62 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { groupAlive } from '../../executors/process.ts';
 import { type ExecutorStatus, readStatus } from '../../executors/protocol.ts';
 import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
+import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Stored } from '../store/types.ts';
-import { Controller } from './controller.ts';
+import { Controller, type ControllerDeps, RUN_QUARANTINED } from './controller.ts';
 import { ensureVersion } from './workflows.ts';
+
+/**
+ * Poison for the quarantine tests: the engine machine of a run of workflow `poison` throws
+ * at the stage named here (a bug a run could trigger); every other run is untouched.
+ */
+const poison: { stage?: 'apply' | 'restore' | 'snapshot' | 'action' } = {};
+vi.mock('../engine/index.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../engine/index.ts')>();
+  const boom = (stage: string) => () => {
+    throw new Error(`injected engine failure in ${stage}`);
+  };
+  const poisoned = <T extends { machine: { apply: unknown; snapshot: unknown } }>(
+    workflow: string,
+    r: T,
+  ): T => {
+    if (workflow !== 'poison') return r;
+    if (poison.stage === 'apply') r.machine.apply = boom('apply');
+    if (poison.stage === 'action') {
+      // The engine answers an event with an action the controller cannot perform.
+      const apply = (r.machine.apply as (...a: unknown[]) => unknown[]).bind(r.machine);
+      r.machine.apply = (...a: unknown[]) => [
+        ...apply(...a),
+        { type: 'WaitForInputs', instanceId: 'x', inputs: null },
+      ];
+    }
+    if (poison.stage === 'snapshot') r.machine.snapshot = boom('snapshot');
+    return r;
+  };
+  return {
+    ...real,
+    createRun: (input: Parameters<typeof real.createRun>[0]) =>
+      poisoned(input.workflow, real.createRun(input)),
+    restoreRun: (input: Parameters<typeof real.restoreRun>[0]) => {
+      if (input.workflow === 'poison' && poison.stage === 'restore') boom('restoreRun')();
+      return poisoned(input.workflow, real.restoreRun(input));
+    },
+  };
+});
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function harness(dir?: string) {
+function harness(dir?: string, runLimits?: Partial<RunLimits>, stepLimits?: ControllerDeps['stepLimits']) {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'meson-ctl-'));
   if (!dir) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const store = new SqliteStore({ dir: join(root, 'db') });
@@ -31,6 +71,8 @@ function harness(dir?: string) {
   });
   controller = new Controller({
     store,
+    ...(runLimits ? { runLimits } : {}),
+    ...(stepLimits ? { stepLimits } : {}),
     launcher,
     offers: new LocalOfferSource({
       hostname: 'test',
@@ -219,6 +261,110 @@ describe('Controller', () => {
     ]);
   });
 
+  it('fails a subworkflow step whose merged outputs break the limits each child step kept', async () => {
+    const { store, controller } = harness(undefined, undefined, { outputKeys: 3 });
+    addWorkflow(store, 'many', {
+      foreach: {
+        items: 'range(5)',
+        as: 'i',
+        do: { step: { name: 'k', shell: { script: 'echo "key${i}=1" >> "$MESON_OUTPUTS"' } } },
+      },
+    });
+    addWorkflow(store, 'caller', { step: { name: 'sub', subworkflow: { workflow: 'many' } } });
+    controller.start();
+    const run = startRun(store, 'caller');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Failed');
+    const sub = store.getStepInstance('default', run.metadata.name, 'sub')?.data;
+    expect(sub?.message).toMatch(
+      /EXECUTOR_OUTPUTS_TOO_LARGE: .*merged: .*5 parameters, over the limit outputKeys=3/,
+    );
+    expect(sub?.outputs).toBeUndefined();
+  });
+
+  it('does not let a run that claims a parent feed its outputs to that parent', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'slow', {
+      step: { name: 'c', shell: { script: 'sleep 1.5; echo "x=genuine" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'forger', {
+      step: { name: 'f', shell: { script: 'echo "x=forged" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'parent', {
+      sequence: [
+        { step: { name: 'sub', subworkflow: { workflow: 'slow' } } },
+        { step: { name: 'use', shell: { script: 'echo "got=${steps.sub.outputs.x}" >> "$MESON_OUTPUTS"' } } },
+      ],
+    });
+    controller.start();
+    const run = startRun(store, 'parent');
+    const forged = (name: string, labels?: Record<string, string>) =>
+      store.create<WorkflowRun>('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
+        spec: {
+          workflow: 'forger',
+          initiator: { type: 'subworkflow', parent: { run: run.metadata.name, step: 'sub' } },
+        },
+      });
+    // several forms: any name, a name ending like an attempt, the parent-run label
+    const f1 = forged('forged-a1');
+    const f2 = forged('forged-two', { 'meson.dev/parent-run': run.metadata.name });
+    const f3 = forged(`${run.metadata.name}-sub-a2`, { 'meson.dev/parent-run': run.metadata.name });
+    for (const f of [f1, f2, f3])
+      expect((await waitFor(store, f.metadata.name)).status?.phase).toBe('Succeeded');
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    const steps = store.getStepInstances('default', run.metadata.name).items.map((r) => r.data);
+    expect(steps.find((s) => s.id === 'sub')?.outputs).toEqual({ x: 'genuine' });
+    expect(steps.find((s) => s.id === 'use')?.outputs).toEqual({ got: 'genuine' });
+  });
+
+  it("fails a subworkflow step whose child's name another run already holds, instead of adopting it", async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'child', {
+      step: { name: 'c', shell: { script: 'echo "x=genuine" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'forger', {
+      step: { name: 'f', shell: { script: 'echo "x=forged" >> "$MESON_OUTPUTS"' } },
+    });
+    addWorkflow(store, 'parent', { step: { name: 'sub', subworkflow: { workflow: 'child' } } });
+    const squat = (name: string, spec: Partial<WorkflowRun['spec']>, labels?: Record<string, string>) =>
+      store.create<WorkflowRun>('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
+        spec: { workflow: 'forger', ...spec },
+      });
+    // the name the parent's step will give its child, taken first: by a plain run, and by one
+    // that claims the right parent but lacks the label the controller sets
+    squat('p1-sub-a1', { initiator: { type: 'api' } });
+    squat('p2-sub-a1', { initiator: { type: 'subworkflow', parent: { run: 'p2', step: 'sub' } } });
+    squat(
+      'p3-sub-a1',
+      { initiator: { type: 'subworkflow', parent: { run: 'other', step: 'sub' } } },
+      {
+        'meson.dev/parent-run': 'p3',
+      },
+    );
+    for (const p of ['p1', 'p2', 'p3'])
+      store.create<WorkflowRun>('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name: p, namespace: 'default' },
+        spec: { workflow: 'parent' },
+      });
+    controller.start();
+    for (const p of ['p1', 'p2', 'p3']) {
+      const done = await waitFor(store, p, 10_000);
+      expect(done.status?.phase, p).toBe('Failed');
+      const sub = store.getStepInstance('default', p, 'sub')?.data;
+      expect(sub?.message).toMatch(/a run of that name exists that this step did not start/);
+      expect(sub?.outputs).toBeUndefined();
+    }
+  });
+
   it('retries a failed step after its backoff and enforces timeoutSeconds', async () => {
     const { store, controller, root } = harness();
     addWorkflow(store, 'retry', {
@@ -302,4 +448,291 @@ describe('Controller', () => {
       'cannot run on this machine: the step asks for cpus 64 (the machine has 4), gpus 1',
     );
   });
+
+  it('fails the step of a run whose name cannot be a path, and keeps running the others', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'one', { step: { name: 'a', shell: { script: 'echo ok' } } });
+    controller.start();
+    // a name the API would refuse, written to the store directly (defence in depth)
+    store.create<WorkflowRun>('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: '..', namespace: 'default' },
+      spec: { workflow: 'one' },
+    } as WorkflowRun);
+    const fine = startRun(store, 'one');
+    const bad = await waitFor(store, '..');
+    expect(bad.status?.phase).toBe('Failed');
+    const step = store.getStepInstance('default', '..', 'a')?.data as { message?: string };
+    expect(step.message).toMatch(/cannot launch: run "\.\." cannot name a path/);
+    expect((await waitFor(store, fine.metadata.name)).status?.phase).toBe('Succeeded');
+  });
+
+  it('after kill -9 of an executor, retries only once the whole process group of the attempt is gone, and records its end', async () => {
+    const { store, controller, root } = harness();
+    addWorkflow(store, 'victim', {
+      step: {
+        name: 's',
+        // a background process too: it is in the step's process group and must die with it
+        shell: {
+          script: [
+            'echo "start $MESON_ATTEMPT $(date +%s%N)" >> times.log',
+            'sleep 30 &',
+            'if [ "$MESON_ATTEMPT" = 1 ]; then sleep 4; fi',
+            'echo "end $MESON_ATTEMPT $(date +%s%N)" >> times.log',
+          ].join('\n'),
+        },
+        retry: { limit: 1, backoff: { initialSeconds: 0.05 } },
+      },
+    });
+    controller.start();
+    const run = startRun(store, 'victim');
+    const parent = dirname(store.attemptDir('default', run.metadata.name, 's', 1, 'x'));
+    let status: ExecutorStatus | undefined;
+    let dir = '';
+    for (let i = 0; i < 400 && !(status?.childPid && existsSync(join(root, 'times.log'))); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      const d = existsSync(parent) ? readdirSync(parent).find((n) => n.startsWith('1-')) : undefined;
+      if (d) {
+        dir = join(parent, d);
+        status = readStatus(dir);
+      }
+    }
+    const pgid = status?.childPid;
+    if (!status || !pgid) throw new Error(`attempt 1 never started its step: ${JSON.stringify(status)}`);
+    const killedAt = Date.now();
+    process.kill(status.pid, 'SIGKILL');
+    // watch attempt 1's process group: the last instant it was seen alive
+    let lastAlive = killedAt;
+    while (groupAlive(pgid) && Date.now() - killedAt < 15_000) {
+      lastAlive = Date.now();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(groupAlive(pgid)).toBe(false);
+    const done = await waitFor(store, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    const lines = readFileSync(join(root, 'times.log'), 'utf8').trim().split('\n');
+    const at = (what: string) => {
+      const line = lines.find((l) => l.startsWith(`${what} `));
+      return line ? Number(line.split(' ')[2]) / 1e6 : undefined;
+    };
+    expect(at('end 1'), lines.join('\n')).toBeUndefined(); // attempt 1 was killed, never finished
+    expect(at('start 2'), lines.join('\n')).toBeGreaterThan(lastAlive);
+    expect(at('end 2')).toBeDefined();
+    // attempt 1 has a real end, not "Running" forever
+    const ended = readStatus(dir);
+    expect(ended).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/^EXECUTOR_DIED: /) });
+    expect(ended?.milestones.finished).toBeGreaterThanOrEqual(killedAt);
+    expect(store.getStepInstance('default', run.metadata.name, 's')?.data).toMatchObject({ attempts: 2 });
+  });
+});
+
+describe('Controller: runs that would take the server down', () => {
+  afterEach(() => {
+    delete poison.stage;
+  });
+
+  async function whenRunning(store: SqliteStore, run: string, step: string): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      if (store.getStepInstance('default', run, step)?.phase === 'Running') return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`${run}/${step} never ran`);
+  }
+
+  it('a nested foreach of 100,000 x 100,000 fails with RUN_LIMIT_STEP_INSTANCES under the default limits', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'nested', {
+      foreach: {
+        items: 'range(100000)',
+        as: 'i',
+        do: { foreach: { items: 'range(100000)', as: 'j', do: { step: { name: 'n', noop: {} } } } },
+      },
+    });
+    addWorkflow(store, 'forever', {
+      // A body that creates no instance (a foreach over nothing): only iterations count. (The
+      // schema refuses more than 1,000,000; the engine test covers 2^53 in a stored version.)
+      loop: {
+        while: 'true',
+        maxIterations: 1_000_000,
+        do: { foreach: { items: '[]', as: 'x', do: { step: { name: 'n', noop: {} } } } },
+      },
+    });
+    controller.start();
+    const t = Date.now();
+    const nested = await waitFor(store, startRun(store, 'nested').metadata.name, 60_000);
+    const forever = await waitFor(store, startRun(store, 'forever').metadata.name, 60_000);
+    expect(Date.now() - t).toBeLessThan(60_000);
+    expect(nested.status?.phase).toBe('Failed');
+    expect(nested.status?.message).toMatch(/^RUN_LIMIT_STEP_INSTANCES: .*--max-step-instances/);
+    expect(forever.status?.message).toMatch(/^RUN_LIMIT_ITERATIONS: .*--max-iterations/);
+  }, 120_000);
+
+  it('passes configured limits to the engine', async () => {
+    const first = harness(undefined, { maxStepInstances: 50 });
+    addWorkflow(first.store, 'wide', {
+      foreach: { items: 'range(51)', as: 'i', do: { step: { name: 'n', noop: {} } } },
+    });
+    first.controller.start();
+    const run = await waitFor(first.store, startRun(first.store, 'wide').metadata.name);
+    expect(run.status?.message).toMatch(/^RUN_LIMIT_STEP_INSTANCES: .*\(limit 50;/);
+  });
+
+  it('quarantines a run whose engine throws on an event; the other runs go on', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'poison', {
+      sequence: [
+        { step: { name: 'a', shell: { script: 'sleep 0.3' } } },
+        { step: { name: 'b', shell: { script: 'true' } } },
+      ],
+    });
+    addWorkflow(store, 'good', {
+      sequence: [
+        { step: { name: 'a', shell: { script: 'sleep 0.6' } } },
+        { step: { name: 'b', shell: { script: 'true' } } },
+      ],
+    });
+    poison.stage = 'apply';
+    controller.start();
+    const bad = startRun(store, 'poison');
+    const good = startRun(store, 'good');
+    const b = await waitFor(store, bad.metadata.name);
+    expect(b.status?.phase).toBe('Failed');
+    expect(b.status?.message).toMatch(
+      new RegExp(
+        `^${RUN_QUARANTINED}: the controller failed while applying StepLaunched, so this run was stopped \\(other runs go on\\): injected engine failure in apply$`,
+      ),
+    );
+    expect(b.status?.conditions?.[0]).toMatchObject({
+      type: 'Failed',
+      status: 'True',
+      reason: 'Quarantined',
+    });
+    const g = await waitFor(store, good.metadata.name);
+    expect(g.status?.phase).toBe('Succeeded');
+    expect(store.listTasks()).toEqual([]);
+  });
+
+  it('quarantines a run whose action the controller cannot perform', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'poison', { step: { name: 'a', shell: { script: 'sleep 0.2' } } });
+    addWorkflow(store, 'good', { step: { name: 'a', shell: { script: 'sleep 0.4' } } });
+    poison.stage = 'action';
+    controller.start();
+    const bad = startRun(store, 'poison');
+    const good = startRun(store, 'good');
+    expect((await waitFor(store, bad.metadata.name)).status?.message).toMatch(
+      /^RUN_QUARANTINED: the controller failed while performing its WaitForInputs action, so this run was stopped \(other runs go on\): /,
+    );
+    expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
+    expect(store.listTasks()).toEqual([]);
+  });
+
+  it('does not throw at start when the recovery fails, and recovers on the next pass', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'good', { step: { name: 'a', shell: { script: 'true' } } });
+    const run = startRun(store, 'good');
+    const real = store.listTasks.bind(store);
+    let calls = 0;
+    store.listTasks = ((...a: Parameters<typeof real>) => {
+      if (++calls === 1) throw new Error('database is locked');
+      return real(...a);
+    }) as typeof store.listTasks;
+    expect(() => controller.start()).not.toThrow();
+    expect((await waitFor(store, run.metadata.name)).status?.phase).toBe('Succeeded');
+    expect(calls).toBeGreaterThan(1);
+  });
+
+  it('quarantines a run whose status cannot be taken', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'poison', { step: { name: 'a', shell: { script: 'true' } } });
+    addWorkflow(store, 'good', { step: { name: 'a', shell: { script: 'true' } } });
+    poison.stage = 'snapshot';
+    controller.start();
+    const bad = startRun(store, 'poison');
+    const good = startRun(store, 'good');
+    expect((await waitFor(store, bad.metadata.name)).status?.message).toMatch(
+      /^RUN_QUARANTINED: the controller failed while saving its status, .*injected engine failure in snapshot$/,
+    );
+    expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
+  });
+
+  it('survives restarts with a poisoned run in the store: it is quarantined once, the others recover', async () => {
+    const first = harness();
+    const root = first.root;
+    addWorkflow(first.store, 'poison', { step: { name: 'a', shell: { script: 'sleep 1' } } });
+    addWorkflow(first.store, 'good', {
+      sequence: [
+        { step: { name: 'a', shell: { script: 'sleep 1; echo a >> log.txt' } } },
+        { step: { name: 'b', shell: { script: 'echo b >> log.txt' } } },
+      ],
+    });
+    first.controller.start();
+    const bad = startRun(first.store, 'poison');
+    const good = startRun(first.store, 'good');
+    await whenRunning(first.store, bad.metadata.name, 'a');
+    await whenRunning(first.store, good.metadata.name, 'a');
+    first.controller.stop();
+    first.store.close();
+
+    // The restarted controller's engine fails on the poisoned run (as a bug would, every time).
+    poison.stage = 'restore';
+    const second = harness(root);
+    second.controller.start();
+    const b = await waitFor(second.store, bad.metadata.name);
+    expect(b.status?.message).toMatch(
+      /^RUN_QUARANTINED: the controller failed while recovering it, .*injected engine failure in restoreRun$/,
+    );
+    const g = await waitFor(second.store, good.metadata.name);
+    expect(g.status?.phase).toBe('Succeeded');
+    expect(readFileSync(join(root, 'log.txt'), 'utf8')).toBe('a\nb\n');
+    second.controller.stop();
+    second.store.close();
+
+    // A third start meets a terminal run: nothing to recover, nothing fails.
+    const third = harness(root);
+    third.controller.start();
+    const again = startRun(third.store, 'good');
+    expect((await waitFor(third.store, again.metadata.name)).status?.phase).toBe('Succeeded');
+    expect(third.store.get<WorkflowRun>('WorkflowRun', 'default', bad.metadata.name)?.status?.message).toBe(
+      b.status?.message,
+    );
+  });
+
+  it('recovers a stored unfinished run that would exhaust the heap: it fails on its limit at start-up', async () => {
+    const first = harness(undefined, { maxStepInstances: 2000 });
+    const root = first.root;
+    addWorkflow(first.store, 'nested', {
+      foreach: {
+        items: 'range(100000)',
+        as: 'i',
+        do: {
+          foreach: {
+            items: 'range(100000)',
+            as: 'j',
+            do: { step: { name: 's', shell: { script: 'true' } } },
+          },
+        },
+      },
+    });
+    // As the server left it when the heap ran out: Running, started, no instance recorded yet.
+    const run = startRun(first.store, 'nested');
+    first.store.updateStatus('WorkflowRun', {
+      ...run,
+      status: {
+        phase: 'Running',
+        version: 1,
+        startTime: new Date().toISOString(),
+        engineState: { runTs: Date.now() },
+      },
+    });
+    first.store.close();
+    const second = harness(root, { maxStepInstances: 2000 });
+    second.controller.start();
+    const done = await waitFor(second.store, run.metadata.name, 60_000);
+    expect(done.status?.phase).toBe('Failed');
+    // (A restore replays the definition before starting new work: it meets the iteration limit.)
+    expect(done.status?.message).toMatch(/^RUN_LIMIT_(STEP_INSTANCES|ITERATIONS): /);
+    expect(second.store.listTasks()).toEqual([]);
+  }, 120_000);
 });

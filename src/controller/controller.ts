@@ -12,6 +12,8 @@
 //   5. only then are executors started, timers set and notifications sent.
 // Because a launch is persisted (with its attempt directory) before the executor starts, a
 // restart adopts the executor or, if it never started, fences and relaunches it: never twice.
+import { checkOutputs, StepFileError, type StepLimits, withLimits } from '../../executors/limits.ts';
+import type { JsonValue } from '../../executors/protocol.ts';
 import type {
   DataArtifact,
   StepInstanceStatus,
@@ -27,6 +29,7 @@ import type {
   EngineAction,
   EngineEvent,
   ResolvedStep,
+  RunLimits,
   RunMachine,
   StartRunInput,
   Value,
@@ -39,7 +42,13 @@ import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.t
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
 import { TaskFeed } from './feed.ts';
-import { announcedArtifactName, childRunName } from './names.ts';
+import {
+  announcedArtifactName,
+  childAttemptOf,
+  childRunName,
+  PARENT_RUN_LABEL,
+  verifiedChildAttempt,
+} from './names.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -72,7 +81,11 @@ export interface OfferSource {
   /** The default host of adopted attempts whose placement was not recorded. */
   readonly hostname: string;
   offers(now: number): Offer[];
-  hold(taskId: string, req: ResourceRequest): void;
+  /**
+   * A placed task holds `req` until released. `node`: the host it was placed on; sources that
+   * account per node (Kubernetes) need it to charge the right node until the task's Pod shows.
+   */
+  hold(taskId: string, req: ResourceRequest, node?: string): void;
   release(taskId: string): void;
   /** Why a request can never fit any offer of this source (a fixed machine), else undefined. */
   neverFits?(req: ResourceRequest): string | undefined;
@@ -88,6 +101,10 @@ export interface ControllerDeps {
   hooks?: RunHooks;
   /** Resources of a step that sets none (noop steps always take none). Default 100m CPU, 64Mi. */
   defaultResources?: { cpus?: string | number; memory?: string | number };
+  /** What one run may cost (src/engine/limits.ts); the engine's defaults for what is not given. */
+  runLimits?: Partial<RunLimits>;
+  /** Limits on step outputs (executors/limits.ts), also applied to a subworkflow step's merged outputs. */
+  stepLimits?: Partial<StepLimits>;
 }
 
 interface ActiveRun {
@@ -116,6 +133,9 @@ interface TaskEntry {
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
 
+/** Stable code that starts the message of a run the controller quarantined (see quarantine). */
+export const RUN_QUARANTINED = 'RUN_QUARANTINED';
+
 function runKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
@@ -142,6 +162,7 @@ export class Controller {
   private readonly log: Logger;
   private readonly hooks: RunHooks;
   private readonly defaultResources: { cpus?: string | number; memory?: string | number };
+  private readonly runLimits: Partial<RunLimits> | undefined;
   private scheduler = new Scheduler();
   /** Queued tasks, fed to the scheduler a window per tenant at a time. */
   private feed = new TaskFeed();
@@ -163,6 +184,7 @@ export class Controller {
   private stopped = false;
   private unwatch: (() => void) | undefined;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly stepLimits: StepLimits;
 
   constructor(deps: ControllerDeps) {
     this.store = deps.store;
@@ -172,6 +194,8 @@ export class Controller {
     this.log = deps.logger ?? silentLogger;
     this.hooks = deps.hooks ?? {};
     this.defaultResources = deps.defaultResources ?? { cpus: '100m', memory: '64Mi' };
+    this.runLimits = deps.runLimits;
+    this.stepLimits = withLimits(deps.stepLimits);
   }
 
   /** Loads the store's runs (adopting running executors) and starts watching for changes. */
@@ -198,7 +222,14 @@ export class Controller {
         this.kick();
       }
     });
-    this.recover();
+    try {
+      this.recover();
+    } catch (err) {
+      // Never crash the process at start-up (a restart would meet the same store again):
+      // retry the recovery from the store, as after a failed pass.
+      this.log.error({ err: errorMessage(err) }, 'recovery failed; retrying from the store');
+      this.resetPending = true;
+    }
     this.kick();
   }
 
@@ -357,17 +388,17 @@ export class Controller {
           status: run.status as WorkflowRunStatus,
           instances,
           now: this.now(),
+          ...(this.runLimits ? { limits: this.runLimits } : {}),
         });
         const active = this.activate(run, machine);
         this.handleActions(active, actions, pending, taskRecords);
         if (run.spec.stop) this.stopRequests.add(key);
         this.log.info({ run: key, phase: machine.phase, actions: actions.length }, 'run recovered');
       } catch (err) {
-        this.log.error({ run: key, err: errorMessage(err) }, 'cannot recover run; marking it Failed');
-        pending.failRuns.push({
-          run,
-          message: `the controller could not recover this run: ${errorMessage(err)}`,
-        });
+        // Whatever the reason (a bug, a run the engine cannot restore), this run must not stop
+        // the controller from starting: it is quarantined, the others are recovered.
+        this.runs.delete(key);
+        this.quarantine(run, 'recovering it', err, pending);
       }
     }
     // task records that no run claims any more (the run finished or was deleted)
@@ -513,6 +544,7 @@ export class Controller {
           overrides: overridesOf(run),
           initiator: run.spec.initiator ?? { type: 'manual' },
           now: this.now(),
+          ...(this.runLimits ? { limits: this.runLimits } : {}),
         };
         const restart = run.spec.restartOf;
         if (restart && restart.from === 'failed') {
@@ -578,7 +610,8 @@ export class Controller {
         try {
           actions = active.machine.apply(event, this.now());
         } catch (err) {
-          this.log.error({ run, event: event.type, err: errorMessage(err) }, 'engine rejected an event');
+          // The machine may be half-way through the event: it cannot be trusted any more.
+          this.quarantineActive(active, `applying ${event.type}`, err, pass);
           continue;
         }
         active.dirty = true;
@@ -598,7 +631,8 @@ export class Controller {
         this.handleAction(active, a, pass, recovered);
       } catch (err) {
         this.log.error({ run: active.key, action: a.type, err: errorMessage(err) }, 'action failed');
-        if ('instanceId' in a && 'attempt' in a && (a.type === 'LaunchStep' || a.type === 'StartChildRun')) {
+        if (a.type === 'LaunchStep' || a.type === 'StartChildRun') {
+          // The attempt could not be started: the step fails (its retries apply).
           this.inbox.push({
             run: active.key,
             event: {
@@ -608,6 +642,10 @@ export class Controller {
               message: errorMessage(err),
             },
           });
+        } else {
+          // Any other action lost would leave the run waiting for what never comes.
+          this.quarantineActive(active, `performing its ${a.type} action`, err, pass);
+          return;
         }
       }
     }
@@ -767,8 +805,28 @@ export class Controller {
         continue;
       }
       placedTenants.add(entry.task.tenant);
+      let record: LaunchRecord;
+      try {
+        record = this.launcher.prepare(entry.req);
+      } catch (err) {
+        // e.g. a name that cannot be a path (STORE_UNSAFE_PATH): this step fails, not the pass
+        this.scheduler.taskFinished(p.taskId);
+        this.tasks.delete(p.taskId);
+        pass.deleteTasks.push(entry.key);
+        this.inbox.push({
+          run: runKey(entry.key.namespace, entry.key.run),
+          event: {
+            type: 'StepFailed',
+            instanceId: entry.key.instance,
+            attempt: entry.key.attempt,
+            message: `cannot launch: ${errorMessage(err)}`,
+          },
+        });
+        this.kick();
+        continue;
+      }
       this.offerSource.hold(p.taskId, p.resources);
-      entry.record = this.launcher.prepare(entry.req);
+      entry.record = record;
       entry.record.node = p.hostname;
       pass.putTasks.push(entry);
       pass.launches.push(entry);
@@ -793,9 +851,60 @@ export class Controller {
     }
   }
 
+  /**
+   * Takes out of service a run the controller failed on while driving it: its attempts are
+   * killed, its queued tasks and task records dropped, and the run is marked Failed with the
+   * error (condition reason Quarantined). A run that triggers a bug therefore never stops the
+   * other runs nor crashes the process, and a restart does not meet it again (it is terminal).
+   */
+  private quarantineActive(active: ActiveRun, stage: string, err: unknown, pass: Pass): void {
+    for (const t of this.tasks.values())
+      if (t.key.namespace === active.namespace && t.key.run === active.name) pass.deleteTasks.push(t.key);
+    this.forgetRun(active.key);
+    active.finished = true;
+    active.dirty = false;
+    const run = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
+    if (run) this.quarantine(run, stage, err, pass);
+  }
+
+  /** Marks `run` Failed (at this pass's commit) with the error that made the controller fail on it. */
+  private quarantine(run: Stored<WorkflowRun>, stage: string, err: unknown, pass: Pass): void {
+    const key = runKey(run.metadata.namespace, run.metadata.name);
+    const message = `${RUN_QUARANTINED}: the controller failed while ${stage}, so this run was stopped (other runs go on): ${errorMessage(err)}`;
+    this.log.error(
+      { run: key, stage, err: errorMessage(err), stack: (err as Error)?.stack },
+      'run quarantined',
+    );
+    pass.failRuns.push({ run, message, reason: 'Quarantined' });
+  }
+
+  /** The status and changed instances of every run changed by the pass; quarantines a run that throws. */
+  private runWrites(
+    pass: Pass,
+  ): { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus }[] {
+    const out: { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus }[] = [];
+    for (const active of [...this.runs.values()]) {
+      if (!active.dirty) continue;
+      try {
+        const changed = active.machine.changedInstances();
+        const status = active.machine.snapshot({ steps: 'none' });
+        if (status.phase && TERMINAL.has(status.phase)) {
+          const duration = formatRunDuration(status.startTime, status.endTime);
+          if (duration) status.duration = duration; // kubectl's Duration column
+        }
+        active.dirty = false;
+        out.push({ active, changed, status });
+      } catch (err) {
+        this.quarantineActive(active, 'saving its status', err, pass);
+      }
+    }
+    return out;
+  }
+
   /** Everything the pass decided, in one transaction. */
   private commit(pass: Pass): void {
     const now = this.now();
+    const writes = this.runWrites(pass);
     this.store.transaction((w) => {
       for (const f of pass.failRuns) {
         const status: WorkflowRunStatus = {
@@ -807,7 +916,7 @@ export class Controller {
             {
               type: f.phase === 'Stopped' ? 'Stopped' : 'Failed',
               status: 'True',
-              reason: f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed',
+              reason: f.reason ?? (f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed'),
               message: f.message,
               lastTransitionTime: new Date(now).toISOString(),
             },
@@ -819,10 +928,7 @@ export class Controller {
           pass.finishedRuns.push(runKey(cur.metadata.namespace, cur.metadata.name));
         }
       }
-      for (const active of this.runs.values()) {
-        if (!active.dirty) continue;
-        active.dirty = false;
-        const changed = active.machine.changedInstances();
+      for (const { active, changed, status } of writes) {
         if (changed.length > 0) {
           w.putStepInstances(
             changed.map((s) => ({
@@ -836,11 +942,6 @@ export class Controller {
         }
         const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
         if (!cur) continue;
-        const status = active.machine.snapshot({ steps: 'none' });
-        if (status.phase && TERMINAL.has(status.phase)) {
-          const duration = formatRunDuration(status.startTime, status.endTime);
-          if (duration) status.duration = duration; // kubectl's Duration column
-        }
         w.updateStatus('WorkflowRun', { ...cur, status });
       }
       for (const t of pass.deleteTasks) w.deleteTask(t.namespace, t.run, t.instance);
@@ -890,6 +991,12 @@ export class Controller {
       for (const { parent, action } of pass.children) {
         const name = childRunName(parent.name, action.instanceId, action.attempt);
         const existing = this.store.get<WorkflowRun>('WorkflowRun', parent.namespace, name);
+        if (existing && childAttemptOf(existing, action.attempt) !== action.attempt) {
+          // someone else's run holds the child's name: adopting it would run (and report)
+          // what they chose; waiting for it would hang the step
+          pass.childRefused.push({ parent, action, name });
+          continue;
+        }
         if (existing) {
           if (existing.status?.phase && TERMINAL.has(existing.status.phase)) {
             pass.childFinished.push(existing);
@@ -902,7 +1009,7 @@ export class Controller {
           metadata: {
             name,
             namespace: parent.namespace,
-            labels: { 'meson.dev/parent-run': parent.name, 'meson.dev/workflow': action.workflow },
+            labels: { [PARENT_RUN_LABEL]: parent.name, 'meson.dev/workflow': action.workflow },
           },
           spec: {
             workflow: action.workflow,
@@ -983,6 +1090,15 @@ export class Controller {
       });
     }
     for (const child of pass.childFinished) this.notifyParent(child);
+    for (const { parent, action, name } of pass.childRefused) {
+      this.push(parent.key, {
+        type: 'ChildRunFinished',
+        instanceId: action.instanceId,
+        attempt: action.attempt,
+        phase: 'Failed',
+        message: `cannot start child run "${name}": a run of that name exists that this step did not start`,
+      });
+    }
     for (const t of pass.timers) this.setTimer(t.run, t.at, t.event);
     for (const key of pass.started) {
       const [ns, name] = splitKey(key);
@@ -1034,21 +1150,31 @@ export class Controller {
     }
   }
 
-  /** A child run finished: tell its parent's subworkflow step. */
+  /** A child run finished: tell its parent's subworkflow step (only a child the controller started). */
   private notifyParent(child: Stored<WorkflowRun>): void {
     const parent = child.spec.initiator?.parent;
     const phase = child.status?.phase;
     if (child.spec.initiator?.type !== 'subworkflow' || !parent?.step || !phase || !TERMINAL.has(phase))
       return;
-    const attempt = Number(/-a(\d+)$/.exec(child.metadata.name)?.[1] ?? 1);
+    const attempt = verifiedChildAttempt(this.store, child);
+    if (attempt === undefined) {
+      this.log.warn(
+        { run: runKey(child.metadata.namespace, child.metadata.name), parent: parent.run },
+        'run claims a parent that did not start it: its result is not reported to that parent',
+      );
+      return;
+    }
+    const merged = phase === 'Succeeded' ? this.childOutputs(child) : undefined;
+    const tooLarge = merged && 'error' in merged ? merged.error : undefined;
+    const message = tooLarge ?? child.status?.message;
     this.push(runKey(child.metadata.namespace, parent.run), {
       type: 'ChildRunFinished',
       instanceId: parent.step,
       attempt,
       childRun: child.metadata.name,
-      phase: phase as 'Succeeded' | 'Failed' | 'Stopped',
-      ...(child.status?.message ? { message: child.status.message } : {}),
-      ...(phase === 'Succeeded' ? { outputs: this.childOutputs(child) } : {}),
+      phase: tooLarge ? 'Failed' : (phase as 'Succeeded' | 'Failed' | 'Stopped'),
+      ...(message ? { message } : {}),
+      ...(merged && 'outputs' in merged ? { outputs: merged.outputs } : {}),
     });
   }
 
@@ -1057,13 +1183,29 @@ export class Controller {
    * into one map, the instance that ended last winning a name, so the parent reads
    * `steps.<step>.outputs.<param>` just as if the child's step were its own.
    */
-  private childOutputs(child: Stored<WorkflowRun>): Record<string, Value> {
+  private childOutputs(child: Stored<WorkflowRun>): { outputs: Record<string, Value> } | { error: string } {
     const done = this.store
       .getStepInstances(child.metadata.namespace, child.metadata.name, { phase: 'Succeeded', limit: 100_000 })
       .items.map((r) => r.data as StepInstanceStatus)
       .filter((s) => s.outputs && Object.keys(s.outputs).length > 0)
       .sort((a, b) => (a.endTime ?? '').localeCompare(b.endTime ?? ''));
-    return Object.assign({}, ...done.map((s) => s.outputs));
+    const outputs: Record<string, Value> = Object.assign({}, ...done.map((s) => s.outputs));
+    // each child step kept within the limits, but 10,000 of them merged need not be
+    try {
+      checkOutputs(outputs as Record<string, JsonValue>, this.stepLimits);
+      const size = Buffer.byteLength(JSON.stringify(outputs));
+      if (size > this.stepLimits.outputsBytes)
+        throw new StepFileError(
+          'EXECUTOR_OUTPUTS_TOO_LARGE',
+          `outputs: ${size} bytes merged, over the limit outputsBytes=${this.stepLimits.outputsBytes}`,
+        );
+    } catch (err) {
+      const code = err instanceof StepFileError ? err.code : 'EXECUTOR_OUTPUTS_INVALID';
+      return {
+        error: `${code}: the outputs of child run ${child.metadata.name}, merged: ${(err as Error).message}`,
+      };
+    }
+    return { outputs };
   }
 
   private setTimer(run: string, at: number, event: EngineEvent): void {
@@ -1084,7 +1226,13 @@ export class Controller {
 
 interface Pass {
   started: string[];
-  failRuns: { run: Stored<WorkflowRun>; message: string; phase?: 'Failed' | 'Stopped' }[];
+  failRuns: {
+    run: Stored<WorkflowRun>;
+    message: string;
+    phase?: 'Failed' | 'Stopped';
+    /** The condition's reason (default StartFailed, or NotStarted for Stopped). */
+    reason?: string;
+  }[];
   finishedRuns: string[];
   putTasks: TaskEntry[];
   deleteTasks: { namespace: string; run: string; instance: string }[];
@@ -1098,6 +1246,12 @@ interface Pass {
     name: string;
   }[];
   childFinished: Stored<WorkflowRun>[];
+  /** Child runs whose name another run already holds: the step attempt fails. */
+  childRefused: {
+    parent: ActiveRun;
+    action: Extract<EngineAction, { type: 'StartChildRun' }>;
+    name: string;
+  }[];
   stopChildren: { namespace: string; name: string }[];
   finished: string[];
 }
@@ -1115,6 +1269,7 @@ function newPass(): Pass {
     children: [],
     childLaunched: [],
     childFinished: [],
+    childRefused: [],
     stopChildren: [],
     finished: [],
   };

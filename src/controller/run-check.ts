@@ -4,7 +4,8 @@
 // API answers 422 and `mesonctl run` exits 2 on these issues, instead of creating a run that
 // fails a moment later.
 import type { Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
-import { builtinValues, ExprError, resolveParameters, type Value } from '../expr/index.ts';
+import { limitHint, type RunLimits, resolveRunLimits } from '../engine/index.ts';
+import { builtinValues, ExprBudget, ExprError, resolveParameters, type Value } from '../expr/index.ts';
 import type { Store } from '../store/types.ts';
 import { resolveRunVersion, WORKFLOW_LABEL } from '../versions/index.ts';
 
@@ -33,18 +34,38 @@ export function runVersion(store: Store, wf: Workflow, requested?: number): Work
 
 /**
  * The issues of starting a run of `wf` with `req` at `now` (empty: it will start). Pure apart
- * from reading the Workflow's versions from the store.
+ * from reading the Workflow's versions from the store. `limits.exprBudget` bounds the
+ * evaluation of the parameters together, as the engine does at run start.
  */
 export function checkRunStart(
   store: Store,
   wf: Workflow,
   req: RunStartRequest,
   now: number,
+  limits?: Partial<RunLimits>,
+): RunStartIssue[] {
+  const ns = wf.metadata.namespace ?? 'default';
+  const versions = store.list<WorkflowVersion>('WorkflowVersion', ns, {
+    labels: { [WORKFLOW_LABEL]: wf.metadata.name ?? '' },
+  }).items;
+  return checkRunStartWith(wf, versions, req, now, limits);
+}
+
+/**
+ * checkRunStart on versions already read (the admission webhook reads them from the API
+ * server). Pure.
+ */
+export function checkRunStartWith(
+  wf: Workflow,
+  versions: readonly WorkflowVersion[],
+  req: RunStartRequest,
+  now: number,
+  limits?: Partial<RunLimits>,
 ): RunStartIssue[] {
   const name = wf.metadata.name ?? '';
   let version: WorkflowVersion;
   try {
-    version = runVersion(store, wf, req.version);
+    version = resolveRunVersion(wf, versions, req.version);
   } catch (err) {
     return [{ path: 'version', message: (err as Error).message, code: 'VERSION_NOT_FOUND' }];
   }
@@ -81,7 +102,12 @@ export function checkRunStart(
       workflowId: name,
       workflowVersion: version.spec.version,
     });
-    resolveParameters(declared, { builtins, overrides });
+    const budget = new ExprBudget(
+      resolveRunLimits(limits).exprBudget,
+      'the workflow parameters',
+      limitHint('exprBudget'),
+    );
+    resolveParameters(declared, { builtins, overrides, limits: { budget } });
   } catch (err) {
     const e = err as ExprError;
     return [

@@ -4,20 +4,34 @@
 // same Controller with its own store, offer sources and launchers.
 
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { StepLimits } from '../../executors/limits.ts';
+import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import type { Resources } from '../offer-adapter/types.ts';
+import { type RetentionPolicy, RetentionSweeper } from '../retention/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { Controller, type Logger, silentLogger } from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { WorkflowServices } from './workflows.ts';
+import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 
 export interface StandaloneOptions {
   /** Directory of the database and attempt files. */
   dataDir: string;
-  /** Working directory of shell steps. */
+  /**
+   * One working directory for all steps, also the base of copy steps' relative paths (`mesonctl
+   * run`: the current directory). Default: each attempt its own (`<attempt dir>/work`), and copy
+   * steps confined to `<dataDir>/files/<namespace>`.
+   */
   cwd?: string;
+  /** Names of the server's environment variables that steps may see; the rest is withheld. */
+  envPassthrough?: string[];
+  /** More directories copy steps may read and write (absolute). */
+  copyRoots?: string[];
+  /** Limits on step outputs, links and messages (defaults: executors/limits.ts). */
+  stepLimits?: Partial<StepLimits>;
   logger?: Logger;
   now?: () => number;
   /** Machine capacity override (tests, benchmarks). */
@@ -25,22 +39,39 @@ export interface StandaloneOptions {
   hostname?: string;
   /** How often executors' status files are polled when not started by this process. */
   pollMs?: number;
-  fetch?: typeof globalThis.fetch;
+  /** Webhook allow-list and limits; DNS lookup and HTTP transport for tests. */
+  webhook?: WorkflowServicesDeps['webhook'];
   baseUrl?: string;
   cronTickMs?: number;
   /** false: cron and artifact triggers do not fire. */
   triggers?: boolean;
   /**
+   * Retention of finished runs (src/retention): server-wide defaults (a workflow's
+   * spec.retention overrides them), sweep period and per-sweep bound. false: no sweep (a
+   * deleted run's files are still removed).
+   */
+  retention?:
+    | {
+        defaults?: RetentionPolicy;
+        intervalMs?: number;
+        maxDeletesPerSweep?: number;
+        fileGraceMs?: number;
+      }
+    | false;
+  /**
    * Replaces the launcher the controller uses (given the local one and the controller's update
    * callback). For benchmarks that isolate orchestration from process start-up.
    */
   wrapLauncher?: (local: LocalLauncher, onUpdate: (u: AttemptUpdate) => void) => Launcher;
+  /** What one run may cost (the engine's defaults for what is not given). */
+  runLimits?: Partial<RunLimits>;
 }
 
 export interface Standalone {
   store: SqliteStore;
   controller: Controller;
   services: WorkflowServices;
+  retention: RetentionSweeper;
   launcher: LocalLauncher;
   /** The launcher the controller uses (the local one unless wrapLauncher replaced it). */
   controllerLauncher: Launcher;
@@ -48,6 +79,12 @@ export interface Standalone {
   start(): void;
   /** Stops reconciling and closes the store; executors keep running. */
   stop(): void;
+}
+
+/** The directory of a namespace's files, the default copy root of its steps. */
+export function namespaceFiles(dataDir: string, namespace: string): string {
+  const safe = namespace.replace(/[^A-Za-z0-9._-]/g, '_');
+  return join(dataDir, 'files', safe === '.' || safe === '..' ? '_' : safe);
 }
 
 export function createStandalone(opts: StandaloneOptions): Standalone {
@@ -75,35 +112,59 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     now,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+    ...(opts.envPassthrough?.length ? { envPassthrough: opts.envPassthrough } : {}),
+    ...(opts.stepLimits ? { limits: opts.stepLimits } : {}),
+    copyRoots: (ns) => [opts.cwd ?? namespaceFiles(opts.dataDir, ns), ...(opts.copyRoots ?? [])],
+    compileCacheDir: join(opts.dataDir, 'node-compile-cache'),
   });
   const services = new WorkflowServices({
     store,
     now,
     logger,
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.webhook ? { webhook: opts.webhook } : {}),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
     ...(opts.cronTickMs ? { cronTickMs: opts.cronTickMs } : {}),
     ...(opts.triggers === false ? { triggers: false } : {}),
   });
+  const retentionOpts = opts.retention === false ? { intervalMs: 0 } : (opts.retention ?? {});
+  const retention = new RetentionSweeper({
+    store,
+    logger,
+    now,
+    filesRoot: store.attemptsRoot,
+    ...retentionOpts,
+  });
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
   const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
-  const ctl = new Controller({ store, launcher: used, offers, now, logger, hooks: services });
+  const ctl = new Controller({
+    store,
+    launcher: used,
+    offers,
+    now,
+    logger,
+    hooks: services,
+    ...(opts.runLimits ? { runLimits: opts.runLimits } : {}),
+    ...(opts.stepLimits ? { stepLimits: opts.stepLimits } : {}),
+  });
   controller = ctl;
   let stopped = false;
   return {
     store,
     controller: ctl,
     services,
+    retention,
     launcher,
     controllerLauncher: used,
     offers,
     start() {
       services.start(ctl);
       ctl.start();
+      retention.start();
     },
     stop() {
       if (stopped) return;
       stopped = true;
+      retention.stop();
       services.stop();
       ctl.stop();
       store.close();

@@ -15,7 +15,12 @@ import type {
 } from '../crds/index.ts';
 import { API_VERSION } from '../crds/index.ts';
 import { validateDocument } from '../crds/validate.ts';
-import { buildRunNotification, eventForPhaseChange, notifyRun } from '../notify/index.ts';
+import {
+  buildRunNotification,
+  eventForPhaseChange,
+  WebhookQueue,
+  type WebhookQueueDeps,
+} from '../notify/index.ts';
 import type { Store, Stored, StoreWriter } from '../store/types.ts';
 import { artifactTriggerFires } from '../triggers/artifacts.ts';
 import { dueFires } from '../triggers/catch-up.ts';
@@ -25,6 +30,7 @@ import { cronRunName } from '../triggers/cron-plan.ts';
 import { nextVersion, versionStatus, WORKFLOW_LABEL } from '../versions/index.ts';
 import { BACKFILL_LABEL, BACKFILL_PARALLELISM } from './annotations.ts';
 import type { Controller, Logger, RunHooks } from './controller.ts';
+import { verifiedChildAttempt } from './names.ts';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
 
@@ -125,7 +131,11 @@ export interface WorkflowServicesDeps {
   store: Store;
   now?: () => number;
   logger: Logger;
-  fetch?: typeof globalThis.fetch;
+  /**
+   * Webhook delivery: allow-list, limits, and (tests) the DNS lookup and HTTP transport.
+   * Deliveries are persisted in the store and resumed at start (src/notify/queue.ts).
+   */
+  webhook?: Omit<WebhookQueueDeps, 'store' | 'logger' | 'now'>;
   /** Base URL for links in notifications. */
   baseUrl?: string;
   /** How often cron triggers are evaluated (ms). */
@@ -145,16 +155,24 @@ export class WorkflowServices implements RunHooks {
   private unwatch: (() => void) | undefined;
   private readonly lastPhase = new Map<string, string | undefined>();
   private stopped = false;
+  readonly webhooks: WebhookQueue;
 
   constructor(deps: WorkflowServicesDeps) {
     this.store = deps.store;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger;
     this.deps = deps;
+    this.webhooks = new WebhookQueue({
+      ...deps.webhook,
+      store: deps.store,
+      logger: deps.logger,
+      now: this.now,
+    });
   }
 
   start(controller: Controller): void {
     this.controller = controller;
+    this.webhooks.start();
     for (const wf of this.store.list<Workflow>('Workflow', undefined).items) this.reconcile(wf);
     this.unwatch = this.store.watch((c) => {
       if (c.kind === 'Workflow') {
@@ -175,6 +193,7 @@ export class WorkflowServices implements RunHooks {
 
   stop(): void {
     this.stopped = true;
+    this.webhooks.stop();
     this.unwatch?.();
     if (this.timer) clearInterval(this.timer);
   }
@@ -334,10 +353,23 @@ export class WorkflowServices implements RunHooks {
 
   // --- RunHooks: admission and notifications -------------------------------------------------
 
-  private runsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
+  /**
+   * A child run of a subworkflow step is bounded by its parent, not by maxActiveRuns; a run that
+   * merely claims to be one (spec.initiator written by a client) is bounded like any other.
+   */
+  private isChildRun(run: Stored<WorkflowRun>): boolean {
+    return run.spec.initiator?.type === 'subworkflow' && verifiedChildAttempt(this.store, run) !== undefined;
+  }
+
+  /**
+   * The unfinished runs of a workflow that admission counts (verified children excluded): all
+   * admission needs, as finished runs neither count against the limit nor wait. An indexed
+   * query: its cost follows the workflow's unfinished runs, not the runs kept in the store.
+   */
+  private unfinishedRunsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
     return this.store
-      .list<WorkflowRun>('WorkflowRun', ns)
-      .items.filter((r) => r.spec.workflow === workflow && r.spec.initiator?.type !== 'subworkflow');
+      .listRuns<WorkflowRun>(ns, { workflow, finished: false })
+      .filter((r) => !this.isChildRun(r));
   }
 
   admit(
@@ -353,8 +385,8 @@ export class WorkflowServices implements RunHooks {
     }
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
     const concurrency = wf?.spec.concurrency;
-    if (!concurrency?.maxActiveRuns || run.spec.initiator?.type === 'subworkflow') return 'start';
-    const runs = this.runsOf(run.metadata.namespace, run.spec.workflow).filter(
+    if (!concurrency?.maxActiveRuns || this.isChildRun(run)) return 'start';
+    const runs = this.unfinishedRunsOf(run.metadata.namespace, run.spec.workflow).filter(
       (r) => r.metadata.name !== run.metadata.name,
     );
     const active = runs.filter(live).map((r) => ({
@@ -446,7 +478,7 @@ export class WorkflowServices implements RunHooks {
     const wf = this.store.get<Workflow>('Workflow', ns, run.spec.workflow);
     const concurrency = wf?.spec.concurrency;
     if (!concurrency?.maxActiveRuns || !this.controller) return;
-    const runs = this.runsOf(ns, run.spec.workflow);
+    const runs = this.unfinishedRunsOf(ns, run.spec.workflow);
     const active = runs
       .filter((r) => r.status?.phase === 'Running' || (r.status?.phase === 'Pending' && r.status.engineState))
       .map((r) => ({ id: r.metadata.name, startedMs: Date.parse(r.status?.startTime ?? '') || 0 }));
@@ -485,18 +517,9 @@ export class WorkflowServices implements RunHooks {
       event,
       this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {},
     );
-    // webhook log lines name the run and event they are about
-    const about = { run: k, workflow: run.spec.workflow, event };
-    const logger = {
-      info: (o: object, m?: string) => this.log.info({ ...about, ...o }, m),
-      warn: (o: object, m?: string) => this.log.warn({ ...about, ...o }, m),
-      error: (o: object, m?: string) => this.log.error({ ...about, ...o }, m),
-      debug: (o: object, m?: string) => this.log.debug({ ...about, ...o }, m),
-    };
-    void notifyRun(notifications, body, {
-      logger,
-      ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
-    });
+    // webhook log lines name the run and event they are about; the deliveries are persisted
+    // before their first attempt, so a restart resumes them (at least once)
+    this.webhooks.enqueue(notifications, body, { run: k, workflow: run.spec.workflow, event });
   }
 }
 

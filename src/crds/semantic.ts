@@ -2,12 +2,17 @@
 // schedules, time zones, quantities, and the rules of the blocks. Defensive on purpose: it runs
 // on documents that may also have schema errors, so every field is type-checked before use and
 // a wrong shape is skipped (the schema pass reports it).
+
+import { imageProblem, JAVA_CLASS } from '../../executors/safety.ts';
 import {
   BUILTIN_NAMES,
   checkExpression,
   checkParameters as checkExpressionParameters,
   checkTemplate,
+  DEFAULT_EXPR_BUDGET,
+  ExprBudget,
   inferType,
+  type Limits,
   type ParameterDecl,
   templateExpressions,
   timeZoneAbbreviationProblem,
@@ -17,6 +22,13 @@ import { parseQuantity } from '../offer-adapter/quantity.ts';
 import { nextFireAfter, parseSchedule } from '../triggers/cron.ts';
 import { referencedNames, stepReferences, whyNotList } from './expressions.ts';
 import { formatPath, issue, type PathSegment, type ValidationIssue } from './messages.ts';
+import { nameIssue } from './names.ts';
+import {
+  interpreterCodeIndex,
+  type SpliceProblem,
+  scriptSpliceWarnings,
+  shellScriptIndex,
+} from './shell-lint.ts';
 import { PARAMETER_TYPES } from './workflow.ts';
 
 type Obj = Record<string, unknown>;
@@ -24,8 +36,6 @@ type ScopeType = ValueType | 'any';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';
-
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 interface Scope {
   names: Map<string, ScopeType>;
@@ -40,6 +50,16 @@ interface Context {
   steps: Set<string>;
   /** Where each step is first defined, to tell whether it has run before a reference. */
   stepPaths: Map<string, PathSegment[]>;
+  /** The document's expression budget (constant folding stops when it is spent). */
+  limits: Partial<Limits>;
+}
+
+export interface SemanticOptions {
+  /**
+   * Evaluation steps that folding the constant expressions of one document may take in all
+   * (default DEFAULT_EXPR_BUDGET). Past it, constants are checked when a run evaluates them.
+   */
+  exprBudget?: number;
 }
 
 function withNames(scope: Scope, extra: [string, ScopeType][], inLoop = scope.inLoop): Scope {
@@ -134,7 +154,7 @@ function templateBodies(template: string): { expr: string; offset: number }[] {
 
 function checkExpr(src: unknown, path: PathSegment[], scope: Scope, ctx: Context): void {
   if (!isStr(src)) return;
-  for (const e of checkExpression(src, { names: scope.names }))
+  for (const e of checkExpression(src, { names: scope.names }, ctx.limits))
     ctx.issues.push(issue(path, e.code, `${e.message} in expression ${JSON.stringify(src)}`));
   checkReferences(src, path, scope, ctx, false);
 }
@@ -145,7 +165,7 @@ function checkCondition(src: unknown, path: PathSegment[], scope: Scope, ctx: Co
   const before = ctx.issues.length;
   checkExpr(src, path, scope, ctx);
   if (ctx.issues.length > before) return;
-  const type = inferType(src, { names: scope.names });
+  const type = inferType(src, { names: scope.names }, ctx.limits);
   if (type !== 'boolean' && type !== 'any')
     ctx.issues.push(
       issue(
@@ -158,7 +178,7 @@ function checkCondition(src: unknown, path: PathSegment[], scope: Scope, ctx: Co
 
 function checkTmpl(src: string, path: PathSegment[], scope: Scope, ctx: Context): void {
   if (!src.includes('${')) return;
-  for (const e of checkTemplate(src, { names: scope.names }))
+  for (const e of checkTemplate(src, { names: scope.names }, ctx.limits))
     ctx.issues.push(issue(path, e.code, `${e.message} in ${JSON.stringify(src)}`));
   checkReferences(src, path, scope, ctx, true);
 }
@@ -214,7 +234,7 @@ function checkParameters(
       entries.push({ decl: p as unknown as ParameterDecl, index });
   });
   const decls = entries.map((e) => e.decl);
-  for (const i of checkExpressionParameters(decls, { names: scope.names })) {
+  for (const i of checkExpressionParameters(decls, { names: scope.names }, ctx.limits)) {
     const decl = decls[i.index]!;
     const source = i.field === 'expression' ? decl.expression : i.field === 'value' ? decl.value : undefined;
     const shown =
@@ -276,6 +296,7 @@ function checkStep(step: unknown, path: PathSegment[], outer: Scope, ctx: Contex
     checkTemplatesIn(v, [...path, k], scope, ctx);
   }
   checkQuantities(step.resources, [...path, 'resources'], ctx);
+  checkProgramValues(step, path, ctx);
   const backoff = isObj(step.retry) ? step.retry.backoff : undefined;
   if (
     isObj(backoff) &&
@@ -291,6 +312,155 @@ function checkStep(step: unknown, path: PathSegment[], outer: Scope, ctx: Contex
         ),
       );
   }
+}
+
+/**
+ * Values that would become options of the program that runs the step: an image that is not an
+ * image reference (`--privileged`), a Spark class or application starting with `-`, an env name
+ * with `=`. With `${}` in them only the literal start can be checked here; the executor checks
+ * the resolved values again.
+ */
+function checkProgramValues(step: Obj, path: PathSegment[], ctx: Context): void {
+  const c = step.container;
+  if (isObj(c)) {
+    if (isStr(c.image) && c.image !== '') {
+      const bad = c.image.includes('${')
+        ? c.image.startsWith('-')
+          ? `expected an image reference, found ${JSON.stringify(c.image)} (it would be read as an option)`
+          : undefined
+        : imageProblem(c.image);
+      if (bad) ctx.issues.push(issue([...path, 'container', 'image'], 'STEP_IMAGE', bad));
+    }
+    if (Array.isArray(c.env))
+      c.env.forEach((e, i) => {
+        if (isObj(e) && isStr(e.name) && e.name.includes('='))
+          ctx.issues.push(
+            issue(
+              [...path, 'container', 'env', i, 'name'],
+              'STEP_ENV_NAME',
+              `expected an environment variable name without "=", found ${JSON.stringify(e.name)}`,
+            ),
+          );
+      });
+  }
+  const sp = step.spark;
+  if (isObj(sp)) {
+    if (isStr(sp.jobClass) && !sp.jobClass.includes('${') && !JAVA_CLASS.test(sp.jobClass))
+      ctx.issues.push(
+        issue(
+          [...path, 'spark', 'jobClass'],
+          'STEP_SPARK_CLASS',
+          `expected a class name such as com.example.Job, found ${JSON.stringify(sp.jobClass)}`,
+        ),
+      );
+    if (isStr(sp.mainApplication) && sp.mainApplication.startsWith('-'))
+      ctx.issues.push(
+        issue(
+          [...path, 'spark', 'mainApplication'],
+          'STEP_SPARK_APPLICATION',
+          `expected a jar or .py path or URI, found ${JSON.stringify(sp.mainApplication)} (it would be read as an option)`,
+        ),
+      );
+  }
+}
+
+const SPLICE_ADVICE: Record<SpliceProblem, (expr: string) => string> = {
+  'not-expanded': (e) =>
+    `\${${e}} is inside single quotes, a quoted here-document or after a backslash, where the shell does not expand it: the script sees the text \${MESON_V_<n>}, not the value. Put it outside the quotes ('...'"\${${e}}"'...') or pass it as data (awk -v x="\${${e}}" '...')`,
+  arithmetic: (e) =>
+    `\${${e}} is inside $((...)), ((...)) or [[ ... ]], where bash evaluates the value as arithmetic and a value like a[$(cmd)] runs cmd. Compute it with an expression (\${${e} + 1}) or check it is a number first`,
+  reevaluated: (e) =>
+    `\${${e}} is given to a command that reads it again as code (eval, let, declare, source, sh -c, an interpreter's -c/-e): a value a run starter or a step supplies could run commands`,
+  command: (e) => `\${${e}} is the command word: the value chooses the program that runs`,
+};
+
+function spliceWarning(path: PathSegment[], expr: string, problem: SpliceProblem): ValidationIssue {
+  return issue(path, 'SCRIPT_VALUE_SPLICE', `warning: ${SPLICE_ADVICE[problem](expr)}`);
+}
+
+/** The `${}` of a template outside an image's tag or digest (those choose which image runs). */
+function imageRepositoryExpression(image: string): string | undefined {
+  const first = templateBodies(image)[0];
+  if (!first) return undefined;
+  const before = image.slice(0, first.offset - 2);
+  const afterSlash = before.slice(before.lastIndexOf('/') + 1);
+  return afterSlash.includes(':') || before.includes('@') ? undefined : first.expr;
+}
+
+/**
+ * Warnings (the document stays valid) about values spliced where they are not inert: shell
+ * scripts (shell steps, a container's `sh -c`) where `${}` sits in single quotes, arithmetic,
+ * eval and the like (see shell-lint.ts), an interpreter's program text, and fields that choose
+ * the program that runs.
+ */
+export function workflowWarnings(spec: unknown, path: PathSegment[]): ValidationIssue[] {
+  if (!isObj(spec)) return [];
+  const steps: { name: string; path: PathSegment[] }[] = [];
+  collectSteps(spec.definition, [...path, 'definition'], steps);
+  const out: ValidationIssue[] = [];
+  const script = (text: string, at: PathSegment[]) => {
+    for (const w of scriptSpliceWarnings(text)) {
+      const before = text.slice(0, w.offset);
+      const line = before.split('\n').length;
+      const column = w.offset - before.lastIndexOf('\n');
+      const v = spliceWarning(at, w.expr, w.problem);
+      out.push({ ...v, message: `${v.message} (script line ${line}, column ${column})` });
+    }
+  };
+  const program = (value: unknown, at: PathSegment[], what: string) => {
+    const first = isStr(value) ? templateBodies(value)[0] : undefined;
+    if (first)
+      out.push(issue(at, 'SCRIPT_VALUE_SPLICE', `warning: \${${first.expr}} chooses the ${what} that runs`));
+  };
+  for (const s of steps) {
+    const body = getIn(spec, s.path.slice(path.length));
+    if (!isObj(body)) continue;
+    if (isObj(body.shell) && isStr(body.shell.script))
+      script(body.shell.script, [...s.path, 'shell', 'script']);
+    const c = body.container;
+    if (isObj(c)) {
+      const command = Array.isArray(c.command) ? c.command : [];
+      const argv = [...command, ...(Array.isArray(c.args) ? c.args : [])];
+      if (!argv.every(isStr)) continue;
+      const where = (k: number): PathSegment[] =>
+        k < command.length
+          ? [...s.path, 'container', 'command', k]
+          : [...s.path, 'container', 'args', k - command.length];
+      const sh = shellScriptIndex(argv);
+      if (sh >= 0) script(argv[sh] as string, where(sh));
+      const code = interpreterCodeIndex(argv);
+      if (code >= 0)
+        for (const e of templateBodies(argv[code] as string))
+          out.push(spliceWarning(where(code), e.expr, 'reevaluated'));
+      if (command.length > 0) program(command[0], where(0), 'program');
+      if (isStr(c.image)) {
+        const e = imageRepositoryExpression(c.image);
+        if (e)
+          out.push(
+            issue(
+              [...s.path, 'container', 'image'],
+              'SCRIPT_VALUE_SPLICE',
+              `warning: \${${e}} chooses the image that runs`,
+            ),
+          );
+      }
+    }
+    if (isObj(body.spark)) {
+      program(body.spark.mainApplication, [...s.path, 'spark', 'mainApplication'], 'application');
+      program(body.spark.jobClass, [...s.path, 'spark', 'jobClass'], 'class');
+    }
+  }
+  return out;
+}
+
+/** The value at `segments` below `root`. */
+function getIn(root: unknown, segments: PathSegment[]): unknown {
+  let v: unknown = root;
+  for (const seg of segments) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
 }
 
 function checkSubworkflow(sub: Obj, path: PathSegment[], scope: Scope, ctx: Context): void {
@@ -361,7 +531,7 @@ function walkNode(node: unknown, path: PathSegment[], scope: Scope, ctx: Context
     const fe = node.foreach;
     if (isStr(fe.items)) {
       checkExpr(fe.items, [...at, 'items'], scope, ctx);
-      const inferred = inferType(fe.items, { names: scope.names });
+      const inferred = inferType(fe.items, { names: scope.names }, ctx.limits);
       const why =
         whyNotList(fe.items, (n) => scope.names.get(n)) ??
         (inferred !== 'any' && inferred !== 'list' ? `it yields a ${inferred}` : undefined);
@@ -515,11 +685,14 @@ export function checkWorkflowSpec(
   spec: unknown,
   path: PathSegment[],
   workflowName?: string,
+  options: SemanticOptions = {},
 ): ValidationIssue[] {
+  const budget = new ExprBudget(options.exprBudget ?? DEFAULT_EXPR_BUDGET, 'the constant expressions');
   const ctx: Context = {
     issues: [],
     steps: new Set(),
     stepPaths: new Map(),
+    limits: { budget },
     ...(workflowName ? { workflowName } : {}),
   };
   if (!isObj(spec)) return ctx.issues;
@@ -551,7 +724,10 @@ export function checkWorkflowSpec(
   return ctx.issues;
 }
 
-/** Object-name rules: Workflows need a name; every name is a DNS subdomain. */
+/**
+ * Object-name rules (src/crds/names.ts): Workflows need a name; a name is a DNS subdomain, a
+ * namespace a DNS label, a generateName the prefix of a DNS subdomain.
+ */
 export function checkMetadata(metadata: unknown, kind: string): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   if (!isObj(metadata)) return out;
@@ -568,21 +744,27 @@ export function checkMetadata(metadata: unknown, kind: string): ValidationIssue[
         'a Workflow needs a fixed name (generateName is for runs)',
       ),
     );
-  if (isStr(name) && (name.length > 253 || !DNS_SUBDOMAIN.test(name)))
-    out.push(
-      issue(
-        ['metadata', 'name'],
-        'NAME_INVALID',
-        `expected a lower-case DNS name (a-z, 0-9, - and ., at most 253 characters), found "${name}"`,
-      ),
-    );
+  if (isStr(name)) out.push(...nameIssue(['metadata', 'name'], 'name', name));
+  if (isStr(metadata.generateName))
+    out.push(...nameIssue(['metadata', 'generateName'], 'generateName', metadata.generateName));
+  if (isStr(metadata.namespace))
+    out.push(...nameIssue(['metadata', 'namespace'], 'namespace', metadata.namespace));
   return out;
 }
 
-/** Semantic checks of a WorkflowRun spec: parameter overrides. */
+/** Semantic checks of a WorkflowRun spec: the names it refers to, parameter overrides. */
 export function checkRunSpec(spec: unknown): ValidationIssue[] {
   const out: ValidationIssue[] = [];
-  if (!isObj(spec) || !Array.isArray(spec.parameters)) return out;
+  if (!isObj(spec)) return out;
+  if (isStr(spec.workflow)) out.push(...nameIssue(['spec', 'workflow'], 'name', spec.workflow));
+  if (isObj(spec.restartOf) && isStr(spec.restartOf.run))
+    out.push(...nameIssue(['spec', 'restartOf', 'run'], 'name', spec.restartOf.run));
+  const parent = isObj(spec.initiator) && isObj(spec.initiator.parent) ? spec.initiator.parent : undefined;
+  if (parent && isStr(parent.run))
+    out.push(...nameIssue(['spec', 'initiator', 'parent', 'run'], 'name', parent.run));
+  if (parent && isStr(parent.step))
+    out.push(...nameIssue(['spec', 'initiator', 'parent', 'step'], 'stepInstance', parent.step));
+  if (!Array.isArray(spec.parameters)) return out;
   const seen = new Set<string>();
   spec.parameters.forEach((p, i) => {
     if (!isObj(p) || !isStr(p.name)) return;

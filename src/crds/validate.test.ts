@@ -257,3 +257,73 @@ describe('step references and scopes', () => {
     expect(issues.map((i) => i.path)).toEqual(['spec.parameters[0].type']);
   });
 });
+
+describe('the cost of validating a document', () => {
+  const costly = '${len(str(range(99999)))}';
+  const workflow = (definition: unknown, parameters: unknown[] = []) => ({
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'Workflow',
+    metadata: { name: 'costly' },
+    spec: { parameters, definition },
+  });
+  const timed = (doc: unknown, options?: { exprBudget?: number }) => {
+    const t = performance.now();
+    const issues = validateDocument(doc, options);
+    return { issues, ms: performance.now() - t };
+  };
+
+  it('is bounded per document, not per ${} (300 costly expressions in one script)', () => {
+    const script = Array.from({ length: 300 }, () => `echo ${costly}`).join('\n');
+    const { issues, ms } = timed(workflow({ step: { name: 'a', shell: { script } } }));
+    expect(issues).toEqual([]);
+    expect(ms).toBeLessThan(2000); // was 3-4 s; 1 MiB of them took 7 minutes
+  });
+
+  it('is bounded across steps, parameters, conditions and foreach items alike', () => {
+    const steps = Array.from({ length: 60 }, (_, i) => ({
+      foreach: {
+        items: 'range(99999)',
+        as: `i${i}`,
+        parallelism: 1,
+        do: {
+          xor: [
+            {
+              when: `len(str(range(99999))) > ${i}`,
+              // biome-ignore lint/suspicious/noThenProperty: `then` is the branch field name of the API.
+              then: { step: { name: `s${i}`, shell: { script: `echo ${costly} ${costly}` } } },
+            },
+          ],
+        },
+      },
+    }));
+    const params = Array.from({ length: 60 }, (_, i) => ({
+      name: `p${i}`,
+      type: 'long',
+      expression: 'len(str(range(99999)))',
+    }));
+    const { issues, ms } = timed(workflow({ sequence: steps }, params));
+    expect(issues).toEqual([]);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('still refuses a 1e6-way foreach', () => {
+    const doc = workflow({
+      foreach: { items: 'range(1e6)', as: 'i', do: { step: { name: 'a', noop: {} } } },
+    });
+    expect(validateDocument(doc).map((i) => [i.path, i.code])).toEqual([
+      ['spec.definition.foreach.items', 'EXPR_LIMIT'],
+    ]);
+  });
+
+  it('still reports constant errors while the budget lasts, and takes a configured budget', () => {
+    const doc = workflow({ step: { name: 'a', shell: { script: 'echo ${range(1e9)}' } } });
+    expect(validateDocument(doc).map((i) => i.code)).toEqual(['EXPR_LIMIT']);
+    // A spent budget leaves such errors to run time (where the step fails naming them).
+    expect(validateDocument(doc, { exprBudget: 0 })).toEqual([]);
+    const cheap = timed(workflow({ step: { name: 'a', shell: { script: `${costly}\n`.repeat(2000) } } }), {
+      exprBudget: 100_000,
+    });
+    expect(cheap.issues).toEqual([]);
+    expect(cheap.ms).toBeLessThan(2000);
+  });
+});

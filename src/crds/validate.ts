@@ -7,7 +7,13 @@ import { DataArtifactSchema } from './artifact.ts';
 import { API_VERSION } from './common.ts';
 import { fromZodIssue, issue, type PathSegment, suggest, type ValidationIssue } from './messages.ts';
 import { WorkflowRunSchema } from './run.ts';
-import { checkMetadata, checkRunSpec, checkWorkflowSpec } from './semantic.ts';
+import {
+  checkMetadata,
+  checkRunSpec,
+  checkWorkflowSpec,
+  type SemanticOptions,
+  workflowWarnings,
+} from './semantic.ts';
 import { PARAMETER_TYPES, WorkflowSchema, WorkflowVersionSchema } from './workflow.ts';
 
 export { formatPath, type PathSegment, type ValidationIssue } from './messages.ts';
@@ -37,7 +43,7 @@ function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
  * Every problem in one manifest: schema issues (one per problem, with the field path and what
  * was expected) followed by semantic ones. Never throws; an empty list means valid.
  */
-export function validateDocument(doc: unknown): ValidationIssue[] {
+export function validateDocument(doc: unknown, options: ValidateOptions = {}): ValidationIssue[] {
   const tooDeep = deeperThan(doc, MAX_NESTING);
   if (tooDeep)
     return [
@@ -48,10 +54,24 @@ export function validateDocument(doc: unknown): ValidationIssue[] {
       ),
     ];
   try {
-    return validateShaped(doc);
+    return validateShaped(doc, options);
   } catch (err) {
     // A bug here must not take down the controller that validates every object it sees.
     return [issue([], 'VALIDATOR_INTERNAL', `the validator failed: ${(err as Error).message}`)];
+  }
+}
+
+/**
+ * What is valid but probably not meant, or not safe (values spliced into scripts where the
+ * shell reads them as code): messages start with "warning:". Never throws.
+ */
+export function documentWarnings(doc: unknown): ValidationIssue[] {
+  if (!isObj(doc) || (doc.kind !== 'Workflow' && doc.kind !== 'WorkflowVersion')) return [];
+  if (deeperThan(doc, MAX_NESTING)) return [];
+  try {
+    return dedupe(workflowWarnings(doc.spec, ['spec']));
+  } catch {
+    return [];
   }
 }
 
@@ -77,7 +97,10 @@ function deeperThan(doc: unknown, max: number): PathSegment[] | undefined {
   return undefined;
 }
 
-function validateShaped(doc: unknown): ValidationIssue[] {
+/** Limits of the validation itself (see SemanticOptions). */
+export type ValidateOptions = SemanticOptions;
+
+function validateShaped(doc: unknown, options: ValidateOptions): ValidationIssue[] {
   if (!isObj(doc))
     return [issue([], 'SCHEMA_TYPE', 'expected a Kubernetes object with apiVersion, kind, metadata, spec')];
   if (doc.apiVersion !== API_VERSION)
@@ -103,10 +126,10 @@ function validateShaped(doc: unknown): ValidationIssue[] {
   if (!parsed.success) for (const zi of parsed.error.issues) issues.push(...fromZodIssue(zi, schema));
   issues.push(...checkMetadata(doc.metadata, kind));
   const name = isObj(doc.metadata) && typeof doc.metadata.name === 'string' ? doc.metadata.name : undefined;
-  if (kind === 'Workflow') issues.push(...checkWorkflowSpec(doc.spec, ['spec'], name));
+  if (kind === 'Workflow') issues.push(...checkWorkflowSpec(doc.spec, ['spec'], name, options));
   if (kind === 'WorkflowVersion') {
     const workflow = isObj(doc.spec) && typeof doc.spec.workflow === 'string' ? doc.spec.workflow : undefined;
-    issues.push(...checkWorkflowSpec(doc.spec, ['spec'], workflow));
+    issues.push(...checkWorkflowSpec(doc.spec, ['spec'], workflow, options));
   }
   if (kind === 'WorkflowRun') issues.push(...checkRunSpec(doc.spec));
   return dedupe(issues);
@@ -341,7 +364,11 @@ export function parseManifests(
       }
       return start;
     };
-    docs.push({ doc: value, line: start, lineOf, warnings: kubectlBooleanWarnings(d.contents, lineAt) });
+    const warnings = [
+      ...kubectlBooleanWarnings(d.contents, lineAt),
+      ...documentWarnings(value).map((w) => ({ ...w, line: lineOf(w.segments ?? []) })),
+    ];
+    docs.push({ doc: value, line: start, lineOf, warnings });
   }
   return { docs, issues };
 }

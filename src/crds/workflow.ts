@@ -54,10 +54,15 @@ function oneKeyOf(keys: readonly string[]) {
 }
 
 export const ShellStepSchema = z.strictObject({
-  script: z.string().min(1).describe('Shell script run with /bin/sh -c.'),
+  script: z
+    .string()
+    .min(1)
+    .describe(
+      'Shell script run with /bin/sh -c; each ${EXPR} becomes a reference to a variable holding the value.',
+    ),
 });
 export const ContainerStepSchema = z.strictObject({
-  image: z.string().min(1).describe('Container image.'),
+  image: z.string().min(1).describe('Container image reference ([registry/]path[:tag][@digest]).'),
   command: z.array(z.string()).optional(),
   args: z.array(z.string()).optional(),
   env: z.array(EnvVarSchema).optional(),
@@ -258,11 +263,25 @@ export const BranchSchema: z.ZodType<BranchShape> = z.lazy(() =>
     .meta({ oneOf: [{ required: ['when', 'then'] }, { required: ['otherwise'] }] }),
 );
 
+/**
+ * The largest `maxIterations` a loop may declare. A ceiling for the declaration only: what a
+ * run may actually start is bounded by the run limits (src/engine/limits.ts, maxIterations,
+ * default 200,000, configurable up to any value), so that a hostile 2^53 is refused on PUT.
+ */
+export const MAX_LOOP_ITERATIONS = 1_000_000;
+
 export const LoopSchema = z.lazy(() =>
   z.strictObject({
     do: NodeShapeSchema.describe('The loop body.'),
     while: ExpressionSchema.describe('Evaluated after each iteration; true repeats. LOOP_INDEX is 0-based.'),
-    maxIterations: z.number().int().positive().describe('Upper bound on iterations (required).'),
+    maxIterations: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX_LOOP_ITERATIONS)
+      .describe(
+        `Upper bound on iterations (required; at most ${MAX_LOOP_ITERATIONS}). A run is also bounded by the server's limit on the loop and foreach iterations of a run (default 200000).`,
+      ),
   }),
 );
 
@@ -304,6 +323,24 @@ export const ConcurrencySchema = z.strictObject({
   policy: z.enum(CONCURRENCY_POLICIES).optional().describe('What a new run does at the limit.'),
 });
 
+const TtlSecondsSchema = z.number().int().nonnegative();
+export const RetentionTtlSchema = z.strictObject({
+  succeeded: TtlSecondsSchema.optional().describe('Seconds a Succeeded run is kept after it ended.'),
+  failed: TtlSecondsSchema.optional().describe('Seconds a Failed run is kept after it ended.'),
+  stopped: TtlSecondsSchema.optional().describe('Seconds a Stopped run is kept after it ended.'),
+});
+export const RetentionSchema = z.strictObject({
+  keepLast: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('Finished runs kept (the newest); older ones are deleted with their logs and files.'),
+  ttlSecondsAfterFinished: RetentionTtlSchema.optional().describe(
+    'Finished runs are deleted this long after they ended, per phase.',
+  ),
+});
+
 export const WorkflowSpecSchema = z
   .strictObject({
     description: z.string().optional().describe('Free text shown in listings.'),
@@ -315,6 +352,9 @@ export const WorkflowSpecSchema = z
     ),
     notifications: z.array(NotificationSchema).optional().describe('Webhooks called on run events.'),
     concurrency: ConcurrencySchema.optional().describe('Limit on active runs and what happens at the limit.'),
+    retention: RetentionSchema.optional().describe(
+      "How long finished runs are kept; unset fields take the server's defaults.",
+    ),
     activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
     definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
   })

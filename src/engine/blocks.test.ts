@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noThenProperty: the workflow API names a branch body `then`
 import { describe, expect, it } from 'vitest';
 import type { DefinitionNode } from '../crds/index.ts';
-import { Driver, noop, sh } from './test-driver.ts';
+import { Driver, noop, sh, shellText } from './test-driver.ts';
 
 const ids = (d: Driver) => d.launches.map((l) => l.replace(/#\d+$/, ''));
 
@@ -145,7 +145,7 @@ describe('loop', () => {
     const d = new Driver(def);
     const scripts: string[] = [];
     d.settle();
-    for (const a of d.actions) if (a.type === 'LaunchStep') scripts.push(a.step.shell?.script ?? '');
+    for (const a of d.actions) if (a.type === 'LaunchStep') scripts.push(shellText(a.step) ?? '');
     expect(ids(d)).toEqual(['body[0]', 'body[1]', 'body[2]']);
     expect(scripts).toEqual(['echo 0', 'echo 1', 'echo 2']);
     expect(d.phase).toBe('Succeeded');
@@ -192,7 +192,7 @@ describe('foreach', () => {
     });
     expect(ids(d)).toEqual(['agg[0]', 'agg[1]', 'agg[2]']);
     const launched = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [a.step] : []));
-    expect(launched.map((s) => s.shell?.script)).toEqual(['agg US', 'agg CA', 'agg FR']);
+    expect(launched.map((s) => shellText(s))).toEqual(['agg US', 'agg CA', 'agg FR']);
     expect(launched[1]?.parameters.c).toBe('CA');
     expect(launched[1]?.locals).toEqual({ c: 'CA' });
     d.settle();
@@ -225,7 +225,7 @@ describe('foreach', () => {
       ],
     };
     const d = new Driver(def, { script: { list: { succeed: { files: ['a.csv', 'b.csv'] } } } }).settle();
-    const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [a.step.shell?.script] : []));
+    const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [shellText(a.step)] : []));
     expect(scripts).toEqual(['echo list', 'cat a.csv', 'cat b.csv']);
     expect(d.phase).toBe('Succeeded');
   });
@@ -246,7 +246,7 @@ describe('foreach', () => {
     };
     const d = new Driver(def).settle();
     expect(ids(d)).toEqual(['cell[0][0]', 'cell[0][1]', 'cell[1][0]', 'cell[1][1]']);
-    const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [a.step.shell?.script] : []));
+    const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [shellText(a.step)] : []));
     expect(scripts).toEqual(['a-0', 'a-1', 'b-0', 'b-1']);
     const last = d.actions.filter((a) => a.type === 'LaunchStep').at(-1);
     expect(last?.type === 'LaunchStep' && last.step.locals).toEqual({ outer: 'b', inner: 1 });
@@ -269,7 +269,7 @@ describe('foreach', () => {
       script: { produce: ({ instanceId }) => ({ succeed: { v: `v${instanceId.slice(-2, -1)}` } }) },
     }).settle();
     const scripts = Object.fromEntries(
-      d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [[a.instanceId, a.step.shell?.script]] : [])),
+      d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [[a.instanceId, shellText(a.step)]] : [])),
     );
     expect(scripts['consume[0]']).toBe('got v0');
     expect(scripts['consume[2]']).toBe('got v2');
@@ -293,7 +293,7 @@ describe('foreach', () => {
     d.send({ type: 'StepSucceeded', instanceId: 'w[0]', attempt: 1 });
     d.send({ type: 'StepSucceeded', instanceId: 'r[0]', attempt: 1 });
     const scripts = d.actions.flatMap((a) =>
-      a.type === 'LaunchStep' && a.step.name === 'r' ? [a.step.shell?.script] : [],
+      a.type === 'LaunchStep' && a.step.name === 'r' ? [shellText(a.step)] : [],
     );
     expect(scripts).toEqual(['seen Queued,Queued', 'seen Succeeded,Queued']);
   });
@@ -358,7 +358,7 @@ describe('nesting', () => {
       'mark[1]': 'Succeeded',
       'mark[2]': 'Succeeded',
     });
-    const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [a.step.shell?.script] : []));
+    const scripts = d.actions.flatMap((a) => (a.type === 'LaunchStep' ? [shellText(a.step)] : []));
     expect(scripts).toContain('run 2.1');
     expect(d.maxConcurrent.get('cell')).toBe(2);
   });

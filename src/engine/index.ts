@@ -13,6 +13,14 @@ import type {
   WorkflowRunStatus,
 } from './types.ts';
 
+export {
+  DEFAULT_RUN_LIMITS,
+  limitHint,
+  RUN_LIMIT_CODES,
+  RUN_LIMIT_SETTINGS,
+  type RunLimits,
+  resolveRunLimits,
+} from './limits.ts';
 export { EngineUsageError } from './machine.ts';
 export { compilePlan, PlanError } from './plan.ts';
 export { artifactMatches, backoffMs, DEFAULT_BACKOFF } from './policy.ts';

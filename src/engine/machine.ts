@@ -9,7 +9,8 @@
 // the definition over the recorded instances (every decision is a pure function of the
 // parameters and the recorded outputs, so the replay takes the same branches).
 import { type Condition, STEP_PHASES } from '../crds/index.ts';
-import { builtinValues, resolveParameters } from '../expr/index.ts';
+import { builtinValues, ExprBudget, resolveParameters, withExprBudget } from '../expr/index.ts';
+import { limitHint, limitMessage, type RunLimits, resolveRunLimits, type StructuralLimit } from './limits.ts';
 import { compilePlan, directSteps, type Plan, type PlanNode } from './plan.ts';
 import { artifactMatches, backoffMs, retryLimit } from './policy.ts';
 import { childParameters, evaluateAt, ResolveError, resolveStep } from './resolve.ts';
@@ -159,10 +160,29 @@ export class Run implements RunMachine {
   private isoMs = Number.NaN;
   private isoText = '';
 
+  private readonly limits: RunLimits;
+  /** Every evaluation of this run while this machine lives (see RunLimits.exprRunBudget). */
+  private readonly exprRunBudget: ExprBudget;
+  /** Loop and foreach iterations started (RunLimits.maxIterations). */
+  private iterations = 0;
+  /** A run limit was reached: nothing new starts, not even while replaying. */
+  private limitReached = false;
+
   private constructor(subject: RunSubject, now: EpochMs) {
     this.subject = subject;
     this.runId = subject.runId;
     this.now = now;
+    this.limits = resolveRunLimits(subject.limits);
+    this.exprRunBudget = new ExprBudget(
+      this.limits.exprRunBudget,
+      `the expressions of run ${subject.runId}`,
+      limitHint('exprRunBudget'),
+    );
+  }
+
+  /** Runs `f` with every evaluation in it charged to the run's budget. */
+  private metered<T>(f: () => T): T {
+    return withExprBudget(this.exprRunBudget, f);
   }
 
   // --- construction ------------------------------------------------------------------------
@@ -171,44 +191,54 @@ export class Run implements RunMachine {
     checkTime('now', input.now);
     if (input.runTs !== undefined) checkTime('runTs', input.runTs);
     const run = new Run(input, input.now);
-    run.runTs = input.runTs ?? input.now;
-    run.initiator = input.initiator;
-    run.startTime = iso(input.now);
-    run._phase = 'Running';
-    run.setConditions();
+    return run.metered(() => run.start(input));
+  }
+
+  private start(input: StartRunInput): { machine: Run; actions: EngineAction[] } {
+    this.runTs = input.runTs ?? input.now;
+    this.initiator = input.initiator;
+    this.startTime = iso(input.now);
+    this._phase = 'Running';
+    this.setConditions();
     if (input.restartOf) {
-      run.restartOf = input.restartOf.run;
-      run.reuse = new Map();
+      this.restartOf = input.restartOf.run;
+      this.reuse = new Map();
       for (const rec of input.restartOf.instances ?? input.restartOf.status.steps ?? [])
-        if (rec.phase === 'Succeeded') run.reuse.set(rec.id, rec);
+        if (rec.phase === 'Succeeded') this.reuse.set(rec.id, rec);
     }
     const overrides = { ...(input.restartOf?.status.parameters ?? {}), ...(input.overrides ?? {}) };
     let builtins: Record<string, Value>;
     try {
-      run.plan = compilePlan(input.definition);
+      this.plan = compilePlan(input.definition, undefined, this.limits.maxBlockDepth);
       builtins = builtinValues({
-        runTs: run.runTs,
+        runTs: this.runTs,
         runId: input.runId,
         workflowId: input.workflow,
         workflowVersion: input.version,
       });
     } catch (e) {
-      run.finalize('Failed', errorMessage(e));
-      return { machine: run, actions: run.takeActions() };
+      this.finalize('Failed', errorMessage(e));
+      return { machine: this, actions: this.takeActions() };
     }
     try {
-      const resolved = resolveParameters(input.parameters ?? [], { builtins, overrides });
-      for (const [k, v] of Object.entries(resolved)) if (!(k in builtins)) run.params[k] = v;
-      for (const [k, v] of Object.entries(overrides)) if (!(k in run.params)) run.params[k] = v;
+      const budget = new ExprBudget(
+        this.limits.exprBudget,
+        'the workflow parameters',
+        limitHint('exprBudget'),
+        this.exprRunBudget,
+      );
+      const resolved = resolveParameters(input.parameters ?? [], { builtins, overrides, limits: { budget } });
+      for (const [k, v] of Object.entries(resolved)) if (!(k in builtins)) this.params[k] = v;
+      for (const [k, v] of Object.entries(overrides)) if (!(k in this.params)) this.params[k] = v;
     } catch (e) {
-      run.finalize('Failed', `spec.parameters: ${errorMessage(e)}`);
-      return { machine: run, actions: run.takeActions() };
+      this.finalize('Failed', `spec.parameters: ${errorMessage(e)}`);
+      return { machine: this, actions: this.takeActions() };
     }
-    run.baseVars = { ...builtins, ...run.params };
-    run.startNode(run.plan.root, null, run.rootScope());
-    run.settle();
-    run.reuse = null;
-    return { machine: run, actions: run.takeActions() };
+    this.baseVars = { ...builtins, ...this.params };
+    this.startNode(this.plan.root, null, this.rootScope());
+    this.settle();
+    this.reuse = null;
+    return { machine: this, actions: this.takeActions() };
   }
 
   /**
@@ -218,43 +248,47 @@ export class Run implements RunMachine {
    */
   static restore(input: RestoreRunInput): { machine: Run; actions: EngineAction[] } {
     checkTime('now', input.now);
-    const { status } = input;
     const run = new Run(input, input.now);
+    return run.metered(() => run.replay(input));
+  }
+
+  private replay(input: RestoreRunInput): { machine: Run; actions: EngineAction[] } {
+    const { status } = input;
     const es = (status.engineState ?? {}) as Partial<EngineState>;
-    run.runTs = typeof es.runTs === 'number' ? es.runTs : Date.parse(status.startTime ?? '') || input.now;
-    run.initiator = es.initiator;
-    run.restartOf = es.restartOf;
-    run._phase = status.phase ?? 'Running';
-    run.startTime = status.startTime ?? iso(input.now);
-    run.endTime = status.endTime;
-    run.message = status.message;
-    run.conditions = (status.conditions ?? []).map((c) => ({ ...c }));
-    run.params = { ...((status.parameters ?? {}) as Record<string, Value>) };
-    for (const rec of input.instances ?? status.steps ?? []) run.register(null, { ...rec }, null);
-    run._runChanged = false;
-    if (TERMINAL.has(run._phase)) return { machine: run, actions: [] };
-    run._phase = 'Running';
+    this.runTs = typeof es.runTs === 'number' ? es.runTs : Date.parse(status.startTime ?? '') || input.now;
+    this.initiator = es.initiator;
+    this.restartOf = es.restartOf;
+    this._phase = status.phase ?? 'Running';
+    this.startTime = status.startTime ?? iso(input.now);
+    this.endTime = status.endTime;
+    this.message = status.message;
+    this.conditions = (status.conditions ?? []).map((c) => ({ ...c }));
+    this.params = { ...((status.parameters ?? {}) as Record<string, Value>) };
+    for (const rec of input.instances ?? status.steps ?? []) this.register(null, { ...rec }, null);
+    this._runChanged = false;
+    if (TERMINAL.has(this._phase)) return { machine: this, actions: [] };
+    this._phase = 'Running';
     try {
-      run.plan = compilePlan(input.definition);
+      this.plan = compilePlan(input.definition, undefined, this.limits.maxBlockDepth);
       const builtins = builtinValues({
-        runTs: run.runTs,
+        runTs: this.runTs,
         runId: input.runId,
         workflowId: input.workflow,
         workflowVersion: input.version,
       });
-      run.baseVars = { ...builtins, ...run.params };
+      this.baseVars = { ...builtins, ...this.params };
     } catch (e) {
-      run.finalize('Failed', errorMessage(e));
-      return { machine: run, actions: run.takeActions() };
+      this.finalize('Failed', errorMessage(e));
+      return { machine: this, actions: this.takeActions() };
     }
-    run.deferred = [];
-    run.startNode(run.plan.root, null, run.rootScope());
-    run.drain();
-    const deferred = run.deferred;
-    run.deferred = null;
-    if (!run.halted) for (const start of deferred) start();
-    run.settle();
-    return { machine: run, actions: run.takeActions() };
+    this.deferred = [];
+    this.startNode(this.plan.root, null, this.rootScope());
+    this.drain();
+    const deferred = this.deferred;
+    this.deferred = null;
+    if (!this.halted) for (const start of deferred) start();
+    this.settle();
+    return { machine: this, actions: this.takeActions() };
   }
 
   /** `now` as an RFC 3339 string, formatted once per distinct `now` (it is hot: one per change). */
@@ -284,6 +318,10 @@ export class Run implements RunMachine {
     checkTime('now', now);
     if (TERMINAL.has(this._phase) || typeof event !== 'object' || event === null) return [];
     this.now = now;
+    return this.metered(() => this.applyEvent(event));
+  }
+
+  private applyEvent(event: EngineEvent): EngineAction[] {
     switch (event.type) {
       case 'StepLaunched':
       case 'StepRunning': {
@@ -465,12 +503,50 @@ export class Run implements RunMachine {
     this.open.delete(inst);
   }
 
+  // --- run limits --------------------------------------------------------------------------
+
+  /** Whether one more step instance fits the run's limit; otherwise fails the run at `f`. */
+  private admitInstance(f: Frame, id: string): boolean {
+    const max = this.limits.maxStepInstances;
+    if (this.instances.size < max) return true;
+    this.reachLimit(
+      f,
+      'maxStepInstances',
+      `the run would have more than ${max} step instances (the next was ${id})`,
+    );
+    return false;
+  }
+
+  /** Counts one loop/foreach iteration of block `f`; false (and the run fails) past the limit. */
+  private admitIteration(f: Frame): boolean {
+    if (this.limitReached) return false;
+    const max = this.limits.maxIterations;
+    if (++this.iterations <= max) return true;
+    this.reachLimit(
+      f,
+      'maxIterations',
+      `the run would start more than ${max} loop and foreach iterations (the next in ${f.node.path})`,
+    );
+    return false;
+  }
+
+  /**
+   * A run limit was reached at block `f`: the block fails (and with it the run, as for a step
+   * failure: attempts in flight finish) and nothing new starts, not even in a replay.
+   */
+  private reachLimit(f: Frame, key: StructuralLimit, what: string): void {
+    this.limitReached = true;
+    this.halted = true;
+    this.finish(f, false, limitMessage(key, this.limits, what));
+  }
+
   // --- blocks ------------------------------------------------------------------------------
 
   private startNode(node: PlanNode, parent: Frame | null, scope: Scope): void {
     const f: Frame = { node, parent, scope, done: false, next: 0, pending: 0, items: null };
     // A replay walks on past a failure: what was recorded as started must be re-attached.
-    if (this.halted && this.deferred === null) {
+    // Past a run limit nothing is walked: the walk itself is what the limit bounds.
+    if ((this.halted && this.deferred === null) || this.limitReached) {
       f.done = true;
       return;
     }
@@ -492,6 +568,7 @@ export class Run implements RunMachine {
         this.startBranches(f);
         break;
       case 'loop':
+        if (!this.admitIteration(f)) break;
         this.startNode(node.children[0] as PlanNode, f, this.iterScope(scope, node, 0, 'LOOP_INDEX', 0));
         break;
       case 'foreach':
@@ -548,21 +625,22 @@ export class Run implements RunMachine {
       return;
     }
     node.children.forEach((c, i) => {
-      if (!taken.includes(i)) for (const st of directSteps(c)) this.markSkipped(st, f.scope);
+      if (!taken.includes(i)) for (const st of directSteps(c)) this.markSkipped(st, f);
     });
     f.pending = taken.length;
     if (taken.length === 0) this.finish(f, true);
     for (const i of taken) this.startNode(node.children[i] as PlanNode, f, f.scope);
   }
 
-  private markSkipped(node: PlanNode, scope: Scope): void {
+  private markSkipped(node: PlanNode, block: Frame): void {
     const name = (node.step as { name: string }).name;
-    const id = name + scope.suffix;
+    const id = name + block.scope.suffix;
     if (this.instances.has(id)) return;
     if (this.deferred) {
-      this.deferred.push(() => this.markSkipped(node, scope));
+      this.deferred.push(() => this.markSkipped(node, block));
       return;
     }
+    if (!this.admitInstance(block, id)) return;
     const inst = this.register(node, { id, step: name, phase: 'Skipped', message: 'branch not taken' }, null);
     this.touch(inst);
   }
@@ -590,7 +668,12 @@ export class Run implements RunMachine {
     const spec = f.node.foreach as NonNullable<PlanNode['foreach']>;
     const limit = spec.parallelism ?? Number.POSITIVE_INFINITY;
     const body = f.node.children[0] as PlanNode;
-    while ((!this.halted || this.deferred !== null) && f.next < items.length && f.pending < limit) {
+    while (
+      (!this.halted || this.deferred !== null) &&
+      f.next < items.length &&
+      f.pending < limit &&
+      this.admitIteration(f)
+    ) {
       const i = f.next++;
       f.pending++;
       this.startNode(body, f, this.iterScope(f.scope, f.node, i, spec.as, items[i] as Value));
@@ -664,7 +747,7 @@ export class Run implements RunMachine {
             false,
             `${node.path}: loop exceeded maxIterations (${loop.maxIterations}): \`while\` was still true after iteration ${p.next} (LOOP_INDEX is 0-based)`,
           );
-        else {
+        else if (this.admitIteration(p)) {
           p.next++;
           this.startNode(
             node.children[0] as PlanNode,
@@ -691,6 +774,16 @@ export class Run implements RunMachine {
     this.failing = true;
     this.halted = true;
     this.setConditions();
+    // A run over a limit does not wait for its attempts in flight (a 100,000-way foreach would
+    // run on for hours): they are killed, and the run fails now.
+    if (this.limitReached)
+      for (const inst of [...this.open]) {
+        const why = 'stopped: the run reached a limit';
+        this.kill(inst, why);
+        inst.s.endTime = this.nowIso();
+        inst.s.message = why;
+        this.setPhase(inst, 'Stopped');
+      }
     for (const inst of this.retrying) {
       this.retrying.delete(inst);
       inst.s.message = `${inst.s.message ?? ''}; retry cancelled: the run failed`;
@@ -786,6 +879,7 @@ export class Run implements RunMachine {
       inst.s = { id, step: step.name, phase: inst.s.phase, attempts: 0 };
       this.setPhase(inst, 'Pending');
     } else {
+      if (!this.admitInstance(f, id)) return;
       const reused = this.reuse?.get(id);
       if (reused) {
         inst = this.register(node, { ...reused, message: `reused from run ${this.restartOf}` }, f);
@@ -805,12 +899,21 @@ export class Run implements RunMachine {
     const frame = inst.frame as Frame;
     try {
       const vars = node.stepRefs === null ? frame.scope.vars : this.exprVars(node, frame.scope);
-      inst.resolved = resolveStep(
-        node.step as NonNullable<PlanNode['step']>,
-        node.path,
-        vars,
-        node.hasTemplates,
-        frame.scope.iterationVars,
+      // One budget for all the expressions of the instance (its parameters and every field).
+      const budget = new ExprBudget(
+        this.limits.exprBudget,
+        `the expressions of step ${inst.s.id}`,
+        limitHint('exprBudget'),
+        this.exprRunBudget,
+      );
+      inst.resolved = withExprBudget(budget, () =>
+        resolveStep(
+          node.step as NonNullable<PlanNode['step']>,
+          node.path,
+          vars,
+          node.hasTemplates,
+          frame.scope.iterationVars,
+        ),
       );
       return true;
     } catch (e) {

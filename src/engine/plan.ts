@@ -2,6 +2,7 @@
 // messages) and the list of enclosing iterators (loop/foreach) that gives instance ids their
 // indices. The engine walks plan nodes, never the raw definition.
 import type { DefinitionNode, NodeKind, Step } from '../crds/index.ts';
+import { DEFAULT_RUN_LIMITS, limitMessage, resolveRunLimits } from './limits.ts';
 
 export interface PlanNode {
   kind: NodeKind;
@@ -32,29 +33,60 @@ export interface Plan {
   root: PlanNode;
   /** Step name -> its (unique) plan node. */
   steps: Map<string, PlanNode>;
+  /** Nesting depth of blocks: 0 for a lone step, 1 for a block of steps, ... */
+  depth: number;
 }
 
 export class PlanError extends Error {
   override name = 'PlanError';
-  code = 'ENGINE_INVALID_DEFINITION';
+  code: string;
   path: string;
-  constructor(path: string, message: string) {
+  constructor(path: string, message: string, code = 'ENGINE_INVALID_DEFINITION') {
     super(`${path}: ${message}`);
     this.path = path;
+    this.code = code;
   }
 }
 
 const cache = new WeakMap<object, Plan>();
 
-/** Compiles (memoised per definition object). Throws PlanError on a malformed tree. */
-export function compilePlan(definition: DefinitionNode, rootPath = 'spec.definition'): Plan {
+/**
+ * Compiles (memoised per definition object). Throws PlanError on a malformed tree, and with
+ * code RUN_LIMIT_BLOCK_DEPTH when blocks nest deeper than `maxBlockDepth` (checked while
+ * compiling, so that a hostile depth cannot overflow the stack).
+ */
+export function compilePlan(
+  definition: DefinitionNode,
+  rootPath = 'spec.definition',
+  maxBlockDepth = DEFAULT_RUN_LIMITS.maxBlockDepth,
+): Plan {
   const hit = cache.get(definition);
-  if (hit && hit.root.path === rootPath) return hit;
+  if (hit && hit.root.path === rootPath) {
+    if (hit.depth > maxBlockDepth) throw tooDeep(hit.root.path, maxBlockDepth);
+    return hit;
+  }
   const steps = new Map<string, PlanNode>();
-  const root = compileNode(definition, rootPath, null, [], steps);
-  const plan = { root, steps };
+  const ctx = { steps, maxDepth: maxBlockDepth, depth: 0 };
+  const root = compileNode(definition, rootPath, null, [], ctx, 0);
+  const plan = { root, steps, depth: ctx.depth };
   cache.set(definition, plan);
   return plan;
+}
+
+function tooDeep(path: string, max: number): PlanError {
+  const limits = resolveRunLimits({ maxBlockDepth: max });
+  return new PlanError(
+    path,
+    limitMessage('maxBlockDepth', limits, `blocks are nested more than ${max} deep here`),
+    'RUN_LIMIT_BLOCK_DEPTH',
+  );
+}
+
+interface CompileContext {
+  steps: Map<string, PlanNode>;
+  maxDepth: number;
+  /** The deepest block nesting seen. */
+  depth: number;
 }
 
 function compileNode(
@@ -62,8 +94,10 @@ function compileNode(
   path: string,
   parent: PlanNode | null,
   iterators: PlanNode[],
-  steps: Map<string, PlanNode>,
+  ctx: CompileContext,
+  blockDepth: number,
 ): PlanNode {
+  const steps = ctx.steps;
   if (typeof def !== 'object' || def === null) throw new PlanError(path, 'expected a definition node object');
   const d = def as Record<string, unknown>;
   const kinds = (['step', 'sequence', 'parallel', 'or', 'xor', 'loop', 'foreach'] as const).filter(
@@ -72,6 +106,9 @@ function compileNode(
   if (kinds.length !== 1)
     throw new PlanError(path, `expected exactly one block key; found ${kinds.length === 0 ? 'none' : kinds}`);
   const kind = kinds[0] as NodeKind;
+  const depth = kind === 'step' ? blockDepth : blockDepth + 1;
+  if (depth > ctx.maxDepth) throw tooDeep(`${path}.${kind}`, ctx.maxDepth);
+  if (depth > ctx.depth) ctx.depth = depth;
   const node: PlanNode = {
     kind,
     path: `${path}.${kind}`,
@@ -99,7 +136,7 @@ function compileNode(
     case 'parallel': {
       const list = d[kind];
       if (!Array.isArray(list)) throw new PlanError(node.path, 'expected a list of nodes');
-      node.children = list.map((c, i) => compileNode(c, `${node.path}[${i}]`, node, iterators, steps));
+      node.children = list.map((c, i) => compileNode(c, `${node.path}[${i}]`, node, iterators, ctx, depth));
       break;
     }
     case 'or':
@@ -113,14 +150,16 @@ function compileNode(
           if (i !== list.length - 1) throw new PlanError(bp, '`otherwise` must be the last branch');
           node.conditions.push(null);
           node.children.push(
-            compileNode(b.otherwise as DefinitionNode, `${bp}.otherwise`, node, iterators, steps),
+            compileNode(b.otherwise as DefinitionNode, `${bp}.otherwise`, node, iterators, ctx, depth),
           );
         } else {
           if (typeof b?.when !== 'string')
             throw new PlanError(`${bp}.when`, 'expected a condition expression');
           node.conditions.push(b.when);
           texts.push(b.when);
-          node.children.push(compileNode(b.then as DefinitionNode, `${bp}.then`, node, iterators, steps));
+          node.children.push(
+            compileNode(b.then as DefinitionNode, `${bp}.then`, node, iterators, ctx, depth),
+          );
         }
       });
       node.stepRefs = stepRefsOf(texts.join('\n'));
@@ -133,7 +172,7 @@ function compileNode(
         throw new PlanError(`${node.path}.maxIterations`, 'expected a positive integer');
       node.loop = { while: l.while, maxIterations: l.maxIterations };
       node.stepRefs = stepRefsOf(l.while);
-      node.children = [compileNode(l.do, `${node.path}.do`, node, [...iterators, node], steps)];
+      node.children = [compileNode(l.do, `${node.path}.do`, node, [...iterators, node], ctx, depth)];
       break;
     }
     case 'foreach': {
@@ -144,7 +183,7 @@ function compileNode(
         throw new PlanError(`${node.path}.parallelism`, 'expected a positive integer');
       node.foreach = { items: f.items, as: f.as, parallelism: f.parallelism };
       node.stepRefs = stepRefsOf(f.items);
-      node.children = [compileNode(f.do, `${node.path}.do`, node, [...iterators, node], steps)];
+      node.children = [compileNode(f.do, `${node.path}.do`, node, [...iterators, node], ctx, depth)];
       break;
     }
   }

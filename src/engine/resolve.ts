@@ -2,7 +2,14 @@
 // resolved, `${}` interpolated in every string field of the step type, artifact partitions
 // interpolated. Pure; throws ResolveError naming the field path.
 import type { Step } from '../crds/index.ts';
-import { ExprError, evaluate, interpolate, resolveParameters } from '../expr/index.ts';
+import { shellScriptIndex } from '../crds/shell-lint.ts';
+import {
+  ExprError,
+  evaluate,
+  interpolate,
+  interpolateByReference,
+  resolveParameters,
+} from '../expr/index.ts';
 import type { ArtifactSelector, ResolvedStep, Value } from './types.ts';
 
 export const STEP_TYPE_KEYS = ['shell', 'container', 'spark', 'copy', 'subworkflow', 'noop'] as const;
@@ -35,6 +42,73 @@ function interpolateAt(path: string, template: string, vars: Record<string, Valu
   } catch (e) {
     throw new ResolveError(path, e);
   }
+}
+
+/** The environment variable that carries the value of the `index`-th distinct `${}` of a script. */
+export function valueVariable(index: number): string {
+  return `MESON_V_${index}`;
+}
+
+/**
+ * A script for a shell: every `${EXPR}` becomes a reference `${MESON_V_<n>}` to an environment
+ * variable holding the value, never the value's text, so nothing a value contains (`$(...)`,
+ * quotes, backticks, newlines) is read as shell code. See docs/expressions.md.
+ */
+export function scriptByReference(
+  path: string,
+  script: string,
+  vars: Record<string, Value>,
+): { script: string; env: Record<string, string> } {
+  if (!script.includes('${')) return { script, env: {} };
+  let out: { text: string; values: string[] };
+  try {
+    out = interpolateByReference(script, vars, (i) => `\${${valueVariable(i)}}`);
+  } catch (e) {
+    throw new ResolveError(path, e);
+  }
+  const env: Record<string, string> = {};
+  out.values.forEach((v, i) => {
+    env[valueVariable(i)] = v;
+  });
+  return { script: out.text, env };
+}
+
+/**
+ * A container block: argv (command, args) and env values are interpolated as data (they reach
+ * the program as separate arguments, no shell reads them), except the script of a shell run
+ * with `-c`, which is rewritten like a shell step's script; its values join the container env.
+ */
+function resolveContainer(
+  path: string,
+  c: NonNullable<Step['container']>,
+  vars: Record<string, Value>,
+): NonNullable<Step['container']> {
+  const out = interpolateDeep(path, c, vars) as NonNullable<Step['container']>;
+  const command = c.command ?? [];
+  const argv = [...command, ...(c.args ?? [])];
+  const at = shellScriptIndex(argv);
+  if (at < 0) return out;
+  const inCommand = at < command.length;
+  const field = inCommand ? `${path}.command[${at}]` : `${path}.args[${at - command.length}]`;
+  const { script, env } = scriptByReference(field, argv[at] as string, vars);
+  if (inCommand) (out.command as string[])[at] = script;
+  else (out.args as string[])[at - command.length] = script;
+  const extra = Object.entries(env).map(([name, value]) => ({ name, value }));
+  if (extra.length > 0) out.env = [...(out.env ?? []), ...extra];
+  return out;
+}
+
+/** A NUL cannot be passed to a process (argv, environment): refuse it with the field path. */
+function refuseNul(path: string, value: unknown): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000'))
+      throw new ResolveError(
+        path,
+        new ExprError('EXPR_TYPE', 'the value contains a NUL character, which cannot be passed to a process'),
+      );
+  } else if (Array.isArray(value)) for (const [i, v] of value.entries()) refuseNul(`${path}[${i}]`, v);
+  else if (typeof value === 'object' && value !== null)
+    for (const [k, v] of Object.entries(value)) refuseNul(`${path}.${k}`, v);
 }
 
 /** Deep copy of a JSON-like value with every string interpolated. */
@@ -111,8 +185,14 @@ export function resolveStep(
     parameters = rest;
   }
   const resolved = { ...fields, type, parameters, locals: { ...iterationVars, ...own } } as ResolvedStep;
-  if (hasTemplates && type !== 'subworkflow' && type !== 'noop')
+  if (hasTemplates && type === 'shell' && step.shell) {
+    const { script, env } = scriptByReference(`${path}.shell.script`, step.shell.script, vars);
+    resolved.shell = Object.keys(env).length > 0 ? { ...step.shell, script, env } : { ...step.shell, script };
+  } else if (hasTemplates && type === 'container' && step.container)
+    resolved.container = resolveContainer(`${path}.container`, step.container, vars);
+  else if (hasTemplates && type !== 'subworkflow' && type !== 'noop')
     (resolved as Record<string, unknown>)[type] = interpolateDeep(`${path}.${type}`, step[type], vars);
+  if (type !== 'subworkflow' && type !== 'noop') refuseNul(`${path}.${type}`, resolved[type]);
   if (type === 'subworkflow' && step.subworkflow) {
     const sw = step.subworkflow;
     resolved.subworkflow = {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { DefinitionNode } from '../crds/index.ts';
 import { WorkflowRunStatusSchema } from '../crds/index.ts';
 import { applyEvent, createRun, restoreRun, startRun } from './index.ts';
-import { Driver, noop, sh } from './test-driver.ts';
+import { Driver, noop, sh, shellText } from './test-driver.ts';
 import type { EngineAction, EngineEvent } from './types.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -92,7 +92,7 @@ describe('restart from failed', () => {
     expect(second.inst('prep')).toMatchObject({ phase: 'Succeeded', outputs: { parts: ['x', 'y', 'z'] } });
     expect(second.inst('prep').message).toBe('reused from run run-a');
     const report = second.actions.find((a) => a.type === 'LaunchStep' && a.instanceId === 'report');
-    expect(report?.type === 'LaunchStep' && report.step.shell?.script).toBe(
+    expect(report?.type === 'LaunchStep' && shellText(report.step)).toBe(
       'report work[0],work[1]-again,work[2]',
     );
     expect(second.status().engineState).toMatchObject({ initiator: { type: 'restart' }, restartOf: 'run-a' });
@@ -140,7 +140,10 @@ describe('restore (controller restart)', () => {
         instanceId: 'w[0]',
         attempt: 1,
         recovered: true,
-        step: expect.objectContaining({ name: 'w', shell: { script: 'w 0' } }),
+        step: expect.objectContaining({
+          name: 'w',
+          shell: { script: 'w ${MESON_V_0}', env: { MESON_V_0: '0' } },
+        }),
       },
       {
         type: 'LaunchStep',
@@ -244,7 +247,7 @@ describe('restore (controller restart)', () => {
     const { machine } = restoreRun({ ...subject(def), status, instances: byId, now: T0 });
     const actions = machine.apply({ type: 'StepSucceeded', instanceId: 'wait', attempt: 1 }, T0);
     const fanin = actions.find((a) => a.type === 'LaunchStep');
-    expect(fanin?.type === 'LaunchStep' && fanin.step.shell?.script).toBe('0,1,2,3,4,5,6,7,8,9,10,11');
+    expect(fanin?.type === 'LaunchStep' && shellText(fanin.step)).toBe('0,1,2,3,4,5,6,7,8,9,10,11');
   });
 
   it('a terminal run restores as is and ignores events', () => {

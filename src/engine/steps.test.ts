@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DefinitionNode } from '../crds/index.ts';
 import { artifactMatches, backoffMs } from './index.ts';
-import { Driver, sh } from './test-driver.ts';
+import { Driver, sh, shellText } from './test-driver.ts';
 import type { EngineAction } from './types.ts';
 
 const launchesOf = (d: Driver) => d.actions.filter((a) => a.type === 'LaunchStep');
@@ -313,7 +313,7 @@ describe('subworkflow', () => {
       outputs: { rows: 42 },
     });
     const last = launchesOf(d).at(-1);
-    expect(last?.type === 'LaunchStep' && last.step.shell?.script).toBe('echo 42');
+    expect(last?.type === 'LaunchStep' && shellText(last.step)).toBe('echo 42');
     expect(d.phase).toBe('Succeeded');
   });
 

@@ -266,3 +266,14 @@ export const sh = (
 ): DefinitionNode => ({
   step: { name, shell: { script }, ...extra },
 });
+
+/**
+ * What a shell step's script says once its `${MESON_V_<n>}` references are replaced by the
+ * values the executor puts in their variables: the text tests compare against.
+ */
+export function shellText(step: ResolvedStep | undefined): string | undefined {
+  const shell = step?.shell;
+  if (!shell) return undefined;
+  const env = shell.env ?? {};
+  return shell.script.replace(/\$\{(MESON_V_\d+)\}/g, (ref, name: string) => env[name] ?? ref);
+}

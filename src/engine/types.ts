@@ -23,6 +23,7 @@ import type {
   WorkflowRunStatus,
 } from '../crds/index.ts';
 import type { Value } from '../expr/index.ts';
+import type { RunLimits } from './limits.ts';
 
 export type { RunPhase, StepInstanceStatus, StepPhase, Value, WorkflowRunStatus };
 
@@ -50,6 +51,11 @@ export interface RunIdentity {
 /** What the engine needs to know about the workflow version being run. */
 export interface RunSubject extends RunIdentity {
   definition: DefinitionNode;
+  /**
+   * What the run may cost (src/engine/limits.ts; DEFAULT_RUN_LIMITS for what is not given).
+   * A run that reaches one fails with a message starting with its RUN_LIMIT_* code.
+   */
+  limits?: Partial<RunLimits>;
 }
 
 export interface StartRunInput extends RunSubject {
@@ -96,8 +102,13 @@ export interface ArtifactRecord {
  * `copy`, `subworkflow`) interpolated, its parameters resolved to values, inputs/outputs
  * partitions interpolated.
  */
-export type ResolvedStep = Omit<Step, 'parameters' | 'inputs' | 'outputs'> & {
+export type ResolvedStep = Omit<Step, 'parameters' | 'inputs' | 'outputs' | 'shell'> & {
   type: 'shell' | 'container' | 'spark' | 'copy' | 'subworkflow' | 'noop';
+  /**
+   * `script` has each `${EXPR}` replaced by a reference `${MESON_V_<n>}`; `env` maps those
+   * variables to the values (see docs/executor-protocol.md). Absent when the script has no `${}`.
+   */
+  shell?: { script: string; env?: Record<string, string> };
   /**
    * Every variable visible to the step: built-ins, workflow params, loop/foreach vars, step
    * params. Values are shared with the engine and between instances (a 10,000-item list

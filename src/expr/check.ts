@@ -41,14 +41,23 @@ class Checker {
     this.issues.push(new ExprError(code, detail, { position }));
   }
 
-  /** Evaluates a constant sub-expression into `info`; reports its error. */
+  /**
+   * Evaluates a constant sub-expression into `info`; reports its error. Once the shared
+   * budget (`limits.budget`: one per validated document) is spent, constants are no longer
+   * folded: what they would have reported is reported when a run evaluates them.
+   */
   fold(e: Expr, info: Info): void {
+    const budget = this.limits.budget;
+    if (budget?.exhausted) {
+      info.type = 'any';
+      return;
+    }
     try {
       info.value = evaluateAst(e, {}, this.limits);
       info.type = typeOf(info.value);
     } catch (err) {
       if (!(err instanceof ExprError)) throw err;
-      this.issues.push(err);
+      if (!budget?.exhausted) this.issues.push(err);
       info.type = 'any';
     }
   }
@@ -278,10 +287,11 @@ export function checkExpressionErrors(src: string, scope: CheckScope, limits?: P
 }
 
 /** The static type of `src` (or 'any'), for callers that check e.g. that foreach items is a list. */
-export function inferType(src: string, scope: CheckScope): StaticType {
+export function inferType(src: string, scope: CheckScope, limits?: Partial<Limits>): StaticType {
   try {
-    const ast = parseCached(src);
-    const checker = new Checker(scope, resolveLimits());
+    const l = resolveLimits(limits);
+    const ast = parseCached(src, l);
+    const checker = new Checker(scope, l);
     const info = checker.check(ast);
     if (info.constant) checker.fold(ast, info);
     return info.type;

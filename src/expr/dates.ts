@@ -102,7 +102,8 @@ export function epochDay(c: CalendarDate): number {
 export function fromEpochDay(days: number): CalendarDate {
   const dt = new Date(days * DAY_MS);
   const c = { year: dt.getUTCFullYear(), month: dt.getUTCMonth() + 1, day: dt.getUTCDate() };
-  if (!Number.isFinite(days) || c.year < 1000 || c.year > 9999)
+  // `!(a <= y)` rather than `y < a`: a day count beyond Date's range gives NaN fields.
+  if (!Number.isFinite(days) || !(c.year >= 1000 && c.year <= 9999))
     throw new ExprError('EXPR_ARGUMENT', 'the resulting date is outside years 1000..9999');
   return c;
 }

@@ -3,7 +3,7 @@
 import { Args, BUILTINS } from './builtins.ts';
 import { ExprError, foreignMessage } from './errors.ts';
 import { type Expr, isForbiddenName, parseCached } from './parse.ts';
-import { DEFAULT_LIMITS, type Limits, type Value } from './types.ts';
+import { DEFAULT_LIMITS, type ExprBudget, type Limits, type Value } from './types.ts';
 import {
   assertValue,
   checkListLength,
@@ -15,14 +15,38 @@ import {
   typeOf,
 } from './values.ts';
 
+type NumericLimit = Exclude<keyof Limits, 'budget'>;
+
 export function resolveLimits(limits?: Partial<Limits>): Limits {
-  if (!limits) return DEFAULT_LIMITS;
-  const out = { ...DEFAULT_LIMITS };
-  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
-    const v = limits[k];
-    if (typeof v === 'number' && v >= 0) out[k] = v;
-  }
+  const budget = limits?.budget ?? ambientBudget;
+  if (!limits && !budget) return DEFAULT_LIMITS;
+  const out: Limits = { ...DEFAULT_LIMITS };
+  if (limits)
+    for (const k of Object.keys(DEFAULT_LIMITS) as NumericLimit[]) {
+      const v = limits[k];
+      if (typeof v === 'number' && v >= 0) out[k] = v;
+    }
+  if (budget) out.budget = budget;
   return out;
+}
+
+/** The budget of the innermost withExprBudget call in progress (see there). */
+let ambientBudget: ExprBudget | undefined;
+
+/**
+ * Runs `f` with `budget` shared by every evaluation inside it that is not given one
+ * explicitly (through `limits.budget`). For callers that evaluate through code they do not
+ * own: the engine resolves a step's fields with one budget for the whole step. Synchronous:
+ * the budget applies to `f`'s own call stack only.
+ */
+export function withExprBudget<T>(budget: ExprBudget, f: () => T): T {
+  const outer = ambientBudget;
+  ambientBudget = budget;
+  try {
+    return f();
+  } finally {
+    ambientBudget = outer;
+  }
 }
 
 class Budget implements Meter {
@@ -31,16 +55,19 @@ class Budget implements Meter {
   readonly maxValueDepth: number;
   readonly maxStringLength: number;
   readonly maxListLength: number;
+  readonly shared: ExprBudget | undefined;
   constructor(l: Limits) {
     this.maxSteps = l.maxSteps;
     this.maxValueDepth = l.maxValueDepth;
     this.maxStringLength = l.maxStringLength;
     this.maxListLength = l.maxListLength;
+    this.shared = l.budget;
   }
   charge(units: number): void {
     this.steps += units;
     if (this.steps > this.maxSteps)
       throw new ExprError('EXPR_LIMIT', `evaluation took more than ${this.maxSteps} steps`);
+    this.shared?.charge(units);
   }
 }
 
@@ -97,8 +124,18 @@ class Evaluator {
   }
 
   eval(e: Expr): Value {
-    this.meter.steps++;
-    if (this.meter.steps > this.meter.maxSteps) at(e.pos, () => this.meter.charge(0));
+    const meter = this.meter;
+    meter.steps++;
+    const shared = meter.shared;
+    if (shared !== undefined)
+      try {
+        shared.charge(1);
+      } catch (err) {
+        at(e.pos, () => {
+          throw err;
+        });
+      }
+    if (meter.steps > meter.maxSteps) at(e.pos, () => meter.charge(0));
     switch (e.t) {
       case 'literal':
         return e.value;
@@ -195,7 +232,13 @@ class Evaluator {
       e.args.map((x) => x.pos),
       this.meter,
     );
-    return at(e.pos, () => b.impl(args));
+    const v = at(e.pos, () => b.impl(args));
+    // Every built-in result is data: a NaN or an infinity (a date computation that left the
+    // calendar, an overflow) is an error here rather than a "NaN" in a script or a comparison
+    // that is silently false.
+    if (typeof v === 'number' && !Number.isFinite(v))
+      throw new ExprError('EXPR_ARITHMETIC', `${e.fn}() gave ${v}, not a finite number`, { position: e.pos });
+    return v;
   }
 
   binary(e: Extract<Expr, { t: 'binary' }>): Value {

@@ -10,7 +10,7 @@ export { abbreviationProblem as timeZoneAbbreviationProblem } from '../time/zone
 export { BUILTINS, type Builtin, type StaticType } from './builtins.ts';
 export { BUILTIN_NAMES, checkExpression, inferType } from './check.ts';
 export { EXPR_ERROR_CODES, ExprError, type ExprErrorCode, type ExprIssue } from './errors.ts';
-export { evaluate } from './evaluate.ts';
+export { evaluate, withExprBudget } from './evaluate.ts';
 export {
   checkParameters,
   coerceParameter,
@@ -26,11 +26,20 @@ export {
   checkTemplate,
   hasInterpolation,
   interpolate,
+  interpolateByReference,
   interpolateValue,
   type TemplateExpression,
   templateExpressions,
 } from './template.ts';
-export { type CheckScope, DEFAULT_LIMITS, type Limits, type Value, type ValueType } from './types.ts';
+export {
+  type CheckScope,
+  DEFAULT_EXPR_BUDGET,
+  DEFAULT_LIMITS,
+  ExprBudget,
+  type Limits,
+  type Value,
+  type ValueType,
+} from './types.ts';
 
 /**
  * Parses `src` into the language's AST (cached; do not mutate the result). Throws ExprError

@@ -2,19 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ExprError } from './errors.ts';
 import { builtinValues } from './index.ts';
 import { checkParameters, coerceParameter, type ParameterDecl, resolveParameters } from './parameters.ts';
+import { fails } from './test-helpers.ts';
 import type { Value } from './types.ts';
 
 const builtins = builtinValues({ runTs: 1510099200000, runId: 'r1', workflowId: 'wf', workflowVersion: 3 });
-
-function fails(f: () => unknown): ExprError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ExprError);
-    return e as ExprError;
-  }
-  throw new Error('expected an ExprError');
-}
 
 describe('builtinValues', () => {
   it('names the run', () => {

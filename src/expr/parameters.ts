@@ -248,6 +248,7 @@ function meterFor(l: Limits) {
     charge(units: number) {
       steps += units;
       if (steps > l.maxSteps) throw new ExprError('EXPR_LIMIT', `value larger than ${l.maxSteps} elements`);
+      l.budget?.charge(units);
     },
   };
 }
@@ -289,6 +290,7 @@ export interface ParameterIssue extends ExprIssue {
 export function checkParameters(
   params: ParameterDecl[],
   scope: CheckScope = { names: new Map() },
+  limits?: Partial<Limits>,
 ): ParameterIssue[] {
   const issues: ParameterIssue[] = [];
   const add = (index: number, field: ParameterIssue['field'], e: ExprError | ExprIssue) => {
@@ -311,9 +313,9 @@ export function checkParameters(
   const full: CheckScope = { names };
   params.forEach((p, i) => {
     if (typeof p.expression === 'string') {
-      for (const issue of checkExpression(p.expression, full)) add(i, 'expression', issue);
-      const t = inferType(p.expression, full);
-      const constant = constantValue(p.expression);
+      for (const issue of checkExpression(p.expression, full, limits)) add(i, 'expression', issue);
+      const t = inferType(p.expression, full, limits);
+      const constant = constantValue(p.expression, limits);
       if (p.type && constant !== undefined) {
         try {
           coerceParameter(p.name, p.type, constant);
@@ -333,10 +335,10 @@ export function checkParameters(
           ),
         );
     } else if (typeof p.value === 'string' && hasInterpolation(p.value)) {
-      for (const issue of checkTemplate(p.value, full)) add(i, 'value', issue);
+      for (const issue of checkTemplate(p.value, full, limits)) add(i, 'value', issue);
     } else if (p.value !== undefined) {
       try {
-        coerceParameter(p.name, p.type, assertValue(p.value, meterFor(resolveLimits())));
+        coerceParameter(p.name, p.type, assertValue(p.value, meterFor(resolveLimits(limits))));
       } catch (err) {
         add(i, 'value', err as ExprError);
       }
@@ -358,10 +360,11 @@ export function checkParameters(
 }
 
 /** The value of an expression that reads no names (undefined when it reads some or fails). */
-function constantValue(src: string): Value | undefined {
+function constantValue(src: string, limits?: Partial<Limits>): Value | undefined {
   try {
     if (freeNames(parseCached(src)).size > 0) return undefined;
-    return evaluate(src, {});
+    if (limits?.budget?.exhausted) return undefined;
+    return evaluate(src, {}, limits);
   } catch {
     return undefined; // reported by checkExpression
   }

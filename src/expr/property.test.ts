@@ -232,3 +232,95 @@ describe('no input escapes the sandbox', () => {
     );
   });
 });
+
+/** Numbers at the edges: beyond dates, beyond exact integers, beyond Date's range, tiny. */
+const EXTREME_NUMBERS = [
+  '0',
+  '-1',
+  '1',
+  '0.5',
+  '-0.5',
+  '20240101',
+  '99991231',
+  '10000101',
+  '1e15',
+  '-1e15',
+  '8.64e15',
+  '9007199254740991',
+  '-9007199254740991',
+  '9007199254740993',
+  '1e300',
+  '-1e300',
+  '1.7976931348623157e308',
+  '-1.7976931348623157e308',
+  '5e-324',
+  '1510099200000',
+  '253402300799999',
+];
+const EXTREME_ARGS = [
+  ...EXTREME_NUMBERS,
+  '"20240101"',
+  '"1e400"',
+  '"-1e400"',
+  '"9999999999999999999999"',
+  '"yyyy-MM-dd HH:mm:ss.SSS XXX"',
+  '"UTC"',
+  '"Pacific/Kiritimati"',
+  '[1e308, 1e308]',
+  '[]',
+  '""',
+];
+
+/** Every number inside `v`, which must all be finite. */
+function assertFinite(v: unknown): void {
+  if (typeof v === 'number') expect(Number.isFinite(v), `${v} is not finite`).toBe(true);
+  else if (Array.isArray(v)) for (const x of v) assertFinite(x);
+  else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) assertFinite(x);
+}
+
+describe('no NaN or infinity escapes evaluation', () => {
+  it('dateIntAdd past the calendar is an argument error, not NaN', () => {
+    for (const days of ['1e15', '-1e15', '9007199254740991', '-9007199254740991']) {
+      let err: unknown;
+      try {
+        evaluate(`str(dateIntAdd(20240101, ${days}))`, {});
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ExprError);
+      expect((err as ExprError).code).toBe('EXPR_ARGUMENT');
+      expect((err as ExprError).message).toContain('outside years 1000..9999');
+    }
+  });
+
+  it('every built-in and operator gives finite numbers or an EXPR_* error, with edge arguments', () => {
+    const call = fc
+      .tuple(
+        fc.constantFrom(...BUILTINS.keys()),
+        fc.array(fc.constantFrom(...EXTREME_ARGS), { maxLength: 3 }),
+      )
+      .map(([f, args]) => `${f}(${args.join(', ')})`);
+    const operand = fc.oneof(call, fc.constantFrom(...EXTREME_NUMBERS));
+    const arithmetic = fc
+      .tuple(operand, fc.constantFrom('+', '-', '*', '/', '%'), operand)
+      .map(([a, op, b]) => `(${a}) ${op} (${b})`);
+    fc.assert(
+      fc.property(fc.oneof(call, arithmetic), (src) => {
+        // Wrapped so that a NaN cannot hide in a string or a comparison: each shape must fail
+        // or give only finite numbers.
+        for (const shape of [src, `[${src}]`, `str(${src})`, `${src} == ${src}`]) {
+          try {
+            const v = evaluate(shape, {});
+            assertFinite(v);
+            if (typeof v === 'string') expect(v).not.toMatch(/NaN|Infinity/);
+            if (shape.endsWith(` == ${src}`)) expect(v).toBe(true);
+          } catch (err) {
+            if (!(err instanceof ExprError)) throw err;
+            expect(err.code.startsWith('EXPR_')).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

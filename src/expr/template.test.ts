@@ -4,6 +4,7 @@ import {
   checkTemplate,
   hasInterpolation,
   interpolate,
+  interpolateByReference,
   interpolateValue,
   templateExpressions,
 } from './template.ts';
@@ -49,6 +50,26 @@ describe('interpolate', () => {
     }
     expect(() => interpolate('x ${country', vars)).toThrow(/unclosed/);
     expect(() => interpolate('x ${}', vars)).toThrow(/empty expression/);
+  });
+});
+
+describe('interpolateByReference', () => {
+  const ref = (i: number) => `<${i}>`;
+  it('puts references in the text and the rendered values beside it, one per distinct expression', () => {
+    expect(interpolateByReference('a ${x} ${y} ${x} $${z} ${[1,"b"]}', { x: '$(id)', y: 2 }, ref)).toEqual({
+      text: 'a <0> <1> <0> ${z} <2>',
+      values: ['$(id)', '2', '[1,"b"]'],
+    });
+    expect(interpolateByReference('no expressions', {}, ref)).toEqual({ text: 'no expressions', values: [] });
+  });
+  it('reports errors at their offset in the template, like interpolate', () => {
+    try {
+      interpolateByReference('ok ${x} then ${nope}', { x: 1 }, ref);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ExprError);
+      expect((e as ExprError).position).toBe(15);
+    }
   });
 });
 

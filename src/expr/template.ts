@@ -109,9 +109,24 @@ function evalIn(
 export function interpolate(template: string, vars: Record<string, Value>, limits?: Partial<Limits>): string {
   const segments = scan(template);
   if (segments.length === 1 && typeof segments[0] === 'string') return segments[0];
+  return render(template, segments, vars, limits, (text) => text);
+}
+
+/**
+ * Walks the segments: literal text as it is, each expression's value rendered as text (see
+ * interpolate) and passed through `place`, whose result goes into the output instead.
+ */
+function render(
+  template: string,
+  segments: Segment[],
+  vars: Record<string, Value>,
+  limits: Partial<Limits> | undefined,
+  place: (text: string, seg: TemplateExpression) => string,
+): string {
   const l = resolveLimits(limits);
+  const shared = l.budget;
   const meter: Meter = {
-    charge: () => {},
+    charge: (units) => shared?.charge(units),
     maxListLength: l.maxListLength,
     maxStringLength: l.maxStringLength,
     maxValueDepth: l.maxValueDepth,
@@ -119,8 +134,14 @@ export function interpolate(template: string, vars: Record<string, Value>, limit
   let out = '';
   for (const seg of segments) {
     try {
-      out += typeof seg === 'string' ? seg : displayString(evalIn(seg, template, vars, limits), meter);
-      checkStringLength(out.length, meter);
+      if (typeof seg === 'string') out += seg;
+      else {
+        const text = displayString(evalIn(seg, template, vars, l), meter);
+        checkStringLength(text.length, meter);
+        out += place(text, seg);
+        meter.charge(Math.ceil(text.length / 64));
+      }
+      if (out.length > meter.maxStringLength) checkStringLength(out.length, meter);
     } catch (err) {
       if (err instanceof ExprError && err.expression === template) throw err;
       const offset = typeof seg === 'string' ? 0 : seg.offset;
@@ -132,6 +153,32 @@ export function interpolate(template: string, vars: Record<string, Value>, limit
     }
   }
   return out;
+}
+
+/**
+ * Interpolation for text that another language will parse (a shell script): the values are
+ * NOT pasted. Each distinct `${EXPR}` (same expression text, same value) is evaluated once,
+ * its value rendered as interpolate would is appended to `values`, and the text gets
+ * `reference(index)` in its place (e.g. a shell variable reference). `$${` is a literal `${`.
+ */
+export function interpolateByReference(
+  template: string,
+  vars: Record<string, Value>,
+  reference: (index: number) => string,
+  limits?: Partial<Limits>,
+): { text: string; values: string[] } {
+  const segments = scan(template);
+  const values: string[] = [];
+  const seen = new Map<string, number>();
+  const text = render(template, segments, vars, limits, (value, seg) => {
+    let index = seen.get(seg.expr);
+    if (index === undefined) {
+      index = values.push(value) - 1;
+      seen.set(seg.expr, index);
+    }
+    return reference(index);
+  });
+  return { text, values };
 }
 
 /**

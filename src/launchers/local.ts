@@ -7,8 +7,19 @@
 // Node processes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { executorEnvironment } from '../../executors/env.ts';
+import { containerName, removeContainer, which } from '../../executors/executor.ts';
+import {
+  checkLinks,
+  checkOutputs,
+  StepFileError,
+  type StepLimits,
+  truncateMessage,
+  withLimits,
+} from '../../executors/limits.ts';
+import { groupIsOurs, processAlive, signalGroup } from '../../executors/process.ts';
 import {
   claimAttempt,
   type ExecutorStatus,
@@ -16,6 +27,7 @@ import {
   readStatus,
   TASK_FILE,
   type TaskFile,
+  writeStatus,
 } from '../../executors/protocol.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
 
@@ -27,9 +39,26 @@ export interface LocalLauncherOptions {
   onUpdate: (u: AttemptUpdate) => void;
   newLaunchId: () => string;
   now?: () => number;
-  /** Working directory of the steps (default: the server's). */
+  /**
+   * One working directory shared by all steps (`mesonctl run`: the current directory). Default:
+   * each attempt gets its own (`<attempt dir>/work`, also its HOME).
+   */
   cwd?: string;
+  /** Extra environment for every step (the operator's; workflows cannot set it). */
   env?: Record<string, string>;
+  /** The server's environment: the executor gets only what it needs of it (default process.env). */
+  serverEnv?: NodeJS.ProcessEnv;
+  /** Names of server environment variables that steps may see (--step-env-passthrough). */
+  envPassthrough?: string[];
+  /** The copy roots of a namespace (absolute; the first is the base of relative paths). */
+  copyRoots?: (namespace: string) => string[];
+  /** Limits on outputs, links and messages (defaults: executors/limits.ts). */
+  limits?: Partial<StepLimits>;
+  /**
+   * Node's compile cache for the executors (NODE_COMPILE_CACHE): each executor is a fresh Node
+   * process compiling the same TypeScript modules; with the cache its start-up takes about half.
+   */
+  compileCacheDir?: string;
   nodePath?: string;
   executorPath?: string;
   /** How often status files are read for attempts not started by this process. */
@@ -44,6 +73,10 @@ interface Watched {
   child?: ChildProcess;
   reportedRunning: boolean;
   done: boolean;
+  /** The executor died while its step's process group lived: the group is being killed. */
+  reaping?: boolean;
+  /** A dead executor's container is being removed: checks wait for it. */
+  removing?: boolean;
 }
 
 function attemptKey(k: AttemptKey): AttemptKey {
@@ -56,11 +89,7 @@ function keyString(k: AttemptKey): string {
 
 /** Whether `pid` is alive and (where /proc exists) still an executor of `dir`: pids get reused. */
 function executorAlive(pid: number, dir: string): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  if (!processAlive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
   } catch {
@@ -75,9 +104,60 @@ export class LocalLauncher implements Launcher {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  private readonly limits: StepLimits;
+  /** status.json is read bounded: what the executor writes under these limits, with room for JSON escapes. */
+  private readonly statusMaxBytes: number;
+
   constructor(opts: LocalLauncherOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
+    this.limits = withLimits(opts.limits);
+    this.statusMaxBytes =
+      8 * (this.limits.outputsBytes + this.limits.linksBytes + this.limits.messageBytes) + 64 * 1024;
+  }
+
+  private readStatus(dir: string): ExecutorStatus | undefined {
+    return readStatus(dir, this.statusMaxBytes);
+  }
+
+  /**
+   * A terminal status as the controller may take it. status.json is written by the executor, but
+   * the step runs as the same user and knows the directory: what it reports is checked again.
+   */
+  /** The executor's environment (also what container clients run with). */
+  private get executorEnv(): Record<string, string> {
+    return {
+      ...executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough),
+      ...(this.opts.compileCacheDir ? { NODE_COMPILE_CACHE: this.opts.compileCacheDir } : {}),
+    };
+  }
+
+  private checked(status: ExecutorStatus): ExecutorStatus {
+    const out: ExecutorStatus = { ...status, phase: status.phase === 'Succeeded' ? 'Succeeded' : 'Failed' };
+    try {
+      if (out.outputs !== undefined) {
+        if (typeof out.outputs !== 'object' || out.outputs === null || Array.isArray(out.outputs))
+          throw new StepFileError('EXECUTOR_OUTPUTS_INVALID', 'outputs: expected an object');
+        checkOutputs(out.outputs, this.limits);
+      }
+      if (out.links !== undefined) {
+        if (
+          !Array.isArray(out.links) ||
+          out.links.some((l) => typeof l?.name !== 'string' || typeof l?.url !== 'string')
+        )
+          throw new StepFileError('EXECUTOR_LINKS_INVALID', 'links: expected a list of {name, url}');
+        checkLinks(out.links, this.limits);
+      }
+    } catch (err) {
+      const code = err instanceof StepFileError ? err.code : 'EXECUTOR_OUTPUTS_INVALID';
+      delete out.outputs;
+      delete out.links;
+      out.phase = 'Failed';
+      out.message = `${code}: ${(err as Error).message}`;
+    }
+    if (typeof out.message === 'string') out.message = truncateMessage(out.message, this.limits.messageBytes);
+    else delete out.message;
+    return out;
   }
 
   prepare(req: LaunchRequest): LaunchRecord {
@@ -106,8 +186,11 @@ export class LocalLauncher implements Launcher {
       step: req.step,
       queuedAt: req.queuedAt,
       launchedAt,
-      cwd: this.opts.cwd,
-      env: this.opts.env,
+      ...(this.opts.cwd ? { cwd: this.opts.cwd } : {}),
+      ...(this.opts.env ? { env: this.opts.env } : {}),
+      ...(this.opts.envPassthrough?.length ? { envPassthrough: this.opts.envPassthrough } : {}),
+      ...(this.opts.copyRoots ? { copyRoots: this.opts.copyRoots(req.namespace) } : {}),
+      ...(this.opts.limits ? { limits: this.opts.limits } : {}),
     };
     writeFileSync(join(dir, TASK_FILE), JSON.stringify(task));
     const log = openSync(join(dir, 'executor.log'), 'a');
@@ -120,7 +203,9 @@ export class LocalLauncher implements Launcher {
         {
           detached: true,
           stdio: ['ignore', log, log],
-          cwd: this.opts.cwd,
+          cwd: dir,
+          // not the server's environment: MESON_API_TOKEN and the like stay out of reach
+          env: this.executorEnv,
         },
       );
       record.pid = child.pid;
@@ -186,11 +271,13 @@ export class LocalLauncher implements Launcher {
       }
       return;
     }
-    const pid = (record.dir && readStatus(record.dir)?.pid) || record.pid;
-    if (!pid) return;
-    try {
-      process.kill(-pid, 'SIGTERM'); // the executor leads its own process group
-    } catch {
+    // the pid in status.json is the step's to overwrite: signal it only if it is this attempt's executor
+    const dir = record.dir;
+    const pid = [record.pid, dir ? this.readStatus(dir)?.pid : undefined].find(
+      (p): p is number => typeof p === 'number' && dir !== undefined && executorAlive(p, dir),
+    );
+    // the executor forwards it to the step's process group; a dead executor's group is killed by check()
+    if (pid !== undefined && !signalGroup(pid, 'SIGTERM')) {
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
@@ -224,26 +311,21 @@ export class LocalLauncher implements Launcher {
 
   /** Reads the attempt's files and reports what changed. Safe to call any number of times. */
   private check(w: Watched): void {
-    if (w.done || this.closed) return;
+    if (w.done || this.closed || w.removing) return;
     const dir = w.record.dir;
     if (!dir) return;
-    const status = readStatus(dir);
+    const status = this.readStatus(dir);
     if (status && status.launchId === w.record.launchId) {
       if (status.phase !== 'Running') {
-        this.finish(w, status);
+        this.finish(w, this.checked(status));
         return;
       }
       if (!executorAlive(status.pid, dir)) {
         // re-read: the executor may have finished between the two reads
-        const again = readStatus(dir);
-        if (again && again.phase !== 'Running') this.finish(w, again);
-        else
-          this.finish(w, {
-            ...status,
-            phase: 'Failed',
-            message: 'the executor process died without recording a result',
-            milestones: { ...status.milestones, finished: this.now() },
-          });
+        const again = this.readStatus(dir);
+        if (again && again.launchId === w.record.launchId && again.phase !== 'Running')
+          this.finish(w, this.checked(again));
+        else this.executorDied(w, dir, again ?? status);
         return;
       }
       if (!w.reportedRunning) {
@@ -257,7 +339,7 @@ export class LocalLauncher implements Launcher {
     if (claim?.startsWith('executor ')) {
       const pid = Number(claim.slice('executor '.length));
       if (executorAlive(pid, dir)) return;
-      const again = readStatus(dir);
+      const again = this.readStatus(dir);
       if (again) {
         this.check(w);
         return;
@@ -284,6 +366,58 @@ export class LocalLauncher implements Launcher {
       if (claimAttempt(dir, `controller ${process.pid} (executor did not start)`)) this.lose(w);
       else this.check(w); // the executor claimed it just now
     }
+  }
+
+  /**
+   * The executor is gone but status.json says Running (kill -9, OOM killer): its step's process
+   * group may still run. Kill it, and report the end only once the group is gone, so that a retry
+   * never overlaps the attempt it replaces; then record the attempt's real end in status.json.
+   */
+  private executorDied(w: Watched, dir: string, status: ExecutorStatus): void {
+    const pgid = status.childPid;
+    if (typeof pgid === 'number' && groupIsOurs(pgid, status.childStartTime)) {
+      // until it is gone (a process in uninterruptible I/O dies when the I/O ends): no retry before
+      signalGroup(pgid, 'SIGKILL');
+      w.reaping = true;
+      setTimeout(() => this.check(w), 20).unref();
+      return;
+    }
+    // its container, if any, outlives the killed client: remove it, by this launch's name only (the
+    // runtime is looked up again, never run from what status.json says)
+    const runtime = status.container ? basename(String(status.container.runtime)) : undefined;
+    const path =
+      (runtime === 'docker' || runtime === 'podman') &&
+      status.container?.name === containerName(w.record.launchId)
+        ? which(runtime, this.executorEnv)
+        : undefined;
+    if (path && !w.removing) {
+      w.removing = true;
+      void removeContainer({ runtime: path, name: containerName(w.record.launchId) }, this.executorEnv).then(
+        () => this.recordDeath(w, dir, status),
+      );
+      return;
+    }
+    if (!w.removing) this.recordDeath(w, dir, status);
+  }
+
+  private recordDeath(w: Watched, dir: string, status: ExecutorStatus): void {
+    const pgid = status.childPid;
+    const signal = w.child?.signalCode ?? undefined;
+    const ended: ExecutorStatus = {
+      launchId: status.launchId,
+      pid: status.pid,
+      ...(typeof pgid === 'number' ? { childPid: pgid } : {}),
+      phase: 'Failed',
+      ...(signal ? { signal } : {}),
+      message: `EXECUTOR_DIED: the executor died${signal ? ` (killed by ${signal})` : ''} without recording a result${w.reaping ? '; the processes of its step were killed' : ''}${w.removing ? '; its container was removed' : ''}`,
+      milestones: { ...status.milestones, finished: this.now() },
+    };
+    try {
+      writeStatus(dir, ended);
+    } catch {
+      // the attempt directory is gone: the update still reports the end
+    }
+    this.finish(w, ended);
   }
 
   private lose(w: Watched): void {

@@ -2,6 +2,8 @@
 // The standalone server uses child processes (src/launchers/local.ts); the operator will use
 // Pods bound to nodes and Mesos tasks behind the same interface.
 import type { ExecutorStatus, ExecutorStep } from '../../executors/protocol.ts';
+import type { ResourceRequest } from '../offer-adapter/types.ts';
+import type { Toleration } from '../scheduler/types.ts';
 
 export interface AttemptKey {
   namespace: string;
@@ -15,6 +17,17 @@ export interface LaunchRequest extends AttemptKey {
   step: ExecutorStep;
   /** Epoch ms when the task was queued (a milestone). */
   queuedAt?: number;
+  /** The WorkflowRun's uid: Pods get an owner reference to it (Kubernetes launcher). */
+  runUid?: string;
+  /** What the placement granted; Pods request (and are limited to) exactly this. */
+  resources?: ResourceRequest;
+  /**
+   * The step's tolerations (the scheduler placed it on a node whose taints they tolerate): its
+   * Pod carries them, so that a NoExecute taint it tolerates does not evict it.
+   */
+  tolerations?: Toleration[];
+  /** Service account of the attempt's Pod; its token is mounted only when `automountToken`. */
+  serviceAccount?: { name?: string; automountToken?: boolean };
 }
 
 /** What the controller persists about a launched attempt, enough to adopt it after a restart. */
@@ -25,7 +38,10 @@ export interface LaunchRecord {
   pid?: number;
   inProcess?: boolean;
   launchedAt: number;
+  /** Where the scheduler placed the attempt (set by the controller after prepare). */
   node?: string;
+  /** The attempt's Pod (Kubernetes launcher), in the run's namespace. */
+  pod?: string;
 }
 
 export type AttemptUpdate =

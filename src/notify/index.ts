@@ -1,4 +1,18 @@
 export {
+  type AllowList,
+  allowedByList,
+  deniedReason,
+  EMPTY_ALLOW_LIST,
+  parseAllowList,
+} from './address.ts';
+export {
+  DEFAULT_MAX_PENDING,
+  PENDING_PREFIX,
+  type PendingDelivery,
+  WebhookQueue,
+  type WebhookQueueDeps,
+} from './queue.ts';
+export {
   buildRunNotification,
   eventForPhaseChange,
   type NotificationEvent,
@@ -6,16 +20,26 @@ export {
   type SummaryOptions,
 } from './summary.ts';
 export {
+  attemptDelivery,
   backoffDelay,
+  DEFAULT_MAX_REDIRECTS,
   DEFAULT_RETRY,
   DEFAULT_TIMEOUT_MS,
   type DeliveryResult,
   deliverWebhook,
+  type HttpRequest,
+  type HttpResponse,
+  type LookupFn,
   type NotificationConfig,
   type NotifyLogger,
+  nodeTransport,
   notifyRun,
   type RetryPolicy,
   redactUrl,
+  resolveTarget,
+  type Transport,
   type WebhookDeps,
+  WebhookError,
+  type WebhookErrorCode,
   type WebhookTarget,
 } from './webhook.ts';

@@ -4,7 +4,7 @@ import {
   mesosToKubernetes,
   resourcesFromKubernetes,
   resourcesToKubernetes,
-} from './kubernetes.ts';
+} from './kubernetes-resources.ts';
 import { mergeHostOffers } from './merge.ts';
 import {
   attributesFromMesos,

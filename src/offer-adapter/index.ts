@@ -6,7 +6,7 @@ export {
   quantityBytes,
   resourcesFromKubernetes,
   resourcesToKubernetes,
-} from './kubernetes.ts';
+} from './kubernetes-resources.ts';
 export { type HostOffers, mergeHostOffers } from './merge.ts';
 export {
   attributesFromMesos,

@@ -12,6 +12,16 @@ export interface PortRange {
   end: number;
 }
 
+/**
+ * A Kubernetes node taint (Mesos agents have none). Only `NoSchedule` and `NoExecute` keep tasks
+ * off a host; `PreferNoSchedule` is carried for information and never filters.
+ */
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
 /** Resources a host has (or an offer carries). */
 export interface Resources {
   cpuMillis: number;
@@ -51,6 +61,8 @@ export interface Offer {
   capacity?: Resources;
   /** Node labels / Mesos attributes, flattened to text. */
   attributes: Record<string, string>;
+  /** The node's taints (Kubernetes); a task must tolerate the NoSchedule/NoExecute ones. */
+  taints?: Taint[];
   /** Epoch ms at which the offer must be declined if unused. */
   expiresAt?: number;
   receivedAt?: number;

@@ -1,5 +1,14 @@
-// Hard and soft placement constraints: node selector, attribute requirements, GPU, unique host.
-import type { AttributeRequirement, HostReason, HostView, SoftConstraint, Task } from './types.ts';
+// Hard and soft placement constraints: node selector, attribute requirements, required node
+// affinity, taints and tolerations, GPU, unique host.
+import type {
+  AttributeRequirement,
+  HostReason,
+  HostView,
+  SoftConstraint,
+  Taint,
+  Task,
+  Toleration,
+} from './types.ts';
 
 export function requirementHolds(
   req: AttributeRequirement,
@@ -44,6 +53,69 @@ export function describeRequirement(req: AttributeRequirement): string {
   }
 }
 
+/** Kubernetes' ToleratesTaint: effect and key match when set, then Exists, or Equal values. */
+export function toleratesTaint(t: Toleration, taint: Taint): boolean {
+  if (t.effect !== undefined && t.effect !== taint.effect) return false;
+  if (t.key !== undefined && t.key !== '' && t.key !== taint.key) return false;
+  if (t.operator === 'Exists') return true;
+  return (t.value ?? '') === (taint.value ?? '');
+}
+
+/** The first taint of `blocking` that no toleration tolerates, or undefined. */
+export function untoleratedTaint(
+  tolerations: readonly Toleration[],
+  blocking: readonly Taint[] | undefined,
+): Taint | undefined {
+  if (blocking === undefined) return undefined;
+  for (const taint of blocking) {
+    let ok = false;
+    for (const t of tolerations) {
+      if (toleratesTaint(t, taint)) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) return taint;
+  }
+  return undefined;
+}
+
+/** `key=value:Effect`, as kubectl prints a taint. */
+export function describeTaint(t: Taint): string {
+  return `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`;
+}
+
+/** The taints of a host that keep tasks off it (NoSchedule, NoExecute). */
+export function blockingTaintsOf(host: HostView): readonly Taint[] | undefined {
+  const own = (host as { blockingTaints?: readonly Taint[] }).blockingTaints;
+  if (own !== undefined || host.taints === undefined) return own;
+  const b = host.taints.filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
+  return b.length > 0 ? b : undefined;
+}
+
+/** Whether the host satisfies every requirement of at least one term (Kubernetes nodeSelectorTerms). */
+export function affinityHolds(
+  terms: readonly (readonly AttributeRequirement[])[],
+  attributes: Readonly<Record<string, string>>,
+): boolean {
+  for (const term of terms) {
+    let all = true;
+    for (const r of term) {
+      if (!requirementHolds(r, attributes)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+export function describeAffinity(terms: readonly (readonly AttributeRequirement[])[]): string {
+  if (terms.length === 0) return 'no terms (matches no host)';
+  return terms.map((t) => `(${t.map(describeRequirement).join(', ')})`).join(' or ');
+}
+
 /**
  * A task's hard constraints compiled once per pass. `check` returns true when all hold; `explain`
  * lists every one that fails (for "why queued").
@@ -52,6 +124,8 @@ export class HardConstraints {
   private readonly selectorKeys: string[];
   private readonly selectorValues: string[];
   private readonly requirements: AttributeRequirement[];
+  private readonly affinity: AttributeRequirement[][] | undefined;
+  private readonly tolerations: Toleration[];
   private readonly needsGpu: boolean;
   private readonly avoidGpuHosts: boolean;
   /** Hosts the task's unique-host group already occupies (shared with the pass, which grows it). */
@@ -66,13 +140,20 @@ export class HardConstraints {
     this.selectorKeys = Object.keys(selector);
     this.selectorValues = this.selectorKeys.map((k) => selector[k]!);
     this.requirements = c?.attributes ?? [];
+    this.affinity = c?.nodeAffinity;
+    this.tolerations = c?.tolerations ?? [];
     this.needsGpu = task.resources.gpus > 0;
     this.avoidGpuHosts = opts.reserveGpuHosts && !this.needsGpu;
     this.groupHosts = c?.uniqueHost && task.groupId !== undefined ? opts.groupHosts : undefined;
     this.groupId = task.groupId;
+    // Every task, constrained or not, is checked against a tainted host's taints (see
+    // tolerates and hostFits). Tasks without tolerations all see the same hosts, so they stay
+    // `trivial` (and share remembered bucket scans); tasks with tolerations do not.
     this.trivial =
+      this.tolerations.length === 0 &&
       this.selectorKeys.length === 0 &&
       this.requirements.length === 0 &&
+      this.affinity === undefined &&
       !this.needsGpu &&
       !this.avoidGpuHosts &&
       !this.groupHosts;
@@ -81,8 +162,17 @@ export class HardConstraints {
   /** True when the task's constraints can rule out hosts regardless of what runs on them. */
   get selective(): boolean {
     return (
-      this.selectorKeys.length > 0 || this.requirements.length > 0 || this.needsGpu || this.avoidGpuHosts
+      this.selectorKeys.length > 0 ||
+      this.requirements.length > 0 ||
+      this.affinity !== undefined ||
+      this.needsGpu ||
+      this.avoidGpuHosts
     );
+  }
+
+  /** Whether the task tolerates every blocking taint of the host (hosts without any: true). */
+  tolerates(blocking: readonly Taint[] | undefined): boolean {
+    return blocking === undefined || untoleratedTaint(this.tolerations, blocking) === undefined;
   }
 
   /** The constraints that depend only on the host's labels and GPUs (not on the group's hosts). */
@@ -92,6 +182,8 @@ export class HardConstraints {
       if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
     }
     for (const r of this.requirements) if (!requirementHolds(r, attrs)) return false;
+    if (this.affinity !== undefined && !affinityHolds(this.affinity, attrs)) return false;
+    if (!this.tolerates(blockingTaintsOf(host))) return false;
     if (this.needsGpu && host.capacity.gpus === 0) return false;
     if (this.avoidGpuHosts && host.capacity.gpus > 0) return false;
     return true;
@@ -117,6 +209,21 @@ export class HardConstraints {
     for (const r of this.requirements) {
       if (!requirementHolds(r, attrs)) {
         out.push({ kind: 'constraint', constraint: 'attribute', message: describeRequirement(r) });
+      }
+    }
+    if (this.affinity !== undefined && !affinityHolds(this.affinity, attrs)) {
+      out.push({ kind: 'constraint', constraint: 'nodeAffinity', message: describeAffinity(this.affinity) });
+    }
+    const blocking = blockingTaintsOf(host);
+    if (blocking !== undefined) {
+      for (const taint of blocking) {
+        if (untoleratedTaint(this.tolerations, [taint]) !== undefined) {
+          out.push({
+            kind: 'constraint',
+            constraint: 'taint',
+            message: `untolerated taint ${describeTaint(taint)}`,
+          });
+        }
       }
     }
     if (this.needsGpu && host.capacity.gpus === 0) {

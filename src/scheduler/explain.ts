@@ -113,7 +113,9 @@ export function summarizeReasons(perHost: readonly HostReason[][], totalHosts: n
           ? `nodeSelector ${r.message}: ${of} did not match`
           : r.constraint === 'attribute'
             ? `attribute ${r.message}: ${of} did not match`
-            : `${r.constraint}: ${of}: ${r.message}`;
+            : r.constraint === 'nodeAffinity'
+              ? `nodeAffinity ${r.message}: ${of} did not match`
+              : `${r.constraint}: ${of}: ${r.message}`;
     } else {
       message = `${r.filter}: ${of} refused: ${r.message}`;
     }

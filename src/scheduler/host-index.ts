@@ -6,7 +6,7 @@
  * offers exactly and Kubernetes/local remainders stay usable after a pass.
  */
 import { countPorts, mergePortRanges, takePorts } from '../offer-adapter/resources.ts';
-import type { Offer, PortRange, ResourceRequest, Resources } from '../offer-adapter/types.ts';
+import type { Offer, PortRange, ResourceRequest, Resources, Taint } from '../offer-adapter/types.ts';
 import type { BucketScan } from './bucket-scan.ts';
 import type { HostView } from './types.ts';
 
@@ -20,6 +20,10 @@ export class HostSlot implements HostView {
   readonly hostname: string;
   agentId: string | undefined;
   attributes: Record<string, string>;
+  /** The host's taints (Kubernetes nodes), undefined when none. */
+  taints: Taint[] | undefined = undefined;
+  /** The NoSchedule/NoExecute ones (the ones a task must tolerate), undefined when none. */
+  blockingTaints: Taint[] | undefined = undefined;
   /** Offers of the host, each with what is still free of it (copied; callers' objects untouched). */
   offers: Offer[] = [];
   /** Ids of `offers`; replaced, never mutated, so placements can share it. */
@@ -82,6 +86,23 @@ function copyResources(r: Resources): Resources {
   if (r.ports) out.ports = r.ports.map((p) => ({ begin: p.begin, end: p.end }));
   if (r.scalars) out.scalars = { ...r.scalars };
   return out;
+}
+
+/** The host's taints: those of all its offers (deduplicated), and the blocking subset. */
+function setTaints(slot: HostSlot): void {
+  const seen = new Set<string>();
+  const all: Taint[] = [];
+  for (const o of slot.offers) {
+    for (const t of o.taints ?? []) {
+      const k = `${t.key}\u0000${t.value ?? ''}\u0000${t.effect}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      all.push(t);
+    }
+  }
+  const blocking = all.filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
+  slot.taints = all.length > 0 ? all : undefined;
+  slot.blockingTaints = blocking.length > 0 ? blocking : undefined;
 }
 
 export class HostIndex {
@@ -193,6 +214,7 @@ export class HostIndex {
     if (offer.agentId !== undefined) slot.agentId = offer.agentId;
     slot.attributes =
       slot.offers.length === 1 ? offer.attributes : { ...slot.attributes, ...offer.attributes };
+    if (offer.taints !== undefined || slot.taints !== undefined) setTaints(slot);
     this.recompute(slot);
     if (existed && (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0))
       this.oneDimensionalHosts--;
@@ -220,6 +242,7 @@ export class HostIndex {
       return slot;
     }
     this.tally(slot, -1);
+    if (slot.taints !== undefined) setTaints(slot);
     this.recompute(slot);
     this.rebucket(slot);
     this.tally(slot, 1);

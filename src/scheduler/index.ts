@@ -1,4 +1,13 @@
-export { describeRequirement, requirementHolds, softScore } from './constraints.ts';
+export {
+  affinityHolds,
+  describeAffinity,
+  describeRequirement,
+  describeTaint,
+  requirementHolds,
+  softScore,
+  toleratesTaint,
+  untoleratedTaint,
+} from './constraints.ts';
 export { formatAmount, formatBytes } from './explain.ts';
 export { byPriorityThenFifo, FairQueue } from './fair-queue.ts';
 export { binPackingFitness, packedShare, spreadFitness } from './fitness.ts';

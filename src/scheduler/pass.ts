@@ -132,6 +132,7 @@ export function hostFits(r: ResourceRequest, sc: ScalarRequest, s: HostSlot, har
     return false;
   }
   if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
+  if (s.blockingTaints !== undefined && !hard.tolerates(s.blockingTaints)) return false;
   if (sc.count > 0) {
     const fs = s.freeScalars;
     for (let i = 0; i < sc.count; i++) {
@@ -345,8 +346,8 @@ function shapeKey(task: Task, byIdentity: boolean): string {
     key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
     if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
     const c = task.constraints;
-    if (c && (c.nodeSelector || c.attributes || c.uniqueHost)) {
-      key += `|${JSON.stringify([c.nodeSelector, c.attributes])}`;
+    if (c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations || c.uniqueHost)) {
+      key += `|${JSON.stringify([c.nodeSelector, c.attributes, c.nodeAffinity, c.tolerations])}`;
       if (c.uniqueHost) key += `|group:${task.groupId}`;
     }
     shapeKeys.set(task, key);
@@ -473,7 +474,15 @@ export function runPass(
   const hardConstraintsOf = (task: Task): HardConstraints => {
     const c = task.constraints;
     const unique = c?.uniqueHost === true && task.groupId !== undefined;
-    if (!c?.nodeSelector && !c?.attributes && !unique && task.resources.gpus === 0 && !o.reserveGpuHosts) {
+    if (
+      !c?.nodeSelector &&
+      !c?.attributes &&
+      !c?.nodeAffinity &&
+      !c?.tolerations &&
+      !unique &&
+      task.resources.gpus === 0 &&
+      !o.reserveGpuHosts
+    ) {
       return UNCONSTRAINED;
     }
     return new HardConstraints(task, {
@@ -486,7 +495,13 @@ export function runPass(
   const eligibleCache = new Map<string, HostSlot[] | undefined>();
   const eligibleHosts = (task: Task, hard: HardConstraints): HostSlot[] | undefined => {
     const c = task.constraints;
-    const key = JSON.stringify([c?.nodeSelector, c?.attributes, task.resources.gpus > 0]);
+    const key = JSON.stringify([
+      c?.nodeSelector,
+      c?.attributes,
+      c?.nodeAffinity,
+      c?.tolerations,
+      task.resources.gpus > 0,
+    ]);
     if (eligibleCache.has(key)) return eligibleCache.get(key);
     const hosts = index.slots.filter((s) => hard.checkStatic(s));
     const kept = hosts.length * 8 <= index.size ? hosts : undefined;

@@ -1,8 +1,8 @@
 // Building and checking Tasks. makeTask takes a step's resources as Kubernetes quantities.
-import { resourcesFromKubernetes } from '../offer-adapter/kubernetes.ts';
+import { resourcesFromKubernetes } from '../offer-adapter/kubernetes-resources.ts';
 import { bytes, cpuMillis, QuantityError } from '../offer-adapter/quantity.ts';
 import type { ResourceRequest } from '../offer-adapter/types.ts';
-import type { Task, TaskConstraints } from './types.ts';
+import type { AttributeRequirement, Task, TaskConstraints } from './types.ts';
 
 export class TaskError extends Error {
   readonly code: string;
@@ -128,12 +128,51 @@ export function taskProblem(task: Task): string | undefined {
     return `task ${task.id}: constraints.uniqueHost: needs a groupId`;
   }
   for (const [i, a] of (c.attributes ?? []).entries()) {
-    if (!['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'].includes(a.operator)) {
-      return `task ${task.id}: constraints.attributes[${i}].operator: expected In, NotIn, Exists, DoesNotExist, Gt or Lt`;
+    const p = requirementProblem(a, `constraints.attributes[${i}]`);
+    if (p) return `task ${task.id}: ${p}`;
+  }
+  if (c.nodeAffinity !== undefined) {
+    if (!Array.isArray(c.nodeAffinity))
+      return `task ${task.id}: constraints.nodeAffinity: expected a list of terms`;
+    for (const [i, term] of c.nodeAffinity.entries()) {
+      if (!Array.isArray(term)) {
+        return `task ${task.id}: constraints.nodeAffinity[${i}]: expected a list of requirements`;
+      }
+      for (const [j, a] of term.entries()) {
+        const p = requirementProblem(a, `constraints.nodeAffinity[${i}][${j}]`);
+        if (p) return `task ${task.id}: ${p}`;
+      }
     }
-    if ((a.operator === 'Gt' || a.operator === 'Lt') && !Number.isFinite(Number(a.values?.[0]))) {
-      return `task ${task.id}: constraints.attributes[${i}].values: ${a.operator} needs one number`;
+  }
+  if (c.tolerations !== undefined) {
+    if (!Array.isArray(c.tolerations)) return `task ${task.id}: constraints.tolerations: expected a list`;
+    for (const [i, t] of c.tolerations.entries()) {
+      const at = `task ${task.id}: constraints.tolerations[${i}]`;
+      if (typeof t !== 'object' || t === null) return `${at}: expected an object`;
+      if (t.operator !== undefined && t.operator !== 'Equal' && t.operator !== 'Exists') {
+        return `${at}.operator: expected Equal or Exists`;
+      }
+      if (t.effect !== undefined && !['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) {
+        return `${at}.effect: expected NoSchedule, PreferNoSchedule or NoExecute`;
+      }
+      if (t.operator === 'Exists' && t.value !== undefined && t.value !== '') {
+        return `${at}.value: must be empty when operator is Exists`;
+      }
+      if ((t.key === undefined || t.key === '') && t.operator !== 'Exists') {
+        return `${at}.operator: a toleration without a key must use Exists`;
+      }
     }
+  }
+  return undefined;
+}
+
+function requirementProblem(a: AttributeRequirement, path: string): string | undefined {
+  if (typeof a !== 'object' || a === null) return `${path}: expected {key, operator, values}`;
+  if (!['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'].includes(a.operator)) {
+    return `${path}.operator: expected In, NotIn, Exists, DoesNotExist, Gt or Lt`;
+  }
+  if ((a.operator === 'Gt' || a.operator === 'Lt') && !Number.isFinite(Number(a.values?.[0]))) {
+    return `${path}.values: ${a.operator} needs one number`;
   }
   return undefined;
 }

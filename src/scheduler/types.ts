@@ -1,4 +1,4 @@
-import type { Offer, PortRange, ResourceRequest, Resources } from '../offer-adapter/types.ts';
+import type { Offer, PortRange, ResourceRequest, Resources, Taint } from '../offer-adapter/types.ts';
 
 /** Kubernetes node-affinity style requirement on a host attribute / node label. */
 export interface AttributeRequirement {
@@ -15,11 +15,29 @@ export interface SoftConstraint {
   requirement: AttributeRequirement;
 }
 
+/** A Kubernetes toleration: which taints a task accepts. */
+export interface Toleration {
+  /** Empty or absent with operator Exists: every key. */
+  key?: string;
+  /** Default Equal. */
+  operator?: 'Equal' | 'Exists';
+  value?: string;
+  /** Absent: every effect. */
+  effect?: Taint['effect'];
+}
+
 export interface TaskConstraints {
   /** Every label must equal (Kubernetes nodeSelector). */
   nodeSelector?: Record<string, string>;
   /** Every requirement must hold. */
   attributes?: AttributeRequirement[];
+  /**
+   * Kubernetes required node affinity (`nodeSelectorTerms`): the host must satisfy every
+   * requirement of at least one term. An empty list of terms matches no host, as in Kubernetes.
+   */
+  nodeAffinity?: AttributeRequirement[][];
+  /** Taints the task tolerates; a host with any other NoSchedule/NoExecute taint is refused. */
+  tolerations?: Toleration[];
   /** No two tasks of the task's group on one host (including the group's running tasks). */
   uniqueHost?: boolean;
   soft?: SoftConstraint[];
@@ -48,6 +66,8 @@ export interface HostView {
   /** Free now (offered minus what this pass already placed). */
   readonly free: Readonly<Resources>;
   readonly capacity: Readonly<Resources>;
+  /** The host's taints (Kubernetes nodes), absent when it has none. */
+  readonly taints?: readonly Taint[] | undefined;
 }
 
 /**
@@ -123,7 +143,11 @@ export type ResourceName = 'cpus' | 'memory' | 'disk' | 'gpus' | 'ports' | `scal
 /** One reason a host could not take a task. */
 export type HostReason =
   | { kind: 'insufficient'; resource: ResourceName; requested: number; available: number }
-  | { kind: 'constraint'; constraint: 'nodeSelector' | 'attribute' | 'uniqueHost' | 'gpu'; message: string }
+  | {
+      kind: 'constraint';
+      constraint: 'nodeSelector' | 'attribute' | 'nodeAffinity' | 'taint' | 'uniqueHost' | 'gpu';
+      message: string;
+    }
   | { kind: 'filter'; filter: string; message: string };
 
 /** Reasons aggregated over hosts: one line a user reads ("cpus: 4,980 of 5,000 hosts lacked ..."). */
@@ -177,4 +201,4 @@ export interface PassInput {
   options?: SchedulerOptions;
 }
 
-export type { Offer, PortRange, ResourceRequest, Resources };
+export type { Offer, PortRange, ResourceRequest, Resources, Taint };

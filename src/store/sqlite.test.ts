@@ -150,4 +150,111 @@ describe('SqliteStore', () => {
     expect(store.getStepInstances('ns', 'r').items).toHaveLength(0);
     expect(store.listTasks()).toHaveLength(0);
   });
+
+  it('lists the runs of one workflow by finished state and the children of a run, through indexes', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const run = (name: string, workflow: string, phase?: string, parent?: string) =>
+      store.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'ns' },
+        spec: {
+          workflow,
+          ...(parent ? { initiator: { type: 'subworkflow', parent: { run: parent } } } : {}),
+        },
+        ...(phase ? { status: { phase } } : {}),
+      });
+    run('a1', 'a');
+    run('a2', 'a', 'Pending');
+    run('a3', 'a', 'Running');
+    run('a4', 'a', 'Succeeded');
+    run('a5', 'a', 'Failed');
+    run('a6', 'a', 'Stopped');
+    run('b1', 'b', 'Running');
+    run('c1', 'c', 'Running', 'a3');
+    store.create('WorkflowRun', {
+      ...(store.get('WorkflowRun', 'ns', 'a1') as ResourceObject),
+      metadata: { name: 'a1', namespace: 'other' },
+    });
+    const names = (xs: { metadata: { name: string } }[]) => xs.map((x) => x.metadata.name);
+    expect(names(store.listRuns('ns', { workflow: 'a', finished: false }))).toEqual(['a1', 'a2', 'a3']);
+    expect(names(store.listRuns('ns', { workflow: 'a', finished: true }))).toEqual(['a4', 'a5', 'a6']);
+    expect(names(store.listRuns('ns', { workflow: 'a' }))).toHaveLength(6);
+    expect(names(store.listRuns('ns', { parent: 'a3' }))).toEqual(['c1']);
+    expect(names(store.listRuns(undefined, { finished: false }))).toEqual([
+      'a1',
+      'a2',
+      'a3',
+      'b1',
+      'c1',
+      'a1',
+    ]);
+    // a run that finishes leaves the unfinished index; one that is deleted leaves every index
+    const a3 = store.get('WorkflowRun', 'ns', 'a3')!;
+    store.updateStatus('WorkflowRun', { ...a3, status: { phase: 'Succeeded' } });
+    store.delete('WorkflowRun', 'ns', 'a1');
+    expect(names(store.listRuns('ns', { workflow: 'a', finished: false }))).toEqual(['a2']);
+    expect(store.runWorkflows()).toEqual([
+      { namespace: 'ns', workflow: 'a' },
+      { namespace: 'ns', workflow: 'b' },
+      { namespace: 'ns', workflow: 'c' },
+      { namespace: 'other', workflow: 'a' },
+    ]);
+    // the plans: an index search, never a scan of the namespace's runs
+    expect(store.runQueryPlan('ns', { workflow: 'a', finished: false })).toMatch(
+      /SEARCH objects USING INDEX runs_unfinished/,
+    );
+    expect(store.runQueryPlan(undefined, { finished: false })).toMatch(/USING INDEX runs_unfinished/);
+    expect(store.runQueryPlan('ns', { workflow: 'a', finished: true })).toMatch(
+      /SEARCH objects USING INDEX runs_by_workflow/,
+    );
+    expect(store.runQueryPlan('ns', { parent: 'a3' })).toMatch(/SEARCH objects USING INDEX runs_by_parent/);
+  });
+
+  it('lists state entries by key prefix and deletes them', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    store.setState('notify/pending/a', { n: 1 });
+    store.setState('notify/pending/b', { n: 2 });
+    store.setState('notify/pendingX', 3);
+    store.setState('other', 4);
+    expect(store.listState('notify/pending/')).toEqual([
+      { key: 'notify/pending/a', value: { n: 1 } },
+      { key: 'notify/pending/b', value: { n: 2 } },
+    ]);
+    store.transaction((w) => w.deleteState('notify/pending/a'));
+    expect(store.listState('notify/pending/').map((e) => e.key)).toEqual(['notify/pending/b']);
+    expect(() => store.deleteState('__rv')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
+    expect(() => store.listState('')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
+  });
+
+  it('finishedRuns: newest end first, offset/phase/endedBefore, children of an existing parent left out', () => {
+    const store = new SqliteStore({ dir: ':memory:' });
+    const run = (name: string, phase: string, end: string | undefined, parent?: string) =>
+      store.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'ns' },
+        spec: {
+          workflow: 'w',
+          ...(parent ? { initiator: { type: 'subworkflow', parent: { run: parent } } } : {}),
+        },
+        status: { phase, ...(end ? { endTime: end } : {}) },
+      });
+    run('a', 'Succeeded', '2026-01-01T00:00:01.000Z');
+    run('b', 'Failed', '2026-01-01T00:00:03.000Z');
+    run('c', 'Succeeded', '2026-01-01T00:00:02.000Z');
+    run('d', 'Running', undefined);
+    run('child', 'Succeeded', '2026-01-01T00:00:05.000Z', 'b');
+    run('orphan', 'Stopped', '2026-01-01T00:00:04.000Z', 'gone');
+    const names = (q = {}) => store.finishedRuns('ns', 'w', q).map((r) => r.name);
+    expect(names()).toEqual(['orphan', 'b', 'c', 'a']);
+    expect(names({ offset: 2 })).toEqual(['c', 'a']);
+    expect(names({ offset: 1, limit: 1 })).toEqual(['b']);
+    expect(names({ phase: 'Succeeded', endedBefore: '2026-01-01T00:00:02.000Z' })).toEqual(['a']);
+    expect(store.finishedRuns('ns', 'w', { phase: 'Stopped' })).toEqual([
+      { name: 'orphan', phase: 'Stopped', endTime: '2026-01-01T00:00:04.000Z' },
+    ]);
+    store.delete('WorkflowRun', 'ns', 'b'); // its child is now on its own
+    expect(names()).toEqual(['child', 'orphan', 'c', 'a']);
+  });
 });

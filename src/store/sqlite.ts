@@ -13,13 +13,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { checkSegment, instanceSegment, pathInside } from './paths.ts';
 import {
   type Change,
+  type FinishedRunQuery,
+  type FinishedRunRef,
   KINDS,
   type Kind,
   type ListOptions,
   type ListResult,
   type ResourceObject,
+  type RunQuery,
   type StepInstanceRecord,
   type Store,
   type Stored,
@@ -39,6 +43,17 @@ export interface SqliteStoreOptions {
   suffix?: () => string;
 }
 
+// Run queries (admission, retention) go through expression indexes on the run's JSON, so that
+// their cost follows the runs they return, not every run stored. The query terms must be
+// written exactly as in the index definitions for SQLite to use them (see sqlite.test.ts,
+// which checks the query plans).
+const RUN_WORKFLOW = `json_extract(data, '$.spec.workflow')`;
+const RUN_PARENT = `json_extract(data, '$.spec.initiator.parent.run')`;
+const RUN_UNFINISHED = `coalesce(json_extract(data, '$.status.phase'), '') NOT IN ('Succeeded', 'Failed', 'Stopped')`;
+const RUN_FINISHED = `coalesce(json_extract(data, '$.status.phase'), '') IN ('Succeeded', 'Failed', 'Stopped')`;
+const RUN_PHASE = `json_extract(data, '$.status.phase')`;
+const RUN_END = `coalesce(json_extract(data, '$.status.endTime'), json_extract(data, '$.metadata.creationTimestamp'))`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS objects (
   kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
@@ -57,6 +72,15 @@ CREATE TABLE IF NOT EXISTS tasks (
   PRIMARY KEY (namespace, run, instance)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON objects (namespace, ${RUN_WORKFLOW})
+  WHERE kind = 'WorkflowRun';
+CREATE INDEX IF NOT EXISTS runs_unfinished ON objects (namespace, ${RUN_WORKFLOW})
+  WHERE kind = 'WorkflowRun' AND ${RUN_UNFINISHED};
+CREATE INDEX IF NOT EXISTS runs_finished ON objects
+  (namespace, ${RUN_WORKFLOW}, ${RUN_END}, name, ${RUN_PHASE}, ${RUN_PARENT})
+  WHERE kind = 'WorkflowRun' AND ${RUN_FINISHED};
+CREATE INDEX IF NOT EXISTS runs_by_parent ON objects (namespace, ${RUN_PARENT})
+  WHERE kind = 'WorkflowRun' AND ${RUN_PARENT} IS NOT NULL;
 `;
 
 const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -254,6 +278,100 @@ export class SqliteStore implements Store {
       resourceVersion: String(this.rv),
       ...(more && last ? { continue: encodeToken([last.metadata.namespace, last.metadata.name]) } : {}),
     };
+  }
+
+  /** The SQL of listRuns (exported to tests through runQueryPlan). */
+  private runSql(namespace: string | undefined, query: RunQuery): { sql: string; args: string[] } {
+    const where = [`kind = 'WorkflowRun'`];
+    const args: string[] = [];
+    if (namespace !== undefined) {
+      where.push('namespace = ?');
+      args.push(namespace);
+    }
+    if (query.workflow !== undefined) {
+      where.push(`${RUN_WORKFLOW} = ?`);
+      args.push(query.workflow);
+    }
+    if (query.parent !== undefined) {
+      where.push(`${RUN_PARENT} IS NOT NULL`, `${RUN_PARENT} = ?`);
+      args.push(query.parent);
+    }
+    if (query.finished === false) where.push(RUN_UNFINISHED);
+    if (query.finished === true) where.push(RUN_FINISHED);
+    // without statistics the planner may prefer the primary key (every run of the namespace)
+    const index =
+      query.finished === false
+        ? 'runs_unfinished'
+        : query.parent !== undefined
+          ? 'runs_by_parent'
+          : query.workflow !== undefined
+            ? 'runs_by_workflow'
+            : undefined;
+    const from = index ? `objects INDEXED BY ${index}` : 'objects';
+    return { sql: `SELECT data FROM ${from} WHERE ${where.join(' AND ')} ORDER BY namespace, name`, args };
+  }
+
+  listRuns<T extends ResourceObject>(namespace: string | undefined, query: RunQuery = {}): Stored<T>[] {
+    this.ensureOpen();
+    const { sql, args } = this.runSql(namespace, query);
+    const rows = this.stmt(sql).all(...args) as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data) as Stored<T>);
+  }
+
+  /** SQLite's plan for a listRuns query (tests check that it uses an index). */
+  runQueryPlan(namespace: string | undefined, query: RunQuery = {}): string {
+    const { sql, args } = this.runSql(namespace, query);
+    const rows = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[];
+    return rows.map((r) => r.detail).join('; ');
+  }
+
+  runWorkflows(): { namespace: string; workflow: string }[] {
+    this.ensureOpen();
+    // a skip scan of the index: one or two seeks per distinct pair, however many runs each has
+    const select = `SELECT namespace, ${RUN_WORKFLOW} AS workflow FROM objects INDEXED BY runs_by_workflow
+       WHERE kind = 'WorkflowRun' AND ${RUN_WORKFLOW} IS NOT NULL`;
+    const sameNamespace = this.stmt(
+      `${select} AND namespace = ? AND ${RUN_WORKFLOW} > ? ORDER BY ${RUN_WORKFLOW} LIMIT 1`,
+    );
+    const nextNamespace = this.stmt(
+      `${select} AND namespace > ? ORDER BY namespace, ${RUN_WORKFLOW} LIMIT 1`,
+    );
+    type Row = { namespace: string; workflow: unknown } | undefined;
+    const out: { namespace: string; workflow: string }[] = [];
+    let row = nextNamespace.get('') as Row;
+    while (row) {
+      const at = { namespace: row.namespace, workflow: String(row.workflow) };
+      out.push(at);
+      row = (sameNamespace.get(at.namespace, at.workflow) ?? nextNamespace.get(at.namespace)) as Row;
+    }
+    return out;
+  }
+
+  finishedRuns(namespace: string, workflow: string, query: FinishedRunQuery = {}): FinishedRunRef[] {
+    this.ensureOpen();
+    const where = [
+      `kind = 'WorkflowRun'`,
+      'namespace = ?',
+      `${RUN_WORKFLOW} = ?`,
+      RUN_FINISHED,
+      // a child whose parent run exists goes with its parent, not on its own
+      `(${RUN_PARENT} IS NULL OR NOT EXISTS (SELECT 1 FROM objects p WHERE p.kind = 'WorkflowRun' AND p.namespace = objects.namespace AND p.name = ${RUN_PARENT.replace('(data', '(objects.data')}))`,
+    ];
+    const args: (string | number)[] = [namespace, workflow];
+    if (query.phase !== undefined) {
+      where.push(`${RUN_PHASE} = ?`);
+      args.push(query.phase);
+    }
+    if (query.endedBefore !== undefined) {
+      where.push(`${RUN_END} < ?`);
+      args.push(query.endedBefore);
+    }
+    args.push(query.limit ?? -1, query.offset ?? 0);
+    const rows = this.stmt(
+      `SELECT name, ${RUN_PHASE} AS phase, ${RUN_END} AS endTime FROM objects INDEXED BY runs_finished
+       WHERE ${where.join(' AND ')} ORDER BY ${RUN_END} DESC, name DESC LIMIT ? OFFSET ?`,
+    ).all(...args) as { name: string; phase: string; endTime: string | null }[];
+    return rows.map((r) => ({ name: r.name, phase: r.phase, endTime: r.endTime ?? '' }));
   }
 
   create<T extends ResourceObject>(kind: Kind, input: T): Stored<T> {
@@ -501,6 +619,25 @@ export class SqliteStore implements Store {
     });
   }
 
+  deleteState(key: string): void {
+    this.ensureOpen();
+    if (key.startsWith('__')) throw new StoreError('STORE_INVALID', `state key "${key}" is reserved`);
+    this.write(() => {
+      this.stmt('DELETE FROM state WHERE key = ?').run(key);
+    });
+  }
+
+  listState<V>(prefix: string): { key: string; value: V }[] {
+    this.ensureOpen();
+    if (prefix === '') throw new StoreError('STORE_INVALID', 'listState needs a non-empty prefix');
+    // keys in [prefix, prefix + U+10FFFF): a range scan of the primary key, no LIKE escaping
+    const rows = this.stmt('SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key').all(
+      prefix,
+      `${prefix}\u{10ffff}`,
+    ) as { key: string; value: string }[];
+    return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as V }));
+  }
+
   getState<V>(key: string): V | undefined {
     this.ensureOpen();
     const r = this.stmt('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
@@ -508,9 +645,31 @@ export class SqliteStore implements Store {
   }
 
   attemptDir(namespace: string, run: string, instance: string, attempt: number, launchId: string): string {
+    if (!Number.isSafeInteger(attempt) || attempt < 0) {
+      throw new StoreError(
+        'STORE_UNSAFE_PATH',
+        `attempt ${JSON.stringify(attempt)} is not a non-negative integer`,
+      );
+    }
     // instance ids contain brackets and dots; keep them readable but path-safe
-    const safe = instance.replace(/[^A-Za-z0-9._\-[\]]/g, '_');
-    return join(this.opts.attemptsDir, namespace, run, safe, `${attempt}-${launchId}`);
+    return pathInside(this.opts.attemptsDir, [
+      { what: 'namespace', value: namespace },
+      { what: 'run', value: run },
+      { what: 'step instance', value: instanceSegment(instance) },
+      { what: 'attempt directory', value: `${attempt}-${checkSegment('launch id', launchId)}` },
+    ]);
+  }
+
+  runDir(namespace: string, run: string): string {
+    return pathInside(this.opts.attemptsDir, [
+      { what: 'namespace', value: namespace },
+      { what: 'run', value: run },
+    ]);
+  }
+
+  /** The directory holding every run's files (`<root>/<namespace>/<run>/...`). */
+  get attemptsRoot(): string {
+    return this.opts.attemptsDir;
   }
 
   close(): void {

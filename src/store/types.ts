@@ -55,6 +55,34 @@ export interface ListOptions {
   continue?: string;
 }
 
+/** Which runs Store.listRuns returns (all given conditions hold). */
+export interface RunQuery {
+  /** spec.workflow */
+  workflow?: string;
+  /** spec.initiator.parent.run: the child runs of this run. */
+  parent?: string;
+  /** true: Succeeded, Failed or Stopped; false: not (yet) one of them. */
+  finished?: boolean;
+}
+
+/** Store.finishedRuns: which finished runs of a workflow, newest end first. */
+export interface FinishedRunQuery {
+  /** Skip the `offset` newest (keepLast). */
+  offset?: number;
+  limit?: number;
+  /** Only runs that ended before this RFC 3339 time (TTLs). */
+  endedBefore?: string;
+  /** Only runs in this phase. */
+  phase?: string;
+}
+
+export interface FinishedRunRef {
+  name: string;
+  phase: string;
+  /** status.endTime, or the creation time of a run that never started. */
+  endTime: string;
+}
+
 export interface ListResult<T> {
   items: T[];
   /** Present when there are more items: pass as ListOptions.continue. */
@@ -107,6 +135,8 @@ export type StoreErrorCode =
   | 'STORE_CONFLICT'
   | 'STORE_INVALID'
   | 'STORE_CLOSED'
+  /** A name would build a path outside the store's file root (src/store/paths.ts). */
+  | 'STORE_UNSAFE_PATH'
   /** Read of a Receipt whose commit has not resolved (src/store/port.ts). */
   | 'STORE_PENDING'
   /** An object, a step instance or a state value over the adapter's size limit. */
@@ -134,6 +164,7 @@ export interface StoreWriter {
   putTasks(records: TaskRecord[]): void;
   deleteTask(namespace: string, run: string, instance: string): void;
   setState(key: string, value: unknown): void;
+  deleteState(key: string): void;
 }
 
 export interface Store extends StoreWriter {
@@ -144,6 +175,20 @@ export interface Store extends StoreWriter {
     namespace: string | undefined,
     opts?: ListOptions,
   ): ListResult<Stored<T>>;
+  /**
+   * WorkflowRuns matching `query`, ordered by namespace, name. Indexed: the cost follows the runs
+   * returned, not all runs stored (admission asks for the unfinished runs of one workflow at
+   * every run start; retention for the finished ones).
+   */
+  listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
+  /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
+  runWorkflows(): { namespace: string; workflow: string }[];
+  /**
+   * The finished runs of one workflow as references, newest end first (ties: name), leaving
+   * out subworkflow children whose parent run exists. Indexed, without reading the runs: the
+   * retention sweep's query.
+   */
+  finishedRuns(namespace: string, workflow: string, query?: FinishedRunQuery): FinishedRunRef[];
   /**
    * Runs `fn` in one transaction: its writes are durable together when it returns, and
    * watchers see its changes only after the commit. Nested calls join the outer transaction.
@@ -160,7 +205,14 @@ export interface Store extends StoreWriter {
   countStepInstances(namespace: string, run: string): Record<string, number>;
   listTasks(filter?: { namespace?: string; run?: string }): TaskRecord[];
   getState<V>(key: string): V | undefined;
-  /** Directory for one attempt's logs and executor files (see docs/executor-protocol.md). */
+  /** Every state entry whose key starts with `prefix`, ordered by key. */
+  listState<V>(prefix: string): { key: string; value: V }[];
+  /**
+   * Directory for one attempt's logs and executor files (see docs/executor-protocol.md).
+   * Throws STORE_UNSAFE_PATH when a name would lead outside the store's file root.
+   */
   attemptDir(namespace: string, run: string, instance: string, attempt: number, launchId: string): string;
+  /** Directory of all of one run's attempt files (removed with the run). Same checks as attemptDir. */
+  runDir(namespace: string, run: string): string;
   close(): void;
 }

@@ -37,7 +37,7 @@ const DAYS = '3650';
 // that is what every client and tutorial expects (RS256 tokens).
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-function makeCa(dir: string, name: string, cn: string): void {
+export function makeCa(dir: string, name: string, cn: string): void {
   openssl(
     [
       'req',
@@ -60,7 +60,7 @@ function makeCa(dir: string, name: string, cn: string): void {
   );
 }
 
-function signLeaf(
+export function signLeaf(
   dir: string,
   opts: { name: string; ca: string; subject: string; extensions: string },
 ): void {
@@ -102,6 +102,14 @@ function signLeaf(
   );
 }
 
+/** X.509 extensions of a client certificate (the API server reads the user from its subject). */
+export const CLIENT_CERT_EXTENSIONS = [
+  'basicConstraints=CA:FALSE',
+  'keyUsage=critical,digitalSignature,keyEncipherment',
+  'extendedKeyUsage=clientAuth',
+  '',
+].join('\n');
+
 /** Creates all certificates in `dir` (which must exist). Takes well under a second. */
 export function createCerts(dir: string): ClusterCerts {
   makeCa(dir, 'serving-ca', 'meson-test-serving-ca');
@@ -122,12 +130,7 @@ export function createCerts(dir: string): ClusterCerts {
     name: 'admin',
     ca: 'client-ca',
     subject: '/O=system:masters/CN=admin',
-    extensions: [
-      'basicConstraints=CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=clientAuth',
-      '',
-    ].join('\n'),
+    extensions: CLIENT_CERT_EXTENSIONS,
   });
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,4 +17,31 @@ export function kubectl(args: string[], input?: string): { status: number; stdou
     timeout: 60_000,
   });
   return { status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+}
+
+/**
+ * kubectl without blocking this process: needed when the API server calls back into a server
+ * running in this test process (an admission webhook), which spawnSync would starve.
+ */
+export function kubectlAsync(
+  args: string[],
+  input?: string,
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  cacheDir ??= mkdtempSync(join(tmpdir(), 'meson-kubectl-cache-'));
+  const child = spawn(join(inject('clusterBinDir'), 'kubectl'), [`--cache-dir=${cacheDir}`, ...args], {
+    env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
+    timeout: 60_000,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  child.stdin.end(input ?? '');
+  return new Promise((resolve) => {
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
 }

@@ -29,3 +29,14 @@ export async function waitFor<T>(
 export function isNotFound(error: unknown): boolean {
   return (error as { code?: number }).code === 404;
 }
+
+/** True once `read` fails with 404 (the object is gone), undefined while it succeeds: for waitFor. */
+export async function gone(read: () => Promise<unknown>): Promise<true | undefined> {
+  try {
+    await read();
+    return undefined;
+  } catch (error) {
+    if (isNotFound(error)) return true;
+    throw error;
+  }
+}

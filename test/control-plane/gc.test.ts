@@ -1,20 +1,10 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { describe, expect, inject, it } from 'vitest';
 import { useNamespace } from '../cluster/namespace.ts';
-import { isNotFound, waitFor } from '../cluster/wait.ts';
+import { gone, waitFor } from '../cluster/wait.ts';
 
 const ns = useNamespace('gc');
 const core = ns.kc.makeApiClient(CoreV1Api);
-
-async function gone(read: () => Promise<unknown>): Promise<true | undefined> {
-  try {
-    await read();
-    return undefined;
-  } catch (error) {
-    if (isNotFound(error)) return true;
-    throw error;
-  }
-}
 
 describe('kube-controller-manager', () => {
   it('garbage-collects a Pod whose owner ConfigMap is deleted', async () => {

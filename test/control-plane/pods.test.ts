@@ -61,6 +61,37 @@ describe('KWOK pod stages', () => {
     expect(terminated?.reason).toBe('Error');
   });
 
+  it('copies the termination-message annotation into the terminated state, as a kubelet copies the file', async () => {
+    const message = JSON.stringify({ outputs: { rows: 3 }, note: 'quotes " and \\ and ünï' });
+    await core.createNamespacedPod({
+      namespace: ns.name,
+      body: podOn('message', {
+        'kwok.meson.dev/duration': '100ms',
+        'kwok.meson.dev/termination-message': message,
+      }),
+    });
+    const { pod } = await phasesUntil('message', 'Succeeded');
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.message).toBe(message);
+    await core.createNamespacedPod({
+      namespace: ns.name,
+      body: podOn('message-exit', {
+        'kwok.meson.dev/duration': '100ms',
+        'kwok.meson.dev/exit-code': '2',
+        'kwok.meson.dev/termination-message': 'why it failed',
+      }),
+    });
+    const failed = await phasesUntil('message-exit', 'Failed');
+    expect(failed.pod.status?.containerStatuses?.[0]?.state?.terminated?.message).toBe('why it failed');
+  });
+
+  it('completes a pod without any annotation (default duration, no message)', async () => {
+    const body = podOn('bare', {});
+    delete body.metadata!.annotations;
+    await core.createNamespacedPod({ namespace: ns.name, body });
+    const { pod } = await phasesUntil('bare', 'Succeeded');
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.message).toBeUndefined();
+  });
+
   it('keeps a run-forever pod Running, and completes its deletion without a kubelet', async () => {
     await core.createNamespacedPod({
       namespace: ns.name,

@@ -98,4 +98,45 @@ describe('mesonctl server', () => {
     servers.push(second);
     expect((await api(second.url, 'GET', '/healthz')).body).toEqual({ ok: true });
   });
+  it("keeps the server's secrets out of a step's environment (and so out of its logs served by the API)", async () => {
+    root = mkdtempSync(join(tmpdir(), 'meson-server-'));
+    const token = 'tok-SECRET-api';
+    const server = await startServer({
+      cwd: root,
+      dataDir: join(root, 'data'),
+      env: {
+        MESON_API_TOKEN: token,
+        AWS_SECRET_ACCESS_KEY: 'aws-SECRET-key',
+        SOME_VAR: 'some-SECRET-value',
+        SHARED_OK: 'shared-value',
+        MESON_STEP_ENV_PASSTHROUGH: 'SHARED_OK',
+      },
+    });
+    servers.push(server);
+    const ns = '/api/v1/namespaces/default';
+    const workflow = {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'Workflow',
+      metadata: { name: 'printenv' },
+      spec: {
+        definition: {
+          step: { name: 'p', shell: { script: 'env; cat /proc/$PPID/environ | tr "\\0" "\\n"' } },
+        },
+      },
+    };
+    expect((await api(server.url, 'POST', `${ns}/workflows`, workflow, token)).status).toBe(201);
+    const run = (await api(server.url, 'POST', `${ns}/workflows/printenv/runs`, {}, token)).body.metadata
+      .name;
+    let phase = '';
+    for (let i = 0; i < 400 && !['Succeeded', 'Failed'].includes(phase); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      phase = (await api(server.url, 'GET', `${ns}/runs/${run}`, undefined, token)).body.status?.phase ?? '';
+    }
+    expect(phase).toBe('Succeeded');
+    const logs = (await api(server.url, 'GET', `${ns}/runs/${run}/steps/p/logs`, undefined, token))
+      .body as string;
+    expect(logs).toContain('SHARED_OK=shared-value');
+    expect(logs).toMatch(/^HOME=.*\/attempts\/default\/.*\/work$/m);
+    expect(logs).not.toContain('SECRET');
+  });
 });

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { applyManifests } from '../../src/controller/manifests.ts';
 import { createStandalone, type StandaloneOptions } from '../../src/controller/standalone.ts';
 import type { Workflow, WorkflowRun } from '../../src/crds/index.ts';
+import type { HttpRequest } from '../../src/notify/index.ts';
 import type { Stored } from '../../src/store/types.ts';
 
 const cleanups: (() => void)[] = [];
@@ -208,13 +209,17 @@ describe('workflow services', () => {
 
   it('posts webhook notifications on start and success', async () => {
     const calls: { url: string; body: Record<string, unknown> }[] = [];
-    const fetch = (async (url: string, init: RequestInit) => {
-      calls.push({ url, body: JSON.parse(String(init.body)) });
-      return new Response('ok', { status: 200 });
-    }) as unknown as typeof globalThis.fetch;
+    // a public address for hooks.example, and a transport that records instead of connecting
+    const webhook = {
+      lookup: async () => [{ address: '93.184.216.34', family: 4 }],
+      transport: async (req: HttpRequest) => {
+        calls.push({ url: req.url.href, body: JSON.parse(String(req.body)) });
+        return { status: 200 };
+      },
+    };
     const logged: Record<string, unknown>[] = [];
     const keep = (o: object, msg?: string) => void logged.push({ ...o, msg });
-    const s = setup({ fetch, logger: { info: keep, warn: keep, error: keep, debug: keep } });
+    const s = setup({ webhook, logger: { info: keep, warn: keep, error: keep, debug: keep } });
     load(
       s,
       wf('notified', {

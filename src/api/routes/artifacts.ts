@@ -2,10 +2,12 @@
 // triggers react to it) and list, filtered by name and partition.
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { dnsName } from '../../controller/names.ts';
 import { API_VERSION, type DataArtifact, PartitionSchema } from '../../crds/index.ts';
+import { nameIssue, userMetadataMapIssues } from '../../crds/names.ts';
 import type { Stored } from '../../store/types.ts';
 import type { RouteDeps } from '../app.ts';
-import { checkName, pageLimit, parseWith, type Query } from '../http.ts';
+import { assertNoIssues, pageLimit, parseWith, type Query } from '../http.ts';
 import { ApiError } from '../problems.ts';
 
 export const AnnounceArtifactRequestSchema = z.strictObject({
@@ -38,8 +40,17 @@ export function artifactRoutes(deps: RouteDeps): FastifyPluginAsync {
   const { store } = deps;
   return async (app) => {
     app.post<{ Params: { ns: string }; Body: unknown }>('/namespaces/:ns/artifacts', async (req, reply) => {
-      const ns = checkName(req.params.ns, 'namespace');
+      const ns = req.params.ns;
       const body = parseWith(AnnounceArtifactRequestSchema, req.body, 'body');
+      assertNoIssues(
+        [
+          ...(body.metadata?.name === undefined
+            ? []
+            : nameIssue(['metadata', 'name'], 'name', body.metadata.name)),
+          ...userMetadataMapIssues(body.metadata?.labels, ['metadata', 'labels'], 'labels'),
+        ],
+        'the DataArtifact is invalid',
+      );
       const art: DataArtifact = {
         apiVersion: API_VERSION,
         kind: 'DataArtifact',
@@ -47,7 +58,7 @@ export function artifactRoutes(deps: RouteDeps): FastifyPluginAsync {
           namespace: ns,
           ...(body.metadata?.name
             ? { name: body.metadata.name }
-            : { generateName: `${body.name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}-` }),
+            : { generateName: `${dnsName(body.name).replace(/^-+/, '') || 'artifact'}-` }),
           labels: {
             'meson.dev/artifact': body.name
               .toLowerCase()
@@ -67,7 +78,7 @@ export function artifactRoutes(deps: RouteDeps): FastifyPluginAsync {
     });
 
     app.get<{ Params: { ns: string }; Querystring: Query }>('/namespaces/:ns/artifacts', async (req) => {
-      const ns = checkName(req.params.ns, 'namespace');
+      const ns = req.params.ns;
       const name = req.query.name;
       const partition = partitionFilter(req.query);
       const limit = pageLimit(req.query.limit);

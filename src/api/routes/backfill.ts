@@ -10,7 +10,7 @@ import { runVersion } from '../../controller/run-check.ts';
 import { JsonValueSchema, type Workflow, type WorkflowRun } from '../../crds/index.ts';
 import { dateIntAdd } from '../../expr/dates.ts';
 import type { RouteDeps } from '../app.ts';
-import { checkName, parseWith } from '../http.ts';
+import { parseWith } from '../http.ts';
 import { ApiError } from '../problems.ts';
 import { assertRunCanStart, runObject } from './runs.ts';
 
@@ -47,7 +47,7 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
     app.post<{ Params: { ns: string; name: string }; Body: unknown }>(
       '/namespaces/:ns/workflows/:name/backfill',
       async (req, reply) => {
-        const ns = checkName(req.params.ns, 'namespace');
+        const ns = req.params.ns;
         const body = parseWith(BackfillRequestSchema, req.body, 'body');
         const wf = store.get<Workflow>('Workflow', ns, req.params.name);
         if (!wf) throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);

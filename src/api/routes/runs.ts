@@ -8,7 +8,6 @@ import { type ExecutorStatus, readStatus } from '../../../executors/protocol.ts'
 import { checkRunStart, type RunStartRequest } from '../../controller/run-check.ts';
 import {
   API_VERSION,
-  InitiatorSchema,
   JsonValueSchema,
   RUN_PHASES,
   type StepInstanceStatus,
@@ -17,9 +16,16 @@ import {
   WorkflowRunSpecSchema,
   type WorkflowRunStatus,
 } from '../../crds/index.ts';
+import {
+  CLIENT_INITIATOR_TYPES,
+  clientInitiatorIssues,
+  clientRunIssues,
+  userMetadataMapIssues,
+} from '../../crds/names.ts';
+import { validateDocument } from '../../crds/validate.ts';
 import type { Stored } from '../../store/types.ts';
 import type { RouteDeps } from '../app.ts';
-import { checkName, pageLimit, parseWith, type Query } from '../http.ts';
+import { assertNoIssues, inspectNames, pageLimit, parseWith, type Query } from '../http.ts';
 import { ApiError } from '../problems.ts';
 
 type NsParams = { ns: string };
@@ -31,11 +37,29 @@ export const RunParametersSchema = z.union([
   z.array(z.strictObject({ name: z.string().min(1), value: JsonValueSchema })),
 ]);
 
+/** What a client may say about who starts a run; the other initiators are the system's. */
+export const ClientInitiatorSchema = z.strictObject({
+  type: z.enum(CLIENT_INITIATOR_TYPES),
+  user: z.string().max(253).optional(),
+});
+
 export const StartRunRequestSchema = z.strictObject({
   parameters: RunParametersSchema.optional(),
   version: z.number().int().positive().optional(),
-  initiator: InitiatorSchema.optional(),
+  initiator: ClientInitiatorSchema.optional().describe('api (the default) or manual'),
+  labels: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('Labels of the run; meson.dev/ keys are the system’s and refused'),
+});
+
+/** The metadata a client may give a run (kubectl-style POST); the rest is the server's. */
+const ClientRunMetadataSchema = z.looseObject({
+  name: z.string().optional(),
+  generateName: z.string().optional(),
+  namespace: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
 });
 
 export const RestartRunRequestSchema = z.strictObject({
@@ -95,11 +119,23 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
     app.post<{ Params: NsParams & { name: string }; Body: unknown }>(
       '/namespaces/:ns/workflows/:name/runs',
       async (req, reply) => {
-        const ns = checkName(req.params.ns, 'namespace');
-        const body = parseWith(StartRunRequestSchema, req.body ?? {}, 'body');
+        const ns = req.params.ns;
+        const raw = (req.body ?? {}) as Record<string, unknown>;
+        // system-owned fields first: a forged initiator is refused as such, not as a bad enum
+        if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+          assertNoIssues(
+            [
+              ...clientInitiatorIssues(raw.initiator, ['initiator']),
+              ...userMetadataMapIssues(raw.labels, ['labels'], 'labels'),
+            ],
+            'the run cannot be created',
+          );
+        }
+        const body = parseWith(StartRunRequestSchema, raw, 'body');
         const wf = store.get<Workflow>('Workflow', ns, req.params.name);
         if (!wf) throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
         const parameters = toParameterList(body.parameters);
+        inspectNames(parameters, 'parameters');
         assertRunCanStart(deps, wf, {
           ...(body.version ? { version: body.version } : {}),
           ...(parameters ? { parameters } : {}),
@@ -123,12 +159,41 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
 
     // a full WorkflowRun spec, as kubectl would create it
     app.post<{ Params: NsParams; Body: unknown }>('/namespaces/:ns/runs', async (req, reply) => {
-      const ns = checkName(req.params.ns, 'namespace');
+      const ns = req.params.ns;
       const body = parseWith(
-        z.object({ metadata: z.looseObject({}).optional(), spec: WorkflowRunSpecSchema }).loose(),
+        z.object({ metadata: ClientRunMetadataSchema.optional(), spec: WorkflowRunSpecSchema }).loose(),
         req.body,
         'body',
       );
+      const meta = body.metadata ?? {};
+      if (meta.namespace !== undefined && meta.namespace !== ns) {
+        throw new ApiError(
+          'API_BAD_REQUEST',
+          `metadata.namespace "${meta.namespace}" differs from the path's "${ns}"`,
+        );
+      }
+      inspectNames(body.spec.parameters, 'spec.parameters');
+      // only the fields a client writes: uid, ownerReferences, finalizers... are the server's
+      const run: WorkflowRun = {
+        apiVersion: API_VERSION,
+        kind: 'WorkflowRun',
+        metadata: {
+          namespace: ns,
+          ...(meta.name
+            ? { name: meta.name }
+            : { generateName: meta.generateName ?? `${body.spec.workflow}-` }),
+          ...(meta.labels ? { labels: meta.labels } : {}),
+          ...(meta.annotations ? { annotations: meta.annotations } : {}),
+        },
+        spec: { initiator: { type: 'api' }, ...body.spec },
+      };
+      // names (they become directories of the data dir) and system-owned fields, as the
+      // validator checks them everywhere (422 naming the field)
+      assertNoIssues(
+        [...clientRunIssues(run.metadata, run.spec), ...validateDocument(run)],
+        'the WorkflowRun is invalid',
+      );
+      run.metadata.labels = { ...(run.metadata.labels ?? {}), 'meson.dev/workflow': body.spec.workflow };
       const wf = store.get<Workflow>('Workflow', ns, body.spec.workflow);
       if (!wf) {
         throw new ApiError(
@@ -148,23 +213,11 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
           'spec.',
         );
       }
-      const meta = (body.metadata ?? {}) as WorkflowRun['metadata'];
-      const run: WorkflowRun = {
-        apiVersion: API_VERSION,
-        kind: 'WorkflowRun',
-        metadata: {
-          ...meta,
-          namespace: ns,
-          ...(meta.name ? {} : { generateName: meta.generateName ?? `${body.spec.workflow}-` }),
-          labels: { 'meson.dev/workflow': body.spec.workflow, ...(meta.labels ?? {}) },
-        },
-        spec: { initiator: { type: 'api' }, ...body.spec },
-      };
       return reply.code(201).send(store.create('WorkflowRun', run));
     });
 
     app.get<{ Params: NsParams; Querystring: Query }>('/namespaces/:ns/runs', async (req) => {
-      const ns = checkName(req.params.ns, 'namespace');
+      const ns = req.params.ns;
       const { workflow, phase } = req.query;
       if (phase !== undefined && !(RUN_PHASES as readonly string[]).includes(phase)) {
         throw new ApiError(
@@ -318,6 +371,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             `run "${prev.metadata.name}" is ${phase ?? 'not started'}: only a Failed or Stopped run can be restarted from failed`,
           );
         }
+        inspectNames(toParameterList(body.parameters), 'parameters');
         const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
         const wf = store.get<Workflow>('Workflow', req.params.ns, prev.spec.workflow);
         if (wf && body.parameters) {

@@ -7,7 +7,7 @@ import { validateDocument } from '../../crds/validate.ts';
 import type { Stored } from '../../store/types.ts';
 import { WORKFLOW_LABEL } from '../../versions/index.ts';
 import type { RouteDeps } from '../app.ts';
-import { checkName, pageLimit, type Query } from '../http.ts';
+import { pageLimit, type Query } from '../http.ts';
 import { ApiError } from '../problems.ts';
 
 type NsParams = { ns: string };
@@ -73,7 +73,7 @@ export function workflowRoutes(deps: RouteDeps): FastifyPluginAsync {
   const { store } = deps;
   return async (app) => {
     app.post<{ Params: NsParams; Body: unknown }>('/namespaces/:ns/workflows', async (req, reply) => {
-      const ns = checkName(req.params.ns, 'namespace');
+      const ns = req.params.ns;
       const wf = workflowFromBody(req.body, ns);
       const saved = store.transaction((w) => {
         const created = w.create<Workflow>('Workflow', wf);
@@ -85,8 +85,8 @@ export function workflowRoutes(deps: RouteDeps): FastifyPluginAsync {
     });
 
     app.put<{ Params: NameParams; Body: unknown }>('/namespaces/:ns/workflows/:name', async (req, reply) => {
-      const ns = checkName(req.params.ns, 'namespace');
-      const name = checkName(req.params.name, 'workflow name');
+      const ns = req.params.ns;
+      const name = req.params.name;
       const wf = workflowFromBody(req.body, ns, name);
       const created = store.transaction((w) => {
         const cur = store.get<Workflow>('Workflow', ns, name);
@@ -103,7 +103,7 @@ export function workflowRoutes(deps: RouteDeps): FastifyPluginAsync {
     });
 
     app.get<{ Params: NsParams; Querystring: Query }>('/namespaces/:ns/workflows', async (req) => {
-      const ns = checkName(req.params.ns, 'namespace');
+      const ns = req.params.ns;
       const limit = pageLimit(req.query.limit);
       const page = store.list<Workflow>('Workflow', ns, {
         ...(limit ? { limit } : {}),

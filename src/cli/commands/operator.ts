@@ -1,12 +1,366 @@
-// `mesonctl operator`: the Kubernetes operator. Its controller is src/controller (the same one
-// the standalone server runs); what it still lacks is the Kubernetes adapters behind the store,
-// offer-source and launcher ports. Until they exist this command says so instead of pretending.
-import type { Command } from '../cli.ts';
+// `mesonctl operator`: the Kubernetes operator process. Today it serves the admission webhook,
+// /healthz and /readyz, and holds leader election on a Lease; the run controller (Kubernetes
+// store, node offers, Pod launcher) is wired in later, and until then the command says at start
+// that runs are not reconciled. `mesonctl operator webhook-config` prints the
+// ValidatingWebhookConfiguration for a CA bundle.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { loadKubeConfig } from '../../operator/kube.ts';
+import { LEASE_DEFAULTS } from '../../operator/leader.ts';
+import {
+  defaultIdentity,
+  type ListenAddress,
+  type OperatorConfig,
+  SERVES,
+  startOperator,
+} from '../../operator/process.ts';
+import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '../../operator/webhook.ts';
+import { webhookConfiguration } from '../../operator/webhook-config.ts';
+import type { CliIo, Command } from '../cli.ts';
 
-export const operatorCommand: Command = async (_args, io) => {
-  io.stderr(
-    'mesonctl operator: not yet available: it needs the Kubernetes store adapter (src/store port on the\n' +
-      'Kubernetes API) and the Pod launcher. Use `mesonctl server` for the standalone mode.\n',
+export const USAGE = `usage: mesonctl operator [flags]
+       mesonctl operator webhook-config --ca-bundle FILE (--url URL | --service NS/NAME[:PORT]) [--namespace NS]...
+
+The Kubernetes operator. It serves the validating admission webhook for meson.dev objects,
+/healthz and /readyz, and takes part in leader election on a coordination.k8s.io Lease.
+Not yet: runs are not reconciled (the run controller is not wired into the operator yet);
+use \`mesonctl server\` to run workflows.
+
+  --kubeconfig FILE           cluster access (default: $KUBECONFIG, else the in-cluster service account)
+  --namespace NS              serve only NS (repeatable; default all namespaces)
+  --api-listen ADDR           /healthz and /readyz (the REST API joins them with the run controller)
+                              (default 0.0.0.0:8080; MESON_API_LISTEN)
+  --webhook-listen ADDR       admission webhook, HTTPS (default 0.0.0.0:9443; MESON_WEBHOOK_LISTEN)
+  --webhook-cert FILE         serving certificate, PEM (MESON_WEBHOOK_CERT); with --webhook-key,
+  --webhook-key FILE          its key (MESON_WEBHOOK_KEY); without both, no webhook is served
+  --webhook-body-limit BYTES  largest AdmissionReview accepted (default ${DEFAULT_WEBHOOK_BODY_LIMIT}; MESON_WEBHOOK_BODY_LIMIT)
+  --webhook-timeout SECONDS   time to receive and answer one request (default ${DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS / 1000})
+  --leader-elect[=BOOL]       leader election (default true; --leader-elect=false for one replica)
+  --lease-name NAME           the Lease (default meson-operator)
+  --lease-namespace NS        its namespace (default $POD_NAMESPACE, else the in-cluster namespace, else meson-system)
+  --lease-duration SECONDS    default ${LEASE_DEFAULTS.leaseDurationMs / 1000} (whole seconds)
+  --renew-deadline SECONDS    default ${LEASE_DEFAULTS.renewDeadlineMs / 1000}
+  --retry-period SECONDS      default ${LEASE_DEFAULTS.retryPeriodMs / 1000}
+  --identity ID               this candidate's name (default $POD_NAME or host name, plus a random suffix)
+
+ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
+SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
+Exit status: 2 bad usage, 1 could not start or lost the Lease.
+`;
+
+const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+  code = 'CLI_USAGE';
+}
+
+export function parseListen(value: string, flag: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535)
+    throw new UsageError(`${flag}: expected HOST:PORT, :PORT or [IPv6]:PORT, got "${value}"`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function seconds(value: string | undefined, flag: string, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 3600)
+    throw new UsageError(`${flag}: expected seconds from 0 to 3600, got "${value}"`);
+  return Math.round(n * 1000);
+}
+
+function namespaceFile(): string | undefined {
+  try {
+    return (
+      readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Takes --leader-elect, --leader-elect=BOOL and --no-leader-elect out of `args`. */
+function leaderElectFlag(args: string[]): { rest: string[]; leaderElect: boolean } {
+  let leaderElect = true;
+  const rest: string[] = [];
+  for (const a of args) {
+    const m = /^--(no-)?leader-elect(?:=(.*))?$/.exec(a);
+    if (!m) {
+      rest.push(a);
+      continue;
+    }
+    if (m[1] && m[2] !== undefined) throw new UsageError(`${a}: --no-leader-elect takes no value`);
+    const v = m[2] ?? 'true';
+    if (!['true', 'false'].includes(v))
+      throw new UsageError(`--leader-elect: expected true or false, got "${v}"`);
+    leaderElect = m[1] ? false : v === 'true';
+  }
+  return { rest, leaderElect };
+}
+
+export interface OperatorFlags {
+  kubeconfig?: string;
+  namespaces: string[];
+  api: ListenAddress;
+  webhook?: ListenAddress & {
+    certFile: string;
+    keyFile: string;
+    bodyLimit: number;
+    requestTimeoutMs: number;
+  };
+  leaderElection?: Omit<NonNullable<OperatorConfig['leaderElection']>, 'identity'> & { identity?: string };
+}
+
+/** The flags of `mesonctl operator`, checked (throws UsageError). Pure apart from env defaults. */
+export function parseOperatorArgs(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): OperatorFlags | 'help' {
+  const { rest, leaderElect } = leaderElectFlag(args);
+  let parsed: ReturnType<typeof parseOperatorOptions>;
+  try {
+    parsed = parseOperatorOptions(rest);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const namespaces = v.namespace ?? [];
+  for (const ns of namespaces)
+    if (!NS.test(ns) || ns.length > 63)
+      throw new UsageError(`--namespace: expected a namespace name, got "${ns}"`);
+  const abs = (p: string) => (isAbsolute(p) ? p : join(cwd, p));
+  const certFile = v['webhook-cert'] ?? (env.MESON_WEBHOOK_CERT || undefined);
+  const keyFile = v['webhook-key'] ?? (env.MESON_WEBHOOK_KEY || undefined);
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new UsageError(
+      '--webhook-cert and --webhook-key go together: give both (or neither, for no webhook)',
+    );
+  const limitText = v['webhook-body-limit'] ?? env.MESON_WEBHOOK_BODY_LIMIT;
+  const bodyLimit = limitText === undefined ? DEFAULT_WEBHOOK_BODY_LIMIT : Number(limitText);
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024 || bodyLimit > 64 * 1024 * 1024)
+    throw new UsageError(`--webhook-body-limit: expected bytes from 1024 to 67108864, got "${limitText}"`);
+  const flags: OperatorFlags = {
+    namespaces: [...new Set(namespaces)],
+    api: parseListen(v['api-listen'] ?? env.MESON_API_LISTEN ?? '0.0.0.0:8080', '--api-listen'),
+  };
+  const kubeconfig = v.kubeconfig === undefined ? undefined : abs(v.kubeconfig);
+  if (kubeconfig) flags.kubeconfig = kubeconfig;
+  if (certFile && keyFile)
+    flags.webhook = {
+      ...parseListen(v['webhook-listen'] ?? env.MESON_WEBHOOK_LISTEN ?? '0.0.0.0:9443', '--webhook-listen'),
+      certFile: abs(certFile),
+      keyFile: abs(keyFile),
+      bodyLimit,
+      requestTimeoutMs: seconds(
+        v['webhook-timeout'],
+        '--webhook-timeout',
+        DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS,
+      ),
+    };
+  if (leaderElect) {
+    const leaseNamespace = v['lease-namespace'] ?? (env.POD_NAMESPACE || namespaceFile() || 'meson-system');
+    const leaseName = v['lease-name'] ?? 'meson-operator';
+    if (!NS.test(leaseNamespace))
+      throw new UsageError(`--lease-namespace: expected a namespace name, got "${leaseNamespace}"`);
+    if (!NS.test(leaseName) || leaseName.length > 253)
+      throw new UsageError(`--lease-name: expected a lower-case name, got "${leaseName}"`);
+    flags.leaderElection = {
+      namespace: leaseNamespace,
+      name: leaseName,
+      leaseDurationMs: seconds(v['lease-duration'], '--lease-duration', LEASE_DEFAULTS.leaseDurationMs),
+      renewDeadlineMs: seconds(v['renew-deadline'], '--renew-deadline', LEASE_DEFAULTS.renewDeadlineMs),
+      retryPeriodMs: seconds(v['retry-period'], '--retry-period', LEASE_DEFAULTS.retryPeriodMs),
+      ...(v.identity ? { identity: v.identity } : {}),
+    };
+  }
+  return flags;
+}
+
+function parseOperatorOptions(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string', multiple: true },
+      'api-listen': { type: 'string' },
+      'webhook-listen': { type: 'string' },
+      'webhook-cert': { type: 'string' },
+      'webhook-key': { type: 'string' },
+      'webhook-body-limit': { type: 'string' },
+      'webhook-timeout': { type: 'string' },
+      'lease-name': { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      'retry-period': { type: 'string' },
+      identity: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+export const WEBHOOK_CONFIG_USAGE = `usage: mesonctl operator webhook-config --ca-bundle FILE (--url URL | --service NS/NAME[:PORT]) [--namespace NS]... [--name NAME]
+
+Prints the ValidatingWebhookConfiguration (YAML) that sends meson.dev Workflow, WorkflowRun and
+DataArtifact writes to the operator's webhook, trusting the CA in FILE (PEM). Default service:
+meson-system/meson-operator-webhook:443. --namespace limits it to those namespaces.
+`;
+
+function webhookConfigCommand(args: string[], io: CliIo): number {
+  let v: {
+    'ca-bundle'?: string;
+    url?: string;
+    service?: string;
+    namespace?: string[];
+    name?: string;
+    help?: boolean;
+  };
+  try {
+    v = parseArgs({
+      args,
+      options: {
+        'ca-bundle': { type: 'string' },
+        url: { type: 'string' },
+        service: { type: 'string' },
+        namespace: { type: 'string', multiple: true },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    io.stderr(`mesonctl operator webhook-config: ${(err as Error).message}\n${WEBHOOK_CONFIG_USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    io.stdout(WEBHOOK_CONFIG_USAGE);
+    return 0;
+  }
+  const fail = (m: string) => {
+    io.stderr(`mesonctl operator webhook-config: ${m}\n`);
+    return 2;
+  };
+  if (!v['ca-bundle'])
+    return fail('--ca-bundle FILE is required (the PEM CA that signed the serving certificate)');
+  if (v.url && v.service) return fail('give --url or --service, not both');
+  let caBundle: string;
+  try {
+    const file = v['ca-bundle'];
+    caBundle = readFileSync(isAbsolute(file) ? file : join(io.cwd, file), 'utf8');
+  } catch (err) {
+    return fail(`--ca-bundle: cannot read ${v['ca-bundle']}: ${(err as Error).message}`);
+  }
+  if (!caBundle.includes('-----BEGIN CERTIFICATE-----'))
+    return fail('--ca-bundle: expected a PEM certificate');
+  if (v.url !== undefined && (!URL.canParse(v.url) || new URL(v.url).protocol !== 'https:'))
+    return fail(`--url: expected an https:// URL, got "${v.url}"`);
+  let service: { namespace: string; name: string; port: number } | undefined;
+  if (v.service !== undefined) {
+    const m = /^([a-z0-9-]+)\/([a-z0-9.-]+)(?::(\d{1,5}))?$/.exec(v.service);
+    if (!m) return fail(`--service: expected NAMESPACE/NAME[:PORT], got "${v.service}"`);
+    service = { namespace: m[1]!, name: m[2]!, port: Number(m[3] ?? 443) };
+  }
+  for (const ns of v.namespace ?? [])
+    if (!NS.test(ns)) return fail(`--namespace: expected a namespace name, got "${ns}"`);
+  io.stdout(
+    stringify(
+      webhookConfiguration({
+        caBundle,
+        ...(v.url ? { url: v.url } : {}),
+        ...(service ? { service } : {}),
+        ...(v.namespace ? { namespaces: v.namespace } : {}),
+        ...(v.name ? { name: v.name } : {}),
+      }),
+    ),
   );
-  return 2;
+  return 0;
+}
+
+export const operatorCommand: Command = async (args, io) => {
+  if (args[0] === 'webhook-config') return webhookConfigCommand(args.slice(1), io);
+  let flags: OperatorFlags | 'help';
+  try {
+    flags = parseOperatorArgs(args, io.env, io.cwd);
+  } catch (err) {
+    io.stderr(`mesonctl operator: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags === 'help') {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const logger = pino({ level: io.env.MESON_LOG_LEVEL ?? 'info', base: { component: 'meson-operator' } });
+  let config: OperatorConfig;
+  try {
+    const { kc, source } = loadKubeConfig(flags.kubeconfig, io.env);
+    const webhook = flags.webhook
+      ? {
+          ...flags.webhook,
+          cert: readFileSync(flags.webhook.certFile, 'utf8'),
+          key: readFileSync(flags.webhook.keyFile, 'utf8'),
+        }
+      : undefined;
+    config = {
+      kc,
+      namespaces: flags.namespaces,
+      api: flags.api,
+      ...(webhook ? { webhook } : {}),
+      ...(flags.leaderElection
+        ? {
+            leaderElection: {
+              ...flags.leaderElection,
+              identity: flags.leaderElection.identity ?? defaultIdentity(io.env),
+            },
+          }
+        : {}),
+      logger,
+      onLostLeadership: (reason) => {
+        // Like kube-controller-manager: a process that lost its Lease exits and restarts clean.
+        logger.error({ reason }, 'lost the Lease; exiting');
+        process.exit(1);
+      },
+    };
+    logger.info({ kubeconfig: source, cluster: kc.getCurrentCluster()?.server }, 'cluster access');
+  } catch (err) {
+    io.stderr(`mesonctl operator: ${(err as Error).message}\n`);
+    return 1;
+  }
+  let running: Awaited<ReturnType<typeof startOperator>>;
+  try {
+    running = await startOperator(config);
+  } catch (err) {
+    io.stderr(`mesonctl operator: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const scope = flags.namespaces.length ? flags.namespaces.join(', ') : 'all namespaces';
+  logger.info(
+    {
+      api: running.apiUrl,
+      webhook: running.webhookUrl ?? 'off (no --webhook-cert/--webhook-key)',
+      namespaces: scope,
+      leaderElection: config.leaderElection
+        ? `${config.leaderElection.namespace}/${config.leaderElection.name} as ${config.leaderElection.identity}`
+        : 'off',
+    },
+    'meson operator started',
+  );
+  io.stderr(`mesonctl operator: serves ${SERVES}.\n`);
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down: releasing the Lease, closing servers');
+    await running.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  return undefined;
 };

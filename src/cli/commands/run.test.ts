@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../store/sqlite.ts';
-import { operatorCommand } from './operator.ts';
 import { parseParam, runCommand } from './run.ts';
 
 const dirs: string[] = [];
@@ -93,6 +92,33 @@ spec:
     }
   });
 
+  it('refuses names that are not Kubernetes names before anything runs or is written', async () => {
+    const cases: [string, RegExp][] = [
+      [
+        WF.replace('{ name: greet }', '{ name: greet, namespace: ../../../outside }'),
+        /metadata\.namespace: /,
+      ],
+      [WF.replace('{ name: greet }', '{ name: greet, namespace: Team_A }'), /metadata\.namespace: /],
+      [WF.replace('{ name: greet }', "{ name: '../evil' }"), /metadata\.name: /],
+      [
+        `${WF}---\napiVersion: meson.dev/v1alpha1\nkind: DataArtifact\nmetadata: { name: a, namespace: ../x }\nspec: { name: a }\n`,
+        /metadata\.namespace: /,
+      ],
+      [
+        `${WF}---\napiVersion: meson.dev/v1alpha1\nkind: WorkflowRun\nmetadata: { generateName: ../r- }\nspec: { workflow: greet }\n`,
+        /metadata\.generateName: /,
+      ],
+    ];
+    for (const [yaml, field] of cases) {
+      const parent = mkdtempSync(join(tmpdir(), 'mesonctl-run-names-'));
+      dirs.push(parent);
+      const res = await run(yaml, ['--data-dir', join(parent, 'data')]);
+      expect(res.code, res.err).toBe(2);
+      expect(res.err).toMatch(field);
+      expect(readdirSync(parent)).toEqual([]);
+    }
+  });
+
   it('parses --param values as JSON where they parse', () => {
     expect(parseParam('n=3')).toEqual({ name: 'n', value: 3 });
     expect(parseParam('l=[1,"a"]')).toEqual({ name: 'l', value: [1, 'a'] });
@@ -101,19 +127,47 @@ spec:
   });
 });
 
-describe('mesonctl operator', () => {
-  it('says honestly that it is not available yet, with exit status 2', async () => {
-    let err = '';
-    const code = await operatorCommand([], {
-      stdout: () => {},
-      stderr: (s) => {
-        err += s;
-      },
-      stdin: Readable.from([]),
-      cwd: '/',
-      env: {},
-    });
-    expect(code).toBe(2);
-    expect(err).toMatch(/not yet available/);
+describe('mesonctl run: run limits', () => {
+  const WIDE = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: wide }
+spec:
+  definition:
+    foreach: { items: "range(10)", as: i, do: { step: { name: n, noop: {} } } }
+`;
+  it('takes a limit from its flag and fails the run naming it', async () => {
+    const r = await run(WIDE, ['--max-step-instances', '5']);
+    expect(r.code).toBe(1);
+    expect(r.out + r.err).toContain(
+      'RUN_LIMIT_STEP_INSTANCES: the run would have more than 5 step instances (the next was n[5]) (limit 5; raise it with --max-step-instances or MESON_MAX_STEP_INSTANCES)',
+    );
+    expect((await run(WIDE, ['--max-step-instances', '10'])).code).toBe(0);
+  });
+
+  it('rejects a limit that is not a positive integer', async () => {
+    const r = await run(WIDE, ['--max-iterations', '0']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--max-iterations: expected a positive integer, got "0"');
+  });
+});
+
+describe('mesonctl run: parameters checked within the expression budget', () => {
+  const COSTLY = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: costly }
+spec:
+  parameters:
+${Array.from({ length: 12 }, (_, i) => `    - { name: p${i}, type: long, expression: "len(str(range(99999)))" }`).join('\n')}
+  definition: { step: { name: a, noop: {} } }
+`;
+  it('refuses a start whose parameters spend the budget together, naming it (exit 2)', async () => {
+    const t = performance.now();
+    const r = await run(COSTLY, ['--expr-budget', '1000000']);
+    expect(performance.now() - t).toBeLessThan(15_000);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(
+      'the workflow parameters took more than 1000000 evaluation steps together (the shared expression budget; raise it with --expr-budget or MESON_EXPR_BUDGET)',
+    );
+    expect((await run(COSTLY, ['--expr-budget', '5000000'])).code).toBe(0);
   });
 });

@@ -11,6 +11,8 @@ import { createStandalone } from '../../controller/standalone.ts';
 import { API_VERSION, type Workflow, type WorkflowRun } from '../../crds/index.ts';
 import type { Stored } from '../../store/types.ts';
 import type { Command } from '../cli.ts';
+import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
+import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } from '../step-options.ts';
 
 const USAGE = `usage: mesonctl run FILE... [--param k=v]... [--workflow NAME] [--json] [--data-dir DIR]
 
@@ -19,7 +21,13 @@ Workflows of every FILE are available as subworkflows, DataArtifacts are announc
 completion with local executors.
 --param values are parsed as JSON where they parse, else taken as strings.
 Exit status: 0 Succeeded, 1 Failed or Stopped, 2 invalid input.
-`;
+Steps run in the current directory, with a clean environment; copy steps read and write only
+under the current directory and the --copy-root directories.
+
+Run limits (as for mesonctl server):
+${runLimitUsage()}
+
+${STEP_OPTIONS_USAGE}`;
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
 
@@ -39,9 +47,13 @@ export function parseParam(raw: string): { name: string; value: unknown } {
 export const runCommand: Command = async (args, io) => {
   let parsed: ReturnType<typeof parse>;
   let params: { name: string; value: unknown }[];
+  let runLimits: ReturnType<typeof runLimitsFrom>;
+  let steps: StepOptions;
   try {
     parsed = parse(args);
     params = (parsed.values.param ?? []).map(parseParam);
+    runLimits = runLimitsFrom(parsed.values, io.env);
+    steps = parseStepOptions(parsed.values, io.env, io.cwd);
   } catch (err) {
     io.stderr(`mesonctl run: ${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -84,7 +96,7 @@ export const runCommand: Command = async (args, io) => {
   // triggers off: the file's cron and artifact triggers must not start other runs meanwhile
   let standalone: ReturnType<typeof createStandalone>;
   try {
-    standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50, triggers: false });
+    standalone = createStandalone({ dataDir, cwd: io.cwd, pollMs: 50, triggers: false, runLimits, ...steps });
   } catch (err) {
     io.stderr(`mesonctl run: ${(err as Error).message}\n`);
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
@@ -110,6 +122,7 @@ export const runCommand: Command = async (args, io) => {
       wf,
       { parameters: params as WorkflowRun['spec']['parameters'] },
       Date.now(),
+      runLimits,
     );
     if (issues.length > 0) {
       for (const i of issues)
@@ -200,9 +213,11 @@ function parse(args: string[]) {
     args,
     options: {
       param: { type: 'string', multiple: true, short: 'p' },
+      ...RUN_LIMIT_OPTIONS,
       workflow: { type: 'string' },
       json: { type: 'boolean' },
       'data-dir': { type: 'string' },
+      ...STEP_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,

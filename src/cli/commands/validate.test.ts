@@ -185,4 +185,27 @@ describe('mesonctl validate', () => {
     const quoted = await run(['-'], text.replace('{ on:', '{ "on":'));
     expect(quoted).toMatchObject({ code: 0, err: '' });
   });
+
+  it('warns, without failing, about values spliced where the shell would not expand them or reads them as code', async () => {
+    const text = GOOD.replace(
+      'spec:\n  definition: { step: { name: hi, shell: { script: "echo hi" } } }',
+      `spec:
+  parameters: [{ name: day, value: "1" }]
+  definition: { step: { name: hi, shell: { script: "awk 'BEGIN { srand(\${day}) }'; echo $((\${day} + 1))" } } }`,
+    );
+    const r = await run(['-'], text);
+    expect(r.code).toBe(0);
+    const lines = r.err.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^-: spec\.definition\.step\.shell\.script: warning: \$\{day\} is inside single quotes.*\(script line 1, column 20\) \(line 6\)$/,
+    );
+    expect(lines[1]).toMatch(/warning: \$\{day\} is inside \$\(\(\.\.\.\)\).*a\[\$\(cmd\)\] runs cmd/);
+    const json = await run(['--json', '-'], text);
+    expect(JSON.parse(json.out)).toMatchObject([
+      { severity: 'warning', code: 'SCRIPT_VALUE_SPLICE' },
+      { severity: 'warning', code: 'SCRIPT_VALUE_SPLICE' },
+    ]);
+    expect(json.code).toBe(0);
+  });
 });

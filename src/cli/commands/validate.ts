@@ -6,6 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   crossDocumentIssues,
+  documentWarnings,
   type ManifestIssue,
   type ParsedDocument,
   parseManifests,
@@ -65,7 +66,11 @@ function listItems(d: ParsedDocument): ParsedDocument[] | undefined {
     doc: item,
     line: d.lineOf(['items', i]),
     lineOf: (segments) => d.lineOf(['items', i, ...segments]),
-    warnings: [],
+    warnings: documentWarnings(item).map((w) => ({
+      ...w,
+      path: `items[${i}].${w.path}`,
+      line: d.lineOf(['items', i, ...(w.segments ?? [])]),
+    })),
   }));
 }
 

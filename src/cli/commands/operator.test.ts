@@ -1,0 +1,245 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { webhookConfiguration, webhookManifest } from '../../operator/webhook-config.ts';
+import { operatorCommand, parseListen, parseOperatorArgs, USAGE } from './operator.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let out = '';
+  let err = '';
+  const code = await operatorCommand(args, {
+    stdout: (s) => {
+      out += s;
+    },
+    stderr: (s) => {
+      err += s;
+    },
+    stdin: Readable.from([]),
+    cwd: ROOT,
+    env,
+  });
+  return { code, out, err };
+}
+
+const CA = `-----BEGIN CERTIFICATE-----
+MIIBdzCCAR2gAwIBAgIUX8Q0
+-----END CERTIFICATE-----
+`;
+
+describe('mesonctl operator flags', () => {
+  it('has the documented defaults', () => {
+    const f = parseOperatorArgs([], {}, '/here');
+    expect(f).toEqual({
+      namespaces: [],
+      api: { host: '0.0.0.0', port: 8080 },
+      leaderElection: {
+        namespace: 'meson-system',
+        name: 'meson-operator',
+        leaseDurationMs: 15_000,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 1_000,
+      },
+    });
+  });
+
+  it('reads every flag, and the environment where documented', () => {
+    const f = parseOperatorArgs(
+      [
+        '--kubeconfig=kc.yaml',
+        '--namespace',
+        'team-a',
+        '--namespace=team-b',
+        '--namespace=team-a',
+        '--api-listen=127.0.0.1:18080',
+        '--webhook-listen=[::1]:19443',
+        '--webhook-cert=tls.crt',
+        '--webhook-key=/abs/tls.key',
+        '--webhook-body-limit=65536',
+        '--webhook-timeout=2.5',
+        '--lease-name=meson-2',
+        '--lease-namespace=ops',
+        '--lease-duration=4',
+        '--renew-deadline=3',
+        '--retry-period=0.5',
+        '--identity=me',
+      ],
+      {},
+      '/here',
+    );
+    expect(f).toEqual({
+      kubeconfig: '/here/kc.yaml',
+      namespaces: ['team-a', 'team-b'],
+      api: { host: '127.0.0.1', port: 18080 },
+      webhook: {
+        host: '::1',
+        port: 19443,
+        certFile: '/here/tls.crt',
+        keyFile: '/abs/tls.key',
+        bodyLimit: 65536,
+        requestTimeoutMs: 2500,
+      },
+      leaderElection: {
+        namespace: 'ops',
+        name: 'meson-2',
+        leaseDurationMs: 4000,
+        renewDeadlineMs: 3000,
+        retryPeriodMs: 500,
+        identity: 'me',
+      },
+    });
+    const env = parseOperatorArgs(
+      [],
+      {
+        MESON_API_LISTEN: ':9000',
+        MESON_WEBHOOK_CERT: 'c',
+        MESON_WEBHOOK_KEY: 'k',
+        MESON_WEBHOOK_LISTEN: '127.0.0.1:9444',
+        MESON_WEBHOOK_BODY_LIMIT: '2048',
+        POD_NAMESPACE: 'meson',
+      },
+      '/w',
+    );
+    expect(env).toMatchObject({
+      api: { host: '0.0.0.0', port: 9000 },
+      webhook: { host: '127.0.0.1', port: 9444, certFile: '/w/c', keyFile: '/w/k', bodyLimit: 2048 },
+      leaderElection: { namespace: 'meson' },
+    });
+  });
+
+  it('turns leader election off with --leader-elect=false or --no-leader-elect', () => {
+    for (const flag of ['--leader-elect=false', '--no-leader-elect'])
+      expect(parseOperatorArgs([flag], {}, '/')).not.toHaveProperty('leaderElection');
+    expect(parseOperatorArgs(['--leader-elect'], {}, '/')).toHaveProperty('leaderElection');
+    expect(parseOperatorArgs(['--leader-elect=true'], {}, '/')).toHaveProperty('leaderElection');
+  });
+
+  it('refuses bad values naming the flag', () => {
+    const bad: [string[], RegExp][] = [
+      [['--leader-elect=maybe'], /--leader-elect: expected true or false/],
+      [['--namespace=Team_A'], /--namespace: expected a namespace name/],
+      [['--api-listen=8080'], /--api-listen: expected HOST:PORT/],
+      [['--api-listen=:99999'], /--api-listen/],
+      [['--webhook-cert=a'], /--webhook-cert and --webhook-key go together/],
+      [['--webhook-cert=a', '--webhook-key=b', '--webhook-body-limit=1e12'], /--webhook-body-limit/],
+      [['--lease-duration=0'], /--lease-duration: expected seconds/],
+      [['--retry-period=soon'], /--retry-period/],
+      [['--lease-name=../x'], /--lease-name/],
+      [['--frobnicate'], /Unknown option '--frobnicate'/],
+      [['positional'], /positional/],
+    ];
+    for (const [args, message] of bad)
+      expect(() => parseOperatorArgs(args, {}, '/'), args.join(' ')).toThrow(message);
+  });
+
+  it('parses listen addresses', () => {
+    expect(parseListen(':1', 'x')).toEqual({ host: '0.0.0.0', port: 1 });
+    expect(parseListen('localhost:2', 'x')).toEqual({ host: 'localhost', port: 2 });
+    expect(parseListen('[::]:3', 'x')).toEqual({ host: '::', port: 3 });
+    expect(() => parseListen('::1:3', 'x')).toThrow(/expected/);
+  });
+});
+
+describe('mesonctl operator command', () => {
+  it('prints help that says what it does and does not do yet, with every flag', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(USAGE);
+    expect(r.out).toMatch(/runs are not reconciled/);
+    for (const flag of [
+      '--kubeconfig',
+      '--namespace',
+      '--api-listen',
+      '--webhook-listen',
+      '--webhook-cert',
+      '--webhook-key',
+      '--webhook-body-limit',
+      '--leader-elect',
+      '--lease-name',
+      '--lease-namespace',
+    ])
+      expect(r.out).toContain(flag);
+  });
+
+  it('exits 2 on bad usage and 1 when there is no cluster to talk to', async () => {
+    const usage = await run(['--api-listen=nope']);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toMatch(/--api-listen: expected/);
+    const none = await run([]);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/no --kubeconfig, no KUBECONFIG, and not running in a cluster/);
+    const missing = await run(['--kubeconfig=/nonexistent/kubeconfig']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/cannot load the Kubernetes configuration from \/nonexistent\/kubeconfig/);
+  });
+
+  it('webhook-config prints the configuration for a CA bundle, a URL or a service, and namespaces', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meson-ca-'));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, CA);
+    try {
+      const r = await run([
+        'webhook-config',
+        `--ca-bundle=${ca}`,
+        '--url=https://127.0.0.1:9443',
+        '--namespace=a',
+      ]);
+      expect(r.code, r.err).toBe(0);
+      const doc = parse(r.out);
+      expect(doc).toEqual(
+        webhookConfiguration({ caBundle: CA, url: 'https://127.0.0.1:9443', namespaces: ['a'] }),
+      );
+      expect(doc.webhooks[0].clientConfig).toEqual({
+        url: 'https://127.0.0.1:9443/validate',
+        caBundle: Buffer.from(CA).toString('base64'),
+      });
+      const svc = parse((await run(['webhook-config', `--ca-bundle=${ca}`, '--service=ops/hook:8443'])).out);
+      expect(svc.webhooks[1].clientConfig.service).toEqual({
+        namespace: 'ops',
+        name: 'hook',
+        path: '/validate',
+        port: 8443,
+      });
+      expect(svc.metadata.annotations).toBeUndefined();
+      const bad: [string[], RegExp][] = [
+        [[], /--ca-bundle FILE is required/],
+        [[`--ca-bundle=${ca}`, '--url=http://x'], /--url: expected an https:\/\/ URL/],
+        [[`--ca-bundle=${ca}`, '--service=x'], /--service: expected NAMESPACE\/NAME/],
+        [[`--ca-bundle=${ca}`, '--url=https://x', '--service=a/b'], /not both/],
+        [['--ca-bundle=/nonexistent'], /cannot read/],
+        [[`--ca-bundle=${join(ROOT, 'package.json')}`], /expected a PEM certificate/],
+      ];
+      for (const [args, message] of bad) {
+        const res = await run(['webhook-config', ...args]);
+        expect(res.code, args.join(' ')).toBe(2);
+        expect(res.err).toMatch(message);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps deploy/webhook in step with webhookConfiguration()', () => {
+    const file = readFileSync(
+      join(ROOT, 'deploy', 'webhook', 'validating-webhook-configuration.yaml'),
+      'utf8',
+    );
+    expect(file).toBe(webhookManifest());
+    const doc = parse(file);
+    expect(
+      doc.webhooks.map((w: { name: string; failurePolicy: string }) => [w.name, w.failurePolicy]),
+    ).toEqual([
+      ['workflows.meson.dev', 'Fail'],
+      ['workflowruns.meson.dev', 'Fail'],
+      ['dataartifacts.meson.dev', 'Ignore'],
+    ]);
+    for (const w of doc.webhooks) {
+      expect(w.rules[0].operations).toEqual(['CREATE', 'UPDATE']);
+      expect(w.rules[0].resources.join()).not.toMatch(/status/);
+    }
+  });
+});

@@ -1,0 +1,444 @@
+// The Kubernetes launcher: every step attempt is one Pod, bound by spec.nodeName to the node our
+// scheduler chose (kube-scheduler is bypassed). Writes are one create per launch (a repeated
+// create of the same launch record finds its Pod: 409 is success) and one delete per kill; all
+// status comes from ONE shared Pod informer over the Pods this operator manages, not a watch per
+// Pod. See kubernetes-pod.ts for the Pod itself and how its status is read.
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  ListWatch,
+  type V1Pod,
+  Watch,
+} from '@kubernetes/client-node';
+import type { ExecutorStatus } from '../../executors/protocol.ts';
+import {
+  buildPod,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  PodSpecError,
+  type PodTemplateOptions,
+  podName,
+  podOutcome,
+} from './kubernetes-pod.ts';
+import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
+
+export interface LauncherLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface KubernetesLauncherOptions extends PodTemplateOptions {
+  kubeConfig: KubeConfig;
+  onUpdate: (u: AttemptUpdate) => void;
+  newLaunchId: () => string;
+  now?: () => number;
+  logger?: LauncherLogger;
+  /** Grace period of the delete that kills an attempt (default: the Pod's own, 30 s). */
+  killGracePeriodSeconds?: number;
+  /** Concurrent create/delete requests (default 16). */
+  maxInFlight?: number;
+}
+
+interface Watched {
+  key: AttemptKey;
+  record: LaunchRecord;
+  req: LaunchRequest | undefined;
+  reportedRunning: boolean;
+  done: boolean;
+  killed: boolean;
+  /** The create request is in flight (a kill waits for it). */
+  creating: boolean;
+}
+
+const silent: LauncherLogger = { warn() {}, error() {} };
+
+function attemptKey(k: AttemptKey): AttemptKey {
+  return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
+}
+
+function statusCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown };
+  const c = typeof e?.code === 'number' ? e.code : e?.statusCode;
+  return typeof c === 'number' ? c : undefined;
+}
+
+function errorText(err: unknown): string {
+  const body = (err as { body?: unknown })?.body;
+  if (typeof body === 'string') {
+    try {
+      const msg = (JSON.parse(body) as { message?: unknown }).message;
+      if (typeof msg === 'string') return msg;
+    } catch {
+      // not JSON
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class KubernetesLauncher implements Launcher {
+  private readonly opts: KubernetesLauncherOptions;
+  private readonly core: CoreV1Api;
+  private readonly now: () => number;
+  private readonly log: LauncherLogger;
+  /** By `namespace/podName`. */
+  private readonly watched = new Map<string, Watched>();
+  private informer: ListWatch<V1Pod> | undefined;
+  private synced: Promise<void> | undefined;
+  private closed = false;
+  private restartDelayMs = 0;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(opts: KubernetesLauncherOptions) {
+    this.opts = opts;
+    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.now = opts.now ?? Date.now;
+    this.log = opts.logger ?? silent;
+  }
+
+  /** Starts the Pod informer; resolves once it has listed the existing Pods. Idempotent. */
+  start(): Promise<void> {
+    if (this.synced) return this.synced;
+    const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+    const list = () =>
+      this.core.listPodForAllNamespaces({ labelSelector }) as Promise<KubernetesListObject<V1Pod>>;
+    const informer = new ListWatch<V1Pod>(
+      '/api/v1/pods',
+      new Watch(this.opts.kubeConfig),
+      list,
+      false,
+      labelSelector,
+    );
+    informer.on('add', (p) => this.onPod(p));
+    informer.on('update', (p) => this.onPod(p));
+    informer.on('delete', (p) => this.onPodDeleted(p));
+    informer.on('error', (err) => {
+      if (this.closed) return;
+      this.restartDelayMs = Math.min(Math.max(this.restartDelayMs * 2, 500), 30_000);
+      this.log.warn({ err: errorText(err), retryInMs: this.restartDelayMs }, 'pod watch failed; relisting');
+      setTimeout(() => {
+        if (!this.closed) informer.start().catch(() => {});
+      }, this.restartDelayMs).unref();
+    });
+    informer.on('connect', () => {
+      this.restartDelayMs = 0;
+    });
+    this.informer = informer;
+    // a failed list or watch is reported through 'error' (and retried there); start() itself
+    // only fails on a configuration without a cluster
+    this.synced = informer.start().catch((err) => {
+      this.log.error({ err: errorText(err) }, 'pod informer did not start');
+    });
+    return this.synced;
+  }
+
+  prepare(req: LaunchRequest): LaunchRecord {
+    const launchId = this.opts.newLaunchId();
+    const launchedAt = this.now();
+    if (req.step.type === 'noop') return { launchId, inProcess: true, launchedAt };
+    return { launchId, launchedAt, pod: podName(req, launchId) };
+  }
+
+  launch(req: LaunchRequest, record: LaunchRecord): void {
+    const key = attemptKey(req);
+    if (record.inProcess) {
+      this.completeNoop(key, record, req);
+      return;
+    }
+    let pod: V1Pod;
+    try {
+      pod = buildPod(req, record, this.opts);
+    } catch (err) {
+      const code = err instanceof PodSpecError ? `${err.code}: ` : '';
+      this.report({
+        type: 'finished',
+        key,
+        status: this.failed(record, req.queuedAt, `${code}${(err as Error).message}`),
+      });
+      return;
+    }
+    const name = pod.metadata!.name!;
+    record.pod = name;
+    const w = this.watch(key, record, req);
+    if (w.done) return;
+    void this.create(w, pod);
+  }
+
+  adopt(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void {
+    const k = attemptKey(key);
+    if (record.inProcess) {
+      this.completeNoop(k, record, req);
+      return;
+    }
+    record.pod ??= podName(k, record.launchId);
+    const id = `${k.namespace}/${record.pod}`;
+    if (this.watched.has(id)) return;
+    const w = this.watch(k, record, req);
+    void this.start().then(
+      () => {
+        if (w.done || this.closed) return;
+        const pod = this.informer?.get(record.pod!, k.namespace);
+        if (pod) {
+          this.onPod(pod);
+          return;
+        }
+        // persisted but never created (the previous process died in between): create it now,
+        // under the same name, so that a create that did land is found instead (409)
+        try {
+          void this.create(w, buildPod(req, record, this.opts));
+        } catch (err) {
+          this.report({
+            type: 'finished',
+            key: k,
+            status: this.failed(record, req.queuedAt, (err as Error).message),
+          });
+          this.forget(w);
+        }
+      },
+      (err) => this.log.error({ err: errorText(err) }, 'pod informer did not start'),
+    );
+  }
+
+  kill(key: AttemptKey, record: LaunchRecord): void {
+    const k = attemptKey(key);
+    if (record.inProcess) {
+      const w = this.findNoop(k);
+      if (w && !w.done) this.finish(w, this.failed(record, undefined, 'killed'));
+      return;
+    }
+    const name = record.pod ?? podName(k, record.launchId);
+    const w =
+      this.watched.get(`${k.namespace}/${name}`) ?? this.watch(k, { ...record, pod: name }, undefined);
+    if (w.done) return;
+    w.killed = true;
+    if (!w.creating) void this.deletePod(w);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watched.clear();
+    void this.informer?.stop();
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private watch(key: AttemptKey, record: LaunchRecord, req: LaunchRequest | undefined): Watched {
+    const id = `${key.namespace}/${record.pod}`;
+    let w = this.watched.get(id);
+    if (!w) {
+      w = { key, record, req, reportedRunning: false, done: false, killed: false, creating: false };
+      this.watched.set(id, w);
+    }
+    void this.start();
+    return w;
+  }
+
+  private noops = new Map<string, Watched>();
+
+  private findNoop(k: AttemptKey): Watched | undefined {
+    return this.noops.get(`${k.namespace}/${k.run}/${k.instance}/${k.attempt}`);
+  }
+
+  /** Noop steps have no side effect: they complete in-process, without a Pod. */
+  private completeNoop(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void {
+    const id = `${key.namespace}/${key.run}/${key.instance}/${key.attempt}`;
+    const w: Watched = {
+      key,
+      record,
+      req,
+      reportedRunning: true,
+      done: false,
+      killed: false,
+      creating: false,
+    };
+    this.noops.set(id, w);
+    queueMicrotask(() => {
+      this.noops.delete(id);
+      if (w.done || this.closed) return;
+      const t = this.now();
+      w.done = true;
+      this.report({
+        type: 'finished',
+        key,
+        status: {
+          launchId: record.launchId,
+          pid: 0,
+          phase: 'Succeeded',
+          exitCode: 0,
+          milestones: { queued: req.queuedAt, launched: record.launchedAt, running: t, finished: t },
+        },
+      });
+    });
+  }
+
+  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+    const max = this.opts.maxInFlight ?? 16;
+    while (this.inFlight >= max) await new Promise<void>((r) => this.waiting.push(r));
+    this.inFlight++;
+    try {
+      return await fn();
+    } finally {
+      this.inFlight--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async create(w: Watched, pod: V1Pod): Promise<void> {
+    w.creating = true;
+    const namespace = w.key.namespace;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.slot(() => this.core.createNamespacedPod({ namespace, body: pod }));
+        break;
+      } catch (err) {
+        const code = statusCode(err);
+        if (code === 409) break; // this launch's Pod exists already: that is the point
+        const transient = code === undefined || code === 429 || code >= 500;
+        if (transient && attempt < 5 && !this.closed && !w.done) {
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          continue;
+        }
+        w.creating = false;
+        if (w.done) return;
+        this.finish(
+          w,
+          this.failed(
+            w.record,
+            w.req?.queuedAt,
+            `could not create pod ${pod.metadata?.name}: ${errorText(err)}`,
+          ),
+        );
+        return;
+      }
+    }
+    w.creating = false;
+    if (w.killed) {
+      void this.deletePod(w);
+      return;
+    }
+    // the informer may have seen the Pod before this create returned
+    const seen = this.informer?.get(pod.metadata!.name!, namespace);
+    if (seen) this.onPod(seen);
+  }
+
+  private async deletePod(w: Watched): Promise<void> {
+    const name = w.record.pod!;
+    try {
+      await this.slot(() =>
+        this.core.deleteNamespacedPod({
+          name,
+          namespace: w.key.namespace,
+          ...(this.opts.killGracePeriodSeconds !== undefined
+            ? { gracePeriodSeconds: this.opts.killGracePeriodSeconds }
+            : {}),
+        }),
+      );
+    } catch (err) {
+      if (statusCode(err) === 404) {
+        if (!w.done) this.finish(w, this.failed(w.record, w.req?.queuedAt, 'killed'));
+        return;
+      }
+      this.log.warn({ pod: `${w.key.namespace}/${name}`, err: errorText(err) }, 'could not delete pod');
+    }
+  }
+
+  private onPod(pod: V1Pod): void {
+    if (this.closed) return;
+    const id = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const w = this.watched.get(id);
+    if (!w || w.done) return;
+    const out = podOutcome(pod, w.record, w.req?.queuedAt, this.now());
+    switch (out.kind) {
+      case 'pending':
+        return;
+      case 'running':
+        if (!w.reportedRunning) {
+          w.reportedRunning = true;
+          this.report({ type: 'running', key: w.key, status: out.status });
+        }
+        return;
+      case 'finished':
+        if (w.killed && out.status.phase === 'Failed') out.status.message = `killed (${out.status.message})`;
+        this.finish(w, out.status);
+        return;
+      case 'lost':
+        if (w.killed) {
+          this.finish(w, this.failed(w.record, w.req?.queuedAt, 'killed before it started'));
+          return;
+        }
+        this.forget(w);
+        // the rejected Pod stays Failed forever: remove it (the relaunch gets a new name)
+        void this.deletePod({ ...w, done: true });
+        this.report({ type: 'lost', key: w.key, message: out.message });
+        return;
+    }
+  }
+
+  private onPodDeleted(pod: V1Pod): void {
+    if (this.closed) return;
+    const id = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const w = this.watched.get(id);
+    if (!w || w.done) return;
+    const out = podOutcome(pod, w.record, w.req?.queuedAt, this.now());
+    if (out.kind === 'finished') {
+      this.onPod(pod);
+      return;
+    }
+    if (w.killed) {
+      this.finish(w, this.failed(w.record, w.req?.queuedAt, 'killed'));
+      return;
+    }
+    if (out.kind === 'lost' || !w.reportedRunning) {
+      this.forget(w);
+      this.report({
+        type: 'lost',
+        key: w.key,
+        message: 'the pod was deleted before it ran; placing it again',
+      });
+      return;
+    }
+    this.finish(
+      w,
+      this.failed(
+        w.record,
+        w.req?.queuedAt,
+        'the pod was deleted while it ran (by someone else, or with its node)',
+      ),
+    );
+  }
+
+  private failed(record: LaunchRecord, queuedAt: number | undefined, message: string): ExecutorStatus {
+    return {
+      launchId: record.launchId,
+      pid: 0,
+      phase: 'Failed',
+      message,
+      milestones: {
+        ...(queuedAt !== undefined ? { queued: queuedAt } : {}),
+        launched: record.launchedAt,
+        finished: this.now(),
+      },
+    };
+  }
+
+  private forget(w: Watched): void {
+    w.done = true;
+    this.watched.delete(`${w.key.namespace}/${w.record.pod}`);
+  }
+
+  private finish(w: Watched, status: ExecutorStatus): void {
+    if (w.done) return;
+    this.forget(w);
+    this.report({ type: 'finished', key: w.key, status });
+  }
+
+  private report(u: AttemptUpdate): void {
+    if (this.closed) return;
+    try {
+      this.opts.onUpdate(u);
+    } catch (err) {
+      this.log.error({ err: errorText(err) }, 'attempt update handler failed');
+    }
+  }
+}

@@ -1,0 +1,216 @@
+// Durable webhook deliveries: at least once, across restarts. Each delivery is written to the
+// store (a state entry `notify/pending/<id>`) BEFORE its first attempt, rewritten with its next
+// attempt time after a retryable failure, and deleted once delivered or given up. A server that
+// starts resumes what the previous one left pending. Bounded: at most `maxPending` deliveries
+// wait (a full queue drops new notifications, logged), each gets at most `retry.maxAttempts`
+// attempts.
+import { createHash } from 'node:crypto';
+import type { Store } from '../store/types.ts';
+import type { RunNotification } from './summary.ts';
+import {
+  attemptDelivery,
+  backoffDelay,
+  DEFAULT_RETRY,
+  type NotificationConfig,
+  type NotifyLogger,
+  type RetryPolicy,
+  redactUrl,
+  type WebhookDeps,
+  type WebhookTarget,
+} from './webhook.ts';
+
+export const PENDING_PREFIX = 'notify/pending/';
+export const DEFAULT_MAX_PENDING = 1000;
+
+export interface PendingDelivery {
+  id: string;
+  target: WebhookTarget;
+  headers: Record<string, string>;
+  body: string;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Epoch ms of the next attempt. */
+  nextAttemptAt: number;
+  createdAt: number;
+  /** Log fields (run, workflow, event). */
+  about: Record<string, string>;
+}
+
+export interface WebhookQueueDeps extends Omit<WebhookDeps, 'logger' | 'sleep'> {
+  store: Store;
+  logger: NotifyLogger;
+  now?: () => number;
+  /** Deliveries waiting at most (default 1000). */
+  maxPending?: number;
+}
+
+export class WebhookQueue {
+  private readonly deps: WebhookQueueDeps;
+  private readonly store: Store;
+  private readonly now: () => number;
+  private readonly policy: RetryPolicy;
+  private readonly pending = new Map<string, PendingDelivery>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private stopped = false;
+
+  constructor(deps: WebhookQueueDeps) {
+    this.deps = deps;
+    this.store = deps.store;
+    this.now = deps.now ?? Date.now;
+    this.policy = { ...DEFAULT_RETRY, ...deps.retry };
+  }
+
+  /** Resumes the deliveries a previous server left pending. */
+  start(): void {
+    const left = this.store.listState<PendingDelivery>(PENDING_PREFIX);
+    for (const { value } of left) {
+      this.pending.set(value.id, value);
+      this.schedule(value);
+    }
+    if (left.length > 0)
+      this.deps.logger.info({ pending: left.length }, 'resuming pending webhook deliveries');
+  }
+
+  /** Stops attempting; what is pending stays in the store for the next start. */
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Resolves when no attempt is running or due within `withinMs` (tests). */
+  async idle(withinMs = 0): Promise<void> {
+    for (;;) {
+      if (this.inflight.size > 0) {
+        await Promise.all([...this.inflight.values()]);
+        continue;
+      }
+      const due = [...this.pending.values()].some((p) => p.nextAttemptAt <= this.now() + withinMs);
+      if (!due || this.timers.size === 0) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /**
+   * Persists one delivery per webhook subscribed to the notification's event, then attempts
+   * them. Never throws (a store failure is logged: the notification is lost, not the run).
+   */
+  enqueue(
+    notifications: readonly NotificationConfig[] | undefined,
+    notification: RunNotification,
+    about: Record<string, string> = {},
+  ): number {
+    let queued = 0;
+    try {
+      const targets = (notifications ?? []).filter((n) => n.on.includes(notification.event));
+      const body = JSON.stringify(notification);
+      targets.forEach((n, index) => {
+        const id = createHash('sha256')
+          .update(JSON.stringify([notification.deliveryId, index, n.webhook.url]))
+          .digest('hex')
+          .slice(0, 32);
+        if (this.pending.has(id)) return; // the same delivery is already pending
+        const url = redactUrl(n.webhook.url);
+        if (this.pending.size >= (this.deps.maxPending ?? DEFAULT_MAX_PENDING)) {
+          this.deps.logger.error(
+            { ...about, url, pending: this.pending.size },
+            'webhook queue full (MESON_WEBHOOK_MAX_PENDING): notification dropped',
+          );
+          return;
+        }
+        const now = this.now();
+        const delivery: PendingDelivery = {
+          id,
+          target: n.webhook,
+          headers: {
+            'x-meson-event': notification.event,
+            'x-meson-delivery': notification.deliveryId,
+            'idempotency-key': notification.deliveryId,
+          },
+          body,
+          attempts: 0,
+          nextAttemptAt: now,
+          createdAt: now,
+          about,
+        };
+        this.store.setState(PENDING_PREFIX + id, delivery); // durable before the first attempt
+        this.pending.set(id, delivery);
+        this.schedule(delivery);
+        queued++;
+      });
+    } catch (err) {
+      this.deps.logger.error({ ...about, err: String(err) }, 'notification not queued');
+    }
+    return queued;
+  }
+
+  private schedule(d: PendingDelivery): void {
+    if (this.stopped) return;
+    const old = this.timers.get(d.id);
+    if (old) clearTimeout(old);
+    const t = setTimeout(
+      () => {
+        this.timers.delete(d.id);
+        const p = this.attempt(d).finally(() => this.inflight.delete(d.id));
+        this.inflight.set(d.id, p);
+      },
+      Math.max(0, d.nextAttemptAt - this.now()),
+    );
+    t.unref();
+    this.timers.set(d.id, t);
+  }
+
+  private async attempt(d: PendingDelivery): Promise<void> {
+    const log = this.deps.logger;
+    const url = redactUrl(d.target.url);
+    const out = await attemptDelivery(d.target, d.body, { ...this.deps, logger: log }, d.headers);
+    if (this.stopped) return; // the store may be closed: the delivery stays pending for the next start
+    const attempts = d.attempts + 1;
+    try {
+      if (out.kind === 'ok') {
+        this.forget(d);
+        log.info({ ...d.about, url, status: out.status, attempt: attempts }, 'webhook delivered');
+        return;
+      }
+      if (!out.retryable || attempts >= this.policy.maxAttempts) {
+        this.forget(d);
+        log.error(
+          {
+            ...d.about,
+            url,
+            attempts,
+            status: out.status,
+            error: out.error,
+            ...(out.code ? { code: out.code } : {}),
+          },
+          'webhook delivery failed; giving up (the run is not affected)',
+        );
+        return;
+      }
+      const delay = Math.min(
+        this.policy.maxDelayMs,
+        Math.max(backoffDelay(this.policy, attempts), out.waitMs ?? 0),
+      );
+      const next: PendingDelivery = { ...d, attempts, nextAttemptAt: this.now() + delay };
+      this.store.setState(PENDING_PREFIX + d.id, next);
+      this.pending.set(d.id, next);
+      log.warn(
+        { ...d.about, url, attempt: attempts, error: out.error, retryInMs: delay },
+        'webhook attempt failed; retrying',
+      );
+      this.schedule(next);
+    } catch (err) {
+      log.error({ ...d.about, url, err: String(err) }, 'cannot record the webhook delivery');
+    }
+  }
+
+  private forget(d: PendingDelivery): void {
+    this.store.deleteState(PENDING_PREFIX + d.id);
+    this.pending.delete(d.id);
+  }
+}

@@ -1,0 +1,195 @@
+// Shared pieces of the operator's integration tests: a webhook serving certificate made with
+// openssl, the operator's own identity (a client certificate for its service account signed by
+// the test cluster's client CA), the RBAC of deploy/rbac, and webhook registration.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdmissionregistrationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
+import { CLIENT_CERT_EXTENSIONS, makeCa, signLeaf } from '../cluster/certs.ts';
+import { installCrds } from '../cluster/crds.ts';
+import { kubectlAsync } from '../cluster/kubectl.ts';
+import { testKubeConfig } from '../cluster/namespace.ts';
+import { waitFor } from '../cluster/wait.ts';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RBAC_FILE = join(ROOT, 'deploy', 'rbac', 'operator.yaml');
+export const OPERATOR_NAMESPACE = 'meson-system';
+export const OPERATOR_USER = 'system:serviceaccount:meson-system:meson-operator';
+
+export interface WebhookCerts {
+  dir: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A fresh CA and a serving certificate for https://127.0.0.1 signed by it. */
+export function webhookCerts(): WebhookCerts {
+  const dir = mkdtempSync(join(tmpdir(), 'meson-webhook-pki-'));
+  makeCa(dir, 'webhook-ca', 'meson-test-webhook-ca');
+  signLeaf(dir, {
+    name: 'webhook',
+    ca: 'webhook-ca',
+    subject: '/CN=meson-operator-webhook',
+    extensions: [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1',
+      '',
+    ].join('\n'),
+  });
+  const p = (f: string) => join(dir, f);
+  return {
+    dir,
+    caFile: p('webhook-ca.crt'),
+    certFile: p('webhook.crt'),
+    keyFile: p('webhook.key'),
+    ca: readFileSync(p('webhook-ca.crt'), 'utf8'),
+    cert: readFileSync(p('webhook.crt'), 'utf8'),
+    key: readFileSync(p('webhook.key'), 'utf8'),
+  };
+}
+
+/**
+ * A kubeconfig for `user` (default: the operator's service account name) with a client
+ * certificate signed by the test cluster's client CA: the API server authenticates it as that
+ * user, and RBAC grants it only what its bindings say (it is not in system:masters).
+ */
+export function userKubeconfig(user = OPERATOR_USER): { path: string; kc: KubeConfig } {
+  const clusterDir = dirname(inject('kubeconfigPath'));
+  const pki = join(clusterDir, 'pki');
+  const dir = mkdtempSync(join(tmpdir(), 'meson-user-'));
+  // signLeaf names the CA by its file stem in `dir`: copy the cluster's client CA there.
+  writeFileSync(join(dir, 'client-ca.crt'), readFileSync(join(pki, 'client-ca.crt')));
+  writeFileSync(join(dir, 'client-ca.key'), readFileSync(join(pki, 'client-ca.key')), { mode: 0o600 });
+  signLeaf(dir, {
+    name: 'user',
+    ca: 'client-ca',
+    subject: `/CN=${user}`,
+    extensions: CLIENT_CERT_EXTENSIONS,
+  });
+  const admin = testKubeConfig();
+  const cluster = admin.getCurrentCluster()!;
+  const b64 = (f: string) => readFileSync(join(dir, f)).toString('base64');
+  const text = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: meson-test',
+    '  cluster:',
+    `    server: ${cluster.server}`,
+    `    certificate-authority-data: ${cluster.caData}`,
+    'users:',
+    '- name: operator',
+    '  user:',
+    `    client-certificate-data: ${b64('user.crt')}`,
+    `    client-key-data: ${b64('user.key')}`,
+    'contexts:',
+    '- name: operator',
+    '  context: { cluster: meson-test, user: operator }',
+    'current-context: operator',
+    '',
+  ].join('\n');
+  const path = join(dir, 'kubeconfig');
+  writeFileSync(path, text, { mode: 0o600 });
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return { path, kc };
+}
+
+/** kubectl apply of deploy/rbac (idempotent). */
+export async function applyRbac(): Promise<void> {
+  const r = await kubectlAsync(['apply', '-f', RBAC_FILE]);
+  if (r.status !== 0) throw new Error(`kubectl apply -f ${RBAC_FILE} failed: ${r.stderr}`);
+}
+
+/** Registers the webhook at `url` for `namespace` only (other tests share the cluster). */
+export async function registerWebhook(
+  name: string,
+  url: string,
+  ca: string,
+  namespace: string,
+): Promise<void> {
+  const api = testKubeConfig().makeApiClient(AdmissionregistrationV1Api);
+  const body = webhookConfiguration({ name, url, caBundle: ca, namespaces: [namespace] });
+  await api.deleteValidatingWebhookConfiguration({ name }).catch(() => {});
+  await api.createValidatingWebhookConfiguration({ body: body as never });
+}
+
+export async function unregisterWebhook(name: string): Promise<void> {
+  const api = testKubeConfig().makeApiClient(AdmissionregistrationV1Api);
+  await api.deleteValidatingWebhookConfiguration({ name }).catch(() => {});
+}
+
+/**
+ * A Workflow the CRD's OpenAPI schema accepts (so the API server's own checks pass) and the
+ * project's validator refuses: an unknown name in a parameter expression.
+ */
+export const INVALID_WORKFLOW = (namespace: string, name = 'broken') => `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata:
+  name: ${name}
+  namespace: ${namespace}
+spec:
+  parameters:
+    - { name: dateint, type: long, expression: "tsToDateInt(RUN_TSS)" }
+  definition:
+    step: { name: greet, shell: { script: "echo \${dateint}" } }
+`;
+
+export const INVALID_MESSAGE =
+  'spec.parameters[0].expression: unknown name "RUN_TSS" (did you mean "RUN_TS"?) at character 12 in "tsToDateInt(RUN_TSS)"';
+
+export const VALID_WORKFLOW = (namespace: string, name = 'hello') => `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata:
+  name: ${name}
+  namespace: ${namespace}
+spec:
+  parameters:
+    - { name: who, type: string, value: world }
+    - { name: dateint, type: long, expression: "tsToDateInt(RUN_TS)" }
+  definition:
+    step: { name: greet, shell: { script: "echo \${who} \${dateint}" } }
+`;
+
+/**
+ * The API server picks up webhook configurations from an informer: waits until a server-side
+ * dry run of an invalid Workflow is refused by our webhook.
+ */
+export async function waitWebhookActive(namespace: string): Promise<void> {
+  let last = '';
+  await waitFor(
+    'the webhook to be called by the API server',
+    async () => {
+      const r = await kubectlAsync(
+        ['apply', '--dry-run=server', '-f', '-'],
+        INVALID_WORKFLOW(namespace, 'probe'),
+      );
+      last = `${r.status}: ${r.stdout}${r.stderr}`;
+      return r.status !== 0 && r.stderr.includes(INVALID_MESSAGE) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 250, describe: () => `last kubectl answer ${last}` },
+  );
+}
+
+/**
+ * installCrds, then waits until every meson.dev kind is listable: right after a CRD is
+ * established its watch cache answers 429 "storage is (re)initializing" for a moment.
+ */
+export async function installCrdsServed(): Promise<void> {
+  await installCrds();
+  const api = testKubeConfig().makeApiClient(CustomObjectsApi);
+  for (const plural of ['workflows', 'workflowversions', 'workflowruns', 'dataartifacts'])
+    await waitFor(`${plural} to be served`, async () => {
+      await api.listClusterCustomObject({ group: 'meson.dev', version: 'v1alpha1', plural });
+      return true;
+    });
+}
