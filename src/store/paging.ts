@@ -1,5 +1,4 @@
 // Helpers both stores' list and page reads share: opaque continue tokens and label matching.
-// (src/store/sqlite.ts has its own copies, from before this file: it is being edited elsewhere.)
 import { type ResourceObject, StoreError } from './types.ts';
 
 export function encodeToken(parts: unknown[]): string {
