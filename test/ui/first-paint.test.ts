@@ -110,4 +110,22 @@ describe('first paint', () => {
       expect(v.data).toBeLessThan(2000);
     }
   });
+
+  it('pages through the stored runs, 50 at a time', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.addInitScript((t) => sessionStorage.setItem('meson.token', t), TOKEN);
+    await page.goto(`${server.url}/#/runs`);
+    const rows = page.locator('tbody tr');
+    await rows.first().waitFor();
+    expect(await rows.count()).toBe(50);
+    const first = await rows.first().innerText();
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.getByText('page 2').waitFor();
+    await expect.poll(() => rows.first().innerText()).not.toBe(first);
+    expect(await rows.count()).toBe(50);
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await page.getByText('page 1').waitFor();
+    await expect.poll(() => rows.first().innerText()).toBe(first);
+    await page.close();
+  });
 });
