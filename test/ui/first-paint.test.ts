@@ -118,14 +118,14 @@ describe('first paint', () => {
     const rows = page.locator('tbody tr');
     await rows.first().waitFor();
     expect(await rows.count()).toBe(50);
-    const first = await rows.first().innerText();
+    const first = await rows.first().textContent();
     await page.getByRole('button', { name: 'Older' }).click();
     await page.getByText('page 2').waitFor();
-    await expect.poll(() => rows.first().innerText()).not.toBe(first);
+    await expect.poll(() => rows.first().textContent()).not.toBe(first);
     expect(await rows.count()).toBe(50);
     await page.getByRole('button', { name: 'Newer' }).click();
     await page.getByText('page 1').waitFor();
-    await expect.poll(() => rows.first().innerText()).toBe(first);
+    await expect.poll(() => rows.first().textContent()).toBe(first);
     await page.close();
   });
 });
