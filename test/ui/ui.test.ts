@@ -154,6 +154,9 @@ describe('web UI', () => {
     await panel.getByText('Hello, browser!').waitFor();
     await expect(panel.getByText('"n": 3').count()).resolves.toBe(1);
     await page.screenshot({ path: join(SHOTS, 'run-succeeded.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: join(SHOTS, 'run-succeeded-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
     // the runs table lists it, filtered by phase
     await page.getByRole('link', { name: 'Runs' }).click();
     await page.getByLabel('Phase').selectOption('Succeeded');
