@@ -21,6 +21,7 @@ import { Composer, CST, type Document, isScalar, Lexer, LineCounter, Parser, vis
 import { STEP_INSTANCE_ID_MAX } from '../crds/names.ts';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
+import { UI_ROUTES, uiRoutes } from '../ui/serve.ts';
 import { DEFAULT_MAX_BODY_DEPTH, inspectBody, pathParamProblem, pathParamsSchema, tooDeep } from './http.ts';
 import { buildOpenApi } from './openapi.ts';
 import { ApiError, type ProblemIssue, sendProblem } from './problems.ts';
@@ -330,12 +331,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     sendProblem(reply, new ApiError('API_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
   );
 
+  // the web UI's page and files are public too (they hold no data: its data calls are /api calls)
+  const publicRoutes = new Set<string>([...PUBLIC_ROUTES, ...UI_ROUTES]);
   // every route's path parameters are names, checked as Kubernetes checks them (400 naming the
   // parameter): a route with a parameter that has no rule does not even start
   app.addHook('onRoute', (route) => {
     const pub = (route.config as { public?: boolean } | undefined)?.public === true;
-    if (pub && !(PUBLIC_ROUTES as readonly string[]).includes(route.url ?? route.path)) {
-      throw new Error(`route ${route.url}: only ${PUBLIC_ROUTES.join(', ')} may be public`);
+    if (pub && !publicRoutes.has(route.url ?? route.path)) {
+      throw new Error(`route ${route.url}: only ${[...publicRoutes].join(', ')} may be public`);
     }
     const params = pathParamsSchema(route.url ?? route.path);
     if (params) route.schema = { ...(route.schema ?? {}), params };
@@ -389,5 +392,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(runRoutes(routeDeps), { prefix: '/api/v1' });
   await app.register(artifactRoutes(routeDeps), { prefix: '/api/v1' });
   await app.register(backfillRoutes(routeDeps), { prefix: '/api/v1' });
+  await app.register(uiRoutes());
   return app;
 }
