@@ -138,6 +138,23 @@ describe('step metrics', () => {
     expect(value(body, 'meson_store_transaction_duration_seconds_count{outcome="error"}')).toBe(1);
   });
 
+  it('counts the step instances of unfinished runs by phase (why steps are not running)', async () => {
+    const { store, metrics } = setup();
+    store.create('WorkflowRun', run('ns', 'r', 'w'));
+    store.create('WorkflowRun', run('ns', 'done', 'w'));
+    store.putStepInstances([
+      step('ns', 'r', 'a', 'WaitingForInputs'),
+      step('ns', 'r', 'b', 'WaitingForInputs'),
+      step('ns', 'r', 'c', 'Queued'),
+      step('ns', 'done', 'a', 'Queued'),
+    ]);
+    setPhase(store, 'ns', 'done', { phase: 'Failed' });
+    const body = (await metrics.scrape()).body;
+    expect(value(body, 'meson_step_instances{namespace="ns",workflow="w",phase="WaitingForInputs"}')).toBe(2);
+    // the finished run's instances are not counted
+    expect(value(body, 'meson_step_instances{namespace="ns",workflow="w",phase="Queued"}')).toBe(1);
+  });
+
   it('counts queued and launched tasks by namespace at scrape time', async () => {
     const { store, metrics } = setup();
     store.putTasks([

@@ -4,7 +4,8 @@
 // and the operator:
 // - run counters from Store.watch (committed changes only: a rolled-back transaction counts nothing);
 // - step attempt counters and durations from the step-instance records the engine writes;
-// - gauges (active runs, queued/launched tasks) computed at scrape time from indexed queries whose
+// - gauges (active runs, their step instances by phase: why a step is not running yet,
+//   queued/launched tasks) computed at scrape time from indexed queries whose
 //   cost follows the unfinished runs and the tasks, never all runs stored;
 // - store transaction durations by timing Store.transaction;
 // - prom-client's process metrics (CPU, memory, event loop lag, GC, open fds).
@@ -135,15 +136,30 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       try {
         const runs = store.listRuns(undefined, { finished: false });
         this.reset();
+        stepInstances.reset();
         for (const r of runs) {
           const spec = (r.spec ?? {}) as { workflow?: string };
           const phase = ((r.status ?? {}) as { phase?: string }).phase ?? 'Pending';
-          this.inc({ ...bounded(r.metadata.namespace, spec.workflow ?? ''), phase });
+          const labels = bounded(r.metadata.namespace, spec.workflow ?? '');
+          this.inc({ ...labels, phase });
+          // one indexed count per unfinished run
+          const counts = store.countStepInstances(r.metadata.namespace, r.metadata.name);
+          for (const [p, n] of Object.entries(counts))
+            if (n > 0) stepInstances.inc({ ...labels, phase: p }, n);
         }
       } catch {
         scrapeErrors.inc();
       }
     },
+  });
+  // registered after meson_runs_active, whose collect() fills it (metrics are read in order)
+  const stepInstances = new Gauge({
+    name: 'meson_step_instances',
+    help:
+      'Step instances of unfinished runs by phase: WaitingForInputs (a data artifact is missing), ' +
+      'Queued (waiting for placement), Pending (not yet reached or waiting for a retry), Running...',
+    labelNames: ['namespace', 'workflow', 'phase'] as const,
+    registers: [registry],
   });
   const tasks = new Gauge({
     name: 'meson_tasks',
