@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseOperatorArgs } from '../../src/cli/commands/operator.ts';
+import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
@@ -114,6 +115,9 @@ describe('charts/meson without a cluster', () => {
     const role = find(objects, 'Role') as K8sObject & { rules: { resourceNames?: string[] }[] };
     expect(role.rules.flatMap((r) => r.resourceNames ?? [])).toEqual([flags.leaderElection!.name]);
     expect(flags.leaderElection!.namespace).toBe('meson-system');
+    // the chart's lease timings are the operator's own defaults
+    const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = flags.leaderElection!;
+    expect({ leaseDurationMs, renewDeadlineMs, retryPeriodMs }).toEqual(LEASE_DEFAULTS);
     // the webhook Service reaches the port the operator listens on
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
