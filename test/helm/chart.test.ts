@@ -8,12 +8,16 @@ import {
   AdmissionregistrationV1Api,
   ApiextensionsV1Api,
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
+  KubeConfig,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseOperatorArgs } from '../../src/cli/commands/operator.ts';
 import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
+import { startOperator } from '../../src/operator/process.ts';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
@@ -279,6 +283,54 @@ describe('charts/meson on the test control plane', () => {
       .makeApiClient(AdmissionregistrationV1Api)
       .readValidatingWebhookConfiguration({ name: `${release}-operator` });
     expect(vwc.webhooks?.[0]?.clientConfig.caBundle).toBe(before.data?.['ca.crt']);
+  });
+  it("runs the operator out of cluster with the chart ServiceAccount's token: it takes the chart's Lease", async () => {
+    const token = await kubectlAsync(['create', 'token', `${release}-operator`, '-n', ns, '--duration=10m']);
+    expect(token.status, token.stderr).toBe(0);
+    const cluster = kc.getCurrentCluster()!;
+    const sa = new KubeConfig();
+    sa.loadFromOptions({
+      clusters: [{ name: 'c', server: cluster.server, caData: cluster.caData }],
+      users: [{ name: 'sa', token: token.stdout.trim() }],
+      contexts: [{ name: 'sa', cluster: 'c', user: 'sa' }],
+      currentContext: 'sa',
+    });
+    // the flags the chart's Deployment passes (minus the webhook: no Service reaches this process)
+    const deploy = await kc
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: `${release}-operator`, namespace: ns });
+    const args = deploy.spec!.template.spec!.containers[0]!.args!.filter((a) => !a.startsWith('--webhook-'));
+    const flags = parseOperatorArgs(args.slice(1), { POD_NAMESPACE: ns }, '/');
+    if (flags === 'help') throw new Error('help');
+    const identity = `helm-test_${release}`;
+    const op = await startOperator({
+      kc: sa,
+      namespaces: flags.namespaces,
+      api: { host: '127.0.0.1', port: 0 },
+      leaderElection: { ...flags.leaderElection!, identity },
+      logger: pino({ level: 'silent' }),
+      onLostLeadership: () => {},
+    });
+    try {
+      const leases = kc.makeApiClient(CoordinationV1Api);
+      await waitFor('the operator to take the Lease', async () => {
+        const lease = await leases
+          .readNamespacedLease({ name: `${release}-operator`, namespace: ns })
+          .catch(() => undefined);
+        return lease?.spec?.holderIdentity === identity ? true : undefined;
+      });
+      // and the same credentials may not read Secrets (the webhook key among them)
+      const denied = await sa
+        .makeApiClient(CoreV1Api)
+        .readNamespacedSecret({ name: `${release}-operator-webhook-tls`, namespace: ns })
+        .then(
+          () => 200,
+          (err: { code?: number }) => err.code,
+        );
+      expect(denied).toBe(403);
+    } finally {
+      await op.close();
+    }
   });
 });
 
