@@ -19,6 +19,8 @@ import Fastify, {
 } from 'fastify';
 import { Composer, CST, type Document, isScalar, Lexer, LineCounter, Parser, visit } from 'yaml';
 import { STEP_INSTANCE_ID_MAX } from '../crds/names.ts';
+import type { Metrics } from '../metrics/index.ts';
+import { metricsRoutes } from '../metrics/routes.ts';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
 import { UI_ROUTES, uiRoutes } from '../ui/serve.ts';
@@ -53,6 +55,8 @@ export interface ApiDeps {
   /** Fastify logger option: a pino instance, true, or false (default). */
   logger?: FastifyServerOptions['loggerInstance'] | boolean;
   now?: () => number;
+  /** Serves GET /metrics (Prometheus) when set; behind the token like the API. */
+  metrics?: Metrics;
 }
 
 export interface RouteDeps {
@@ -393,5 +397,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(artifactRoutes(routeDeps), { prefix: '/api/v1' });
   await app.register(backfillRoutes(routeDeps), { prefix: '/api/v1' });
   await app.register(uiRoutes());
+  if (deps.metrics) await app.register(metricsRoutes(deps.metrics));
   return app;
 }

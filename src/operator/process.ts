@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { createOperatorMetrics } from '../metrics/operator.ts';
 import { kubeAdmissionLookup } from './kube.ts';
 import { kubeLeaseClient, LeaderElector, type LeaderElectorOptions } from './leader.ts';
 import { buildWebhookApp } from './webhook.ts';
@@ -100,6 +101,10 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   }) as unknown as FastifyInstance;
   const text = { response: { 200: { type: 'string' } } };
   api.get('/healthz', { schema: text }, async () => 'ok');
+  const metrics = createOperatorMetrics({ isLeader: () => !elector || elector.isLeader() });
+  api.get('/metrics', { schema: text }, async (_req, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
   api.get(
     '/readyz',
     {

@@ -28,10 +28,19 @@ export function kubectlAsync(
   input?: string,
 ): Promise<{ status: number; stdout: string; stderr: string }> {
   cacheDir ??= mkdtempSync(join(tmpdir(), 'meson-kubectl-cache-'));
-  const child = spawn(join(inject('clusterBinDir'), 'kubectl'), [`--cache-dir=${cacheDir}`, ...args], {
+  return spawnCollect(join(inject('clusterBinDir'), 'kubectl'), [`--cache-dir=${cacheDir}`, ...args], {
     env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
-    timeout: 60_000,
+    input,
   });
+}
+
+/** Runs `cmd` without blocking this process and collects its output (60 s timeout by default). */
+export function spawnCollect(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; input?: string | undefined; timeoutMs?: number },
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const child = spawn(cmd, args, { env: opts.env, timeout: opts.timeoutMs ?? 60_000 });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -40,7 +49,7 @@ export function kubectlAsync(
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
   });
-  child.stdin.end(input ?? '');
+  child.stdin.end(opts.input ?? '');
   return new Promise((resolve) => {
     child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
   });

@@ -10,6 +10,7 @@ import { buildApp, DEFAULT_BODY_LIMIT } from '../../api/app.ts';
 import { DEFAULT_MAX_BODY_DEPTH } from '../../api/http.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
 import { createStandalone } from '../../controller/standalone.ts';
+import { createMetrics, DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notify/index.ts';
 import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
 import type { Command } from '../cli.ts';
@@ -38,6 +39,10 @@ Security:
                         rebinding); beyond loopback without this flag any Host is served.
   --body-limit BYTES    largest request body (default ${DEFAULT_BODY_LIMIT}, MESON_BODY_LIMIT); larger is 413.
   --max-body-depth N    deepest nesting of a body (default ${DEFAULT_MAX_BODY_DEPTH}, MESON_MAX_BODY_DEPTH).
+
+Metrics: GET /metrics (Prometheus text format), behind MESON_API_TOKEN like the API.
+  MESON_METRICS_MAX_WORKFLOWS  distinct (namespace, workflow) label pairs (default ${DEFAULT_METRICS_MAX_WORKFLOWS});
+                        later ones are counted under "_other".
 
 Retention of finished runs (a Workflow's spec.retention overrides these per field):
   --retention-keep-last  finished runs kept per workflow (MESON_RETENTION_KEEP_LAST, default 1000; off: no limit)
@@ -110,12 +115,14 @@ export const serverCommand: Command = async (args, io) => {
   let runLimits: ReturnType<typeof runLimitsFrom>;
   let bodyLimit: number | undefined;
   let maxBodyDepth: number | undefined;
+  let maxWorkflows: number | undefined;
   try {
     retention = retentionOptions(v, io.env);
     webhook = webhookOptions(v, io.env);
     runLimits = runLimitsFrom(v, io.env);
     bodyLimit = positiveInt(v['body-limit'] ?? io.env.MESON_BODY_LIMIT, '--body-limit');
     maxBodyDepth = positiveInt(v['max-body-depth'] ?? io.env.MESON_MAX_BODY_DEPTH, '--max-body-depth');
+    maxWorkflows = positiveInt(io.env.MESON_METRICS_MAX_WORKFLOWS, 'MESON_METRICS_MAX_WORKFLOWS');
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 2;
@@ -151,8 +158,11 @@ export const serverCommand: Command = async (args, io) => {
     const dir = abs(v.examples ?? 'examples');
     if (standalone.store.list('Workflow', undefined, { limit: 1 }).items.length === 0) loadExamples(dir);
   }
+  const metrics = createMetrics(maxWorkflows ? { maxWorkflows } : {});
+  const unobserve = metrics.observe(standalone.store);
   standalone.start();
   const app = await buildApp({
+    metrics,
     store: standalone.store,
     ...(token ? { token } : {}),
     allowedHosts,
@@ -167,6 +177,7 @@ export const serverCommand: Command = async (args, io) => {
     address = listenUrl(app.server.address() as { address: string; port: number; family: string });
   } catch (err) {
     io.stderr(`mesonctl server: cannot listen on ${host}:${port}: ${(err as Error).message}\n`);
+    unobserve();
     standalone.stop();
     return 1;
   }
@@ -182,6 +193,7 @@ export const serverCommand: Command = async (args, io) => {
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down; running steps keep running and are adopted at the next start');
     await app.close();
+    unobserve();
     standalone.stop();
     process.exit(0);
   };

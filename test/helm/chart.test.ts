@@ -1,0 +1,342 @@
+// charts/meson: lint, what it renders (kept equal to deploy/ and to the operator's own objects),
+// a server-side dry run of every rendered object, and a real `helm install` onto the test
+// control plane (CRDs Established, every object created, RBAC equal to deploy/rbac).
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseOperatorArgs } from '../../src/cli/commands/operator.ts';
+import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
+import { startOperator } from '../../src/operator/process.ts';
+import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
+import { installCrds } from '../cluster/crds.ts';
+import { kubectlAsync } from '../cluster/kubectl.ts';
+import { testKubeConfig } from '../cluster/namespace.ts';
+import { waitFor } from '../cluster/wait.ts';
+import { CHART, find, helm, helmBinary, type K8sObject, parseObjects, ROOT, template } from './helm.ts';
+
+beforeAll(() => {
+  helmBinary();
+}, 1_800_000);
+
+const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+
+/** deploy/rbac's objects, without the Namespace (helm install --create-namespace makes it). */
+function repoRbac(): K8sObject[] {
+  return parseObjects(readFileSync(join(ROOT, 'deploy', 'rbac', 'operator.yaml'), 'utf8')).filter((o) =>
+    RBAC_KINDS.includes(o.kind),
+  );
+}
+
+/** What RBAC means: kind, name, namespace, rules, roleRef, subjects (labels are the chart's own). */
+function rbacMeaning(o: K8sObject) {
+  return {
+    kind: o.kind,
+    name: o.metadata.name,
+    namespace: o.metadata.namespace,
+    rules: o.rules,
+    roleRef: o.roleRef,
+    subjects: o.subjects,
+  };
+}
+
+describe('charts/meson without a cluster', () => {
+  it('carries byte-identical copies of deploy/crds (npm run generate writes both)', () => {
+    const repo = readdirSync(join(ROOT, 'deploy', 'crds')).sort();
+    const chart = readdirSync(join(CHART, 'crds')).sort();
+    expect(chart).toEqual(repo);
+    for (const f of repo) {
+      expect(readFileSync(join(CHART, 'crds', f), 'utf8'), f).toBe(
+        readFileSync(join(ROOT, 'deploy', 'crds', f), 'utf8'),
+      );
+    }
+  });
+
+  it('passes helm lint --strict, with default and with non-default values', async () => {
+    for (const set of [
+      [],
+      ['webhook.certManager.enabled=true', 'metrics.serviceMonitor.enabled=true', 'namespaces={a,b}'],
+    ]) {
+      const r = await helm(['lint', '--strict', CHART, ...set.flatMap((s) => ['--set', s])]);
+      expect(r.status, `${set.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('renders, as release "meson" in meson-system, the exact RBAC of deploy/rbac', async () => {
+    const objects = await template('meson', 'meson-system');
+    const chart = objects.filter((o) => RBAC_KINDS.includes(o.kind)).map(rbacMeaning);
+    expect(chart).toEqual(repoRbac().map(rbacMeaning));
+  });
+
+  it('renders the ValidatingWebhookConfiguration the operator itself would print, with the generated CA', async () => {
+    for (const namespaces of [[], ['team-b', 'team-a']]) {
+      const set = namespaces.length ? [`namespaces={${namespaces.join(',')}}`] : [];
+      const objects = await template('meson', 'meson-system', set);
+      const secret = find(objects, 'Secret', 'meson-operator-webhook-tls') as K8sObject & {
+        data: Record<string, string>;
+      };
+      const ca = Buffer.from(secret.data['ca.crt']!, 'base64').toString();
+      expect(ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      const want = webhookConfiguration({ caBundle: ca, namespaces });
+      expect(find(objects, 'ValidatingWebhookConfiguration')).toEqual(want);
+      // with cert-manager: no Secret from the chart, the CA injected from the Certificate
+      const cm = await template('meson', 'meson-system', [...set, 'webhook.certManager.enabled=true']);
+      expect(cm.some((o) => o.kind === 'Secret')).toBe(false);
+      find(cm, 'Certificate', 'meson-operator-webhook');
+      expect(find(cm, 'ValidatingWebhookConfiguration')).toEqual(webhookConfiguration({ namespaces }));
+    }
+  });
+
+  it('runs the operator with flags `mesonctl operator` accepts, matching the RBAC and the Services', async () => {
+    const objects = await template('meson', 'meson-system', ['namespaces={a,b}']);
+    const deploy = find(objects, 'Deployment') as K8sObject & {
+      spec: { replicas: number; template: { spec: Record<string, unknown> } };
+    };
+    expect(deploy.spec.replicas).toBe(2);
+    const pod = deploy.spec.template.spec as {
+      serviceAccountName: string;
+      containers: { args: string[]; ports: { name: string; containerPort: number }[] }[];
+      securityContext: Record<string, unknown>;
+    };
+    expect(pod.serviceAccountName).toBe('meson-operator');
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const [cmd, ...args] = pod.containers[0]!.args;
+    expect(cmd).toBe('operator');
+    const flags = parseOperatorArgs(args, {}, '/');
+    if (flags === 'help') throw new Error('help');
+    expect(flags.namespaces).toEqual(['a', 'b']);
+    // the Lease the Role lets it update is the one it elects on
+    const role = find(objects, 'Role') as K8sObject & { rules: { resourceNames?: string[] }[] };
+    expect(role.rules.flatMap((r) => r.resourceNames ?? [])).toEqual([flags.leaderElection!.name]);
+    expect(flags.leaderElection!.namespace).toBe('meson-system');
+    // the chart's lease timings are the operator's own defaults
+    const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = flags.leaderElection!;
+    expect({ leaseDurationMs, renewDeadlineMs, retryPeriodMs }).toEqual(LEASE_DEFAULTS);
+    // the webhook Service reaches the port the operator listens on
+    const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
+    expect(ports.webhook).toBe(flags.webhook!.port);
+    expect(ports.http).toBe(flags.api.port);
+  });
+
+  it('refuses values that would break the install, naming the value', async () => {
+    for (const [set, message] of [
+      ['replicas=two', '/replicas'],
+      ['namespaces={../etc}', '/namespaces/0'],
+      ['namespaces={Team A}', '/namespaces/0'],
+      ['extraArgs={; rm -rf /}', '/extraArgs/0'],
+      ['image.pullPolicy=Sometimes', '/image/pullPolicy'],
+      ['unknownKey=1', 'unknownKey'],
+      ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
+    ] as const) {
+      const r = await helm(['template', 'meson', CHART, '--set', set]);
+      expect(r.status, set).not.toBe(0);
+      expect(r.stderr, set).toContain(message);
+    }
+  });
+});
+
+describe('charts/meson on the test control plane', () => {
+  const release = `h${randomBytes(3).toString('hex')}`;
+  const ns = `${release}-system`;
+  const watched = `${release}-work`;
+  const kubeconfig = () => inject('kubeconfigPath');
+  const kc = testKubeConfig();
+
+  beforeAll(async () => {
+    // as in the full suite, where earlier files applied deploy/crds: helm must install over them
+    await installCrds();
+    const core = kc.makeApiClient(CoreV1Api);
+    for (const name of [ns, watched])
+      await core.createNamespace({ body: { metadata: { name, labels: { 'meson.dev/test': 'true' } } } });
+  });
+  afterAll(async () => {
+    // the webhook points at a Service no kubelet serves: remove it before other tests run
+    await helm(['uninstall', release, '--namespace', ns, '--wait'], kubeconfig());
+    const core = kc.makeApiClient(CoreV1Api);
+    for (const name of [ns, watched]) await core.deleteNamespace({ name }).catch(() => {});
+  });
+
+  it('renders objects the API server accepts (kubectl apply --dry-run=server)', async () => {
+    const r = await helm(['template', release, CHART, '--namespace', ns, '--set', `namespaces={${watched}}`]);
+    expect(r.status, r.stderr).toBe(0);
+    const applied = await kubectlAsync(['apply', '--dry-run=server', '-f', '-'], r.stdout);
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain(`deployment.apps/${release}-operator created (server dry run)`);
+  });
+
+  it('installs: CRDs Established, every object created, RBAC equal to deploy/rbac', async () => {
+    const r = await helm(
+      // --force-conflicts: the CRDs were applied server-side by another manager (docs/operator.md)
+      ['install', release, CHART, '--namespace', ns, '--set', `namespaces={${watched}}`, '--force-conflicts'],
+      kubeconfig(),
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const ext = kc.makeApiClient(ApiextensionsV1Api);
+    for (const crd of readdirSync(join(CHART, 'crds'))) {
+      const name = crd.replace(/\.yaml$/, '');
+      await waitFor(`CRD ${name} Established`, async () => {
+        const live = await ext.readCustomResourceDefinition({ name });
+        return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+          ? true
+          : undefined;
+      });
+    }
+    // every object of the manifest exists
+    const manifest = await helm(['get', 'manifest', release, '--namespace', ns], kubeconfig());
+    expect(manifest.status, manifest.stderr).toBe(0);
+    const objects = parseObjects(manifest.stdout);
+    expect(objects.map((o) => o.kind).sort()).toEqual(
+      [
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'Deployment',
+        'Role',
+        'RoleBinding',
+        'Secret',
+        'Service',
+        'Service',
+        'ServiceAccount',
+        'ValidatingWebhookConfiguration',
+      ].sort(),
+    );
+    for (const o of objects) {
+      const args = ['get', `${o.kind.toLowerCase()}/${o.metadata.name}`, '-o', 'name'];
+      const got = await kubectlAsync(o.metadata.namespace ? [...args, '-n', o.metadata.namespace] : args);
+      expect(got.status, `${o.kind} ${o.metadata.name}: ${got.stderr}`).toBe(0);
+    }
+    const apps = kc.makeApiClient(AppsV1Api);
+    const deploy = await apps.readNamespacedDeployment({ name: `${release}-operator`, namespace: ns });
+    expect(deploy.spec?.replicas).toBe(2);
+    // RBAC as stored by the API server, with the release's names mapped back to deploy/rbac's
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const rename = (o: unknown) =>
+      JSON.parse(
+        JSON.stringify(o)
+          .replaceAll(`"${release}-operator`, '"meson-operator')
+          .replaceAll(`"${ns}"`, '"meson-system"'),
+      );
+    const live = [
+      await kc
+        .makeApiClient(CoreV1Api)
+        .readNamespacedServiceAccount({ name: `${release}-operator`, namespace: ns }),
+      await rbac.readClusterRole({ name: `${release}-operator` }),
+      await rbac.readClusterRoleBinding({ name: `${release}-operator` }),
+      await rbac.readNamespacedRole({ name: `${release}-operator-leader-election`, namespace: ns }),
+      await rbac.readNamespacedRoleBinding({ name: `${release}-operator-leader-election`, namespace: ns }),
+    ].map((o, i) =>
+      rbacMeaning(
+        rename({
+          kind: RBAC_KINDS[i],
+          metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
+          ...(('rules' in o && { rules: o.rules?.map(stripEmpty) }) || {}),
+          ...(('roleRef' in o && { roleRef: o.roleRef }) || {}),
+          ...(('subjects' in o && { subjects: o.subjects }) || {}),
+        }),
+      ),
+    );
+    expect(live).toEqual(repoRbac().map(rbacMeaning));
+    // the webhook is scoped to the watched namespace and trusts the generated CA
+    const vwc = await kc
+      .makeApiClient(AdmissionregistrationV1Api)
+      .readValidatingWebhookConfiguration({ name: `${release}-operator` });
+    for (const w of vwc.webhooks ?? []) {
+      expect(w.namespaceSelector?.matchExpressions?.[0]?.values).toEqual([watched]);
+      expect(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString()).toMatch(/BEGIN CERTIFICATE/);
+    }
+  });
+
+  it('upgrades without a new certificate (the Secret is looked up, not generated again)', async () => {
+    const before = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ name: `${release}-operator-webhook-tls`, namespace: ns });
+    const r = await helm(
+      [
+        'upgrade',
+        release,
+        CHART,
+        '--namespace',
+        ns,
+        '--set',
+        `namespaces={${watched}}`,
+        '--set',
+        'logLevel=debug',
+      ],
+      kubeconfig(),
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const after = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ name: `${release}-operator-webhook-tls`, namespace: ns });
+    expect(after.data?.['ca.crt']).toBe(before.data?.['ca.crt']);
+    expect(after.data?.['tls.crt']).toBe(before.data?.['tls.crt']);
+    const vwc = await kc
+      .makeApiClient(AdmissionregistrationV1Api)
+      .readValidatingWebhookConfiguration({ name: `${release}-operator` });
+    expect(vwc.webhooks?.[0]?.clientConfig.caBundle).toBe(before.data?.['ca.crt']);
+  });
+  it("runs the operator out of cluster with the chart ServiceAccount's token: it takes the chart's Lease", async () => {
+    const token = await kubectlAsync(['create', 'token', `${release}-operator`, '-n', ns, '--duration=10m']);
+    expect(token.status, token.stderr).toBe(0);
+    const cluster = kc.getCurrentCluster()!;
+    const sa = new KubeConfig();
+    sa.loadFromOptions({
+      clusters: [{ name: 'c', server: cluster.server, caData: cluster.caData }],
+      users: [{ name: 'sa', token: token.stdout.trim() }],
+      contexts: [{ name: 'sa', cluster: 'c', user: 'sa' }],
+      currentContext: 'sa',
+    });
+    // the flags the chart's Deployment passes (minus the webhook: no Service reaches this process)
+    const deploy = await kc
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: `${release}-operator`, namespace: ns });
+    const args = deploy.spec!.template.spec!.containers[0]!.args!.filter((a) => !a.startsWith('--webhook-'));
+    const flags = parseOperatorArgs(args.slice(1), { POD_NAMESPACE: ns }, '/');
+    if (flags === 'help') throw new Error('help');
+    const identity = `helm-test_${release}`;
+    const op = await startOperator({
+      kc: sa,
+      namespaces: flags.namespaces,
+      api: { host: '127.0.0.1', port: 0 },
+      leaderElection: { ...flags.leaderElection!, identity },
+      logger: pino({ level: 'silent' }),
+      onLostLeadership: () => {},
+    });
+    try {
+      const leases = kc.makeApiClient(CoordinationV1Api);
+      await waitFor('the operator to take the Lease', async () => {
+        const lease = await leases
+          .readNamespacedLease({ name: `${release}-operator`, namespace: ns })
+          .catch(() => undefined);
+        return lease?.spec?.holderIdentity === identity ? true : undefined;
+      });
+      // and the same credentials may not read Secrets (the webhook key among them)
+      const denied = await sa
+        .makeApiClient(CoreV1Api)
+        .readNamespacedSecret({ name: `${release}-operator-webhook-tls`, namespace: ns })
+        .then(
+          () => 200,
+          (err: { code?: number }) => err.code,
+        );
+      expect(denied).toBe(403);
+    } finally {
+      await op.close();
+    }
+  });
+});
+
+/** The API server leaves out empty lists (resourceNames) that the YAML never had. */
+function stripEmpty(rule: object): object {
+  return Object.fromEntries(
+    Object.entries(rule).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  );
+}

@@ -1,0 +1,89 @@
+// The images cannot be built here (no Docker daemon): these checks keep the Dockerfiles honest
+// against what runs them. The executor image must start the program the Pod launcher expects,
+// where it expects it, as a non-root user; the operator image must start `mesonctl operator`.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_EXECUTOR_COMMAND,
+  DEFAULT_EXECUTOR_IMAGE,
+  WORK_DIR,
+} from '../../src/launchers/kubernetes-pod.ts';
+import { ROOT } from './helm.ts';
+
+/** Instructions of a Dockerfile: [INSTRUCTION, rest] with continuation lines joined. */
+function instructions(file: string): [string, string][] {
+  const text = readFileSync(file, 'utf8').replace(/\\\n/g, ' ');
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^(\w+)\s+(.*)$/.exec(l)!;
+      return [m[1]!.toUpperCase(), m[2]!];
+    });
+}
+
+const last = (ins: [string, string][], name: string) => ins.filter(([n]) => n === name).at(-1)?.[1];
+
+describe('executors/Dockerfile', () => {
+  const file = join(ROOT, 'executors', 'Dockerfile');
+  const ins = instructions(file);
+
+  it('starts the command the Pod launcher runs, which execs executors/pod.ts', () => {
+    expect(JSON.parse(last(ins, 'ENTRYPOINT')!)).toEqual(DEFAULT_EXECUTOR_COMMAND);
+    const run = ins
+      .filter(([n]) => n === 'RUN')
+      .map(([, r]) => r)
+      .join(' ');
+    const wrapper = new RegExp(`/usr/local/bin/${DEFAULT_EXECUTOR_COMMAND[0]}\\b`);
+    expect(run).toMatch(wrapper);
+    const target = /exec node (\/opt\/meson\/executors\/[\w.-]+\.ts)/.exec(run)?.[1];
+    expect(target).toBe('/opt/meson/executors/pod.ts');
+    // pod.ts is the file that runs when started as a program
+    expect(readFileSync(join(ROOT, 'executors', 'pod.ts'), 'utf8')).toContain('process.argv[1]');
+    const copy = ins.find(([n, r]) => n === 'COPY' && r.includes('executors/'))?.[1] ?? '';
+    expect(copy).toMatch(/executors\/\*\.ts \/opt\/meson\/executors\/$/);
+  });
+
+  it("runs as a non-root user in the launcher's work directory", () => {
+    const user = last(ins, 'USER')!;
+    expect(user).not.toMatch(/^(0|root)(:|$)/);
+    expect(Number(user.split(':')[0])).toBeGreaterThan(0);
+    expect(last(ins, 'WORKDIR')).toBe(WORK_DIR);
+    expect(last(ins, 'ENV')).toBe(`MESON_WORK_DIR=${WORK_DIR}`);
+  });
+
+  it('is based on a pinned Node 24 slim image', () => {
+    expect(last(ins, 'ARG')).toMatch(/^NODE_IMAGE=node:24\.\d+\.\d+-slim$/);
+    expect(last(ins, 'FROM')).toBe('${NODE_IMAGE}');
+  });
+
+  it('needs nothing but executors/*.ts: no npm package, no file outside executors/', () => {
+    for (const f of readdirSync(join(ROOT, 'executors')).filter(
+      (x) => x.endsWith('.ts') && !x.endsWith('.test.ts'),
+    )) {
+      const text = readFileSync(join(ROOT, 'executors', f), 'utf8');
+      for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'/gm)) {
+        expect(m[1], `${f} imports ${m[1]}`).toMatch(/^(node:|\.\/[\w.-]+\.ts$)/);
+      }
+    }
+  });
+
+  it('is the image the launcher names by default (ghcr.io/meson-k8s/executor)', () => {
+    expect(readFileSync(join(ROOT, 'executors', 'Dockerfile'), 'utf8')).toContain(DEFAULT_EXECUTOR_IMAGE);
+  });
+});
+
+describe('docker/operator.Dockerfile', () => {
+  const ins = instructions(join(ROOT, 'docker', 'operator.Dockerfile'));
+
+  it('starts bin/mesonctl.js with `operator` by default, as non-root, with the chart image name', () => {
+    expect(JSON.parse(last(ins, 'ENTRYPOINT')!)).toEqual(['node', '/opt/meson/bin/mesonctl.js']);
+    expect(JSON.parse(last(ins, 'CMD')!)).toEqual(['operator']);
+    expect(last(ins, 'USER')).not.toMatch(/^(0|root)(:|$)/);
+    const values = readFileSync(join(ROOT, 'charts', 'meson', 'values.yaml'), 'utf8');
+    const repo = /^\s+repository: (\S+)/m.exec(values)![1];
+    expect(readFileSync(join(ROOT, 'docker', 'operator.Dockerfile'), 'utf8')).toContain(`-t ${repo}:`);
+  });
+});
