@@ -50,6 +50,11 @@ function rbacMeaning(o: K8sObject) {
   };
 }
 
+/** The same RBAC in any order (helm orders by kind, deploy/rbac by purpose). */
+function byKindAndName<T extends { kind: string; name?: string }>(list: T[]): T[] {
+  return [...list].sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+}
+
 describe('charts/meson without a cluster', () => {
   it('carries byte-identical copies of deploy/crds (npm run generate writes both)', () => {
     const repo = readdirSync(join(ROOT, 'deploy', 'crds')).sort();
@@ -75,7 +80,7 @@ describe('charts/meson without a cluster', () => {
   it('renders, as release "meson" in meson-system, the exact RBAC of deploy/rbac', async () => {
     const objects = await template('meson', 'meson-system');
     const chart = objects.filter((o) => RBAC_KINDS.includes(o.kind)).map(rbacMeaning);
-    expect(chart).toEqual(repoRbac().map(rbacMeaning));
+    expect(byKindAndName(chart)).toEqual(byKindAndName(repoRbac().map(rbacMeaning)));
   });
 
   it('renders the ValidatingWebhookConfiguration the operator itself would print, with the generated CA', async () => {
@@ -201,6 +206,8 @@ describe('charts/meson on the test control plane', () => {
         'ClusterRoleBinding',
         'Deployment',
         'Role',
+        'Role',
+        'RoleBinding',
         'RoleBinding',
         'Secret',
         'Service',
@@ -233,10 +240,12 @@ describe('charts/meson on the test control plane', () => {
       await rbac.readClusterRoleBinding({ name: `${release}-operator` }),
       await rbac.readNamespacedRole({ name: `${release}-operator-leader-election`, namespace: ns }),
       await rbac.readNamespacedRoleBinding({ name: `${release}-operator-leader-election`, namespace: ns }),
+      await rbac.readNamespacedRole({ name: `${release}-operator-store-state`, namespace: ns }),
+      await rbac.readNamespacedRoleBinding({ name: `${release}-operator-store-state`, namespace: ns }),
     ].map((o, i) =>
       rbacMeaning(
         rename({
-          kind: RBAC_KINDS[i],
+          kind: [...RBAC_KINDS, 'Role', 'RoleBinding'][i],
           metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
           ...(('rules' in o && { rules: o.rules?.map(stripEmpty) }) || {}),
           ...(('roleRef' in o && { roleRef: o.roleRef }) || {}),
@@ -244,7 +253,7 @@ describe('charts/meson on the test control plane', () => {
         }),
       ),
     );
-    expect(live).toEqual(repoRbac().map(rbacMeaning));
+    expect(byKindAndName(live)).toEqual(byKindAndName(repoRbac().map(rbacMeaning)));
     // the webhook is scoped to the watched namespace and trusts the generated CA
     const vwc = await kc
       .makeApiClient(AdmissionregistrationV1Api)
