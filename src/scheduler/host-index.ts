@@ -127,6 +127,16 @@ export class HostIndex {
   private readonly memTree = new Float64Array(2 * BUCKET_COUNT);
   readonly bucketMinMemUsed = new Float64Array(BUCKET_COUNT).fill(1);
   /**
+   * Upper bounds of the free memory and free GPUs of the hosts in each bucket (-1: no host), and
+   * of the free memory of its untainted hosts (what a task without tolerations can use). Raised
+   * whenever a host enters or changes in the bucket, tightened to the exact values by a search
+   * that scans the whole bucket (tighten), reset when the bucket empties: a search skips buckets
+   * where no host can hold the task's memory or GPUs, which the CPU buckets alone do not see.
+   */
+  readonly bucketMaxFreeMem = new Float64Array(BUCKET_COUNT).fill(-1);
+  readonly bucketMaxFreeMemUntainted = new Float64Array(BUCKET_COUNT).fill(-1);
+  readonly bucketMaxFreeGpus = new Float64Array(BUCKET_COUNT).fill(-1);
+  /**
    * Bumped whenever a host enters bucket b or changes while in it (not when one leaves): a
    * remembered scan of the bucket (bucket-scan.ts) is valid while this holds.
    */
@@ -348,6 +358,9 @@ export class HostIndex {
       this.bucketMaxMemUsed[slot.bucket] = 0;
       this.setMemTree(slot.bucket, 0);
       this.bucketMinMemUsed[slot.bucket] = 1;
+      this.bucketMaxFreeMem[slot.bucket] = -1;
+      this.bucketMaxFreeMemUntainted[slot.bucket] = -1;
+      this.bucketMaxFreeGpus[slot.bucket] = -1;
     }
     slot.bucket = -1;
     slot.position = -1;
@@ -371,6 +384,19 @@ export class HostIndex {
       this.setMemTree(b, used);
     }
     if (used < this.bucketMinMemUsed[b]!) this.bucketMinMemUsed[b] = used;
+    const freeMem = slot.freeMem;
+    if (freeMem > this.bucketMaxFreeMem[b]!) this.bucketMaxFreeMem[b] = freeMem;
+    if (slot.blockingTaints === undefined && freeMem > this.bucketMaxFreeMemUntainted[b]!) {
+      this.bucketMaxFreeMemUntainted[b] = freeMem;
+    }
+    if (slot.freeGpus > this.bucketMaxFreeGpus[b]!) this.bucketMaxFreeGpus[b] = slot.freeGpus;
+  }
+
+  /** Sets bucket b's free-resource bounds to exact values a scan of all its hosts found. */
+  tighten(b: number, maxFreeMem: number, maxFreeMemUntainted: number, maxFreeGpus: number): void {
+    this.bucketMaxFreeMem[b] = maxFreeMem;
+    this.bucketMaxFreeMemUntainted[b] = maxFreeMemUntainted;
+    this.bucketMaxFreeGpus[b] = maxFreeGpus;
   }
 
   private setMemTree(b: number, v: number): void {

@@ -261,7 +261,16 @@ function search(
     : kind === 1
       ? index.nextBucketDown(HostIndex.LAST_BUCKET)
       : index.nextBucketUp(start);
+  const mem = r.memoryBytes;
+  const gpus = r.gpus;
+  const maxFreeMem = hard.toleratesNothing ? index.bucketMaxFreeMemUntainted : index.bucketMaxFreeMem;
+  const maxFreeGpus = index.bucketMaxFreeGpus;
   while (b >= 0 && b >= start) {
+    // No host of the bucket has the memory or GPUs (bounds never below the truth): skip it.
+    if (maxFreeMem[b]! < mem || maxFreeGpus[b]! < gpus) {
+      b = nextBucket(index, kind === 1, b, cand);
+      continue;
+    }
     if (canBound && best !== undefined) {
       let bound: number;
       if (kind === 1) bound = spreadBound(index, b, r);
@@ -299,8 +308,16 @@ function search(
       scan ??= index.bucketScans[b] = new BucketScan();
       scan.reset(version, kind, ge, r, sc);
     }
+    // A scan of the whole bucket (not a candidate list) learns its exact free-resource bounds.
+    let topMem = -1;
+    let topMemUntainted = -1;
+    let topGpus = -1;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
+      const fm = s.freeMem;
+      if (fm > topMem) topMem = fm;
+      if (fm > topMemUntainted && s.blockingTaints === undefined) topMemUntainted = fm;
+      if (s.freeGpus > topGpus) topGpus = s.freeGpus;
       if (!hostFits(r, sc, s, hard)) continue;
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
       let score: number;
@@ -326,6 +343,7 @@ function search(
         bestScore = score;
       }
     }
+    if (!cand) index.tighten(b, topMem, topMemUntainted, topGpus);
     b = nextBucket(index, kind === 1, b, cand);
   }
   foundScore = bestScore;
