@@ -127,6 +127,12 @@ export class HostIndex {
   private readonly memTree = new Float64Array(2 * BUCKET_COUNT);
   readonly bucketMinMemUsed = new Float64Array(BUCKET_COUNT).fill(1);
   /**
+   * Min-tree over bucketMinMemUsed: the smallest memory share in any bucket from b down, so that
+   * a spread search (which visits buckets downwards) can stop once no bucket below can beat the
+   * best host found, as packing does with memTree.
+   */
+  private readonly minMemTree = new Float64Array(2 * BUCKET_COUNT).fill(1);
+  /**
    * Upper bounds of the free memory and free GPUs of the hosts in each bucket (-1: no host), and
    * of the free memory of its untainted hosts (what a task without tolerations can use). Raised
    * whenever a host enters or changes in the bucket, tightened to the exact values by a search
@@ -358,6 +364,7 @@ export class HostIndex {
       this.bucketMaxMemUsed[slot.bucket] = 0;
       this.setMemTree(slot.bucket, 0);
       this.bucketMinMemUsed[slot.bucket] = 1;
+      this.setMinMemTree(slot.bucket, 1);
       this.bucketMaxFreeMem[slot.bucket] = -1;
       this.bucketMaxFreeMemUntainted[slot.bucket] = -1;
       this.bucketMaxFreeGpus[slot.bucket] = -1;
@@ -383,7 +390,10 @@ export class HostIndex {
       this.bucketMaxMemUsed[b] = used;
       this.setMemTree(b, used);
     }
-    if (used < this.bucketMinMemUsed[b]!) this.bucketMinMemUsed[b] = used;
+    if (used < this.bucketMinMemUsed[b]!) {
+      this.bucketMinMemUsed[b] = used;
+      this.setMinMemTree(b, used);
+    }
     const freeMem = slot.freeMem;
     if (freeMem > this.bucketMaxFreeMem[b]!) this.bucketMaxFreeMem[b] = freeMem;
     if (slot.blockingTaints === undefined && freeMem > this.bucketMaxFreeMemUntainted[b]!) {
@@ -410,6 +420,38 @@ export class HostIndex {
       if (t[i] === m) return; // the ancestors already hold the right maxima
       t[i] = m;
     }
+  }
+
+  private setMinMemTree(b: number, v: number): void {
+    const t = this.minMemTree;
+    let i = BUCKET_COUNT + b;
+    t[i] = v;
+    for (i >>= 1; i >= 1; i >>= 1) {
+      const m = Math.min(t[2 * i]!, t[2 * i + 1]!);
+      if (t[i] === m) return;
+      t[i] = m;
+    }
+  }
+
+  /** Lower bound of the memory-used share of every host in buckets b and below. */
+  minMemUsedUpTo(b: number): number {
+    const t = this.minMemTree;
+    let l = BUCKET_COUNT;
+    let r = BUCKET_COUNT + b + 1; // exclusive
+    let m = 1;
+    while (l < r) {
+      if (l & 1) {
+        if (t[l]! < m) m = t[l]!;
+        l++;
+      }
+      if (r & 1) {
+        r--;
+        if (t[r]! < m) m = t[r]!;
+      }
+      l >>= 1;
+      r >>= 1;
+    }
+    return m;
   }
 
   /** Upper bound of the memory-used share of every host in buckets b and above. */

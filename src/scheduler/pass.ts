@@ -176,14 +176,17 @@ function passesFilters(filters: readonly HostFilter[], task: Task, host: HostSlo
   return true;
 }
 
-/** Upper bound of the spread score (1 - packing share) of any host of bucket b. */
-function spreadBound(index: HostIndex, b: number, r: ResourceRequest): number {
+/**
+ * Upper bound of the spread score (1 - packing share) of any host of bucket b, given a lower
+ * bound of the memory share used in it.
+ */
+function spreadBound(index: HostIndex, b: number, r: ResourceRequest, minMemUsed: number): number {
   let cpu = 0;
   if (b < HostIndex.LAST_BUCKET) {
     const highFree = (b + 1) * HostIndex.BUCKET_MILLIS;
     cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / index.minCapCpu));
   }
-  const mem = Math.min(1, index.bucketMinMemUsed[b]! + r.memoryBytes / index.maxCapMem);
+  const mem = Math.min(1, minMemUsed + r.memoryBytes / index.maxCapMem);
   return 1 - (cpu + mem) / 2;
 }
 
@@ -273,8 +276,16 @@ function search(
     }
     if (canBound && best !== undefined) {
       let bound: number;
-      if (kind === 1) bound = spreadBound(index, b, r);
-      else {
+      if (kind === 1) {
+        bound = spreadBound(index, b, r, index.bucketMinMemUsed[b]!);
+        // Early stop, as for packing: buckets are visited downwards, so the CPU part of the bound
+        // only falls; with the smallest memory share of any bucket from here down, once that
+        // bound is below the best host found, no bucket below can beat it.
+        if (keep * bound + w + EPSILON < bestScore) {
+          const below = spreadBound(index, b, r, index.minMemUsedUpTo(b));
+          if (keep * below + w + EPSILON < bestScore) break;
+        }
+      } else {
         const lowFree = b * HostIndex.BUCKET_MILLIS;
         const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
         bound = (cpu + Math.min(1, index.bucketMaxMemUsed[b]! + memAdd)) / 2;
