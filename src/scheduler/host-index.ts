@@ -135,9 +135,10 @@ export class HostIndex {
   /**
    * Upper bounds of the free memory and free GPUs of the hosts in each bucket (-1: no host), and
    * of the free memory of its untainted hosts (what a task without tolerations can use). Raised
-   * whenever a host enters or changes in the bucket, tightened to the exact values by a search
-   * that scans the whole bucket (tighten), reset when the bucket empties: a search skips buckets
-   * where no host can hold the task's memory or GPUs, which the CPU buckets alone do not see.
+   * whenever a host enters or changes in the bucket, set to the exact values by a search that
+   * scans the whole bucket and finds no host for its task (tighten), reset when it empties. A
+   * search skips buckets where no host can hold the task's memory or GPUs, which the CPU buckets
+   * alone do not see.
    */
   readonly bucketMaxFreeMem = new Float64Array(BUCKET_COUNT).fill(-1);
   readonly bucketMaxFreeMemUntainted = new Float64Array(BUCKET_COUNT).fill(-1);

@@ -190,6 +190,21 @@ function spreadBound(index: HostIndex, b: number, r: ResourceRequest, minMemUsed
   return 1 - (cpu + mem) / 2;
 }
 
+/** Sets bucket b's free-memory and free-GPU bounds to the exact values over its hosts. */
+function tightenBucket(index: HostIndex, b: number, list: readonly HostSlot[]): void {
+  let mem = -1;
+  let memUntainted = -1;
+  let gpus = -1;
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i]!;
+    const fm = s.freeMem;
+    if (fm > mem) mem = fm;
+    if (fm > memUntainted && s.blockingTaints === undefined) memUntainted = fm;
+    if (s.freeGpus > gpus) gpus = s.freeGpus;
+  }
+  index.tighten(b, mem, memUntainted, gpus);
+}
+
 /**
  * The best host for the task, or undefined. Visits buckets tightest-first for packing (loosest
  * first for spread), returns at the first host scoring at least goodEnough, and skips buckets
@@ -319,17 +334,11 @@ function search(
       scan ??= index.bucketScans[b] = new BucketScan();
       scan.reset(version, kind, ge, r, sc);
     }
-    // A scan of the whole bucket (not a candidate list) learns its exact free-resource bounds.
-    let topMem = -1;
-    let topMemUntainted = -1;
-    let topGpus = -1;
+    let fits = 0;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
-      const fm = s.freeMem;
-      if (fm > topMem) topMem = fm;
-      if (fm > topMemUntainted && s.blockingTaints === undefined) topMemUntainted = fm;
-      if (s.freeGpus > topGpus) topGpus = s.freeGpus;
       if (!hostFits(r, sc, s, hard)) continue;
+      fits++;
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
       let score: number;
       if (kind === 0) score = slotPackedShare(r, s);
@@ -354,7 +363,10 @@ function search(
         bestScore = score;
       }
     }
-    if (!cand) index.tighten(b, topMem, topMemUntainted, topGpus);
+    // A whole bucket (not a candidate list) where nothing fit: learn its exact free-resource
+    // bounds, so that later tasks skip it if it lacks what they need. (Only then: the per-host
+    // bookkeeping would slow down every scan that does find hosts.)
+    if (fits === 0 && !cand) tightenBucket(index, b, list);
     b = nextBucket(index, kind === 1, b, cand);
   }
   foundScore = bestScore;
