@@ -133,6 +133,8 @@ export class HardConstraints {
   readonly groupId: string | undefined;
   /** True when nothing beyond resources has to be checked. */
   readonly trivial: boolean;
+  /** True when the task tolerates no taint: only untainted hosts can take it. */
+  readonly toleratesNothing: boolean;
 
   constructor(task: Task, opts: { reserveGpuHosts: boolean; groupHosts: Set<string> | undefined }) {
     const c = task.constraints;
@@ -146,6 +148,7 @@ export class HardConstraints {
     this.avoidGpuHosts = opts.reserveGpuHosts && !this.needsGpu;
     this.groupHosts = c?.uniqueHost && task.groupId !== undefined ? opts.groupHosts : undefined;
     this.groupId = task.groupId;
+    this.toleratesNothing = this.tolerations.length === 0;
     // Every task, constrained or not, is checked against a tainted host's taints (see
     // tolerates and hostFits). Tasks without tolerations all see the same hosts, so they stay
     // `trivial` (and share remembered bucket scans); tasks with tolerations do not.

@@ -45,3 +45,42 @@ describe('HostIndex totals', () => {
     expect(index.drainUsed()).toEqual([]);
   });
 });
+
+describe('HostIndex per-bucket bounds', () => {
+  it('free memory and GPU bounds never fall below a host of the bucket; untainted ones ignore tainted hosts', () => {
+    const index = new HostIndex(1);
+    const tainted = index.addOffer(
+      offer('t', 4, 64, { taints: [{ key: 'dedicated', value: 'x', effect: 'NoSchedule' }] }),
+    );
+    const plain = index.addOffer(offer('p', 4, 8, { resources: { gpus: 2 } }));
+    const b = tainted.bucket;
+    expect(plain.bucket).toBe(b);
+    expect(index.bucketMaxFreeMem[b]).toBe(64 * GiB);
+    expect(index.bucketMaxFreeMemUntainted[b]).toBe(8 * GiB);
+    expect(index.bucketMaxFreeGpus[b]).toBe(2);
+    // Lazy: a charge that keeps the host in the bucket does not lower the bound...
+    index.charge(tainted, { cpuMillis: 50, memoryBytes: 60 * GiB, diskBytes: 0, gpus: 0 });
+    expect(index.bucketMaxFreeMem[b]).toBe(64 * GiB);
+    // ...a full scan tightens it, and an emptied bucket forgets it.
+    index.tighten(b, 8 * GiB, 8 * GiB, 2);
+    expect(index.bucketMaxFreeMem[b]).toBe(8 * GiB);
+    index.unbucket(tainted);
+    index.unbucket(plain);
+    expect(index.bucketMaxFreeMem[b]).toBe(-1);
+    expect(index.bucketMaxFreeGpus[b]).toBe(-1);
+  });
+
+  it('minMemUsedUpTo is the smallest memory share of any bucket at or below b', () => {
+    const index = new HostIndex(1);
+    const cap = { cpuMillis: 16_000, memoryBytes: 16 * GiB, diskBytes: 0, gpus: 0 };
+    index.addOffer(offer('low', 1, 4, { capacity: cap })); // bucket 10, 75% of memory used
+    index.addOffer(offer('mid', 8, 12, { capacity: cap })); // bucket 80, 25% used
+    index.addOffer(offer('high', 16, 8, { capacity: cap })); // bucket 160, 50% used
+    expect(index.minMemUsedUpTo(10)).toBe(0.75);
+    expect(index.minMemUsedUpTo(79)).toBe(0.75);
+    expect(index.minMemUsedUpTo(80)).toBe(0.25);
+    expect(index.minMemUsedUpTo(HostIndex.LAST_BUCKET)).toBe(0.25);
+    index.unbucket(index.byName.get('mid')!);
+    expect(index.minMemUsedUpTo(HostIndex.LAST_BUCKET)).toBe(0.5);
+  });
+});

@@ -127,6 +127,23 @@ export class HostIndex {
   private readonly memTree = new Float64Array(2 * BUCKET_COUNT);
   readonly bucketMinMemUsed = new Float64Array(BUCKET_COUNT).fill(1);
   /**
+   * Min-tree over bucketMinMemUsed: the smallest memory share in any bucket from b down, so that
+   * a spread search (which visits buckets downwards) can stop once no bucket below can beat the
+   * best host found, as packing does with memTree.
+   */
+  private readonly minMemTree = new Float64Array(2 * BUCKET_COUNT).fill(1);
+  /**
+   * Upper bounds of the free memory and free GPUs of the hosts in each bucket (-1: no host), and
+   * of the free memory of its untainted hosts (what a task without tolerations can use). Raised
+   * whenever a host enters or changes in the bucket, set to the exact values by a search that
+   * scans the whole bucket and finds no host for its task (tighten), reset when it empties. A
+   * search skips buckets where no host can hold the task's memory or GPUs, which the CPU buckets
+   * alone do not see.
+   */
+  readonly bucketMaxFreeMem = new Float64Array(BUCKET_COUNT).fill(-1);
+  readonly bucketMaxFreeMemUntainted = new Float64Array(BUCKET_COUNT).fill(-1);
+  readonly bucketMaxFreeGpus = new Float64Array(BUCKET_COUNT).fill(-1);
+  /**
    * Bumped whenever a host enters bucket b or changes while in it (not when one leaves): a
    * remembered scan of the bucket (bucket-scan.ts) is valid while this holds.
    */
@@ -348,6 +365,10 @@ export class HostIndex {
       this.bucketMaxMemUsed[slot.bucket] = 0;
       this.setMemTree(slot.bucket, 0);
       this.bucketMinMemUsed[slot.bucket] = 1;
+      this.setMinMemTree(slot.bucket, 1);
+      this.bucketMaxFreeMem[slot.bucket] = -1;
+      this.bucketMaxFreeMemUntainted[slot.bucket] = -1;
+      this.bucketMaxFreeGpus[slot.bucket] = -1;
     }
     slot.bucket = -1;
     slot.position = -1;
@@ -370,7 +391,23 @@ export class HostIndex {
       this.bucketMaxMemUsed[b] = used;
       this.setMemTree(b, used);
     }
-    if (used < this.bucketMinMemUsed[b]!) this.bucketMinMemUsed[b] = used;
+    if (used < this.bucketMinMemUsed[b]!) {
+      this.bucketMinMemUsed[b] = used;
+      this.setMinMemTree(b, used);
+    }
+    const freeMem = slot.freeMem;
+    if (freeMem > this.bucketMaxFreeMem[b]!) this.bucketMaxFreeMem[b] = freeMem;
+    if (slot.blockingTaints === undefined && freeMem > this.bucketMaxFreeMemUntainted[b]!) {
+      this.bucketMaxFreeMemUntainted[b] = freeMem;
+    }
+    if (slot.freeGpus > this.bucketMaxFreeGpus[b]!) this.bucketMaxFreeGpus[b] = slot.freeGpus;
+  }
+
+  /** Sets bucket b's free-resource bounds to exact values a scan of all its hosts found. */
+  tighten(b: number, maxFreeMem: number, maxFreeMemUntainted: number, maxFreeGpus: number): void {
+    this.bucketMaxFreeMem[b] = maxFreeMem;
+    this.bucketMaxFreeMemUntainted[b] = maxFreeMemUntainted;
+    this.bucketMaxFreeGpus[b] = maxFreeGpus;
   }
 
   private setMemTree(b: number, v: number): void {
@@ -384,6 +421,38 @@ export class HostIndex {
       if (t[i] === m) return; // the ancestors already hold the right maxima
       t[i] = m;
     }
+  }
+
+  private setMinMemTree(b: number, v: number): void {
+    const t = this.minMemTree;
+    let i = BUCKET_COUNT + b;
+    t[i] = v;
+    for (i >>= 1; i >= 1; i >>= 1) {
+      const m = Math.min(t[2 * i]!, t[2 * i + 1]!);
+      if (t[i] === m) return;
+      t[i] = m;
+    }
+  }
+
+  /** Lower bound of the memory-used share of every host in buckets b and below. */
+  minMemUsedUpTo(b: number): number {
+    const t = this.minMemTree;
+    let l = BUCKET_COUNT;
+    let r = BUCKET_COUNT + b + 1; // exclusive
+    let m = 1;
+    while (l < r) {
+      if (l & 1) {
+        if (t[l]! < m) m = t[l]!;
+        l++;
+      }
+      if (r & 1) {
+        r--;
+        if (t[r]! < m) m = t[r]!;
+      }
+      l >>= 1;
+      r >>= 1;
+    }
+    return m;
   }
 
   /** Upper bound of the memory-used share of every host in buckets b and above. */

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Offer } from '../offer-adapter/types.ts';
+import { affinityHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
 import { hostRank } from './host-index.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
-import type { HostView, Task } from './types.ts';
+import type { HostView, Taint, Task } from './types.ts';
 
 const now = 0;
 
@@ -103,6 +104,7 @@ function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false
     free: { ...o.resources },
     capacity: { ...(o.capacity ?? o.resources) },
     rank: hostRank(o.hostname, seed),
+    blocking: o.taints?.filter((x) => x.effect !== 'PreferNoSchedule'),
   }));
   const out: string[] = [];
   for (const t of tasks) {
@@ -111,8 +113,12 @@ function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false
     for (const h of hosts) {
       const r = t.resources;
       if (h.free.cpuMillis < r.cpuMillis || h.free.memoryBytes < r.memoryBytes) continue;
+      if (h.free.gpus < r.gpus || (r.gpus > 0 && h.capacity.gpus === 0)) continue;
       const selector = t.constraints?.nodeSelector ?? {};
       if (Object.entries(selector).some(([k, v]) => h.attributes[k] !== v)) continue;
+      const affinity = t.constraints?.nodeAffinity;
+      if (affinity && !affinityHolds(affinity, h.attributes)) continue;
+      if (h.blocking?.length && untoleratedTaint(t.constraints?.tolerations ?? [], h.blocking)) continue;
       const score = spread ? 1 - packedShare(r, h) : packedShare(r, h);
       if (score > bestScore || (score === bestScore && h.rank < best!.rank)) {
         best = h;
@@ -122,6 +128,7 @@ function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false
     if (!best) continue;
     best.free.cpuMillis -= t.resources.cpuMillis;
     best.free.memoryBytes -= t.resources.memoryBytes;
+    best.free.gpus -= t.resources.gpus;
     out.push(`${t.id}@${best.hostname}`);
   }
   return out;
@@ -164,6 +171,89 @@ describe('the indexed search', () => {
               resources: { cpuMillis: t.millis, memoryBytes: t.memMi * 1024 * 1024 },
             }),
           );
+          const fitness = spread ? 'spread' : 'binpack';
+          const res = schedulePass({ tasks, offers, now, options: { goodEnough: null, seed, fitness } });
+          expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
+            bruteForce(tasks, offers, seed, spread),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('places heterogeneous, constrained and tainted work exactly as a full scan would (goodEnough off)', () => {
+    // CPU-heavy, memory-heavy and GPU hosts (GPU hosts tainted), a tainted batch pool, zone
+    // labels; tasks CPU-shaped, memory-shaped, GPU, with a selector, required affinity or a
+    // toleration. The free-memory/GPU bucket bounds and the untainted bounds must never skip a
+    // host a full scan would take, also after placements made them stale.
+    const GPU_TAINT: Taint = { key: 'nvidia.com/gpu', effect: 'NoSchedule' };
+    const BATCH_TAINT: Taint = { key: 'dedicated', value: 'batch', effect: 'NoExecute' };
+    const hostArb = fc.record({
+      kind: fc.constantFrom('cpu', 'memory', 'gpu', 'batch'),
+      cores: fc.integer({ min: 1, max: 64 }),
+      memGi: fc.integer({ min: 1, max: 512 }),
+      gpus: fc.constantFrom(4, 8),
+      usedPct: fc.integer({ min: 0, max: 100 }),
+      memUsedPct: fc.integer({ min: 0, max: 100 }),
+      zone: fc.constantFrom('a', 'b', 'c'),
+    });
+    const taskArb = fc.record({
+      shape: fc.constantFrom('cpu', 'memory', 'gpu', 'selector', 'affinity', 'toleration'),
+      millis: fc.integer({ min: 0, max: 16_000 }),
+      memGi: fc.integer({ min: 0, max: 64 }),
+      gpus: fc.integer({ min: 1, max: 8 }),
+      zone: fc.constantFrom('a', 'b', 'c'),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(hostArb, { minLength: 1, maxLength: 60 }),
+        fc.array(taskArb, { minLength: 1, maxLength: 80 }),
+        fc.integer(),
+        fc.boolean(),
+        (hs, ts, seed, spread) => {
+          const offers = hs.map((h, i) => {
+            const capCpu = h.cores * 1000;
+            const capMem = h.memGi * GiB;
+            const gpus = h.kind === 'gpu' ? h.gpus : 0;
+            const o = offer(`h${i}`, 0, 0, {
+              attributes: { zone: h.zone, pool: h.kind },
+              resources: {
+                cpuMillis: Math.floor((capCpu * (100 - h.usedPct)) / 100),
+                memoryBytes: Math.floor((capMem * (100 - h.memUsedPct)) / 100),
+                gpus,
+              },
+              capacity: { cpuMillis: capCpu, memoryBytes: capMem, diskBytes: 0, gpus },
+            });
+            if (h.kind === 'gpu') o.taints = [GPU_TAINT];
+            if (h.kind === 'batch') o.taints = [BATCH_TAINT];
+            return o;
+          });
+          const tasks = ts.map((t, i) => {
+            const mem = t.shape === 'memory' ? Math.ceil(t.millis / 1000) * 16 : t.memGi;
+            const x = task(`t${i}`, 0, 0, {
+              submittedAt: i,
+              resources: {
+                cpuMillis: t.millis,
+                memoryBytes: mem * GiB,
+                gpus: t.shape === 'gpu' ? t.gpus : 0,
+              },
+            });
+            if (t.shape === 'gpu')
+              x.constraints = { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }] };
+            if (t.shape === 'selector') x.constraints = { nodeSelector: { zone: t.zone } };
+            if (t.shape === 'affinity') {
+              x.constraints = {
+                nodeAffinity: [
+                  [{ key: 'zone', operator: 'In', values: [t.zone] }],
+                  [{ key: 'pool', operator: 'In', values: ['memory'] }],
+                ],
+              };
+            }
+            if (t.shape === 'toleration')
+              x.constraints = { tolerations: [{ key: 'dedicated', value: 'batch' }] };
+            return x;
+          });
           const fitness = spread ? 'spread' : 'binpack';
           const res = schedulePass({ tasks, offers, now, options: { goodEnough: null, seed, fitness } });
           expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(

@@ -176,15 +176,33 @@ function passesFilters(filters: readonly HostFilter[], task: Task, host: HostSlo
   return true;
 }
 
-/** Upper bound of the spread score (1 - packing share) of any host of bucket b. */
-function spreadBound(index: HostIndex, b: number, r: ResourceRequest): number {
+/**
+ * Upper bound of the spread score (1 - packing share) of any host of bucket b, given a lower
+ * bound of the memory share used in it.
+ */
+function spreadBound(index: HostIndex, b: number, r: ResourceRequest, minMemUsed: number): number {
   let cpu = 0;
   if (b < HostIndex.LAST_BUCKET) {
     const highFree = (b + 1) * HostIndex.BUCKET_MILLIS;
     cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / index.minCapCpu));
   }
-  const mem = Math.min(1, index.bucketMinMemUsed[b]! + r.memoryBytes / index.maxCapMem);
+  const mem = Math.min(1, minMemUsed + r.memoryBytes / index.maxCapMem);
   return 1 - (cpu + mem) / 2;
+}
+
+/** Sets bucket b's free-memory and free-GPU bounds to the exact values over its hosts. */
+function tightenBucket(index: HostIndex, b: number, list: readonly HostSlot[]): void {
+  let mem = -1;
+  let memUntainted = -1;
+  let gpus = -1;
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i]!;
+    const fm = s.freeMem;
+    if (fm > mem) mem = fm;
+    if (fm > memUntainted && s.blockingTaints === undefined) memUntainted = fm;
+    if (s.freeGpus > gpus) gpus = s.freeGpus;
+  }
+  index.tighten(b, mem, memUntainted, gpus);
 }
 
 /**
@@ -261,11 +279,28 @@ function search(
     : kind === 1
       ? index.nextBucketDown(HostIndex.LAST_BUCKET)
       : index.nextBucketUp(start);
+  const mem = r.memoryBytes;
+  const gpus = r.gpus;
+  const maxFreeMem = hard.toleratesNothing ? index.bucketMaxFreeMemUntainted : index.bucketMaxFreeMem;
+  const maxFreeGpus = index.bucketMaxFreeGpus;
   while (b >= 0 && b >= start) {
+    // No host of the bucket has the memory or GPUs (bounds never below the truth): skip it.
+    if (maxFreeMem[b]! < mem || maxFreeGpus[b]! < gpus) {
+      b = nextBucket(index, kind === 1, b, cand);
+      continue;
+    }
     if (canBound && best !== undefined) {
       let bound: number;
-      if (kind === 1) bound = spreadBound(index, b, r);
-      else {
+      if (kind === 1) {
+        bound = spreadBound(index, b, r, index.bucketMinMemUsed[b]!);
+        // Early stop, as for packing: buckets are visited downwards, so the CPU part of the bound
+        // only falls; with the smallest memory share of any bucket from here down, once that
+        // bound is below the best host found, no bucket below can beat it.
+        if (keep * bound + w + EPSILON < bestScore) {
+          const below = spreadBound(index, b, r, index.minMemUsedUpTo(b));
+          if (keep * below + w + EPSILON < bestScore) break;
+        }
+      } else {
         const lowFree = b * HostIndex.BUCKET_MILLIS;
         const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
         bound = (cpu + Math.min(1, index.bucketMaxMemUsed[b]! + memAdd)) / 2;
@@ -299,9 +334,11 @@ function search(
       scan ??= index.bucketScans[b] = new BucketScan();
       scan.reset(version, kind, ge, r, sc);
     }
+    let fits = 0;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
       if (!hostFits(r, sc, s, hard)) continue;
+      fits++;
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
       let score: number;
       if (kind === 0) score = slotPackedShare(r, s);
@@ -326,6 +363,10 @@ function search(
         bestScore = score;
       }
     }
+    // A whole bucket (not a candidate list) where nothing fit: learn its exact free-resource
+    // bounds, so that later tasks skip it if it lacks what they need. (Only then: the per-host
+    // bookkeeping would slow down every scan that does find hosts.)
+    if (fits === 0 && !cand) tightenBucket(index, b, list);
     b = nextBucket(index, kind === 1, b, cand);
   }
   foundScore = bestScore;

@@ -16,9 +16,9 @@ import { performance } from 'node:perf_hooks';
 import type { Offer } from '../../src/offer-adapter/types.ts';
 import { packedShare } from '../../src/scheduler/fitness.ts';
 import { HostIndex, type HostSlot, hostRank } from '../../src/scheduler/host-index.ts';
-import { Scheduler, schedulePass } from '../../src/scheduler/index.ts';
-import { hostFits, scalarRequest, UNCONSTRAINED } from '../../src/scheduler/pass.ts';
-import type { Task } from '../../src/scheduler/types.ts';
+import { affinityHolds, Scheduler, schedulePass, untoleratedTaint } from '../../src/scheduler/index.ts';
+import { hostFits, resolveOptions, runPass, scalarRequest, UNCONSTRAINED } from '../../src/scheduler/pass.ts';
+import type { SchedulerOptions, Taint, Task } from '../../src/scheduler/types.ts';
 
 const MB = 1024 * 1024;
 const GI = 1024 * MB;
@@ -331,14 +331,365 @@ function runNaive(input: B2Input, seed: number) {
   };
 }
 
+// ---------------------------------------------------------------- B3
+
+const B3_NODES = 5000;
+const B3_TASKS = 20_000;
+const B3_SHAPES = ['cpu', 'memory', 'gpu', 'selector', 'affinity', 'toleration', 'spread'] as const;
+type B3Shape = (typeof B3_SHAPES)[number];
+const ZONE = 'topology.kubernetes.io/zone';
+const ITYPE = 'node.kubernetes.io/instance-type';
+const GPU_TAINT: Taint = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' };
+const BATCH_TAINT: Taint = { key: 'dedicated', value: 'batch', effect: 'NoSchedule' };
+const INFRA_TAINT: Taint = { key: 'dedicated', value: 'infra', effect: 'NoExecute' };
+
+interface B3Input {
+  offers: Offer[];
+  /** Placed in one packing pass, in this order (one tenant, FIFO). */
+  packed: Task[];
+  /** Placed after them in one spread pass. */
+  spread: Task[];
+  shapeOf: Map<string, B3Shape>;
+}
+
+/**
+ * 5,000 heterogeneous nodes, already partly used: CPU-heavy (32 CPU, 64Gi; a 300-node batch pool
+ * tainted dedicated=batch:NoSchedule), general purpose (16 CPU, 64Gi; 100 infra nodes tainted
+ * dedicated=infra:NoExecute), memory-heavy (8 CPU / 128Gi and 16 CPU / 256Gi) and GPU nodes
+ * (32 CPU / 244Gi / 4 GPUs and 64 CPU / 488Gi / 8 GPUs, tainted nvidia.com/gpu). Zone and
+ * instance-type labels on all. 20,000 tasks: 40% CPU-shaped (1-8 CPU, 2Gi per CPU), 17.5%
+ * memory-shaped (1 CPU : 16Gi), 5% GPU (1-8 GPUs, tolerating the GPU taint), 10% with a node
+ * selector (zone or instance type), 7.5% with required node affinity, 10% tolerating the batch
+ * taint, 10% placed by a spread pass.
+ */
+function b3Input(seed: number): B3Input {
+  const random = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const zones = ['a', 'b', 'c'];
+  const offers: Offer[] = [];
+  for (let i = 0; i < B3_NODES; i++) {
+    let cpu: number;
+    let memGi: number;
+    let gpus = 0;
+    let type: string;
+    let pool: string;
+    let taints: Taint[] | undefined;
+    if (i < 2400) {
+      [cpu, memGi, type, pool] = [32, 64, 'c5.8xlarge', i < 300 ? 'batch' : 'cpu'];
+      if (i < 300) taints = [BATCH_TAINT];
+    } else if (i < 3000) {
+      [cpu, memGi, type, pool] = [16, 64, 'm5.4xlarge', i < 2500 ? 'infra' : 'general'];
+      if (i < 2500) taints = [INFRA_TAINT];
+    } else if (i < 4500) {
+      [cpu, memGi, type, pool] =
+        random() < 0.5 ? [8, 128, 'r5.4xlarge', 'memory'] : [16, 256, 'r5.8xlarge', 'memory'];
+    } else {
+      [cpu, memGi, gpus, type, pool] =
+        random() < 0.6 ? [32, 244, 4, 'p3.8xlarge', 'gpu'] : [64, 488, 8, 'p3.16xlarge', 'gpu'];
+      taints = [GPU_TAINT];
+    }
+    // Already running: 0 to 60% of CPU and memory on 70% of the nodes (none of the GPUs).
+    const usedShare = random() < 0.7 ? Math.floor(random() * 7) / 10 : 0;
+    const capacity = { cpuMillis: cpu * 1000, memoryBytes: memGi * GI, diskBytes: 0, gpus };
+    const offer: Offer = {
+      id: `b3-node-${i}-offer`,
+      source: 'kubernetes',
+      hostname: `b3-node-${i}`,
+      resources: {
+        cpuMillis: capacity.cpuMillis - Math.round(usedShare * capacity.cpuMillis),
+        memoryBytes: capacity.memoryBytes - Math.round(usedShare * memGi) * GI,
+        diskBytes: 0,
+        gpus,
+      },
+      capacity,
+      attributes: { [ZONE]: pick(zones), [ITYPE]: type, pool },
+    };
+    if (taints) offer.taints = taints;
+    offers.push(offer);
+  }
+  const packed: Task[] = [];
+  const spread: Task[] = [];
+  const shapeOf = new Map<string, B3Shape>();
+  for (let i = 0; i < B3_TASKS; i++) {
+    const x = random();
+    const shape: B3Shape =
+      x < 0.4
+        ? 'cpu'
+        : x < 0.575
+          ? 'memory'
+          : x < 0.625
+            ? 'gpu'
+            : x < 0.725
+              ? 'selector'
+              : x < 0.8
+                ? 'affinity'
+                : x < 0.9
+                  ? 'toleration'
+                  : 'spread';
+    const cores = pick([1, 1, 2, 2, 4, 8]);
+    const t: Task = {
+      id: `b3-${shape}-${i}`,
+      tenant: 'ns',
+      priority: 0,
+      submittedAt: i,
+      resources: { cpuMillis: cores * 1000, memoryBytes: cores * 2 * GI, diskBytes: 0, gpus: 0 },
+    };
+    if (shape === 'memory') {
+      const c = pick([1, 1, 2, 4]);
+      t.resources = { cpuMillis: c * 1000, memoryBytes: c * 16 * GI, diskBytes: 0, gpus: 0 };
+    } else if (shape === 'gpu') {
+      const g = pick([1, 1, 1, 2, 2, 4, 4, 8]);
+      t.resources = { cpuMillis: g * 4000, memoryBytes: g * 30 * GI, diskBytes: 0, gpus: g };
+      t.constraints = { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] };
+    } else if (shape === 'selector') {
+      t.constraints = {
+        nodeSelector:
+          random() < 0.5 ? { [ZONE]: pick(zones) } : { [ITYPE]: pick(['c5.8xlarge', 'm5.4xlarge']) },
+      };
+    } else if (shape === 'affinity') {
+      t.constraints = {
+        nodeAffinity: [
+          [
+            { key: ZONE, operator: 'In', values: [pick(zones), pick(zones)] },
+            { key: 'pool', operator: 'In', values: ['cpu', 'general'] },
+          ],
+          [{ key: ITYPE, operator: 'In', values: ['r5.8xlarge'] }],
+        ],
+      };
+    } else if (shape === 'toleration') {
+      t.constraints = { tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'batch' }] };
+    }
+    shapeOf.set(t.id, shape);
+    (shape === 'spread' ? spread : packed).push(t);
+  }
+  return { offers, packed, spread, shapeOf };
+}
+
+/** Mean over CPU, memory and GPUs of the share of the cluster's capacity allocated at the end. */
+function b3Utilization(hosts: { cpu: number; mem: number; gpus: number }[], offers: Offer[]): number {
+  let capCpu = 0;
+  let capMem = 0;
+  let capGpu = 0;
+  let freeCpu = 0;
+  let freeMem = 0;
+  let freeGpu = 0;
+  for (const o of offers) {
+    capCpu += o.capacity!.cpuMillis;
+    capMem += o.capacity!.memoryBytes;
+    capGpu += o.capacity!.gpus;
+  }
+  for (const h of hosts) {
+    freeCpu += h.cpu;
+    freeMem += h.mem;
+    freeGpu += h.gpus;
+  }
+  return (1 - freeCpu / capCpu + (1 - freeMem / capMem) + (1 - freeGpu / capGpu)) / 3;
+}
+
+const b3Options = (
+  seed: number,
+  spread: boolean,
+  goodEnough: number | null,
+  clock?: () => number,
+): SchedulerOptions => {
+  const o: SchedulerOptions = { seed, goodEnough };
+  if (spread) o.fitness = 'spread';
+  if (clock) o.decisionClock = clock;
+  return o;
+};
+
+/**
+ * Ours: the index is built from the offers untimed (as in B2: the node cache exists before the
+ * tasks come); the packing pass and then the spread pass are timed. With `clock`, every decision
+ * is timed too, for the per-shape figures (queue order is the input order: one tenant, FIFO).
+ */
+function runB3(input: B3Input, seed: number, clock = false, goodEnough: number | null = 0.5) {
+  const index = new HostIndex(seed);
+  for (const o of input.offers) index.addOffer(o);
+  const now = clock ? () => performance.now() : undefined;
+  const t0 = startTiming();
+  const a = runPass(index, input.packed, {}, resolveOptions(b3Options(seed, false, goodEnough, now)));
+  const b = runPass(index, input.spread, {}, resolveOptions(b3Options(seed, true, goodEnough, now)));
+  const t = stopTiming(t0);
+  const placed = a.placements.length + b.placements.length;
+  const perShapeMs = new Map<B3Shape, number>();
+  if (clock) {
+    const add = (tasks: Task[], ms: number[]) => {
+      tasks.forEach((task, i) => {
+        const shape = input.shapeOf.get(task.id)!;
+        perShapeMs.set(shape, (perShapeMs.get(shape) ?? 0) + ms[i]!);
+      });
+    };
+    add(input.packed, a.decisionMs!);
+    add(input.spread, b.decisionMs!);
+  }
+  const placements = new Map<string, string>();
+  for (const p of [...a.placements, ...b.placements]) placements.set(p.taskId, p.hostname);
+  return {
+    tasksPerS: ((input.packed.length + input.spread.length) / t.cpuMs) * 1000,
+    tasksPerSWall: ((input.packed.length + input.spread.length) / t.wallMs) * 1000,
+    placed,
+    placements,
+    perShapeMs,
+    utilization: b3Utilization(
+      index.slots.map((s) => ({ cpu: s.freeCpu, mem: s.freeMem, gpus: s.freeGpus })),
+      input.offers,
+    ),
+  };
+}
+
+/**
+ * The baseline: for every task, check every node (resources, taints, node selector, required
+ * affinity) and score every one that fits with the same fitness (bin packing, or spread for the
+ * spread tasks), taking the best with the same tie-break by seeded rank. Plain objects.
+ */
+function runB3Naive(input: B3Input, seed: number) {
+  const nodes = input.offers.map((o) => ({
+    hostname: o.hostname,
+    cpu: o.resources.cpuMillis,
+    mem: o.resources.memoryBytes,
+    gpus: o.resources.gpus,
+    capCpu: o.capacity!.cpuMillis,
+    capMem: o.capacity!.memoryBytes,
+    capGpus: o.capacity!.gpus,
+    rank: hostRank(o.hostname, seed),
+    attributes: o.attributes,
+    blocking: o.taints?.filter((t) => t.effect !== 'PreferNoSchedule'),
+  }));
+  const t0 = startTiming();
+  let placed = 0;
+  const placements = new Map<string, string>();
+  const place = (tasks: Task[], spread: boolean) => {
+    for (const task of tasks) {
+      const { cpuMillis: c, memoryBytes: m, gpus: g } = task.resources;
+      const sel = task.constraints?.nodeSelector;
+      const selKeys = sel ? Object.keys(sel) : [];
+      const affinity = task.constraints?.nodeAffinity;
+      const tolerations = task.constraints?.tolerations ?? [];
+      let best = -1;
+      let bestScore = -1;
+      for (let i = 0; i < nodes.length; i++) {
+        const n = nodes[i]!;
+        if (n.cpu < c || n.mem < m || n.gpus < g) continue;
+        if (g > 0 && n.capGpus === 0) continue;
+        if (n.blocking && untoleratedTaint(tolerations, n.blocking) !== undefined) continue;
+        let ok = true;
+        for (const k of selKeys) if (n.attributes[k] !== sel![k]) ok = false;
+        if (!ok || (affinity && !affinityHolds(affinity, n.attributes))) continue;
+        const packedScore = ((n.capCpu - n.cpu + c) / n.capCpu + (n.capMem - n.mem + m) / n.capMem) / 2;
+        const score = spread ? 1 - Math.min(1, packedScore) : Math.min(1, packedScore);
+        if (score > bestScore || (score === bestScore && n.rank < nodes[best]!.rank)) {
+          best = i;
+          bestScore = score;
+        }
+      }
+      if (best < 0) continue;
+      const n = nodes[best]!;
+      n.cpu -= c;
+      n.mem -= m;
+      n.gpus -= g;
+      placements.set(task.id, n.hostname);
+      placed++;
+    }
+  };
+  place(input.packed, false);
+  place(input.spread, true);
+  const t = stopTiming(t0);
+  return {
+    tasksPerS: ((input.packed.length + input.spread.length) / t.cpuMs) * 1000,
+    tasksPerSWall: ((input.packed.length + input.spread.length) / t.wallMs) * 1000,
+    placed,
+    placements,
+    utilization: b3Utilization(nodes, input.offers),
+  };
+}
+
+function runB3All(): void {
+  console.log('B3: heterogeneous nodes and tasks (5,000 nodes, 20,000 tasks of 7 shapes)');
+  const input = b3Input(SEED);
+  for (let i = 0; i < 5; i++) runB3(input, SEED); // warm-up
+  gc();
+  const mine: ReturnType<typeof runB3>[] = [];
+  const clocked: ReturnType<typeof runB3>[] = [];
+  const exact: ReturnType<typeof runB3>[] = [];
+  const naive: ReturnType<typeof runB3Naive>[] = [];
+  // Interleaved, so that all see the same machine load.
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 3; j++) mine.push(runB3(input, SEED));
+    clocked.push(runB3(input, SEED, true));
+    for (let j = 0; j < 3; j++) exact.push(runB3(input, SEED, false, null));
+    naive.push(runB3Naive(input, SEED));
+  }
+  const tasksPerS = median(mine.map((r) => r.tasksPerS));
+  const tasksPerSWall = median(mine.map((r) => r.tasksPerSWall));
+  const naivePerS = median(naive.map((r) => r.tasksPerS));
+  const naivePerSWall = median(naive.map((r) => r.tasksPerSWall));
+  const m0 = mine[0]!;
+  const n0 = naive[0]!;
+  let differ = 0;
+  for (const [id, host] of n0.placements) if (m0.placements.get(id) !== host) differ++;
+  for (const id of m0.placements.keys()) if (!n0.placements.has(id)) differ++;
+  result.b3_tasks_per_s = Math.round(tasksPerS);
+  result.b3_tasks_per_s_wall = Math.round(tasksPerSWall);
+  result.b3_naive_tasks_per_s = Math.round(naivePerS);
+  result.b3_naive_tasks_per_s_wall = Math.round(naivePerSWall);
+  result.b3_speedup_vs_naive = round(tasksPerS / naivePerS, 1);
+  result.b3_speedup_vs_naive_wall = round(tasksPerSWall / naivePerSWall, 1);
+  result.b3_placed = m0.placed;
+  result.b3_naive_placed = n0.placed;
+  result.b3_utilization = round(m0.utilization, 4);
+  result.b3_naive_utilization = round(n0.utilization, 4);
+  result.b3_placements_differing_from_naive = differ;
+  // goodEnough off: the best host for every task, as the baseline; placements must be identical.
+  const x0 = exact[0]!;
+  let exactDiffer = 0;
+  for (const [id, host] of n0.placements) if (x0.placements.get(id) !== host) exactDiffer++;
+  for (const id of x0.placements.keys()) if (!n0.placements.has(id)) exactDiffer++;
+  const exactPerS = median(exact.map((r) => r.tasksPerS));
+  result.b3_geoff_tasks_per_s = Math.round(exactPerS);
+  result.b3_geoff_tasks_per_s_wall = Math.round(median(exact.map((r) => r.tasksPerSWall)));
+  result.b3_geoff_speedup_vs_naive = round(exactPerS / naivePerS, 1);
+  result.b3_geoff_utilization = round(x0.utilization, 4);
+  result.b3_geoff_placements_differing_from_naive = exactDiffer;
+  const count = new Map<B3Shape, number>();
+  for (const s of input.shapeOf.values()) count.set(s, (count.get(s) ?? 0) + 1);
+  const perShape: string[] = [];
+  for (const shape of B3_SHAPES) {
+    // Per-decision wall clock of the clocked runs (two clock reads per decision included).
+    const perS = median(clocked.map((r) => (count.get(shape)! / r.perShapeMs.get(shape)!) * 1000));
+    result[`b3_${shape}_tasks_per_s`] = Math.round(perS);
+    perShape.push(`${shape} ${Math.round(perS)}`);
+  }
+  console.log(
+    `  indexed: ${Math.round(tasksPerS)} tasks/s by CPU time (${Math.round(tasksPerSWall)} wall; median of ${mine.length}), ` +
+      `placed ${m0.placed}, utilisation ${(m0.utilization * 100).toFixed(2)}%`,
+  );
+  console.log(
+    `  naive: ${Math.round(naivePerS)} tasks/s by CPU time (${Math.round(naivePerSWall)} wall; median of ${naive.length}), ` +
+      `placed ${n0.placed}, utilisation ${(n0.utilization * 100).toFixed(2)}%; ${differ} placements differ`,
+  );
+  console.log(
+    `  indexed, goodEnough off: ${Math.round(exactPerS)} tasks/s by CPU time (median of ${exact.length}), ` +
+      `${result.b3_geoff_speedup_vs_naive}x naive, utilisation ${(x0.utilization * 100).toFixed(2)}%, ` +
+      `${exactDiffer} placements differ from naive`,
+  );
+  console.log(
+    `  speedup vs naive: ${result.b3_speedup_vs_naive}x by CPU time, ${result.b3_speedup_vs_naive_wall}x by wall clock`,
+  );
+  console.log(
+    `  per shape (tasks/s, per-decision wall clock, median of ${clocked.length}): ${perShape.join(', ')}`,
+  );
+}
+
 // ---------------------------------------------------------------- main
 
 const result: Record<string, number> = {};
 const SEED = 42;
 
-const only = process.env.SCHEDULER_BENCH_ONLY; // 'b1' or 'b2' while developing; unset runs both
-if (only !== 'b2') console.log('B1: Fenzo TestLotsOfTasks (8-CPU / 8,000 MB hosts, batches of 200)');
-for (const hosts of only === 'b2' ? [] : [200, 2000, 10_000]) {
+const only = process.env.SCHEDULER_BENCH_ONLY; // 'b1', 'b2' or 'b3' while developing; unset runs all
+if (only === undefined || only === 'b1')
+  console.log('B1: Fenzo TestLotsOfTasks (8-CPU / 8,000 MB hosts, batches of 200)');
+for (const hosts of only !== undefined && only !== 'b1' ? [] : [200, 2000, 10_000]) {
   const label = hosts >= 1000 ? `${hosts / 1000}k` : String(hosts);
   for (const [geLabel, ge] of [
     ['ge001', 0.01],
@@ -359,9 +710,10 @@ for (const hosts of only === 'b2' ? [] : [200, 2000, 10_000]) {
     );
   }
 }
-if (only !== 'b2') result.b1_utilization_10k = result.b1_utilization_10k_ge001!;
+if (only === undefined || only === 'b1') result.b1_utilization_10k = result.b1_utilization_10k_ge001!;
 
-if (only !== 'b1') runB2All();
+if (only === undefined || only === 'b2') runB2All();
+if (only === undefined || only === 'b3') runB3All();
 
 function runB2All(): void {
   console.log('B2: SchedulingBasic shape (5,000 nodes, 1,000 pods running, 10,000 pods to place)');
