@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMesosMasterServer, MesosMaster, type MesosMasterOptions } from './master.ts';
+import { createMesosMasterServer, MesosMaster, type MesosMasterOptions, responseSink } from './master.ts';
 import { decodeJsonRecord, RecordIoDecoder } from './recordio.ts';
 import { FakeTaskRunner, host, StaticOfferSource } from './test-helpers.ts';
 
@@ -546,5 +546,77 @@ describe('Mesos master endpoint: failover', () => {
     );
     expect((await t.next('<EOF>')).type).toBe('<EOF>');
     expect(master.frameworkIds()).not.toContain(tId);
+  });
+});
+
+describe('Mesos master endpoint: bounds', () => {
+  it('refuses subscriptions beyond maxFrameworks with 503, and serves the others', async () => {
+    const { base } = await start({ maxFrameworks: 2 });
+    const a = await subscribe(base, {
+      type: 'SUBSCRIBE',
+      subscribe: { framework_info: { ...FW, failover_timeout: 60 } },
+    });
+    const b = await subscribe(base, { type: 'SUBSCRIBE', subscribe: { framework_info: FW } });
+    const c = await subscribe(base, { type: 'SUBSCRIBE', subscribe: { framework_info: FW } });
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 503]);
+    // A disconnected framework within its failover timeout still holds its place.
+    a.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const d = await subscribe(base, { type: 'SUBSCRIBE', subscribe: { framework_info: FW } });
+    expect(d.status).toBe(503);
+    b.close();
+  });
+
+  it('keeps at most maxCompletedTasks finished tasks per framework', async () => {
+    const { base, master } = await start({ maxCompletedTasks: 1 });
+    const s = await subscribe(base, { type: 'SUBSCRIBE', subscribe: { framework_info: FW } });
+    const fwId = (await s.next('SUBSCRIBED')).subscribed.framework_id.value;
+    for (const id of ['c1', 'c2']) {
+      await call(base, { type: 'REVIVE', framework_id: { value: fwId } }, s.streamId);
+      const offer = (await s.next('OFFERS')).offers.offers[0];
+      await call(base, launch(fwId, offer, id), s.streamId);
+      for (let n = 0; n < 2; n++) {
+        const st = (await s.next('UPDATE')).update.status;
+        await call(
+          base,
+          {
+            type: 'ACKNOWLEDGE',
+            framework_id: { value: fwId },
+            acknowledge: { agent_id: st.agent_id, task_id: st.task_id, uuid: st.uuid },
+          },
+          s.streamId,
+        );
+      }
+    }
+    expect(master.taskState(fwId, 'c1')).toBeUndefined();
+    expect(master.taskState(fwId, 'c2')).toBe('TASK_FINISHED');
+    s.close();
+  });
+
+  it('drops a subscriber whose unread stream passes maxStreamBufferBytes instead of buffering without end', () => {
+    let buffered = 0;
+    let destroyed = false;
+    let overflowed = 0;
+    const res = {
+      write: (b: Uint8Array) => {
+        buffered += b.length;
+        return false;
+      },
+      get writableLength() {
+        return buffered;
+      },
+      destroy: () => {
+        destroyed = true;
+      },
+      get destroyed() {
+        return destroyed;
+      },
+      end: () => {},
+    };
+    const sink = responseSink(res as never, 100, () => overflowed++);
+    for (let i = 0; i < 10; i++) sink.send({ type: 'HEARTBEAT' });
+    expect(destroyed).toBe(true);
+    expect(overflowed).toBe(1);
+    expect(buffered).toBeLessThan(130);
   });
 });

@@ -90,6 +90,10 @@ export interface MesosMasterOptions {
   maxStreamBufferBytes?: number;
   /** Largest call body in bytes (default 1 MiB). */
   maxCallBytes?: number;
+  /** Frameworks known at once, connected or failing over (default 256); more are refused with 503. */
+  maxFrameworks?: number;
+  /** Terminal, fully acknowledged tasks kept per framework for reconciliation (default 1000, as Mesos). */
+  maxCompletedTasks?: number;
   /** Version reported by GET /version (pymesos picks capabilities from it). */
   version?: string;
   now?: () => number;
@@ -104,6 +108,8 @@ export const MESOS_MASTER_DEFAULTS = {
   statusRetryMs: 10_000,
   maxStreamBufferBytes: 16 * 1024 * 1024,
   maxCallBytes: 1024 * 1024,
+  maxFrameworks: 256,
+  maxCompletedTasks: 1000,
   version: '1.11.0',
   /** Filters.refuse_seconds default and cap, as Mesos. */
   refuseSeconds: 5,
@@ -200,6 +206,8 @@ export class MesosMaster {
       statusRetryMs: MESOS_MASTER_DEFAULTS.statusRetryMs,
       maxStreamBufferBytes: MESOS_MASTER_DEFAULTS.maxStreamBufferBytes,
       maxCallBytes: MESOS_MASTER_DEFAULTS.maxCallBytes,
+      maxFrameworks: MESOS_MASTER_DEFAULTS.maxFrameworks,
+      maxCompletedTasks: MESOS_MASTER_DEFAULTS.maxCompletedTasks,
       version: MESOS_MASTER_DEFAULTS.version,
       now: Date.now,
       newId: randomUUID,
@@ -269,6 +277,13 @@ export class MesosMaster {
       fw.failover = undefined;
       fw.info = info;
     } else {
+      if (this.#frameworks.size >= this.opts.maxFrameworks) {
+        throw new MesosCallError(
+          503,
+          'MESOS_TOO_MANY_FRAMEWORKS',
+          `This endpoint already serves ${this.opts.maxFrameworks} frameworks (maxFrameworks)`,
+        );
+      }
       // An unknown id is taken as is: after a master failover frameworks resubscribe with theirs.
       const id = requested ?? this.opts.newId();
       fw = { id, info, suppressed: false, filters: new Map(), tasks: new Map() };
@@ -342,6 +357,10 @@ export class MesosMaster {
     }
     this.#frameworks.delete(fw.id);
     this.#removed.add(fw.id);
+    // Remembered so that a late resubscription is refused, within a bound (oldest forgotten first).
+    if (this.#removed.size > this.opts.maxFrameworks * 4) {
+      this.#removed.delete(this.#removed.values().next().value as string);
+    }
     this.record.removedFrameworks.push({ frameworkId: fw.id, why });
     this.opts.logger?.info({ frameworkId: fw.id, why }, 'mesos framework removed');
   }
@@ -419,6 +438,7 @@ export class MesosMaster {
           t.pending.shift();
           this.record.acknowledged.push({ frameworkId: fw.id, taskId: t.id, uuid });
           this.#sendHead(fw, t, false);
+          if (t.terminal && t.pending.length === 0) this.#pruneCompleted(fw);
         }
         return;
       }
@@ -436,6 +456,13 @@ export class MesosMaster {
         return;
       }
     }
+  }
+
+  /** Forgets the oldest terminal, fully acknowledged tasks beyond maxCompletedTasks. */
+  #pruneCompleted(fw: Framework): void {
+    const done = [...fw.tasks.values()].filter((t) => t.terminal && t.pending.length === 0);
+    for (const t of done.slice(0, Math.max(0, done.length - this.opts.maxCompletedTasks)))
+      fw.tasks.delete(t.id);
   }
 
   #unknownState(fw: Framework): TaskStateName {
@@ -702,7 +729,11 @@ export class MesosMaster {
 const SCHEDULER_PATHS = ['/api/v1/scheduler', '/master/api/v1/scheduler'];
 
 /** An EventSink on a raw chunked response; closes the response when the reader falls behind. */
-function responseSink(res: ServerResponse, maxBuffered: number, onOverflow: () => void): EventSink {
+export function responseSink(
+  res: Pick<ServerResponse, 'write' | 'writableLength' | 'destroy' | 'destroyed' | 'end'>,
+  maxBuffered: number,
+  onOverflow: () => void,
+): EventSink {
   let closed = false;
   return {
     send(event) {
