@@ -98,7 +98,10 @@ describe('MesosMasterSource against the master-compatible endpoint', () => {
       () => updates.find((u) => u.task_id.value === 't1' && u.state === 'TASK_FINISHED'),
       'TASK_FINISHED',
     );
-    await until(() => master.record.acknowledged.length === 2, 'two acknowledgements');
+    await until(
+      () => master.record.acknowledged.length === 2 && c.acknowledged.length === 2,
+      'two acknowledgements',
+    );
     const withUuid = updates.filter((u) => u.uuid !== undefined).map((u) => u.uuid);
     expect(withUuid).toHaveLength(2);
     expect(c.acknowledged).toEqual(withUuid);
@@ -173,5 +176,132 @@ describe('MesosMasterSource against the master-compatible endpoint', () => {
     await until(() => subscribes >= 3, 'resubscriptions', 3000);
     expect(store.id).toBe('fw-silent');
     expect(c.frameworkId).toBe('fw-silent');
+  });
+});
+
+describe('MesosMasterSource on recorded event streams', () => {
+  /** A master that replays `bytes` one byte per write, then closes; non-SUBSCRIBE calls get 202. */
+  async function replaying(streams: Uint8Array[]) {
+    const calls: unknown[] = [];
+    let n = 0;
+    const server: Server = createServer((req, res) => {
+      if (req.headers['mesos-stream-id']) {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          calls.push(JSON.parse(body));
+          res.writeHead(202).end();
+        });
+        return;
+      }
+      const bytes = streams[Math.min(n++, streams.length - 1)]!;
+      res.writeHead(200, { 'content-type': 'application/json', 'mesos-stream-id': `s${n}` });
+      void (async () => {
+        for (const b of bytes) {
+          res.write(Uint8Array.of(b));
+          await new Promise((r) => setImmediate(r));
+        }
+        if (n < streams.length) res.end();
+      })();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, subscribes: () => n };
+  }
+
+  const cat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+  const subscribed = encodeJsonRecord({
+    type: 'SUBSCRIBED',
+    subscribed: { framework_id: { value: 'fw-rec' }, heartbeat_interval_seconds: 15 },
+  });
+  const offer = (id: string) =>
+    encodeJsonRecord({
+      type: 'OFFERS',
+      offers: {
+        offers: [
+          {
+            id: { value: id },
+            framework_id: { value: 'fw-rec' },
+            agent_id: { value: 'a1' },
+            hostname: 'nœud-é', // multi-byte characters, split across writes
+            resources: [{ name: 'mem', type: 'SCALAR', scalar: { value: 1024 } }],
+            attributes: [{ name: 'zone', type: 'TEXT', text: { value: '東京' } }],
+          },
+        ],
+      },
+    });
+
+  it('decodes a byte-by-byte stream with multi-byte text, handles RESCIND, and resubscribes on ERROR', async () => {
+    const first = cat(
+      subscribed,
+      offer('o1'),
+      offer('o2'),
+      encodeJsonRecord({ type: 'RESCIND', rescind: { offer_id: { value: 'o1' } } }),
+      encodeJsonRecord({
+        type: 'UPDATE',
+        update: { status: { task_id: { value: 'x' }, state: 'TASK_LOST', source: 'SOURCE_MASTER' } },
+      }),
+      encodeJsonRecord({
+        type: 'UPDATE',
+        update: {
+          status: {
+            task_id: { value: 'y' },
+            state: 'TASK_RUNNING',
+            agent_id: { value: 'a1' },
+            uuid: 'AAECAw==',
+          },
+        },
+      }),
+      encodeJsonRecord({ type: 'ERROR', error: { message: 'Framework failed over' } }),
+    );
+    const r = await replaying([first, subscribed]);
+    const store = new MemoryStore();
+    const c = client(r.url, store);
+    await until(() => r.subscribes() >= 2, 'resubscription after ERROR');
+    // o2 was held before the ERROR; o1 was rescinded. (Offers are dropped on resubscription.)
+    const acks = r.calls.filter((x) => (x as { type: string }).type === 'ACKNOWLEDGE');
+    expect(acks).toEqual([
+      {
+        type: 'ACKNOWLEDGE',
+        framework_id: { value: 'fw-rec' },
+        acknowledge: { agent_id: { value: 'a1' }, task_id: { value: 'y' }, uuid: 'AAECAw==' },
+      },
+    ]);
+    expect(store.id).toBe('fw-rec');
+    expect(c.frameworkId).toBe('fw-rec');
+  });
+
+  it('keeps offers decoded from split chunks (multi-byte text intact) and drops rescinded ones', async () => {
+    const r = await replaying([
+      subscribed, // ends at once: the client resubscribes to the next stream, which stays open
+      cat(
+        subscribed,
+        offer('o1'),
+        offer('o2'),
+        encodeJsonRecord({ type: 'RESCIND', rescind: { offer_id: { value: 'o1' } } }),
+      ),
+    ]);
+    const c = client(r.url, new MemoryStore());
+    const offers = await until(() => {
+      const o = c.offers();
+      return o.length === 1 && o[0]!.id === 'o2' && r.subscribes() >= 2 && o;
+    }, 'o2 alone');
+    await new Promise((res) => setTimeout(res, 100));
+    expect(c.offers().map((o) => o.id)).toEqual(['o2']);
+    expect(offers[0]).toMatchObject({
+      source: 'mesos',
+      hostname: 'nœud-é',
+      attributes: { zone: '東京' },
+      resources: { memoryBytes: 1024 * 1024 * 1024 },
+    });
+  });
+
+  it('survives a garbage length prefix from the master: drops the stream and resubscribes', async () => {
+    const r = await replaying([cat(subscribed, new TextEncoder().encode('12x\n{}')), subscribed]);
+    const c = client(r.url, new MemoryStore());
+    await until(() => r.subscribes() >= 2 && c.connected, 'resubscription after garbage');
   });
 });
