@@ -1,0 +1,882 @@
+/**
+ * A Mesos-master-compatible scheduler endpoint (`POST /api/v1/scheduler`, also at
+ * `/master/api/v1/scheduler`, and `GET /version`), JSON only. Existing Mesos frameworks subscribe,
+ * get OFFERS built from an injected offer source (the project's Offer model), and their LAUNCH
+ * operations go to an injected task runner; the runner's reports come back as UPDATE events with
+ * uuids that the framework acknowledges (an unacknowledged update is resent, later ones wait).
+ *
+ * The protocol state lives in MesosMaster (pure apart from its injected clock, ids and timers);
+ * `createMesosMasterServer` puts it behind Fastify.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Offer as ModelOffer } from '../offer-adapter/types.ts';
+import {
+  addQuantities,
+  fits,
+  isEmpty,
+  type Quantities,
+  quantitiesFromCapacity,
+  quantitiesFromResources,
+  quantitiesToResources,
+  subtractQuantities,
+} from './quantities.ts';
+import { encodeJsonRecord } from './recordio.ts';
+import {
+  type Call,
+  Call as CallSchema,
+  describeIssues,
+  type FrameworkInfo,
+  isTerminalState,
+  type Filters as MesosFilters,
+  type Offer as MesosOffer,
+  type TaskInfo,
+  type TaskStateName,
+  type TaskStatus,
+  UNSUPPORTED_CALLS,
+} from './schemas.ts';
+
+// --- injected ports ----------------------------------------------------------------------------
+
+/** Free capacity to offer, per host, in the project's offer model (one entry per host). */
+export interface MesosOfferSource {
+  /**
+   * Hosts and what is free on them for frameworks, NOT counting tasks launched through this
+   * endpoint (the endpoint subtracts its own live tasks). Called on every allocation round.
+   */
+  list(): ModelOffer[];
+}
+
+export interface LaunchedTask {
+  frameworkId: string;
+  agentId: string;
+  hostname: string;
+  task: TaskInfo;
+}
+
+/** What a runner reports about a task; the endpoint adds uuid, timestamp, ids and source. */
+export interface TaskReport {
+  state: TaskStateName;
+  message?: string;
+  reason?: string;
+  /** base64 payload for TaskStatus.data. */
+  data?: string;
+}
+
+/** Runs launched tasks (in production a Pod or local launcher; in tests a fake). */
+export interface MesosTaskRunner {
+  launch(task: LaunchedTask, report: (r: TaskReport) => void): void;
+  kill(frameworkId: string, taskId: string): void;
+}
+
+export interface MesosMasterLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface MesosMasterOptions {
+  offers: MesosOfferSource;
+  runner: MesosTaskRunner;
+  /** Seconds between HEARTBEAT events (default 15, as Mesos). */
+  heartbeatIntervalSeconds?: number;
+  /** Milliseconds between allocation rounds (offers, expiry, rescinds); default 1000. */
+  allocationIntervalMs?: number;
+  /** Rescind an unanswered offer after this long (default: never, as Mesos without --offer_timeout). */
+  offerTimeoutMs?: number;
+  /** Resend an unacknowledged status update after this long (default 10 s, as a Mesos agent). */
+  statusRetryMs?: number;
+  /** Close a subscriber whose unread stream buffer passes this many bytes (default 16 MiB). */
+  maxStreamBufferBytes?: number;
+  /** Largest call body in bytes (default 1 MiB). */
+  maxCallBytes?: number;
+  /** Frameworks known at once, connected or failing over (default 256); more are refused with 503. */
+  maxFrameworks?: number;
+  /** Terminal, fully acknowledged tasks kept per framework for reconciliation (default 1000, as Mesos). */
+  maxCompletedTasks?: number;
+  /** Version reported by GET /version (pymesos picks capabilities from it). */
+  version?: string;
+  now?: () => number;
+  newId?: () => string;
+  newUuid?: () => string;
+  logger?: MesosMasterLogger;
+}
+
+export const MESOS_MASTER_DEFAULTS = {
+  heartbeatIntervalSeconds: 15,
+  allocationIntervalMs: 1000,
+  statusRetryMs: 10_000,
+  maxStreamBufferBytes: 16 * 1024 * 1024,
+  maxCallBytes: 1024 * 1024,
+  maxFrameworks: 256,
+  maxCompletedTasks: 1000,
+  version: '1.11.0',
+  /** Filters.refuse_seconds default and cap, as Mesos. */
+  refuseSeconds: 5,
+  maxRefuseSeconds: 31_536_000,
+} as const;
+
+// --- state -------------------------------------------------------------------------------------
+
+/** A subscriber's event stream: one RecordIO record per event. */
+export interface EventSink {
+  send(event: object): void;
+  close(): void;
+}
+
+interface PendingUpdate {
+  status: TaskStatus;
+  sentAt?: number;
+}
+
+interface TaskRecord {
+  id: string;
+  agentId: string;
+  hostname: string;
+  used: Quantities;
+  latest: TaskStatus;
+  /** Updates waiting for acknowledgement, oldest first; only the head is sent. */
+  pending: PendingUpdate[];
+  terminal: boolean;
+}
+
+interface OutstandingOffer {
+  id: string;
+  frameworkId: string;
+  hostname: string;
+  agentId: string;
+  quantities: Quantities;
+  offeredAt: number;
+}
+
+interface Framework {
+  id: string;
+  info: FrameworkInfo;
+  sink?: EventSink;
+  streamId?: string;
+  heartbeat?: ReturnType<typeof setInterval>;
+  failover?: ReturnType<typeof setTimeout>;
+  suppressed: boolean;
+  /** hostname -> epoch ms until which that host is not offered (DECLINE/ACCEPT filters). */
+  filters: Map<string, number>;
+  tasks: Map<string, TaskRecord>;
+}
+
+/** What the endpoint did, for tests and `GET /master/state`-style introspection. */
+export interface MasterRecord {
+  acknowledged: { frameworkId: string; taskId: string; uuid: string }[];
+  declined: { frameworkId: string; offerId: string }[];
+  accepted: { frameworkId: string; offerIds: string[]; taskIds: string[] }[];
+  rescinded: { frameworkId: string; offerId: string; why: string }[];
+  killed: { frameworkId: string; taskId: string }[];
+  removedFrameworks: { frameworkId: string; why: string }[];
+}
+
+export class MesosCallError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MesosCallError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class MesosMaster {
+  readonly record: MasterRecord = {
+    acknowledged: [],
+    declined: [],
+    accepted: [],
+    rescinded: [],
+    killed: [],
+    removedFrameworks: [],
+  };
+  readonly opts: Required<Omit<MesosMasterOptions, 'offerTimeoutMs' | 'logger'>> &
+    Pick<MesosMasterOptions, 'offerTimeoutMs' | 'logger'>;
+  #frameworks = new Map<string, Framework>();
+  #removed = new Set<string>();
+  #offers = new Map<string, OutstandingOffer>();
+  #allocTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(opts: MesosMasterOptions) {
+    this.opts = {
+      heartbeatIntervalSeconds: MESOS_MASTER_DEFAULTS.heartbeatIntervalSeconds,
+      allocationIntervalMs: MESOS_MASTER_DEFAULTS.allocationIntervalMs,
+      statusRetryMs: MESOS_MASTER_DEFAULTS.statusRetryMs,
+      maxStreamBufferBytes: MESOS_MASTER_DEFAULTS.maxStreamBufferBytes,
+      maxCallBytes: MESOS_MASTER_DEFAULTS.maxCallBytes,
+      maxFrameworks: MESOS_MASTER_DEFAULTS.maxFrameworks,
+      maxCompletedTasks: MESOS_MASTER_DEFAULTS.maxCompletedTasks,
+      version: MESOS_MASTER_DEFAULTS.version,
+      now: Date.now,
+      newId: randomUUID,
+      newUuid: () => randomBytes(16).toString('base64'),
+      ...opts,
+    };
+  }
+
+  start(): void {
+    this.#allocTimer ??= setInterval(() => this.tick(), this.opts.allocationIntervalMs);
+    this.#allocTimer.unref?.();
+  }
+
+  stop(): void {
+    if (this.#allocTimer) clearInterval(this.#allocTimer);
+    this.#allocTimer = undefined;
+    for (const fw of this.#frameworks.values()) {
+      this.#detach(fw);
+      if (fw.failover) clearTimeout(fw.failover);
+    }
+  }
+
+  /** Frameworks known now (connected or within their failover timeout). */
+  frameworkIds(): string[] {
+    return [...this.#frameworks.keys()];
+  }
+
+  isConnected(frameworkId: string): boolean {
+    return this.#frameworks.get(frameworkId)?.sink !== undefined;
+  }
+
+  taskState(frameworkId: string, taskId: string): TaskStateName | undefined {
+    return this.#frameworks.get(frameworkId)?.tasks.get(taskId)?.latest.state;
+  }
+
+  outstandingOffers(): { id: string; frameworkId: string; hostname: string }[] {
+    return [...this.#offers.values()].map((o) => ({
+      id: o.id,
+      frameworkId: o.frameworkId,
+      hostname: o.hostname,
+    }));
+  }
+
+  // --- SUBSCRIBE ---------------------------------------------------------------------------
+
+  /**
+   * Subscribes (or resubscribes) a framework and returns its new stream id. `sink` receives
+   * SUBSCRIBED first; call `disconnected` when the connection closes.
+   */
+  subscribe(
+    call: Extract<Call, { type: 'SUBSCRIBE' }>,
+    sink: EventSink,
+  ): { frameworkId: string; streamId: string } {
+    const info = call.subscribe.framework_info;
+    const requested = call.framework_id?.value;
+    if (requested !== undefined && this.#removed.has(requested)) {
+      throw new MesosCallError(403, 'MESOS_FRAMEWORK_REMOVED', `Framework ${requested} has been removed`);
+    }
+    let fw = requested === undefined ? undefined : this.#frameworks.get(requested);
+    if (fw) {
+      // A newer subscription replaces the old one, which is told first.
+      if (fw.sink) {
+        fw.sink.send({ type: 'ERROR', error: { message: 'Framework failed over' } });
+        this.#detach(fw);
+      }
+      if (fw.failover) clearTimeout(fw.failover);
+      fw.failover = undefined;
+      fw.info = info;
+    } else {
+      if (this.#frameworks.size >= this.opts.maxFrameworks) {
+        throw new MesosCallError(
+          503,
+          'MESOS_TOO_MANY_FRAMEWORKS',
+          `This endpoint already serves ${this.opts.maxFrameworks} frameworks (maxFrameworks)`,
+        );
+      }
+      // An unknown id is taken as is: after a master failover frameworks resubscribe with theirs.
+      const id = requested ?? this.opts.newId();
+      fw = { id, info, suppressed: false, filters: new Map(), tasks: new Map() };
+      this.#frameworks.set(id, fw);
+    }
+    const streamId = randomUUID();
+    fw.sink = sink;
+    fw.streamId = streamId;
+    fw.suppressed = (call.subscribe.suppressed_roles ?? []).length > 0;
+    sink.send({
+      type: 'SUBSCRIBED',
+      subscribed: {
+        framework_id: { value: fw.id },
+        heartbeat_interval_seconds: this.opts.heartbeatIntervalSeconds,
+        master_info: {
+          id: 'meson-mesos-compat',
+          ip: 0,
+          port: 0,
+          hostname: 'meson',
+          version: this.opts.version,
+        },
+      },
+    });
+    const frameworkRef = fw;
+    fw.heartbeat = setInterval(
+      () => frameworkRef.sink?.send({ type: 'HEARTBEAT' }),
+      this.opts.heartbeatIntervalSeconds * 1000,
+    );
+    fw.heartbeat.unref?.();
+    // Updates not yet acknowledged are resent on the new stream.
+    for (const t of fw.tasks.values()) this.#sendHead(fw, t, true);
+    this.opts.logger?.info(
+      { frameworkId: fw.id, resubscribed: requested !== undefined },
+      'mesos framework subscribed',
+    );
+    this.allocate();
+    return { frameworkId: fw.id, streamId };
+  }
+
+  /** The subscriber's connection closed: keep its tasks for failover_timeout, then remove it. */
+  disconnected(frameworkId: string, streamId: string): void {
+    const fw = this.#frameworks.get(frameworkId);
+    if (!fw || fw.streamId !== streamId) return;
+    this.#detach(fw);
+    const timeoutMs = Math.min((fw.info.failover_timeout ?? 0) * 1000, 2 ** 31 - 1);
+    this.opts.logger?.info({ frameworkId, timeoutMs }, 'mesos framework disconnected');
+    if (timeoutMs <= 0) {
+      this.#remove(fw, 'disconnected with failover_timeout 0');
+      return;
+    }
+    fw.failover = setTimeout(() => this.#remove(fw, 'failover timeout expired'), timeoutMs);
+    fw.failover.unref?.();
+  }
+
+  #detach(fw: Framework): void {
+    if (fw.heartbeat) clearInterval(fw.heartbeat);
+    fw.heartbeat = undefined;
+    const sink = fw.sink;
+    fw.sink = undefined;
+    fw.streamId = undefined;
+    // Offers do not survive a disconnection; they are re-issued on resubscription.
+    for (const o of [...this.#offers.values()]) if (o.frameworkId === fw.id) this.#offers.delete(o.id);
+    sink?.close();
+  }
+
+  #remove(fw: Framework, why: string): void {
+    this.#detach(fw);
+    if (fw.failover) clearTimeout(fw.failover);
+    for (const t of fw.tasks.values()) {
+      if (!t.terminal) this.opts.runner.kill(fw.id, t.id);
+    }
+    this.#frameworks.delete(fw.id);
+    this.#removed.add(fw.id);
+    // Remembered so that a late resubscription is refused, within a bound (oldest forgotten first).
+    if (this.#removed.size > this.opts.maxFrameworks * 4) {
+      this.#removed.delete(this.#removed.values().next().value as string);
+    }
+    this.record.removedFrameworks.push({ frameworkId: fw.id, why });
+    this.opts.logger?.info({ frameworkId: fw.id, why }, 'mesos framework removed');
+  }
+
+  // --- other calls -------------------------------------------------------------------------
+
+  /** Handles a non-SUBSCRIBE call; throws MesosCallError with the status a master would answer. */
+  handle(call: Exclude<Call, { type: 'SUBSCRIBE' }>, streamId: string | undefined): void {
+    const fw = this.#frameworks.get(call.framework_id.value);
+    if (!fw) {
+      throw new MesosCallError(
+        400,
+        'MESOS_UNKNOWN_FRAMEWORK',
+        `Framework cannot be found: ${call.framework_id.value}`,
+      );
+    }
+    if (!fw.sink) throw new MesosCallError(403, 'MESOS_NOT_SUBSCRIBED', 'Framework is not subscribed');
+    if (streamId === undefined) {
+      throw new MesosCallError(
+        400,
+        'MESOS_STREAM_ID_MISSING',
+        "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
+      );
+    }
+    if (streamId !== fw.streamId) {
+      throw new MesosCallError(
+        400,
+        'MESOS_STREAM_ID_MISMATCH',
+        `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${fw.id}`,
+      );
+    }
+    switch (call.type) {
+      case 'TEARDOWN':
+        this.#remove(fw, 'TEARDOWN');
+        return;
+      case 'ACCEPT':
+        this.#accept(fw, call.accept.offer_ids, call.accept.operations, call.accept.filters);
+        return;
+      case 'DECLINE':
+        for (const { value } of call.decline.offer_ids) {
+          const o = this.#takeOffer(fw, value);
+          if (!o) continue;
+          this.record.declined.push({ frameworkId: fw.id, offerId: value });
+          this.#filter(fw, o.hostname, call.decline.filters);
+        }
+        return;
+      case 'REVIVE':
+        fw.suppressed = false;
+        fw.filters.clear();
+        this.allocate();
+        return;
+      case 'SUPPRESS':
+        fw.suppressed = true;
+        return;
+      case 'KILL': {
+        const t = fw.tasks.get(call.kill.task_id.value);
+        if (t && !t.terminal) {
+          this.record.killed.push({ frameworkId: fw.id, taskId: t.id });
+          this.opts.runner.kill(fw.id, t.id);
+        } else if (!t) {
+          this.#sendMasterUpdate(
+            fw,
+            call.kill.task_id.value,
+            this.#unknownState(fw),
+            'REASON_RECONCILIATION',
+          );
+        }
+        return;
+      }
+      case 'ACKNOWLEDGE': {
+        const { task_id, uuid } = call.acknowledge;
+        const t = fw.tasks.get(task_id.value);
+        const head = t?.pending[0];
+        if (t && head && head.status.uuid === uuid) {
+          t.pending.shift();
+          this.record.acknowledged.push({ frameworkId: fw.id, taskId: t.id, uuid });
+          this.#sendHead(fw, t, false);
+          if (t.terminal && t.pending.length === 0) this.#pruneCompleted(fw);
+        }
+        return;
+      }
+      case 'RECONCILE': {
+        const asked = call.reconcile.tasks;
+        if (asked.length === 0) {
+          for (const t of fw.tasks.values()) if (!t.terminal) this.#sendReconciled(fw, t);
+        } else {
+          for (const { task_id } of asked) {
+            const t = fw.tasks.get(task_id.value);
+            if (t) this.#sendReconciled(fw, t);
+            else this.#sendMasterUpdate(fw, task_id.value, this.#unknownState(fw), 'REASON_RECONCILIATION');
+          }
+        }
+        return;
+      }
+    }
+  }
+
+  /** Forgets the oldest terminal, fully acknowledged tasks beyond maxCompletedTasks. */
+  #pruneCompleted(fw: Framework): void {
+    const done = [...fw.tasks.values()].filter((t) => t.terminal && t.pending.length === 0);
+    for (const t of done.slice(0, Math.max(0, done.length - this.opts.maxCompletedTasks)))
+      fw.tasks.delete(t.id);
+  }
+
+  #unknownState(fw: Framework): TaskStateName {
+    return fw.info.capabilities?.some((c) => c.type === 'PARTITION_AWARE') ? 'TASK_UNKNOWN' : 'TASK_LOST';
+  }
+
+  #sendReconciled(fw: Framework, t: TaskRecord): void {
+    const { uuid: _drop, ...latest } = t.latest;
+    fw.sink?.send({
+      type: 'UPDATE',
+      update: {
+        status: {
+          ...latest,
+          source: 'SOURCE_MASTER',
+          reason: 'REASON_RECONCILIATION',
+          timestamp: this.#seconds(),
+        },
+      },
+    });
+  }
+
+  /** A master-generated update: no uuid, so the framework must not acknowledge it. */
+  #sendMasterUpdate(
+    fw: Framework,
+    taskId: string,
+    state: TaskStateName,
+    reason: string,
+    message?: string,
+  ): void {
+    const status: TaskStatus = {
+      task_id: { value: taskId },
+      state,
+      source: 'SOURCE_MASTER',
+      reason,
+      timestamp: this.#seconds(),
+    };
+    if (message !== undefined) status.message = message;
+    fw.sink?.send({ type: 'UPDATE', update: { status } });
+  }
+
+  #seconds(): number {
+    return this.opts.now() / 1000;
+  }
+
+  #takeOffer(fw: Framework, offerId: string): OutstandingOffer | undefined {
+    const o = this.#offers.get(offerId);
+    if (!o || o.frameworkId !== fw.id) return undefined;
+    this.#offers.delete(offerId);
+    return o;
+  }
+
+  #filter(fw: Framework, hostname: string, filters: MesosFilters | undefined): void {
+    let s: number = filters?.refuse_seconds ?? MESOS_MASTER_DEFAULTS.refuseSeconds;
+    if (s < 0) s = MESOS_MASTER_DEFAULTS.refuseSeconds;
+    s = Math.min(s, MESOS_MASTER_DEFAULTS.maxRefuseSeconds);
+    if (s > 0) fw.filters.set(hostname, this.opts.now() + s * 1000);
+  }
+
+  #accept(
+    fw: Framework,
+    offerIds: { value: string }[],
+    operations: Extract<Call, { type: 'ACCEPT' }>['accept']['operations'],
+    filters: MesosFilters | undefined,
+  ): void {
+    const unsupported = operations.find((op) => op.type !== 'LAUNCH');
+    if (unsupported) {
+      throw new MesosCallError(
+        400,
+        'MESOS_UNSUPPORTED_OPERATION',
+        `Offer operation ${unsupported.type} is not supported by this endpoint (only LAUNCH)`,
+      );
+    }
+    const tasks = operations.flatMap((op) => op.launch?.task_infos ?? []);
+    const offers: OutstandingOffer[] = [];
+    let invalid: string | undefined;
+    for (const { value } of offerIds) {
+      const o = this.#takeOffer(fw, value);
+      if (!o) invalid ??= `Offer ${value} is no longer valid`;
+      else offers.push(o);
+    }
+    if (!invalid && new Set(offers.map((o) => o.agentId)).size > 1) invalid = 'Offers span multiple agents';
+    this.record.accepted.push({
+      frameworkId: fw.id,
+      offerIds: offerIds.map((o) => o.value),
+      taskIds: tasks.map((t) => t.task_id.value),
+    });
+    if (invalid || offers.length === 0) {
+      for (const t of tasks) {
+        const state = this.#unknownState(fw) === 'TASK_UNKNOWN' ? 'TASK_DROPPED' : 'TASK_LOST';
+        this.#sendMasterUpdate(
+          fw,
+          t.task_id.value,
+          state,
+          'REASON_INVALID_OFFERS',
+          invalid ?? 'no valid offer',
+        );
+      }
+      return;
+    }
+    const first = offers[0]!;
+    let left = offers.reduce<Quantities>((acc, o) => addQuantities(acc, o.quantities), {
+      scalars: new Map(),
+      ports: [],
+    });
+    const seen = new Set<string>();
+    for (const task of tasks) {
+      const id = task.task_id.value;
+      const need = quantitiesFromResources(task.resources);
+      let error: string | undefined;
+      if (seen.has(id) || (fw.tasks.has(id) && !fw.tasks.get(id)!.terminal))
+        error = `Task ${id} already exists`;
+      else if (task.agent_id.value !== first.agentId)
+        error = `Task ${id} names agent ${task.agent_id.value}, not the offer's`;
+      else if (isEmpty(need)) error = `Task ${id} uses no resources`;
+      else if (!fits(need, left)) error = `Task ${id} uses more resources than offered`;
+      seen.add(id);
+      if (error) {
+        this.#sendMasterUpdate(fw, id, 'TASK_ERROR', 'REASON_TASK_INVALID', error);
+        continue;
+      }
+      left = subtractQuantities(left, need);
+      const staging: TaskStatus = {
+        task_id: { value: id },
+        state: 'TASK_STAGING',
+        agent_id: { value: first.agentId },
+      };
+      const rec: TaskRecord = {
+        id,
+        agentId: first.agentId,
+        hostname: first.hostname,
+        used: need,
+        latest: staging,
+        pending: [],
+        terminal: false,
+      };
+      fw.tasks.set(id, rec);
+      this.opts.runner.launch(
+        { frameworkId: fw.id, agentId: first.agentId, hostname: first.hostname, task },
+        (r) => this.#report(fw.id, id, rec, r),
+      );
+    }
+    // Unused resources count as declined for refuse_seconds.
+    this.#filter(fw, first.hostname, filters);
+  }
+
+  #report(frameworkId: string, taskId: string, rec: TaskRecord, r: TaskReport): void {
+    const fw = this.#frameworks.get(frameworkId);
+    if (!fw || fw.tasks.get(taskId) !== rec || rec.terminal) return;
+    const status: TaskStatus = {
+      task_id: { value: taskId },
+      state: r.state,
+      source: 'SOURCE_EXECUTOR',
+      agent_id: { value: rec.agentId },
+      timestamp: this.#seconds(),
+      uuid: this.opts.newUuid(),
+    };
+    if (r.message !== undefined) status.message = r.message;
+    if (r.reason !== undefined) status.reason = r.reason;
+    if (r.data !== undefined) status.data = r.data;
+    rec.latest = status;
+    if (isTerminalState(r.state)) {
+      // Resources are freed at the terminal state, not at its acknowledgement (as Mesos).
+      rec.terminal = true;
+      this.allocate();
+    }
+    rec.pending.push({ status });
+    if (rec.pending.length === 1) this.#sendHead(fw, rec, false);
+  }
+
+  #sendHead(fw: Framework, t: TaskRecord, force: boolean): void {
+    const head = t.pending[0];
+    if (!head || !fw.sink) return;
+    if (head.sentAt !== undefined && !force) return;
+    head.sentAt = this.opts.now();
+    fw.sink.send({ type: 'UPDATE', update: { status: head.status } });
+  }
+
+  // --- allocation --------------------------------------------------------------------------
+
+  /** One round: expire and rescind offers that no longer hold, resend stale updates, offer. */
+  tick(): void {
+    const now = this.opts.now();
+    for (const fw of this.#frameworks.values()) {
+      for (const t of fw.tasks.values()) {
+        const head = t.pending[0];
+        if (head?.sentAt !== undefined && now - head.sentAt >= this.opts.statusRetryMs)
+          this.#sendHead(fw, t, true);
+      }
+    }
+    this.allocate();
+  }
+
+  /** Rescinds offers that expired or whose capacity was taken, then offers free hosts. */
+  allocate(): void {
+    const now = this.opts.now();
+    const hosts = new Map<string, { agentId: string; free: Quantities; offer: ModelOffer }>();
+    for (const o of this.opts.offers.list()) {
+      hosts.set(o.hostname, {
+        agentId: o.agentId ?? o.hostname,
+        free: quantitiesFromCapacity(o.resources),
+        offer: o,
+      });
+    }
+    for (const fw of this.#frameworks.values()) {
+      for (const t of fw.tasks.values()) {
+        const h = hosts.get(t.hostname);
+        if (h && !t.terminal) h.free = subtractQuantities(h.free, t.used);
+      }
+    }
+    for (const o of [...this.#offers.values()]) {
+      const h = hosts.get(o.hostname);
+      let why: string | undefined;
+      if (this.opts.offerTimeoutMs !== undefined && now - o.offeredAt >= this.opts.offerTimeoutMs)
+        why = 'expired';
+      else if (!h) why = 'host gone';
+      else if (!fits(o.quantities, h.free)) why = 'capacity taken';
+      if (why) {
+        this.#offers.delete(o.id);
+        this.record.rescinded.push({ frameworkId: o.frameworkId, offerId: o.id, why });
+        this.#frameworks
+          .get(o.frameworkId)
+          ?.sink?.send({ type: 'RESCIND', rescind: { offer_id: { value: o.id } } });
+      } else if (h) {
+        h.free = subtractQuantities(h.free, o.quantities);
+      }
+    }
+    const offeredHosts = new Set([...this.#offers.values()].map((o) => o.hostname));
+    for (const fw of this.#frameworks.values()) {
+      if (!fw.sink || fw.suppressed) continue;
+      const batch: MesosOffer[] = [];
+      for (const [hostname, h] of hosts) {
+        if (offeredHosts.has(hostname) || isEmpty(h.free)) continue;
+        if ((fw.filters.get(hostname) ?? 0) > now) continue;
+        const id = this.opts.newId();
+        this.#offers.set(id, {
+          id,
+          frameworkId: fw.id,
+          hostname,
+          agentId: h.agentId,
+          quantities: h.free,
+          offeredAt: now,
+        });
+        offeredHosts.add(hostname);
+        batch.push({
+          id: { value: id },
+          framework_id: { value: fw.id },
+          agent_id: { value: h.agentId },
+          hostname,
+          resources: quantitiesToResources(h.free),
+          attributes: Object.entries(h.offer.attributes).map(([name, value]) => ({
+            name,
+            type: 'TEXT' as const,
+            text: { value },
+          })),
+        });
+      }
+      if (batch.length > 0) fw.sink.send({ type: 'OFFERS', offers: { offers: batch } });
+    }
+  }
+}
+
+// --- HTTP --------------------------------------------------------------------------------------
+
+const SCHEDULER_PATHS = ['/api/v1/scheduler', '/master/api/v1/scheduler'];
+
+/** An EventSink on a raw chunked response; closes the response when the reader falls behind. */
+export function responseSink(
+  res: Pick<ServerResponse, 'write' | 'writableLength' | 'destroy' | 'destroyed' | 'end'>,
+  maxBuffered: number,
+  onOverflow: () => void,
+): EventSink {
+  let closed = false;
+  return {
+    send(event) {
+      if (closed || res.destroyed) return;
+      res.write(encodeJsonRecord(event));
+      if (res.writableLength > maxBuffered) {
+        closed = true;
+        res.destroy();
+        onOverflow();
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      res.end();
+    },
+  };
+}
+
+function textReply(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).type('text/plain; charset=utf-8').send(message);
+}
+
+/**
+ * A Fastify server serving the master-compatible scheduler API over `master`. Call
+ * `master.start()` for periodic allocation; `app.close()` stops subscribers' streams.
+ */
+export function createMesosMasterServer(master: MesosMaster): FastifyInstance {
+  const app = Fastify({ bodyLimit: master.opts.maxCallBytes, logger: false });
+  // Bodies are parsed here (not by Fastify) so errors read like a master's, as plain text.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const live = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    master.stop();
+    for (const res of live) res.end();
+  });
+
+  app.get(
+    '/version',
+    { schema: { response: { 200: { type: 'object', additionalProperties: true } } } },
+    async () => ({ version: master.opts.version, build_user: 'meson', git_sha: '' }),
+  );
+
+  const schema = {
+    headers: {
+      type: 'object',
+      properties: { 'mesos-stream-id': { type: 'string', maxLength: 128 } },
+    },
+  };
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const ctype = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim()
+      .toLowerCase();
+    if (ctype === '') return textReply(reply, 400, "Expecting 'Content-Type' to be present");
+    if (ctype === 'application/x-protobuf') {
+      return textReply(reply, 415, "This endpoint speaks JSON only: use 'Content-Type: application/json'");
+    }
+    if (ctype !== 'application/json') {
+      return textReply(reply, 415, `Expecting 'Content-Type' of application/json or application/x-protobuf`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse((req.body as Buffer | undefined)?.toString('utf8') ?? '');
+    } catch (err) {
+      return textReply(reply, 400, `Failed to parse body into JSON: ${(err as Error).message}`);
+    }
+    const type = (body as { type?: unknown } | null)?.type;
+    if (typeof type === 'string' && (UNSUPPORTED_CALLS as readonly string[]).includes(type)) {
+      return textReply(reply, 501, `Call type ${type} is not implemented by this endpoint`);
+    }
+    const parsed = CallSchema.safeParse(body);
+    if (!parsed.success) {
+      return textReply(reply, 400, `Failed to validate scheduler::Call: ${describeIssues(parsed.error)}`);
+    }
+    const call = parsed.data;
+    const streamHeader = req.headers['mesos-stream-id'];
+    const streamId = typeof streamHeader === 'string' ? streamHeader : undefined;
+
+    if (call.type !== 'SUBSCRIBE') {
+      try {
+        master.handle(call, streamId);
+      } catch (err) {
+        if (err instanceof MesosCallError) return textReply(reply, err.status, err.message);
+        throw err;
+      }
+      return reply.code(202).send();
+    }
+
+    if (streamId !== undefined) {
+      return textReply(reply, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+    }
+    const accept = String(req.headers.accept ?? 'application/json');
+    if (!/application\/json|\*\/\*|application\/\*/.test(accept)) {
+      return textReply(reply, 406, "Expecting 'Accept' to allow application/json");
+    }
+    const res = reply.raw;
+    let sub: { frameworkId: string; streamId: string } | undefined;
+    const sink = responseSink(res, master.opts.maxStreamBufferBytes, () => {
+      if (sub) master.disconnected(sub.frameworkId, sub.streamId);
+    });
+    // Headers go out before SUBSCRIBED is written; subscribe() validates first so a refusal
+    // still gets a plain status.
+    let pendingEvents: object[] | undefined = [];
+    const buffering: EventSink = {
+      send: (e) => (pendingEvents ? pendingEvents.push(e) : sink.send(e)),
+      close: () => sink.close(),
+    };
+    try {
+      sub = master.subscribe(call, buffering);
+    } catch (err) {
+      if (err instanceof MesosCallError) return textReply(reply, err.status, err.message);
+      throw err;
+    }
+    reply.hijack();
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Mesos-Stream-Id': sub.streamId,
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache',
+    });
+    live.add(res);
+    const events = pendingEvents;
+    pendingEvents = undefined;
+    for (const e of events) sink.send(e);
+    const subscription = sub;
+    res.on('close', () => {
+      live.delete(res);
+      master.disconnected(subscription.frameworkId, subscription.streamId);
+    });
+  };
+
+  for (const url of SCHEDULER_PATHS) {
+    app.post(url, { schema }, handler);
+    app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+      url,
+      schema,
+      handler: async (_req, reply) => textReply(reply, 405, 'Expecting a POST request'),
+    });
+  }
+  return app;
+}
