@@ -356,6 +356,12 @@ export const WorkflowSpecSchema = z
       "How long finished runs are kept; unset fields take the server's defaults.",
     ),
     activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
+    suspend: z
+      .boolean()
+      .optional()
+      .describe(
+        'true pauses the cron and artifact triggers (runs started by users still run). Slots and artifact sets that come due while suspended are skipped, not caught up on resume: use a backfill to run them.',
+      ),
     definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
   })
   .describe(

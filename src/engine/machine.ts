@@ -90,6 +90,15 @@ export class EngineUsageError extends Error {
   code = 'ENGINE_USAGE';
 }
 
+/** status.trigger: what the TRIGGER value of the run's expressions was built from. */
+function runTrigger(initiator: RunInitiator | undefined): NonNullable<WorkflowRunStatus['trigger']> {
+  const out: NonNullable<WorkflowRunStatus['trigger']> = { type: initiator?.type ?? 'manual' };
+  if (initiator?.scheduledTime !== undefined) out.scheduledTime = initiator.scheduledTime;
+  if (initiator?.date !== undefined) out.date = initiator.date;
+  if (initiator?.artifacts !== undefined) out.artifacts = initiator.artifacts.map((a) => ({ ...a }));
+  return out;
+}
+
 function checkTime(what: string, ms: unknown): void {
   if (typeof ms !== 'number' || !Number.isFinite(ms))
     throw new EngineUsageError(`${what} must be epoch milliseconds, got ${String(ms)}`);
@@ -215,6 +224,7 @@ export class Run implements RunMachine {
         runId: input.runId,
         workflowId: input.workflow,
         workflowVersion: input.version,
+        ...(this.initiator ? { trigger: this.initiator } : {}),
       });
     } catch (e) {
       this.finalize('Failed', errorMessage(e));
@@ -275,6 +285,7 @@ export class Run implements RunMachine {
         runId: input.runId,
         workflowId: input.workflow,
         workflowVersion: input.version,
+        ...(this.initiator ? { trigger: this.initiator } : {}),
       });
       this.baseVars = { ...builtins, ...this.params };
     } catch (e) {
@@ -396,6 +407,7 @@ export class Run implements RunMachine {
     if (this.endTime) status.endTime = this.endTime;
     if (this.message) status.message = this.message;
     status.parameters = { ...this.params };
+    status.trigger = runTrigger(this.initiator);
     const summary = this.summary();
     status.summary = { total: summary.total, phases: summary.phases };
     const limit = options.limit ?? DEFAULT_RELEVANT_LIMIT;
