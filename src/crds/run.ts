@@ -111,6 +111,9 @@ export const StepInstanceStatusSchema = z.strictObject({
   startTime: TimestampSchema.optional(),
   endTime: TimestampSchema.optional(),
   nextAttemptTime: TimestampSchema.optional().describe('When a retry is due (backoff).'),
+  inputsDeadline: TimestampSchema.optional().describe(
+    'When a step waiting for its inputs gives up (inputsTimeoutSeconds).',
+  ),
   placement: z
     .strictObject({
       source: z.enum(PLACEMENT_SOURCES),

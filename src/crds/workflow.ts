@@ -150,6 +150,14 @@ export const StepSchema = z
     noop: NoopStepSchema.optional(),
     parameters: keyedList(ParameterSchema, 'name').optional().describe('Step-scoped parameters.'),
     inputs: z.array(ArtifactRefSchema).optional().describe('Data artifacts to wait for.'),
+    inputsTimeoutSeconds: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Seconds the step waits for its inputs; then it fails, naming the inputs still missing (no retry). Default: no limit.',
+      ),
     outputs: z.array(ArtifactOutputSchema).optional().describe('Data artifacts announced on success.'),
     resources: ResourcesSchema.optional(),
     constraints: ConstraintsSchema.optional(),

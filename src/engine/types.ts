@@ -188,7 +188,7 @@ export type EngineEvent =
 export interface TimerRef {
   instanceId: string;
   attempt: number;
-  kind: 'retry' | 'timeout';
+  kind: 'retry' | 'timeout' | 'inputs';
 }
 
 // --- actions (engine -> shell) ---------------------------------------------------------------
