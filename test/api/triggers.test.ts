@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noThenProperty: the workflow API names a branch body `then`
 // What triggered a run (TRIGGER, spec.initiator, status.trigger), backfill order, cron slot
 // times and spec.suspend, through the REST API against a real standalone stack.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -245,5 +246,71 @@ describe('cron status and suspend', () => {
     );
     for (const r of runs)
       expect(Date.parse(r.spec.initiator.scheduledTime!)).toBeGreaterThan(resumedAt - 1000);
+  });
+});
+
+describe('calm answers about finished and reused work', () => {
+  it('answers 409 to stopping a run that is already stopped', async () => {
+    const { app } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('slow', { definition: { step: { name: 'a', shell: { script: 'sleep 30' } } } }),
+    });
+    const run = (await app.inject({ method: 'POST', url: `${NS}/workflows/slow/runs` })).json().metadata.name;
+    expect((await app.inject({ method: 'POST', url: `${NS}/runs/${run}/stop` })).statusCode).toBe(202);
+    expect((await finished(app, run)).status.phase).toBe('Stopped');
+    const again = await app.inject({ method: 'POST', url: `${NS}/runs/${run}/stop` });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().detail).toContain('already ended (Stopped)');
+  });
+
+  it('says a skipped step has no logs, and shows a reused step the logs of the run that ran it', async () => {
+    const { app } = await setup();
+    const spec = (fixed: boolean) => ({
+      definition: {
+        sequence: [
+          { step: { name: 'a', shell: { script: 'echo hello from a' } } },
+          {
+            xor: [
+              { when: 'false', then: { step: { name: 'never', noop: {} } } },
+              { otherwise: { step: { name: 'b', shell: { script: fixed ? 'echo fixed' : 'exit 3' } } } },
+            ],
+          },
+        ],
+      },
+    });
+    await app.inject({ method: 'POST', url: `${NS}/workflows`, payload: workflow('fix', spec(false)) });
+    const first = (await app.inject({ method: 'POST', url: `${NS}/workflows/fix/runs` })).json().metadata
+      .name;
+    expect((await finished(app, first)).status.phase).toBe('Failed');
+    const skipped = await app.inject({ method: 'GET', url: `${NS}/runs/${first}/steps/never/logs` });
+    expect(skipped.statusCode).toBe(200);
+    expect(skipped.body).toMatch(/^step "never" was skipped \(.+\): it never ran and has no logs\n$/);
+
+    // the fix is version 2; restarting from failed on it runs b again and reuses a
+    await app.inject({ method: 'PUT', url: `${NS}/workflows/fix`, payload: workflow('fix', spec(true)) });
+    const restart = await app.inject({
+      method: 'POST',
+      url: `${NS}/runs/${first}/restart`,
+      payload: { from: 'failed', version: 'active' },
+    });
+    expect(restart.statusCode).toBe(201);
+    expect(restart.json().spec.version).toBe(2);
+    const second = await finished(app, restart.json().metadata.name);
+    expect(second.status.phase).toBe('Succeeded');
+    const logs = await app.inject({ method: 'GET', url: `${NS}/runs/${second.metadata.name}/steps/a/logs` });
+    expect(logs.statusCode).toBe(200);
+    expect(logs.body).toBe('hello from a\n');
+    expect(logs.headers['x-meson-logs-from-run']).toBe(first);
+    const b = await app.inject({ method: 'GET', url: `${NS}/runs/${second.metadata.name}/steps/b/logs` });
+    expect(b.body).toBe('fixed\n');
+    // a version that does not exist is refused before any run is made
+    const missing = await app.inject({
+      method: 'POST',
+      url: `${NS}/runs/${first}/restart`,
+      payload: { version: 9 },
+    });
+    expect(missing.statusCode).toBe(422);
   });
 });
