@@ -120,6 +120,21 @@ describe('what triggered a run', () => {
     });
     expect(forged.statusCode).toBe(422);
     expect(forged.body).toContain('spec.initiator.artifacts');
+    // the same claim through the workflow's start route, in each trigger field
+    for (const claim of [
+      { scheduledTime: '2020-01-01T00:00:00Z' },
+      { date: 20200101 },
+      { artifacts: [{ name: 'views', partition: { dateint: 20200101 } }] },
+    ]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: `${NS}/workflows/agg/runs`,
+        payload: { initiator: { type: 'manual', ...claim } },
+      });
+      expect(res.statusCode, JSON.stringify(claim)).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode).toBeLessThan(500);
+    }
+    expect(runsOf(s, 'agg')).toHaveLength(2);
   });
 
   it('starts backfill runs oldest date first and gives each its date as TRIGGER.date', async () => {
@@ -312,5 +327,52 @@ describe('calm answers about finished and reused work', () => {
       payload: { version: 9 },
     });
     expect(missing.statusCode).toBe(422);
+  });
+});
+
+describe('TRIGGER from hostile announcements', () => {
+  it('refuses __proto__ partition keys and carries other internal-looking keys and shell-looking values as data', async () => {
+    const { app, s } = await setup();
+    await app.inject({
+      method: 'POST',
+      url: `${NS}/workflows`,
+      payload: workflow('probe', {
+        parameters: [
+          { name: 'n', type: 'long', value: '${len(keys(TRIGGER.artifacts[0].partition))}' },
+          { name: 'd', type: 'string', value: '${str(TRIGGER.artifacts[0].partition.dateint)}' },
+        ],
+        triggers: { artifacts: [{ name: 'evil' }] },
+        definition: { step: { name: 'a', shell: { script: 'echo "${d}"' } } },
+      }),
+    });
+    // __proto__ never reaches a trigger: the API refuses it
+    for (const key of ['__proto__']) {
+      const res = await app.inject({
+        method: 'POST',
+        url: `${NS}/artifacts`,
+        headers: { 'content-type': 'application/json' },
+        payload: `{"name":"evil","partition":{"${key}":"x","dateint":"1"}}`,
+      });
+      expect(res.statusCode, key).toBe(400);
+    }
+    expect(runsOf(s, 'probe')).toEqual([]);
+    // a value made to look like shell travels as data into the step
+    const announced = await app.inject({
+      method: 'POST',
+      url: `${NS}/artifacts`,
+      payload: {
+        name: 'evil',
+        partition: { dateint: '$(touch pwned); `id`', constructor: 'y', toString: 'z' },
+      },
+    });
+    expect(announced.statusCode).toBe(201);
+    const fired = await until('a run', async () => runsOf(s, 'probe')[0]);
+    const run = await finished(app, fired.metadata.name);
+    expect(run.status.phase).toBe('Succeeded');
+    expect(run.status.parameters.d).toBe('$(touch pwned); `id`');
+    // constructor and toString are plain own keys of the partition (and unreadable by name)
+    expect(run.status.parameters.n).toBe(3);
+    const logs = await app.inject({ method: 'GET', url: `${NS}/runs/${run.metadata.name}/steps/a/logs` });
+    expect(logs.body).toBe('$(touch pwned); `id`\n');
   });
 });
