@@ -36,6 +36,8 @@ const trainTreatment = Subworkflow('trainTreatment', {
 export default Workflow({
   id: 'ab-test-orchestration',
   description: 'Train both cells of a learning-rate A/B test, then allocate traffic',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.cron('0 0 4 ? * MON', { timezone: 'America/Los_Angeles' })],
   notification: Notification.webhook('http://hooks.example.com/meson', {
     on: ['start', 'success', 'failure'],

@@ -41,6 +41,8 @@ const summarize = Shell('summarize', [
 export default Workflow({
   id: 'backfill-daily-metrics',
   description: 'Daily engagement metrics, recomputed over a trailing window; backfill by parameters',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.cron('0 30 2 * * ?', { timezone: 'UTC' })],
   notification: Notification.webhook('http://hooks.example.com/meson', { on: ['failure'] }),
   parameters: [

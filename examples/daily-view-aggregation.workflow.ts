@@ -23,6 +23,8 @@ const aggregateViews = Spark('aggregateViews', {
   executorMemory: '8g',
   executors: 10,
   inputs: [DataArtifact('views', partition)],
+  // a day that never lands fails the run by the next morning instead of waiting forever
+  inputsTimeoutSeconds: 18 * 3600,
   resources: { cpus: 2, memory: '10Gi' },
   retry: { limit: 3, backoff: { initialSeconds: 60, factor: 2, maxSeconds: 900 } },
   timeoutSeconds: 7200,
@@ -54,6 +56,8 @@ export default Workflow({
   id: 'daily-view-aggregation',
   description: 'Daily per-country view aggregation (the seed talk workflow)',
   annotations: { 'meson.dev/scm-commit': '3f2c1e9' },
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.cron('0 0 0 1/1 * ? *', { timezone: 'America/Los_Angeles' })],
   notification: Notification.webhook('http://hooks.example.com/meson', {
     on: ['start', 'success', 'failure'],

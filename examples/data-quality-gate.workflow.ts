@@ -53,10 +53,17 @@ const checkDuplicates = Shell('checkDuplicates', {
 export default Workflow({
   id: 'data-quality-gate',
   description: 'Row count, null rate and duplicate checks on a day of metrics, with remediation',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.artifact('dailyMetrics')],
   notification: Notification.webhook('http://hooks.example.com/meson', { on: ['failure'] }),
   parameters: [
-    Parameter.long({ name: 'dateint', expression: 'dateIntAdd(tsToDateInt(RUN_TS), -1)' }),
+    Parameter.long({
+      name: 'dateint',
+      // the date of the partition that triggered the run; by hand: yesterday
+      expression:
+        'TRIGGER.artifacts?.[0]?.partition?.dateint != null ? long(TRIGGER.artifacts[0].partition.dateint) : dateIntAdd(tsToDateInt(RUN_TS), -1)',
+    }),
     Parameter.long('minRows', 1500),
     Parameter.double('maxNullPct', 0.5),
     Parameter.string({ name: 'workdir', expression: "'/tmp/meson-examples/data-quality/' + RUN_ID" }),

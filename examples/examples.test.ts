@@ -77,6 +77,7 @@ describe('examples: valid and complete', () => {
       'constraints',
       'retry',
       'timeoutSeconds',
+      'inputsTimeoutSeconds',
       'priority',
     ])
       expect(used(field), field).toBeGreaterThan(0);
@@ -88,6 +89,24 @@ describe('examples: valid and complete', () => {
       new Set(['queue', 'skip', 'replace']),
     );
     expect(collect(docs, 'otherwise').length).toBeGreaterThan(0);
+  });
+
+  it('stay calm when `npm start` loads them: no trigger fires, no input is awaited forever', () => {
+    for (const d of docs) {
+      if (d.spec.triggers) expect(d.spec.suspend, `${d.metadata.name}: spec.suspend`).toBe(true);
+      for (const step of collect([d], 'step') as { name: string; inputs?: unknown[] }[])
+        if (step.inputs)
+          expect(step, `${d.metadata.name}/${step.name}: inputsTimeoutSeconds`).toHaveProperty(
+            'inputsTimeoutSeconds',
+          );
+    }
+  });
+
+  it('artifact-triggered runs take their date from the triggering partition', () => {
+    for (const d of docs.filter((x) => x.spec.triggers?.artifacts)) {
+      const dateint = d.spec.parameters.find((p: { name: string }) => p.name === 'dateint');
+      expect(dateint?.expression, d.metadata.name).toContain('TRIGGER.artifacts');
+    }
   });
 
   it('reports output parameters the way the executor protocol reads them', () => {

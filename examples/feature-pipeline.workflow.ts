@@ -26,6 +26,8 @@ const extractFeatures = Container('extractFeatures', {
   args: ['--country', '${country}', '--dateint', '${dateint}', '--out', '${featureStore}/raw'],
   env: { FEATURE_STORE_URL: '${featureStore}', LOG_LEVEL: 'info' },
   inputs: [DataArtifact('aggViews', partition)],
+  // a day that never lands fails the run by the next morning instead of waiting forever
+  inputsTimeoutSeconds: 18 * 3600,
   resources: { cpus: 4, memory: '16Gi', disk: '50Gi' },
   constraints: { nodeSelector: { 'meson.dev/pool': 'batch' } },
   retry: { limit: 2, backoff: { initialSeconds: 30, factor: 2, maxSeconds: 300 } },
@@ -65,6 +67,8 @@ const monthlyDriftReport = Shell('monthlyDriftReport', [
 export default Workflow({
   id: 'feature-pipeline',
   description: 'Daily member features: extraction, embeddings, aggregates, compliance checks',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.artifact('aggViews', { country: 'US' })],
   notifications: [
     Notification.webhook('http://hooks.example.com/meson', { on: ['failure', 'stopped'] }),
@@ -72,7 +76,12 @@ export default Workflow({
   ],
   parameters: [
     Parameter.string('country', 'US'),
-    Parameter.long({ name: 'dateint', expression: 'dateIntAdd(tsToDateInt(RUN_TS), -1)' }),
+    Parameter.long({
+      name: 'dateint',
+      // the date of the partition that triggered the run; by hand: yesterday
+      expression:
+        'TRIGGER.artifacts?.[0]?.partition?.dateint != null ? long(TRIGGER.artifacts[0].partition.dateint) : dateIntAdd(tsToDateInt(RUN_TS), -1)',
+    }),
     Parameter.string('featureStore', 's3://features.example.com/member'),
   ],
   // a newer partition supersedes a run still busy with an older one

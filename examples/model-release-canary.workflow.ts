@@ -67,12 +67,19 @@ const compareMetrics = Shell('compareMetrics', [
 export const modelReleaseCanary = Workflow({
   id: 'model-release-canary',
   description: 'Canary a freshly trained model against production; promote or roll back',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.artifact('ctrModel')],
   notification: Notification.webhook('http://hooks.example.com/meson', {
     on: ['success', 'failure', 'stopped'],
   }),
   parameters: [
-    Parameter.long({ name: 'dateint', expression: 'tsToDateInt(RUN_TS)' }),
+    Parameter.long({
+      name: 'dateint',
+      // the date of the partition that triggered the run; by hand: today
+      expression:
+        'TRIGGER.artifacts?.[0]?.partition?.dateint != null ? long(TRIGGER.artifacts[0].partition.dateint) : tsToDateInt(RUN_TS)',
+    }),
     Parameter.double('maxRegressionPct', 1.0),
     Parameter.string({ name: 'resultsDir', expression: "'/tmp/meson-examples/canary/' + RUN_ID" }),
   ],

@@ -94,10 +94,17 @@ const rejectModel = Shell('rejectModel', [
 export default Workflow({
   id: 'model-training-hpo',
   description: 'Click-through model: learning-rate sweep, best-model selection, gated publish',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.artifact('features', { country: 'US' })],
   notification: Notification.webhook('http://hooks.example.com/meson', { on: ['success', 'failure'] }),
   parameters: [
-    Parameter.long({ name: 'dateint', expression: 'tsToDateInt(RUN_TS)' }),
+    Parameter.long({
+      name: 'dateint',
+      // the date of the partition that triggered the run; by hand: today
+      expression:
+        'TRIGGER.artifacts?.[0]?.partition?.dateint != null ? long(TRIGGER.artifacts[0].partition.dateint) : tsToDateInt(RUN_TS)',
+    }),
     Parameter.list('learningRates', [0.003, 0.01, 0.03, 0.1, 0.3]),
     Parameter.double('minAuc', 0.8),
     Parameter.string({ name: 'workdir', expression: "'/tmp/meson-examples/model-training/' + RUN_ID" }),

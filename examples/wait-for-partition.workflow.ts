@@ -51,6 +51,8 @@ const alertMissingData = Shell(
 export default Workflow({
   id: 'wait-for-partition',
   description: 'Poll for a vendor drop, then load it or fail loudly',
+  // loaded paused by `npm start`: resume with `suspend: false` to let the trigger fire
+  suspend: true,
   triggers: [Trigger.cron('0 0 6 * * ?', { timezone: 'Europe/Amsterdam' })],
   notification: Notification.webhook('http://hooks.example.com/meson', { on: ['failure', 'stopped'] }),
   parameters: [

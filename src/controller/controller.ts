@@ -544,6 +544,8 @@ export class Controller {
           overrides: overridesOf(run),
           initiator: run.spec.initiator ?? { type: 'manual' },
           now: this.now(),
+          // a cron run's RUN_TS is its scheduled slot (Airflow's logical date), not its start
+          ...(scheduledSlot(run) !== undefined ? { runTs: scheduledSlot(run) } : {}),
           ...(this.runLimits ? { limits: this.runLimits } : {}),
         };
         const restart = run.spec.restartOf;
@@ -1305,4 +1307,12 @@ function toExecutorStep(step: ResolvedStep): LaunchRequest['step'] {
 function describeSelector(sel: ArtifactSelector): string {
   const parts = Object.entries(sel.partition ?? {}).map(([k, v]) => `${k}=${v}`);
   return parts.length > 0 ? `${sel.name}{${parts.join(',')}}` : sel.name;
+}
+
+/** The scheduled slot of a cron run (epoch ms), recorded by the system in spec.initiator. */
+function scheduledSlot(run: WorkflowRun): number | undefined {
+  const init = run.spec.initiator;
+  if (init?.type !== 'cron' || init.scheduledTime === undefined) return undefined;
+  const ms = Date.parse(init.scheduledTime);
+  return Number.isFinite(ms) ? ms : undefined;
 }

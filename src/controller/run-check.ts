@@ -33,6 +33,29 @@ export function runVersion(store: Store, wf: Workflow, requested?: number): Work
 }
 
 /**
+ * The version a restart runs: `requested` (a number, or "active": the one a new run of `wf`
+ * would take, e.g. the fix just applied), else the restarted run's own. A restart from failed
+ * on another version reuses the instances that succeeded, matched by step instance id (step
+ * name plus loop/foreach indices), even where the new version changed their definition.
+ */
+export function restartVersion(
+  store: Store,
+  wf: Workflow | undefined,
+  requested: number | 'active' | undefined,
+  previous: number | undefined,
+): number | undefined {
+  if (requested === 'active') {
+    if (!wf) return previous;
+    try {
+      return runVersion(store, wf).spec.version;
+    } catch {
+      return previous; // no runnable version: the run-start check reports it
+    }
+  }
+  return requested ?? previous;
+}
+
+/**
  * The issues of starting a run of `wf` with `req` at `now` (empty: it will start). Pure apart
  * from reading the Workflow's versions from the store. `limits.exprBudget` bounds the
  * evaluation of the parameters together, as the engine does at run start.

@@ -8,6 +8,7 @@
 // nor misses a fire (missed cron slots follow src/triggers' catch-up policy: `latest`).
 import type {
   DataArtifact,
+  Partition,
   StepInstanceStatus,
   Workflow,
   WorkflowRun,
@@ -22,7 +23,11 @@ import {
   type WebhookQueueDeps,
 } from '../notify/index.ts';
 import type { Store, Stored, StoreWriter } from '../store/types.ts';
-import { artifactTriggerFires } from '../triggers/artifacts.ts';
+import {
+  type AnnouncedArtifact,
+  announcedFromDataArtifact,
+  artifactTriggerFires,
+} from '../triggers/artifacts.ts';
 import { dueFires } from '../triggers/catch-up.ts';
 import { admitRun, runsToDequeue } from '../triggers/concurrency.ts';
 import { parseSchedule, type Schedule } from '../triggers/cron.ts';
@@ -259,41 +264,68 @@ export class WorkflowServices implements RunHooks {
     if (this.stopped) return;
     const now = this.now();
     for (const entries of this.crons.values()) {
+      let next: number | null = null;
+      const first = entries[0];
       for (const e of entries) {
         try {
-          this.fireCron(e, now);
+          const n = this.fireCron(e, now);
+          if (n !== null && (next === null || n < next)) next = n;
         } catch (err) {
           this.log.error({ workflow: e.workflow, err: errorMessage(err) }, 'cron trigger failed');
         }
       }
+      if (first) this.publishNextSchedule(first.namespace, first.workflow, next);
     }
   }
 
-  private fireCron(e: CronEntry, now: number): void {
+  /**
+   * Runs the due slots of one cron trigger and moves its cursor; returns its next slot (null
+   * when suspended or exhausted). A suspended workflow's cursor follows the clock, so its
+   * missed slots are skipped, not caught up, when it resumes.
+   */
+  private fireCron(e: CronEntry, now: number): number | null {
     const stateKey = `cron/${e.namespace}/${e.workflow}/${e.index}`;
     const last = this.store.getState<number>(stateKey) ?? null;
+    const wf = this.store.get<Workflow>('Workflow', e.namespace, e.workflow);
+    if (wf?.spec.suspend === true) {
+      if (last !== now) this.store.setState(stateKey, now);
+      return null;
+    }
     const due = dueFires(e.schedule, last, now);
-    if (due.fires.length === 0 && due.cursor === last) return;
+    if (due.fires.length === 0 && due.cursor === last) return due.nextFireMs;
     // runs and cursor in one transaction; run names derive from the slot, so even a replay
     // of this transaction cannot create a second run for one slot
     this.store.transaction((w) => {
       for (const fire of due.fires) {
         const name = cronRunName(e.workflow, fire);
         if (this.store.get('WorkflowRun', e.namespace, name)) continue;
-        this.createRun(w, e.namespace, e.workflow, { type: 'cron' }, `cron-${fire}`, name);
+        const initiator = { type: 'cron' as const, scheduledTime: new Date(fire).toISOString() };
+        this.createRun(w, e.namespace, e.workflow, initiator, `cron-${fire}`, name);
       }
       w.setState(stateKey, due.cursor);
-      const wf = this.store.get<Workflow>('Workflow', e.namespace, e.workflow);
       if (wf && due.fires.length > 0) {
         w.updateStatus('Workflow', {
           ...wf,
           status: {
             ...(wf.status ?? {}),
             lastScheduleTime: new Date(due.fires[due.fires.length - 1]!).toISOString(),
-            ...(due.nextFireMs != null ? { nextScheduleTime: new Date(due.nextFireMs).toISOString() } : {}),
           },
         });
       }
+    });
+    return due.nextFireMs;
+  }
+
+  /** status.nextScheduleTime: the earliest next slot of the workflow's cron triggers, from the first evaluation on. */
+  private publishNextSchedule(ns: string, workflow: string, next: number | null): void {
+    const wf = this.store.get<Workflow>('Workflow', ns, workflow);
+    if (!wf) return;
+    const want = next === null ? undefined : new Date(next).toISOString();
+    if (wf.status?.nextScheduleTime === want) return;
+    const { nextScheduleTime: _old, ...rest } = wf.status ?? {};
+    this.store.updateStatus('Workflow', {
+      ...wf,
+      status: { ...rest, ...(want !== undefined ? { nextScheduleTime: want } : {}) },
     });
   }
 
@@ -306,22 +338,34 @@ export class WorkflowServices implements RunHooks {
         .list<Workflow>('Workflow', ns)
         .items.filter((w) => (w.spec.triggers?.artifacts ?? []).length > 0);
       if (workflows.length === 0) return;
-      const announced = this.store.list<DataArtifact>('DataArtifact', ns).items.map((a) => ({
-        name: a.spec.name,
-        partition: a.spec.partition,
-        id: a.metadata.name,
-        announcedAt: Date.parse(a.status?.announcedAt ?? a.metadata.creationTimestamp ?? '') || 0,
-      }));
+      const announced = this.store
+        .list<DataArtifact>('DataArtifact', ns)
+        .items.map(announcedFromDataArtifact);
       for (const wf of workflows) {
         const stateKey = `artifacts/${ns}/${wf.metadata.name}`;
         const fired = this.store.getState<string[]>(stateKey) ?? [];
         const fires = artifactTriggerFires(wf.spec.triggers!.artifacts!, announced, fired);
         if (fires.length === 0) continue;
+        // a suspended workflow consumes the sets that complete meanwhile without running them:
+        // resuming starts no catch-up storm (a backfill runs the dates it missed)
+        const suspended = wf.spec.suspend === true;
         this.store.transaction((w) => {
-          for (const f of fires)
-            this.createRun(w, ns, wf.metadata.name, { type: 'artifact' }, `artifact-${f.key}`);
+          if (!suspended)
+            for (const f of fires)
+              this.createRun(
+                w,
+                ns,
+                wf.metadata.name,
+                { type: 'artifact', artifacts: f.artifacts.map(triggerArtifact) },
+                `artifact-${f.key}`,
+              );
           w.setState(stateKey, [...fired, ...fires.map((f) => f.key)]);
         });
+        if (suspended)
+          this.log.info(
+            { workflow: `${ns}/${wf.metadata.name}`, skipped: fires.length },
+            'artifact trigger suspended: complete sets skipped',
+          );
       }
     } catch (err) {
       this.log.error({ namespace: ns, err: errorMessage(err) }, 'artifact trigger evaluation failed');
@@ -441,10 +485,15 @@ export class WorkflowServices implements RunHooks {
     return waiting.slice(0, slots).some((r) => r.metadata.name === run.metadata.name);
   }
 
+  /**
+   * A backfill's runs in the order they start: by date, oldest first (they are all created in
+   * one transaction, so creation order says nothing), then by creation.
+   */
   private backfillRuns(ns: string, id: string): Stored<WorkflowRun>[] {
+    const date = (r: Stored<WorkflowRun>) => r.spec.initiator?.date ?? Number.POSITIVE_INFINITY;
     return this.store
       .list<WorkflowRun>('WorkflowRun', ns, { labels: { [BACKFILL_LABEL]: id } })
-      .items.sort((a, b) => byCreation(a, b));
+      .items.sort((a, b) => date(a) - date(b) || byCreation(a, b));
   }
 
   private markQueued(run: Stored<WorkflowRun>, reason: string, message: string): void {
@@ -521,6 +570,15 @@ export class WorkflowServices implements RunHooks {
     // before their first attempt, so a restart resumes them (at least once)
     this.webhooks.enqueue(notifications, body, { run: k, workflow: run.spec.workflow, event });
   }
+}
+
+/** An artifact of a trigger fire as the run records it (spec.initiator.artifacts). */
+function triggerArtifact(a: AnnouncedArtifact): { name: string; partition?: Partition; location?: string } {
+  return {
+    name: a.name,
+    ...(a.partition !== undefined ? { partition: a.partition } : {}),
+    ...(a.location !== undefined ? { location: a.location } : {}),
+  };
 }
 
 function isActive(r: Stored<WorkflowRun>): boolean {

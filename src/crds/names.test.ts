@@ -90,6 +90,17 @@ describe('names', () => {
     for (const type of ['cron', 'artifact', 'backfill', 'restart', 'subworkflow'])
       expect(clientRunIssues({}, { initiator: { type } })).toHaveLength(1);
     for (const type of ['api', 'manual']) expect(clientRunIssues({}, { initiator: { type } })).toEqual([]);
+    // what triggered a run (TRIGGER in expressions) is the system's to say, whatever the type
+    for (const [field, value] of [
+      ['scheduledTime', '2026-01-01T00:00:00Z'],
+      ['date', 20260101],
+      ['artifacts', [{ name: 'views', partition: { dateint: 20200101 } }]],
+      ['artifacts', []],
+      ['date', null],
+    ] as const)
+      expect(
+        clientRunIssues({}, { initiator: { type: 'manual', [field]: value } }).map((i) => [i.path, i.code]),
+      ).toEqual([[`spec.initiator.${field}`, 'SYSTEM_FIELD']]);
     expect(
       userMetadataMapIssues({ 'a/b/c': 'x', ok: 'a b' }, ['labels'], 'labels').map((i) => i.path),
     ).toEqual(['labels["a/b/c"]', 'labels.ok']);

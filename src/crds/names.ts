@@ -139,6 +139,9 @@ export function userMetadataMapIssues(
 /** Initiators a client may claim; the others (cron, artifact, subworkflow, backfill, restart) are the system's. */
 export const CLIENT_INITIATOR_TYPES = ['api', 'manual'] as const;
 
+/** Initiator fields that describe a trigger (TRIGGER in expressions): a client may not claim them. */
+const SYSTEM_TRIGGER_FIELDS = ['scheduledTime', 'date', 'artifacts'] as const;
+
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -166,6 +169,15 @@ export function clientInitiatorIssues(initiator: unknown, path: PathSegment[]): 
         'only the controller starts a run with a parent (for a subworkflow step): remove initiator.parent',
       ),
     );
+  for (const field of SYSTEM_TRIGGER_FIELDS)
+    if (initiator[field] !== undefined)
+      out.push(
+        issue(
+          [...path, field],
+          'SYSTEM_FIELD',
+          `initiator.${field} records what triggered a run and is set by the system only: remove it (pass a parameter instead)`,
+        ),
+      );
   return out;
 }
 

@@ -5,7 +5,11 @@ const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1) + seconds * 1000).
 
 describe('formatRunDuration', () => {
   it.each([
-    [0, '0s'],
+    [0, '0ms'],
+    [0.35, '350ms'],
+    [0.9994, '999ms'],
+    [1, '1s'],
+    [2.56, '2.5s'],
     [45.9, '45s'],
     [60, '1m'],
     [192, '3m12s'],
@@ -21,6 +25,6 @@ describe('formatRunDuration', () => {
     expect(formatRunDuration(at(0), undefined)).toBeUndefined();
     expect(formatRunDuration(undefined, at(5))).toBeUndefined();
     expect(formatRunDuration('not a time', at(5))).toBeUndefined();
-    expect(formatRunDuration(at(10), at(5))).toBe('0s');
+    expect(formatRunDuration(at(10), at(5))).toBe('0ms');
   });
 });

@@ -5,6 +5,7 @@ import {
   freeForm,
   type JsonValue,
   JsonValueSchema,
+  PartitionSchema,
   resourceSchema,
   TimestampSchema,
 } from './common.ts';
@@ -42,6 +43,26 @@ export const RunParameterSchema = z.strictObject({
   value: JsonValueSchema.describe('Override value (any JSON).'),
 });
 
+/** One DataArtifact that made an artifact trigger fire. */
+export const TriggerArtifactSchema = z.strictObject({
+  name: z.string().min(1).describe('Data set name.'),
+  partition: PartitionSchema.optional(),
+  location: z.string().optional().describe('Where the data lives, as announced.'),
+});
+export type TriggerArtifact = z.infer<typeof TriggerArtifactSchema>;
+
+/** What the system records about the trigger of a run (never written by clients). */
+const triggerFields = {
+  scheduledTime: TimestampSchema.optional().describe(
+    'cron runs: the scheduled slot, exactly (the run may start a little later).',
+  ),
+  date: z.number().int().optional().describe('backfill runs: the date of the run, as a dateint (20240131).'),
+  artifacts: z
+    .array(TriggerArtifactSchema)
+    .optional()
+    .describe('artifact runs: the announced artifacts that fired the trigger, one per trigger entry.'),
+};
+
 export const InitiatorSchema = z.strictObject({
   type: z.enum(INITIATOR_TYPES),
   user: z.string().optional().describe('Who started the run (manual, api).'),
@@ -52,7 +73,14 @@ export const InitiatorSchema = z.strictObject({
     })
     .optional()
     .describe('Set for subworkflow runs.'),
+  ...triggerFields,
 });
+
+/** The TRIGGER value of a run's expressions, as shown in its status. */
+export const RunTriggerSchema = z
+  .strictObject({ type: z.enum(INITIATOR_TYPES), ...triggerFields })
+  .describe('What started the run: the TRIGGER value its expressions see (see docs/expressions.md).');
+export type RunTrigger = z.infer<typeof RunTriggerSchema>;
 
 export const RESTART_FROM = ['failed', 'beginning'] as const;
 
@@ -83,6 +111,9 @@ export const StepInstanceStatusSchema = z.strictObject({
   startTime: TimestampSchema.optional(),
   endTime: TimestampSchema.optional(),
   nextAttemptTime: TimestampSchema.optional().describe('When a retry is due (backoff).'),
+  inputsDeadline: TimestampSchema.optional().describe(
+    'When a step waiting for its inputs gives up (inputsTimeoutSeconds).',
+  ),
   placement: z
     .strictObject({
       source: z.enum(PLACEMENT_SOURCES),
@@ -124,6 +155,7 @@ export const WorkflowRunStatusSchema = z.strictObject({
   duration: z.string().optional().describe('Run time once finished, e.g. 1h2m3s (shown by kubectl get).'),
   message: z.string().optional(),
   parameters: freeForm(z.record(z.string(), JsonValueSchema), 'Resolved parameters (free-form).').optional(),
+  trigger: RunTriggerSchema.optional(),
   steps: z
     .array(StepInstanceStatusSchema)
     .optional()

@@ -150,6 +150,14 @@ export const StepSchema = z
     noop: NoopStepSchema.optional(),
     parameters: keyedList(ParameterSchema, 'name').optional().describe('Step-scoped parameters.'),
     inputs: z.array(ArtifactRefSchema).optional().describe('Data artifacts to wait for.'),
+    inputsTimeoutSeconds: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Seconds the step waits for its inputs; then it fails, naming the inputs still missing (no retry). Default: no limit.',
+      ),
     outputs: z.array(ArtifactOutputSchema).optional().describe('Data artifacts announced on success.'),
     resources: ResourcesSchema.optional(),
     constraints: ConstraintsSchema.optional(),
@@ -356,6 +364,12 @@ export const WorkflowSpecSchema = z
       "How long finished runs are kept; unset fields take the server's defaults.",
     ),
     activeVersion: z.number().int().positive().optional().describe('Pin a version (rollback).'),
+    suspend: z
+      .boolean()
+      .optional()
+      .describe(
+        'true pauses the cron and artifact triggers (runs started by users still run). Slots and artifact sets that come due while suspended are skipped, not caught up on resume: use a backfill to run them.',
+      ),
     definition: DefinitionNodeSchema.describe('The graph of steps, block-structured.'),
   })
   .describe(

@@ -25,6 +25,8 @@ export interface CommonStepOptions {
   parameters?: Parameter[];
   /** data artifacts the step waits for (see `DataArtifact(...)`) */
   inputs?: ArtifactRef[];
+  /** seconds the step waits for its `inputs` before it fails (like a sensor timeout); default: no limit */
+  inputsTimeoutSeconds?: number;
   /** data artifacts announced when the step succeeds (optionally with a `location`) */
   outputs?: ArtifactOutput[];
   resources?: Resources;
@@ -60,6 +62,7 @@ export type SubworkflowOptions = Omit<CommonStepOptions, 'parameters'> & {
 const COMMON_KEYS = [
   'parameters',
   'inputs',
+  'inputsTimeoutSeconds',
   'outputs',
   'resources',
   'constraints',

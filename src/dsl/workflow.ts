@@ -89,6 +89,8 @@ export interface WorkflowOptions {
   concurrency?: Concurrency;
   /** pin a version (rollback); default the latest */
   activeVersion?: number;
+  /** true: the cron and artifact triggers do not fire (runs started by hand still run) */
+  suspend?: boolean;
   definition: Flow;
 }
 
@@ -110,6 +112,7 @@ export function Workflow(options: WorkflowOptions): WorkflowDefinition {
     'notifications',
     'concurrency',
     'activeVersion',
+    'suspend',
     'definition',
   ]);
   for (const key of Object.keys(options)) {
@@ -128,6 +131,7 @@ export function Workflow(options: WorkflowOptions): WorkflowDefinition {
     notifications: options.notification !== undefined ? [options.notification] : options.notifications,
     concurrency: options.concurrency,
     activeVersion: options.activeVersion,
+    suspend: options.suspend,
     definition,
   };
   const manifest: WorkflowManifest = {

@@ -38,8 +38,9 @@ describe('examples run through the engine', () => {
   it.each(workflows)('%s', (_, wf) => {
     const script = Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, { succeed: v }]));
     const d = new Driver(wf.spec.definition, { parameters: wf.spec.parameters, script });
+    // the data comes within the hour: inputsTimeoutSeconds (hours in the examples) never expires
     for (let round = 0; round < 100 && d.phase === 'Running'; round++) {
-      d.finish();
+      d.finish(3_600_000);
       for (const [id, wait] of [...d.watching]) {
         if (wait.type !== 'WaitForInputs') continue;
         d.send({

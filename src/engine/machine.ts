@@ -16,6 +16,7 @@ import { artifactMatches, backoffMs, retryLimit } from './policy.ts';
 import { childParameters, evaluateAt, ResolveError, resolveStep } from './resolve.ts';
 import type {
   ArtifactRecord,
+  ArtifactSelector,
   EngineAction,
   EngineEvent,
   EpochMs,
@@ -88,6 +89,21 @@ const TERMINAL: ReadonlySet<RunPhase> = new Set(['Succeeded', 'Failed', 'Stopped
 export class EngineUsageError extends Error {
   override name = 'EngineUsageError';
   code = 'ENGINE_USAGE';
+}
+
+/** status.trigger: what the TRIGGER value of the run's expressions was built from. */
+function runTrigger(initiator: RunInitiator | undefined): NonNullable<WorkflowRunStatus['trigger']> {
+  const out: NonNullable<WorkflowRunStatus['trigger']> = { type: initiator?.type ?? 'manual' };
+  if (initiator?.scheduledTime !== undefined) out.scheduledTime = initiator.scheduledTime;
+  if (initiator?.date !== undefined) out.date = initiator.date;
+  if (initiator?.artifacts !== undefined) out.artifacts = initiator.artifacts.map((a) => ({ ...a }));
+  return out;
+}
+
+/** An input as a message names it: `views {dateint=20200105, country=US}`. */
+function describeSelector(sel: ArtifactSelector): string {
+  const parts = Object.entries(sel.partition ?? {}).map(([k, v]) => `${k}=${String(v)}`);
+  return parts.length > 0 ? `${sel.name} {${parts.join(', ')}}` : sel.name;
 }
 
 function checkTime(what: string, ms: unknown): void {
@@ -215,6 +231,7 @@ export class Run implements RunMachine {
         runId: input.runId,
         workflowId: input.workflow,
         workflowVersion: input.version,
+        ...(this.initiator ? { trigger: this.initiator } : {}),
       });
     } catch (e) {
       this.finalize('Failed', errorMessage(e));
@@ -275,6 +292,7 @@ export class Run implements RunMachine {
         runId: input.runId,
         workflowId: input.workflow,
         workflowVersion: input.version,
+        ...(this.initiator ? { trigger: this.initiator } : {}),
       });
       this.baseVars = { ...builtins, ...this.params };
     } catch (e) {
@@ -396,6 +414,7 @@ export class Run implements RunMachine {
     if (this.endTime) status.endTime = this.endTime;
     if (this.message) status.message = this.message;
     status.parameters = { ...this.params };
+    status.trigger = runTrigger(this.initiator);
     const summary = this.summary();
     status.summary = { total: summary.total, phases: summary.phases };
     const limit = options.limit ?? DEFAULT_RELEVANT_LIMIT;
@@ -976,8 +995,36 @@ export class Run implements RunMachine {
     inst.matched = inputs.map(() => undefined);
     this.waiting.add(inst);
     this.waitIndex.add(inst, inputs);
+    const limit = inst.node?.step?.inputsTimeoutSeconds;
+    // the deadline is kept in the status, so a restored run keeps the one it had
+    if (limit && inst.s.inputsDeadline === undefined) inst.s.inputsDeadline = iso(this.now + limit * 1000);
     if (inst.s.phase !== 'WaitingForInputs') this.setPhase(inst, 'WaitingForInputs');
     this.actions.push({ type: 'WaitForInputs', instanceId: inst.s.id, inputs });
+    if (inst.s.inputsDeadline !== undefined)
+      this.actions.push({
+        type: 'WakeAt',
+        at: Date.parse(inst.s.inputsDeadline),
+        timer: { instanceId: inst.s.id, attempt: inst.s.attempts ?? 0, kind: 'inputs' },
+      });
+  }
+
+  /** inputsTimeoutSeconds passed: the step fails, naming the inputs it still lacks. */
+  private inputsTimedOut(inst: Inst, timer: TimerRef): void {
+    if (!this.waiting.has(inst)) return;
+    const due = Date.parse(inst.s.inputsDeadline ?? '');
+    if (!Number.isFinite(due)) return;
+    if (this.now < due) {
+      this.actions.push({ type: 'WakeAt', at: due, timer });
+      return;
+    }
+    const inputs = (inst.resolved as ResolvedStep).inputs;
+    const missing = inputs.filter((_, i) => inst.matched?.[i] === undefined).map(describeSelector);
+    this.stopWaiting(inst);
+    const s = inst.s;
+    s.message = `inputs not announced within ${inst.node?.step?.inputsTimeoutSeconds}s (inputsTimeoutSeconds): still waiting for ${missing.join(', ')}`;
+    s.endTime = this.nowIso();
+    this.setPhase(inst, 'Failed');
+    if (inst.frame) this.finish(inst.frame, false, `step ${s.id} failed: ${s.message}`);
   }
 
   private stopWaiting(inst: Inst): void {
@@ -1121,6 +1168,10 @@ export class Run implements RunMachine {
     const inst = this.instances.get(timer?.instanceId);
     if (!inst) return;
     const s = inst.s;
+    if (timer.kind === 'inputs') {
+      if ((s.attempts ?? 0) === timer.attempt) this.inputsTimedOut(inst, timer);
+      return;
+    }
     if (s.attempts !== timer.attempt) return;
     if (timer.kind === 'retry') {
       if (!this.retrying.has(inst)) return;

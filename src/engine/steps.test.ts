@@ -260,6 +260,62 @@ describe('inputs and outputs', () => {
     expect(artifactMatches({ name: 'v', partition: {} }, { name: 'v' })).toBe(true);
   });
 
+  it('fails a step whose inputs do not come within inputsTimeoutSeconds, naming what is missing', () => {
+    const gate: DefinitionNode = {
+      sequence: [
+        {
+          step: {
+            name: 'gate',
+            noop: {},
+            inputsTimeoutSeconds: 60,
+            inputs: [{ name: 'ready' }, { name: 'views', partition: { dateint: '${dateint}' } }],
+          },
+        },
+        sh('work'),
+      ],
+    };
+    const d = new Driver(gate, opts);
+    const deadline = d.inst('gate').inputsDeadline!;
+    expect(Date.parse(deadline)).toBe(d.now + 60_000);
+    d.send({ type: 'ArtifactsAvailable', artifacts: [{ name: 'ready' }] });
+    d.advance(59_000);
+    expect(d.inst('gate').phase).toBe('WaitingForInputs');
+    // a restored run keeps its deadline (it does not restart the clock)
+    const restored = d.restart();
+    expect(restored).toContainEqual({
+      type: 'WakeAt',
+      at: Date.parse(deadline),
+      timer: { instanceId: 'gate', attempt: 0, kind: 'inputs' },
+    });
+    expect(d.inst('gate').inputsDeadline).toBe(deadline);
+    // the shell re-delivers current matches to a restored watch (WaitForInputs)
+    d.send({ type: 'ArtifactsAvailable', artifacts: [{ name: 'ready' }] });
+    d.send({ type: 'Timer', timer: { instanceId: 'gate', attempt: 0, kind: 'inputs' } }); // early: ignored
+    expect(d.inst('gate').phase).toBe('WaitingForInputs');
+    d.advance(1_000);
+    d.send({ type: 'Timer', timer: { instanceId: 'gate', attempt: 0, kind: 'inputs' } });
+    d.settle();
+    expect(d.inst('gate').phase).toBe('Failed');
+    expect(d.inst('gate').message).toBe(
+      'inputs not announced within 60s (inputsTimeoutSeconds): still waiting for views {dateint=20171107}',
+    );
+    expect(d.launches).toEqual([]);
+    expect(d.phase).toBe('Failed');
+  });
+
+  it('an input that comes in time cancels the inputs timeout', () => {
+    const d = new Driver({
+      sequence: [
+        { step: { name: 'gate', noop: {}, inputs: [{ name: 'ready' }], inputsTimeoutSeconds: 5 } },
+        sh('work'),
+      ],
+    });
+    d.send({ type: 'ArtifactsAvailable', artifacts: [{ name: 'ready' }], instanceId: 'gate' });
+    d.finish();
+    expect(d.phase).toBe('Succeeded');
+    expect(d.inst('gate').phase).toBe('Succeeded');
+  });
+
   it('a noop with inputs is a data gate', () => {
     const d = new Driver({
       sequence: [{ step: { name: 'gate', noop: {}, inputs: [{ name: 'ready' }] } }, sh('work')],

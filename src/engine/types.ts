@@ -35,6 +35,12 @@ export interface RunInitiator {
   type: InitiatorType;
   user?: string;
   parent?: { run: string; step?: string };
+  /** cron: the scheduled slot (RFC 3339). */
+  scheduledTime?: string;
+  /** backfill: the run's date (dateint). */
+  date?: number;
+  /** artifact: the announced artifacts that fired the trigger. */
+  artifacts?: { name: string; partition?: Record<string, string | number | boolean>; location?: string }[];
 }
 
 /** The identity of the run the engine drives (names, not objects). */
@@ -182,7 +188,7 @@ export type EngineEvent =
 export interface TimerRef {
   instanceId: string;
   attempt: number;
-  kind: 'retry' | 'timeout';
+  kind: 'retry' | 'timeout' | 'inputs';
 }
 
 // --- actions (engine -> shell) ---------------------------------------------------------------

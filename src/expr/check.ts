@@ -14,6 +14,7 @@ export const BUILTIN_NAMES: ReadonlyMap<string, ValueType | 'any'> = new Map<str
   ['RUN_ID', 'string'],
   ['WORKFLOW_ID', 'string'],
   ['WORKFLOW_VERSION', 'long'],
+  ['TRIGGER', 'map'],
   ['LOOP_INDEX', 'long'],
   ['steps', 'map'],
 ]);

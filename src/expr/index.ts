@@ -49,14 +49,41 @@ export function parseExpression(src: string, limits?: Partial<Limits>): Expr {
   return parseCached(src, resolveLimits(limits));
 }
 
+/** What started a run, as recorded by the system (a WorkflowRun's spec.initiator). */
+export interface TriggerInfo {
+  type: string;
+  scheduledTime?: string;
+  date?: number;
+  artifacts?: { name: string; partition?: Record<string, string | number | boolean>; location?: string }[];
+}
+
 export interface RunIdentity {
   runTs: number;
   runId: string;
   workflowId: string;
   workflowVersion: number;
+  /** Default: a manual run. */
+  trigger?: TriggerInfo;
 }
 
-/** The built-in values of a run: RUN_TS (epoch ms), RUN_ID, WORKFLOW_ID, WORKFLOW_VERSION. */
+/**
+ * The TRIGGER value: every key always present (null or empty when the trigger has none), so
+ * that `TRIGGER.date != null ? ... : ...` needs no `?.`.
+ */
+export function triggerValue(t: TriggerInfo = { type: 'manual' }): Value {
+  return {
+    type: t.type,
+    scheduledTime: t.scheduledTime ?? null,
+    date: t.date ?? null,
+    artifacts: (t.artifacts ?? []).map((a) => ({
+      name: a.name,
+      partition: { ...(a.partition ?? {}) },
+      location: a.location ?? null,
+    })),
+  };
+}
+
+/** The built-in values of a run: RUN_TS (epoch ms), RUN_ID, WORKFLOW_ID, WORKFLOW_VERSION, TRIGGER. */
 export function builtinValues(run: RunIdentity): Record<string, Value> {
   if (!Number.isFinite(run.runTs))
     throw new ExprError('EXPR_TYPE', `RUN_TS must be epoch milliseconds, got ${run.runTs}`);
@@ -65,5 +92,6 @@ export function builtinValues(run: RunIdentity): Record<string, Value> {
     RUN_ID: run.runId,
     WORKFLOW_ID: run.workflowId,
     WORKFLOW_VERSION: run.workflowVersion,
+    TRIGGER: triggerValue(run.trigger),
   };
 }

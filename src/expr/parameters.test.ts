@@ -9,7 +9,55 @@ const builtins = builtinValues({ runTs: 1510099200000, runId: 'r1', workflowId: 
 
 describe('builtinValues', () => {
   it('names the run', () => {
-    expect(builtins).toEqual({ RUN_TS: 1510099200000, RUN_ID: 'r1', WORKFLOW_ID: 'wf', WORKFLOW_VERSION: 3 });
+    expect(builtins).toEqual({
+      RUN_TS: 1510099200000,
+      RUN_ID: 'r1',
+      WORKFLOW_ID: 'wf',
+      WORKFLOW_VERSION: 3,
+      TRIGGER: { type: 'manual', scheduledTime: null, date: null, artifacts: [] },
+    });
+  });
+
+  it('says what triggered the run, every key present so that a fallback needs no `?.`', () => {
+    const of = (trigger: Parameters<typeof builtinValues>[0]['trigger']) =>
+      builtinValues({
+        runTs: 0,
+        runId: 'r',
+        workflowId: 'w',
+        workflowVersion: 1,
+        ...(trigger ? { trigger } : {}),
+      }).TRIGGER;
+    expect(of({ type: 'cron', scheduledTime: '2026-03-08T10:00:00.000Z' })).toEqual({
+      type: 'cron',
+      scheduledTime: '2026-03-08T10:00:00.000Z',
+      date: null,
+      artifacts: [],
+    });
+    expect(of({ type: 'backfill', date: 20240131 })).toMatchObject({ date: 20240131, scheduledTime: null });
+    expect(
+      of({ type: 'artifact', artifacts: [{ name: 'views', partition: { dateint: 20200105 } }] }),
+    ).toMatchObject({ artifacts: [{ name: 'views', partition: { dateint: 20200105 }, location: null }] });
+    // TRIGGER is a built-in: a parameter cannot shadow it, an expression can read it
+    const params: ParameterDecl[] = [
+      {
+        name: 'dateint',
+        type: 'long',
+        expression:
+          'TRIGGER.artifacts?.[0]?.partition?.dateint != null ? long(TRIGGER.artifacts[0].partition.dateint) : tsToDateInt(RUN_TS)',
+      },
+    ];
+    const artifact = builtinValues({
+      runTs: 1510099200000,
+      runId: 'r',
+      workflowId: 'w',
+      workflowVersion: 1,
+      trigger: { type: 'artifact', artifacts: [{ name: 'views', partition: { dateint: '20200105' } }] },
+    });
+    expect(resolveParameters(params, { builtins: artifact })).toEqual({ dateint: 20200105 });
+    expect(resolveParameters(params, { builtins })).toEqual({ dateint: 20171108 });
+    expect(() => resolveParameters([{ name: 'TRIGGER', type: 'map', value: {} }], { builtins })).toThrow(
+      /TRIGGER/,
+    );
   });
 });
 

@@ -19,6 +19,8 @@ export interface AnnouncedArtifact {
   partition?: PartitionMap;
   /** e.g. the DataArtifact object name; informational. */
   id?: string;
+  /** Where the data lives (DataArtifact spec.location); passed on to the run's TRIGGER. */
+  location?: string;
   /** Epoch ms; orders the fires (oldest complete set first). */
   announcedAt?: number;
 }
@@ -92,6 +94,7 @@ export function announcedFromDataArtifact(da: DataArtifact): AnnouncedArtifact {
     name: da.spec.name,
     partition: da.spec.partition,
     id: meta.name,
+    ...(da.spec.location !== undefined ? { location: da.spec.location } : {}),
     announcedAt: Number.isFinite(time) ? time : undefined,
   };
 }

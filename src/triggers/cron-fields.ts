@@ -1,6 +1,6 @@
 // Parsing of the individual fields of a cron expression into value sets and day rules.
 // Field syntax is Quartz's (a superset of classic cron's): `*`, `?`, lists, ranges (wrapping
-// ranges such as FRI-MON or 22-2 included), steps (`*/5`, `1/1`, `10-40/10`), month and
+// ranges such as FRI-MON or 22-2 included; a year range never wraps), steps (`*/5`, `1/1`, `10-40/10`), month and
 // day names, and the day rules `L`, `L-n`, `LW`, `nW` (day of month) and `nL`, `n#k` (day of week).
 
 export type CronErrorCode = 'CRON_INVALID' | 'CRON_UNSUPPORTED' | 'CRON_TIMEZONE';
@@ -144,6 +144,9 @@ function addItem(set: Set<number>, item: string, spec: FieldSpec, fail: Fail): v
   const from = parseValue(dash[0]!, spec, fail, item);
   if (dash.length === 2) {
     const to = parseValue(dash[1]!, spec, fail, item);
+    // the other fields are cycles (FRI-MON, 22-2 wrap); years are a line: 2030-2025 is a typo
+    if (spec === YEAR && from > to)
+      fail('CRON_INVALID', `year: range '${item}' runs backwards (years do not wrap); write ${to}-${from}`);
     addRange(set, from, to, step, spec);
   } else if (stepText !== undefined) {
     // Quartz: `a/s` starts at a and continues to the end of the field's range.

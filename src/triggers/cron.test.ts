@@ -158,6 +158,24 @@ describe('parseSchedule errors', () => {
     expect(codeOf(() => parseSchedule(42 as unknown as string))).toBe('CRON_INVALID');
   });
 
+  it('refuses a year range written backwards instead of wrapping it (other fields do wrap)', () => {
+    for (const year of ['2030-2025', '2099-1970', '2030-2025/2', '2020,2030-2025']) {
+      expect(codeOf(() => parseSchedule(`0 0 0 1 1 ? ${year}`))).toBe('CRON_INVALID');
+      expect(() => parseSchedule(`0 0 0 1 1 ? ${year}`)).toThrow(
+        /year: range '2\d{3}-\d{4}(\/2)?' runs backwards/,
+      );
+    }
+    expect(parseSchedule('0 0 0 1 1 ? 2025-2030').years).toEqual([2025, 2026, 2027, 2028, 2029, 2030]);
+    expect(parseSchedule('0 0 22-2 * * ?').hours).toEqual([0, 1, 2, 22, 23]);
+  });
+
+  it("accepts '*' in both day fields of a Quartz expression (Quartz itself wants one '?')", () => {
+    const every = parseSchedule('0 0 12 * * *');
+    const quartz = parseSchedule('0 0 12 * * ?');
+    const from = Date.parse('2026-02-27T00:00:00Z');
+    expect(nextFires(every, from, 4)).toEqual(nextFires(quartz, from, 4));
+  });
+
   it('rejects unsupported features naming them', () => {
     expect(codeOf(() => parseSchedule('H * * * *'))).toBe('CRON_UNSUPPORTED');
     expect(() => parseSchedule('H * * * *')).toThrow(/hashed values \('H'\)/);

@@ -2,9 +2,17 @@
 // classic 5-field (min hour dom month dow), evaluated in an IANA time zone, correct across DST.
 // Pure: no clock; callers pass instants in epoch milliseconds.
 //
-// DST (see docs/triggers.md): a wall time skipped by spring-forward fires once, shifted forward by
-// the gap (02:30 -> 03:30, as Quartz does); a wall time repeated by fall-back fires once, at its
-// first occurrence.
+// DST (see docs/triggers.md "Time zones and daylight saving time"): a wall time skipped by
+// spring-forward fires once, shifted forward by the gap (02:30 -> 03:30, JavaScript Temporal's
+// "compatible" disambiguation); a wall time repeated by fall-back fires once, at its first
+// occurrence. Quartz 2.5.2 differs on both: it skips a wall time inside the gap (a daily 02:30
+// does not run that day) and fires a repeated wall time at its second occurrence. We keep ours
+// on purpose: a daily job must run every day (skipping a day loses that day's data), and the
+// first occurrence is the one an observer of the clock sees first, keeping fires in wall order.
+//
+// Day fields in Quartz forms: Quartz itself requires '?' in exactly one of day-of-month and
+// day-of-week; we also accept '*' in both (every day, as classic cron reads it) and reject only
+// both restricted (CRON_UNSUPPORTED) or both '?' (CRON_INVALID).
 
 import {
   abbreviationProblem,

@@ -46,10 +46,11 @@ function write(value: unknown, seen: Set<object>): string {
 
 /**
  * The fields of a Workflow spec that make up its content. `activeVersion` is a pointer (the
- * rollback pin), not content: changing it creates no version and is not frozen into one.
+ * rollback pin) and `suspend` a switch on the triggers, not content: changing them creates no
+ * version and neither is frozen into one.
  */
-export function versionedSpec(spec: WorkflowSpec): Omit<WorkflowSpec, 'activeVersion'> {
-  const { activeVersion: _pin, ...content } = spec;
+export function versionedSpec(spec: WorkflowSpec): Omit<WorkflowSpec, 'activeVersion' | 'suspend'> {
+  const { activeVersion: _pin, suspend: _suspend, ...content } = spec;
   return content;
 }
 

@@ -104,7 +104,7 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
               runObject(
                 ns,
                 req.params.name,
-                { parameters: parametersFor(d), initiator: { type: 'backfill' } },
+                { parameters: parametersFor(d), initiator: { type: 'backfill', date: d } },
                 { [BACKFILL_LABEL]: id },
                 { [BACKFILL_PARALLELISM]: String(body.parallelism), [RUN_PRIORITY]: String(body.priority) },
               ),

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { type ExecutorStatus, readStatus } from '../../../executors/protocol.ts';
-import { checkRunStart, type RunStartRequest } from '../../controller/run-check.ts';
+import { checkRunStart, type RunStartRequest, restartVersion } from '../../controller/run-check.ts';
+import { stepLogSource } from '../../controller/step-logs.ts';
 import {
   API_VERSION,
   JsonValueSchema,
@@ -65,6 +66,8 @@ const ClientRunMetadataSchema = z.looseObject({
 export const RestartRunRequestSchema = z.strictObject({
   from: z.enum(['failed', 'beginning']).default('failed'),
   parameters: RunParametersSchema.optional(),
+  /** The version to run (a fix): a number, or "active" for the one a new run would take. Default: the restarted run's. */
+  version: z.union([z.number().int().positive(), z.literal('active')]).optional(),
 });
 
 function toParameterList(p: z.infer<typeof RunParametersSchema> | undefined) {
@@ -280,7 +283,12 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         if (stream !== 'stdout' && stream !== 'stderr') {
           throw new ApiError('API_BAD_REQUEST', `stream: expected stdout or stderr, got "${stream}"`);
         }
-        const attempts = Number((inst.data as { attempts?: number }).attempts ?? 1);
+        // a skipped step says so; a step reused by a restart shows the logs of the run that ran it
+        const source = stepLogSource(store, ns, run, step);
+        if (source && 'none' in source)
+          return reply.type('text/plain; charset=utf-8').send(`${source.none}\n`);
+        if (source?.reusedFrom) reply.header('x-meson-logs-from-run', source.reusedFrom);
+        const attempts = source?.attempts ?? Number((inst.data as { attempts?: number }).attempts ?? 1);
         if (req.query.attempt === undefined && attempts < 1) {
           const phase = (inst.data as { phase?: string }).phase;
           throw new ApiError('API_NOT_FOUND', `step "${step}" has not run (it is ${phase}): no logs yet`);
@@ -292,7 +300,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             `attempt: expected a positive integer, got "${req.query.attempt}"`,
           );
         }
-        const dir = latestAttemptDir(store.attemptDir(ns, run, step, attempt, 'x'), attempt);
+        const dir = latestAttemptDir(store.attemptDir(ns, source?.run ?? run, step, attempt, 'x'), attempt);
         if (!dir) {
           throw new ApiError(
             'API_NOT_FOUND',
@@ -347,7 +355,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
     app.post<{ Params: RunParams }>('/namespaces/:ns/runs/:run/stop', async (req, reply) => {
       const run = getRun(deps, req.params.ns, req.params.run);
       const phase = run.status?.phase;
-      if (!run.spec.stop && (phase === 'Succeeded' || phase === 'Failed' || phase === 'Stopped')) {
+      if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Stopped') {
         throw new ApiError(
           'API_CONFLICT',
           `run "${run.metadata.name}" already ended (${phase}): nothing to stop`,
@@ -374,9 +382,10 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         inspectNames(toParameterList(body.parameters), 'parameters');
         const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
         const wf = store.get<Workflow>('Workflow', req.params.ns, prev.spec.workflow);
-        if (wf && body.parameters) {
+        const version = restartVersion(store, wf, body.version, prev.status?.version);
+        if (wf && (body.parameters || body.version !== undefined)) {
           assertRunCanStart(deps, wf, {
-            ...(prev.status?.version ? { version: prev.status.version } : {}),
+            ...(version ? { version } : {}),
             parameters: toParameterList(body.parameters) ?? [],
             ...(body.from === 'failed' ? { base: prev.status?.parameters ?? {} } : {}),
           });
@@ -384,7 +393,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         const run = store.create<WorkflowRun>(
           'WorkflowRun',
           runObject(req.params.ns, prev.spec.workflow, {
-            ...(prev.status?.version ? { version: prev.status.version } : {}),
+            ...(version ? { version } : {}),
             ...(parameters ? { parameters } : {}),
             initiator: { type: 'restart' },
             restartOf: { run: prev.metadata.name, from: body.from },
