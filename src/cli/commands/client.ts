@@ -218,7 +218,7 @@ export function renderRun(run: RunObject, wide = false, now = Date.now()): strin
     String(s.attempts ?? 0),
     duration(s.startTime, s.endTime, now),
     ...(wide ? [s.startTime ?? ''] : []),
-    `${s.message ?? ''}${s.exitCode !== undefined && s.exitCode !== 0 ? ` (exit ${s.exitCode})` : ''}`,
+    `${s.message ?? ''}${s.exitCode !== undefined && s.exitCode !== 0 && !s.message?.includes('exit code') ? ` (exit ${s.exitCode})` : ''}`,
   ];
   for (const [name, list] of groups) {
     if (list.length === 1 && list[0]!.id === name) {
