@@ -197,7 +197,10 @@ describe('CRDs', () => {
     const expected: Record<string, { short: string; columns: string[] }> = {
       Workflow: { short: 'mwf', columns: ['Latest', 'Active', 'Last Run', 'Age'] },
       WorkflowVersion: { short: 'mwfv', columns: ['Workflow', 'Version', 'Hash', 'Age'] },
-      WorkflowRun: { short: 'mwfr', columns: ['Workflow', 'Version', 'Phase', 'Started', 'Duration'] },
+      WorkflowRun: {
+        short: 'mwfr',
+        columns: ['Workflow', 'Version', 'Phase', 'Steps', 'Succeeded', 'Failed', 'Started', 'Duration'],
+      },
       DataArtifact: { short: 'da', columns: ['Name', 'Partition', 'Announced'] },
     };
     for (const k of CRD_KINDS) {

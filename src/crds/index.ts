@@ -5,4 +5,5 @@ export * from './artifact.ts';
 export * from './common.ts';
 export * from './printer.ts';
 export * from './run.ts';
+export * from './shard.ts';
 export * from './workflow.ts';

@@ -13,6 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { decodeToken, encodeToken, labelsMatch } from './paging.ts';
 import { checkSegment, instanceSegment, pathInside } from './paths.ts';
 import {
   type Change,
@@ -99,29 +100,8 @@ function defaultSuffix(): string {
   return s;
 }
 
-function encodeToken(parts: unknown[]): string {
-  return Buffer.from(JSON.stringify(parts)).toString('base64url');
-}
-
-function decodeToken(token: string): unknown[] {
-  try {
-    const parts = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (Array.isArray(parts)) return parts;
-  } catch {
-    // fall through to the error below
-  }
-  throw new StoreError('STORE_INVALID', `invalid continue token "${token}"`);
-}
-
 function checkKind(kind: Kind): void {
   if (!KINDS.includes(kind)) throw new StoreError('STORE_INVALID', `unknown kind "${kind}"`);
-}
-
-function labelsMatch(obj: ResourceObject, want: Record<string, string> | undefined): boolean {
-  if (!want) return true;
-  const have = obj.metadata.labels ?? {};
-  for (const [k, v] of Object.entries(want)) if (have[k] !== v) return false;
-  return true;
 }
 
 export class SqliteStore implements Store {

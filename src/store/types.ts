@@ -160,7 +160,13 @@ export type StoreErrorCode =
   | 'STORE_INVALID'
   | 'STORE_CLOSED'
   /** A name would build a path outside the store's file root (src/store/paths.ts). */
-  | 'STORE_UNSAFE_PATH';
+  | 'STORE_UNSAFE_PATH'
+  /** Read of a Receipt whose commit has not resolved (src/store/port.ts). */
+  | 'STORE_PENDING'
+  /** An object, a step instance or a state value over the adapter's size limit. */
+  | 'STORE_TOO_LARGE'
+  /** The backend failed or could not be reached (Kubernetes: 5xx, network, 429 after retries). */
+  | 'STORE_UNAVAILABLE';
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

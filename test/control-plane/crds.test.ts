@@ -13,7 +13,8 @@ import { waitFor } from '../cluster/wait.ts';
 const GROUP = 'meson.dev';
 const VERSION = 'v1alpha1';
 
-const crds = readCrds();
+// the user-facing kinds (category meson); internal ones (WorkflowRunShard) are the store's
+const crds = readCrds().filter(({ crd }) => crd.spec.names.categories?.includes('meson'));
 const ns = useNamespace('crds');
 const custom = ns.kc.makeApiClient(CustomObjectsApi);
 

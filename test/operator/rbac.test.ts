@@ -14,6 +14,7 @@ import {
   V1MicroTime,
 } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { KubernetesStore } from '../../src/store/kubernetes.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
 import {
@@ -250,6 +251,42 @@ describe('deploy/rbac as the operator (real requests with its credentials)', () 
     for (const [what, call] of forbidden) expect(await status(call), what).toBe(403);
   });
 
+  it("runs the Kubernetes store with the operator's own credentials: shards, state, status", async () => {
+    const store = await KubernetesStore.open({ kubeConfig: kc, stateNamespace: OPERATOR_NAMESPACE });
+    try {
+      const made = await store.transaction((w) =>
+        w.create('WorkflowRun', {
+          apiVersion: 'meson.dev/v1alpha1',
+          kind: 'WorkflowRun',
+          metadata: { name: 'store-r', namespace: ns.name },
+          spec: { workflow: 'w' },
+        }),
+      );
+      await store.transaction((w) => {
+        w.putStepInstances(
+          Array.from({ length: 600 }, (_, i) => ({
+            namespace: ns.name,
+            run: 'store-r',
+            id: `s[${i}]`,
+            phase: 'Running',
+            data: {},
+          })),
+        );
+        w.putTasks([
+          { namespace: ns.name, run: 'store-r', instance: 's[0]', attempt: 1, state: 'queued', data: {} },
+        ]);
+        w.setState(`cron/${ns.name}/w/0`, 42);
+        w.updateStatus('WorkflowRun', { ...made.value, status: { phase: 'Running' } });
+      });
+      expect(store.countStepInstances(ns.name, 'store-r')).toEqual({ Running: 600 });
+      expect(store.getState(`cron/${ns.name}/w/0`)).toBe(42);
+      await store.transaction((w) => w.delete('WorkflowRun', ns.name, 'store-r'));
+      expect(store.listTasks({ namespace: ns.name })).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('kubectl auth can-i --as the operator: the whole table', async () => {
     const can = async (verb: string, resource: string, namespace?: string) => {
       // `pods/exec` would name a pod called exec: subresources go in --subresource
@@ -281,12 +318,18 @@ describe('deploy/rbac as the operator (real requests with its credentials)', () 
       ['update', 'workflowruns.meson.dev#finalizers'],
       ['create', 'leases', OPERATOR_NAMESPACE],
       ['update', 'leases/meson-operator', OPERATOR_NAMESPACE],
+      ['create', 'workflowrunshards.meson.dev'],
+      ['deletecollection', 'workflowrunshards.meson.dev'],
+      ['update', 'configmaps', OPERATOR_NAMESPACE],
+      ['watch', 'configmaps', OPERATOR_NAMESPACE],
     ];
     const no: [string, string, string?][] = [
       ['update', 'pods'],
       ['create', 'pods#exec'],
       ['get', 'secrets'],
       ['list', 'configmaps'],
+      ['update', 'configmaps', 'kube-system'],
+      ['delete', 'configmaps', OPERATOR_NAMESPACE],
       ['update', 'nodes'],
       ['get', 'nodes'],
       ['create', 'clusterroles'],
