@@ -225,6 +225,89 @@ function watchers(store: SqliteStore): number {
   return (store as unknown as { listeners: Set<unknown> }).listeners.size;
 }
 
+describe('hostile query input', () => {
+  it('refuses every form of a bad selector, token, version, limit or time with a 400, never a 500', async () => {
+    const { app, store } = await setup();
+    addRun(store, 'a', {}, { team: 'x' });
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const forms = [
+      // label selectors: JSON path injection, quotes, escapes, odd characters, too many terms
+      'labelSelector=a%22%5D.b%3Dx',
+      'labelSelector=%24.spec%3Dx',
+      'labelSelector=a%5C%3Dx',
+      'labelSelector=team%3Dx%27%20OR%201%3D1--',
+      'labelSelector=t%C3%A9am%3Dx',
+      `labelSelector=${'k'.repeat(300)}%3Dv`,
+      `labelSelector=${Array.from({ length: 21 }, (_, i) => `k${i}`).join(',')}`,
+      'labelSelector=%3Dv',
+      'labelSelector=!a%3Db',
+      // continue tokens: not base64 JSON, wrong shapes, SQL text
+      'continue=%25%25%25',
+      `continue=${b64({ a: 1 })}`,
+      `continue=${b64([1, 2])}`,
+      `continue=${b64(["x' OR 1=1 --"])}`,
+      // resourceVersion (watch), limit, version, times
+      'watch=true&resourceVersion=-1',
+      'watch=true&resourceVersion=0x10',
+      'watch=true&resourceVersion=99999999999999999999',
+      'limit=0',
+      'limit=1001',
+      'limit=1e2',
+      'limit=-5',
+      'version=0',
+      'version=%EF%BC%91', // a fullwidth digit
+      'createdAfter=2026-13-45T00:00:00Z',
+      'createdAfter=2026-01-01%27%20OR%201%3D1',
+      'createdBefore=%D9%A2%D9%A0%D9%A2%D9%A6-01-01', // Arabic-Indic digits
+      '__proto__=1',
+      'constructor=1',
+    ];
+    for (const q of forms) {
+      const res = await app.inject({ method: 'GET', url: `${NS}/runs?${q}` });
+      expect(res.statusCode, `${q}: ${res.body}`).toBe(400);
+    }
+    // a well-formed token holding SQL is a position like any other (bound, never spliced in):
+    // after "x' OR..." in descending order comes every run created before it
+    const forged = await app.inject({
+      method: 'GET',
+      url: `${NS}/runs?continue=${b64(["x' OR 1=1 --", 'zz'])}`,
+    });
+    expect(forged.statusCode).toBe(200);
+    expect(names(forged.json())).toEqual(['a']);
+    const before = await app.inject({
+      method: 'GET',
+      url: `${NS}/runs?continue=${b64(['0', "a' OR '1'='1"])}`,
+    });
+    expect(names(before.json())).toEqual([]);
+  });
+
+  it('keeps streams behind the token and inside their namespace, and ends them when the server closes', async () => {
+    const { app, store } = await setup({ token: 't0ken', streams: { maxMs: 60_000 } });
+    const anon = await app.inject({ method: 'GET', url: `${NS}/runs?watch=true` });
+    expect(anon.statusCode).toBe(401);
+    addRun(store, 'r');
+    const logs = await app.inject({ method: 'GET', url: `${NS}/runs/r/steps/a/logs?follow=true` });
+    expect(logs.statusCode).toBe(401);
+    const watching = app.inject({
+      method: 'GET',
+      url: `${NS}/runs?watch=true`,
+      headers: { authorization: 'Bearer t0ken' },
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    store.create('WorkflowRun', {
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'WorkflowRun',
+      metadata: { name: 'elsewhere', namespace: 'other' },
+      spec: { workflow: 'w' },
+    } as ResourceObject);
+    addRun(store, 'here');
+    await app.close(); // long before the stream's 60 s bound
+    const got = events((await watching).body);
+    expect(got.map((e) => e.object?.metadata.name ?? e.type)).toEqual(['BOOKMARK', 'here']);
+    expect(watchers(store)).toBe(0);
+  });
+});
+
 describe('logs', () => {
   it('combines stdout and stderr, and follows until the attempt ends', async () => {
     const { app, store } = await setup({ streams: { pollMs: 20 } });

@@ -135,7 +135,7 @@ function forbiddenKey(path: string): ApiError {
 
 export function pageLimit(raw: unknown, max = 1000, name = 'limit'): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
+  const n = /^\d{1,7}$/.test(String(raw)) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < 1 || n > max) {
     throw new ApiError('API_BAD_REQUEST', `${name}: expected an integer from 1 to ${max}, got "${raw}"`);
   }
