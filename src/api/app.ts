@@ -24,13 +24,21 @@ import { metricsRoutes } from '../metrics/routes.ts';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
 import { UI_ROUTES, uiRoutes } from '../ui/serve.ts';
-import { DEFAULT_MAX_BODY_DEPTH, inspectBody, pathParamProblem, pathParamsSchema, tooDeep } from './http.ts';
+import {
+  DEFAULT_MAX_BODY_DEPTH,
+  inspectBody,
+  pathParamProblem,
+  pathParamsSchema,
+  queryProblem,
+  tooDeep,
+} from './http.ts';
 import { buildOpenApi } from './openapi.ts';
 import { ApiError, type ProblemIssue, sendProblem } from './problems.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { backfillRoutes } from './routes/backfill.ts';
 import { runRoutes } from './routes/runs.ts';
 import { workflowRoutes } from './routes/workflows.ts';
+import { DEFAULT_STREAM_LIMITS, StreamGate, type StreamLimits } from './streams.ts';
 
 /** Default request body limit: 1 MiB (MESON_BODY_LIMIT, --body-limit). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -52,6 +60,8 @@ export interface ApiDeps {
   bodyLimit?: number;
   /** Deepest nesting of objects and arrays in a body (default DEFAULT_MAX_BODY_DEPTH). */
   maxBodyDepth?: number;
+  /** Bounds of the long-lived responses (log follow, watches): see src/api/streams.ts. */
+  streams?: Partial<StreamLimits>;
   /** Fastify logger option: a pino instance, true, or false (default). */
   logger?: FastifyServerOptions['loggerInstance'] | boolean;
   now?: () => number;
@@ -62,6 +72,8 @@ export interface ApiDeps {
 export interface RouteDeps {
   store: Store;
   now: () => number;
+  /** Admits and bounds the streaming responses (log follow, watches). */
+  streams: StreamGate;
 }
 
 /** Compares in constant time whatever the lengths (both sides hashed first). */
@@ -282,7 +294,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     if (reply.statusCode >= 500) req.log.error(fields, 'request failed');
     else req.log.info(fields, 'request');
   });
-  const routeDeps: RouteDeps = { store: deps.store, now: deps.now ?? Date.now };
+  const streams = new StreamGate({ ...DEFAULT_STREAM_LIMITS, ...(deps.streams ?? {}) });
+  const routeDeps: RouteDeps = { store: deps.store, now: deps.now ?? Date.now, streams };
+  // open streams end (and free their watchers) when the server closes
+  app.addHook('preClose', async () => streams.closeAll());
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof ApiError) return sendProblem(reply, err);
@@ -362,6 +377,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     if (!tokenMatches(req.headers.authorization, token)) {
       throw new ApiError('API_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required');
     }
+  });
+  // query parameters from the shared table (src/api/http.ts ROUTE_QUERY), on the matched route:
+  // an unknown or repeated one is a 400 naming it, on every route
+  app.addHook('onRequest', async (req) => {
+    const url = req.routeOptions.url;
+    if (url === undefined) return;
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const problem = queryProblem(`${method} ${url}`, req.query);
+    if (problem) throw problem;
   });
 
   // bodies are JSON or YAML, parsed by the same rules; Fastify's default text/plain parser would

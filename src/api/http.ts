@@ -11,6 +11,7 @@ import {
   STEP_INSTANCE_ID_MAX,
   STEP_INSTANCE_ID_PATTERN,
 } from '../crds/names.ts';
+import type { LabelRequirement } from '../store/types.ts';
 import { ApiError, type ProblemIssue } from './problems.ts';
 
 /** Parses `value` with `schema`; a failure is a 400 problem listing every issue with its path. */
@@ -134,7 +135,7 @@ function forbiddenKey(path: string): ApiError {
 
 export function pageLimit(raw: unknown, max = 1000, name = 'limit'): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
+  const n = /^\d{1,7}$/.test(String(raw)) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < 1 || n > max) {
     throw new ApiError('API_BAD_REQUEST', `${name}: expected an integer from 1 to ${max}, got "${raw}"`);
   }
@@ -142,3 +143,139 @@ export function pageLimit(raw: unknown, max = 1000, name = 'limit'): number | un
 }
 
 export type Query = Record<string, string | undefined>;
+
+// --- query parameters -----------------------------------------------------------------------
+
+/**
+ * The query parameters each route accepts, with their description (the OpenAPI document is
+ * generated from this table). A route missing here accepts none; any other parameter, or one
+ * given twice, is a 400 naming it. A name ending in `.*` accepts every parameter with that prefix.
+ */
+export const ROUTE_QUERY: Record<string, Record<string, string>> = {
+  'GET /api/v1/namespaces/:ns/workflows': {
+    limit: 'Page size (1 to 1000)',
+    continue: 'Token of the next page',
+  },
+  'GET /api/v1/namespaces/:ns/runs': {
+    workflow: 'Only runs of this workflow',
+    phase: 'Only runs in this phase (Pending for runs not started)',
+    initiator:
+      'Only runs started by this initiator type (api, manual, schedule, artifact, backfill, restart...)',
+    version: 'Only runs of this workflow version',
+    labelSelector: 'Kubernetes label selector: k=v, k==v, k!=v, k, !k, comma-separated (all must hold)',
+    createdAfter: 'Only runs created at or after this RFC 3339 time',
+    createdBefore: 'Only runs created before this RFC 3339 time',
+    limit: 'Page size (1 to 1000, default 100)',
+    continue: 'Token of the next page (stays correct while runs are added)',
+    watch:
+      'true: a server-sent event stream of ADDED/MODIFIED/DELETED runs (same filters but phase/initiator/version/createdAfter/createdBefore)',
+    resourceVersion: 'With watch: replay the runs written after this resourceVersion first',
+  },
+  'GET /api/v1/namespaces/:ns/runs/:run': {
+    steps: 'false: omit step instances',
+    stepsLimit: 'Most step instances to include (1 to 10000, default 1000)',
+  },
+  'GET /api/v1/namespaces/:ns/runs/:run/events': {
+    resourceVersion: 'Replay the run as written after this resourceVersion first',
+  },
+  'GET /api/v1/namespaces/:ns/runs/:run/steps': {
+    phase: 'Only instances in this phase',
+    limit: 'Page size (1 to 10000, default 1000)',
+    continue: 'Token of the next page',
+  },
+  'GET /api/v1/namespaces/:ns/runs/:run/steps/:step/logs': {
+    attempt: 'Attempt number (default the latest)',
+    stream: 'stdout (default), stderr, or all (both, in the order they were read)',
+    follow: 'true: keep the response open and send new output until the attempt ends',
+  },
+  'GET /api/v1/namespaces/:ns/artifacts': {
+    name: 'Artifact name',
+    partition: 'k=v[,k=v...]: partition must contain these',
+    'partition.*': 'partition.k=v: partition must contain k=v',
+    limit: 'Page size (1 to 1000)',
+    continue: 'Token of the next page',
+  },
+};
+
+/** The 400 for a query parameter `route` does not accept (or one repeated); undefined if all are fine. */
+export function queryProblem(route: string, query: unknown): ApiError | undefined {
+  const allowed = ROUTE_QUERY[route] ?? {};
+  const names = Object.keys(allowed);
+  for (const [k, v] of Object.entries((query ?? {}) as Record<string, unknown>)) {
+    const known = names.some((n) =>
+      n.endsWith('.*') ? k.startsWith(n.slice(0, -1)) && k.length > n.length - 1 : n === k,
+    );
+    const shown = JSON.stringify(k.slice(0, 100));
+    if (!known) {
+      const message =
+        names.length === 0
+          ? `unknown query parameter ${shown}: this route takes none`
+          : `unknown query parameter ${shown}: expected one of ${names.join(', ')}`;
+      return new ApiError('API_BAD_REQUEST', message, {
+        issues: [{ path: `query.${k.slice(0, 100)}`, message, code: 'QUERY_UNKNOWN' }],
+      });
+    }
+    if (Array.isArray(v)) {
+      const message = `query parameter ${shown} given ${v.length} times: give it once`;
+      return new ApiError('API_BAD_REQUEST', message, {
+        issues: [{ path: `query.${k.slice(0, 100)}`, message, code: 'QUERY_REPEATED' }],
+      });
+    }
+  }
+  return undefined;
+}
+
+/** A boolean query parameter: true, false (or absent: `dflt`); anything else is a 400. */
+export function queryBool(raw: string | undefined, name: string, dflt = false): boolean {
+  if (raw === undefined || raw === '') return dflt;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ApiError(
+    'API_BAD_REQUEST',
+    `${name}: expected true or false, got ${JSON.stringify(raw.slice(0, 100))}`,
+  );
+}
+
+/** An RFC 3339 time as the store writes times (ISO 8601 UTC, milliseconds); a 400 otherwise. */
+export function queryTime(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(raw);
+  const ms = ok ? Date.parse(raw) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new ApiError(
+      'API_BAD_REQUEST',
+      `${name}: expected an RFC 3339 time such as 2026-01-31T00:00:00Z, got ${JSON.stringify(raw.slice(0, 100))}`,
+    );
+  }
+  return new Date(ms).toISOString();
+}
+
+/** Label keys as Kubernetes writes them: an optional DNS subdomain prefix and a name. */
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** Parses a label selector (equality and existence: `a=b,c!=d,e,!f`); a 400 naming the term otherwise. */
+export function parseLabelSelector(raw: string | undefined): LabelRequirement[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const out: LabelRequirement[] = [];
+  const terms = raw.split(',');
+  if (terms.length > 20) throw new ApiError('API_BAD_REQUEST', 'labelSelector: at most 20 requirements');
+  for (const term of terms.map((t) => t.trim())) {
+    const m = /^(!?)([^=!]+?)\s*(?:(==|=|!=)\s*(.*))?$/.exec(term);
+    const bad = () =>
+      new ApiError(
+        'API_BAD_REQUEST',
+        `labelSelector: invalid requirement ${JSON.stringify(term.slice(0, 100))} (expected k=v, k!=v, k or !k)`,
+        { issues: [{ path: 'query.labelSelector', message: `invalid requirement`, code: 'LABEL_SELECTOR' }] },
+      );
+    if (!m) throw bad();
+    const [, not, key, op, value] = m;
+    if (!LABEL_KEY.test(key!)) throw bad();
+    if (op === undefined) out.push({ key: key!, op: not ? 'absent' : 'exists' });
+    else {
+      if (not || !LABEL_VALUE.test(value!)) throw bad();
+      out.push({ key: key!, op: op === '!=' ? 'neq' : 'eq', value: value! });
+    }
+  }
+  return out;
+}

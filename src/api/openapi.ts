@@ -8,7 +8,7 @@ import {
   WorkflowSchema,
   WorkflowVersionSchema,
 } from '../crds/index.ts';
-import { pathParamSchema } from './http.ts';
+import { pathParamSchema, ROUTE_QUERY } from './http.ts';
 import { AnnounceArtifactRequestSchema } from './routes/artifacts.ts';
 import { BackfillRequestSchema } from './routes/backfill.ts';
 import { RestartRunRequestSchema, StartRunRequestSchema } from './routes/runs.ts';
@@ -42,6 +42,7 @@ const errors = {
   '403': problem('Foreign Host header, or a cross-origin write'),
   '404': problem('Not found'),
   '413': problem('Body larger than the server limit (1 MiB by default)'),
+  '429': problem('Too many open streams (log follows and watches; --max-streams)'),
   '415': problem('Unsupported content-type (send application/json or application/yaml)'),
 };
 /** A path parameter, with the name rule the server enforces (src/api/http.ts). */
@@ -60,7 +61,11 @@ const query = (name: string, description: string) => ({
   schema: { type: 'string' },
   description,
 });
-const paging = [query('limit', 'Page size'), query('continue', 'Token of the next page')];
+/** The query parameters of a route, from the table the server enforces (src/api/http.ts). */
+const queryOf = (route: string) =>
+  Object.entries(ROUTE_QUERY[route] ?? {})
+    .filter(([name]) => !name.endsWith('.*'))
+    .map(([name, description]) => query(name, description));
 
 export function buildOpenApi(): Json {
   const wfName = pathParam('name', 'Workflow name: a DNS-1123 subdomain');
@@ -123,7 +128,7 @@ export function buildOpenApi(): Json {
         parameters: [ns],
         get: {
           operationId: 'listWorkflows',
-          parameters: paging,
+          parameters: queryOf('GET /api/v1/namespaces/:ns/workflows'),
           responses: { '200': { description: 'Workflows', ...list('Workflow') }, ...errors },
         },
         post: {
@@ -196,12 +201,28 @@ export function buildOpenApi(): Json {
         parameters: [ns],
         get: {
           operationId: 'listRuns',
-          parameters: [
-            query('workflow', 'Only runs of this workflow'),
-            query('phase', 'Only runs in this phase'),
-            ...paging,
-          ],
-          responses: { '200': { description: 'Runs', ...list('WorkflowRun') }, ...errors },
+          description:
+            'Runs newest first (creationTimestamp, then name, descending). With watch=true, a text/event-stream of {type, object} events (ADDED, MODIFIED, DELETED; BOOKMARK first) with id: resourceVersion.',
+          parameters: queryOf('GET /api/v1/namespaces/:ns/runs'),
+          responses: {
+            '200': {
+              description: 'Runs (metadata.resourceVersion: where a watch may resume), or an event stream',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      items: { type: 'array', items: ref('WorkflowRun') },
+                      continue: { type: 'string' },
+                      metadata: { type: 'object', properties: { resourceVersion: { type: 'string' } } },
+                    },
+                  },
+                },
+                'text/event-stream': { schema: { type: 'string' } },
+              },
+            },
+            ...errors,
+          },
         },
         post: {
           operationId: 'createRun',
@@ -213,10 +234,7 @@ export function buildOpenApi(): Json {
         parameters: [ns, runName],
         get: {
           operationId: 'getRun',
-          parameters: [
-            query('steps', 'false: omit step instances'),
-            query('stepsLimit', 'Most step instances to include'),
-          ],
+          parameters: queryOf('GET /api/v1/namespaces/:ns/runs/:run'),
           responses: {
             '200': { description: 'The run with its step instances', ...json(ref('WorkflowRun')) },
             ...errors,
@@ -224,11 +242,27 @@ export function buildOpenApi(): Json {
         },
         delete: { operationId: 'deleteRun', responses: { '204': { description: 'Deleted' }, ...errors } },
       },
+      '/api/v1/namespaces/{ns}/runs/{run}/events': {
+        parameters: [ns, runName],
+        get: {
+          operationId: 'watchRun',
+          description:
+            'The run and its step instances as server-sent events until the run ends: {type, object} for the run, {type, step} for a step instance; heartbeats as comments.',
+          parameters: queryOf('GET /api/v1/namespaces/:ns/runs/:run/events'),
+          responses: {
+            '200': {
+              description: 'Event stream',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            ...errors,
+          },
+        },
+      },
       '/api/v1/namespaces/{ns}/runs/{run}/steps': {
         parameters: [ns, runName],
         get: {
           operationId: 'listRunSteps',
-          parameters: [query('phase', 'Only instances in this phase'), ...paging],
+          parameters: queryOf('GET /api/v1/namespaces/:ns/runs/:run/steps'),
           responses: {
             '200': {
               description: 'Step instances',
@@ -248,10 +282,7 @@ export function buildOpenApi(): Json {
         parameters: [ns, runName, pathParam('step', 'Step instance id, e.g. agg[3]')],
         get: {
           operationId: 'getStepLogs',
-          parameters: [
-            query('attempt', 'Attempt number (default the latest)'),
-            query('stream', 'stdout (default) or stderr'),
-          ],
+          parameters: queryOf('GET /api/v1/namespaces/:ns/runs/:run/steps/:step/logs'),
           responses: {
             '200': { description: 'The log', content: { 'text/plain': { schema: { type: 'string' } } } },
             ...errors,
@@ -313,11 +344,7 @@ export function buildOpenApi(): Json {
         parameters: [ns],
         get: {
           operationId: 'listArtifacts',
-          parameters: [
-            query('name', 'Artifact name'),
-            query('partition', 'k=v[,k=v...]: partition must contain these'),
-            ...paging,
-          ],
+          parameters: queryOf('GET /api/v1/namespaces/:ns/artifacts'),
           responses: { '200': { description: 'Artifacts', ...list('DataArtifact') }, ...errors },
         },
         post: {

@@ -12,6 +12,7 @@ export type ApiErrorCode =
   | 'API_CONFLICT'
   | 'API_PAYLOAD_TOO_LARGE'
   | 'API_UNSUPPORTED_MEDIA_TYPE'
+  | 'API_TOO_MANY_REQUESTS'
   | 'API_INTERNAL';
 
 const TITLES: Record<ApiErrorCode, string> = {
@@ -24,6 +25,7 @@ const TITLES: Record<ApiErrorCode, string> = {
   API_CONFLICT: 'Conflict',
   API_PAYLOAD_TOO_LARGE: 'Payload too large',
   API_UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  API_TOO_MANY_REQUESTS: 'Too many requests',
   API_INTERNAL: 'Internal error',
 };
 
@@ -37,6 +39,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   API_CONFLICT: 409,
   API_PAYLOAD_TOO_LARGE: 413,
   API_UNSUPPORTED_MEDIA_TYPE: 415,
+  API_TOO_MANY_REQUESTS: 429,
   API_INTERNAL: 500,
 };
 

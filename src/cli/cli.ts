@@ -42,6 +42,25 @@ registerCommand(
   'run a workflow to completion in-process with local executors',
   async () => (await import('./commands/run.ts')).runCommand,
 );
+const client = async () => import('./commands/client.ts');
+registerCommand(
+  'submit',
+  'create/update workflows on a server, start a run (--watch: follow it)',
+  async () => (await client()).submitCommand,
+);
+registerCommand(
+  'get',
+  'list runs newest first (get runs), or show one as a tree (get run NAME)',
+  async () => (await client()).getCommand,
+);
+registerCommand('logs', "print (or -f follow) a run's step logs", async () => (await client()).logsCommand);
+registerCommand('stop', 'stop runs on a server', async () => (await client()).stopCommand);
+registerCommand(
+  'restart',
+  'restart a run from failed or from the beginning',
+  async () => (await client()).restartCommand,
+);
+registerCommand('backfill', 'one run per date of a range', async () => (await client()).backfillCommand);
 registerCommand(
   'server',
   'the standalone server: REST API, scheduler, local executors, embedded store',

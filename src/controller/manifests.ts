@@ -30,6 +30,12 @@ export function readManifests(file: string, display = file): LoadedManifests {
     out.errors.push({ file: display, path: '(file)', message: (err as Error).message });
     return out;
   }
+  return manifestsFromText(text, display);
+}
+
+/** Validates and sorts the manifests of one YAML text (a file, stdin, a synthesised program). */
+export function manifestsFromText(text: string, display: string): LoadedManifests {
+  const out: LoadedManifests = { workflows: [], artifacts: [], runs: [], errors: [] };
   const checked = validateManifests(text, display);
   for (const i of checked.issues) {
     out.errors.push({ file: display, path: i.path, message: i.message, ...(i.line ? { line: i.line } : {}) });

@@ -257,4 +257,70 @@ describe('SqliteStore', () => {
     store.delete('WorkflowRun', 'ns', 'b'); // its child is now on its own
     expect(names()).toEqual(['child', 'orphan', 'c', 'a']);
   });
+
+  it('pageRuns: newest first, name as tie-break, filters in SQL, pages stable while runs are added', () => {
+    let t = Date.parse('2026-01-01T00:00:00.000Z');
+    const store = new SqliteStore({ dir: ':memory:', now: () => new Date(t) });
+    const run = (name: string, workflow: string, extra: Record<string, unknown> = {}, labels = {}) =>
+      store.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: 'ns', labels },
+        spec: { workflow, initiator: { type: 'api' }, ...extra },
+      });
+    run('a', 'w', {}, { team: 'x' });
+    t += 1000;
+    run('b', 'w', { initiator: { type: 'schedule' }, version: 2 });
+    run('c', 'v', {}, { team: 'y', tier: '1' }); // same time as b: the name breaks the tie
+    t += 1000;
+    run('d', 'w');
+    const names = (q: Partial<Parameters<typeof store.pageRuns>[1]> = {}) =>
+      store.pageRuns('ns', { limit: 100, ...q }).items.map((r) => r.metadata.name);
+    expect(names()).toEqual(['d', 'c', 'b', 'a']);
+    expect(names({ workflow: 'w' })).toEqual(['d', 'b', 'a']);
+    expect(names({ initiator: 'schedule' })).toEqual(['b']);
+    expect(names({ version: 2 })).toEqual(['b']);
+    expect(names({ phase: 'Pending' })).toEqual(['d', 'c', 'b', 'a']);
+    expect(names({ labels: [{ key: 'team', op: 'eq', value: 'x' }] })).toEqual(['a']);
+    expect(names({ labels: [{ key: 'team', op: 'neq', value: 'x' }] })).toEqual(['d', 'c', 'b']);
+    expect(names({ labels: [{ key: 'tier', op: 'exists' }] })).toEqual(['c']);
+    expect(names({ labels: [{ key: 'team', op: 'absent' }] })).toEqual(['d', 'b']);
+    expect(
+      names({ createdAfter: '2026-01-01T00:00:01.000Z', createdBefore: '2026-01-01T00:00:02.000Z' }),
+    ).toEqual(['c', 'b']);
+    // page 1, then runs arrive, then page 2: nothing repeated, nothing skipped
+    const p1 = store.pageRuns('ns', { limit: 2 });
+    expect(p1.items.map((r) => r.metadata.name)).toEqual(['d', 'c']);
+    t += 1000;
+    run('e', 'w');
+    run('0', 'w');
+    const p2 = store.pageRuns('ns', { limit: 2, continue: p1.continue! });
+    expect(p2.items.map((r) => r.metadata.name)).toEqual(['b', 'a']);
+    expect(p2.continue).toBeUndefined();
+    expect(() => store.pageRuns('ns', { limit: 1, continue: 'bm9wZQ' })).toThrow(
+      expect.objectContaining({ code: 'STORE_INVALID' }),
+    );
+    expect(() => store.pageRuns('ns', { limit: 1, labels: [{ key: 'a"', op: 'exists' }] })).toThrow(
+      expect.objectContaining({ code: 'STORE_INVALID' }),
+    );
+    // an ordered walk of an index, never a scan and a sort of the namespace's runs
+    expect(store.pageQueryPlan('ns', { limit: 10 })).toMatch(/USING INDEX runs_by_created/);
+    expect(store.pageQueryPlan('ns', { limit: 10 })).not.toMatch(/TEMP B-TREE/);
+    expect(store.pageQueryPlan('ns', { limit: 10, workflow: 'w', phase: 'Failed' })).toMatch(
+      /USING INDEX runs_by_workflow_created/,
+    );
+    expect(store.pageQueryPlan('ns', { limit: 10, workflow: 'w' })).not.toMatch(/TEMP B-TREE/);
+    // a watcher resuming from a resourceVersion gets what was written after it, oldest first
+    const rv = Number(store.get('WorkflowRun', 'ns', 'e')!.metadata.resourceVersion);
+    expect(store.changedSince('WorkflowRun', 'ns', rv - 1).map((r) => r.metadata.name)).toEqual(['e', '0']);
+    expect(store.currentResourceVersion()).toBe(String(rv + 1));
+  });
+
+  it('keeps its schema migrations idempotent (reopening an existing database)', () => {
+    const dir = tempDir();
+    new SqliteStore({ dir }).close();
+    const again = new SqliteStore({ dir });
+    expect(again.pageQueryPlan('ns', { limit: 1 })).toMatch(/runs_by_created/);
+    again.close();
+  });
 });

@@ -76,6 +76,30 @@ export interface FinishedRunQuery {
   phase?: string;
 }
 
+/** Store.pageRuns: one page of runs, newest first (creationTimestamp desc, then name desc). */
+export interface RunPageQuery {
+  /** spec.workflow */
+  workflow?: string;
+  /** status.phase ('Pending' matches runs without one). */
+  phase?: string;
+  /** spec.initiator.type */
+  initiator?: string;
+  /** The version the run uses: status.version, or spec.version before it starts. */
+  version?: number;
+  /** Label requirements, all of which must hold (parsed from a Kubernetes label selector). */
+  labels?: LabelRequirement[];
+  /** Only runs created at or after / strictly before these RFC 3339 times (ISO 8601 UTC). */
+  createdAfter?: string;
+  createdBefore?: string;
+  limit: number;
+  /** The `continue` token of the previous page: a position, so that runs added meanwhile never shift the pages. */
+  continue?: string;
+}
+
+export type LabelRequirement =
+  | { key: string; op: 'eq' | 'neq'; value: string }
+  | { key: string; op: 'exists' | 'absent' };
+
 export interface FinishedRunRef {
   name: string;
   phase: string;
@@ -181,6 +205,21 @@ export interface Store extends StoreWriter {
    * every run start; retention for the finished ones).
    */
   listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
+  /**
+   * One page of runs, newest first, filtered in the store (indexed by creation time, and by
+   * workflow and creation time): the cost follows the page, not the runs stored.
+   */
+  pageRuns<T extends ResourceObject>(
+    namespace: string,
+    query: RunPageQuery,
+  ): { items: Stored<T>[]; continue?: string };
+  /**
+   * The objects of `kind` in `namespace` written after resourceVersion `after` (what a watcher
+   * resuming from `after` missed; deletions are not kept), oldest write first.
+   */
+  changedSince<T extends ResourceObject>(kind: Kind, namespace: string, after: number): Stored<T>[];
+  /** The store's latest resourceVersion. */
+  currentResourceVersion(): string;
   /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
   runWorkflows(): { namespace: string; workflow: string }[];
   /**

@@ -1,6 +1,6 @@
 // Runs: start (with parameters), list (filtered by workflow and phase, paged), get with steps,
 // stop, restart from failed, step instances and their logs.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
@@ -26,8 +26,18 @@ import {
 import { validateDocument } from '../../crds/validate.ts';
 import type { Stored } from '../../store/types.ts';
 import type { RouteDeps } from '../app.ts';
-import { assertNoIssues, inspectNames, pageLimit, parseWith, type Query } from '../http.ts';
+import {
+  assertNoIssues,
+  inspectNames,
+  pageLimit,
+  parseLabelSelector,
+  parseWith,
+  type Query,
+  queryBool,
+  queryTime,
+} from '../http.ts';
 import { ApiError } from '../problems.ts';
+import { followLogs, labelsHold, latestAttemptDir, resourceVersionOf, watchRun, watchRuns } from './watch.ts';
 
 type NsParams = { ns: string };
 type RunParams = { ns: string; run: string };
@@ -219,30 +229,85 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       return reply.code(201).send(store.create('WorkflowRun', run));
     });
 
-    app.get<{ Params: NsParams; Querystring: Query }>('/namespaces/:ns/runs', async (req) => {
+    // newest first, filtered and paged in the store; watch=true turns it into an event stream
+    app.get<{ Params: NsParams; Querystring: Query }>('/namespaces/:ns/runs', async (req, reply) => {
       const ns = req.params.ns;
-      const { workflow, phase } = req.query;
+      const q = req.query;
+      const labels = parseLabelSelector(q.labelSelector);
+      if (queryBool(q.watch, 'watch')) {
+        for (const k of [
+          'phase',
+          'initiator',
+          'version',
+          'createdAfter',
+          'createdBefore',
+          'limit',
+          'continue',
+        ]) {
+          if (q[k] !== undefined) {
+            throw new ApiError(
+              'API_BAD_REQUEST',
+              `${k}: not available with watch=true (filter the events on the client)`,
+            );
+          }
+        }
+        const workflow = q.workflow;
+        const match = (r: Stored<WorkflowRun>) =>
+          (workflow === undefined || r.spec.workflow === workflow) && labelsHold(r.metadata.labels, labels);
+        watchRuns(deps, req, reply, ns, match, resourceVersionOf(q.resourceVersion));
+        return reply;
+      }
+      if (q.resourceVersion !== undefined) {
+        throw new ApiError('API_BAD_REQUEST', 'resourceVersion: only with watch=true');
+      }
+      const phase = q.phase;
       if (phase !== undefined && !(RUN_PHASES as readonly string[]).includes(phase)) {
         throw new ApiError(
           'API_BAD_REQUEST',
-          `phase: expected one of ${RUN_PHASES.join(', ')}, got "${phase}"`,
+          `phase: expected one of ${RUN_PHASES.join(', ')}, got "${phase.slice(0, 100)}"`,
         );
       }
-      const limit = pageLimit(req.query.limit) ?? 100;
-      const page = store.list<WorkflowRun>('WorkflowRun', ns, {
-        limit,
-        ...(req.query.continue ? { continue: req.query.continue } : {}),
-        ...(workflow ? { filter: (r) => (r as Stored<WorkflowRun>).spec.workflow === workflow } : {}),
-        ...(phase
-          ? {
-              filter: (r) =>
-                (workflow === undefined || (r as Stored<WorkflowRun>).spec.workflow === workflow) &&
-                ((r as Stored<WorkflowRun>).status?.phase ?? 'Pending') === phase,
-            }
-          : {}),
+      const version = q.version === undefined ? undefined : Number(q.version);
+      if (
+        version !== undefined &&
+        !(Number.isSafeInteger(version) && version >= 1 && /^\d+$/.test(q.version!))
+      ) {
+        throw new ApiError(
+          'API_BAD_REQUEST',
+          `version: expected a positive integer, got "${q.version!.slice(0, 100)}"`,
+        );
+      }
+      const createdAfter = queryTime(q.createdAfter, 'createdAfter');
+      const createdBefore = queryTime(q.createdBefore, 'createdBefore');
+      const resourceVersion = store.currentResourceVersion();
+      const page = store.pageRuns<WorkflowRun>(ns, {
+        limit: pageLimit(q.limit) ?? 100,
+        ...(q.continue ? { continue: q.continue } : {}),
+        ...(q.workflow !== undefined ? { workflow: q.workflow } : {}),
+        ...(phase !== undefined ? { phase } : {}),
+        ...(q.initiator !== undefined ? { initiator: q.initiator } : {}),
+        ...(version !== undefined ? { version } : {}),
+        ...(labels ? { labels } : {}),
+        ...(createdAfter ? { createdAfter } : {}),
+        ...(createdBefore ? { createdBefore } : {}),
       });
-      return { items: page.items, ...(page.continue ? { continue: page.continue } : {}) };
+      return {
+        items: page.items,
+        ...(page.continue ? { continue: page.continue } : {}),
+        metadata: { resourceVersion },
+      };
     });
+
+    // the changes of one run and of its step instances, as server-sent events, until it ends
+    app.get<{ Params: RunParams; Querystring: Query }>(
+      '/namespaces/:ns/runs/:run/events',
+      async (req, reply) => {
+        const { ns, run } = req.params;
+        getRun(deps, ns, run);
+        watchRun(deps, req, reply, ns, run, resourceVersionOf(req.query.resourceVersion));
+        return reply;
+      },
+    );
 
     app.get<{ Params: RunParams; Querystring: Query }>('/namespaces/:ns/runs/:run', async (req, reply) => {
       const run = getRun(deps, req.params.ns, req.params.run);
@@ -276,39 +341,58 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       '/namespaces/:ns/runs/:run/steps/:step/logs',
       async (req, reply) => {
         const { ns, run, step } = req.params;
+        const stream = req.query.stream ?? 'stdout';
+        if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'all') {
+          throw new ApiError(
+            'API_BAD_REQUEST',
+            `stream: expected stdout, stderr or all, got "${stream.slice(0, 100)}"`,
+          );
+        }
+        const files = stream === 'all' ? ['stdout.log', 'stderr.log'] : [`${stream}.log`];
+        const follow = queryBool(req.query.follow, 'follow');
         getRun(deps, ns, run);
         const inst = store.getStepInstance(ns, run, step);
         if (!inst) throw new ApiError('API_NOT_FOUND', `run "${ns}/${run}" has no step instance "${step}"`);
-        const stream = req.query.stream ?? 'stdout';
-        if (stream !== 'stdout' && stream !== 'stderr') {
-          throw new ApiError('API_BAD_REQUEST', `stream: expected stdout or stderr, got "${stream}"`);
-        }
         // a skipped step says so; a step reused by a restart shows the logs of the run that ran it
         const source = stepLogSource(store, ns, run, step);
         if (source && 'none' in source)
           return reply.type('text/plain; charset=utf-8').send(`${source.none}\n`);
         if (source?.reusedFrom) reply.header('x-meson-logs-from-run', source.reusedFrom);
+        const logRun = source?.run ?? run;
         const attempts = source?.attempts ?? Number((inst.data as { attempts?: number }).attempts ?? 1);
-        if (req.query.attempt === undefined && attempts < 1) {
+        if (req.query.attempt === undefined && attempts < 1 && !follow) {
           const phase = (inst.data as { phase?: string }).phase;
           throw new ApiError('API_NOT_FOUND', `step "${step}" has not run (it is ${phase}): no logs yet`);
         }
-        const attempt = req.query.attempt === undefined ? attempts : Number(req.query.attempt);
-        if (!Number.isInteger(attempt) || attempt < 1) {
+        const fixed = req.query.attempt === undefined ? undefined : Number(req.query.attempt);
+        if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1)) {
           throw new ApiError(
             'API_BAD_REQUEST',
-            `attempt: expected a positive integer, got "${req.query.attempt}"`,
+            `attempt: expected a positive integer, got "${req.query.attempt!.slice(0, 100)}"`,
           );
         }
-        const dir = latestAttemptDir(store.attemptDir(ns, source?.run ?? run, step, attempt, 'x'), attempt);
+        if (follow) {
+          followLogs(deps, req, reply, {
+            ns,
+            run: logRun,
+            step,
+            files,
+            ...(fixed !== undefined ? { attempt: fixed } : {}),
+          });
+          return reply;
+        }
+        const attempt = fixed ?? attempts;
+        const dir = latestAttemptDir(store.attemptDir(ns, logRun, step, attempt, 'x'), attempt);
         if (!dir) {
           throw new ApiError(
             'API_NOT_FOUND',
             `no logs for attempt ${attempt} of "${step}" (noop and subworkflow steps have none)`,
           );
         }
-        const file = join(dir, `${stream}.log`);
-        const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+        const text = files
+          .map((f) => join(dir, f))
+          .map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : ''))
+          .join('');
         return reply.type('text/plain; charset=utf-8').send(text);
       },
     );
@@ -410,17 +494,6 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       return reply.code(204).send();
     });
   };
-}
-
-/** The newest launch directory of an attempt (a lost executor is relaunched under a new launch id). */
-function latestAttemptDir(sample: string, attempt: number): string | undefined {
-  const parent = dirname(sample);
-  if (!existsSync(parent)) return undefined;
-  const dirs = readdirSync(parent)
-    .filter((d) => d.startsWith(`${attempt}-`))
-    .map((d) => join(parent, d))
-    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
-  return dirs[dirs.length - 1];
 }
 
 export const _schemas = { StartRunRequestSchema, RestartRunRequestSchema };

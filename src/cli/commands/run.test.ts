@@ -170,4 +170,40 @@ ${Array.from({ length: 12 }, (_, i) => `    - { name: p${i}, type: long, express
     );
     expect((await run(COSTLY, ['--expr-budget', '5000000'])).code).toBe(0);
   });
+
+  it('runs a workflow read from stdin (-) and a DSL program (FILE.ts) directly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mesonctl-run-test-'));
+    dirs.push(dir);
+    const io = (stdin: string) => {
+      const o = { out: '', err: '' };
+      return {
+        o,
+        io: {
+          stdout: (x: string) => {
+            o.out += x;
+          },
+          stderr: (x: string) => {
+            o.err += x;
+          },
+          stdin: Readable.from([stdin]),
+          cwd: dir,
+          env: {},
+        },
+      };
+    };
+    const a = io(WF);
+    expect(await runCommand(['-', '--param', 'who=you'], a.io), a.o.err).toBe(0);
+    expect(a.o.out).toMatch(/Succeeded/);
+    const dsl = JSON.stringify(join(import.meta.dirname, '..', '..', 'dsl', 'index.ts'));
+    writeFileSync(
+      join(dir, 'p.workflow.ts'),
+      `import { Shell, Workflow } from ${dsl};\nexport default Workflow({ id: 'from-ts', definition: Shell('a', ['exit 3']) });\n`,
+    );
+    const b = io('');
+    expect(await runCommand(['p.workflow.ts'], b.io), b.o.err).toBe(1);
+    expect(b.o.out).toMatch(/run from-ts-\w+: Failed/);
+    const c = io('');
+    expect(await runCommand(['missing.workflow.ts'], c.io)).toBe(2);
+    expect(c.o.err).toMatch(/missing\.workflow\.ts: cannot read: no such file/);
+  });
 });

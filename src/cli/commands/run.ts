@@ -3,18 +3,22 @@
 // Stopped, 2 invalid input. --json prints the final WorkflowRun (with its step instances).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyManifests, type LoadedManifests, readManifests } from '../../controller/manifests.ts';
+import { applyManifests, type LoadedManifests, manifestsFromText } from '../../controller/manifests.ts';
 import { checkRunStart } from '../../controller/run-check.ts';
 import { createStandalone } from '../../controller/standalone.ts';
 import { API_VERSION, type Workflow, type WorkflowRun } from '../../crds/index.ts';
 import type { Stored } from '../../store/types.ts';
 import type { Command } from '../cli.ts';
 import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
+import { manifestText } from '../sources.ts';
 import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } from '../step-options.ts';
 
 const USAGE = `usage: mesonctl run FILE... [--param k=v]... [--workflow NAME] [--json] [--data-dir DIR]
+
+FILE is a YAML manifest file, - (stdin), or a TypeScript DSL program (FILE.ts, synthesised
+in-process as mesonctl synth would).
 
 Runs the workflow in FILE (the first Workflow of the first FILE, or --workflow NAME; the other
 Workflows of every FILE are available as subworkflows, DataArtifacts are announced) to
@@ -70,7 +74,13 @@ export const runCommand: Command = async (args, io) => {
   }
   const manifests: LoadedManifests = { workflows: [], artifacts: [], runs: [], errors: [] };
   for (const f of files) {
-    const m = readManifests(isAbsolute(f) ? f : join(io.cwd, f), f);
+    let m: LoadedManifests;
+    try {
+      m = manifestsFromText(await manifestText(f, io), f);
+    } catch (err) {
+      io.stderr(`mesonctl run: ${(err as Error).message}\n`);
+      return 2;
+    }
     manifests.workflows.push(...m.workflows);
     manifests.artifacts.push(...m.artifacts);
     manifests.runs.push(...m.runs);

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildApp, DEFAULT_BODY_LIMIT } from '../../api/app.ts';
 import { DEFAULT_MAX_BODY_DEPTH } from '../../api/http.ts';
+import { DEFAULT_STREAM_LIMITS } from '../../api/streams.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
 import { createStandalone } from '../../controller/standalone.ts';
 import { createMetrics, DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
@@ -20,6 +21,7 @@ import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
                       [--retention-keep-last N|off] [--retention-ttl SECONDS] [--retention-interval SECONDS]
                       [--webhook-allow LIST] [--allowed-host NAME]... [--body-limit BYTES] [--max-body-depth N]
+                      [--max-streams N] [--stream-max-seconds N]
                       [--insecure-no-auth] [--step-env-passthrough NAME]... [--copy-root DIR]...
                       [--step-limit NAME=N]... [run limits]
 
@@ -39,6 +41,8 @@ Security:
                         rebinding); beyond loopback without this flag any Host is served.
   --body-limit BYTES    largest request body (default ${DEFAULT_BODY_LIMIT}, MESON_BODY_LIMIT); larger is 413.
   --max-body-depth N    deepest nesting of a body (default ${DEFAULT_MAX_BODY_DEPTH}, MESON_MAX_BODY_DEPTH).
+  --max-streams N       open log follows and watches at once (default ${DEFAULT_STREAM_LIMITS.maxStreams}, MESON_MAX_STREAMS); more is 429.
+  --stream-max-seconds N  longest life of one of them (default ${DEFAULT_STREAM_LIMITS.maxMs / 1000}, MESON_STREAM_MAX_SECONDS).
 
 Metrics: GET /metrics (Prometheus text format), behind MESON_API_TOKEN like the API.
   MESON_METRICS_MAX_WORKFLOWS  distinct (namespace, workflow) label pairs (default ${DEFAULT_METRICS_MAX_WORKFLOWS});
@@ -116,6 +120,8 @@ export const serverCommand: Command = async (args, io) => {
   let bodyLimit: number | undefined;
   let maxBodyDepth: number | undefined;
   let maxWorkflows: number | undefined;
+  let maxStreams: number | undefined;
+  let streamMaxSeconds: number | undefined;
   try {
     retention = retentionOptions(v, io.env);
     webhook = webhookOptions(v, io.env);
@@ -123,6 +129,11 @@ export const serverCommand: Command = async (args, io) => {
     bodyLimit = positiveInt(v['body-limit'] ?? io.env.MESON_BODY_LIMIT, '--body-limit');
     maxBodyDepth = positiveInt(v['max-body-depth'] ?? io.env.MESON_MAX_BODY_DEPTH, '--max-body-depth');
     maxWorkflows = positiveInt(io.env.MESON_METRICS_MAX_WORKFLOWS, 'MESON_METRICS_MAX_WORKFLOWS');
+    maxStreams = positiveInt(v['max-streams'] ?? io.env.MESON_MAX_STREAMS, '--max-streams');
+    streamMaxSeconds = positiveInt(
+      v['stream-max-seconds'] ?? io.env.MESON_STREAM_MAX_SECONDS,
+      '--stream-max-seconds',
+    );
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 2;
@@ -168,6 +179,10 @@ export const serverCommand: Command = async (args, io) => {
     allowedHosts,
     ...(bodyLimit ? { bodyLimit } : {}),
     ...(maxBodyDepth ? { maxBodyDepth } : {}),
+    streams: {
+      ...(maxStreams ? { maxStreams } : {}),
+      ...(streamMaxSeconds ? { maxMs: streamMaxSeconds * 1000 } : {}),
+    },
     logger,
   });
   let address: string;
@@ -290,6 +305,8 @@ function parse(args: string[]) {
       'allowed-host': { type: 'string', multiple: true },
       'body-limit': { type: 'string' },
       'max-body-depth': { type: 'string' },
+      'max-streams': { type: 'string' },
+      'stream-max-seconds': { type: 'string' },
       'insecure-no-auth': { type: 'boolean' },
       ...STEP_OPTIONS,
       help: { type: 'boolean', short: 'h' },

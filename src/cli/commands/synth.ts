@@ -87,7 +87,8 @@ export const synthCommand: Command = async (args, io) => {
   return 0;
 };
 
-async function loadProgram(
+/** Runs one DSL program and collects its workflows (never throws: an error names the file). */
+export async function loadProgram(
   file: string,
   cwd: string,
 ): Promise<{ manifests: WorkflowManifest[] } | { error: string }> {

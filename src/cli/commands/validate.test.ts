@@ -208,4 +208,17 @@ describe('mesonctl validate', () => {
     ]);
     expect(json.code).toBe(0);
   });
+
+  it('checks a DSL program (FILE.ts) as the manifests it synthesises, and names a program that fails', async () => {
+    const dsl = JSON.stringify(join(ROOT, 'src', 'dsl', 'index.ts'));
+    const dir = tempDir({
+      'ok.workflow.ts': `import { Shell, Workflow } from ${dsl};\nexport default Workflow({ id: 'from-ts', definition: Shell('a', ['echo hi']) });\n`,
+      'throws.workflow.ts': `throw new Error('boom');\n`,
+    });
+    const ok = await run(['ok.workflow.ts'], '', dir);
+    expect(ok).toEqual({ code: 0, out: '1 document valid in 1 file\n', err: '' });
+    const bad = await run(['throws.workflow.ts'], '', dir);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/throws\.workflow\.ts: the program failed while loading: boom/);
+  });
 });

@@ -3,7 +3,6 @@
 // `FILE: PATH: message (line N)`), 2 for bad usage or a file that cannot be read.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import {
   crossDocumentIssues,
   documentWarnings,
@@ -13,23 +12,19 @@ import {
   validateDocument,
 } from '../../crds/validate.ts';
 import type { Command } from '../cli.ts';
+import { isProgram, manifestText } from '../sources.ts';
 
-const USAGE = `usage: mesonctl validate [--json] FILE|DIR|- ...
+const USAGE = `usage: mesonctl validate [--json] FILE|DIR|FILE.ts|- ...
 
 Checks Meson manifests (YAML, several documents per file) against the schemas and the
-expression checker. A directory is searched for *.yaml and *.yml files; - reads stdin.
+expression checker. A directory is searched for *.yaml and *.yml files; - reads stdin; a
+TypeScript DSL program (FILE.ts) is checked as the manifests it defines (as mesonctl synth prints them).
 Objects of other API groups (a ConfigMap next to the Workflows) are skipped with a note; the
 items of a v1 List (kubectl get -o yaml) are checked one by one.
 --json prints one JSON array of {file, line, path, code, message, severity} on stdout instead.
 Exit status: 0 valid, 1 invalid (each error as FILE: PATH: message), 2 unreadable input
 (a missing file, a directory without YAML files).
 `;
-
-async function readStream(stream: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 async function yamlFilesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
@@ -102,8 +97,14 @@ export const validateCommand: Command = async (args, io) => {
   const inputs: Input[] = [];
   let unreadable = false;
   for (const arg of args) {
-    if (arg === '-') {
-      inputs.push({ file: '-', text: await readStream(io.stdin) });
+    if (arg === '-' || isProgram(arg)) {
+      // stdin, or a DSL program checked as the manifests it synthesises
+      try {
+        inputs.push({ file: arg, text: await manifestText(arg, io) });
+      } catch (err) {
+        io.stderr(`${(err as Error).message}\n`);
+        unreadable = true;
+      }
       continue;
     }
     const path = isAbsolute(arg) ? arg : join(io.cwd, arg);
