@@ -23,6 +23,14 @@ export type RunEvent =
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: RunObject }
   | { type: 'ADDED' | 'MODIFIED'; step: Record<string, unknown> };
 
+/** A restart: from failed (default), the beginning, or a step; on the run's version, another, or the active one. */
+export interface RestartRequest {
+  from?: 'failed' | 'beginning' | 'step';
+  step?: string;
+  version?: number | 'active';
+  parameters?: Record<string, unknown>;
+}
+
 export interface MesonClient {
   /** Where the client talks to (for messages). */
   readonly where: string;
@@ -47,11 +55,7 @@ export interface MesonClient {
   /** The run's (and its steps') changes until it ends. */
   watchRun(ns: string, run: string): AsyncIterable<RunEvent>;
   stopRun(ns: string, run: string): Promise<RunObject>;
-  restartRun(
-    ns: string,
-    run: string,
-    req: { from?: 'failed' | 'beginning'; parameters?: Record<string, unknown> },
-  ): Promise<RunObject>;
+  restartRun(ns: string, run: string, req: RestartRequest): Promise<RunObject>;
   backfill(
     ns: string,
     workflow: string,
@@ -230,11 +234,7 @@ export class HttpClient implements MesonClient {
     return this.json('POST', `${this.ns(ns)}/runs/${encodeURIComponent(run)}/stop`);
   }
 
-  restartRun(
-    ns: string,
-    run: string,
-    req: { from?: 'failed' | 'beginning'; parameters?: Record<string, unknown> },
-  ): Promise<RunObject> {
+  restartRun(ns: string, run: string, req: RestartRequest): Promise<RunObject> {
     return this.json('POST', `${this.ns(ns)}/runs/${encodeURIComponent(run)}/restart`, req);
   }
 

@@ -517,32 +517,82 @@ export const stopCommand = verb(
 
 export const restartCommand = verb(
   'restart',
-  `usage: mesonctl restart RUN [--from failed|beginning] [-p k=v]... [--watch]
+  `usage: mesonctl restart RUN [--from failed|beginning | --step STEP] [--version N|active] [-p k=v]... [--watch]
 
-Starts a new run from RUN: --from failed (the default) re-runs only what did not succeed, on the
-version RUN used; --from beginning re-runs everything. --param values replace RUN's.`,
+Starts a new run from RUN: --from failed (the default) re-runs only what did not succeed;
+--from beginning re-runs everything; --step STEP re-runs STEP and everything downstream of it
+(later steps of its sequences, its loop, steps that read its outputs), reusing the rest, and
+works on a Succeeded run too. --version runs another version of the workflow (a number, or
+"active" for the one a new run would take: resume on a fix); the default is RUN's version.
+--param values replace RUN's.`,
   {
     from: { type: 'string' },
+    step: { type: 'string' },
+    version: { type: 'string' },
     param: { type: 'string', short: 'p', multiple: true },
     watch: { type: 'boolean', short: 'w' },
   },
   async (ctx, values, pos) => {
     const [run] = pos;
     if (!run) throw new UsageError('expected a RUN');
-    const from = (values.from as string | undefined) ?? 'failed';
-    if (from !== 'failed' && from !== 'beginning')
-      throw new UsageError('--from: expected failed or beginning');
+    const step = values.step as string | undefined;
+    const from = (values.from as string | undefined) ?? (step !== undefined ? 'step' : 'failed');
+    if (from !== 'failed' && from !== 'beginning' && from !== 'step')
+      throw new UsageError('--from: expected failed or beginning (or --step STEP)');
+    if ((from === 'step') !== (step !== undefined)) throw new UsageError('--step STEP goes without --from');
+    const version = restartVersionFlag(values.version as string | undefined);
     const parameters = params(values);
-    const created = await ctx.client.restartRun(ctx.ns, run, { from, ...(parameters ? { parameters } : {}) });
+    const created = await ctx.client.restartRun(ctx.ns, run, {
+      from,
+      ...(step !== undefined ? { step } : {}),
+      ...(version !== undefined ? { version } : {}),
+      ...(parameters ? { parameters } : {}),
+    });
+    const what = `run ${ctx.ns}/${created.metadata.name} started (restart of ${run} from ${step !== undefined ? `step ${step}` : from})\n`;
     if (!values.watch) {
       if (ctx.output === 'json' || ctx.output === 'yaml') printObject(ctx, created);
-      else ctx.io.stdout(`run ${ctx.ns}/${created.metadata.name} started (restart of ${run} from ${from})\n`);
+      else ctx.io.stdout(what);
       return 0;
     }
-    ctx.io.stderr(`run ${ctx.ns}/${created.metadata.name} started (restart of ${run} from ${from})\n`);
+    ctx.io.stderr(what);
     return report(ctx, await follow(ctx, created.metadata.name));
   },
 );
+
+function restartVersionFlag(v: string | undefined): number | 'active' | undefined {
+  if (v === undefined || v === 'active') return v;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`--version ${v.slice(0, 40)}: expected a version number or "active"`);
+  return n;
+}
+
+function suspendVerb(name: 'suspend' | 'resume', suspend: boolean): Command {
+  return verb(
+    name,
+    suspend
+      ? `usage: mesonctl suspend WORKFLOW...
+
+Pauses each WORKFLOW's cron and artifact triggers (spec.suspend: true). Runs already started go
+on; people and the API can still start runs. No new version is made.`
+      : `usage: mesonctl resume WORKFLOW...
+
+Resumes each WORKFLOW's triggers (spec.suspend: false). Cron slots that came due while it was
+suspended are skipped, not caught up; the next slot fires as usual.`,
+    {},
+    async (ctx, _v, workflows) => {
+      if (workflows.length === 0) throw new UsageError('expected a WORKFLOW');
+      for (const wf of workflows) {
+        await ctx.client.patchWorkflowSpec(ctx.ns, wf, { suspend });
+        ctx.io.stdout(`workflow ${ctx.ns}/${wf}: ${suspend ? 'suspended' : 'resumed'}\n`);
+      }
+      return 0;
+    },
+  );
+}
+
+export const suspendCommand = suspendVerb('suspend', true);
+export const resumeCommand = suspendVerb('resume', false);
 
 export const backfillCommand = verb(
   'backfill',
