@@ -34,6 +34,8 @@ export interface RestartRequest {
 export interface MesonClient {
   /** Where the client talks to (for messages). */
   readonly where: string;
+  /** Where a step's full log can be read (printed under a failed step's stderr tail). */
+  logLocation(ns: string, run: string, step: string): string;
   /** Creates or replaces a Workflow (a new version when its spec changed). */
   applyWorkflow(ns: string, wf: Workflow): Promise<{ created: boolean; object: Workflow }>;
   patchWorkflowSpec(ns: string, name: string, patch: Record<string, unknown>): Promise<Workflow>;
@@ -232,6 +234,10 @@ export class HttpClient implements MesonClient {
 
   stopRun(ns: string, run: string): Promise<RunObject> {
     return this.json('POST', `${this.ns(ns)}/runs/${encodeURIComponent(run)}/stop`);
+  }
+
+  logLocation(ns: string, run: string, step: string): string {
+    return `${this.base}${this.ns(ns)}/runs/${encodeURIComponent(run)}/steps/${encodeURIComponent(step)}/logs?stream=all`;
   }
 
   restartRun(ns: string, run: string, req: RestartRequest): Promise<RunObject> {

@@ -13,11 +13,17 @@ import { parseParam } from './run.ts';
 const COMMON = `Common options:
   --server URL          the server (default MESON_SERVER, else ${DEFAULT_SERVER}); the bearer
                         token is read from MESON_API_TOKEN (never give it on the command line)
+  --kube                talk to a cluster's operator through its resources instead, with
+                        KUBECONFIG (or ~/.kube/config, or in-cluster); MESON_CLIENT=kube too
+  --kubeconfig FILE     the same with this kubeconfig (implies --kube); --context NAME
   -n, --namespace NS    namespace (default MESON_NAMESPACE, else default)
   -o, --output FORMAT   json, yaml or wide (default: a table or tree)`;
 
 const COMMON_OPTIONS = {
   server: { type: 'string' },
+  kube: { type: 'boolean' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   output: { type: 'string', short: 'o' },
   token: { type: 'string' },
@@ -38,7 +44,7 @@ const GLYPH: Record<string, string> = {
 /** Lines of a failed step's stderr printed by submit --watch and get run. */
 const STDERR_TAIL = 20;
 
-/** Makes the client for these options; `factory` is replaced in tests and by the Kubernetes mode later. */
+/** Makes the server client for these options; `factory` is replaced in tests. */
 export type ClientFactory = (server: string, token: string | undefined) => MesonClient;
 let factory: ClientFactory = (server, token) => new HttpClient(server, token);
 export function setClientFactory(f: ClientFactory): void {
@@ -54,7 +60,7 @@ interface Ctx {
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-function context(values: Values, io: CliIo): Ctx {
+async function context(values: Values, io: CliIo): Promise<Ctx> {
   if (typeof values.token === 'string') {
     // a token on the command line lands in shell history and in `ps`: still honoured, with a warning
     io.stderr(
@@ -68,8 +74,17 @@ function context(values: Values, io: CliIo): Ctx {
   if (output !== undefined && !['json', 'yaml', 'wide'].includes(output)) {
     throw new UsageError(`-o ${output}: expected json, yaml or wide`);
   }
+  const kube = values.kube === true || values.kubeconfig !== undefined || io.env.MESON_CLIENT === 'kube';
+  if (kube && values.server !== undefined)
+    throw new UsageError('--server and --kube/--kubeconfig: choose one');
   return {
-    client: factory(server, token),
+    client: kube
+      ? // loaded only here: the Kubernetes client library is large, and server verbs never need it
+        (await import('../kube-client.ts')).KubeClient.fromKubeconfig(
+          values.kubeconfig as string | undefined,
+          values.context as string | undefined,
+        )
+      : factory(server, token),
     ns: (values.namespace as string | undefined) ?? (io.env.MESON_NAMESPACE || 'default'),
     output: output as Ctx['output'],
     io,
@@ -104,7 +119,11 @@ function verb(
       return 0;
     }
     try {
-      return await body(context(parsed.values as Values, io), parsed.values as Values, parsed.positionals);
+      return await body(
+        await context(parsed.values as Values, io),
+        parsed.values as Values,
+        parsed.positionals,
+      );
     } catch (err) {
       if (err instanceof UsageError) {
         io.stderr(`mesonctl ${name}: ${err.message}\n${text}`);
@@ -255,7 +274,7 @@ async function failedStderr(ctx: Ctx, run: RunObject): Promise<void> {
     const lines = text.replace(/\n$/, '').split('\n');
     const tail = lines.slice(-STDERR_TAIL);
     ctx.io.stderr(
-      `\n--- ${s.id}: last ${tail.length} line${tail.length === 1 ? '' : 's'} of stderr (full log: mesonctl logs ${run.metadata.name} ${s.id} -n ${ctx.ns}; ${ctx.client.where}/api/v1/namespaces/${ctx.ns}/runs/${run.metadata.name}/steps/${encodeURIComponent(s.id)}/logs?stream=all)\n${tail.join('\n')}\n`,
+      `\n--- ${s.id}: last ${tail.length} line${tail.length === 1 ? '' : 's'} of stderr (full log: mesonctl logs ${run.metadata.name} ${s.id} -n ${ctx.ns}; ${ctx.client.logLocation(ctx.ns, run.metadata.name, s.id)})\n${tail.join('\n')}\n`,
     );
   }
 }
