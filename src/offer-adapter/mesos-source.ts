@@ -4,7 +4,7 @@
  * framework), follows a non-leader's 307 (protocol-relative Location), treats a stream silent for
  * `heartbeatMissFactor` heartbeat intervals as dead and resubscribes with exponential backoff,
  * acknowledges exactly the updates that carry a uuid, and reconciles after every subscription.
- * Not wired to the scheduler yet (see docs/mesos.md).
+ * src/offer-adapter/mesos-pool.ts feeds its offers to the controller (see docs/mesos.md).
  */
 import { decodeJsonRecord, RecordIoDecoder } from '../mesos-compat/recordio.ts';
 import {
@@ -30,6 +30,8 @@ export interface MesosSourceOptions {
   store: FrameworkIdStore;
   /** Task updates as they arrive (before acknowledgement). */
   onUpdate?: (status: TaskStatus) => void;
+  /** The outstanding offers changed (OFFERS, RESCIND, or forgotten on resubscription). */
+  onOffers?: () => void;
   /** Tasks to reconcile explicitly after each subscription (an implicit reconcile follows). */
   knownTasks?: () => { taskId: string; agentId?: string }[];
   /** A stream silent for this many heartbeat intervals is dead (default 5, as Mesos advises). */
@@ -56,8 +58,10 @@ export class MesosSourceError extends Error {
 }
 
 export class MesosMasterSource {
-  readonly #o: Required<Omit<MesosSourceOptions, 'onUpdate' | 'knownTasks' | 'log' | 'maxRecordBytes'>> &
-    Pick<MesosSourceOptions, 'onUpdate' | 'knownTasks' | 'log' | 'maxRecordBytes'>;
+  readonly #o: Required<
+    Omit<MesosSourceOptions, 'onUpdate' | 'onOffers' | 'knownTasks' | 'log' | 'maxRecordBytes'>
+  > &
+    Pick<MesosSourceOptions, 'onUpdate' | 'onOffers' | 'knownTasks' | 'log' | 'maxRecordBytes'>;
   #base: URL;
   #frameworkId: string | undefined;
   #streamId: string | undefined;
@@ -126,7 +130,10 @@ export class MesosMasterSource {
       }
       this.#streamId = undefined;
       // Offers do not survive a resubscription.
-      this.#offers.clear();
+      if (this.#offers.size > 0) {
+        this.#offers.clear();
+        this.#o.onOffers?.();
+      }
       if (this.#stopped) break;
       const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** failures);
       failures++;
@@ -215,9 +222,10 @@ export class MesosMasterSource {
               for (const o of ev.offers.offers) {
                 this.#offers.set(o.id.value, offerFromMesos(o as MesosOffer, { receivedAt: this.#o.now() }));
               }
+              this.#o.onOffers?.();
               break;
             case 'RESCIND':
-              this.#offers.delete(ev.rescind.offer_id.value);
+              if (this.#offers.delete(ev.rescind.offer_id.value)) this.#o.onOffers?.();
               break;
             case 'UPDATE': {
               const st = ev.update.status;
