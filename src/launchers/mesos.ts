@@ -21,7 +21,7 @@ import type { TaskInfo, TaskStateName, TaskStatus } from '../mesos-compat/schema
 import { MESOS_LIMITS } from '../mesos-compat/schemas.ts';
 import { resourcesToMesos } from '../offer-adapter/mesos.ts';
 import type { MesosOfferPool } from '../offer-adapter/mesos-pool.ts';
-import type { ResourceRequest } from '../offer-adapter/types.ts';
+import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
 import { parseEnvelope, remoteTaskFile, TASK_ENV, taskIdOf } from './kubernetes-pod.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
 
@@ -280,7 +280,7 @@ export class MesosLauncher implements Launcher {
   /** Mesos task id -> the attempt. */
   private readonly tasks = new Map<string, Watched>();
   /** Launches waiting for this pass's ACCEPT, per host. */
-  private readonly batches = new Map<string, Pending[]>();
+  private readonly batches = new Map<string, { offers: Offer[]; pending: Pending[] }>();
   private closed = false;
 
   constructor(opts: MesosLauncherOptions) {
@@ -311,10 +311,11 @@ export class MesosLauncher implements Launcher {
     const batch = this.batches.get(host);
     const p: Pending = { w, taskId: mesosTaskId(record.launchId) };
     if (batch) {
-      batch.push(p);
+      batch.pending.push(p);
       return;
     }
-    this.batches.set(host, [p]);
+    // spent now, not at the ACCEPT: no later pass may place on them again
+    this.batches.set(host, { offers: this.o.pool.take(host), pending: [p] });
     // every launch of this pass is made before any microtask runs: one ACCEPT per host
     queueMicrotask(() => this.flush(host));
   }
@@ -326,10 +327,22 @@ export class MesosLauncher implements Launcher {
   }
 
   private flush(host: string): void {
-    const batch = (this.batches.get(host) ?? []).filter((p) => !p.w.done);
+    const taken = this.batches.get(host);
     this.batches.delete(host);
-    if (batch.length === 0 || this.closed) return;
-    const offers = this.o.pool.take(host);
+    const batch = (taken?.pending ?? []).filter((p) => !p.w.done);
+    const offers = taken?.offers ?? [];
+    if (this.closed) return;
+    if (batch.length === 0) {
+      // every launch of the batch was killed first: the offers go back to the master
+      if (offers.length > 0)
+        this.o.pool.client
+          .decline(
+            offers.map((o) => o.id),
+            0,
+          )
+          .catch(() => {});
+      return;
+    }
     const agentId = offers[0]?.agentId;
     if (offers.length === 0 || agentId === undefined) {
       for (const p of batch)
@@ -405,9 +418,9 @@ export class MesosLauncher implements Launcher {
     const w = this.tasks.get(id);
     if (!w || w.done) return;
     for (const batch of this.batches.values()) {
-      const i = batch.findIndex((p) => p.w === w);
+      const i = batch.pending.findIndex((p) => p.w === w);
       if (i >= 0) {
-        batch.splice(i, 1);
+        batch.pending.splice(i, 1);
         this.fail(w, 'killed before it was launched');
         return;
       }
