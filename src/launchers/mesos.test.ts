@@ -241,7 +241,7 @@ function offer(id: string, hostname: string): Offer {
   };
 }
 
-function launcherHarness() {
+function launcherHarness(reliableGraceMs?: number) {
   const client = new FakeClient();
   client.list = [offer('o1', 'h1'), offer('o2', 'h1'), offer('o3', 'h2')];
   const pool = new MesosOfferPool({ client, tickMs: 0 });
@@ -252,6 +252,7 @@ function launcherHarness() {
     onUpdate: (u) => updates.push(u),
     newLaunchId: () => `L${++n}`,
     now: () => 9,
+    ...(reliableGraceMs !== undefined ? { reliableGraceMs } : {}),
   });
   const grant = { cpuMillis: 100, memoryBytes: 2 ** 20, diskBytes: 0, gpus: 0 };
   const place = (instance: string, host: string, step?: Partial<LaunchRequest['step']>) => {
@@ -288,8 +289,8 @@ describe('MesosLauncher', () => {
     ]);
     h.launcher.onStatus(status('TASK_RUNNING', { task_id: { value: 'meson-L1' } }));
     h.launcher.onStatus(status('TASK_RUNNING', { task_id: { value: 'meson-L1' } }));
-    h.launcher.onStatus(status('TASK_FINISHED', { task_id: { value: 'meson-L1' } }));
-    h.launcher.onStatus(status('TASK_FAILED', { task_id: { value: 'meson-L1' } })); // after the end: ignored
+    h.launcher.onStatus(status('TASK_FINISHED', { ...fromExecutor, task_id: { value: 'meson-L1' } }));
+    h.launcher.onStatus(status('TASK_FAILED', { ...fromExecutor, task_id: { value: 'meson-L1' } })); // after the end: ignored
     h.launcher.onStatus(status('TASK_FINISHED', { task_id: { value: 'meson-unknown' } }));
     expect(h.updates.map((u) => [u.type, u.key.instance])).toEqual([
       ['running', 'a'],
@@ -351,10 +352,48 @@ describe('MesosLauncher', () => {
     h.launcher.adopt(key, { launchId: 'old', launchedAt: 1, node: 'h1' }, request());
     expect(h.launcher.knownTasks()).toEqual([{ taskId: 'meson-old' }]);
     h.launcher.onStatus(
-      status('TASK_KILLED', { task_id: { value: 'meson-old' }, agent_id: { value: 'ag' } }),
+      status('TASK_KILLED', { ...fromExecutor, task_id: { value: 'meson-old' }, agent_id: { value: 'ag' } }),
     );
     expect(h.updates).toMatchObject([
       { type: 'finished', status: { phase: 'Failed', message: 'TASK_KILLED' } },
     ]);
+  });
+
+  it("waits for the agent's update when the master alone says the task ended, and never succeeds without the result", async () => {
+    const h = launcherHarness(30);
+    const id = { value: 'meson-old' };
+    h.launcher.adopt(key, { launchId: 'old', launchedAt: 1, node: 'h1' }, request());
+    const master = { source: 'SOURCE_MASTER' as const, reason: 'REASON_RECONCILIATION' };
+    h.launcher.onStatus(status('TASK_FINISHED', { ...master, task_id: id }));
+    expect(h.updates).toEqual([]);
+    const data = b64(JSON.stringify({ outputs: { n: 1 } }));
+    h.launcher.onStatus(status('TASK_FINISHED', { ...fromExecutor, data, task_id: id }));
+    expect(h.updates).toMatchObject([
+      { type: 'finished', status: { phase: 'Succeeded', outputs: { n: 1 } } },
+    ]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(h.updates).toHaveLength(1);
+    // the agent's update never comes
+    h.launcher.adopt({ ...key, instance: 'b' }, { launchId: 'b', launchedAt: 1, node: 'h1' }, request());
+    h.launcher.onStatus(status('TASK_FINISHED', { ...master, task_id: { value: 'meson-b' } }));
+    h.launcher.adopt({ ...key, instance: 'c' }, { launchId: 'c', launchedAt: 1, node: 'h1' }, request());
+    h.launcher.onStatus(status('TASK_FAILED', { ...master, message: 'm', task_id: { value: 'meson-c' } }));
+    // what only the master can say is taken at once
+    h.launcher.adopt({ ...key, instance: 'd' }, { launchId: 'd', launchedAt: 1, node: 'h1' }, request());
+    h.launcher.onStatus(status('TASK_LOST', { ...master, task_id: { value: 'meson-d' } }));
+    expect(h.updates[1]).toMatchObject({
+      key: { instance: 'd' },
+      status: { phase: 'Failed', message: 'TASK_LOST REASON_RECONCILIATION' },
+    });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(
+      h.updates.find((u) => u.key.instance === 'b'),
+      JSON.stringify(h.updates),
+    ).toMatchObject({
+      status: { phase: 'Failed', message: expect.stringMatching(/^MESOS_RESULT_LOST: /) },
+    });
+    expect(h.updates.find((u) => u.key.instance === 'c')).toMatchObject({
+      status: { phase: 'Failed', message: 'TASK_FAILED REASON_RECONCILIATION: m' },
+    });
   });
 });

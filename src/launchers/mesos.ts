@@ -254,13 +254,24 @@ export interface MesosLauncherOptions {
   maxResultBytes?: number;
   messageBytes?: number;
   paramEnvMaxBytes?: number;
+  /**
+   * How long a master's reconciliation answer that the task FINISHED, FAILED or was KILLED waits
+   * for the agent's own update, which carries the result (default 30 s). A success whose result
+   * never comes fails with MESOS_RESULT_LOST rather than succeeding without its outputs.
+   */
+  reliableGraceMs?: number;
   /** For records this launcher prepares itself (it is usually a routing launcher's second). */
   newLaunchId?: () => string;
   now?: () => number;
   log?: (msg: string, fields?: object) => void;
 }
 
+/** Ends of a task that an agent reports reliably (with a uuid, resent until acknowledged). */
+const AGENT_ENDINGS: ReadonlySet<TaskStateName> = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED']);
+
 interface Watched {
+  /** A master's unreliable word of the task's end, waiting for the agent's own update. */
+  deferred?: ReturnType<typeof setTimeout> | undefined;
   key: AttemptKey;
   record: LaunchRecord;
   req: LaunchRequest;
@@ -282,10 +293,12 @@ export class MesosLauncher implements Launcher {
   /** Launches waiting for this pass's ACCEPT, per host. */
   private readonly batches = new Map<string, { offers: Offer[]; pending: Pending[] }>();
   private closed = false;
+  private readonly reliableGraceMs: number;
 
   constructor(opts: MesosLauncherOptions) {
     this.o = opts;
     this.now = opts.now ?? Date.now;
+    this.reliableGraceMs = opts.reliableGraceMs ?? 30_000;
   }
 
   /** Tasks to reconcile explicitly after a (re)subscription. */
@@ -388,6 +401,35 @@ export class MesosLauncher implements Launcher {
     const w = this.tasks.get(status.task_id.value);
     if (!w || w.done || this.closed) return;
     if (status.agent_id) w.agentId = status.agent_id.value;
+    if (status.uuid === undefined && AGENT_ENDINGS.has(status.state)) {
+      // The master's word (a reconciliation answer) that the task ended: the agent's own update,
+      // which carries the result, is on its way (it is resent until acknowledged). Wait for it.
+      if (!w.deferred) {
+        w.deferred = setTimeout(() => this.settleUnreliable(w, status), this.reliableGraceMs);
+        w.deferred.unref?.();
+      }
+      return;
+    }
+    if (w.deferred) clearTimeout(w.deferred);
+    w.deferred = undefined;
+    this.apply(w, status);
+  }
+
+  /** The agent's update never came: the master's answer stands, but a success lost its result. */
+  private settleUnreliable(w: Watched, status: TaskStatus): void {
+    w.deferred = undefined;
+    if (w.done || this.closed) return;
+    if (status.state !== 'TASK_FINISHED') {
+      this.apply(w, status);
+      return;
+    }
+    this.fail(
+      w,
+      `MESOS_RESULT_LOST: the master says the task finished, but the agent's update with its result did not come within ${this.reliableGraceMs} ms`,
+    );
+  }
+
+  private apply(w: Watched, status: TaskStatus): void {
     const u = updateFor(status, {
       key: w.key,
       record: w.record,
@@ -433,6 +475,7 @@ export class MesosLauncher implements Launcher {
   close(): void {
     this.closed = true;
     this.batches.clear();
+    for (const w of this.tasks.values()) if (w.deferred) clearTimeout(w.deferred);
   }
 
   private completeNoop(w: Watched): void {
@@ -461,6 +504,7 @@ export class MesosLauncher implements Launcher {
 
   private end(w: Watched): void {
     w.done = true;
+    if (w.deferred) clearTimeout(w.deferred);
     this.tasks.delete(mesosTaskId(w.record.launchId));
   }
 

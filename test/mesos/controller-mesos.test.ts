@@ -50,6 +50,11 @@ async function setup(maxDataBytes?: number) {
   });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
+  return { root, master, runner, url, ...server(root, url) };
+}
+
+/** The server side: store, controller, local + Mesos offers, routing launcher. Stop it to restart it. */
+function server(root: string, url: string) {
   const store = new SqliteStore({ dir: join(root, 'db') });
   let controller: Controller | undefined;
   let n = 0;
@@ -75,14 +80,18 @@ async function setup(maxDataBytes?: number) {
     pool: { declineAfterMs: 200 },
   });
   controller = new Controller({ store, launcher: mesos.launcher, offers: mesos.offers });
-  cleanups.push(async () => {
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
     controller?.stop();
     await mesos.stop();
     store.close();
-  });
+  };
+  cleanups.push(stop);
   mesos.start();
   controller.start();
-  return { root, store, controller, master, runner, mesos };
+  return { store, controller, mesos, stop };
 }
 
 function addWorkflow(store: SqliteStore, name: string, definition: DefinitionNode) {
@@ -204,5 +213,26 @@ describe('steps as Mesos tasks on a master-compatible endpoint', () => {
     for (let i = 0; i < 400 && master.taskState(fw, taskId) !== 'TASK_KILLED'; i++)
       await new Promise((r) => setTimeout(r, 25));
     expect(master.taskState(fw, taskId)).toBe('TASK_KILLED');
+  });
+
+  it('adopts a running Mesos task after a server restart and takes its result', async () => {
+    const first = await setup();
+    addWorkflow(first.store, 'slowish', {
+      step: { name: 'a', shell: { script: 'sleep 1.5; echo "n=7" >> "$MESON_OUTPUTS"' } },
+    });
+    const run = startRun(first.store, 'slowish');
+    for (let i = 0; i < 400; i++) {
+      if (stepsOf(first.store, run.metadata.name).find((s) => s.id === 'a')?.phase === 'Running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const fw = first.mesos.client.frameworkId;
+    await first.stop(); // the task keeps running on the agent; its end is kept for the framework
+    const second = server(first.root, first.url);
+    const done = await waitFor(second.store, run.metadata.name);
+    const a = stepsOf(second.store, run.metadata.name).find((s) => s.id === 'a');
+    expect(done.status?.phase, JSON.stringify(a)).toBe('Succeeded');
+    expect(a?.outputs).toEqual({ n: 7 });
+    expect(second.mesos.client.frameworkId).toBe(fw);
+    expect(first.master.record.accepted.flatMap((x) => x.taskIds)).toHaveLength(1);
   });
 });
