@@ -34,6 +34,11 @@ export interface MesosSourceOptions {
   onOffers?: () => void;
   /** Tasks to reconcile explicitly after each subscription (an implicit reconcile follows). */
   knownTasks?: () => { taskId: string; agentId?: string }[];
+  /**
+   * Reconcile (explicitly, then implicitly) this often while subscribed, besides after every
+   * subscription: an update lost on the way is found out (default 15 min; 0: never).
+   */
+  reconcileIntervalMs?: number;
   /** A stream silent for this many heartbeat intervals is dead (default 5, as Mesos advises). */
   heartbeatMissFactor?: number;
   backoffInitialMs?: number;
@@ -76,6 +81,7 @@ export class MesosMasterSource {
   constructor(opts: MesosSourceOptions) {
     this.#o = {
       heartbeatMissFactor: 5,
+      reconcileIntervalMs: 15 * 60_000,
       backoffInitialMs: 100,
       backoffMaxMs: 15_000,
       maxRedirects: 9,
@@ -187,6 +193,7 @@ export class MesosMasterSource {
       this.#o.maxRecordBytes === undefined ? {} : { maxRecordBytes: this.#o.maxRecordBytes },
     );
     let watchdog: ReturnType<typeof setTimeout> | undefined;
+    let reconciler: ReturnType<typeof setInterval> | undefined;
     let silenceMs = 15_000 * this.#o.heartbeatMissFactor;
     const arm = () => {
       if (watchdog) clearTimeout(watchdog);
@@ -216,6 +223,13 @@ export class MesosMasterSource {
               arm();
               onSubscribed();
               void this.#reconcile().catch(() => {});
+              if (this.#o.reconcileIntervalMs > 0 && !reconciler) {
+                reconciler = setInterval(
+                  () => void this.#reconcile().catch(() => {}),
+                  this.#o.reconcileIntervalMs,
+                );
+                reconciler.unref();
+              }
               break;
             }
             case 'OFFERS':
@@ -251,6 +265,7 @@ export class MesosMasterSource {
       throw new MesosSourceError('MESOS_STREAM_ENDED', 'event stream ended');
     } finally {
       if (watchdog) clearTimeout(watchdog);
+      if (reconciler) clearInterval(reconciler);
     }
   }
 
