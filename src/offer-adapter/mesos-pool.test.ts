@@ -110,4 +110,17 @@ describe('MesosOfferPool', () => {
     pool.release('t');
     expect(pool.granted('t')).toBeUndefined();
   });
+
+  it('never merges two agents that share a host name into one placement target', () => {
+    const { client, pool } = setup();
+    const twin = { ...offer('o2', 'h1'), agentId: 'other-agent' };
+    client.list = [offer('o1', 'h1'), twin, offer('o3', 'h1')];
+    expect(pool.offers(0).map((o) => [o.id, o.hostname])).toEqual([
+      ['o1', 'h1'],
+      ['o2', 'h1@other-agent'],
+      ['o3', 'h1'],
+    ]);
+    expect(pool.take('h1@other-agent').map((o) => [o.id, o.agentId])).toEqual([['o2', 'other-agent']]);
+    expect(pool.take('h1').map((o) => o.agentId)).toEqual(['a-h1', 'a-h1']);
+  });
 });

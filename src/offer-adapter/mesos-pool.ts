@@ -98,12 +98,20 @@ export class MesosOfferPool {
   offers(now: number): Offer[] {
     const out: Offer[] = [];
     const byHost = new Map<string, Offer[]>();
+    /** host name -> the agent that has it in this list (Mesos does not promise unique host names). */
+    const agentOf = new Map<string, string | undefined>();
     for (const o of this.client.offers()) {
       if (this.spent.has(o.id)) continue;
       if (!this.shown.has(o.id)) this.shown.set(o.id, now);
-      const offer: Offer = { ...o, attributes: { ...o.attributes, [SOURCE_ATTRIBUTE]: 'mesos' } };
+      // a second agent with a taken host name gets its own name: merged into one placement
+      // target, two agents' offers would make an ACCEPT the master refuses, again and again
+      let hostname = o.hostname;
+      if (agentOf.has(hostname) && agentOf.get(hostname) !== o.agentId)
+        hostname = `${o.hostname}@${o.agentId}`;
+      agentOf.set(hostname, o.agentId);
+      const offer: Offer = { ...o, hostname, attributes: { ...o.attributes, [SOURCE_ATTRIBUTE]: 'mesos' } };
       out.push(offer);
-      byHost.set(o.hostname, [...(byHost.get(o.hostname) ?? []), offer]);
+      byHost.set(hostname, [...(byHost.get(hostname) ?? []), offer]);
     }
     this.byHost = byHost;
     return out;
