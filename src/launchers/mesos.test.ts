@@ -380,10 +380,10 @@ describe('MesosLauncher', () => {
     h.launcher.onStatus(status('TASK_FAILED', { ...master, message: 'm', task_id: { value: 'meson-c' } }));
     // what only the master can say is taken at once
     h.launcher.adopt({ ...key, instance: 'd' }, { launchId: 'd', launchedAt: 1, node: 'h1' }, request());
-    h.launcher.onStatus(status('TASK_LOST', { ...master, task_id: { value: 'meson-d' } }));
+    h.launcher.onStatus(status('TASK_GONE', { ...master, task_id: { value: 'meson-d' } }));
     expect(h.updates[1]).toMatchObject({
       key: { instance: 'd' },
-      status: { phase: 'Failed', message: 'TASK_LOST REASON_RECONCILIATION' },
+      status: { phase: 'Failed', message: 'TASK_GONE REASON_RECONCILIATION' },
     });
     await new Promise((r) => setTimeout(r, 60));
     expect(
@@ -394,6 +394,34 @@ describe('MesosLauncher', () => {
     });
     expect(h.updates.find((u) => u.key.instance === 'c')).toMatchObject({
       status: { phase: 'Failed', message: 'TASK_FAILED REASON_RECONCILIATION: m' },
+    });
+  });
+
+  it('places an adopted task again, fencing its id, when the master does not know it', () => {
+    const h = launcherHarness();
+    const unknown = { source: 'SOURCE_MASTER' as const, reason: 'REASON_RECONCILIATION' };
+    for (const [i, state] of (['TASK_LOST', 'TASK_UNKNOWN', 'TASK_DROPPED'] as const).entries()) {
+      h.launcher.adopt(
+        { ...key, instance: `x${i}` },
+        { launchId: `x${i}`, launchedAt: 1, node: 'h1' },
+        request(),
+      );
+      h.launcher.onStatus(status(state, { ...unknown, task_id: { value: `meson-x${i}` } }));
+    }
+    expect(h.updates.map((u) => [u.type, u.key.instance])).toEqual([
+      ['lost', 'x0'],
+      ['lost', 'x1'],
+      ['lost', 'x2'],
+    ]);
+    expect(h.client.kills.map((k) => k.taskId)).toEqual(['meson-x0', 'meson-x1', 'meson-x2']);
+    // one this process launched, or one that was seen running, fails instead
+    h.launcher.adopt({ ...key, instance: 'r' }, { launchId: 'r', launchedAt: 1, node: 'h1' }, request());
+    h.launcher.onStatus(status('TASK_RUNNING', { task_id: { value: 'meson-r' } }));
+    h.launcher.onStatus(status('TASK_LOST', { ...unknown, task_id: { value: 'meson-r' } }));
+    expect(h.updates.at(-1)).toMatchObject({
+      type: 'finished',
+      key: { instance: 'r' },
+      status: { phase: 'Failed' },
     });
   });
 });

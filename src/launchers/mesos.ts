@@ -269,7 +269,12 @@ export interface MesosLauncherOptions {
 /** Ends of a task that an agent reports reliably (with a uuid, resent until acknowledged). */
 const AGENT_ENDINGS: ReadonlySet<TaskStateName> = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED']);
 
+/** What a reconciliation answers for a task the master does not know. */
+const UNKNOWN_TO_MASTER: ReadonlySet<TaskStateName> = new Set(['TASK_LOST', 'TASK_UNKNOWN', 'TASK_DROPPED']);
+
 interface Watched {
+  /** Adopted after a restart (not launched by this process). */
+  adopted?: boolean;
   /** A master's unreliable word of the task's end, waiting for the agent's own update. */
   deferred?: ReturnType<typeof setTimeout> | undefined;
   key: AttemptKey;
@@ -412,6 +417,19 @@ export class MesosLauncher implements Launcher {
     }
     if (w.deferred) clearTimeout(w.deferred);
     w.deferred = undefined;
+    if (
+      w.adopted &&
+      !w.reportedRunning &&
+      status.reason === 'REASON_RECONCILIATION' &&
+      UNKNOWN_TO_MASTER.has(status.state)
+    ) {
+      // launched by a server that stopped before its ACCEPT went out (or a task the master has
+      // forgotten): it never ran that we know of. Fence the id with a KILL, then place it again.
+      const id = mesosTaskId(w.record.launchId);
+      this.o.pool.client.kill(id, w.agentId).catch(() => {});
+      this.lost(w, `the Mesos master does not know the task (${status.state}); placing it again`);
+      return;
+    }
     this.apply(w, status);
   }
 
@@ -450,6 +468,7 @@ export class MesosLauncher implements Launcher {
     if (this.tasks.has(id)) return;
     const w = this.watch(req, record);
     w.key = attemptKey(key);
+    w.adopted = true;
     // an in-process noop does not survive its server: complete it again; a task is reconciled
     // after the next subscription (knownTasks), and its updates come back through onStatus
     if (record.inProcess) this.completeNoop(w);
