@@ -398,7 +398,7 @@ function Timeline({ run, instances, running }) {
     )}
     ${
       started.length > shown.length
-        ? html`<p class="small">${shown.length} of ${started.length} instances.
+        ? html`<p class="small">${shown.length} of ${started.length} instances.${' '}
           <button class="link" onClick=${() => setLimit(limit + TIMELINE_ROWS)}>Show ${Math.min(TIMELINE_ROWS, started.length - shown.length)} more</button></p>`
         : null
     }
@@ -580,7 +580,7 @@ export function RunPage({ name }) {
           </tbody></table></div>
         ${
           instances.length > rows
-            ? html`<p class="small">${rows} of ${instances.length} instances.
+            ? html`<p class="small">${rows} of ${instances.length} instances.${' '}
               <button class="link" onClick=${() => setRows(rows + INSTANCE_ROWS)}>Show ${Math.min(INSTANCE_ROWS, instances.length - rows)} more</button></p>`
             : null
         }

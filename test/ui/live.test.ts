@@ -182,6 +182,7 @@ describe('web UI, live', () => {
     await chart.getByRole('button', { name: 'Show 25 more' }).click();
     await expect.poll(() => chart.getByRole('row').count()).toBe(51);
     await page.screenshot({ path: join(SHOTS, 'timeline.png'), fullPage: true });
+    await chart.screenshot({ path: join(SHOTS, 'timeline-chart.png') });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(SHOTS, 'timeline-phone.png'), fullPage: true });
     await page.close();
@@ -267,6 +268,7 @@ describe('web UI, live', () => {
     await form.getByLabel('From').fill('2024-01-01');
     await form.getByLabel('To').fill('2024-01-03');
     await form.getByLabel('Runs at once').fill('2');
+    await page.screenshot({ path: join(SHOTS, 'backfill-form.png'), fullPage: true });
     await form.getByRole('button', { name: 'Start backfill' }).click();
     await page.waitForURL(/backfill=/);
     await expect
