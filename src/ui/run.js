@@ -168,7 +168,16 @@ function LiveLog({ run, id, attempts }) {
       (e) => {
         if (ctl.signal.aborted) return;
         clearTimeout(timer);
-        show();
+        // not followed (e.g. 429: the server's streams are taken): the log as it is now
+        api(`/namespaces/${NS}/runs/${seg(run)}/steps/${seg(id)}/logs?stream=all`, { text: true }).then(
+          (t) => {
+            if (ctl.signal.aborted) return;
+            all = t.length > LOG_KEEP_CHARS ? t.slice(t.length - LOG_KEEP_CHARS) : t;
+            dropped = t.length > LOG_KEEP_CHARS;
+            show();
+          },
+          () => !ctl.signal.aborted && show(),
+        );
         setState(e.message);
       },
     );
@@ -178,7 +187,7 @@ function LiveLog({ run, id, attempts }) {
     };
   }, [run, id, attempts]);
   return html`<div>
-    <h4>output <span class="live-badge">${state === 'following' ? 'live' : state === 'ended' ? 'attempt ended' : `not followed: ${state}`}</span></h4>
+    <h4>output <span class="live-badge">${state === 'following' ? 'live' : state === 'ended' ? 'attempt ended' : `not followed (${state}): as read at ${new Date().toLocaleTimeString()}`}</span></h4>
     ${cut ? html`<p class="muted small">Only the last ${LOG_KEEP_CHARS / 1024} KiB are shown.</p>` : null}
     <pre class="log" tabindex="0" aria-label=${`output of ${id}`}>${text || (state === 'following' ? 'Waiting for output…' : '(empty)')}</pre>
   </div>`;
