@@ -477,7 +477,13 @@ export function WorkflowPage({ name }) {
 
 /** Same data set and partition (a trigger records the artifact it fired on by both). */
 const sameArtifact = (a, t) =>
-  a.spec?.name === t.name && JSON.stringify(a.spec?.partition ?? {}) === JSON.stringify(t.partition ?? {});
+  a.spec?.name === t.name && partitionKey(a.spec?.partition) === partitionKey(t.partition);
+const partitionKey = (p) =>
+  JSON.stringify(
+    Object.entries(p ?? {})
+      .map(([k, v]) => [k, String(v)])
+      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+  );
 
 export function ArtifactsPage() {
   const [data, error] = useLoad(() => api(`/namespaces/${NS}/artifacts?limit=500`), []);

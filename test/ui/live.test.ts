@@ -90,6 +90,12 @@ beforeAll(async () => {
       [{ name: 'day', type: 'string', value: '2024-05-01' }],
     ),
   );
+  // a consumer: started by the announcement the waiting step needs (lineage on the artifacts page)
+  const consumer = workflow('live-consumer', { step: { name: 'use', noop: {} } });
+  await put({
+    ...consumer,
+    spec: { ...consumer.spec, triggers: { artifacts: [{ name: 'ui-data' }] } } as never,
+  });
   browser = await launch();
 });
 
@@ -191,14 +197,17 @@ describe('web UI, live', () => {
   it('shows the differences between two versions and makes an older one active', async () => {
     const v1 = workflow('live-versions', { step: { name: 'hello', shell: { script: 'echo one' } } });
     await put(v1);
-    await put(
-      workflow('live-versions', {
-        sequence: [
-          { step: { name: 'hello', shell: { script: 'echo two' } } },
-          { step: { name: 'added', noop: {} } },
-        ],
-      }),
-    );
+    const v2 = workflow('live-versions', {
+      sequence: [
+        { step: { name: 'hello', shell: { script: 'echo two' } } },
+        { step: { name: 'added', noop: {} } },
+      ],
+    });
+    // what an author writes is shown as text in the diff, never as markup
+    await put({
+      ...v2,
+      spec: { ...v2.spec, description: `<img src=x onerror="document.title='pwned-diff'">` },
+    });
     const page = await signedIn('#/workflows/live-versions');
     await page.getByRole('heading', { name: 'Workflow live-versions' }).waitFor();
     await page.getByLabel('Older version').selectOption('1');
@@ -211,6 +220,9 @@ describe('web UI, live', () => {
     expect(text).toMatch(/^- +"script": "echo one"$/m);
     expect(text).toMatch(/^\+ +"script": "echo two"$/m);
     expect(text).toMatch(/^\+ +"name": "added",?$/m);
+    expect(text).toContain(`+   "description": "<img src=x onerror=\\"document.title='pwned-diff'\\">"`);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.title()).toBe('Meson');
     await page.screenshot({ path: join(SHOTS, 'versions-diff.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(SHOTS, 'versions-diff-phone.png'), fullPage: true });
@@ -307,7 +319,12 @@ describe('web UI, live', () => {
     await page.getByRole('heading', { name: /Succeeded/ }).waitFor({ timeout: 60_000 });
     await panel.getByText('announced').waitFor();
     await page.getByRole('link', { name: 'Artifacts' }).click();
-    await page.getByRole('cell', { name: 's3://bucket/ui-data/2024-05-01' }).waitFor();
+    const row = page.getByRole('row', { name: /s3:\/\/bucket\/ui-data\/2024-05-01/ });
+    await row.waitFor();
+    // the producer (a client here) and the run the announcement started
+    await row.getByText('announced by a client').waitFor();
+    await row.getByRole('link', { name: /^live-consumer-/ }).waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(SHOTS, 'artifacts.png'), fullPage: true });
     await page.close();
   });
 });
