@@ -360,7 +360,7 @@ export const TIMELINE_ROWS = 25;
  * The Gantt chart: per step instance, each attempt from launch to end. Attempts are read
  * (GET …/attempts) only for the rows on screen, again when a row's phase or attempts change.
  */
-function Timeline({ run, instances, running }) {
+function Timeline({ run, instances, running, onSelect }) {
   const [limit, setLimit] = useState(TIMELINE_ROWS);
   const [attempts, setAttempts] = useState(() => new Map());
   const asked = useRef(new Map());
@@ -397,7 +397,8 @@ function Timeline({ run, instances, running }) {
     </div>
     ${chart.rows.map(
       (r) => html`<div class="gantt-row" role="row" key=${r.id}>
-        <span class="gantt-name" role="rowheader" title=${r.id}>${r.id}</span>
+        <span class="gantt-name" role="rowheader" title=${r.id}><button class="link" onClick=${() =>
+          onSelect(instances.find((i) => i.id === r.id)?.step)}>${r.id}</button></span>
         <span class="gantt-track" role="cell">${r.bars.map((b) => {
           const label = `${r.id} attempt ${b.attempt}: ${b.phase || r.phase}, ${span(b.end - b.start)}`;
           return html`<span class=${`gantt-bar phase-${b.phase || r.phase}`} style=${`left:${b.left.toFixed(2)}%;width:${b.width.toFixed(2)}%`}
@@ -572,7 +573,7 @@ export function RunPage({ name }) {
         </div>
         ${
           tab === 'timeline'
-            ? html`<${Timeline} run=${name} instances=${instances} running=${!finished} />`
+            ? html`<${Timeline} run=${name} instances=${instances} running=${!finished} onSelect=${setSelected} />`
             : definition
               ? html`<${Graph} definition=${definition} instances=${instances} selected=${selected} onSelect=${setSelected} />`
               : html`<p class="muted">Loading the definition…</p>`

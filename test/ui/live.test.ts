@@ -187,10 +187,16 @@ describe('web UI, live', () => {
     await expect.poll(() => chart.getByRole('row').count()).toBe(26);
     await chart.getByRole('button', { name: 'Show 25 more' }).click();
     await expect.poll(() => chart.getByRole('row').count()).toBe(51);
+    // a row opens its step's panel
+    await chart.getByRole('button', { name: 'flaky' }).click();
+    const panel = page.getByRole('complementary', { name: 'Step flaky' });
+    await panel.getByRole('cell', { name: 'Failed', exact: true }).waitFor();
+    await panel.getByRole('cell', { name: 'Succeeded', exact: true }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'timeline.png'), fullPage: true });
     await chart.screenshot({ path: join(SHOTS, 'timeline-chart.png') });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(SHOTS, 'timeline-phone.png'), fullPage: true });
+    await chart.screenshot({ path: join(SHOTS, 'timeline-chart-phone.png') });
     await page.close();
   });
 
