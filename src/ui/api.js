@@ -104,20 +104,27 @@ export function backoffMs(failures) {
  * the stream ends or breaks before `done()` holds, it reconnects with `resourceVersion` set to
  * the id of the last event, so nothing is missed; after a failure it first calls `resync()`
  * (one plain GET, so the page stays current while the stream is down) and waits longer after
- * each failure in a row. A 4xx answer other than 429 stops it (`onError`). Returns a function
- * that closes the stream.
+ * each failure in a row. A 4xx answer other than 429 stops it (`onError`). While the tab is
+ * hidden the stream is closed (it holds a server slot and one of the browser's connections);
+ * it resumes from the last event when the tab is shown again. Returns a function that closes it.
  * @param {string} path
  * @param {{ onEvent: (e: any) => void, resourceVersion?: string, done?: () => boolean,
  *   resync?: () => Promise<unknown>, onError?: (err: Error) => void, onLive?: (live: boolean) => void }} opts
  */
 export function watch(path, opts) {
-  const ctl = new AbortController();
   let rv = opts.resourceVersion;
   let failures = 0;
   let timer;
   let stopped = false;
+  let ctl;
+  // each connection has a generation: a later one (or a pause) makes an earlier one stale
+  let generation = 0;
+  const doc = globalThis.document;
   const connect = async () => {
-    if (stopped) return;
+    const mine = ++generation;
+    const stale = () => stopped || mine !== generation;
+    if (stopped || doc?.hidden) return;
+    ctl = new AbortController();
     let got = 0;
     const parser = sseParser((e) => {
       got++;
@@ -137,11 +144,11 @@ export function watch(path, opts) {
     try {
       opts.onLive?.(true);
       await streamText(url, (t) => parser.push(t), ctl.signal);
-      if (stopped || opts.done?.()) return;
+      if (stale() || opts.done?.()) return;
       // an answer that ended without a single event: catch up with a plain GET, then wait
       if (got === 0) throw new Error('the stream ended without an event');
     } catch (err) {
-      if (stopped) return;
+      if (stale()) return;
       opts.onLive?.(false);
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
         opts.onError?.(err);
@@ -153,15 +160,25 @@ export function watch(path, opts) {
       } catch {
         // the next try says more
       }
-      if (stopped || opts.done?.()) return;
+      if (stale() || opts.done?.()) return;
     }
     timer = setTimeout(connect, failures ? backoffMs(failures) : 0);
   };
+  const onVisibility = () => {
+    clearTimeout(timer);
+    if (doc.hidden) {
+      generation++;
+      ctl?.abort();
+      opts.onLive?.(false);
+    } else if (!stopped && !opts.done?.()) connect();
+  };
+  doc?.addEventListener('visibilitychange', onVisibility);
   connect();
   return () => {
     stopped = true;
     clearTimeout(timer);
-    ctl.abort();
+    ctl?.abort();
+    doc?.removeEventListener('visibilitychange', onVisibility);
   };
 }
 

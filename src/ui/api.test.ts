@@ -123,6 +123,34 @@ describe('watch', () => {
   });
 });
 
+describe('watch in a hidden tab', () => {
+  it('closes the stream while the tab is hidden and resumes from the last event when shown', async () => {
+    const doc = Object.assign(new EventTarget(), { hidden: false });
+    vi.stubGlobal('document', doc);
+    const calls = fakeFetch([{ status: 200, body: ev(12, { n: 1 }) }]);
+    const seen: unknown[] = [];
+    const stop = watch('/w', { onEvent: (e) => seen.push(e) });
+    await vi.advanceTimersByTimeAsync(10);
+    // the first stream ended after its event; the second stays open
+    expect(calls).toHaveLength(2);
+    doc.hidden = true;
+    doc.dispatchEvent(new Event('visibilitychange'));
+    expect(calls[1]!.signal?.aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(calls).toHaveLength(2);
+    doc.hidden = false;
+    doc.dispatchEvent(new Event('visibilitychange'));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(calls.map((c) => c.url)).toEqual([
+      '/api/v1/w',
+      '/api/v1/w?resourceVersion=12',
+      '/api/v1/w?resourceVersion=12',
+    ]);
+    expect(seen).toEqual([{ n: 1 }]);
+    stop();
+  });
+});
+
 describe('backoffMs', () => {
   it('doubles from 1 s up to 30 s', () => {
     expect([1, 2, 3, 4, 5, 6, 7, 20].map(backoffMs)).toEqual([
