@@ -276,7 +276,7 @@ function Input({ input, parameters, waiting }) {
   } <span class=${`input-state${state.startsWith('missing') ? ' missing' : ''}`}>${state}</span></li>`;
 }
 
-function StepPanel({ run, step, definition, instances, parameters, onClose }) {
+function StepPanel({ run, step, definition, instances, parameters, onClose, onRestartFrom }) {
   const mine = instances.filter((i) => i.step === step);
   const [id, setId] = useState(mine[0]?.id);
   useEffect(() => {
@@ -291,6 +291,7 @@ function StepPanel({ run, step, definition, instances, parameters, onClose }) {
       <h2>Step ${step}</h2>
       <button onClick=${onClose} aria-label="Close step panel">Close</button>
     </div>
+    ${onRestartFrom ? html`<p><button onClick=${() => onRestartFrom(step)}>Restart from this step…</button></p>` : null}
     ${
       mine.length > 1
         ? html`<label>Instance <select value=${id} onChange=${(e) => setId(e.currentTarget.value)}>
@@ -475,8 +476,11 @@ function useLiveRun(name) {
   return state;
 }
 
-/** Restart with other parameters or another version, from failed or from the beginning. */
-function RestartForm({ name, run, declared, onDone }) {
+/**
+ * Restart with other parameters or another version: only what did not succeed, from a step (it
+ * and everything downstream run again, the rest is reused), or from the beginning.
+ */
+function RestartForm({ name, run, declared, steps, initialStep, onDone }) {
   const st = run.status ?? {};
   const phase = st.phase;
   const canFailed = phase === 'Failed' || phase === 'Stopped';
@@ -486,7 +490,8 @@ function RestartForm({ name, run, declared, onDone }) {
     [declared, st.parameters],
   );
   const [values, setValues] = useState(() => paramValues(current));
-  const [from, setFrom] = useState(canFailed ? 'failed' : 'beginning');
+  const [from, setFrom] = useState(initialStep ? 'step' : canFailed ? 'failed' : 'beginning');
+  const [step, setStep] = useState(initialStep ?? steps[0] ?? '');
   const [active, setActive] = useState(false);
   const [submit, busy, error] = useAction(async () => {
     const parameters = changedParams(current, values);
@@ -494,6 +499,7 @@ function RestartForm({ name, run, declared, onDone }) {
       method: 'POST',
       body: {
         from,
+        ...(from === 'step' ? { step } : {}),
         ...(Object.keys(parameters).length ? { parameters } : {}),
         ...(active ? { version: 'active' } : {}),
       },
@@ -503,6 +509,15 @@ function RestartForm({ name, run, declared, onDone }) {
   return html`<form class="restart" onSubmit=${submit} aria-label="Restart with changes">
     <fieldset><legend>Restart</legend>
       ${canFailed ? html`<label><input type="radio" name="from" checked=${from === 'failed'} onChange=${() => setFrom('failed')} /> only what did not succeed</label>` : null}
+      ${
+        steps.length
+          ? html`<label><input type="radio" name="from" checked=${from === 'step'} onChange=${() => setFrom('step')} /> from step${' '}
+          <select aria-label="Restart from step" value=${step} onChange=${(e) => {
+            setStep(e.currentTarget.value);
+            setFrom('step');
+          }}>${steps.map((n) => html`<option value=${n}>${n}</option>`)}</select></label>`
+          : null
+      }
       <label><input type="radio" name="from" checked=${from === 'beginning'} onChange=${() => setFrom('beginning')} /> from the beginning</label>
     </fieldset>
     <${ParamFields} params=${current} values=${values} onChange=${setValues} prefix="restart-" />
@@ -539,6 +554,15 @@ export function RunPage({ name }) {
   const phase = st.phase ?? 'Pending';
   const definition = def?.spec?.definition;
   const finished = FINISHED.has(phase);
+  const stepNames = definition
+    ? [
+        ...new Set(
+          definitionGraph(definition)
+            .nodes.filter((n) => n.step)
+            .map((n) => n.step),
+        ),
+      ]
+    : [];
   return html`<section>
     <h1>Run ${run.metadata.name} <${Phase} phase=${phase} /></h1>
     <dl class="facts inline">
@@ -546,7 +570,7 @@ export function RunPage({ name }) {
       <dt>Started</dt><dd>${when(st.startTime ?? run.metadata.creationTimestamp)}</dd>
       ${st.duration ? html`<dt>Duration</dt><dd>${st.duration}</dd>` : null}
       <dt>Initiator</dt><dd>${run.spec.initiator?.type ?? ''}${run.spec.initiator?.date ? ` ${run.spec.initiator.date}` : ''}</dd>
-      ${run.spec.restartOf ? html`<dt>Restart of</dt><dd><a href=${`#/runs/${seg(run.spec.restartOf.run)}`}>${run.spec.restartOf.run}</a> (from ${run.spec.restartOf.from})</dd>` : null}
+      ${run.spec.restartOf ? html`<dt>Restart of</dt><dd><a href=${`#/runs/${seg(run.spec.restartOf.run)}`}>${run.spec.restartOf.run}</a> (from ${run.spec.restartOf.from === 'step' ? `step ${run.spec.restartOf.step}` : run.spec.restartOf.from})</dd>` : null}
       ${st.summary ? html`<dt>Steps</dt><dd>${st.summary.total}${st.summary.truncated ? ' (only the first are drawn)' : ''}</dd>` : null}
       ${finished ? null : html`<dt>Updates</dt><dd class="live-badge">${live ? 'live' : 'reconnecting…'}</dd>`}
     </dl>
@@ -555,11 +579,12 @@ export function RunPage({ name }) {
       ${!finished ? html`<button disabled=${busy || run.spec.stop} onClick=${() => act('stop')}>${run.spec.stop ? 'Stopping…' : 'Stop'}</button>` : null}
       ${phase === 'Failed' || phase === 'Stopped' ? html`<button disabled=${busy} onClick=${() => act('restart', { from: 'failed' })}>Restart from failed</button>` : null}
       ${finished ? html`<button disabled=${busy} onClick=${() => act('restart', { from: 'beginning' })}>Restart from the beginning</button>` : null}
-      ${finished ? html`<button aria-expanded=${String(restarting)} onClick=${() => setRestarting(!restarting)}>Restart with changes…</button>` : null}
+      ${finished ? html`<button aria-expanded=${String(!!restarting)} onClick=${() => setRestarting(restarting ? false : {})}>Restart with changes…</button>` : null}
     </div>
     ${
       restarting && finished
-        ? html`<${RestartForm} name=${name} run=${run} declared=${def?.spec?.parameters}
+        ? html`<${RestartForm} key=${restarting.step ?? ''} name=${name} run=${run} declared=${def?.spec?.parameters}
+            steps=${stepNames} initialStep=${restarting.step}
             onDone=${(r) => (location.hash = `#/runs/${seg(r.metadata.name)}`)} />`
         : null
     }
@@ -597,7 +622,20 @@ export function RunPage({ name }) {
         <h2>Parameters</h2>
         <${Json} value=${st.parameters} />
       </div>
-      ${selected ? html`<${StepPanel} run=${name} step=${selected} definition=${definition} instances=${instances} parameters=${st.parameters} onClose=${() => setSelected(undefined)} />` : null}
+      ${
+        selected
+          ? html`<${StepPanel} run=${name} step=${selected} definition=${definition} instances=${instances} parameters=${st.parameters}
+            onClose=${() => setSelected(undefined)}
+            onRestartFrom=${
+              finished
+                ? (step) => {
+                    setRestarting({ step });
+                    scrollTo({ top: 0 });
+                  }
+                : undefined
+            } />`
+          : null
+      }
     </div>
   </section>`;
 }

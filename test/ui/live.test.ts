@@ -70,10 +70,15 @@ beforeAll(async () => {
     workflow(
       'live-param',
       {
-        step: {
-          name: 'check',
-          shell: { script: 'echo "n=${n}"; test "${n}" -ge 2 || { echo "n too small" >&2; exit 4; }' },
-        },
+        sequence: [
+          { step: { name: 'prepare', shell: { script: 'echo prepared' } } },
+          {
+            step: {
+              name: 'check',
+              shell: { script: 'echo "n=${n}"; test "${n}" -ge 2 || { echo "n too small" >&2; exit 4; }' },
+            },
+          },
+        ],
       },
       [{ name: 'n', type: 'long', value: 1 }],
     ),
@@ -252,20 +257,28 @@ describe('web UI, live', () => {
     await page.close();
   });
 
-  it('restarts a failed run with a new parameter value, and the new run succeeds', async () => {
+  it('restarts a failed run from a step with a new parameter value, and the new run succeeds', async () => {
     const run = await startRun('live-param');
     const page = await signedIn(`#/runs/${run}`);
     await page.getByRole('heading', { name: /Failed/ }).waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'Restart with changes…' }).click();
+    // from the failed step's panel
+    await page.getByRole('button', { name: /^step check \(shell\): Failed/ }).click();
+    await page.getByRole('button', { name: 'Restart from this step…' }).click();
     const form = page.getByRole('form', { name: 'Restart with changes' });
+    await expect(form.getByLabel('Restart from step').inputValue()).resolves.toBe('check');
+    await expect(form.getByRole('radio', { name: /from step/ }).isChecked()).resolves.toBe(true);
     await expect(form.getByLabel(/^n/).inputValue()).resolves.toBe('1');
     await form.getByLabel(/^n/).fill('3');
     await page.screenshot({ path: join(SHOTS, 'restart-form.png'), fullPage: true });
     await form.getByRole('button', { name: 'Restart run' }).click();
     await page.waitForURL((u) => !u.toString().endsWith(run));
-    await page.getByText('Restart of').waitFor();
+    await page.getByText('(from step check)').waitFor();
     await page.getByRole('heading', { name: /Succeeded/ }).waitFor({ timeout: 60_000 });
     await page.getByText('"n": 3').waitFor();
+    const restarted = page.url().split('/').pop()!;
+    const body = (await api(server.url, 'GET', `${NS}/runs/${restarted}`, undefined, TOKEN)).body;
+    expect(body.spec.restartOf).toEqual({ run, from: 'step', step: 'check' });
+    expect(body.spec.parameters).toEqual([{ name: 'n', value: 3 }]);
     // a value that is not a long is not sent: the field says it is invalid, no run starts
     await page.goto(`${server.url}/#/runs/${run}`);
     await page.getByRole('button', { name: 'Restart with changes…' }).click();
