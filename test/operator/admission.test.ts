@@ -125,7 +125,9 @@ spec:
         .replace('  generateName: hello-', '  generateName: hello-\n  labels: { meson.dev/backfill: bf-1 }'),
     );
     expect(label.status).toBe(1);
-    expect(label.stderr).toContain('metadata.labels["meson.dev/backfill"]: labels under meson.dev/ are set by the system');
+    expect(label.stderr).toContain(
+      'metadata.labels["meson.dev/backfill"]: labels under meson.dev/ are set by the system',
+    );
   });
 
   it('never stands in the way of status writes (the controller’s) or deletes', async () => {
