@@ -107,7 +107,11 @@ describe('workflow services', () => {
     await until('one cron run', () => runs(s, 'minutely').length === 1);
     await new Promise((r) => setTimeout(r, 100));
     expect(runs(s, 'minutely')).toHaveLength(1);
-    expect(runs(s, 'minutely')[0]?.spec.initiator).toEqual({ type: 'cron' });
+    // the slot it ran for is recorded (the run's RUN_TS)
+    expect(runs(s, 'minutely')[0]?.spec.initiator).toEqual({
+      type: 'cron',
+      scheduledTime: '2026-01-01T00:01:00.000Z',
+    });
     s.stop();
     // down for 3 minutes: on restart the catch-up policy (latest) fires once, not three times
     now += 3 * 60_000;
