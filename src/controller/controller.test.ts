@@ -254,6 +254,27 @@ describe('Controller', () => {
     expect(d3.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/spec\.workflow/) });
   });
 
+  it('fails a run that overrides an undeclared parameter or gives one twice, naming the field (no webhook checked it)', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'p', { step: { name: 'a', noop: {} } }, [{ name: 'who', value: 'x' }]);
+    controller.start();
+    const unknown = startRun(store, 'p', [{ name: 'whom', value: 'y' }]);
+    const twice = startRun(store, 'p', [
+      { name: 'who', value: 'a' },
+      { name: 'who', value: 'b' },
+    ]);
+    const ok = startRun(store, 'p', [{ name: 'who', value: 'z' }]);
+    const u = await waitFor(store, unknown.metadata.name);
+    expect(u.status?.phase).toBe('Failed');
+    expect(u.status?.message).toBe(
+      'spec.parameters.whom: unknown parameter "whom": workflow "p" version 1 declares who',
+    );
+    expect((await waitFor(store, twice.metadata.name)).status?.message).toBe(
+      'spec.parameters.who: parameter "who" is given twice',
+    );
+    expect((await waitFor(store, ok.metadata.name)).status?.phase).toBe('Succeeded');
+  });
+
   it('runs a foreach of noops in-process', async () => {
     const { store, controller } = harness();
     addWorkflow(store, 'fe', {

@@ -50,6 +50,7 @@ import {
   PARENT_RUN_LABEL,
   verifiedChildAttempt,
 } from './names.ts';
+import { overrideIssues } from './run-check.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -133,6 +134,8 @@ interface ActiveRun {
   namespace: string;
   name: string;
   workflow: string;
+  /** The run object's uid: its Pods are owned by it (garbage-collected with the run). */
+  uid: string | undefined;
   machine: RunMachine;
   /** Persist its status at the next flush. */
   dirty: boolean;
@@ -532,6 +535,7 @@ export class Controller {
       namespace: run.metadata.namespace,
       name: run.metadata.name,
       workflow: run.spec.workflow,
+      uid: run.metadata.uid,
       machine,
       dirty: true,
       finished: false,
@@ -653,6 +657,14 @@ export class Controller {
       }
       try {
         const version = this.loadVersion(run);
+        // the REST API and the admission webhook refuse these; kubectl without the webhook does not
+        const issues = run.spec.restartOf
+          ? []
+          : overrideIssues(run.spec.workflow, version, run.spec.parameters);
+        if (issues.length > 0) {
+          pass.failRuns.push({ run, message: issues.map((i) => `spec.${i.path}: ${i.message}`).join('; ') });
+          continue;
+        }
         const input: StartRunInput = {
           runId: name,
           workflow: run.spec.workflow,
@@ -792,6 +804,7 @@ export class Controller {
           attempt: a.attempt,
           step: toExecutorStep(a.step),
           queuedAt: this.now(),
+          ...(active.uid ? { runUid: active.uid } : {}),
         };
         const entry: TaskEntry = {
           id,
@@ -806,7 +819,8 @@ export class Controller {
           entry.record = rec.launch as unknown as LaunchRecord;
           entry.req.queuedAt = (rec.data.queuedAt as number | undefined) ?? entry.queuedAt;
           this.scheduler.markRunning(entry.task, entry.record.node ?? this.offerSource.hostname);
-          this.offerSource.hold(id, entry.task.resources);
+          this.offerSource.hold(id, entry.task.resources, entry.record.node);
+          entry.req.resources = entry.task.resources;
           this.launcher.adopt(entry.key, entry.record, entry.req);
           return;
         }
@@ -947,7 +961,9 @@ export class Controller {
         this.kick();
         continue;
       }
-      this.offerSource.hold(p.taskId, p.resources);
+      this.offerSource.hold(p.taskId, p.resources, p.hostname);
+      // a Pod requests exactly what the placement granted (the node offers count it so)
+      entry.req.resources = p.resources;
       entry.record = record;
       entry.record.node = p.hostname;
       pass.putTasks.push(entry);
