@@ -32,7 +32,7 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
 
   --kubeconfig FILE           cluster access (default: $KUBECONFIG, else the in-cluster service account)
   --namespace NS              serve only NS (repeatable; default all namespaces)
-  --api-listen ADDR           /healthz and /readyz (the REST API joins them with the run controller)
+  --api-listen ADDR           /healthz, /readyz and /metrics (the REST API is not served here yet)
                               (default 0.0.0.0:8080; MESON_API_LISTEN)
   --webhook-listen ADDR       admission webhook, HTTPS (default 0.0.0.0:9443; MESON_WEBHOOK_LISTEN)
   --webhook-cert FILE         serving certificate, PEM (MESON_WEBHOOK_CERT); with --webhook-key,
