@@ -8,11 +8,12 @@ import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
 import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
+import type { Offer } from '../offer-adapter/types.ts';
 import type { ControllerStore, ControllerWriteBatch } from '../store/port.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import { type Stored, StoreError } from '../store/types.ts';
-import { Controller, type ControllerDeps, RUN_QUARANTINED } from './controller.ts';
+import { Controller, type ControllerDeps, type OfferSource, RUN_QUARANTINED } from './controller.ts';
 import { ensureVersion } from './workflows.ts';
 
 /**
@@ -122,6 +123,30 @@ class HookedStore implements ControllerStore {
   }
 }
 
+/** Offers of several labelled hosts, as Kubernetes nodes make them (holds are not counted). */
+class HostOffers implements OfferSource {
+  readonly source = 'kubernetes' as const;
+  readonly hostname = 'unknown';
+  private seq = 0;
+  private readonly hosts: { name: string; labels: Record<string, string> }[];
+  constructor(hosts: { name: string; labels: Record<string, string> }[]) {
+    this.hosts = hosts;
+  }
+  offers(now: number): Offer[] {
+    return this.hosts.map((h) => ({
+      id: `${h.name}-${++this.seq}`,
+      source: 'kubernetes' as const,
+      hostname: h.name,
+      agentId: h.name,
+      resources: { cpuMillis: 8000, memoryBytes: 16 * 2 ** 30, diskBytes: 0, gpus: 0 },
+      attributes: { ...h.labels, 'kubernetes.io/hostname': h.name },
+      receivedAt: now,
+    }));
+  }
+  hold(): void {}
+  release(): void {}
+}
+
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
@@ -152,10 +177,12 @@ function harness(
     ...(runLimits ? { runLimits } : {}),
     ...(stepLimits ? { stepLimits } : {}),
     launcher,
-    offers: new LocalOfferSource({
-      hostname: 'test',
-      capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
-    }),
+    offers:
+      opts.deps?.offers ??
+      new LocalOfferSource({
+        hostname: 'test',
+        capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
+      }),
   });
   cleanups.push(() => {
     controller.stop();
@@ -888,5 +915,39 @@ describe('Controller: runs that would take the server down', () => {
     expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
     // nothing of the quarantined run was launched: its writes never committed
     expect(store.listTasks({ run: bad.metadata.name })).toEqual([]);
+  });
+
+  it('places a step on the hosts its constraints allow, one instance per host with uniqueHost (offers of many hosts)', async () => {
+    const { store, controller } = harness(undefined, undefined, undefined, {
+      deps: {
+        offers: new HostOffers([
+          { name: 'a1', labels: { zone: 'a', disk: 'hdd' } },
+          { name: 'b1', labels: { zone: 'b', disk: 'ssd' } },
+          { name: 'b2', labels: { zone: 'b', disk: 'ssd' } },
+          { name: 'b3', labels: { zone: 'b', disk: 'hdd' } },
+        ]),
+      },
+    });
+    addWorkflow(store, 'placed', {
+      foreach: {
+        items: 'range(4)',
+        as: 'i',
+        do: {
+          step: {
+            name: 's',
+            shell: { script: 'sleep 0.3' },
+            constraints: { nodeSelector: { zone: 'b' }, attributes: { disk: 'ssd' }, uniqueHost: true },
+          },
+        },
+      },
+    });
+    controller.start();
+    const run = startRun(store, 'placed');
+    expect((await waitFor(store, run.metadata.name)).status?.phase).toBe('Succeeded');
+    const nodes = store
+      .getStepInstances('default', run.metadata.name)
+      .items.map((r) => (r.data as { placement?: { node?: string } }).placement?.node);
+    expect(nodes).toHaveLength(4);
+    for (const n of nodes) expect(['b1', 'b2']).toContain(n);
   });
 });

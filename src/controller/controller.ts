@@ -37,7 +37,7 @@ import type {
 import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
 import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../offer-adapter/types.ts';
-import { makeTask, Scheduler, type Task } from '../scheduler/index.ts';
+import { makeTask, Scheduler, type Task, type TaskConstraints } from '../scheduler/index.ts';
 import { type ControllerStore, type ControllerWriteBatch, updateStatusRetrying } from '../store/port.ts';
 import type { ResourceObject, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
@@ -810,7 +810,7 @@ export class Controller {
           id,
           key: { namespace: ns, run: active.name, instance: a.instanceId, attempt: a.attempt },
           req,
-          task: this.makeTask(id, ns, a.step, active.priority),
+          task: this.makeTask(id, ns, a.step, active.priority, active.key),
           queuedAt: req.queuedAt!,
         };
         this.tasks.set(id, entry);
@@ -903,13 +903,17 @@ export class Controller {
     if (this.feed.remove(id) === 'scheduler') this.scheduler.remove(id);
   }
 
-  private makeTask(id: string, tenant: string, step: ResolvedStep, runPriority: number): Task {
+  private makeTask(id: string, tenant: string, step: ResolvedStep, runPriority: number, run: string): Task {
     const r = step.resources;
     const noop = step.type === 'noop' || step.type === 'subworkflow';
+    const constraints = noop ? undefined : this.placementConstraints(step);
     return makeTask({
       id,
       tenant,
       priority: (step.priority ?? 0) + runPriority,
+      ...(constraints ? { constraints } : {}),
+      // the instances of one step of one run (a foreach's) are spread by uniqueHost
+      ...(constraints?.uniqueHost ? { groupId: `${run}\u0000${step.name}` } : {}),
       resources: noop
         ? {}
         : {
@@ -920,6 +924,22 @@ export class Controller {
           },
       submittedAt: this.now(),
     });
+  }
+
+  /**
+   * A step's `constraints` as the scheduler takes them: nodeSelector, attributes (each one
+   * equal), uniqueHost. Offers of many hosts only (Kubernetes nodes, Mesos agents): the local
+   * source is one machine, where a step that does not match would wait forever.
+   */
+  private placementConstraints(step: ResolvedStep): TaskConstraints | undefined {
+    const c = step.constraints;
+    if (!c || this.offerSource.source === 'local') return undefined;
+    const out: TaskConstraints = {};
+    if (c.nodeSelector && Object.keys(c.nodeSelector).length > 0) out.nodeSelector = c.nodeSelector;
+    const attrs = Object.entries(c.attributes ?? {});
+    if (attrs.length > 0) out.attributes = attrs.map(([key, v]) => ({ key, operator: 'In', values: [v] }));
+    if (c.uniqueHost) out.uniqueHost = true;
+    return Object.keys(out).length > 0 ? out : undefined;
   }
 
   private schedulePass(pass: Pass): void {
