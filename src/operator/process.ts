@@ -96,6 +96,7 @@ class Leadership {
         try {
           const r = await startReconciler({
             ...rc,
+            ...(this.config.leaderElection ? { identity: this.config.leaderElection.identity } : {}),
             kc: this.config.kc,
             namespaces: this.config.namespaces,
             logger,

@@ -4,15 +4,16 @@
 // (src/launchers/kubernetes.ts). The operator process runs it while it holds the Lease and stops
 // it when it steps down; a new leader adopts the running Pods from the launch records in the
 // store (a Pod's name derives from its launch record, so an adopted attempt never gets a second
-// Pod).
+// Pod). Runs get Kubernetes Events when they start and finish (./events.ts).
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Controller, type Logger } from '../controller/controller.ts';
+import { Controller, type Logger, type RunHooks } from '../controller/controller.ts';
 import { WorkflowServices } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
 import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
 import { KubernetesStore, type KubernetesStoreLimits } from '../store/kubernetes.ts';
+import { EVENT_COMPONENT, RunEvents } from './events.ts';
 
 export interface ReconcilerConfig {
   kc: KubeConfig;
@@ -25,6 +26,8 @@ export interface ReconcilerConfig {
   pods?: PodTemplateOptions;
   storeLimits?: Partial<KubernetesStoreLimits>;
   now?: () => number;
+  /** This replica's name in the Events it records (default meson-operator). */
+  identity?: string;
 }
 
 export interface Reconciler {
@@ -69,7 +72,16 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     throw err;
   }
   const services = new WorkflowServices({ store, now, logger });
-  const ctl = new Controller({ store, launcher, offers, now, logger, hooks: services });
+  const events = new RunEvents({ kc: cfg.kc, logger, now, instance: cfg.identity ?? EVENT_COMPONENT });
+  const hooks: RunHooks = {
+    admit: (run, running, write) => services.admit(run, running, write),
+    runStarted: (run) => events.runStarted(run),
+    runFinished: (run) => {
+      services.runFinished(run);
+      events.runFinished(run);
+    },
+  };
+  const ctl = new Controller({ store, launcher, offers, now, logger, hooks });
   controller = ctl;
   services.start(ctl);
   ctl.start();

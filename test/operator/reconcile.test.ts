@@ -122,6 +122,13 @@ async function finished(name: string, timeoutMs = 60_000): Promise<RunObject> {
   );
 }
 
+/** The Kubernetes Events recorded on a run. */
+async function runEvents(name: string): Promise<{ reason?: string; type?: string; message?: string }[]> {
+  return (
+    await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` })
+  ).items;
+}
+
 async function pods(): Promise<V1Pod[]> {
   return (await core().listNamespacedPod({ namespace: ns.name })).items;
 }
@@ -186,6 +193,12 @@ describe('mesonctl operator reconciles runs', () => {
       return w.status?.lastRunPhase === 'Succeeded' ? true : undefined;
     });
     expect(wf.status?.latestVersion).toBe(1);
+    expect(await runEvents('fanout-1')).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ reason: 'RunStarted', type: 'Normal' }),
+        expect.objectContaining({ reason: 'RunSucceeded', type: 'Normal' }),
+      ]),
+    );
     process.stderr.write(
       `operator: 22-step run (sequence + foreach of 20, 1 s Pods on KWOK) in ${took} ms\n`,
     );
@@ -219,6 +232,11 @@ spec:
     const describe = await kubectlAsync(['get', 'mwfr', 'breaks-1', `--namespace=${ns.name}`, '-o', 'yaml']);
     expect(describe.stdout).toContain('exit code 3');
     expect(describe.stdout).toContain('disk full');
+    const failedEvent = await waitFor('a RunFailed Event', async () =>
+      (await runEvents('breaks-1')).find((e) => e.reason === 'RunFailed'),
+    );
+    expect(failedEvent.type).toBe('Warning');
+    expect(failedEvent.message).toContain('exit code 3');
   });
 
   it('after kill -9 of the leader mid-run, the next leader adopts its Pods: the run completes, no step attempt gets two Pods', async () => {
