@@ -64,6 +64,8 @@ class HookedStore implements ControllerStore {
   maxInFlight = 0;
   passes = 0;
   refused = 0;
+  /** performance.now() of each refusal. */
+  readonly refusedAt: number[] = [];
   private readonly inner: SqliteAsyncStore;
   readonly atomic: boolean;
   private readonly hook: { delayMs?: number; failRun?: string };
@@ -99,6 +101,7 @@ class HookedStore implements ControllerStore {
           pass = true;
           if (failRun && records.some((r) => r.run.startsWith(failRun))) {
             this.refused++;
+            this.refusedAt.push(performance.now());
             throw new StoreError('STORE_TOO_LARGE', `injected: the step instances of ${records[0]?.run}`);
           }
           w.putStepInstances(records);
@@ -893,13 +896,19 @@ describe('Controller: runs that would take the server down', () => {
         hooked = new HookedStore(port, atomic, { failRun: 'unwritable-' });
         return hooked;
       },
-      deps: { maxCommitFailures: 3, retryBackoff: { initialMs: 10, maxMs: 40 } },
+      deps: { maxCommitFailures: 3, retryBackoff: { initialMs: 100, maxMs: 1000 } },
     });
     addWorkflow(store, 'unwritable', { step: { name: 'a', shell: { script: 'sleep 0.2' } } });
     addWorkflow(store, 'good', {
       sequence: [
         { step: { name: 'a', shell: { script: 'true' } } },
-        { step: { name: 'b', shell: { script: 'true' } } },
+        {
+          foreach: {
+            items: 'range(6)',
+            as: 'i',
+            do: { step: { name: 'b', shell: { script: 'sleep 0.05' } } },
+          },
+        },
       ],
     });
     controller.start();
@@ -912,6 +921,12 @@ describe('Controller: runs that would take the server down', () => {
     );
     expect(b.status?.conditions?.[0]).toMatchObject({ type: 'Failed', reason: 'CommitFailed' });
     expect(hooked!.refused).toBeGreaterThanOrEqual(3);
+    // three failed commits (an atomic store refuses twice per commit: together, then alone),
+    // spaced by the backoff however many passes the good run made meanwhile
+    const commits = hooked!.refusedAt.filter((t, i, all) => i === 0 || t - all[i - 1]! > 50);
+    expect(commits).toHaveLength(3);
+    expect(commits[1]! - commits[0]!).toBeGreaterThanOrEqual(95);
+    expect(commits[2]! - commits[1]!).toBeGreaterThanOrEqual(195);
     expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
     // nothing of the quarantined run was launched: its writes never committed
     expect(store.listTasks({ run: bad.metadata.name })).toEqual([]);

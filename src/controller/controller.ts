@@ -209,13 +209,18 @@ export class Controller {
   private again = false;
   /** Recover every run from the store at the next pass (start). */
   private recoverPending = false;
-  /** Runs whose writes failed: rebuilt from the store at the next pass. */
-  private readonly rebuild = new Set<string>();
+  /**
+   * Runs whose writes failed, and when (performance.now()) they are rebuilt from the store: a
+   * pass before then leaves them alone, so a failing run is retried with backoff however often
+   * other runs make passes.
+   */
+  private readonly rebuild = new Map<string, number>();
   /** Consecutive failed commits of a run's writes (reset by a commit that succeeds). */
   private readonly commitFailures = new Map<string, number>();
   /** Runs taken out of service after `maxCommitFailures` failed commits: never driven again here. */
   private readonly quarantined = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private retryDue = 0;
   private readonly maxCommitFailures: number;
   private readonly retryBackoff: { initialMs: number; maxMs: number };
   private stopped = false;
@@ -588,8 +593,15 @@ export class Controller {
         this.recoverPending = false;
         this.resetFromStore(pass);
       }
-      for (const key of this.rebuild) this.rebuildRun(key, pass);
-      this.rebuild.clear();
+      const clock = performance.now();
+      for (const [key, due] of this.rebuild) {
+        if (due > clock) {
+          this.wakeAt(due);
+          continue;
+        }
+        this.rebuild.delete(key);
+        this.rebuildRun(key, pass);
+      }
       pass.deleteTasks.push(...this.finishedTasks.splice(0));
       this.startRuns(pass);
       this.applyStops();
@@ -617,22 +629,36 @@ export class Controller {
     if (!this.scheduled && !this.flushing) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** A pass after `failures` failures in a row: waits initialMs doubled per failure, up to maxMs. */
-  private retryLater(failures: number): void {
-    if (this.stopped || this.retryTimer) return;
+  /** The wait after `failures` failures in a row: initialMs doubled per failure, up to maxMs. */
+  private backoff(failures: number): number {
     const { initialMs, maxMs } = this.retryBackoff;
-    const delay = Math.min(maxMs, initialMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, delay);
+    return Math.min(maxMs, initialMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
+  }
+
+  /** A pass after `failures` failures in a row, after the backoff (unless one is due earlier). */
+  private retryLater(failures: number): void {
+    this.wakeAt(performance.now() + this.backoff(failures));
+  }
+
+  /** A pass at `due` (performance.now() time), unless one is already set for no later. */
+  private wakeAt(due: number): void {
+    if (this.stopped || (this.retryTimer && this.retryDue <= due)) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryDue = due;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.kick();
+      },
+      Math.max(0, due - performance.now()),
+    );
     this.retryTimer.unref();
   }
 
   private startRuns(pass: Pass): void {
     for (const key of [...this.toStart]) {
       this.toStart.delete(key);
-      if (this.runs.has(key) || this.quarantined.has(key)) continue;
+      if (this.runs.has(key) || this.quarantined.has(key) || this.rebuild.has(key)) continue;
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
       // not started yet: no phase, or Pending without engine state (waiting for admission)
@@ -1287,7 +1313,7 @@ export class Controller {
         "run's writes failed; rebuilding it from the store",
       );
       this.dropRun(owner);
-      this.rebuild.add(owner);
+      this.rebuild.set(owner, performance.now() + this.backoff(n));
     }
     if (worst > 0) this.retryLater(worst);
   }
