@@ -182,6 +182,10 @@ spec: { workflow: hello, parameters: [{ name: whom, value: x }] }
       ready: true,
       leaderElection: 'disabled (acting as the only leader)',
     });
+    // the only replica reconciles at once, without a Lease
+    await waitFor('solo to reconcile', async () =>
+      (await readyz(solo)).body.informers === 'synced: reconciling' ? true : undefined,
+    );
     // an API server it cannot reach: alive, but not ready (the Lease was never read)
     const unreachable = join(certs.dir, 'unreachable.kubeconfig');
     writeFileSync(
