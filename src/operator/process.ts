@@ -66,13 +66,21 @@ export type Readiness = { ready: boolean; leaderElection: string; informers: str
  * Runs the reconciler while this process leads: started when it takes the Lease (retried with
  * backoff while the informers cannot start), halted at once when it steps down.
  */
-class Leadership {
+export class Leadership {
   private leading = false;
   private running: Reconciler | undefined;
   private starting: Promise<void> | undefined;
-  private readonly config: OperatorConfig;
-  constructor(config: OperatorConfig) {
+  private readonly config: Pick<
+    OperatorConfig,
+    'reconcile' | 'kc' | 'namespaces' | 'logger' | 'leaderElection'
+  >;
+  private readonly start: typeof startReconciler;
+  constructor(
+    config: Pick<OperatorConfig, 'reconcile' | 'kc' | 'namespaces' | 'logger' | 'leaderElection'>,
+    start: typeof startReconciler = startReconciler,
+  ) {
     this.config = config;
+    this.start = start;
   }
 
   get reconciler(): Reconciler | undefined {
@@ -94,7 +102,7 @@ class Leadership {
     this.starting = (async () => {
       for (let attempt = 1; this.leading && !this.running; attempt++) {
         try {
-          const r = await startReconciler({
+          const r = await this.start({
             ...rc,
             ...(this.config.leaderElection ? { identity: this.config.leaderElection.identity } : {}),
             kc: this.config.kc,
