@@ -19,6 +19,7 @@ import { createMesosMasterServer, MesosMaster } from '../../src/mesos-compat/mas
 import { host, StaticOfferSource } from '../../src/mesos-compat/test-helpers.ts';
 import { LocalOfferSource } from '../../src/offer-adapter/local.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 import type { Stored } from '../../src/store/types.ts';
 
 const POD_EXECUTOR = fileURLToPath(new URL('../../executors/pod.ts', import.meta.url));
@@ -79,7 +80,11 @@ function server(root: string, url: string) {
     launcher: { executorCommand: [process.execPath, POD_EXECUTOR] },
     pool: { declineAfterMs: 200 },
   });
-  controller = new Controller({ store, launcher: mesos.launcher, offers: mesos.offers });
+  controller = new Controller({
+    store: new SqliteAsyncStore(store),
+    launcher: mesos.launcher,
+    offers: mesos.offers,
+  });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
