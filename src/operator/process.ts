@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { createOperatorMetrics } from '../metrics/operator.ts';
-import { kubeAdmissionLookup } from './kube.ts';
+import type { AdmissionPolicy } from './admission.ts';
+import { kubeAdmissionLookup, whoAmI } from './kube.ts';
 import { kubeLeaseClient, LeaderElector, type LeaderElectorOptions } from './leader.ts';
 import { type Reconciler, type ReconcilerConfig, startReconciler } from './reconciler.ts';
 import { buildWebhookApp } from './webhook.ts';
@@ -180,7 +181,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
           ? 'pending: the Lease has not been read yet'
           : `standing by (leader: ${observed || 'none'})`;
     return {
-      ready: !elector || observed !== undefined,
+      ready: (!elector || observed !== undefined) && identityKnown,
       leaderElection,
       informers: leadership.describe(),
       serves: SERVES,
@@ -215,6 +216,30 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
 
   let webhook: FastifyInstance | undefined;
   const started: FastifyInstance[] = [];
+  // Only this process may write a run's system-owned fields (cron/artifact/backfill/subworkflow
+  // initiators, trigger fields, parents, meson.dev/ keys): it creates those runs itself. Until
+  // the API server has said who this process is, nobody may (fail closed; the controller
+  // retries what was refused), and the process is alive but not ready.
+  const policy: AdmissionPolicy = { systemUsers: [] };
+  let identityKnown = !config.webhook;
+  let stopIdentity = false;
+  const learnIdentity = async () => {
+    for (let delay = 500; !stopIdentity; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        const self = await whoAmI(config.kc);
+        policy.systemUsers = [self];
+        identityKnown = true;
+        logger.info({ user: self }, 'admission: system-owned run fields are reserved to this user');
+        return;
+      } catch (err) {
+        logger.warn(
+          { err: (err as Error).message },
+          'cannot learn who this process is yet (SelfSubjectReview)',
+        );
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  };
   try {
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
     started.push(api);
@@ -222,6 +247,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     if (config.webhook) {
       webhook = await buildWebhookApp({
         lookup: kubeAdmissionLookup(config.kc),
+        policy,
         tls: { cert: config.webhook.cert, key: config.webhook.key },
         bodyLimit: config.webhook.bodyLimit,
         requestTimeoutMs: config.webhook.requestTimeoutMs,
@@ -230,6 +256,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
       });
       webhookUrl = await webhook.listen({ host: config.webhook.host, port: config.webhook.port });
       started.push(webhook);
+      void learnIdentity();
     }
     if (elector) elector.start();
     else leadership.begin(); // --leader-elect=false: the only replica reconciles at once
@@ -241,6 +268,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
       reconciler: () => leadership.reconciler,
       close: () => {
         closing ??= (async () => {
+          stopIdentity = true;
           // Stop reconciling, then release: a standby takes over while these servers drain.
           const ended = leadership.end();
           await elector?.stop();

@@ -178,6 +178,8 @@ spec: { workflow: hello, parameters: [{ name: whom, value: x }] }
 
   it('runs without leader election when told, and refuses bad flags with exit 2', async () => {
     const solo = await startReplica('solo', ['--leader-elect=false']);
+    // ready once the API server has said who the process is (the webhook's system user)
+    await waitFor('solo to be ready', async () => ((await readyz(solo)).body.ready ? true : undefined));
     expect((await readyz(solo)).body).toMatchObject({
       ready: true,
       leaderElection: 'disabled (acting as the only leader)',
