@@ -9,9 +9,11 @@ import { HardConstraints, softScore } from './constraints.ts';
 import { formatAmount, hostReasons, summarizeReasons } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
 import { HostIndex, type HostSlot } from './host-index.ts';
+import { type PreemptCandidate, planPreemptions } from './preempt.ts';
 import { taskProblem } from './task.ts';
 import type {
   ClusterState,
+  Eviction,
   FitnessFunction,
   HostFilter,
   HostReason,
@@ -58,6 +60,8 @@ export interface CoreResult {
   /** The task of each placement, index for index (for the Scheduler's bookkeeping). */
   placedTasks: Task[];
   unplaced: Unplaced[];
+  /** Running tasks to evict for tasks left queued (preemption). */
+  evictions: Eviction[];
   decisionMs?: number[];
 }
 
@@ -511,6 +515,9 @@ export function runPass(
   const failed = new Map<string, FailedShape>();
   const byIdentity = o.filters.length > 0 || o.fitnessKind === 2;
   const hasQuotas = state.quotas !== undefined;
+  // Tasks left does-not-fit, in queue order, when preemption may find room for them.
+  const preemptable: PreemptCandidate[] | undefined =
+    state.preemption?.namespaces !== undefined && (state.running?.length ?? 0) > 0 ? [] : undefined;
 
   const hardConstraintsOf = (task: Task): HardConstraints => {
     const c = task.constraints;
@@ -564,6 +571,7 @@ export function runPass(
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
       known.entries.push(entry);
       unplaced.push(entry);
+      preemptable?.push({ task, hard: known.hard, entry });
       return;
     }
     const hard = hardConstraintsOf(task);
@@ -585,6 +593,7 @@ export function runPass(
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
       failed.set(key, { task, hard, entries: [entry] });
       unplaced.push(entry);
+      preemptable?.push({ task, hard, entry });
       return;
     }
     const score = foundScore;
@@ -609,6 +618,8 @@ export function runPass(
     if (clock) decisionMs!.push(clock() - t0);
   }
 
+  const evictions = preemptable ? planPreemptions(index, preemptable, state, o.filters) : [];
+
   // "Why queued", against the hosts as the pass leaves them, once per failed shape.
   for (const shape of failed.values()) {
     const perHost: HostReason[][] = [];
@@ -632,7 +643,7 @@ export function runPass(
     }
   }
 
-  const out: CoreResult = { placements, placedTasks, unplaced };
+  const out: CoreResult = { placements, placedTasks, unplaced, evictions };
   if (decisionMs) out.decisionMs = decisionMs;
   return out;
 }
