@@ -126,8 +126,9 @@ export class HardConstraints {
   private readonly requirements: AttributeRequirement[];
   private readonly affinity: AttributeRequirement[][] | undefined;
   private readonly tolerations: Toleration[];
-  private readonly needsGpu: boolean;
-  private readonly avoidGpuHosts: boolean;
+  readonly needsGpu: boolean;
+  /** GPU hosts are reserved for GPU tasks and this is not one. */
+  readonly avoidGpuHosts: boolean;
   /** Hosts the task's unique-host group already occupies (shared with the pass, which grows it). */
   readonly groupHosts: Set<string> | undefined;
   readonly groupId: string | undefined;
@@ -135,6 +136,8 @@ export class HardConstraints {
   readonly trivial: boolean;
   /** True when the task tolerates no taint: only untainted hosts can take it. */
   readonly toleratesNothing: boolean;
+  /** True when no label constraint and no unique host apply (taints and GPUs aside). */
+  readonly labelFree: boolean;
 
   constructor(task: Task, opts: { reserveGpuHosts: boolean; groupHosts: Set<string> | undefined }) {
     const c = task.constraints;
@@ -152,6 +155,11 @@ export class HardConstraints {
     // Every task, constrained or not, is checked against a tainted host's taints (see
     // tolerates and hostFits). Tasks without tolerations all see the same hosts, so they stay
     // `trivial` (and share remembered bucket scans); tasks with tolerations do not.
+    this.labelFree =
+      this.selectorKeys.length === 0 &&
+      this.requirements.length === 0 &&
+      this.affinity === undefined &&
+      !this.groupHosts;
     this.trivial =
       this.tolerations.length === 0 &&
       this.selectorKeys.length === 0 &&
@@ -162,15 +170,22 @@ export class HardConstraints {
       !this.groupHosts;
   }
 
-  /** True when the task's constraints can rule out hosts regardless of what runs on them. */
-  get selective(): boolean {
-    return (
-      this.selectorKeys.length > 0 ||
-      this.requirements.length > 0 ||
-      this.affinity !== undefined ||
-      this.needsGpu ||
-      this.avoidGpuHosts
-    );
+  /** True when label constraints can rule out hosts (a candidate list may be worth making). */
+  get labelSelective(): boolean {
+    return this.selectorKeys.length > 0 || this.requirements.length > 0 || this.affinity !== undefined;
+  }
+
+  /** Node selector, attribute requirements, required affinity and unique host (no taints, GPUs). */
+  checkLabels(host: HostView): boolean {
+    return this.labelsHold(host.attributes) && !this.groupHosts?.has(host.hostname);
+  }
+
+  private labelsHold(attrs: Readonly<Record<string, string>>): boolean {
+    for (let i = 0; i < this.selectorKeys.length; i++) {
+      if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
+    }
+    for (const r of this.requirements) if (!requirementHolds(r, attrs)) return false;
+    return this.affinity === undefined || affinityHolds(this.affinity, attrs);
   }
 
   /** Whether the task tolerates every blocking taint of the host (hosts without any: true). */
@@ -180,12 +195,7 @@ export class HardConstraints {
 
   /** The constraints that depend only on the host's labels and GPUs (not on the group's hosts). */
   checkStatic(host: HostView): boolean {
-    const attrs = host.attributes;
-    for (let i = 0; i < this.selectorKeys.length; i++) {
-      if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
-    }
-    for (const r of this.requirements) if (!requirementHolds(r, attrs)) return false;
-    if (this.affinity !== undefined && !affinityHolds(this.affinity, attrs)) return false;
+    if (!this.labelsHold(host.attributes)) return false;
     if (!this.tolerates(blockingTaintsOf(host))) return false;
     if (this.needsGpu && host.capacity.gpus === 0) return false;
     if (this.avoidGpuHosts && host.capacity.gpus > 0) return false;

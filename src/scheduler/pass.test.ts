@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Offer } from '../offer-adapter/types.ts';
 import { affinityHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
-import { hostRank } from './host-index.ts';
+import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
+import { resolveOptions, runPass } from './pass.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
 import type { HostView, Taint, Task } from './types.ts';
@@ -211,7 +212,9 @@ describe('the indexed search', () => {
         fc.array(taskArb, { minLength: 1, maxLength: 80 }),
         fc.integer(),
         fc.boolean(),
-        (hs, ts, seed, spread) => {
+        // Host classes: none (all mixed), a few (the rest mixed), or the default.
+        fc.constantFrom(0, 1, 3, MAX_HOST_CLASSES),
+        (hs, ts, seed, spread, maxClasses) => {
           const offers = hs.map((h, i) => {
             const capCpu = h.cores * 1000;
             const capMem = h.memGi * GiB;
@@ -255,7 +258,9 @@ describe('the indexed search', () => {
             return x;
           });
           const fitness = spread ? 'spread' : 'binpack';
-          const res = schedulePass({ tasks, offers, now, options: { goodEnough: null, seed, fitness } });
+          const index = new HostIndex(seed, { maxClasses });
+          for (const o of offers) index.addOffer(o);
+          const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed, fitness }));
           expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
             bruteForce(tasks, offers, seed, spread),
           );
@@ -263,6 +268,31 @@ describe('the indexed search', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('checks taints and labels host by host in the mixed class (past maxClasses)', () => {
+    const taint: Taint = { key: 'dedicated', value: 'x', effect: 'NoSchedule' };
+    const cap = { cpuMillis: 8000, memoryBytes: 32 * GiB, diskBytes: 0, gpus: 0 };
+    for (const maxClasses of [0, MAX_HOST_CLASSES]) {
+      const index = new HostIndex(1, { maxClasses });
+      // Same bucket; the tainted host is the better packed one.
+      index.addOffer(offer('tainted', 2, 2, { capacity: cap, taints: [taint] }));
+      index.addOffer(offer('zone-b', 2, 4, { capacity: cap, attributes: { zone: 'b' } }));
+      index.addOffer(offer('plain', 2, 30, { capacity: cap, attributes: { zone: 'a' } }));
+      const tasks = [
+        task('any', 1, 1),
+        task('zone-a', 1, 1, { constraints: { nodeSelector: { zone: 'a' } } }),
+        task('tolerating', 2, 1, {
+          constraints: { tolerations: [{ key: 'dedicated', operator: 'Exists' }] },
+        }),
+      ];
+      const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null }));
+      expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual([
+        'any@zone-b',
+        'tolerating@tainted',
+        'zone-a@plain',
+      ]);
+    }
   });
 
   it('is deterministic for a seed; the seed only breaks ties', () => {

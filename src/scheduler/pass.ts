@@ -8,7 +8,7 @@ import { BucketScan, SCAN_MIN_HOSTS } from './bucket-scan.ts';
 import { HardConstraints, softScore } from './constraints.ts';
 import { formatAmount, hostReasons, summarizeReasons } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
-import { HostIndex, type HostSlot } from './host-index.ts';
+import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
 import { type PreemptCandidate, planPreemptions } from './preempt.ts';
 import { taskProblem } from './task.ts';
 import type {
@@ -127,25 +127,7 @@ export function scalarRequest(r: ResourceRequest, index: HostIndex, into?: Scala
  * search, also what a score-every-host placer does for every host.
  */
 export function hostFits(r: ResourceRequest, sc: ScalarRequest, s: HostSlot, hard: HardConstraints): boolean {
-  if (
-    s.freeCpu < r.cpuMillis ||
-    s.freeMem < r.memoryBytes ||
-    s.freeDisk < r.diskBytes ||
-    s.freeGpus < r.gpus
-  ) {
-    return false;
-  }
-  if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
-  if (s.blockingTaints !== undefined && !hard.tolerates(s.blockingTaints)) return false;
-  if (sc.count > 0) {
-    const fs = s.freeScalars;
-    for (let i = 0; i < sc.count; i++) {
-      const id = sc.ids[i]!;
-      // A host without the scalar (id -1, or past the host's entries) has none of it.
-      if (id < 0 || id >= fs.length || fs[id]! < sc.amounts[i]!) return false;
-    }
-  }
-  return hard.trivial || hard.check(s);
+  return resourcesFit(r, sc, s) && constraintsHold(s, hard, CHECK_ALL);
 }
 
 /** packedShare on the slot's flattened fields: the same arithmetic, so the same scores. */
@@ -181,21 +163,29 @@ function passesFilters(filters: readonly HostFilter[], task: Task, host: HostSlo
 }
 
 /**
- * Upper bound of the spread score (1 - packing share) of any host of bucket b, given a lower
- * bound of the memory share used in it.
+ * Upper bound of the spread score (1 - packing share) of any host of bucket b of the class, given
+ * a lower bound of the memory share used in it.
  */
-function spreadBound(index: HostIndex, b: number, r: ResourceRequest, minMemUsed: number): number {
+function spreadBound(cls: HostClass, b: number, r: ResourceRequest, minMemUsed: number): number {
   let cpu = 0;
   if (b < HostIndex.LAST_BUCKET) {
     const highFree = (b + 1) * HostIndex.BUCKET_MILLIS;
-    cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / index.minCapCpu));
+    cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / cls.minCapCpu));
   }
-  const mem = Math.min(1, minMemUsed + r.memoryBytes / index.maxCapMem);
+  const mem = Math.min(1, minMemUsed + r.memoryBytes / cls.maxCapMem);
   return 1 - (cpu + mem) / 2;
 }
 
+/** Upper bound of the packing score of any host of the class in bucket b or above. */
+function packBoundFrom(cls: HostClass, b: number, r: ResourceRequest, memUsed: number): number {
+  const lowFree = b * HostIndex.BUCKET_MILLIS;
+  const c = r.cpuMillis;
+  const cpu = lowFree > c ? 1 - (lowFree - c) / cls.maxCapCpu : 1;
+  return (cpu + Math.min(1, memUsed + r.memoryBytes / cls.minCapMem)) / 2;
+}
+
 /** Sets bucket b's free-memory and free-GPU bounds to the exact values over its hosts. */
-function tightenBucket(index: HostIndex, b: number, list: readonly HostSlot[]): void {
+function tightenBucket(cls: HostClass, b: number, list: readonly HostSlot[]): void {
   let mem = -1;
   let memUntainted = -1;
   let gpus = -1;
@@ -206,125 +196,291 @@ function tightenBucket(index: HostIndex, b: number, list: readonly HostSlot[]): 
     if (fm > memUntainted && s.blockingTaints === undefined) memUntainted = fm;
     if (s.freeGpus > gpus) gpus = s.freeGpus;
   }
-  index.tighten(b, mem, memUntainted, gpus);
+  cls.tighten(b, mem, memUntainted, gpus);
 }
 
 /**
- * The best host for the task, or undefined. Visits buckets tightest-first for packing (loosest
- * first for spread), returns at the first host scoring at least goodEnough, and skips buckets
- * whose bound cannot beat the best so far (so with goodEnough off the answer equals a full scan).
+ * Hosts that pass a task's label constraints, per class, in the order a search visits them (by
+ * bucket when the list was made; charges later in the pass may leave the order slightly stale,
+ * which changes only which good-enough host comes first). Used instead of walking the buckets
+ * when few hosts qualify (a rare label).
  */
+export type Candidates = Map<HostClass, HostSlot[]>;
+
+/** How a search checks a host's hard constraints beyond resources. */
+const CHECK_NONE = 0; // uniform class (taints and GPUs checked once for it), no label constraints
+const CHECK_LABELS = 1; // uniform class: labels and unique host
+const CHECK_ALL = 2; // the mixed class: everything, per host
+const CHECK_GROUP = 3; // candidates (labels, taints and GPUs passed): unique host only
+
+/** The search's best host so far and its score (module state: search is not re-entrant). */
+let best: HostSlot | undefined;
+let bestScore = Number.NEGATIVE_INFINITY;
+/** Classes a search may use and their bounds (reused). */
+const classOrder: HostClass[] = [];
+const classBound: number[] = [];
+const classFirst: number[] = [];
+
+function canBoundClass(cls: HostClass, kind: number): boolean {
+  return kind !== 2 && cls.oneDimensionalHosts === 0 && cls.maxCapCpu > 0;
+}
+
 /**
- * Hosts that pass a task's label/GPU constraints, grouped by bucket in the order a search visits
- * them. Used instead of walking every bucket when few hosts qualify (a GPU pool, a rare label).
+ * The best host for the task, or undefined. Visits the classes the task can use, the most
+ * promising first (by the best score any of their hosts could reach); in each, buckets
+ * tightest-first for packing (loosest first for spread). Returns at the first host scoring at
+ * least goodEnough, and skips classes and buckets whose bound cannot beat the best so far (so with
+ * goodEnough off the answer equals a full scan).
  */
-interface Candidates {
-  buckets: number[];
-  lists: HostSlot[][];
-  /** Index of the bucket being visited. */
-  cursor: number;
-}
-
-/** The bucket after b in visiting order, or -1. */
-function nextBucket(index: HostIndex, descending: boolean, b: number, cand: Candidates | undefined): number {
-  if (cand) return ++cand.cursor < cand.buckets.length ? cand.buckets[cand.cursor]! : -1;
-  return descending ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
-}
-
-function candidatesInOrder(hosts: readonly HostSlot[], start: number, descending: boolean): Candidates {
-  const sorted = hosts.filter((s) => s.bucket >= start);
-  sorted.sort((a, b) => (descending ? b.bucket - a.bucket : a.bucket - b.bucket) || a.position - b.position);
-  const out: Candidates = { buckets: [], lists: [], cursor: 0 };
-  for (const s of sorted) {
-    if (out.buckets[out.buckets.length - 1] !== s.bucket) {
-      out.buckets.push(s.bucket);
-      out.lists.push([]);
-    }
-    out.lists[out.lists.length - 1]!.push(s);
-  }
-  return out;
-}
-
 function search(
   index: HostIndex,
   task: Task,
   hard: HardConstraints,
   o: ResolvedOptions,
-  /** Hosts passing the static constraints, when few do; undefined walks the buckets. */
-  eligible?: readonly HostSlot[],
+  /** Hosts passing the label constraints, when few do; undefined walks the buckets. */
+  cand?: Candidates,
 ): HostSlot | undefined {
   const r = task.resources;
-  const c = r.cpuMillis;
   const sc = scalarRequest(r, index, SEARCH_SCALARS);
   const soft = task.constraints?.soft;
   const w = soft && soft.length > 0 ? o.softWeight : 0;
+  const kind = o.fitnessKind;
+  const start = HostIndex.bucketOf(r.cpuMillis);
+  const keep = 1 - w;
+  best = undefined;
+  bestScore = Number.NEGATIVE_INFINITY;
+  let n = 0;
+  const classes = index.classes;
+  for (let i = 0; i < classes.length; i++) {
+    const cls = classes[i]!;
+    if (cls.size === 0) continue;
+    if (cls.uniform) {
+      if (cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) continue;
+      if (hard.needsGpu ? cls.capGpus === 0 : hard.avoidGpuHosts && cls.capGpus > 0) continue;
+      if (cls.capGpus < r.gpus) continue;
+    }
+    if (cand !== undefined && !cand.has(cls)) continue;
+    const first = kind === 1 ? cls.nextBucketDown(HostIndex.LAST_BUCKET) : cls.nextBucketUp(start);
+    if (first < start) continue; // also -1: no host with the CPU
+    let bound = Number.POSITIVE_INFINITY;
+    if (canBoundClass(cls, kind)) {
+      bound =
+        kind === 1
+          ? spreadBound(cls, first, r, cls.minMemUsedUpTo(first))
+          : packBoundFrom(cls, first, r, cls.maxMemUsedFrom(first));
+    }
+    // Insertion by bound, highest first (few classes); equal bounds keep creation order.
+    let j = n++;
+    while (j > 0 && classBound[j - 1]! < bound) {
+      classOrder[j] = classOrder[j - 1]!;
+      classBound[j] = classBound[j - 1]!;
+      classFirst[j] = classFirst[j - 1]!;
+      j--;
+    }
+    classOrder[j] = cls;
+    classBound[j] = bound;
+    classFirst[j] = first;
+  }
+  for (let i = 0; i < n; i++) {
+    // Classes come in falling bound order: once one cannot beat the best, none after it can.
+    if (best !== undefined && keep * classBound[i]! + w + EPSILON < bestScore) break;
+    const cls = classOrder[i]!;
+    const list = cand?.get(cls);
+    const hit =
+      list !== undefined
+        ? scanList(list, task, hard, o, sc, w, CHECK_GROUP)
+        : searchClass(cls, classFirst[i]!, start, task, hard, o, sc, w);
+    // A good-enough host ends this class's scan, not the search: a later class may still hold a
+    // better host (its bound says whether it can), and taking the first good-enough host of the
+    // first class would pack one class while better-shaped ones wait.
+    if (
+      hit !== undefined &&
+      (foundScore > bestScore || (foundScore === bestScore && hit.rank < best!.rank))
+    ) {
+      best = hit;
+      bestScore = foundScore;
+    }
+  }
+  foundScore = bestScore;
+  return best;
+}
+
+/**
+ * Scores one host that fits (fitness, plugin, soft constraints) and keeps it if it beats the
+ * best. Returns true when it scores at least goodEnough (foundScore is then its score).
+ */
+function consider(
+  s: HostSlot,
+  task: Task,
+  o: ResolvedOptions,
+  w: number,
+  scan: BucketScan | undefined,
+): boolean {
+  const kind = o.fitnessKind;
+  const r = task.resources;
+  let score: number;
+  if (kind === 0) score = slotPackedShare(r, s);
+  else if (kind === 1) score = 1 - slotPackedShare(r, s);
+  else {
+    const plugin = o.fitnessPlugin!;
+    try {
+      score = plugin.fitness(task, s);
+    } catch (err) {
+      throw new PluginFailure(`fitness ${plugin.name}`, err);
+    }
+    score = Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 0;
+  }
+  if (w > 0) score = (1 - w) * score + w * softScore(task.constraints!.soft!, s);
+  if (score >= o.goodEnough) {
+    if (scan) scan.version = -1; // met a good-enough host: the list is incomplete
+    foundScore = score;
+    return true;
+  }
+  scan?.offer(s, score);
+  if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+    best = s;
+    bestScore = score;
+  }
+  return false;
+}
+
+/** Resources of one host (ports and scalars included), without constraints. */
+function resourcesFit(r: ResourceRequest, sc: ScalarRequest, s: HostSlot): boolean {
+  if (
+    s.freeCpu < r.cpuMillis ||
+    s.freeMem < r.memoryBytes ||
+    s.freeDisk < r.diskBytes ||
+    s.freeGpus < r.gpus
+  ) {
+    return false;
+  }
+  if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
+  if (sc.count > 0) {
+    const fs = s.freeScalars;
+    for (let i = 0; i < sc.count; i++) {
+      const id = sc.ids[i]!;
+      if (id < 0 || id >= fs.length || fs[id]! < sc.amounts[i]!) return false;
+    }
+  }
+  return true;
+}
+
+function constraintsHold(s: HostSlot, hard: HardConstraints, check: number): boolean {
+  if (check === CHECK_NONE) return true;
+  if (check === CHECK_LABELS) return hard.checkLabels(s);
+  if (check === CHECK_GROUP) return hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname);
+  return (
+    (s.blockingTaints === undefined || hard.tolerates(s.blockingTaints)) && (hard.trivial || hard.check(s))
+  );
+}
+
+/** Resources, constraints and plugin filters of one host. */
+function usable(
+  s: HostSlot,
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+  sc: ScalarRequest,
+  check: number,
+): boolean {
+  return (
+    resourcesFit(task.resources, sc, s) &&
+    constraintsHold(s, hard, check) &&
+    (o.filters.length === 0 || passesFilters(o.filters, task, s))
+  );
+}
+
+/** A linear scan of candidate hosts of one class (no bucket bounds: their order may be stale). */
+function scanList(
+  list: readonly HostSlot[],
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+  sc: ScalarRequest,
+  w: number,
+  check: number,
+): HostSlot | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i]!;
+    if (usable(s, task, hard, o, sc, check) && consider(s, task, o, w, undefined)) return s;
+  }
+  return undefined;
+}
+
+/** The buckets of one class, as search describes; returns a good-enough host or undefined. */
+function searchClass(
+  cls: HostClass,
+  first: number,
+  start: number,
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+  sc: ScalarRequest,
+  w: number,
+): HostSlot | undefined {
+  const r = task.resources;
+  const c = r.cpuMillis;
   const ge = o.goodEnough;
   const kind = o.fitnessKind;
   const filters = o.filters;
-  const plugin = o.fitnessPlugin;
-  const canBound = kind !== 2 && index.oneDimensionalHosts === 0 && index.maxCapCpu > 0;
-  const start = HostIndex.bucketOf(c);
-  let best: HostSlot | undefined;
-  let bestScore = Number.NEGATIVE_INFINITY;
+  const descending = kind === 1;
+  const canBound = canBoundClass(cls, kind);
+  const keep = 1 - w;
+  const check = cls.uniform ? (hard.labelFree ? CHECK_NONE : CHECK_LABELS) : CHECK_ALL;
+  // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
+  // host and the request (see bucket-scan.ts): in a uniform class, taints and GPUs are the
+  // class's, so tolerating and GPU tasks qualify too.
+  const remember =
+    (cls.uniform ? hard.labelFree : hard.trivial) && w === 0 && filters.length === 0 && kind !== 2;
+  const mem = r.memoryBytes;
+  const gpus = r.gpus;
+  const maxFreeMem = hard.toleratesNothing ? cls.bucketMaxFreeMemUntainted : cls.bucketMaxFreeMem;
+  const maxFreeGpus = cls.bucketMaxFreeGpus;
   // Bounds (packing): a host with at least F millicores free scores at most
   // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2. Both parts only fall as buckets
   // rise (the memory part taken as the largest share in any bucket from here up), so once that
   // bound drops below the best host found, no bucket above can beat it: stop.
-  const invMaxCap = 1 / index.maxCapCpu;
-  const memAdd = r.memoryBytes / index.minCapMem;
-  const keep = 1 - w;
-  // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
-  // host and the request (see bucket-scan.ts).
-  const remember = hard.trivial && w === 0 && filters.length === 0 && kind !== 2 && eligible === undefined;
-  // The same visiting order either way: the candidates' buckets, or every non-empty bucket.
-  const cand = eligible ? candidatesInOrder(eligible, start, kind === 1) : undefined;
-  let b = cand
-    ? (cand.buckets[0] ?? -1)
-    : kind === 1
-      ? index.nextBucketDown(HostIndex.LAST_BUCKET)
-      : index.nextBucketUp(start);
-  const mem = r.memoryBytes;
-  const gpus = r.gpus;
-  const maxFreeMem = hard.toleratesNothing ? index.bucketMaxFreeMemUntainted : index.bucketMaxFreeMem;
-  const maxFreeGpus = index.bucketMaxFreeGpus;
-  while (b >= 0 && b >= start) {
+  const invMaxCap = 1 / cls.maxCapCpu;
+  const memAdd = mem / cls.minCapMem;
+  let b = first;
+  while (b >= start) {
     // No host of the bucket has the memory or GPUs (bounds never below the truth): skip it.
     if (maxFreeMem[b]! < mem || maxFreeGpus[b]! < gpus) {
-      b = nextBucket(index, kind === 1, b, cand);
+      b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
       continue;
     }
     if (canBound && best !== undefined) {
       let bound: number;
-      if (kind === 1) {
-        bound = spreadBound(index, b, r, index.bucketMinMemUsed[b]!);
+      if (descending) {
+        bound = spreadBound(cls, b, r, cls.bucketMinMemUsed[b]!);
         // Early stop, as for packing: buckets are visited downwards, so the CPU part of the bound
         // only falls; with the smallest memory share of any bucket from here down, once that
         // bound is below the best host found, no bucket below can beat it.
         if (keep * bound + w + EPSILON < bestScore) {
-          const below = spreadBound(index, b, r, index.minMemUsedUpTo(b));
+          const below = spreadBound(cls, b, r, cls.minMemUsedUpTo(b));
           if (keep * below + w + EPSILON < bestScore) break;
         }
       } else {
         const lowFree = b * HostIndex.BUCKET_MILLIS;
         const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
-        bound = (cpu + Math.min(1, index.bucketMaxMemUsed[b]! + memAdd)) / 2;
+        bound = (cpu + Math.min(1, cls.bucketMaxMemUsed[b]! + memAdd)) / 2;
         if (keep * bound + w + EPSILON < bestScore) {
-          const above = (cpu + Math.min(1, index.maxMemUsedFrom(b) + memAdd)) / 2;
+          const above = (cpu + Math.min(1, cls.maxMemUsedFrom(b) + memAdd)) / 2;
           if (keep * above + w + EPSILON < bestScore) break;
         }
       }
       if (keep * bound + w + EPSILON < bestScore) {
-        b = nextBucket(index, kind === 1, b, cand);
+        b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
     }
-    const list = cand ? cand.lists[cand.cursor]! : index.buckets[b]!;
+    const list = cls.buckets[b]!;
     // A remembered scan of this bucket for this shape gives the bucket's best host at once;
     // otherwise the scan below is remembered (when the task qualifies and the bucket is big).
     let scan: BucketScan | undefined;
     if (remember && list.length >= SCAN_MIN_HOSTS) {
-      scan = index.bucketScans[b];
-      const version = index.bucketVersion[b]!;
+      scan = cls.bucketScans[b];
+      const version = cls.bucketVersion[b]!;
       const s = scan?.matches(version, kind, ge, r, sc) ? scan.firstIn(b) : undefined;
       if (s !== undefined) {
         const score = scan!.headScore();
@@ -332,49 +488,27 @@ function search(
           best = s;
           bestScore = score;
         }
-        b = nextBucket(index, kind === 1, b, cand);
+        b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
-      scan ??= index.bucketScans[b] = new BucketScan();
+      scan ??= cls.bucketScans[b] = new BucketScan();
       scan.reset(version, kind, ge, r, sc);
     }
     let fits = 0;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
-      if (!hostFits(r, sc, s, hard)) continue;
+      if (!resourcesFit(r, sc, s) || !constraintsHold(s, hard, check)) continue;
       fits++;
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
-      let score: number;
-      if (kind === 0) score = slotPackedShare(r, s);
-      else if (kind === 1) score = 1 - slotPackedShare(r, s);
-      else {
-        try {
-          score = plugin!.fitness(task, s);
-        } catch (err) {
-          throw new PluginFailure(`fitness ${plugin!.name}`, err);
-        }
-        score = Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 0;
-      }
-      if (w > 0) score = (1 - w) * score + w * softScore(soft!, s);
-      if (score >= ge) {
-        if (scan) scan.version = -1; // met a good-enough host: the list is incomplete
-        foundScore = score;
-        return s;
-      }
-      scan?.offer(s, score);
-      if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
-        best = s;
-        bestScore = score;
-      }
+      if (consider(s, task, o, w, scan)) return s;
     }
-    // A whole bucket (not a candidate list) where nothing fit: learn its exact free-resource
-    // bounds, so that later tasks skip it if it lacks what they need. (Only then: the per-host
-    // bookkeeping would slow down every scan that does find hosts.)
-    if (fits === 0 && !cand) tightenBucket(index, b, list);
-    b = nextBucket(index, kind === 1, b, cand);
+    // A whole bucket where nothing fit: learn its exact free-resource bounds, so that later tasks
+    // skip it if it lacks what they need. (Only then: the per-host bookkeeping would slow down
+    // every scan that does find hosts.)
+    if (fits === 0) tightenBucket(cls, b, list);
+    b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
   }
-  foundScore = bestScore;
-  return best;
+  return undefined;
 }
 
 /**
@@ -538,10 +672,11 @@ export function runPass(
       groupHosts: unique ? groupSet(task.groupId!) : undefined,
     });
   };
-  // Per pass (labels and hosts do not change within one): hosts passing each constraint set,
-  // kept only when at most 1 in 8 hosts qualify, where walking a short list beats the buckets.
-  const eligibleCache = new Map<string, HostSlot[] | undefined>();
-  const eligibleHosts = (task: Task, hard: HardConstraints): HostSlot[] | undefined => {
+  // Per pass (labels and hosts do not change within one): hosts passing each constraint set, by
+  // class in visiting order, kept only when at most 1 in 8 hosts qualify, where a short list
+  // beats walking the buckets.
+  const eligibleCache = new Map<string, Candidates | undefined>();
+  const eligibleHosts = (task: Task, hard: HardConstraints): Candidates | undefined => {
     const c = task.constraints;
     const key = JSON.stringify([
       c?.nodeSelector,
@@ -552,7 +687,17 @@ export function runPass(
     ]);
     if (eligibleCache.has(key)) return eligibleCache.get(key);
     const hosts = index.slots.filter((s) => hard.checkStatic(s));
-    const kept = hosts.length * 8 <= index.size ? hosts : undefined;
+    let kept: Candidates | undefined;
+    if (hosts.length * 8 <= index.size) {
+      const down = o.fitnessKind === 1;
+      hosts.sort((a, b) => (down ? b.bucket - a.bucket : a.bucket - b.bucket) || a.position - b.position);
+      kept = new Map();
+      for (const s of hosts) {
+        const list = kept.get(s.cls!);
+        if (list) list.push(s);
+        else kept.set(s.cls!, [s]);
+      }
+    }
     eligibleCache.set(key, kept);
     return kept;
   };
@@ -577,7 +722,7 @@ export function runPass(
     const hard = hardConstraintsOf(task);
     let slot: HostSlot | undefined;
     try {
-      slot = search(index, task, hard, o, hard.selective ? eligibleHosts(task, hard) : undefined);
+      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(task, hard) : undefined);
     } catch (err) {
       if (!(err instanceof PluginFailure)) throw err;
       unplaced.push({
