@@ -6,7 +6,7 @@
 
 import { BucketScan, SCAN_MIN_HOSTS } from './bucket-scan.ts';
 import { HardConstraints, softScore } from './constraints.ts';
-import { formatAmount, hostReasons, summarizeReasons } from './explain.ts';
+import { explainLazily, explainShape, formatAmount, HostSnapshot } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
 import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
 import { type PreemptCandidate, planPreemptions } from './preempt.ts';
@@ -16,7 +16,6 @@ import type {
   Eviction,
   FitnessFunction,
   HostFilter,
-  HostReason,
   Placement,
   ReasonSummary,
   ResourceName,
@@ -765,26 +764,17 @@ export function runPass(
 
   const evictions = preemptable ? planPreemptions(index, preemptable, state, o.filters) : [];
 
-  // "Why queued", against the hosts as the pass leaves them, once per failed shape.
-  for (const shape of failed.values()) {
-    const perHost: HostReason[][] = [];
-    const hosts: { hostname: string; reasons: HostReason[] }[] = [];
-    for (const s of index.slots) {
-      let reasons: HostReason[];
-      try {
-        reasons = hostReasons(shape.task, s, shape.hard, o.filters);
-      } catch (err) {
-        reasons = [
-          { kind: 'filter', filter: 'explain', message: err instanceof Error ? err.message : String(err) },
-        ];
-      }
-      perHost.push(reasons);
-      if (o.explainHosts) hosts.push({ hostname: s.hostname, reasons });
-    }
-    const summary = summarizeReasons(perHost, totalHosts);
-    for (const e of shape.entries) {
-      e.reasons = summary;
-      if (o.explainHosts) e.hosts = hosts;
+  // "Why queued", against the hosts as the pass leaves them, once per failed shape, computed
+  // when first read (most are not).
+  if (failed.size > 0) {
+    const snapshot = index.slots.map((s) => new HostSnapshot(s));
+    for (const shape of failed.values()) {
+      let done: ReturnType<typeof explainShape> | undefined;
+      const compute = () => {
+        done ??= explainShape(shape.task, shape.hard, snapshot, o.filters, o.explainHosts);
+        return done;
+      };
+      for (const e of shape.entries) explainLazily(e, compute, o.explainHosts);
     }
   }
 
