@@ -25,12 +25,15 @@ describe('remembered bucket scans', () => {
       fc.property(
         fc.array(stateArb, { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 20, max: 120 }),
-        fc.array(fc.array(shapeArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+        // Up to 10 shapes: more than a bucket keeps scans for (SCAN_SHAPES).
+        fc.array(fc.array(shapeArb, { minLength: 1, maxLength: 10 }), { minLength: 1, maxLength: 3 }),
         fc.integer({ min: 1, max: 80 }),
         fc.constantFrom(null, 0.3, 0.5, 0.9),
         fc.boolean(),
         fc.integer(),
-        (states, hostCount, passes, perShape, goodEnough, spread, seed) => {
+        // Shapes one after the other, or interleaved task by task.
+        fc.boolean(),
+        (states, hostCount, passes, perShape, goodEnough, spread, seed, interleave) => {
           const run = (filters: HostFilter[]) => {
             const options: SchedulerOptions = {
               goodEnough,
@@ -63,11 +66,11 @@ describe('remembered bucket scans', () => {
                 }
               }
               let n = 0;
-              for (const shape of shapes) {
+              for (const [j, shape] of shapes.entries()) {
                 for (let k = 0; k < perShape; k++) {
                   s.enqueue(
                     task(`p${pass}-${n++}`, 0, 0, {
-                      submittedAt: n,
+                      submittedAt: interleave ? k * shapes.length + j : n,
                       resources: {
                         cpuMillis: shape.millis,
                         memoryBytes: shape.memMi * 1024 * 1024,

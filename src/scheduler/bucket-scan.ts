@@ -25,12 +25,21 @@ import type { ScalarRequest } from './pass.ts';
 
 /** How many of a bucket's best hosts a scan keeps. */
 export const SCAN_KEEP = 32;
+/**
+ * Scans a bucket keeps, one per task shape: tasks of a few shapes interleave (a foreach of 1, 2, 4
+ * and 8 cores), and a single remembered scan would be replaced by each in turn.
+ */
+export const SCAN_SHAPES = 8;
 /** Smaller buckets are cheap to rescan and are not remembered. */
 export const SCAN_MIN_HOSTS = 16;
+
+let resets = 0;
 
 export class BucketScan {
   /** The bucket version the list was made at. */
   version = -1;
+  /** When it was last reset (the least recent is replaced first). */
+  stamp = 0;
   kind = -1;
   goodEnough = 0;
   cpu = 0;
@@ -71,6 +80,7 @@ export class BucketScan {
   /** Starts a new list for a task of this shape (the arrays are reused). */
   reset(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): void {
     this.version = version;
+    this.stamp = ++resets;
     this.kind = kind;
     this.goodEnough = goodEnough;
     this.cpu = r.cpuMillis;

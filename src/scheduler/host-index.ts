@@ -171,8 +171,8 @@ export class HostClass {
    * remembered scan of the bucket (bucket-scan.ts) is valid while this holds.
    */
   readonly bucketVersion = new Float64Array(BUCKET_COUNT);
-  /** The remembered scan of each bucket, if any (owned by the search). */
-  readonly bucketScans: (BucketScan | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
+  /** The remembered scans of each bucket, one per task shape (owned by the search). */
+  readonly bucketScans: (BucketScan[] | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
   maxCapCpu = 0;
   minCapCpu = Number.POSITIVE_INFINITY;

@@ -4,7 +4,7 @@
  * hosts which cannot beat the best found so far. Pure: no clock, no randomness of its own.
  */
 
-import { BucketScan, SCAN_MIN_HOSTS } from './bucket-scan.ts';
+import { BucketScan, SCAN_MIN_HOSTS, SCAN_SHAPES } from './bucket-scan.ts';
 import { HardConstraints, softScore } from './constraints.ts';
 import { explainLazily, explainShape, formatAmount, HostSnapshot } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
@@ -373,6 +373,35 @@ function constraintsHold(s: HostSlot, hard: HardConstraints, check: number): boo
   );
 }
 
+/** The bucket's remembered scan for this shape at this version, if any. */
+function findScan(
+  scans: readonly BucketScan[],
+  version: number,
+  kind: number,
+  ge: number,
+  r: ResourceRequest,
+  sc: ScalarRequest,
+): BucketScan | undefined {
+  for (let i = 0; i < scans.length; i++) if (scans[i]!.matches(version, kind, ge, r, sc)) return scans[i];
+  return undefined;
+}
+
+/** A scan to reuse for a new shape: an outdated one, a new one, or the least recently made. */
+function spareScan(scans: BucketScan[], version: number): BucketScan {
+  let oldest: BucketScan | undefined;
+  for (let i = 0; i < scans.length; i++) {
+    const x = scans[i]!;
+    if (x.version !== version) return x;
+    if (oldest === undefined || x.stamp < oldest.stamp) oldest = x;
+  }
+  if (scans.length < SCAN_SHAPES) {
+    const fresh = new BucketScan();
+    scans.push(fresh);
+    return fresh;
+  }
+  return oldest!;
+}
+
 /** Resources, constraints and plugin filters of one host. */
 function usable(
   s: HostSlot,
@@ -478,9 +507,14 @@ function searchClass(
     // otherwise the scan below is remembered (when the task qualifies and the bucket is big).
     let scan: BucketScan | undefined;
     if (remember && list.length >= SCAN_MIN_HOSTS) {
-      scan = cls.bucketScans[b];
+      let scans = cls.bucketScans[b];
+      if (scans === undefined) {
+        scans = [];
+        cls.bucketScans[b] = scans;
+      }
       const version = cls.bucketVersion[b]!;
-      const s = scan?.matches(version, kind, ge, r, sc) ? scan.firstIn(b) : undefined;
+      scan = findScan(scans, version, kind, ge, r, sc);
+      const s = scan?.firstIn(b);
       if (s !== undefined) {
         const score = scan!.headScore();
         if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
@@ -490,7 +524,7 @@ function searchClass(
         b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
-      scan ??= cls.bucketScans[b] = new BucketScan();
+      scan ??= spareScan(scans, version);
       scan.reset(version, kind, ge, r, sc);
     }
     let fits = 0;
