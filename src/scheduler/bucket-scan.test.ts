@@ -20,6 +20,8 @@ describe('remembered bucket scans', () => {
       millis: fc.constantFrom(0, 50, 100, 250, 1000),
       memMi: fc.constantFrom(0, 500, 4096),
       pods: fc.constantFrom(0, 1, 2),
+      // Label constraints are part of a remembered scan's key.
+      zone: fc.constantFrom(undefined, 'a', 'b'),
     });
     fc.assert(
       fc.property(
@@ -52,6 +54,7 @@ describe('remembered bucket scans', () => {
                   scalars: { pods: st.pods },
                 },
                 capacity: { cpuMillis: 4000, memoryBytes: 32 * GiB, diskBytes: 0, gpus: 0 },
+                attributes: { zone: ['a', 'b', 'c'][i % 3]! },
               });
             };
             for (let i = 0; i < hostCount; i++) s.addOffer(offerFor(i, 0));
@@ -76,6 +79,7 @@ describe('remembered bucket scans', () => {
                         memoryBytes: shape.memMi * 1024 * 1024,
                         scalars: { pods: shape.pods },
                       },
+                      ...(shape.zone ? { constraints: { nodeSelector: { zone: shape.zone } } } : {}),
                     }),
                   );
                 }

@@ -26,10 +26,11 @@ import type { ScalarRequest } from './pass.ts';
 /** How many of a bucket's best hosts a scan keeps. */
 export const SCAN_KEEP = 32;
 /**
- * Scans a bucket keeps, one per task shape: tasks of a few shapes interleave (a foreach of 1, 2, 4
- * and 8 cores), and a single remembered scan would be replaced by each in turn.
+ * Scans a bucket keeps, one per task shape (resources and label constraints): tasks of several
+ * shapes interleave (1 to 8 cores, a few zone selectors), and a single remembered scan would be
+ * replaced by each in turn.
  */
-export const SCAN_SHAPES = 8;
+export const SCAN_SHAPES = 32;
 /** Smaller buckets are cheap to rescan and are not remembered. */
 export const SCAN_MIN_HOSTS = 16;
 
@@ -40,6 +41,8 @@ export class BucketScan {
   version = -1;
   /** When it was last reset (the least recent is replaced first). */
   stamp = 0;
+  /** The task's label constraints (HardConstraints.labelKey): they decide which hosts qualify. */
+  labels = '';
   kind = -1;
   goodEnough = 0;
   cpu = 0;
@@ -57,10 +60,18 @@ export class BucketScan {
   head = 0;
 
   /** Whether this scan was made for a task of this shape at this bucket version. */
-  matches(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): boolean {
+  matches(
+    version: number,
+    kind: number,
+    goodEnough: number,
+    r: ResourceRequest,
+    sc: ScalarRequest,
+    labels: string,
+  ): boolean {
     if (
       this.version !== version ||
       this.kind !== kind ||
+      this.labels !== labels ||
       this.goodEnough !== goodEnough ||
       this.cpu !== r.cpuMillis ||
       this.mem !== r.memoryBytes ||
@@ -78,7 +89,15 @@ export class BucketScan {
   }
 
   /** Starts a new list for a task of this shape (the arrays are reused). */
-  reset(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): void {
+  reset(
+    version: number,
+    kind: number,
+    goodEnough: number,
+    r: ResourceRequest,
+    sc: ScalarRequest,
+    labels: string,
+  ): void {
+    this.labels = labels;
     this.version = version;
     this.stamp = ++resets;
     this.kind = kind;

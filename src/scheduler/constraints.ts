@@ -170,6 +170,19 @@ export class HardConstraints {
       !this.groupHosts;
   }
 
+  /** The label constraints as text: equal for tasks whose labels rule out the same hosts. */
+  get labelKey(): string {
+    this.labelText ??= JSON.stringify([
+      this.selectorKeys,
+      this.selectorValues,
+      this.requirements,
+      this.affinity,
+    ]);
+    return this.labelText;
+  }
+
+  private labelText: string | undefined;
+
   /** True when label constraints can rule out hosts (a candidate list may be worth making). */
   get labelSelective(): boolean {
     return this.selectorKeys.length > 0 || this.requirements.length > 0 || this.affinity !== undefined;

@@ -381,8 +381,10 @@ function findScan(
   ge: number,
   r: ResourceRequest,
   sc: ScalarRequest,
+  labels: string,
 ): BucketScan | undefined {
-  for (let i = 0; i < scans.length; i++) if (scans[i]!.matches(version, kind, ge, r, sc)) return scans[i];
+  for (let i = 0; i < scans.length; i++)
+    if (scans[i]!.matches(version, kind, ge, r, sc, labels)) return scans[i];
   return undefined;
 }
 
@@ -458,8 +460,14 @@ function searchClass(
   // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
   // host and the request (see bucket-scan.ts): in a uniform class, taints and GPUs are the
   // class's, so tolerating and GPU tasks qualify too.
+  // Label constraints are part of the scan's key (labels only change with a host's offers, which
+  // bumps the bucket's version); unique hosts are not (the group's hosts change within a pass).
   const remember =
-    (cls.uniform ? hard.labelFree : hard.trivial) && w === 0 && filters.length === 0 && kind !== 2;
+    (cls.uniform ? hard.groupHosts === undefined : hard.trivial) &&
+    w === 0 &&
+    filters.length === 0 &&
+    kind !== 2;
+  const labels = remember && !hard.labelFree ? hard.labelKey : '';
   const mem = r.memoryBytes;
   const gpus = r.gpus;
   const maxFreeMem = hard.toleratesNothing ? cls.bucketMaxFreeMemUntainted : cls.bucketMaxFreeMem;
@@ -513,7 +521,7 @@ function searchClass(
         cls.bucketScans[b] = scans;
       }
       const version = cls.bucketVersion[b]!;
-      scan = findScan(scans, version, kind, ge, r, sc);
+      scan = findScan(scans, version, kind, ge, r, sc, labels);
       const s = scan?.firstIn(b);
       if (s !== undefined) {
         const score = scan!.headScore();
@@ -525,7 +533,7 @@ function searchClass(
         continue;
       }
       scan ??= spareScan(scans, version);
-      scan.reset(version, kind, ge, r, sc);
+      scan.reset(version, kind, ge, r, sc, labels);
     }
     let fits = 0;
     for (let i = 0; i < list.length; i++) {
