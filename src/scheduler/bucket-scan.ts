@@ -26,11 +26,12 @@ import type { ScalarRequest } from './pass.ts';
 /** How many of a bucket's best hosts a scan keeps. */
 export const SCAN_KEEP = 32;
 /**
- * Scans a bucket keeps, one per task shape (resources and label constraints): tasks of several
- * shapes interleave (1 to 8 cores, a few zone selectors), and a single remembered scan would be
- * replaced by each in turn.
+ * Scans a bucket keeps, one per task shape (resources and label constraints): tasks of many
+ * shapes interleave (B3: 1 to 8 cores times a dozen selectors and affinities), and a scan
+ * replaced before its shape comes back costs a rescan of the whole bucket. Only buckets of
+ * SCAN_MIN_HOSTS or more hosts keep any.
  */
-export const SCAN_SHAPES = 32;
+export const SCAN_SHAPES = 128;
 /** Smaller buckets are cheap to rescan and are not remembered. */
 export const SCAN_MIN_HOSTS = 16;
 
