@@ -557,6 +557,24 @@ function searchClass(
  * queued task is tried pass after pass: reusing its key saves building and hashing it again.
  */
 const shapeKeys = new WeakMap<Task, string>();
+const constraintKeys = new WeakMap<Task, string>();
+
+/**
+ * The task's label constraints and tolerations as text, '' when it has none: tasks with equal
+ * keys are refused by the same hosts' labels and taints. Cached per task, as shapeKey.
+ */
+function constraintKey(task: Task): string {
+  let key = constraintKeys.get(task);
+  if (key === undefined) {
+    const c = task.constraints;
+    key =
+      c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations)
+        ? JSON.stringify([c.nodeSelector, c.attributes, c.nodeAffinity, c.tolerations])
+        : '';
+    constraintKeys.set(task, key);
+  }
+  return key;
+}
 
 /** Tasks with the same key fit the same hosts; once one fails in a pass, the rest fail too. */
 function shapeKey(task: Task, byIdentity: boolean): string {
@@ -565,11 +583,9 @@ function shapeKey(task: Task, byIdentity: boolean): string {
     const r = task.resources;
     key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
     if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
-    const c = task.constraints;
-    if (c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations || c.uniqueHost)) {
-      key += `|${JSON.stringify([c.nodeSelector, c.attributes, c.nodeAffinity, c.tolerations])}`;
-      if (c.uniqueHost) key += `|group:${task.groupId}`;
-    }
+    const labels = constraintKey(task);
+    if (labels !== '') key += `|${labels}`;
+    if (task.constraints?.uniqueHost) key += `|group:${task.groupId}`;
     shapeKeys.set(task, key);
   }
   return byIdentity ? `${key}|id:${task.id}` : key;
@@ -694,6 +710,7 @@ export function runPass(
   const preemptable: PreemptCandidate[] | undefined =
     state.preemption?.namespaces !== undefined && (state.running?.length ?? 0) > 0 ? [] : undefined;
 
+  const hardCache = new Map<string, HardConstraints>();
   const hardConstraintsOf = (task: Task): HardConstraints => {
     const c = task.constraints;
     const unique = c?.uniqueHost === true && task.groupId !== undefined;
@@ -708,24 +725,27 @@ export function runPass(
     ) {
       return UNCONSTRAINED;
     }
-    return new HardConstraints(task, {
-      reserveGpuHosts: o.reserveGpuHosts,
-      groupHosts: unique ? groupSet(task.groupId!) : undefined,
-    });
+    if (unique) {
+      return new HardConstraints(task, {
+        reserveGpuHosts: o.reserveGpuHosts,
+        groupHosts: groupSet(task.groupId!),
+      });
+    }
+    // The same for every task with these constraints (and GPU need) in this pass.
+    const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
+    let hard = hardCache.get(key);
+    if (hard === undefined) {
+      hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
+      hardCache.set(key, hard);
+    }
+    return hard;
   };
   // Per pass (labels and hosts do not change within one): hosts passing each constraint set, by
   // class in visiting order, kept only when at most 1 in 8 hosts qualify, where a short list
   // beats walking the buckets.
   const eligibleCache = new Map<string, Candidates | undefined>();
   const eligibleHosts = (task: Task, hard: HardConstraints): Candidates | undefined => {
-    const c = task.constraints;
-    const key = JSON.stringify([
-      c?.nodeSelector,
-      c?.attributes,
-      c?.nodeAffinity,
-      c?.tolerations,
-      task.resources.gpus > 0,
-    ]);
+    const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
     if (eligibleCache.has(key)) return eligibleCache.get(key);
     const hosts = index.slots.filter((s) => hard.checkStatic(s));
     let kept: Candidates | undefined;
