@@ -183,6 +183,19 @@ export class HardConstraints {
 
   private labelText: string | undefined;
 
+  /**
+   * False when no host with these label values can pass the label constraints (a necessary
+   * condition: true does not mean one does). `values`: label, value, count of hosts.
+   */
+  mayMatch(values: ReadonlyMap<string, ReadonlyMap<string, number>>): boolean {
+    for (let i = 0; i < this.selectorKeys.length; i++) {
+      if (!values.get(this.selectorKeys[i]!)?.has(this.selectorValues[i]!)) return false;
+    }
+    for (const r of this.requirements) if (!requirementMayHold(r, values)) return false;
+    if (this.affinity === undefined) return true;
+    return this.affinity.some((term) => term.every((r) => requirementMayHold(r, values)));
+  }
+
   /** True when label constraints can rule out hosts (a candidate list may be worth making). */
   get labelSelective(): boolean {
     return this.selectorKeys.length > 0 || this.requirements.length > 0 || this.affinity !== undefined;
@@ -266,6 +279,17 @@ export class HardConstraints {
       });
     }
   }
+}
+
+/** False when no host with these label values can meet the requirement (In and Exists; others: true). */
+function requirementMayHold(
+  r: AttributeRequirement,
+  values: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): boolean {
+  if (r.operator === 'Exists') return values.has(r.key);
+  if (r.operator !== 'In') return true;
+  const present = values.get(r.key);
+  return present !== undefined && (r.values ?? []).some((v) => present.has(v));
 }
 
 /** 0..1: the weighted share of the task's preferences the host meets. */

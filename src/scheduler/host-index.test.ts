@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { HardConstraints } from './constraints.ts';
 import { HostIndex } from './host-index.ts';
-import { GiB, offer } from './test-helpers.ts';
+import { GiB, offer, task } from './test-helpers.ts';
+import type { Task } from './types.ts';
 
 function summed(index: HostIndex) {
   const cap = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
@@ -127,6 +129,38 @@ describe('HostIndex classes', () => {
     index.removeHost(b);
     expect(a.cls!.size).toBe(2);
     expect(a.cls!.buckets[b.bucket] ?? []).not.toContain(b);
+  });
+
+  it('counts label values per class, so a search can skip classes no host of which matches', () => {
+    const index = new HostIndex(1);
+    const a = index.addOffer(
+      offer('a', 8, 16, { capacity: cap(8, 16), attributes: { zone: 'a', pool: 'cpu' } }),
+    );
+    index.addOffer(offer('b', 8, 16, { capacity: cap(8, 16), attributes: { zone: 'b', pool: 'cpu' } }));
+    const values = a.cls!.labelValues;
+    expect([...values.get('zone')!]).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(values.get('pool')!.get('cpu')).toBe(2);
+    const hard = (constraints: Task['constraints']) =>
+      new HardConstraints(task('t', 1, 1, { constraints }), {
+        reserveGpuHosts: false,
+        groupHosts: undefined,
+      });
+    expect(hard({ nodeSelector: { zone: 'b' } }).mayMatch(values)).toBe(true);
+    expect(hard({ nodeSelector: { zone: 'c' } }).mayMatch(values)).toBe(false);
+    expect(
+      hard({ attributes: [{ key: 'pool', operator: 'In', values: ['gpu', 'cpu'] }] }).mayMatch(values),
+    ).toBe(true);
+    expect(hard({ attributes: [{ key: 'disk', operator: 'Exists' }] }).mayMatch(values)).toBe(false);
+    expect(hard({ attributes: [{ key: 'disk', operator: 'DoesNotExist' }] }).mayMatch(values)).toBe(true);
+    const term = (pool: string) => [{ key: 'pool', operator: 'In' as const, values: [pool] }];
+    expect(hard({ nodeAffinity: [term('gpu'), term('mem')] }).mayMatch(values)).toBe(false);
+    expect(hard({ nodeAffinity: [term('gpu'), term('cpu')] }).mayMatch(values)).toBe(true);
+    index.removeHost(a);
+    expect([...values.get('zone')!.keys()]).toEqual(['b']);
+    expect(hard({ nodeSelector: { zone: 'a' } }).mayMatch(values)).toBe(false);
   });
 
   it('past maxClasses, new kinds of host share one mixed class', () => {

@@ -133,6 +133,11 @@ export class HostClass {
   readonly blockingTaints: readonly Taint[] | undefined;
   readonly capGpus: number;
   size = 0;
+  /**
+   * How many hosts of the class carry each label value (label, value, count): lets a search skip
+   * a class where no host can match a task's selector or affinity.
+   */
+  readonly labelValues = new Map<string, Map<string, number>>();
   readonly buckets: HostSlot[][] = [];
   /** Bit b set when bucket b has hosts. */
   readonly nonEmpty = new Uint32Array(WORDS);
@@ -191,6 +196,7 @@ export class HostClass {
   /** Counts a host in (its capacity widens the extremes; stale extremes only loosen bounds). */
   enter(slot: HostSlot): void {
     this.size++;
+    this.countLabels(slot.attributes, 1);
     const c = slot.capacity;
     if (c.cpuMillis === 0 || c.memoryBytes === 0) {
       this.oneDimensionalHosts++;
@@ -205,8 +211,26 @@ export class HostClass {
   /** Counts a host out (with the capacity it entered with). */
   leave(slot: HostSlot): void {
     this.size--;
+    this.countLabels(slot.attributes, -1);
     const c = slot.capacity;
     if (c.cpuMillis === 0 || c.memoryBytes === 0) this.oneDimensionalHosts--;
+  }
+
+  private countLabels(attributes: Readonly<Record<string, string>>, sign: 1 | -1): void {
+    for (const key in attributes) {
+      const value = attributes[key]!;
+      let values = this.labelValues.get(key);
+      if (values === undefined) {
+        values = new Map();
+        this.labelValues.set(key, values);
+      }
+      const n = (values.get(value) ?? 0) + sign;
+      if (n > 0) values.set(value, n);
+      else {
+        values.delete(value);
+        if (values.size === 0) this.labelValues.delete(key);
+      }
+    }
   }
 
   unbucket(slot: HostSlot): void {

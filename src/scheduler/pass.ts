@@ -259,6 +259,8 @@ function search(
       if (cls.capGpus < r.gpus) continue;
     }
     if (cand !== undefined && !cand.has(cls)) continue;
+    // No host of the class carries the labels the task needs (a node pool of another type).
+    if (!hard.labelFree && !hard.mayMatch(cls.labelValues)) continue;
     const first = kind === 1 ? cls.nextBucketDown(HostIndex.LAST_BUCKET) : cls.nextBucketUp(start);
     if (first < start) continue; // also -1: no host with the CPU
     let bound = Number.POSITIVE_INFINITY;
