@@ -206,7 +206,13 @@ export class HardConstraints {
     return this.labelsHold(host.attributes) && !this.groupHosts?.has(host.hostname);
   }
 
-  private labelsHold(attrs: Readonly<Record<string, string>>): boolean {
+  /**
+   * Per pass, by host slot index: 0 not known yet, 1 the labels hold, 2 they do not. Set by the
+   * pass on the constraint sets it shares between tasks (labels do not change within a pass).
+   */
+  labelMemo: Uint8Array | undefined = undefined;
+
+  labelsHold(attrs: Readonly<Record<string, string>>): boolean {
     for (let i = 0; i < this.selectorKeys.length; i++) {
       if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
     }

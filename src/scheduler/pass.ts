@@ -368,7 +368,16 @@ function resourcesFit(r: ResourceRequest, sc: ScalarRequest, s: HostSlot): boole
 
 function constraintsHold(s: HostSlot, hard: HardConstraints, check: number): boolean {
   if (check === CHECK_NONE) return true;
-  if (check === CHECK_LABELS) return hard.checkLabels(s);
+  if (check === CHECK_LABELS) {
+    const memo = hard.labelMemo;
+    if (memo === undefined) return hard.checkLabels(s);
+    let v = memo[s.slotIndex]!;
+    if (v === 0) {
+      v = hard.labelsHold(s.attributes) ? 1 : 2;
+      memo[s.slotIndex] = v;
+    }
+    return v === 1 && (hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname));
+  }
   if (check === CHECK_GROUP) return hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname);
   return (
     (s.blockingTaints === undefined || hard.tolerates(s.blockingTaints)) && (hard.trivial || hard.check(s))
@@ -738,6 +747,7 @@ export function runPass(
     let hard = hardCache.get(key);
     if (hard === undefined) {
       hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
+      if (!hard.labelFree) hard.labelMemo = new Uint8Array(index.slots.length);
       hardCache.set(key, hard);
     }
     return hard;
