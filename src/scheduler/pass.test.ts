@@ -4,7 +4,7 @@ import type { Offer } from '../offer-adapter/types.ts';
 import { affinityHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
 import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
-import { resolveOptions, runPass } from './pass.ts';
+import { constraintKey, resolveOptions, runPass } from './pass.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
 import type { HostView, Taint, Task } from './types.ts';
@@ -293,6 +293,26 @@ describe('the indexed search', () => {
         'zone-a@plain',
       ]);
     }
+  });
+
+  it('keys equal constraints written differently alike, and different ones apart', () => {
+    const key = (constraints: Task['constraints']) => constraintKey(task('t', 1, 1, { constraints }));
+    const req = (operator: 'In' | 'NotIn' | 'Gt', values: string[]) => ({ key: 'zone', operator, values });
+    expect(key({ attributes: [req('In', ['a', 'b'])] })).toBe(
+      key({ attributes: [req('In', ['b', 'a', 'b'])] }),
+    );
+    expect(key({ nodeAffinity: [[req('NotIn', ['c', 'a'])]] })).toBe(
+      key({ nodeAffinity: [[req('NotIn', ['a', 'c'])]] }),
+    );
+    expect(key({ nodeSelector: { x: '1', y: '2' } })).toBe(key({ nodeSelector: { y: '2', x: '1' } }));
+    expect(key({ attributes: [req('In', ['a'])] })).not.toBe(key({ attributes: [req('In', ['a', 'b'])] }));
+    expect(key({ attributes: [req('In', ['a'])] })).not.toBe(key({ attributes: [req('NotIn', ['a'])] }));
+    expect(key({ attributes: [req('In', ['a'])] })).not.toBe(key({ nodeAffinity: [[req('In', ['a'])]] }));
+    expect(key({ nodeAffinity: [[req('In', ['a'])], [req('In', ['b'])]] })).not.toBe(
+      key({ nodeAffinity: [[req('In', ['a']), req('In', ['b'])]] }),
+    );
+    expect(key({ nodeSelector: { x: '1' } })).not.toBe(key({ nodeSelector: { x: '2' } }));
+    expect(key(undefined)).toBe('');
   });
 
   it('is deterministic for a seed; the seed only breaks ties', () => {

@@ -12,6 +12,7 @@ import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
 import { type PreemptCandidate, planPreemptions } from './preempt.ts';
 import { taskProblem } from './task.ts';
 import type {
+  AttributeRequirement,
   ClusterState,
   Eviction,
   FitnessFunction,
@@ -570,17 +571,33 @@ function searchClass(
 const shapeKeys = new WeakMap<Task, string>();
 const constraintKeys = new WeakMap<Task, string>();
 
+function canonicalRequirement(r: AttributeRequirement): unknown[] {
+  const values =
+    r.operator === 'In' || r.operator === 'NotIn' ? [...new Set(r.values ?? [])].sort() : r.values;
+  return [r.key, r.operator, values];
+}
+
 /**
  * The task's label constraints and tolerations as text, '' when it has none: tasks with equal
  * keys are refused by the same hosts' labels and taints. Cached per task, as shapeKey.
  */
-function constraintKey(task: Task): string {
+export function constraintKey(task: Task): string {
   let key = constraintKeys.get(task);
   if (key === undefined) {
     const c = task.constraints;
+    // Written in a canonical order (selector keys, In/NotIn values sorted), so that equal
+    // constraints written differently share caches and remembered scans.
     key =
       c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations)
-        ? JSON.stringify([c.nodeSelector, c.attributes, c.nodeAffinity, c.tolerations])
+        ? JSON.stringify([
+            c.nodeSelector &&
+              Object.keys(c.nodeSelector)
+                .sort()
+                .map((k) => [k, c.nodeSelector![k]]),
+            c.attributes?.map(canonicalRequirement),
+            c.nodeAffinity?.map((term) => term.map(canonicalRequirement)),
+            c.tolerations,
+          ])
         : '';
     constraintKeys.set(task, key);
   }
