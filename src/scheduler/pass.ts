@@ -534,9 +534,19 @@ function searchClass(
       }
       const version = cls.bucketVersion[b]!;
       scan = findScan(scans, version, kind, ge, r, sc, labels);
-      const s = scan?.firstIn(b);
+      let s = scan?.firstIn(b);
+      let score = s !== undefined ? scan!.headScore() : 0;
+      if (s === undefined && labels !== '') {
+        // The scan of a task of the same resources without label constraints ranks every host
+        // that fits; the first of its hosts that passes this task's labels is this task's best.
+        const plain = findScan(scans, version, kind, ge, r, sc, '');
+        const i = plain === undefined ? -1 : plain.firstPassing(b, (h) => constraintsHold(h, hard, check));
+        if (i >= 0) {
+          s = plain!.hosts[i]!;
+          score = plain!.scores[i]!;
+        }
+      }
       if (s !== undefined) {
-        const score = scan!.headScore();
         if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
           best = s;
           bestScore = score;
