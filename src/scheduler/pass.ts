@@ -780,15 +780,22 @@ export function runPass(
     return hard;
   };
   // Per pass (labels and hosts do not change within one): hosts passing each constraint set, by
-  // class in visiting order, kept only when at most 1 in 8 hosts qualify, where a short list
-  // beats walking the buckets.
+  // class in visiting order, kept only when at most 1 in 8 of the hosts a search would walk
+  // qualify, where a short list beats walking the buckets.
   const eligibleCache = new Map<string, Candidates | undefined>();
   const eligibleHosts = (task: Task, hard: HardConstraints): Candidates | undefined => {
     const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
     if (eligibleCache.has(key)) return eligibleCache.get(key);
     const hosts = index.slots.filter((s) => hard.checkStatic(s));
+    // Compared with the hosts of the classes the search would walk anyway (those that may match
+    // and whose taints the task tolerates): a label every host of a node pool has is not rare.
+    let walked = 0;
+    for (const cls of index.classes) {
+      if (cls.uniform && cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) continue;
+      if (hard.mayMatch(cls.labelValues)) walked += cls.size;
+    }
     let kept: Candidates | undefined;
-    if (hosts.length * 8 <= index.size) {
+    if (hosts.length * 8 <= walked) {
       const down = o.fitnessKind === 1;
       hosts.sort((a, b) => (down ? b.bucket - a.bucket : a.bucket - b.bucket) || a.position - b.position);
       kept = new Map();
