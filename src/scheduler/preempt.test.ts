@@ -190,6 +190,31 @@ describe('preemption by tier', () => {
     expect(res.evictions.map((e) => `${e.preemptorTaskId}>${e.victimTaskId}`)).toEqual(['p1>r2', 'p2>r1']);
   });
 
+  it('stops looking for victims when the pass runs out of search steps', () => {
+    const running = [run('r1', 'h1', 2), run('r2', 'h2', 2)];
+    const offers = [host('h1', 2, 16, [running[0]!]), host('h2', 2, 16, [running[1]!])];
+    const tasks = [
+      task('p1', 2, 1, { tenant: 'prod', tier: 0, submittedAt: 1 }),
+      task('p2', 2, 1, { tenant: 'prod', tier: 0, submittedAt: 2 }),
+    ];
+    const pass = (maxSearchSteps?: number) =>
+      schedulePass({
+        tasks,
+        offers,
+        now,
+        state: {
+          running,
+          preemption: { ...enabled('prod'), ...(maxSearchSteps === undefined ? {} : { maxSearchSteps }) },
+        },
+      }).evictions.map((e) => e.preemptorTaskId);
+    expect(pass()).toEqual(['p1', 'p2']);
+    expect(pass(0)).toEqual([]);
+    // Each host looked at costs 1 + its running tasks, the search of a set of one 2 steps: p1
+    // takes 8. With 7, p1 could not look at every host, so it evicts no one.
+    expect(pass(8)).toEqual(['p1']);
+    expect(pass(7)).toEqual([]);
+  });
+
   it('the incremental Scheduler evicts once, waits for the victim, then places the preemptor', () => {
     const s = new Scheduler({ preemption: enabled('prod') });
     s.addOffer(offer('h1', 4, 16));

@@ -38,6 +38,12 @@ export const MAX_PREEMPTORS_PER_PASS = 32;
  * ones not needed are given back), which may not be the smallest.
  */
 export const VICTIM_SEARCH_BUDGET = 20_000;
+/**
+ * Default of PreemptionConfig.maxSearchSteps: the work preemption may do in one pass (hosts
+ * looked at, victims considered, steps of the set search), so that a cluster of hosts running many
+ * small tasks cannot make a pass slow. Past it, the remaining candidates wait for the next pass.
+ */
+export const MAX_SEARCH_STEPS_PER_PASS = 1_000_000;
 
 const BASE: { field: 'cpuMillis' | 'memoryBytes' | 'diskBytes' | 'gpus'; name: ResourceName }[] = [
   { field: 'cpuMillis', name: 'cpus' },
@@ -97,6 +103,8 @@ export function smallestSet(
   need: readonly number[],
   ok: (set: Victim[]) => boolean,
   budget = VICTIM_SEARCH_BUDGET,
+  /** Steps used are added here. */
+  meter: { steps: number } = { steps: 0 },
 ): Victim[] | undefined {
   const n = vs.length;
   const dims = need.length;
@@ -113,6 +121,7 @@ export function smallestSet(
   let steps = 0;
   let exhausted = false;
   const pick = (j: number, hi: number): boolean => {
+    meter.steps++;
     if (++steps > budget) {
       exhausted = true;
       return false;
@@ -185,6 +194,8 @@ export function planPreemptions(
   const eligible = candidates.filter((c) => namespaces[c.task.tenant]?.enabled === true);
   if (eligible.length === 0) return [];
   const limit = Math.max(0, config.maxPreemptorsPerPass ?? MAX_PREEMPTORS_PER_PASS);
+  const maxSteps = Math.max(0, config.maxSearchSteps ?? MAX_SEARCH_STEPS_PER_PASS);
+  const meter = { steps: 0 };
 
   // Running tasks by host; those already being evicted are spoken for.
   const byHost = new Map<string, RunningTask[]>();
@@ -240,7 +251,7 @@ export function planPreemptions(
       entry.preemption = w;
       continue;
     }
-    if (tried >= limit) break;
+    if (tried >= limit || meter.steps >= maxSteps) break;
     tried++;
     const tier = tierOf(task);
     const r = task.resources;
@@ -277,6 +288,8 @@ export function planPreemptions(
     };
     let best: { slot: HostSlot; set: Victim[] } | undefined;
     for (const [hostname, list] of byHost) {
+      meter.steps += 1 + list.length;
+      if (meter.steps > maxSteps) break;
       const slot = index.byName.get(hostname);
       if (!slot || !hard.check(slot) || !passes(filters, task, slot)) continue;
       const extra = reserved.get(slot);
@@ -305,11 +318,20 @@ export function planPreemptions(
       }
       if (vs.length === 0) continue;
       vs.sort(evictFirst);
-      const set = smallestSet(vs, need, guaranteeOk);
+      const set = smallestSet(
+        vs,
+        need,
+        guaranteeOk,
+        Math.min(VICTIM_SEARCH_BUDGET, maxSteps - meter.steps),
+        meter,
+      );
       if (!set) continue;
       // Victims are distinct tasks, so two hosts' sets never compare equal.
       if (!best || compareVictimSets(set, best.set) < 0) best = { slot, set };
     }
+    // Out of steps before every host was looked at: a choice among some hosts might not be the
+    // best, so this task and the rest wait for the next pass.
+    if (meter.steps > maxSteps) break;
     if (!best) continue;
     const { slot, set } = best;
     // The room is the preemptor's: later preemptors in this pass see free + freed - its request.

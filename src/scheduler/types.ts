@@ -159,6 +159,11 @@ export interface PreemptionConfig {
   namespaces?: Record<string, NamespacePreemption>;
   /** Queued tasks that may look for victims in one pass, in queue order. Default 32. */
   maxPreemptorsPerPass?: number;
+  /**
+   * Work preemption may do in one pass: hosts looked at plus running tasks considered plus steps
+   * of the victim-set search. Default 1,000,000. Past it, the remaining tasks wait a pass.
+   */
+  maxSearchSteps?: number;
 }
 
 /**
