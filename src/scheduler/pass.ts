@@ -264,8 +264,9 @@ function search(
     if (!hard.labelFree && !hard.mayMatch(cls.labelValues)) continue;
     const first = kind === 1 ? cls.nextBucketDown(HostIndex.LAST_BUCKET) : cls.nextBucketUp(start);
     if (first < start) continue; // also -1: no host with the CPU
+    // The bound orders and prunes classes; with one class (a homogeneous cluster) it is not needed.
     let bound = Number.POSITIVE_INFINITY;
-    if (canBoundClass(cls, kind)) {
+    if (classes.length > 1 && canBoundClass(cls, kind)) {
       bound =
         kind === 1
           ? spreadBound(cls, first, r, cls.minMemUsedUpTo(first))
