@@ -4,7 +4,7 @@ import type { Offer } from '../offer-adapter/types.ts';
 import { affinityHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
 import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
-import { constraintKey, resolveOptions, runPass } from './pass.ts';
+import { constraintKey, MAX_CANDIDATE_LISTS, MAX_LABEL_MEMOS, resolveOptions, runPass } from './pass.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
 import type { HostView, Taint, Task } from './types.ts';
@@ -292,6 +292,22 @@ describe('the indexed search', () => {
         'tolerating@tainted',
         'zone-a@plain',
       ]);
+    }
+  });
+
+  it('past the per-pass caps on candidate lists and label memos, still places by labels', () => {
+    // 300 distinct selectors: more than MAX_CANDIDATE_LISTS and MAX_LABEL_MEMOS.
+    const n = 300;
+    expect(n).toBeGreaterThan(Math.max(MAX_CANDIDATE_LISTS, MAX_LABEL_MEMOS));
+    const offers = Array.from({ length: n }, (_, i) =>
+      offer(`h${i}`, 4, 8, { attributes: { id: String(i) } }),
+    );
+    const tasks = Array.from({ length: n }, (_, i) =>
+      task(`t${i}`, 1, 1, { submittedAt: i, constraints: { nodeSelector: { id: String((i * 7) % n) } } }),
+    );
+    for (const goodEnough of [0.5, null]) {
+      const res = schedulePass({ tasks, offers, now, options: { goodEnough } });
+      expect(res.placements.map((p) => p.hostname)).toEqual(tasks.map((_, i) => `h${(i * 7) % n}`));
     }
   });
 

@@ -76,6 +76,11 @@ class PluginFailure extends Error {
 
 const EPSILON = 1e-9;
 
+/** Constraint sets per pass that get a per-host memo of their label test (a byte per host each). */
+export const MAX_LABEL_MEMOS = 256;
+/** Constraint sets per pass for which the hosts passing them are listed (a check of every host each). */
+export const MAX_CANDIDATE_LISTS = 64;
+
 /** Shared by tasks with no hard constraints (the common case), to save an allocation per task. */
 export const UNCONSTRAINED = new HardConstraints(
   {
@@ -750,6 +755,7 @@ export function runPass(
     state.preemption?.namespaces !== undefined && (state.running?.length ?? 0) > 0 ? [] : undefined;
 
   const hardCache = new Map<string, HardConstraints>();
+  let memos = 0;
   const hardConstraintsOf = (task: Task): HardConstraints => {
     const c = task.constraints;
     const unique = c?.uniqueHost === true && task.groupId !== undefined;
@@ -775,7 +781,11 @@ export function runPass(
     let hard = hardCache.get(key);
     if (hard === undefined) {
       hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
-      if (!hard.labelFree) hard.labelMemo = new Uint8Array(index.slots.length);
+      // A byte per host per constraint set: bounded, as tasks choose their constraints.
+      if (!hard.labelFree && memos < MAX_LABEL_MEMOS) {
+        hard.labelMemo = new Uint8Array(index.slots.length);
+        memos++;
+      }
       hardCache.set(key, hard);
     }
     return hard;
@@ -787,6 +797,9 @@ export function runPass(
   const eligibleHosts = (task: Task, hard: HardConstraints): Candidates | undefined => {
     const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
     if (eligibleCache.has(key)) return eligibleCache.get(key);
+    // Each list costs a check of every host: past MAX_CANDIDATE_LISTS constraint sets in a pass
+    // (tasks choose their constraints), the search walks the buckets instead.
+    if (eligibleCache.size >= MAX_CANDIDATE_LISTS) return undefined;
     const hosts = index.slots.filter((s) => hard.checkStatic(s));
     // Compared with the hosts of the classes the search would walk anyway (those that may match
     // and whose taints the task tolerates): a label every host of a node pool has is not rare.
