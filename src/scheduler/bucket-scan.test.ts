@@ -20,17 +20,22 @@ describe('remembered bucket scans', () => {
       millis: fc.constantFrom(0, 50, 100, 250, 1000),
       memMi: fc.constantFrom(0, 500, 4096),
       pods: fc.constantFrom(0, 1, 2),
+      // Label constraints are part of a remembered scan's key.
+      zone: fc.constantFrom(undefined, 'a', 'b'),
     });
     fc.assert(
       fc.property(
         fc.array(stateArb, { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 20, max: 120 }),
-        fc.array(fc.array(shapeArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+        // Up to 10 shapes: more than a bucket keeps scans for (SCAN_SHAPES).
+        fc.array(fc.array(shapeArb, { minLength: 1, maxLength: 10 }), { minLength: 1, maxLength: 3 }),
         fc.integer({ min: 1, max: 80 }),
         fc.constantFrom(null, 0.3, 0.5, 0.9),
         fc.boolean(),
         fc.integer(),
-        (states, hostCount, passes, perShape, goodEnough, spread, seed) => {
+        // Shapes one after the other, or interleaved task by task.
+        fc.boolean(),
+        (states, hostCount, passes, perShape, goodEnough, spread, seed, interleave) => {
           const run = (filters: HostFilter[]) => {
             const options: SchedulerOptions = {
               goodEnough,
@@ -49,6 +54,7 @@ describe('remembered bucket scans', () => {
                   scalars: { pods: st.pods },
                 },
                 capacity: { cpuMillis: 4000, memoryBytes: 32 * GiB, diskBytes: 0, gpus: 0 },
+                attributes: { zone: ['a', 'b', 'c'][i % 3]! },
               });
             };
             for (let i = 0; i < hostCount; i++) s.addOffer(offerFor(i, 0));
@@ -63,16 +69,17 @@ describe('remembered bucket scans', () => {
                 }
               }
               let n = 0;
-              for (const shape of shapes) {
+              for (const [j, shape] of shapes.entries()) {
                 for (let k = 0; k < perShape; k++) {
                   s.enqueue(
                     task(`p${pass}-${n++}`, 0, 0, {
-                      submittedAt: n,
+                      submittedAt: interleave ? k * shapes.length + j : n,
                       resources: {
                         cpuMillis: shape.millis,
                         memoryBytes: shape.memMi * 1024 * 1024,
                         scalars: { pods: shape.pods },
                       },
+                      ...(shape.zone ? { constraints: { nodeSelector: { zone: shape.zone } } } : {}),
                     }),
                   );
                 }

@@ -25,12 +25,25 @@ import type { ScalarRequest } from './pass.ts';
 
 /** How many of a bucket's best hosts a scan keeps. */
 export const SCAN_KEEP = 32;
+/**
+ * Scans a bucket keeps, one per task shape (resources and label constraints): tasks of many
+ * shapes interleave (B3: 1 to 8 cores times a dozen selectors and affinities), and a scan
+ * replaced before its shape comes back costs a rescan of the whole bucket. Only buckets of
+ * SCAN_MIN_HOSTS or more hosts keep any.
+ */
+export const SCAN_SHAPES = 128;
 /** Smaller buckets are cheap to rescan and are not remembered. */
 export const SCAN_MIN_HOSTS = 16;
+
+let resets = 0;
 
 export class BucketScan {
   /** The bucket version the list was made at. */
   version = -1;
+  /** When it was last reset (the least recent is replaced first). */
+  stamp = 0;
+  /** The task's label constraints (HardConstraints.labelKey): they decide which hosts qualify. */
+  labels = '';
   kind = -1;
   goodEnough = 0;
   cpu = 0;
@@ -48,10 +61,18 @@ export class BucketScan {
   head = 0;
 
   /** Whether this scan was made for a task of this shape at this bucket version. */
-  matches(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): boolean {
+  matches(
+    version: number,
+    kind: number,
+    goodEnough: number,
+    r: ResourceRequest,
+    sc: ScalarRequest,
+    labels: string,
+  ): boolean {
     if (
       this.version !== version ||
       this.kind !== kind ||
+      this.labels !== labels ||
       this.goodEnough !== goodEnough ||
       this.cpu !== r.cpuMillis ||
       this.mem !== r.memoryBytes ||
@@ -69,8 +90,17 @@ export class BucketScan {
   }
 
   /** Starts a new list for a task of this shape (the arrays are reused). */
-  reset(version: number, kind: number, goodEnough: number, r: ResourceRequest, sc: ScalarRequest): void {
+  reset(
+    version: number,
+    kind: number,
+    goodEnough: number,
+    r: ResourceRequest,
+    sc: ScalarRequest,
+    labels: string,
+  ): void {
+    this.labels = labels;
     this.version = version;
+    this.stamp = ++resets;
     this.kind = kind;
     this.goodEnough = goodEnough;
     this.cpu = r.cpuMillis;
@@ -116,6 +146,22 @@ export class BucketScan {
       this.head++;
     }
     return undefined;
+  }
+
+  /**
+   * Index of the best listed host still in bucket b that `passes`, or -1. Hosts that fail stay
+   * listed (they are the best for other tasks).
+   */
+  firstPassing(b: number, passes: (host: HostSlot) => boolean): number {
+    for (let i = this.head; i < this.length; i++) {
+      const s = this.hosts[i]!;
+      if (s.bucket !== b) {
+        if (i === this.head) this.head++;
+        continue;
+      }
+      if (passes(s)) return i;
+    }
+    return -1;
   }
 
   /** The score of the host firstIn returned. */

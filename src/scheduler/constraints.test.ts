@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { schedulePass } from './scheduler.ts';
+import { Scheduler, schedulePass } from './scheduler.ts';
 import { offer, task } from './test-helpers.ts';
 import type { AttributeRequirement, Task } from './types.ts';
 
@@ -152,6 +152,45 @@ describe('resource fit and why a task stays queued', () => {
     expect(res.unplaced[0]!.reasons[0]!.message).toBe(
       'cpus: 1 of 1 hosts lacked it (requested 2, most free on those hosts 0)',
     );
+  });
+
+  it('computes reasons only when read, against the hosts as that pass left them', () => {
+    let calls = 0;
+    const counting = {
+      name: 'counting',
+      filter: () => {
+        calls++;
+        return undefined;
+      },
+    };
+    const s = new Scheduler({ filters: [counting] });
+    s.addOffer(offer('h', 2, 8, { resources: { scalars: { 'example.com/fpga': 1 } } }));
+    s.enqueue(task('big', 4, 1, { submittedAt: 1 }));
+    s.enqueue(task('fpga', 1, 1, { submittedAt: 2, resources: { scalars: { 'example.com/fpga': 1 } } }));
+    s.enqueue(task('fpga2', 1, 1, { submittedAt: 3, resources: { scalars: { 'example.com/fpga': 1 } } }));
+    s.schedule(now);
+    const afterPass = calls; // the search's calls for the task it placed
+    // The host changes before anyone asks: the answer is still the pass's.
+    s.rescindOffer('h-offer');
+    s.addOffer(offer('h', 8, 8, { resources: { scalars: { 'example.com/fpga': 5 } } }));
+    expect(calls).toBe(afterPass);
+    const why = s.whyQueued('fpga2')!;
+    expect(calls).toBe(afterPass);
+    expect(why.reasons.map((r) => r.message)).toEqual([
+      'example.com/fpga: 1 of 1 hosts lacked it (requested 1, most free on those hosts 0)',
+    ]);
+    expect(calls).toBe(afterPass + 1); // one explanation (one host) for the shape
+    expect(why.hosts).toEqual([
+      {
+        hostname: 'h',
+        reasons: [{ kind: 'insufficient', resource: 'scalar:example.com/fpga', requested: 1, available: 0 }],
+      },
+    ]);
+    expect(s.whyQueued('big')!.reasons[0]!.message).toBe(
+      'cpus: 1 of 1 hosts lacked it (requested 4, most free on those hosts 1)',
+    );
+    expect(calls).toBe(afterPass + 2);
+    expect(JSON.parse(JSON.stringify(why)).reasons).toEqual(why.reasons);
   });
 
   it('assigns the lowest free ports and never the same port twice', () => {

@@ -126,8 +126,9 @@ export class HardConstraints {
   private readonly requirements: AttributeRequirement[];
   private readonly affinity: AttributeRequirement[][] | undefined;
   private readonly tolerations: Toleration[];
-  private readonly needsGpu: boolean;
-  private readonly avoidGpuHosts: boolean;
+  readonly needsGpu: boolean;
+  /** GPU hosts are reserved for GPU tasks and this is not one. */
+  readonly avoidGpuHosts: boolean;
   /** Hosts the task's unique-host group already occupies (shared with the pass, which grows it). */
   readonly groupHosts: Set<string> | undefined;
   readonly groupId: string | undefined;
@@ -135,6 +136,8 @@ export class HardConstraints {
   readonly trivial: boolean;
   /** True when the task tolerates no taint: only untainted hosts can take it. */
   readonly toleratesNothing: boolean;
+  /** True when no label constraint and no unique host apply (taints and GPUs aside). */
+  readonly labelFree: boolean;
 
   constructor(task: Task, opts: { reserveGpuHosts: boolean; groupHosts: Set<string> | undefined }) {
     const c = task.constraints;
@@ -152,6 +155,11 @@ export class HardConstraints {
     // Every task, constrained or not, is checked against a tainted host's taints (see
     // tolerates and hostFits). Tasks without tolerations all see the same hosts, so they stay
     // `trivial` (and share remembered bucket scans); tasks with tolerations do not.
+    this.labelFree =
+      this.selectorKeys.length === 0 &&
+      this.requirements.length === 0 &&
+      this.affinity === undefined &&
+      !this.groupHosts;
     this.trivial =
       this.tolerations.length === 0 &&
       this.selectorKeys.length === 0 &&
@@ -162,15 +170,54 @@ export class HardConstraints {
       !this.groupHosts;
   }
 
-  /** True when the task's constraints can rule out hosts regardless of what runs on them. */
-  get selective(): boolean {
-    return (
-      this.selectorKeys.length > 0 ||
-      this.requirements.length > 0 ||
-      this.affinity !== undefined ||
-      this.needsGpu ||
-      this.avoidGpuHosts
-    );
+  /** The label constraints as text: equal for tasks whose labels rule out the same hosts. */
+  get labelKey(): string {
+    this.labelText ??= JSON.stringify([
+      this.selectorKeys,
+      this.selectorValues,
+      this.requirements,
+      this.affinity,
+    ]);
+    return this.labelText;
+  }
+
+  private labelText: string | undefined;
+
+  /**
+   * False when no host with these label values can pass the label constraints (a necessary
+   * condition: true does not mean one does). `values`: label, value, count of hosts.
+   */
+  mayMatch(values: ReadonlyMap<string, ReadonlyMap<string, number>>): boolean {
+    for (let i = 0; i < this.selectorKeys.length; i++) {
+      if (!values.get(this.selectorKeys[i]!)?.has(this.selectorValues[i]!)) return false;
+    }
+    for (const r of this.requirements) if (!requirementMayHold(r, values)) return false;
+    if (this.affinity === undefined) return true;
+    return this.affinity.some((term) => term.every((r) => requirementMayHold(r, values)));
+  }
+
+  /** True when label constraints can rule out hosts (a candidate list may be worth making). */
+  get labelSelective(): boolean {
+    return this.selectorKeys.length > 0 || this.requirements.length > 0 || this.affinity !== undefined;
+  }
+
+  /** Node selector, attribute requirements, required affinity and unique host (no taints, GPUs). */
+  checkLabels(host: HostView): boolean {
+    return this.labelsHold(host.attributes) && !this.groupHosts?.has(host.hostname);
+  }
+
+  /**
+   * Per pass, by host slot index: 0 not known yet, 1 the labels hold, 2 they do not. Set by the
+   * pass on the constraint sets it shares between tasks (labels do not change within a pass).
+   */
+  labelMemo: Uint8Array | undefined = undefined;
+
+  labelsHold(attrs: Readonly<Record<string, string>>): boolean {
+    for (let i = 0; i < this.selectorKeys.length; i++) {
+      if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
+    }
+    for (const r of this.requirements) if (!requirementHolds(r, attrs)) return false;
+    return this.affinity === undefined || affinityHolds(this.affinity, attrs);
   }
 
   /** Whether the task tolerates every blocking taint of the host (hosts without any: true). */
@@ -180,12 +227,7 @@ export class HardConstraints {
 
   /** The constraints that depend only on the host's labels and GPUs (not on the group's hosts). */
   checkStatic(host: HostView): boolean {
-    const attrs = host.attributes;
-    for (let i = 0; i < this.selectorKeys.length; i++) {
-      if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;
-    }
-    for (const r of this.requirements) if (!requirementHolds(r, attrs)) return false;
-    if (this.affinity !== undefined && !affinityHolds(this.affinity, attrs)) return false;
+    if (!this.labelsHold(host.attributes)) return false;
     if (!this.tolerates(blockingTaintsOf(host))) return false;
     if (this.needsGpu && host.capacity.gpus === 0) return false;
     if (this.avoidGpuHosts && host.capacity.gpus > 0) return false;
@@ -243,6 +285,17 @@ export class HardConstraints {
       });
     }
   }
+}
+
+/** False when no host with these label values can meet the requirement (In and Exists; others: true). */
+function requirementMayHold(
+  r: AttributeRequirement,
+  values: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): boolean {
+  if (r.operator === 'Exists') return values.has(r.key);
+  if (r.operator !== 'In') return true;
+  const present = values.get(r.key);
+  return present !== undefined && (r.values ?? []).some((v) => present.has(v));
 }
 
 /** 0..1: the weighted share of the task's preferences the host meets. */

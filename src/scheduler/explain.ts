@@ -1,10 +1,103 @@
 // "Why is this task still queued?": every reason per host, and the same aggregated into lines.
 import type { HardConstraints } from './constraints.ts';
 import type { HostSlot } from './host-index.ts';
-import type { HostFilter, HostReason, ReasonSummary, ResourceName, Task } from './types.ts';
+import type {
+  HostFilter,
+  HostReason,
+  HostView,
+  ReasonSummary,
+  ResourceName,
+  Resources,
+  Taint,
+  Task,
+  Unplaced,
+} from './types.ts';
+
+/** A host as reasons see it. */
+export interface ExplainHost extends HostView {
+  readonly freePorts: number;
+}
+
+/**
+ * A host as a pass left it, kept for reasons computed later (on first read): the index's hosts
+ * change with the next offers and placements. Copies what charges mutate in place.
+ */
+export class HostSnapshot implements ExplainHost {
+  readonly hostname: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly taints: readonly Taint[] | undefined;
+  readonly blockingTaints: readonly Taint[] | undefined;
+  readonly free: Readonly<Resources>;
+  readonly capacity: Readonly<Resources>;
+  readonly freePorts: number;
+
+  constructor(s: HostSlot) {
+    this.hostname = s.hostname;
+    this.attributes = s.attributes;
+    this.taints = s.taints;
+    this.blockingTaints = s.blockingTaints;
+    const free: Resources = { ...s.free };
+    if (free.scalars) free.scalars = { ...free.scalars };
+    this.free = free;
+    this.capacity = { ...s.capacity };
+    this.freePorts = s.freePorts;
+  }
+}
+
+/** One shape's reasons over the given hosts: the aggregate lines and, when asked, every host's. */
+export function explainShape(
+  task: Task,
+  hard: HardConstraints,
+  hosts: readonly ExplainHost[],
+  filters: readonly HostFilter[],
+  perHostList: boolean,
+): { reasons: ReasonSummary[]; hosts: { hostname: string; reasons: HostReason[] }[] | undefined } {
+  const perHost: HostReason[][] = [];
+  const list: { hostname: string; reasons: HostReason[] }[] = [];
+  for (const s of hosts) {
+    let reasons: HostReason[];
+    try {
+      reasons = hostReasons(task, s, hard, filters);
+    } catch (err) {
+      reasons = [
+        { kind: 'filter', filter: 'explain', message: err instanceof Error ? err.message : String(err) },
+      ];
+    }
+    perHost.push(reasons);
+    if (perHostList) list.push({ hostname: s.hostname, reasons });
+  }
+  return { reasons: summarizeReasons(perHost, hosts.length), hosts: perHostList ? list : undefined };
+}
+
+/**
+ * Makes `reasons` (and `hosts`) of the entry read-through: computed on first read, once for all
+ * entries that share `compute`. A pass leaves many tasks queued whose reasons nobody reads; each
+ * costs a check of every host.
+ */
+export function explainLazily(
+  entry: Unplaced,
+  compute: () => {
+    reasons: ReasonSummary[];
+    hosts: { hostname: string; reasons: HostReason[] }[] | undefined;
+  },
+  perHostList: boolean,
+): void {
+  const define = (key: 'reasons' | 'hosts', read: () => unknown) => {
+    Object.defineProperty(entry, key, {
+      enumerable: true,
+      configurable: true,
+      get: read,
+      set(value: unknown) {
+        Object.defineProperty(entry, key, { value, enumerable: true, configurable: true, writable: true });
+      },
+    });
+  };
+  define('reasons', () => compute().reasons);
+  if (perHostList) define('hosts', () => compute().hosts);
+}
 
 /** Appends one reason per resource the host lacks. */
-export function resourceShortfalls(task: Task, host: HostSlot, out: HostReason[]): void {
+export function resourceShortfalls(task: Task, host: ExplainHost, out: HostReason[]): void {
   const r = task.resources;
   const f = host.free;
   const short = (resource: ResourceName, requested: number, available: number) => {
@@ -21,7 +114,7 @@ export function resourceShortfalls(task: Task, host: HostSlot, out: HostReason[]
 /** Every reason the host cannot take the task (empty when it can). */
 export function hostReasons(
   task: Task,
-  host: HostSlot,
+  host: ExplainHost,
   hard: HardConstraints,
   filters: readonly HostFilter[],
 ): HostReason[] {

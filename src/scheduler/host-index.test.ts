@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { HardConstraints } from './constraints.ts';
 import { HostIndex } from './host-index.ts';
-import { GiB, offer } from './test-helpers.ts';
+import { GiB, offer, task } from './test-helpers.ts';
+import type { Task } from './types.ts';
 
 function summed(index: HostIndex) {
   const cap = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
@@ -48,26 +50,30 @@ describe('HostIndex totals', () => {
 
 describe('HostIndex per-bucket bounds', () => {
   it('free memory and GPU bounds never fall below a host of the bucket; untainted ones ignore tainted hosts', () => {
-    const index = new HostIndex(1);
+    // All in the mixed class (maxClasses 0), where tainted and untainted hosts share buckets.
+    const index = new HostIndex(1, { maxClasses: 0 });
     const tainted = index.addOffer(
       offer('t', 4, 64, { taints: [{ key: 'dedicated', value: 'x', effect: 'NoSchedule' }] }),
     );
     const plain = index.addOffer(offer('p', 4, 8, { resources: { gpus: 2 } }));
     const b = tainted.bucket;
+    const cls = tainted.cls!;
+    expect(plain.cls).toBe(cls);
+    expect(cls.uniform).toBe(false);
     expect(plain.bucket).toBe(b);
-    expect(index.bucketMaxFreeMem[b]).toBe(64 * GiB);
-    expect(index.bucketMaxFreeMemUntainted[b]).toBe(8 * GiB);
-    expect(index.bucketMaxFreeGpus[b]).toBe(2);
+    expect(cls.bucketMaxFreeMem[b]).toBe(64 * GiB);
+    expect(cls.bucketMaxFreeMemUntainted[b]).toBe(8 * GiB);
+    expect(cls.bucketMaxFreeGpus[b]).toBe(2);
     // Lazy: a charge that keeps the host in the bucket does not lower the bound...
     index.charge(tainted, { cpuMillis: 50, memoryBytes: 60 * GiB, diskBytes: 0, gpus: 0 });
-    expect(index.bucketMaxFreeMem[b]).toBe(64 * GiB);
+    expect(cls.bucketMaxFreeMem[b]).toBe(64 * GiB);
     // ...a full scan tightens it, and an emptied bucket forgets it.
-    index.tighten(b, 8 * GiB, 8 * GiB, 2);
-    expect(index.bucketMaxFreeMem[b]).toBe(8 * GiB);
-    index.unbucket(tainted);
-    index.unbucket(plain);
-    expect(index.bucketMaxFreeMem[b]).toBe(-1);
-    expect(index.bucketMaxFreeGpus[b]).toBe(-1);
+    cls.tighten(b, 8 * GiB, 8 * GiB, 2);
+    expect(cls.bucketMaxFreeMem[b]).toBe(8 * GiB);
+    cls.unbucket(tainted);
+    cls.unbucket(plain);
+    expect(cls.bucketMaxFreeMem[b]).toBe(-1);
+    expect(cls.bucketMaxFreeGpus[b]).toBe(-1);
   });
 
   it('minMemUsedUpTo is the smallest memory share of any bucket at or below b', () => {
@@ -76,11 +82,95 @@ describe('HostIndex per-bucket bounds', () => {
     index.addOffer(offer('low', 1, 4, { capacity: cap })); // bucket 10, 75% of memory used
     index.addOffer(offer('mid', 8, 12, { capacity: cap })); // bucket 80, 25% used
     index.addOffer(offer('high', 16, 8, { capacity: cap })); // bucket 160, 50% used
-    expect(index.minMemUsedUpTo(10)).toBe(0.75);
-    expect(index.minMemUsedUpTo(79)).toBe(0.75);
-    expect(index.minMemUsedUpTo(80)).toBe(0.25);
-    expect(index.minMemUsedUpTo(HostIndex.LAST_BUCKET)).toBe(0.25);
-    index.unbucket(index.byName.get('mid')!);
-    expect(index.minMemUsedUpTo(HostIndex.LAST_BUCKET)).toBe(0.5);
+    const cls = index.byName.get('low')!.cls!; // one capacity: one class
+    expect(index.classes).toEqual([cls]);
+    expect(cls.minMemUsedUpTo(10)).toBe(0.75);
+    expect(cls.minMemUsedUpTo(79)).toBe(0.75);
+    expect(cls.minMemUsedUpTo(80)).toBe(0.25);
+    expect(cls.minMemUsedUpTo(HostIndex.LAST_BUCKET)).toBe(0.25);
+    cls.unbucket(index.byName.get('mid')!);
+    expect(cls.minMemUsedUpTo(HostIndex.LAST_BUCKET)).toBe(0.5);
+  });
+});
+
+describe('HostIndex classes', () => {
+  const cap = (cores: number, memGi: number, gpus = 0) => ({
+    cpuMillis: cores * 1000,
+    memoryBytes: memGi * GiB,
+    diskBytes: 0,
+    gpus,
+  });
+  const gpuTaint = { key: 'nvidia.com/gpu', effect: 'NoSchedule' as const };
+
+  it('groups hosts by capacity and blocking taints; a host moves when either changes', () => {
+    const index = new HostIndex(1);
+    const a = index.addOffer(offer('a', 4, 8, { capacity: cap(8, 16) }));
+    const b = index.addOffer(offer('b', 8, 16, { capacity: cap(8, 16) }));
+    const c = index.addOffer(offer('c', 8, 16, { capacity: cap(8, 32) }));
+    const g = index.addOffer(offer('g', 8, 16, { capacity: cap(8, 16, 4), taints: [gpuTaint] }));
+    // PreferNoSchedule does not block: same class as a and b.
+    const p = index.addOffer(
+      offer('p', 8, 16, { capacity: cap(8, 16), taints: [{ key: 'x', effect: 'PreferNoSchedule' }] }),
+    );
+    expect(b.cls).toBe(a.cls);
+    expect(p.cls).toBe(a.cls);
+    expect(c.cls).not.toBe(a.cls);
+    expect(g.cls!.capGpus).toBe(4);
+    expect(g.cls!.blockingTaints).toEqual([gpuTaint]);
+    expect(a.cls!.size).toBe(3);
+    // A second offer with a taint moves b to a new class; removing it moves b back.
+    index.addOffer({ ...offer('b', 0, 0), id: 'b-2', taints: [{ key: 'd', effect: 'NoExecute' }] });
+    expect(b.cls).not.toBe(a.cls);
+    expect(a.cls!.size).toBe(2);
+    index.removeOffer('b-2', 'b');
+    expect(b.cls).toBe(a.cls);
+    expect(a.cls!.size).toBe(3);
+    expect(a.cls!.buckets[b.bucket]).toContain(b);
+    index.removeHost(b);
+    expect(a.cls!.size).toBe(2);
+    expect(a.cls!.buckets[b.bucket] ?? []).not.toContain(b);
+  });
+
+  it('counts label values per class, so a search can skip classes no host of which matches', () => {
+    const index = new HostIndex(1);
+    const a = index.addOffer(
+      offer('a', 8, 16, { capacity: cap(8, 16), attributes: { zone: 'a', pool: 'cpu' } }),
+    );
+    index.addOffer(offer('b', 8, 16, { capacity: cap(8, 16), attributes: { zone: 'b', pool: 'cpu' } }));
+    const values = a.cls!.labelValues;
+    expect([...values.get('zone')!]).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(values.get('pool')!.get('cpu')).toBe(2);
+    const hard = (constraints: Task['constraints']) =>
+      new HardConstraints(task('t', 1, 1, { constraints }), {
+        reserveGpuHosts: false,
+        groupHosts: undefined,
+      });
+    expect(hard({ nodeSelector: { zone: 'b' } }).mayMatch(values)).toBe(true);
+    expect(hard({ nodeSelector: { zone: 'c' } }).mayMatch(values)).toBe(false);
+    expect(
+      hard({ attributes: [{ key: 'pool', operator: 'In', values: ['gpu', 'cpu'] }] }).mayMatch(values),
+    ).toBe(true);
+    expect(hard({ attributes: [{ key: 'disk', operator: 'Exists' }] }).mayMatch(values)).toBe(false);
+    expect(hard({ attributes: [{ key: 'disk', operator: 'DoesNotExist' }] }).mayMatch(values)).toBe(true);
+    const term = (pool: string) => [{ key: 'pool', operator: 'In' as const, values: [pool] }];
+    expect(hard({ nodeAffinity: [term('gpu'), term('mem')] }).mayMatch(values)).toBe(false);
+    expect(hard({ nodeAffinity: [term('gpu'), term('cpu')] }).mayMatch(values)).toBe(true);
+    index.removeHost(a);
+    expect([...values.get('zone')!.keys()]).toEqual(['b']);
+    expect(hard({ nodeSelector: { zone: 'a' } }).mayMatch(values)).toBe(false);
+  });
+
+  it('past maxClasses, new kinds of host share one mixed class', () => {
+    const index = new HostIndex(1, { maxClasses: 2 });
+    const hosts = [8, 16, 32, 64].map((cores) =>
+      index.addOffer(offer(`h${cores}`, cores, 8, { capacity: cap(cores, 8) })),
+    );
+    expect(index.classes.map((x) => x.uniform)).toEqual([true, true, false]);
+    expect(hosts[2]!.cls).toBe(hosts[3]!.cls);
+    expect(hosts[2]!.cls!.maxCapCpu).toBe(64_000);
+    expect(hosts[2]!.cls!.minCapCpu).toBe(32_000);
   });
 });

@@ -32,6 +32,8 @@ export class HostSlot implements HostView {
   capacity: Resources;
   /** Seeded tie-break rank: among equally fit hosts the lower rank wins. */
   readonly rank: number;
+  /** The host class whose buckets hold it (same capacity and blocking taints). */
+  cls: HostClass | undefined = undefined;
   bucket = -1;
   position = -1;
   /** Position in HostIndex.slots. */
@@ -105,12 +107,38 @@ function setTaints(slot: HostSlot): void {
   slot.blockingTaints = blocking.length > 0 ? blocking : undefined;
 }
 
-export class HostIndex {
-  readonly slots: HostSlot[] = [];
-  /** Extended scalar names by id (per index, so that task-supplied names die with it). */
-  private readonly scalarIds = new Map<string, number>();
-  readonly byName = new Map<string, HostSlot>();
-  readonly buckets: HostSlot[][] = Array.from({ length: BUCKET_COUNT }, () => []);
+/** A blocking-taint set as text, the same for the same taints in any order. */
+function taintKey(taints: readonly Taint[] | undefined): string {
+  if (taints === undefined) return '';
+  return taints
+    .map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`)
+    .sort()
+    .join(',');
+}
+
+/**
+ * Hosts of one class: the same capacity (CPU, memory, GPUs) and the same blocking taints, such as
+ * one node pool. Each class has its own CPU buckets and bounds, so that the bounds use the class's
+ * exact capacity (hosts of 8 and 64 CPUs no longer share one loose bound), and a search skips at
+ * once the classes whose taints the task does not tolerate or that lack GPUs it needs. Past
+ * `maxClasses`, the remaining hosts share one mixed class, whose bounds use its capacity extremes
+ * and whose hosts are checked one by one (as before classes existed).
+ */
+export class HostClass {
+  /** Creation order (a stable tie-break between classes). */
+  readonly id: number;
+  /** False for the mixed class: capacity and taints vary between its hosts. */
+  readonly uniform: boolean;
+  /** Uniform classes: the blocking taints and GPU capacity every host of the class has. */
+  readonly blockingTaints: readonly Taint[] | undefined;
+  readonly capGpus: number;
+  size = 0;
+  /**
+   * How many hosts of the class carry each label value (label, value, count): lets a search skip
+   * a class where no host can match a task's selector or affinity.
+   */
+  readonly labelValues = new Map<string, Map<string, number>>();
+  readonly buckets: HostSlot[][] = [];
   /** Bit b set when bucket b has hosts. */
   readonly nonEmpty = new Uint32Array(WORDS);
   /**
@@ -148,8 +176,8 @@ export class HostIndex {
    * remembered scan of the bucket (bucket-scan.ts) is valid while this holds.
    */
   readonly bucketVersion = new Float64Array(BUCKET_COUNT);
-  /** The remembered scan of each bucket, if any (owned by the search). */
-  readonly bucketScans: (BucketScan | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
+  /** The remembered scans of each bucket, one per task shape (owned by the search). */
+  readonly bucketScans: (BucketScan[] | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
   maxCapCpu = 0;
   minCapCpu = Number.POSITIVE_INFINITY;
@@ -157,181 +185,18 @@ export class HostIndex {
   minCapMem = Number.POSITIVE_INFINITY;
   /** Hosts without CPU or memory capacity score on one dimension; bounds then do not apply. */
   oneDimensionalHosts = 0;
-  readonly seed: number;
-  /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
-  private usedSlots: HostSlot[] = [];
-  /**
-   * Sums of the hosts' capacity and free resources (DRF's default cluster capacity), kept in
-   * step as offers come and go and placements are charged (integers: exact below 2^53).
-   */
-  private readonly capacityTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
-  private readonly freeTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
 
-  constructor(seed: number) {
-    this.seed = seed;
+  constructor(id: number, uniform: boolean, blockingTaints: readonly Taint[] | undefined, capGpus: number) {
+    this.id = id;
+    this.uniform = uniform;
+    this.blockingTaints = blockingTaints;
+    this.capGpus = capGpus;
   }
 
-  static readonly BUCKET_MILLIS = BUCKET_MILLIS;
-  static readonly LAST_BUCKET = BUCKET_COUNT - 1;
-
-  get size(): number {
-    return this.byName.size;
-  }
-
-  static bucketOf(cpuMillis: number): number {
-    const b = Math.floor(cpuMillis / BUCKET_MILLIS);
-    return b < 0 ? 0 : b >= BUCKET_COUNT ? BUCKET_COUNT - 1 : b;
-  }
-
-  /** Sums over every host of its capacity and of what is free on it now. Read-only views. */
-  totals(): { capacity: Readonly<ResourceRequest>; free: Readonly<ResourceRequest> } {
-    return { capacity: this.capacityTotal, free: this.freeTotal };
-  }
-
-  /** Adds (sign 1) or takes away (sign -1) a host's capacity and free resources in the sums. */
-  private tally(slot: HostSlot, sign: 1 | -1): void {
-    const cap = this.capacityTotal;
-    const free = this.freeTotal;
-    const c = slot.capacity;
-    const f = slot.free;
-    cap.cpuMillis += sign * c.cpuMillis;
-    cap.memoryBytes += sign * c.memoryBytes;
-    cap.diskBytes += sign * c.diskBytes;
-    cap.gpus += sign * c.gpus;
-    free.cpuMillis += sign * f.cpuMillis;
-    free.memoryBytes += sign * f.memoryBytes;
-    free.diskBytes += sign * f.diskBytes;
-    free.gpus += sign * f.gpus;
-  }
-
-  /** The hosts placed on since the last call, with their `used` flags cleared. */
-  drainUsed(): HostSlot[] {
-    const out = this.usedSlots;
-    this.usedSlots = [];
-    for (const s of out) s.used = false;
-    return out;
-  }
-
-  /** Adds an offer to its host (creating the host). */
-  addOffer(offer: Offer): HostSlot {
-    let slot = this.byName.get(offer.hostname);
-    const existed = slot !== undefined;
-    if (slot) this.tally(slot, -1);
-    const own: Offer = { ...offer, resources: copyResources(offer.resources) };
-    if (!slot) {
-      slot = new HostSlot(offer.hostname, hostRank(offer.hostname, this.seed));
-      this.byName.set(offer.hostname, slot);
-      slot.slotIndex = this.slots.length;
-      this.slots.push(slot);
-    } else {
-      this.unbucket(slot);
-    }
-    slot.offers.push(own);
-    slot.offerIds = [...slot.offerIds, own.id];
-    if (offer.agentId !== undefined) slot.agentId = offer.agentId;
-    slot.attributes =
-      slot.offers.length === 1 ? offer.attributes : { ...slot.attributes, ...offer.attributes };
-    if (offer.taints !== undefined || slot.taints !== undefined) setTaints(slot);
-    this.recompute(slot);
-    if (existed && (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0))
-      this.oneDimensionalHosts--;
-    if (offer.capacity) slot.capacity = { ...copyResources(offer.capacity) };
-    this.widenCapacity(slot);
-    slot.capCpu = slot.capacity.cpuMillis;
-    slot.capMem = slot.capacity.memoryBytes;
-    this.noteCapacity(slot);
-    this.rebucket(slot);
-    this.tally(slot, 1);
-    return slot;
-  }
-
-  /** Removes one offer; the host goes when its last offer does. Returns the offer's host. */
-  removeOffer(offerId: string, hostname: string): HostSlot | undefined {
-    const slot = this.byName.get(hostname);
-    if (!slot) return undefined;
-    const i = slot.offers.findIndex((o) => o.id === offerId);
-    if (i < 0) return undefined;
-    slot.offers.splice(i, 1);
-    slot.offerIds = slot.offers.map((o) => o.id);
-    this.unbucket(slot);
-    if (slot.offers.length === 0) {
-      this.removeHost(slot);
-      return slot;
-    }
-    this.tally(slot, -1);
-    if (slot.taints !== undefined) setTaints(slot);
-    this.recompute(slot);
-    this.rebucket(slot);
-    this.tally(slot, 1);
-    return slot;
-  }
-
-  removeHost(slot: HostSlot): void {
-    if (this.byName.get(slot.hostname) !== slot) return;
-    this.tally(slot, -1);
-    this.unbucket(slot);
-    if (slot.capacity.cpuMillis === 0 || slot.capacity.memoryBytes === 0) this.oneDimensionalHosts--;
-    this.byName.delete(slot.hostname);
-    // Swap-remove: O(1) even when a pass consumes the offers of thousands of hosts.
-    const i = slot.slotIndex;
-    if (i < 0 || this.slots[i] !== slot) return;
-    const last = this.slots.pop()!;
-    if (last !== slot) {
-      this.slots[i] = last;
-      last.slotIndex = i;
-    }
-    slot.slotIndex = -1;
-  }
-
-  /** Free = sum of the offers' remaining resources. */
-  private recompute(slot: HostSlot): void {
-    const f: Resources = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
-    let ports: PortRange[] | undefined;
-    for (const o of slot.offers) {
-      const r = o.resources;
-      f.cpuMillis += r.cpuMillis;
-      f.memoryBytes += r.memoryBytes;
-      f.diskBytes += r.diskBytes;
-      f.gpus += r.gpus;
-      if (r.ports) ports = ports ? [...ports, ...r.ports] : r.ports;
-      if (r.scalars) {
-        f.scalars ??= {};
-        for (const k in r.scalars) f.scalars[k] = (f.scalars[k] ?? 0) + r.scalars[k]!;
-      }
-    }
-    if (ports) f.ports = slot.offers.length === 1 ? ports.map((p) => ({ ...p })) : mergePortRanges(ports);
-    slot.free = f;
-    slot.freePorts = countPorts(f.ports);
-    this.syncFlat(slot);
-  }
-
-  /** The id of an extended scalar, or -1 when no host of this index ever offered it. */
-  scalarIdOf(name: string): number {
-    return this.scalarIds.get(name) ?? -1;
-  }
-
-  private syncFlat(slot: HostSlot): void {
-    const f = slot.free;
-    slot.freeCpu = f.cpuMillis;
-    slot.freeMem = f.memoryBytes;
-    slot.freeDisk = f.diskBytes;
-    slot.freeGpus = f.gpus;
-    const fs: number[] = [];
-    if (f.scalars) {
-      for (const k in f.scalars) {
-        let id = this.scalarIds.get(k);
-        if (id === undefined) {
-          id = this.scalarIds.size;
-          this.scalarIds.set(k, id);
-        }
-        while (fs.length < id) fs.push(0);
-        fs[id] = f.scalars[k]!;
-      }
-    }
-    slot.freeScalars = fs;
-  }
-
-  private noteCapacity(slot: HostSlot): void {
+  /** Counts a host in (its capacity widens the extremes; stale extremes only loosen bounds). */
+  enter(slot: HostSlot): void {
+    this.size++;
+    this.countLabels(slot.attributes, 1);
     const c = slot.capacity;
     if (c.cpuMillis === 0 || c.memoryBytes === 0) {
       this.oneDimensionalHosts++;
@@ -343,13 +208,29 @@ export class HostIndex {
     if (c.memoryBytes < this.minCapMem) this.minCapMem = c.memoryBytes;
   }
 
-  private widenCapacity(slot: HostSlot): void {
+  /** Counts a host out (with the capacity it entered with). */
+  leave(slot: HostSlot): void {
+    this.size--;
+    this.countLabels(slot.attributes, -1);
     const c = slot.capacity;
-    const f = slot.free;
-    if (c.cpuMillis < f.cpuMillis) c.cpuMillis = f.cpuMillis;
-    if (c.memoryBytes < f.memoryBytes) c.memoryBytes = f.memoryBytes;
-    if (c.diskBytes < f.diskBytes) c.diskBytes = f.diskBytes;
-    if (c.gpus < f.gpus) c.gpus = f.gpus;
+    if (c.cpuMillis === 0 || c.memoryBytes === 0) this.oneDimensionalHosts--;
+  }
+
+  private countLabels(attributes: Readonly<Record<string, string>>, sign: 1 | -1): void {
+    for (const key in attributes) {
+      const value = attributes[key]!;
+      let values = this.labelValues.get(key);
+      if (values === undefined) {
+        values = new Map();
+        this.labelValues.set(key, values);
+      }
+      const n = (values.get(value) ?? 0) + sign;
+      if (n > 0) values.set(value, n);
+      else {
+        values.delete(value);
+        if (values.size === 0) this.labelValues.delete(key);
+      }
+    }
   }
 
   unbucket(slot: HostSlot): void {
@@ -379,7 +260,11 @@ export class HostIndex {
     this.bucketVersion[b]!++;
     if (b !== slot.bucket) {
       this.unbucket(slot);
-      const list = this.buckets[b]!;
+      let list = this.buckets[b];
+      if (list === undefined) {
+        list = [];
+        this.buckets[b] = list;
+      }
       slot.bucket = b;
       slot.position = list.length;
       list.push(slot);
@@ -500,6 +385,232 @@ export class HostIndex {
     }
     return (w << 5) + (31 - Math.clz32(bits));
   }
+}
+
+/** Default of the HostIndex's maxClasses. */
+export const MAX_HOST_CLASSES = 32;
+
+export class HostIndex {
+  readonly slots: HostSlot[] = [];
+  /** Extended scalar names by id (per index, so that task-supplied names die with it). */
+  private readonly scalarIds = new Map<string, number>();
+  readonly byName = new Map<string, HostSlot>();
+  /** Host classes in creation order; classes are kept when they empty (a pool often refills). */
+  readonly classes: HostClass[] = [];
+  private readonly classByKey = new Map<string, HostClass>();
+  private mixed: HostClass | undefined;
+  private readonly maxClasses: number;
+  readonly seed: number;
+  /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
+  private usedSlots: HostSlot[] = [];
+  /**
+   * Sums of the hosts' capacity and free resources (DRF's default cluster capacity), kept in
+   * step as offers come and go and placements are charged (integers: exact below 2^53).
+   */
+  private readonly capacityTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+  private readonly freeTotal: ResourceRequest = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+
+  constructor(seed: number, opts: { maxClasses?: number } = {}) {
+    this.seed = seed;
+    this.maxClasses = Math.max(0, opts.maxClasses ?? MAX_HOST_CLASSES);
+  }
+
+  static readonly BUCKET_MILLIS = BUCKET_MILLIS;
+  static readonly LAST_BUCKET = BUCKET_COUNT - 1;
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  static bucketOf(cpuMillis: number): number {
+    const b = Math.floor(cpuMillis / BUCKET_MILLIS);
+    return b < 0 ? 0 : b >= BUCKET_COUNT ? BUCKET_COUNT - 1 : b;
+  }
+
+  /** Sums over every host of its capacity and of what is free on it now. Read-only views. */
+  totals(): { capacity: Readonly<ResourceRequest>; free: Readonly<ResourceRequest> } {
+    return { capacity: this.capacityTotal, free: this.freeTotal };
+  }
+
+  /** Adds (sign 1) or takes away (sign -1) a host's capacity and free resources in the sums. */
+  private tally(slot: HostSlot, sign: 1 | -1): void {
+    const cap = this.capacityTotal;
+    const free = this.freeTotal;
+    const c = slot.capacity;
+    const f = slot.free;
+    cap.cpuMillis += sign * c.cpuMillis;
+    cap.memoryBytes += sign * c.memoryBytes;
+    cap.diskBytes += sign * c.diskBytes;
+    cap.gpus += sign * c.gpus;
+    free.cpuMillis += sign * f.cpuMillis;
+    free.memoryBytes += sign * f.memoryBytes;
+    free.diskBytes += sign * f.diskBytes;
+    free.gpus += sign * f.gpus;
+  }
+
+  /** The hosts placed on since the last call, with their `used` flags cleared. */
+  drainUsed(): HostSlot[] {
+    const out = this.usedSlots;
+    this.usedSlots = [];
+    for (const s of out) s.used = false;
+    return out;
+  }
+
+  /** Adds an offer to its host (creating the host). */
+  addOffer(offer: Offer): HostSlot {
+    let slot = this.byName.get(offer.hostname);
+    if (slot) {
+      this.tally(slot, -1);
+      this.leaveClass(slot);
+    }
+    const own: Offer = { ...offer, resources: copyResources(offer.resources) };
+    if (!slot) {
+      slot = new HostSlot(offer.hostname, hostRank(offer.hostname, this.seed));
+      this.byName.set(offer.hostname, slot);
+      slot.slotIndex = this.slots.length;
+      this.slots.push(slot);
+    }
+    slot.offers.push(own);
+    slot.offerIds = [...slot.offerIds, own.id];
+    if (offer.agentId !== undefined) slot.agentId = offer.agentId;
+    slot.attributes =
+      slot.offers.length === 1 ? offer.attributes : { ...slot.attributes, ...offer.attributes };
+    if (offer.taints !== undefined || slot.taints !== undefined) setTaints(slot);
+    this.recompute(slot);
+    if (offer.capacity) slot.capacity = { ...copyResources(offer.capacity) };
+    this.widenCapacity(slot);
+    slot.capCpu = slot.capacity.cpuMillis;
+    slot.capMem = slot.capacity.memoryBytes;
+    this.enterClass(slot);
+    this.tally(slot, 1);
+    return slot;
+  }
+
+  /** Takes the host out of its class (and its buckets). */
+  private leaveClass(slot: HostSlot): void {
+    const cls = slot.cls;
+    if (cls === undefined) return;
+    cls.unbucket(slot);
+    cls.leave(slot);
+    slot.cls = undefined;
+  }
+
+  /** Puts the host in the class of its capacity and taints (a new one, or the mixed one past maxClasses). */
+  private enterClass(slot: HostSlot): void {
+    const c = slot.capacity;
+    const key = `${c.cpuMillis}|${c.memoryBytes}|${c.gpus}|${taintKey(slot.blockingTaints)}`;
+    let cls = this.classByKey.get(key);
+    if (cls === undefined) {
+      if (this.classes.length < this.maxClasses) {
+        cls = new HostClass(this.classes.length, true, slot.blockingTaints, c.gpus);
+        this.classByKey.set(key, cls);
+        this.classes.push(cls);
+      } else {
+        if (this.mixed === undefined) {
+          this.mixed = new HostClass(this.classes.length, false, undefined, -1);
+          this.classes.push(this.mixed);
+        }
+        cls = this.mixed;
+      }
+    }
+    slot.cls = cls;
+    cls.enter(slot);
+    cls.rebucket(slot);
+  }
+
+  /** Removes one offer; the host goes when its last offer does. Returns the offer's host. */
+  removeOffer(offerId: string, hostname: string): HostSlot | undefined {
+    const slot = this.byName.get(hostname);
+    if (!slot) return undefined;
+    const i = slot.offers.findIndex((o) => o.id === offerId);
+    if (i < 0) return undefined;
+    slot.offers.splice(i, 1);
+    slot.offerIds = slot.offers.map((o) => o.id);
+    if (slot.offers.length === 0) {
+      this.removeHost(slot);
+      return slot;
+    }
+    this.tally(slot, -1);
+    this.leaveClass(slot);
+    if (slot.taints !== undefined) setTaints(slot);
+    this.recompute(slot);
+    this.enterClass(slot);
+    this.tally(slot, 1);
+    return slot;
+  }
+
+  removeHost(slot: HostSlot): void {
+    if (this.byName.get(slot.hostname) !== slot) return;
+    this.tally(slot, -1);
+    this.leaveClass(slot);
+    this.byName.delete(slot.hostname);
+    // Swap-remove: O(1) even when a pass consumes the offers of thousands of hosts.
+    const i = slot.slotIndex;
+    if (i < 0 || this.slots[i] !== slot) return;
+    const last = this.slots.pop()!;
+    if (last !== slot) {
+      this.slots[i] = last;
+      last.slotIndex = i;
+    }
+    slot.slotIndex = -1;
+  }
+
+  /** Free = sum of the offers' remaining resources. */
+  private recompute(slot: HostSlot): void {
+    const f: Resources = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+    let ports: PortRange[] | undefined;
+    for (const o of slot.offers) {
+      const r = o.resources;
+      f.cpuMillis += r.cpuMillis;
+      f.memoryBytes += r.memoryBytes;
+      f.diskBytes += r.diskBytes;
+      f.gpus += r.gpus;
+      if (r.ports) ports = ports ? [...ports, ...r.ports] : r.ports;
+      if (r.scalars) {
+        f.scalars ??= {};
+        for (const k in r.scalars) f.scalars[k] = (f.scalars[k] ?? 0) + r.scalars[k]!;
+      }
+    }
+    if (ports) f.ports = slot.offers.length === 1 ? ports.map((p) => ({ ...p })) : mergePortRanges(ports);
+    slot.free = f;
+    slot.freePorts = countPorts(f.ports);
+    this.syncFlat(slot);
+  }
+
+  /** The id of an extended scalar, or -1 when no host of this index ever offered it. */
+  scalarIdOf(name: string): number {
+    return this.scalarIds.get(name) ?? -1;
+  }
+
+  private syncFlat(slot: HostSlot): void {
+    const f = slot.free;
+    slot.freeCpu = f.cpuMillis;
+    slot.freeMem = f.memoryBytes;
+    slot.freeDisk = f.diskBytes;
+    slot.freeGpus = f.gpus;
+    const fs: number[] = [];
+    if (f.scalars) {
+      for (const k in f.scalars) {
+        let id = this.scalarIds.get(k);
+        if (id === undefined) {
+          id = this.scalarIds.size;
+          this.scalarIds.set(k, id);
+        }
+        while (fs.length < id) fs.push(0);
+        fs[id] = f.scalars[k]!;
+      }
+    }
+    slot.freeScalars = fs;
+  }
+
+  private widenCapacity(slot: HostSlot): void {
+    const c = slot.capacity;
+    const f = slot.free;
+    if (c.cpuMillis < f.cpuMillis) c.cpuMillis = f.cpuMillis;
+    if (c.memoryBytes < f.memoryBytes) c.memoryBytes = f.memoryBytes;
+    if (c.diskBytes < f.diskBytes) c.diskBytes = f.diskBytes;
+    if (c.gpus < f.gpus) c.gpus = f.gpus;
+  }
 
   /**
    * Charges a placement to the host: takes the request from its offers in order and the ports
@@ -549,7 +660,7 @@ export class HostIndex {
       slot.used = true;
       this.usedSlots.push(slot);
     }
-    this.rebucket(slot);
+    slot.cls!.rebucket(slot);
     return taken;
   }
 

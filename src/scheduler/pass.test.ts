@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Offer } from '../offer-adapter/types.ts';
 import { affinityHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
-import { hostRank } from './host-index.ts';
+import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
+import { constraintKey, MAX_CANDIDATE_LISTS, MAX_LABEL_MEMOS, resolveOptions, runPass } from './pass.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
 import type { HostView, Taint, Task } from './types.ts';
@@ -211,7 +212,9 @@ describe('the indexed search', () => {
         fc.array(taskArb, { minLength: 1, maxLength: 80 }),
         fc.integer(),
         fc.boolean(),
-        (hs, ts, seed, spread) => {
+        // Host classes: none (all mixed), a few (the rest mixed), or the default.
+        fc.constantFrom(0, 1, 3, MAX_HOST_CLASSES),
+        (hs, ts, seed, spread, maxClasses) => {
           const offers = hs.map((h, i) => {
             const capCpu = h.cores * 1000;
             const capMem = h.memGi * GiB;
@@ -255,7 +258,9 @@ describe('the indexed search', () => {
             return x;
           });
           const fitness = spread ? 'spread' : 'binpack';
-          const res = schedulePass({ tasks, offers, now, options: { goodEnough: null, seed, fitness } });
+          const index = new HostIndex(seed, { maxClasses });
+          for (const o of offers) index.addOffer(o);
+          const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed, fitness }));
           expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
             bruteForce(tasks, offers, seed, spread),
           );
@@ -263,6 +268,67 @@ describe('the indexed search', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('checks taints and labels host by host in the mixed class (past maxClasses)', () => {
+    const taint: Taint = { key: 'dedicated', value: 'x', effect: 'NoSchedule' };
+    const cap = { cpuMillis: 8000, memoryBytes: 32 * GiB, diskBytes: 0, gpus: 0 };
+    for (const maxClasses of [0, MAX_HOST_CLASSES]) {
+      const index = new HostIndex(1, { maxClasses });
+      // Same bucket; the tainted host is the better packed one.
+      index.addOffer(offer('tainted', 2, 2, { capacity: cap, taints: [taint] }));
+      index.addOffer(offer('zone-b', 2, 4, { capacity: cap, attributes: { zone: 'b' } }));
+      index.addOffer(offer('plain', 2, 30, { capacity: cap, attributes: { zone: 'a' } }));
+      const tasks = [
+        task('any', 1, 1),
+        task('zone-a', 1, 1, { constraints: { nodeSelector: { zone: 'a' } } }),
+        task('tolerating', 2, 1, {
+          constraints: { tolerations: [{ key: 'dedicated', operator: 'Exists' }] },
+        }),
+      ];
+      const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null }));
+      expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual([
+        'any@zone-b',
+        'tolerating@tainted',
+        'zone-a@plain',
+      ]);
+    }
+  });
+
+  it('past the per-pass caps on candidate lists and label memos, still places by labels', () => {
+    // 300 distinct selectors: more than MAX_CANDIDATE_LISTS and MAX_LABEL_MEMOS.
+    const n = 300;
+    expect(n).toBeGreaterThan(Math.max(MAX_CANDIDATE_LISTS, MAX_LABEL_MEMOS));
+    const offers = Array.from({ length: n }, (_, i) =>
+      offer(`h${i}`, 4, 8, { attributes: { id: String(i) } }),
+    );
+    const tasks = Array.from({ length: n }, (_, i) =>
+      task(`t${i}`, 1, 1, { submittedAt: i, constraints: { nodeSelector: { id: String((i * 7) % n) } } }),
+    );
+    for (const goodEnough of [0.5, null]) {
+      const res = schedulePass({ tasks, offers, now, options: { goodEnough } });
+      expect(res.placements.map((p) => p.hostname)).toEqual(tasks.map((_, i) => `h${(i * 7) % n}`));
+    }
+  });
+
+  it('keys equal constraints written differently alike, and different ones apart', () => {
+    const key = (constraints: Task['constraints']) => constraintKey(task('t', 1, 1, { constraints }));
+    const req = (operator: 'In' | 'NotIn' | 'Gt', values: string[]) => ({ key: 'zone', operator, values });
+    expect(key({ attributes: [req('In', ['a', 'b'])] })).toBe(
+      key({ attributes: [req('In', ['b', 'a', 'b'])] }),
+    );
+    expect(key({ nodeAffinity: [[req('NotIn', ['c', 'a'])]] })).toBe(
+      key({ nodeAffinity: [[req('NotIn', ['a', 'c'])]] }),
+    );
+    expect(key({ nodeSelector: { x: '1', y: '2' } })).toBe(key({ nodeSelector: { y: '2', x: '1' } }));
+    expect(key({ attributes: [req('In', ['a'])] })).not.toBe(key({ attributes: [req('In', ['a', 'b'])] }));
+    expect(key({ attributes: [req('In', ['a'])] })).not.toBe(key({ attributes: [req('NotIn', ['a'])] }));
+    expect(key({ attributes: [req('In', ['a'])] })).not.toBe(key({ nodeAffinity: [[req('In', ['a'])]] }));
+    expect(key({ nodeAffinity: [[req('In', ['a'])], [req('In', ['b'])]] })).not.toBe(
+      key({ nodeAffinity: [[req('In', ['a']), req('In', ['b'])]] }),
+    );
+    expect(key({ nodeSelector: { x: '1' } })).not.toBe(key({ nodeSelector: { x: '2' } }));
+    expect(key(undefined)).toBe('');
   });
 
   it('is deterministic for a seed; the seed only breaks ties', () => {

@@ -4,17 +4,19 @@
  * hosts which cannot beat the best found so far. Pure: no clock, no randomness of its own.
  */
 
-import { BucketScan, SCAN_MIN_HOSTS } from './bucket-scan.ts';
+import { BucketScan, SCAN_MIN_HOSTS, SCAN_SHAPES } from './bucket-scan.ts';
 import { HardConstraints, softScore } from './constraints.ts';
-import { formatAmount, hostReasons, summarizeReasons } from './explain.ts';
+import { explainLazily, explainShape, formatAmount, HostSnapshot } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
-import { HostIndex, type HostSlot } from './host-index.ts';
+import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
+import { type PreemptCandidate, planPreemptions } from './preempt.ts';
 import { taskProblem } from './task.ts';
 import type {
+  AttributeRequirement,
   ClusterState,
+  Eviction,
   FitnessFunction,
   HostFilter,
-  HostReason,
   Placement,
   ReasonSummary,
   ResourceName,
@@ -58,6 +60,8 @@ export interface CoreResult {
   /** The task of each placement, index for index (for the Scheduler's bookkeeping). */
   placedTasks: Task[];
   unplaced: Unplaced[];
+  /** Running tasks to evict for tasks left queued (preemption). */
+  evictions: Eviction[];
   decisionMs?: number[];
 }
 
@@ -71,6 +75,11 @@ class PluginFailure extends Error {
 }
 
 const EPSILON = 1e-9;
+
+/** Constraint sets per pass that get a per-host memo of their label test (a byte per host each). */
+export const MAX_LABEL_MEMOS = 256;
+/** Constraint sets per pass for which the hosts passing them are listed (a check of every host each). */
+export const MAX_CANDIDATE_LISTS = 64;
 
 /** Shared by tasks with no hard constraints (the common case), to save an allocation per task. */
 export const UNCONSTRAINED = new HardConstraints(
@@ -123,25 +132,7 @@ export function scalarRequest(r: ResourceRequest, index: HostIndex, into?: Scala
  * search, also what a score-every-host placer does for every host.
  */
 export function hostFits(r: ResourceRequest, sc: ScalarRequest, s: HostSlot, hard: HardConstraints): boolean {
-  if (
-    s.freeCpu < r.cpuMillis ||
-    s.freeMem < r.memoryBytes ||
-    s.freeDisk < r.diskBytes ||
-    s.freeGpus < r.gpus
-  ) {
-    return false;
-  }
-  if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
-  if (s.blockingTaints !== undefined && !hard.tolerates(s.blockingTaints)) return false;
-  if (sc.count > 0) {
-    const fs = s.freeScalars;
-    for (let i = 0; i < sc.count; i++) {
-      const id = sc.ids[i]!;
-      // A host without the scalar (id -1, or past the host's entries) has none of it.
-      if (id < 0 || id >= fs.length || fs[id]! < sc.amounts[i]!) return false;
-    }
-  }
-  return hard.trivial || hard.check(s);
+  return resourcesFit(r, sc, s) && constraintsHold(s, hard, CHECK_ALL);
 }
 
 /** packedShare on the slot's flattened fields: the same arithmetic, so the same scores. */
@@ -177,21 +168,29 @@ function passesFilters(filters: readonly HostFilter[], task: Task, host: HostSlo
 }
 
 /**
- * Upper bound of the spread score (1 - packing share) of any host of bucket b, given a lower
- * bound of the memory share used in it.
+ * Upper bound of the spread score (1 - packing share) of any host of bucket b of the class, given
+ * a lower bound of the memory share used in it.
  */
-function spreadBound(index: HostIndex, b: number, r: ResourceRequest, minMemUsed: number): number {
+function spreadBound(cls: HostClass, b: number, r: ResourceRequest, minMemUsed: number): number {
   let cpu = 0;
   if (b < HostIndex.LAST_BUCKET) {
     const highFree = (b + 1) * HostIndex.BUCKET_MILLIS;
-    cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / index.minCapCpu));
+    cpu = Math.min(1, Math.max(0, 1 - (highFree - r.cpuMillis) / cls.minCapCpu));
   }
-  const mem = Math.min(1, minMemUsed + r.memoryBytes / index.maxCapMem);
+  const mem = Math.min(1, minMemUsed + r.memoryBytes / cls.maxCapMem);
   return 1 - (cpu + mem) / 2;
 }
 
+/** Upper bound of the packing score of any host of the class in bucket b or above. */
+function packBoundFrom(cls: HostClass, b: number, r: ResourceRequest, memUsed: number): number {
+  const lowFree = b * HostIndex.BUCKET_MILLIS;
+  const c = r.cpuMillis;
+  const cpu = lowFree > c ? 1 - (lowFree - c) / cls.maxCapCpu : 1;
+  return (cpu + Math.min(1, memUsed + r.memoryBytes / cls.minCapMem)) / 2;
+}
+
 /** Sets bucket b's free-memory and free-GPU bounds to the exact values over its hosts. */
-function tightenBucket(index: HostIndex, b: number, list: readonly HostSlot[]): void {
+function tightenBucket(cls: HostClass, b: number, list: readonly HostSlot[]): void {
   let mem = -1;
   let memUntainted = -1;
   let gpus = -1;
@@ -202,175 +201,383 @@ function tightenBucket(index: HostIndex, b: number, list: readonly HostSlot[]): 
     if (fm > memUntainted && s.blockingTaints === undefined) memUntainted = fm;
     if (s.freeGpus > gpus) gpus = s.freeGpus;
   }
-  index.tighten(b, mem, memUntainted, gpus);
+  cls.tighten(b, mem, memUntainted, gpus);
 }
 
 /**
- * The best host for the task, or undefined. Visits buckets tightest-first for packing (loosest
- * first for spread), returns at the first host scoring at least goodEnough, and skips buckets
- * whose bound cannot beat the best so far (so with goodEnough off the answer equals a full scan).
+ * Hosts that pass a task's label constraints, per class, in the order a search visits them (by
+ * bucket when the list was made; charges later in the pass may leave the order slightly stale,
+ * which changes only which good-enough host comes first). Used instead of walking the buckets
+ * when few hosts qualify (a rare label).
  */
+export type Candidates = Map<HostClass, HostSlot[]>;
+
+/** How a search checks a host's hard constraints beyond resources. */
+const CHECK_NONE = 0; // uniform class (taints and GPUs checked once for it), no label constraints
+const CHECK_LABELS = 1; // uniform class: labels and unique host
+const CHECK_ALL = 2; // the mixed class: everything, per host
+const CHECK_GROUP = 3; // candidates (labels, taints and GPUs passed): unique host only
+
+/** The search's best host so far and its score (module state: search is not re-entrant). */
+let best: HostSlot | undefined;
+let bestScore = Number.NEGATIVE_INFINITY;
+/** Classes a search may use and their bounds (reused). */
+const classOrder: HostClass[] = [];
+const classBound: number[] = [];
+const classFirst: number[] = [];
+
+function canBoundClass(cls: HostClass, kind: number): boolean {
+  return kind !== 2 && cls.oneDimensionalHosts === 0 && cls.maxCapCpu > 0;
+}
+
 /**
- * Hosts that pass a task's label/GPU constraints, grouped by bucket in the order a search visits
- * them. Used instead of walking every bucket when few hosts qualify (a GPU pool, a rare label).
+ * The best host for the task, or undefined. Visits the classes the task can use, the most
+ * promising first (by the best score any of their hosts could reach); in each, buckets
+ * tightest-first for packing (loosest first for spread). Returns at the first host scoring at
+ * least goodEnough, and skips classes and buckets whose bound cannot beat the best so far (so with
+ * goodEnough off the answer equals a full scan).
  */
-interface Candidates {
-  buckets: number[];
-  lists: HostSlot[][];
-  /** Index of the bucket being visited. */
-  cursor: number;
-}
-
-/** The bucket after b in visiting order, or -1. */
-function nextBucket(index: HostIndex, descending: boolean, b: number, cand: Candidates | undefined): number {
-  if (cand) return ++cand.cursor < cand.buckets.length ? cand.buckets[cand.cursor]! : -1;
-  return descending ? index.nextBucketDown(b - 1) : index.nextBucketUp(b + 1);
-}
-
-function candidatesInOrder(hosts: readonly HostSlot[], start: number, descending: boolean): Candidates {
-  const sorted = hosts.filter((s) => s.bucket >= start);
-  sorted.sort((a, b) => (descending ? b.bucket - a.bucket : a.bucket - b.bucket) || a.position - b.position);
-  const out: Candidates = { buckets: [], lists: [], cursor: 0 };
-  for (const s of sorted) {
-    if (out.buckets[out.buckets.length - 1] !== s.bucket) {
-      out.buckets.push(s.bucket);
-      out.lists.push([]);
-    }
-    out.lists[out.lists.length - 1]!.push(s);
-  }
-  return out;
-}
-
 function search(
   index: HostIndex,
   task: Task,
   hard: HardConstraints,
   o: ResolvedOptions,
-  /** Hosts passing the static constraints, when few do; undefined walks the buckets. */
-  eligible?: readonly HostSlot[],
+  /** Hosts passing the label constraints, when few do; undefined walks the buckets. */
+  cand?: Candidates,
 ): HostSlot | undefined {
   const r = task.resources;
-  const c = r.cpuMillis;
   const sc = scalarRequest(r, index, SEARCH_SCALARS);
   const soft = task.constraints?.soft;
   const w = soft && soft.length > 0 ? o.softWeight : 0;
+  const kind = o.fitnessKind;
+  const start = HostIndex.bucketOf(r.cpuMillis);
+  const keep = 1 - w;
+  best = undefined;
+  bestScore = Number.NEGATIVE_INFINITY;
+  let n = 0;
+  const classes = index.classes;
+  for (let i = 0; i < classes.length; i++) {
+    const cls = classes[i]!;
+    if (cls.size === 0) continue;
+    if (cls.uniform) {
+      if (cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) continue;
+      if (hard.needsGpu ? cls.capGpus === 0 : hard.avoidGpuHosts && cls.capGpus > 0) continue;
+      if (cls.capGpus < r.gpus) continue;
+    }
+    if (cand !== undefined && !cand.has(cls)) continue;
+    // No host of the class carries the labels the task needs (a node pool of another type).
+    if (!hard.labelFree && !hard.mayMatch(cls.labelValues)) continue;
+    const first = kind === 1 ? cls.nextBucketDown(HostIndex.LAST_BUCKET) : cls.nextBucketUp(start);
+    if (first < start) continue; // also -1: no host with the CPU
+    // The bound orders and prunes classes; with one class (a homogeneous cluster) it is not needed.
+    let bound = Number.POSITIVE_INFINITY;
+    if (classes.length > 1 && canBoundClass(cls, kind)) {
+      bound =
+        kind === 1
+          ? spreadBound(cls, first, r, cls.minMemUsedUpTo(first))
+          : packBoundFrom(cls, first, r, cls.maxMemUsedFrom(first));
+    }
+    // Insertion by bound, highest first (few classes); equal bounds keep creation order.
+    let j = n++;
+    while (j > 0 && classBound[j - 1]! < bound) {
+      classOrder[j] = classOrder[j - 1]!;
+      classBound[j] = classBound[j - 1]!;
+      classFirst[j] = classFirst[j - 1]!;
+      j--;
+    }
+    classOrder[j] = cls;
+    classBound[j] = bound;
+    classFirst[j] = first;
+  }
+  for (let i = 0; i < n; i++) {
+    // Classes come in falling bound order: once one cannot beat the best, none after it can.
+    if (best !== undefined && keep * classBound[i]! + w + EPSILON < bestScore) break;
+    const cls = classOrder[i]!;
+    const list = cand?.get(cls);
+    const hit =
+      list !== undefined
+        ? scanList(list, task, hard, o, sc, w, CHECK_GROUP)
+        : searchClass(cls, classFirst[i]!, start, task, hard, o, sc, w);
+    // A good-enough host ends this class's scan, not the search: a later class may still hold a
+    // better host (its bound says whether it can), and taking the first good-enough host of the
+    // first class would pack one class while better-shaped ones wait.
+    if (
+      hit !== undefined &&
+      (foundScore > bestScore || (foundScore === bestScore && hit.rank < best!.rank))
+    ) {
+      best = hit;
+      bestScore = foundScore;
+    }
+  }
+  foundScore = bestScore;
+  return best;
+}
+
+/**
+ * Scores one host that fits (fitness, plugin, soft constraints) and keeps it if it beats the
+ * best. Returns true when it scores at least goodEnough (foundScore is then its score).
+ */
+function consider(
+  s: HostSlot,
+  task: Task,
+  o: ResolvedOptions,
+  w: number,
+  scan: BucketScan | undefined,
+): boolean {
+  const kind = o.fitnessKind;
+  const r = task.resources;
+  let score: number;
+  if (kind === 0) score = slotPackedShare(r, s);
+  else if (kind === 1) score = 1 - slotPackedShare(r, s);
+  else {
+    const plugin = o.fitnessPlugin!;
+    try {
+      score = plugin.fitness(task, s);
+    } catch (err) {
+      throw new PluginFailure(`fitness ${plugin.name}`, err);
+    }
+    score = Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 0;
+  }
+  if (w > 0) score = (1 - w) * score + w * softScore(task.constraints!.soft!, s);
+  if (score >= o.goodEnough) {
+    if (scan) scan.version = -1; // met a good-enough host: the list is incomplete
+    foundScore = score;
+    return true;
+  }
+  scan?.offer(s, score);
+  if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+    best = s;
+    bestScore = score;
+  }
+  return false;
+}
+
+/** Resources of one host (ports and scalars included), without constraints. */
+function resourcesFit(r: ResourceRequest, sc: ScalarRequest, s: HostSlot): boolean {
+  if (
+    s.freeCpu < r.cpuMillis ||
+    s.freeMem < r.memoryBytes ||
+    s.freeDisk < r.diskBytes ||
+    s.freeGpus < r.gpus
+  ) {
+    return false;
+  }
+  if (r.ports !== undefined && r.ports > 0 && s.freePorts < r.ports) return false;
+  if (sc.count > 0) {
+    const fs = s.freeScalars;
+    for (let i = 0; i < sc.count; i++) {
+      const id = sc.ids[i]!;
+      if (id < 0 || id >= fs.length || fs[id]! < sc.amounts[i]!) return false;
+    }
+  }
+  return true;
+}
+
+function constraintsHold(s: HostSlot, hard: HardConstraints, check: number): boolean {
+  if (check === CHECK_NONE) return true;
+  if (check === CHECK_LABELS) {
+    const memo = hard.labelMemo;
+    if (memo === undefined) return hard.checkLabels(s);
+    let v = memo[s.slotIndex]!;
+    if (v === 0) {
+      v = hard.labelsHold(s.attributes) ? 1 : 2;
+      memo[s.slotIndex] = v;
+    }
+    return v === 1 && (hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname));
+  }
+  if (check === CHECK_GROUP) return hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname);
+  return (
+    (s.blockingTaints === undefined || hard.tolerates(s.blockingTaints)) && (hard.trivial || hard.check(s))
+  );
+}
+
+/** The bucket's remembered scan for this shape at this version, if any. */
+function findScan(
+  scans: readonly BucketScan[],
+  version: number,
+  kind: number,
+  ge: number,
+  r: ResourceRequest,
+  sc: ScalarRequest,
+  labels: string,
+): BucketScan | undefined {
+  for (let i = 0; i < scans.length; i++)
+    if (scans[i]!.matches(version, kind, ge, r, sc, labels)) return scans[i];
+  return undefined;
+}
+
+/** A scan to reuse for a new shape: an outdated one, a new one, or the least recently made. */
+function spareScan(scans: BucketScan[], version: number): BucketScan {
+  let oldest: BucketScan | undefined;
+  for (let i = 0; i < scans.length; i++) {
+    const x = scans[i]!;
+    if (x.version !== version) return x;
+    if (oldest === undefined || x.stamp < oldest.stamp) oldest = x;
+  }
+  if (scans.length < SCAN_SHAPES) {
+    const fresh = new BucketScan();
+    scans.push(fresh);
+    return fresh;
+  }
+  return oldest!;
+}
+
+/** Resources, constraints and plugin filters of one host. */
+function usable(
+  s: HostSlot,
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+  sc: ScalarRequest,
+  check: number,
+): boolean {
+  return (
+    resourcesFit(task.resources, sc, s) &&
+    constraintsHold(s, hard, check) &&
+    (o.filters.length === 0 || passesFilters(o.filters, task, s))
+  );
+}
+
+/** A linear scan of candidate hosts of one class (no bucket bounds: their order may be stale). */
+function scanList(
+  list: readonly HostSlot[],
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+  sc: ScalarRequest,
+  w: number,
+  check: number,
+): HostSlot | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i]!;
+    if (usable(s, task, hard, o, sc, check) && consider(s, task, o, w, undefined)) return s;
+  }
+  return undefined;
+}
+
+/** The buckets of one class, as search describes; returns a good-enough host or undefined. */
+function searchClass(
+  cls: HostClass,
+  first: number,
+  start: number,
+  task: Task,
+  hard: HardConstraints,
+  o: ResolvedOptions,
+  sc: ScalarRequest,
+  w: number,
+): HostSlot | undefined {
+  const r = task.resources;
+  const c = r.cpuMillis;
   const ge = o.goodEnough;
   const kind = o.fitnessKind;
   const filters = o.filters;
-  const plugin = o.fitnessPlugin;
-  const canBound = kind !== 2 && index.oneDimensionalHosts === 0 && index.maxCapCpu > 0;
-  const start = HostIndex.bucketOf(c);
-  let best: HostSlot | undefined;
-  let bestScore = Number.NEGATIVE_INFINITY;
+  const descending = kind === 1;
+  const canBound = canBoundClass(cls, kind);
+  const keep = 1 - w;
+  const check = cls.uniform ? (hard.labelFree ? CHECK_NONE : CHECK_LABELS) : CHECK_ALL;
+  // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
+  // host and the request (see bucket-scan.ts): in a uniform class, taints and GPUs are the
+  // class's, so tolerating and GPU tasks qualify too.
+  // Label constraints are part of the scan's key (labels only change with a host's offers, which
+  // bumps the bucket's version); unique hosts are not (the group's hosts change within a pass).
+  const remember =
+    (cls.uniform ? hard.groupHosts === undefined : hard.trivial) &&
+    w === 0 &&
+    filters.length === 0 &&
+    kind !== 2;
+  const labels = remember && !hard.labelFree ? hard.labelKey : '';
+  const mem = r.memoryBytes;
+  const gpus = r.gpus;
+  const maxFreeMem = hard.toleratesNothing ? cls.bucketMaxFreeMemUntainted : cls.bucketMaxFreeMem;
+  const maxFreeGpus = cls.bucketMaxFreeGpus;
   // Bounds (packing): a host with at least F millicores free scores at most
   // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2. Both parts only fall as buckets
   // rise (the memory part taken as the largest share in any bucket from here up), so once that
   // bound drops below the best host found, no bucket above can beat it: stop.
-  const invMaxCap = 1 / index.maxCapCpu;
-  const memAdd = r.memoryBytes / index.minCapMem;
-  const keep = 1 - w;
-  // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
-  // host and the request (see bucket-scan.ts).
-  const remember = hard.trivial && w === 0 && filters.length === 0 && kind !== 2 && eligible === undefined;
-  // The same visiting order either way: the candidates' buckets, or every non-empty bucket.
-  const cand = eligible ? candidatesInOrder(eligible, start, kind === 1) : undefined;
-  let b = cand
-    ? (cand.buckets[0] ?? -1)
-    : kind === 1
-      ? index.nextBucketDown(HostIndex.LAST_BUCKET)
-      : index.nextBucketUp(start);
-  const mem = r.memoryBytes;
-  const gpus = r.gpus;
-  const maxFreeMem = hard.toleratesNothing ? index.bucketMaxFreeMemUntainted : index.bucketMaxFreeMem;
-  const maxFreeGpus = index.bucketMaxFreeGpus;
-  while (b >= 0 && b >= start) {
+  const invMaxCap = 1 / cls.maxCapCpu;
+  const memAdd = mem / cls.minCapMem;
+  let b = first;
+  while (b >= start) {
     // No host of the bucket has the memory or GPUs (bounds never below the truth): skip it.
     if (maxFreeMem[b]! < mem || maxFreeGpus[b]! < gpus) {
-      b = nextBucket(index, kind === 1, b, cand);
+      b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
       continue;
     }
     if (canBound && best !== undefined) {
       let bound: number;
-      if (kind === 1) {
-        bound = spreadBound(index, b, r, index.bucketMinMemUsed[b]!);
+      if (descending) {
+        bound = spreadBound(cls, b, r, cls.bucketMinMemUsed[b]!);
         // Early stop, as for packing: buckets are visited downwards, so the CPU part of the bound
         // only falls; with the smallest memory share of any bucket from here down, once that
         // bound is below the best host found, no bucket below can beat it.
         if (keep * bound + w + EPSILON < bestScore) {
-          const below = spreadBound(index, b, r, index.minMemUsedUpTo(b));
+          const below = spreadBound(cls, b, r, cls.minMemUsedUpTo(b));
           if (keep * below + w + EPSILON < bestScore) break;
         }
       } else {
         const lowFree = b * HostIndex.BUCKET_MILLIS;
         const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
-        bound = (cpu + Math.min(1, index.bucketMaxMemUsed[b]! + memAdd)) / 2;
+        bound = (cpu + Math.min(1, cls.bucketMaxMemUsed[b]! + memAdd)) / 2;
         if (keep * bound + w + EPSILON < bestScore) {
-          const above = (cpu + Math.min(1, index.maxMemUsedFrom(b) + memAdd)) / 2;
+          const above = (cpu + Math.min(1, cls.maxMemUsedFrom(b) + memAdd)) / 2;
           if (keep * above + w + EPSILON < bestScore) break;
         }
       }
       if (keep * bound + w + EPSILON < bestScore) {
-        b = nextBucket(index, kind === 1, b, cand);
+        b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
     }
-    const list = cand ? cand.lists[cand.cursor]! : index.buckets[b]!;
+    const list = cls.buckets[b]!;
     // A remembered scan of this bucket for this shape gives the bucket's best host at once;
     // otherwise the scan below is remembered (when the task qualifies and the bucket is big).
     let scan: BucketScan | undefined;
     if (remember && list.length >= SCAN_MIN_HOSTS) {
-      scan = index.bucketScans[b];
-      const version = index.bucketVersion[b]!;
-      const s = scan?.matches(version, kind, ge, r, sc) ? scan.firstIn(b) : undefined;
+      let scans = cls.bucketScans[b];
+      if (scans === undefined) {
+        scans = [];
+        cls.bucketScans[b] = scans;
+      }
+      const version = cls.bucketVersion[b]!;
+      scan = findScan(scans, version, kind, ge, r, sc, labels);
+      let s = scan?.firstIn(b);
+      let score = s !== undefined ? scan!.headScore() : 0;
+      if (s === undefined && labels !== '') {
+        // The scan of a task of the same resources without label constraints ranks every host
+        // that fits; the first of its hosts that passes this task's labels is this task's best.
+        const plain = findScan(scans, version, kind, ge, r, sc, '');
+        const i = plain === undefined ? -1 : plain.firstPassing(b, (h) => constraintsHold(h, hard, check));
+        if (i >= 0) {
+          s = plain!.hosts[i]!;
+          score = plain!.scores[i]!;
+        }
+      }
       if (s !== undefined) {
-        const score = scan!.headScore();
         if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
           best = s;
           bestScore = score;
         }
-        b = nextBucket(index, kind === 1, b, cand);
+        b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
-      scan ??= index.bucketScans[b] = new BucketScan();
-      scan.reset(version, kind, ge, r, sc);
+      scan ??= spareScan(scans, version);
+      scan.reset(version, kind, ge, r, sc, labels);
     }
     let fits = 0;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
-      if (!hostFits(r, sc, s, hard)) continue;
+      if (!resourcesFit(r, sc, s) || !constraintsHold(s, hard, check)) continue;
       fits++;
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
-      let score: number;
-      if (kind === 0) score = slotPackedShare(r, s);
-      else if (kind === 1) score = 1 - slotPackedShare(r, s);
-      else {
-        try {
-          score = plugin!.fitness(task, s);
-        } catch (err) {
-          throw new PluginFailure(`fitness ${plugin!.name}`, err);
-        }
-        score = Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 0;
-      }
-      if (w > 0) score = (1 - w) * score + w * softScore(soft!, s);
-      if (score >= ge) {
-        if (scan) scan.version = -1; // met a good-enough host: the list is incomplete
-        foundScore = score;
-        return s;
-      }
-      scan?.offer(s, score);
-      if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
-        best = s;
-        bestScore = score;
-      }
+      if (consider(s, task, o, w, scan)) return s;
     }
-    // A whole bucket (not a candidate list) where nothing fit: learn its exact free-resource
-    // bounds, so that later tasks skip it if it lacks what they need. (Only then: the per-host
-    // bookkeeping would slow down every scan that does find hosts.)
-    if (fits === 0 && !cand) tightenBucket(index, b, list);
-    b = nextBucket(index, kind === 1, b, cand);
+    // A whole bucket where nothing fit: learn its exact free-resource bounds, so that later tasks
+    // skip it if it lacks what they need. (Only then: the per-host bookkeeping would slow down
+    // every scan that does find hosts.)
+    if (fits === 0) tightenBucket(cls, b, list);
+    b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
   }
-  foundScore = bestScore;
-  return best;
+  return undefined;
 }
 
 /**
@@ -378,6 +585,40 @@ function search(
  * queued task is tried pass after pass: reusing its key saves building and hashing it again.
  */
 const shapeKeys = new WeakMap<Task, string>();
+const constraintKeys = new WeakMap<Task, string>();
+
+function canonicalRequirement(r: AttributeRequirement): unknown[] {
+  const values =
+    r.operator === 'In' || r.operator === 'NotIn' ? [...new Set(r.values ?? [])].sort() : r.values;
+  return [r.key, r.operator, values];
+}
+
+/**
+ * The task's label constraints and tolerations as text, '' when it has none: tasks with equal
+ * keys are refused by the same hosts' labels and taints. Cached per task, as shapeKey.
+ */
+export function constraintKey(task: Task): string {
+  let key = constraintKeys.get(task);
+  if (key === undefined) {
+    const c = task.constraints;
+    // Written in a canonical order (selector keys, In/NotIn values sorted), so that equal
+    // constraints written differently share caches and remembered scans.
+    key =
+      c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations)
+        ? JSON.stringify([
+            c.nodeSelector &&
+              Object.keys(c.nodeSelector)
+                .sort()
+                .map((k) => [k, c.nodeSelector![k]]),
+            c.attributes?.map(canonicalRequirement),
+            c.nodeAffinity?.map((term) => term.map(canonicalRequirement)),
+            c.tolerations,
+          ])
+        : '';
+    constraintKeys.set(task, key);
+  }
+  return key;
+}
 
 /** Tasks with the same key fit the same hosts; once one fails in a pass, the rest fail too. */
 function shapeKey(task: Task, byIdentity: boolean): string {
@@ -386,11 +627,9 @@ function shapeKey(task: Task, byIdentity: boolean): string {
     const r = task.resources;
     key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
     if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
-    const c = task.constraints;
-    if (c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations || c.uniqueHost)) {
-      key += `|${JSON.stringify([c.nodeSelector, c.attributes, c.nodeAffinity, c.tolerations])}`;
-      if (c.uniqueHost) key += `|group:${task.groupId}`;
-    }
+    const labels = constraintKey(task);
+    if (labels !== '') key += `|${labels}`;
+    if (task.constraints?.uniqueHost) key += `|group:${task.groupId}`;
     shapeKeys.set(task, key);
   }
   return byIdentity ? `${key}|id:${task.id}` : key;
@@ -511,7 +750,12 @@ export function runPass(
   const failed = new Map<string, FailedShape>();
   const byIdentity = o.filters.length > 0 || o.fitnessKind === 2;
   const hasQuotas = state.quotas !== undefined;
+  // Tasks left does-not-fit, in queue order, when preemption may find room for them.
+  const preemptable: PreemptCandidate[] | undefined =
+    state.preemption?.namespaces !== undefined && (state.running?.length ?? 0) > 0 ? [] : undefined;
 
+  const hardCache = new Map<string, HardConstraints>();
+  let memos = 0;
   const hardConstraintsOf = (task: Task): HardConstraints => {
     const c = task.constraints;
     const unique = c?.uniqueHost === true && task.groupId !== undefined;
@@ -526,26 +770,55 @@ export function runPass(
     ) {
       return UNCONSTRAINED;
     }
-    return new HardConstraints(task, {
-      reserveGpuHosts: o.reserveGpuHosts,
-      groupHosts: unique ? groupSet(task.groupId!) : undefined,
-    });
+    if (unique) {
+      return new HardConstraints(task, {
+        reserveGpuHosts: o.reserveGpuHosts,
+        groupHosts: groupSet(task.groupId!),
+      });
+    }
+    // The same for every task with these constraints (and GPU need) in this pass.
+    const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
+    let hard = hardCache.get(key);
+    if (hard === undefined) {
+      hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
+      // A byte per host per constraint set: bounded, as tasks choose their constraints.
+      if (!hard.labelFree && memos < MAX_LABEL_MEMOS) {
+        hard.labelMemo = new Uint8Array(index.slots.length);
+        memos++;
+      }
+      hardCache.set(key, hard);
+    }
+    return hard;
   };
-  // Per pass (labels and hosts do not change within one): hosts passing each constraint set,
-  // kept only when at most 1 in 8 hosts qualify, where walking a short list beats the buckets.
-  const eligibleCache = new Map<string, HostSlot[] | undefined>();
-  const eligibleHosts = (task: Task, hard: HardConstraints): HostSlot[] | undefined => {
-    const c = task.constraints;
-    const key = JSON.stringify([
-      c?.nodeSelector,
-      c?.attributes,
-      c?.nodeAffinity,
-      c?.tolerations,
-      task.resources.gpus > 0,
-    ]);
+  // Per pass (labels and hosts do not change within one): hosts passing each constraint set, by
+  // class in visiting order, kept only when at most 1 in 8 of the hosts a search would walk
+  // qualify, where a short list beats walking the buckets.
+  const eligibleCache = new Map<string, Candidates | undefined>();
+  const eligibleHosts = (task: Task, hard: HardConstraints): Candidates | undefined => {
+    const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
     if (eligibleCache.has(key)) return eligibleCache.get(key);
+    // Each list costs a check of every host: past MAX_CANDIDATE_LISTS constraint sets in a pass
+    // (tasks choose their constraints), the search walks the buckets instead.
+    if (eligibleCache.size >= MAX_CANDIDATE_LISTS) return undefined;
     const hosts = index.slots.filter((s) => hard.checkStatic(s));
-    const kept = hosts.length * 8 <= index.size ? hosts : undefined;
+    // Compared with the hosts of the classes the search would walk anyway (those that may match
+    // and whose taints the task tolerates): a label every host of a node pool has is not rare.
+    let walked = 0;
+    for (const cls of index.classes) {
+      if (cls.uniform && cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) continue;
+      if (hard.mayMatch(cls.labelValues)) walked += cls.size;
+    }
+    let kept: Candidates | undefined;
+    if (hosts.length * 8 <= walked) {
+      const down = o.fitnessKind === 1;
+      hosts.sort((a, b) => (down ? b.bucket - a.bucket : a.bucket - b.bucket) || a.position - b.position);
+      kept = new Map();
+      for (const s of hosts) {
+        const list = kept.get(s.cls!);
+        if (list) list.push(s);
+        else kept.set(s.cls!, [s]);
+      }
+    }
     eligibleCache.set(key, kept);
     return kept;
   };
@@ -564,12 +837,13 @@ export function runPass(
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
       known.entries.push(entry);
       unplaced.push(entry);
+      preemptable?.push({ task, hard: known.hard, entry });
       return;
     }
     const hard = hardConstraintsOf(task);
     let slot: HostSlot | undefined;
     try {
-      slot = search(index, task, hard, o, hard.selective ? eligibleHosts(task, hard) : undefined);
+      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(task, hard) : undefined);
     } catch (err) {
       if (!(err instanceof PluginFailure)) throw err;
       unplaced.push({
@@ -585,6 +859,7 @@ export function runPass(
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
       failed.set(key, { task, hard, entries: [entry] });
       unplaced.push(entry);
+      preemptable?.push({ task, hard, entry });
       return;
     }
     const score = foundScore;
@@ -609,30 +884,23 @@ export function runPass(
     if (clock) decisionMs!.push(clock() - t0);
   }
 
-  // "Why queued", against the hosts as the pass leaves them, once per failed shape.
-  for (const shape of failed.values()) {
-    const perHost: HostReason[][] = [];
-    const hosts: { hostname: string; reasons: HostReason[] }[] = [];
-    for (const s of index.slots) {
-      let reasons: HostReason[];
-      try {
-        reasons = hostReasons(shape.task, s, shape.hard, o.filters);
-      } catch (err) {
-        reasons = [
-          { kind: 'filter', filter: 'explain', message: err instanceof Error ? err.message : String(err) },
-        ];
-      }
-      perHost.push(reasons);
-      if (o.explainHosts) hosts.push({ hostname: s.hostname, reasons });
-    }
-    const summary = summarizeReasons(perHost, totalHosts);
-    for (const e of shape.entries) {
-      e.reasons = summary;
-      if (o.explainHosts) e.hosts = hosts;
+  const evictions = preemptable ? planPreemptions(index, preemptable, state, o.filters) : [];
+
+  // "Why queued", against the hosts as the pass leaves them, once per failed shape, computed
+  // when first read (most are not).
+  if (failed.size > 0) {
+    const snapshot = index.slots.map((s) => new HostSnapshot(s));
+    for (const shape of failed.values()) {
+      let done: ReturnType<typeof explainShape> | undefined;
+      const compute = () => {
+        done ??= explainShape(shape.task, shape.hard, snapshot, o.filters, o.explainHosts);
+        return done;
+      };
+      for (const e of shape.entries) explainLazily(e, compute, o.explainHosts);
     }
   }
 
-  const out: CoreResult = { placements, placedTasks, unplaced };
+  const out: CoreResult = { placements, placedTasks, unplaced, evictions };
   if (decisionMs) out.decisionMs = decisionMs;
   return out;
 }

@@ -14,6 +14,7 @@ import type {
   PassInput,
   PassResult,
   ResourceRequest,
+  RunningTask,
   SchedulerOptions,
   Task,
   Unplaced,
@@ -72,7 +73,12 @@ export function schedulePass(input: PassInput): PassResult {
     else index.addOffer(offer);
   }
   const core = runPass(index, input.tasks, input.state ?? {}, o);
-  const result: PassResult = { placements: core.placements, unplaced: core.unplaced, declines };
+  const result: PassResult = {
+    placements: core.placements,
+    unplaced: core.unplaced,
+    declines,
+    evictions: core.evictions,
+  };
   if (core.decisionMs) result.decisionMs = core.decisionMs;
   return result;
 }
@@ -82,6 +88,8 @@ export interface SchedulerConfig extends SchedulerOptions {
   weights?: ClusterState['weights'];
   /** Fixed DRF capacity; default: what is offered plus what runs. */
   capacity?: ResourceRequest;
+  /** Preemption by tier, enabled per namespace (off by default). See ClusterState.preemption. */
+  preemption?: ClusterState['preemption'];
 }
 
 /**
@@ -105,6 +113,10 @@ export class Scheduler {
   private readonly usage = new Map<string, ResourceRequest>();
   private readonly lastUnplaced = new Map<string, Unplaced>();
   private readonly pendingDeclines: Decline[] = [];
+  /** With preemption configured: the host and start time of every running task. */
+  private readonly runningOn = new Map<string, { hostname: string; startedAt: number }>();
+  /** Victims being evicted (until taskFinished), with the task each is evicted for. */
+  private readonly evicting = new Map<string, string>();
 
   constructor(config: SchedulerConfig = {}) {
     this.config = config;
@@ -148,10 +160,13 @@ export class Scheduler {
     return true;
   }
 
-  /** Records a task already running (controller restart) so fair share and unique hosts see it. */
-  markRunning(task: Task, hostname: string): void {
+  /**
+   * Records a task already running (controller restart) so fair share, unique hosts and
+   * preemption see it. `startedAt` (epoch ms, default the task's submittedAt) ranks victims.
+   */
+  markRunning(task: Task, hostname: string, startedAt?: number): void {
     this.queue.delete(task.id);
-    this.charge(task, hostname);
+    this.charge(task, hostname, startedAt ?? task.submittedAt);
   }
 
   /** The task ended: its tenant's usage drops. Resources come back as new offers from the source. */
@@ -160,6 +175,8 @@ export class Scheduler {
     if (!task) return false;
     this.running.delete(taskId);
     this.runningGroupHosts.delete(taskId);
+    this.runningOn.delete(taskId);
+    this.evicting.delete(taskId);
     const u = this.usage.get(task.tenant);
     if (u) {
       const res = task.resources;
@@ -210,6 +227,21 @@ export class Scheduler {
     if (this.config.quotas) state.quotas = this.config.quotas;
     if (this.config.weights) state.weights = this.config.weights;
     if (this.config.capacity) state.capacity = this.config.capacity;
+    if (this.config.preemption) {
+      state.preemption = this.config.preemption;
+      const running: RunningTask[] = [];
+      for (const [id, on] of this.runningOn) {
+        const r: RunningTask = {
+          task: this.running.get(id)!,
+          hostname: on.hostname,
+          startedAt: on.startedAt,
+        };
+        const preemptor = this.evicting.get(id);
+        if (preemptor !== undefined) r.evictingFor = preemptor;
+        running.push(r);
+      }
+      state.running = running;
+    }
 
     const core = runPass(this.index, [...this.queue.values()], state, this.options, true);
 
@@ -222,17 +254,24 @@ export class Scheduler {
       const task = placed[i]!;
       if (!allPlaced) this.queue.delete(task.id);
       if (forgetReasons) this.lastUnplaced.delete(task.id);
-      this.charge(task, core.placements[i]!.hostname);
+      this.charge(task, core.placements[i]!.hostname, now);
     }
+    for (const e of core.evictions) this.evicting.set(e.victimTaskId, e.preemptorTaskId);
     for (const u of core.unplaced) this.lastUnplaced.set(u.taskId, u);
     this.consumeUsedOffers();
-    const result: PassResult = { placements: core.placements, unplaced: core.unplaced, declines };
+    const result: PassResult = {
+      placements: core.placements,
+      unplaced: core.unplaced,
+      declines,
+      evictions: core.evictions,
+    };
     if (core.decisionMs) result.decisionMs = core.decisionMs;
     return result;
   }
 
-  private charge(task: Task, hostname: string): void {
+  private charge(task: Task, hostname: string, startedAt: number): void {
     this.running.set(task.id, task);
+    if (this.config.preemption) this.runningOn.set(task.id, { hostname, startedAt });
     if (task.groupId !== undefined) this.runningGroupHosts.set(task.id, hostname);
     else if (this.runningGroupHosts.size > 0) this.runningGroupHosts.delete(task.id);
     let u = this.usage.get(task.tenant);

@@ -123,6 +123,63 @@ export interface ClusterState {
   capacity?: ResourceRequest;
   /** Hosts that running tasks of each group occupy (unique-host groups). */
   groupHosts?: Record<string, string[]>;
+  /** Preemption by tier, per namespace (off for every namespace not listed as enabled). */
+  preemption?: PreemptionConfig;
+  /** Running tasks and their hosts: the possible victims of preemption (only read when it is on). */
+  running?: RunningTask[];
+}
+
+/** A task running on a host, as preemption sees it. */
+export interface RunningTask {
+  task: Task;
+  hostname: string;
+  /** Epoch ms it started; among equal tiers the youngest is evicted first. Default: task.submittedAt. */
+  startedAt?: number;
+  /**
+   * Id of the queued task an earlier pass evicted this one for, while the kill is under way: it is
+   * not chosen again, and that preemptor waits for it instead of evicting more.
+   */
+  evictingFor?: string;
+}
+
+/** One namespace's preemption settings. */
+export interface NamespacePreemption {
+  /** Its queued tasks may evict running tasks of lower tiers (larger tier numbers). Default false. */
+  enabled?: boolean;
+  /**
+   * Resources of its running tasks that preemption by other namespaces never takes: a victim of
+   * this namespace is chosen only if, in every dimension the eviction frees, the namespace keeps at
+   * least this much running.
+   */
+  guaranteed?: Partial<Pick<ResourceRequest, 'cpuMillis' | 'memoryBytes' | 'diskBytes' | 'gpus'>>;
+}
+
+export interface PreemptionConfig {
+  /** By namespace (the task's tenant). */
+  namespaces?: Record<string, NamespacePreemption>;
+  /** Queued tasks that may look for victims in one pass, in queue order. Default 32. */
+  maxPreemptorsPerPass?: number;
+  /**
+   * Work preemption may do in one pass: hosts looked at plus running tasks considered plus steps
+   * of the victim-set search. Default 1,000,000. Past it, the remaining tasks wait a pass.
+   */
+  maxSearchSteps?: number;
+}
+
+/**
+ * A running task the controller must kill so that a queued task of a higher tier can run. The
+ * victim goes back to its step's retry policy; `reason` is the text to record on the victim step.
+ */
+export interface Eviction {
+  code: 'SCHEDULER_PREEMPTED';
+  victimTaskId: string;
+  victimTenant: string;
+  victimTier: number;
+  hostname: string;
+  preemptorTaskId: string;
+  preemptorTenant: string;
+  preemptorTier: number;
+  reason: string;
 }
 
 export interface Placement {
@@ -164,7 +221,12 @@ export type UnplacedOutcome =
   /** Its tenant's quota would be exceeded; it stays queued. */
   | 'over-quota'
   /** Something is wrong (invalid task, a plugin threw): retrying will not help until fixed. */
-  | 'broke';
+  | 'broke'
+  /**
+   * Lower-tier tasks are being evicted to make room for it (`evictions`, this pass or an earlier
+   * one); it stays queued and takes the room once their resources come back as offers.
+   */
+  | 'preempting';
 
 export interface Unplaced {
   taskId: string;
@@ -174,6 +236,8 @@ export interface Unplaced {
   /** Every reason per host (when explainHosts). Shared between tasks of the same shape. */
   hosts?: { hostname: string; reasons: HostReason[] }[];
   error?: { code: string; message: string };
+  /** Outcome 'preempting': the host being freed for it and the tasks evicted there. */
+  preemption?: { hostname: string; victims: string[] };
 }
 
 export interface Decline {
@@ -189,6 +253,8 @@ export interface PassResult {
   unplaced: Unplaced[];
   /** Offers to decline through their source. */
   declines: Decline[];
+  /** Running tasks to kill for higher-tier queued tasks (empty unless preemption is on). */
+  evictions: Eviction[];
   /** Per-decision times in ms when a decisionClock was given. */
   decisionMs?: number[];
 }
