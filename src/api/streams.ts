@@ -47,6 +47,11 @@ export class Stream {
     return !this.closed;
   }
 
+  /** True when the client has left more than half the allowed bytes unread (a writer waits). */
+  behind(): boolean {
+    return this.reply.raw.writableLength > this.limits.maxBufferedBytes / 2;
+  }
+
   /** Writes one server-sent event (`data:` of JSON, with `id:` when given). */
   event(data: unknown, id?: string): boolean {
     return this.write(`${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`);

@@ -34,7 +34,8 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '../crds/common.ts';
-import { Informer, type InformerOptions } from './informer.ts';
+import { cacheHistory } from './history.ts';
+import { Informer, type InformerOptions, rvNewer } from './informer.ts';
 import { type KubeApi, type KubeObject, type KubeResource, kubeApi, toStoreError } from './kube-api.ts';
 import { decodeToken, encodeToken, labelsMatch } from './paging.ts';
 import {
@@ -43,6 +44,7 @@ import {
   CommitError,
   type ObjectOp,
   type RecordOp,
+  type RunHistory,
   rejectFrom,
   type WriteBatch,
 } from './port.ts';
@@ -291,6 +293,17 @@ export interface StoreWriteStats {
 
 export class KubernetesStore implements AsyncStore {
   readonly atomic = false;
+  /**
+   * Run history from the informer cache. The current resourceVersion is the oldest position of
+   * the run informers: a watcher resuming from it misses no other writer's change.
+   */
+  readonly history: RunHistory = {
+    ...cacheHistory(this),
+    currentResourceVersion: () =>
+      (this.informers.get('WorkflowRun') ?? [])
+        .map((i) => i.resourceVersion)
+        .reduce((a, b) => (a === '' || rvNewer(a, b) ? b : a), ''),
+  };
   readonly limits: KubernetesStoreLimits;
   readonly stats: StoreWriteStats = { commits: 0, objectWrites: 0, shardWrites: 0, stateWrites: 0 };
   private readonly api: KubeApi;
@@ -455,11 +468,7 @@ export class KubernetesStore implements AsyncStore {
       items.push(structuredClone(obj) as Stored<T>);
     }
     const last = items[items.length - 1];
-    const rv =
-      informers
-        .map((i) => i.resourceVersion)
-        .sort()
-        .pop() ?? '';
+    const rv = informers.map((i) => i.resourceVersion).reduce((a, b) => (rvNewer(b, a) ? b : a), '');
     return {
       items,
       resourceVersion: rv,

@@ -49,6 +49,7 @@
 import type {
   Kind,
   ResourceObject,
+  RunHistory,
   StepInstanceRecord,
   Store,
   Stored,
@@ -56,6 +57,8 @@ import type {
   TaskRecord,
 } from './types.ts';
 import { StoreError } from './types.ts';
+
+export type { RunHistory } from './types.ts';
 
 /** Kinds whose spec the controller may write (a WorkflowRun's `spec.stop`, for example). */
 export type SpecWritableKind = Exclude<Kind, 'Workflow'>;
@@ -118,6 +121,11 @@ export interface StoreReads
 export interface AsyncStore extends StoreReads {
   /** True when a commit is all or nothing (SQLite); false when it is applied in order (Kubernetes). */
   readonly atomic: boolean;
+  /**
+   * Run history paging and watch resumption from the adapter's indexes; absent, readers use
+   * cacheHistory(store) (./history.ts), which pages over `list`.
+   */
+  readonly history?: RunHistory;
   transaction<R>(fn: (w: WriteBatch) => R): Promise<R>;
   close(): Promise<void>;
 }

@@ -191,7 +191,33 @@ export interface StoreWriter {
   deleteState(key: string): void;
 }
 
-export interface Store extends StoreWriter {
+/**
+ * The run history the REST API and the web UI read: the SQLite store answers from its indexes;
+ * on the asynchronous port (./port.ts) it is a capability, which the Kubernetes store provides
+ * from its informer cache (./history.ts), since the Kubernetes API cannot sort by creation time.
+ * resourceVersions are compared as integers (SQLite's counter; etcd revisions).
+ */
+export interface RunHistory {
+  /**
+   * One page of runs, newest first (creationTimestamp desc, then name desc), filtered. The
+   * `continue` token is a position (keyset), so runs added meanwhile never shift the pages.
+   * SQLite filters in the store, indexed by creation time (and by workflow and creation time):
+   * the cost follows the page, not the runs stored.
+   */
+  pageRuns<T extends ResourceObject>(
+    namespace: string,
+    query: RunPageQuery,
+  ): { items: Stored<T>[]; continue?: string };
+  /**
+   * The objects of `kind` in `namespace` written after resourceVersion `after` (what a watcher
+   * resuming from `after` missed; deletions are not kept), oldest write first.
+   */
+  changedSince<T extends ResourceObject>(kind: Kind, namespace: string, after: number): Stored<T>[];
+  /** The latest resourceVersion a watcher may resume from without missing a change. */
+  currentResourceVersion(): string;
+}
+
+export interface Store extends StoreWriter, RunHistory {
   get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined;
   /** namespace undefined: all namespaces. Ordered by namespace, name. */
   list<T extends ResourceObject>(
@@ -205,21 +231,6 @@ export interface Store extends StoreWriter {
    * every run start; retention for the finished ones).
    */
   listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
-  /**
-   * One page of runs, newest first, filtered in the store (indexed by creation time, and by
-   * workflow and creation time): the cost follows the page, not the runs stored.
-   */
-  pageRuns<T extends ResourceObject>(
-    namespace: string,
-    query: RunPageQuery,
-  ): { items: Stored<T>[]; continue?: string };
-  /**
-   * The objects of `kind` in `namespace` written after resourceVersion `after` (what a watcher
-   * resuming from `after` missed; deletions are not kept), oldest write first.
-   */
-  changedSince<T extends ResourceObject>(kind: Kind, namespace: string, after: number): Stored<T>[];
-  /** The store's latest resourceVersion. */
-  currentResourceVersion(): string;
   /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
   runWorkflows(): { namespace: string; workflow: string }[];
   /**
