@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { cacheHistory } from './history.ts';
+import { cacheHistory, cacheRunIndex } from './history.ts';
 import { SqliteStore } from './sqlite.ts';
 import { SqliteAsyncStore } from './sqlite-async.ts';
-import type { RunPageQuery } from './types.ts';
+import type { FinishedRunQuery, RunPageQuery } from './types.ts';
 
 /** Runs over a few seconds, workflows, initiators, versions, phases and labels. */
 function fixture() {
@@ -114,5 +114,56 @@ describe('cacheHistory (run history over cached reads, as the Kubernetes store h
     sync.update('WorkflowRun', { ...b, spec: { ...(b.spec as object), stop: true } });
     expect(history.changedSince('WorkflowRun', 'ns', rv).map((r) => r.metadata.name)).toEqual(['r-1', 'r-0']);
     expect(history.changedSince('WorkflowRun', 'other', rv)).toEqual([]);
+  });
+});
+
+describe('cacheRunIndex (retention and admission queries over cached reads)', () => {
+  it('answers as the SQLite indexes do: finished runs newest end first, children with their parent', () => {
+    let t = Date.parse('2026-01-01T00:00:00.000Z');
+    const sync = new SqliteStore({ dir: ':memory:', now: () => new Date(t) });
+    const index = cacheRunIndex(new SqliteAsyncStore(sync));
+    const phases = ['Succeeded', 'Failed', 'Stopped', 'Running', undefined];
+    for (let i = 0; i < 30; i++) {
+      t += 500;
+      const parent =
+        i % 7 === 3 ? { parent: { run: `r-${i - 1}` } } : i % 7 === 4 ? { parent: { run: 'gone' } } : {};
+      const run = sync.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name: `r-${i}`, namespace: i % 5 === 0 ? 'other' : 'ns' },
+        spec: { workflow: i % 3 ? 'w' : 'v', initiator: { type: 'api', ...parent } },
+      });
+      const phase = phases[i % 5];
+      if (phase) {
+        // some runs end at the same time: the name breaks the tie
+        const endTime = new Date(
+          Date.parse('2026-01-02T00:00:00.000Z') + ((i * 13) % 9) * 1000,
+        ).toISOString();
+        sync.updateStatus('WorkflowRun', { ...run, status: { phase, ...(i % 4 ? { endTime } : {}) } });
+      }
+    }
+    for (const ns of ['ns', 'other'])
+      for (const wf of ['w', 'v'])
+        for (const q of [
+          {},
+          { offset: 2, limit: 3 },
+          { phase: 'Failed' },
+          { endedBefore: '2026-01-02T00:00:04.000Z' },
+          { endedBefore: '2026-01-02T00:00:06.000Z', phase: 'Succeeded', limit: 1 },
+        ] as FinishedRunQuery[]) {
+          expect(index.finishedRuns(ns, wf, q), JSON.stringify({ ns, wf, q })).toEqual(
+            sync.finishedRuns(ns, wf, q),
+          );
+          // Kubernetes writes whole seconds: the same instant gives the same answer
+          if (q.endedBefore) {
+            const whole = { ...q, endedBefore: q.endedBefore.replace('.000Z', 'Z') };
+            expect(index.finishedRuns(ns, wf, whole)).toEqual(index.finishedRuns(ns, wf, q));
+          }
+        }
+    expect(index.runWorkflows()).toEqual(sync.runWorkflows());
+    const names = (runs: { metadata: { name: string } }[]) => runs.map((r) => r.metadata.name);
+    for (const ns of ['ns', undefined])
+      for (const q of [{}, { finished: false }, { finished: true, workflow: 'w' }, { parent: 'r-2' }])
+        expect(names(index.listRuns(ns, q)), JSON.stringify({ ns, q })).toEqual(names(sync.listRuns(ns, q)));
   });
 });

@@ -9,8 +9,16 @@
 // whole seconds ("…:05Z") and the query gives milliseconds ("…:05.000Z").
 
 import { decodeToken, encodeToken, labelsHold } from './paging.ts';
-import type { RunHistory, StoreReads } from './port.ts';
-import type { Kind, ResourceObject, RunPageQuery, Stored } from './types.ts';
+import type { RunHistory, RunIndex, StoreReads } from './port.ts';
+import type {
+  FinishedRunQuery,
+  FinishedRunRef,
+  Kind,
+  ResourceObject,
+  RunPageQuery,
+  RunQuery,
+  Stored,
+} from './types.ts';
 import { StoreError } from './types.ts';
 
 interface RunFields {
@@ -54,18 +62,18 @@ function position(token: string): { at: number; name: string } {
   return { at, name };
 }
 
-/** The cached objects of `kind` in `namespace` that `keep` accepts, without copying the others. */
-function scan(
+/** The cached objects of `kind` in `namespace` (all: undefined) that `keep` accepts, uncopied. */
+function scan<T extends Stored<ResourceObject>>(
   store: StoreReads,
   kind: Kind,
-  namespace: string,
-  keep: (o: Stored<ResourceObject>) => boolean,
-): { found: Stored<ResourceObject>[]; resourceVersion: string } {
-  const found: Stored<ResourceObject>[] = [];
+  namespace: string | undefined,
+  keep: (o: T) => boolean,
+): { found: T[]; resourceVersion: string } {
+  const found: T[] = [];
   // the filter sees each cached object; collecting there (and answering false) copies none
   const { resourceVersion } = store.list(kind, namespace, {
     filter: (o) => {
-      if (keep(o)) found.push(o);
+      if (keep(o as T)) found.push(o as T);
       return false;
     },
   });
@@ -103,6 +111,72 @@ export function cacheHistory(store: StoreReads): RunHistory {
       // the informers' position (what they have seen of every writer), never a later own write:
       // a watcher resuming from it misses nothing
       return store.list('WorkflowRun', undefined, { filter: () => false }).resourceVersion;
+    },
+  };
+}
+
+const FINISHED = new Set(['Succeeded', 'Failed', 'Stopped']);
+
+interface IndexedRun {
+  spec?: { workflow?: string; initiator?: { parent?: { run?: string } } };
+  status?: { phase?: string; endTime?: string };
+}
+
+/**
+ * RunIndex over `store`'s cached reads, with SqliteStore's semantics: each query scans the
+ * cached runs (of one namespace where it has one) and copies only what it returns. Times are
+ * compared as instants (whole seconds from Kubernetes, milliseconds from the controller).
+ */
+export function cacheRunIndex(store: StoreReads): RunIndex {
+  type Run = Stored<ResourceObject> & IndexedRun;
+  const runs = (namespace: string | undefined, keep: (r: Run) => boolean) =>
+    scan<Run>(store, 'WorkflowRun', namespace, keep).found;
+  return {
+    listRuns<T extends ResourceObject>(namespace: string | undefined, query: RunQuery = {}) {
+      return runs(namespace, (r) => {
+        if (query.workflow !== undefined && r.spec?.workflow !== query.workflow) return false;
+        if (query.parent !== undefined && r.spec?.initiator?.parent?.run !== query.parent) return false;
+        const finished = FINISHED.has(r.status?.phase ?? '');
+        return query.finished === undefined || query.finished === finished;
+      }).map((r) => structuredClone(r) as Stored<T>);
+    },
+    runWorkflows() {
+      const seen = new Map<string, { namespace: string; workflow: string }>();
+      runs(undefined, (r) => {
+        const workflow = r.spec?.workflow;
+        if (typeof workflow === 'string')
+          seen.set(JSON.stringify([r.metadata.namespace, workflow]), {
+            namespace: r.metadata.namespace,
+            workflow,
+          });
+        return false;
+      });
+      return [...seen.values()].sort((a, b) =>
+        a.namespace !== b.namespace ? (a.namespace < b.namespace ? -1 : 1) : a.workflow < b.workflow ? -1 : 1,
+      );
+    },
+    finishedRuns(namespace: string, workflow: string, query: FinishedRunQuery = {}): FinishedRunRef[] {
+      const before = query.endedBefore === undefined ? undefined : instant(query.endedBefore);
+      const endOf = (r: IndexedRun & Stored<ResourceObject>) =>
+        r.status?.endTime ?? r.metadata.creationTimestamp ?? '';
+      const found = runs(namespace, (r) => {
+        if (r.spec?.workflow !== workflow) return false;
+        const phase = r.status?.phase ?? '';
+        if (!FINISHED.has(phase) || (query.phase !== undefined && phase !== query.phase)) return false;
+        if (before !== undefined && !(instant(endOf(r)) < before)) return false;
+        // a child whose parent run exists goes with its parent, not on its own
+        const parent = r.spec?.initiator?.parent?.run;
+        return parent === undefined || store.get('WorkflowRun', namespace, parent) === undefined;
+      });
+      found.sort((a, b) => {
+        const d = instant(endOf(b)) - instant(endOf(a));
+        if (d !== 0) return d;
+        return a.metadata.name < b.metadata.name ? 1 : a.metadata.name > b.metadata.name ? -1 : 0;
+      });
+      const offset = query.offset ?? 0;
+      const page =
+        query.limit === undefined ? found.slice(offset) : found.slice(offset, offset + query.limit);
+      return page.map((r) => ({ name: r.metadata.name, phase: r.status?.phase ?? '', endTime: endOf(r) }));
     },
   };
 }

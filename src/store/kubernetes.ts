@@ -34,7 +34,7 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '../crds/common.ts';
-import { cacheHistory } from './history.ts';
+import { cacheHistory, cacheRunIndex } from './history.ts';
 import { Informer, type InformerOptions, rvNewer } from './informer.ts';
 import { type KubeApi, type KubeObject, type KubeResource, kubeApi, toStoreError } from './kube-api.ts';
 import { decodeToken, encodeToken, labelsMatch } from './paging.ts';
@@ -45,6 +45,7 @@ import {
   type ObjectOp,
   type RecordOp,
   type RunHistory,
+  type RunIndex,
   rejectFrom,
   type WriteBatch,
 } from './port.ts';
@@ -304,6 +305,8 @@ export class KubernetesStore implements AsyncStore {
         .map((i) => i.resourceVersion)
         .reduce((a, b) => (a === '' || rvNewer(a, b) ? b : a), ''),
   };
+  /** Retention's and admission's run queries, from the informer cache. */
+  readonly runIndex: RunIndex = cacheRunIndex(this);
   readonly limits: KubernetesStoreLimits;
   readonly stats: StoreWriteStats = { commits: 0, objectWrites: 0, shardWrites: 0, stateWrites: 0 };
   private readonly api: KubeApi;

@@ -50,6 +50,7 @@ import type {
   Kind,
   ResourceObject,
   RunHistory,
+  RunIndex,
   StepInstanceRecord,
   Store,
   Stored,
@@ -58,7 +59,7 @@ import type {
 } from './types.ts';
 import { StoreError } from './types.ts';
 
-export type { RunHistory } from './types.ts';
+export type { RunHistory, RunIndex } from './types.ts';
 
 /** Kinds whose spec the controller may write (a WorkflowRun's `spec.stop`, for example). */
 export type SpecWritableKind = Exclude<Kind, 'Workflow'>;
@@ -126,6 +127,8 @@ export interface AsyncStore extends StoreReads {
    * cacheHistory(store) (./history.ts), which pages over `list`.
    */
   readonly history?: RunHistory;
+  /** The run queries of retention (and admission); absent, cacheRunIndex(store) (./history.ts). */
+  readonly runIndex?: RunIndex;
   transaction<R>(fn: (w: WriteBatch) => R): Promise<R>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 // The SQLite store behind the asynchronous port (./port.ts): a thin wrapper, so the standalone
 // server and the operator can share one interface. A commit is the SQLite store's single
 // transaction, as today: all or nothing, fsynced when the promise resolves.
-import type { AsyncStore, RunHistory, Segment, WriteBatch } from './port.ts';
+import type { AsyncStore, RunHistory, RunIndex, Segment, WriteBatch } from './port.ts';
 import { BatchRecorder, CommitError, rejectFrom } from './port.ts';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 import type {
@@ -60,10 +60,13 @@ export class SqliteAsyncStore implements AsyncStore {
 
   /** History from the SQLite indexes (creation time, workflow and creation time). */
   readonly history: RunHistory;
+  /** Run queries from the SQLite indexes. */
+  readonly runIndex: RunIndex;
 
   constructor(store: SqliteStore | SqliteStoreOptions) {
     this.sync = store instanceof SqliteStore ? store : new SqliteStore(store);
     this.history = this.sync;
+    this.runIndex = this.sync;
   }
 
   get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined {

@@ -217,7 +217,28 @@ export interface RunHistory {
   currentResourceVersion(): string;
 }
 
-export interface Store extends StoreWriter, RunHistory {
+/**
+ * The run queries of admission and retention. SQLite answers from indexes (the cost follows
+ * the runs returned, not all runs stored); on the asynchronous port (./port.ts) it is a
+ * capability, which the Kubernetes store answers from its informer cache (./history.ts).
+ */
+export interface RunIndex {
+  /**
+   * WorkflowRuns matching `query`, ordered by namespace, name (admission asks for the unfinished
+   * runs of one workflow at every run start; retention for the finished ones).
+   */
+  listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
+  /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
+  runWorkflows(): { namespace: string; workflow: string }[];
+  /**
+   * The finished runs of one workflow as references, newest end first (ties: name), leaving
+   * out subworkflow children whose parent run exists, without reading the runs: the retention
+   * sweep's query.
+   */
+  finishedRuns(namespace: string, workflow: string, query?: FinishedRunQuery): FinishedRunRef[];
+}
+
+export interface Store extends StoreWriter, RunHistory, RunIndex {
   get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined;
   /** namespace undefined: all namespaces. Ordered by namespace, name. */
   list<T extends ResourceObject>(
@@ -225,20 +246,6 @@ export interface Store extends StoreWriter, RunHistory {
     namespace: string | undefined,
     opts?: ListOptions,
   ): ListResult<Stored<T>>;
-  /**
-   * WorkflowRuns matching `query`, ordered by namespace, name. Indexed: the cost follows the runs
-   * returned, not all runs stored (admission asks for the unfinished runs of one workflow at
-   * every run start; retention for the finished ones).
-   */
-  listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
-  /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
-  runWorkflows(): { namespace: string; workflow: string }[];
-  /**
-   * The finished runs of one workflow as references, newest end first (ties: name), leaving
-   * out subworkflow children whose parent run exists. Indexed, without reading the runs: the
-   * retention sweep's query.
-   */
-  finishedRuns(namespace: string, workflow: string, query?: FinishedRunQuery): FinishedRunRef[];
   /**
    * Runs `fn` in one transaction: its writes are durable together when it returns, and
    * watchers see its changes only after the commit. Nested calls join the outer transaction.
