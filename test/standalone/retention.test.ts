@@ -87,7 +87,7 @@ describe('retention on the standalone server', () => {
     });
     const first = await finishedRun(app, 'kept');
     const second = await finishedRun(app, 'kept');
-    const r = s.retention.sweep();
+    const r = await s.retention.sweep();
     expect(r.deleted.map((d) => d.run)).toEqual([first]);
     await s.retention.settled();
     expect(s.store.get('WorkflowRun', 'team-a', first)).toBeUndefined();
