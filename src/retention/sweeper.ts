@@ -27,8 +27,8 @@ import { join } from 'node:path';
 import type { Workflow, WorkflowRun } from '../crds/index.ts';
 import { cacheRunIndex } from '../store/history.ts';
 import type { AsyncStore, RunIndex } from '../store/port.ts';
-import { SqliteStore } from '../store/sqlite.ts';
-import { SqliteAsyncStore } from '../store/sqlite-async.ts';
+import { asyncStoreOf, SqliteAsyncStore } from '../store/sqlite-async.ts';
+import type { Store } from '../store/types.ts';
 import { hasLimit, keepLastReason, mergePolicy, type RetentionPolicy, ttlCutoffs } from './policy.ts';
 
 export interface RetentionLogger {
@@ -43,8 +43,8 @@ export const DEFAULT_MAX_DELETES_PER_SWEEP = 500;
 export const DEFAULT_FILE_GRACE_MS = 5_000;
 
 export interface RetentionDeps {
-  /** The store port; a SqliteStore is wrapped (the standalone controller still holds one). */
-  store: AsyncStore | SqliteStore;
+  /** The store port; a synchronous store is wrapped (the standalone controller still holds one). */
+  store: AsyncStore | Store;
   logger: RetentionLogger;
   /** Server-wide defaults; a workflow's spec.retention overrides them field by field. */
   defaults?: RetentionPolicy;
@@ -103,7 +103,7 @@ export class RetentionSweeper {
 
   constructor(deps: RetentionDeps) {
     this.deps = deps;
-    const store = deps.store instanceof SqliteStore ? new SqliteAsyncStore(deps.store) : deps.store;
+    const store = asyncStoreOf(deps.store);
     this.store = store;
     this.runs = store.runIndex ?? cacheRunIndex(store);
     this.runDir =

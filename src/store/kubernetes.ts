@@ -262,6 +262,9 @@ function shardName(run: string, uid: string, index: number): string {
   return `${base}-${uid.slice(0, 8)}-${index}`;
 }
 
+/** A deleteState recorded in a commit's state writes. */
+const DELETE_STATE = Symbol('deleteState');
+
 export function stateObjectName(key: string): string {
   return `meson-state-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
@@ -602,6 +605,20 @@ export class KubernetesStore implements AsyncStore {
     return raw === undefined ? undefined : (JSON.parse(raw) as V);
   }
 
+  /** Every state entry whose key starts with `prefix`, ordered by key (its ConfigMap keeps the key). */
+  listState<V>(prefix: string): { key: string; value: V }[] {
+    this.ensureOpen();
+    if (prefix === '') throw new StoreError('STORE_INVALID', 'listState needs a non-empty prefix');
+    const out: { key: string; value: V }[] = [];
+    for (const obj of this.stateInformer.items.values()) {
+      const key = obj.data?.key;
+      const raw = obj.data?.value;
+      if (typeof key !== 'string' || !key.startsWith(prefix) || raw === undefined) continue;
+      out.push({ key, value: JSON.parse(raw) as V });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
   private onShard(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void {
     const owner = obj.metadata.ownerReferences?.find((r) => r.kind === 'WorkflowRun');
     const wire = obj.spec as WireShardSpec | undefined;
@@ -822,6 +839,7 @@ export class KubernetesStore implements AsyncStore {
 
   private async writeRecords(ops: RecordOp[]): Promise<void> {
     const plans = new Map<string, ShardPlan>();
+    /** key -> the value to write, or DELETE_STATE */
     const state = new Map<string, unknown>();
     const plan = (namespace: string, run: string): ShardPlan => {
       const key = `${namespace}/${run}`;
@@ -862,6 +880,9 @@ export class KubernetesStore implements AsyncStore {
         case 'setState':
           state.set(op.key, op.value);
           break;
+        case 'deleteState':
+          state.set(op.key, DELETE_STATE);
+          break;
       }
     }
     const writes: (() => Promise<void>)[] = [];
@@ -872,6 +893,10 @@ export class KubernetesStore implements AsyncStore {
       }
     }
     for (const [key, value] of state) {
+      if (value === DELETE_STATE) {
+        writes.push(() => this.deleteState(key));
+        continue;
+      }
       const json = JSON.stringify(value) ?? 'null';
       if (Buffer.byteLength(json) > this.limits.stateValueBytes) {
         throw new StoreError(
@@ -967,6 +992,21 @@ export class KubernetesStore implements AsyncStore {
       }
       throw e;
     }
+  }
+
+  private async deleteState(key: string): Promise<void> {
+    const ns = this.o.stateNamespace;
+    const name = stateObjectName(key);
+    const cur = this.stateInformer.items.get(`${ns}/${name}`);
+    if (!cur) return;
+    this.stats.stateWrites++;
+    try {
+      await this.api.delete(CONFIGMAPS, ns, name);
+    } catch (err) {
+      const e = toStoreError(err, `state "${key}"`);
+      if (e.code !== 'STORE_NOT_FOUND') throw e;
+    }
+    this.stateInformer.applyDelete(ns, name, cur);
   }
 
   /** Waits for the commits in flight, then stops the informers. */

@@ -11,11 +11,24 @@ import type {
   ListResult,
   ResourceObject,
   StepInstanceRecord,
+  Store,
   Stored,
   StoreWriter,
   TaskRecord,
 } from './types.ts';
 import { StoreError } from './types.ts';
+
+function isSyncStore(s: unknown): s is Store {
+  return typeof (s as Store).transaction === 'function' && typeof (s as Store).listState === 'function';
+}
+
+/**
+ * The port over `store`: itself when it is one, else a SqliteAsyncStore wrapping it. For the
+ * services that the standalone controller still constructs with its synchronous store.
+ */
+export function asyncStoreOf(store: AsyncStore | Store): AsyncStore {
+  return 'getLive' in store ? store : new SqliteAsyncStore(store);
+}
 
 function applySegment(w: StoreWriter, s: Segment): unknown {
   if (s.type === 'object') {
@@ -48,6 +61,9 @@ function applySegment(w: StoreWriter, s: Segment): unknown {
       case 'setState':
         w.setState(op.key, op.value);
         break;
+      case 'deleteState':
+        w.deleteState(op.key);
+        break;
     }
   }
   return undefined;
@@ -56,15 +72,16 @@ function applySegment(w: StoreWriter, s: Segment): unknown {
 export class SqliteAsyncStore implements AsyncStore {
   readonly atomic = true;
   /** The wrapped synchronous store (the standalone wiring still needs `attemptDir`). */
-  readonly sync: SqliteStore;
+  readonly sync: Store;
 
   /** History from the SQLite indexes (creation time, workflow and creation time). */
   readonly history: RunHistory;
   /** Run queries from the SQLite indexes. */
   readonly runIndex: RunIndex;
 
-  constructor(store: SqliteStore | SqliteStoreOptions) {
-    this.sync = store instanceof SqliteStore ? store : new SqliteStore(store);
+  /** Wraps `store` (sharing its database and its watch), or opens a SqliteStore with these options. */
+  constructor(store: Store | SqliteStoreOptions) {
+    this.sync = isSyncStore(store) ? store : new SqliteStore(store);
     this.history = this.sync;
     this.runIndex = this.sync;
   }
@@ -107,6 +124,9 @@ export class SqliteAsyncStore implements AsyncStore {
   }
   getState<V>(key: string): V | undefined {
     return this.sync.getState<V>(key);
+  }
+  listState<V>(prefix: string): { key: string; value: V }[] {
+    return this.sync.listState<V>(prefix);
   }
 
   async transaction<R>(fn: (w: WriteBatch) => R): Promise<R> {
