@@ -189,4 +189,19 @@ describe('PodLogSource (operator mode: step logs from pods/log)', () => {
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('');
   });
+
+  it('never lets a run name add requirements to the Pod selector (a hostile name is one label value)', async () => {
+    const selectors: string[] = [];
+    const api: PodLogApi = {
+      listPods: async (_ns, selector) => {
+        selectors.push(selector);
+        return [];
+      },
+      log: async () => new AbortController(),
+    };
+    const source = new PodLogSource(new SqliteAsyncStore({ dir: ':memory:' }), api, { pollMs: 10 });
+    for (const run of ['a,meson.dev/run', 'a=b', 'x!=y', `${'r'.repeat(80)},z`, 'a b', 'ü'])
+      await source.read({ ns: 'default', run, step: 's', attempt: 1, streams: ['stdout'] });
+    for (const sel of selectors) expect(sel).toMatch(/^meson\.dev\/run=[A-Za-z0-9_.-]{0,63}$/);
+  });
 });

@@ -36,14 +36,19 @@ const noPods: PodLogApi = {
   },
 };
 
-async function api() {
+async function api(token?: string) {
   const store = await KubernetesStore.open({
     kubeConfig: ns.kc,
     namespaces: [ns.name],
     stateNamespace: ns.name,
     backoff: { initialMs: 50, maxMs: 1000 },
   });
-  const app = await buildOperatorApi({ store, kubeConfig: ns.kc, podLogApi: noPods });
+  const app = await buildOperatorApi({
+    store,
+    kubeConfig: ns.kc,
+    podLogApi: noPods,
+    ...(token ? { token } : {}),
+  });
   open.push({ app, store });
   return { app, store, base: `/api/v1/namespaces/${ns.name}` };
 }
@@ -248,5 +253,53 @@ describe('REST API over the Kubernetes store', () => {
     const replayed = await resumed.next((e) => e.type === 'MODIFIED');
     expect(replayed.object).toMatchObject({ metadata: { name }, status: { phase: 'Running' } });
     await resumed.close();
+  });
+
+  it('keeps the security guarantees: the token on the matched route, names, bodies, hosts', async () => {
+    const { app, base } = await api('s3cret');
+    const auth = { authorization: 'Bearer s3cret' };
+    for (const url of [
+      `${base}/runs`,
+      `/%61pi/v1/namespaces/${ns.name}/runs`,
+      '/api/v1/nope',
+      `/${base}/runs`,
+    ]) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(401);
+    }
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: `${base}/runs`, headers: auth })).statusCode).toBe(200);
+    // names are checked before the store is asked (nothing reaches the API server)
+    for (const url of [
+      `${base}/runs/UPPER`,
+      `/api/v1/namespaces/..%2Fkube-system/runs`,
+      `${base}/runs/a%2Fb`,
+    ]) {
+      const res = await app.inject({ method: 'GET', url, headers: auth });
+      expect(res.statusCode, url).toBe(400);
+    }
+    // a cross-site write and a foreign Host are refused before any route
+    const csrf = await app.inject({
+      method: 'POST',
+      url: `${base}/workflows/hello/runs`,
+      headers: { ...auth, origin: 'https://evil.example', 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    expect(csrf.statusCode).toBe(403);
+    const rebinding = await app.inject({
+      method: 'GET',
+      url: `${base}/runs`,
+      headers: { ...auth, host: 'evil.example' },
+    });
+    expect(rebinding.statusCode).toBe(403);
+    // a body over the limit: 413, nothing written
+    const big = await app.inject({
+      method: 'PUT',
+      url: `${base}/workflows/big`,
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: JSON.stringify({ spec: { description: 'x'.repeat(2 * 1024 * 1024) } }),
+    });
+    expect(big.statusCode).toBe(413);
+    expect((await kubectlAsync(['get', 'workflows.meson.dev', '-n', ns.name, '-o', 'name'])).stdout).toBe('');
   });
 });
