@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { envelopeFor, TERMINATION_MESSAGE_LIMIT } from './pod.ts';
+import { envelopeFor, RESULT_MAX_BYTES_CAP, resultLimit, TERMINATION_MESSAGE_LIMIT } from './pod.ts';
 import type { TaskFile } from './protocol.ts';
 
 const POD_EXECUTOR = fileURLToPath(new URL('./pod.ts', import.meta.url));
@@ -119,5 +119,31 @@ describe('the executor in a Pod', () => {
     // multi-byte characters count as bytes, not characters
     const wide = envelopeFor({ ...base, outputs: { k: 'é'.repeat(TERMINATION_MESSAGE_LIMIT / 2) } });
     expect(wide.ok).toBe(false);
+  });
+});
+
+describe('resultLimit (MESON_RESULT_MAX_BYTES of a Mesos task)', () => {
+  it('takes a positive decimal, capped at 1 MiB; anything else means the Kubernetes limit', () => {
+    expect(resultLimit({ MESON_RESULT_MAX_BYTES: '65536' })).toBe(65_536);
+    expect(resultLimit({ MESON_RESULT_MAX_BYTES: '999999999' })).toBe(RESULT_MAX_BYTES_CAP);
+    for (const bad of ['0', '-1', '1e9', '0x10', ' 10', '10 ', '', '١٠', '12345678901']) {
+      expect(resultLimit({ MESON_RESULT_MAX_BYTES: bad }), bad).toBe(0);
+    }
+    expect(resultLimit({})).toBe(0);
+  });
+
+  it('fails an envelope over a given limit, naming it', () => {
+    const base = { launchId: 'l', pid: 1, phase: 'Succeeded' as const, milestones: {} };
+    const over = envelopeFor(
+      { ...base, outputs: { k: 'a'.repeat(100) } },
+      50,
+      'a Mesos status update',
+      'this launcher sets',
+    );
+    expect(over.ok).toBe(false);
+    expect(JSON.parse(over.text).message).toMatch(
+      /as a Mesos status update, over the 50-byte limit this launcher sets/,
+    );
+    expect(envelopeFor({ ...base, outputs: { k: 'a' } }, 50).ok).toBe(true);
   });
 });

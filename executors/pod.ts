@@ -9,6 +9,10 @@
 // Kubernetes keeps at most 4096 bytes of a termination message. Past that the step fails with a
 // message saying so (a truncated envelope would lose outputs silently). The exit code is the
 // step's (1 when it failed without one), so the Pod's phase is the step's.
+//
+// The same program runs a step as a Mesos task (src/launchers/mesos.ts): the envelope goes to the
+// file MESON_TERMINATION_MESSAGE_PATH names in the task's sandbox (relative paths are the
+// sandbox's), bounded by MESON_RESULT_MAX_BYTES instead of Kubernetes' 4096 bytes.
 import {
   closeSync,
   mkdirSync,
@@ -25,9 +29,16 @@ import { runAttempt } from './executor.ts';
 import { type ExecutorStatus, STDERR_FILE, STDOUT_FILE, TASK_FILE, type TaskFile } from './protocol.ts';
 
 export const TERMINATION_MESSAGE_LIMIT = 4096;
+/** The largest MESON_RESULT_MAX_BYTES honoured: the `data` of a Mesos status update (1 MiB). */
+export const RESULT_MAX_BYTES_CAP = 1024 * 1024;
 
 /** The termination message for a finished attempt, within the limit (or a failure saying it is not). */
-export function envelopeFor(status: ExecutorStatus | undefined): { text: string; ok: boolean } {
+export function envelopeFor(
+  status: ExecutorStatus | undefined,
+  limit: number = TERMINATION_MESSAGE_LIMIT,
+  where = 'a termination message',
+  keeper = 'Kubernetes keeps',
+): { text: string; ok: boolean } {
   if (!status)
     return { text: JSON.stringify({ message: 'the attempt was claimed by someone else' }), ok: false };
   const env: Record<string, unknown> = {};
@@ -36,10 +47,10 @@ export function envelopeFor(status: ExecutorStatus | undefined): { text: string;
   if (status.phase !== 'Succeeded' && status.message) env.message = status.message;
   const text = JSON.stringify(env);
   const size = Buffer.byteLength(text);
-  if (size <= TERMINATION_MESSAGE_LIMIT) return { text, ok: status.phase === 'Succeeded' };
+  if (size <= limit) return { text, ok: status.phase === 'Succeeded' };
   const message =
-    `the step's outputs and links take ${size} bytes as a termination message, over the ` +
-    `${TERMINATION_MESSAGE_LIMIT}-byte limit Kubernetes keeps: write large results to storage and output their location`;
+    `the step's outputs and links take ${size} bytes as ${where}, over the ` +
+    `${limit}-byte limit ${keeper}: write large results to storage and output their location`;
   return { text: JSON.stringify({ message }), ok: false };
 }
 
@@ -65,7 +76,8 @@ export async function runPodTask(opts: PodTaskOptions): Promise<number> {
   } catch (err) {
     return fail(`MESON_TASK: expected the task as JSON: ${(err as Error).message}`);
   }
-  const root = opts.env.MESON_WORK_DIR ?? task.cwd ?? '/meson/work';
+  // absolute: the step runs in another directory and MESON_OUTPUTS must still reach the attempt's
+  const root = resolve(opts.env.MESON_WORK_DIR ?? task.cwd ?? '/meson/work');
   mkdirSync(root, { recursive: true });
   const dir = mkdtempSync(join(root, 'attempt-'));
   // the step writes to the container's stdout/stderr: they are the Pod's logs
@@ -85,10 +97,24 @@ export async function runPodTask(opts: PodTaskOptions): Promise<number> {
   } finally {
     for (const s of stop) s();
   }
-  const { text, ok } = envelopeFor(status);
+  const { text, ok } = resultLimit(opts.env)
+    ? envelopeFor(
+        status,
+        resultLimit(opts.env),
+        'a Mesos status update',
+        'this launcher sets (MESON_RESULT_MAX_BYTES)',
+      )
+    : envelopeFor(status);
   writeFileSync(out, text);
   if (ok) return 0;
   return status?.exitCode && status.exitCode > 0 ? status.exitCode : 1;
+}
+
+/** MESON_RESULT_MAX_BYTES when it is a positive integer (capped at RESULT_MAX_BYTES_CAP), else 0. */
+export function resultLimit(env: NodeJS.ProcessEnv): number {
+  const raw = env.MESON_RESULT_MAX_BYTES;
+  if (raw === undefined || !/^[1-9][0-9]{0,8}$/.test(raw)) return 0;
+  return Math.min(Number(raw), RESULT_MAX_BYTES_CAP);
 }
 
 /**

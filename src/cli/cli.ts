@@ -60,6 +60,8 @@ registerCommand(
   'restart a run from failed or from the beginning',
   async () => (await client()).restartCommand,
 );
+registerCommand('suspend', "pause a workflow's triggers", async () => (await client()).suspendCommand);
+registerCommand('resume', "resume a workflow's triggers", async () => (await client()).resumeCommand);
 registerCommand('backfill', 'one run per date of a range', async () => (await client()).backfillCommand);
 registerCommand(
   'server',

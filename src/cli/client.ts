@@ -23,9 +23,19 @@ export type RunEvent =
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: RunObject }
   | { type: 'ADDED' | 'MODIFIED'; step: Record<string, unknown> };
 
+/** A restart: from failed (default), the beginning, or a step; on the run's version, another, or the active one. */
+export interface RestartRequest {
+  from?: 'failed' | 'beginning' | 'step';
+  step?: string;
+  version?: number | 'active';
+  parameters?: Record<string, unknown>;
+}
+
 export interface MesonClient {
   /** Where the client talks to (for messages). */
   readonly where: string;
+  /** Where a step's full log can be read (printed under a failed step's stderr tail). */
+  logLocation(ns: string, run: string, step: string): string;
   /** Creates or replaces a Workflow (a new version when its spec changed). */
   applyWorkflow(ns: string, wf: Workflow): Promise<{ created: boolean; object: Workflow }>;
   patchWorkflowSpec(ns: string, name: string, patch: Record<string, unknown>): Promise<Workflow>;
@@ -47,11 +57,7 @@ export interface MesonClient {
   /** The run's (and its steps') changes until it ends. */
   watchRun(ns: string, run: string): AsyncIterable<RunEvent>;
   stopRun(ns: string, run: string): Promise<RunObject>;
-  restartRun(
-    ns: string,
-    run: string,
-    req: { from?: 'failed' | 'beginning'; parameters?: Record<string, unknown> },
-  ): Promise<RunObject>;
+  restartRun(ns: string, run: string, req: RestartRequest): Promise<RunObject>;
   backfill(
     ns: string,
     workflow: string,
@@ -230,11 +236,11 @@ export class HttpClient implements MesonClient {
     return this.json('POST', `${this.ns(ns)}/runs/${encodeURIComponent(run)}/stop`);
   }
 
-  restartRun(
-    ns: string,
-    run: string,
-    req: { from?: 'failed' | 'beginning'; parameters?: Record<string, unknown> },
-  ): Promise<RunObject> {
+  logLocation(ns: string, run: string, step: string): string {
+    return `${this.base}${this.ns(ns)}/runs/${encodeURIComponent(run)}/steps/${encodeURIComponent(step)}/logs?stream=all`;
+  }
+
+  restartRun(ns: string, run: string, req: RestartRequest): Promise<RunObject> {
     return this.json('POST', `${this.ns(ns)}/runs/${encodeURIComponent(run)}/restart`, req);
   }
 

@@ -549,13 +549,18 @@ export class Controller {
           ...(this.runLimits ? { limits: this.runLimits } : {}),
         };
         const restart = run.spec.restartOf;
-        if (restart && restart.from === 'failed') {
+        if (restart && restart.from !== 'beginning') {
           const prev = this.store.get<WorkflowRun>('WorkflowRun', ns, restart.run);
           if (!prev?.status) throw new Error(`restartOf: run "${restart.run}" not found or never started`);
           const instances = this.store
             .getStepInstances(ns, restart.run)
             .items.map((r) => r.data as StepInstanceStatus);
-          input.restartOf = { run: restart.run, status: prev.status, instances };
+          input.restartOf = {
+            run: restart.run,
+            status: prev.status,
+            instances,
+            ...(restart.from === 'step' && restart.step ? { fromStep: restart.step } : {}),
+          };
         }
         const { machine, actions } = createRun(input);
         const active = this.activate(run, machine);

@@ -4,7 +4,7 @@
 // API answers 422 and `mesonctl run` exits 2 on these issues, instead of creating a run that
 // fails a moment later.
 import type { Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
-import { limitHint, type RunLimits, resolveRunLimits } from '../engine/index.ts';
+import { compilePlan, limitHint, type RunLimits, resolveRunLimits } from '../engine/index.ts';
 import { builtinValues, ExprBudget, ExprError, resolveParameters, type Value } from '../expr/index.ts';
 import type { Store } from '../store/types.ts';
 import { resolveRunVersion, WORKFLOW_LABEL } from '../versions/index.ts';
@@ -21,6 +21,8 @@ export interface RunStartRequest {
   parameters?: WorkflowRun['spec']['parameters'];
   /** Values every override is layered on (a restart: the resolved parameters of the run it restarts). */
   base?: Record<string, unknown>;
+  /** A restart from a step: the step must be one of the version's. */
+  fromStep?: string;
 }
 
 /** The version a new run of `wf` would run (throws VersionError naming the field). */
@@ -92,6 +94,15 @@ export function checkRunStartWith(
   } catch (err) {
     return [{ path: 'version', message: (err as Error).message, code: 'VERSION_NOT_FOUND' }];
   }
+  if (req.fromStep !== undefined && !definitionHasStep(version.spec.definition, req.fromStep)) {
+    return [
+      {
+        path: 'step',
+        message: `no step named "${req.fromStep}" in workflow "${name}" version ${version.spec.version}`,
+        code: 'STEP_NOT_FOUND',
+      },
+    ];
+  }
   const declared = version.spec.parameters ?? [];
   const known = new Set(declared.map((p) => p.name));
   const issues: RunStartIssue[] = [];
@@ -142,4 +153,12 @@ export function checkRunStartWith(
     ];
   }
   return [];
+}
+
+function definitionHasStep(definition: WorkflowVersion['spec']['definition'], step: string): boolean {
+  try {
+    return compilePlan(definition).steps.has(step);
+  } catch {
+    return false; // a definition that does not compile fails the run with its own message
+  }
 }

@@ -9,6 +9,7 @@ import {
   resourceSchema,
   TimestampSchema,
 } from './common.ts';
+import { StepNameSchema } from './workflow.ts';
 
 export const RUN_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Stopped'] as const;
 export type RunPhase = (typeof RUN_PHASES)[number];
@@ -82,7 +83,7 @@ export const RunTriggerSchema = z
   .describe('What started the run: the TRIGGER value its expressions see (see docs/expressions.md).');
 export type RunTrigger = z.infer<typeof RunTriggerSchema>;
 
-export const RESTART_FROM = ['failed', 'beginning'] as const;
+export const RESTART_FROM = ['failed', 'beginning', 'step'] as const;
 
 export const WorkflowRunSpecSchema = z
   .strictObject({
@@ -93,7 +94,16 @@ export const WorkflowRunSpecSchema = z
     restartOf: z
       .strictObject({
         run: z.string().min(1).describe('The run to restart.'),
-        from: z.enum(RESTART_FROM).describe('failed: re-run only instances that did not succeed.'),
+        from: z
+          .enum(RESTART_FROM)
+          .describe(
+            'failed: re-run only instances that did not succeed; beginning: everything; step: `step` and everything downstream of it.',
+          ),
+        step: StepNameSchema.optional().describe('With from: step, the step to restart from.'),
+      })
+      .refine((r) => (r.from === 'step') === (r.step !== undefined), {
+        message: 'expected step exactly when from is step',
+        path: ['step'],
       })
       .optional(),
     stop: z.boolean().optional().describe('Set true to stop the run.'),

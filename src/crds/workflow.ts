@@ -22,7 +22,7 @@ const IdentifierSchema = z
   .regex(IDENTIFIER_PATTERN, 'expected an identifier (letters, digits, _ or $; not starting with a digit)');
 /** Step names appear in instance ids (`outer[2].inner[0]`) and in `steps.<name>.outputs`. */
 export const STEP_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/;
-const StepNameSchema = z
+export const StepNameSchema = z
   .string()
   .regex(STEP_NAME_PATTERN, 'expected a step name: a letter or _ then up to 62 letters, digits, _ or -');
 const ExpressionSchema = z.string().min(1).describe('An expression (jsep syntax, built-in functions only).');

@@ -11,7 +11,7 @@
 import { type Condition, STEP_PHASES } from '../crds/index.ts';
 import { builtinValues, ExprBudget, resolveParameters, withExprBudget } from '../expr/index.ts';
 import { limitHint, limitMessage, type RunLimits, resolveRunLimits, type StructuralLimit } from './limits.ts';
-import { compilePlan, directSteps, type Plan, type PlanNode } from './plan.ts';
+import { compilePlan, directSteps, type Plan, type PlanNode, stepsDownstreamOf } from './plan.ts';
 import { artifactMatches, backoffMs, retryLimit } from './policy.ts';
 import { childParameters, evaluateAt, ResolveError, resolveStep } from './resolve.ts';
 import type {
@@ -226,6 +226,10 @@ export class Run implements RunMachine {
     let builtins: Record<string, Value>;
     try {
       this.plan = compilePlan(input.definition, undefined, this.limits.maxBlockDepth);
+      if (input.restartOf?.fromStep !== undefined && this.reuse) {
+        const again = stepsDownstreamOf(this.plan, input.restartOf.fromStep);
+        for (const [id, rec] of this.reuse) if (again.has(rec.step)) this.reuse.delete(id);
+      }
       builtins = builtinValues({
         runTs: this.runTs,
         runId: input.runId,

@@ -209,3 +209,46 @@ export function directSteps(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
     for (const c of node.children) directSteps(c, out);
   return out;
 }
+
+/** Every step node in `node`'s subtree, loops and foreach bodies included. */
+function allSteps(node: PlanNode, out: Set<string>): void {
+  if (node.kind === 'step' && node.step) out.add(node.step.name);
+  for (const c of node.children) allSteps(c, out);
+}
+
+/**
+ * The steps a restart "from step `name`" runs again: the step itself and everything that can
+ * see its effects. That is: later items of every enclosing sequence; the whole body of an
+ * enclosing loop (its next iteration runs what came before the step again); and, to a fixed
+ * point, every block or step whose expressions read one of those steps (`steps.x`, or `steps`
+ * indexed dynamically). Branches of a parallel, or an or/xor beside the step, are not
+ * downstream: they never waited for it. Throws on a name that is not a step of the plan.
+ */
+export function stepsDownstreamOf(plan: Plan, name: string): Set<string> {
+  const start = plan.steps.get(name);
+  if (!start) throw new PlanError('spec.restartOf.step', `no step named "${name}" in this version`);
+  const out = new Set<string>([name]);
+  for (let n: PlanNode = start; n.parent; n = n.parent) {
+    const p = n.parent;
+    if (p.kind === 'sequence')
+      for (const later of p.children.slice(p.children.indexOf(n) + 1)) allSteps(later, out);
+    if (p.kind === 'loop') allSteps(p, out);
+  }
+  const readers: PlanNode[] = [];
+  const collect = (n: PlanNode) => {
+    if (n.stepRefs !== null) readers.push(n);
+    for (const c of n.children) collect(c);
+  };
+  collect(plan.root);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of readers) {
+      const reads = r.stepRefs === 'all' || (r.stepRefs ?? []).some((s) => out.has(s));
+      if (!reads) continue;
+      const before = out.size;
+      allSteps(r, out);
+      if (out.size > before) grew = true;
+    }
+  }
+  return out;
+}

@@ -111,6 +111,80 @@ describe('restart from failed', () => {
   });
 });
 
+describe('restart from a step', () => {
+  const def: DefinitionNode = {
+    sequence: [
+      sh('extract'),
+      {
+        parallel: [sh('transform', 'transform'), sh('audit', 'audit')],
+      },
+      sh('load', 'load'),
+      sh('notify', 'notify ${steps.audit.outputs.n}'),
+    ],
+  };
+  const succeeded = () =>
+    new Driver(def, {
+      runId: 'run-a',
+      script: {
+        extract: { succeed: { n: 1 } },
+        transform: { succeed: { n: 2 } },
+        audit: { succeed: { n: 3 } },
+      },
+    }).settle();
+
+  it('runs the step and what follows it again, reusing what came before or beside it', () => {
+    const first = succeeded();
+    expect(first.phase).toBe('Succeeded');
+    const second = new Driver(def, {
+      runId: 'run-b',
+      initiator: { type: 'restart' },
+      restartOf: { run: 'run-a', status: first.status(), fromStep: 'transform' },
+    }).settle();
+    expect(second.launches.sort()).toEqual(['load#1', 'notify#1', 'transform#1']);
+    expect(second.inst('audit').message).toBe('reused from run run-a');
+    expect(second.inst('extract').message).toBe('reused from run run-a');
+    expect(second.phase).toBe('Succeeded');
+  });
+
+  it('also runs again a later step that reads the restarted one, even beside it', () => {
+    const first = succeeded();
+    const second = new Driver(def, {
+      runId: 'run-b',
+      restartOf: { run: 'run-a', status: first.status(), fromStep: 'audit' },
+      script: { audit: { succeed: { n: 4 } } },
+    }).settle();
+    expect(second.launches.sort()).toEqual(['audit#1', 'load#1', 'notify#1']);
+  });
+
+  it('runs a whole loop body again when the step is inside the loop', () => {
+    const loopDef: DefinitionNode = {
+      sequence: [
+        sh('before'),
+        { loop: { while: 'false', maxIterations: 3, do: { sequence: [sh('l1'), sh('l2')] } } },
+        sh('after'),
+      ],
+    };
+    const first = new Driver(loopDef, { runId: 'run-a' }).settle();
+    expect(first.phase).toBe('Succeeded');
+    const second = new Driver(loopDef, {
+      runId: 'run-b',
+      restartOf: { run: 'run-a', status: first.status(), fromStep: 'l2' },
+    }).settle();
+    expect(second.launches.map((l) => l.replace(/\[\d+\]/, '')).sort()).toEqual(['after#1', 'l1#1', 'l2#1']);
+  });
+
+  it('fails the new run, naming the field, when the step is not in the version', () => {
+    const first = succeeded();
+    const second = new Driver(def, {
+      runId: 'run-b',
+      restartOf: { run: 'run-a', status: first.status(), fromStep: 'nope' },
+    }).settle();
+    expect(second.phase).toBe('Failed');
+    expect(second.status().message).toContain('spec.restartOf.step: no step named "nope"');
+    expect(second.launches).toEqual([]);
+  });
+});
+
 describe('restore (controller restart)', () => {
   const def: DefinitionNode = {
     sequence: [

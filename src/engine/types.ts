@@ -77,9 +77,10 @@ export interface StartRunInput extends RunSubject {
    * Restart `from: failed`: the previous run's status (and its instances when they are kept
    * outside the status). Succeeded instances are adopted with their outputs and not relaunched;
    * every other instance runs again. The previous run's resolved parameters are reused unless
-   * `overrides` sets them.
+   * `overrides` sets them. With `fromStep` (restart from a step), the step and every step
+   * downstream of it (plan.ts, stepsDownstreamOf) run again even where they succeeded.
    */
-  restartOf?: { run: string; status: WorkflowRunStatus; instances?: StepInstanceStatus[] };
+  restartOf?: { run: string; status: WorkflowRunStatus; instances?: StepInstanceStatus[]; fromStep?: string };
 }
 
 export interface RestoreRunInput extends RunSubject {

@@ -167,6 +167,26 @@ function envEntries(field: string, env: unknown): V1EnvVar[] {
   });
 }
 
+/**
+ * The task of an executor that runs away from the server (a Pod, a Mesos task). The executor
+ * never reads the step's parameters (they are interpolated already): they are left out, as they
+ * may be every run-level value, and travel as MESON_PARAM_<name> variables instead.
+ */
+export function remoteTaskFile(req: LaunchRequest, record: LaunchRecord): TaskFile {
+  const { parameters: _unused, ...step } = req.step;
+  return {
+    launchId: record.launchId,
+    namespace: req.namespace,
+    run: req.run,
+    workflow: req.workflow,
+    instance: req.instance,
+    attempt: req.attempt,
+    step,
+    ...(req.queuedAt !== undefined ? { queuedAt: req.queuedAt } : {}),
+    launchedAt: record.launchedAt,
+  };
+}
+
 /** The Pod's metadata: deterministic name, labels and annotations linking it to its attempt, owner. */
 export function podMetadata(
   req: LaunchRequest,
@@ -261,21 +281,7 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
       }
       container.image = opts.executorImage ?? DEFAULT_EXECUTOR_IMAGE;
       container.command = [...(opts.executorCommand ?? DEFAULT_EXECUTOR_COMMAND)];
-      // the executor never reads the step's parameters (they are interpolated already): leave
-      // them out, they may be every run-level value
-      const { parameters: _unused, ...stepForPod } = step;
-      const task: TaskFile = {
-        launchId: record.launchId,
-        namespace: req.namespace,
-        run: req.run,
-        workflow: req.workflow,
-        instance: req.instance,
-        attempt: req.attempt,
-        step: stepForPod,
-        ...(req.queuedAt !== undefined ? { queuedAt: req.queuedAt } : {}),
-        launchedAt: record.launchedAt,
-        cwd: WORK_DIR,
-      };
+      const task: TaskFile = { ...remoteTaskFile(req, record), cwd: WORK_DIR };
       const taskJson = JSON.stringify(task);
       const max = Math.min(opts.maxTaskBytes ?? MAX_TASK_ENV_BYTES, MAX_TASK_ENV_BYTES);
       const size = Buffer.byteLength(taskJson);

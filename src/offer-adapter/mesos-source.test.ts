@@ -134,6 +134,25 @@ describe('MesosMasterSource against the master-compatible endpoint', () => {
     expect(master.isConnected(fwId)).toBe(true);
   });
 
+  it('reconciles again every reconcileIntervalMs while subscribed, and reports offer changes', async () => {
+    const { url } = await endpoint();
+    const updates: TaskStatus[] = [];
+    let offerChanges = 0;
+    const c = client(url, new MemoryStore(), {
+      onUpdate: (s) => updates.push(s),
+      onOffers: () => offerChanges++,
+      knownTasks: () => [{ taskId: 'gone' }],
+      reconcileIntervalMs: 50,
+    });
+    await until(
+      () => updates.filter((u) => u.task_id.value === 'gone').length >= 4,
+      'repeated reconciliation',
+    );
+    expect(updates.every((u) => u.reason === 'REASON_RECONCILIATION' && u.uuid === undefined)).toBe(true);
+    await until(() => c.offers()[0], 'an offer');
+    expect(offerChanges).toBeGreaterThanOrEqual(1);
+  });
+
   it('follows a 307 with a protocol-relative Location to the leader', async () => {
     const { url } = await endpoint();
     const leader = new URL(url);

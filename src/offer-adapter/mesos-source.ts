@@ -4,7 +4,7 @@
  * framework), follows a non-leader's 307 (protocol-relative Location), treats a stream silent for
  * `heartbeatMissFactor` heartbeat intervals as dead and resubscribes with exponential backoff,
  * acknowledges exactly the updates that carry a uuid, and reconciles after every subscription.
- * Not wired to the scheduler yet (see docs/mesos.md).
+ * src/offer-adapter/mesos-pool.ts feeds its offers to the controller (see docs/mesos.md).
  */
 import { decodeJsonRecord, RecordIoDecoder } from '../mesos-compat/recordio.ts';
 import {
@@ -30,8 +30,15 @@ export interface MesosSourceOptions {
   store: FrameworkIdStore;
   /** Task updates as they arrive (before acknowledgement). */
   onUpdate?: (status: TaskStatus) => void;
+  /** The outstanding offers changed (OFFERS, RESCIND, or forgotten on resubscription). */
+  onOffers?: () => void;
   /** Tasks to reconcile explicitly after each subscription (an implicit reconcile follows). */
   knownTasks?: () => { taskId: string; agentId?: string }[];
+  /**
+   * Reconcile (explicitly, then implicitly) this often while subscribed, besides after every
+   * subscription: an update lost on the way is found out (default 15 min; 0: never).
+   */
+  reconcileIntervalMs?: number;
   /** A stream silent for this many heartbeat intervals is dead (default 5, as Mesos advises). */
   heartbeatMissFactor?: number;
   backoffInitialMs?: number;
@@ -56,8 +63,10 @@ export class MesosSourceError extends Error {
 }
 
 export class MesosMasterSource {
-  readonly #o: Required<Omit<MesosSourceOptions, 'onUpdate' | 'knownTasks' | 'log' | 'maxRecordBytes'>> &
-    Pick<MesosSourceOptions, 'onUpdate' | 'knownTasks' | 'log' | 'maxRecordBytes'>;
+  readonly #o: Required<
+    Omit<MesosSourceOptions, 'onUpdate' | 'onOffers' | 'knownTasks' | 'log' | 'maxRecordBytes'>
+  > &
+    Pick<MesosSourceOptions, 'onUpdate' | 'onOffers' | 'knownTasks' | 'log' | 'maxRecordBytes'>;
   #base: URL;
   #frameworkId: string | undefined;
   #streamId: string | undefined;
@@ -72,6 +81,7 @@ export class MesosMasterSource {
   constructor(opts: MesosSourceOptions) {
     this.#o = {
       heartbeatMissFactor: 5,
+      reconcileIntervalMs: 15 * 60_000,
       backoffInitialMs: 100,
       backoffMaxMs: 15_000,
       maxRedirects: 9,
@@ -126,7 +136,10 @@ export class MesosMasterSource {
       }
       this.#streamId = undefined;
       // Offers do not survive a resubscription.
-      this.#offers.clear();
+      if (this.#offers.size > 0) {
+        this.#offers.clear();
+        this.#o.onOffers?.();
+      }
       if (this.#stopped) break;
       const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** failures);
       failures++;
@@ -180,6 +193,7 @@ export class MesosMasterSource {
       this.#o.maxRecordBytes === undefined ? {} : { maxRecordBytes: this.#o.maxRecordBytes },
     );
     let watchdog: ReturnType<typeof setTimeout> | undefined;
+    let reconciler: ReturnType<typeof setInterval> | undefined;
     let silenceMs = 15_000 * this.#o.heartbeatMissFactor;
     const arm = () => {
       if (watchdog) clearTimeout(watchdog);
@@ -209,15 +223,23 @@ export class MesosMasterSource {
               arm();
               onSubscribed();
               void this.#reconcile().catch(() => {});
+              if (this.#o.reconcileIntervalMs > 0 && !reconciler) {
+                reconciler = setInterval(
+                  () => void this.#reconcile().catch(() => {}),
+                  this.#o.reconcileIntervalMs,
+                );
+                reconciler.unref();
+              }
               break;
             }
             case 'OFFERS':
               for (const o of ev.offers.offers) {
                 this.#offers.set(o.id.value, offerFromMesos(o as MesosOffer, { receivedAt: this.#o.now() }));
               }
+              this.#o.onOffers?.();
               break;
             case 'RESCIND':
-              this.#offers.delete(ev.rescind.offer_id.value);
+              if (this.#offers.delete(ev.rescind.offer_id.value)) this.#o.onOffers?.();
               break;
             case 'UPDATE': {
               const st = ev.update.status;
@@ -243,6 +265,7 @@ export class MesosMasterSource {
       throw new MesosSourceError('MESOS_STREAM_ENDED', 'event stream ended');
     } finally {
       if (watchdog) clearTimeout(watchdog);
+      if (reconciler) clearInterval(reconciler);
     }
   }
 

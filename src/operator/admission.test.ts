@@ -276,3 +276,99 @@ describe('admit', () => {
     expect(huge.status!.message.length).toBeLessThan(MAX_LISTED_ISSUES * 600);
   });
 });
+
+describe('system-owned run fields', () => {
+  const OPERATOR = 'system:serviceaccount:meson-system:meson-operator';
+  const policy = { systemUsers: [OPERATOR] };
+  const as = (username: string, object: unknown, extra: Partial<AdmissionRequest> = {}) =>
+    request(object, { userInfo: { username }, ...extra });
+  const lookup = () => lookupOf([workflow]);
+
+  it('refuses a user who claims a system initiator, trigger fields or a parent, in several forms', async () => {
+    for (const initiator of [
+      { type: 'cron' },
+      { type: 'cron', scheduledTime: '2026-01-01T00:00:00Z' },
+      { type: 'schedule', scheduledTime: '2026-01-01T00:00:00Z' },
+      { type: 'artifact', artifacts: [{ name: 'x', partition: { d: '1' } }] },
+      { type: 'backfill', date: 20260101 },
+      { type: 'subworkflow', parent: { run: 'p', step: 's' } },
+      { type: 'manual', scheduledTime: '2026-01-01T00:00:00Z' },
+      { type: 'api', parent: { run: 'p', step: 's' } },
+      { type: 'restart' }, // restart without restartOf
+    ]) {
+      const res = await admit(as('alice', run({ initiator })), lookup(), NOW, policy);
+      expect(res.allowed, JSON.stringify(initiator)).toBe(false);
+      // 422 when the shape itself is wrong, 403 when it is valid but only the system may write it
+      expect([403, 422]).toContain(res.status?.code);
+      expect(res.status?.message).toMatch(/spec\.initiator/);
+    }
+  });
+
+  it('answers 403 Forbidden, naming the field, for a well-formed cron run from a user', async () => {
+    const res = await admit(
+      as('alice', run({ initiator: { type: 'cron', scheduledTime: '2026-01-01T00:00:00Z' } })),
+      lookup(),
+      NOW,
+      policy,
+    );
+    expect(res.status).toMatchObject({ code: 403, reason: 'Forbidden' });
+    expect(res.status?.details?.causes.map((c) => c.field)).toEqual([
+      'spec.initiator.type',
+      'spec.initiator.scheduledTime',
+    ]);
+  });
+
+  it('refuses meson.dev/ labels and annotations from a user, except the run’s own workflow label', async () => {
+    const labelled = (labels: Record<string, string>, annotations?: Record<string, string>) => ({
+      ...run({}),
+      metadata: {
+        generateName: 'hello-',
+        namespace: 'team',
+        labels,
+        ...(annotations ? { annotations } : {}),
+      },
+    });
+    expect(
+      (await admit(as('alice', labelled({ 'meson.dev/workflow': 'hello' })), lookup(), NOW, policy)).allowed,
+    ).toBe(true);
+    for (const obj of [
+      labelled({ 'meson.dev/workflow': 'other' }),
+      labelled({ 'meson.dev/backfill': 'bf-1' }),
+      labelled({ 'x.meson.dev/anything': 'v' }),
+      labelled({}, { 'meson.dev/priority': '100' }),
+      labelled({ 'MESON.DEV/backfill': 'bf-1' }),
+    ]) {
+      const res = await admit(as('alice', obj), lookup(), NOW, policy);
+      expect(res.allowed, JSON.stringify(obj.metadata)).toBe(false);
+      expect(res.status?.message).toMatch(/metadata\.(labels|annotations)/);
+    }
+  });
+
+  it('allows users manual, api and restart-with-restartOf runs, and the operator anything valid', async () => {
+    for (const spec of [
+      { initiator: { type: 'manual' } },
+      { initiator: { type: 'api' } },
+      {},
+      { initiator: { type: 'restart' }, restartOf: { run: 'hello-x', from: 'failed' } },
+    ])
+      expect((await admit(as('alice', run(spec)), lookup(), NOW, policy)).allowed, JSON.stringify(spec)).toBe(
+        true,
+      );
+    const cron = run({ initiator: { type: 'cron', scheduledTime: '2026-01-01T00:00:00Z' } });
+    expect((await admit(as(OPERATOR, cron), lookup(), NOW, policy)).allowed).toBe(true);
+    // no policy (not configured): not checked, as before
+    expect((await admit(as('alice', cron), lookup(), NOW)).allowed).toBe(true);
+  });
+
+  it('lets a user update a run the operator made (stop it) but not rewrite its initiator', async () => {
+    const made = run({ initiator: { type: 'cron', scheduledTime: '2026-01-01T00:00:00Z' } });
+    const stopped = { ...made, spec: { ...made.spec, stop: true } };
+    const update = { operation: 'UPDATE', oldObject: made };
+    expect((await admit(as('alice', stopped, update), lookup(), NOW, policy)).allowed).toBe(true);
+    const forged = {
+      ...made,
+      spec: { ...made.spec, initiator: { type: 'cron', scheduledTime: '2020-01-01T00:00:00Z' } },
+    };
+    expect((await admit(as('alice', forged, update), lookup(), NOW, policy)).allowed).toBe(false);
+  });
+});

@@ -6,8 +6,9 @@
 
 import { checkRunStartWith, type RunStartIssue } from '../controller/run-check.ts';
 import type { Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
+import { clientRunIssues } from '../crds/names.ts';
 import { validateDocument } from '../crds/validate.ts';
-import { nextVersion } from '../versions/index.ts';
+import { nextVersion, WORKFLOW_LABEL } from '../versions/index.ts';
 
 /** The kinds the webhook checks (meson.dev/v1alpha1). WorkflowVersions are written by the controller. */
 export const ADMITTED_KINDS = ['Workflow', 'WorkflowRun', 'DataArtifact'] as const;
@@ -26,6 +27,20 @@ export interface AdmissionRequest {
   subResource?: string;
   object?: unknown;
   oldObject?: unknown;
+  /** Who made the request, as the API server authenticated them. */
+  userInfo?: { username?: string; groups?: string[] };
+}
+
+/**
+ * Who may write what only the system writes: a run's initiator (cron, artifact, backfill and
+ * subworkflow runs, their trigger fields, a parent) and meson.dev/ labels and annotations.
+ * `systemUsers` are the usernames of the operator itself (it creates those runs through the
+ * API server, so its own requests come through here too); everybody else is a client, held to
+ * what the REST API lets a client write. Undefined: not checked (the operator always sets it to
+ * its own identity, from a SelfSubjectReview).
+ */
+export interface AdmissionPolicy {
+  systemUsers?: readonly string[];
 }
 
 export interface AdmissionCause {
@@ -77,7 +92,7 @@ export function deny(uid: string, problems: Problem[], code = 422): AdmissionRes
     allowed: false,
     status: {
       code,
-      reason: code === 422 ? 'Invalid' : 'InternalError',
+      reason: code === 422 ? 'Invalid' : code === 403 ? 'Forbidden' : 'InternalError',
       message: lines.join('; '),
       details: {
         causes: listed.map((p) => ({ field: p.path, message: clip(p.message), reason: p.code })),
@@ -107,6 +122,7 @@ export async function admit(
   request: AdmissionRequest,
   lookup: AdmissionLookup,
   now: number,
+  policy: AdmissionPolicy = {},
 ): Promise<AdmissionResponse> {
   const { uid, operation } = request;
   const kind = request.kind.kind;
@@ -128,9 +144,47 @@ export async function admit(
   const doc = isObj(object) ? { ...object, status: undefined } : object;
   const issues = validateDocument(doc);
   if (issues.length > 0) return deny(uid, issues);
+  if (
+    kind === 'WorkflowRun' &&
+    policy.systemUsers &&
+    !policy.systemUsers.includes(request.userInfo?.username ?? '')
+  ) {
+    const claimed = clientRunClaims(
+      doc as WorkflowRun,
+      operation === 'UPDATE' ? (request.oldObject as WorkflowRun) : undefined,
+    );
+    if (claimed.length > 0) return deny(uid, claimed, 403);
+  }
   if (kind === 'WorkflowRun' && operation === 'CREATE')
     return checkNewRun(uid, doc as WorkflowRun, request.namespace ?? '', lookup, now);
   return allow(uid);
+}
+
+/**
+ * What a client (not the operator) may not write on a run: the REST API's rule
+ * (clientRunIssues: api or manual initiators, no parent or trigger fields, no meson.dev/ keys),
+ * with what a kubectl user needs on top: `restart` with a `restartOf`, and the
+ * `meson.dev/workflow` label naming the run's own workflow. On an update, an initiator or system
+ * key the object already had is kept, not refused (the operator wrote it).
+ */
+function clientRunClaims(run: WorkflowRun, old: WorkflowRun | undefined): Problem[] {
+  const spec = run.spec as WorkflowRun['spec'] | undefined;
+  const initiator =
+    spec?.initiator?.type === 'restart' && spec.restartOf && Object.keys(spec.initiator).length === 1
+      ? undefined
+      : spec?.initiator;
+  const labels = { ...(run.metadata?.labels ?? {}) };
+  if (labels[WORKFLOW_LABEL] === spec?.workflow) delete labels[WORKFLOW_LABEL];
+  const problems = clientRunIssues({ ...run.metadata, labels }, { ...spec, initiator });
+  if (!old) return problems;
+  const before = JSON.stringify(old.spec?.initiator ?? null);
+  return problems.filter((p) => {
+    const [top, map, key] = p.segments ?? [];
+    if (top === 'spec') return JSON.stringify(spec?.initiator ?? null) !== before;
+    if (top !== 'metadata' || (map !== 'labels' && map !== 'annotations')) return true;
+    const at = (o: WorkflowRun) => (o.metadata?.[map] as Record<string, string> | undefined)?.[String(key)];
+    return at(old) !== at(run);
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 // The operator's connection to the API server: which kubeconfig, and the reads the admission
 // webhook makes (a run's Workflow and that Workflow's versions).
-import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, AuthenticationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Workflow, WorkflowVersion } from '../crds/index.ts';
 import { WORKFLOW_LABEL } from '../versions/index.ts';
 import type { AdmissionLookup } from './admission.ts';
@@ -133,4 +133,24 @@ export function kubeAdmissionLookup(kc: KubeConfig, timeoutMs = LOOKUP_TIMEOUT_M
       return list.items ?? [];
     },
   };
+}
+
+/**
+ * The username the API server knows this process by (a SelfSubjectReview: any authenticated
+ * user may ask it, whatever the credentials: service account token, client certificate, OIDC).
+ * The webhook lets only this user write system-owned run fields (admission.ts, AdmissionPolicy).
+ */
+export async function whoAmI(kc: KubeConfig, timeoutMs = LOOKUP_TIMEOUT_MS): Promise<string> {
+  const api = kc.makeApiClient(AuthenticationV1Api);
+  const review = await retrying(
+    () =>
+      api.createSelfSubjectReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      }),
+    timeoutMs,
+    'SelfSubjectReview (who the operator is)',
+  );
+  const username = review.status?.userInfo?.username;
+  if (!username) throw new Error('SelfSubjectReview: the API server named no user');
+  return username;
 }

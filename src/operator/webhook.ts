@@ -3,7 +3,7 @@
 // (bodyLimit), requests time out, and anything that is not an AdmissionReview is a 400: the API
 // server never sends such a body, so whoever does gets no decision.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { type AdmissionLookup, type AdmissionRequest, admit } from './admission.ts';
+import { type AdmissionLookup, type AdmissionPolicy, type AdmissionRequest, admit } from './admission.ts';
 
 export const WEBHOOK_PATH = '/validate';
 /** Default body limit. An AdmissionReview holds the object and, on update, its old copy: two objects of at most ~1.5 MiB (etcd) each, JSON-encoded. */
@@ -21,6 +21,8 @@ export interface WebhookOptions {
   now?: () => number;
   /** Only these namespaces are the operator's; objects elsewhere are allowed unchecked. Default all. */
   namespaces?: string[];
+  /** Who may write system-owned run fields (the operator's own username); see AdmissionPolicy. */
+  policy?: AdmissionPolicy;
 }
 
 const REVIEW_SCHEMA = {
@@ -139,7 +141,7 @@ export async function buildWebhookApp(options: WebhookOptions): Promise<FastifyI
       const request = req.body.request;
       const ours = !options.namespaces?.length || options.namespaces.includes(request.namespace ?? '');
       const response = ours
-        ? await admit(request, options.lookup, now())
+        ? await admit(request, options.lookup, now(), options.policy)
         : { uid: request.uid, allowed: true };
       req.log.info(
         {

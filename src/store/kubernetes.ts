@@ -239,6 +239,17 @@ function encodeShard(spec: ShardSpec): WireShardSpec {
   };
 }
 
+/**
+ * The step instances' records (`data`) of a run's shards as listed from the apiserver, in the
+ * store's order (shard index, then position): what a reader without the store (the CLI) shows.
+ */
+export function instancesOfShards(shards: readonly { spec?: unknown }[]): Record<string, unknown>[] {
+  return shards
+    .map((s) => decodeShard((s.spec ?? {}) as WireShardSpec))
+    .sort((a, b) => a.index - b.index)
+    .flatMap((s) => (s.instances ?? []).map((i) => i.data));
+}
+
 /** The shards of one incarnation (uid) of one run (spec decoded). */
 interface RunShards {
   namespace: string;

@@ -4,7 +4,7 @@ import { request } from 'node:https';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { kubeAdmissionLookup } from '../../src/operator/kube.ts';
+import { kubeAdmissionLookup, whoAmI } from '../../src/operator/kube.ts';
 import { buildWebhookApp } from '../../src/operator/webhook.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
@@ -12,8 +12,10 @@ import {
   INVALID_MESSAGE,
   INVALID_WORKFLOW,
   installCrdsServed,
+  OPERATOR_USER,
   registerWebhook,
   unregisterWebhook,
+  userKubeconfig,
   VALID_WORKFLOW,
   type WebhookCerts,
   waitWebhookActive,
@@ -29,8 +31,13 @@ let url: string;
 beforeAll(async () => {
   await installCrdsServed();
   certs = webhookCerts();
+  // the operator learns who it is from the API server, whatever its credentials (here a client
+  // certificate for its service account's name); only that user may write system-owned fields
+  const operator = await whoAmI(userKubeconfig().kc);
+  expect(operator).toBe(OPERATOR_USER);
   app = await buildWebhookApp({
     lookup: kubeAdmissionLookup(ns.kc),
+    policy: { systemUsers: [operator] },
     tls: { cert: certs.cert, key: certs.key },
     bodyLimit: 1024 * 1024,
   });
@@ -94,6 +101,33 @@ describe('admission webhook on a real API server', () => {
     const ok = await kubectlAsync(['create', '-f', '-'], run(ns.name, [{ name: 'who', value: 'you' }]));
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toMatch(/workflowrun\.meson\.dev\/hello-\w+ created/);
+  });
+
+  it('refuses a user who forges a cron run (TRIGGER) or a system label, with 403 and the field', async () => {
+    expect((await kubectlAsync(['apply', '-f', '-'], VALID_WORKFLOW(ns.name))).status).toBe(0);
+    const forged = `apiVersion: meson.dev/v1alpha1
+kind: WorkflowRun
+metadata:
+  generateName: hello-
+  namespace: ${ns.name}
+spec:
+  workflow: hello
+  initiator: { type: cron, scheduledTime: "2020-01-01T00:00:00Z" }
+`;
+    const res = await kubectlAsync(['create', '-f', '-'], forged);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/forbidden|Forbidden/);
+    expect(res.stderr).toContain('spec.initiator.type');
+    const label = await kubectlAsync(
+      ['create', '-f', '-'],
+      forged
+        .replace('  initiator: { type: cron, scheduledTime: "2020-01-01T00:00:00Z" }\n', '')
+        .replace('  generateName: hello-', '  generateName: hello-\n  labels: { meson.dev/backfill: bf-1 }'),
+    );
+    expect(label.status).toBe(1);
+    expect(label.stderr).toContain(
+      'metadata.labels["meson.dev/backfill"]: labels under meson.dev/ are set by the system',
+    );
   });
 
   it('never stands in the way of status writes (the controller’s) or deletes', async () => {

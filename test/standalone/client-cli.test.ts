@@ -118,6 +118,52 @@ describe('mesonctl client verbs against a running server', () => {
     expect((await cli(['restart', 'no-such-run'])).err).toMatch(/API_NOT_FOUND/);
   }, 60_000);
 
+  it('suspend and resume set spec.suspend without making a version', async () => {
+    const before = JSON.parse((await cli(['get', 'runs', '-o', 'json'])).out).items.length;
+    const res = await cli(['suspend', 'flaky']);
+    expect(res.code, res.err).toBe(0);
+    expect(res.out).toBe('workflow default/flaky: suspended\n');
+    const wf = (await (
+      await fetch(`${server.url}/api/v1/namespaces/default/workflows/flaky`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    ).json()) as { spec: { suspend?: boolean }; status?: { latestVersion?: number } };
+    expect(wf.spec.suspend).toBe(true);
+    expect((await cli(['resume', 'flaky'])).out).toBe('workflow default/flaky: resumed\n');
+    const after = (await (
+      await fetch(`${server.url}/api/v1/namespaces/default/workflows/flaky`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    ).json()) as { spec: { suspend?: boolean }; status?: { latestVersion?: number } };
+    expect(after.spec.suspend).toBe(false);
+    expect(after.status?.latestVersion).toBe(wf.status?.latestVersion);
+    expect(JSON.parse((await cli(['get', 'runs', '-o', 'json'])).out).items.length).toBe(before);
+    expect((await cli(['suspend', 'no-such-workflow'])).err).toMatch(/API_NOT_FOUND/);
+    expect((await cli(['suspend'])).code).toBe(2);
+  }, 60_000);
+
+  it('restart --step re-runs the step and what follows on a Succeeded run, reusing what came before', async () => {
+    const ok = JSON.parse((await cli(['get', 'runs', '--phase', 'Succeeded', '-o', 'json'])).out).items[0];
+    const res = await cli(['restart', ok.metadata.name, '--step', 'check', '--version', 'active', '--watch']);
+    expect(res.code, res.err + res.out).toBe(0);
+    const name = /run default\/(\S+) started \(restart of \S+ from step check\)/.exec(res.err)?.[1];
+    expect(name, res.err).toBeDefined();
+    const steps = JSON.parse((await cli(['get', 'run', name!, '-o', 'json'])).out).status.steps as {
+      id: string;
+      phase: string;
+      message?: string;
+    }[];
+    const byId = Object.fromEntries(steps.map((s) => [s.id, s]));
+    expect(byId.prepare?.message).toBe(`reused from run ${ok.metadata.name}`);
+    expect(byId.check).toMatchObject({ phase: 'Succeeded', attempts: 1 });
+    expect(byId.check?.message ?? '').not.toMatch(/reused/);
+    const bad = await cli(['restart', ok.metadata.name, '--step', 'nope']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/no step named "nope"/);
+    expect((await cli(['restart', ok.metadata.name, '--step', 'check', '--from', 'failed'])).code).toBe(2);
+    expect((await cli(['restart', ok.metadata.name, '--version', '1e2'])).code).toBe(2);
+  }, 60_000);
+
   it('logs -f follows a running step to its end; stop stops a run', async () => {
     writeFileSync(
       join(root, 'slow.yaml'),

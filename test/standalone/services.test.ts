@@ -107,7 +107,11 @@ describe('workflow services', () => {
     await until('one cron run', () => runs(s, 'minutely').length === 1);
     await new Promise((r) => setTimeout(r, 100));
     expect(runs(s, 'minutely')).toHaveLength(1);
-    expect(runs(s, 'minutely')[0]?.spec.initiator).toEqual({ type: 'cron' });
+    // the run knows its slot exactly (TRIGGER.scheduledTime), not the moment the tick saw it
+    expect(runs(s, 'minutely')[0]?.spec.initiator).toEqual({
+      type: 'cron',
+      scheduledTime: new Date(now - (now % 60_000)).toISOString(),
+    });
     s.stop();
     // down for 3 minutes: on restart the catch-up policy (latest) fires once, not three times
     now += 3 * 60_000;

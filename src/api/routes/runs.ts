@@ -21,6 +21,7 @@ import {
   userMetadataMapIssues,
 } from '../../crds/names.ts';
 import { validateDocument } from '../../crds/validate.ts';
+import { StepNameSchema } from '../../crds/workflow.ts';
 import { labelsHold } from '../../store/paging.ts';
 import type { AsyncStore } from '../../store/port.ts';
 import { type ResourceObject, type Stored, StoreError } from '../../store/types.ts';
@@ -73,7 +74,9 @@ const ClientRunMetadataSchema = z.looseObject({
 });
 
 export const RestartRunRequestSchema = z.strictObject({
-  from: z.enum(['failed', 'beginning']).default('failed'),
+  from: z.enum(['failed', 'beginning', 'step']).default('failed'),
+  /** With from: step, the step to restart from (it and everything downstream run again). */
+  step: StepNameSchema.optional(),
   parameters: RunParametersSchema.optional(),
   /** The version to run (a fix): a number, or "active" for the one a new run would take. Default: the restarted run's. */
   version: z.union([z.number().int().positive(), z.literal('active')]).optional(),
@@ -470,7 +473,19 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       async (req, reply) => {
         const prev = getRun(deps, req.params.ns, req.params.run);
         const body = parseWith(RestartRunRequestSchema, req.body ?? {}, 'body');
+        if ((body.from === 'step') !== (body.step !== undefined)) {
+          throw new ApiError(
+            'API_BAD_REQUEST',
+            'body.step: expected a step name exactly when body.from is "step"',
+          );
+        }
         const phase = prev.status?.phase;
+        if (body.from === 'step' && phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Stopped') {
+          throw new ApiError(
+            'API_CONFLICT',
+            `run "${prev.metadata.name}" is ${phase ?? 'not started'}: only a finished run can be restarted from a step`,
+          );
+        }
         if (phase !== 'Failed' && phase !== 'Stopped' && body.from === 'failed') {
           throw new ApiError(
             'API_CONFLICT',
@@ -481,11 +496,12 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
         const wf = store.get<Workflow>('Workflow', req.params.ns, prev.spec.workflow);
         const version = restartVersion(reads, wf, body.version, prev.status?.version);
-        if (wf && (body.parameters || body.version !== undefined)) {
+        if (wf && (body.parameters || body.version !== undefined || body.step !== undefined)) {
           assertRunCanStart(deps, wf, {
             ...(version ? { version } : {}),
             parameters: toParameterList(body.parameters) ?? [],
-            ...(body.from === 'failed' ? { base: prev.status?.parameters ?? {} } : {}),
+            ...(body.from !== 'beginning' ? { base: prev.status?.parameters ?? {} } : {}),
+            ...(body.step !== undefined ? { fromStep: body.step } : {}),
           });
         }
         const run = await createOne<WorkflowRun>(
@@ -495,7 +511,11 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             ...(version ? { version } : {}),
             ...(parameters ? { parameters } : {}),
             initiator: { type: 'restart' },
-            restartOf: { run: prev.metadata.name, from: body.from },
+            restartOf: {
+              run: prev.metadata.name,
+              from: body.from,
+              ...(body.step ? { step: body.step } : {}),
+            },
           }),
         );
         return reply.code(201).send(run);

@@ -13,11 +13,17 @@ import { parseParam } from './run.ts';
 const COMMON = `Common options:
   --server URL          the server (default MESON_SERVER, else ${DEFAULT_SERVER}); the bearer
                         token is read from MESON_API_TOKEN (never give it on the command line)
+  --kube                talk to a cluster's operator through its resources instead, with
+                        KUBECONFIG (or ~/.kube/config, or in-cluster); MESON_CLIENT=kube too
+  --kubeconfig FILE     the same with this kubeconfig (implies --kube); --context NAME
   -n, --namespace NS    namespace (default MESON_NAMESPACE, else default)
   -o, --output FORMAT   json, yaml or wide (default: a table or tree)`;
 
 const COMMON_OPTIONS = {
   server: { type: 'string' },
+  kube: { type: 'boolean' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   output: { type: 'string', short: 'o' },
   token: { type: 'string' },
@@ -38,7 +44,7 @@ const GLYPH: Record<string, string> = {
 /** Lines of a failed step's stderr printed by submit --watch and get run. */
 const STDERR_TAIL = 20;
 
-/** Makes the client for these options; `factory` is replaced in tests and by the Kubernetes mode later. */
+/** Makes the server client for these options; `factory` is replaced in tests. */
 export type ClientFactory = (server: string, token: string | undefined) => MesonClient;
 let factory: ClientFactory = (server, token) => new HttpClient(server, token);
 export function setClientFactory(f: ClientFactory): void {
@@ -54,7 +60,7 @@ interface Ctx {
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-function context(values: Values, io: CliIo): Ctx {
+async function context(values: Values, io: CliIo): Promise<Ctx> {
   if (typeof values.token === 'string') {
     // a token on the command line lands in shell history and in `ps`: still honoured, with a warning
     io.stderr(
@@ -68,8 +74,17 @@ function context(values: Values, io: CliIo): Ctx {
   if (output !== undefined && !['json', 'yaml', 'wide'].includes(output)) {
     throw new UsageError(`-o ${output}: expected json, yaml or wide`);
   }
+  const kube = values.kube === true || values.kubeconfig !== undefined || io.env.MESON_CLIENT === 'kube';
+  if (kube && values.server !== undefined)
+    throw new UsageError('--server and --kube/--kubeconfig: choose one');
   return {
-    client: factory(server, token),
+    client: kube
+      ? // loaded only here: the Kubernetes client library is large, and server verbs never need it
+        (await import('../kube-client.ts')).KubeClient.fromKubeconfig(
+          values.kubeconfig as string | undefined,
+          values.context as string | undefined,
+        )
+      : factory(server, token),
     ns: (values.namespace as string | undefined) ?? (io.env.MESON_NAMESPACE || 'default'),
     output: output as Ctx['output'],
     io,
@@ -104,7 +119,11 @@ function verb(
       return 0;
     }
     try {
-      return await body(context(parsed.values as Values, io), parsed.values as Values, parsed.positionals);
+      return await body(
+        await context(parsed.values as Values, io),
+        parsed.values as Values,
+        parsed.positionals,
+      );
     } catch (err) {
       if (err instanceof UsageError) {
         io.stderr(`mesonctl ${name}: ${err.message}\n${text}`);
@@ -255,7 +274,7 @@ async function failedStderr(ctx: Ctx, run: RunObject): Promise<void> {
     const lines = text.replace(/\n$/, '').split('\n');
     const tail = lines.slice(-STDERR_TAIL);
     ctx.io.stderr(
-      `\n--- ${s.id}: last ${tail.length} line${tail.length === 1 ? '' : 's'} of stderr (full log: mesonctl logs ${run.metadata.name} ${s.id} -n ${ctx.ns}; ${ctx.client.where}/api/v1/namespaces/${ctx.ns}/runs/${run.metadata.name}/steps/${encodeURIComponent(s.id)}/logs?stream=all)\n${tail.join('\n')}\n`,
+      `\n--- ${s.id}: last ${tail.length} line${tail.length === 1 ? '' : 's'} of stderr (full log: mesonctl logs ${run.metadata.name} ${s.id} -n ${ctx.ns}; ${ctx.client.logLocation(ctx.ns, run.metadata.name, s.id)})\n${tail.join('\n')}\n`,
     );
   }
 }
@@ -517,32 +536,82 @@ export const stopCommand = verb(
 
 export const restartCommand = verb(
   'restart',
-  `usage: mesonctl restart RUN [--from failed|beginning] [-p k=v]... [--watch]
+  `usage: mesonctl restart RUN [--from failed|beginning | --step STEP] [--version N|active] [-p k=v]... [--watch]
 
-Starts a new run from RUN: --from failed (the default) re-runs only what did not succeed, on the
-version RUN used; --from beginning re-runs everything. --param values replace RUN's.`,
+Starts a new run from RUN: --from failed (the default) re-runs only what did not succeed;
+--from beginning re-runs everything; --step STEP re-runs STEP and everything downstream of it
+(later steps of its sequences, its loop, steps that read its outputs), reusing the rest, and
+works on a Succeeded run too. --version runs another version of the workflow (a number, or
+"active" for the one a new run would take: resume on a fix); the default is RUN's version.
+--param values replace RUN's.`,
   {
     from: { type: 'string' },
+    step: { type: 'string' },
+    version: { type: 'string' },
     param: { type: 'string', short: 'p', multiple: true },
     watch: { type: 'boolean', short: 'w' },
   },
   async (ctx, values, pos) => {
     const [run] = pos;
     if (!run) throw new UsageError('expected a RUN');
-    const from = (values.from as string | undefined) ?? 'failed';
-    if (from !== 'failed' && from !== 'beginning')
-      throw new UsageError('--from: expected failed or beginning');
+    const step = values.step as string | undefined;
+    const from = (values.from as string | undefined) ?? (step !== undefined ? 'step' : 'failed');
+    if (from !== 'failed' && from !== 'beginning' && from !== 'step')
+      throw new UsageError('--from: expected failed or beginning (or --step STEP)');
+    if ((from === 'step') !== (step !== undefined)) throw new UsageError('--step STEP goes without --from');
+    const version = restartVersionFlag(values.version as string | undefined);
     const parameters = params(values);
-    const created = await ctx.client.restartRun(ctx.ns, run, { from, ...(parameters ? { parameters } : {}) });
+    const created = await ctx.client.restartRun(ctx.ns, run, {
+      from,
+      ...(step !== undefined ? { step } : {}),
+      ...(version !== undefined ? { version } : {}),
+      ...(parameters ? { parameters } : {}),
+    });
+    const what = `run ${ctx.ns}/${created.metadata.name} started (restart of ${run} from ${step !== undefined ? `step ${step}` : from})\n`;
     if (!values.watch) {
       if (ctx.output === 'json' || ctx.output === 'yaml') printObject(ctx, created);
-      else ctx.io.stdout(`run ${ctx.ns}/${created.metadata.name} started (restart of ${run} from ${from})\n`);
+      else ctx.io.stdout(what);
       return 0;
     }
-    ctx.io.stderr(`run ${ctx.ns}/${created.metadata.name} started (restart of ${run} from ${from})\n`);
+    ctx.io.stderr(what);
     return report(ctx, await follow(ctx, created.metadata.name));
   },
 );
+
+function restartVersionFlag(v: string | undefined): number | 'active' | undefined {
+  if (v === undefined || v === 'active') return v;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`--version ${v.slice(0, 40)}: expected a version number or "active"`);
+  return n;
+}
+
+function suspendVerb(name: 'suspend' | 'resume', suspend: boolean): Command {
+  return verb(
+    name,
+    suspend
+      ? `usage: mesonctl suspend WORKFLOW...
+
+Pauses each WORKFLOW's cron and artifact triggers (spec.suspend: true). Runs already started go
+on; people and the API can still start runs. No new version is made.`
+      : `usage: mesonctl resume WORKFLOW...
+
+Resumes each WORKFLOW's triggers (spec.suspend: false). Cron slots that came due while it was
+suspended are skipped, not caught up; the next slot fires as usual.`,
+    {},
+    async (ctx, _v, workflows) => {
+      if (workflows.length === 0) throw new UsageError('expected a WORKFLOW');
+      for (const wf of workflows) {
+        await ctx.client.patchWorkflowSpec(ctx.ns, wf, { suspend });
+        ctx.io.stdout(`workflow ${ctx.ns}/${wf}: ${suspend ? 'suspended' : 'resumed'}\n`);
+      }
+      return 0;
+    },
+  );
+}
+
+export const suspendCommand = suspendVerb('suspend', true);
+export const resumeCommand = suspendVerb('resume', false);
 
 export const backfillCommand = verb(
   'backfill',

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { MesosOfferPool, type MesosSchedulerClient, SOURCE_ATTRIBUTE } from './mesos-pool.ts';
+import type { Offer } from './types.ts';
+
+class Client implements MesosSchedulerClient {
+  list: Offer[] = [];
+  calls: string[] = [];
+  offers() {
+    return this.list;
+  }
+  async accept() {}
+  async decline(ids: string[], refuse: number) {
+    this.list = this.list.filter((o) => !ids.includes(o.id));
+    this.calls.push(`DECLINE ${ids.join(',')} ${refuse}`);
+  }
+  async revive() {
+    this.calls.push('REVIVE');
+  }
+  async suppress() {
+    this.calls.push('SUPPRESS');
+  }
+  async kill() {}
+}
+
+function offer(id: string, hostname: string, receivedAt = 0): Offer {
+  return {
+    id,
+    source: 'mesos',
+    hostname,
+    agentId: `a-${hostname}`,
+    resources: { cpuMillis: 1000, memoryBytes: 0, diskBytes: 0, gpus: 0 },
+    attributes: { rack: 'r1' },
+    receivedAt,
+  };
+}
+
+function setup() {
+  let now = 0;
+  const client = new Client();
+  const pool = new MesosOfferPool({
+    client,
+    tickMs: 0,
+    declineAfterMs: 1000,
+    offerHoldMs: 5000,
+    refuseSeconds: 7,
+    now: () => now,
+  });
+  return { client, pool, at: (t: number) => (now = t) };
+}
+
+describe('MesosOfferPool', () => {
+  it('offers the master offers tagged with their source, and spends a host at take', () => {
+    const { client, pool } = setup();
+    client.list = [offer('o1', 'h1'), offer('o2', 'h1'), offer('o3', 'h2')];
+    expect(pool.offers(0).map((o) => [o.id, o.attributes])).toEqual([
+      ['o1', { rack: 'r1', [SOURCE_ATTRIBUTE]: 'mesos' }],
+      ['o2', { rack: 'r1', [SOURCE_ATTRIBUTE]: 'mesos' }],
+      ['o3', { rack: 'r1', [SOURCE_ATTRIBUTE]: 'mesos' }],
+    ]);
+    expect(pool.take('h1').map((o) => o.id)).toEqual(['o1', 'o2']);
+    expect(pool.take('h1')).toEqual([]);
+    expect(pool.offers(0).map((o) => o.id)).toEqual(['o3']);
+    // rescinded between the pass and the launch: nothing to take
+    client.list = [];
+    expect(pool.take('h2')).toEqual([]);
+  });
+
+  it('declines with refuse_seconds what a pass saw and left, and what no pass saw for too long', () => {
+    const { client, pool, at } = setup();
+    client.list = [offer('seen', 'h1', 0)];
+    pool.offers(0);
+    client.list.push(offer('unseen', 'h2', 0));
+    at(999);
+    pool.tick();
+    expect(client.calls).toEqual([]);
+    at(1000);
+    pool.tick();
+    expect(client.calls).toEqual(['DECLINE seen 7']);
+    at(4999);
+    pool.tick();
+    expect(client.calls).toHaveLength(1);
+    at(5000);
+    pool.tick();
+    expect(client.calls).toEqual(['DECLINE seen 7', 'DECLINE unseen 7']);
+  });
+
+  it('suppresses when the queue empties and revives when it fills after a suppression or declines', () => {
+    const { client, pool, at } = setup();
+    pool.demand(3);
+    expect(client.calls).toEqual([]); // nothing suppressed or declined: no REVIVE
+    pool.demand(0);
+    pool.demand(0);
+    expect(client.calls).toEqual(['SUPPRESS']);
+    expect(pool.isSuppressed).toBe(true);
+    pool.demand(1);
+    pool.demand(2);
+    expect(client.calls).toEqual(['SUPPRESS', 'REVIVE']);
+    client.list = [offer('o', 'h', 0)];
+    pool.offers(0);
+    at(2000);
+    pool.tick();
+    pool.demand(1);
+    expect(client.calls).toEqual(['SUPPRESS', 'REVIVE', 'DECLINE o 7', 'REVIVE']);
+  });
+
+  it('holds what a placement granted, for its TaskInfo', () => {
+    const { pool } = setup();
+    pool.hold('t', { cpuMillis: 5, memoryBytes: 0, diskBytes: 0, gpus: 0 });
+    expect(pool.granted('t')?.cpuMillis).toBe(5);
+    pool.release('t');
+    expect(pool.granted('t')).toBeUndefined();
+  });
+
+  it('never merges two agents that share a host name into one placement target', () => {
+    const { client, pool } = setup();
+    const twin = { ...offer('o2', 'h1'), agentId: 'other-agent' };
+    client.list = [offer('o1', 'h1'), twin, offer('o3', 'h1')];
+    expect(pool.offers(0).map((o) => [o.id, o.hostname])).toEqual([
+      ['o1', 'h1'],
+      ['o2', 'h1@other-agent'],
+      ['o3', 'h1'],
+    ]);
+    expect(pool.take('h1@other-agent').map((o) => [o.id, o.agentId])).toEqual([['o2', 'other-agent']]);
+    expect(pool.take('h1').map((o) => o.agentId)).toEqual(['a-h1', 'a-h1']);
+  });
+});
