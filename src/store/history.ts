@@ -41,17 +41,24 @@ export function runMatches(
   if (q.phase !== undefined && (r.status?.phase ?? 'Pending') !== q.phase) return false;
   if (q.initiator !== undefined && r.spec?.initiator?.type !== q.initiator) return false;
   if (q.version !== undefined && (r.status?.version ?? r.spec?.version) !== q.version) return false;
-  const created = instant(r.metadata.creationTimestamp);
-  if (q.createdAfter !== undefined && created < instant(q.createdAfter)) return false;
-  if (q.createdBefore !== undefined && created >= instant(q.createdBefore)) return false;
+  if (q.createdAfter !== undefined || q.createdBefore !== undefined) {
+    const at = instant(r.metadata.creationTimestamp);
+    if (q.createdAfter !== undefined && at < instant(q.createdAfter)) return false;
+    if (q.createdBefore !== undefined && at >= instant(q.createdBefore)) return false;
+  }
   return labelsHold(r.metadata.labels, q.labels);
 }
 
-/** Newest first: creation instant descending, then name descending. */
-function newerFirst(a: Stored<ResourceObject>, b: Stored<ResourceObject>): number {
-  const d = instant(b.metadata.creationTimestamp) - instant(a.metadata.creationTimestamp);
-  if (d !== 0) return d;
-  return a.metadata.name < b.metadata.name ? 1 : a.metadata.name > b.metadata.name ? -1 : 0;
+/** A run with its sort key: creation instant, then name. */
+interface Keyed {
+  at: number;
+  name: string;
+  obj: Stored<ResourceObject>;
+}
+
+/** Whether `a` comes before `b` newest first (creation instant descending, then name descending). */
+function newer(a: Keyed, b: Keyed): boolean {
+  return a.at > b.at || (a.at === b.at && a.name > b.name);
 }
 
 function position(token: string): { at: number; name: string } {
@@ -70,7 +77,8 @@ function scan<T extends Stored<ResourceObject>>(
   keep: (o: T) => boolean,
 ): { found: T[]; resourceVersion: string } {
   const found: T[] = [];
-  // the filter sees each cached object; collecting there (and answering false) copies none
+  // the filter sees each cached object (in no particular order); collecting there, and
+  // answering false, copies none
   const { resourceVersion } = store.list(kind, namespace, {
     filter: (o) => {
       if (keep(o as T)) found.push(o as T);
@@ -85,21 +93,29 @@ export function cacheHistory(store: StoreReads): RunHistory {
   return {
     pageRuns<T extends ResourceObject>(namespace: string, query: RunPageQuery) {
       const after = query.continue === undefined ? undefined : position(query.continue);
-      const { found } = scan(store, 'WorkflowRun', namespace, (o) => {
-        if (after) {
-          const at = instant(o.metadata.creationTimestamp);
-          if (at > after.at || (at === after.at && o.metadata.name >= after.name)) return false;
+      // the newest limit+1 matches, kept sorted while scanning (never a sort of every match)
+      const top: Keyed[] = [];
+      const keep = query.limit + 1;
+      scan(store, 'WorkflowRun', namespace, (o) => {
+        if (!runMatches(o, query)) return false;
+        const k: Keyed = { at: instant(o.metadata.creationTimestamp), name: o.metadata.name, obj: o };
+        if (after && (k.at > after.at || (k.at === after.at && k.name >= after.name))) return false;
+        if (top.length >= keep && !newer(k, top[top.length - 1]!)) return false;
+        let lo = 0;
+        let hi = top.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (newer(top[mid]!, k)) lo = mid + 1;
+          else hi = mid;
         }
-        return runMatches(o, query);
+        top.splice(lo, 0, k);
+        if (top.length > keep) top.pop();
+        return false;
       });
-      found.sort(newerFirst);
-      const page = found.slice(0, query.limit).map((o) => structuredClone(o) as Stored<T>);
-      const last = page[page.length - 1];
-      return found.length > query.limit && last
-        ? {
-            items: page,
-            continue: encodeToken([instant(last.metadata.creationTimestamp), last.metadata.name]),
-          }
+      const page = top.slice(0, query.limit).map((k) => structuredClone(k.obj) as Stored<T>);
+      const last = top[query.limit - 1];
+      return top.length > query.limit && last
+        ? { items: page, continue: encodeToken([last.at, last.name]) }
         : { items: page };
     },
     changedSince<T extends ResourceObject>(kind: Kind, namespace: string, after: number) {
@@ -116,6 +132,12 @@ export function cacheHistory(store: StoreReads): RunHistory {
 }
 
 const FINISHED = new Set(['Succeeded', 'Failed', 'Stopped']);
+
+function byNamespaceName(a: Stored<ResourceObject>, b: Stored<ResourceObject>): number {
+  const x = [a.metadata.namespace, a.metadata.name];
+  const y = [b.metadata.namespace, b.metadata.name];
+  return x[0]! < y[0]! ? -1 : x[0]! > y[0]! ? 1 : x[1]! < y[1]! ? -1 : x[1]! > y[1]! ? 1 : 0;
+}
 
 interface IndexedRun {
   spec?: { workflow?: string; initiator?: { parent?: { run?: string } } };
@@ -138,7 +160,9 @@ export function cacheRunIndex(store: StoreReads): RunIndex {
         if (query.parent !== undefined && r.spec?.initiator?.parent?.run !== query.parent) return false;
         const finished = FINISHED.has(r.status?.phase ?? '');
         return query.finished === undefined || query.finished === finished;
-      }).map((r) => structuredClone(r) as Stored<T>);
+      })
+        .sort(byNamespaceName)
+        .map((r) => structuredClone(r) as Stored<T>);
     },
     runWorkflows() {
       const seen = new Map<string, { namespace: string; workflow: string }>();

@@ -451,11 +451,19 @@ export class KubernetesStore implements AsyncStore {
       const [ns, name] = decodeToken(opts.continue);
       after = [String(ns), String(name)];
     }
-    const all: KubeObject[] = [];
+    // select first, then sort only what matched (a filtered read of a large cache, such as a
+    // history page, sorts its matches, not every cached object)
+    const matched: KubeObject[] = [];
     for (const inf of informers) {
       for (const obj of inf.items.values()) {
-        if (namespace !== undefined && obj.metadata.namespace !== namespace) continue;
-        all.push(obj);
+        const ns = obj.metadata.namespace ?? '';
+        const name = obj.metadata.name ?? '';
+        if (namespace !== undefined && ns !== namespace) continue;
+        if (after && (ns < after[0] || (ns === after[0] && name <= after[1]))) continue;
+        const o = obj as Stored<ResourceObject>;
+        if (!labelsMatch(o, opts.labels)) continue;
+        if (opts.filter && !opts.filter(o)) continue;
+        matched.push(obj);
       }
     }
     const cmp = (a: KubeObject, b: KubeObject) =>
@@ -468,22 +476,11 @@ export class KubernetesStore implements AsyncStore {
             : (a.metadata.name ?? '') > (b.metadata.name ?? '')
               ? 1
               : 0;
-    all.sort(cmp);
-    const items: Stored<T>[] = [];
-    let more = false;
-    for (const obj of all) {
-      const ns = obj.metadata.namespace ?? '';
-      const name = obj.metadata.name ?? '';
-      if (after && (ns < after[0] || (ns === after[0] && name <= after[1]))) continue;
-      const o = obj as Stored<ResourceObject>;
-      if (!labelsMatch(o, opts.labels)) continue;
-      if (opts.filter && !opts.filter(o)) continue;
-      if (opts.limit !== undefined && items.length >= opts.limit) {
-        more = true;
-        break;
-      }
-      items.push(structuredClone(obj) as Stored<T>);
-    }
+    matched.sort(cmp);
+    const more = opts.limit !== undefined && matched.length > opts.limit;
+    const items = (more ? matched.slice(0, opts.limit) : matched).map(
+      (obj) => structuredClone(obj) as Stored<T>,
+    );
     const last = items[items.length - 1];
     const rv = informers.map((i) => i.resourceVersion).reduce((a, b) => (rvNewer(b, a) ? b : a), '');
     return {

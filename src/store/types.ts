@@ -46,7 +46,8 @@ export interface ListOptions {
   labels?: Record<string, string>;
   /**
    * Only objects for which this returns true (in-process field selection, e.g. a run's phase;
-   * an adapter for the Kubernetes API applies it client-side).
+   * an adapter for the Kubernetes API applies it client-side). It may be called on every
+   * object, in any order, before paging: it must not change them.
    */
   filter?: (obj: Stored<ResourceObject>) => boolean;
   /** Page size; absent means everything. */
