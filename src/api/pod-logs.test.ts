@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
@@ -203,5 +205,63 @@ describe('PodLogSource (operator mode: step logs from pods/log)', () => {
     for (const run of ['a,meson.dev/run', 'a=b', 'x!=y', `${'r'.repeat(80)},z`, 'a b', 'ü'])
       await source.read({ ns: 'default', run, step: 's', attempt: 1, streams: ['stdout'] });
     for (const sel of selectors) expect(sel).toMatch(/^meson\.dev\/run=[A-Za-z0-9_.-]{0,63}$/);
+  });
+
+  it('pauses the log request while a client reads slowly, instead of dropping the client', async () => {
+    const chunk = 'x'.repeat(64 * 1024 - 1) + '\n';
+    const chunks = 128; // 8 MiB, 32 times what a client may leave unread here
+    const api: PodLogApi = {
+      listPods: async () => [pods[2]!],
+      log: async (_ns, _pod, _c, out: Writable) => {
+        const abort = new AbortController();
+        void (async () => {
+          for (let i = 0; i < chunks && !abort.signal.aborted; i++)
+            if (!out.write(chunk)) await once(out, 'drain'); // as pipe() does
+          out.end();
+        })();
+        return abort;
+      },
+    };
+    const store = new SqliteAsyncStore({ dir: ':memory:' });
+    await store.transaction((w) => {
+      w.create('WorkflowRun', {
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name: 'r', namespace: 'default' },
+        spec: { workflow: 'w' },
+      });
+    });
+    await store.transaction((w) =>
+      w.putStepInstances([
+        {
+          namespace: 'default',
+          run: 'r',
+          id: 'a',
+          phase: 'Running',
+          data: { id: 'a', phase: 'Running', attempts: 2 },
+        },
+      ]),
+    );
+    const app = await buildApp({
+      store,
+      logs: new PodLogSource(store, api, { pollMs: 10 }),
+      streams: { maxBufferedBytes: 256 * 1024 },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = app.server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}${NS}/runs/r/steps/a/logs?follow=true`);
+      const reader = res.body!.getReader();
+      await new Promise((r) => setTimeout(r, 300)); // the client reads nothing for a while
+      let bytes = 0;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+      }
+      expect(bytes).toBe(chunk.length * chunks);
+    } finally {
+      await app.close();
+    }
   });
 });

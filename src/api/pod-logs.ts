@@ -194,10 +194,12 @@ export class PodLogSource implements LogSource {
         else again();
         return;
       }
+      // a client reading slowly pauses the log request (backpressure) instead of being dropped
       const out = new Writable({
         write(chunk: Buffer, _enc, cb) {
           stream.write(Buffer.from(chunk));
-          cb();
+          if (stream.behind()) void stream.drained().then(() => cb());
+          else cb();
         },
       });
       // the container's log ended (it exited) or the request broke: the stream ends with it
