@@ -21,6 +21,9 @@ import { Composer, CST, type Document, isScalar, Lexer, LineCounter, Parser, vis
 import { STEP_INSTANCE_ID_MAX } from '../crds/names.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { metricsRoutes } from '../metrics/routes.ts';
+import { cacheHistory } from '../store/history.ts';
+import type { AsyncStore, RunHistory, StoreReads } from '../store/port.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import type { Store } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
 import { UI_ROUTES, uiRoutes } from '../ui/serve.ts';
@@ -32,6 +35,7 @@ import {
   queryProblem,
   tooDeep,
 } from './http.ts';
+import { FileLogSource, type LogSource } from './logs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { ApiError, type ProblemIssue, sendProblem } from './problems.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
@@ -48,7 +52,16 @@ export const YAML_MAX_ALIAS_COUNT = 100;
 export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
 
 export interface ApiDeps {
-  store: Store;
+  /**
+   * The store port (src/store/port.ts): reads from its cache, writes committed with
+   * `transaction`. Standalone: a SqliteAsyncStore; operator mode: the KubernetesStore.
+   */
+  store: AsyncStore;
+  /**
+   * Where step logs are read. Default for a SqliteAsyncStore: the attempt directories' files;
+   * operator mode passes a PodLogSource (pods/log).
+   */
+  logs?: LogSource;
   /** Bearer token required on every route but the public ones when set (MESON_API_TOKEN). */
   token?: string;
   /**
@@ -70,10 +83,23 @@ export interface ApiDeps {
 }
 
 export interface RouteDeps {
-  store: Store;
+  store: AsyncStore;
+  /** The store's run history (its own, or paged over its cache). */
+  history: RunHistory;
+  logs: LogSource;
   now: () => number;
   /** Admits and bounds the streaming responses (log follow, watches). */
   streams: StreamGate;
+}
+
+/**
+ * The controller's run-start checks and versioning (src/controller/run-check.ts, step-logs.ts,
+ * workflows.ts ensureVersion) are still typed on the first port, but read only `get`, `list`
+ * and `getStepInstance`, which every AsyncStore has from its cache. This is the one place the
+ * API hands its store to them, until the controller's migration retypes them on StoreReads.
+ */
+export function readsAsStore(store: StoreReads): Store {
+  return store as unknown as Store;
 }
 
 /** Compares in constant time whatever the lengths (both sides hashed first). */
@@ -257,6 +283,10 @@ function storeToApi(err: StoreError): ApiError {
     case 'STORE_INVALID':
     case 'STORE_UNSAFE_PATH':
       return new ApiError('API_BAD_REQUEST', err.message, { cause: err });
+    case 'STORE_TOO_LARGE':
+      return new ApiError('API_PAYLOAD_TOO_LARGE', err.message, { cause: err });
+    case 'STORE_UNAVAILABLE':
+      return new ApiError('API_UNAVAILABLE', err.message, { cause: err });
     default:
       return new ApiError('API_INTERNAL', err.message, { cause: err });
   }
@@ -295,7 +325,20 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     else req.log.info(fields, 'request');
   });
   const streams = new StreamGate({ ...DEFAULT_STREAM_LIMITS, ...(deps.streams ?? {}) });
-  const routeDeps: RouteDeps = { store: deps.store, now: deps.now ?? Date.now, streams };
+  const store = deps.store;
+  let logs = deps.logs;
+  if (!logs && store instanceof SqliteAsyncStore) {
+    const files = store.sync;
+    logs = new FileLogSource(store, (...a) => files.attemptDir(...a), streams.limits.pollMs);
+  }
+  if (!logs) throw new Error('buildApp: `logs` is required with a store other than SqliteAsyncStore');
+  const routeDeps: RouteDeps = {
+    store,
+    history: store.history ?? cacheHistory(store),
+    logs,
+    now: deps.now ?? Date.now,
+    streams,
+  };
   // open streams end (and free their watchers) when the server closes
   app.addHook('preClose', async () => streams.closeAll());
 

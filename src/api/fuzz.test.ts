@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createStandalone, type Standalone } from '../controller/standalone.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import type { ResourceObject } from '../store/types.ts';
 import { buildApp } from './app.ts';
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'meson-api-fuzz-'));
   s = createStandalone({ dataDir: join(root, 'data'), cwd: join(root, 'data'), pollMs: 50 });
   s.start();
-  app = await buildApp({ store: s.store, token: TOKEN });
+  app = await buildApp({ store: new SqliteAsyncStore(s.store), token: TOKEN });
   for (const ns of ['default', 'team-a']) {
     for (const [name, step] of [
       ['w', { name: 'a', shell: { script: 'echo "$MESON_RUN" > out.txt; echo x=1 >> "$MESON_OUTPUTS"' } }],

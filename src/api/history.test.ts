@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../store/sqlite.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import type { ResourceObject } from '../store/types.ts';
 import { type ApiDeps, buildApp } from './app.ts';
 import { ROUTE_QUERY } from './http.ts';
@@ -20,7 +21,7 @@ let clock = Date.parse('2026-03-01T00:00:00.000Z');
 async function setup(opts: Omit<ApiDeps, 'store'> = {}) {
   const root = mkdtempSync(join(tmpdir(), 'meson-history-'));
   const store = new SqliteStore({ dir: join(root, 'data'), now: () => new Date(clock) });
-  const app = await buildApp({ store, ...opts });
+  const app = await buildApp({ store: new SqliteAsyncStore(store), ...opts });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   cleanups.push(() => store.close());
   cleanups.push(() => app.close());
@@ -343,7 +344,7 @@ describe('logs', () => {
     const res = await following;
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('out 1\nerr 1\nout 2 é\n');
-    // a step that never runs: a follow ends when it is skipped
+    // a step that never runs: a follow of a skipped step ends at once, saying why
     store.putStepInstances([
       {
         namespace: 'default',

@@ -44,6 +44,7 @@ const errors = {
   '413': problem('Body larger than the server limit (1 MiB by default)'),
   '429': problem('Too many open streams (log follows and watches; --max-streams)'),
   '415': problem('Unsupported content-type (send application/json or application/yaml)'),
+  '503': problem('The store could not be reached (operator mode: the Kubernetes API server)'),
 };
 /** A path parameter, with the name rule the server enforces (src/api/http.ts). */
 const pathParam = (name: string, description: string) => ({

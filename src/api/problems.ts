@@ -13,7 +13,9 @@ export type ApiErrorCode =
   | 'API_PAYLOAD_TOO_LARGE'
   | 'API_UNSUPPORTED_MEDIA_TYPE'
   | 'API_TOO_MANY_REQUESTS'
-  | 'API_INTERNAL';
+  | 'API_INTERNAL'
+  /** The store's backend failed or could not be reached (operator mode: the API server). */
+  | 'API_UNAVAILABLE';
 
 const TITLES: Record<ApiErrorCode, string> = {
   API_BAD_REQUEST: 'Bad request',
@@ -27,6 +29,7 @@ const TITLES: Record<ApiErrorCode, string> = {
   API_UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   API_TOO_MANY_REQUESTS: 'Too many requests',
   API_INTERNAL: 'Internal error',
+  API_UNAVAILABLE: 'Service unavailable',
 };
 
 const STATUS: Record<ApiErrorCode, number> = {
@@ -41,6 +44,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   API_UNSUPPORTED_MEDIA_TYPE: 415,
   API_TOO_MANY_REQUESTS: 429,
   API_INTERNAL: 500,
+  API_UNAVAILABLE: 503,
 };
 
 export interface ProblemIssue {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStandalone, type Standalone } from '../controller/standalone.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import { type ApiDeps, buildApp, tokenMatches } from './app.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -22,7 +23,7 @@ async function setup(
   const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 50 });
   if (opts.start) s.start();
   const { start: _s, ...deps } = opts;
-  const app = await buildApp({ store: s.store, ...deps });
+  const app = await buildApp({ store: new SqliteAsyncStore(s.store), ...deps });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   cleanups.push(() => s.stop());
   cleanups.push(() => app.close());

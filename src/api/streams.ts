@@ -47,6 +47,26 @@ export class Stream {
     return !this.closed;
   }
 
+  /** True when the client has left more than half the allowed bytes unread (a writer waits). */
+  behind(): boolean {
+    return this.reply.raw.writableLength > this.limits.maxBufferedBytes / 2;
+  }
+
+  /** Resolves once the client has read enough that the stream is no longer behind, or it closed. */
+  drained(): Promise<void> {
+    if (this.closed || !this.behind()) return Promise.resolve();
+    const raw = this.reply.raw;
+    return new Promise((resolve) => {
+      const done = () => {
+        raw.off('drain', done);
+        raw.off('close', done);
+        resolve();
+      };
+      raw.on('drain', done);
+      raw.on('close', done);
+    });
+  }
+
   /** Writes one server-sent event (`data:` of JSON, with `id:` when given). */
   event(data: unknown, id?: string): boolean {
     return this.write(`${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`);

@@ -83,6 +83,7 @@ class HookedStore implements ControllerStore {
   countStepInstances: ControllerStore['countStepInstances'] = (...a) => this.inner.countStepInstances(...a);
   listTasks: ControllerStore['listTasks'] = (...a) => this.inner.listTasks(...a);
   getState: ControllerStore['getState'] = (...a) => this.inner.getState(...a);
+  listState: ControllerStore['listState'] = (...a) => this.inner.listState(...a);
 
   async transaction<R>(fn: (w: ControllerWriteBatch) => R): Promise<R> {
     let pass = false;
@@ -110,6 +111,7 @@ class HookedStore implements ControllerStore {
         putTasks: (records) => w.putTasks(records),
         deleteTask: (ns, run, i) => w.deleteTask(ns, run, i),
         setState: (k, v) => w.setState(k, v),
+        deleteState: (k) => w.deleteState(k),
       };
       return fn(hooked);
     });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../api/app.ts';
 import { createStandalone } from '../controller/standalone.ts';
 import { SqliteStore } from '../store/sqlite.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import type { StepInstanceRecord } from '../store/types.ts';
 import { createMetrics, OTHER } from './index.ts';
 
@@ -221,7 +222,7 @@ describe('GET /metrics', () => {
     const store = new SqliteStore({ dir: ':memory:' });
     const metrics = createMetrics();
     const stop = metrics.observe(store);
-    const app = await buildApp({ store, token: 'tok', metrics });
+    const app = await buildApp({ store: new SqliteAsyncStore(store), token: 'tok', metrics });
     cleanups.push(
       () => store.close(),
       stop,
@@ -250,7 +251,7 @@ describe('GET /metrics', () => {
 
   it('is absent without metrics', async () => {
     const store = new SqliteStore({ dir: ':memory:' });
-    const app = await buildApp({ store });
+    const app = await buildApp({ store: new SqliteAsyncStore(store) });
     cleanups.push(
       () => store.close(),
       () => app.close(),
@@ -264,7 +265,7 @@ describe('GET /metrics', () => {
     const metrics = createMetrics();
     const stop = metrics.observe(s.store);
     s.start();
-    const app = await buildApp({ store: s.store, metrics });
+    const app = await buildApp({ store: new SqliteAsyncStore(s.store), metrics });
     cleanups.push(
       () => rmSync(root, { recursive: true, force: true }),
       () => s.stop(),

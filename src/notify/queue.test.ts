@@ -1,6 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type TestHook, hook as testHook } from '../../test/notify/hook.ts';
 import type { WorkflowRun } from '../crds/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { parseAllowList } from './address.ts';
@@ -8,36 +7,20 @@ import { PENDING_PREFIX, type PendingDelivery, WebhookQueue } from './queue.ts';
 import { buildRunNotification } from './summary.ts';
 import type { NotifyLogger, Transport } from './webhook.ts';
 
-const servers: Server[] = [];
+const hooks: TestHook[] = [];
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) c();
-  await Promise.all(
-    servers.splice(0).map((s) => {
-      s.closeAllConnections();
-      return new Promise((r) => s.close(r));
-    }),
-  );
+  await Promise.all(hooks.splice(0).map((h) => h.close()));
 });
 
 const allow = parseAllowList('127.0.0.1');
 
-/** A real hook on 127.0.0.1 answering `status()` to each request. */
+/** A real hook on 127.0.0.1 answering `status()` to each request, closed after the test. */
 async function hook(status: () => number) {
-  const bodies: unknown[] = [];
-  const server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c) => {
-      data += c;
-    });
-    req.on('end', () => {
-      bodies.push(JSON.parse(data));
-      res.writeHead(status()).end();
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies };
+  const h = await testHook(status);
+  hooks.push(h);
+  return h;
 }
 
 function logger() {
@@ -81,7 +64,9 @@ describe('WebhookQueue: durable, bounded deliveries', () => {
     const q = new WebhookQueue({ store, logger: logger().l, allow, transport });
     q.start();
     cleanups.push(() => q.stop());
-    expect(q.enqueue([{ on: ['failure'], webhook: { url: 'http://127.0.0.1:1/h' } }], notification)).toBe(1);
+    expect(
+      await q.enqueue([{ on: ['failure'], webhook: { url: 'http://127.0.0.1:1/h' } }], notification),
+    ).toBe(1);
     expect(store.listState<PendingDelivery>(PENDING_PREFIX)[0]!.value).toMatchObject({
       attempts: 0,
       target: { url: 'http://127.0.0.1:1/h' },
@@ -104,7 +89,7 @@ describe('WebhookQueue: durable, bounded deliveries', () => {
       retry: { initialDelayMs: 60_000 }, // the next attempt would be in a minute...
     });
     first.start();
-    first.enqueue([{ on: ['failure'], webhook: { url: h.url } }], notification, { run: 'ns/r1' });
+    await first.enqueue([{ on: ['failure'], webhook: { url: h.url } }], notification, { run: 'ns/r1' });
     await first.idle();
     first.stop(); // ...but the server stops first
     const left = store.listState<PendingDelivery>(PENDING_PREFIX);
@@ -132,7 +117,7 @@ describe('WebhookQueue: durable, bounded deliveries', () => {
     const q = new WebhookQueue({ store, logger: l, allow, retry: { maxAttempts: 3, initialDelayMs: 1 } });
     q.start();
     cleanups.push(() => q.stop());
-    q.enqueue([{ on: ['failure'], webhook: { url: h.url } }], notification);
+    await q.enqueue([{ on: ['failure'], webhook: { url: h.url } }], notification);
     for (let i = 0; i < 200 && store.listState(PENDING_PREFIX).length > 0; i++)
       await new Promise((r) => setTimeout(r, 10));
     await q.idle();
@@ -151,17 +136,17 @@ describe('WebhookQueue: durable, bounded deliveries', () => {
       on: ['failure' as const],
       webhook: { url },
     }));
-    expect(q.enqueue(targets, notification)).toBe(2);
+    expect(await q.enqueue(targets, notification)).toBe(2);
     expect(store.listState(PENDING_PREFIX)).toHaveLength(2);
     expect(lines.find((x) => x.level === 'error')?.msg).toMatch(/queue full/);
     // the same delivery is not queued twice
-    expect(q.enqueue(targets.slice(0, 1), notification)).toBe(0);
+    expect(await q.enqueue(targets.slice(0, 1), notification)).toBe(0);
 
     const store2 = memoryStore();
     const q2 = new WebhookQueue({ store: store2, logger: l, retry: { initialDelayMs: 1 } });
     q2.start();
     cleanups.push(() => q2.stop());
-    q2.enqueue([{ on: ['failure'], webhook: { url: 'http://169.254.169.254/' } }], notification);
+    await q2.enqueue([{ on: ['failure'], webhook: { url: 'http://169.254.169.254/' } }], notification);
     await q2.idle();
     expect(store2.listState(PENDING_PREFIX)).toEqual([]);
     expect(lines.at(-1)).toMatchObject({

@@ -4,7 +4,13 @@
 // starts resumes what the previous one left pending. Bounded: at most `maxPending` deliveries
 // wait (a full queue drops new notifications, logged), each gets at most `retry.maxAttempts`
 // attempts.
+//
+// The store is the port (src/store/port.ts), so operator mode keeps its deliveries the same way
+// (state ConfigMaps in the operator's namespace): every write is an awaited commit, and a
+// delivery's first attempt is scheduled only once its commit resolved.
 import { createHash } from 'node:crypto';
+import type { AsyncStore } from '../store/port.ts';
+import { asyncStoreOf } from '../store/sqlite-async.ts';
 import type { Store } from '../store/types.ts';
 import type { RunNotification } from './summary.ts';
 import {
@@ -37,7 +43,8 @@ export interface PendingDelivery {
 }
 
 export interface WebhookQueueDeps extends Omit<WebhookDeps, 'logger' | 'sleep'> {
-  store: Store;
+  /** The store port; a synchronous store is wrapped (the standalone controller still holds one). */
+  store: AsyncStore | Store;
   logger: NotifyLogger;
   now?: () => number;
   /** Deliveries waiting at most (default 1000). */
@@ -46,17 +53,18 @@ export interface WebhookQueueDeps extends Omit<WebhookDeps, 'logger' | 'sleep'> 
 
 export class WebhookQueue {
   private readonly deps: WebhookQueueDeps;
-  private readonly store: Store;
+  private readonly store: AsyncStore;
   private readonly now: () => number;
   private readonly policy: RetryPolicy;
   private readonly pending = new Map<string, PendingDelivery>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inflight = new Map<string, Promise<void>>();
+  private readonly committing = new Set<Promise<number>>();
   private stopped = false;
 
   constructor(deps: WebhookQueueDeps) {
     this.deps = deps;
-    this.store = deps.store;
+    this.store = asyncStoreOf(deps.store);
     this.now = deps.now ?? Date.now;
     this.policy = { ...DEFAULT_RETRY, ...deps.retry };
   }
@@ -83,11 +91,11 @@ export class WebhookQueue {
     return this.pending.size;
   }
 
-  /** Resolves when no attempt is running or due within `withinMs` (tests). */
+  /** Resolves when no commit or attempt is running, nor an attempt due within `withinMs` (tests). */
   async idle(withinMs = 0): Promise<void> {
     for (;;) {
-      if (this.inflight.size > 0) {
-        await Promise.all([...this.inflight.values()]);
+      if (this.inflight.size > 0 || this.committing.size > 0) {
+        await Promise.all([...this.inflight.values(), ...this.committing]);
         continue;
       }
       const due = [...this.pending.values()].some((p) => p.nextAttemptAt <= this.now() + withinMs);
@@ -97,15 +105,16 @@ export class WebhookQueue {
   }
 
   /**
-   * Persists one delivery per webhook subscribed to the notification's event, then attempts
-   * them. Never throws (a store failure is logged: the notification is lost, not the run).
+   * Persists one delivery per webhook subscribed to the notification's event (one commit),
+   * then attempts them. Resolves with how many were queued; never rejects (a store failure is
+   * logged: the notification is lost, not the run).
    */
   enqueue(
     notifications: readonly NotificationConfig[] | undefined,
     notification: RunNotification,
     about: Record<string, string> = {},
-  ): number {
-    let queued = 0;
+  ): Promise<number> {
+    const queued: PendingDelivery[] = [];
     try {
       const targets = (notifications ?? []).filter((n) => n.on.includes(notification.event));
       const body = JSON.stringify(notification);
@@ -138,15 +147,32 @@ export class WebhookQueue {
           createdAt: now,
           about,
         };
-        this.store.setState(PENDING_PREFIX + id, delivery); // durable before the first attempt
         this.pending.set(id, delivery);
-        this.schedule(delivery);
-        queued++;
+        queued.push(delivery);
       });
     } catch (err) {
       this.deps.logger.error({ ...about, err: String(err) }, 'notification not queued');
     }
-    return queued;
+    if (queued.length === 0) return Promise.resolve(0);
+    // durable before the first attempt
+    const commit = this.store
+      .transaction((w) => {
+        for (const d of queued) w.setState(PENDING_PREFIX + d.id, d);
+      })
+      .then(
+        () => {
+          for (const d of queued) this.schedule(d);
+          return queued.length;
+        },
+        (err: unknown) => {
+          for (const d of queued) this.pending.delete(d.id);
+          this.deps.logger.error({ ...about, err: String(err) }, 'notification not queued');
+          return 0;
+        },
+      );
+    this.committing.add(commit);
+    void commit.finally(() => this.committing.delete(commit));
+    return commit;
   }
 
   private schedule(d: PendingDelivery): void {
@@ -173,12 +199,12 @@ export class WebhookQueue {
     const attempts = d.attempts + 1;
     try {
       if (out.kind === 'ok') {
-        this.forget(d);
+        await this.forget(d);
         log.info({ ...d.about, url, status: out.status, attempt: attempts }, 'webhook delivered');
         return;
       }
       if (!out.retryable || attempts >= this.policy.maxAttempts) {
-        this.forget(d);
+        await this.forget(d);
         log.error(
           {
             ...d.about,
@@ -197,7 +223,8 @@ export class WebhookQueue {
         Math.max(backoffDelay(this.policy, attempts), out.waitMs ?? 0),
       );
       const next: PendingDelivery = { ...d, attempts, nextAttemptAt: this.now() + delay };
-      this.store.setState(PENDING_PREFIX + d.id, next);
+      await this.store.transaction((w) => w.setState(PENDING_PREFIX + d.id, next));
+      if (this.stopped) return;
       this.pending.set(d.id, next);
       log.warn(
         { ...d.about, url, attempt: attempts, error: out.error, retryInMs: delay },
@@ -209,8 +236,8 @@ export class WebhookQueue {
     }
   }
 
-  private forget(d: PendingDelivery): void {
-    this.store.deleteState(PENDING_PREFIX + d.id);
+  private async forget(d: PendingDelivery): Promise<void> {
+    await this.store.transaction((w) => w.deleteState(PENDING_PREFIX + d.id));
     this.pending.delete(d.id);
   }
 }

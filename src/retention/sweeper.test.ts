@@ -79,7 +79,7 @@ describe('retention sweep', () => {
     const s = setup({ defaults: { keepLast: 2 } });
     s.sweeper.start();
     const dirs = [1, 2, 3, 4].map((i) => s.run(`r${i}`, i));
-    const r = s.sweeper.sweep();
+    const r = await s.sweeper.sweep();
     expect(r.deleted.map((d) => d.run)).toEqual(['r1', 'r2']);
     await s.sweeper.settled();
     expect(['r1', 'r2', 'r3', 'r4'].map(s.exists)).toEqual([false, false, true, true]);
@@ -88,7 +88,7 @@ describe('retention sweep', () => {
     expect(existsSync(dirs[0]!)).toBe(false);
     expect(existsSync(dirs[3]!)).toBe(true);
     // a second sweep has nothing left to do
-    expect(s.sweeper.sweep().deleted).toEqual([]);
+    expect((await s.sweeper.sweep()).deleted).toEqual([]);
   });
 
   it("applies TTLs per phase against the injected clock, the workflow's spec.retention over the defaults", async () => {
@@ -99,13 +99,13 @@ describe('retention sweep', () => {
     s.run('bad', 0, 'Failed');
     s.run('strict-bad', 0, 'Failed', {}, 'strict');
     s.setNow(T0 + 30 * MIN);
-    expect(s.sweeper.sweep().deleted.map((d) => d.run)).toEqual(['strict-bad']);
+    expect((await s.sweeper.sweep()).deleted.map((d) => d.run)).toEqual(['strict-bad']);
     s.setNow(T0 + 61 * MIN);
-    expect(s.sweeper.sweep().deleted.map((d) => d.run)).toEqual(['ok']);
+    expect((await s.sweeper.sweep()).deleted.map((d) => d.run)).toEqual(['ok']);
     expect(s.exists('bad')).toBe(true); // no TTL for failures by default
   });
 
-  it('never deletes an unfinished run, a run a pending restart reads, or a run with task records', () => {
+  it('never deletes an unfinished run, a run a pending restart reads, or a run with task records', async () => {
     const s = setup({ defaults: { keepLast: 0 } });
     s.run('pending', undefined, 'Pending');
     s.run('queued', undefined, null);
@@ -117,7 +117,7 @@ describe('retention sweep', () => {
       { namespace: 'ns', run: 'tasked', instance: 'a', attempt: 1, state: 'launched', data: {} },
     ]);
     s.run('done', 3);
-    expect(s.sweeper.sweep().deleted.map((d) => d.run)).toEqual(['done']);
+    expect((await s.sweeper.sweep()).deleted.map((d) => d.run)).toEqual(['done']);
     for (const n of ['pending', 'queued', 'running', 'failed', 'restart', 'tasked'])
       expect(s.exists(n), n).toBe(true);
     // once the restart has started... it finishes: the failed run is no longer needed
@@ -126,7 +126,7 @@ describe('retention sweep', () => {
       ...restart,
       status: { phase: 'Succeeded', endTime: new Date(T0).toISOString() },
     });
-    expect(s.sweeper.sweep().deleted.map((d) => d.run)).toEqual(['restart', 'failed']);
+    expect((await s.sweeper.sweep()).deleted.map((d) => d.run)).toEqual(['restart', 'failed']);
   });
 
   it('deletes subworkflow children only with their parent, and not while one of them runs', async () => {
@@ -144,7 +144,7 @@ describe('retention sweep', () => {
     child('c1', 'parent', 'Succeeded');
     const c2dir = child('c2', 'parent', 'Running');
     child('g1', 'c1', 'Succeeded'); // a grandchild
-    let r = s.sweeper.sweep();
+    let r = await s.sweeper.sweep();
     expect(r.deleted).toEqual([]);
     expect(r.kept).toEqual([
       { namespace: 'ns', run: 'parent', reason: 'its child run "c2" has not finished' },
@@ -154,22 +154,22 @@ describe('retention sweep', () => {
       ...c2,
       status: { phase: 'Failed', endTime: new Date(T0).toISOString() },
     });
-    r = s.sweeper.sweep();
+    r = await s.sweeper.sweep();
     expect(r.deleted.map((d) => d.run)).toEqual(['parent']);
     await s.sweeper.settled();
     for (const n of ['parent', 'c1', 'c2', 'g1']) expect(s.exists(n), n).toBe(false);
     expect(existsSync(c2dir)).toBe(false);
     // a child whose parent is gone is an ordinary run of its workflow
     child('orphan', 'gone', 'Succeeded');
-    expect(s.sweeper.sweep().deleted.map((d) => d.run)).toEqual(['orphan']);
+    expect((await s.sweeper.sweep()).deleted.map((d) => d.run)).toEqual(['orphan']);
   });
 
-  it('bounds the deletions of one sweep; the next sweep continues', () => {
+  it('bounds the deletions of one sweep; the next sweep continues', async () => {
     const s = setup({ defaults: { keepLast: 0 }, max: 3 });
     for (let i = 0; i < 7; i++) s.run(`r${i}`, i);
-    expect(s.sweeper.sweep().deleted).toHaveLength(3);
-    expect(s.sweeper.sweep().deleted).toHaveLength(3);
-    expect(s.sweeper.sweep().deleted).toHaveLength(1);
+    expect((await s.sweeper.sweep()).deleted).toHaveLength(3);
+    expect((await s.sweeper.sweep()).deleted).toHaveLength(3);
+    expect((await s.sweeper.sweep()).deleted).toHaveLength(1);
   });
 
   it('removes the files of a run deleted by anyone (the REST API calls store.delete), and orphans at start', async () => {
@@ -190,7 +190,7 @@ describe('retention sweep', () => {
     expect(existsSync(kept)).toBe(true);
   });
 
-  it('selects exactly what the policy says, on random histories (model: rank by end time, TTL per phase)', () => {
+  it('selects exactly what the policy says, on random histories (model: rank by end time, TTL per phase)', async () => {
     const phases = ['Succeeded', 'Failed', 'Stopped'] as const;
     let seed = 7;
     const rand = (n: number) => {
@@ -225,10 +225,7 @@ describe('retention sweep', () => {
         })
         .map((r) => r.name)
         .sort();
-      const got = s.sweeper
-        .sweep()
-        .deleted.map((d) => d.run)
-        .sort();
+      const got = (await s.sweeper.sweep()).deleted.map((d) => d.run).sort();
       expect(got, JSON.stringify({ policy, runs })).toEqual(want);
     }
   });

@@ -13,11 +13,21 @@
 //   when all its descendants have finished. A child whose parent is gone is an ordinary run.
 // DataArtifacts a run announced stay: other workflows consume them.
 //
-// I/O at the edges: clock, file removal and timers are injected; `sweep()` is synchronous and
-// returns what it did.
+// The store is the port (src/store/port.ts), so the same sweep runs in operator mode: the
+// decisions are taken on one synchronous snapshot of the cache (the run queries are the port's
+// RunIndex capability: SQLite's indexes, or the Kubernetes informer cache), then each
+// workflow's deletions are one awaited commit (Kubernetes: applied in order, children first, so
+// an interrupted commit never leaves a child without the parent it goes with). Operator mode has
+// no run files: the Pods (and their logs) are owned by their run and garbage-collected with it.
+//
+// I/O at the edges: clock, file removal and timers are injected; `sweep()` resolves with what
+// it did.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Workflow, WorkflowRun } from '../crds/index.ts';
+import { cacheRunIndex } from '../store/history.ts';
+import type { AsyncStore, RunIndex } from '../store/port.ts';
+import { asyncStoreOf, SqliteAsyncStore } from '../store/sqlite-async.ts';
 import type { Store } from '../store/types.ts';
 import { hasLimit, keepLastReason, mergePolicy, type RetentionPolicy, ttlCutoffs } from './policy.ts';
 
@@ -33,7 +43,8 @@ export const DEFAULT_MAX_DELETES_PER_SWEEP = 500;
 export const DEFAULT_FILE_GRACE_MS = 5_000;
 
 export interface RetentionDeps {
-  store: Store;
+  /** The store port; a synchronous store is wrapped (the standalone controller still holds one). */
+  store: AsyncStore | Store;
   logger: RetentionLogger;
   /** Server-wide defaults; a workflow's spec.retention overrides them field by field. */
   defaults?: RetentionPolicy;
@@ -50,6 +61,11 @@ export interface RetentionDeps {
   /** Delay before a deleted run's files are removed, so that killed executors end first (5 s). */
   fileGraceMs?: number;
   removeDir?: (path: string) => Promise<void>;
+  /**
+   * The directory of a run's files (SqliteStore.runDir; the default for a SQLite store).
+   * Without one (operator mode) no files are removed.
+   */
+  runDir?: (namespace: string, run: string) => string;
 }
 
 export interface SweepResult {
@@ -69,7 +85,9 @@ function errorMessage(e: unknown): string {
 }
 
 export class RetentionSweeper {
-  private readonly store: Store;
+  private readonly store: AsyncStore;
+  private readonly runs: RunIndex;
+  private readonly runDir: ((namespace: string, run: string) => string) | undefined;
   private readonly log: RetentionLogger;
   private readonly now: () => number;
   private readonly defaults: RetentionPolicy;
@@ -81,10 +99,18 @@ export class RetentionSweeper {
   /** Directories removed since the last sweep: removed again then (a dying executor may write late). */
   private recentlyRemoved = new Set<string>();
   private stopped = false;
+  private sweeping = false;
 
   constructor(deps: RetentionDeps) {
     this.deps = deps;
-    this.store = deps.store;
+    const store = asyncStoreOf(deps.store);
+    this.store = store;
+    this.runs = store.runIndex ?? cacheRunIndex(store);
+    this.runDir =
+      deps.runDir ??
+      (store instanceof SqliteAsyncStore
+        ? (ns: string, run: string) => store.sync.runDir(ns, run)
+        : undefined);
     this.log = deps.logger;
     this.now = deps.now ?? Date.now;
     this.defaults = deps.defaults ?? DEFAULT_RETENTION;
@@ -117,14 +143,17 @@ export class RetentionSweeper {
   }
 
   private safeSweep(): void {
-    try {
-      this.sweep();
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'retention sweep failed');
-    }
+    // a sweep slower than the period is not overlapped by the next one
+    if (this.sweeping) return;
+    this.sweeping = true;
+    this.sweep()
+      .catch((err) => this.log.error({ err: errorMessage(err) }, 'retention sweep failed'))
+      .finally(() => {
+        this.sweeping = false;
+      });
   }
 
-  sweep(): SweepResult {
+  async sweep(): Promise<SweepResult> {
     const result: SweepResult = { deleted: [], kept: [] };
     if (this.stopped) return result;
     for (const dir of this.recentlyRemoved) this.track(this.removeDir(dir).catch(() => {}));
@@ -132,13 +161,15 @@ export class RetentionSweeper {
     const now = this.now();
     // few: only the unfinished runs, through their index
     const neededByRestart = new Set(
-      this.store
+      this.runs
         .listRuns<WorkflowRun>(undefined, { finished: false })
         .filter((r) => r.spec?.restartOf?.run)
         .map((r) => key(r.metadata.namespace, r.spec.restartOf!.run)),
     );
     let budget = this.deps.maxDeletesPerSweep ?? DEFAULT_MAX_DELETES_PER_SWEEP;
-    for (const { namespace, workflow } of this.store.runWorkflows()) {
+    // decided on one snapshot of the cache, committed after
+    const commits: { namespace: string; names: string[] }[] = [];
+    for (const { namespace, workflow } of this.runs.runWorkflows()) {
       if (budget <= 0) break;
       const wf = this.store.get<Workflow>('Workflow', namespace, workflow);
       const policy = mergePolicy(this.defaults, wf?.spec?.retention);
@@ -166,12 +197,14 @@ export class RetentionSweeper {
           'run deleted by retention',
         );
       }
-      // one transaction (one fsync) per workflow; children before their parents
-      if (batch.length > 0) {
-        this.store.transaction((w) => {
-          for (const name of batch) w.delete('WorkflowRun', namespace, name);
-        });
-      }
+      if (batch.length > 0) commits.push({ namespace, names: batch });
+    }
+    // one commit (SQLite: one fsync) per workflow; children before their parents
+    for (const { namespace, names } of commits) {
+      if (this.stopped) break;
+      await this.store.transaction((w) => {
+        for (const name of names) w.delete('WorkflowRun', namespace, name);
+      });
     }
     if (result.deleted.length > 0 || result.kept.length > 0) {
       this.log.info({ deleted: result.deleted.length, kept: result.kept.length }, 'retention sweep');
@@ -190,11 +223,11 @@ export class RetentionSweeper {
     const found = new Map<string, { name: string; endTime: string; reason: string }>();
     if (policy.keepLast !== undefined) {
       const reason = keepLastReason(policy.keepLast);
-      for (const r of this.store.finishedRuns(ns, workflow, { offset: policy.keepLast, limit }))
+      for (const r of this.runs.finishedRuns(ns, workflow, { offset: policy.keepLast, limit }))
         found.set(r.name, { name: r.name, endTime: r.endTime, reason });
     }
     for (const cut of ttlCutoffs(policy, now)) {
-      for (const r of this.store.finishedRuns(ns, workflow, {
+      for (const r of this.runs.finishedRuns(ns, workflow, {
         phase: cut.phase,
         endedBefore: cut.endedBefore,
         limit,
@@ -219,7 +252,7 @@ export class RetentionSweeper {
       if (seen.has(next)) continue;
       seen.add(next);
       all.push(next);
-      for (const child of this.store.listRuns<WorkflowRun>(ns, { parent: next })) {
+      for (const child of this.runs.listRuns<WorkflowRun>(ns, { parent: next })) {
         const phase = child.status?.phase;
         if (!phase || !FINISHED.has(phase)) {
           return { ok: false, reason: `its child run "${child.metadata.name}" has not finished` };
@@ -234,9 +267,10 @@ export class RetentionSweeper {
   }
 
   private removeRunFiles(ns: string, run: string, graceMs = DEFAULT_FILE_GRACE_MS): void {
+    if (!this.runDir) return;
     let dir: string;
     try {
-      dir = this.store.runDir(ns, run);
+      dir = this.runDir(ns, run);
     } catch (err) {
       // a name that cannot be a path never had files
       this.log.warn({ run: key(ns, run), err: errorMessage(err) }, 'run files not removed');

@@ -34,7 +34,8 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '../crds/common.ts';
-import { Informer, type InformerOptions } from './informer.ts';
+import { cacheHistory, cacheRunIndex } from './history.ts';
+import { Informer, type InformerOptions, rvNewer } from './informer.ts';
 import { type KubeApi, type KubeObject, type KubeResource, kubeApi, toStoreError } from './kube-api.ts';
 import { decodeToken, encodeToken, labelsMatch } from './paging.ts';
 import {
@@ -43,6 +44,8 @@ import {
   CommitError,
   type ObjectOp,
   type RecordOp,
+  type RunHistory,
+  type RunIndex,
   rejectFrom,
   type WriteBatch,
 } from './port.ts';
@@ -270,6 +273,9 @@ function shardName(run: string, uid: string, index: number): string {
   return `${base}-${uid.slice(0, 8)}-${index}`;
 }
 
+/** A deleteState recorded in a commit's state writes. */
+const DELETE_STATE = Symbol('deleteState');
+
 export function stateObjectName(key: string): string {
   return `meson-state-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
@@ -302,6 +308,19 @@ export interface StoreWriteStats {
 
 export class KubernetesStore implements AsyncStore {
   readonly atomic = false;
+  /**
+   * Run history from the informer cache. The current resourceVersion is the oldest position of
+   * the run informers: a watcher resuming from it misses no other writer's change.
+   */
+  readonly history: RunHistory = {
+    ...cacheHistory(this),
+    currentResourceVersion: () =>
+      (this.informers.get('WorkflowRun') ?? [])
+        .map((i) => i.resourceVersion)
+        .reduce((a, b) => (a === '' || rvNewer(a, b) ? b : a), ''),
+  };
+  /** Retention's and admission's run queries, from the informer cache. */
+  readonly runIndex: RunIndex = cacheRunIndex(this);
   readonly limits: KubernetesStoreLimits;
   readonly stats: StoreWriteStats = { commits: 0, objectWrites: 0, shardWrites: 0, stateWrites: 0 };
   private readonly api: KubeApi;
@@ -432,11 +451,19 @@ export class KubernetesStore implements AsyncStore {
       const [ns, name] = decodeToken(opts.continue);
       after = [String(ns), String(name)];
     }
-    const all: KubeObject[] = [];
+    // select first, then sort only what matched (a filtered read of a large cache, such as a
+    // history page, sorts its matches, not every cached object)
+    const matched: KubeObject[] = [];
     for (const inf of informers) {
       for (const obj of inf.items.values()) {
-        if (namespace !== undefined && obj.metadata.namespace !== namespace) continue;
-        all.push(obj);
+        const ns = obj.metadata.namespace ?? '';
+        const name = obj.metadata.name ?? '';
+        if (namespace !== undefined && ns !== namespace) continue;
+        if (after && (ns < after[0] || (ns === after[0] && name <= after[1]))) continue;
+        const o = obj as Stored<ResourceObject>;
+        if (!labelsMatch(o, opts.labels)) continue;
+        if (opts.filter && !opts.filter(o)) continue;
+        matched.push(obj);
       }
     }
     const cmp = (a: KubeObject, b: KubeObject) =>
@@ -449,28 +476,13 @@ export class KubernetesStore implements AsyncStore {
             : (a.metadata.name ?? '') > (b.metadata.name ?? '')
               ? 1
               : 0;
-    all.sort(cmp);
-    const items: Stored<T>[] = [];
-    let more = false;
-    for (const obj of all) {
-      const ns = obj.metadata.namespace ?? '';
-      const name = obj.metadata.name ?? '';
-      if (after && (ns < after[0] || (ns === after[0] && name <= after[1]))) continue;
-      const o = obj as Stored<ResourceObject>;
-      if (!labelsMatch(o, opts.labels)) continue;
-      if (opts.filter && !opts.filter(o)) continue;
-      if (opts.limit !== undefined && items.length >= opts.limit) {
-        more = true;
-        break;
-      }
-      items.push(structuredClone(obj) as Stored<T>);
-    }
+    matched.sort(cmp);
+    const more = opts.limit !== undefined && matched.length > opts.limit;
+    const items = (more ? matched.slice(0, opts.limit) : matched).map(
+      (obj) => structuredClone(obj) as Stored<T>,
+    );
     const last = items[items.length - 1];
-    const rv =
-      informers
-        .map((i) => i.resourceVersion)
-        .sort()
-        .pop() ?? '';
+    const rv = informers.map((i) => i.resourceVersion).reduce((a, b) => (rvNewer(b, a) ? b : a), '');
     return {
       items,
       resourceVersion: rv,
@@ -599,6 +611,20 @@ export class KubernetesStore implements AsyncStore {
     const obj = this.stateInformer.items.get(`${this.o.stateNamespace}/${stateObjectName(key)}`);
     const raw = obj?.data?.value;
     return raw === undefined ? undefined : (JSON.parse(raw) as V);
+  }
+
+  /** Every state entry whose key starts with `prefix`, ordered by key (its ConfigMap keeps the key). */
+  listState<V>(prefix: string): { key: string; value: V }[] {
+    this.ensureOpen();
+    if (prefix === '') throw new StoreError('STORE_INVALID', 'listState needs a non-empty prefix');
+    const out: { key: string; value: V }[] = [];
+    for (const obj of this.stateInformer.items.values()) {
+      const key = obj.data?.key;
+      const raw = obj.data?.value;
+      if (typeof key !== 'string' || !key.startsWith(prefix) || raw === undefined) continue;
+      out.push({ key, value: JSON.parse(raw) as V });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   private onShard(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void {
@@ -821,6 +847,7 @@ export class KubernetesStore implements AsyncStore {
 
   private async writeRecords(ops: RecordOp[]): Promise<void> {
     const plans = new Map<string, ShardPlan>();
+    /** key -> the value to write, or DELETE_STATE */
     const state = new Map<string, unknown>();
     const plan = (namespace: string, run: string): ShardPlan => {
       const key = `${namespace}/${run}`;
@@ -861,6 +888,9 @@ export class KubernetesStore implements AsyncStore {
         case 'setState':
           state.set(op.key, op.value);
           break;
+        case 'deleteState':
+          state.set(op.key, DELETE_STATE);
+          break;
       }
     }
     const writes: (() => Promise<void>)[] = [];
@@ -871,6 +901,10 @@ export class KubernetesStore implements AsyncStore {
       }
     }
     for (const [key, value] of state) {
+      if (value === DELETE_STATE) {
+        writes.push(() => this.deleteState(key));
+        continue;
+      }
       const json = JSON.stringify(value) ?? 'null';
       if (Buffer.byteLength(json) > this.limits.stateValueBytes) {
         throw new StoreError(
@@ -966,6 +1000,21 @@ export class KubernetesStore implements AsyncStore {
       }
       throw e;
     }
+  }
+
+  private async deleteState(key: string): Promise<void> {
+    const ns = this.o.stateNamespace;
+    const name = stateObjectName(key);
+    const cur = this.stateInformer.items.get(`${ns}/${name}`);
+    if (!cur) return;
+    this.stats.stateWrites++;
+    try {
+      await this.api.delete(CONFIGMAPS, ns, name);
+    } catch (err) {
+      const e = toStoreError(err, `state "${key}"`);
+      if (e.code !== 'STORE_NOT_FOUND') throw e;
+    }
+    this.stateInformer.applyDelete(ns, name, cur);
   }
 
   /** Waits for the commits in flight, then stops the informers. */

@@ -34,7 +34,8 @@
 // Callers must therefore be level-triggered: write in an order that is safe to interrupt
 // (step instances and tasks before the run status that summarises them) and recompute from the
 // store after a failure. Order: object writes happen in the order recorded; consecutive
-// record writes (putStepInstances, deleteStepInstances, putTasks, deleteTask, setState) are
+// record writes (putStepInstances, deleteStepInstances, putTasks, deleteTask, setState,
+// deleteState) are
 // coalesced into one write per changed storage object (Kubernetes: one per changed shard),
 // placed where the first of them was recorded.
 //
@@ -49,6 +50,8 @@
 import type {
   Kind,
   ResourceObject,
+  RunHistory,
+  RunIndex,
   StepInstanceRecord,
   Store,
   Stored,
@@ -56,6 +59,8 @@ import type {
   TaskRecord,
 } from './types.ts';
 import { StoreError } from './types.ts';
+
+export type { RunHistory, RunIndex } from './types.ts';
 
 /** Kinds whose spec the controller may write (a WorkflowRun's `spec.stop`, for example). */
 export type SpecWritableKind = Exclude<Kind, 'Workflow'>;
@@ -82,6 +87,8 @@ export interface ControllerWriteBatch {
   putTasks(records: TaskRecord[]): void;
   deleteTask(namespace: string, run: string, instance: string): void;
   setState(key: string, value: unknown): void;
+  /** Removes a state entry (nothing when there is none). */
+  deleteState(key: string): void;
 }
 
 /** Every write, including a user's change of a Workflow's spec (REST API, manifest loading). */
@@ -105,6 +112,7 @@ export interface StoreReads
     | 'countStepInstances'
     | 'listTasks'
     | 'getState'
+    | 'listState'
   > {
   /** Reads the source of truth (not the cache) and refreshes the cache with what it found. */
   getLive<T extends ResourceObject>(
@@ -118,6 +126,13 @@ export interface StoreReads
 export interface AsyncStore extends StoreReads {
   /** True when a commit is all or nothing (SQLite); false when it is applied in order (Kubernetes). */
   readonly atomic: boolean;
+  /**
+   * Run history paging and watch resumption from the adapter's indexes; absent, readers use
+   * cacheHistory(store) (./history.ts), which pages over `list`.
+   */
+  readonly history?: RunHistory;
+  /** The run queries of retention (and admission); absent, cacheRunIndex(store) (./history.ts). */
+  readonly runIndex?: RunIndex;
   transaction<R>(fn: (w: WriteBatch) => R): Promise<R>;
   close(): Promise<void>;
 }
@@ -154,7 +169,8 @@ export type RecordOp =
   | { op: 'deleteStepInstances'; namespace: string; run: string }
   | { op: 'putTasks'; records: TaskRecord[] }
   | { op: 'deleteTask'; namespace: string; run: string; instance: string }
-  | { op: 'setState'; key: string; value: unknown };
+  | { op: 'setState'; key: string; value: unknown }
+  | { op: 'deleteState'; key: string };
 
 /** A commit's writes: object writes one by one, runs of record writes as one segment each. */
 export type Segment =
@@ -243,6 +259,10 @@ export class BatchRecorder implements WriteBatch {
   setState(key: string, value: unknown): void {
     if (key.startsWith('__')) throw new StoreError('STORE_INVALID', `state key "${key}" is reserved`);
     this.record({ op: 'setState', key, value: clone(value) });
+  }
+  deleteState(key: string): void {
+    if (key.startsWith('__')) throw new StoreError('STORE_INVALID', `state key "${key}" is reserved`);
+    this.record({ op: 'deleteState', key });
   }
 }
 

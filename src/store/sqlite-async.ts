@@ -1,7 +1,7 @@
 // The SQLite store behind the asynchronous port (./port.ts): a thin wrapper, so the standalone
 // server and the operator can share one interface. A commit is the SQLite store's single
 // transaction, as today: all or nothing, fsynced when the promise resolves.
-import type { AsyncStore, Segment, WriteBatch } from './port.ts';
+import type { AsyncStore, RunHistory, RunIndex, Segment, WriteBatch } from './port.ts';
 import { BatchRecorder, CommitError, rejectFrom } from './port.ts';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 import type {
@@ -12,11 +12,24 @@ import type {
   ResourceObject,
   RunQuery,
   StepInstanceRecord,
+  Store,
   Stored,
   StoreWriter,
   TaskRecord,
 } from './types.ts';
 import { StoreError } from './types.ts';
+
+function isSyncStore(s: unknown): s is Store {
+  return typeof (s as Store).transaction === 'function' && typeof (s as Store).listState === 'function';
+}
+
+/**
+ * The port over `store`: itself when it is one, else a SqliteAsyncStore wrapping it. For the
+ * services that the standalone controller still constructs with its synchronous store.
+ */
+export function asyncStoreOf(store: AsyncStore | Store): AsyncStore {
+  return 'getLive' in store ? store : new SqliteAsyncStore(store);
+}
 
 function applySegment(w: StoreWriter, s: Segment): unknown {
   if (s.type === 'object') {
@@ -49,6 +62,9 @@ function applySegment(w: StoreWriter, s: Segment): unknown {
       case 'setState':
         w.setState(op.key, op.value);
         break;
+      case 'deleteState':
+        w.deleteState(op.key);
+        break;
     }
   }
   return undefined;
@@ -57,10 +73,18 @@ function applySegment(w: StoreWriter, s: Segment): unknown {
 export class SqliteAsyncStore implements AsyncStore {
   readonly atomic = true;
   /** The wrapped synchronous store (the standalone wiring still needs `attemptDir`). */
-  readonly sync: SqliteStore;
+  readonly sync: Store;
 
-  constructor(store: SqliteStore | SqliteStoreOptions) {
-    this.sync = store instanceof SqliteStore ? store : new SqliteStore(store);
+  /** History from the SQLite indexes (creation time, workflow and creation time). */
+  readonly history: RunHistory;
+  /** Run queries from the SQLite indexes. */
+  readonly runIndex: RunIndex;
+
+  /** Wraps `store` (sharing its database and its watch), or opens a SqliteStore with these options. */
+  constructor(store: Store | SqliteStoreOptions) {
+    this.sync = isSyncStore(store) ? store : new SqliteStore(store);
+    this.history = this.sync;
+    this.runIndex = this.sync;
   }
 
   get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined {
@@ -102,9 +126,12 @@ export class SqliteAsyncStore implements AsyncStore {
   getState<V>(key: string): V | undefined {
     return this.sync.getState<V>(key);
   }
-  /** SQLite's indexed query of runs (not in the port: the informer cache has no index). */
+  /** SQLite's indexed query of runs (also `runIndex.listRuns`, the port's capability). */
   listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[] {
     return this.sync.listRuns<T>(namespace, query);
+  }
+  listState<V>(prefix: string): { key: string; value: V }[] {
+    return this.sync.listState<V>(prefix);
   }
 
   async transaction<R>(fn: (w: WriteBatch) => R): Promise<R> {

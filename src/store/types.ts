@@ -46,7 +46,8 @@ export interface ListOptions {
   labels?: Record<string, string>;
   /**
    * Only objects for which this returns true (in-process field selection, e.g. a run's phase;
-   * an adapter for the Kubernetes API applies it client-side).
+   * an adapter for the Kubernetes API applies it client-side). It may be called on every
+   * object, in any order, before paging: it must not change them.
    */
   filter?: (obj: Stored<ResourceObject>) => boolean;
   /** Page size; absent means everything. */
@@ -191,23 +192,18 @@ export interface StoreWriter {
   deleteState(key: string): void;
 }
 
-export interface Store extends StoreWriter {
-  get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined;
-  /** namespace undefined: all namespaces. Ordered by namespace, name. */
-  list<T extends ResourceObject>(
-    kind: Kind,
-    namespace: string | undefined,
-    opts?: ListOptions,
-  ): ListResult<Stored<T>>;
+/**
+ * The run history the REST API and the web UI read: the SQLite store answers from its indexes;
+ * on the asynchronous port (./port.ts) it is a capability, which the Kubernetes store provides
+ * from its informer cache (./history.ts), since the Kubernetes API cannot sort by creation time.
+ * resourceVersions are compared as integers (SQLite's counter; etcd revisions).
+ */
+export interface RunHistory {
   /**
-   * WorkflowRuns matching `query`, ordered by namespace, name. Indexed: the cost follows the runs
-   * returned, not all runs stored (admission asks for the unfinished runs of one workflow at
-   * every run start; retention for the finished ones).
-   */
-  listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
-  /**
-   * One page of runs, newest first, filtered in the store (indexed by creation time, and by
-   * workflow and creation time): the cost follows the page, not the runs stored.
+   * One page of runs, newest first (creationTimestamp desc, then name desc), filtered. The
+   * `continue` token is a position (keyset), so runs added meanwhile never shift the pages.
+   * SQLite filters in the store, indexed by creation time (and by workflow and creation time):
+   * the cost follows the page, not the runs stored.
    */
   pageRuns<T extends ResourceObject>(
     namespace: string,
@@ -218,16 +214,39 @@ export interface Store extends StoreWriter {
    * resuming from `after` missed; deletions are not kept), oldest write first.
    */
   changedSince<T extends ResourceObject>(kind: Kind, namespace: string, after: number): Stored<T>[];
-  /** The store's latest resourceVersion. */
+  /** The latest resourceVersion a watcher may resume from without missing a change. */
   currentResourceVersion(): string;
+}
+
+/**
+ * The run queries of admission and retention. SQLite answers from indexes (the cost follows
+ * the runs returned, not all runs stored); on the asynchronous port (./port.ts) it is a
+ * capability, which the Kubernetes store answers from its informer cache (./history.ts).
+ */
+export interface RunIndex {
+  /**
+   * WorkflowRuns matching `query`, ordered by namespace, name (admission asks for the unfinished
+   * runs of one workflow at every run start; retention for the finished ones).
+   */
+  listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[];
   /** Every (namespace, spec.workflow) that has at least one run, Workflow deleted or not. */
   runWorkflows(): { namespace: string; workflow: string }[];
   /**
    * The finished runs of one workflow as references, newest end first (ties: name), leaving
-   * out subworkflow children whose parent run exists. Indexed, without reading the runs: the
-   * retention sweep's query.
+   * out subworkflow children whose parent run exists, without reading the runs: the retention
+   * sweep's query.
    */
   finishedRuns(namespace: string, workflow: string, query?: FinishedRunQuery): FinishedRunRef[];
+}
+
+export interface Store extends StoreWriter, RunHistory, RunIndex {
+  get<T extends ResourceObject>(kind: Kind, namespace: string, name: string): Stored<T> | undefined;
+  /** namespace undefined: all namespaces. Ordered by namespace, name. */
+  list<T extends ResourceObject>(
+    kind: Kind,
+    namespace: string | undefined,
+    opts?: ListOptions,
+  ): ListResult<Stored<T>>;
   /**
    * Runs `fn` in one transaction: its writes are durable together when it returns, and
    * watchers see its changes only after the commit. Nested calls join the outer transaction.

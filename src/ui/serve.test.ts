@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../api/app.ts';
 import { createStandalone } from '../controller/standalone.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import { UI_ROUTES } from './serve.ts';
 
 const TOKEN = 'ui-s3cret-token';
@@ -17,7 +18,7 @@ afterEach(async () => {
 async function app(token?: string): Promise<FastifyInstance> {
   const root = mkdtempSync(join(tmpdir(), 'meson-ui-serve-'));
   const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 50 });
-  const a = await buildApp({ store: s.store, ...(token ? { token } : {}) });
+  const a = await buildApp({ store: new SqliteAsyncStore(s.store), ...(token ? { token } : {}) });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   cleanups.push(() => s.stop());
   cleanups.push(() => a.close());

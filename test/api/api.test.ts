@@ -14,6 +14,7 @@ import {
   WorkflowSchema,
   WorkflowVersionSchema,
 } from '../../src/crds/index.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -26,7 +27,10 @@ async function setup(
   const root = mkdtempSync(join(tmpdir(), 'meson-api-'));
   const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 50 });
   s.start();
-  const app = await buildApp({ store: s.store, ...(opts.token ? { token: opts.token } : {}) });
+  const app = await buildApp({
+    store: new SqliteAsyncStore(s.store),
+    ...(opts.token ? { token: opts.token } : {}),
+  });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   cleanups.push(() => s.stop());
   cleanups.push(() => app.close());

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.ts';
 import { createStandalone, type Standalone } from '../../src/controller/standalone.ts';
 import { tsToDateInt } from '../../src/expr/dates.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -19,7 +20,7 @@ async function setup(): Promise<{ app: FastifyInstance; s: Standalone; root: str
   const root = mkdtempSync(join(tmpdir(), 'meson-trigger-'));
   const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 50, cronTickMs: 50 });
   s.start();
-  const app = await buildApp({ store: s.store });
+  const app = await buildApp({ store: new SqliteAsyncStore(s.store) });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   cleanups.push(() => s.stop());
   cleanups.push(() => app.close());

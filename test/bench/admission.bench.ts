@@ -39,7 +39,7 @@ function finishedRun(i: number): WorkflowRun {
   } as WorkflowRun;
 }
 
-function measure(n: number) {
+async function measure(n: number) {
   const dir = mkdtempSync(join(tmpdir(), 'meson-bench-admission-'));
   const store = new SqliteStore({ dir });
   try {
@@ -78,10 +78,15 @@ function measure(n: number) {
     }
     const quiet = { info() {}, warn() {}, error() {} };
     let t = performance.now();
-    new RetentionSweeper({ store, logger: quiet, defaults: { keepLast: n + 10 }, intervalMs: 0 }).sweep();
+    await new RetentionSweeper({
+      store,
+      logger: quiet,
+      defaults: { keepLast: n + 10 },
+      intervalMs: 0,
+    }).sweep();
     const sweepIdle = performance.now() - t;
     t = performance.now();
-    const swept = new RetentionSweeper({
+    const swept = await new RetentionSweeper({
       store,
       logger: quiet,
       defaults: { keepLast: n - 500 },
@@ -102,7 +107,7 @@ function measure(n: number) {
   }
 }
 
-const results = [2_500, 25_000].map(measure);
+const results = [await measure(2_500), await measure(25_000)];
 for (const r of results) {
   console.log(
     `${r.runs} finished runs kept: admission ${r.after_ms} ms (listing every run of the namespace: ${r.before_ms} ms); ` +

@@ -13,6 +13,7 @@ import { buildApp } from '../../src/api/app.ts';
 import { runCommand } from '../../src/cli/commands/run.ts';
 import { createStandalone } from '../../src/controller/standalone.ts';
 import { injectionAttacks } from '../../src/engine/test-attacks.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -93,7 +94,7 @@ describe('hostile values end to end', () => {
     const { root, marker, attacks } = workspace();
     const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 50 });
     s.start();
-    const app: FastifyInstance = await buildApp({ store: s.store });
+    const app: FastifyInstance = await buildApp({ store: new SqliteAsyncStore(s.store) });
     cleanups.push(() => s.stop());
     cleanups.push(() => app.close());
     const ns = '/api/v1/namespaces/default';

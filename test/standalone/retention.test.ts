@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.ts';
 import { createStandalone } from '../../src/controller/standalone.ts';
 import type { WorkflowRun } from '../../src/crds/index.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -23,7 +24,7 @@ async function setup() {
     retention: { intervalMs: 0, fileGraceMs: 0 },
   });
   s.start();
-  const app = await buildApp({ store: s.store });
+  const app = await buildApp({ store: new SqliteAsyncStore(s.store) });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   cleanups.push(() => s.stop());
   cleanups.push(() => app.close());
@@ -86,7 +87,7 @@ describe('retention on the standalone server', () => {
     });
     const first = await finishedRun(app, 'kept');
     const second = await finishedRun(app, 'kept');
-    const r = s.retention.sweep();
+    const r = await s.retention.sweep();
     expect(r.deleted.map((d) => d.run)).toEqual([first]);
     await s.retention.settled();
     expect(s.store.get('WorkflowRun', 'team-a', first)).toBeUndefined();

@@ -356,6 +356,36 @@ export function storeContract(name: string, open: () => Promise<ContractContext>
     );
 
     it(
+      'keeps state entries: set, listed by prefix in key order, deleted (a missing one is no error)',
+      withStore(async ({ store }) => {
+        await store.transaction((w) => {
+          w.setState('hook/b', { n: 2 });
+          w.setState('hook/a', { n: 1 });
+          w.setState('other/a', 3);
+        });
+        expect(store.listState('hook/')).toEqual([
+          { key: 'hook/a', value: { n: 1 } },
+          { key: 'hook/b', value: { n: 2 } },
+        ]);
+        await store.transaction((w) => {
+          w.deleteState('hook/a');
+          w.deleteState('hook/none');
+        });
+        expect(store.listState('hook/')).toEqual([{ key: 'hook/b', value: { n: 2 } }]);
+        expect(store.getState('hook/a')).toBeUndefined();
+        expect(store.getState('other/a')).toBe(3);
+        // set then deleted in one commit: the last write wins
+        await store.transaction((w) => {
+          w.setState('hook/c', 1);
+          w.deleteState('hook/c');
+        });
+        expect(store.getState('hook/c')).toBeUndefined();
+        expect(() => store.listState('')).toThrow(expect.objectContaining({ code: 'STORE_INVALID' }));
+        expect(await codeOf(store.transaction((w) => w.deleteState('__rv')))).toBe('STORE_INVALID');
+      }),
+    );
+
+    it(
       'a transaction whose function throws (a reserved state key) writes nothing and rejects',
       withStore(async ({ store, namespace: ns }) => {
         const error = await store

@@ -74,7 +74,8 @@ export function artifactRoutes(deps: RouteDeps): FastifyPluginAsync {
         },
         status: { announcedAt: new Date(deps.now()).toISOString() },
       };
-      return reply.code(201).send(store.create('DataArtifact', art));
+      const created = await store.transaction((w) => w.create('DataArtifact', art));
+      return reply.code(201).send(created.value);
     });
 
     app.get<{ Params: { ns: string }; Querystring: Query }>('/namespaces/:ns/artifacts', async (req) => {

@@ -9,7 +9,7 @@ import { BACKFILL_LABEL, BACKFILL_PARALLELISM, RUN_PRIORITY } from '../../contro
 import { runVersion } from '../../controller/run-check.ts';
 import { JsonValueSchema, type Workflow, type WorkflowRun } from '../../crds/index.ts';
 import { dateIntAdd } from '../../expr/dates.ts';
-import type { RouteDeps } from '../app.ts';
+import { type RouteDeps, readsAsStore } from '../app.ts';
 import { parseWith } from '../http.ts';
 import { ApiError } from '../problems.ts';
 import { assertRunCanStart, runObject } from './runs.ts';
@@ -53,7 +53,7 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
         if (!wf) throw new ApiError('API_NOT_FOUND', `workflow "${ns}/${req.params.name}" not found`);
         let declared: { name: string; type?: string }[];
         try {
-          declared = runVersion(store, wf).spec.parameters ?? [];
+          declared = runVersion(readsAsStore(store), wf).spec.parameters ?? [];
         } catch (err) {
           throw new ApiError('API_INVALID', (err as Error).message, { cause: err });
         }
@@ -97,7 +97,9 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
           .update(JSON.stringify([ns, req.params.name, body, deps.now()]))
           .digest('hex')
           .slice(0, 10);
-        const runs = store.transaction((w) =>
+        // one commit: SQLite creates all the runs or none; Kubernetes creates them in order and
+        // a failure stops there (the runs before it stay, sharing the backfill label)
+        const receipts = await store.transaction((w) =>
           dates.map((d) =>
             w.create<WorkflowRun>(
               'WorkflowRun',
@@ -115,7 +117,7 @@ export function backfillRoutes(deps: RouteDeps): FastifyPluginAsync {
           backfill: id,
           parallelism: body.parallelism,
           priority: body.priority,
-          runs: runs.map((r) => r.metadata.name),
+          runs: receipts.map((r) => r.value.metadata.name),
         });
       },
     );

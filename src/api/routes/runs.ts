@@ -1,10 +1,7 @@
 // Runs: start (with parameters), list (filtered by workflow and phase, paged), get with steps,
 // stop, restart from failed, step instances and their logs.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { type ExecutorStatus, readStatus } from '../../../executors/protocol.ts';
 import { checkRunStart, type RunStartRequest, restartVersion } from '../../controller/run-check.ts';
 import { stepLogSource } from '../../controller/step-logs.ts';
 import {
@@ -25,8 +22,10 @@ import {
 } from '../../crds/names.ts';
 import { validateDocument } from '../../crds/validate.ts';
 import { StepNameSchema } from '../../crds/workflow.ts';
-import type { Stored } from '../../store/types.ts';
-import type { RouteDeps } from '../app.ts';
+import { labelsHold } from '../../store/paging.ts';
+import type { AsyncStore } from '../../store/port.ts';
+import { type ResourceObject, type Stored, StoreError } from '../../store/types.ts';
+import { type RouteDeps, readsAsStore } from '../app.ts';
 import {
   assertNoIssues,
   inspectNames,
@@ -38,7 +37,7 @@ import {
   queryTime,
 } from '../http.ts';
 import { ApiError } from '../problems.ts';
-import { followLogs, labelsHold, latestAttemptDir, resourceVersionOf, watchRun, watchRuns } from './watch.ts';
+import { resourceVersionOf, watchRun, watchRuns } from './watch.ts';
 
 type NsParams = { ns: string };
 type RunParams = { ns: string; run: string };
@@ -113,7 +112,7 @@ export function runObject(
  * type, an expression that fails): the caller learns it now, not from a run that fails later.
  */
 export function assertRunCanStart(deps: RouteDeps, wf: Workflow, req: RunStartRequest, prefix = ''): void {
-  const issues = checkRunStart(deps.store, wf, req, deps.now());
+  const issues = checkRunStart(readsAsStore(deps.store), wf, req, deps.now());
   if (issues.length === 0) return;
   const named = issues.map((i) => ({ ...i, path: `${prefix}${i.path}` }));
   throw new ApiError(
@@ -129,8 +128,55 @@ function getRun(deps: RouteDeps, ns: string, name: string): Stored<WorkflowRun> 
   return run;
 }
 
+/** Creates one object and answers with it as stored. */
+async function createOne<T extends ResourceObject>(
+  store: AsyncStore,
+  kind: 'WorkflowRun' | 'DataArtifact',
+  obj: T,
+): Promise<Stored<T>> {
+  return (await store.transaction((w) => w.create<T>(kind, obj))).value;
+}
+
+/** Attempts at writing a run's spec while the controller writes its status. */
+const SPEC_ATTEMPTS = 5;
+
+/**
+ * Sets spec.stop (the controller stops the run). The write carries the run's resourceVersion;
+ * when the controller wrote the run meanwhile (its status), the run is re-read and the stop
+ * written again: a stop is never lost to a status write, nor applied to a run that ended.
+ */
+async function requestStop(store: AsyncStore, run: Stored<WorkflowRun>): Promise<Stored<WorkflowRun>> {
+  let current = run;
+  for (let attempt = 1; ; attempt++) {
+    const base = current;
+    try {
+      const r = await store.transaction((w) =>
+        w.update<WorkflowRun>('WorkflowRun', { ...base, spec: { ...base.spec, stop: true } }),
+      );
+      return r.value;
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.code !== 'STORE_CONFLICT' || attempt >= SPEC_ATTEMPTS)
+        throw err;
+      const live = await store.getLive<WorkflowRun>(
+        'WorkflowRun',
+        base.metadata.namespace,
+        base.metadata.name,
+      );
+      if (!live)
+        throw new ApiError(
+          'API_NOT_FOUND',
+          `run "${base.metadata.namespace}/${base.metadata.name}" not found`,
+        );
+      const phase = live.status?.phase;
+      if (live.spec.stop || phase === 'Succeeded' || phase === 'Failed' || phase === 'Stopped') return live;
+      current = live;
+    }
+  }
+}
+
 export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
   const { store } = deps;
+  const reads = readsAsStore(store);
   return async (app) => {
     app.post<{ Params: NsParams & { name: string }; Body: unknown }>(
       '/namespaces/:ns/workflows/:name/runs',
@@ -156,7 +202,8 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
           ...(body.version ? { version: body.version } : {}),
           ...(parameters ? { parameters } : {}),
         });
-        const run = store.create<WorkflowRun>(
+        const run = await createOne<WorkflowRun>(
+          store,
           'WorkflowRun',
           runObject(
             ns,
@@ -229,7 +276,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
           'spec.',
         );
       }
-      return reply.code(201).send(store.create('WorkflowRun', run));
+      return reply.code(201).send(await createOne(store, 'WorkflowRun', run));
     });
 
     // newest first, filtered and paged in the store; watch=true turns it into an event stream
@@ -282,8 +329,8 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
       }
       const createdAfter = queryTime(q.createdAfter, 'createdAfter');
       const createdBefore = queryTime(q.createdBefore, 'createdBefore');
-      const resourceVersion = store.currentResourceVersion();
-      const page = store.pageRuns<WorkflowRun>(ns, {
+      const resourceVersion = deps.history.currentResourceVersion();
+      const page = deps.history.pageRuns<WorkflowRun>(ns, {
         limit: pageLimit(q.limit) ?? 100,
         ...(q.continue ? { continue: q.continue } : {}),
         ...(q.workflow !== undefined ? { workflow: q.workflow } : {}),
@@ -351,13 +398,13 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             `stream: expected stdout, stderr or all, got "${stream.slice(0, 100)}"`,
           );
         }
-        const files = stream === 'all' ? ['stdout.log', 'stderr.log'] : [`${stream}.log`];
+        const streams: ('stdout' | 'stderr')[] = stream === 'all' ? ['stdout', 'stderr'] : [stream];
         const follow = queryBool(req.query.follow, 'follow');
         getRun(deps, ns, run);
         const inst = store.getStepInstance(ns, run, step);
         if (!inst) throw new ApiError('API_NOT_FOUND', `run "${ns}/${run}" has no step instance "${step}"`);
         // a skipped step says so; a step reused by a restart shows the logs of the run that ran it
-        const source = stepLogSource(store, ns, run, step);
+        const source = stepLogSource(reads, ns, run, step);
         if (source && 'none' in source)
           return reply.type('text/plain; charset=utf-8').send(`${source.none}\n`);
         if (source?.reusedFrom) reply.header('x-meson-logs-from-run', source.reusedFrom);
@@ -374,28 +421,22 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             `attempt: expected a positive integer, got "${req.query.attempt!.slice(0, 100)}"`,
           );
         }
+        // a container's log is one stream: stdout and stderr together, whatever was asked
+        if (deps.logs.combined) reply.header('x-meson-log-streams', 'combined');
+        const at = { ns, run: logRun, step, streams };
         if (follow) {
-          followLogs(deps, req, reply, {
-            ns,
-            run: logRun,
-            step,
-            files,
-            ...(fixed !== undefined ? { attempt: fixed } : {}),
-          });
+          const out = deps.streams.start(req, reply, 'text');
+          deps.logs.follow({ ...at, ...(fixed !== undefined ? { attempt: fixed } : {}) }, out);
           return reply;
         }
         const attempt = fixed ?? attempts;
-        const dir = latestAttemptDir(store.attemptDir(ns, logRun, step, attempt, 'x'), attempt);
-        if (!dir) {
+        const text = await deps.logs.read({ ...at, attempt });
+        if (text === undefined) {
           throw new ApiError(
             'API_NOT_FOUND',
-            `no logs for attempt ${attempt} of "${step}" (noop and subworkflow steps have none)`,
+            `no logs for attempt ${attempt} of "${step}" (noop and subworkflow steps have none${deps.logs.combined ? '; a deleted Pod took its log along' : ''})`,
           );
         }
-        const text = files
-          .map((f) => join(dir, f))
-          .map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : ''))
-          .join('');
         return reply.type('text/plain; charset=utf-8').send(text);
       },
     );
@@ -409,32 +450,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         if (!store.getStepInstance(ns, run, step)) {
           throw new ApiError('API_NOT_FOUND', `run "${ns}/${run}" has no step instance "${step}"`);
         }
-        const parent = dirname(store.attemptDir(ns, run, step, 1, 'x'));
-        const items = existsSync(parent)
-          ? readdirSync(parent)
-              .map((d) => {
-                const m = /^(\d+)-(.+)$/.exec(d);
-                if (!m) return undefined;
-                const status = readStatus(join(parent, d));
-                return {
-                  attempt: Number(m[1]),
-                  launchId: m[2],
-                  ...(status
-                    ? {
-                        phase: status.phase,
-                        milestones: status.milestones,
-                        ...(status.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
-                        ...(status.message ? { message: status.message } : {}),
-                      }
-                    : { phase: 'NotStarted', milestones: {} as ExecutorStatus['milestones'] }),
-                };
-              })
-              .filter((a) => a !== undefined)
-              .sort(
-                (a, b) =>
-                  a.attempt - b.attempt || (a.milestones?.launched ?? 0) - (b.milestones?.launched ?? 0),
-              )
-          : [];
+        const items = await deps.logs.attempts(ns, run, step);
         return { items };
       },
     );
@@ -448,9 +464,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
           `run "${run.metadata.name}" already ended (${phase}): nothing to stop`,
         );
       }
-      const updated = run.spec.stop
-        ? run
-        : store.update('WorkflowRun', { ...run, spec: { ...run.spec, stop: true } });
+      const updated = run.spec.stop ? run : await requestStop(store, run);
       return reply.code(202).send(updated);
     });
 
@@ -481,7 +495,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         inspectNames(toParameterList(body.parameters), 'parameters');
         const parameters = toParameterList(body.parameters) ?? prev.spec.parameters;
         const wf = store.get<Workflow>('Workflow', req.params.ns, prev.spec.workflow);
-        const version = restartVersion(store, wf, body.version, prev.status?.version);
+        const version = restartVersion(reads, wf, body.version, prev.status?.version);
         if (wf && (body.parameters || body.version !== undefined || body.step !== undefined)) {
           assertRunCanStart(deps, wf, {
             ...(version ? { version } : {}),
@@ -490,7 +504,8 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
             ...(body.step !== undefined ? { fromStep: body.step } : {}),
           });
         }
-        const run = store.create<WorkflowRun>(
+        const run = await createOne<WorkflowRun>(
+          store,
           'WorkflowRun',
           runObject(req.params.ns, prev.spec.workflow, {
             ...(version ? { version } : {}),
@@ -508,7 +523,8 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
     );
 
     app.delete<{ Params: RunParams }>('/namespaces/:ns/runs/:run', async (req, reply) => {
-      if (!store.delete('WorkflowRun', req.params.ns, req.params.run)) {
+      const deleted = await store.transaction((w) => w.delete('WorkflowRun', req.params.ns, req.params.run));
+      if (!deleted.value) {
         throw new ApiError('API_NOT_FOUND', `run "${req.params.ns}/${req.params.run}" not found`);
       }
       return reply.code(204).send();

@@ -1,22 +1,16 @@
-// Streaming answers of the runs routes: run watches (server-sent events, Kubernetes-style
-// ADDED/MODIFIED/DELETED with resourceVersion) and followed logs. Every stream goes through the
-// StreamGate (a cap on open streams, a time bound, slow clients ended) and unsubscribes from the
-// store on every way out.
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// Run watches (server-sent events, Kubernetes-style ADDED/MODIFIED/DELETED with
+// resourceVersion), from the store's watch and RunHistory.changedSince in both shells; followed
+// logs are the LogSource's (../logs.ts). Every stream goes through the StreamGate (a cap on open
+// streams, a time bound, slow clients ended) and unsubscribes from the store on every way out.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { readStatus } from '../../../executors/protocol.ts';
 import type { WorkflowRun } from '../../crds/index.ts';
-import type { Change, LabelRequirement, Stored } from '../../store/types.ts';
+import type { Change, Stored } from '../../store/types.ts';
 import type { RouteDeps } from '../app.ts';
 import { ApiError } from '../problems.ts';
 
 const RUN_ENDED = new Set(['Succeeded', 'Failed', 'Stopped']);
-const STEP_ENDED = new Set(['Succeeded', 'Failed', 'Skipped', 'Stopped']);
 /** Most step instances a run watch follows (the first ones; larger runs page /steps). */
 export const WATCH_MAX_STEPS = 10_000;
-/** Bytes of a followed log read at a time. */
-const READ_CHUNK = 64 * 1024;
 
 /** A resourceVersion query parameter: a non-negative integer (400 otherwise). */
 export function resourceVersionOf(raw: string | undefined): number | undefined {
@@ -28,20 +22,6 @@ export function resourceVersionOf(raw: string | undefined): number | undefined {
     );
   }
   return Number(raw);
-}
-
-export function labelsHold(
-  have: Record<string, string> | undefined,
-  want: LabelRequirement[] | undefined,
-): boolean {
-  for (const r of want ?? []) {
-    const v = have?.[r.key];
-    if (r.op === 'eq' && v !== r.value) return false;
-    if (r.op === 'neq' && v === r.value) return false;
-    if (r.op === 'exists' && v === undefined) return false;
-    if (r.op === 'absent' && v !== undefined) return false;
-  }
-  return true;
 }
 
 /**
@@ -67,11 +47,11 @@ export function watchRuns(
   });
   stream.onClose(unsubscribe);
   if (from === undefined) {
-    const rv = store.currentResourceVersion();
+    const rv = deps.history.currentResourceVersion();
     stream.event({ type: 'BOOKMARK', object: { metadata: { resourceVersion: rv } } }, rv);
     return;
   }
-  for (const run of store.changedSince<WorkflowRun>('WorkflowRun', ns, from)) {
+  for (const run of deps.history.changedSince<WorkflowRun>('WorkflowRun', ns, from)) {
     if (match(run)) stream.event({ type: 'MODIFIED', object: run }, run.metadata.resourceVersion);
   }
 }
@@ -122,83 +102,4 @@ export function watchRun(
   if (from === undefined) sendRun('ADDED', run);
   else if (Number(run.metadata.resourceVersion) > from) sendRun('MODIFIED', run);
   else if (RUN_ENDED.has(run.status?.phase ?? '')) stream.close();
-}
-
-/** The newest launch directory of an attempt (a lost executor is relaunched under a new launch id). */
-export function latestAttemptDir(sample: string, attempt: number): string | undefined {
-  const parent = dirname(sample);
-  if (!existsSync(parent)) return undefined;
-  const dirs = readdirSync(parent)
-    .filter((d) => d.startsWith(`${attempt}-`))
-    .map((d) => join(parent, d))
-    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
-  return dirs[dirs.length - 1];
-}
-
-/**
- * A step's log as it is written: what exists now, then new output every pollMs, until the
- * attempt ends (its executor status, the step's phase, a retry, or the run is gone). Reads in
- * bounded chunks and not while the client has not read the previous ones.
- */
-export function followLogs(
-  deps: RouteDeps,
-  req: FastifyRequest,
-  reply: FastifyReply,
-  at: { ns: string; run: string; step: string; files: string[]; attempt?: number },
-): void {
-  const { store } = deps;
-  const limits = deps.streams.limits;
-  const stream = deps.streams.start(req, reply, 'text');
-  const offsets = new Map<string, number>();
-  let dir: string | undefined;
-  let attempt = at.attempt;
-  const buf = Buffer.alloc(READ_CHUNK);
-  /** Sends new bytes of each file; false when the client is behind (try again later). */
-  const pump = (): boolean => {
-    if (!dir) return true;
-    for (const f of at.files) {
-      const path = join(dir, f);
-      if (!existsSync(path)) continue;
-      const fd = openSync(path, 'r');
-      try {
-        for (;;) {
-          if (reply.raw.writableLength > limits.maxBufferedBytes / 2) return false;
-          const off = offsets.get(f) ?? 0;
-          const n = readSync(fd, buf, 0, READ_CHUNK, off);
-          if (n === 0) break;
-          offsets.set(f, off + n);
-          if (!stream.write(Buffer.from(buf.subarray(0, n)))) return true;
-        }
-      } finally {
-        closeSync(fd);
-      }
-    }
-    return true;
-  };
-  const ended = (): boolean => {
-    const inst = store.getStepInstance(at.ns, at.run, at.step);
-    if (!inst) return true;
-    const data = inst.data as { phase?: string; attempts?: number };
-    if (attempt === undefined) {
-      if ((data.attempts ?? 0) < 1) return STEP_ENDED.has(data.phase ?? '');
-      attempt = data.attempts ?? 1;
-    }
-    if (!dir) dir = latestAttemptDir(store.attemptDir(at.ns, at.run, at.step, attempt, 'x'), attempt);
-    if (STEP_ENDED.has(data.phase ?? '') || (data.attempts ?? 0) > attempt) return true;
-    const status = dir ? readStatus(dir) : undefined;
-    return status !== undefined && status.phase !== 'Running';
-  };
-  const tick = () => {
-    if (stream.closed) return;
-    try {
-      const over = ended();
-      const caughtUp = pump();
-      if (over && caughtUp) stream.close();
-    } catch {
-      stream.close();
-    }
-  };
-  const timer = setInterval(tick, limits.pollMs);
-  stream.onClose(() => clearInterval(timer));
-  tick();
 }

@@ -14,6 +14,7 @@ import { createStandalone } from '../../controller/standalone.ts';
 import { createMetrics, DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notify/index.ts';
 import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
+import { SqliteAsyncStore } from '../../store/sqlite-async.ts';
 import type { Command } from '../cli.ts';
 import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
 import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } from '../step-options.ts';
@@ -174,7 +175,9 @@ export const serverCommand: Command = async (args, io) => {
   standalone.start();
   const app = await buildApp({
     metrics,
-    store: standalone.store,
+    // the API on the store port over the controller's own SqliteStore (one database, one
+    // connection: both see each other's writes and watch events at once)
+    store: new SqliteAsyncStore(standalone.store),
     ...(token ? { token } : {}),
     allowedHosts,
     ...(bodyLimit ? { bodyLimit } : {}),
