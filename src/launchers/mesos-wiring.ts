@@ -92,6 +92,11 @@ export function withMesos(opts: WithMesosOptions): MesosWiring {
     store: opts.frameworkStore,
     onUpdate: (s) => launcherRef?.onStatus(s),
     onOffers: () => opts.poke?.(),
+    // the master forgot an earlier SUPPRESS: a pass tells the pool again what the queue needs
+    onSubscribed: () => {
+      pool.subscribed();
+      opts.poke?.();
+    },
     knownTasks: () => launcherRef?.knownTasks() ?? [],
     ...(opts.log ? { log: opts.log } : {}),
   });

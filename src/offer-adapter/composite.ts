@@ -68,6 +68,11 @@ export class CompositeOfferSource implements OfferSource {
     return { index, source: m.source, host: (node ?? this.hostname).slice(m.prefix.length) };
   }
 
+  /** The source of a node's member (a step on `mesos/agent-7` ran on Mesos). */
+  sourceOf(node: string): OfferSource['source'] {
+    return this.memberOf(node).source.source;
+  }
+
   private memberIndex(node: string): number {
     let best = -1;
     for (let i = 0; i < this.members.length; i++) {
