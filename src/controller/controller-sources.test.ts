@@ -249,6 +249,42 @@ describe('controller hooks for other offer sources', () => {
   });
 });
 
+describe('constraints on the standalone machine alone', () => {
+  it('fails at once a step whose constraints the machine cannot meet, rather than queueing it forever', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'meson-sources-'));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const s = createStandalone({ dataDir: root, hostname: 'box', retention: false, triggers: false });
+    cleanups.push(() => s.stop());
+    s.start();
+    addWorkflow(s, 'wf', {
+      sequence: [
+        {
+          step: {
+            name: 'local',
+            shell: { script: 'true' },
+            constraints: { nodeSelector: { 'meson.dev/source': 'local' } },
+          },
+        },
+        {
+          step: {
+            name: 'mesos',
+            shell: { script: 'true' },
+            constraints: { attributes: { 'meson.dev/source': 'mesos' } },
+          },
+        },
+      ],
+    });
+    const run = startRun(s, 'wf');
+    const done = await finished(s, run.metadata.name);
+    const st = steps(s, run.metadata.name);
+    expect(done.status?.phase).toBe('Failed');
+    expect(st.mesos?.message).toMatch(
+      /cannot run on this machine: its constraints ask for meson.dev\/source in \(mesos\)/,
+    );
+    expect(st.local?.phase).toBe('Succeeded');
+  });
+});
+
 describe('stepConstraints', () => {
   it('maps nodeSelector, attributes (as In requirements) and uniqueHost (grouped by step in its run)', () => {
     expect(stepConstraints({ name: 's' }, 'ns/run/s')).toEqual({});

@@ -37,7 +37,7 @@ import type {
 import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
 import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../offer-adapter/types.ts';
-import { makeTask, Scheduler, type Task, type Unplaced } from '../scheduler/index.ts';
+import { makeTask, Scheduler, type Task, type TaskConstraints, type Unplaced } from '../scheduler/index.ts';
 import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
@@ -88,8 +88,11 @@ export interface OfferSource {
    */
   hold(taskId: string, req: ResourceRequest, node?: string): void;
   release(taskId: string): void;
-  /** Why a request can never fit any offer of this source (a fixed machine), else undefined. */
-  neverFits?(req: ResourceRequest): string | undefined;
+  /**
+   * Why a request, or a task's constraints, can never be met by any offer of this source (a fixed
+   * machine), else undefined.
+   */
+  neverFits?(req: ResourceRequest, constraints?: TaskConstraints): string | undefined;
   /** The source of a node's offers when it differs by node (a composite source); default `source`. */
   sourceOf?(node: string): OfferSourceKind;
 }
@@ -904,7 +907,9 @@ export class Controller {
       if (!entry) continue;
       // a step bigger than the whole (fixed) machine would stay Queued forever: fail it, saying why
       const never =
-        u.outcome === 'does-not-fit' ? this.offerSource.neverFits?.(entry.task.resources) : undefined;
+        u.outcome === 'does-not-fit'
+          ? this.offerSource.neverFits?.(entry.task.resources, entry.task.constraints)
+          : undefined;
       if (u.outcome !== 'broke' && !never) {
         this.noteQueued(entry, u);
         continue;

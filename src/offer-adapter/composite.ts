@@ -12,6 +12,7 @@
  * the member then holds it on its own host name.
  */
 import type { OfferSource } from '../controller/controller.ts';
+import type { TaskConstraints } from '../scheduler/types.ts';
 import type { Offer, ResourceRequest } from './types.ts';
 
 export interface CompositeMember {
@@ -114,10 +115,10 @@ export class CompositeOfferSource implements OfferSource {
    * Why a request fits no member ever: only when every member knows it never will (a fixed
    * machine); a member that cannot tell (a Mesos cluster may grow) keeps the task queued.
    */
-  neverFits(req: ResourceRequest): string | undefined {
+  neverFits(req: ResourceRequest, constraints?: TaskConstraints): string | undefined {
     const reasons: string[] = [];
     for (const m of this.members) {
-      const why = m.source.neverFits?.(req);
+      const why = m.source.neverFits?.(req, constraints);
       if (why === undefined) return undefined;
       reasons.push(why);
     }
