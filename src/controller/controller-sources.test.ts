@@ -13,7 +13,6 @@ import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
 import type { Stored } from '../store/types.ts';
 import type { Logger, OfferSource } from './controller.ts';
 import { createStandalone, type Standalone } from './standalone.ts';
-import { stepConstraints } from './step-constraints.ts';
 import { ensureVersion } from './workflows.ts';
 
 const GiB = 1024 ** 3;
@@ -282,30 +281,5 @@ describe('constraints on the standalone machine alone', () => {
       /cannot run on this machine: its constraints ask for meson.dev\/source in \(mesos\)/,
     );
     expect(st.local?.phase).toBe('Succeeded');
-  });
-});
-
-describe('stepConstraints', () => {
-  it('maps nodeSelector, attributes (as In requirements) and uniqueHost (grouped by step in its run)', () => {
-    expect(stepConstraints({ name: 's' }, 'ns/run/s')).toEqual({});
-    expect(
-      stepConstraints(
-        {
-          name: 's',
-          constraints: { nodeSelector: { zone: 'a' }, attributes: { rack: 'r1' }, uniqueHost: true },
-        },
-        'ns/run/s[2]',
-      ),
-    ).toEqual({
-      constraints: {
-        nodeSelector: { zone: 'a' },
-        attributes: [{ key: 'rack', operator: 'In', values: ['r1'] }],
-        uniqueHost: true,
-      },
-      groupId: 'ns/run/s',
-    });
-    expect(
-      stepConstraints({ name: 's', constraints: { uniqueHost: false, attributes: {} } }, 'a/b/s'),
-    ).toEqual({});
   });
 });

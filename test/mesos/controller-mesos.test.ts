@@ -15,6 +15,7 @@ import { RESULT_FILE } from '../../src/launchers/mesos.ts';
 import { FileFrameworkIdStore, withMesos } from '../../src/launchers/mesos-wiring.ts';
 import { LocalOfferSource } from '../../src/offer-adapter/local.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 import type { Stored } from '../../src/store/types.ts';
 import { startEndpoint } from './endpoint.ts';
 
@@ -56,7 +57,7 @@ function server(root: string, url: string) {
     pool: { declineAfterMs: 200 },
   });
   controller = new Controller({
-    store,
+    store: new SqliteAsyncStore(store),
     launcher: mesos.launcher,
     offers: mesos.offers,
     onQueued: (n) => mesos.demand(n),
