@@ -37,7 +37,7 @@ import type {
 import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
 import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../offer-adapter/types.ts';
-import { makeTask, Scheduler, type Task, type TaskConstraints } from '../scheduler/index.ts';
+import { makeTask, Scheduler, type Task, type TaskConstraints, type Unplaced } from '../scheduler/index.ts';
 import { type ControllerStore, type ControllerWriteBatch, updateStatusRetrying } from '../store/port.ts';
 import type { ResourceObject, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
@@ -97,8 +97,13 @@ export interface OfferSource {
    */
   hold(taskId: string, req: ResourceRequest, node?: string): void;
   release(taskId: string): void;
-  /** Why a request can never fit any offer of this source (a fixed machine), else undefined. */
-  neverFits?(req: ResourceRequest): string | undefined;
+  /**
+   * Why a request, or a task's constraints, can never be met by any offer of this source (a fixed
+   * machine), else undefined.
+   */
+  neverFits?(req: ResourceRequest, constraints?: TaskConstraints): string | undefined;
+  /** The source of a node's offers when it differs by node (a composite source); default `source`. */
+  sourceOf?(node: string): OfferSourceKind;
 }
 
 export interface ControllerDeps {
@@ -127,6 +132,11 @@ export interface ControllerDeps {
   maxCommitFailures?: number;
   /** Delay before the pass after a failed one: doubles from initialMs to maxMs (200 ms, 30 s). */
   retryBackoff?: { initialMs: number; maxMs: number };
+  /**
+   * After every reconcile pass: how many tasks are still queued (a Mesos offer pool's `demand`,
+   * which SUPPRESSes offers at 0 and REVIVEs them when work arrives).
+   */
+  onQueued?: (queued: number) => void;
 }
 
 interface ActiveRun {
@@ -227,6 +237,9 @@ export class Controller {
   private unwatch: (() => void) | undefined;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly stepLimits: StepLimits;
+  private readonly onQueued: ((queued: number) => void) | undefined;
+  /** The reasons (keys) last logged for each queued task a constraint keeps off hosts. */
+  private readonly queuedWhy = new Map<string, string>();
 
   constructor(deps: ControllerDeps) {
     this.store = deps.store;
@@ -240,6 +253,23 @@ export class Controller {
     this.stepLimits = withLimits(deps.stepLimits);
     this.maxCommitFailures = deps.maxCommitFailures ?? 5;
     this.retryBackoff = deps.retryBackoff ?? { initialMs: 200, maxMs: 30_000 };
+    this.onQueued = deps.onQueued;
+  }
+
+  /** Offers arrived or went (a Mesos master's): run a scheduling pass so queued tasks meet them. */
+  offersChanged(): void {
+    this.kick();
+  }
+
+  /** Why each queued step instance of a run was not placed at the last pass (unmet constraints, resources). */
+  whyQueued(namespace: string, run: string): { instance: string; reasons: string[] }[] {
+    const out: { instance: string; reasons: string[] }[] = [];
+    for (const [id, t] of this.tasks) {
+      if (t.record || t.key.namespace !== namespace || t.key.run !== run) continue;
+      const why = this.scheduler.whyQueued(id);
+      if (why) out.push({ instance: t.key.instance, reasons: why.reasons.map((r) => r.message) });
+    }
+    return out;
   }
 
   /** Loads the store's runs (adopting running executors) and starts watching for changes. */
@@ -321,10 +351,7 @@ export class Controller {
         type: 'StepRunning',
         instanceId: u.key.instance,
         attempt: u.key.attempt,
-        placement: {
-          source: this.offerSource.source,
-          node: entry?.record?.node ?? this.offerSource.hostname,
-        },
+        placement: this.placementOf(entry?.record?.node),
         ...(s.links ? { links: s.links } : {}),
       });
       return;
@@ -608,6 +635,7 @@ export class Controller {
       this.deliverArtifacts();
       this.applyEvents(pass);
       this.schedulePass(pass);
+      this.reportQueued();
       const failed = await this.commit(pass);
       // stopped meanwhile (the Lease was lost): what was committed is adopted by the next leader
       if (this.stopped) return;
@@ -929,8 +957,40 @@ export class Controller {
     }
   }
 
+  /** Where a placed task runs: its node and the source of that node's offers. */
+  private placementOf(node: string | undefined): { source: OfferSourceKind; node: string } {
+    const n = node ?? this.offerSource.hostname;
+    return { source: this.offerSource.sourceOf?.(n) ?? this.offerSource.source, node: n };
+  }
+
+  private reportQueued(): void {
+    const onQueued = this.onQueued;
+    if (onQueued) this.safeHook(() => onQueued(this.feed.size));
+  }
+
+  /**
+   * Logs why a task stays queued when a constraint keeps it off hosts (a step whose constraints no
+   * offer meets waits silently otherwise), once per set of reasons. Waiting for free resources is
+   * ordinary back-pressure and is not logged (whyQueued tells it).
+   */
+  private noteQueued(entry: TaskEntry, u: Unplaced): void {
+    if (!u.reasons.some((r) => r.key !== 'no-offers' && !r.key.startsWith('insufficient:'))) return;
+    const keys = u.reasons.map((r) => r.key).join('\n');
+    if (this.queuedWhy.get(entry.id) === keys) return;
+    this.queuedWhy.set(entry.id, keys);
+    this.log.info(
+      {
+        run: runKey(entry.key.namespace, entry.key.run),
+        step: entry.key.instance,
+        reason: u.reasons.map((r) => r.message).join('; '),
+      },
+      'step queued: no offer can take it',
+    );
+  }
+
   /** Forgets a queued task wherever it waits (feed backlog or scheduler queue). */
   private dequeue(id: string): void {
+    this.queuedWhy.delete(id);
     if (this.feed.remove(id) === 'scheduler') this.scheduler.remove(id);
   }
 
@@ -959,12 +1019,13 @@ export class Controller {
 
   /**
    * A step's `constraints` as the scheduler takes them: nodeSelector, attributes (each one
-   * equal), uniqueHost. Offers of many hosts only (Kubernetes nodes, Mesos agents): the local
-   * source is one machine, where a step that does not match would wait forever.
+   * equal), uniqueHost. A step that the local machine cannot take is failed at once by its
+   * `neverFits` (its attributes never change) rather than waiting forever; with another member
+   * (a Mesos master, whose cluster may grow) it waits.
    */
   private placementConstraints(step: ResolvedStep): TaskConstraints | undefined {
     const c = step.constraints;
-    if (!c || this.offerSource.source === 'local') return undefined;
+    if (!c) return undefined;
     const out: TaskConstraints = {};
     if (c.nodeSelector && Object.keys(c.nodeSelector).length > 0) out.nodeSelector = c.nodeSelector;
     const attrs = Object.entries(c.attributes ?? {});
@@ -986,6 +1047,7 @@ export class Controller {
     const placedTenants = new Set<string>();
     for (const p of result.placements) {
       this.feed.placed(p.taskId);
+      this.queuedWhy.delete(p.taskId);
       const entry = this.tasks.get(p.taskId);
       if (!entry) {
         this.scheduler.taskFinished(p.taskId);
@@ -1026,8 +1088,13 @@ export class Controller {
       if (!entry) continue;
       // a step bigger than the whole (fixed) machine would stay Queued forever: fail it, saying why
       const never =
-        u.outcome === 'does-not-fit' ? this.offerSource.neverFits?.(entry.task.resources) : undefined;
-      if (u.outcome !== 'broke' && !never) continue;
+        u.outcome === 'does-not-fit'
+          ? this.offerSource.neverFits?.(entry.task.resources, entry.task.constraints)
+          : undefined;
+      if (u.outcome !== 'broke' && !never) {
+        this.noteQueued(entry, u);
+        continue;
+      }
       this.dequeue(u.taskId);
       this.tasks.delete(u.taskId);
       pass.deleteTasks.push(entry.key);
@@ -1391,10 +1458,7 @@ export class Controller {
             type: 'StepLaunched',
             instanceId: entry.key.instance,
             attempt: entry.key.attempt,
-            placement: {
-              source: this.offerSource.source,
-              node: entry.record.node ?? this.offerSource.hostname,
-            },
+            placement: this.placementOf(entry.record.node),
           },
         });
       } catch (err) {

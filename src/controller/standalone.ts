@@ -20,7 +20,7 @@ import type { Resources } from '../offer-adapter/types.ts';
 import { type RetentionPolicy, RetentionSweeper } from '../retention/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
-import { Controller, type Logger, silentLogger } from './controller.ts';
+import { Controller, type Logger, type OfferSource, silentLogger } from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 
@@ -72,6 +72,33 @@ export interface StandaloneOptions {
   wrapLauncher?: (local: LocalLauncher, onUpdate: (u: AttemptUpdate) => void) => Launcher;
   /** What one run may cost (the engine's defaults for what is not given). */
   runLimits?: Partial<RunLimits>;
+  /**
+   * Puts other offer sources and launchers around the local ones (`mesonctl server
+   * --mesos-master`: withMesos). Given the local offers, the launcher (after wrapLauncher) and
+   * the controller's callbacks.
+   */
+  wrapSources?: (
+    local: { offers: LocalOfferSource; launcher: Launcher },
+    controller: ControllerCallbacks,
+  ) => Sources;
+}
+
+/** What a wrapSources hook may call on the controller. */
+export interface ControllerCallbacks {
+  onUpdate: (u: AttemptUpdate) => void;
+  /** Offers arrived or went: run a scheduling pass. */
+  offersChanged: () => void;
+}
+
+/** The controller's offers and launcher, as a wrapSources hook builds them. */
+export interface Sources {
+  offers: OfferSource;
+  launcher: Launcher;
+  /** After every pass, how many tasks are still queued (MesosOfferPool.demand). */
+  onQueued?: (queued: number) => void;
+  /** Started before the controller, stopped after it. */
+  start?(): void;
+  stop?(): void | Promise<void>;
 }
 
 export interface Standalone {
@@ -83,9 +110,11 @@ export interface Standalone {
   services: WorkflowServices;
   retention: RetentionSweeper;
   launcher: LocalLauncher;
-  /** The launcher the controller uses (the local one unless wrapLauncher replaced it). */
+  /** The launcher the controller uses (the local one unless wrapLauncher or wrapSources replaced it). */
   controllerLauncher: Launcher;
   offers: LocalOfferSource;
+  /** The offers the controller uses (the local ones unless wrapSources replaced them). */
+  controllerOffers: OfferSource;
   start(): void;
   /** Stops reconciling and closes the store; executors keep running. */
   stop(): void;
@@ -147,11 +176,19 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     ...retentionOpts,
   });
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
-  const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
+  const wrapped = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
+  const sources: Sources = opts.wrapSources
+    ? opts.wrapSources(
+        { offers, launcher: wrapped },
+        { onUpdate, offersChanged: () => controller?.offersChanged() },
+      )
+    : { offers, launcher: wrapped };
+  const used = sources.launcher;
   const ctl = new Controller({
     store: asyncStore,
     launcher: used,
-    offers,
+    offers: sources.offers,
+    ...(sources.onQueued ? { onQueued: sources.onQueued } : {}),
     now,
     logger,
     hooks: services,
@@ -169,7 +206,9 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     launcher,
     controllerLauncher: used,
     offers,
+    controllerOffers: sources.offers,
     start() {
+      sources.start?.();
       services.start(ctl);
       ctl.start();
       retention.start();
@@ -180,6 +219,9 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
       retention.stop();
       services.stop();
       ctl.stop();
+      void Promise.resolve(sources.stop?.()).catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message }, 'stopping the offer sources failed'),
+      );
       store.close();
       unlock();
     },

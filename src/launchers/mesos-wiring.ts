@@ -2,10 +2,11 @@
 // Mesos): one composite offer source and one routing launcher for the controller.
 //
 //   const m = withMesos({ primary: localOffers, primaryLauncher: localLauncher, master, ... });
-//   new Controller({ offers: m.offers, launcher: m.launcher, ... }); m.start();
+//   new Controller({ offers: m.offers, launcher: m.launcher, onQueued: m.demand, ... }); m.start();
 //
-// `poke` is called when Mesos offers arrive or go, so that queued tasks meet them: the controller
-// must run a scheduling pass then (it has no public hook for it yet; see docs/mesos.md).
+// `poke` is called when Mesos offers arrive or go, and after each subscription, so that queued
+// tasks meet them: pass the controller's `offersChanged`. Give `demand` to the controller's
+// `onQueued`, so that offers are suppressed while nothing waits.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { OfferSource } from '../controller/controller.ts';
@@ -65,6 +66,11 @@ export interface MesosWiring {
   client: MesosMasterSource;
   pool: MesosOfferPool;
   mesosLauncher: MesosLauncher;
+  /**
+   * The controller's queue after a pass (its onQueued): SUPPRESS at 0, REVIVE when work arrives.
+   * Not sent while unsubscribed; the pass after the subscription says it.
+   */
+  demand(queued: number): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -92,6 +98,11 @@ export function withMesos(opts: WithMesosOptions): MesosWiring {
     store: opts.frameworkStore,
     onUpdate: (s) => launcherRef?.onStatus(s),
     onOffers: () => opts.poke?.(),
+    // the master forgot an earlier SUPPRESS: a pass tells the pool again what the queue needs
+    onSubscribed: () => {
+      pool.subscribed();
+      opts.poke?.();
+    },
     knownTasks: () => launcherRef?.knownTasks() ?? [],
     ...(opts.log ? { log: opts.log } : {}),
   });
@@ -112,6 +123,9 @@ export function withMesos(opts: WithMesosOptions): MesosWiring {
     client,
     pool,
     mesosLauncher,
+    demand(queued) {
+      if (client.connected) pool.demand(queued);
+    },
     start() {
       client.start();
       pool.start();

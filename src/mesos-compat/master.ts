@@ -170,6 +170,8 @@ export interface MasterRecord {
   rescinded: { frameworkId: string; offerId: string; why: string }[];
   killed: { frameworkId: string; taskId: string }[];
   removedFrameworks: { frameworkId: string; why: string }[];
+  /** REVIVE and SUPPRESS calls, in order. */
+  revives: { frameworkId: string; call: 'REVIVE' | 'SUPPRESS' }[];
 }
 
 export class MesosCallError extends Error {
@@ -191,6 +193,7 @@ export class MesosMaster {
     rescinded: [],
     killed: [],
     removedFrameworks: [],
+    revives: [],
   };
   readonly opts: Required<Omit<MesosMasterOptions, 'offerTimeoutMs' | 'logger'>> &
     Pick<MesosMasterOptions, 'offerTimeoutMs' | 'logger'>;
@@ -408,11 +411,13 @@ export class MesosMaster {
         }
         return;
       case 'REVIVE':
+        this.record.revives.push({ frameworkId: fw.id, call: 'REVIVE' });
         fw.suppressed = false;
         fw.filters.clear();
         this.allocate();
         return;
       case 'SUPPRESS':
+        this.record.revives.push({ frameworkId: fw.id, call: 'SUPPRESS' });
         fw.suppressed = true;
         return;
       case 'KILL': {

@@ -63,6 +63,9 @@ describe('CompositeOfferSource', () => {
     expect(composite.memberOf('mesos/x')).toMatchObject({ index: 1, host: 'x' });
     expect(composite.memberOf('box')).toMatchObject({ index: 0, host: 'box' });
     expect(composite.memberOf(undefined)).toMatchObject({ index: 0, host: 'box' });
+    // the placement's source the controller records
+    expect(composite.sourceOf('mesos/x')).toBe('mesos');
+    expect(composite.sourceOf('box')).toBe('local');
     // a first-member host whose name starts like the Mesos prefix would be launched on Mesos
     const local = new FakeSource(['mesos/evil', 'fine']);
     const c = new CompositeOfferSource([{ source: local }, { source: mesos }]);

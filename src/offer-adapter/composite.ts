@@ -12,6 +12,7 @@
  * the member then holds it on its own host name.
  */
 import type { OfferSource } from '../controller/controller.ts';
+import type { TaskConstraints } from '../scheduler/types.ts';
 import type { Offer, ResourceRequest } from './types.ts';
 
 export interface CompositeMember {
@@ -68,6 +69,11 @@ export class CompositeOfferSource implements OfferSource {
     return { index, source: m.source, host: (node ?? this.hostname).slice(m.prefix.length) };
   }
 
+  /** The source of a node's member (a step on `mesos/agent-7` ran on Mesos). */
+  sourceOf(node: string): OfferSource['source'] {
+    return this.memberOf(node).source.source;
+  }
+
   private memberIndex(node: string): number {
     let best = -1;
     for (let i = 0; i < this.members.length; i++) {
@@ -109,10 +115,10 @@ export class CompositeOfferSource implements OfferSource {
    * Why a request fits no member ever: only when every member knows it never will (a fixed
    * machine); a member that cannot tell (a Mesos cluster may grow) keeps the task queued.
    */
-  neverFits(req: ResourceRequest): string | undefined {
+  neverFits(req: ResourceRequest, constraints?: TaskConstraints): string | undefined {
     const reasons: string[] = [];
     for (const m of this.members) {
-      const why = m.source.neverFits?.(req);
+      const why = m.source.neverFits?.(req, constraints);
       if (why === undefined) return undefined;
       reasons.push(why);
     }

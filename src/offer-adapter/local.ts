@@ -2,6 +2,13 @@
 // and memory minus what the running steps hold. Steps hold what their placement granted until
 // they finish; the controller calls hold/release.
 import { cpus, hostname as osHostname, totalmem } from 'node:os';
+import {
+  affinityHolds,
+  describeAffinity,
+  describeRequirement,
+  requirementHolds,
+} from '../scheduler/constraints.ts';
+import type { TaskConstraints } from '../scheduler/types.ts';
 import { emptyResources, type Offer, type ResourceRequest, type Resources } from './types.ts';
 
 export interface LocalOfferSourceOptions {
@@ -62,7 +69,7 @@ export class LocalOfferSource {
    * Why `req` can never be placed here, whatever finishes (it asks for more than the whole
    * machine has), or undefined. The machine is all there is: such a step would queue forever.
    */
-  neverFits(req: ResourceRequest): string | undefined {
+  neverFits(req: ResourceRequest, constraints?: TaskConstraints): string | undefined {
     const c = this.capacity;
     const over: string[] = [];
     if (req.cpuMillis > c.cpuMillis)
@@ -74,7 +81,23 @@ export class LocalOfferSource {
     if (req.gpus > c.gpus) over.push(`gpus ${req.gpus} (the machine has ${c.gpus})`);
     for (const [name, n] of Object.entries(req.scalars ?? {}))
       if (n > 0) over.push(`${name} ${n} (the machine has none)`);
-    return over.length > 0 ? `cannot run on this machine: the step asks for ${over.join(', ')}` : undefined;
+    // the machine's labels never change either: a constraint it fails now, it always fails
+    const unmet: string[] = [];
+    for (const [k, v] of Object.entries(constraints?.nodeSelector ?? {}))
+      if (!Object.hasOwn(this.attributes, k) || this.attributes[k] !== v) unmet.push(`${k}=${v}`);
+    for (const r of constraints?.attributes ?? [])
+      if (!requirementHolds(r, this.attributes)) unmet.push(describeRequirement(r));
+    if (constraints?.nodeAffinity && !affinityHolds(constraints.nodeAffinity, this.attributes))
+      unmet.push(`node affinity ${describeAffinity(constraints.nodeAffinity)}`);
+    const why = [
+      ...(over.length > 0 ? [`the step asks for ${over.join(', ')}`] : []),
+      ...(unmet.length > 0
+        ? [
+            `its constraints ask for ${unmet.join(', ')} (the machine's attributes: ${describeAttributes(this.attributes)})`,
+          ]
+        : []),
+    ];
+    return why.length > 0 ? `cannot run on this machine: ${why.join('; ')}` : undefined;
   }
 
   /** Records that `taskId` holds `req` (idempotent per task id: a second hold replaces the first). */
@@ -106,4 +129,10 @@ export class LocalOfferSource {
 
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1).replace(/\.0$/, '')}Gi`;
+}
+
+function describeAttributes(a: Record<string, string>): string {
+  return Object.entries(a)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
 }

@@ -103,6 +103,43 @@ describe('MesosOfferPool', () => {
     expect(client.calls).toEqual(['SUPPRESS', 'REVIVE', 'DECLINE o 7', 'REVIVE']);
   });
 
+  it('sends SUPPRESS or REVIVE again when the call failed (not subscribed yet, refused)', async () => {
+    const { client, pool } = setup();
+    let fail = true;
+    client.suppress = async () => {
+      client.calls.push('SUPPRESS');
+      if (fail) throw new Error('not subscribed to a Mesos master');
+    };
+    client.revive = async () => {
+      client.calls.push('REVIVE');
+      if (fail) throw new Error('REVIVE answered 503');
+    };
+    pool.demand(0);
+    await new Promise((r) => setImmediate(r));
+    expect(pool.isSuppressed).toBe(false);
+    fail = false;
+    pool.demand(0);
+    expect(client.calls).toEqual(['SUPPRESS', 'SUPPRESS']);
+    fail = true;
+    pool.demand(1);
+    await new Promise((r) => setImmediate(r));
+    fail = false;
+    pool.demand(1); // the failed REVIVE is sent again
+    pool.demand(1);
+    expect(client.calls).toEqual(['SUPPRESS', 'SUPPRESS', 'REVIVE', 'REVIVE']);
+  });
+
+  it('says again what the queue needs after a new subscription (the master forgot the SUPPRESS)', () => {
+    const { client, pool } = setup();
+    pool.demand(0);
+    pool.subscribed();
+    pool.demand(0);
+    expect(client.calls).toEqual(['SUPPRESS', 'SUPPRESS']);
+    pool.subscribed();
+    pool.demand(2);
+    expect(client.calls).toEqual(['SUPPRESS', 'SUPPRESS', 'REVIVE']);
+  });
+
   it('holds what a placement granted, for its TaskInfo', () => {
     const { pool } = setup();
     pool.hold('t', { cpuMillis: 5, memoryBytes: 0, diskBytes: 0, gpus: 0 });

@@ -151,13 +151,27 @@ export class MesosOfferPool {
     if (queued === 0) {
       if (this.suppressed) return;
       this.suppressed = true;
-      this.call('SUPPRESS', this.client.suppress());
+      // not sent (not subscribed yet, a refused call): the next demand(0) sends it again
+      this.call('SUPPRESS', this.client.suppress(), () => {
+        this.suppressed = false;
+      });
       return;
     }
     if (!this.suppressed && !this.declinedSinceRevive) return;
     this.suppressed = false;
     this.declinedSinceRevive = false;
-    this.call('REVIVE', this.client.revive());
+    this.call('REVIVE', this.client.revive(), () => {
+      this.declinedSinceRevive = true;
+    });
+  }
+
+  /**
+   * A new subscription: the master does not know of an earlier SUPPRESS (nor a lost REVIVE), so
+   * the next `demand` says again what the queue needs.
+   */
+  subscribed(): void {
+    this.suppressed = false;
+    this.declinedSinceRevive = true;
   }
 
   get isSuppressed(): boolean {
@@ -185,7 +199,10 @@ export class MesosOfferPool {
     this.call('DECLINE', this.client.decline(stale, this.o.refuseSeconds));
   }
 
-  private call(what: string, p: Promise<void>): void {
-    p.catch((err: unknown) => this.o.log?.(`mesos ${what} failed`, { error: (err as Error).message }));
+  private call(what: string, p: Promise<void>, onFail?: () => void): void {
+    p.catch((err: unknown) => {
+      onFail?.();
+      this.o.log?.(`mesos ${what} failed`, { error: (err as Error).message });
+    });
   }
 }

@@ -32,6 +32,8 @@ export interface MesosSourceOptions {
   onUpdate?: (status: TaskStatus) => void;
   /** The outstanding offers changed (OFFERS, RESCIND, or forgotten on resubscription). */
   onOffers?: () => void;
+  /** A subscription (or resubscription) succeeded: the master knows nothing of an earlier SUPPRESS. */
+  onSubscribed?: () => void;
   /** Tasks to reconcile explicitly after each subscription (an implicit reconcile follows). */
   knownTasks?: () => { taskId: string; agentId?: string }[];
   /**
@@ -64,9 +66,15 @@ export class MesosSourceError extends Error {
 
 export class MesosMasterSource {
   readonly #o: Required<
-    Omit<MesosSourceOptions, 'onUpdate' | 'onOffers' | 'knownTasks' | 'log' | 'maxRecordBytes'>
+    Omit<
+      MesosSourceOptions,
+      'onUpdate' | 'onOffers' | 'onSubscribed' | 'knownTasks' | 'log' | 'maxRecordBytes'
+    >
   > &
-    Pick<MesosSourceOptions, 'onUpdate' | 'onOffers' | 'knownTasks' | 'log' | 'maxRecordBytes'>;
+    Pick<
+      MesosSourceOptions,
+      'onUpdate' | 'onOffers' | 'onSubscribed' | 'knownTasks' | 'log' | 'maxRecordBytes'
+    >;
   #base: URL;
   #frameworkId: string | undefined;
   #streamId: string | undefined;
@@ -222,6 +230,7 @@ export class MesosMasterSource {
                 (ev.subscribed.heartbeat_interval_seconds ?? 15) * 1000 * this.#o.heartbeatMissFactor;
               arm();
               onSubscribed();
+              this.#o.onSubscribed?.();
               void this.#reconcile().catch(() => {});
               if (this.#o.reconcileIntervalMs > 0 && !reconciler) {
                 reconciler = setInterval(

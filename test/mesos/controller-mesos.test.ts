@@ -3,7 +3,6 @@
 // controller's offers are the local machine (with no room, so steps go to Mesos) plus the
 // master's offers; its launcher routes each placement to the launcher of the offer's source.
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,13 +13,11 @@ import type { DefinitionNode, Workflow, WorkflowRun } from '../../src/crds/index
 import { LocalLauncher } from '../../src/launchers/local.ts';
 import { RESULT_FILE } from '../../src/launchers/mesos.ts';
 import { FileFrameworkIdStore, withMesos } from '../../src/launchers/mesos-wiring.ts';
-import { LocalTaskRunner } from '../../src/mesos-compat/local-runner.ts';
-import { createMesosMasterServer, MesosMaster } from '../../src/mesos-compat/master.ts';
-import { host, StaticOfferSource } from '../../src/mesos-compat/test-helpers.ts';
 import { LocalOfferSource } from '../../src/offer-adapter/local.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 import type { Stored } from '../../src/store/types.ts';
+import { startEndpoint } from './endpoint.ts';
 
 const POD_EXECUTOR = fileURLToPath(new URL('../../executors/pod.ts', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -31,26 +28,7 @@ afterEach(async () => {
 async function setup(maxDataBytes?: number) {
   const root = mkdtempSync(join(tmpdir(), 'meson-mesos-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const runner = new LocalTaskRunner({
-    sandboxRoot: join(root, 'agent'),
-    ...(maxDataBytes ? { maxDataBytes } : {}),
-  });
-  cleanups.push(() => runner.close());
-  const master = new MesosMaster({
-    offers: new StaticOfferSource([host('agent-1', 4000)]),
-    runner,
-    heartbeatIntervalSeconds: 0.5,
-    allocationIntervalMs: 20,
-  });
-  const app = createMesosMasterServer(master);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  master.start();
-  cleanups.push(async () => {
-    master.stop();
-    await app.close();
-  });
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-
+  const { master, runner, url } = await startEndpoint(root, cleanups, maxDataBytes ? { maxDataBytes } : {});
   return { root, master, runner, url, ...server(root, url) };
 }
 
@@ -73,9 +51,7 @@ function server(root: string, url: string) {
     master: url,
     frameworkStore: new FileFrameworkIdStore(join(root, 'mesos-framework-id')),
     onUpdate: (u) => controller?.onAttemptUpdate(u),
-    // stand-in for a controller hook that runs a scheduling pass (docs/mesos.md): re-considering
-    // a run that does not exist does exactly that and nothing else
-    poke: () => controller?.requeueRun('meson-none', 'meson-none'),
+    poke: () => controller?.offersChanged(),
     source: { backoffInitialMs: 20, backoffMaxMs: 200 },
     launcher: { executorCommand: [process.execPath, POD_EXECUTOR] },
     pool: { declineAfterMs: 200 },
@@ -84,6 +60,7 @@ function server(root: string, url: string) {
     store: new SqliteAsyncStore(store),
     launcher: mesos.launcher,
     offers: mesos.offers,
+    onQueued: (n) => mesos.demand(n),
   });
   let stopped = false;
   const stop = async () => {
@@ -137,7 +114,7 @@ function stepsOf(store: SqliteStore, run: string) {
         phase: string;
         outputs?: unknown;
         message?: string;
-        placement?: { node?: string };
+        placement?: { source: string; node?: string };
       },
   );
 }
@@ -165,7 +142,7 @@ describe('steps as Mesos tasks on a master-compatible endpoint', () => {
     expect(byId.a?.outputs).toEqual({ n: 3 });
     expect(byId.b?.outputs).toEqual({ m: 34 });
     expect(byId.c?.outputs).toEqual({ k: 35 });
-    expect(byId.a?.placement?.node).toBe('mesos/agent-1');
+    expect(byId.a?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-1' });
     // three tasks went through ACCEPT (the noop needs no offer) and were acknowledged
     const launched = master.record.accepted.flatMap((a) => a.taskIds);
     expect(launched).toHaveLength(3);

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { api, type ServerProcess, startServer } from './server-process.ts';
+import { api, type ServerProcess, startServer, until } from './server-process.ts';
 
 const STEPS = 20;
 const servers: ServerProcess[] = [];
@@ -15,16 +15,6 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.kill();
   if (root && !process.env.KEEP) rmSync(root, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('standalone server crash', () => {
   it('completes a run after SIGKILL mid-run with every side effect exactly once', async () => {

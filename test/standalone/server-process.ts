@@ -18,6 +18,8 @@ export async function startServer(opts: {
   env?: Record<string, string>;
   /** Load the examples of this directory (default: none). */
   examples?: string;
+  /** More flags. */
+  args?: string[];
 }): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
@@ -29,6 +31,7 @@ export async function startServer(opts: {
       '--data-dir',
       opts.dataDir,
       ...(opts.examples ? ['--examples', opts.examples] : ['--no-examples']),
+      ...(opts.args ?? []),
     ],
     {
       cwd: opts.cwd,
@@ -98,4 +101,19 @@ export async function api(
     // plain text (logs)
   }
   return { status: res.status, body: parsed as ApiBody };
+}
+
+/** Polls `f` until it gives a value (not undefined), failing after `ms`. */
+export async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined> | T | undefined,
+  ms = 60_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

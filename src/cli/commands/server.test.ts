@@ -87,6 +87,25 @@ describe('mesonctl server', () => {
     expect((await server(['--max-body-depth', '0'])).code).toBe(2);
   });
 
+  it('refuses bad Mesos and local capacity flags before touching the data dir, and lists them in --help', async () => {
+    for (const [args, env, why] of [
+      [['--mesos-master', 'zk://zk:2181/mesos'], {}, /--mesos-master: expected http/],
+      [[], { MESON_MESOS_MASTER: 'm1:5050' }, /--mesos-master: expected http/],
+      [['--mesos-role', 'batch'], {}, /--mesos-role: needs --mesos-master/],
+      [['--mesos-master', 'http://m:5050', '--mesos-option', 'refuseSeconds=-1'], {}, /refuseSeconds/],
+      [['--local-capacity', 'cpus=-2'], {}, /--local-capacity/],
+    ] as const) {
+      const res = await server([...args], { ...env });
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.err).toMatch(why);
+      expect(readdirSync(res.cwd)).toEqual([]);
+    }
+    const help = await server(['--help']);
+    expect(help.out).toMatch(/--mesos-master URL/);
+    expect(help.out).toMatch(/--local-capacity SPEC/);
+    expect(help.out).toMatch(/refuseSeconds +refuse_seconds of those declines \(default 5, 0\.\.31536000\)/);
+  });
+
   it('listens on 0.0.0.0 with a token and says so, serving any Host with the token', async () => {
     const dir = tempDir();
     const child: ChildProcess = spawn(

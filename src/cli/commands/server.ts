@@ -10,13 +10,21 @@ import { buildApp, DEFAULT_BODY_LIMIT } from '../../api/app.ts';
 import { DEFAULT_MAX_BODY_DEPTH } from '../../api/http.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../api/streams.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
-import { createStandalone } from '../../controller/standalone.ts';
+import { createStandalone, type StandaloneOptions } from '../../controller/standalone.ts';
+import { FileFrameworkIdStore, withMesos } from '../../launchers/mesos-wiring.ts';
 import { createMetrics, DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import { type AllowList, DEFAULT_MAX_PENDING, parseAllowList } from '../../notify/index.ts';
 import { DEFAULT_RETENTION, DEFAULT_SWEEP_INTERVAL_MS, type RetentionPolicy } from '../../retention/index.ts';
 import { SqliteAsyncStore } from '../../store/sqlite-async.ts';
 import type { Command } from '../cli.ts';
 import { RUN_LIMIT_OPTIONS, runLimitsFrom, runLimitUsage } from '../limits.ts';
+import {
+  MESOS_OPTIONS,
+  MESOS_OPTIONS_USAGE,
+  type MesosServerOptions,
+  parseLocalCapacity,
+  parseMesosOptions,
+} from '../mesos-options.ts';
 import { parseStepOptions, STEP_OPTIONS, STEP_OPTIONS_USAGE, type StepOptions } from '../step-options.ts';
 
 const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] [--examples DIR | --no-examples]
@@ -25,6 +33,7 @@ const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] 
                       [--max-streams N] [--stream-max-seconds N]
                       [--insecure-no-auth] [--step-env-passthrough NAME]... [--copy-root DIR]...
                       [--step-limit NAME=N]... [run limits]
+                      [--mesos-master URL [Mesos options]] [--local-capacity off|cpus=N,memory=Q]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
@@ -61,7 +70,8 @@ Webhooks may not reach loopback, link-local, private, multicast or this machine'
 Run limits (a run that reaches one fails naming it; see docs/engine.md, "Limits"):
 ${runLimitUsage()}
 
-${STEP_OPTIONS_USAGE}`;
+${STEP_OPTIONS_USAGE}
+${MESOS_OPTIONS_USAGE}`;
 
 /** Whether `host` (a --host value) binds to loopback only. */
 export function isLoopbackHost(host: string): boolean {
@@ -123,7 +133,11 @@ export const serverCommand: Command = async (args, io) => {
   let maxWorkflows: number | undefined;
   let maxStreams: number | undefined;
   let streamMaxSeconds: number | undefined;
+  let mesos: MesosServerOptions | undefined;
+  let capacity: StandaloneOptions['capacity'];
   try {
+    mesos = parseMesosOptions(v, io.env);
+    capacity = parseLocalCapacity(v['local-capacity'], io.env);
     retention = retentionOptions(v, io.env);
     webhook = webhookOptions(v, io.env);
     runLimits = runLimitsFrom(v, io.env);
@@ -161,7 +175,16 @@ export const serverCommand: Command = async (args, io) => {
   let standalone: ReturnType<typeof createStandalone>;
   try {
     // no cwd: each step gets its own working directory under the data directory
-    standalone = createStandalone({ dataDir, logger, retention, webhook, runLimits, ...steps });
+    standalone = createStandalone({
+      dataDir,
+      logger,
+      retention,
+      webhook,
+      runLimits,
+      ...steps,
+      ...(capacity ? { capacity } : {}),
+      ...(mesos ? { wrapSources: mesosSources(mesos, dataDir, logger) } : {}),
+    });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 1;
@@ -244,6 +267,34 @@ export const serverCommand: Command = async (args, io) => {
   }
 };
 
+/** The local machine's offers and launcher joined to a Mesos master's (docs/mesos.md). */
+function mesosSources(
+  mesos: MesosServerOptions,
+  dataDir: string,
+  logger: { info(o: object, m: string): void; warn(o: object, m: string): void },
+): NonNullable<StandaloneOptions['wrapSources']> {
+  return (local, ctl) => {
+    const m = withMesos({
+      ...mesos,
+      primary: local.offers,
+      primaryLauncher: local.launcher,
+      // the same framework after a restart: the master keeps its tasks for the failover timeout
+      frameworkStore: new FileFrameworkIdStore(join(dataDir, 'mesos-framework-id')),
+      onUpdate: ctl.onUpdate,
+      poke: ctl.offersChanged,
+      log: (msg, fields) => logger.warn({ ...fields, master: mesos.master }, msg),
+    });
+    logger.info({ master: mesos.master, framework: mesos.framework ?? {} }, 'steps may also run on Mesos');
+    return {
+      offers: m.offers,
+      launcher: m.launcher,
+      onQueued: (n) => m.demand(n),
+      start: () => m.start(),
+      stop: () => m.stop(),
+    };
+  };
+}
+
 function seconds(flag: string, raw: string): number {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 0) {
@@ -312,6 +363,7 @@ function parse(args: string[]) {
       'stream-max-seconds': { type: 'string' },
       'insecure-no-auth': { type: 'boolean' },
       ...STEP_OPTIONS,
+      ...MESOS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
       ...RUN_LIMIT_OPTIONS,
     },

@@ -1,0 +1,285 @@
+// The controller's hooks for offer sources other than the local machine (a Mesos master, through
+// createStandalone's wrapSources): a pass on demand (offersChanged), the queue length after each
+// pass (onQueued), the placement's source taken from its node, and a step's constraints.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
+import { RoutingLauncher } from '../launchers/routing.ts';
+import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
+import { CompositeOfferSource } from '../offer-adapter/composite.ts';
+import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
+import type { Stored } from '../store/types.ts';
+import type { Logger, OfferSource } from './controller.ts';
+import { createStandalone, type Standalone } from './standalone.ts';
+import { ensureVersion } from './workflows.ts';
+
+const GiB = 1024 ** 3;
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+/** Hosts of a second source ("mesos"), each offered whole at every pass; nothing is accounted. */
+class FakeMesos implements OfferSource {
+  readonly source = 'mesos' as const;
+  readonly hostname = 'mesos';
+  hosts: { name: string; attributes?: Record<string, string> }[] = [];
+  private gen = 0;
+  offers(): Offer[] {
+    this.gen++;
+    return this.hosts.map((h) => ({
+      id: `${h.name}-${this.gen}`,
+      source: 'mesos',
+      hostname: h.name,
+      agentId: `agent-${h.name}`,
+      resources: { cpuMillis: 4000, memoryBytes: 8 * GiB, diskBytes: 10 * GiB, gpus: 0 },
+      attributes: { ...h.attributes, 'meson.dev/source': 'mesos' },
+    }));
+  }
+  hold(_id: string, _req: ResourceRequest): void {}
+  release(_id: string): void {}
+}
+
+/** Runs every attempt at once: running, then Succeeded (or Failed when killed). */
+class FakeLauncher implements Launcher {
+  launched: { instance: string; node?: string }[] = [];
+  private n = 0;
+  private readonly onUpdate: (u: AttemptUpdate) => void;
+  constructor(onUpdate: (u: AttemptUpdate) => void) {
+    this.onUpdate = onUpdate;
+  }
+  prepare(): LaunchRecord {
+    return { launchId: `fake-${++this.n}`, launchedAt: Date.now() };
+  }
+  launch(req: LaunchRequest, record: LaunchRecord): void {
+    const key: AttemptKey = {
+      namespace: req.namespace,
+      run: req.run,
+      instance: req.instance,
+      attempt: req.attempt,
+    };
+    this.launched.push({ instance: req.instance, ...(record.node ? { node: record.node } : {}) });
+    const status = { launchId: record.launchId, pid: 0, milestones: {} };
+    setImmediate(() => {
+      this.onUpdate({ type: 'running', key, status: { ...status, phase: 'Running' } });
+      this.onUpdate({ type: 'finished', key, status: { ...status, phase: 'Succeeded' } });
+    });
+  }
+  adopt(): void {}
+  kill(key: AttemptKey, record: LaunchRecord): void {
+    setImmediate(() =>
+      this.onUpdate({
+        type: 'finished',
+        key,
+        status: { launchId: record.launchId, pid: 0, phase: 'Failed', message: 'killed', milestones: {} },
+      }),
+    );
+  }
+  close(): void {}
+}
+
+function setup(localCpuMillis = 0) {
+  const root = mkdtempSync(join(tmpdir(), 'meson-sources-'));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const mesos = new FakeMesos();
+  mesos.hosts = [{ name: 'agent-1', attributes: { rack: 'r1' } }];
+  const queued: number[] = [];
+  const logs: { msg: string; obj: Record<string, unknown> }[] = [];
+  const logger: Logger = {
+    info: (obj, msg) => logs.push({ msg: msg ?? '', obj: obj as Record<string, unknown> }),
+    warn() {},
+    error() {},
+    debug() {},
+  };
+  let fake: FakeLauncher | undefined;
+  const s: Standalone = createStandalone({
+    dataDir: root,
+    logger,
+    capacity: { cpuMillis: localCpuMillis, memoryBytes: 8 * GiB },
+    hostname: 'box',
+    retention: false,
+    triggers: false,
+    wrapSources: (local, ctl) => {
+      const offers = new CompositeOfferSource([{ source: local.offers }, { source: mesos }]);
+      fake = new FakeLauncher(ctl.onUpdate);
+      return {
+        offers,
+        launcher: new RoutingLauncher(offers, [local.launcher, fake]),
+        onQueued: (n) => queued.push(n),
+      };
+    },
+  });
+  cleanups.push(() => s.stop());
+  s.start();
+  return { s, mesos, queued, logs, fake: fake!, store: s.store };
+}
+
+function addWorkflow(s: Standalone, name: string, definition: DefinitionNode) {
+  const wf = s.store.create<Workflow>('Workflow', {
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'Workflow',
+    metadata: { name, namespace: 'default' },
+    spec: { definition } as Workflow['spec'],
+  });
+  const status = s.store.transaction((w) => ensureVersion(s.store, w, wf, Date.now()));
+  expect(status?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True' });
+}
+
+function startRun(s: Standalone, workflow: string) {
+  return s.store.create<WorkflowRun>('WorkflowRun', {
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'WorkflowRun',
+    metadata: { generateName: `${workflow}-`, namespace: 'default' },
+    spec: { workflow },
+  } as WorkflowRun);
+}
+
+async function until<T>(f: () => T | undefined, what: string, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function finished(s: Standalone, name: string): Promise<Stored<WorkflowRun>> {
+  return until(() => {
+    const r = s.store.get<WorkflowRun>('WorkflowRun', 'default', name);
+    return r?.status?.phase && ['Succeeded', 'Failed', 'Stopped'].includes(r.status.phase) ? r : undefined;
+  }, `run ${name} to finish`);
+}
+
+function steps(s: Standalone, run: string) {
+  return Object.fromEntries(
+    s.store
+      .getStepInstances('default', run)
+      .items.map((i) => [
+        i.id,
+        i.data as { phase: string; placement?: { source: string; node?: string }; message?: string },
+      ]),
+  );
+}
+
+describe('controller hooks for other offer sources', () => {
+  it('records the source of the node a step ran on, and sends a step to Mesos by attribute', async () => {
+    const { s, fake } = setup(4000);
+    addWorkflow(s, 'wf', {
+      sequence: [
+        { step: { name: 'here', shell: { script: 'true' } } },
+        {
+          step: {
+            name: 'there',
+            shell: { script: 'true' },
+            constraints: { attributes: { 'meson.dev/source': 'mesos' } },
+          },
+        },
+        { step: { name: 'rack', shell: { script: 'true' }, constraints: { nodeSelector: { rack: 'r1' } } } },
+      ],
+    });
+    const run = startRun(s, 'wf');
+    const done = await finished(s, run.metadata.name);
+    const st = steps(s, run.metadata.name);
+    expect(done.status?.phase, JSON.stringify(st)).toBe('Succeeded');
+    // the local machine has room, so the unconstrained step ran there
+    expect(st.here?.placement).toEqual({ source: 'local', node: 'box' });
+    expect(st.there?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-1' });
+    expect(st.rack?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-1' });
+    expect(fake.launched.map((l) => l.instance)).toEqual(['there', 'rack']);
+  });
+
+  it('keeps a step whose constraints no offer meets queued, saying which constraint', async () => {
+    const { s, logs } = setup(4000);
+    addWorkflow(s, 'gpu', {
+      step: { name: 'a', shell: { script: 'true' }, constraints: { attributes: { rack: 'r9' } } },
+    });
+    const run = startRun(s, 'gpu');
+    const why = await until(() => s.controller.whyQueued('default', run.metadata.name)[0], 'a reason');
+    expect(why.instance).toBe('a');
+    expect(why.reasons.join('; ')).toMatch(/attribute rack in \(r9\): 2 of 2 hosts did not match/);
+    expect(steps(s, run.metadata.name).a?.phase).toBe('Queued');
+    // said once in the log, not at every pass
+    s.controller.offersChanged();
+    await s.controller.idle();
+    const said = logs.filter((l) => l.msg === 'step queued: no offer can take it');
+    expect(said).toHaveLength(1);
+    expect(said[0]?.obj).toMatchObject({ step: 'a', reason: expect.stringContaining('rack in (r9)') });
+    expect(s.controller.whyQueued('default', 'no-such-run')).toEqual([]);
+  });
+
+  it('reports the queue after each pass, and runs a pass when offers change', async () => {
+    const { s, mesos, queued } = setup(0);
+    await until(() => queued.length > 0, 'a first report');
+    expect(queued.at(-1)).toBe(0);
+    mesos.hosts = []; // no offers anywhere: the step waits
+    addWorkflow(s, 'wf', { step: { name: 'a', shell: { script: 'true' } } });
+    const run = startRun(s, 'wf');
+    await until(() => queued.at(-1) === 1, 'one task queued');
+    await s.controller.idle();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(steps(s, run.metadata.name).a?.phase).toBe('Queued'); // nothing else triggers a pass
+    mesos.hosts = [{ name: 'agent-2' }];
+    s.controller.offersChanged();
+    const done = await finished(s, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(steps(s, run.metadata.name).a?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-2' });
+    await until(() => queued.at(-1) === 0, 'the queue to empty again');
+  });
+
+  it('spreads the instances of a uniqueHost step over hosts, the rest waiting for a free one', async () => {
+    const { s, mesos } = setup(0);
+    mesos.hosts = [{ name: 'm1' }, { name: 'm2' }];
+    addWorkflow(s, 'fe', {
+      foreach: {
+        items: 'range(3)',
+        as: 'i',
+        do: { step: { name: 'x', shell: { script: 'true' }, constraints: { uniqueHost: true } } },
+      },
+    });
+    const run = startRun(s, 'fe');
+    const done = await finished(s, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    const nodes = Object.values(steps(s, run.metadata.name)).map((x) => x.placement?.node);
+    expect(nodes).toHaveLength(3);
+    expect(new Set(nodes)).toEqual(new Set(['mesos/m1', 'mesos/m2']));
+  });
+});
+
+describe('constraints on the standalone machine alone', () => {
+  it('fails at once a step whose constraints the machine cannot meet, rather than queueing it forever', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'meson-sources-'));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const s = createStandalone({ dataDir: root, hostname: 'box', retention: false, triggers: false });
+    cleanups.push(() => s.stop());
+    s.start();
+    addWorkflow(s, 'wf', {
+      sequence: [
+        {
+          step: {
+            name: 'local',
+            shell: { script: 'true' },
+            constraints: { nodeSelector: { 'meson.dev/source': 'local' } },
+          },
+        },
+        {
+          step: {
+            name: 'mesos',
+            shell: { script: 'true' },
+            constraints: { attributes: { 'meson.dev/source': 'mesos' } },
+          },
+        },
+      ],
+    });
+    const run = startRun(s, 'wf');
+    const done = await finished(s, run.metadata.name);
+    const st = steps(s, run.metadata.name);
+    expect(done.status?.phase).toBe('Failed');
+    expect(st.mesos?.message).toMatch(
+      /cannot run on this machine: its constraints ask for meson.dev\/source in \(mesos\)/,
+    );
+    expect(st.local?.phase).toBe('Succeeded');
+  });
+});
