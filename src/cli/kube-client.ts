@@ -97,12 +97,14 @@ export class KubeClient implements MesonClient {
   private readonly core: CoreV1Api;
   private readonly kc: KubeConfig;
   private readonly now: () => number;
+  private readonly versionWaitMs: number;
 
-  constructor(kc: KubeConfig, opts: { api?: KubeApi; now?: () => number } = {}) {
+  constructor(kc: KubeConfig, opts: { api?: KubeApi; now?: () => number; versionWaitMs?: number } = {}) {
     this.kc = kc;
     this.api = opts.api ?? kubeApi(kc);
     this.core = kc.makeApiClient(CoreV1Api);
     this.now = opts.now ?? Date.now;
+    this.versionWaitMs = opts.versionWaitMs ?? 15_000;
     this.where = `cluster ${kc.getCurrentContext() || kc.getCurrentCluster()?.server || '(in-cluster)'}`;
   }
 
@@ -167,20 +169,41 @@ export class KubeClient implements MesonClient {
     )) as unknown as Workflow;
   }
 
-  /** The run a server would refuse with 422 is refused here too, before anything is created. */
+  /**
+   * The run a server would refuse with 422 is refused here too, before anything is created.
+   * Versions are the operator's to make: after an apply, this waits (up to `versionWaitMs`) for
+   * the operator to observe the Workflow's generation, so the check and the run see the new
+   * version, not the one before.
+   */
   private async checkStart(
     ns: string,
     workflow: string,
     req: Parameters<typeof checkRunStartWith>[2],
   ): Promise<void> {
-    const wf = (await this.call(`workflow ${ns}/${workflow}`, () =>
-      this.api.get(WORKFLOWS, ns, workflow),
-    )) as unknown as Workflow;
-    const versions = (
-      await this.call(`versions of ${ns}/${workflow}`, () =>
-        this.api.list(VERSIONS, ns, { labelSelector: `${WORKFLOW_LABEL}=${labelValue(workflow)}` }),
-      )
-    ).items as unknown as WorkflowVersion[];
+    const deadline = this.now() + this.versionWaitMs;
+    let wf: Workflow;
+    let versions: WorkflowVersion[];
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      wf = (await this.call(`workflow ${ns}/${workflow}`, () =>
+        this.api.get(WORKFLOWS, ns, workflow),
+      )) as unknown as Workflow;
+      versions = (
+        await this.call(`versions of ${ns}/${workflow}`, () =>
+          this.api.list(VERSIONS, ns, { labelSelector: `${WORKFLOW_LABEL}=${labelValue(workflow)}` }),
+        )
+      ).items as unknown as WorkflowVersion[];
+      const generation = (wf.metadata as { generation?: number }).generation ?? 0;
+      const observed = wf.status?.observedGeneration ?? 0;
+      if ((versions.length > 0 && observed >= generation) || this.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    if (versions.length === 0) {
+      throw new ClientError(
+        'API_UNAVAILABLE',
+        503,
+        `workflow "${ns}/${workflow}" has no version after ${this.versionWaitMs / 1000} s: is \`mesonctl operator\` running and serving namespace ${ns}?`,
+      );
+    }
     const issues = checkRunStartWith(wf, versions, req, this.now());
     if (issues.length > 0) {
       throw new ClientError(

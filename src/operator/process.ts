@@ -7,7 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { buildOperatorApi } from '../api/operator.ts';
 import { createOperatorMetrics } from '../metrics/operator.ts';
+import { KubernetesStore } from '../store/kubernetes.ts';
 import type { AdmissionPolicy } from './admission.ts';
 import { kubeAdmissionLookup, whoAmI } from './kube.ts';
 import { kubeLeaseClient, LeaderElector, type LeaderElectorOptions } from './leader.ts';
@@ -24,6 +26,12 @@ export interface OperatorConfig {
   /** Namespaces to serve; empty: all. */
   namespaces: string[];
   api: ListenAddress;
+  /**
+   * The REST API and web UI (buildOperatorApi) over a store of this process's own (informers on
+   * every replica, leading or not: a standby answers reads and writes the resources, which the
+   * leader's controller then sees). Absent: not served.
+   */
+  rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any'; stateNamespace: string };
   /** Absent: no webhook (no serving certificate given). */
   webhook?: ListenAddress & { cert: string; key: string; bodyLimit: number; requestTimeoutMs: number };
   /** Absent: --leader-elect=false (this process acts as the only leader). */
@@ -44,6 +52,7 @@ export interface OperatorConfig {
 
 export interface RunningOperator {
   apiUrl: string;
+  restUrl?: string;
   webhookUrl?: string;
   elector?: LeaderElector;
   /** The running reconciler (while leading and started). */
@@ -215,6 +224,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   );
 
   let webhook: FastifyInstance | undefined;
+  let restStore: KubernetesStore | undefined;
   const started: FastifyInstance[] = [];
   // Only this process may write a run's system-owned fields (cron/artifact/backfill/subworkflow
   // initiators, trigger fields, parents, meson.dev/ keys): it creates those runs itself. Until
@@ -258,11 +268,30 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
       started.push(webhook);
       void learnIdentity();
     }
+    let restUrl: string | undefined;
+    if (config.rest) {
+      restStore = await KubernetesStore.open({
+        kubeConfig: config.kc,
+        ...(config.namespaces.length ? { namespaces: config.namespaces } : {}),
+        stateNamespace: config.rest.stateNamespace,
+        log: (message, fields) => logger.warn(fields ?? {}, `rest store: ${message}`),
+      });
+      const rest = await buildOperatorApi({
+        store: restStore,
+        kubeConfig: config.kc,
+        ...(config.rest.token ? { token: config.rest.token } : {}),
+        allowedHosts: config.rest.allowedHosts,
+        logger,
+      });
+      restUrl = await rest.listen({ host: config.rest.host, port: config.rest.port });
+      started.push(rest);
+    }
     if (elector) elector.start();
     else leadership.begin(); // --leader-elect=false: the only replica reconciles at once
     let closing: Promise<void> | undefined;
     return {
       apiUrl,
+      ...(restUrl ? { restUrl } : {}),
       ...(webhookUrl ? { webhookUrl } : {}),
       ...(elector ? { elector } : {}),
       reconciler: () => leadership.reconciler,
@@ -274,12 +303,14 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
           await elector?.stop();
           await ended;
           await Promise.all(started.map((s) => s.close()));
+          await restStore?.close();
         })();
         return closing;
       },
     };
   } catch (err) {
     await Promise.all(started.map((s) => s.close()));
+    await restStore?.close().catch(() => {});
     throw err;
   }
 }

@@ -216,6 +216,7 @@ export async function spawnOperator(
   identity: string,
   kubeconfig: string,
   args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<OperatorProcess> {
   const [apiPort] = await freePorts(1);
   const child = spawn(
@@ -232,7 +233,7 @@ export async function spawnOperator(
       `--identity=${identity}`,
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '', ...env } },
   );
   let err = '';
   let out = '';

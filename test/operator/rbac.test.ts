@@ -312,6 +312,9 @@ describe('deploy/rbac as the operator (real requests with its credentials)', () 
       ['create', 'events'],
       ['patch', 'events.events.k8s.io'],
       ['watch', 'workflows.meson.dev'],
+      // the REST API (--rest-listen) writes Workflows for its callers
+      ['create', 'workflows.meson.dev'],
+      ['delete', 'workflows.meson.dev'],
       ['update', 'workflowruns.meson.dev#status'],
       ['patch', 'dataartifacts.meson.dev#status'],
       ['create', 'workflowversions.meson.dev'],
@@ -336,8 +339,6 @@ describe('deploy/rbac as the operator (real requests with its credentials)', () 
       ['escalate', 'clusterroles'],
       ['impersonate', 'users'],
       ['patch', 'deployments'],
-      ['create', 'workflows.meson.dev'],
-      ['delete', 'workflows.meson.dev'],
       ['delete', 'dataartifacts.meson.dev'],
       ['update', 'leases', 'kube-system'],
       ['update', 'leases/other', OPERATOR_NAMESPACE],

@@ -81,7 +81,7 @@ async function context(values: Values, io: CliIo): Promise<Ctx> {
     client: kube
       ? // loaded only here: the Kubernetes client library is large, and server verbs never need it
         (await import('../kube-client.ts')).KubeClient.fromKubeconfig(
-          values.kubeconfig as string | undefined,
+          (values.kubeconfig as string | undefined) ?? (io.env.KUBECONFIG?.split(':')[0] || undefined),
           values.context as string | undefined,
         )
       : factory(server, token),

@@ -21,6 +21,7 @@ import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
+import { isLoopbackHost } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
        mesonctl operator webhook-config --ca-bundle FILE (--url URL | --service NS/NAME[:PORT]) [--namespace NS]...
@@ -32,7 +33,7 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
 
   --kubeconfig FILE           cluster access (default: $KUBECONFIG, else the in-cluster service account)
   --namespace NS              serve only NS (repeatable; default all namespaces)
-  --api-listen ADDR           /healthz, /readyz and /metrics (the REST API is not served here yet)
+  --api-listen ADDR           /healthz, /readyz and /metrics (the REST API: --rest-listen)
                               (default 0.0.0.0:8080; MESON_API_LISTEN)
   --webhook-listen ADDR       admission webhook, HTTPS (default 0.0.0.0:9443; MESON_WEBHOOK_LISTEN)
   --webhook-cert FILE         serving certificate, PEM (MESON_WEBHOOK_CERT); with --webhook-key,
@@ -50,6 +51,11 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
                               the lease namespace; MESON_STATE_NAMESPACE)
   --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
   --pod-annotation KEY=VALUE  an annotation on every step Pod (repeatable; system keys win)
+  --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
+                              on every replica, from its own cache of the resources; the bearer
+                              token is MESON_API_TOKEN, required beyond loopback unless
+                              --insecure-no-auth (MESON_ALLOW_NO_AUTH=1)
+  --allowed-host NAME         a Host the REST API answers to (repeatable; MESON_ALLOWED_HOSTS)
 
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
@@ -122,6 +128,8 @@ export interface OperatorFlags {
   stateNamespace: string;
   executorImage?: string;
   podAnnotations: Record<string, string>;
+  /** The REST API and web UI (--rest-listen); absent: not served. */
+  rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -185,6 +193,25 @@ export function parseOperatorArgs(
   };
   const kubeconfig = v.kubeconfig === undefined ? undefined : abs(v.kubeconfig);
   if (kubeconfig) flags.kubeconfig = kubeconfig;
+  const restListen = v['rest-listen'] ?? (env.MESON_REST_LISTEN || undefined);
+  if (restListen !== undefined) {
+    const at = parseListen(restListen, '--rest-listen');
+    const token = env.MESON_API_TOKEN || undefined;
+    const loopback = isLoopbackHost(at.host);
+    if (!loopback && !token && v['insecure-no-auth'] !== true && env.MESON_ALLOW_NO_AUTH !== '1')
+      throw new UsageError(
+        `--rest-listen ${restListen}: refusing to serve the REST API beyond loopback without MESON_API_TOKEN (or --insecure-no-auth if the network is trusted)`,
+      );
+    const extraHosts = [
+      ...(v['allowed-host'] ?? []),
+      ...(env.MESON_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()),
+    ].filter((h) => h !== '');
+    flags.rest = {
+      ...at,
+      ...(token ? { token } : {}),
+      allowedHosts: loopback || extraHosts.length > 0 ? extraHosts : 'any',
+    };
+  }
   if (certFile && keyFile)
     flags.webhook = {
       ...parseListen(v['webhook-listen'] ?? env.MESON_WEBHOOK_LISTEN ?? '0.0.0.0:9443', '--webhook-listen'),
@@ -237,6 +264,9 @@ function parseOperatorOptions(args: string[]) {
       'state-namespace': { type: 'string' },
       'executor-image': { type: 'string' },
       'pod-annotation': { type: 'string', multiple: true },
+      'rest-listen': { type: 'string' },
+      'allowed-host': { type: 'string', multiple: true },
+      'insecure-no-auth': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -350,6 +380,7 @@ export const operatorCommand: Command = async (args, io) => {
       kc,
       namespaces: flags.namespaces,
       api: flags.api,
+      ...(flags.rest ? { rest: { ...flags.rest, stateNamespace: flags.stateNamespace } } : {}),
       ...(webhook ? { webhook } : {}),
       ...(flags.leaderElection
         ? {
@@ -390,6 +421,7 @@ export const operatorCommand: Command = async (args, io) => {
   logger.info(
     {
       api: running.apiUrl,
+      rest: running.restUrl ?? 'off (no --rest-listen)',
       webhook: running.webhookUrl ?? 'off (no --webhook-cert/--webhook-key)',
       namespaces: scope,
       leaderElection: config.leaderElection

@@ -1,0 +1,156 @@
+// The client verbs of mesonctl against `mesonctl operator` on the real control plane, both ways
+// a cluster user reaches it: the operator's REST API (--rest-listen, the same API and UI as the
+// standalone server) and KUBECONFIG (the resources themselves). Step Pods run on KWOK nodes.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli } from '../../src/cli/cli.ts';
+import { freePorts } from '../cluster/health.ts';
+import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
+import { waitFor } from '../cluster/wait.ts';
+import {
+  applyRbac,
+  installCrdsServed,
+  OPERATOR_NAMESPACE,
+  type OperatorProcess,
+  readyz,
+  spawnOperator,
+  userKubeconfig,
+} from './helpers.ts';
+
+const ns = useNamespace('client');
+const TOKEN = 'operator-client-e2e-token';
+let dir = '';
+let kubeconfig = '';
+const operators: OperatorProcess[] = [];
+
+beforeAll(async () => {
+  await installCrdsServed();
+  await applyRbac();
+  kubeconfig = userKubeconfig().path;
+  dir = mkdtempSync(join(tmpdir(), 'meson-client-e2e-'));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+afterEach(async () => {
+  for (const o of operators.splice(0)) {
+    o.child.kill('SIGKILL');
+    await o.exited;
+  }
+  await testKubeConfig()
+    .makeApiClient(CoordinationV1Api)
+    .deleteNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE })
+    .catch(() => {});
+});
+
+async function operator(exitCode?: number): Promise<{ op: OperatorProcess; rest: string }> {
+  const [port] = await freePorts(1);
+  const op = await spawnOperator(
+    'client-e2e',
+    kubeconfig,
+    [
+      `--namespace=${ns.name}`,
+      `--state-namespace=${OPERATOR_NAMESPACE}`,
+      '--pod-annotation=kwok.meson.dev/duration=1s',
+      ...(exitCode !== undefined ? [`--pod-annotation=kwok.meson.dev/exit-code=${exitCode}`] : []),
+      `--rest-listen=127.0.0.1:${port}`,
+    ],
+    { MESON_API_TOKEN: TOKEN },
+  );
+  operators.push(op);
+  await waitFor(
+    'the operator to lead and reconcile',
+    async () => ((await readyz(op)).body.informers === 'synced: reconciling' ? true : undefined),
+    { timeoutMs: 30_000, describe: () => op.stdout().slice(-2000) },
+  );
+  return { op, rest: `http://127.0.0.1:${port}` };
+}
+
+async function cli(args: string[], env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdin = new PassThrough();
+  stdin.end('');
+  const code = await runCli([...args, '-n', ns.name], {
+    stdout: (s) => void out.push(s),
+    stderr: (s) => void err.push(s),
+    stdin,
+    cwd: dir,
+    env,
+  });
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+const WORKFLOW = (name: string) => `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata:
+  name: ${name}
+spec:
+  parameters:
+    - { name: who, type: string, value: world }
+  definition:
+    sequence:
+      - step: { name: prepare, container: { image: busybox, command: [sh, -c, "echo \${who}"] } }
+      - foreach:
+          items: range(3)
+          as: i
+          do: { step: { name: work, container: { image: busybox, command: [sh, -c, "echo \${i}"] } } }
+`;
+
+describe('mesonctl client verbs against the operator', () => {
+  it('through its REST API: submit --watch to Succeeded, get runs, get run, restart --step', async () => {
+    const { rest } = await operator();
+    const env = { MESON_SERVER: rest, MESON_API_TOKEN: TOKEN };
+    writeFileSync(join(dir, 'rest.yaml'), WORKFLOW('via-rest'));
+    const submit = await cli(['submit', 'rest.yaml', '--watch', '-p', 'who=rest'], env);
+    expect(submit.code, submit.err + submit.out).toBe(0);
+    expect(submit.out).toMatch(/Phase: +Succeeded/);
+    expect(submit.out).toMatch(/✔ work\[2\] +Succeeded/);
+    const list = JSON.parse((await cli(['get', 'runs', '-o', 'json'], env)).out).items;
+    expect(list).toHaveLength(1);
+    const name = list[0].metadata.name as string;
+    const tree = await cli(['get', 'run', name], env);
+    expect(tree.out).toMatch(/✔ prepare +Succeeded/);
+    // restart from a step: prepare is reused, the foreach runs again
+    const again = await cli(['restart', name, '--step', 'work', '--watch'], env);
+    expect(again.code, again.err + again.out).toBe(0);
+    const newest = JSON.parse((await cli(['get', 'runs', '-o', 'json'], env)).out).items[0];
+    const steps = JSON.parse((await cli(['get', 'run', newest.metadata.name, '-o', 'json'], env)).out).status
+      .steps as { id: string; message?: string }[];
+    expect(steps.find((s) => s.id === 'prepare')?.message).toBe(`reused from run ${name}`);
+    // the web UI is served too, behind the same token for its data
+    const ui = await fetch(`${rest}/`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('<html');
+    expect((await fetch(`${rest}/api/v1/namespaces/${ns.name}/runs`)).status).toBe(401);
+  }, 120_000);
+
+  it('through KUBECONFIG: submit --watch to Succeeded, get run from the shards, stop answers 409 once ended', async () => {
+    await operator();
+    const env = { MESON_CLIENT: 'kube', KUBECONFIG: inject('kubeconfigPath') };
+    writeFileSync(join(dir, 'kube.yaml'), WORKFLOW('via-kube'));
+    const submit = await cli(['submit', 'kube.yaml', '--watch'], env);
+    expect(submit.code, submit.err + submit.out).toBe(0);
+    expect(submit.out).toMatch(/Phase: +Succeeded/);
+    const runs = JSON.parse((await cli(['get', 'runs', '-o', 'json'], env)).out).items;
+    expect(runs).toHaveLength(1);
+    const tree = await cli(['get', 'run', runs[0].metadata.name], env);
+    expect(tree.out).toMatch(/✔ work\[1\] +Succeeded/);
+    const stop = await cli(['stop', runs[0].metadata.name], env);
+    expect(stop.code).toBe(1);
+    expect(stop.err).toMatch(/API_CONFLICT/);
+  }, 120_000);
+
+  it('a failing step fails submit --watch with exit 1, through KUBECONFIG', async () => {
+    await operator(3);
+    const env = { MESON_CLIENT: 'kube', KUBECONFIG: inject('kubeconfigPath') };
+    writeFileSync(join(dir, 'fail.yaml'), WORKFLOW('fails'));
+    const submit = await cli(['submit', 'fail.yaml', '--watch'], env);
+    expect(submit.code, submit.err + submit.out).toBe(1);
+    expect(submit.out, submit.err).toMatch(/Phase: +Failed/);
+  }, 120_000);
+});
