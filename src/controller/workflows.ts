@@ -28,6 +28,7 @@ import {
   type StoreReads,
   updateStatusRetrying,
 } from '../store/port.ts';
+import type { AsyncStore } from '../store/port.ts';
 import type { ResourceObject, Store, Stored, StoreError } from '../store/types.ts';
 import {
   type AnnouncedArtifact,
@@ -181,11 +182,11 @@ interface CronEntry {
 export interface WorkflowServicesDeps {
   store: ServicesStore;
   /**
-   * Where webhook deliveries are persisted (src/notify/queue.ts, on the synchronous port).
-   * Absent (the operator, for now): notifications are not sent, and a workflow that asks for
-   * them gets a warning in the log.
+   * Where webhook deliveries are persisted (src/notify/queue.ts): the SQLite store standalone,
+   * the Kubernetes store (state ConfigMaps) in the operator. Absent: notifications are not
+   * sent, and a workflow that asks for them gets a warning in the log.
    */
-  notifyStore?: Store;
+  notifyStore?: Store | AsyncStore;
   now?: () => number;
   logger: Logger;
   /**

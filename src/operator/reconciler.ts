@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Controller, type Logger, type RunHooks } from '../controller/controller.ts';
-import { WorkflowServices } from '../controller/workflows.ts';
+import { WorkflowServices, type WorkflowServicesDeps } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
 import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
@@ -28,6 +28,8 @@ export interface ReconcilerConfig {
   now?: () => number;
   /** This replica's name in the Events it records (default meson-operator). */
   identity?: string;
+  /** Webhook notifications: the allow-list of private targets and the pending bound. */
+  webhook?: WorkflowServicesDeps['webhook'];
 }
 
 export interface Reconciler {
@@ -71,7 +73,14 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     await store.close();
     throw err;
   }
-  const services = new WorkflowServices({ store, now, logger });
+  // webhook deliveries are state ConfigMaps, resumed by the next leader (src/notify/queue.ts)
+  const services = new WorkflowServices({
+    store,
+    notifyStore: store,
+    now,
+    logger,
+    ...(cfg.webhook ? { webhook: cfg.webhook } : {}),
+  });
   const events = new RunEvents({ kc: cfg.kc, logger, now, instance: cfg.identity ?? EVENT_COMPONENT });
   const hooks: RunHooks = {
     admit: (run, running, write) => services.admit(run, running, write),

@@ -2,6 +2,8 @@
 // a cluster user reaches it: the operator's REST API (--rest-listen, the same API and UI as the
 // standalone server) and KUBECONFIG (the resources themselves). Step Pods run on KWOK nodes.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -47,7 +49,10 @@ afterEach(async () => {
     .catch(() => {});
 });
 
-async function operator(exitCode?: number): Promise<{ op: OperatorProcess; rest: string }> {
+async function operator(
+  exitCode?: number,
+  extra: string[] = [],
+): Promise<{ op: OperatorProcess; rest: string }> {
   const [port] = await freePorts(1);
   const op = await spawnOperator(
     'client-e2e',
@@ -58,6 +63,7 @@ async function operator(exitCode?: number): Promise<{ op: OperatorProcess; rest:
       '--pod-annotation=kwok.meson.dev/duration=1s',
       ...(exitCode !== undefined ? [`--pod-annotation=kwok.meson.dev/exit-code=${exitCode}`] : []),
       `--rest-listen=127.0.0.1:${port}`,
+      ...extra,
     ],
     { MESON_API_TOKEN: TOKEN },
   );
@@ -152,5 +158,39 @@ describe('mesonctl client verbs against the operator', () => {
     const submit = await cli(['submit', 'fail.yaml', '--watch'], env);
     expect(submit.code, submit.err + submit.out).toBe(1);
     expect(submit.out, submit.err).toMatch(/Phase: +Failed/);
+  }, 120_000);
+
+  it("sends a workflow's webhook notification when its run succeeds (delivery kept in the cluster)", async () => {
+    const got: { event?: string; run?: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        got.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const port = (receiver.address() as AddressInfo).port;
+    try {
+      // loopback is refused by default: this operator allows it for the test's receiver
+      await operator(undefined, ['--notify-allow=127.0.0.1/32']);
+      const env = { MESON_CLIENT: 'kube', KUBECONFIG: inject('kubeconfigPath') };
+      const wf = WORKFLOW('notifies').replace(
+        'spec:\n',
+        `spec:\n  notifications:\n    - on: [success]\n      webhook: { url: "http://127.0.0.1:${port}/hook" }\n`,
+      );
+      writeFileSync(join(dir, 'notify.yaml'), wf);
+      const submit = await cli(['submit', 'notify.yaml', '--watch'], env);
+      expect(submit.code, submit.err + submit.out).toBe(0);
+      await waitFor('the notification', async () => (got.length > 0 ? true : undefined), {
+        timeoutMs: 20_000,
+      });
+      expect(JSON.stringify(got[0])).toContain('notifies');
+    } finally {
+      receiver.close();
+    }
   }, 120_000);
 });

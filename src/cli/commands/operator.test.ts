@@ -46,6 +46,7 @@ describe('mesonctl operator flags', () => {
       },
       stateNamespace: 'meson-system',
       podAnnotations: {},
+      notify: { allow: { cidrs: [], hosts: new Set() }, maxPending: 1000 },
     });
   });
 
@@ -73,6 +74,9 @@ describe('mesonctl operator flags', () => {
         '--executor-image=registry.example/exec:1',
         '--pod-annotation=example.com/team=ml',
         '--pod-annotation=note=a=b',
+        '--notify-allow=10.0.0.0/8,hooks.internal',
+        '--rest-listen=127.0.0.1:18081',
+        '--allowed-host=meson.example',
       ],
       {},
       '/here',
@@ -100,7 +104,18 @@ describe('mesonctl operator flags', () => {
       stateNamespace: 'meson-state',
       executorImage: 'registry.example/exec:1',
       podAnnotations: { 'example.com/team': 'ml', note: 'a=b' },
+      notify: { allow: expect.objectContaining({ hosts: new Set(['hooks.internal']) }), maxPending: 1000 },
+      rest: { host: '127.0.0.1', port: 18081, allowedHosts: ['meson.example'] },
     });
+    expect(f !== 'help' && f.notify.allow.cidrs).toHaveLength(1);
+    // beyond loopback the REST API needs a token, or an explicit --insecure-no-auth
+    expect(() => parseOperatorArgs(['--rest-listen=0.0.0.0:8081'], {}, '/here')).toThrow(
+      /refusing to serve the REST API beyond loopback without MESON_API_TOKEN/,
+    );
+    expect(parseOperatorArgs(['--rest-listen=:8081'], { MESON_API_TOKEN: 't' }, '/here')).toMatchObject({
+      rest: { host: '0.0.0.0', port: 8081, token: 't', allowedHosts: 'any' },
+    });
+    expect(() => parseOperatorArgs(['--notify-allow=999.1.1.1/99'], {}, '/here')).toThrow(/--notify-allow/);
     const env = parseOperatorArgs(
       [],
       {

@@ -8,6 +8,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
 import {
@@ -21,7 +22,7 @@ import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
-import { isLoopbackHost } from './server.ts';
+import { isLoopbackHost, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
        mesonctl operator webhook-config --ca-bundle FILE (--url URL | --service NS/NAME[:PORT]) [--namespace NS]...
@@ -56,6 +57,8 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
                               token is MESON_API_TOKEN, required beyond loopback unless
                               --insecure-no-auth (MESON_ALLOW_NO_AUTH=1)
   --allowed-host NAME         a Host the REST API answers to (repeatable; MESON_ALLOWED_HOSTS)
+  --notify-allow LIST         private targets webhook notifications may reach (mesonctl server's
+                              --webhook-allow; MESON_WEBHOOK_ALLOW; default none; docs/security.md)
 
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
@@ -128,6 +131,8 @@ export interface OperatorFlags {
   stateNamespace: string;
   executorImage?: string;
   podAnnotations: Record<string, string>;
+  /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
+  notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
 }
@@ -184,7 +189,17 @@ export function parseOperatorArgs(
   const executorImage = v['executor-image'] ?? (env.MESON_EXECUTOR_IMAGE || undefined);
   if (executorImage !== undefined && !/^[^\s]{1,512}$/.test(executorImage))
     throw new UsageError(`--executor-image: expected an image reference, got "${executorImage}"`);
+  let notify: OperatorFlags['notify'];
+  try {
+    notify = webhookOptions(
+      { 'webhook-allow': v['notify-allow'] } as Parameters<typeof webhookOptions>[0],
+      env,
+    );
+  } catch (err) {
+    throw new UsageError(`--notify-allow: ${(err as Error).message}`, { cause: err });
+  }
   const flags: OperatorFlags = {
+    notify,
     namespaces: [...new Set(namespaces)],
     api: parseListen(v['api-listen'] ?? env.MESON_API_LISTEN ?? '0.0.0.0:8080', '--api-listen'),
     stateNamespace,
@@ -265,6 +280,7 @@ function parseOperatorOptions(args: string[]) {
       'executor-image': { type: 'string' },
       'pod-annotation': { type: 'string', multiple: true },
       'rest-listen': { type: 'string' },
+      'notify-allow': { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -393,6 +409,7 @@ export const operatorCommand: Command = async (args, io) => {
       logger,
       reconcile: {
         stateNamespace: flags.stateNamespace,
+        webhook: flags.notify,
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
