@@ -96,7 +96,7 @@ describe('charts/meson without a cluster', () => {
       expect(find(objects, 'ValidatingWebhookConfiguration')).toEqual(want);
       // with cert-manager: no Secret from the chart, the CA injected from the Certificate
       const cm = await template('meson', 'meson-system', [...set, 'webhook.certManager.enabled=true']);
-      expect(cm.some((o) => o.kind === 'Secret')).toBe(false);
+      expect(cm.some((o) => o.kind === 'Secret' && o.metadata.name.endsWith('-webhook-tls'))).toBe(false);
       find(cm, 'Certificate', 'meson-operator-webhook');
       expect(find(cm, 'ValidatingWebhookConfiguration')).toEqual(webhookConfiguration({ namespaces }));
     }
@@ -117,7 +117,15 @@ describe('charts/meson without a cluster', () => {
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     const [cmd, ...args] = pod.containers[0]!.args;
     expect(cmd).toBe('operator');
-    const flags = parseOperatorArgs(args, {}, '/');
+    // the token comes from the chart's Secret (env MESON_API_TOKEN), as the Deployment says
+    const env = pod.containers[0]! as unknown as {
+      env: { name: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+    };
+    expect(env.env.find((e) => e.name === 'MESON_API_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe(
+      'meson-operator-api-token',
+    );
+    find(objects, 'Secret', 'meson-operator-api-token');
+    const flags = parseOperatorArgs(args, { MESON_API_TOKEN: 'from-the-secret' }, '/');
     if (flags === 'help') throw new Error('help');
     expect(flags.namespaces).toEqual(['a', 'b']);
     // the Lease the Role lets it update is the one it elects on
@@ -131,6 +139,11 @@ describe('charts/meson without a cluster', () => {
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
     expect(ports.http).toBe(flags.api.port);
+    expect(ports.rest).toBe(flags.rest!.port);
+    const svc = find(objects, 'Service', 'meson-operator') as K8sObject & {
+      spec: { ports: { name: string }[] };
+    };
+    expect(svc.spec.ports.map((p) => p.name)).toContain('rest');
   });
 
   it('refuses values that would break the install, naming the value', async () => {
@@ -209,6 +222,7 @@ describe('charts/meson on the test control plane', () => {
         'Role',
         'RoleBinding',
         'RoleBinding',
+        'Secret',
         'Secret',
         'Service',
         'Service',
@@ -309,7 +323,7 @@ describe('charts/meson on the test control plane', () => {
       .makeApiClient(AppsV1Api)
       .readNamespacedDeployment({ name: `${release}-operator`, namespace: ns });
     const args = deploy.spec!.template.spec!.containers[0]!.args!.filter((a) => !a.startsWith('--webhook-'));
-    const flags = parseOperatorArgs(args.slice(1), { POD_NAMESPACE: ns }, '/');
+    const flags = parseOperatorArgs(args.slice(1), { POD_NAMESPACE: ns, MESON_API_TOKEN: 'x' }, '/');
     if (flags === 'help') throw new Error('help');
     const identity = `helm-test_${release}`;
     const op = await startOperator({
