@@ -209,7 +209,7 @@ describe('workflow services', () => {
     const [q1, q2] = ['q1', 'q2'].map((n) => s.store.get<WorkflowRun>('WorkflowRun', 'default', n)!);
     // same creation time: the name breaks the tie, so q1 goes first
     expect(Date.parse(q2!.status!.startTime!)).toBeGreaterThanOrEqual(Date.parse(q1!.status!.endTime!));
-  });
+  }, 60_000); // two real 1.5 s steps one after the other, plus process start-up, on a loaded machine
 
   it('posts webhook notifications on start and success', async () => {
     const calls: { url: string; body: Record<string, unknown> }[] = [];
