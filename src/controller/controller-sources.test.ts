@@ -25,7 +25,7 @@ afterEach(() => {
 class FakeMesos implements OfferSource {
   readonly source = 'mesos' as const;
   readonly hostname = 'mesos';
-  hosts: { name: string; attributes?: Record<string, string> }[] = [];
+  hosts: { name: string; attributes?: Record<string, string>; taints?: Offer['taints'] }[] = [];
   private gen = 0;
   offers(): Offer[] {
     this.gen++;
@@ -36,6 +36,7 @@ class FakeMesos implements OfferSource {
       agentId: `agent-${h.name}`,
       resources: { cpuMillis: 4000, memoryBytes: 8 * GiB, diskBytes: 10 * GiB, gpus: 0 },
       attributes: { ...h.attributes, 'meson.dev/source': 'mesos' },
+      ...(h.taints ? { taints: h.taints } : {}),
     }));
   }
   hold(_id: string, _req: ResourceRequest): void {}
@@ -44,7 +45,7 @@ class FakeMesos implements OfferSource {
 
 /** Runs every attempt at once: running, then Succeeded (or Failed when killed). */
 class FakeLauncher implements Launcher {
-  launched: { instance: string; node?: string }[] = [];
+  launched: { instance: string; node?: string; tolerations?: LaunchRequest['tolerations'] }[] = [];
   private n = 0;
   private readonly onUpdate: (u: AttemptUpdate) => void;
   constructor(onUpdate: (u: AttemptUpdate) => void) {
@@ -60,7 +61,11 @@ class FakeLauncher implements Launcher {
       instance: req.instance,
       attempt: req.attempt,
     };
-    this.launched.push({ instance: req.instance, ...(record.node ? { node: record.node } : {}) });
+    this.launched.push({
+      instance: req.instance,
+      ...(record.node ? { node: record.node } : {}),
+      ...(req.tolerations ? { tolerations: req.tolerations } : {}),
+    });
     const status = { launchId: record.launchId, pid: 0, milestones: {} };
     setImmediate(() => {
       this.onUpdate({ type: 'running', key, status: { ...status, phase: 'Running' } });
@@ -189,6 +194,55 @@ describe('controller hooks for other offer sources', () => {
     expect(st.there?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-1' });
     expect(st.rack?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-1' });
     expect(fake.launched.map((l) => l.instance)).toEqual(['there', 'rack']);
+  });
+
+  it('places by required node affinity and tolerations, and hands the tolerations to the launch (its Pod)', async () => {
+    const { s, fake, mesos } = setup(0);
+    mesos.hosts = [
+      { name: 'agent-1', attributes: { rack: 'r1' } },
+      { name: 'agent-2', attributes: { rack: 'r2' } },
+      {
+        name: 'gpu-1',
+        attributes: { rack: 'r3' },
+        taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }],
+      },
+    ];
+    const affinity = (values: string[]) => ({
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'rack', operator: 'In' as const, values }] }],
+      },
+    });
+    addWorkflow(s, 'placed', {
+      sequence: [
+        { step: { name: 'r2', shell: { script: 'true' }, constraints: { nodeAffinity: affinity(['r2']) } } },
+        {
+          step: {
+            name: 'gpu',
+            shell: { script: 'true' },
+            constraints: {
+              nodeAffinity: affinity(['r3']),
+              tolerations: [{ key: 'gpu', operator: 'Equal', value: 'true', effect: 'NoSchedule' }],
+            },
+          },
+        },
+      ],
+    });
+    const run = startRun(s, 'placed');
+    const done = await finished(s, run.metadata.name);
+    const st = steps(s, run.metadata.name);
+    expect(done.status?.phase, JSON.stringify(st)).toBe('Succeeded');
+    expect(st.r2?.placement).toEqual({ source: 'mesos', node: 'mesos/agent-2' });
+    expect(st.gpu?.placement).toEqual({ source: 'mesos', node: 'mesos/gpu-1' });
+    expect(fake.launched.find((l) => l.instance === 'gpu')?.tolerations).toEqual([
+      { key: 'gpu', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
+    ]);
+    // without the toleration the tainted host is refused, and the reason says so
+    addWorkflow(s, 'untolerated', {
+      step: { name: 'a', shell: { script: 'true' }, constraints: { nodeAffinity: affinity(['r3']) } },
+    });
+    const stuck = startRun(s, 'untolerated');
+    const why = await until(() => s.controller.whyQueued('default', stuck.metadata.name)[0], 'a reason');
+    expect(why.reasons.join('; ')).toMatch(/taint|affinity/);
   });
 
   it('keeps a step whose constraints no offer meets queued, saying which constraint', async () => {

@@ -864,6 +864,10 @@ export class Controller {
           step: toExecutorStep(a.step),
           queuedAt: this.now(),
           ...(active.uid ? { runUid: active.uid } : {}),
+          // its Pod carries them, so a NoExecute taint it tolerates does not evict it
+          ...(a.step.constraints?.tolerations?.length
+            ? { tolerations: a.step.constraints.tolerations.map((t) => ({ ...t })) }
+            : {}),
         };
         const entry: TaskEntry = {
           id,
@@ -1030,6 +1034,9 @@ export class Controller {
     if (c.nodeSelector && Object.keys(c.nodeSelector).length > 0) out.nodeSelector = c.nodeSelector;
     const attrs = Object.entries(c.attributes ?? {});
     if (attrs.length > 0) out.attributes = attrs.map(([key, v]) => ({ key, operator: 'In', values: [v] }));
+    const terms = c.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+    if (terms) out.nodeAffinity = terms.map((t) => t.matchExpressions.map((e) => ({ ...e })));
+    if (c.tolerations && c.tolerations.length > 0) out.tolerations = c.tolerations.map((t) => ({ ...t }));
     if (c.uniqueHost) out.uniqueHost = true;
     return Object.keys(out).length > 0 ? out : undefined;
   }

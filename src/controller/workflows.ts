@@ -22,13 +22,13 @@ import {
   WebhookQueue,
   type WebhookQueueDeps,
 } from '../notify/index.ts';
+import type { AsyncStore } from '../store/port.ts';
 import {
   type ControllerStore,
   type ControllerWriteBatch,
   type StoreReads,
   updateStatusRetrying,
 } from '../store/port.ts';
-import type { AsyncStore } from '../store/port.ts';
 import type { ResourceObject, Store, Stored, StoreError } from '../store/types.ts';
 import {
   type AnnouncedArtifact,

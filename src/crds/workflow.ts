@@ -122,9 +122,36 @@ export const ResourcesSchema = z.strictObject({
 });
 export type Resources = z.infer<typeof ResourcesSchema>;
 
+const TolerationSchema = z
+  .strictObject({
+    key: z.string().max(317).optional(),
+    operator: z.enum(['Equal', 'Exists']).optional(),
+    value: z.string().max(63).optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  })
+  .describe('A Kubernetes toleration: a taint the step accepts (also set on its Pod).');
+
+const NodeSelectorRequirementSchema = z.strictObject({
+  key: z.string().min(1).max(317),
+  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']),
+  values: z.array(z.string().max(63)).max(64).optional(),
+});
+
+const NodeAffinitySchema = z
+  .strictObject({
+    requiredDuringSchedulingIgnoredDuringExecution: z.strictObject({
+      nodeSelectorTerms: z
+        .array(z.strictObject({ matchExpressions: z.array(NodeSelectorRequirementSchema).max(32) }))
+        .max(16),
+    }),
+  })
+  .describe("Kubernetes required node affinity: a host must satisfy every expression of one term.");
+
 export const ConstraintsSchema = z.strictObject({
   nodeSelector: StringMapSchema.optional().describe('Node labels that must match.'),
   attributes: StringMapSchema.optional().describe('Offer attributes that must match (Mesos style).'),
+  nodeAffinity: NodeAffinitySchema.optional(),
+  tolerations: z.array(TolerationSchema).max(32).optional().describe('Taints the step tolerates.'),
   uniqueHost: z.boolean().optional().describe('At most one instance of this step per host.'),
 });
 
