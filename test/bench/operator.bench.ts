@@ -1,0 +1,207 @@
+/**
+ * Operator at scale (`npm run bench operator`). Starts its own control plane (etcd,
+ * kube-apiserver, kube-controller-manager, kube-scheduler, kwok; a temp dir and free ports, so
+ * it never touches a test cluster), makes KWOK nodes, then measures in one run:
+ *
+ * - raw_create_pods_per_s: a plain @kubernetes/client-node client creating PODS pods with
+ *   spec.nodeName set, CONCURRENCY requests in flight, no client-side QPS limit;
+ * - kube_scheduler_pods_per_s: the same pods without nodeName, from the first create until a
+ *   watch has seen every pod bound by kube-scheduler (qps 500, burst 1000);
+ * - for each phase, the API server's write requests (from its /metrics).
+ *
+ * Pods run forever under kwok (one status patch each), so completions do not add load.
+ * Between phases the namespace is deleted and its deletion awaited.
+ *
+ * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
+ * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
+ * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
+ */
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { startCluster } from '../cluster/index.ts';
+import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
+import { waitFor } from '../cluster/wait.ts';
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const NODES = envInt('OPERATOR_BENCH_NODES', 1000);
+const PODS = envInt('OPERATOR_BENCH_PODS', 10_000);
+const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
+const log = (m: string): void => {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
+};
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function benchPod(i: number, nodeName: string | undefined): V1Pod {
+  return {
+    metadata: {
+      name: `p-${i}`,
+      labels: { 'meson.dev/bench': 'true' },
+      annotations: { 'kwok.meson.dev/run-forever': 'true' },
+    },
+    spec: {
+      ...(nodeName ? { nodeName } : {}),
+      restartPolicy: 'Never',
+      containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
+    },
+  };
+}
+
+/** Creates `count` pods with `concurrency` requests in flight; returns first/last times (ms). */
+async function createPods(
+  core: CoreV1Api,
+  namespace: string,
+  count: number,
+  nodeOf: (i: number) => string | undefined,
+): Promise<{ firstMs: number; lastMs: number }> {
+  let next = 0;
+  const firstMs = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await core.createNamespacedPod({ namespace, body: benchPod(i, nodeOf(i)) });
+          break;
+        } catch (error) {
+          const code = (error as { code?: number }).code;
+          if (code === 409) break; // created by a retried request
+          if (attempt < 5 && (code === 429 || (code ?? 0) >= 500 || code === undefined)) continue;
+          throw error;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return { firstMs, lastMs: performance.now() };
+}
+
+async function freshNamespace(core: CoreV1Api, name: string): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name } } });
+}
+
+/** Deletes the namespace's pods at once (no grace: kwok has no kubelet to wait for) and the namespace. */
+async function deleteNamespace(core: CoreV1Api, name: string): Promise<number> {
+  const t = performance.now();
+  await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 });
+  await core.deleteNamespace({ name });
+  await waitFor(
+    `namespace ${name} deleted`,
+    async () => {
+      try {
+        await core.readNamespace({ name });
+        return undefined;
+      } catch (error) {
+        if ((error as { code?: number }).code === 404) return true;
+        throw error;
+      }
+    },
+    { timeoutMs: 900_000, intervalMs: 1_000 },
+  );
+  return performance.now() - t;
+}
+
+interface PhaseResult {
+  podsPerS: number;
+  seconds: number;
+  writes: number;
+  otherWrites: number;
+}
+
+async function phase(
+  kc: KubeConfig,
+  name: string,
+  nodeOf: (i: number) => string | undefined,
+): Promise<PhaseResult> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const namespace = `bench-${name}`;
+  await freshNamespace(core, namespace);
+  const watch = await watchPodsBound(kc, { namespace, expected: PODS, timeoutMs: 1_800_000 });
+  const writes = await apiserverWrites(kc, (s) => !isControlPlaneWrite(s));
+  const progress = setInterval(() => log(`  ${name}: ${watch.bound()} of ${PODS} pods bound`), 10_000);
+  try {
+    const { firstMs, lastMs } = await createPods(core, namespace, PODS, nodeOf);
+    log(`  ${name}: ${PODS} creates answered in ${round((lastMs - firstMs) / 1000, 2)} s`);
+    await watch.done;
+    const boundMs = performance.now();
+    const delta = await writes.stop();
+    const seconds = (boundMs - firstMs) / 1000;
+    log(
+      `  ${name}: all bound after ${round(seconds, 2)} s; writes ${delta.counted} (control plane: ${delta.total - delta.counted})`,
+    );
+    for (const s of delta.series.slice(0, 6)) {
+      log(
+        `    ${s.verb} ${s.group || 'core'}/${s.resource}${s.subresource ? `/${s.subresource}` : ''}: ${s.count}`,
+      );
+    }
+    return {
+      podsPerS: PODS / seconds,
+      seconds,
+      writes: delta.counted,
+      otherWrites: delta.total - delta.counted,
+    };
+  } finally {
+    clearInterval(progress);
+    watch.stop();
+    const ms = await deleteNamespace(core, namespace);
+    log(`  ${name}: namespace deleted in ${round(ms / 1000, 1)} s`);
+  }
+}
+
+async function main(): Promise<void> {
+  const load = [loadavg()[0] ?? 0];
+  log(
+    `operator bench: ${NODES} nodes, ${PODS} pods, ${CONCURRENCY} requests in flight (load ${round(load[0] ?? 0, 2)})`,
+  );
+  const started = performance.now();
+  const cluster = await startCluster({
+    nodes: NODES,
+    cpu: 32,
+    memory: '128Gi',
+    pods: 110,
+    scheduler: true,
+    dir: process.env.OPERATOR_BENCH_DIR || undefined,
+    log: (m) => log(`cluster: ${m}`),
+  });
+  try {
+    log(`cluster with ${NODES} Ready nodes in ${round((performance.now() - started) / 1000, 1)} s`);
+    const kc = cluster.kubeConfig();
+    const nodeName = (i: number): string => `kwok-node-${i % NODES}`;
+
+    log('raw: pods created with spec.nodeName');
+    const raw = await phase(kc, 'raw', nodeName);
+    load.push(loadavg()[0] ?? 0);
+
+    log('kube-scheduler: pods created without nodeName, bound by kube-scheduler');
+    const sched = await phase(kc, 'sched', () => undefined);
+    load.push(loadavg()[0] ?? 0);
+
+    const result = {
+      bench: 'operator',
+      nodes: NODES,
+      pods: PODS,
+      client_concurrency: CONCURRENCY,
+      raw_create_pods_per_s: round(raw.podsPerS),
+      raw_create_s: round(raw.seconds, 2),
+      raw_apiserver_writes: raw.writes,
+      kube_scheduler_pods_per_s: round(sched.podsPerS),
+      kube_scheduler_s: round(sched.seconds, 2),
+      kube_scheduler_apiserver_writes: sched.writes,
+      kube_scheduler_control_plane_writes: sched.otherWrites,
+      load_avg_1m: load.map((l) => round(l, 2)),
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+await main();
