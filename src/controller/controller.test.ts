@@ -8,8 +8,10 @@ import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
 import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
+import type { ControllerStore, ControllerWriteBatch } from '../store/port.ts';
 import { SqliteStore } from '../store/sqlite.ts';
-import type { Stored } from '../store/types.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
+import { type Stored, StoreError } from '../store/types.ts';
 import { Controller, type ControllerDeps, RUN_QUARANTINED } from './controller.ts';
 import { ensureVersion } from './workflows.ts';
 
@@ -51,12 +53,86 @@ vi.mock('../engine/index.ts', async (importOriginal) => {
   };
 });
 
+/**
+ * The SQLite port with a hook on every commit: each one is held `delayMs` longer, and a write of
+ * step instances of a run whose name starts with `failRun` is refused (as a store refuses an
+ * object too large, or a forbidden write). Counts the commits of reconcile passes in flight.
+ */
+class HookedStore implements ControllerStore {
+  inFlight = 0;
+  maxInFlight = 0;
+  passes = 0;
+  refused = 0;
+  private readonly inner: SqliteAsyncStore;
+  readonly atomic: boolean;
+  private readonly hook: { delayMs?: number; failRun?: string };
+  constructor(inner: SqliteAsyncStore, atomic: boolean, hook: { delayMs?: number; failRun?: string }) {
+    this.inner = inner;
+    this.atomic = atomic;
+    this.hook = hook;
+  }
+  get: ControllerStore['get'] = (...a) => this.inner.get(...a);
+  list: ControllerStore['list'] = (...a) => this.inner.list(...a);
+  watch: ControllerStore['watch'] = (...a) => this.inner.watch(...a);
+  getLive: ControllerStore['getLive'] = (...a) => this.inner.getLive(...a);
+  getStepInstances: ControllerStore['getStepInstances'] = (...a) => this.inner.getStepInstances(...a);
+  getStepInstance: ControllerStore['getStepInstance'] = (...a) => this.inner.getStepInstance(...a);
+  countStepInstances: ControllerStore['countStepInstances'] = (...a) => this.inner.countStepInstances(...a);
+  listTasks: ControllerStore['listTasks'] = (...a) => this.inner.listTasks(...a);
+  getState: ControllerStore['getState'] = (...a) => this.inner.getState(...a);
+
+  async transaction<R>(fn: (w: ControllerWriteBatch) => R): Promise<R> {
+    let pass = false;
+    const { failRun } = this.hook;
+    const p = this.inner.transaction((w) => {
+      const hooked: ControllerWriteBatch = {
+        ...w,
+        create: (k, o) => w.create(k, o),
+        update: (k, o) => w.update(k, o),
+        updateStatus: (k, o) => {
+          if (k === 'WorkflowRun') pass = true;
+          return w.updateStatus(k, o);
+        },
+        delete: (k, ns, n) => w.delete(k, ns, n),
+        putStepInstances: (records) => {
+          pass = true;
+          if (failRun && records.some((r) => r.run.startsWith(failRun))) {
+            this.refused++;
+            throw new StoreError('STORE_TOO_LARGE', `injected: the step instances of ${records[0]?.run}`);
+          }
+          w.putStepInstances(records);
+        },
+        deleteStepInstances: (ns, run) => w.deleteStepInstances(ns, run),
+        putTasks: (records) => w.putTasks(records),
+        deleteTask: (ns, run, i) => w.deleteTask(ns, run, i),
+        setState: (k, v) => w.setState(k, v),
+      };
+      return fn(hooked);
+    });
+    if (pass) {
+      this.passes++;
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    }
+    try {
+      if (this.hook.delayMs) await new Promise((r) => setTimeout(r, this.hook.delayMs));
+      return await p;
+    } finally {
+      if (pass) this.inFlight--;
+    }
+  }
+}
+
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function harness(dir?: string, runLimits?: Partial<RunLimits>, stepLimits?: ControllerDeps['stepLimits']) {
+function harness(
+  dir?: string,
+  runLimits?: Partial<RunLimits>,
+  stepLimits?: ControllerDeps['stepLimits'],
+  opts: { wrap?: (s: SqliteAsyncStore) => ControllerStore; deps?: Partial<ControllerDeps> } = {},
+) {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'meson-ctl-'));
   if (!dir) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const store = new SqliteStore({ dir: join(root, 'db') });
@@ -69,8 +145,10 @@ function harness(dir?: string, runLimits?: Partial<RunLimits>, stepLimits?: Cont
     cwd: root,
     pollMs: 50,
   });
+  const port = new SqliteAsyncStore(store);
   controller = new Controller({
-    store,
+    ...opts.deps,
+    store: opts.wrap ? opts.wrap(port) : port,
     ...(runLimits ? { runLimits } : {}),
     ...(stepLimits ? { stepLimits } : {}),
     launcher,
@@ -174,6 +252,27 @@ describe('Controller', () => {
     expect(d2.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/nope/) });
     const d3 = await waitFor(store, r3.metadata.name);
     expect(d3.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/spec\.workflow/) });
+  });
+
+  it('fails a run that overrides an undeclared parameter or gives one twice, naming the field (no webhook checked it)', async () => {
+    const { store, controller } = harness();
+    addWorkflow(store, 'p', { step: { name: 'a', noop: {} } }, [{ name: 'who', value: 'x' }]);
+    controller.start();
+    const unknown = startRun(store, 'p', [{ name: 'whom', value: 'y' }]);
+    const twice = startRun(store, 'p', [
+      { name: 'who', value: 'a' },
+      { name: 'who', value: 'b' },
+    ]);
+    const ok = startRun(store, 'p', [{ name: 'who', value: 'z' }]);
+    const u = await waitFor(store, unknown.metadata.name);
+    expect(u.status?.phase).toBe('Failed');
+    expect(u.status?.message).toBe(
+      'spec.parameters.whom: unknown parameter "whom": workflow "p" version 1 declares who',
+    );
+    expect((await waitFor(store, twice.metadata.name)).status?.message).toBe(
+      'spec.parameters.who: parameter "who" is given twice',
+    );
+    expect((await waitFor(store, ok.metadata.name)).status?.phase).toBe('Succeeded');
   });
 
   it('runs a foreach of noops in-process', async () => {
@@ -735,4 +834,59 @@ describe('Controller: runs that would take the server down', () => {
     expect(done.status?.message).toMatch(/^RUN_LIMIT_(STEP_INSTANCES|ITERATIONS): /);
     expect(second.store.listTasks()).toEqual([]);
   }, 120_000);
+
+  it('runs one pass at a time on a slow store; what arrives during a commit waits for the next pass', async () => {
+    let hooked: HookedStore | undefined;
+    const { store, controller } = harness(undefined, undefined, undefined, {
+      wrap: (port) => {
+        hooked = new HookedStore(port, true, { delayMs: 40 });
+        return hooked;
+      },
+    });
+    addWorkflow(store, 'slow', {
+      sequence: [
+        { foreach: { items: 'range(8)', as: 'i', do: { step: { name: 'n', noop: {} } } } },
+        { foreach: { items: 'range(3)', as: 'j', do: { step: { name: 's', shell: { script: 'true' } } } } },
+      ],
+    });
+    controller.start();
+    const runs = [startRun(store, 'slow'), startRun(store, 'slow')];
+    for (const r of runs) expect((await waitFor(store, r.metadata.name)).status?.phase).toBe('Succeeded');
+    expect(hooked!.passes).toBeGreaterThan(3);
+    expect(hooked!.maxInFlight).toBe(1);
+  });
+
+  it.each([
+    ['an atomic store (one transaction, then run by run)', true],
+    ['a store without transactions (Kubernetes)', false],
+  ])('quarantines a run whose writes keep failing on %s; the other runs go on', async (_what, atomic) => {
+    let hooked: HookedStore | undefined;
+    const { store, controller } = harness(undefined, undefined, undefined, {
+      wrap: (port) => {
+        hooked = new HookedStore(port, atomic, { failRun: 'unwritable-' });
+        return hooked;
+      },
+      deps: { maxCommitFailures: 3, retryBackoff: { initialMs: 10, maxMs: 40 } },
+    });
+    addWorkflow(store, 'unwritable', { step: { name: 'a', shell: { script: 'sleep 0.2' } } });
+    addWorkflow(store, 'good', {
+      sequence: [
+        { step: { name: 'a', shell: { script: 'true' } } },
+        { step: { name: 'b', shell: { script: 'true' } } },
+      ],
+    });
+    controller.start();
+    const bad = startRun(store, 'unwritable');
+    const good = startRun(store, 'good');
+    const b = await waitFor(store, bad.metadata.name);
+    expect(b.status?.phase).toBe('Failed');
+    expect(b.status?.message).toMatch(
+      /^RUN_QUARANTINED: the controller could not save this run's state \(3 failed commits in a row\).*injected: the step instances/,
+    );
+    expect(b.status?.conditions?.[0]).toMatchObject({ type: 'Failed', reason: 'CommitFailed' });
+    expect(hooked!.refused).toBeGreaterThanOrEqual(3);
+    expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
+    // nothing of the quarantined run was launched: its writes never committed
+    expect(store.listTasks({ run: bad.metadata.name })).toEqual([]);
+  });
 });

@@ -38,7 +38,8 @@ import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
 import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../offer-adapter/types.ts';
 import { makeTask, Scheduler, type Task } from '../scheduler/index.ts';
-import type { ResourceObject, Store, Stored, TaskRecord } from '../store/types.ts';
+import { type ControllerStore, type ControllerWriteBatch, updateStatusRetrying } from '../store/port.ts';
+import type { ResourceObject, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
 import { TaskFeed } from './feed.ts';
@@ -49,6 +50,7 @@ import {
   PARENT_RUN_LABEL,
   verifiedChildAttempt,
 } from './names.ts';
+import { overrideIssues } from './run-check.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -62,8 +64,16 @@ export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() 
 /** Hooks through which the controller asks other modules (versions, triggers, notify) for decisions. */
 export interface RunHooks {
   /** Admission of a new run (concurrency). Default: start it. */
-  /** `running`: keys (`ns/name`) of the runs the controller is running, committed or not. */
-  admit?(run: Stored<WorkflowRun>, running: ReadonlySet<string>): 'start' | 'wait' | { reject: string };
+  /**
+   * `running`: keys (`ns/name`) of the runs the controller is running, committed or not.
+   * `write`: records writes (marking the run queued, stopping the runs it replaces) into the
+   * pass's transaction, committed with the run's own writes.
+   */
+  admit?(
+    run: Stored<WorkflowRun>,
+    running: ReadonlySet<string>,
+    write?: (fn: (w: ControllerWriteBatch) => void) => void,
+  ): 'start' | 'wait' | { reject: string };
   /** A run reached a terminal phase (notifications, admission of waiting runs). */
   runFinished?(run: Stored<WorkflowRun>): void;
   /** A run started. */
@@ -92,7 +102,12 @@ export interface OfferSource {
 }
 
 export interface ControllerDeps {
-  store: Store;
+  /**
+   * The store port (src/store/port.ts): SQLite through sqlite-async.ts standalone, the custom
+   * resources (kubernetes.ts) in the operator. Reads are cached; a pass's writes are one
+   * transaction, awaited before any side effect.
+   */
+  store: ControllerStore;
   /** Built by the caller with `onUpdate: (u) => controller.onAttemptUpdate(u)`. */
   launcher: Launcher;
   offers: OfferSource;
@@ -105,6 +120,13 @@ export interface ControllerDeps {
   runLimits?: Partial<RunLimits>;
   /** Limits on step outputs (executors/limits.ts), also applied to a subworkflow step's merged outputs. */
   stepLimits?: Partial<StepLimits>;
+  /**
+   * Failed commits of one run's writes in a row before the run is quarantined (marked Failed,
+   * reason CommitFailed, its attempts killed); the other runs go on. Default 5.
+   */
+  maxCommitFailures?: number;
+  /** Delay before the pass after a failed one: doubles from initialMs to maxMs (200 ms, 30 s). */
+  retryBackoff?: { initialMs: number; maxMs: number };
 }
 
 interface ActiveRun {
@@ -112,6 +134,8 @@ interface ActiveRun {
   namespace: string;
   name: string;
   workflow: string;
+  /** The run object's uid: its Pods are owned by it (garbage-collected with the run). */
+  uid: string | undefined;
   machine: RunMachine;
   /** Persist its status at the next flush. */
   dirty: boolean;
@@ -155,7 +179,7 @@ function overridesOf(run: WorkflowRun): Record<string, Value> {
 }
 
 export class Controller {
-  private readonly store: Store;
+  private readonly store: ControllerStore;
   private readonly launcher: Launcher;
   private readonly offerSource: OfferSource;
   private readonly now: () => number;
@@ -181,6 +205,19 @@ export class Controller {
   private readonly finishedTasks: AttemptKey[] = [];
   private scheduled = false;
   private flushing = false;
+  /** A kick arrived while a pass was awaiting its commit: exactly one more pass after it. */
+  private again = false;
+  /** Recover every run from the store at the next pass (start). */
+  private recoverPending = false;
+  /** Runs whose writes failed: rebuilt from the store at the next pass. */
+  private readonly rebuild = new Set<string>();
+  /** Consecutive failed commits of a run's writes (reset by a commit that succeeds). */
+  private readonly commitFailures = new Map<string, number>();
+  /** Runs taken out of service after `maxCommitFailures` failed commits: never driven again here. */
+  private readonly quarantined = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly maxCommitFailures: number;
+  private readonly retryBackoff: { initialMs: number; maxMs: number };
   private stopped = false;
   private unwatch: (() => void) | undefined;
   private readonly idleWaiters: (() => void)[] = [];
@@ -196,6 +233,8 @@ export class Controller {
     this.defaultResources = deps.defaultResources ?? { cpus: '100m', memory: '64Mi' };
     this.runLimits = deps.runLimits;
     this.stepLimits = withLimits(deps.stepLimits);
+    this.maxCommitFailures = deps.maxCommitFailures ?? 5;
+    this.retryBackoff = deps.retryBackoff ?? { initialMs: 200, maxMs: 30_000 };
   }
 
   /** Loads the store's runs (adopting running executors) and starts watching for changes. */
@@ -222,14 +261,9 @@ export class Controller {
         this.kick();
       }
     });
-    try {
-      this.recover();
-    } catch (err) {
-      // Never crash the process at start-up (a restart would meet the same store again):
-      // retry the recovery from the store, as after a failed pass.
-      this.log.error({ err: errorMessage(err) }, 'recovery failed; retrying from the store');
-      this.resetPending = true;
-    }
+    // recovery is the first pass (its writes are that pass's commit); a failure there is
+    // retried from the store like any failed pass, never a crash at start-up
+    this.recoverPending = true;
     this.kick();
   }
 
@@ -237,6 +271,7 @@ export class Controller {
   stop(): void {
     this.stopped = true;
     this.unwatch?.();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.launcher.close();
@@ -254,7 +289,7 @@ export class Controller {
 
   /** Resolves when no work is pending (tests, `mesonctl run`). */
   idle(): Promise<void> {
-    if (!this.scheduled && !this.flushing) return Promise.resolve();
+    if (!this.scheduled && !this.flushing && !this.again) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -330,12 +365,21 @@ export class Controller {
     this.kick();
   }
 
+  /**
+   * Asks for a pass. Passes run one at a time: a kick while a pass awaits its commit schedules
+   * exactly one more pass, after it.
+   */
   private kick(): void {
-    if (this.scheduled || this.stopped) return;
+    if (this.stopped) return;
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.flush();
+      void this.flush();
     });
   }
 
@@ -357,13 +401,71 @@ export class Controller {
 
   // --- recovery -----------------------------------------------------------------------------
 
-  private recover(): void {
+  /** Rebuilds every run from the store (start, or after a failed pass) into `pending`. */
+  private recover(pending: Pass): void {
     const taskRecords = new Map<string, TaskRecord>();
     for (const t of this.store.listTasks()) taskRecords.set(taskId(t), t);
     const runs = this.store.list<WorkflowRun>('WorkflowRun', undefined).items;
-    const pending: Pass = newPass();
+    this.recoverRuns(runs, taskRecords, pending);
+    // task records that no run claims any more (the run finished or was deleted)
+    for (const [id, t] of taskRecords) {
+      if (!this.tasks.has(id)) pending.deleteTasks.push(t);
+    }
+  }
+
+  /**
+   * Rebuilds one run from the store after its writes failed: what the controller held for it in
+   * memory is dropped (its attempts keep running and are adopted again), then it is recovered
+   * as after a restart.
+   */
+  private rebuildRun(key: string, pending: Pass): void {
+    this.dropRun(key);
+    const [ns, name] = splitKey(key);
+    const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
+    if (!run) return;
+    const taskRecords = new Map<string, TaskRecord>();
+    for (const t of this.store.listTasks({ namespace: ns, run: name })) taskRecords.set(taskId(t), t);
+    this.recoverRuns([run], taskRecords, pending);
+  }
+
+  /** Forgets a run without touching its attempts (they are adopted when it is recovered). */
+  private dropRun(key: string): void {
+    this.runs.delete(key);
+    this.toStart.delete(key);
+    this.stopRequests.delete(key);
+    for (const [id, t] of this.tasks) {
+      if (runKey(t.key.namespace, t.key.run) !== key) continue;
+      if (t.record) {
+        this.scheduler.taskFinished(id);
+        this.offerSource.release(id);
+      } else this.dequeue(id);
+      this.tasks.delete(id);
+    }
+    this.clearTimers(key);
+    const keep = this.inbox.filter((e) => e.run !== key);
+    this.inbox.splice(0, this.inbox.length, ...keep);
+    // their records stay: recovery adopts those attempts and learns their outcome again
+    const finished = this.finishedTasks.filter((k) => runKey(k.namespace, k.run) !== key);
+    this.finishedTasks.splice(0, this.finishedTasks.length, ...finished);
+  }
+
+  private clearTimers(key: string): void {
+    for (const [tk, timer] of this.timers) {
+      if (tk.startsWith(`${key}\u0000`)) {
+        clearTimeout(timer);
+        this.timers.delete(tk);
+      }
+    }
+  }
+
+  private recoverRuns(
+    runs: Stored<WorkflowRun>[],
+    taskRecords: Map<string, TaskRecord>,
+    pending: Pass,
+  ): void {
     for (const run of runs) {
       const key = runKey(run.metadata.namespace, run.metadata.name);
+      if (this.quarantined.has(key)) continue;
       const phase = run.status?.phase;
       if (!phase) {
         this.toStart.add(key);
@@ -401,11 +503,6 @@ export class Controller {
         this.quarantine(run, 'recovering it', err, pending);
       }
     }
-    // task records that no run claims any more (the run finished or was deleted)
-    for (const [id, t] of taskRecords) {
-      if (!this.tasks.has(id)) pending.deleteTasks.push(t);
-    }
-    this.commit(pending);
   }
 
   /**
@@ -414,7 +511,7 @@ export class Controller {
    * Launched executors are adopted again, and what the lost events said is derived again from
    * the executors' status files, restored timers, artifact queries and child runs.
    */
-  private resetFromStore(): void {
+  private resetFromStore(pass: Pass): void {
     for (const id of this.tasks.keys()) this.offerSource.release(id);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
@@ -427,7 +524,8 @@ export class Controller {
     this.scheduler = new Scheduler();
     this.feed = new TaskFeed();
     this.offerIds = [];
-    this.recover();
+    this.rebuild.clear();
+    this.recover(pass);
   }
 
   private activate(run: Stored<WorkflowRun>, machine: RunMachine): ActiveRun {
@@ -437,6 +535,7 @@ export class Controller {
       namespace: run.metadata.namespace,
       name: run.metadata.name,
       workflow: run.spec.workflow,
+      uid: run.metadata.uid,
       machine,
       dirty: true,
       finished: false,
@@ -479,40 +578,61 @@ export class Controller {
 
   // --- the reconcile pass -------------------------------------------------------------------
 
-  private flush(): void {
-    if (this.stopped) return;
+  private async flush(): Promise<void> {
+    if (this.stopped || this.flushing) return;
     this.flushing = true;
     try {
-      if (this.resetPending) {
-        this.resetPending = false;
-        this.resetFromStore();
-      }
       const pass = newPass();
+      if (this.resetPending || this.recoverPending) {
+        this.resetPending = false;
+        this.recoverPending = false;
+        this.resetFromStore(pass);
+      }
+      for (const key of this.rebuild) this.rebuildRun(key, pass);
+      this.rebuild.clear();
       pass.deleteTasks.push(...this.finishedTasks.splice(0));
       this.startRuns(pass);
       this.applyStops();
       this.deliverArtifacts();
       this.applyEvents(pass);
       this.schedulePass(pass);
-      this.commit(pass);
-      this.afterCommit(pass);
+      const failed = await this.commit(pass);
+      // stopped meanwhile (the Lease was lost): what was committed is adopted by the next leader
+      if (this.stopped) return;
+      this.afterCommit(pass, failed);
     } catch (err) {
       this.log.error(
         { err: errorMessage(err), stack: (err as Error).stack },
         'reconcile pass failed; rebuilding from the store and retrying',
       );
       this.resetPending = true;
-      setTimeout(() => this.kick(), 1000).unref();
+      this.retryLater(1);
     } finally {
       this.flushing = false;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
     }
-    if (!this.scheduled) for (const w of this.idleWaiters.splice(0)) w();
+    if (!this.scheduled && !this.flushing) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** A pass after `failures` failures in a row: waits initialMs doubled per failure, up to maxMs. */
+  private retryLater(failures: number): void {
+    if (this.stopped || this.retryTimer) return;
+    const { initialMs, maxMs } = this.retryBackoff;
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   private startRuns(pass: Pass): void {
     for (const key of [...this.toStart]) {
       this.toStart.delete(key);
-      if (this.runs.has(key)) continue;
+      if (this.runs.has(key) || this.quarantined.has(key)) continue;
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
       // not started yet: no phase, or Pending without engine state (waiting for admission)
@@ -526,7 +646,10 @@ export class Controller {
         pass.failRuns.push({ run, message: 'stopped before it started', phase: 'Stopped' });
         continue;
       }
-      const decision = this.hooks.admit?.(run, new Set(this.runs.keys())) ?? 'start';
+      const decision =
+        this.hooks.admit?.(run, new Set(this.runs.keys()), (fn) =>
+          pass.extra.push({ owner: key, write: fn }),
+        ) ?? 'start';
       if (decision === 'wait') continue; // the admission hook re-queues it (see requeueRun)
       if (typeof decision === 'object') {
         pass.failRuns.push({ run, message: decision.reject, phase: 'Stopped' });
@@ -534,6 +657,14 @@ export class Controller {
       }
       try {
         const version = this.loadVersion(run);
+        // the REST API and the admission webhook refuse these; kubectl without the webhook does not
+        const issues = run.spec.restartOf
+          ? []
+          : overrideIssues(run.spec.workflow, version, run.spec.parameters);
+        if (issues.length > 0) {
+          pass.failRuns.push({ run, message: issues.map((i) => `spec.${i.path}: ${i.message}`).join('; ') });
+          continue;
+        }
         const input: StartRunInput = {
           runId: name,
           workflow: run.spec.workflow,
@@ -678,6 +809,7 @@ export class Controller {
           attempt: a.attempt,
           step: toExecutorStep(a.step),
           queuedAt: this.now(),
+          ...(active.uid ? { runUid: active.uid } : {}),
         };
         const entry: TaskEntry = {
           id,
@@ -692,7 +824,8 @@ export class Controller {
           entry.record = rec.launch as unknown as LaunchRecord;
           entry.req.queuedAt = (rec.data.queuedAt as number | undefined) ?? entry.queuedAt;
           this.scheduler.markRunning(entry.task, entry.record.node ?? this.offerSource.hostname);
-          this.offerSource.hold(id, entry.task.resources);
+          this.offerSource.hold(id, entry.task.resources, entry.record.node);
+          entry.req.resources = entry.task.resources;
           this.launcher.adopt(entry.key, entry.record, entry.req);
           return;
         }
@@ -757,6 +890,7 @@ export class Controller {
         return;
       case 'StopChildRun':
         pass.stopChildren.push({
+          owner: active.key,
           namespace: ns,
           name: a.childRun ?? childRunName(active.name, a.instanceId, a.attempt),
         });
@@ -832,7 +966,9 @@ export class Controller {
         this.kick();
         continue;
       }
-      this.offerSource.hold(p.taskId, p.resources);
+      this.offerSource.hold(p.taskId, p.resources, p.hostname);
+      // a Pod requests exactly what the placement granted (the node offers count it so)
+      entry.req.resources = p.resources;
       entry.record = record;
       entry.record.node = p.hostname;
       pass.putTasks.push(entry);
@@ -908,155 +1044,299 @@ export class Controller {
     return out;
   }
 
-  /** Everything the pass decided, in one transaction. */
-  private commit(pass: Pass): void {
+  /**
+   * Everything the pass decided, as units of writes, each owned by one run (its key; '' for
+   * writes of no run). Within a unit, step instances and task records come before the run status
+   * that summarises them, so a store without transactions that stops half-way leaves nothing the
+   * status claims unwritten. An atomic store (SQLite) commits every unit in one transaction: one
+   * fsync per pass. When that fails, and always on a store without transactions (Kubernetes:
+   * the same writes either way), each unit is its own transaction, so one run's failing write
+   * cannot keep the others from being saved. Resolves with the owners whose writes failed.
+   */
+  private async commit(pass: Pass): Promise<Set<string>> {
+    const units = this.units(pass);
+    const failed = new Set<string>();
+    if (units.length === 0) return failed;
+    const errors = new Map<string, unknown>();
+    let together = this.store.atomic;
+    if (together) {
+      try {
+        await this.store.transaction((w) => {
+          for (const u of units) for (const write of u.writes) write(w);
+        });
+      } catch (err) {
+        together = false;
+        this.log.warn(
+          { err: errorMessage(err), units: units.length },
+          'pass commit failed; committing run by run to find the failing one',
+        );
+      }
+    }
+    if (!together) {
+      const results = await Promise.allSettled(
+        units.map((u) =>
+          this.store.transaction((w) => {
+            for (const write of u.writes) write(w);
+          }),
+        ),
+      );
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') return;
+        const owner = units[i]!.owner;
+        failed.add(owner);
+        errors.set(owner, r.reason);
+      });
+    }
+    this.afterWrites(units, failed, errors);
+    return failed;
+  }
+
+  /** The pass's writes grouped by the run they belong to, in the order they must be applied. */
+  private units(pass: Pass): CommitUnit[] {
     const now = this.now();
     const writes = this.runWrites(pass);
-    this.store.transaction((w) => {
-      for (const f of pass.failRuns) {
-        const status: WorkflowRunStatus = {
-          ...(f.run.status ?? {}),
-          phase: f.phase ?? 'Failed',
-          message: f.message,
-          endTime: new Date(now).toISOString(),
-          conditions: [
-            {
-              type: f.phase === 'Stopped' ? 'Stopped' : 'Failed',
-              status: 'True',
-              reason: f.reason ?? (f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed'),
-              message: f.message,
-              lastTransitionTime: new Date(now).toISOString(),
-            },
-          ],
-        };
-        const cur = this.store.get<WorkflowRun>('WorkflowRun', f.run.metadata.namespace, f.run.metadata.name);
-        if (cur) {
-          w.updateStatus('WorkflowRun', { ...cur, status });
-          pass.finishedRuns.push(runKey(cur.metadata.namespace, cur.metadata.name));
-        }
+    const phases = new Map<string, string | undefined>();
+    const byOwner = new Map<string, CommitUnit>();
+    const add = (owner: string, write: (w: ControllerWriteBatch) => void) => {
+      let u = byOwner.get(owner);
+      if (!u) {
+        u = { owner, writes: [] };
+        byOwner.set(owner, u);
       }
-      for (const { active, changed, status } of writes) {
-        if (changed.length > 0) {
-          w.putStepInstances(
-            changed.map((s) => ({
-              namespace: active.namespace,
-              run: active.name,
-              id: s.id,
-              phase: s.phase,
-              data: s as unknown as Record<string, unknown>,
-            })),
-          );
-        }
-        const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
-        if (!cur) continue;
-        w.updateStatus('WorkflowRun', { ...cur, status });
-      }
-      for (const t of pass.deleteTasks) w.deleteTask(t.namespace, t.run, t.instance);
-      for (const t of pass.putTasks) {
-        if (!this.tasks.has(t.id)) continue;
-        w.putTasks([
-          {
-            ...t.key,
-            state: t.record ? 'launched' : 'queued',
-            data: { queuedAt: t.queuedAt, step: t.req.step.name },
-            ...(t.record ? { launch: t.record as unknown as Record<string, unknown> } : {}),
-          },
-        ]);
-      }
-      for (const key of pass.finished) {
-        const [ns, name] = splitKey(key);
-        for (const [id, t] of this.tasks) {
-          if (t.key.namespace === ns && t.key.run === name && !t.record) {
-            this.dequeue(id);
-            this.tasks.delete(id);
-            w.deleteTask(ns, name, t.key.instance);
-          }
-        }
-      }
-      for (const { namespace, action } of pass.artifacts) {
-        const name = announcedArtifactName(
-          action.artifact.name,
-          action.producer.run,
-          action.instanceId,
-          action.artifact.partition,
-        );
-        if (this.store.get('DataArtifact', namespace, name)) continue;
-        const art: DataArtifact = {
-          apiVersion: API_VERSION,
-          kind: 'DataArtifact',
-          metadata: { name, namespace },
-          spec: {
-            name: action.artifact.name,
-            partition: action.artifact.partition,
-            ...(action.artifact.location ? { location: action.artifact.location } : {}),
-            producer: action.producer,
-          },
-          status: { announcedAt: new Date(now).toISOString() },
-        };
-        w.create('DataArtifact', art);
-      }
-      for (const { parent, action } of pass.children) {
-        const name = childRunName(parent.name, action.instanceId, action.attempt);
-        const existing = this.store.get<WorkflowRun>('WorkflowRun', parent.namespace, name);
-        if (existing && childAttemptOf(existing, action.attempt) !== action.attempt) {
-          // someone else's run holds the child's name: adopting it would run (and report)
-          // what they chose; waiting for it would hang the step
-          pass.childRefused.push({ parent, action, name });
-          continue;
-        }
-        if (existing) {
-          if (existing.status?.phase && TERMINAL.has(existing.status.phase)) {
-            pass.childFinished.push(existing);
-          }
-          continue;
-        }
-        const child: WorkflowRun = {
-          apiVersion: API_VERSION,
-          kind: 'WorkflowRun',
-          metadata: {
-            name,
-            namespace: parent.namespace,
-            labels: { [PARENT_RUN_LABEL]: parent.name, 'meson.dev/workflow': action.workflow },
-          },
-          spec: {
-            workflow: action.workflow,
-            ...(action.version !== undefined ? { version: action.version } : {}),
-            parameters: Object.entries(action.parameters).map(([k, v]) => ({ name: k, value: v })),
-            initiator: { type: 'subworkflow', parent: { run: parent.name, step: action.instanceId } },
-          },
-        };
-        w.create('WorkflowRun', child);
-        pass.childLaunched.push({ parent, action, name });
-      }
-      for (const c of pass.stopChildren) {
-        const cur = this.store.get<WorkflowRun>('WorkflowRun', c.namespace, c.name);
-        if (cur && !cur.spec.stop && !(cur.status?.phase && TERMINAL.has(cur.status.phase))) {
-          w.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
-        }
-      }
-      for (const key of [...pass.finished, ...pass.finishedRuns]) this.recordLastRun(key, w);
-    });
-  }
-
-  private recordLastRun(key: string, w: { updateStatus: Store['updateStatus'] }): void {
-    const [ns, name] = splitKey(key);
-    const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
-    if (!run) return;
-    const workflow = run.spec?.workflow;
-    if (typeof workflow !== 'string') return;
-    const wf = this.store.get<ResourceObject>('Workflow', ns, workflow);
-    if (!wf) return;
-    const status = {
-      ...((wf.status ?? {}) as Record<string, unknown>),
-      lastRun: name,
-      lastRunPhase: run.status?.phase,
+      u.writes.push(write);
     };
-    w.updateStatus('Workflow', { ...wf, status });
+    // records first: instances and tasks, then the statuses that summarise them
+    for (const { active, changed } of writes) {
+      if (changed.length === 0) continue;
+      const records = changed.map((s) => ({
+        namespace: active.namespace,
+        run: active.name,
+        id: s.id,
+        phase: s.phase,
+        data: s as unknown as Record<string, unknown>,
+      }));
+      add(active.key, (w) => w.putStepInstances(records));
+    }
+    const deleted = new Set<string>();
+    for (const t of pass.deleteTasks) {
+      const id = taskId(t);
+      if (deleted.has(id)) continue;
+      deleted.add(id);
+      add(runKey(t.namespace, t.run), (w) => w.deleteTask(t.namespace, t.run, t.instance));
+    }
+    for (const t of pass.putTasks) {
+      if (!this.tasks.has(t.id)) continue;
+      const record: TaskRecord = {
+        ...t.key,
+        state: t.record ? 'launched' : 'queued',
+        data: { queuedAt: t.queuedAt, step: t.req.step.name },
+        ...(t.record ? { launch: structuredClone(t.record) as unknown as Record<string, unknown> } : {}),
+      };
+      add(runKey(t.key.namespace, t.key.run), (w) => w.putTasks([record]));
+    }
+    for (const key of pass.finished) {
+      const [ns, name] = splitKey(key);
+      for (const [id, t] of this.tasks) {
+        if (t.key.namespace === ns && t.key.run === name && !t.record) {
+          this.dequeue(id);
+          this.tasks.delete(id);
+          add(key, (w) => w.deleteTask(ns, name, t.key.instance));
+        }
+      }
+    }
+    for (const u of pass.extra) add(u.owner, u.write);
+    for (const f of pass.failRuns) {
+      const status: WorkflowRunStatus = {
+        ...(f.run.status ?? {}),
+        phase: f.phase ?? 'Failed',
+        message: f.message,
+        endTime: new Date(now).toISOString(),
+        conditions: [
+          {
+            type: f.phase === 'Stopped' ? 'Stopped' : 'Failed',
+            status: 'True',
+            reason: f.reason ?? (f.phase === 'Stopped' ? 'NotStarted' : 'StartFailed'),
+            message: f.message,
+            lastTransitionTime: new Date(now).toISOString(),
+          },
+        ],
+      };
+      const cur = this.store.get<WorkflowRun>('WorkflowRun', f.run.metadata.namespace, f.run.metadata.name);
+      if (cur) {
+        const key = runKey(cur.metadata.namespace, cur.metadata.name);
+        add(key, (w) => w.updateStatus('WorkflowRun', unconditional({ ...cur, status })));
+        pass.finishedRuns.push(key);
+        phases.set(key, status.phase);
+      }
+    }
+    for (const { active, status } of writes) {
+      const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
+      if (!cur) continue;
+      // the controller owns a run's status: it overwrites it (no resourceVersion), so a user's
+      // concurrent change of the run's spec (spec.stop) does not fail the pass
+      add(active.key, (w) => w.updateStatus('WorkflowRun', unconditional({ ...cur, status })));
+      phases.set(active.key, status.phase);
+    }
+    for (const { namespace, action } of pass.artifacts) {
+      const name = announcedArtifactName(
+        action.artifact.name,
+        action.producer.run,
+        action.instanceId,
+        action.artifact.partition,
+      );
+      if (this.store.get('DataArtifact', namespace, name)) continue;
+      const art: DataArtifact = {
+        apiVersion: API_VERSION,
+        kind: 'DataArtifact',
+        metadata: { name, namespace },
+        spec: {
+          name: action.artifact.name,
+          partition: action.artifact.partition,
+          ...(action.artifact.location ? { location: action.artifact.location } : {}),
+          producer: action.producer,
+        },
+        status: { announcedAt: new Date(now).toISOString() },
+      };
+      add(runKey(namespace, action.producer.run), (w) => w.create('DataArtifact', art));
+    }
+    for (const { parent, action } of pass.children) {
+      const name = childRunName(parent.name, action.instanceId, action.attempt);
+      const existing = this.store.get<WorkflowRun>('WorkflowRun', parent.namespace, name);
+      if (existing && childAttemptOf(existing, action.attempt) !== action.attempt) {
+        // someone else's run holds the child's name: adopting it would run (and report)
+        // what they chose; waiting for it would hang the step
+        pass.childRefused.push({ parent, action, name });
+        continue;
+      }
+      if (existing) {
+        if (existing.status?.phase && TERMINAL.has(existing.status.phase)) {
+          pass.childFinished.push(existing);
+        }
+        continue;
+      }
+      const child: WorkflowRun = {
+        apiVersion: API_VERSION,
+        kind: 'WorkflowRun',
+        metadata: {
+          name,
+          namespace: parent.namespace,
+          labels: { [PARENT_RUN_LABEL]: parent.name, 'meson.dev/workflow': action.workflow },
+        },
+        spec: {
+          workflow: action.workflow,
+          ...(action.version !== undefined ? { version: action.version } : {}),
+          parameters: Object.entries(action.parameters).map(([k, v]) => ({ name: k, value: v })),
+          initiator: { type: 'subworkflow', parent: { run: parent.name, step: action.instanceId } },
+        },
+      };
+      add(parent.key, (w) => w.create('WorkflowRun', child));
+      pass.childLaunched.push({ parent, action, name });
+    }
+    for (const c of pass.stopChildren) {
+      const cur = this.store.get<WorkflowRun>('WorkflowRun', c.namespace, c.name);
+      if (cur && !cur.spec.stop && !(cur.status?.phase && TERMINAL.has(cur.status.phase))) {
+        add(c.owner, (w) =>
+          w.update('WorkflowRun', unconditional({ ...cur, spec: { ...cur.spec, stop: true } })),
+        );
+      }
+    }
+    pass.phases = phases;
+    return [...byOwner.values()];
   }
 
-  private afterCommit(pass: Pass): void {
+  /**
+   * Bookkeeping after a commit: a run whose writes failed is dropped from memory and rebuilt
+   * from the store at the next pass (with backoff); after `maxCommitFailures` failures in a row
+   * it is quarantined, and the other runs go on.
+   */
+  private afterWrites(units: CommitUnit[], failed: Set<string>, errors: Map<string, unknown>): void {
+    let worst = 0;
+    for (const u of units) if (!failed.has(u.owner)) this.commitFailures.delete(u.owner);
+    for (const owner of failed) {
+      const err = errors.get(owner);
+      if (owner === '') {
+        // the workflows' last-run status: recomputed when their next run finishes
+        this.log.warn({ err: errorMessage(err) }, 'writes of no run failed (workflow status)');
+        continue;
+      }
+      const n = (this.commitFailures.get(owner) ?? 0) + 1;
+      this.commitFailures.set(owner, n);
+      worst = Math.max(worst, n);
+      if (n >= this.maxCommitFailures) {
+        this.commitFailures.delete(owner);
+        void this.quarantineUnwritable(owner, n, err);
+        continue;
+      }
+      this.log.warn(
+        { run: owner, failures: n, err: errorMessage(err) },
+        "run's writes failed; rebuilding it from the store",
+      );
+      this.dropRun(owner);
+      this.rebuild.add(owner);
+    }
+    if (worst > 0) this.retryLater(worst);
+  }
+
+  /**
+   * A run whose writes failed `failures` times in a row: its attempts are killed, the controller
+   * forgets it (for the life of this process), and it is marked Failed with condition reason
+   * CommitFailed when the store takes that write.
+   */
+  private async quarantineUnwritable(key: string, failures: number, err: unknown): Promise<void> {
+    this.quarantined.add(key);
+    this.forgetRun(key);
+    this.dropRun(key);
+    const message = `${RUN_QUARANTINED}: the controller could not save this run's state (${failures} failed commits in a row), so it was stopped (other runs go on): ${errorMessage(err)}`;
+    this.log.error({ run: key, failures, err: errorMessage(err) }, 'run quarantined');
+    const [ns, name] = splitKey(key);
+    const at = new Date(this.now()).toISOString();
+    try {
+      await updateStatusRetrying<WorkflowRun>(this.store, 'WorkflowRun', ns, name, (cur) =>
+        cur.status?.phase && TERMINAL.has(cur.status.phase)
+          ? undefined
+          : {
+              ...(cur.status ?? {}),
+              phase: 'Failed',
+              message,
+              endTime: at,
+              conditions: [
+                { type: 'Failed', status: 'True', reason: 'CommitFailed', message, lastTransitionTime: at },
+              ],
+            },
+      );
+    } catch (e) {
+      this.log.error({ run: key, err: errorMessage(e) }, 'cannot mark the quarantined run Failed');
+    }
+  }
+
+  /**
+   * The Workflow's `lastRun`/`lastRunPhase`, written after the run's final status (its own
+   * write, re-read and retried on a conflict: other writers update the Workflow's status too).
+   */
+  private async recordLastRun(key: string, phase: string | undefined): Promise<void> {
+    const [ns, name] = splitKey(key);
+    const workflow = this.store.get<WorkflowRun>('WorkflowRun', ns, name)?.spec?.workflow;
+    if (typeof workflow !== 'string' || !phase) return;
+    try {
+      await updateStatusRetrying<ResourceObject>(this.store, 'Workflow', ns, workflow, (wf) => {
+        const cur = (wf.status ?? {}) as Record<string, unknown>;
+        if (cur.lastRun === name && cur.lastRunPhase === phase) return undefined;
+        return { ...cur, lastRun: name, lastRunPhase: phase };
+      });
+    } catch (err) {
+      this.log.warn(
+        { run: key, workflow, err: errorMessage(err) },
+        'cannot record the last run of the workflow',
+      );
+    }
+  }
+
+  /** Side effects of a committed pass, except for the runs whose writes failed (`failed`). */
+  private afterCommit(pass: Pass, failed: ReadonlySet<string>): void {
+    const ok = (key: string) => !failed.has(key);
     for (const entry of pass.launches) {
       if (!this.tasks.has(entry.id) || !entry.record) continue;
+      if (!ok(runKey(entry.key.namespace, entry.key.run))) continue;
       try {
         this.launcher.launch(entry.req, entry.record);
         this.inbox.push({
@@ -1086,6 +1366,7 @@ export class Controller {
       }
     }
     for (const { parent, action, name } of pass.childLaunched) {
+      if (!ok(parent.key)) continue;
       this.inbox.push({
         run: parent.key,
         event: {
@@ -1098,6 +1379,7 @@ export class Controller {
     }
     for (const child of pass.childFinished) this.notifyParent(child);
     for (const { parent, action, name } of pass.childRefused) {
+      if (!ok(parent.key)) continue;
       this.push(parent.key, {
         type: 'ChildRunFinished',
         instanceId: action.instanceId,
@@ -1106,8 +1388,9 @@ export class Controller {
         message: `cannot start child run "${name}": a run of that name exists that this step did not start`,
       });
     }
-    for (const t of pass.timers) this.setTimer(t.run, t.at, t.event);
+    for (const t of pass.timers) if (ok(t.run)) this.setTimer(t.run, t.at, t.event);
     for (const key of pass.started) {
+      if (!ok(key)) continue;
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
       if (!run) continue;
@@ -1124,16 +1407,13 @@ export class Controller {
       this.safeHook(() => this.hooks.runStarted?.(run));
     }
     for (const key of [...pass.finished, ...pass.finishedRuns]) {
+      if (!ok(key)) continue;
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
       this.runs.delete(key);
-      for (const [tk, timer] of this.timers) {
-        if (tk.startsWith(`${key}\u0000`)) {
-          clearTimeout(timer);
-          this.timers.delete(tk);
-        }
-      }
+      this.clearTimers(key);
       if (!run) continue;
+      void this.recordLastRun(key, pass.phases.get(key));
       const fields = {
         run: key,
         workflow: run.spec.workflow,
@@ -1231,6 +1511,18 @@ export class Controller {
   }
 }
 
+/** The writes of one run in a pass (owner: the run's key; '' for writes of no run). */
+interface CommitUnit {
+  owner: string;
+  writes: ((w: ControllerWriteBatch) => void)[];
+}
+
+/** An object to write without its resourceVersion: the write overwrites (last writer wins). */
+export function unconditional<T extends ResourceObject>(obj: T): T {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  return { ...obj, metadata } as T;
+}
+
 interface Pass {
   started: string[];
   failRuns: {
@@ -1259,8 +1551,12 @@ interface Pass {
     action: Extract<EngineAction, { type: 'StartChildRun' }>;
     name: string;
   }[];
-  stopChildren: { namespace: string; name: string }[];
+  stopChildren: { owner: string; namespace: string; name: string }[];
+  /** Writes of hooks (admission), committed with the pass. */
+  extra: { owner: string; write: (w: ControllerWriteBatch) => void }[];
   finished: string[];
+  /** The phase each run's status was committed with in this pass. */
+  phases: Map<string, string | undefined>;
 }
 
 function newPass(): Pass {
@@ -1279,6 +1575,8 @@ function newPass(): Pass {
     childRefused: [],
     stopChildren: [],
     finished: [],
+    extra: [],
+    phases: new Map(),
   };
 }
 

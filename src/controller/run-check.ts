@@ -105,26 +105,7 @@ export function checkRunStartWith(
   }
   const declared = version.spec.parameters ?? [];
   const known = new Set(declared.map((p) => p.name));
-  const issues: RunStartIssue[] = [];
-  const seen = new Set<string>();
-  for (const p of req.parameters ?? []) {
-    if (seen.has(p.name)) {
-      issues.push({
-        path: `parameters.${p.name}`,
-        message: `parameter "${p.name}" is given twice`,
-        code: 'PARAM_DUPLICATE',
-      });
-    }
-    seen.add(p.name);
-    if (!known.has(p.name)) {
-      const list = [...known].sort().join(', ') || 'no parameters';
-      issues.push({
-        path: `parameters.${p.name}`,
-        message: `unknown parameter "${p.name}": workflow "${name}" version ${version.spec.version} declares ${list}`,
-        code: 'PARAM_UNKNOWN',
-      });
-    }
-  }
+  const issues = overrideIssues(name, version, req.parameters);
   if (issues.length > 0) return issues;
   const overrides: Record<string, Value> = {};
   for (const [k, v] of Object.entries(req.base ?? {})) if (known.has(k)) overrides[k] = v as Value;
@@ -161,4 +142,39 @@ function definitionHasStep(definition: WorkflowVersion['spec']['definition'], st
   } catch {
     return false; // a definition that does not compile fails the run with its own message
   }
+}
+
+/**
+ * Overrides a version does not declare, or gives twice (paths `parameters.<name>`). The run
+ * check above, and the controller for runs that reach it without that check (kubectl with no
+ * admission webhook).
+ */
+export function overrideIssues(
+  workflow: string,
+  version: WorkflowVersion,
+  parameters: WorkflowRun['spec']['parameters'],
+): RunStartIssue[] {
+  const name = workflow;
+  const known = new Set((version.spec.parameters ?? []).map((p) => p.name));
+  const issues: RunStartIssue[] = [];
+  const seen = new Set<string>();
+  for (const p of parameters ?? []) {
+    if (seen.has(p.name)) {
+      issues.push({
+        path: `parameters.${p.name}`,
+        message: `parameter "${p.name}" is given twice`,
+        code: 'PARAM_DUPLICATE',
+      });
+    }
+    seen.add(p.name);
+    if (!known.has(p.name)) {
+      const list = [...known].sort().join(', ') || 'no parameters';
+      issues.push({
+        path: `parameters.${p.name}`,
+        message: `unknown parameter "${p.name}": workflow "${name}" version ${version.spec.version} declares ${list}`,
+        code: 'PARAM_UNKNOWN',
+      });
+    }
+  }
+  return issues;
 }

@@ -1,7 +1,13 @@
 // The standalone shell: the embedded SQLite store, the local offer source, the local
 // launcher, the run controller and the workflow services, wired together. Used by
-// `mesonctl server`, `mesonctl run` and the benchmarks. The Kubernetes operator will build the
-// same Controller with its own store, offer sources and launchers.
+// `mesonctl server`, `mesonctl run` and the benchmarks. The Kubernetes operator builds the
+// same Controller and WorkflowServices on the Kubernetes store, node offers and Pods
+// (src/operator/reconciler.ts).
+//
+// The controllers use the asynchronous store port (src/store/port.ts) through sqlite-async.ts;
+// the REST API, retention and notifications still take the synchronous SqliteStore. Both are
+// one database: `watch` is the synchronous store's, so a listener sees every write, made
+// through either.
 
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,6 +19,7 @@ import { LocalOfferSource } from '../offer-adapter/local.ts';
 import type { Resources } from '../offer-adapter/types.ts';
 import { type RetentionPolicy, RetentionSweeper } from '../retention/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
+import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import { Controller, type Logger, silentLogger } from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
@@ -68,7 +75,10 @@ export interface StandaloneOptions {
 }
 
 export interface Standalone {
+  /** The synchronous store (REST API, retention, notifications). */
   store: SqliteStore;
+  /** The same database on the port the controllers use. */
+  asyncStore: SqliteAsyncStore;
   controller: Controller;
   services: WorkflowServices;
   retention: RetentionSweeper;
@@ -117,8 +127,10 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     copyRoots: (ns) => [opts.cwd ?? namespaceFiles(opts.dataDir, ns), ...(opts.copyRoots ?? [])],
     compileCacheDir: join(opts.dataDir, 'node-compile-cache'),
   });
+  const asyncStore = new SqliteAsyncStore(store);
   const services = new WorkflowServices({
-    store,
+    store: asyncStore,
+    notifyStore: store,
     now,
     logger,
     ...(opts.webhook ? { webhook: opts.webhook } : {}),
@@ -137,7 +149,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
   const onUpdate = (u: AttemptUpdate) => controller?.onAttemptUpdate(u);
   const used = opts.wrapLauncher ? opts.wrapLauncher(launcher, onUpdate) : launcher;
   const ctl = new Controller({
-    store,
+    store: asyncStore,
     launcher: used,
     offers,
     now,
@@ -150,6 +162,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
   let stopped = false;
   return {
     store,
+    asyncStore,
     controller: ctl,
     services,
     retention,

@@ -22,7 +22,13 @@ import {
   WebhookQueue,
   type WebhookQueueDeps,
 } from '../notify/index.ts';
-import type { Store, Stored, StoreWriter } from '../store/types.ts';
+import {
+  type ControllerStore,
+  type ControllerWriteBatch,
+  type StoreReads,
+  updateStatusRetrying,
+} from '../store/port.ts';
+import type { ResourceObject, Store, Stored, StoreError } from '../store/types.ts';
 import {
   type AnnouncedArtifact,
   announcedFromDataArtifact,
@@ -34,7 +40,7 @@ import { parseSchedule, type Schedule } from '../triggers/cron.ts';
 import { cronRunName } from '../triggers/cron-plan.ts';
 import { nextVersion, versionStatus, WORKFLOW_LABEL } from '../versions/index.ts';
 import { BACKFILL_LABEL, BACKFILL_PARALLELISM } from './annotations.ts';
-import type { Controller, Logger, RunHooks } from './controller.ts';
+import { type Controller, type Logger, type RunHooks, unconditional } from './controller.ts';
 import { verifiedChildAttempt } from './names.ts';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
@@ -49,8 +55,8 @@ function errorMessage(e: unknown): string {
  * no version. Returns the workflow's status. Safe to call repeatedly and inside a transaction.
  */
 export function ensureVersion(
-  store: Store,
-  w: StoreWriter,
+  store: Pick<StoreReads, 'list'>,
+  w: VersionWriter,
   wf: Stored<Workflow>,
   now: number,
 ): Workflow['status'] {
@@ -76,8 +82,9 @@ export function ensureVersion(
   } else {
     const next = nextVersion(wf, versions);
     if (next.create) {
-      const created = w.create<WorkflowVersion>('WorkflowVersion', next.create);
-      versions.unshift(created);
+      w.create<WorkflowVersion>('WorkflowVersion', next.create);
+      // the status needs the version's spec only, which the create does not change
+      versions.unshift(next.create as Stored<WorkflowVersion>);
     }
     const pin = wf.spec.activeVersion;
     const pinned = pin === undefined || versions.some((v) => v.spec.version === pin);
@@ -125,6 +132,45 @@ export function ensureVersion(
   return status;
 }
 
+/**
+ * What ensureVersion writes with: the synchronous store's writer (REST API, manifests) or the
+ * port's batch (the controller), whose results are not needed.
+ */
+export interface VersionWriter {
+  create<T extends ResourceObject>(kind: 'WorkflowVersion', obj: T): unknown;
+  updateStatus<T extends ResourceObject>(kind: 'Workflow', obj: T): unknown;
+}
+
+/** Runs one task per key at a time; asked again while it runs, it runs exactly once more after. */
+export class KeyedSerial {
+  private readonly running = new Map<string, { again: boolean }>();
+  run(key: string, task: () => Promise<void>): void {
+    const cur = this.running.get(key);
+    if (cur) {
+      cur.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.running.set(key, state);
+    void (async () => {
+      try {
+        do {
+          state.again = false;
+          await task();
+        } while (state.again);
+      } finally {
+        this.running.delete(key);
+      }
+    })();
+  }
+  get busy(): boolean {
+    return this.running.size > 0;
+  }
+}
+
+/** The port's reads plus, when the store has it (SQLite), its indexed query of runs. */
+type ServicesStore = ControllerStore & { listRuns?: Store['listRuns'] };
+
 interface CronEntry {
   namespace: string;
   workflow: string;
@@ -133,7 +179,13 @@ interface CronEntry {
 }
 
 export interface WorkflowServicesDeps {
-  store: Store;
+  store: ServicesStore;
+  /**
+   * Where webhook deliveries are persisted (src/notify/queue.ts, on the synchronous port).
+   * Absent (the operator, for now): notifications are not sent, and a workflow that asks for
+   * them gets a warning in the log.
+   */
+  notifyStore?: Store;
   now?: () => number;
   logger: Logger;
   /**
@@ -150,7 +202,7 @@ export interface WorkflowServicesDeps {
 }
 
 export class WorkflowServices implements RunHooks {
-  private readonly store: Store;
+  private readonly store: ServicesStore;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly deps: WorkflowServicesDeps;
@@ -160,60 +212,90 @@ export class WorkflowServices implements RunHooks {
   private unwatch: (() => void) | undefined;
   private readonly lastPhase = new Map<string, string | undefined>();
   private stopped = false;
-  readonly webhooks: WebhookQueue;
+  private ticking = false;
+  /** One reconcile per Workflow, one artifact evaluation per namespace at a time. */
+  private readonly serial = new KeyedSerial();
+  private readonly warnedNoNotify = new Set<string>();
+  readonly webhooks: WebhookQueue | undefined;
 
   constructor(deps: WorkflowServicesDeps) {
     this.store = deps.store;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger;
     this.deps = deps;
-    this.webhooks = new WebhookQueue({
-      ...deps.webhook,
-      store: deps.store,
-      logger: deps.logger,
-      now: this.now,
-    });
+    this.webhooks = deps.notifyStore
+      ? new WebhookQueue({
+          ...deps.webhook,
+          store: deps.notifyStore,
+          logger: deps.logger,
+          now: this.now,
+        })
+      : undefined;
   }
 
   start(controller: Controller): void {
     this.controller = controller;
-    this.webhooks.start();
-    for (const wf of this.store.list<Workflow>('Workflow', undefined).items) this.reconcile(wf);
+    this.webhooks?.start();
+    for (const wf of this.store.list<Workflow>('Workflow', undefined).items)
+      this.reconcileByName(wf.metadata.namespace, wf.metadata.name);
     this.unwatch = this.store.watch((c) => {
       if (c.kind === 'Workflow') {
         if (c.type === 'DELETED') this.crons.delete(key(c.object.metadata.namespace, c.object.metadata.name));
-        else setImmediate(() => this.reconcileByName(c.object.metadata.namespace, c.object.metadata.name));
+        else this.reconcileByName(c.object.metadata.namespace, c.object.metadata.name);
       } else if (c.kind === 'DataArtifact' && c.type === 'ADDED' && this.deps.triggers !== false) {
         const ns = c.object.metadata.namespace;
-        setImmediate(() => this.artifactAnnounced(ns));
+        this.serial.run(`artifacts\u0000${ns}`, () => this.artifactAnnounced(ns));
       } else if (c.kind === 'WorkflowRun') {
         this.phaseChanged(c.object as Stored<WorkflowRun>, c.type === 'DELETED');
       }
     });
     if (this.deps.triggers === false) return;
-    this.timer = setInterval(() => this.tick(), this.deps.cronTickMs ?? 1000);
+    this.timer = setInterval(() => void this.tick(), this.deps.cronTickMs ?? 1000);
     this.timer.unref();
-    this.tick();
+    void this.tick();
   }
 
   stop(): void {
     this.stopped = true;
-    this.webhooks.stop();
+    this.webhooks?.stop();
     this.unwatch?.();
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** Reconciles a Workflow (one reconcile of it at a time; asked again meanwhile, once more after). */
   private reconcileByName(ns: string, name: string): void {
-    if (this.stopped) return;
-    const wf = this.store.get<Workflow>('Workflow', ns, name);
-    if (wf) this.reconcile(wf);
+    this.serial.run(`workflow\u0000${ns}/${name}`, async () => {
+      if (this.stopped) return;
+      const wf = this.store.get<Workflow>('Workflow', ns, name);
+      if (wf) await this.reconcile(wf);
+    });
   }
 
   /** Versions + status + trigger registration for one Workflow. Never throws. */
-  reconcile(wf: Stored<Workflow>): void {
+  async reconcile(wf: Stored<Workflow>): Promise<void> {
     const k = key(wf.metadata.namespace, wf.metadata.name);
     try {
-      this.store.transaction((w) => ensureVersion(this.store, w, wf, this.now()));
+      // the status write carries the cached resourceVersion: on a conflict (the controller
+      // wrote lastRun meanwhile) read the Workflow again and recompute
+      let cur: Stored<Workflow> | undefined = wf;
+      for (let attempt = 1; cur; attempt++) {
+        const seen: Stored<Workflow> = cur;
+        try {
+          await this.store.transaction((w) => ensureVersion(this.store, w, seen, this.now()));
+          break;
+        } catch (err) {
+          if ((err as StoreError).code !== 'STORE_CONFLICT' || attempt >= 5) throw err;
+          cur = await this.store.getLive<Workflow>('Workflow', seen.metadata.namespace, seen.metadata.name);
+        }
+      }
+      if (!cur) return;
+      if ((wf.spec.notifications?.length ?? 0) > 0 && !this.webhooks && !this.warnedNoNotify.has(k)) {
+        this.warnedNoNotify.add(k);
+        this.log.warn(
+          { workflow: k },
+          'spec.notifications: webhook notifications are not sent by this process',
+        );
+      }
       const crons: CronEntry[] = [];
       for (const [i, c] of (wf.spec.triggers?.cron ?? []).entries()) {
         try {
@@ -230,17 +312,18 @@ export class WorkflowServices implements RunHooks {
       this.crons.set(k, crons);
     } catch (err) {
       this.log.error({ workflow: k, err: errorMessage(err) }, 'cannot reconcile workflow');
-      this.markBroken(wf, errorMessage(err));
+      await this.markBroken(wf, errorMessage(err));
     }
   }
 
-  private markBroken(wf: Stored<Workflow>, message: string): void {
+  private async markBroken(wf: Stored<Workflow>, message: string): Promise<void> {
     try {
-      const cur = this.store.get<Workflow>('Workflow', wf.metadata.namespace, wf.metadata.name);
-      if (!cur) return;
-      this.store.updateStatus('Workflow', {
-        ...cur,
-        status: {
+      await updateStatusRetrying<Workflow>(
+        this.store,
+        'Workflow',
+        wf.metadata.namespace,
+        wf.metadata.name,
+        (cur) => ({
           ...(cur.status ?? {}),
           conditions: [
             {
@@ -251,8 +334,8 @@ export class WorkflowServices implements RunHooks {
               lastTransitionTime: new Date(this.now()).toISOString(),
             },
           ],
-        },
-      });
+        }),
+      );
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'cannot record workflow error');
     }
@@ -260,21 +343,28 @@ export class WorkflowServices implements RunHooks {
 
   // --- cron ---------------------------------------------------------------------------------
 
-  private tick(): void {
-    if (this.stopped) return;
-    const now = this.now();
-    for (const entries of this.crons.values()) {
-      let next: number | null = null;
-      const first = entries[0];
-      for (const e of entries) {
-        try {
-          const n = this.fireCron(e, now);
-          if (n !== null && (next === null || n < next)) next = n;
-        } catch (err) {
-          this.log.error({ workflow: e.workflow, err: errorMessage(err) }, 'cron trigger failed');
+  /** Evaluates every cron trigger; one tick at a time (a slow store skips ticks, never doubles one). */
+  private async tick(): Promise<void> {
+    if (this.stopped || this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.now();
+      for (const entries of [...this.crons.values()]) {
+        if (this.stopped) return;
+        let next: number | null = null;
+        const first = entries[0];
+        for (const e of entries) {
+          try {
+            const n = await this.fireCron(e, now);
+            if (n !== null && (next === null || n < next)) next = n;
+          } catch (err) {
+            this.log.error({ workflow: e.workflow, err: errorMessage(err) }, 'cron trigger failed');
+          }
         }
+        if (first) await this.publishNextSchedule(first.namespace, first.workflow, next);
       }
-      if (first) this.publishNextSchedule(first.namespace, first.workflow, next);
+    } finally {
+      this.ticking = false;
     }
   }
 
@@ -283,19 +373,19 @@ export class WorkflowServices implements RunHooks {
    * when suspended or exhausted). A suspended workflow's cursor follows the clock, so its
    * missed slots are skipped, not caught up, when it resumes.
    */
-  private fireCron(e: CronEntry, now: number): number | null {
+  private async fireCron(e: CronEntry, now: number): Promise<number | null> {
     const stateKey = `cron/${e.namespace}/${e.workflow}/${e.index}`;
     const last = this.store.getState<number>(stateKey) ?? null;
     const wf = this.store.get<Workflow>('Workflow', e.namespace, e.workflow);
     if (wf?.spec.suspend === true) {
-      if (last !== now) this.store.setState(stateKey, now);
+      if (last !== now) await this.store.transaction((w) => w.setState(stateKey, now));
       return null;
     }
     const due = dueFires(e.schedule, last, now);
     if (due.fires.length === 0 && due.cursor === last) return due.nextFireMs;
     // runs and cursor in one transaction; run names derive from the slot, so even a replay
     // of this transaction cannot create a second run for one slot
-    this.store.transaction((w) => {
+    await this.store.transaction((w) => {
       for (const fire of due.fires) {
         const name = cronRunName(e.workflow, fire);
         if (this.store.get('WorkflowRun', e.namespace, name)) continue;
@@ -303,35 +393,30 @@ export class WorkflowServices implements RunHooks {
         this.createRun(w, e.namespace, e.workflow, initiator, `cron-${fire}`, name);
       }
       w.setState(stateKey, due.cursor);
-      if (wf && due.fires.length > 0) {
-        w.updateStatus('Workflow', {
-          ...wf,
-          status: {
-            ...(wf.status ?? {}),
-            lastScheduleTime: new Date(due.fires[due.fires.length - 1]!).toISOString(),
-          },
-        });
-      }
     });
+    if (wf && due.fires.length > 0) {
+      const lastScheduleTime = new Date(due.fires[due.fires.length - 1]!).toISOString();
+      await updateStatusRetrying<Workflow>(this.store, 'Workflow', e.namespace, e.workflow, (cur) => ({
+        ...(cur.status ?? {}),
+        lastScheduleTime,
+      }));
+    }
     return due.nextFireMs;
   }
 
   /** status.nextScheduleTime: the earliest next slot of the workflow's cron triggers, from the first evaluation on. */
-  private publishNextSchedule(ns: string, workflow: string, next: number | null): void {
-    const wf = this.store.get<Workflow>('Workflow', ns, workflow);
-    if (!wf) return;
+  private async publishNextSchedule(ns: string, workflow: string, next: number | null): Promise<void> {
     const want = next === null ? undefined : new Date(next).toISOString();
-    if (wf.status?.nextScheduleTime === want) return;
-    const { nextScheduleTime: _old, ...rest } = wf.status ?? {};
-    this.store.updateStatus('Workflow', {
-      ...wf,
-      status: { ...rest, ...(want !== undefined ? { nextScheduleTime: want } : {}) },
+    await updateStatusRetrying<Workflow>(this.store, 'Workflow', ns, workflow, (wf) => {
+      if (wf.status?.nextScheduleTime === want) return undefined;
+      const { nextScheduleTime: _old, ...rest } = wf.status ?? {};
+      return { ...rest, ...(want !== undefined ? { nextScheduleTime: want } : {}) };
     });
   }
 
   // --- artifact triggers --------------------------------------------------------------------
 
-  private artifactAnnounced(ns: string): void {
+  private async artifactAnnounced(ns: string): Promise<void> {
     if (this.stopped) return;
     try {
       const workflows = this.store
@@ -349,7 +434,7 @@ export class WorkflowServices implements RunHooks {
         // a suspended workflow consumes the sets that complete meanwhile without running them:
         // resuming starts no catch-up storm (a backfill runs the dates it missed)
         const suspended = wf.spec.suspend === true;
-        this.store.transaction((w) => {
+        await this.store.transaction((w) => {
           if (!suspended)
             for (const f of fires)
               this.createRun(
@@ -373,7 +458,7 @@ export class WorkflowServices implements RunHooks {
   }
 
   private createRun(
-    w: StoreWriter,
+    w: ControllerWriteBatch,
     ns: string,
     workflow: string,
     initiator: NonNullable<WorkflowRun['spec']['initiator']>,
@@ -411,20 +496,27 @@ export class WorkflowServices implements RunHooks {
    * query: its cost follows the workflow's unfinished runs, not the runs kept in the store.
    */
   private unfinishedRunsOf(ns: string, workflow: string): Stored<WorkflowRun>[] {
-    return this.store
-      .listRuns<WorkflowRun>(ns, { workflow, finished: false })
-      .filter((r) => !this.isChildRun(r));
+    // the informer cache has no index: there it is a scan of the namespace's runs
+    const runs = this.store.listRuns
+      ? this.store.listRuns<WorkflowRun>(ns, { workflow, finished: false })
+      : this.store
+          .list<WorkflowRun>('WorkflowRun', ns)
+          .items.filter(
+            (r) => r.spec?.workflow === workflow && !(r.status?.phase && TERMINAL.has(r.status.phase)),
+          );
+    return runs.filter((r) => !this.isChildRun(r));
   }
 
   admit(
     run: Stored<WorkflowRun>,
     running: ReadonlySet<string> = new Set(),
+    write: (fn: (w: ControllerWriteBatch) => void) => void = (fn) => this.writeNow(fn),
   ): 'start' | 'wait' | { reject: string } {
     // active: running per the store, or started by the controller in this very pass
     const live = (r: Stored<WorkflowRun>) =>
       isActive(r) || running.has(key(r.metadata.namespace, r.metadata.name));
     if (!this.backfillAdmits(run, live)) {
-      this.markQueued(run, 'BackfillParallelism', 'waiting for a slot of its backfill (parallelism)');
+      this.markQueued(run, 'BackfillParallelism', 'waiting for a slot of its backfill (parallelism)', write);
       return 'wait';
     }
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
@@ -458,6 +550,7 @@ export class WorkflowServices implements RunHooks {
           run,
           'MaxActiveRuns',
           'waiting for an active run of the workflow to finish (concurrency.maxActiveRuns)',
+          write,
         );
         return 'wait';
       case 'skip':
@@ -466,7 +559,9 @@ export class WorkflowServices implements RunHooks {
         for (const name of decision.stop) {
           const cur = this.store.get<WorkflowRun>('WorkflowRun', run.metadata.namespace, name);
           if (cur && !cur.spec.stop)
-            this.store.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
+            write((w) =>
+              w.update('WorkflowRun', unconditional({ ...cur, spec: { ...cur.spec, stop: true } })),
+            );
         }
         return 'start';
     }
@@ -496,23 +591,38 @@ export class WorkflowServices implements RunHooks {
       .items.sort((a, b) => date(a) - date(b) || byCreation(a, b));
   }
 
-  private markQueued(run: Stored<WorkflowRun>, reason: string, message: string): void {
-    if (run.status?.phase === 'Pending') return;
-    this.store.updateStatus('WorkflowRun', {
-      ...run,
-      status: {
-        phase: 'Pending',
-        conditions: [
-          {
-            type: 'Queued',
-            status: 'True',
-            reason,
-            message,
-            lastTransitionTime: new Date(this.now()).toISOString(),
-          },
-        ],
-      },
+  /** Writes outside a controller pass (admit called directly): logged when they fail. */
+  private writeNow(fn: (w: ControllerWriteBatch) => void): void {
+    this.store.transaction(fn).catch((err: unknown) => {
+      this.log.error({ err: errorMessage(err) }, 'admission write failed');
     });
+  }
+
+  private markQueued(
+    run: Stored<WorkflowRun>,
+    reason: string,
+    message: string,
+    write: (fn: (w: ControllerWriteBatch) => void) => void,
+  ): void {
+    if (run.status?.phase === 'Pending') return;
+    const at = new Date(this.now()).toISOString();
+    write((w) =>
+      w.updateStatus('WorkflowRun', {
+        ...unconditional(run),
+        status: {
+          phase: 'Pending',
+          conditions: [
+            {
+              type: 'Queued',
+              status: 'True',
+              reason,
+              message,
+              lastTransitionTime: at,
+            },
+          ],
+        },
+      }),
+    );
   }
 
   runFinished(run: Stored<WorkflowRun>): void {
@@ -568,7 +678,7 @@ export class WorkflowServices implements RunHooks {
     );
     // webhook log lines name the run and event they are about; the deliveries are persisted
     // before their first attempt, so a restart resumes them (at least once)
-    this.webhooks.enqueue(notifications, body, { run: k, workflow: run.spec.workflow, event });
+    this.webhooks?.enqueue(notifications, body, { run: k, workflow: run.spec.workflow, event });
   }
 }
 

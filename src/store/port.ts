@@ -6,8 +6,8 @@
 // HTTP request). Following the team rule "if a port does not fit, change it for both sides",
 // this is the port both adapters implement (src/store/sqlite-async.ts wraps the SQLite store,
 // src/store/kubernetes.ts talks to a kube-apiserver), proven by one contract suite
-// (src/store/contract.ts) run against both. The controller still uses ./types.ts; migrating it
-// is the next step (docs/operator.md, "Kubernetes store").
+// (test/store-contract/contract.ts) run against both. The run controller and the workflow
+// services use this port (src/controller); the REST API still uses ./types.ts.
 //
 // The shape is controller-runtime's:
 //

@@ -10,6 +10,7 @@ import type {
   ListOptions,
   ListResult,
   ResourceObject,
+  RunQuery,
   StepInstanceRecord,
   Stored,
   StoreWriter,
@@ -100,6 +101,10 @@ export class SqliteAsyncStore implements AsyncStore {
   }
   getState<V>(key: string): V | undefined {
     return this.sync.getState<V>(key);
+  }
+  /** SQLite's indexed query of runs (not in the port: the informer cache has no index). */
+  listRuns<T extends ResourceObject>(namespace: string | undefined, query?: RunQuery): Stored<T>[] {
+    return this.sync.listRuns<T>(namespace, query);
   }
 
   async transaction<R>(fn: (w: WriteBatch) => R): Promise<R> {

@@ -15,6 +15,7 @@ import { WorkflowServices } from '../../src/controller/workflows.ts';
 import type { Workflow, WorkflowRun } from '../../src/crds/index.ts';
 import { RetentionSweeper } from '../../src/retention/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async.ts';
 import type { Stored } from '../../src/store/types.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -57,7 +58,11 @@ function measure(n: number) {
       metadata: { name: 'w-new', namespace: 'default' },
       spec: { workflow: 'w' },
     } as WorkflowRun);
-    const services = new WorkflowServices({ store, logger: silentLogger, triggers: false });
+    const services = new WorkflowServices({
+      store: new SqliteAsyncStore(store),
+      logger: silentLogger,
+      triggers: false,
+    });
     const after: number[] = [];
     const before: number[] = [];
     for (let i = 0; i < 15; i++) {

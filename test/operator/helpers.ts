@@ -1,6 +1,7 @@
 // Shared pieces of the operator's integration tests: a webhook serving certificate made with
 // openssl, the operator's own identity (a client certificate for its service account signed by
 // the test cluster's client CA), the RBAC of deploy/rbac, and webhook registration.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,6 +11,7 @@ import { inject } from 'vitest';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { CLIENT_CERT_EXTENSIONS, makeCa, signLeaf } from '../cluster/certs.ts';
 import { installCrds } from '../cluster/crds.ts';
+import { freePorts } from '../cluster/health.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { testKubeConfig } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
@@ -192,4 +194,84 @@ export async function installCrdsServed(): Promise<void> {
       await api.listClusterCustomObject({ group: 'meson.dev', version: 'v1alpha1', plural });
       return true;
     });
+}
+
+export interface OperatorProcess {
+  identity: string;
+  child: ChildProcess;
+  /** http://127.0.0.1:PORT of /healthz, /readyz, /metrics. */
+  api: string;
+  stderr: () => string;
+  /** Its log (pino JSON lines on stdout). */
+  stdout: () => string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `mesonctl operator` as a process with the operator's own credentials (`kubeconfig`),
+ * a short Lease in meson-system, and `args`; resolves once it answers /healthz. The caller
+ * kills it (SIGKILL) when done.
+ */
+export async function spawnOperator(
+  identity: string,
+  kubeconfig: string,
+  args: string[] = [],
+): Promise<OperatorProcess> {
+  const [apiPort] = await freePorts(1);
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'src', 'cli', 'main.ts'),
+      'operator',
+      `--kubeconfig=${kubeconfig}`,
+      `--api-listen=127.0.0.1:${apiPort}`,
+      `--lease-namespace=${OPERATOR_NAMESPACE}`,
+      '--lease-duration=3',
+      '--renew-deadline=2',
+      '--retry-period=0.25',
+      `--identity=${identity}`,
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
+  );
+  let err = '';
+  let out = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const r: OperatorProcess = {
+    identity,
+    child,
+    api: `http://127.0.0.1:${apiPort}`,
+    stderr: () => err,
+    stdout: () => out,
+    exited,
+  };
+  await waitFor(
+    `operator ${identity} to answer /healthz`,
+    async () => {
+      const res = await fetch(`${r.api}/healthz`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    },
+    { timeoutMs: 30_000, describe: () => err },
+  ).catch(async (e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  return r;
+}
+
+/** /readyz of an operator process. */
+export async function readyz(r: {
+  api: string;
+}): Promise<{ status: number; body: { ready: boolean; leaderElection: string; informers: string } }> {
+  const res = await fetch(`${r.api}/readyz`);
+  return {
+    status: res.status,
+    body: (await res.json()) as { ready: boolean; leaderElection: string; informers: string },
+  };
 }

@@ -1,7 +1,7 @@
 // `mesonctl operator` as a process on a real API server, with the operator's own credentials
 // (deploy/rbac): health and readiness, the admission webhook, and leader hand-over on SIGTERM
 // and after SIGKILL between replicas.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
@@ -16,8 +16,11 @@ import {
   INVALID_WORKFLOW,
   installCrdsServed,
   OPERATOR_NAMESPACE,
+  type OperatorProcess,
   ROOT,
+  readyz,
   registerWebhook,
+  spawnOperator,
   unregisterWebhook,
   userKubeconfig,
   VALID_WORKFLOW,
@@ -31,13 +34,8 @@ const WEBHOOK = 'meson-process-test';
 let kubeconfig: string;
 let certs: WebhookCerts;
 
-interface Replica {
-  identity: string;
-  child: ChildProcess;
-  api: string;
+interface Replica extends OperatorProcess {
   webhook: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
 }
 const replicas: Replica[] = [];
 
@@ -72,64 +70,24 @@ async function holder(): Promise<string | undefined> {
 }
 
 async function startReplica(identity: string, extra: string[] = []): Promise<Replica> {
-  const [apiPort, webhookPort] = await freePorts(2);
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'src', 'cli', 'main.ts'),
-      'operator',
-      `--kubeconfig=${kubeconfig}`,
-      `--api-listen=127.0.0.1:${apiPort}`,
-      `--webhook-listen=127.0.0.1:${webhookPort}`,
-      `--webhook-cert=${certs.certFile}`,
-      `--webhook-key=${certs.keyFile}`,
-      `--lease-namespace=${OPERATOR_NAMESPACE}`,
-      '--lease-duration=3',
-      '--renew-deadline=2',
-      '--retry-period=0.25',
-      `--identity=${identity}`,
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
-  );
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const r: Replica = {
-    identity,
-    child,
-    api: `http://127.0.0.1:${apiPort}`,
-    webhook: `https://127.0.0.1:${webhookPort}`,
-    stderr: () => err,
-    exited,
-  };
+  const [webhookPort] = await freePorts(1);
+  const op = await spawnOperator(identity, kubeconfig, [
+    `--webhook-listen=127.0.0.1:${webhookPort}`,
+    `--webhook-cert=${certs.certFile}`,
+    `--webhook-key=${certs.keyFile}`,
+    ...extra,
+  ]);
+  const r: Replica = { ...op, webhook: `https://127.0.0.1:${webhookPort}` };
   replicas.push(r);
-  await waitFor(
-    `operator ${identity} to answer /healthz`,
-    async () => {
-      const res = await fetch(`${r.api}/healthz`).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
-    },
-    { timeoutMs: 30_000, describe: () => err },
-  );
   return r;
 }
 
-async function readyz(
-  r: Replica,
-): Promise<{ status: number; body: { ready: boolean; leaderElection: string } }> {
-  const res = await fetch(`${r.api}/readyz`);
-  return { status: res.status, body: (await res.json()) as { ready: boolean; leaderElection: string } };
-}
-
 describe('mesonctl operator as a process, with the operator’s RBAC', () => {
-  it('says it only serves admission and leader election, is ready, and its webhook refuses invalid objects', async () => {
+  it('says what it serves, is ready, and its webhook refuses invalid objects', async () => {
     await clearLease();
     const a = await startReplica('replica-a');
     expect(a.stderr()).toContain(
-      'serves admission webhook and leader election only: runs are not reconciled yet',
+      'serves admission webhook, leader election and, while leading, reconciliation of workflows and runs',
     );
     await waitFor('a to lead', async () =>
       (await readyz(a)).body.leaderElection === 'leading' ? true : undefined,

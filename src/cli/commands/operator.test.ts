@@ -44,6 +44,8 @@ describe('mesonctl operator flags', () => {
         renewDeadlineMs: 10_000,
         retryPeriodMs: 1_000,
       },
+      stateNamespace: 'meson-system',
+      podAnnotations: {},
     });
   });
 
@@ -67,6 +69,10 @@ describe('mesonctl operator flags', () => {
         '--renew-deadline=3',
         '--retry-period=0.5',
         '--identity=me',
+        '--state-namespace=meson-state',
+        '--executor-image=registry.example/exec:1',
+        '--pod-annotation=example.com/team=ml',
+        '--pod-annotation=note=a=b',
       ],
       {},
       '/here',
@@ -91,6 +97,9 @@ describe('mesonctl operator flags', () => {
         retryPeriodMs: 500,
         identity: 'me',
       },
+      stateNamespace: 'meson-state',
+      executorImage: 'registry.example/exec:1',
+      podAnnotations: { 'example.com/team': 'ml', note: 'a=b' },
     });
     const env = parseOperatorArgs(
       [],
@@ -101,10 +110,13 @@ describe('mesonctl operator flags', () => {
         MESON_WEBHOOK_LISTEN: '127.0.0.1:9444',
         MESON_WEBHOOK_BODY_LIMIT: '2048',
         POD_NAMESPACE: 'meson',
+        MESON_EXECUTOR_IMAGE: 'exec:2',
       },
       '/w',
     );
     expect(env).toMatchObject({
+      stateNamespace: 'meson',
+      executorImage: 'exec:2',
       api: { host: '0.0.0.0', port: 9000 },
       webhook: { host: '127.0.0.1', port: 9444, certFile: '/w/c', keyFile: '/w/k', bodyLimit: 2048 },
       leaderElection: { namespace: 'meson' },
@@ -144,12 +156,26 @@ describe('mesonctl operator flags', () => {
   });
 });
 
+describe('mesonctl operator reconciler flags', () => {
+  it('refuses a bad state namespace, executor image or pod annotation, naming the flag', () => {
+    for (const [args, msg] of [
+      [['--state-namespace=Not_A_Namespace'], /--state-namespace: expected a namespace name/],
+      [['--executor-image=has space'], /--executor-image: expected an image reference/],
+      [['--pod-annotation=novalue'], /--pod-annotation: expected KEY=VALUE/],
+      [['--pod-annotation==v'], /--pod-annotation: expected KEY=VALUE/],
+      [['--pod-annotation=bad key=v'], /--pod-annotation: expected KEY=VALUE/],
+      [['--pod-annotation=-lead=v'], /--pod-annotation: expected KEY=VALUE/],
+    ] as const)
+      expect(() => parseOperatorArgs([...args], {}, '/'), args.join(' ')).toThrow(msg);
+  });
+});
+
 describe('mesonctl operator command', () => {
-  it('prints help that says what it does and does not do yet, with every flag', async () => {
+  it('prints help that says what it does, with every flag', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
     expect(r.out).toBe(USAGE);
-    expect(r.out).toMatch(/runs are not reconciled/);
+    expect(r.out).toMatch(/While\s+it holds the Lease it reconciles Workflows/);
     for (const flag of [
       '--kubeconfig',
       '--namespace',
@@ -161,6 +187,9 @@ describe('mesonctl operator command', () => {
       '--leader-elect',
       '--lease-name',
       '--lease-namespace',
+      '--state-namespace',
+      '--executor-image',
+      '--pod-annotation',
     ])
       expect(r.out).toContain(flag);
   });

@@ -1,7 +1,7 @@
-// `mesonctl operator`: the Kubernetes operator process. Today it serves the admission webhook,
-// /healthz and /readyz, and holds leader election on a Lease; the run controller (Kubernetes
-// store, node offers, Pod launcher) is wired in later, and until then the command says at start
-// that runs are not reconciled. `mesonctl operator webhook-config` prints the
+// `mesonctl operator`: the Kubernetes operator process. It serves the admission webhook,
+// /healthz, /readyz and /metrics, takes part in leader election on a Lease, and while it leads
+// reconciles Workflows and WorkflowRuns (Kubernetes store, node offers, one Pod per step
+// attempt: src/operator/reconciler.ts). `mesonctl operator webhook-config` prints the
 // ValidatingWebhookConfiguration for a CA bundle.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -19,15 +19,16 @@ import {
 } from '../../operator/process.ts';
 import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '../../operator/webhook.ts';
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
+import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
        mesonctl operator webhook-config --ca-bundle FILE (--url URL | --service NS/NAME[:PORT]) [--namespace NS]...
 
 The Kubernetes operator. It serves the validating admission webhook for meson.dev objects,
-/healthz and /readyz, and takes part in leader election on a coordination.k8s.io Lease.
-Not yet: runs are not reconciled (the run controller is not wired into the operator yet);
-use \`mesonctl server\` to run workflows.
+/healthz and /readyz, and takes part in leader election on a coordination.k8s.io Lease. While
+it holds the Lease it reconciles Workflows (versions, triggers) and WorkflowRuns: each step
+attempt is a Pod bound to the node the scheduler chose from node capacity.
 
   --kubeconfig FILE           cluster access (default: $KUBECONFIG, else the in-cluster service account)
   --namespace NS              serve only NS (repeatable; default all namespaces)
@@ -45,6 +46,10 @@ use \`mesonctl server\` to run workflows.
   --renew-deadline SECONDS    default ${LEASE_DEFAULTS.renewDeadlineMs / 1000}
   --retry-period SECONDS      default ${LEASE_DEFAULTS.retryPeriodMs / 1000}
   --identity ID               this candidate's name (default $POD_NAME or host name, plus a random suffix)
+  --state-namespace NS        where cron cursors and fired triggers are kept (ConfigMaps; default
+                              the lease namespace; MESON_STATE_NAMESPACE)
+  --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
+  --pod-annotation KEY=VALUE  an annotation on every step Pod (repeatable; system keys win)
 
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
@@ -114,6 +119,24 @@ export interface OperatorFlags {
     requestTimeoutMs: number;
   };
   leaderElection?: Omit<NonNullable<OperatorConfig['leaderElection']>, 'identity'> & { identity?: string };
+  stateNamespace: string;
+  executorImage?: string;
+  podAnnotations: Record<string, string>;
+}
+
+/** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
+const ANNOTATION_KEY = /^(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+function podAnnotations(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    const k = i < 0 ? '' : v.slice(0, i);
+    if (i < 0 || !ANNOTATION_KEY.test(k) || k.length > 317)
+      throw new UsageError(`--pod-annotation: expected KEY=VALUE with an annotation key, got "${v}"`);
+    out[k] = v.slice(i + 1);
+  }
+  return out;
 }
 
 /** The flags of `mesonctl operator`, checked (throws UsageError). Pure apart from env defaults. */
@@ -146,9 +169,19 @@ export function parseOperatorArgs(
   const bodyLimit = limitText === undefined ? DEFAULT_WEBHOOK_BODY_LIMIT : Number(limitText);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024 || bodyLimit > 64 * 1024 * 1024)
     throw new UsageError(`--webhook-body-limit: expected bytes from 1024 to 67108864, got "${limitText}"`);
+  const defaultNamespace = v['lease-namespace'] ?? (env.POD_NAMESPACE || namespaceFile() || 'meson-system');
+  const stateNamespace = v['state-namespace'] ?? (env.MESON_STATE_NAMESPACE || defaultNamespace);
+  if (!NS.test(stateNamespace) || stateNamespace.length > 63)
+    throw new UsageError(`--state-namespace: expected a namespace name, got "${stateNamespace}"`);
+  const executorImage = v['executor-image'] ?? (env.MESON_EXECUTOR_IMAGE || undefined);
+  if (executorImage !== undefined && !/^[^\s]{1,512}$/.test(executorImage))
+    throw new UsageError(`--executor-image: expected an image reference, got "${executorImage}"`);
   const flags: OperatorFlags = {
     namespaces: [...new Set(namespaces)],
     api: parseListen(v['api-listen'] ?? env.MESON_API_LISTEN ?? '0.0.0.0:8080', '--api-listen'),
+    stateNamespace,
+    ...(executorImage ? { executorImage } : {}),
+    podAnnotations: podAnnotations(v['pod-annotation'] ?? []),
   };
   const kubeconfig = v.kubeconfig === undefined ? undefined : abs(v.kubeconfig);
   if (kubeconfig) flags.kubeconfig = kubeconfig;
@@ -165,7 +198,7 @@ export function parseOperatorArgs(
       ),
     };
   if (leaderElect) {
-    const leaseNamespace = v['lease-namespace'] ?? (env.POD_NAMESPACE || namespaceFile() || 'meson-system');
+    const leaseNamespace = defaultNamespace;
     const leaseName = v['lease-name'] ?? 'meson-operator';
     if (!NS.test(leaseNamespace))
       throw new UsageError(`--lease-namespace: expected a namespace name, got "${leaseNamespace}"`);
@@ -201,6 +234,9 @@ function parseOperatorOptions(args: string[]) {
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
       identity: { type: 'string' },
+      'state-namespace': { type: 'string' },
+      'executor-image': { type: 'string' },
+      'pod-annotation': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -324,6 +360,14 @@ export const operatorCommand: Command = async (args, io) => {
           }
         : {}),
       logger,
+      reconcile: {
+        stateNamespace: flags.stateNamespace,
+        storeLimits: limitsFromEnv(io.env),
+        pods: {
+          ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
+          ...(Object.keys(flags.podAnnotations).length > 0 ? { annotations: flags.podAnnotations } : {}),
+        },
+      },
       onLostLeadership: (reason) => {
         // Like kube-controller-manager: a process that lost its Lease exits and restarts clean.
         logger.error({ reason }, 'lost the Lease; exiting');

@@ -1,0 +1,91 @@
+// The operator's reconciler: the run controller and the workflow services of the standalone
+// server, on the Kubernetes ports: the custom resources as the store (src/store/kubernetes.ts),
+// node capacity as offers (src/offer-adapter/kubernetes.ts) and one Pod per step attempt
+// (src/launchers/kubernetes.ts). The operator process runs it while it holds the Lease and stops
+// it when it steps down; a new leader adopts the running Pods from the launch records in the
+// store (a Pod's name derives from its launch record, so an adopted attempt never gets a second
+// Pod).
+import { randomBytes } from 'node:crypto';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Controller, type Logger } from '../controller/controller.ts';
+import { WorkflowServices } from '../controller/workflows.ts';
+import { KubernetesLauncher } from '../launchers/kubernetes.ts';
+import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
+import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
+import { KubernetesStore, type KubernetesStoreLimits } from '../store/kubernetes.ts';
+
+export interface ReconcilerConfig {
+  kc: KubeConfig;
+  /** Namespaces whose runs are reconciled; empty: all. */
+  namespaces: string[];
+  /** Where the store keeps its state ConfigMaps (cron cursors, fired triggers). */
+  stateNamespace: string;
+  logger: Logger;
+  /** Step Pods: executor image, extra labels and annotations, security context. */
+  pods?: PodTemplateOptions;
+  storeLimits?: Partial<KubernetesStoreLimits>;
+  now?: () => number;
+}
+
+export interface Reconciler {
+  store: KubernetesStore;
+  controller: Controller;
+  services: WorkflowServices;
+  /** Stops reconciling (running Pods keep running) and closes the informers. */
+  stop(): Promise<void>;
+}
+
+/** Starts the informers, then the controllers; resolves once all caches hold their first list. */
+export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler> {
+  const { logger } = cfg;
+  const now = cfg.now ?? Date.now;
+  const store = await KubernetesStore.open({
+    kubeConfig: cfg.kc,
+    ...(cfg.namespaces.length > 0 ? { namespaces: cfg.namespaces } : {}),
+    stateNamespace: cfg.stateNamespace,
+    ...(cfg.storeLimits ? { limits: cfg.storeLimits } : {}),
+    log: (message, fields) => logger.warn({ ...fields, component: 'store' }, message),
+  });
+  const offers = new KubernetesOfferSource({ kubeConfig: cfg.kc, logger });
+  let controller: Controller | undefined;
+  const prefix = randomBytes(3).toString('hex');
+  let seq = 0;
+  const launcher = new KubernetesLauncher({
+    ...cfg.pods,
+    kubeConfig: cfg.kc,
+    onUpdate: (u) => controller?.onAttemptUpdate(u),
+    newLaunchId: () => `${prefix}${(++seq).toString(36)}`,
+    now,
+    logger,
+  });
+  try {
+    // offers before the first pass (nothing is placed on an empty view), and the Pod informer
+    // before adoption (an adopted attempt whose Pod exists is watched, not created)
+    await Promise.all([offers.start(), launcher.start()]);
+  } catch (err) {
+    offers.stop();
+    launcher.close();
+    await store.close();
+    throw err;
+  }
+  const services = new WorkflowServices({ store, now, logger });
+  const ctl = new Controller({ store, launcher, offers, now, logger, hooks: services });
+  controller = ctl;
+  services.start(ctl);
+  ctl.start();
+  let stopping: Promise<void> | undefined;
+  return {
+    store,
+    controller: ctl,
+    services,
+    stop: () => {
+      stopping ??= (async () => {
+        services.stop();
+        ctl.stop(); // closes the launcher
+        offers.stop();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
