@@ -7,21 +7,28 @@
  *   spec.nodeName set, CONCURRENCY requests in flight, no client-side QPS limit;
  * - kube_scheduler_pods_per_s: the same pods without nodeName, from the first create until a
  *   watch has seen every pod bound by kube-scheduler (qps 500, burst 1000);
- * - for each phase, the API server's write requests (from its /metrics).
+ * - for each phase, the API server's write requests (from its /metrics);
+ * - ours (test/bench/operator-ours.ts): `mesonctl operator` as a child process and a PODS-way
+ *   foreach WorkflowRun: pods bound per second, run duration, first-pod latency (one-step runs),
+ *   writes per step, the operator's peak RSS, the largest run or shard object, duplicate pods.
  *
  * Pods run forever under kwok (one status patch each), so completions do not add load.
  * Between phases the namespace is deleted and its deletion awaited.
  *
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
- * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
+ * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours),
+ * OPERATOR_BENCH_POD_DURATION (how long a step Pod runs under kwok, 5s),
+ * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
  */
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { startCluster } from '../cluster/index.ts';
 import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
 import { waitFor } from '../cluster/wait.ts';
+import { installCrds, measureOurs, type OursResult } from './operator-ours.ts';
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -35,6 +42,10 @@ function envInt(name: string, fallback: number): number {
 const NODES = envInt('OPERATOR_BENCH_NODES', 1000);
 const PODS = envInt('OPERATOR_BENCH_PODS', 10_000);
 const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
+/** Which phases to run (comma-separated): raw, sched, ours. */
+const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours').split(','));
+const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
+const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
 const log = (m: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 };
@@ -88,10 +99,24 @@ async function freshNamespace(core: CoreV1Api, name: string): Promise<void> {
   await core.createNamespace({ body: { metadata: { name } } });
 }
 
-/** Deletes the namespace's pods at once (no grace: kwok has no kubelet to wait for) and the namespace. */
+/**
+ * Deletes the namespace's pods without grace (kwok has no kubelet to wait for), then the
+ * namespace, and waits until it is gone. A deletecollection of 10,000 pods can outlast the API
+ * server's request timeout: it is repeated until no pod is left.
+ */
 async function deleteNamespace(core: CoreV1Api, name: string): Promise<number> {
   const t = performance.now();
-  await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 });
+  await waitFor(
+    `the pods of ${name} deleted`,
+    async () => {
+      await core
+        .deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 })
+        .catch((e: unknown) => log(`  deletecollection pods: ${String(e).slice(0, 200)}; again`));
+      const left = await core.listNamespacedPod({ namespace: name, limit: 1 });
+      return left.items.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 900_000, intervalMs: 1_000 },
+  );
   await core.deleteNamespace({ name });
   await waitFor(
     `namespace ${name} deleted`,
@@ -176,26 +201,72 @@ async function main(): Promise<void> {
     const kc = cluster.kubeConfig();
     const nodeName = (i: number): string => `kwok-node-${i % NODES}`;
 
-    log('raw: pods created with spec.nodeName');
-    const raw = await phase(kc, 'raw', nodeName);
-    load.push(loadavg()[0] ?? 0);
+    let raw: PhaseResult | undefined;
+    let sched: PhaseResult | undefined;
+    let ours: OursResult | undefined;
+    if (PHASES.has('raw')) {
+      log('raw: pods created with spec.nodeName');
+      raw = await phase(kc, 'raw', nodeName);
+      load.push(loadavg()[0] ?? 0);
+    }
+    if (PHASES.has('sched')) {
+      log('kube-scheduler: pods created without nodeName, bound by kube-scheduler');
+      sched = await phase(kc, 'sched', () => undefined);
+      load.push(loadavg()[0] ?? 0);
+    }
+    if (PHASES.has('ours')) {
+      log(`ours: mesonctl operator, a ${PODS}-way foreach WorkflowRun (pods run ${POD_DURATION})`);
+      installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
+      const namespace = 'bench-ours';
+      const core = kc.makeApiClient(CoreV1Api);
+      await freshNamespace(core, namespace);
+      try {
+        ours = await measureOurs({
+          kc,
+          kubeconfigPath: cluster.kubeconfigPath,
+          namespace,
+          width: PODS,
+          samples: FIRST_POD_SAMPLES,
+          podDuration: POD_DURATION,
+          logPath: join(cluster.dir, 'logs', 'operator.log'),
+          timeoutMs: 3_600_000,
+          log,
+        });
+      } finally {
+        const ms = await deleteNamespace(core, namespace);
+        log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
+      }
+      load.push(loadavg()[0] ?? 0);
+    }
 
-    log('kube-scheduler: pods created without nodeName, bound by kube-scheduler');
-    const sched = await phase(kc, 'sched', () => undefined);
-    load.push(loadavg()[0] ?? 0);
-
+    const ratio = (a: number | undefined, b: number | undefined) =>
+      a !== undefined && b !== undefined ? round(a / b, 2) : null;
     const result = {
       bench: 'operator',
       nodes: NODES,
       pods: PODS,
       client_concurrency: CONCURRENCY,
-      raw_create_pods_per_s: round(raw.podsPerS),
-      raw_create_s: round(raw.seconds, 2),
-      raw_apiserver_writes: raw.writes,
-      kube_scheduler_pods_per_s: round(sched.podsPerS),
-      kube_scheduler_s: round(sched.seconds, 2),
-      kube_scheduler_apiserver_writes: sched.writes,
-      kube_scheduler_control_plane_writes: sched.otherWrites,
+      raw_create_pods_per_s: raw ? round(raw.podsPerS) : null,
+      raw_create_s: raw ? round(raw.seconds, 2) : null,
+      raw_apiserver_writes: raw?.writes ?? null,
+      kube_scheduler_pods_per_s: sched ? round(sched.podsPerS) : null,
+      kube_scheduler_s: sched ? round(sched.seconds, 2) : null,
+      kube_scheduler_apiserver_writes: sched?.writes ?? null,
+      kube_scheduler_control_plane_writes: sched?.otherWrites ?? null,
+      ours_pods_per_s: ours ? round(ours.podsPerS) : null,
+      ours_all_bound_s: ours ? round(ours.allBoundS, 2) : null,
+      ours_run_s: ours ? round(ours.runS, 2) : null,
+      first_pod_ms_p50: ours ? Math.round(ours.firstPodMsP50) : null,
+      first_pod_ms: ours?.firstPodSamples ?? null,
+      apiserver_writes_per_step: ours ? round(ours.writesPerStep, 2) : null,
+      ours_writes: ours?.writeSeries ?? null,
+      rss_mb: ours ? Math.round(ours.rssMb) : null,
+      ours_vs_raw: ratio(ours?.podsPerS, raw?.podsPerS),
+      ours_vs_kube_scheduler: ratio(ours?.podsPerS, sched?.podsPerS),
+      max_object_bytes: ours?.maxObjectBytes ?? null,
+      max_object: ours?.maxObject ?? null,
+      duplicate_pods: ours?.duplicatePods ?? null,
+      pod_duration: POD_DURATION,
       load_avg_1m: load.map((l) => round(l, 2)),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
