@@ -164,6 +164,20 @@ export class MesonObjects {
     });
   }
 
+  /** Waits until the operator has made the Workflow's first version: a run created before fails. */
+  async waitVersioned(workflow: string): Promise<void> {
+    await waitFor(`Workflow ${workflow} to be versioned`, async () => {
+      const wf = (await this.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: this.namespace,
+        plural: 'workflows',
+        name: workflow,
+      })) as { status?: { latestVersion?: number } };
+      return (wf.status?.latestVersion ?? 0) >= 1 ? true : undefined;
+    });
+  }
+
   async createRun(name: string, workflow: string): Promise<void> {
     await this.custom.createNamespacedCustomObject({
       group: GROUP,
@@ -297,6 +311,7 @@ export async function measureOurs(opts: {
     const meson = new MesonObjects(kc, namespace);
 
     await meson.createWorkflow(oneStepWorkflow('one', namespace));
+    await meson.waitVersioned('one');
     const firstPod: number[] = [];
     for (let k = 0; k < opts.samples; k++) {
       const run = `one-${k}`;
@@ -326,6 +341,7 @@ export async function measureOurs(opts: {
       },
     });
     await meson.createWorkflow(foreachWorkflow('wide', namespace, width));
+    await meson.waitVersioned('wide');
     const writes = await apiserverWrites(kc, (s) => !isControlPlaneWrite(s));
     const progress = setInterval(() => log(`  ours: ${watch.bound()} of ${width} pods bound`), 10_000);
     const t0 = performance.now();
