@@ -12,12 +12,15 @@
  *   foreach WorkflowRun: pods bound per second, run duration, first-pod latency (one-step runs),
  *   writes per step, the operator's peak RSS, the largest run or shard object, duplicate pods.
  *
- * Pods run forever under kwok (one status patch each), so completions do not add load.
- * Between phases the namespace is deleted and its deletion awaited.
+ * Every pod, ours included, runs POD_DURATION under kwok and then succeeds (two status patches
+ * by kwok), so each phase puts the same per-pod load on the control plane. Finished pods stay:
+ * deleting 10,000 pods takes the API server longer than making them (deletecollection works one
+ * pod at a time and outlasts the request timeout), and the operator's informers skip finished
+ * pods. OPERATOR_BENCH_CLEANUP=1 deletes each phase's namespace and waits for it.
  *
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
  * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours),
- * OPERATOR_BENCH_POD_DURATION (how long a step Pod runs under kwok, 5s),
+ * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
  * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
  */
@@ -46,6 +49,7 @@ const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
 const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours').split(','));
 const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
 const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
+const CLEANUP = process.env.OPERATOR_BENCH_CLEANUP === '1';
 const log = (m: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 };
@@ -56,7 +60,7 @@ function benchPod(i: number, nodeName: string | undefined): V1Pod {
     metadata: {
       name: `p-${i}`,
       labels: { 'meson.dev/bench': 'true' },
-      annotations: { 'kwok.meson.dev/run-forever': 'true' },
+      annotations: { 'kwok.meson.dev/duration': POD_DURATION },
     },
     spec: {
       ...(nodeName ? { nodeName } : {}),
@@ -176,8 +180,10 @@ async function phase(
   } finally {
     clearInterval(progress);
     watch.stop();
-    const ms = await deleteNamespace(core, namespace);
-    log(`  ${name}: namespace deleted in ${round(ms / 1000, 1)} s`);
+    if (CLEANUP) {
+      const ms = await deleteNamespace(core, namespace);
+      log(`  ${name}: namespace deleted in ${round(ms / 1000, 1)} s`);
+    }
   }
 }
 
@@ -233,8 +239,10 @@ async function main(): Promise<void> {
           log,
         });
       } finally {
-        const ms = await deleteNamespace(core, namespace);
-        log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
+        if (CLEANUP) {
+          const ms = await deleteNamespace(core, namespace);
+          log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
+        }
       }
       load.push(loadavg()[0] ?? 0);
     }
