@@ -16,7 +16,8 @@
  * by kwok), so each phase puts the same per-pod load on the control plane. Finished pods stay:
  * deleting 10,000 pods takes the API server longer than making them (deletecollection works one
  * pod at a time and outlasts the request timeout), and the operator's informers skip finished
- * pods. OPERATOR_BENCH_CLEANUP=1 deletes each phase's namespace and waits for it.
+ * pods. After each phase the bench waits until kwok has finished every pod, so the next phase
+ * does not pay for this one's backlog. OPERATOR_BENCH_CLEANUP=1 deletes each phase's namespace.
  *
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
  * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours),
@@ -138,6 +139,27 @@ async function deleteNamespace(core: CoreV1Api, name: string): Promise<number> {
   return performance.now() - t;
 }
 
+/**
+ * Waits until every pod of the namespace has succeeded: kwok works through its status patches
+ * well after the pods were created, and the next phase must not pay for this one's backlog.
+ */
+async function settled(core: CoreV1Api, namespace: string): Promise<number> {
+  const t = performance.now();
+  await waitFor(
+    `kwok to finish the pods of ${namespace}`,
+    async () => {
+      const left = await core.listNamespacedPod({
+        namespace,
+        fieldSelector: 'status.phase!=Succeeded',
+        limit: 1,
+      });
+      return left.items.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 1_800_000, intervalMs: 2_000 },
+  );
+  return performance.now() - t;
+}
+
 interface PhaseResult {
   podsPerS: number;
   seconds: number;
@@ -180,6 +202,8 @@ async function phase(
   } finally {
     clearInterval(progress);
     watch.stop();
+    const ms = await settled(core, namespace);
+    log(`  ${name}: kwok finished every pod ${round(ms / 1000, 1)} s later`);
     if (CLEANUP) {
       const ms = await deleteNamespace(core, namespace);
       log(`  ${name}: namespace deleted in ${round(ms / 1000, 1)} s`);
