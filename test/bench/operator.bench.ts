@@ -1,0 +1,310 @@
+/**
+ * Operator at scale (`npm run bench operator`). Starts its own control plane (etcd,
+ * kube-apiserver, kube-controller-manager, kube-scheduler, kwok; a temp dir and free ports, so
+ * it never touches a test cluster), makes KWOK nodes, then measures in one run:
+ *
+ * - raw_create_pods_per_s: a plain @kubernetes/client-node client creating PODS pods with
+ *   spec.nodeName set, CONCURRENCY requests in flight, no client-side QPS limit;
+ * - kube_scheduler_pods_per_s: the same pods without nodeName, from the first create until a
+ *   watch has seen every pod bound by kube-scheduler (qps 500, burst 1000);
+ * - for each phase, the API server's write requests (from its /metrics);
+ * - ours (test/bench/operator-ours.ts): `mesonctl operator` as a child process and a PODS-way
+ *   foreach WorkflowRun: pods bound per second, run duration, first-pod latency (one-step runs),
+ *   writes per step, the operator's peak RSS, the largest run or shard object, duplicate pods.
+ *
+ * Every pod, ours included, runs POD_DURATION under kwok and then succeeds (two status patches
+ * by kwok), so each phase puts the same per-pod load on the control plane. Finished pods stay:
+ * deleting 10,000 pods takes the API server longer than making them (deletecollection works one
+ * pod at a time and outlasts the request timeout), and the operator's informers skip finished
+ * pods. After each phase the bench waits until kwok has finished every pod, so the next phase
+ * does not pay for this one's backlog. OPERATOR_BENCH_CLEANUP=1 deletes each phase's namespace.
+ *
+ * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
+ * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours),
+ * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
+ * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
+ * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
+ */
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { startCluster } from '../cluster/index.ts';
+import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
+import { waitFor } from '../cluster/wait.ts';
+import { installCrds, measureOurs, type OursResult } from './operator-ours.ts';
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const NODES = envInt('OPERATOR_BENCH_NODES', 1000);
+const PODS = envInt('OPERATOR_BENCH_PODS', 10_000);
+const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
+/** Which phases to run (comma-separated): raw, sched, ours. */
+const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours').split(','));
+const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
+const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
+const CLEANUP = process.env.OPERATOR_BENCH_CLEANUP === '1';
+const log = (m: string): void => {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
+};
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function benchPod(i: number, nodeName: string | undefined): V1Pod {
+  return {
+    metadata: {
+      name: `p-${i}`,
+      labels: { 'meson.dev/bench': 'true' },
+      annotations: { 'kwok.meson.dev/duration': POD_DURATION },
+    },
+    spec: {
+      ...(nodeName ? { nodeName } : {}),
+      restartPolicy: 'Never',
+      containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
+    },
+  };
+}
+
+/** Creates `count` pods with `concurrency` requests in flight; returns first/last times (ms). */
+async function createPods(
+  core: CoreV1Api,
+  namespace: string,
+  count: number,
+  nodeOf: (i: number) => string | undefined,
+): Promise<{ firstMs: number; lastMs: number }> {
+  let next = 0;
+  const firstMs = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await core.createNamespacedPod({ namespace, body: benchPod(i, nodeOf(i)) });
+          break;
+        } catch (error) {
+          const code = (error as { code?: number }).code;
+          if (code === 409) break; // created by a retried request
+          if (attempt < 5 && (code === 429 || (code ?? 0) >= 500 || code === undefined)) continue;
+          throw error;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return { firstMs, lastMs: performance.now() };
+}
+
+async function freshNamespace(core: CoreV1Api, name: string): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name } } });
+}
+
+/**
+ * Deletes the namespace's pods without grace (kwok has no kubelet to wait for), then the
+ * namespace, and waits until it is gone. A deletecollection of 10,000 pods can outlast the API
+ * server's request timeout: it is repeated until no pod is left.
+ */
+async function deleteNamespace(core: CoreV1Api, name: string): Promise<number> {
+  const t = performance.now();
+  await waitFor(
+    `the pods of ${name} deleted`,
+    async () => {
+      await core
+        .deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 })
+        .catch((e: unknown) => log(`  deletecollection pods: ${String(e).slice(0, 200)}; again`));
+      const left = await core.listNamespacedPod({ namespace: name, limit: 1 });
+      return left.items.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 900_000, intervalMs: 1_000 },
+  );
+  await core.deleteNamespace({ name });
+  await waitFor(
+    `namespace ${name} deleted`,
+    async () => {
+      try {
+        await core.readNamespace({ name });
+        return undefined;
+      } catch (error) {
+        if ((error as { code?: number }).code === 404) return true;
+        throw error;
+      }
+    },
+    { timeoutMs: 900_000, intervalMs: 1_000 },
+  );
+  return performance.now() - t;
+}
+
+/**
+ * Waits until every pod of the namespace has succeeded: kwok works through its status patches
+ * well after the pods were created, and the next phase must not pay for this one's backlog.
+ */
+async function settled(core: CoreV1Api, namespace: string): Promise<number> {
+  const t = performance.now();
+  await waitFor(
+    `kwok to finish the pods of ${namespace}`,
+    async () => {
+      const left = await core.listNamespacedPod({
+        namespace,
+        fieldSelector: 'status.phase!=Succeeded',
+        limit: 1,
+      });
+      return left.items.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 1_800_000, intervalMs: 2_000 },
+  );
+  return performance.now() - t;
+}
+
+interface PhaseResult {
+  podsPerS: number;
+  seconds: number;
+  writes: number;
+  otherWrites: number;
+}
+
+async function phase(
+  kc: KubeConfig,
+  name: string,
+  nodeOf: (i: number) => string | undefined,
+): Promise<PhaseResult> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const namespace = `bench-${name}`;
+  await freshNamespace(core, namespace);
+  const watch = await watchPodsBound(kc, { namespace, expected: PODS, timeoutMs: 1_800_000 });
+  const writes = await apiserverWrites(kc, (s) => !isControlPlaneWrite(s));
+  const progress = setInterval(() => log(`  ${name}: ${watch.bound()} of ${PODS} pods bound`), 10_000);
+  try {
+    const { firstMs, lastMs } = await createPods(core, namespace, PODS, nodeOf);
+    log(`  ${name}: ${PODS} creates answered in ${round((lastMs - firstMs) / 1000, 2)} s`);
+    await watch.done;
+    const boundMs = performance.now();
+    const delta = await writes.stop();
+    const seconds = (boundMs - firstMs) / 1000;
+    log(
+      `  ${name}: all bound after ${round(seconds, 2)} s; writes ${delta.counted} (control plane: ${delta.total - delta.counted})`,
+    );
+    for (const s of delta.series.slice(0, 6)) {
+      log(
+        `    ${s.verb} ${s.group || 'core'}/${s.resource}${s.subresource ? `/${s.subresource}` : ''}: ${s.count}`,
+      );
+    }
+    return {
+      podsPerS: PODS / seconds,
+      seconds,
+      writes: delta.counted,
+      otherWrites: delta.total - delta.counted,
+    };
+  } finally {
+    clearInterval(progress);
+    watch.stop();
+    const ms = await settled(core, namespace);
+    log(`  ${name}: kwok finished every pod ${round(ms / 1000, 1)} s later`);
+    if (CLEANUP) {
+      const ms = await deleteNamespace(core, namespace);
+      log(`  ${name}: namespace deleted in ${round(ms / 1000, 1)} s`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const load = [loadavg()[0] ?? 0];
+  log(
+    `operator bench: ${NODES} nodes, ${PODS} pods, ${CONCURRENCY} requests in flight (load ${round(load[0] ?? 0, 2)})`,
+  );
+  const started = performance.now();
+  const cluster = await startCluster({
+    nodes: NODES,
+    cpu: 32,
+    memory: '128Gi',
+    pods: 110,
+    scheduler: true,
+    dir: process.env.OPERATOR_BENCH_DIR || undefined,
+    log: (m) => log(`cluster: ${m}`),
+  });
+  try {
+    log(`cluster with ${NODES} Ready nodes in ${round((performance.now() - started) / 1000, 1)} s`);
+    const kc = cluster.kubeConfig();
+    const nodeName = (i: number): string => `kwok-node-${i % NODES}`;
+
+    let raw: PhaseResult | undefined;
+    let sched: PhaseResult | undefined;
+    let ours: OursResult | undefined;
+    if (PHASES.has('raw')) {
+      log('raw: pods created with spec.nodeName');
+      raw = await phase(kc, 'raw', nodeName);
+      load.push(loadavg()[0] ?? 0);
+    }
+    if (PHASES.has('sched')) {
+      log('kube-scheduler: pods created without nodeName, bound by kube-scheduler');
+      sched = await phase(kc, 'sched', () => undefined);
+      load.push(loadavg()[0] ?? 0);
+    }
+    if (PHASES.has('ours')) {
+      log(`ours: mesonctl operator, a ${PODS}-way foreach WorkflowRun (pods run ${POD_DURATION})`);
+      installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
+      const namespace = 'bench-ours';
+      const core = kc.makeApiClient(CoreV1Api);
+      await freshNamespace(core, namespace);
+      try {
+        ours = await measureOurs({
+          kc,
+          kubeconfigPath: cluster.kubeconfigPath,
+          namespace,
+          width: PODS,
+          samples: FIRST_POD_SAMPLES,
+          podDuration: POD_DURATION,
+          logPath: join(cluster.dir, 'logs', 'operator.log'),
+          timeoutMs: 3_600_000,
+          log,
+        });
+      } finally {
+        if (CLEANUP) {
+          const ms = await deleteNamespace(core, namespace);
+          log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
+        }
+      }
+      load.push(loadavg()[0] ?? 0);
+    }
+
+    const ratio = (a: number | undefined, b: number | undefined) =>
+      a !== undefined && b !== undefined ? round(a / b, 2) : null;
+    const result = {
+      bench: 'operator',
+      nodes: NODES,
+      pods: PODS,
+      client_concurrency: CONCURRENCY,
+      raw_create_pods_per_s: raw ? round(raw.podsPerS) : null,
+      raw_create_s: raw ? round(raw.seconds, 2) : null,
+      raw_apiserver_writes: raw?.writes ?? null,
+      kube_scheduler_pods_per_s: sched ? round(sched.podsPerS) : null,
+      kube_scheduler_s: sched ? round(sched.seconds, 2) : null,
+      kube_scheduler_apiserver_writes: sched?.writes ?? null,
+      kube_scheduler_control_plane_writes: sched?.otherWrites ?? null,
+      ours_pods_per_s: ours ? round(ours.podsPerS) : null,
+      ours_all_bound_s: ours ? round(ours.allBoundS, 2) : null,
+      ours_run_s: ours ? round(ours.runS, 2) : null,
+      first_pod_ms_p50: ours ? Math.round(ours.firstPodMsP50) : null,
+      first_pod_ms: ours?.firstPodSamples ?? null,
+      apiserver_writes_per_step: ours ? round(ours.writesPerStep, 2) : null,
+      ours_writes: ours?.writeSeries ?? null,
+      rss_mb: ours ? Math.round(ours.rssMb) : null,
+      ours_vs_raw: ratio(ours?.podsPerS, raw?.podsPerS),
+      ours_vs_kube_scheduler: ratio(ours?.podsPerS, sched?.podsPerS),
+      max_object_bytes: ours?.maxObjectBytes ?? null,
+      max_object: ours?.maxObject ?? null,
+      duplicate_pods: ours?.duplicatePods ?? null,
+      pod_duration: POD_DURATION,
+      load_avg_1m: load.map((l) => round(l, 2)),
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+await main();
