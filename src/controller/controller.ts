@@ -40,7 +40,7 @@ import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../
 import { makeTask, Scheduler, type Task, type TaskConstraints, type Unplaced } from '../scheduler/index.ts';
 import { type ControllerStore, type ControllerWriteBatch, updateStatusRetrying } from '../store/port.ts';
 import type { ResourceObject, Stored, TaskRecord } from '../store/types.ts';
-import { resolveRunVersion, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
+import { resolveRunVersion, VersionError, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
 import { RUN_PRIORITY } from './annotations.ts';
 import { TaskFeed } from './feed.ts';
 import {
@@ -215,6 +215,8 @@ export class Controller {
   private readonly finishedTasks: AttemptKey[] = [];
   private scheduled = false;
   private flushing = false;
+  /** Runs whose Workflow exists but was not versioned yet (see versionPending). */
+  private readonly awaitingVersion = new Set<string>();
   /** A kick arrived while a pass was awaiting its commit: exactly one more pass after it. */
   private again = false;
   /** Recover every run from the store at the next pass (start). */
@@ -290,6 +292,11 @@ export class Controller {
           this.toStart.add(key); // stopped while waiting for admission: startRuns ends it
         } else if (c.type === 'MODIFIED' && !run.status?.phase && !this.runs.has(key)) this.toStart.add(key);
         else if (c.type === 'DELETED') this.forgetRun(key);
+        this.kick();
+      } else if ((c.kind === 'Workflow' || c.kind === 'WorkflowVersion') && this.awaitingVersion.size > 0) {
+        // a Workflow was processed or versioned: the runs that waited for it try again
+        for (const key of this.awaitingVersion) this.toStart.add(key);
+        this.awaitingVersion.clear();
         this.kick();
       } else if (c.kind === 'DataArtifact' && c.type === 'ADDED') {
         this.newArtifacts.push(c.object as Stored<DataArtifact>);
@@ -752,9 +759,24 @@ export class Controller {
         this.handleActions(active, actions, pass);
         pass.started.push(key);
       } catch (err) {
+        if (this.versionPending(run, err)) {
+          // created with (or right after) its Workflow, before the services versioned it: it
+          // starts when they have (a kubectl apply of one file holding both must not fail it)
+          this.awaitingVersion.add(key);
+          continue;
+        }
         pass.failRuns.push({ run, message: errorMessage(err) });
       }
     }
+  }
+
+  /** The run's Workflow exists and has no version only because it was not processed yet. */
+  private versionPending(run: Stored<WorkflowRun>, err: unknown): boolean {
+    if (!(err instanceof VersionError) || err.code !== 'VERSION_NONE') return false;
+    const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
+    if (!wf) return false;
+    const generation = (wf.metadata as { generation?: number }).generation;
+    return generation === undefined || (wf.status?.observedGeneration ?? 0) < generation;
   }
 
   /** Re-considers a run that admission made wait (called by the admission hook's owner). */

@@ -11,6 +11,7 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.ts';
 import { freePorts } from '../cluster/health.ts';
+import { kubectlAsync } from '../cluster/kubectl.ts';
 import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
 import {
@@ -192,5 +193,27 @@ describe('mesonctl client verbs against the operator', () => {
     } finally {
       receiver.close();
     }
+  }, 120_000);
+
+  it('a Workflow and its run applied in one file: the run waits for the version, then succeeds', async () => {
+    await operator();
+    const both = `${WORKFLOW('together').replace('metadata:\n  name: together', `metadata:\n  name: together\n  namespace: ${ns.name}`)}---
+apiVersion: meson.dev/v1alpha1
+kind: WorkflowRun
+metadata: { name: together-1, namespace: ${ns.name} }
+spec: { workflow: together }
+`;
+    const applied = await kubectlAsync(['apply', '-f', '-'], both);
+    expect(applied.status, applied.stderr).toBe(0);
+    const env = { MESON_CLIENT: 'kube', KUBECONFIG: inject('kubeconfigPath') };
+    await waitFor(
+      'together-1 to end',
+      async () => {
+        const r = await cli(['get', 'run', 'together-1', '-o', 'json'], env);
+        const phase = r.code === 0 ? JSON.parse(r.out).status?.phase : undefined;
+        return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
+      },
+      { timeoutMs: 60_000 },
+    ).then((phase) => expect(phase).toBe('Succeeded'));
   }, 120_000);
 });
