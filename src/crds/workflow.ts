@@ -145,7 +145,7 @@ const NodeAffinitySchema = z
         .max(16),
     }),
   })
-  .describe("Kubernetes required node affinity: a host must satisfy every expression of one term.");
+  .describe('Kubernetes required node affinity: a host must satisfy every expression of one term.');
 
 export const ConstraintsSchema = z.strictObject({
   nodeSelector: StringMapSchema.optional().describe('Node labels that must match.'),

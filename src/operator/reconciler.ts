@@ -28,6 +28,8 @@ export interface ReconcilerConfig {
   now?: () => number;
   /** This replica's name in the Events it records (default meson-operator). */
   identity?: string;
+  /** Concurrent Pod create/delete requests (default the launcher's, 16). */
+  podConcurrency?: number;
   /** Webhook notifications: the allow-list of private targets and the pending bound. */
   webhook?: WorkflowServicesDeps['webhook'];
 }
@@ -62,6 +64,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     newLaunchId: () => `${prefix}${(++seq).toString(36)}`,
     now,
     logger,
+    ...(cfg.podConcurrency ? { maxInFlight: cfg.podConcurrency } : {}),
   });
   try {
     // offers before the first pass (nothing is placed on an empty view), and the Pod informer

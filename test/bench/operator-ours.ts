@@ -70,6 +70,8 @@ export async function startOperator(opts: {
       `--lease-namespace=${OPERATOR_NAMESPACE}`,
       `--state-namespace=${OPERATOR_NAMESPACE}`,
       `--pod-annotation=kwok.meson.dev/duration=${opts.podDuration}`,
+      // extra operator flags for experiments (e.g. --pod-concurrency=64)
+      ...(process.env.OPERATOR_BENCH_OPERATOR_ARGS ?? '').split(/\s+/).filter(Boolean),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '', MESON_LOG_LEVEL: 'warn' } },
   );

@@ -116,6 +116,9 @@ describe('mesonctl operator flags', () => {
       rest: { host: '0.0.0.0', port: 8081, token: 't', allowedHosts: 'any' },
     });
     expect(() => parseOperatorArgs(['--notify-allow=999.1.1.1/99'], {}, '/here')).toThrow(/--notify-allow/);
+    expect(parseOperatorArgs(['--pod-concurrency=64'], {}, '/here')).toMatchObject({ podConcurrency: 64 });
+    for (const bad of ['0', '-1', '1.5', 'x', '5000'])
+      expect(() => parseOperatorArgs([`--pod-concurrency=${bad}`], {}, '/here')).toThrow(/--pod-concurrency/);
     const env = parseOperatorArgs(
       [],
       {

@@ -52,6 +52,7 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
                               the lease namespace; MESON_STATE_NAMESPACE)
   --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
   --pod-annotation KEY=VALUE  an annotation on every step Pod (repeatable; system keys win)
+  --pod-concurrency N         Pod create/delete requests in flight (default 16; MESON_POD_CONCURRENCY)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
                               token is MESON_API_TOKEN, required beyond loopback unless
@@ -131,6 +132,8 @@ export interface OperatorFlags {
   stateNamespace: string;
   executorImage?: string;
   podAnnotations: Record<string, string>;
+  /** Concurrent Pod create/delete requests (--pod-concurrency); absent: the launcher's 16. */
+  podConcurrency?: number;
   /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
@@ -198,7 +201,15 @@ export function parseOperatorArgs(
   } catch (err) {
     throw new UsageError(`--notify-allow: ${(err as Error).message}`, { cause: err });
   }
+  const concurrencyText = v['pod-concurrency'] ?? env.MESON_POD_CONCURRENCY;
+  const podConcurrency = concurrencyText === undefined ? undefined : Number(concurrencyText);
+  if (
+    podConcurrency !== undefined &&
+    (!Number.isInteger(podConcurrency) || podConcurrency < 1 || podConcurrency > 1024)
+  )
+    throw new UsageError(`--pod-concurrency: expected 1 to 1024, got "${concurrencyText}"`);
   const flags: OperatorFlags = {
+    ...(podConcurrency ? { podConcurrency } : {}),
     notify,
     namespaces: [...new Set(namespaces)],
     api: parseListen(v['api-listen'] ?? env.MESON_API_LISTEN ?? '0.0.0.0:8080', '--api-listen'),
@@ -281,6 +292,7 @@ function parseOperatorOptions(args: string[]) {
       'pod-annotation': { type: 'string', multiple: true },
       'rest-listen': { type: 'string' },
       'notify-allow': { type: 'string' },
+      'pod-concurrency': { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -410,6 +422,7 @@ export const operatorCommand: Command = async (args, io) => {
       reconcile: {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,
+        ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
