@@ -8,10 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
 import { RoutingLauncher } from '../launchers/routing.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
+import { createMetrics } from '../metrics/index.ts';
 import { CompositeOfferSource } from '../offer-adapter/composite.ts';
 import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
 import type { Stored } from '../store/types.ts';
-import type { Logger, OfferSource } from './controller.ts';
+import type { ControllerObserver, Logger, OfferSource } from './controller.ts';
 import { createStandalone, type Standalone } from './standalone.ts';
 import { ensureVersion } from './workflows.ts';
 
@@ -85,7 +86,7 @@ class FakeLauncher implements Launcher {
   close(): void {}
 }
 
-function setup(localCpuMillis = 0) {
+function setup(localCpuMillis = 0, observer?: ControllerObserver) {
   const root = mkdtempSync(join(tmpdir(), 'meson-sources-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const mesos = new FakeMesos();
@@ -106,6 +107,7 @@ function setup(localCpuMillis = 0) {
     hostname: 'box',
     retention: false,
     triggers: false,
+    ...(observer ? { observer } : {}),
     wrapSources: (local, ctl) => {
       const offers = new CompositeOfferSource([{ source: local.offers }, { source: mesos }]);
       fake = new FakeLauncher(ctl.onUpdate);
@@ -243,6 +245,32 @@ describe('controller hooks for other offer sources', () => {
     const stuck = startRun(s, 'untolerated');
     const why = await until(() => s.controller.whyQueued('default', stuck.metadata.name)[0], 'a reason');
     expect(why.reasons.join('; ')).toMatch(/taint|affinity/);
+  });
+
+  it('reports its scheduling to the metrics: placements, offers by source, time in queue', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const { s } = setup(4000, metrics.controller);
+    addWorkflow(s, 'counted', {
+      sequence: [
+        { step: { name: 'here', shell: { script: 'true' } } },
+        { step: { name: 'there', shell: { script: 'true' }, constraints: { attributes: { rack: 'r1' } } } },
+      ],
+    });
+    const run = startRun(s, 'counted');
+    expect((await finished(s, run.metadata.name)).status?.phase).toBe('Succeeded');
+    const body = (await metrics.scrape()).body;
+    const sample = (series: string) =>
+      Number(
+        body
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.slice(series.length + 1),
+      );
+    expect(sample('meson_scheduler_placements_total')).toBe(2);
+    expect(sample('meson_step_queue_seconds_count')).toBe(2);
+    expect(sample('meson_scheduler_pass_duration_seconds_count')).toBeGreaterThanOrEqual(2);
+    expect(sample('meson_offers{source="local"}')).toBeGreaterThanOrEqual(0);
+    expect(body).toMatch(/^meson_offers\{source="mesos"\} \d+$/m);
   });
 
   it('keeps a step whose constraints no offer meets queued, saying which constraint', async () => {

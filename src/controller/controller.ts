@@ -137,6 +137,23 @@ export interface ControllerDeps {
    * which SUPPRESSes offers at 0 and REVIVEs them when work arrives).
    */
   onQueued?: (queued: number) => void;
+  /** What the controller reports as it works (Prometheus metrics: src/metrics). */
+  observer?: ControllerObserver;
+}
+
+/** Observations of the controller's work; every method is cheap and must not throw. */
+export interface ControllerObserver {
+  /** One scheduling pass: its duration, the offers it saw by source, what it placed. */
+  schedulingPass(o: {
+    seconds: number;
+    offers: Record<string, number>;
+    placed: number;
+    unplaced: number;
+  }): void;
+  /** A task was placed after waiting this long in the queue. */
+  taskPlaced(queuedSeconds: number): void;
+  /** A commit of a run's writes failed (the run is retried, then quarantined). */
+  commitFailed(): void;
 }
 
 interface ActiveRun {
@@ -234,6 +251,7 @@ export class Controller {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDue = 0;
   private readonly maxCommitFailures: number;
+  private readonly observer: ControllerObserver | undefined;
   private readonly retryBackoff: { initialMs: number; maxMs: number };
   private stopped = false;
   private unwatch: (() => void) | undefined;
@@ -254,6 +272,7 @@ export class Controller {
     this.runLimits = deps.runLimits;
     this.stepLimits = withLimits(deps.stepLimits);
     this.maxCommitFailures = deps.maxCommitFailures ?? 5;
+    this.observer = deps.observer;
     this.retryBackoff = deps.retryBackoff ?? { initialMs: 200, maxMs: 30_000 };
     this.onQueued = deps.onQueued;
   }
@@ -1072,12 +1091,24 @@ export class Controller {
     for (const offer of offers) this.scheduler.addOffer(offer);
     if (offers.length === 0) return;
     this.feed.fill(this.scheduler);
+    const started = performance.now();
     const result = this.scheduler.schedule(now);
+    if (this.observer) {
+      const bySource: Record<string, number> = {};
+      for (const o of offers) bySource[o.source] = (bySource[o.source] ?? 0) + 1;
+      this.observer.schedulingPass({
+        seconds: (performance.now() - started) / 1000,
+        offers: bySource,
+        placed: result.placements.length,
+        unplaced: result.unplaced.length,
+      });
+    }
     const placedTenants = new Set<string>();
     for (const p of result.placements) {
       this.feed.placed(p.taskId);
       this.queuedWhy.delete(p.taskId);
       const entry = this.tasks.get(p.taskId);
+      if (entry) this.observer?.taskPlaced(Math.max(0, now - entry.queuedAt) / 1000);
       if (!entry) {
         this.scheduler.taskFinished(p.taskId);
         continue;
@@ -1403,6 +1434,7 @@ export class Controller {
       }
       const n = (this.commitFailures.get(owner) ?? 0) + 1;
       this.commitFailures.set(owner, n);
+      this.observer?.commitFailed();
       worst = Math.max(worst, n);
       if (n >= this.maxCommitFailures) {
         this.commitFailures.delete(owner);

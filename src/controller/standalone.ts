@@ -20,7 +20,13 @@ import type { Resources } from '../offer-adapter/types.ts';
 import { type RetentionPolicy, RetentionSweeper } from '../retention/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
-import { Controller, type Logger, type OfferSource, silentLogger } from './controller.ts';
+import {
+  Controller,
+  type ControllerObserver,
+  type Logger,
+  type OfferSource,
+  silentLogger,
+} from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 
@@ -69,6 +75,8 @@ export interface StandaloneOptions {
    * Replaces the launcher the controller uses (given the local one and the controller's update
    * callback). For benchmarks that isolate orchestration from process start-up.
    */
+  /** Reports of the run controller's work (Prometheus metrics: createMetrics().controller). */
+  observer?: ControllerObserver;
   wrapLauncher?: (local: LocalLauncher, onUpdate: (u: AttemptUpdate) => void) => Launcher;
   /** What one run may cost (the engine's defaults for what is not given). */
   runLimits?: Partial<RunLimits>;
@@ -189,6 +197,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     launcher: used,
     offers: sources.offers,
     ...(sources.onQueued ? { onQueued: sources.onQueued } : {}),
+    ...(opts.observer ? { observer: opts.observer } : {}),
     now,
     logger,
     hooks: services,

@@ -15,7 +15,9 @@
 // the ones after that are counted under namespace="_other", workflow="_other" (whoever may create
 // workflows could otherwise grow the scrape without bound).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ControllerObserver } from '../controller/controller.ts';
 import type { Change, StepInstanceRecord, Store, StoreWriter, TaskRecord } from '../store/types.ts';
+import { controllerMetrics } from './controller.ts';
 
 /** Default bound of distinct (namespace, workflow) label pairs (MESON_METRICS_MAX_WORKFLOWS). */
 export const DEFAULT_METRICS_MAX_WORKFLOWS = 2000;
@@ -45,6 +47,8 @@ export interface Metrics {
    * time. Returns the function that stops observing (and restores the store's methods).
    */
   observe(store: Store): () => void;
+  /** The run controller's observer (scheduling passes, offers, queue time, failed commits). */
+  readonly controller: ControllerObserver;
 }
 
 type Labels = { namespace: string; workflow: string };
@@ -244,7 +248,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     return wf;
   };
 
+  const controller = controllerMetrics(registry);
   return {
+    controller,
     registry,
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };

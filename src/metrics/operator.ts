@@ -1,7 +1,10 @@
-// The operator's /metrics on its health server (--api-listen): process metrics and leadership.
+// The operator's /metrics on its health server (--api-listen): process metrics, leadership and
+// the run controller's scheduling (src/metrics/controller.ts).
 // Like /healthz and /readyz there, it is unauthenticated: it names no namespace, workflow or run.
 // The run metrics (src/metrics/index.ts) join it with the run controller and its Store.
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { ControllerObserver } from '../controller/controller.ts';
+import { controllerMetrics } from './controller.ts';
 
 export interface OperatorMetricsOptions {
   /** 1 while this process holds the Lease (or runs without leader election). */
@@ -10,7 +13,10 @@ export interface OperatorMetricsOptions {
   processMetrics?: boolean;
 }
 
-export function createOperatorMetrics(opts: OperatorMetricsOptions): Registry {
+export function createOperatorMetrics(opts: OperatorMetricsOptions): {
+  registry: Registry;
+  controller: ControllerObserver;
+} {
   const registry = new Registry();
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'meson_' });
   new Gauge({
@@ -21,5 +27,5 @@ export function createOperatorMetrics(opts: OperatorMetricsOptions): Registry {
       this.set(opts.isLeader() ? 1 : 0);
     },
   });
-  return registry;
+  return { registry, controller: controllerMetrics(registry) };
 }

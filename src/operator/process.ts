@@ -151,7 +151,12 @@ export class Leadership {
 
 export async function startOperator(config: OperatorConfig): Promise<RunningOperator> {
   const { logger } = config;
-  const leadership = new Leadership(config);
+  const metrics = createOperatorMetrics({ isLeader: () => !elector || elector.isLeader() });
+  const leadership = new Leadership(
+    config.reconcile
+      ? { ...config, reconcile: { ...config.reconcile, observer: metrics.controller } }
+      : config,
+  );
   let elector: LeaderElector | undefined;
   if (config.leaderElection) {
     const le = config.leaderElection;
@@ -203,9 +208,8 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   }) as unknown as FastifyInstance;
   const text = { response: { 200: { type: 'string' } } };
   api.get('/healthz', { schema: text }, async () => 'ok');
-  const metrics = createOperatorMetrics({ isLeader: () => !elector || elector.isLeader() });
   api.get('/metrics', { schema: text }, async (_req, reply) =>
-    reply.type(metrics.contentType).send(await metrics.metrics()),
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   api.get(
     '/readyz',

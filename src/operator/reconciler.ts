@@ -7,7 +7,7 @@
 // Pod). Runs get Kubernetes Events when they start and finish (./events.ts).
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Controller, type Logger, type RunHooks } from '../controller/controller.ts';
+import { Controller, type ControllerObserver, type Logger, type RunHooks } from '../controller/controller.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
@@ -28,7 +28,9 @@ export interface ReconcilerConfig {
   now?: () => number;
   /** This replica's name in the Events it records (default meson-operator). */
   identity?: string;
-  /** Concurrent Pod create/delete requests (default the launcher's, 16). */
+  /** Reports of the run controller's work (the operator's /metrics). */
+  observer?: ControllerObserver;
+  /** Concurrent Pod create/delete requests (default the launcher's, 64). */
   podConcurrency?: number;
   /** Webhook notifications: the allow-list of private targets and the pending bound. */
   webhook?: WorkflowServicesDeps['webhook'];
@@ -93,7 +95,15 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
       events.runFinished(run);
     },
   };
-  const ctl = new Controller({ store, launcher, offers, now, logger, hooks });
+  const ctl = new Controller({
+    store,
+    launcher,
+    offers,
+    now,
+    logger,
+    hooks,
+    ...(cfg.observer ? { observer: cfg.observer } : {}),
+  });
   controller = ctl;
   services.start(ctl);
   ctl.start();

@@ -52,7 +52,7 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
                               the lease namespace; MESON_STATE_NAMESPACE)
   --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
   --pod-annotation KEY=VALUE  an annotation on every step Pod (repeatable; system keys win)
-  --pod-concurrency N         Pod create/delete requests in flight (default 16; MESON_POD_CONCURRENCY)
+  --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
                               token is MESON_API_TOKEN, required beyond loopback unless
@@ -132,7 +132,7 @@ export interface OperatorFlags {
   stateNamespace: string;
   executorImage?: string;
   podAnnotations: Record<string, string>;
-  /** Concurrent Pod create/delete requests (--pod-concurrency); absent: the launcher's 16. */
+  /** Concurrent Pod create/delete requests (--pod-concurrency); absent: the launcher's 64. */
   podConcurrency?: number;
   /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
   notify: { allow: AllowList; maxPending: number };

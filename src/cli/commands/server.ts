@@ -172,6 +172,7 @@ export const serverCommand: Command = async (args, io) => {
   const allowedHosts = loopback || extraHosts.length > 0 ? extraHosts : ('any' as const);
   const logger = pino({ level: io.env.MESON_LOG_LEVEL ?? 'info', base: { component: 'meson' } });
 
+  const metrics = createMetrics(maxWorkflows ? { maxWorkflows } : {});
   let standalone: ReturnType<typeof createStandalone>;
   try {
     // no cwd: each step gets its own working directory under the data directory
@@ -184,6 +185,7 @@ export const serverCommand: Command = async (args, io) => {
       ...steps,
       ...(capacity ? { capacity } : {}),
       ...(mesos ? { wrapSources: mesosSources(mesos, dataDir, logger) } : {}),
+      observer: metrics.controller,
     });
   } catch (err) {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
@@ -193,7 +195,6 @@ export const serverCommand: Command = async (args, io) => {
     const dir = abs(v.examples ?? 'examples');
     if (standalone.store.list('Workflow', undefined, { limit: 1 }).items.length === 0) loadExamples(dir);
   }
-  const metrics = createMetrics(maxWorkflows ? { maxWorkflows } : {});
   const unobserve = metrics.observe(standalone.store);
   standalone.start();
   const app = await buildApp({
