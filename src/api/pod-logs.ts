@@ -70,9 +70,34 @@ function ms(t: Date | string | undefined): number | undefined {
 }
 
 /** The attempt a Pod runs, from its annotation (undefined: not a step Pod). */
-function attemptOf(pod: V1Pod): number | undefined {
+export function attemptOf(pod: V1Pod): number | undefined {
   const n = Number(pod.metadata?.annotations?.[ATTEMPT_ANNOTATION]);
   return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** The label selector of a run's Pods (a label value: a run name can add no requirement). */
+export function stepPodSelector(run: string): string {
+  return `${RUN_LABEL}=${labelValue(run)}`;
+}
+
+/**
+ * The Pods of one step instance among `pods` (listed by stepPodSelector), matched by the exact
+ * run and step-instance annotations, oldest first (by attempt, then creation): the last one of
+ * an attempt is its newest launch.
+ */
+export function stepPods(pods: V1Pod[], run: string, step: string): V1Pod[] {
+  return pods
+    .filter(
+      (p) =>
+        p.metadata?.annotations?.[RUN_ANNOTATION] === run &&
+        p.metadata?.annotations?.[INSTANCE_ANNOTATION] === step &&
+        attemptOf(p) !== undefined,
+    )
+    .sort(
+      (a, b) =>
+        attemptOf(a)! - attemptOf(b)! ||
+        (ms(a.metadata?.creationTimestamp) ?? 0) - (ms(b.metadata?.creationTimestamp) ?? 0),
+    );
 }
 
 export interface PodLogSourceOptions {
@@ -93,21 +118,8 @@ export class PodLogSource implements LogSource {
     this.o = o;
   }
 
-  /** The step instance's Pods, oldest first (by attempt, then creation). */
   private async pods(ns: string, run: string, step: string): Promise<V1Pod[]> {
-    const pods = await this.api.listPods(ns, `${RUN_LABEL}=${labelValue(run)}`);
-    return pods
-      .filter(
-        (p) =>
-          p.metadata?.annotations?.[RUN_ANNOTATION] === run &&
-          p.metadata?.annotations?.[INSTANCE_ANNOTATION] === step &&
-          attemptOf(p) !== undefined,
-      )
-      .sort(
-        (a, b) =>
-          attemptOf(a)! - attemptOf(b)! ||
-          (ms(a.metadata?.creationTimestamp) ?? 0) - (ms(b.metadata?.creationTimestamp) ?? 0),
-      );
+    return stepPods(await this.api.listPods(ns, stepPodSelector(run)), run, step);
   }
 
   private async newestPod(ns: string, run: string, step: string, attempt: number) {

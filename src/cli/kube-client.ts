@@ -7,19 +7,15 @@
 // resourceVersion they read, so a concurrent change answers a conflict instead of being lost.
 import { PassThrough } from 'node:stream';
 import { CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
+import { attemptOf, stepPodSelector, stepPods } from '../api/pod-logs.ts';
 import { runObject } from '../api/routes/runs.ts';
 import { checkRunStartWith } from '../controller/run-check.ts';
 import type { Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
 import { INITIATOR_TYPES, RUN_PHASES } from '../crds/run.ts';
-import {
-  ATTEMPT_ANNOTATION,
-  INSTANCE_ANNOTATION,
-  labelValue,
-  MAIN_CONTAINER,
-  RUN_LABEL,
-} from '../launchers/kubernetes-pod.ts';
+import { INSTANCE_ANNOTATION, labelValue, MAIN_CONTAINER } from '../launchers/kubernetes-pod.ts';
 import { httpStatus, type KubeApi, type KubeObject, type KubeResource, kubeApi } from '../store/kube-api.ts';
 import { instancesOfShards, RUN_UID_LABEL, SHARD_RESOURCE } from '../store/kubernetes.ts';
+import { decodeToken, encodeToken } from '../store/paging.ts';
 import { WORKFLOW_LABEL } from '../versions/index.ts';
 import {
   ClientError,
@@ -67,18 +63,15 @@ function clientError(err: unknown, what: string): ClientError {
   return new ClientError(code, status, `${what}: ${message}`, { cause: err });
 }
 
-function encodeToken(key: [string, string]): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-function decodeToken(token: string): [string, string] {
+/** The keyset of a page's last run; the token format is the stores' (store/paging.ts). */
+function decodeRunToken(token: string): [string, string] {
+  let parts: unknown[] = [];
   try {
-    const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'))
-      return v as [string, string];
+    parts = decodeToken(token);
   } catch {
-    // fall through
+    // refused below, as every token this client did not give
   }
+  if (parts.length === 2 && parts.every((x) => typeof x === 'string')) return parts as [string, string];
   throw new ClientError('API_BAD_REQUEST', 400, 'continue: not a token this client gave');
 }
 
@@ -281,7 +274,7 @@ export class KubeClient implements MesonClient {
       .sort(newestFirst);
     let start = 0;
     if (q.continue) {
-      const [ts, name] = decodeToken(q.continue);
+      const [ts, name] = decodeRunToken(q.continue);
       start = kept.findIndex(
         (r) => newestFirst(r, { metadata: { creationTimestamp: ts, name } } as RunObject) > 0,
       );
@@ -313,22 +306,12 @@ export class KubeClient implements MesonClient {
     return { ...run, status: { ...(run.status ?? {}), steps } as WorkflowRun['status'] } as RunObject;
   }
 
-  /** The Pods of a step instance's attempts, oldest attempt first. */
+  /** The Pods of a step instance's attempts, oldest first (the API's own matching: pod-logs.ts). */
   private async podsOf(ns: string, run: string, step: string): Promise<V1Pod[]> {
     const list = await this.call(`pods of ${ns}/${run}`, () =>
-      this.core.listNamespacedPod({ namespace: ns, labelSelector: `${RUN_LABEL}=${labelValue(run)}` }),
+      this.core.listNamespacedPod({ namespace: ns, labelSelector: stepPodSelector(run) }),
     );
-    return list.items
-      .filter(
-        (p) =>
-          p.metadata?.annotations?.[INSTANCE_ANNOTATION] === step &&
-          p.metadata?.annotations?.['meson.dev/run'] === run,
-      )
-      .sort(
-        (a, b) =>
-          Number(a.metadata?.annotations?.[ATTEMPT_ANNOTATION] ?? 0) -
-          Number(b.metadata?.annotations?.[ATTEMPT_ANNOTATION] ?? 0),
-      );
+    return stepPods(list.items, run, step);
   }
 
   /**
@@ -344,9 +327,7 @@ export class KubeClient implements MesonClient {
   ): AsyncIterable<string> {
     const pods = await this.podsOf(ns, run, step);
     const pod =
-      opts.attempt !== undefined
-        ? pods.find((p) => Number(p.metadata?.annotations?.[ATTEMPT_ANNOTATION]) === opts.attempt)
-        : pods.at(-1);
+      opts.attempt !== undefined ? pods.filter((p) => attemptOf(p) === opts.attempt).at(-1) : pods.at(-1);
     const podName = pod?.metadata?.name;
     if (!podName) {
       throw new ClientError(
@@ -473,6 +454,6 @@ export class KubeClient implements MesonClient {
   }
 
   logLocation(ns: string, run: string, step: string): string {
-    return `kubectl logs -n ${ns} -l ${RUN_LABEL}=${labelValue(run)} -c ${MAIN_CONTAINER} (pod annotation ${INSTANCE_ANNOTATION}=${step})`;
+    return `kubectl logs -n ${ns} -l ${stepPodSelector(run)} -c ${MAIN_CONTAINER} (pod annotation ${INSTANCE_ANNOTATION}=${step})`;
   }
 }
