@@ -22,7 +22,7 @@ import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
-import { isLoopbackHost, webhookOptions } from './server.ts';
+import { apiExposure, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
        mesonctl operator webhook-config --ca-bundle FILE (--url URL | --service NS/NAME[:PORT]) [--namespace NS]...
@@ -223,20 +223,12 @@ export function parseOperatorArgs(
   if (restListen !== undefined) {
     const at = parseListen(restListen, '--rest-listen');
     const token = env.MESON_API_TOKEN || undefined;
-    const loopback = isLoopbackHost(at.host);
-    if (!loopback && !token && v['insecure-no-auth'] !== true && env.MESON_ALLOW_NO_AUTH !== '1')
+    const { refused, allowedHosts } = apiExposure(at.host, token, v, env);
+    if (refused)
       throw new UsageError(
         `--rest-listen ${restListen}: refusing to serve the REST API beyond loopback without MESON_API_TOKEN (or --insecure-no-auth if the network is trusted)`,
       );
-    const extraHosts = [
-      ...(v['allowed-host'] ?? []),
-      ...(env.MESON_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()),
-    ].filter((h) => h !== '');
-    flags.rest = {
-      ...at,
-      ...(token ? { token } : {}),
-      allowedHosts: loopback || extraHosts.length > 0 ? extraHosts : 'any',
-    };
+    flags.rest = { ...at, ...(token ? { token } : {}), allowedHosts };
   }
   if (certFile && keyFile)
     flags.webhook = {

@@ -73,6 +73,31 @@ ${runLimitUsage()}
 ${STEP_OPTIONS_USAGE}
 ${MESOS_OPTIONS_USAGE}`;
 
+/**
+ * Who can reach an API served on `host`, for `mesonctl server` and `mesonctl operator
+ * --rest-listen` alike. `refused`: beyond loopback without a token, unless --insecure-no-auth
+ * (MESON_ALLOW_NO_AUTH=1). `allowedHosts`: on loopback only loopback names (and the
+ * --allowed-host / MESON_ALLOWED_HOSTS ones); beyond it the token protects, and clients use
+ * whatever name reaches the machine unless the operator lists them.
+ */
+export function apiExposure(
+  host: string,
+  token: string | undefined,
+  flags: { 'insecure-no-auth'?: boolean | undefined; 'allowed-host'?: string[] | undefined },
+  env: Record<string, string | undefined>,
+): { refused: boolean; allowedHosts: string[] | 'any' } {
+  const loopback = isLoopbackHost(host);
+  const insecure = flags['insecure-no-auth'] === true || env.MESON_ALLOW_NO_AUTH === '1';
+  const extraHosts = [
+    ...(flags['allowed-host'] ?? []),
+    ...(env.MESON_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()),
+  ].filter((h) => h !== '');
+  return {
+    refused: !loopback && !token && !insecure,
+    allowedHosts: loopback || extraHosts.length > 0 ? extraHosts : 'any',
+  };
+}
+
 /** Whether `host` (a --host value) binds to loopback only. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
@@ -153,9 +178,8 @@ export const serverCommand: Command = async (args, io) => {
     io.stderr(`mesonctl server: ${(err as Error).message}\n`);
     return 2;
   }
-  const loopback = isLoopbackHost(host);
-  const insecure = v['insecure-no-auth'] === true || io.env.MESON_ALLOW_NO_AUTH === '1';
-  if (!loopback && !token && !insecure) {
+  const { refused, allowedHosts } = apiExposure(host, token, v, io.env);
+  if (refused) {
     io.stderr(
       `mesonctl server: refusing to listen on ${host} without MESON_API_TOKEN: anyone who can reach it could run commands on this machine.\n` +
         'Set MESON_API_TOKEN (clients send "Authorization: Bearer <token>"), or bind to 127.0.0.1, ' +
@@ -163,13 +187,6 @@ export const serverCommand: Command = async (args, io) => {
     );
     return 2;
   }
-  const extraHosts = [
-    ...(v['allowed-host'] ?? []),
-    ...(io.env.MESON_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()),
-  ].filter((h) => h !== '');
-  // on loopback, only loopback names (and the extra ones); beyond it the token protects, and
-  // clients use whatever name reaches the machine unless the operator lists them
-  const allowedHosts = loopback || extraHosts.length > 0 ? extraHosts : ('any' as const);
   const logger = pino({ level: io.env.MESON_LOG_LEVEL ?? 'info', base: { component: 'meson' } });
 
   const metrics = createMetrics(maxWorkflows ? { maxWorkflows } : {});
@@ -223,7 +240,7 @@ export const serverCommand: Command = async (args, io) => {
     standalone.stop();
     return 1;
   }
-  if (!token && !loopback) {
+  if (!token && !isLoopbackHost(host)) {
     logger.warn(
       { host },
       'listening beyond localhost without MESON_API_TOKEN (--insecure-no-auth): anyone who can reach it can run commands',
