@@ -7,20 +7,20 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { CoordinationV1Api } from '@kubernetes/client-node';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.ts';
 import { freePorts } from '../cluster/health.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
-import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
+import { useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
 import {
   applyRbac,
   installCrdsServed,
   OPERATOR_NAMESPACE,
   type OperatorProcess,
-  readyz,
+  reconciling,
   spawnOperator,
+  useOperatorProcesses,
   userKubeconfig,
 } from './helpers.ts';
 
@@ -28,7 +28,7 @@ const ns = useNamespace('client');
 const TOKEN = 'operator-client-e2e-token';
 let dir = '';
 let kubeconfig = '';
-const operators: OperatorProcess[] = [];
+const operators = useOperatorProcesses();
 
 beforeAll(async () => {
   await installCrdsServed();
@@ -38,16 +38,6 @@ beforeAll(async () => {
 });
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  for (const o of operators.splice(0)) {
-    o.child.kill('SIGKILL');
-    await o.exited;
-  }
-  await testKubeConfig()
-    .makeApiClient(CoordinationV1Api)
-    .deleteNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE })
-    .catch(() => {});
 });
 
 async function operator(
@@ -68,12 +58,8 @@ async function operator(
     ],
     { MESON_API_TOKEN: TOKEN },
   );
-  operators.push(op);
-  await waitFor(
-    'the operator to lead and reconcile',
-    async () => ((await readyz(op)).body.informers === 'synced: reconciling' ? true : undefined),
-    { timeoutMs: 30_000, describe: () => op.stdout().slice(-2000) },
-  );
+  operators.track(op);
+  await reconciling(op);
   return { op, rest: `http://127.0.0.1:${port}` };
 }
 

@@ -1,8 +1,8 @@
 // Cron triggers in operator mode fire once per slot across a fail-over: the leader is killed
 // (SIGKILL) between slots, a second process takes the Lease and goes on from the cursor the
 // first kept in its state ConfigMap. No slot gets two runs.
-import { CoordinationV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
@@ -11,14 +11,15 @@ import {
   installCrdsServed,
   OPERATOR_NAMESPACE,
   type OperatorProcess,
-  readyz,
+  reconciling,
   spawnOperator,
+  useOperatorProcesses,
   userKubeconfig,
 } from './helpers.ts';
 
 const ns = useNamespace('cron');
 let kubeconfig: string;
-const operators: OperatorProcess[] = [];
+const operators = useOperatorProcesses();
 
 beforeAll(async () => {
   await installCrdsServed();
@@ -26,28 +27,13 @@ beforeAll(async () => {
   kubeconfig = userKubeconfig().path;
 });
 
-afterEach(async () => {
-  for (const o of operators.splice(0)) {
-    o.child.kill('SIGKILL');
-    await o.exited;
-  }
-  await testKubeConfig()
-    .makeApiClient(CoordinationV1Api)
-    .deleteNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE })
-    .catch(() => {});
-});
-
 async function operator(identity: string): Promise<OperatorProcess> {
   const o = await spawnOperator(identity, kubeconfig, [
     `--namespace=${ns.name}`,
     `--state-namespace=${OPERATOR_NAMESPACE}`,
   ]);
-  operators.push(o);
-  await waitFor(
-    `${identity} to lead and reconcile`,
-    async () => ((await readyz(o)).body.informers === 'synced: reconciling' ? true : undefined),
-    { timeoutMs: 30_000, describe: () => o.stdout().slice(-2000) },
-  );
+  operators.track(o);
+  await reconciling(o);
   return o;
 }
 

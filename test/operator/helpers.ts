@@ -6,8 +6,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdmissionregistrationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { inject } from 'vitest';
+import {
+  AdmissionregistrationV1Api,
+  CoordinationV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+} from '@kubernetes/client-node';
+import { afterEach, inject } from 'vitest';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { CLIENT_CERT_EXTENSIONS, makeCa, signLeaf } from '../cluster/certs.ts';
 import { installCrds } from '../cluster/crds.ts';
@@ -275,4 +280,37 @@ export async function readyz(r: {
     status: res.status,
     body: (await res.json()) as { ready: boolean; leaderElection: string; informers: string },
   };
+}
+
+/**
+ * For a test file that starts operator processes: `track(o)` them, and after each test every
+ * tracked process is SIGKILLed and the Lease deleted, so the next test elects afresh.
+ */
+export function useOperatorProcesses(): { track(o: OperatorProcess): OperatorProcess } {
+  const running: OperatorProcess[] = [];
+  afterEach(async () => {
+    for (const o of running.splice(0)) {
+      o.child.kill('SIGKILL');
+      await o.exited;
+    }
+    await testKubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .deleteNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE })
+      .catch(() => {});
+  });
+  return {
+    track(o) {
+      running.push(o);
+      return o;
+    },
+  };
+}
+
+/** Waits until `o` leads and its reconciler has synced (its /readyz says so). */
+export async function reconciling(o: OperatorProcess, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `${o.identity} to lead and reconcile`,
+    async () => ((await readyz(o)).body.informers === 'synced: reconciling' ? true : undefined),
+    { timeoutMs, describe: () => o.stdout().slice(-2000) },
+  );
 }

@@ -4,10 +4,10 @@
 // KWOK plays the kubelets: every step Pod completes after kwok.meson.dev/duration, with the
 // exit code of kwok.meson.dev/exit-code (test/cluster/kwok-stages.yaml); the operator puts
 // those annotations on every step Pod (--pod-annotation).
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectlAsync } from '../cluster/kubectl.ts';
-import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
+import { useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
 import {
   applyRbac,
@@ -16,7 +16,9 @@ import {
   OPERATOR_NAMESPACE,
   type OperatorProcess,
   readyz,
+  reconciling,
   spawnOperator,
+  useOperatorProcesses,
   userKubeconfig,
 } from './helpers.ts';
 
@@ -25,23 +27,12 @@ const nodes = inject('clusterNodes');
 const core = () => ns.kc.makeApiClient(CoreV1Api);
 const custom = () => ns.kc.makeApiClient(CustomObjectsApi);
 let kubeconfig: string;
-const operators: OperatorProcess[] = [];
+const operators = useOperatorProcesses();
 
 beforeAll(async () => {
   await installCrdsServed();
   await applyRbac();
   kubeconfig = userKubeconfig().path;
-});
-
-afterEach(async () => {
-  for (const o of operators.splice(0)) {
-    o.child.kill('SIGKILL');
-    await o.exited;
-  }
-  await testKubeConfig()
-    .makeApiClient(CoordinationV1Api)
-    .deleteNamespacedLease({ name: 'meson-operator', namespace: OPERATOR_NAMESPACE })
-    .catch(() => {});
 });
 
 /** An operator for the test's namespace whose step Pods run `duration` on KWOK. */
@@ -53,17 +44,10 @@ async function operator(identity: string, opts: { duration?: string; annotations
     `--pod-annotation=test.meson.dev/operator=${identity}`,
     ...(opts.annotations ?? []).map((a) => `--pod-annotation=${a}`),
   ]);
-  operators.push(o);
-  return o;
+  return operators.track(o);
 }
 
-async function leading(o: OperatorProcess): Promise<void> {
-  await waitFor(
-    `${o.identity} to lead and reconcile`,
-    async () => ((await readyz(o)).body.informers === 'synced: reconciling' ? true : undefined),
-    { timeoutMs: 20_000, describe: () => o.stdout().slice(-2000) },
-  );
-}
+const leading = (o: OperatorProcess) => reconciling(o, 20_000);
 
 async function apply(yaml: string): Promise<void> {
   const r = await kubectlAsync(['apply', '-f', '-'], yaml);
