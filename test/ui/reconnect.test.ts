@@ -89,15 +89,27 @@ describe('web UI, streams that end or are refused', () => {
   });
 
   it('stays current with plain reads while the server refuses the stream (429), then goes live', async () => {
-    // take every stream the server allows
+    // take every stream the server allows, and take each again when the server ends it (its
+    // 2 s bound), so no slot frees while the page loads on a slow machine
     const held = [0, 1].map(() => new AbortController());
-    for (const ctl of held) {
+    const hold = async (ctl: AbortController) => {
       const res = await fetch(`${server.url}${NS}/runs?watch=true`, {
         headers: { authorization: `Bearer ${TOKEN}` },
         signal: ctl.signal,
       });
       expect(res.status).toBe(200);
-    }
+      void (async () => {
+        try {
+          for await (const _ of res.body ?? []) {
+            // drain until the server ends the stream
+          }
+          if (!ctl.signal.aborted) await hold(ctl);
+        } catch {
+          // aborted
+        }
+      })();
+    };
+    for (const ctl of held) await hold(ctl);
     const run = await startRun();
     const { page, events, gets } = await runPage(run);
     await page.getByText('reconnecting…').waitFor({ timeout: 10_000 });
