@@ -23,6 +23,9 @@ import {
 } from './kubernetes-pod.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
 
+/** Pod create/delete requests in flight by default (--pod-concurrency). */
+export const DEFAULT_POD_CONCURRENCY = 64;
+
 export interface LauncherLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -273,7 +276,7 @@ export class KubernetesLauncher implements Launcher {
   }
 
   private async slot<T>(fn: () => Promise<T>): Promise<T> {
-    const max = this.opts.maxInFlight ?? 64;
+    const max = this.opts.maxInFlight ?? DEFAULT_POD_CONCURRENCY;
     while (this.inFlight >= max) await new Promise<void>((r) => this.waiting.push(r));
     this.inFlight++;
     try {

@@ -16,8 +16,10 @@ import {
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseOperatorArgs } from '../../src/cli/commands/operator.ts';
+import { DEFAULT_POD_CONCURRENCY } from '../../src/launchers/kubernetes.ts';
 import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
 import { startOperator } from '../../src/operator/process.ts';
+import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
@@ -135,6 +137,9 @@ describe('charts/meson without a cluster', () => {
     // the chart's lease timings are the operator's own defaults
     const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = flags.leaderElection!;
     expect({ leaseDurationMs, renewDeadlineMs, retryPeriodMs }).toEqual(LEASE_DEFAULTS);
+    // and so are its API client's limits
+    expect(flags.clientLimits).toEqual({ qps: CLIENT_RATE_DEFAULTS.qps, burst: CLIENT_RATE_DEFAULTS.burst });
+    expect(flags.podConcurrency).toBe(DEFAULT_POD_CONCURRENCY);
     // the webhook Service reaches the port the operator listens on
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
@@ -153,6 +158,8 @@ describe('charts/meson without a cluster', () => {
       ['namespaces={Team A}', '/namespaces/0'],
       ['extraArgs={; rm -rf /}', '/extraArgs/0'],
       ['image.pullPolicy=Sometimes', '/image/pullPolicy'],
+      ['kubeClient.qps=-5', '/kubeClient/qps'],
+      ['kubeClient.burst=0', '/kubeClient/burst'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
     ] as const) {
