@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type {
   V1Container,
+  V1ContainerStatus,
   V1EnvVar,
   V1ObjectMeta,
   V1Pod,
@@ -418,6 +419,33 @@ function epoch(t: Date | string | undefined): number | undefined {
   if (t === undefined) return undefined;
   const n = new Date(t).getTime();
   return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * A step Pod as the launcher's cache keeps it: what podOutcome and podEverRan read (phase,
+ * reason, message, container states with the termination message, the executor annotation).
+ * Pure.
+ */
+export function trimPodForStatus(pod: V1Pod): V1Pod {
+  const { metadata, status } = pod;
+  const executor = metadata?.annotations?.[EXECUTOR_ANNOTATION];
+  const containers = (list: V1ContainerStatus[] | undefined) =>
+    list?.map((c) => ({ name: c.name, state: c.state, lastState: c.lastState }) as V1ContainerStatus);
+  return {
+    metadata: {
+      name: metadata?.name,
+      namespace: metadata?.namespace,
+      resourceVersion: metadata?.resourceVersion,
+      ...(executor !== undefined ? { annotations: { [EXECUTOR_ANNOTATION]: executor } } : {}),
+    },
+    status: {
+      phase: status?.phase,
+      reason: status?.reason,
+      message: status?.message,
+      containerStatuses: containers(status?.containerStatuses),
+      initContainerStatuses: containers(status?.initContainerStatuses),
+    },
+  };
 }
 
 /** Whether any container of the Pod ever started (ran or ended). */

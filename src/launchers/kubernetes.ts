@@ -3,15 +3,9 @@
 // create of the same launch record finds its Pod: 409 is success) and one delete per kill; all
 // status comes from ONE shared Pod informer over the Pods this operator manages, not a watch per
 // Pod. See kubernetes-pod.ts for the Pod itself and how its status is read.
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  ListWatch,
-  type V1Pod,
-  Watch,
-} from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type ListWatch, type V1Pod } from '@kubernetes/client-node';
 import type { ExecutorStatus } from '../../executors/protocol.ts';
+import { trimmedListWatch } from '../kube/trimmed-list-watch.ts';
 import {
   buildPod,
   MANAGED_BY,
@@ -20,6 +14,7 @@ import {
   type PodTemplateOptions,
   podName,
   podOutcome,
+  trimPodForStatus,
 } from './kubernetes-pod.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
 
@@ -104,15 +99,13 @@ export class KubernetesLauncher implements Launcher {
   start(): Promise<void> {
     if (this.synced) return this.synced;
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
-    const list = () =>
-      this.core.listPodForAllNamespaces({ labelSelector }) as Promise<KubernetesListObject<V1Pod>>;
-    const informer = new ListWatch<V1Pod>(
-      '/api/v1/pods',
-      new Watch(this.opts.kubeConfig),
-      list,
-      false,
+    const informer = trimmedListWatch<V1Pod>({
+      kubeConfig: this.opts.kubeConfig,
+      path: '/api/v1/pods',
+      listPage: (page) => this.core.listPodForAllNamespaces({ labelSelector, ...page }),
+      trim: trimPodForStatus,
       labelSelector,
-    );
+    });
     informer.on('add', (p) => this.onPod(p));
     informer.on('update', (p) => this.onPod(p));
     informer.on('delete', (p) => this.onPodDeleted(p));
