@@ -3,6 +3,7 @@
 // control plane (CRDs Established, every object created, RBAC equal to deploy/rbac).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -10,6 +11,7 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  FlowcontrolApiserverV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
@@ -83,6 +85,20 @@ describe('charts/meson without a cluster', () => {
     const objects = await template('meson', 'meson-system');
     const chart = objects.filter((o) => RBAC_KINDS.includes(o.kind)).map(rbacMeaning);
     expect(byKindAndName(chart)).toEqual(byKindAndName(repoRbac().map(rbacMeaning)));
+  });
+
+  it('renders the FlowSchema of deploy/apf: Lease requests at the leader-election priority level', async () => {
+    const objects = await template('meson', 'meson-system', []);
+    const chart = find(objects, 'FlowSchema') as K8sObject & { spec: unknown };
+    const [repo] = parseObjects(
+      readFileSync(join(ROOT, 'deploy', 'apf', 'flowschema.yaml'), 'utf8'),
+    ) as (K8sObject & {
+      spec: unknown;
+    })[];
+    expect(chart.metadata.name).toBe(repo!.metadata.name);
+    expect(chart.spec).toEqual(repo!.spec);
+    const off = await template('meson', 'meson-system', ['leaderElection.flowSchema=false']);
+    expect(off.some((o) => o.kind === 'FlowSchema')).toBe(false);
   });
 
   it('renders the ValidatingWebhookConfiguration the operator itself would print, with the generated CA', async () => {
@@ -225,6 +241,7 @@ describe('charts/meson on the test control plane', () => {
         'ClusterRole',
         'ClusterRoleBinding',
         'Deployment',
+        'FlowSchema',
         'Role',
         'Role',
         'RoleBinding',
@@ -358,11 +375,46 @@ describe('charts/meson on the test control plane', () => {
           (err: { code?: number }) => err.code,
         );
       expect(denied).toBe(403);
+      // its Lease requests are classified at the leader-election priority level (the API
+      // server says which in a response header), not with its Pod creates
+      const plc = await kc
+        .makeApiClient(FlowcontrolApiserverV1Api)
+        .readPriorityLevelConfiguration({ name: 'leader-election' });
+      const headers = await rawGet(
+        cluster.server,
+        cluster.caData!,
+        token.stdout.trim(),
+        `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${release}-operator`,
+      );
+      expect(headers['x-kubernetes-pf-prioritylevel-uid']).toBe(plc.metadata?.uid);
     } finally {
       await op.close();
     }
   });
 });
+
+/** The response headers of a GET with a bearer token. */
+function rawGet(
+  server: string,
+  caData: string,
+  token: string,
+  path: string,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      new URL(path, server),
+      { ca: Buffer.from(caData, 'base64'), headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(res.headers) : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** The API server leaves out empty lists (resourceNames) that the YAML never had. */
 function stripEmpty(rule: object): object {
