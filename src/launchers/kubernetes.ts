@@ -8,12 +8,15 @@ import type { ExecutorStatus } from '../../executors/protocol.ts';
 import { trimmedListWatch } from '../kube/trimmed-list-watch.ts';
 import {
   buildPod,
+  labelValue,
   MANAGED_BY,
   MANAGED_BY_LABEL,
   PodSpecError,
   type PodTemplateOptions,
   podName,
   podOutcome,
+  RUN_ANNOTATION,
+  RUN_UID_LABEL,
   trimPodForStatus,
 } from './kubernetes-pod.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
@@ -127,6 +130,25 @@ export class KubernetesLauncher implements Launcher {
       this.log.error({ err: errorText(err) }, 'pod informer did not start');
     });
     return this.synced;
+  }
+
+  /** Runs that have step Pods in the cache, as `[namespace, run]` (once per Pod). */
+  *runsWithPods(): Iterable<[string, string]> {
+    for (const pod of this.informer?.list() ?? []) {
+      const run = pod.metadata?.annotations?.[RUN_ANNOTATION];
+      if (run && pod.metadata?.namespace) yield [pod.metadata.namespace, run];
+    }
+  }
+
+  /**
+   * Deletes every step Pod of a run, by its uid (one collection delete; pod GC of a finished
+   * run). Pods made before they carried the uid label are left to the run's owner reference.
+   */
+  async deleteRunPods(namespace: string, runUid: string): Promise<void> {
+    await this.core.deleteCollectionNamespacedPod({
+      namespace,
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${RUN_UID_LABEL}=${labelValue(runUid)}`,
+    });
   }
 
   prepare(req: LaunchRequest): LaunchRecord {

@@ -156,6 +156,7 @@ describe('charts/meson without a cluster', () => {
     // and so are its API client's limits
     expect(flags.clientLimits).toEqual({ qps: CLIENT_RATE_DEFAULTS.qps, burst: CLIENT_RATE_DEFAULTS.burst });
     expect(flags.podConcurrency).toBe(DEFAULT_POD_CONCURRENCY);
+    expect(flags.podGc).toBe('Never');
     // the webhook Service reaches the port the operator listens on
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
@@ -176,6 +177,7 @@ describe('charts/meson without a cluster', () => {
       ['image.pullPolicy=Sometimes', '/image/pullPolicy'],
       ['kubeClient.qps=-5', '/kubeClient/qps'],
       ['kubeClient.burst=0', '/kubeClient/burst'],
+      ['podGC=Always', '/podGC'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
     ] as const) {

@@ -38,6 +38,7 @@ describe('mesonctl operator flags', () => {
       namespaces: [],
       api: { host: '0.0.0.0', port: 8080 },
       clientLimits: { qps: 200, burst: 400 },
+      podGc: 'Never',
       leaderElection: {
         namespace: 'meson-system',
         name: 'meson-operator',
@@ -87,6 +88,7 @@ describe('mesonctl operator flags', () => {
       namespaces: ['team-a', 'team-b'],
       api: { host: '127.0.0.1', port: 18080 },
       clientLimits: { qps: 200, burst: 400 },
+      podGc: 'Never',
       webhook: {
         host: '::1',
         port: 19443,
@@ -138,6 +140,16 @@ describe('mesonctl operator flags', () => {
       );
     for (const bad of ['0', '1.5', 'NaN'])
       expect(() => parseOperatorArgs([`--kube-burst=${bad}`], {}, '/here')).toThrow(/--kube-burst/);
+    expect(parseOperatorArgs(['--pod-gc=OnRunSuccess'], {}, '/here')).toMatchObject({
+      podGc: 'OnRunSuccess',
+    });
+    expect(parseOperatorArgs([], { MESON_POD_GC: 'OnRunCompletion' }, '/here')).toMatchObject({
+      podGc: 'OnRunCompletion',
+    });
+    for (const bad of ['never', 'Always', '', 'OnPodSuccess'])
+      expect(() => parseOperatorArgs([`--pod-gc=${bad}`], {}, '/here')).toThrow(
+        /--pod-gc: expected one of Never/,
+      );
     const env = parseOperatorArgs(
       [],
       {

@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
+import { POD_GC_POLICIES, type PodGcPolicy } from '../../operator/pod-gc.ts';
 import {
   defaultIdentity,
   type ListenAddress,
@@ -56,6 +57,8 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
   --kube-qps N                the API client's requests per second (default ${CLIENT_RATE_DEFAULTS.qps}; MESON_KUBE_QPS;
                               0: no client-side limit); a 429 with Retry-After holds it back
+  --pod-gc POLICY             delete finished runs' step Pods: Never (default), OnRunSuccess or
+                              OnRunCompletion (MESON_POD_GC); their logs go with them
   --kube-burst N              requests that may go at once (default ${CLIENT_RATE_DEFAULTS.burst}; MESON_KUBE_BURST)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
@@ -149,6 +152,8 @@ export interface OperatorFlags {
   podConcurrency?: number;
   /** The API client's rate limits (--kube-qps, --kube-burst). */
   clientLimits: ClientRateLimits;
+  /** Deletion of finished runs' step Pods (--pod-gc). */
+  podGc: PodGcPolicy;
   /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
@@ -238,8 +243,12 @@ export function parseOperatorArgs(
     CLIENT_RATE_DEFAULTS.burst,
   );
   if (!Number.isInteger(burst)) throw new UsageError(`--kube-burst: expected a whole number, got "${burst}"`);
+  const podGc = (v['pod-gc'] ?? env.MESON_POD_GC ?? 'Never') as PodGcPolicy;
+  if (!POD_GC_POLICIES.includes(podGc))
+    throw new UsageError(`--pod-gc: expected one of ${POD_GC_POLICIES.join(', ')}, got "${podGc}"`);
   const flags: OperatorFlags = {
     clientLimits: { qps, burst },
+    podGc,
     ...(podConcurrency ? { podConcurrency } : {}),
     notify,
     namespaces: [...new Set(namespaces)],
@@ -317,6 +326,7 @@ function parseOperatorOptions(args: string[]) {
       'notify-allow': { type: 'string' },
       'pod-concurrency': { type: 'string' },
       'kube-qps': { type: 'string' },
+      'pod-gc': { type: 'string' },
       'kube-burst': { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
@@ -449,6 +459,7 @@ export const operatorCommand: Command = async (args, io) => {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,
         ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
+        podGc: flags.podGc,
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
