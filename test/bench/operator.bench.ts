@@ -23,7 +23,9 @@
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
  * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours),
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
- * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
+ * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
+ * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000) and OPERATOR_BENCH_FOREACH_PARALLELISM (2000),
+ * OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
  * QPS/burst, default 500/1000; 50/100 are its own defaults), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
  */
@@ -35,7 +37,13 @@ import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
 import { startCluster } from '../cluster/index.ts';
 import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
 import { waitFor } from '../cluster/wait.ts';
-import { installCrds, measureOurs, type OursResult } from './operator-ours.ts';
+import {
+  installCrds,
+  measureOurs,
+  measureWideForeach,
+  type OursResult,
+  type WideForeachResult,
+} from './operator-ours.ts';
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -54,6 +62,8 @@ const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours').s
 const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
 const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
 const CLEANUP = process.env.OPERATOR_BENCH_CLEANUP === '1';
+const FOREACH_WIDTH = Number(process.env.OPERATOR_BENCH_FOREACH_WIDTH ?? 100_000);
+const FOREACH_PARALLELISM = Number(process.env.OPERATOR_BENCH_FOREACH_PARALLELISM ?? 2_000);
 const SCHEDULER_CLIENT = (() => {
   const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(process.env.OPERATOR_BENCH_SCHEDULER_QPS ?? '500/1000');
   if (!m) throw new Error('OPERATOR_BENCH_SCHEDULER_QPS: expected QPS/BURST, e.g. 50/100');
@@ -288,6 +298,27 @@ async function main(): Promise<void> {
       }
       load.push(loadavg()[0] ?? 0);
     }
+    let wide: WideForeachResult | undefined;
+    if (PHASES.has('foreach100k')) {
+      log(
+        `foreach100k: a ${FOREACH_WIDTH}-way foreach, parallelism ${FOREACH_PARALLELISM} (pods run ${POD_DURATION})`,
+      );
+      installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
+      const namespace = 'bench-foreach';
+      await freshNamespace(kc.makeApiClient(CoreV1Api), namespace);
+      wide = await measureWideForeach({
+        kc,
+        kubeconfigPath: cluster.kubeconfigPath,
+        namespace,
+        width: FOREACH_WIDTH,
+        parallelism: FOREACH_PARALLELISM,
+        podDuration: POD_DURATION,
+        logPath: join(cluster.dir, 'logs', 'operator-foreach.log'),
+        timeoutMs: 4 * 3_600_000,
+        log,
+      });
+      load.push(loadavg()[0] ?? 0);
+    }
 
     const ratio = (a: number | undefined, b: number | undefined) =>
       a !== undefined && b !== undefined ? round(a / b, 2) : null;
@@ -322,6 +353,13 @@ async function main(): Promise<void> {
       max_object_bytes: ours?.maxObjectBytes ?? null,
       max_object: ours?.maxObject ?? null,
       duplicate_pods: ours?.duplicatePods ?? null,
+      foreach100k_width: wide?.width ?? null,
+      foreach100k_parallelism: wide?.parallelism ?? null,
+      foreach100k_run_s: wide ? round(wide.runS, 1) : null,
+      foreach100k_max_object_bytes: wide?.maxObjectBytes ?? null,
+      foreach100k_max_object: wide?.maxObject ?? null,
+      foreach100k_rss_mb: wide ? Math.round(wide.rssMb) : null,
+      foreach100k_duplicate_pods: wide?.duplicatePods ?? null,
       pod_duration: POD_DURATION,
       load_avg_1m: load.map((l) => round(l, 2)),
     };
