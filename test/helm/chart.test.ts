@@ -137,7 +137,8 @@ describe('charts/meson without a cluster', () => {
     expect(cmd).toBe('operator');
     // the token comes from the chart's Secret (env MESON_API_TOKEN), as the Deployment says
     const env = pod.containers[0]! as unknown as {
-      env: { name: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+      env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+      resources: { limits: { memory: string } };
     };
     expect(env.env.find((e) => e.name === 'MESON_API_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe(
       'meson-operator-api-token',
@@ -157,6 +158,10 @@ describe('charts/meson without a cluster', () => {
     expect(flags.clientLimits).toEqual({ qps: CLIENT_RATE_DEFAULTS.qps, burst: CLIENT_RATE_DEFAULTS.burst });
     expect(flags.podConcurrency).toBe(DEFAULT_POD_CONCURRENCY);
     expect(flags.podGc).toBe('Never');
+    // Node's heap is capped below the container's memory limit (V8 would size it for the machine)
+    const nodeOptions = env.env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(nodeOptions).toBe('--max-old-space-size=1152');
+    expect(env.resources.limits.memory).toBe('1536Mi');
     // the webhook Service reaches the port the operator listens on
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
@@ -178,6 +183,7 @@ describe('charts/meson without a cluster', () => {
       ['kubeClient.qps=-5', '/kubeClient/qps'],
       ['kubeClient.burst=0', '/kubeClient/burst'],
       ['podGC=Always', '/podGC'],
+      ['heapLimitMiB=-1', '/heapLimitMiB'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
     ] as const) {
