@@ -13,6 +13,7 @@ import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import { Controller, type Logger } from './controller.ts';
 import type { PreemptionSettings } from './preemption.ts';
+import { createStandalone } from './standalone.ts';
 import { ensureVersion } from './workflows.ts';
 
 const GiB = 1024 ** 3;
@@ -129,7 +130,8 @@ function harness(preemption?: PreemptionSettings, existing?: { root: string; lau
   return { root, store, launcher, controller, clock, logs, stop };
 }
 
-type H = ReturnType<typeof harness>;
+/** What the helpers below need of a harness or a standalone server. */
+type H = { store: SqliteStore; clock: { now: number } };
 
 function addWorkflow(h: H, namespace: string, name: string, step: Record<string, unknown>): void {
   const definition = {
@@ -170,7 +172,8 @@ function phase(h: H, namespace: string, run: string): string | undefined {
   return h.store.get<WorkflowRun>('WorkflowRun', namespace, run)?.status?.phase;
 }
 
-const launchedAs = (h: H) => h.launcher.launched.map((l) => `${l.run}/${l.instance}#${l.attempt}`);
+const launchedAs = (h: { launcher: HoldingLauncher }) =>
+  h.launcher.launched.map((l) => `${l.run}/${l.instance}#${l.attempt}`);
 
 const SETTINGS: PreemptionSettings = {
   namespaces: { prod: { preempt: true, tier: 0 }, batch: { tier: 5 } },
@@ -306,5 +309,40 @@ describe('Controller: preemption by tier', () => {
     expect(second.logs.filter((l) => l.msg === 'preempting step attempt')).toEqual([]);
     expect(step(second, 'batch', victim)).toMatchObject({ attempts: 2 });
     expect(step(second, 'batch', victim)?.message).toContain('SCHEDULER_PREEMPTED');
+  });
+
+  it("in the standalone server, kills the victim's process group and retries the step there", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'meson-preempt-standalone-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const clock = { now: Date.now() };
+    const s = createStandalone({
+      dataDir,
+      now: () => clock.now,
+      capacity: { cpuMillis: 2000, memoryBytes: 4 * GiB },
+      hostname: 'node-1',
+      retention: false,
+      triggers: false,
+      preemption: SETTINGS,
+    });
+    cleanups.push(() => s.stop());
+    s.start();
+    const h: H = { store: s.store, clock };
+    addWorkflow(h, 'batch', 'nightly', { shell: { script: 'exec sleep 60' } });
+    addWorkflow(h, 'prod', 'urgent', { shell: { script: 'echo urgent' } });
+    const victim = startRun(h, 'batch', 'nightly');
+    await until('the batch step to run', () => step(h, 'batch', victim)?.phase === 'Running', 20_000);
+    const preemptor = startRun(h, 'prod', 'urgent');
+    await until('the urgent run done', () => phase(h, 'prod', preemptor) === 'Succeeded', 30_000);
+    expect(step(h, 'batch', victim)).toMatchObject({ attempts: 2, preemptions: 1 });
+    expect(step(h, 'batch', victim)?.message).toMatch(
+      new RegExp(
+        `^attempt 1 preempted: SCHEDULER_PREEMPTED: evicted for prod/${preemptor}/work \\(tier 0\\)`,
+      ),
+    );
+    // the new attempt runs once the preemptor is done; stop it so that nothing outlives the test
+    await until('the victim running again', () => step(h, 'batch', victim)?.phase === 'Running', 20_000);
+    const cur = s.store.get<WorkflowRun>('WorkflowRun', 'batch', victim)!;
+    s.store.update('WorkflowRun', { ...cur, spec: { ...cur.spec, stop: true } });
+    await until('the victim run stopped', () => phase(h, 'batch', victim) === 'Stopped', 20_000);
   });
 });
