@@ -12,8 +12,11 @@ import { MAX_TIER } from '../crds/index.ts';
 import { bytes, cpuMillis, QuantityError } from '../offer-adapter/quantity.ts';
 import type { NamespacePreemption, PreemptionConfig } from '../scheduler/index.ts';
 
-/** Default of killRetrySeconds: a victim still running this long after its kill is killed again. */
-export const DEFAULT_KILL_RETRY_SECONDS = 30;
+/**
+ * Default of killRetrySeconds: a victim still running this long after its kill is killed again.
+ * Longer than the 30 s a Pod is given to stop by default, so a graceful stop is not re-asked.
+ */
+export const DEFAULT_KILL_RETRY_SECONDS = 60;
 /** Most namespaces one configuration may list. */
 export const MAX_PREEMPTION_NAMESPACES = 10_000;
 /** Largest configuration file or flag value read (bytes). */
