@@ -22,7 +22,7 @@ describe('preemption settings', () => {
   const settings = parsePreemption({
     defaultTier: 4,
     namespaces: {
-      prod: { preempt: true, tier: 0, guaranteed: { cpus: '2', memory: '4Gi' } },
+      prod: { preempt: true, tier: 0, guaranteed: { cpus: '2', memory: '4Gi', disk: '1G', gpus: 1 } },
       batch: { tier: 5, minTier: 3 },
     },
   });
@@ -52,7 +52,10 @@ describe('preemption settings', () => {
   it('gives the scheduler the namespaces that preempt and the guaranteed shares; off when none preempts', () => {
     expect(schedulerPreemption(settings)).toEqual({
       namespaces: {
-        prod: { enabled: true, guaranteed: { cpuMillis: 2000, memoryBytes: 4 * 2 ** 30 } },
+        prod: {
+          enabled: true,
+          guaranteed: { cpuMillis: 2000, memoryBytes: 4 * 2 ** 30, diskBytes: 1e9, gpus: 1 },
+        },
         batch: {},
       },
     });
@@ -75,7 +78,13 @@ describe('preemption settings', () => {
         { namespaces: { prod: { guaranteed: { cpus: 'lots' } } } },
         /preemption\.namespaces\.prod\.guaranteed\.cpus/,
       ],
-      [{ namespaces: { prod: { guaranteed: { gpus: 1 } } } }, /guaranteed/],
+      [{ namespaces: { prod: { guaranteed: { gpus: 'two' } } } }, /guaranteed\.gpus/],
+      [{ namespaces: { prod: { guaranteed: { ports: 1 } } } }, /guaranteed/],
+      [
+        { namespaces: { prod: { guaranteed: { memory: '-1Gi' } } } },
+        /guaranteed\.memory: expected a non-negative/,
+      ],
+      [{ namespaces: { prod: { guaranteed: { cpus: '1e30' } } } }, /guaranteed\.cpus/],
       [{ namespaces: { prod: { priority: 1 } } }, /preemption\.namespaces\.prod/],
       [{ killRetrySeconds: 0 }, /killRetrySeconds/],
       [[], /preemption/],

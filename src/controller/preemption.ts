@@ -22,6 +22,14 @@ export const MAX_PREEMPTION_NAMESPACES = 10_000;
 /** Largest configuration file or flag value read (bytes). */
 export const MAX_PREEMPTION_CONFIG_BYTES = 1024 * 1024;
 
+/** The quantities of `guaranteed`: how each is read, and the scheduler's field it becomes. */
+const GUARANTEED = [
+  ['cpus', cpuMillis, 'cpuMillis'],
+  ['memory', bytes, 'memoryBytes'],
+  ['disk', bytes, 'diskBytes'],
+  ['gpus', bytes, 'gpus'],
+] as const;
+
 export class PreemptionConfigError extends Error {
   readonly code = 'PREEMPTION_CONFIG_INVALID';
   override name = 'PreemptionConfigError';
@@ -42,7 +50,12 @@ const NamespaceSchema = z
       'The most important tier (smallest number) its steps may ask for (default: tier).',
     ),
     guaranteed: z
-      .strictObject({ cpus: Quantity.optional(), memory: Quantity.optional() })
+      .strictObject({
+        cpus: Quantity.optional(),
+        memory: Quantity.optional(),
+        disk: Quantity.optional(),
+        gpus: Quantity.optional(),
+      })
       .optional()
       .describe('What of its running work preemption by other namespaces never takes.'),
   })
@@ -83,18 +96,19 @@ export function parsePreemption(input: unknown, where = 'preemption'): Preemptio
     throw new PreemptionConfigError(issues.join('; '));
   }
   for (const [ns, n] of Object.entries(res.data.namespaces ?? {})) {
-    for (const [k, parse] of [
-      ['cpus', cpuMillis],
-      ['memory', bytes],
-    ] as const) {
+    for (const [k, parse] of GUARANTEED) {
       const v = n.guaranteed?.[k];
       if (v === undefined) continue;
+      const path = `${where}.namespaces.${ns}.guaranteed.${k}`;
+      let amount: number;
       try {
-        parse(v);
+        amount = parse(v);
       } catch (err) {
         const why = err instanceof QuantityError ? err.message : String(err);
-        throw new PreemptionConfigError(`${where}.namespaces.${ns}.guaranteed.${k}: ${why}`, { cause: err });
+        throw new PreemptionConfigError(`${path}: ${why}`, { cause: err });
       }
+      if (!Number.isSafeInteger(amount) || amount < 0)
+        throw new PreemptionConfigError(`${path}: expected a non-negative quantity, got "${v}"`);
     }
   }
   return res.data;
@@ -154,11 +168,11 @@ export function schedulerPreemption(settings: PreemptionSettings | undefined): P
     const out: NamespacePreemption = {};
     if (n.preempt) out.enabled = true;
     const g = n.guaranteed;
-    if (g && (g.cpus !== undefined || g.memory !== undefined))
-      out.guaranteed = {
-        ...(g.cpus !== undefined ? { cpuMillis: cpuMillis(g.cpus) } : {}),
-        ...(g.memory !== undefined ? { memoryBytes: bytes(g.memory) } : {}),
-      };
+    if (g) {
+      const amounts: NonNullable<NamespacePreemption['guaranteed']> = {};
+      for (const [k, parse, field] of GUARANTEED) if (g[k] !== undefined) amounts[field] = parse(g[k]);
+      if (Object.keys(amounts).length > 0) out.guaranteed = amounts;
+    }
     namespaces[name] = out;
   }
   const config: PreemptionConfig = { namespaces };
