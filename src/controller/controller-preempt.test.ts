@@ -100,6 +100,7 @@ class HoldingLauncher implements Launcher {
 }
 
 function harness(preemption?: PreemptionSettings, existing?: { root: string; launcher: HoldingLauncher }) {
+  const preempted: string[] = [];
   const root = existing?.root ?? mkdtempSync(join(tmpdir(), 'meson-preempt-'));
   if (!existing) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const store = new SqliteStore({ dir: join(root, 'db') });
@@ -116,6 +117,9 @@ function harness(preemption?: PreemptionSettings, existing?: { root: string; lau
     now: () => clock.now,
     logger,
     ...(preemption ? { preemption } : {}),
+    hooks: {
+      stepPreempted: (run, p) => preempted.push(`${run.metadata.name}/${p.step}#${p.attempt}: ${p.message}`),
+    },
   });
   launcher.onUpdate = (u) => controller.onAttemptUpdate(u);
   let stopped = false;
@@ -127,7 +131,7 @@ function harness(preemption?: PreemptionSettings, existing?: { root: string; lau
   };
   cleanups.push(stop);
   controller.start();
-  return { root, store, launcher, controller, clock, logs, stop };
+  return { root, store, launcher, controller, clock, logs, stop, preempted };
 }
 
 /** What the helpers below need of a harness or a standalone server. */
@@ -214,6 +218,9 @@ describe('Controller: preemption by tier', () => {
     // retry.limit 0 and still Succeeded: the preemption did not count as the step's failure
     expect(step(h, 'batch', victim)).toMatchObject({ phase: 'Succeeded', attempts: 2, preemptions: 1 });
     expect(h.launcher.kills).toHaveLength(1);
+    expect(h.preempted).toEqual([
+      `${victim}/work#1: SCHEDULER_PREEMPTED: evicted for prod/${preemptor}/work (tier 0) on node node-1; this step's tier is 5`,
+    ]);
   });
 
   it('never evicts for a namespace the admin did not let preempt (off by default), whatever tier it asks', async () => {
@@ -287,6 +294,7 @@ describe('Controller: preemption by tier', () => {
     h.controller.offersChanged();
     await until('the victim retried', () => step(h, 'batch', victim)?.preemptions === 1);
     expect(h.launcher.kills).toHaveLength(3);
+    expect(h.preempted).toHaveLength(1); // one eviction, however many kills
     expect(step(h, 'batch', victim)?.phase).toBe('Queued');
   });
 
@@ -307,6 +315,8 @@ describe('Controller: preemption by tier', () => {
     expect(first.launcher.kills).toEqual([`${victim}/work#1`, `${victim}/work#1`]);
     // killed again from its task record, not chosen again by a new eviction
     expect(second.logs.filter((l) => l.msg === 'preempting step attempt')).toEqual([]);
+    expect(second.preempted).toEqual([]); // reported by the first controller, not again
+    expect(first.preempted).toHaveLength(1);
     expect(step(second, 'batch', victim)).toMatchObject({ attempts: 2 });
     expect(step(second, 'batch', victim)?.message).toContain('SCHEDULER_PREEMPTED');
   });

@@ -91,6 +91,8 @@ export interface RunHooks {
   runFinished?(run: Stored<WorkflowRun>): void;
   /** A run started. */
   runStarted?(run: Stored<WorkflowRun>): void;
+  /** A step attempt of `run` is being killed for a higher-tier step (once per eviction). */
+  stepPreempted?(run: Stored<WorkflowRun>, p: { step: string; attempt: number; message: string }): void;
 }
 
 /**
@@ -210,6 +212,8 @@ interface TaskEntry {
     message: string;
     /** When (controller clock) the kill was last asked for; undefined until it is. */
     killedAt?: number;
+    /** Read from the task record after a restart (the eviction was reported before it). */
+    recovered?: boolean;
   };
 }
 
@@ -995,7 +999,11 @@ export class Controller {
           const victimOf = rec.data.preemptedFor;
           if (typeof victimOf === 'string') {
             // evicted before a restart: still a victim, and killed again (kills are idempotent)
-            entry.evicting = { for: victimOf, message: String(rec.data.preemption ?? 'preempted') };
+            entry.evicting = {
+              for: victimOf,
+              message: String(rec.data.preemption ?? 'preempted'),
+              recovered: true,
+            };
             this.scheduler.markEvicting(id, victimOf);
             pass.evictions.push(entry);
           }
@@ -1692,7 +1700,12 @@ export class Controller {
     for (const entry of pass.evictions) {
       if (this.tasks.get(entry.id) !== entry || !entry.record || !entry.evicting) continue;
       if (!ok(runKey(entry.key.namespace, entry.key.run))) continue;
+      const first = entry.evicting.killedAt === undefined && !entry.evicting.recovered;
       this.killVictim(entry);
+      const run = first && this.store.get<WorkflowRun>('WorkflowRun', entry.key.namespace, entry.key.run);
+      const { instance: step, attempt } = entry.key;
+      const message = entry.evicting.message;
+      if (run) this.safeHook(() => this.hooks.stepPreempted?.(run, { step, attempt, message }));
     }
     for (const { parent, action, name } of pass.childLaunched) {
       if (!ok(parent.key)) continue;

@@ -102,6 +102,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   const hooks: RunHooks = {
     admit: (run, running, write) => services.admit(run, running, write),
     runStarted: (run) => events.runStarted(run),
+    stepPreempted: (run, p) => events.stepPreempted(run, p),
     runFinished: (run) => {
       services.runFinished(run);
       events.runFinished(run);

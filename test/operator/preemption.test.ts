@@ -1,8 +1,8 @@
 // Preemption by tier in operator mode, on the real control plane: one KWOK node of this test
 // (tainted, so other tests' steps never land on it) is filled by a low-tier run's step; a
 // high-tier run of a namespace the admin let preempt (--preemption) arrives; the victim's Pod is
-// deleted, its step records why and gets a new attempt, the high-tier step's Pod is bound to the
-// node, and once that run is stopped the victim's new attempt takes the node back.
+// deleted, its step records why (and its run gets a StepPreempted Event) and gets a new attempt,
+// the high-tier step's Pod is bound to the node, and once that run is stopped the victim's new attempt takes the node back.
 import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
@@ -175,6 +175,17 @@ describe('mesonctl operator --preemption', () => {
     expect(get.code, get.err).toBe(0);
     expect(get.out).toMatch(/work +Queued +2 .*attempt 1 preempted: SCHEDULER_PREEMPTED: evicted for/);
     expect(op.stdout()).toContain('"msg":"preempting step attempt"');
+    // kubectl describe mwfr low shows it too: a Warning Event on the run
+    const events = await waitFor('the StepPreempted Event', async () => {
+      const list = (
+        await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=low' })
+      ).items;
+      return list.some((e) => e.reason === 'StepPreempted') ? list : undefined;
+    });
+    expect(events.find((e) => e.reason === 'StepPreempted')).toMatchObject({
+      type: 'Warning',
+      message: `step work attempt 1: SCHEDULER_PREEMPTED: evicted for ${ns.name}/high/work (tier 0) on node ${node}; this step's tier is 5`,
+    });
 
     // the preemptor's run is stopped: the victim's new attempt takes the node back
     const stop = await kubectlAsync([
