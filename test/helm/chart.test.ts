@@ -173,6 +173,39 @@ describe('charts/meson without a cluster', () => {
     expect(svc.spec.ports.map((p) => p.name)).toContain('rest');
   });
 
+  it('passes scheduler.preemption to the operator as the settings it parses; no flag while empty', async () => {
+    const argsOf = (objects: K8sObject[]) => {
+      const deploy = find(objects, 'Deployment') as K8sObject & {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      return deploy.spec.template.spec.containers[0]!.args;
+    };
+    expect(argsOf(await template('meson', 'meson-system')).some((a) => a.startsWith('--preemption'))).toBe(
+      false,
+    );
+    const settings = {
+      defaultTier: 2,
+      namespaces: {
+        prod: { preempt: true, tier: 0, guaranteed: { cpus: '4', memory: '8Gi' } },
+        batch: { tier: 10, minTier: 5 },
+      },
+    };
+    const r = await helm([
+      'template',
+      'meson',
+      CHART,
+      '--namespace',
+      'meson-system',
+      '--set-json',
+      `scheduler.preemption=${JSON.stringify(settings)}`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const [, ...args] = argsOf(parseObjects(r.stdout));
+    const flags = parseOperatorArgs(args, { MESON_API_TOKEN: 't' }, '/');
+    if (flags === 'help') throw new Error('help');
+    expect(flags.preemption).toEqual(settings);
+  });
+
   it('refuses values that would break the install, naming the value', async () => {
     for (const [set, message] of [
       ['replicas=two', '/replicas'],
@@ -186,6 +219,9 @@ describe('charts/meson without a cluster', () => {
       ['heapLimitMiB=-1', '/heapLimitMiB'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
+      ['scheduler.preemption.namespaces.prod.tier=-1', '/scheduler/preemption/namespaces/prod/tier'],
+      ['scheduler.preemption.namespaces.prod.preempt=maybe', '/scheduler/preemption/namespaces/prod/preempt'],
+      ['scheduler.preemption.defaultTier=1001', '/scheduler/preemption/defaultTier'],
     ] as const) {
       const r = await helm(['template', 'meson', CHART, '--set', set]);
       expect(r.status, set).not.toBe(0);
