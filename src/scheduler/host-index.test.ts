@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HardConstraints } from './constraints.ts';
+import { COVER_ALL, COVER_NONE, COVER_SOME, HardConstraints } from './constraints.ts';
 import { HostIndex } from './host-index.ts';
 import { GiB, offer, task } from './test-helpers.ts';
-import type { Task } from './types.ts';
+import type { AttributeRequirement, Task } from './types.ts';
 
 function summed(index: HostIndex) {
   const cap = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
@@ -161,6 +162,65 @@ describe('HostIndex classes', () => {
     index.removeHost(a);
     expect([...values.get('zone')!.keys()]).toEqual(['b']);
     expect(hard({ nodeSelector: { zone: 'a' } }).mayMatch(values)).toBe(false);
+  });
+
+  it('label coverage and lower bound from the counts never contradict the hosts (every operator)', () => {
+    // A class of hosts with random labels; random selectors, requirements and affinity terms.
+    // COVER_ALL must mean every host passes, COVER_NONE none, the lower bound at most the count.
+    const valueArb = fc.option(fc.constantFrom('a', 'b', 'c', '1', '5', '10', '-2'), { nil: undefined });
+    const reqArb = fc.record({
+      key: fc.constantFrom('zone', 'rank', 'ssd'),
+      operator: fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'),
+      values: fc.array(fc.constantFrom('a', 'b', 'c', '1', '5', '10', '-2'), { minLength: 1, maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ zone: valueArb, rank: valueArb, ssd: valueArb }), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        fc.option(fc.dictionary(fc.constantFrom('zone', 'rank'), fc.constantFrom('a', 'b', '5')), {
+          nil: undefined,
+        }),
+        fc.option(fc.array(reqArb, { maxLength: 2 }), { nil: undefined }),
+        fc.option(fc.array(fc.array(reqArb, { maxLength: 3 }), { maxLength: 3 }), { nil: undefined }),
+        (labels, nodeSelector, attributes, nodeAffinity) => {
+          const index = new HostIndex(1);
+          const slots = labels.map((l, i) => {
+            const attributes: Record<string, string> = {};
+            for (const [k, v] of Object.entries(l)) if (v !== undefined) attributes[k] = v;
+            return index.addOffer(offer(`h${i}`, 8, 16, { capacity: cap(8, 16), attributes }));
+          });
+          const cls = slots[0]!.cls!;
+          expect(index.classes).toEqual([cls]);
+          const constraints: Task['constraints'] = {};
+          if (nodeSelector) constraints.nodeSelector = nodeSelector;
+          if (attributes) constraints.attributes = attributes as AttributeRequirement[];
+          if (nodeAffinity) constraints.nodeAffinity = nodeAffinity as AttributeRequirement[][];
+          const hard = new HardConstraints(task('t', 1, 1, { constraints }), {
+            reserveGpuHosts: false,
+            groupHosts: undefined,
+          });
+          const passing = slots.filter((s) => hard.labelsHold(s.attributes)).length;
+          const cover = hard.labelCoverage(cls.labelValues, cls.labelTotals, cls.size);
+          if (cover === COVER_ALL) expect(passing).toBe(slots.length);
+          if (cover === COVER_NONE) expect(passing).toBe(0);
+          if (passing > 0) expect(hard.mayMatch(cls.labelValues)).toBe(true);
+          const atLeast = hard.labelLowerBound(cls.labelValues, cls.labelTotals, cls.size);
+          expect(atLeast).toBeGreaterThanOrEqual(0);
+          expect(atLeast).toBeLessThanOrEqual(passing);
+          // A single requirement is counted exactly.
+          const single = (attributes?.length ?? 0) + Object.keys(nodeSelector ?? {}).length;
+          if (single === 1 && nodeAffinity === undefined) {
+            expect(atLeast).toBe(passing);
+            expect(cover).toBe(
+              passing === 0 ? COVER_NONE : passing === slots.length ? COVER_ALL : COVER_SOME,
+            );
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('past maxClasses, new kinds of host share one mixed class', () => {

@@ -138,6 +138,8 @@ export class HostClass {
    * a class where no host can match a task's selector or affinity.
    */
   readonly labelValues = new Map<string, Map<string, number>>();
+  /** How many hosts of the class carry each label (any value). */
+  readonly labelTotals = new Map<string, number>();
   readonly buckets: HostSlot[][] = [];
   /** Bit b set when bucket b has hosts. */
   readonly nonEmpty = new Uint32Array(WORDS);
@@ -219,6 +221,9 @@ export class HostClass {
   private countLabels(attributes: Readonly<Record<string, string>>, sign: 1 | -1): void {
     for (const key in attributes) {
       const value = attributes[key]!;
+      const total = (this.labelTotals.get(key) ?? 0) + sign;
+      if (total > 0) this.labelTotals.set(key, total);
+      else this.labelTotals.delete(key);
       let values = this.labelValues.get(key);
       if (values === undefined) {
         values = new Map();
