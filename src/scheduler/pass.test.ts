@@ -4,7 +4,15 @@ import type { Offer } from '../offer-adapter/types.ts';
 import { affinityHolds, requirementHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
 import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
-import { constraintKey, MAX_CANDIDATE_LISTS, MAX_LABEL_MEMOS, resolveOptions, runPass } from './pass.ts';
+import {
+  constraintKey,
+  internedKeyChars,
+  MAX_CANDIDATE_LISTS,
+  MAX_INTERNED_CHARS,
+  MAX_LABEL_MEMOS,
+  resolveOptions,
+  runPass,
+} from './pass.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
 import type { AttributeRequirement, HostView, Taint, Task } from './types.ts';
@@ -417,6 +425,31 @@ describe('the indexed search', () => {
       const res = schedulePass({ tasks, offers, now, options: { goodEnough } });
       expect(res.placements.map((p) => p.hostname)).toEqual(tasks.map((_, i) => `h${(i * 7) % n}`));
     }
+  });
+
+  it('keeps the interned task keys within MAX_INTERNED_CHARS, also under long task-chosen constraints', () => {
+    // Tasks choose their constraints: selectors, affinity values and toleration values of 32 Ki
+    // characters each, more in all than the bound, and a few far longer. Placements stay right
+    // after the table restarts.
+    const n = Math.ceil(MAX_INTERNED_CHARS / 32_768) + 8;
+    const giant = (i: number) => i % 50 === 0 || i === n - 1;
+    const long = (i: number, c: string) => c.repeat(giant(i) ? MAX_INTERNED_CHARS : 32_768) + String(i);
+    const offers = [offer('a', 64, 64, { attributes: { zone: 'a' } }), offer('b', 64, 64)];
+    const tasks = Array.from({ length: n }, (_, i) => {
+      const kind = i % 3;
+      const constraints: Task['constraints'] =
+        kind === 0
+          ? { nodeAffinity: [[{ key: 'zone', operator: 'NotIn', values: [long(i, 'x')] }]] }
+          : kind === 1
+            ? { nodeSelector: { [long(i, 'k')]: 'v' } }
+            : { tolerations: [{ key: 'dedicated', value: long(i, 'v') }] };
+      return task(`t${i}`, 0.1, 0.1, { submittedAt: i, constraints });
+    });
+    const res = schedulePass({ tasks, offers, now, options: { goodEnough: null } });
+    expect(internedKeyChars()).toBeLessThanOrEqual(MAX_INTERNED_CHARS);
+    expect(internedKeyChars()).toBeGreaterThan(0);
+    // Selector tasks need a label no host has; the others fit anywhere.
+    expect(res.placements.map((p) => p.taskId)).toEqual(tasks.filter((_, i) => i % 3 !== 1).map((t) => t.id));
   });
 
   it('keys equal constraints written differently alike, and different ones apart', () => {

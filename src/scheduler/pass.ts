@@ -456,6 +456,23 @@ function spareScan(scans: BucketScan[], version: number): BucketScan {
   return oldest!;
 }
 
+/**
+ * Index in the scan of the best listed host still in bucket b that passes the task's constraints,
+ * or -1. Hosts that fail stay listed (they are the best for other tasks).
+ */
+function firstPassing(scan: BucketScan, b: number, hard: HardConstraints, check: number): number {
+  const hosts = scan.hosts;
+  for (let i = scan.head; i < scan.length; i++) {
+    const s = hosts[i]!;
+    if (s.bucket !== b) {
+      if (i === scan.head) scan.head++;
+      continue;
+    }
+    if (constraintsHold(s, hard, check)) return i;
+  }
+  return -1;
+}
+
 /** Resources, constraints and plugin filters of one host. */
 function usable(
   s: HostSlot,
@@ -589,7 +606,7 @@ function searchClass(
         // The scan of a task of the same resources without label constraints ranks every host
         // that fits; the first of its hosts that passes this task's labels is this task's best.
         const plain = findScan(scans, version, kind, ge, r, sc, '');
-        const i = plain === undefined ? -1 : plain.firstPassing(b, (h) => constraintsHold(h, hard, check));
+        const i = plain === undefined ? -1 : firstPassing(plain, b, hard, check);
         if (i >= 0) {
           s = plain!.hosts[i]!;
           score = plain!.scores[i]!;
@@ -639,11 +656,43 @@ interface TaskKeys {
 
 const taskKeys = new WeakMap<Task, TaskKeys>();
 
+/**
+ * One string object per distinct key, so that the per-pass maps find a key by identity instead of
+ * comparing its text with another task's equal copy (a constraint key runs to hundreds of
+ * characters). Bounded, as tasks choose their constraints: past MAX_INTERNED_CHARS it starts
+ * afresh; keys made before still equal later ones, only found by comparing text.
+ */
+const interned = new Map<string, string>();
+let internedChars = 0;
+export const MAX_INTERNED_CHARS = 1 << 22;
+
+/** Characters of the interned keys (for tests of the bound). */
+export function internedKeyChars(): number {
+  return internedChars;
+}
+
+function intern(key: string): string {
+  if (key.length > MAX_INTERNED_CHARS >> 6) return key; // rare giants: compared by text
+  const known = interned.get(key);
+  if (known !== undefined) return known;
+  if (internedChars + key.length > MAX_INTERNED_CHARS) {
+    interned.clear();
+    internedChars = 0;
+  }
+  interned.set(key, key);
+  internedChars += key.length;
+  return key;
+}
+
 function keysOf(task: Task): TaskKeys {
   let keys = taskKeys.get(task);
   if (keys === undefined) {
     const constraints = computeConstraintKey(task);
-    keys = { constraints, hard: `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraints}`, shape: undefined };
+    keys = {
+      constraints,
+      hard: intern(`${task.resources.gpus > 0 ? 'gpu' : ''}|${constraints}`),
+      shape: undefined,
+    };
     taskKeys.set(task, keys);
   }
   return keys;
@@ -689,6 +738,7 @@ function shapeKey(task: Task, keys: TaskKeys, byIdentity: boolean): string {
     if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
     if (keys.constraints !== '') key += `|${keys.constraints}`;
     if (task.constraints?.uniqueHost) key += `|group:${task.groupId}`;
+    key = intern(key);
     keys.shape = key;
   }
   return byIdentity ? `${key}|id:${task.id}` : key;
