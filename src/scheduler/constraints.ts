@@ -267,8 +267,9 @@ export class HardConstraints {
   }
 
   /**
-   * Per pass, by host slot index: 0 not known yet, 1 the labels hold, 2 they do not. Set by the
-   * pass on the constraint sets it shares between tasks (labels do not change within a pass).
+   * Per pass, by the host's label set (HostIndex.labelSetOf): 0 not known yet, 1 the labels hold,
+   * 2 they do not. Set by the pass on the constraint sets it shares between tasks (labels do not
+   * change within a pass); hosts of one pool and zone share a set, so each is tested once.
    */
   labelMemo: Uint8Array | undefined = undefined;
 

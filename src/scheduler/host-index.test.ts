@@ -223,6 +223,29 @@ describe('HostIndex classes', () => {
     );
   });
 
+  it('gives hosts with equal labels one label set, freed with its last host and reused', () => {
+    const index = new HostIndex(1);
+    const add = (name: string, attributes: Record<string, string>) =>
+      index.addOffer(offer(name, 8, 16, { attributes }));
+    const a = add('a', { zone: 'a', pool: 'cpu' });
+    const b = add('b', { pool: 'cpu', zone: 'a' }); // same labels, other order
+    const c = add('c', { zone: 'b', pool: 'cpu' });
+    const d = add('d', { 'zone=b': '', pool: 'cpu' }); // no confusion of keys and values
+    const sets = [a, b, c, d].map((s) => index.labelSetOf(s));
+    expect(sets[0]).toBe(sets[1]);
+    expect(new Set(sets).size).toBe(3);
+    expect(index.labelSetLimit).toBe(3);
+    // New labels on a host (a second offer): it leaves its set; c's set goes with its host.
+    index.addOffer(offer('a', 1, 1, { id: 'a-2', attributes: { rack: '7' } }));
+    expect(a.labelSet).toBe(-1);
+    expect(index.labelSetOf(a)).not.toBe(sets[0]);
+    index.removeHost(c);
+    const e = add('e', { zone: 'c' });
+    expect(index.labelSetOf(e)).toBe(sets[2]); // reused
+    expect(index.labelSetOf(b)).toBe(sets[0]);
+    expect(index.labelSetLimit).toBeLessThanOrEqual(index.size);
+  });
+
   it('past maxClasses, new kinds of host share one mixed class', () => {
     const index = new HostIndex(1, { maxClasses: 2 });
     const hosts = [8, 16, 32, 64].map((cores) =>

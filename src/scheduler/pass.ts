@@ -218,6 +218,9 @@ const CHECK_LABELS = 1; // uniform class: labels and unique host
 const CHECK_ALL = 2; // the mixed class: everything, per host
 const CHECK_GROUP = 3; // candidates (labels, taints and GPUs passed): unique host only
 
+/** The index being searched (module state: search is not re-entrant). */
+let searchIndex: HostIndex | undefined;
+
 /** The search's best host so far and its score (module state: search is not re-entrant). */
 let best: HostSlot | undefined;
 let bestScore = Number.NEGATIVE_INFINITY;
@@ -281,6 +284,7 @@ function search(
   /** Hosts passing the label constraints, when few do; undefined walks the buckets. */
   cand?: Candidates,
 ): HostSlot | undefined {
+  searchIndex = index;
   const r = task.resources;
   const sc = scalarRequest(r, index, SEARCH_SCALARS);
   const soft = task.constraints?.soft;
@@ -412,10 +416,12 @@ function constraintsHold(s: HostSlot, hard: HardConstraints, check: number): boo
   if (check === CHECK_LABELS) {
     const memo = hard.labelMemo;
     if (memo === undefined) return hard.checkLabels(s);
-    let v = memo[s.slotIndex]!;
+    const set = s.labelSet >= 0 ? s.labelSet : searchIndex!.labelSetOf(s);
+    if (set >= memo.length) return hard.checkLabels(s);
+    let v = memo[set]!;
     if (v === 0) {
       v = hard.labelsHold(s.attributes) ? 1 : 2;
-      memo[s.slotIndex] = v;
+      memo[set] = v;
     }
     return v === 1 && (hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname));
   }
@@ -895,7 +901,7 @@ export function runPass(
       hard.classUse = new Uint8Array(classCount);
       // A byte per host per constraint set: bounded, as tasks choose their constraints.
       if (!hard.labelFree && memos < MAX_LABEL_MEMOS) {
-        hard.labelMemo = new Uint8Array(index.slots.length);
+        hard.labelMemo = new Uint8Array(Math.max(index.slots.length, index.labelSetLimit));
         memos++;
       }
       hardCache.set(keys.hard, hard);
