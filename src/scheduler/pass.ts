@@ -872,20 +872,22 @@ export function runPass(
   const hardCache = new Map<string, HardConstraints>();
   let memos = 0;
   const classCount = index.classes.length;
-  const hardConstraintsOf = (task: Task, keys: TaskKeys): HardConstraints => {
+  /** True when nothing but resources decides where the task may go (the common case). */
+  const unconstrained = (task: Task): boolean => {
     const c = task.constraints;
-    const unique = c?.uniqueHost === true && task.groupId !== undefined;
-    if (
+    return (
       !c?.nodeSelector &&
       !c?.attributes &&
       !c?.nodeAffinity &&
       !c?.tolerations &&
-      !unique &&
+      !(c?.uniqueHost === true && task.groupId !== undefined) &&
       task.resources.gpus === 0 &&
       !o.reserveGpuHosts
-    ) {
-      return UNCONSTRAINED;
-    }
+    );
+  };
+  /** For a task that is not unconstrained. */
+  const hardConstraintsOf = (task: Task, keys: TaskKeys): HardConstraints => {
+    const unique = task.constraints?.uniqueHost === true && task.groupId !== undefined;
     if (unique) {
       const own = new HardConstraints(task, {
         reserveGpuHosts: o.reserveGpuHosts,
@@ -959,9 +961,11 @@ export function runPass(
         return;
       }
     }
-    // Until something fails there is nothing to look up, so the key is not even built.
-    const keys = keysOf(task);
-    let key = failed.size > 0 ? shapeKey(task, keys, byIdentity) : undefined;
+    // Until something fails there is nothing to look up, so the shape key is not even built; an
+    // unconstrained task needs no keys until then (B2 never looks them up).
+    const free = unconstrained(task);
+    const keys = free && failed.size === 0 ? undefined : keysOf(task);
+    let key = failed.size > 0 ? shapeKey(task, keys!, byIdentity) : undefined;
     const known = key === undefined ? undefined : failed.get(key);
     if (known) {
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
@@ -970,10 +974,10 @@ export function runPass(
       preemptable?.push({ task, hard: known.hard, entry });
       return;
     }
-    const hard = hardConstraintsOf(task, keys);
+    const hard = free ? UNCONSTRAINED : hardConstraintsOf(task, keys!);
     let slot: HostSlot | undefined;
     try {
-      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(keys, hard) : undefined);
+      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(keys!, hard) : undefined);
     } catch (err) {
       if (!(err instanceof PluginFailure)) throw err;
       unplaced.push({
@@ -985,7 +989,7 @@ export function runPass(
       return;
     }
     if (!slot) {
-      key ??= shapeKey(task, keys, byIdentity);
+      key ??= shapeKey(task, keys ?? keysOf(task), byIdentity);
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
       failed.set(key, { task, hard, entries: [entry] });
       unplaced.push(entry);
