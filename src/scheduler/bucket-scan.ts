@@ -148,22 +148,6 @@ export class BucketScan {
     return undefined;
   }
 
-  /**
-   * Index of the best listed host still in bucket b that `passes`, or -1. Hosts that fail stay
-   * listed (they are the best for other tasks).
-   */
-  firstPassing(b: number, passes: (host: HostSlot) => boolean): number {
-    for (let i = this.head; i < this.length; i++) {
-      const s = this.hosts[i]!;
-      if (s.bucket !== b) {
-        if (i === this.head) this.head++;
-        continue;
-      }
-      if (passes(s)) return i;
-    }
-    return -1;
-  }
-
   /** The score of the host firstIn returned. */
   headScore(): number {
     return this.scores[this.head]!;

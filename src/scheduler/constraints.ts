@@ -188,12 +188,72 @@ export class HardConstraints {
    * condition: true does not mean one does). `values`: label, value, count of hosts.
    */
   mayMatch(values: ReadonlyMap<string, ReadonlyMap<string, number>>): boolean {
+    return this.labelCoverage(values, undefined, Number.POSITIVE_INFINITY) !== COVER_NONE;
+  }
+
+  /**
+   * What a host class's label counts say of the label constraints (unique host aside): COVER_NONE
+   * when no host of it can pass them, COVER_ALL when every one does, else COVER_SOME. Exact per
+   * requirement (the counts give how many hosts carry each value); a term of several
+   * requirements is COVER_ALL only when each of them is, COVER_NONE when one is.
+   * `totals`: hosts carrying each label (undefined: unknown, COVER_ALL is then never answered).
+   */
+  labelCoverage(
+    values: ReadonlyMap<string, ReadonlyMap<string, number>>,
+    totals: ReadonlyMap<string, number> | undefined,
+    size: number,
+  ): number {
+    let out = COVER_ALL;
     for (let i = 0; i < this.selectorKeys.length; i++) {
-      if (!values.get(this.selectorKeys[i]!)?.has(this.selectorValues[i]!)) return false;
+      const n = values.get(this.selectorKeys[i]!)?.get(this.selectorValues[i]!) ?? 0;
+      if (n === 0) return COVER_NONE;
+      if (n < size) out = COVER_SOME;
     }
-    for (const r of this.requirements) if (!requirementMayHold(r, values)) return false;
-    if (this.affinity === undefined) return true;
-    return this.affinity.some((term) => term.every((r) => requirementMayHold(r, values)));
+    for (const r of this.requirements) {
+      const c = coverage(requirementPassing(r, values, totals, size), size);
+      if (c === COVER_NONE) return COVER_NONE;
+      if (c === COVER_SOME) out = COVER_SOME;
+    }
+    if (this.affinity === undefined) return out;
+    let terms = COVER_NONE;
+    for (const term of this.affinity) {
+      let t = COVER_ALL;
+      for (const r of term) {
+        const c = coverage(requirementPassing(r, values, totals, size), size);
+        if (c < t) t = c;
+        if (t === COVER_NONE) break;
+      }
+      if (t > terms) terms = t;
+      if (terms === COVER_ALL) break;
+    }
+    return Math.min(terms, out);
+  }
+
+  /**
+   * At least how many of a class's `size` hosts pass the label constraints, from its label
+   * counts: a host fails a conjunction only by failing one of its parts, so at least size minus
+   * the failures of each part pass.
+   */
+  labelLowerBound(
+    values: ReadonlyMap<string, ReadonlyMap<string, number>>,
+    totals: ReadonlyMap<string, number>,
+    size: number,
+  ): number {
+    let failing = 0;
+    for (let i = 0; i < this.selectorKeys.length; i++) {
+      failing += size - (values.get(this.selectorKeys[i]!)?.get(this.selectorValues[i]!) ?? 0);
+    }
+    for (const r of this.requirements) failing += size - atLeast(requirementPassing(r, values, totals, size));
+    if (this.affinity !== undefined) {
+      let best = 0;
+      for (const term of this.affinity) {
+        let termFailing = 0;
+        for (const r of term) termFailing += size - atLeast(requirementPassing(r, values, totals, size));
+        best = Math.max(best, size - termFailing);
+      }
+      failing += size - best;
+    }
+    return Math.max(0, size - failing);
   }
 
   /** True when label constraints can rule out hosts (a candidate list may be worth making). */
@@ -207,10 +267,17 @@ export class HardConstraints {
   }
 
   /**
-   * Per pass, by host slot index: 0 not known yet, 1 the labels hold, 2 they do not. Set by the
-   * pass on the constraint sets it shares between tasks (labels do not change within a pass).
+   * Per pass, by the host's label set (HostIndex.labelSetOf): 0 not known yet, 1 the labels hold,
+   * 2 they do not. Set by the pass on the constraint sets it shares between tasks (labels do not
+   * change within a pass); hosts of one pool and zone share a set, so each is tested once.
    */
   labelMemo: Uint8Array | undefined = undefined;
+
+  /**
+   * Per pass, by host class id: 0 not known yet, else what search decided for the class (its
+   * taints, GPUs and label counts). Set by the pass on the constraint sets it makes.
+   */
+  classUse: Uint8Array | undefined = undefined;
 
   labelsHold(attrs: Readonly<Record<string, string>>): boolean {
     for (let i = 0; i < this.selectorKeys.length; i++) {
@@ -287,15 +354,57 @@ export class HardConstraints {
   }
 }
 
-/** False when no host with these label values can meet the requirement (In and Exists; others: true). */
-function requirementMayHold(
+/** labelCoverage's answers, ordered (a term is as covered as its least covered requirement). */
+export const COVER_NONE = 0;
+export const COVER_SOME = 1;
+export const COVER_ALL = 2;
+
+/** Distinct values of a label past which Gt/Lt coverage is not counted (COVER_SOME instead). */
+const MAX_COUNTED_VALUES = 64;
+
+/** -1 (some number of hosts pass, not known how many) counts as none for a lower bound. */
+function atLeast(passing: number): number {
+  return Math.max(passing, 0);
+}
+
+function coverage(passing: number, size: number): number {
+  return passing === 0 ? COVER_NONE : passing >= size ? COVER_ALL : COVER_SOME;
+}
+
+/**
+ * How many of `size` hosts meet the requirement, from the counts of hosts per value of its label
+ * (`totals`: hosts carrying the label at all; undefined when not known), or -1 when the counts
+ * do not tell (then neither none nor all).
+ */
+function requirementPassing(
   r: AttributeRequirement,
   values: ReadonlyMap<string, ReadonlyMap<string, number>>,
-): boolean {
-  if (r.operator === 'Exists') return values.has(r.key);
-  if (r.operator !== 'In') return true;
+  totals: ReadonlyMap<string, number> | undefined,
+  size: number,
+): number {
   const present = values.get(r.key);
-  return present !== undefined && (r.values ?? []).some((v) => present.has(v));
+  switch (r.operator) {
+    case 'In':
+    case 'NotIn': {
+      let n = 0;
+      if (present !== undefined) for (const v of new Set(r.values ?? [])) n += present.get(v) ?? 0;
+      if (r.operator === 'In') return n;
+      // Hosts without the label pass NotIn.
+      return totals === undefined ? (n >= size ? 0 : -1) : size - n;
+    }
+    case 'Exists':
+      return present === undefined ? 0 : (totals?.get(r.key) ?? -1);
+    case 'DoesNotExist':
+      return totals === undefined ? -1 : size - (totals.get(r.key) ?? 0);
+    default: {
+      // Gt, Lt: hosts without the label fail.
+      if (present === undefined) return 0;
+      if (present.size > MAX_COUNTED_VALUES) return -1;
+      let passing = 0;
+      for (const [v, n] of present) if (requirementHolds(r, { [r.key]: v })) passing += n;
+      return passing;
+    }
+  }
 }
 
 /** 0..1: the weighted share of the task's preferences the host meets. */

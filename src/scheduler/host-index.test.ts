@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HardConstraints } from './constraints.ts';
+import { COVER_ALL, COVER_NONE, COVER_SOME, HardConstraints } from './constraints.ts';
 import { HostIndex } from './host-index.ts';
 import { GiB, offer, task } from './test-helpers.ts';
-import type { Task } from './types.ts';
+import type { AttributeRequirement, Task } from './types.ts';
 
 function summed(index: HostIndex) {
   const cap = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
@@ -161,6 +162,88 @@ describe('HostIndex classes', () => {
     index.removeHost(a);
     expect([...values.get('zone')!.keys()]).toEqual(['b']);
     expect(hard({ nodeSelector: { zone: 'a' } }).mayMatch(values)).toBe(false);
+  });
+
+  it('label coverage and lower bound from the counts never contradict the hosts (every operator)', () => {
+    // A class of hosts with random labels; random selectors, requirements and affinity terms.
+    // COVER_ALL must mean every host passes, COVER_NONE none, the lower bound at most the count.
+    const valueArb = fc.option(fc.constantFrom('a', 'b', 'c', '1', '5', '10', '-2'), { nil: undefined });
+    const reqArb = fc.record({
+      key: fc.constantFrom('zone', 'rank', 'ssd'),
+      operator: fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'),
+      values: fc.array(fc.constantFrom('a', 'b', 'c', '1', '5', '10', '-2'), { minLength: 1, maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ zone: valueArb, rank: valueArb, ssd: valueArb }), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        fc.option(fc.dictionary(fc.constantFrom('zone', 'rank'), fc.constantFrom('a', 'b', '5')), {
+          nil: undefined,
+        }),
+        fc.option(fc.array(reqArb, { maxLength: 2 }), { nil: undefined }),
+        fc.option(fc.array(fc.array(reqArb, { maxLength: 3 }), { maxLength: 3 }), { nil: undefined }),
+        (labels, nodeSelector, attributes, nodeAffinity) => {
+          const index = new HostIndex(1);
+          const slots = labels.map((l, i) => {
+            const attributes: Record<string, string> = {};
+            for (const [k, v] of Object.entries(l)) if (v !== undefined) attributes[k] = v;
+            return index.addOffer(offer(`h${i}`, 8, 16, { capacity: cap(8, 16), attributes }));
+          });
+          const cls = slots[0]!.cls!;
+          expect(index.classes).toEqual([cls]);
+          const constraints: Task['constraints'] = {};
+          if (nodeSelector) constraints.nodeSelector = nodeSelector;
+          if (attributes) constraints.attributes = attributes as AttributeRequirement[];
+          if (nodeAffinity) constraints.nodeAffinity = nodeAffinity as AttributeRequirement[][];
+          const hard = new HardConstraints(task('t', 1, 1, { constraints }), {
+            reserveGpuHosts: false,
+            groupHosts: undefined,
+          });
+          const passing = slots.filter((s) => hard.labelsHold(s.attributes)).length;
+          const cover = hard.labelCoverage(cls.labelValues, cls.labelTotals, cls.size);
+          if (cover === COVER_ALL) expect(passing).toBe(slots.length);
+          if (cover === COVER_NONE) expect(passing).toBe(0);
+          if (passing > 0) expect(hard.mayMatch(cls.labelValues)).toBe(true);
+          const atLeast = hard.labelLowerBound(cls.labelValues, cls.labelTotals, cls.size);
+          expect(atLeast).toBeGreaterThanOrEqual(0);
+          expect(atLeast).toBeLessThanOrEqual(passing);
+          // A single requirement is counted exactly.
+          const single = (attributes?.length ?? 0) + Object.keys(nodeSelector ?? {}).length;
+          if (single === 1 && nodeAffinity === undefined) {
+            expect(atLeast).toBe(passing);
+            expect(cover).toBe(
+              passing === 0 ? COVER_NONE : passing === slots.length ? COVER_ALL : COVER_SOME,
+            );
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives hosts with equal labels one label set, freed with its last host and reused', () => {
+    const index = new HostIndex(1);
+    const add = (name: string, attributes: Record<string, string>) =>
+      index.addOffer(offer(name, 8, 16, { attributes }));
+    const a = add('a', { zone: 'a', pool: 'cpu' });
+    const b = add('b', { pool: 'cpu', zone: 'a' }); // same labels, other order
+    const c = add('c', { zone: 'b', pool: 'cpu' });
+    const d = add('d', { 'zone=b': '', pool: 'cpu' }); // no confusion of keys and values
+    const sets = [a, b, c, d].map((s) => index.labelSetOf(s));
+    expect(sets[0]).toBe(sets[1]);
+    expect(new Set(sets).size).toBe(3);
+    expect(index.labelSetLimit).toBe(3);
+    // New labels on a host (a second offer): it leaves its set; c's set goes with its host.
+    index.addOffer(offer('a', 1, 1, { id: 'a-2', attributes: { rack: '7' } }));
+    expect(a.labelSet).toBe(-1);
+    expect(index.labelSetOf(a)).not.toBe(sets[0]);
+    index.removeHost(c);
+    const e = add('e', { zone: 'c' });
+    expect(index.labelSetOf(e)).toBe(sets[2]); // reused
+    expect(index.labelSetOf(b)).toBe(sets[0]);
+    expect(index.labelSetLimit).toBeLessThanOrEqual(index.size);
   });
 
   it('past maxClasses, new kinds of host share one mixed class', () => {

@@ -41,6 +41,8 @@ export class HostSlot implements HostView {
   freePorts = 0;
   /** Placed on during the current pass (Mesos offers of such hosts are consumed). */
   used = false;
+  /** Id of the host's set of labels (shared by hosts with equal labels); -1 until asked for. */
+  labelSet = -1;
   /**
    * `free` and `capacity` flattened into plain number fields of this one class, kept in step by
    * the index (syncFlat): the per-host test of a search reads these without going through two
@@ -138,6 +140,8 @@ export class HostClass {
    * a class where no host can match a task's selector or affinity.
    */
   readonly labelValues = new Map<string, Map<string, number>>();
+  /** How many hosts of the class carry each label (any value). */
+  readonly labelTotals = new Map<string, number>();
   readonly buckets: HostSlot[][] = [];
   /** Bit b set when bucket b has hosts. */
   readonly nonEmpty = new Uint32Array(WORDS);
@@ -219,6 +223,9 @@ export class HostClass {
   private countLabels(attributes: Readonly<Record<string, string>>, sign: 1 | -1): void {
     for (const key in attributes) {
       const value = attributes[key]!;
+      const total = (this.labelTotals.get(key) ?? 0) + sign;
+      if (total > 0) this.labelTotals.set(key, total);
+      else this.labelTotals.delete(key);
       let values = this.labelValues.get(key);
       if (values === undefined) {
         values = new Map();
@@ -404,6 +411,15 @@ export class HostIndex {
   /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
   private usedSlots: HostSlot[] = [];
   /**
+   * Label sets by their text, with the text and the number of hosts of each id: hosts of one node
+   * pool and zone share one, so a pass tests a task's labels once per set, not once per host.
+   * An id is freed with its last host and reused, so ids stay below the number of hosts.
+   */
+  private readonly labelSetIds = new Map<string, number>();
+  private readonly labelSetKeys: (string | undefined)[] = [];
+  private readonly labelSetHosts: number[] = [];
+  private readonly freeLabelSets: number[] = [];
+  /**
    * Sums of the hosts' capacity and free resources (DRF's default cluster capacity), kept in
    * step as offers come and go and placements are charged (integers: exact below 2^53).
    */
@@ -456,12 +472,53 @@ export class HostIndex {
     return out;
   }
 
+  /**
+   * The id of the host's label set: equal for hosts with equal labels, below labelSetLimit.
+   * Made when first asked for (a pass without label constraints never pays for it).
+   */
+  labelSetOf(slot: HostSlot): number {
+    if (slot.labelSet >= 0) return slot.labelSet;
+    const attrs = slot.attributes;
+    let key = '';
+    for (const k of Object.keys(attrs).sort()) {
+      const v = attrs[k]!;
+      key += `${k.length}:${k}${v.length}:${v}`;
+    }
+    let id = this.labelSetIds.get(key);
+    if (id === undefined) {
+      id = this.freeLabelSets.pop() ?? this.labelSetKeys.length;
+      this.labelSetIds.set(key, id);
+      this.labelSetKeys[id] = key;
+      this.labelSetHosts[id] = 0;
+    }
+    this.labelSetHosts[id]!++;
+    slot.labelSet = id;
+    return id;
+  }
+
+  /** Every label set id is below this. */
+  get labelSetLimit(): number {
+    return this.labelSetKeys.length;
+  }
+
+  /** The host's labels are about to change or it leaves: it no longer counts for its set. */
+  private releaseLabelSet(slot: HostSlot): void {
+    const id = slot.labelSet;
+    if (id < 0) return;
+    slot.labelSet = -1;
+    if (--this.labelSetHosts[id]! > 0) return;
+    this.labelSetIds.delete(this.labelSetKeys[id]!);
+    this.labelSetKeys[id] = undefined;
+    this.freeLabelSets.push(id);
+  }
+
   /** Adds an offer to its host (creating the host). */
   addOffer(offer: Offer): HostSlot {
     let slot = this.byName.get(offer.hostname);
     if (slot) {
       this.tally(slot, -1);
       this.leaveClass(slot);
+      this.releaseLabelSet(slot);
     }
     const own: Offer = { ...offer, resources: copyResources(offer.resources) };
     if (!slot) {
@@ -543,6 +600,7 @@ export class HostIndex {
     if (this.byName.get(slot.hostname) !== slot) return;
     this.tally(slot, -1);
     this.leaveClass(slot);
+    this.releaseLabelSet(slot);
     this.byName.delete(slot.hostname);
     // Swap-remove: O(1) even when a pass consumes the offers of thousands of hosts.
     const i = slot.slotIndex;

@@ -1,13 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Offer } from '../offer-adapter/types.ts';
-import { affinityHolds, untoleratedTaint } from './constraints.ts';
+import { affinityHolds, requirementHolds, untoleratedTaint } from './constraints.ts';
 import { packedShare } from './fitness.ts';
 import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
-import { constraintKey, MAX_CANDIDATE_LISTS, MAX_LABEL_MEMOS, resolveOptions, runPass } from './pass.ts';
+import {
+  constraintKey,
+  internedKeyChars,
+  MAX_CANDIDATE_LISTS,
+  MAX_INTERNED_CHARS,
+  MAX_LABEL_MEMOS,
+  resolveOptions,
+  runPass,
+} from './pass.ts';
 import { schedulePass } from './scheduler.ts';
 import { GiB, offer, task } from './test-helpers.ts';
-import type { HostView, Taint, Task } from './types.ts';
+import type { AttributeRequirement, HostView, Taint, Task } from './types.ts';
 
 const now = 0;
 
@@ -117,6 +125,7 @@ function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false
       if (h.free.gpus < r.gpus || (r.gpus > 0 && h.capacity.gpus === 0)) continue;
       const selector = t.constraints?.nodeSelector ?? {};
       if (Object.entries(selector).some(([k, v]) => h.attributes[k] !== v)) continue;
+      if (t.constraints?.attributes?.some((a) => !requirementHolds(a, h.attributes))) continue;
       const affinity = t.constraints?.nodeAffinity;
       if (affinity && !affinityHolds(affinity, h.attributes)) continue;
       if (h.blocking?.length && untoleratedTaint(t.constraints?.tolerations ?? [], h.blocking)) continue;
@@ -133,6 +142,23 @@ function bruteForce(tasks: Task[], offers: Offer[], seed: number, spread = false
     out.push(`${t.id}@${best.hostname}`);
   }
   return out;
+}
+
+/** An indexed pass with goodEnough off places as bruteForce does. */
+function expectFullScanPlacements(
+  tasks: Task[],
+  offers: Offer[],
+  seed: number,
+  spread: boolean,
+  maxClasses: number,
+): void {
+  const fitness = spread ? 'spread' : 'binpack';
+  const index = new HostIndex(seed, { maxClasses });
+  for (const o of offers) index.addOffer(o);
+  const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed, fitness }));
+  expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
+    bruteForce(tasks, offers, seed, spread),
+  );
 }
 
 describe('the indexed search', () => {
@@ -257,13 +283,103 @@ describe('the indexed search', () => {
               x.constraints = { tolerations: [{ key: 'dedicated', value: 'batch' }] };
             return x;
           });
-          const fitness = spread ? 'spread' : 'binpack';
-          const index = new HostIndex(seed, { maxClasses });
-          for (const o of offers) index.addOffer(o);
-          const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed, fitness }));
-          expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
-            bruteForce(tasks, offers, seed, spread),
-          );
+          expectFullScanPlacements(tasks, offers, seed, spread, maxClasses);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('places label-constrained work on pools of identical hosts exactly as a full scan would', () => {
+    // Few kinds of host, so each class holds many hosts and its label counts decide whether a
+    // task's labels hold on all, none or some of them (then host by host), or whether the hosts
+    // passing them are rare enough for a candidate list. Every operator, selectors, affinity
+    // terms, tolerations and GPUs; hosts keep being charged, so counts and scans go stale.
+    const GPU_TAINT: Taint = { key: 'nvidia.com/gpu', effect: 'NoSchedule' };
+    const kinds = [
+      { cores: 32, memGi: 64, gpus: 0, pool: 'cpu' },
+      { cores: 16, memGi: 128, gpus: 0, pool: 'memory' },
+      { cores: 32, memGi: 244, gpus: 4, pool: 'gpu' },
+    ];
+    const valueArb = fc.constantFrom('a', 'b', 'c', '1', '5', '10');
+    const keyArb = fc.constantFrom('zone', 'rack', 'ssd', 'pool');
+    const reqArb = fc.oneof(
+      fc.record({
+        key: keyArb,
+        operator: fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist'),
+        values: fc.array(fc.constantFrom('a', 'b', 'c', '1', '5', '10', 'cpu', 'memory', 'gpu'), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+      }),
+      // Gt and Lt take one integer (a label that is no number fails them).
+      fc.record({
+        key: keyArb,
+        operator: fc.constantFrom('Gt', 'Lt'),
+        values: fc.constantFrom(['0'], ['1'], ['4'], ['5'], ['9']),
+      }),
+    ) as fc.Arbitrary<AttributeRequirement>;
+    const hostArb = fc.record({
+      kind: fc.integer({ min: 0, max: kinds.length - 1 }),
+      usedPct: fc.constantFrom(0, 0, 25, 50, 90),
+      zone: fc.constantFrom('a', 'b', 'c'),
+      rack: fc.constantFrom('1', '5', '10'),
+      ssd: fc.constantFrom(undefined, undefined, undefined, 'yes'),
+    });
+    const taskArb = fc.record({
+      cores: fc.integer({ min: 0, max: 16 }),
+      memGi: fc.integer({ min: 0, max: 64 }),
+      gpus: fc.constantFrom(0, 0, 0, 1, 4),
+      selector: fc.option(fc.dictionary(fc.constantFrom('zone', 'rack', 'pool'), valueArb, { maxKeys: 2 }), {
+        nil: undefined,
+      }),
+      attributes: fc.option(fc.array(reqArb, { maxLength: 2 }), { nil: undefined }),
+      affinity: fc.option(fc.array(fc.array(reqArb, { minLength: 1, maxLength: 2 }), { maxLength: 2 }), {
+        nil: undefined,
+      }),
+      tolerates: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(hostArb, { minLength: 1, maxLength: 80 }),
+        fc.array(taskArb, { minLength: 1, maxLength: 80 }),
+        fc.integer(),
+        fc.boolean(),
+        fc.constantFrom(1, MAX_HOST_CLASSES),
+        (hs, ts, seed, spread, maxClasses) => {
+          const offers = hs.map((h, i) => {
+            const k = kinds[h.kind]!;
+            const capacity = {
+              cpuMillis: k.cores * 1000,
+              memoryBytes: k.memGi * GiB,
+              diskBytes: 0,
+              gpus: k.gpus,
+            };
+            const attributes: Record<string, string> = { zone: h.zone, rack: h.rack, pool: k.pool };
+            if (h.ssd) attributes.ssd = h.ssd;
+            const o = offer(`h${i}`, 0, 0, {
+              attributes,
+              capacity,
+              resources: {
+                cpuMillis: Math.floor((capacity.cpuMillis * (100 - h.usedPct)) / 100),
+                memoryBytes: Math.floor((capacity.memoryBytes * (100 - h.usedPct)) / 100),
+                gpus: k.gpus,
+              },
+            });
+            if (k.gpus > 0) o.taints = [GPU_TAINT];
+            return o;
+          });
+          const tasks = ts.map((t, i) => {
+            const x = task(`t${i}`, t.cores, t.memGi, { submittedAt: i, resources: { gpus: t.gpus } });
+            const c: NonNullable<Task['constraints']> = {};
+            if (t.selector) c.nodeSelector = t.selector;
+            if (t.attributes) c.attributes = t.attributes;
+            if (t.affinity) c.nodeAffinity = t.affinity;
+            if (t.tolerates) c.tolerations = [{ key: 'nvidia.com/gpu', operator: 'Exists' }];
+            x.constraints = c;
+            return x;
+          });
+          expectFullScanPlacements(tasks, offers, seed, spread, maxClasses);
         },
       ),
       { numRuns: 300 },
@@ -309,6 +425,31 @@ describe('the indexed search', () => {
       const res = schedulePass({ tasks, offers, now, options: { goodEnough } });
       expect(res.placements.map((p) => p.hostname)).toEqual(tasks.map((_, i) => `h${(i * 7) % n}`));
     }
+  });
+
+  it('keeps the interned task keys within MAX_INTERNED_CHARS, also under long task-chosen constraints', () => {
+    // Tasks choose their constraints: selectors, affinity values and toleration values of 32 Ki
+    // characters each, more in all than the bound, and a few far longer. Placements stay right
+    // after the table restarts.
+    const n = Math.ceil(MAX_INTERNED_CHARS / 32_768) + 8;
+    const giant = (i: number) => i % 50 === 0 || i === n - 1;
+    const long = (i: number, c: string) => c.repeat(giant(i) ? MAX_INTERNED_CHARS : 32_768) + String(i);
+    const offers = [offer('a', 64, 64, { attributes: { zone: 'a' } }), offer('b', 64, 64)];
+    const tasks = Array.from({ length: n }, (_, i) => {
+      const kind = i % 3;
+      const constraints: Task['constraints'] =
+        kind === 0
+          ? { nodeAffinity: [[{ key: 'zone', operator: 'NotIn', values: [long(i, 'x')] }]] }
+          : kind === 1
+            ? { nodeSelector: { [long(i, 'k')]: 'v' } }
+            : { tolerations: [{ key: 'dedicated', value: long(i, 'v') }] };
+      return task(`t${i}`, 0.1, 0.1, { submittedAt: i, constraints });
+    });
+    const res = schedulePass({ tasks, offers, now, options: { goodEnough: null } });
+    expect(internedKeyChars()).toBeLessThanOrEqual(MAX_INTERNED_CHARS);
+    expect(internedKeyChars()).toBeGreaterThan(0);
+    // Selector tasks need a label no host has; the others fit anywhere.
+    expect(res.placements.map((p) => p.taskId)).toEqual(tasks.filter((_, i) => i % 3 !== 1).map((t) => t.id));
   });
 
   it('keys equal constraints written differently alike, and different ones apart', () => {

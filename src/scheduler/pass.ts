@@ -5,7 +5,7 @@
  */
 
 import { BucketScan, SCAN_MIN_HOSTS, SCAN_SHAPES } from './bucket-scan.ts';
-import { HardConstraints, softScore } from './constraints.ts';
+import { COVER_ALL, COVER_NONE, HardConstraints, softScore } from './constraints.ts';
 import { explainLazily, explainShape, formatAmount, HostSnapshot } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
 import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
@@ -218,6 +218,9 @@ const CHECK_LABELS = 1; // uniform class: labels and unique host
 const CHECK_ALL = 2; // the mixed class: everything, per host
 const CHECK_GROUP = 3; // candidates (labels, taints and GPUs passed): unique host only
 
+/** The index being searched (module state: search is not re-entrant). */
+let searchIndex: HostIndex | undefined;
+
 /** The search's best host so far and its score (module state: search is not re-entrant). */
 let best: HostSlot | undefined;
 let bestScore = Number.NEGATIVE_INFINITY;
@@ -225,6 +228,42 @@ let bestScore = Number.NEGATIVE_INFINITY;
 const classOrder: HostClass[] = [];
 const classBound: number[] = [];
 const classFirst: number[] = [];
+/** Whether every host of the class passes the task's label constraints. */
+const classLabels: boolean[] = [];
+
+/** classUse's answers (0: not known yet, in HardConstraints.classUse). */
+const USE_NONE = 1; // the task can use no host of the class (taints, GPUs, labels)
+const USE_SOME_LABELS = 2; // labels (and unique host) checked host by host
+const USE_ALL_LABELS = 3; // every host passes the label constraints (unique host aside)
+
+/**
+ * Whether the task may use hosts of the class, from the class's taints and GPUs (uniform classes)
+ * and its label counts; the same for every task with these constraints, so kept per pass.
+ */
+function classUse(hard: HardConstraints, cls: HostClass): number {
+  const memo = hard.classUse;
+  if (memo !== undefined && cls.id < memo.length) {
+    const v = memo[cls.id]!;
+    if (v !== 0) return v;
+  }
+  let use: number;
+  if (
+    cls.uniform &&
+    ((cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) ||
+      (hard.needsGpu ? cls.capGpus === 0 : hard.avoidGpuHosts && cls.capGpus > 0))
+  ) {
+    use = USE_NONE;
+  } else if (!hard.labelSelective) {
+    use = USE_ALL_LABELS;
+  } else {
+    // No host of the class carries the labels the task needs (a node pool of another type), or
+    // every one does (a selector on the pool's own instance type).
+    const cover = hard.labelCoverage(cls.labelValues, cls.labelTotals, cls.size);
+    use = cover === COVER_NONE ? USE_NONE : cover === COVER_ALL ? USE_ALL_LABELS : USE_SOME_LABELS;
+  }
+  if (memo !== undefined && cls.id < memo.length) memo[cls.id] = use;
+  return use;
+}
 
 function canBoundClass(cls: HostClass, kind: number): boolean {
   return kind !== 2 && cls.oneDimensionalHosts === 0 && cls.maxCapCpu > 0;
@@ -245,6 +284,7 @@ function search(
   /** Hosts passing the label constraints, when few do; undefined walks the buckets. */
   cand?: Candidates,
 ): HostSlot | undefined {
+  searchIndex = index;
   const r = task.resources;
   const sc = scalarRequest(r, index, SEARCH_SCALARS);
   const soft = task.constraints?.soft;
@@ -259,14 +299,10 @@ function search(
   for (let i = 0; i < classes.length; i++) {
     const cls = classes[i]!;
     if (cls.size === 0) continue;
-    if (cls.uniform) {
-      if (cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) continue;
-      if (hard.needsGpu ? cls.capGpus === 0 : hard.avoidGpuHosts && cls.capGpus > 0) continue;
-      if (cls.capGpus < r.gpus) continue;
-    }
+    const use = classUse(hard, cls);
+    if (use === USE_NONE) continue;
+    if (cls.uniform && cls.capGpus < r.gpus) continue;
     if (cand !== undefined && !cand.has(cls)) continue;
-    // No host of the class carries the labels the task needs (a node pool of another type).
-    if (!hard.labelFree && !hard.mayMatch(cls.labelValues)) continue;
     const first = kind === 1 ? cls.nextBucketDown(HostIndex.LAST_BUCKET) : cls.nextBucketUp(start);
     if (first < start) continue; // also -1: no host with the CPU
     // The bound orders and prunes classes; with one class (a homogeneous cluster) it is not needed.
@@ -283,11 +319,13 @@ function search(
       classOrder[j] = classOrder[j - 1]!;
       classBound[j] = classBound[j - 1]!;
       classFirst[j] = classFirst[j - 1]!;
+      classLabels[j] = classLabels[j - 1]!;
       j--;
     }
     classOrder[j] = cls;
     classBound[j] = bound;
     classFirst[j] = first;
+    classLabels[j] = use === USE_ALL_LABELS;
   }
   for (let i = 0; i < n; i++) {
     // Classes come in falling bound order: once one cannot beat the best, none after it can.
@@ -297,7 +335,7 @@ function search(
     const hit =
       list !== undefined
         ? scanList(list, task, hard, o, sc, w, CHECK_GROUP)
-        : searchClass(cls, classFirst[i]!, start, task, hard, o, sc, w);
+        : searchClass(cls, classFirst[i]!, start, task, hard, o, sc, w, classLabels[i]!);
     // A good-enough host ends this class's scan, not the search: a later class may still hold a
     // better host (its bound says whether it can), and taking the first good-enough host of the
     // first class would pack one class while better-shaped ones wait.
@@ -378,10 +416,12 @@ function constraintsHold(s: HostSlot, hard: HardConstraints, check: number): boo
   if (check === CHECK_LABELS) {
     const memo = hard.labelMemo;
     if (memo === undefined) return hard.checkLabels(s);
-    let v = memo[s.slotIndex]!;
+    const set = s.labelSet >= 0 ? s.labelSet : searchIndex!.labelSetOf(s);
+    if (set >= memo.length) return hard.checkLabels(s);
+    let v = memo[set]!;
     if (v === 0) {
       v = hard.labelsHold(s.attributes) ? 1 : 2;
-      memo[s.slotIndex] = v;
+      memo[set] = v;
     }
     return v === 1 && (hard.groupHosts === undefined || !hard.groupHosts.has(s.hostname));
   }
@@ -420,6 +460,23 @@ function spareScan(scans: BucketScan[], version: number): BucketScan {
     return fresh;
   }
   return oldest!;
+}
+
+/**
+ * Index in the scan of the best listed host still in bucket b that passes the task's constraints,
+ * or -1. Hosts that fail stay listed (they are the best for other tasks).
+ */
+function firstPassing(scan: BucketScan, b: number, hard: HardConstraints, check: number): number {
+  const hosts = scan.hosts;
+  for (let i = scan.head; i < scan.length; i++) {
+    const s = hosts[i]!;
+    if (s.bucket !== b) {
+      if (i === scan.head) scan.head++;
+      continue;
+    }
+    if (constraintsHold(s, hard, check)) return i;
+  }
+  return -1;
 }
 
 /** Resources, constraints and plugin filters of one host. */
@@ -465,6 +522,8 @@ function searchClass(
   o: ResolvedOptions,
   sc: ScalarRequest,
   w: number,
+  /** Every host of the class passes the task's label constraints (class label counts). */
+  labelsHold: boolean,
 ): HostSlot | undefined {
   const r = task.resources;
   const c = r.cpuMillis;
@@ -474,7 +533,13 @@ function searchClass(
   const descending = kind === 1;
   const canBound = canBoundClass(cls, kind);
   const keep = 1 - w;
-  const check = cls.uniform ? (hard.labelFree ? CHECK_NONE : CHECK_LABELS) : CHECK_ALL;
+  const check = !cls.uniform
+    ? CHECK_ALL
+    : !labelsHold
+      ? CHECK_LABELS
+      : hard.groupHosts === undefined
+        ? CHECK_NONE
+        : CHECK_GROUP;
   // Scans of big buckets are remembered for tasks whose fit and score depend on nothing but the
   // host and the request (see bucket-scan.ts): in a uniform class, taints and GPUs are the
   // class's, so tolerating and GPU tasks qualify too.
@@ -485,7 +550,8 @@ function searchClass(
     w === 0 &&
     filters.length === 0 &&
     kind !== 2;
-  const labels = remember && !hard.labelFree ? hard.labelKey : '';
+  // Where every host passes the labels, the task fits where a task without them fits.
+  const labels = remember && !labelsHold ? hard.labelKey : '';
   const mem = r.memoryBytes;
   const gpus = r.gpus;
   const maxFreeMem = hard.toleratesNothing ? cls.bucketMaxFreeMemUntainted : cls.bucketMaxFreeMem;
@@ -546,7 +612,7 @@ function searchClass(
         // The scan of a task of the same resources without label constraints ranks every host
         // that fits; the first of its hosts that passes this task's labels is this task's best.
         const plain = findScan(scans, version, kind, ge, r, sc, '');
-        const i = plain === undefined ? -1 : plain.firstPassing(b, (h) => constraintsHold(h, hard, check));
+        const i = plain === undefined ? -1 : firstPassing(plain, b, hard, check);
         if (i >= 0) {
           s = plain!.hosts[i]!;
           score = plain!.scores[i]!;
@@ -581,11 +647,62 @@ function searchClass(
 }
 
 /**
- * Keys of tasks seen before. Tasks are immutable once handed to the scheduler (documented), and a
- * queued task is tried pass after pass: reusing its key saves building and hashing it again.
+ * A task's cache keys, built once per task: tasks are immutable once handed to the scheduler
+ * (documented), and a queued task is tried pass after pass. One lookup per decision finds them
+ * all, and the strings, kept, hash once (a key built afresh for each lookup hashed it each time).
  */
-const shapeKeys = new WeakMap<Task, string>();
-const constraintKeys = new WeakMap<Task, string>();
+interface TaskKeys {
+  /** constraintKey. */
+  readonly constraints: string;
+  /** GPU need and constraints: tasks with equal keys share a pass's HardConstraints. */
+  readonly hard: string;
+  /** shapeKey's text, made on first need. */
+  shape: string | undefined;
+}
+
+const taskKeys = new WeakMap<Task, TaskKeys>();
+
+/**
+ * One string object per distinct key, so that the per-pass maps find a key by identity instead of
+ * comparing its text with another task's equal copy (a constraint key runs to hundreds of
+ * characters). Bounded, as tasks choose their constraints: past MAX_INTERNED_CHARS it starts
+ * afresh; keys made before still equal later ones, only found by comparing text.
+ */
+const interned = new Map<string, string>();
+let internedChars = 0;
+export const MAX_INTERNED_CHARS = 1 << 22;
+
+/** Characters of the interned keys (for tests of the bound). */
+export function internedKeyChars(): number {
+  return internedChars;
+}
+
+function intern(key: string): string {
+  if (key.length > MAX_INTERNED_CHARS >> 6) return key; // rare giants: compared by text
+  const known = interned.get(key);
+  if (known !== undefined) return known;
+  if (internedChars + key.length > MAX_INTERNED_CHARS) {
+    interned.clear();
+    internedChars = 0;
+  }
+  interned.set(key, key);
+  internedChars += key.length;
+  return key;
+}
+
+function keysOf(task: Task): TaskKeys {
+  let keys = taskKeys.get(task);
+  if (keys === undefined) {
+    const constraints = computeConstraintKey(task);
+    keys = {
+      constraints,
+      hard: intern(`${task.resources.gpus > 0 ? 'gpu' : ''}|${constraints}`),
+      shape: undefined,
+    };
+    taskKeys.set(task, keys);
+  }
+  return keys;
+}
 
 function canonicalRequirement(r: AttributeRequirement): unknown[] {
   const values =
@@ -595,42 +712,40 @@ function canonicalRequirement(r: AttributeRequirement): unknown[] {
 
 /**
  * The task's label constraints and tolerations as text, '' when it has none: tasks with equal
- * keys are refused by the same hosts' labels and taints. Cached per task, as shapeKey.
+ * keys are refused by the same hosts' labels and taints. Cached per task.
  */
 export function constraintKey(task: Task): string {
-  let key = constraintKeys.get(task);
-  if (key === undefined) {
-    const c = task.constraints;
-    // Written in a canonical order (selector keys, In/NotIn values sorted), so that equal
-    // constraints written differently share caches and remembered scans.
-    key =
-      c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations)
-        ? JSON.stringify([
-            c.nodeSelector &&
-              Object.keys(c.nodeSelector)
-                .sort()
-                .map((k) => [k, c.nodeSelector![k]]),
-            c.attributes?.map(canonicalRequirement),
-            c.nodeAffinity?.map((term) => term.map(canonicalRequirement)),
-            c.tolerations,
-          ])
-        : '';
-    constraintKeys.set(task, key);
-  }
-  return key;
+  return keysOf(task).constraints;
+}
+
+function computeConstraintKey(task: Task): string {
+  const c = task.constraints;
+  // Written in a canonical order (selector keys, In/NotIn values sorted), so that equal
+  // constraints written differently share caches and remembered scans.
+  return c && (c.nodeSelector || c.attributes || c.nodeAffinity || c.tolerations)
+    ? JSON.stringify([
+        c.nodeSelector &&
+          Object.keys(c.nodeSelector)
+            .sort()
+            .map((k) => [k, c.nodeSelector![k]]),
+        c.attributes?.map(canonicalRequirement),
+        c.nodeAffinity?.map((term) => term.map(canonicalRequirement)),
+        c.tolerations,
+      ])
+    : '';
 }
 
 /** Tasks with the same key fit the same hosts; once one fails in a pass, the rest fail too. */
-function shapeKey(task: Task, byIdentity: boolean): string {
-  let key = shapeKeys.get(task);
+function shapeKey(task: Task, keys: TaskKeys, byIdentity: boolean): string {
+  let key = keys.shape;
   if (key === undefined) {
     const r = task.resources;
     key = `${r.cpuMillis}|${r.memoryBytes}|${r.diskBytes}|${r.gpus}|${r.ports ?? 0}`;
     if (r.scalars) key += `|${JSON.stringify(r.scalars)}`;
-    const labels = constraintKey(task);
-    if (labels !== '') key += `|${labels}`;
+    if (keys.constraints !== '') key += `|${keys.constraints}`;
     if (task.constraints?.uniqueHost) key += `|group:${task.groupId}`;
-    shapeKeys.set(task, key);
+    key = intern(key);
+    keys.shape = key;
   }
   return byIdentity ? `${key}|id:${task.id}` : key;
 }
@@ -756,58 +871,74 @@ export function runPass(
 
   const hardCache = new Map<string, HardConstraints>();
   let memos = 0;
-  const hardConstraintsOf = (task: Task): HardConstraints => {
+  const classCount = index.classes.length;
+  /** True when nothing but resources decides where the task may go (the common case). */
+  const unconstrained = (task: Task): boolean => {
     const c = task.constraints;
-    const unique = c?.uniqueHost === true && task.groupId !== undefined;
-    if (
+    return (
       !c?.nodeSelector &&
       !c?.attributes &&
       !c?.nodeAffinity &&
       !c?.tolerations &&
-      !unique &&
+      !(c?.uniqueHost === true && task.groupId !== undefined) &&
       task.resources.gpus === 0 &&
       !o.reserveGpuHosts
-    ) {
-      return UNCONSTRAINED;
-    }
+    );
+  };
+  /** For a task that is not unconstrained. */
+  const hardConstraintsOf = (task: Task, keys: TaskKeys): HardConstraints => {
+    const unique = task.constraints?.uniqueHost === true && task.groupId !== undefined;
     if (unique) {
-      return new HardConstraints(task, {
+      const own = new HardConstraints(task, {
         reserveGpuHosts: o.reserveGpuHosts,
         groupHosts: groupSet(task.groupId!),
       });
+      own.classUse = new Uint8Array(classCount);
+      return own;
     }
     // The same for every task with these constraints (and GPU need) in this pass.
-    const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
-    let hard = hardCache.get(key);
+    let hard = hardCache.get(keys.hard);
     if (hard === undefined) {
       hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
+      hard.classUse = new Uint8Array(classCount);
       // A byte per host per constraint set: bounded, as tasks choose their constraints.
       if (!hard.labelFree && memos < MAX_LABEL_MEMOS) {
-        hard.labelMemo = new Uint8Array(index.slots.length);
+        hard.labelMemo = new Uint8Array(Math.max(index.slots.length, index.labelSetLimit));
         memos++;
       }
-      hardCache.set(key, hard);
+      hardCache.set(keys.hard, hard);
     }
     return hard;
   };
   // Per pass (labels and hosts do not change within one): hosts passing each constraint set, by
   // class in visiting order, kept only when at most 1 in 8 of the hosts a search would walk
   // qualify, where a short list beats walking the buckets.
-  const eligibleCache = new Map<string, Candidates | undefined>();
-  const eligibleHosts = (task: Task, hard: HardConstraints): Candidates | undefined => {
-    const key = `${task.resources.gpus > 0 ? 'gpu' : ''}|${constraintKey(task)}`;
-    if (eligibleCache.has(key)) return eligibleCache.get(key);
-    // Each list costs a check of every host: past MAX_CANDIDATE_LISTS constraint sets in a pass
-    // (tasks choose their constraints), the search walks the buckets instead.
-    if (eligibleCache.size >= MAX_CANDIDATE_LISTS) return undefined;
-    const hosts = index.slots.filter((s) => hard.checkStatic(s));
+  // null: made, not kept.
+  const eligibleCache = new Map<string, Candidates | null>();
+  let sweeps = 0;
+  const eligibleHosts = (keys: TaskKeys, hard: HardConstraints): Candidates | undefined => {
+    const key = keys.hard;
+    const known = eligibleCache.get(key);
+    if (known !== undefined) return known ?? undefined;
     // Compared with the hosts of the classes the search would walk anyway (those that may match
     // and whose taints the task tolerates): a label every host of a node pool has is not rare.
+    // When the classes' label counts already show that more pass, no host is checked.
     let walked = 0;
+    let passing = 0;
     for (const cls of index.classes) {
-      if (cls.uniform && cls.blockingTaints !== undefined && !hard.tolerates(cls.blockingTaints)) continue;
-      if (hard.mayMatch(cls.labelValues)) walked += cls.size;
+      if (classUse(hard, cls) === USE_NONE) continue;
+      walked += cls.size;
+      if (cls.uniform) passing += hard.labelLowerBound(cls.labelValues, cls.labelTotals, cls.size);
     }
+    if (passing * 8 > walked) {
+      eligibleCache.set(key, null);
+      return undefined;
+    }
+    // Each list costs a check of every host: past MAX_CANDIDATE_LISTS constraint sets in a pass
+    // (tasks choose their constraints), the search walks the buckets instead.
+    if (sweeps >= MAX_CANDIDATE_LISTS) return undefined;
+    sweeps++;
+    const hosts = index.slots.filter((s) => hard.checkStatic(s));
     let kept: Candidates | undefined;
     if (hosts.length * 8 <= walked) {
       const down = o.fitnessKind === 1;
@@ -819,7 +950,7 @@ export function runPass(
         else kept.set(s.cls!, [s]);
       }
     }
-    eligibleCache.set(key, kept);
+    eligibleCache.set(key, kept ?? null);
     return kept;
   };
   const decide = (task: Task): void => {
@@ -830,8 +961,11 @@ export function runPass(
         return;
       }
     }
-    // Until something fails there is nothing to look up, so the key is not even built.
-    let key = failed.size > 0 ? shapeKey(task, byIdentity) : undefined;
+    // Until something fails there is nothing to look up, so the shape key is not even built; an
+    // unconstrained task needs no keys until then (B2 never looks them up).
+    const free = unconstrained(task);
+    const keys = free && failed.size === 0 ? undefined : keysOf(task);
+    let key = failed.size > 0 ? shapeKey(task, keys!, byIdentity) : undefined;
     const known = key === undefined ? undefined : failed.get(key);
     if (known) {
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
@@ -840,10 +974,10 @@ export function runPass(
       preemptable?.push({ task, hard: known.hard, entry });
       return;
     }
-    const hard = hardConstraintsOf(task);
+    const hard = free ? UNCONSTRAINED : hardConstraintsOf(task, keys!);
     let slot: HostSlot | undefined;
     try {
-      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(task, hard) : undefined);
+      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(keys!, hard) : undefined);
     } catch (err) {
       if (!(err instanceof PluginFailure)) throw err;
       unplaced.push({
@@ -855,7 +989,7 @@ export function runPass(
       return;
     }
     if (!slot) {
-      key ??= shapeKey(task, byIdentity);
+      key ??= shapeKey(task, keys ?? keysOf(task), byIdentity);
       const entry: Unplaced = { taskId: task.id, outcome: 'does-not-fit', reasons: [] };
       failed.set(key, { task, hard, entries: [entry] });
       unplaced.push(entry);
