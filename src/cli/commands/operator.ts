@@ -8,6 +8,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import { DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
@@ -60,6 +61,11 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --allowed-host NAME         a Host the REST API answers to (repeatable; MESON_ALLOWED_HOSTS)
   --notify-allow LIST         private targets webhook notifications may reach (mesonctl server's
                               --webhook-allow; MESON_WEBHOOK_ALLOW; default none; docs/security.md)
+
+Metrics (/metrics on --api-listen, docs/metrics.md): labels name namespaces and workflows.
+  MESON_METRICS_TOKEN          when set, /metrics requires "Authorization: Bearer <token>"
+                               (/healthz and /readyz stay open); default: open like them
+  MESON_METRICS_MAX_WORKFLOWS  distinct (namespace, workflow) label pairs (default ${DEFAULT_METRICS_MAX_WORKFLOWS})
 
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
@@ -138,6 +144,8 @@ export interface OperatorFlags {
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
+  /** /metrics: its bearer token (MESON_METRICS_TOKEN) and label bound (MESON_METRICS_MAX_WORKFLOWS). */
+  metrics: { token?: string; maxWorkflows?: number };
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -208,7 +216,13 @@ export function parseOperatorArgs(
     (!Number.isInteger(podConcurrency) || podConcurrency < 1 || podConcurrency > 1024)
   )
     throw new UsageError(`--pod-concurrency: expected 1 to 1024, got "${concurrencyText}"`);
+  const maxText = env.MESON_METRICS_MAX_WORKFLOWS || undefined;
+  const maxWorkflows = maxText === undefined ? undefined : Number(maxText);
+  if (maxWorkflows !== undefined && (!Number.isInteger(maxWorkflows) || maxWorkflows < 1))
+    throw new UsageError(`MESON_METRICS_MAX_WORKFLOWS: expected a positive integer, got "${maxText}"`);
+  const metricsToken = env.MESON_METRICS_TOKEN || undefined;
   const flags: OperatorFlags = {
+    metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     ...(podConcurrency ? { podConcurrency } : {}),
     notify,
     namespaces: [...new Set(namespaces)],
@@ -411,6 +425,7 @@ export const operatorCommand: Command = async (args, io) => {
           }
         : {}),
       logger,
+      metrics: flags.metrics,
       reconcile: {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,

@@ -197,7 +197,7 @@ export const serverCommand: Command = async (args, io) => {
       dataDir,
       logger,
       retention,
-      webhook,
+      webhook: { ...webhook, observer: metrics.webhooks },
       runLimits,
       ...steps,
       ...(capacity ? { capacity } : {}),
