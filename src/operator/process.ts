@@ -10,11 +10,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { tokenMatches } from '../api/app.ts';
 import { buildOperatorApi } from '../api/operator.ts';
 import { type GaugeSource, gaugeSource } from '../metrics/index.ts';
+import { kubeClientMetrics } from '../metrics/kube-client.ts';
 import { createOperatorMetrics } from '../metrics/operator.ts';
 import { KubernetesStore } from '../store/kubernetes.ts';
 import type { AdmissionPolicy } from './admission.ts';
 import { kubeAdmissionLookup, whoAmI } from './kube.ts';
 import { kubeLeaseClient, LeaderElector, type LeaderElectorOptions } from './leader.ts';
+import { type ClientRateLimits, RateLimitedKubeConfig } from './rate-limit.ts';
 import { type Reconciler, type ReconcilerConfig, startReconciler } from './reconciler.ts';
 import { buildWebhookApp } from './webhook.ts';
 
@@ -25,6 +27,13 @@ export interface ListenAddress {
 
 export interface OperatorConfig {
   kc: KubeConfig;
+  /**
+   * Client-side rate limits of the reconciler's and the REST API's requests (--kube-qps,
+   * --kube-burst). Leader election and the admission webhook's lookups use `kc` unlimited: a
+   * lease renewal or a user's `kubectl apply` must not queue behind a burst of pod creates.
+   * Absent: no client-side limit.
+   */
+  clientLimits?: ClientRateLimits;
   /** Namespaces to serve; empty: all. */
   namespaces: string[];
   api: ListenAddress;
@@ -163,17 +172,21 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     isLeader: () => !elector || elector.isLeader(),
     ...(config.metrics?.maxWorkflows ? { maxWorkflows: config.metrics.maxWorkflows } : {}),
   });
+  const kc = config.clientLimits
+    ? new RateLimitedKubeConfig(config.kc, config.clientLimits, kubeClientMetrics(metrics.registry))
+    : config.kc;
   const leadership = new Leadership(
     config.reconcile
       ? {
           ...config,
+          kc,
           reconcile: {
             ...config.reconcile,
             observer: metrics.controller,
             webhook: { ...config.reconcile.webhook, observer: metrics.webhooks },
           },
         }
-      : config,
+      : { ...config, kc },
   );
   // gauges (active runs, step instances, tasks) from the leader's store; none on a follower
   const gauges = new WeakMap<KubernetesStore, GaugeSource>();
@@ -316,14 +329,14 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     let restUrl: string | undefined;
     if (config.rest) {
       restStore = await KubernetesStore.open({
-        kubeConfig: config.kc,
+        kubeConfig: kc,
         ...(config.namespaces.length ? { namespaces: config.namespaces } : {}),
         stateNamespace: config.rest.stateNamespace,
         log: (message, fields) => logger.warn(fields ?? {}, `rest store: ${message}`),
       });
       const rest = await buildOperatorApi({
         store: restStore,
-        kubeConfig: config.kc,
+        kubeConfig: kc,
         ...(config.rest.token ? { token: config.rest.token } : {}),
         allowedHosts: config.rest.allowedHosts,
         logger,

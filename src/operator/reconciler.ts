@@ -14,6 +14,7 @@ import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
 import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
 import { KubernetesStore, type KubernetesStoreLimits } from '../store/kubernetes.ts';
 import { EVENT_COMPONENT, RunEvents } from './events.ts';
+import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy } from './pod-gc.ts';
 
 export interface ReconcilerConfig {
   kc: KubeConfig;
@@ -34,6 +35,8 @@ export interface ReconcilerConfig {
   podConcurrency?: number;
   /** Webhook notifications: the allow-list of private targets and the pending bound. */
   webhook?: WorkflowServicesDeps['webhook'];
+  /** Deletion of finished runs' step Pods (--pod-gc; default Never). */
+  podGc?: PodGcPolicy;
 }
 
 export interface Reconciler {
@@ -87,12 +90,19 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     ...(cfg.webhook ? { webhook: cfg.webhook } : {}),
   });
   const events = new RunEvents({ kc: cfg.kc, logger, now, instance: cfg.identity ?? EVENT_COMPONENT });
+  const podGc = new PodGarbageCollector(cfg.podGc ?? 'Never', {
+    deleteRunPods: (namespace, uid) => launcher.deleteRunPods(namespace, uid),
+    getRun: (namespace, name) => store.get('WorkflowRun', namespace, name),
+    runsWithPods: () => launcher.runsWithPods(),
+    logger,
+  });
   const hooks: RunHooks = {
     admit: (run, running, write) => services.admit(run, running, write),
     runStarted: (run) => events.runStarted(run),
     runFinished: (run) => {
       services.runFinished(run);
       events.runFinished(run);
+      podGc.runFinished(run);
     },
   };
   const ctl = new Controller({
@@ -107,6 +117,9 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   controller = ctl;
   services.start(ctl);
   ctl.start();
+  // runs that finished under an earlier leader, or whose delete failed
+  podGc.sweep();
+  const sweeper = setInterval(() => podGc.sweep(), POD_GC_SWEEP_MS).unref();
   let stopping: Promise<void> | undefined;
   return {
     store,
@@ -114,6 +127,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     services,
     stop: () => {
       stopping ??= (async () => {
+        clearInterval(sweeper);
         services.stop();
         ctl.stop(); // closes the launcher
         offers.stop();
