@@ -29,14 +29,14 @@ beforeAll(async () => {
   kubeconfig = userKubeconfig().path;
 });
 
-async function operator(identity: string): Promise<OperatorProcess> {
+async function operator(identity: string, podSeconds = 2): Promise<OperatorProcess> {
   const o = await spawnOperator(
     identity,
     kubeconfig,
     [
       `--namespace=${ns.name}`,
       `--state-namespace=${OPERATOR_NAMESPACE}`,
-      '--pod-annotation=kwok.meson.dev/duration=2s',
+      `--pod-annotation=kwok.meson.dev/duration=${podSeconds}s`,
       '--notify-allow=127.0.0.1',
     ],
     { MESON_METRICS_TOKEN: TOKEN },
@@ -175,5 +175,69 @@ spec: { workflow: ghost }
     } finally {
       await receiver.close();
     }
+  });
+
+  it('after a fail-over the new leader counts only what finishes under it: nothing twice', async () => {
+    // 5 s Pods: the first leader dies well before relay-2's Pod ends
+    const first = await operator('m-first', 5);
+    await reconciling(first, 20_000);
+    const second = await operator('m-second', 5);
+    await apply(`apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: relay, namespace: ${ns.name} }
+spec:
+  definition:
+    step: { name: work, container: { image: busybox, command: [sh, -c, "echo hi"] } }
+`);
+    const labels = `namespace="${ns.name}",workflow="relay"`;
+    const run = (name: string) =>
+      apply(`apiVersion: meson.dev/v1alpha1
+kind: WorkflowRun
+metadata: { name: ${name}, namespace: ${ns.name} }
+spec: { workflow: relay }
+`);
+    // one run finishes under the first leader
+    await run('relay-1');
+    await waitFor(
+      'relay-1 counted by the first leader',
+      async () =>
+        value(await scrape(first), `meson_runs_finished_total{${labels},phase="Succeeded"}`) === 1
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    // another starts under it, and the leader dies mid-run (its Pod still running)
+    await run('relay-2');
+    await waitFor(
+      'relay-2 started under the first leader',
+      async () =>
+        value(await scrape(first), `meson_runs_started_total{${labels}}`) === 2 ? true : undefined,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await reconciling(second, 30_000);
+    let body = '';
+    await waitFor(
+      'relay-2 counted by the second leader',
+      async () => {
+        body = await scrape(second);
+        return value(body, `meson_runs_finished_total{${labels},phase="Succeeded"}`) === 1 ? true : undefined;
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        describe: () =>
+          body
+            .split('\n')
+            .filter((l) => l.includes('relay'))
+            .join('\n'),
+      },
+    );
+    // the second leader adopted relay-2: it neither re-counts its creation and start, nor relay-1
+    expect(value(body, `meson_runs_created_total{${labels}}`)).toBeUndefined();
+    expect(value(body, `meson_runs_started_total{${labels}}`)).toBeUndefined();
+    expect(value(body, `meson_step_attempts_total{${labels},phase="Succeeded"}`)).toBe(1);
+    expect(value(body, 'meson_operator_leader')).toBe(1);
   });
 });
