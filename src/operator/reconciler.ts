@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Controller, type ControllerObserver, type Logger, type RunHooks } from '../controller/controller.ts';
+import type { PreemptionSettings } from '../controller/preemption.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
@@ -37,6 +38,8 @@ export interface ReconcilerConfig {
   webhook?: WorkflowServicesDeps['webhook'];
   /** Deletion of finished runs' step Pods (--pod-gc; default Never). */
   podGc?: PodGcPolicy;
+  /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
+  preemption?: PreemptionSettings;
 }
 
 export interface Reconciler {
@@ -99,6 +102,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   const hooks: RunHooks = {
     admit: (run, running, write) => services.admit(run, running, write),
     runStarted: (run) => events.runStarted(run),
+    stepPreempted: (run, p) => events.stepPreempted(run, p),
     runFinished: (run) => {
       services.runFinished(run);
       events.runFinished(run);
@@ -113,6 +117,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     logger,
     hooks,
     ...(cfg.observer ? { observer: cfg.observer } : {}),
+    ...(cfg.preemption ? { preemption: cfg.preemption } : {}),
   });
   controller = ctl;
   services.start(ctl);

@@ -159,7 +159,8 @@ describe('charts/meson without a cluster', () => {
     expect(cmd).toBe('operator');
     // the token comes from the chart's Secret (env MESON_API_TOKEN), as the Deployment says
     const env = pod.containers[0]! as unknown as {
-      env: { name: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+      env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+      resources: { limits: { memory: string } };
     };
     expect(env.env.find((e) => e.name === 'MESON_API_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe(
       'meson-operator-api-token',
@@ -179,6 +180,10 @@ describe('charts/meson without a cluster', () => {
     expect(flags.clientLimits).toEqual({ qps: CLIENT_RATE_DEFAULTS.qps, burst: CLIENT_RATE_DEFAULTS.burst });
     expect(flags.podConcurrency).toBe(DEFAULT_POD_CONCURRENCY);
     expect(flags.podGc).toBe('Never');
+    // Node's heap is capped below the container's memory limit (V8 would size it for the machine)
+    const nodeOptions = env.env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(nodeOptions).toBe('--max-old-space-size=1152');
+    expect(env.resources.limits.memory).toBe('1536Mi');
     // the webhook Service reaches the port the operator listens on
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
@@ -188,6 +193,39 @@ describe('charts/meson without a cluster', () => {
       spec: { ports: { name: string }[] };
     };
     expect(svc.spec.ports.map((p) => p.name)).toContain('rest');
+  });
+
+  it('passes scheduler.preemption to the operator as the settings it parses; no flag while empty', async () => {
+    const argsOf = (objects: K8sObject[]) => {
+      const deploy = find(objects, 'Deployment') as K8sObject & {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      return deploy.spec.template.spec.containers[0]!.args;
+    };
+    expect(argsOf(await template('meson', 'meson-system')).some((a) => a.startsWith('--preemption'))).toBe(
+      false,
+    );
+    const settings = {
+      defaultTier: 2,
+      namespaces: {
+        prod: { preempt: true, tier: 0, guaranteed: { cpus: '4', memory: '8Gi' } },
+        batch: { tier: 10, minTier: 5 },
+      },
+    };
+    const r = await helm([
+      'template',
+      'meson',
+      CHART,
+      '--namespace',
+      'meson-system',
+      '--set-json',
+      `scheduler.preemption=${JSON.stringify(settings)}`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const [, ...args] = argsOf(parseObjects(r.stdout));
+    const flags = parseOperatorArgs(args, { MESON_API_TOKEN: 't' }, '/');
+    if (flags === 'help') throw new Error('help');
+    expect(flags.preemption).toEqual(settings);
   });
 
   it('refuses values that would break the install, naming the value', async () => {
@@ -200,8 +238,12 @@ describe('charts/meson without a cluster', () => {
       ['kubeClient.qps=-5', '/kubeClient/qps'],
       ['kubeClient.burst=0', '/kubeClient/burst'],
       ['podGC=Always', '/podGC'],
+      ['heapLimitMiB=-1', '/heapLimitMiB'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
+      ['scheduler.preemption.namespaces.prod.tier=-1', '/scheduler/preemption/namespaces/prod/tier'],
+      ['scheduler.preemption.namespaces.prod.preempt=maybe', '/scheduler/preemption/namespaces/prod/preempt'],
+      ['scheduler.preemption.defaultTier=1001', '/scheduler/preemption/defaultTier'],
     ] as const) {
       const r = await helm(['template', 'meson', CHART, '--set', set]);
       expect(r.status, set).not.toBe(0);

@@ -160,6 +160,19 @@ describe('mesonctl operator flags', () => {
       expect(() => parseOperatorArgs([`--pod-gc=${bad}`], {}, '/here')).toThrow(
         /--pod-gc: expected one of Never/,
       );
+    // preemption settings: the flag or MESON_PREEMPTION, checked at start with the field named
+    const preempt = '{"namespaces":{"prod":{"preempt":true,"tier":0},"batch":{"tier":5}}}';
+    expect(parseOperatorArgs([`--preemption=${preempt}`], {}, '/here')).toMatchObject({
+      preemption: { namespaces: { prod: { preempt: true, tier: 0 }, batch: { tier: 5 } } },
+    });
+    expect(parseOperatorArgs([], { MESON_PREEMPTION: preempt }, '/here')).toHaveProperty('preemption');
+    expect(parseOperatorArgs([], {}, '/here')).not.toHaveProperty('preemption');
+    expect(() =>
+      parseOperatorArgs(['--preemption={"namespaces":{"prod":{"tier":-1}}}'], {}, '/here'),
+    ).toThrow(/--preemption\.namespaces\.prod\.tier/);
+    expect(() => parseOperatorArgs(['--preemption=nope.yaml'], {}, '/here')).toThrow(
+      /--preemption: cannot read/,
+    );
     const env = parseOperatorArgs(
       [],
       {

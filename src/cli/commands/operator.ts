@@ -8,6 +8,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import { loadPreemption, type PreemptionSettings } from '../../controller/preemption.ts';
 import { DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
@@ -68,6 +69,9 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --allowed-host NAME         a Host the REST API answers to (repeatable; MESON_ALLOWED_HOSTS)
   --notify-allow LIST         private targets webhook notifications may reach (mesonctl server's
                               --webhook-allow; MESON_WEBHOOK_ALLOW; default none; docs/security.md)
+  --preemption JSON|FILE      preemption by tier: which namespaces may evict lower-tier steps, their
+                              tier bounds and guaranteed shares (MESON_PREEMPTION; default off;
+                              docs/scheduler.md)
 
 Metrics (/metrics on --api-listen, docs/metrics.md): labels name namespaces and workflows.
   MESON_METRICS_TOKEN          when set, /metrics requires "Authorization: Bearer <token>"
@@ -166,6 +170,8 @@ export interface OperatorFlags {
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
   /** /metrics: its bearer token (MESON_METRICS_TOKEN) and label bound (MESON_METRICS_MAX_WORKFLOWS). */
   metrics: { token?: string; maxWorkflows?: number };
+  /** Preemption by tier (--preemption); absent: off. */
+  preemption?: PreemptionSettings;
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -259,11 +265,19 @@ export function parseOperatorArgs(
   const podGc = (v['pod-gc'] ?? env.MESON_POD_GC ?? 'Never') as PodGcPolicy;
   if (!POD_GC_POLICIES.includes(podGc))
     throw new UsageError(`--pod-gc: expected one of ${POD_GC_POLICIES.join(', ')}, got "${podGc}"`);
+  const preemptionText = v.preemption ?? (env.MESON_PREEMPTION || undefined);
+  let preemption: PreemptionSettings | undefined;
+  try {
+    preemption = preemptionText === undefined ? undefined : loadPreemption(preemptionText, cwd);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const flags: OperatorFlags = {
     metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     clientLimits: { qps, burst },
     podGc,
     ...(podConcurrency ? { podConcurrency } : {}),
+    ...(preemption ? { preemption } : {}),
     notify,
     namespaces: [...new Set(namespaces)],
     api: parseListen(v['api-listen'] ?? env.MESON_API_LISTEN ?? '0.0.0.0:8080', '--api-listen'),
@@ -342,6 +356,7 @@ function parseOperatorOptions(args: string[]) {
       'kube-qps': { type: 'string' },
       'pod-gc': { type: 'string' },
       'kube-burst': { type: 'string' },
+      preemption: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -475,6 +490,7 @@ export const operatorCommand: Command = async (args, io) => {
         webhook: flags.notify,
         ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
         podGc: flags.podGc,
+        ...(flags.preemption ? { preemption: flags.preemption } : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
