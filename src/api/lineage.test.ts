@@ -99,7 +99,7 @@ describe('artifact lineage (pure)', () => {
     };
     const t0 = performance.now();
     expect(workflowConsumes({ definition: wide }, views).length).toBeLessThan(10_001);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(performance.now() - t0).toBeLessThan(200);
     // a cycle (objects built in-process; JSON cannot hold one, but the walk must not loop)
     const cyclic: Record<string, unknown> = { sequence: [] };
     (cyclic.sequence as unknown[]).push(cyclic);

@@ -84,12 +84,17 @@ export function workflowConsumes(spec: unknown, artifact: ArtifactKey): Workflow
     }
     for (const key of ['sequence', 'parallel'] as const) {
       const list = node[key];
-      if (Array.isArray(list)) for (const child of list) walk(child, depth + 1);
+      if (!Array.isArray(list)) continue;
+      for (const child of list) {
+        if (budget <= 0) return; // a million siblings cost the budget, not a million calls
+        walk(child, depth + 1);
+      }
     }
     for (const key of ['or', 'xor'] as const) {
       const branches = node[key];
       if (!Array.isArray(branches)) continue;
       for (const b of branches) {
+        if (budget <= 0) return;
         if (!isObject(b)) continue;
         walk(b.then, depth + 1);
         walk(b.otherwise, depth + 1);
