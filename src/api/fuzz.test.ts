@@ -109,6 +109,7 @@ const ROUTES = [
   'api/v1/namespaces/{}/runs/{}/restart',
   'api/v1/namespaces/{}/artifacts',
   'api/v1/namespaces/{}/artifacts/{}',
+  'api/v1/namespaces/{}/artifacts/{}/consumers',
   'healthz',
   'readyz',
   'openapi.json',

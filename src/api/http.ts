@@ -195,6 +195,11 @@ export const ROUTE_QUERY: Record<string, Record<string, string>> = {
     limit: 'Page size (1 to 1000)',
     continue: 'Token of the next page',
   },
+  'GET /api/v1/namespaces/:ns/artifacts/:name/consumers': {
+    limit:
+      'Artifact-triggered runs read per page (1 to 1000, default 100); the matches among them are returned',
+    continue: 'Token of the next page of runs (workflows come with the first page only)',
+  },
 };
 
 /** The 400 for a query parameter `route` does not accept (or one repeated); undefined if all are fine. */

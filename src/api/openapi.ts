@@ -9,7 +9,7 @@ import {
   WorkflowVersionSchema,
 } from '../crds/index.ts';
 import { pathParamSchema, ROUTE_QUERY } from './http.ts';
-import { AnnounceArtifactRequestSchema } from './routes/artifacts.ts';
+import { AnnounceArtifactRequestSchema, ARTIFACT_CONSUMERS_SCHEMA } from './routes/artifacts.ts';
 import { BackfillRequestSchema } from './routes/backfill.ts';
 import { RestartRunRequestSchema, StartRunRequestSchema } from './routes/runs.ts';
 
@@ -359,6 +359,19 @@ export function buildOpenApi(): Json {
         get: {
           operationId: 'getArtifact',
           responses: { '200': { description: 'The artifact', ...json(ref('DataArtifact')) }, ...errors },
+        },
+      },
+      '/api/v1/namespaces/{ns}/artifacts/{name}/consumers': {
+        parameters: [ns, pathParam('name', 'DataArtifact object name')],
+        get: {
+          operationId: 'artifactConsumers',
+          description:
+            'Lineage: the workflows whose artifact trigger or step inputs name this artifact (first page), and the runs an artifact trigger started with it, newest first. A page reads `limit` artifact-triggered runs (more, up to 5000, while none matches) and returns the matches among them: a page may be short, and `continue` says there is more.',
+          parameters: queryOf('GET /api/v1/namespaces/:ns/artifacts/:name/consumers'),
+          responses: {
+            '200': { description: 'Consumers', ...json(ARTIFACT_CONSUMERS_SCHEMA as unknown as Json) },
+            ...errors,
+          },
         },
       },
     },

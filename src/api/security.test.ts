@@ -295,6 +295,7 @@ describe('names (path traversal)', () => {
       ['GET', '/api/v1/namespaces/default/runs/r/steps/{}/attempts', 'step'],
       ['DELETE', '/api/v1/namespaces/default/runs/{}', 'run'],
       ['GET', '/api/v1/namespaces/default/artifacts/{}', 'name'],
+      ['GET', '/api/v1/namespaces/default/artifacts/{}/consumers', 'name'],
     ] as const;
     for (const [method, pattern, param] of routes) {
       for (const seg of BAD_SEGMENTS) {

@@ -13,7 +13,13 @@ import type { ControllerStore, ControllerWriteBatch } from '../store/port.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
 import { type Stored, StoreError } from '../store/types.ts';
-import { Controller, type ControllerDeps, type OfferSource, RUN_QUARANTINED } from './controller.ts';
+import {
+  Controller,
+  type ControllerDeps,
+  type ControllerObserver,
+  type OfferSource,
+  RUN_QUARANTINED,
+} from './controller.ts';
 import { ensureVersion } from './workflows.ts';
 
 /**
@@ -893,12 +899,25 @@ describe('Controller: runs that would take the server down', () => {
     ['a store without transactions (Kubernetes)', false],
   ])('quarantines a run whose writes keep failing on %s; the other runs go on', async (_what, atomic) => {
     let hooked: HookedStore | undefined;
+    // what the metrics are told: only what was committed, each once
+    const told: string[] = [];
+    const observer: ControllerObserver = {
+      schedulingPass: () => {},
+      taskPlaced: () => {},
+      commitFailed: () => told.push('commitFailed'),
+      runCreated: (r) => told.push(`created ${r.spec.workflow}`),
+      runStarted: (r) => told.push(`started ${r.spec.workflow}`),
+      runFinished: (r) => told.push(`finished ${r.spec.workflow} ${r.status?.phase}`),
+      stepsEnded: (r, steps) => {
+        for (const st of steps) told.push(`step ${r.workflow} ${st.id} ${st.phase}`);
+      },
+    };
     const { store, controller } = harness(undefined, undefined, undefined, {
       wrap: (port) => {
         hooked = new HookedStore(port, atomic, { failRun: 'unwritable-' });
         return hooked;
       },
-      deps: { maxCommitFailures: 3, retryBackoff: { initialMs: 100, maxMs: 1000 } },
+      deps: { maxCommitFailures: 3, retryBackoff: { initialMs: 100, maxMs: 1000 }, observer },
     });
     addWorkflow(store, 'unwritable', { step: { name: 'a', shell: { script: 'sleep 0.2' } } });
     addWorkflow(store, 'good', {
@@ -932,6 +951,21 @@ describe('Controller: runs that would take the server down', () => {
     expect((await waitFor(store, good.metadata.name)).status?.phase).toBe('Succeeded');
     // nothing of the quarantined run was launched: its writes never committed
     expect(store.listTasks({ run: bad.metadata.name })).toEqual([]);
+    await controller.idle();
+    const count = (line: string) => told.filter((t) => t === line).length;
+    expect(count('created unwritable')).toBe(1);
+    expect(count('created good')).toBe(1);
+    // the bad run's start never committed; its quarantine (its own write) did
+    expect(count('started unwritable')).toBe(0);
+    expect(count('finished unwritable Failed')).toBe(1);
+    expect(count('commitFailed')).toBeGreaterThanOrEqual(3);
+    expect(count('started good')).toBe(1);
+    expect(count('finished good Succeeded')).toBe(1);
+    const goodSteps = told.filter((t) => t.startsWith('step good '));
+    expect(goodSteps).toHaveLength(7);
+    expect(new Set(goodSteps).size).toBe(7);
+    expect(goodSteps.every((t) => t.endsWith(' Succeeded'))).toBe(true);
+    expect(told.some((t) => t.startsWith('step unwritable'))).toBe(false);
   });
 
   it('places a step on the hosts its constraints allow, one instance per host with uniqueHost (offers of many hosts)', async () => {

@@ -175,6 +175,20 @@ export interface ControllerObserver {
   taskPlaced(queuedSeconds: number): void;
   /** A commit of a run's writes failed (the run is retried, then quarantined). */
   commitFailed(): void;
+  /**
+   * A new run (no phase yet) appeared in the store, as this controller's watch saw it (a run
+   * created while no controller watched, e.g. between two operator leaders, is not reported).
+   */
+  runCreated(run: Stored<WorkflowRun>): void;
+  /** A run's start was committed (it entered Running). */
+  runStarted(run: Stored<WorkflowRun>): void;
+  /** A run's final phase (Succeeded, Failed, Stopped) was committed; `run` is as stored. */
+  runFinished(run: Stored<WorkflowRun>): void;
+  /**
+   * Step instances that reached a final phase, as committed with their run's writes (an
+   * instance may be reported again when its run is rebuilt: dedupe by id, attempts, endTime).
+   */
+  stepsEnded(run: { namespace: string; name: string; workflow: string }, steps: StepInstanceStatus[]): void;
 }
 
 interface ActiveRun {
@@ -347,8 +361,10 @@ export class Controller {
       if (c.kind === 'WorkflowRun') {
         const run = c.object as Stored<WorkflowRun>;
         const key = runKey(run.metadata.namespace, run.metadata.name);
-        if (c.type === 'ADDED' && !run.status?.phase) this.toStart.add(key);
-        else if (c.type === 'MODIFIED' && run.spec?.stop && this.runs.has(key)) this.stopRequests.add(key);
+        if (c.type === 'ADDED' && !run.status?.phase) {
+          this.toStart.add(key);
+          this.observe((o) => o.runCreated(run));
+        } else if (c.type === 'MODIFIED' && run.spec?.stop && this.runs.has(key)) this.stopRequests.add(key);
         else if (
           c.type === 'MODIFIED' &&
           run.spec?.stop &&
@@ -1438,6 +1454,8 @@ export class Controller {
     // records first: instances and tasks, then the statuses that summarise them
     for (const { active, changed } of writes) {
       if (changed.length === 0) continue;
+      const ended = changed.filter((st) => TERMINAL.has(st.phase));
+      if (ended.length > 0) pass.endedSteps.push({ active, steps: ended });
       const records = changed.map((s) => ({
         namespace: active.namespace,
         run: active.name,
@@ -1626,10 +1644,11 @@ export class Controller {
     const [ns, name] = splitKey(key);
     const at = new Date(this.now()).toISOString();
     try {
-      await updateStatusRetrying<WorkflowRun>(this.store, 'WorkflowRun', ns, name, (cur) =>
-        cur.status?.phase && TERMINAL.has(cur.status.phase)
-          ? undefined
-          : {
+      let wrote = false;
+      const stored = await updateStatusRetrying<WorkflowRun>(this.store, 'WorkflowRun', ns, name, (cur) => {
+        wrote = !(cur.status?.phase && TERMINAL.has(cur.status.phase));
+        return wrote
+          ? {
               ...(cur.status ?? {}),
               phase: 'Failed',
               message,
@@ -1637,8 +1656,10 @@ export class Controller {
               conditions: [
                 { type: 'Failed', status: 'True', reason: 'CommitFailed', message, lastTransitionTime: at },
               ],
-            },
-      );
+            }
+          : undefined;
+      });
+      if (wrote && stored) this.observe((o) => o.runFinished(stored));
     } catch (e) {
       this.log.error({ run: key, err: errorMessage(e) }, 'cannot mark the quarantined run Failed');
     }
@@ -1731,6 +1752,11 @@ export class Controller {
       });
     }
     for (const t of pass.timers) if (ok(t.run)) this.setTimer(t.run, t.at, t.event);
+    for (const { active, steps } of pass.endedSteps) {
+      if (!ok(active.key)) continue;
+      const about = { namespace: active.namespace, name: active.name, workflow: active.workflow };
+      this.observe((o) => o.stepsEnded(about, steps));
+    }
     for (const key of pass.started) {
       if (!ok(key)) continue;
       const [ns, name] = splitKey(key);
@@ -1746,6 +1772,7 @@ export class Controller {
         },
         'run started',
       );
+      this.observe((o) => o.runStarted(run));
       this.safeHook(() => this.hooks.runStarted?.(run));
     }
     for (const key of [...pass.finished, ...pass.finishedRuns]) {
@@ -1765,10 +1792,17 @@ export class Controller {
       };
       if (run.status?.phase === 'Failed') this.log.warn(fields, 'run finished');
       else this.log.info(fields, 'run finished');
+      if (run.status?.phase && TERMINAL.has(run.status.phase)) this.observe((o) => o.runFinished(run));
       this.notifyParent(run);
       this.safeHook(() => this.hooks.runFinished?.(run));
     }
     if (this.inbox.length > 0 || this.toStart.size > 0) this.kick();
+  }
+
+  /** Reports to the observer; an observer that throws is logged, never fails the pass. */
+  private observe(fn: (o: ControllerObserver) => void): void {
+    const o = this.observer;
+    if (o) this.safeHook(() => fn(o));
   }
 
   private safeHook(fn: () => void): void {
@@ -1899,6 +1933,8 @@ interface Pass {
   /** Writes of hooks (admission), committed with the pass. */
   extra: { owner: string; write: (w: ControllerWriteBatch) => void }[];
   finished: string[];
+  /** Step instances that reached a final phase in this pass, by run (reported once committed). */
+  endedSteps: { active: ActiveRun; steps: StepInstanceStatus[] }[];
   /** The phase each run's status was committed with in this pass. */
   phases: Map<string, string | undefined>;
 }
@@ -1920,6 +1956,7 @@ function newPass(): Pass {
     childRefused: [],
     stopChildren: [],
     finished: [],
+    endedSteps: [],
     extra: [],
     phases: new Map(),
   };

@@ -4,7 +4,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ControllerObserver } from '../controller/controller.ts';
 
-export function controllerMetrics(registry: Registry): ControllerObserver {
+export function controllerMetrics(
+  registry: Registry,
+): Pick<ControllerObserver, 'schedulingPass' | 'taskPlaced' | 'commitFailed'> {
   const passDuration = new Histogram({
     name: 'meson_scheduler_pass_duration_seconds',
     help: 'Duration of one scheduling pass (placing the queued tasks on the current offers).',

@@ -2,12 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { hook } from '../../test/notify/hook.ts';
 import { buildApp } from '../api/app.ts';
 import { createStandalone } from '../controller/standalone.ts';
+import type { StepInstanceStatus, WorkflowRun } from '../crds/index.ts';
+import { parseAllowList } from '../notify/address.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
-import type { StepInstanceRecord } from '../store/types.ts';
-import { createMetrics, OTHER } from './index.ts';
+import type { StepInstanceRecord, Stored } from '../store/types.ts';
+import { createMetrics, gaugeSource, OTHER } from './index.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -53,25 +56,34 @@ function value(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-describe('run metrics', () => {
+/** A stored run as the controller reports it. */
+function storedRun(ns: string, name: string, workflow: string, status: Record<string, unknown> = {}) {
+  return {
+    ...run(ns, name, workflow),
+    metadata: { name, namespace: ns, uid: `${ns}-${name}`, resourceVersion: '1' },
+    status,
+  } as unknown as Stored<WorkflowRun>;
+}
+
+function ended(id: string, phase: string, data: Record<string, unknown> = {}): StepInstanceStatus {
+  return { id, step: id, phase, ...data } as unknown as StepInstanceStatus;
+}
+
+describe('run metrics (from the run controller)', () => {
   it('counts runs created, started and finished by workflow and phase, with their duration', async () => {
-    const { store, metrics } = setup();
-    store.create('WorkflowRun', run('team', 'r1', 'etl'));
-    store.create('WorkflowRun', run('team', 'r2', 'etl'));
-    setPhase(store, 'team', 'r1', { phase: 'Running', startTime: '2026-01-01T00:00:00Z' });
-    setPhase(store, 'team', 'r1', {
-      phase: 'Succeeded',
-      startTime: '2026-01-01T00:00:00Z',
-      endTime: '2026-01-01T00:00:42Z',
-    });
-    // a finished run written again (labels, status refresh) does not count twice
-    setPhase(store, 'team', 'r1', {
-      phase: 'Succeeded',
-      startTime: '2026-01-01T00:00:00Z',
-      endTime: '2026-01-01T00:00:42Z',
-      message: 'x',
-    });
-    setPhase(store, 'team', 'r2', { phase: 'Running' });
+    const { metrics } = setup();
+    const c = metrics.controller;
+    c.runCreated(storedRun('team', 'r1', 'etl'));
+    c.runCreated(storedRun('team', 'r2', 'etl'));
+    c.runStarted(storedRun('team', 'r1', 'etl', { phase: 'Running' }));
+    c.runStarted(storedRun('team', 'r2', 'etl', { phase: 'Running' }));
+    c.runFinished(
+      storedRun('team', 'r1', 'etl', {
+        phase: 'Succeeded',
+        startTime: '2026-01-01T00:00:00Z',
+        endTime: '2026-01-01T00:00:42Z',
+      }),
+    );
     const { body, contentType } = await metrics.scrape();
     expect(contentType).toContain('text/plain');
     expect(value(body, 'meson_runs_created_total{namespace="team",workflow="etl"}')).toBe(2);
@@ -82,14 +94,12 @@ describe('run metrics', () => {
     expect(
       value(body, 'meson_run_duration_seconds_sum{namespace="team",workflow="etl",phase="Succeeded"}'),
     ).toBe(42);
-    // gauges at scrape time: r2 is the only unfinished run
-    expect(value(body, 'meson_runs_active{namespace="team",workflow="etl",phase="Running"}')).toBe(1);
     // no run name is ever a label
     expect(body).not.toContain('r1');
     expect(body).not.toContain('"r2"');
   });
 
-  it('forgets deleted runs and keeps no series for them in the active gauge', async () => {
+  it('keeps no gauge series for a deleted run', async () => {
     const { store, metrics } = setup();
     store.create('WorkflowRun', run('a', 'r', 'w'));
     expect(
@@ -98,17 +108,35 @@ describe('run metrics', () => {
     store.delete('WorkflowRun', 'a', 'r');
     expect((await metrics.scrape()).body).not.toContain('meson_runs_active{');
   });
+
+  it('has no gauge series without a source (an operator follower), and gets them from one', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const store = new SqliteStore({ dir: ':memory:' });
+    cleanups.push(() => store.close());
+    store.create('WorkflowRun', run('a', 'r', 'w'));
+    store.putTasks([{ namespace: 'a', run: 'r', instance: 'x', attempt: 1, state: 'queued', data: {} }]);
+    let leading = true;
+    const source = gaugeSource(new SqliteAsyncStore(store));
+    metrics.gaugesFrom(() => (leading ? source : undefined));
+    let body = (await metrics.scrape()).body;
+    expect(value(body, 'meson_runs_active{namespace="a",workflow="w",phase="Pending"}')).toBe(1);
+    expect(value(body, 'meson_tasks{namespace="a",state="queued"}')).toBe(1);
+    leading = false; // stepped down: the series go, so sum() over replicas is the leader's
+    body = (await metrics.scrape()).body;
+    expect(body).not.toContain('meson_runs_active{');
+    expect(body).not.toContain('meson_tasks{');
+  });
 });
 
 describe('step metrics', () => {
-  it('counts each ended attempt once by phase, with its duration', async () => {
-    const { store, metrics } = setup();
-    store.create('WorkflowRun', run('ns', 'r', 'train'));
+  it('counts each ended step instance once by phase, with its duration', async () => {
+    const { metrics } = setup();
+    const about = { namespace: 'ns', name: 'r', workflow: 'train' };
     const t = { startTime: '2026-01-01T00:00:00Z', endTime: '2026-01-01T00:00:03Z' };
-    store.putStepInstances([step('ns', 'r', 'a', 'Running')]);
-    store.putStepInstances([step('ns', 'r', 'a', 'Failed', { attempts: 1, ...t })]);
-    store.putStepInstances([step('ns', 'r', 'a', 'Failed', { attempts: 1, ...t })]); // rewritten: same attempt
-    store.transaction((w) => w.putStepInstances([step('ns', 'r', 'a', 'Succeeded', { attempts: 2, ...t })]));
+    metrics.controller.stepsEnded(about, [ended('a', 'Failed', { attempts: 1, ...t })]);
+    // reported again (the run was rebuilt from the store): the same attempt counts once
+    metrics.controller.stepsEnded(about, [ended('a', 'Failed', { attempts: 1, ...t })]);
+    metrics.controller.stepsEnded(about, [ended('a', 'Succeeded', { attempts: 2, ...t })]);
     const body = (await metrics.scrape()).body;
     expect(value(body, 'meson_step_attempts_total{namespace="ns",workflow="train",phase="Failed"}')).toBe(1);
     expect(value(body, 'meson_step_attempts_total{namespace="ns",workflow="train",phase="Succeeded"}')).toBe(
@@ -120,12 +148,9 @@ describe('step metrics', () => {
     expect(
       value(body, 'meson_step_duration_seconds_sum{namespace="ns",workflow="train",phase="Succeeded"}'),
     ).toBe(3);
-    expect(
-      value(body, 'meson_store_transaction_duration_seconds_count{outcome="commit"}'),
-    ).toBeGreaterThanOrEqual(1);
   });
 
-  it('counts nothing for a transaction that rolls back, and times it as an error', async () => {
+  it('times store transactions, a rolled-back one as an error', async () => {
     const { store, metrics } = setup();
     store.create('WorkflowRun', run('ns', 'r', 'w'));
     expect(() =>
@@ -134,9 +159,15 @@ describe('step metrics', () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
+    const commits = () =>
+      metrics
+        .scrape()
+        .then((r) => value(r.body, 'meson_store_transaction_duration_seconds_count{outcome="commit"}') ?? 0);
+    const before = await commits();
+    store.transaction((w) => w.putStepInstances([step('ns', 'r', 'a', 'Running')]));
     const body = (await metrics.scrape()).body;
-    expect(body).not.toContain('meson_step_attempts_total{');
     expect(value(body, 'meson_store_transaction_duration_seconds_count{outcome="error"}')).toBe(1);
+    expect(await commits()).toBe(before + 1);
   });
 
   it('counts the step instances of unfinished runs by phase (why steps are not running)', async () => {
@@ -168,7 +199,7 @@ describe('step metrics', () => {
     expect(value(body, 'meson_tasks{namespace="a",state="launched"}')).toBe(1);
   });
 
-  it('restores the store methods it wrapped when it stops observing', () => {
+  it('restores the store method it wrapped when it stops observing', () => {
     const store = new SqliteStore({ dir: ':memory:' });
     cleanups.push(() => store.close());
     const tx = store.transaction;
@@ -176,14 +207,14 @@ describe('step metrics', () => {
     expect(store.transaction).not.toBe(tx);
     stop();
     expect(store.transaction).toBe(tx);
-    expect(Object.hasOwn(store, 'putStepInstances')).toBe(false);
+    expect(Object.hasOwn(store, 'transaction')).toBe(false);
   });
 });
 
 describe('label cardinality (whoever may create workflows or namespaces cannot grow the scrape unboundedly)', () => {
   it('folds workflows past the bound into _other, through runs', async () => {
-    const { store, metrics } = setup({ maxWorkflows: 2 });
-    for (let i = 0; i < 50; i++) store.create('WorkflowRun', run('ns', `r${i}`, `wf-${i}`));
+    const { metrics } = setup({ maxWorkflows: 2 });
+    for (let i = 0; i < 50; i++) metrics.controller.runCreated(storedRun('ns', `r${i}`, `wf-${i}`));
     const body = (await metrics.scrape()).body;
     const created = body.split('\n').filter((l) => l.startsWith('meson_runs_created_total{'));
     expect(created).toHaveLength(3);
@@ -194,6 +225,7 @@ describe('label cardinality (whoever may create workflows or namespaces cannot g
     const { store, metrics } = setup({ maxWorkflows: 3 });
     for (let i = 0; i < 20; i++) {
       store.create('WorkflowRun', run(`ns-${i}`, 'r', 'w'));
+      metrics.controller.runCreated(storedRun(`ns-${i}`, 'r', 'w'));
       store.putTasks([
         { namespace: `ns-${i}`, run: 'r', instance: 'x', attempt: 1, state: 'queued', data: {} },
       ]);
@@ -203,17 +235,37 @@ describe('label cardinality (whoever may create workflows or namespaces cannot g
     const namespaces = new Set(series.map((l) => /namespace="([^"]*)"/.exec(l)![1]));
     expect(namespaces.size).toBeLessThanOrEqual(4);
     expect(value(body, `meson_tasks{namespace="${OTHER}",state="queued"}`)).toBe(17);
+    expect(value(body, `meson_runs_active{namespace="${OTHER}",workflow="${OTHER}",phase="Pending"}`)).toBe(
+      17,
+    );
   });
 
-  it('folds step attempts of runs in other workflows into _other too', async () => {
-    const { store, metrics } = setup({ maxWorkflows: 1 });
-    store.create('WorkflowRun', run('ns', 'r1', 'w1'));
-    store.create('WorkflowRun', run('ns', 'r2', 'w2'));
-    store.putStepInstances([step('ns', 'r2', 'a', 'Succeeded', { attempts: 1 })]);
+  it('folds step attempts and finished runs of other workflows into _other too', async () => {
+    const { metrics } = setup({ maxWorkflows: 1 });
+    metrics.controller.runCreated(storedRun('ns', 'r1', 'w1'));
+    metrics.controller.stepsEnded({ namespace: 'ns', name: 'r2', workflow: 'w2' }, [
+      ended('a', 'Succeeded', { attempts: 1 }),
+    ]);
+    metrics.controller.runFinished(storedRun('ns', 'r2', 'w2', { phase: 'Failed' }));
     const body = (await metrics.scrape()).body;
     expect(
       value(body, `meson_step_attempts_total{namespace="${OTHER}",workflow="${OTHER}",phase="Succeeded"}`),
     ).toBe(1);
+    expect(
+      value(body, `meson_runs_finished_total{namespace="${OTHER}",workflow="${OTHER}",phase="Failed"}`),
+    ).toBe(1);
+  });
+
+  it('never makes a label of a run, step or URL, even from hostile names', async () => {
+    const { metrics } = setup();
+    const evil = 'x"} 1\nmeson_fake 9\n#';
+    metrics.controller.runFinished(storedRun('ns', evil, 'w', { phase: 'Failed' }));
+    metrics.controller.stepsEnded({ namespace: 'ns', name: evil, workflow: 'w' }, [ended(evil, 'Failed')]);
+    metrics.controller.runCreated(storedRun('ns', 'r', evil));
+    const body = (await metrics.scrape()).body;
+    expect(body).not.toMatch(/^meson_fake/m);
+    // a workflow name is a label value, escaped by the exposition format
+    expect(body).toContain('workflow="x\\"} 1\\nmeson_fake 9\\n#"');
   });
 });
 
@@ -259,15 +311,29 @@ describe('GET /metrics', () => {
     expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
   });
 
-  it('one real scrape of a running standalone server after a run succeeded', async () => {
+  it('one real scrape of a running standalone server after real runs, steps and webhook deliveries', async () => {
     const root = mkdtempSync(join(tmpdir(), 'meson-metrics-'));
-    const s = createStandalone({ dataDir: join(root, 'data'), cwd: root, pollMs: 20 });
     const metrics = createMetrics();
+    // the receiver refuses the first delivery (500: retried) and takes the next
+    let answers = 0;
+    const receiver = await hook(() => (++answers === 1 ? 500 : 204));
+    const s = createStandalone({
+      dataDir: join(root, 'data'),
+      cwd: root,
+      pollMs: 20,
+      observer: metrics.controller,
+      webhook: {
+        allow: parseAllowList('127.0.0.1'),
+        retry: { initialDelayMs: 20, maxAttempts: 3 },
+        observer: metrics.webhooks,
+      },
+    });
     const stop = metrics.observe(s.store);
     s.start();
     const app = await buildApp({ store: new SqliteAsyncStore(s.store), metrics });
     cleanups.push(
       () => rmSync(root, { recursive: true, force: true }),
+      () => receiver.close(),
       () => s.stop(),
       stop,
       () => app.close(),
@@ -275,38 +341,90 @@ describe('GET /metrics', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     const json = { 'content-type': 'application/json' };
-    const wf = {
-      apiVersion: 'meson.dev/v1alpha1',
-      kind: 'Workflow',
-      metadata: { name: 'hello' },
-      spec: { definition: { step: { name: 'a', shell: { script: 'echo hi' } } } },
+    const workflow = async (name: string, spec: Record<string, unknown>) => {
+      const res = await fetch(`${base}/api/v1/namespaces/default/workflows`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({
+          apiVersion: 'meson.dev/v1alpha1',
+          kind: 'Workflow',
+          metadata: { name },
+          spec,
+        }),
+      });
+      expect(res.status).toBe(201);
+      const started = await fetch(`${base}/api/v1/namespaces/default/workflows/${name}/runs`, {
+        method: 'POST',
+        headers: json,
+        body: '{}',
+      });
+      expect(started.status).toBe(201);
     };
-    const created = await fetch(`${base}/api/v1/namespaces/default/workflows`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify(wf),
+    await workflow('hello', { definition: { step: { name: 'a', shell: { script: 'echo hi' } } } });
+    await workflow('broken', {
+      definition: { step: { name: 'b', shell: { script: 'exit 3' } } },
+      notifications: [
+        { on: ['failure'], webhook: { url: receiver.url } },
+        // a private address that is not allowed: refused at once, not retried
+        { on: ['failure'], webhook: { url: 'http://10.255.255.1/hook' } },
+      ],
     });
-    expect(created.status).toBe(201);
-    const started = await fetch(`${base}/api/v1/namespaces/default/workflows/hello/runs`, {
-      method: 'POST',
-      headers: json,
-      body: '{}',
-    });
-    expect(started.status).toBe(201);
-    const series = 'meson_runs_finished_total{namespace="default",workflow="hello",phase="Succeeded"}';
-    let body = '';
-    for (let i = 0; i < 200 && value(body, series) !== 1; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+    const scrape = async () => {
       const res = await fetch(`${base}/metrics`);
       expect(res.status).toBe(200);
-      body = await res.text();
+      return res.text();
+    };
+    let body = '';
+    const done = (b: string) =>
+      value(b, 'meson_runs_finished_total{namespace="default",workflow="hello",phase="Succeeded"}') === 1 &&
+      value(b, 'meson_runs_finished_total{namespace="default",workflow="broken",phase="Failed"}') === 1 &&
+      value(b, 'meson_webhook_deliveries_total{outcome="delivered"}') === 1 &&
+      value(b, 'meson_webhook_deliveries_total{outcome="failed"}') === 1;
+    for (let i = 0; i < 300 && !done(body); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      body = await scrape();
     }
-    expect(value(body, series)).toBe(1);
+    expect(value(body, 'meson_runs_created_total{namespace="default",workflow="hello"}')).toBe(1);
+    expect(value(body, 'meson_runs_started_total{namespace="default",workflow="hello"}')).toBe(1);
+    expect(
+      value(body, 'meson_runs_finished_total{namespace="default",workflow="hello",phase="Succeeded"}'),
+    ).toBe(1);
+    expect(
+      value(body, 'meson_runs_finished_total{namespace="default",workflow="broken",phase="Failed"}'),
+    ).toBe(1);
+    expect(
+      value(body, 'meson_run_duration_seconds_count{namespace="default",workflow="hello",phase="Succeeded"}'),
+    ).toBe(1);
     expect(
       value(body, 'meson_step_attempts_total{namespace="default",workflow="hello",phase="Succeeded"}'),
     ).toBe(1);
+    expect(
+      value(body, 'meson_step_attempts_total{namespace="default",workflow="broken",phase="Failed"}'),
+    ).toBe(1);
+    expect(
+      value(
+        body,
+        'meson_step_duration_seconds_count{namespace="default",workflow="hello",phase="Succeeded"}',
+      ),
+    ).toBe(1);
+    expect(value(body, 'meson_step_queue_seconds_count')).toBe(2);
+    expect(value(body, 'meson_scheduler_placements_total')).toBe(2);
     expect(value(body, 'meson_store_transaction_duration_seconds_count{outcome="commit"}')).toBeGreaterThan(
       0,
     );
-  }, 20_000);
+    // webhook deliveries: one refused at first then delivered, one given up (denied address)
+    expect(value(body, 'meson_webhook_deliveries_total{outcome="retried"}')).toBe(1);
+    expect(value(body, 'meson_webhook_deliveries_total{outcome="delivered"}')).toBe(1);
+    expect(value(body, 'meson_webhook_deliveries_total{outcome="failed"}')).toBe(1);
+    expect(value(body, 'meson_webhook_deliveries_total{outcome="dropped"}')).toBe(0);
+    expect(value(body, 'meson_webhook_delivery_seconds_count{outcome="delivered"}')).toBe(1);
+    expect(value(body, 'meson_webhook_attempt_duration_seconds_count')).toBe(3);
+    expect(value(body, 'meson_webhook_pending')).toBe(0);
+    expect(receiver.bodies).toHaveLength(2);
+    // nothing active is left: the gauges have no series
+    expect(body).not.toMatch(/^meson_runs_active\{/m);
+    // no URL or run name is a label
+    expect(body).not.toContain('10.255.255.1');
+    expect(body).not.toContain('127.0.0.1');
+  }, 30_000);
 });

@@ -1,23 +1,34 @@
-// Prometheus metrics (text exposition format at GET /metrics), built on prom-client.
-//
-// Everything here is derived from the Store port, so the same code serves the standalone server
-// and the operator:
-// - run counters from Store.watch (committed changes only: a rolled-back transaction counts nothing);
-// - step attempt counters and durations from the step-instance records the engine writes;
-// - gauges (active runs, their step instances by phase: why a step is not running yet,
-//   queued/launched tasks) computed at scrape time from indexed queries whose
-//   cost follows the unfinished runs and the tasks, never all runs stored;
-// - store transaction durations by timing Store.transaction;
+// Prometheus metrics (text exposition format at GET /metrics), built on prom-client. One module
+// for both modes: the standalone server and the operator export the same metrics from the same
+// sources.
+// - Run and step counters, run and step duration histograms: from the run controller's
+//   observer (ControllerObserver), told only what a committed pass wrote. The controller runs in
+//   the standalone server and, in the operator, on the leader only: a follower counts nothing,
+//   so summing a counter over the replicas counts each run once (each increment happened on the
+//   replica that led when the run started or finished).
+// - Gauges (active runs by phase, their step instances by phase: why a step is not running yet,
+//   queued/launched tasks) computed at scrape time from the store port's reads (a GaugeSource):
+//   the standalone server's store; the operator's leader's store (a follower reports none, so
+//   `sum()` over replicas is the leader's value). Their cost follows the unfinished runs and the
+//   tasks (SQLite: indexed queries; Kubernetes: a scan of the informer cache, no API call).
+// - Webhook deliveries from the notification queue's DeliveryObserver (src/notify/queue.ts).
+// - Store transaction durations (standalone: timing the SQLite Store's transaction).
 // - prom-client's process metrics (CPU, memory, event loop lag, GC, open fds).
 //
-// Label cardinality is bounded: labels are namespace, workflow and phase only (never a run or
-// step id), and at most `maxWorkflows` distinct (namespace, workflow) pairs get their own series;
-// the ones after that are counted under namespace="_other", workflow="_other" (whoever may create
-// workflows could otherwise grow the scrape without bound).
+// Label cardinality is bounded: labels are namespace, workflow, phase and outcome only (never a
+// run, step or attempt id, nor a webhook URL), and at most `maxWorkflows` distinct (namespace,
+// workflow) pairs get their own series; the ones after that are counted under
+// namespace="_other", workflow="_other" (whoever may create workflows could otherwise grow the
+// scrape without bound).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControllerObserver } from '../controller/controller.ts';
-import type { Change, StepInstanceRecord, Store, StoreWriter, TaskRecord } from '../store/types.ts';
+import type { StepInstanceStatus, WorkflowRun } from '../crds/index.ts';
+import type { DeliveryObserver } from '../notify/queue.ts';
+import { cacheRunIndex } from '../store/history.ts';
+import type { AsyncStore } from '../store/port.ts';
+import type { RunIndex, Store, Stored, StoreWriter, TaskRecord } from '../store/types.ts';
 import { controllerMetrics } from './controller.ts';
+import { webhookMetrics } from './webhooks.ts';
 
 /** Default bound of distinct (namespace, workflow) label pairs (MESON_METRICS_MAX_WORKFLOWS). */
 export const DEFAULT_METRICS_MAX_WORKFLOWS = 2000;
@@ -25,9 +36,6 @@ export const DEFAULT_METRICS_MAX_WORKFLOWS = 2000;
 export const STEP_MEMORY = 100_000;
 /** The label value for series past the `maxWorkflows` bound. */
 export const OTHER = '_other';
-
-const FINISHED_RUN = new Set(['Succeeded', 'Failed', 'Stopped']);
-const FINISHED_STEP = new Set(['Succeeded', 'Failed', 'Stopped']);
 
 export interface MetricsOptions {
   /** Distinct (namespace, workflow) pairs with their own series (default DEFAULT_METRICS_MAX_WORKFLOWS). */
@@ -38,20 +46,47 @@ export interface MetricsOptions {
   clock?: () => number;
 }
 
+/** The reads the gauges need at scrape time (both store ports have them: see gaugeSource). */
+export interface GaugeSource {
+  listRuns: RunIndex['listRuns'];
+  countStepInstances(namespace: string, run: string): Record<string, number>;
+  listTasks(): TaskRecord[];
+}
+
+/** The gauges' reads over either store port (the AsyncStore's run index, or a scan of its cache). */
+export function gaugeSource(store: Store | AsyncStore): GaugeSource {
+  const index: RunIndex = 'listRuns' in store ? store : (store.runIndex ?? cacheRunIndex(store));
+  return {
+    listRuns: (ns, q) => index.listRuns(ns, q),
+    countStepInstances: (ns, run) => store.countStepInstances(ns, run),
+    listTasks: () => store.listTasks(),
+  };
+}
+
 export interface Metrics {
   readonly registry: Registry;
   /** The text exposition body and its content type. */
   scrape(): Promise<{ contentType: string; body: string }>;
   /**
-   * Observes `store`: counters from its changes and writes, gauges from its queries at scrape
-   * time. Returns the function that stops observing (and restores the store's methods).
+   * Standalone: gauges from `store`'s queries at scrape time, and its transactions timed.
+   * Returns the function that stops observing (and restores the store's method).
    */
   observe(store: Store): () => void;
-  /** The run controller's observer (scheduling passes, offers, queue time, failed commits). */
+  /**
+   * Gauges from whatever store `source` returns at scrape time (the operator: the leader's
+   * reconciler store; undefined while not leading: no gauge series).
+   */
+  gaugesFrom(source: () => GaugeSource | undefined): void;
+  /** The run controller's observer (runs, steps, scheduling passes, offers, queue time, failed commits). */
   readonly controller: ControllerObserver;
+  /** The webhook notification queue's observer (deliveries by outcome, latency, pending). */
+  readonly webhooks: DeliveryObserver;
 }
 
 type Labels = { namespace: string; workflow: string };
+
+const workflowOf = (run: Stored<WorkflowRun>): string =>
+  typeof run.spec?.workflow === 'string' ? run.spec.workflow : '';
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new Registry();
@@ -80,7 +115,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const runsCreated = new Counter({
     name: 'meson_runs_created_total',
-    help: 'WorkflowRuns created.',
+    help: 'WorkflowRuns created (seen new by the run controller).',
     labelNames: ['namespace', 'workflow'] as const,
     registers: [registry],
   });
@@ -105,13 +140,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const stepAttempts = new Counter({
     name: 'meson_step_attempts_total',
-    help: 'Step attempts that ended, by final phase.',
+    help: 'Step instances that ended, by final phase.',
     labelNames: ['namespace', 'workflow', 'phase'] as const,
     registers: [registry],
   });
   const stepDuration = new Histogram({
     name: 'meson_step_duration_seconds',
-    help: 'Duration of ended step attempts (startTime to endTime).',
+    help: 'Duration of ended step instances (startTime to endTime).',
     labelNames: ['namespace', 'workflow', 'phase'] as const,
     buckets: [0.1, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600],
     registers: [registry],
@@ -129,14 +164,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
-  let store: Store | undefined;
+  let source: () => GaugeSource | undefined = () => undefined;
   const activeRuns = new Gauge({
     name: 'meson_runs_active',
     help: 'Unfinished WorkflowRuns, by phase (Pending, Running).',
     labelNames: ['namespace', 'workflow', 'phase'] as const,
     registers: [registry],
     collect() {
-      if (!store) return;
+      const store = source();
+      if (!store) {
+        // not (or no longer) leading: no series, so sum() over the replicas is the leader's
+        this.reset();
+        stepInstances.reset();
+        return;
+      }
       try {
         const runs = store.listRuns(undefined, { finished: false });
         this.reset();
@@ -171,9 +212,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['namespace', 'state'] as const,
     registers: [registry],
     collect() {
-      if (!store) return;
+      const store = source();
+      if (!store) {
+        this.reset();
+        return;
+      }
       try {
-        const list: TaskRecord[] = store.listTasks();
+        const list = store.listTasks();
         this.reset();
         for (const t of list) this.inc({ namespace: boundedNs(t.namespace), state: t.state });
       } catch {
@@ -184,93 +229,62 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   void activeRuns;
   void tasks;
 
-  // --- runs: from committed changes -------------------------------------------------------
-  /** uid -> last phase of every unfinished run seen (removed when it finishes or is deleted). */
-  const runPhase = new Map<string, string>();
-  /** `${namespace}/${run}` -> workflow, for step records (which name only the run). */
-  const runWorkflow = new Map<string, string>();
-
-  const onChange = (c: Change) => {
-    if (c.kind !== 'WorkflowRun') return;
-    const o = c.object;
-    const ns = o.metadata.namespace;
-    const key = `${ns}/${o.metadata.name}`;
-    const workflow = ((o.spec ?? {}) as { workflow?: string }).workflow ?? '';
-    const status = (o.status ?? {}) as { phase?: string; startTime?: string; endTime?: string };
-    if (c.type === 'DELETED') {
-      runPhase.delete(o.metadata.uid);
-      runWorkflow.delete(key);
-      return;
-    }
-    remember(runWorkflow, key, workflow);
-    const labels = bounded(ns, workflow);
-    const before = runPhase.get(o.metadata.uid);
-    if (c.type === 'ADDED' && before === undefined) runsCreated.inc(labels);
-    const phase = status.phase ?? 'Pending';
-    if (phase === before) return;
-    if (phase === 'Running') runsStarted.inc(labels);
-    if (FINISHED_RUN.has(phase)) {
-      // a run seen only finished (created finished, or finished before we observed it) counts
-      // once too; a finished run that is modified again does not (it is no longer in runPhase)
-      if (before === undefined && c.type === 'MODIFIED') return;
-      runPhase.delete(o.metadata.uid);
-      runsFinished.inc({ ...labels, phase });
-      const secs = seconds(status.startTime, status.endTime);
-      if (secs !== undefined) runDuration.observe({ ...labels, phase }, secs);
-      return;
-    }
-    runPhase.set(o.metadata.uid, phase);
-  };
-
-  // --- steps: from the records the engine writes ------------------------------------------
-  /** `${namespace}/${run}/${id}` -> `${phase}#${attempts}` last counted. */
+  // --- runs and steps: what the run controller committed ----------------------------------
+  /** `${namespace}/${run}/${id}` -> the `${phase}#${attempts}#${endTime}` last counted. */
   const stepSeen = new Map<string, string>();
-  const stepRecords = (records: StepInstanceRecord[]) => {
-    for (const r of records) {
-      if (!FINISHED_STEP.has(r.phase)) continue;
-      const data = r.data as { attempts?: number; startTime?: string; endTime?: string };
-      const key = `${r.namespace}/${r.run}/${r.id}`;
-      const mark = `${r.phase}#${data.attempts ?? 0}#${data.endTime ?? ''}`;
-      if (stepSeen.get(key) === mark) continue;
-      remember(stepSeen, key, mark);
-      const labels = bounded(r.namespace, workflowOf(r.namespace, r.run));
-      stepAttempts.inc({ ...labels, phase: r.phase });
-      const secs = seconds(data.startTime, data.endTime);
-      if (secs !== undefined) stepDuration.observe({ ...labels, phase: r.phase }, secs);
-    }
-  };
-  const workflowOf = (namespace: string, run: string): string => {
-    const known = runWorkflow.get(`${namespace}/${run}`);
-    if (known !== undefined) return known;
-    const obj = store?.get('WorkflowRun', namespace, run);
-    const wf = ((obj?.spec ?? {}) as { workflow?: string }).workflow ?? '';
-    if (obj) remember(runWorkflow, `${namespace}/${run}`, wf);
-    return wf;
+  const runs: Pick<ControllerObserver, 'runCreated' | 'runStarted' | 'runFinished' | 'stepsEnded'> = {
+    runCreated(run) {
+      runsCreated.inc(bounded(run.metadata.namespace, workflowOf(run)));
+    },
+    runStarted(run) {
+      runsStarted.inc(bounded(run.metadata.namespace, workflowOf(run)));
+    },
+    runFinished(run) {
+      const phase = run.status?.phase ?? '';
+      const labels = { ...bounded(run.metadata.namespace, workflowOf(run)), phase };
+      runsFinished.inc(labels);
+      const secs = seconds(run.status?.startTime, run.status?.endTime);
+      if (secs !== undefined) runDuration.observe(labels, secs);
+    },
+    stepsEnded(run, steps: StepInstanceStatus[]) {
+      for (const st of steps) {
+        const key = `${run.namespace}/${run.name}/${st.id}`;
+        const mark = `${st.phase}#${st.attempts ?? 0}#${st.endTime ?? ''}`;
+        if (stepSeen.get(key) === mark) continue;
+        remember(stepSeen, key, mark);
+        const labels = { ...bounded(run.namespace, run.workflow), phase: st.phase };
+        stepAttempts.inc(labels);
+        const secs = seconds(st.startTime, st.endTime);
+        if (secs !== undefined) stepDuration.observe(labels, secs);
+      }
+    },
   };
 
-  const controller = controllerMetrics(registry);
+  const controller: ControllerObserver = { ...controllerMetrics(registry), ...runs };
+  const webhooks = webhookMetrics(registry);
+  let observed: Store | undefined;
   return {
     controller,
+    webhooks,
     registry,
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
+    gaugesFrom(fn) {
+      source = fn;
+    },
     observe(s: Store) {
-      if (store) throw new Error('metrics: already observing a store');
-      store = s;
-      for (const r of s.listRuns(undefined, { finished: false })) {
-        runPhase.set(r.metadata.uid, ((r.status ?? {}) as { phase?: string }).phase ?? 'Pending');
-      }
-      const unwatch = s.watch(onChange);
-      const restore = instrument(s, {
-        transaction: (ms, ok) => txDuration.observe({ outcome: ok ? 'commit' : 'error' }, ms / 1000),
-        steps: stepRecords,
-        clock,
-      });
+      if (observed) throw new Error('metrics: already observing a store');
+      observed = s;
+      const gauges = gaugeSource(s);
+      source = () => gauges;
+      const restore = timeTransactions(s, clock, (ms, ok) =>
+        txDuration.observe({ outcome: ok ? 'commit' : 'error' }, ms / 1000),
+      );
       return () => {
-        unwatch();
         restore();
-        store = undefined;
+        source = () => undefined;
+        observed = undefined;
       };
     },
   };
@@ -290,65 +304,36 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   if (map.size > STEP_MEMORY) map.delete(map.keys().next().value as string);
 }
 
-interface Hooks {
-  transaction(ms: number, ok: boolean): void;
-  steps(records: StepInstanceRecord[]): void;
-  clock(): number;
-}
-
 /**
- * Wraps the store's transaction and putStepInstances on the instance itself, so that every
- * holder of the object (controller, API) is observed. Step records written in a transaction
- * are reported only once it commits. Returns the function that puts the originals back.
+ * Wraps the store's transaction on the instance itself, so that every holder of the object
+ * (controller, API) is timed; nested transactions join the outer one and are not timed apart.
+ * Returns the function that puts the original back.
  */
-function instrument(store: Store, hooks: Hooks): () => void {
+function timeTransactions(
+  store: Store,
+  clock: () => number,
+  done: (ms: number, ok: boolean) => void,
+): () => void {
   const own = store as unknown as Record<string, unknown>;
-  const hadTx = Object.hasOwn(own, 'transaction');
-  const hadPut = Object.hasOwn(own, 'putStepInstances');
-  const origTx = store.transaction.bind(store);
-  const origPut = store.putStepInstances;
+  const had = Object.hasOwn(own, 'transaction');
+  const orig = store.transaction;
   let depth = 0;
-  let pending: StepInstanceRecord[][] = [];
-  const wrapWriter = (w: StoreWriter): StoreWriter =>
-    new Proxy(w, {
-      get(target, prop, receiver) {
-        if (prop === 'putStepInstances') {
-          return (records: StepInstanceRecord[]) => {
-            if (target === store) origPut.call(store, records);
-            else target.putStepInstances(records);
-            pending.push(records);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
   own.transaction = function transaction<R>(fn: (w: StoreWriter) => R): R {
-    if (depth > 0) return origTx((w: StoreWriter) => fn(wrapWriter(w)));
-    const t0 = hooks.clock();
+    if (depth > 0) return orig.call(store, fn) as R;
+    const t0 = clock();
     depth++;
     let ok = false;
     try {
-      const r = origTx((w: StoreWriter) => fn(wrapWriter(w)));
+      const r = orig.call(store, fn) as R;
       ok = true;
       return r;
     } finally {
       depth--;
-      hooks.transaction(hooks.clock() - t0, ok);
-      const done = pending;
-      pending = [];
-      if (ok) for (const records of done) hooks.steps(records);
+      done(clock() - t0, ok);
     }
   };
-  own.putStepInstances = (records: StepInstanceRecord[]) => {
-    origPut.call(store, records);
-    if (depth > 0) pending.push(records);
-    else hooks.steps(records);
-  };
   return () => {
-    if (hadTx) own.transaction = origTx;
+    if (had) own.transaction = orig;
     else delete own.transaction;
-    if (hadPut) own.putStepInstances = origPut;
-    else delete own.putStepInstances;
   };
 }

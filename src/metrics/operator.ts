@@ -1,31 +1,25 @@
-// The operator's /metrics on its health server (--api-listen): process metrics, leadership and
-// the run controller's scheduling (src/metrics/controller.ts).
-// Like /healthz and /readyz there, it is unauthenticated: it names no namespace, workflow or run.
-// The run metrics (src/metrics/index.ts) join it with the run controller and its Store.
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { ControllerObserver } from '../controller/controller.ts';
-import { controllerMetrics } from './controller.ts';
+// The operator's /metrics on its health server (--api-listen): the metrics of src/metrics/index.ts
+// (runs, steps, scheduling, webhook deliveries, process) plus leadership. The run controller and
+// the webhook queue run on the leader only, so a follower's run counters stay where they were
+// (zero, unless it led before) and its gauges have no series: sums over replicas count once.
+import { Gauge } from 'prom-client';
+import { createMetrics, type Metrics, type MetricsOptions } from './index.ts';
 
-export interface OperatorMetricsOptions {
+export interface OperatorMetricsOptions extends Omit<MetricsOptions, 'clock'> {
   /** 1 while this process holds the Lease (or runs without leader election). */
   isLeader: () => boolean;
-  /** Register prom-client's process metrics (default true). */
-  processMetrics?: boolean;
 }
 
-export function createOperatorMetrics(opts: OperatorMetricsOptions): {
-  registry: Registry;
-  controller: ControllerObserver;
-} {
-  const registry = new Registry();
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'meson_' });
+export function createOperatorMetrics(opts: OperatorMetricsOptions): Metrics {
+  const { isLeader, ...rest } = opts;
+  const metrics = createMetrics(rest);
   new Gauge({
     name: 'meson_operator_leader',
     help: 'Whether this operator process leads (holds the Lease): 1 or 0.',
-    registers: [registry],
+    registers: [metrics.registry],
     collect() {
-      this.set(opts.isLeader() ? 1 : 0);
+      this.set(isLeader() ? 1 : 0);
     },
   });
-  return { registry, controller: controllerMetrics(registry) };
+  return metrics;
 }

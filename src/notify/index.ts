@@ -7,6 +7,8 @@ export {
 } from './address.ts';
 export {
   DEFAULT_MAX_PENDING,
+  type DeliveryObserver,
+  type DeliveryOutcome,
   PENDING_PREFIX,
   type PendingDelivery,
   WebhookQueue,

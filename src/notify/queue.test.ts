@@ -3,7 +3,7 @@ import { type TestHook, hook as testHook } from '../../test/notify/hook.ts';
 import type { WorkflowRun } from '../crds/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { parseAllowList } from './address.ts';
-import { PENDING_PREFIX, type PendingDelivery, WebhookQueue } from './queue.ts';
+import { type DeliveryObserver, PENDING_PREFIX, type PendingDelivery, WebhookQueue } from './queue.ts';
 import { buildRunNotification } from './summary.ts';
 import type { NotifyLogger, Transport } from './webhook.ts';
 
@@ -153,5 +153,45 @@ describe('WebhookQueue: durable, bounded deliveries', () => {
       level: 'error',
       obj: { code: 'WEBHOOK_DENIED_ADDRESS', attempts: 1 },
     });
+  });
+
+  it('reports each outcome to its observer: retried, failed, dropped (queue full, failed write), pending', async () => {
+    const seen: string[] = [];
+    const pending: number[] = [];
+    const observer: DeliveryObserver = {
+      delivery: (outcome, t) => seen.push(`${outcome}${t.seconds === undefined ? '' : '+latency'}`),
+      pending: (n) => pending.push(n),
+    };
+    const h = await hook(() => 500);
+    const store = memoryStore();
+    const q = new WebhookQueue({
+      store,
+      logger: logger().l,
+      allow,
+      retry: { maxAttempts: 2, initialDelayMs: 1 },
+      maxPending: 1,
+      observer,
+    });
+    q.start();
+    cleanups.push(() => q.stop());
+    const targets = [h.url, `${h.url}/2`].map((url) => ({ on: ['failure' as const], webhook: { url } }));
+    expect(await q.enqueue(targets, notification)).toBe(1); // the second: queue full
+    for (let i = 0; i < 200 && store.listState(PENDING_PREFIX).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    await q.idle();
+    expect(seen).toEqual(['dropped', 'retried', 'failed+latency']);
+    expect(pending.at(-1)).toBe(0);
+    expect(Math.max(...pending)).toBe(1);
+
+    // a store that refuses the write: the notification is dropped, and said so
+    const broken = memoryStore();
+    broken.transaction = () => {
+      throw new Error('disk full');
+    };
+    const q2 = new WebhookQueue({ store: broken, logger: logger().l, allow, observer });
+    cleanups.push(() => q2.stop());
+    seen.length = 0;
+    expect(await q2.enqueue(targets.slice(0, 1), notification)).toBe(0);
+    expect(seen).toEqual(['dropped']);
   });
 });

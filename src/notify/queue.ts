@@ -42,6 +42,21 @@ export interface PendingDelivery {
   about: Record<string, string>;
 }
 
+/** How one delivery went: its final outcome, a failed attempt to be retried, or not queued. */
+export type DeliveryOutcome = 'delivered' | 'failed' | 'retried' | 'dropped';
+
+/** What the queue reports as it works (Prometheus metrics: src/metrics); must not throw. */
+export interface DeliveryObserver {
+  /**
+   * `delivered`/`failed` (given up): the delivery ended, `seconds` after it was queued;
+   * `retried`: an attempt failed and another is scheduled; `dropped`: never queued (the queue
+   * was full, or its store write failed). `attemptSeconds`: the HTTP attempt's own duration.
+   */
+  delivery(outcome: DeliveryOutcome, timing: { seconds?: number; attemptSeconds?: number }): void;
+  /** Deliveries this queue holds (waiting or being attempted), after every change. */
+  pending(count: number): void;
+}
+
 export interface WebhookQueueDeps extends Omit<WebhookDeps, 'logger' | 'sleep'> {
   /** The store port; a synchronous store is wrapped (the standalone controller still holds one). */
   store: AsyncStore | Store;
@@ -49,6 +64,7 @@ export interface WebhookQueueDeps extends Omit<WebhookDeps, 'logger' | 'sleep'> 
   now?: () => number;
   /** Deliveries waiting at most (default 1000). */
   maxPending?: number;
+  observer?: DeliveryObserver;
 }
 
 export class WebhookQueue {
@@ -76,6 +92,7 @@ export class WebhookQueue {
       this.pending.set(value.id, value);
       this.schedule(value);
     }
+    this.changed();
     if (left.length > 0)
       this.deps.logger.info({ pending: left.length }, 'resuming pending webhook deliveries');
   }
@@ -85,6 +102,20 @@ export class WebhookQueue {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    // what is left is the next start's (or the next leader's), no longer this queue's
+    this.deps.observer?.pending(0);
+  }
+
+  private changed(): void {
+    if (!this.stopped) this.deps.observer?.pending(this.pending.size);
+  }
+
+  private report(outcome: DeliveryOutcome, timing: { seconds?: number; attemptSeconds?: number } = {}): void {
+    try {
+      this.deps.observer?.delivery(outcome, timing);
+    } catch {
+      // an observer never fails a delivery
+    }
   }
 
   get size(): number {
@@ -130,6 +161,7 @@ export class WebhookQueue {
             { ...about, url, pending: this.pending.size },
             'webhook queue full (MESON_WEBHOOK_MAX_PENDING): notification dropped',
           );
+          this.report('dropped');
           return;
         }
         const now = this.now();
@@ -154,6 +186,7 @@ export class WebhookQueue {
       this.deps.logger.error({ ...about, err: String(err) }, 'notification not queued');
     }
     if (queued.length === 0) return Promise.resolve(0);
+    this.changed();
     // durable before the first attempt
     const commit = this.store
       .transaction((w) => {
@@ -165,7 +198,11 @@ export class WebhookQueue {
           return queued.length;
         },
         (err: unknown) => {
-          for (const d of queued) this.pending.delete(d.id);
+          for (const d of queued) {
+            this.pending.delete(d.id);
+            this.report('dropped');
+          }
+          this.changed();
           this.deps.logger.error({ ...about, err: String(err) }, 'notification not queued');
           return 0;
         },
@@ -194,16 +231,24 @@ export class WebhookQueue {
   private async attempt(d: PendingDelivery): Promise<void> {
     const log = this.deps.logger;
     const url = redactUrl(d.target.url);
+    const began = performance.now();
     const out = await attemptDelivery(d.target, d.body, { ...this.deps, logger: log }, d.headers);
     if (this.stopped) return; // the store may be closed: the delivery stays pending for the next start
     const attempts = d.attempts + 1;
+    const attemptSeconds = (performance.now() - began) / 1000;
+    const seconds = Math.max(0, this.now() - d.createdAt) / 1000;
+    const giveUp = out.kind !== 'ok' && (!out.retryable || attempts >= this.policy.maxAttempts);
+    this.report(out.kind === 'ok' ? 'delivered' : giveUp ? 'failed' : 'retried', {
+      attemptSeconds,
+      ...(out.kind === 'ok' || giveUp ? { seconds } : {}),
+    });
     try {
       if (out.kind === 'ok') {
         await this.forget(d);
         log.info({ ...d.about, url, status: out.status, attempt: attempts }, 'webhook delivered');
         return;
       }
-      if (!out.retryable || attempts >= this.policy.maxAttempts) {
+      if (giveUp) {
         await this.forget(d);
         log.error(
           {
@@ -239,5 +284,6 @@ export class WebhookQueue {
   private async forget(d: PendingDelivery): Promise<void> {
     await this.store.transaction((w) => w.deleteState(PENDING_PREFIX + d.id));
     this.pending.delete(d.id);
+    this.changed();
   }
 }

@@ -7,7 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { tokenMatches } from '../api/app.ts';
 import { buildOperatorApi } from '../api/operator.ts';
+import { type GaugeSource, gaugeSource } from '../metrics/index.ts';
 import { kubeClientMetrics } from '../metrics/kube-client.ts';
 import { createOperatorMetrics } from '../metrics/operator.ts';
 import { KubernetesStore } from '../store/kubernetes.ts';
@@ -53,6 +55,12 @@ export interface OperatorConfig {
     retryPeriodMs: number;
   };
   logger: FastifyBaseLogger;
+  /**
+   * /metrics: `token` set, it requires "Authorization: Bearer <token>" (its labels name
+   * namespaces and workflows); `maxWorkflows` bounds the distinct (namespace, workflow) label
+   * pairs (default DEFAULT_METRICS_MAX_WORKFLOWS).
+   */
+  metrics?: { token?: string; maxWorkflows?: number };
   /** The reconciler's settings (state namespace, step Pods); absent: no reconciliation (tests). */
   reconcile?: Omit<ReconcilerConfig, 'kc' | 'namespaces' | 'logger'>;
   /** Leadership lost (not released): the process should exit so that it restarts clean. */
@@ -160,15 +168,38 @@ export class Leadership {
 
 export async function startOperator(config: OperatorConfig): Promise<RunningOperator> {
   const { logger } = config;
-  const metrics = createOperatorMetrics({ isLeader: () => !elector || elector.isLeader() });
+  const metrics = createOperatorMetrics({
+    isLeader: () => !elector || elector.isLeader(),
+    ...(config.metrics?.maxWorkflows ? { maxWorkflows: config.metrics.maxWorkflows } : {}),
+  });
   const kc = config.clientLimits
     ? new RateLimitedKubeConfig(config.kc, config.clientLimits, kubeClientMetrics(metrics.registry))
     : config.kc;
   const leadership = new Leadership(
     config.reconcile
-      ? { ...config, kc, reconcile: { ...config.reconcile, observer: metrics.controller } }
+      ? {
+          ...config,
+          kc,
+          reconcile: {
+            ...config.reconcile,
+            observer: metrics.controller,
+            webhook: { ...config.reconcile.webhook, observer: metrics.webhooks },
+          },
+        }
       : { ...config, kc },
   );
+  // gauges (active runs, step instances, tasks) from the leader's store; none on a follower
+  const gauges = new WeakMap<KubernetesStore, GaugeSource>();
+  metrics.gaugesFrom(() => {
+    const store = leadership.reconciler?.store;
+    if (!store) return undefined;
+    let g = gauges.get(store);
+    if (!g) {
+      g = gaugeSource(store);
+      gauges.set(store, g);
+    }
+    return g;
+  });
   let elector: LeaderElector | undefined;
   if (config.leaderElection) {
     const le = config.leaderElection;
@@ -220,8 +251,19 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   }) as unknown as FastifyInstance;
   const text = { response: { 200: { type: 'string' } } };
   api.get('/healthz', { schema: text }, async () => 'ok');
-  api.get('/metrics', { schema: text }, async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  const metricsToken = config.metrics?.token;
+  api.get(
+    '/metrics',
+    { schema: { response: { 200: { type: 'string' }, 401: { type: 'string' } } } },
+    async (req, reply) => {
+      if (metricsToken && !tokenMatches(req.headers.authorization, metricsToken))
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .type('text/plain')
+          .send('/metrics needs "Authorization: Bearer <MESON_METRICS_TOKEN>"');
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    },
   );
   api.get(
     '/readyz',

@@ -3,7 +3,7 @@ import { html, render } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, getToken, setToken, whenUnauthorized } from './api.js';
 import { RunPage } from './run.js';
-import { ArtifactsPage, RunsPage, WorkflowPage, WorkflowsPage } from './views.js';
+import { ArtifactPage, ArtifactsPage, RunsPage, WorkflowPage, WorkflowsPage } from './views.js';
 
 /** `#/runs/x?phase=Failed` -> { parts: ['runs', 'x'], query: URLSearchParams } */
 function parseHash() {
@@ -71,6 +71,7 @@ function App() {
   else if (top === 'runs' && name) page = html`<${RunPage} key=${name} name=${name} />`;
   else if (top === 'runs') page = html`<${RunsPage} query=${route.query} />`;
   else if (top === 'workflows' && name) page = html`<${WorkflowPage} key=${name} name=${name} />`;
+  else if (top === 'artifacts' && name) page = html`<${ArtifactPage} key=${name} name=${name} />`;
   else if (top === 'artifacts') page = html`<${ArtifactsPage} />`;
   else page = html`<${WorkflowsPage} />`;
   const here = (t) => ((top ?? 'workflows') === t ? 'page' : undefined);

@@ -475,47 +475,102 @@ export function WorkflowPage({ name }) {
   </section>`;
 }
 
-/** Same data set and partition (a trigger records the artifact it fired on by both). */
-const sameArtifact = (a, t) =>
-  a.spec?.name === t.name && partitionKey(a.spec?.partition) === partitionKey(t.partition);
-const partitionKey = (p) =>
-  JSON.stringify(
-    Object.entries(p ?? {})
-      .map(([k, v]) => [k, String(v)])
-      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
-  );
+const partitionText = (p) =>
+  Object.entries(p ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+
+function Producer({ producer: pr }) {
+  if (pr?.run)
+    return html`<a href=${`#/runs/${seg(pr.run)}`}>${pr.workflow ?? pr.run}${pr.step ? ` / ${pr.step}` : ''}</a>`;
+  return pr?.workflow ?? 'announced by a client';
+}
 
 export function ArtifactsPage() {
   const [data, error] = useLoad(() => api(`/namespaces/${NS}/artifacts?limit=500`), []);
-  // consumers: the runs an artifact trigger started (the newest 500 of them)
-  const [triggered] = useLoad(() => api(`/namespaces/${NS}/runs?initiator=artifact&limit=500`), []);
-  const consumers = (a) =>
-    (triggered?.items ?? []).filter((r) =>
-      (r.status?.trigger?.artifacts ?? r.spec?.initiator?.artifacts ?? []).some((t) => sameArtifact(a, t)),
-    );
   return html`<section>
     <h1>Data artifacts</h1>
     <${Problem} error=${error} />
     <div class="scroll"><table>
-      <thead><tr><th>Data set</th><th>Partition</th><th>Location</th><th>Producer</th><th>Runs it started</th><th>Announced</th></tr></thead>
-      <tbody>${(data?.items ?? []).map((a) => {
-        const pr = a.spec?.producer;
-        const used = consumers(a);
-        return html`<tr key=${a.metadata.name}>
-          <td>${a.spec?.name}</td>
-          <td>${
-            a.spec?.partition
-              ? html`<code>${Object.entries(a.spec.partition)
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(', ')}</code>`
-              : ''
-          }</td>
+      <thead><tr><th>Data set</th><th>Partition</th><th>Location</th><th>Producer</th><th>Announced</th></tr></thead>
+      <tbody>${(data?.items ?? []).map(
+        (a) => html`<tr key=${a.metadata.name}>
+          <td><a href=${`#/artifacts/${seg(a.metadata.name)}`} title="Lineage: producer and consumers">${a.spec?.name}</a></td>
+          <td>${a.spec?.partition ? html`<code>${partitionText(a.spec.partition)}</code>` : ''}</td>
           <td><code>${a.spec?.location ?? ''}</code></td>
-          <td>${pr?.run ? html`<a href=${`#/runs/${seg(pr.run)}`}>${pr.workflow ?? pr.run}${pr.step ? ` / ${pr.step}` : ''}</a>` : (pr?.workflow ?? 'announced by a client')}</td>
-          <td>${used.length ? used.map((r) => html`<div><a href=${`#/runs/${seg(r.metadata.name)}`}>${r.metadata.name}</a> <${Phase} phase=${r.status?.phase} /></div>`) : html`<span class="muted">–</span>`}</td>
-          <td>${when(a.metadata.creationTimestamp)}</td></tr>`;
-      })}</tbody></table></div>
+          <td><${Producer} producer=${a.spec?.producer} /></td>
+          <td>${when(a.metadata.creationTimestamp)}</td></tr>`,
+      )}</tbody></table></div>
     ${data && data.items.length === 0 ? html`<p class="muted">No artifacts announced yet.</p>` : null}
-    <p class="muted small">Steps that wait for an artifact show it in their run's step panel (Inputs).</p>
+    <p class="muted small">A data set's page shows its lineage: who produced it, the workflows that wait on it and the runs it started.</p>
+  </section>`;
+}
+
+/** One artifact: its partition and location, producer, and consumers (GET …/consumers, paged). */
+export function ArtifactPage({ name }) {
+  const [a, error] = useLoad(() => api(`/namespaces/${NS}/artifacts/${seg(name)}`), [name]);
+  const [lineage, setLineage] = useState({
+    workflows: undefined,
+    runs: [],
+    next: undefined,
+    error: undefined,
+  });
+  const more = (token) =>
+    api(
+      `/namespaces/${NS}/artifacts/${seg(name)}/consumers?limit=200${token ? `&continue=${encodeURIComponent(token)}` : ''}`,
+    ).then(
+      (page) =>
+        setLineage((l) => ({
+          workflows: page.workflows ?? l.workflows,
+          truncated: page.workflowsTruncated ?? l.truncated,
+          runs: [...(token ? l.runs : []), ...page.runs],
+          next: page.continue,
+          error: undefined,
+        })),
+      (err) => setLineage((l) => ({ ...l, error: err })),
+    );
+  useEffect(() => {
+    more(undefined);
+  }, [name]);
+  const wfs = lineage.workflows;
+  return html`<section aria-labelledby="artifact-title">
+    <p><a href="#/artifacts">← Data artifacts</a></p>
+    <${Problem} error=${error} />
+    ${
+      a &&
+      html`<h1 id="artifact-title">${a.spec?.name}${a.spec?.partition ? html` <code>${partitionText(a.spec.partition)}</code>` : ''}</h1>
+      <dl class="facts">
+        <dt>Object</dt><dd><code>${a.metadata.name}</code></dd>
+        <dt>Location</dt><dd><code>${a.spec?.location ?? '–'}</code></dd>
+        <dt>Producer</dt><dd><${Producer} producer=${a.spec?.producer} /></dd>
+        <dt>Announced</dt><dd>${when(a.metadata.creationTimestamp)}</dd>
+      </dl>`
+    }
+    <${Problem} error=${lineage.error} />
+    <h2>Consumed by workflows</h2>
+    ${
+      wfs === undefined
+        ? html`<p class="muted">Loading…</p>`
+        : wfs.length === 0
+          ? html`<p class="muted">No workflow's trigger or step inputs name this artifact.</p>`
+          : html`<ul class="plain" aria-label="Consuming workflows">${wfs.map(
+              (c) => html`<li key=${`${c.workflow}/${c.via}/${c.step ?? ''}`}>
+                <a href=${`#/workflows/${seg(c.workflow)}`}>${c.workflow}</a>
+                ${c.via === 'trigger' ? ' — artifact trigger' : ` — inputs of step ${c.step}`}
+                ${c.partition ? html` <code>${partitionText(c.partition)}</code>` : ''}</li>`,
+            )}</ul>`
+    }
+    ${lineage.truncated ? html`<p class="muted small">Only the first 500 are listed.</p>` : null}
+    <h2>Runs it started</h2>
+    ${
+      lineage.runs.length === 0 && !lineage.next && wfs !== undefined
+        ? html`<p class="muted">No run was started by this artifact (artifact triggers).</p>`
+        : html`<ul class="plain" aria-label="Runs it started">${lineage.runs.map(
+            (r) => html`<li key=${r.name}><a href=${`#/runs/${seg(r.name)}`}>${r.name}</a>${' '}
+              <${Phase} phase=${r.phase} /> <span class="muted small">${r.workflow} · ${when(r.creationTimestamp)}</span></li>`,
+          )}</ul>`
+    }
+    ${lineage.next ? html`<button onClick=${() => more(lineage.next)}>Older runs</button>` : null}
+    <p class="muted small">Steps that waited for it show it in their run's step panel (Inputs).</p>
   </section>`;
 }

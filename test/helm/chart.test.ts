@@ -75,10 +75,32 @@ describe('charts/meson without a cluster', () => {
     for (const set of [
       [],
       ['webhook.certManager.enabled=true', 'metrics.serviceMonitor.enabled=true', 'namespaces={a,b}'],
+      ['metrics.serviceMonitor.enabled=true', 'metrics.tokenSecret=prom-token'],
     ]) {
       const r = await helm(['lint', '--strict', CHART, ...set.flatMap((s) => ['--set', s])]);
       expect(r.status, `${set.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
     }
+  });
+
+  it('wires metrics.tokenSecret into MESON_METRICS_TOKEN and the ServiceMonitor, and nothing without it', async () => {
+    const env = (objects: K8sObject[]) =>
+      (
+        find(objects, 'Deployment') as unknown as {
+          spec: { template: { spec: { containers: { env: { name: string; valueFrom?: unknown }[] }[] } } };
+        }
+      ).spec.template.spec.containers[0]!.env;
+    const set = ['metrics.serviceMonitor.enabled=true'];
+    const open = await template('meson', 'meson-system', set);
+    expect(env(open).some((e) => e.name === 'MESON_METRICS_TOKEN')).toBe(false);
+    expect(JSON.stringify(find(open, 'ServiceMonitor'))).not.toContain('authorization');
+    const guarded = await template('meson', 'meson-system', [...set, 'metrics.tokenSecret=prom-token']);
+    expect(env(guarded).find((e) => e.name === 'MESON_METRICS_TOKEN')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'prom-token', key: 'token' },
+    });
+    expect(
+      (find(guarded, 'ServiceMonitor') as unknown as { spec: { endpoints: { authorization?: unknown }[] } })
+        .spec.endpoints[0]!.authorization,
+    ).toEqual({ type: 'Bearer', credentials: { name: 'prom-token', key: 'token' } });
   });
 
   it('renders, as release "meson" in meson-system, the exact RBAC of deploy/rbac', async () => {

@@ -220,6 +220,77 @@ describe('REST API over the Kubernetes store', () => {
     expect(gone.stderr).toContain('NotFound');
   });
 
+  it("answers an artifact's consumers (lineage) from the informer cache, paged", async () => {
+    const { app, base } = await api();
+    const create = async (obj: unknown) => {
+      const r = await kubectlAsync(['create', '-f', '-'], JSON.stringify(obj));
+      expect(r.status, r.stderr).toBe(0);
+    };
+    const wf = (name: string, spec: Record<string, unknown>) => ({
+      apiVersion: 'meson.dev/v1alpha1',
+      kind: 'Workflow',
+      metadata: { name, namespace: ns.name },
+      spec: { definition: { step: { name: 'x', noop: {} } }, ...spec },
+    });
+    await create(wf('by-trigger', { triggers: { artifacts: [{ name: 'views' }] } }));
+    await create(
+      wf('by-input', {
+        definition: {
+          step: { name: 'wait', noop: {}, inputs: [{ name: 'views', partition: { day: '${day}' } }] },
+        },
+      }),
+    );
+    const announced = await app.inject({
+      method: 'POST',
+      url: `${base}/artifacts`,
+      ...json({ name: 'views', partition: { day: '1' } }),
+    });
+    expect(announced.statusCode, announced.body).toBe(201);
+    const artifact = announced.json().metadata.name as string;
+    // runs an artifact trigger started (kubectl here: no admission webhook in this test)
+    // (the other first: once fired-1 is in the cache, so is it, as the watch delivers in order)
+    for (const [name, day] of [
+      ['fired-other', '2'],
+      ['fired-1', '1'],
+    ] as const)
+      await create({
+        apiVersion: 'meson.dev/v1alpha1',
+        kind: 'WorkflowRun',
+        metadata: { name, namespace: ns.name },
+        spec: {
+          workflow: 'by-trigger',
+          initiator: { type: 'artifact', artifacts: [{ name: 'views', partition: { day } }] },
+        },
+      });
+    const consumers = async (query = '') => {
+      const r = await app.inject({ method: 'GET', url: `${base}/artifacts/${artifact}/consumers${query}` });
+      expect(r.statusCode, r.body).toBe(200);
+      return r.json() as { workflows?: unknown[]; runs: { name: string }[]; continue?: string };
+    };
+    const body = await waitFor('the runs in the cache', async () => {
+      const b = await consumers();
+      return b.runs.length === 1 ? b : undefined;
+    });
+    expect(body.workflows).toEqual([
+      { workflow: 'by-input', via: 'input', step: 'wait', partition: { day: '${day}' } },
+      { workflow: 'by-trigger', via: 'trigger' },
+    ]);
+    expect(body.runs).toMatchObject([{ name: 'fired-1', workflow: 'by-trigger' }]);
+    // one run read per page: the matching run is on one of the pages, and only there
+    const seen: string[] = [];
+    let cont: string | undefined;
+    for (let i = 0; i < 5; i++) {
+      const page = await consumers(`?limit=1${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+      seen.push(...page.runs.map((r) => r.name));
+      cont = page.continue;
+      if (!cont) break;
+    }
+    expect(seen).toEqual(['fired-1']);
+    expect((await app.inject({ method: 'GET', url: `${base}/artifacts/missing/consumers` })).statusCode).toBe(
+      404,
+    );
+  });
+
   it('streams a status change made by another client to a run watch', async () => {
     const { app, base } = await api();
     await app.listen({ host: '127.0.0.1', port: 0 });

@@ -340,10 +340,33 @@ describe('web UI, live', () => {
     await page.getByRole('link', { name: 'Artifacts' }).click();
     const row = page.getByRole('row', { name: /s3:\/\/bucket\/ui-data\/2024-05-01/ });
     await row.waitFor();
-    // the producer (a client here) and the run the announcement started
+    // the producer (a client here); the data set's page has its lineage (…/consumers)
     await row.getByText('announced by a client').waitFor();
-    await row.getByRole('link', { name: /^live-consumer-/ }).waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(SHOTS, 'artifacts.png'), fullPage: true });
+    const requests = apiRequests(page);
+    await row.getByRole('link', { name: 'ui-data' }).click();
+    await page.getByRole('heading', { name: /ui-data day=2024-05-01/ }).waitFor();
+    const workflows = page.getByRole('list', { name: 'Consuming workflows' });
+    // the workflow whose trigger names it, and the one whose step waited on it (a template)
+    await workflows.getByRole('listitem').filter({ hasText: 'live-consumer — artifact trigger' }).waitFor();
+    await workflows
+      .getByRole('listitem')
+      .filter({ hasText: 'live-inputs — inputs of step consume' })
+      .getByText('day=${day}')
+      .waitFor();
+    // the run the announcement started (the trigger fires at its next evaluation: reload until it shows)
+    const started = page
+      .getByRole('list', { name: 'Runs it started' })
+      .getByRole('link', { name: /^live-consumer-/ });
+    for (let i = 0; i < 30 && !(await started.count()); i++) {
+      await page.waitForTimeout(1000);
+      await page.reload();
+    }
+    await started.waitFor({ timeout: 5_000 });
+    expect(requests.some((r) => r.url.pathname.endsWith('/consumers'))).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'artifact-lineage.png'), fullPage: true });
+    await started.click();
+    await page.getByRole('heading', { name: /Succeeded|Running|Pending/ }).waitFor({ timeout: 30_000 });
     await page.close();
   });
 });

@@ -49,6 +49,7 @@ describe('mesonctl operator flags', () => {
       stateNamespace: 'meson-system',
       podAnnotations: {},
       notify: { allow: { cidrs: [], hosts: new Set() }, maxPending: 1000 },
+      metrics: {},
     });
   });
 
@@ -110,8 +111,17 @@ describe('mesonctl operator flags', () => {
       podAnnotations: { 'example.com/team': 'ml', note: 'a=b' },
       notify: { allow: expect.objectContaining({ hosts: new Set(['hooks.internal']) }), maxPending: 1000 },
       rest: { host: '127.0.0.1', port: 18081, allowedHosts: ['meson.example'] },
+      metrics: {},
     });
     expect(f !== 'help' && f.notify.allow.cidrs).toHaveLength(1);
+    // /metrics: its token and label bound from the environment
+    expect(
+      parseOperatorArgs([], { MESON_METRICS_TOKEN: 'm', MESON_METRICS_MAX_WORKFLOWS: '50' }, '/here'),
+    ).toMatchObject({ metrics: { token: 'm', maxWorkflows: 50 } });
+    for (const bad of ['0', '-1', '1.5', 'x'])
+      expect(() => parseOperatorArgs([], { MESON_METRICS_MAX_WORKFLOWS: bad }, '/here')).toThrow(
+        /MESON_METRICS_MAX_WORKFLOWS: expected a positive integer/,
+      );
     // beyond loopback the REST API needs a token, or an explicit --insecure-no-auth
     expect(() => parseOperatorArgs(['--rest-listen=0.0.0.0:8081'], {}, '/here')).toThrow(
       /refusing to serve the REST API beyond loopback without MESON_API_TOKEN/,

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { loadPreemption, type PreemptionSettings } from '../../controller/preemption.ts';
+import { DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
@@ -71,6 +72,11 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --preemption JSON|FILE      preemption by tier: which namespaces may evict lower-tier steps, their
                               tier bounds and guaranteed shares (MESON_PREEMPTION; default off;
                               docs/scheduler.md)
+
+Metrics (/metrics on --api-listen, docs/metrics.md): labels name namespaces and workflows.
+  MESON_METRICS_TOKEN          when set, /metrics requires "Authorization: Bearer <token>"
+                               (/healthz and /readyz stay open); default: open like them
+  MESON_METRICS_MAX_WORKFLOWS  distinct (namespace, workflow) label pairs (default ${DEFAULT_METRICS_MAX_WORKFLOWS})
 
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
@@ -162,6 +168,8 @@ export interface OperatorFlags {
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
+  /** /metrics: its bearer token (MESON_METRICS_TOKEN) and label bound (MESON_METRICS_MAX_WORKFLOWS). */
+  metrics: { token?: string; maxWorkflows?: number };
   /** Preemption by tier (--preemption); absent: off. */
   preemption?: PreemptionSettings;
 }
@@ -234,6 +242,11 @@ export function parseOperatorArgs(
     (!Number.isInteger(podConcurrency) || podConcurrency < 1 || podConcurrency > 1024)
   )
     throw new UsageError(`--pod-concurrency: expected 1 to 1024, got "${concurrencyText}"`);
+  const maxText = env.MESON_METRICS_MAX_WORKFLOWS || undefined;
+  const maxWorkflows = maxText === undefined ? undefined : Number(maxText);
+  if (maxWorkflows !== undefined && (!Number.isInteger(maxWorkflows) || maxWorkflows < 1))
+    throw new UsageError(`MESON_METRICS_MAX_WORKFLOWS: expected a positive integer, got "${maxText}"`);
+  const metricsToken = env.MESON_METRICS_TOKEN || undefined;
   const qps = numberFlag(
     v['kube-qps'] ?? env.MESON_KUBE_QPS,
     '--kube-qps',
@@ -260,6 +273,7 @@ export function parseOperatorArgs(
     throw new UsageError((err as Error).message, { cause: err });
   }
   const flags: OperatorFlags = {
+    metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     clientLimits: { qps, burst },
     podGc,
     ...(podConcurrency ? { podConcurrency } : {}),
@@ -470,6 +484,7 @@ export const operatorCommand: Command = async (args, io) => {
           }
         : {}),
       logger,
+      metrics: flags.metrics,
       reconcile: {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,

@@ -206,7 +206,7 @@ export const serverCommand: Command = async (args, io) => {
       dataDir,
       logger,
       retention,
-      webhook,
+      webhook: { ...webhook, observer: metrics.webhooks },
       runLimits,
       ...(preemption ? { preemption } : {}),
       ...steps,
