@@ -14,6 +14,12 @@ import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
 import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
 import { KubernetesStore, type KubernetesStoreLimits } from '../store/kubernetes.ts';
 import { EVENT_COMPONENT, RunEvents } from './events.ts';
+import {
+  type MesosEndpointConfig,
+  mesosEndpointRunner,
+  type RunningMesosEndpoint,
+  startMesosEndpoint,
+} from './mesos-endpoint.ts';
 
 export interface ReconcilerConfig {
   kc: KubeConfig;
@@ -34,12 +40,16 @@ export interface ReconcilerConfig {
   podConcurrency?: number;
   /** Webhook notifications: the allow-list of private targets and the pending bound. */
   webhook?: WorkflowServicesDeps['webhook'];
+  /** Serve the Mesos scheduler endpoint (its tasks as Pods on the same node capacity); absent: off. */
+  mesosEndpoint?: MesosEndpointConfig;
 }
 
 export interface Reconciler {
   store: KubernetesStore;
   controller: Controller;
   services: WorkflowServices;
+  /** The Mesos scheduler endpoint, when configured. */
+  mesos?: RunningMesosEndpoint;
   /** Stops reconciling (running Pods keep running) and closes the informers. */
   stop(): Promise<void>;
 }
@@ -68,6 +78,11 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     logger,
     ...(cfg.podConcurrency ? { maxInFlight: cfg.podConcurrency } : {}),
   });
+  // the endpoint's task Pods come from the launcher's informer: listen before it starts
+  const mesosRunner = cfg.mesosEndpoint
+    ? mesosEndpointRunner(cfg.mesosEndpoint, cfg.kc, offers, launcher, logger)
+    : undefined;
+  let queued = 0;
   try {
     // offers before the first pass (nothing is placed on an empty view), and the Pod informer
     // before adoption (an adopted attempt whose Pod exists is watched, not created)
@@ -103,17 +118,44 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     logger,
     hooks,
     ...(cfg.observer ? { observer: cfg.observer } : {}),
+    ...(mesosRunner
+      ? {
+          onQueued: (n: number) => {
+            queued = n;
+          },
+        }
+      : {}),
   });
   controller = ctl;
   services.start(ctl);
   ctl.start();
+  let mesos: RunningMesosEndpoint | undefined;
+  if (cfg.mesosEndpoint && mesosRunner) {
+    try {
+      mesos = await startMesosEndpoint({
+        config: cfg.mesosEndpoint,
+        offers,
+        runner: mesosRunner,
+        queued: () => queued,
+        logger,
+      });
+    } catch (err) {
+      services.stop();
+      ctl.stop();
+      offers.stop();
+      await store.close();
+      throw err;
+    }
+  }
   let stopping: Promise<void> | undefined;
   return {
     store,
     controller: ctl,
     services,
+    ...(mesos ? { mesos } : {}),
     stop: () => {
       stopping ??= (async () => {
+        await mesos?.close();
         services.stop();
         ctl.stop(); // closes the launcher
         offers.stop();

@@ -2,6 +2,9 @@
 
 Usage: pymesos_framework.py HOST:PORT TASKS SUMMARY_JSON
 
+MESOS_PRINCIPAL and MESOS_SECRET, when set, are sent as HTTP Basic credentials (pymesos' own
+principal/secret). MESOS_DEADLINE_S overrides the 60 s deadline.
+
 It subscribes, launches TASKS command tasks on the offers it gets (declining offers it does not
 need), acknowledges every status update that carries a uuid, reconciles once all tasks finished
 (implicitly), then tears the framework down and writes what it saw to SUMMARY_JSON. Exit status
@@ -10,6 +13,7 @@ need), acknowledges every status update that carries a uuid, reconciles once all
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -19,7 +23,7 @@ from pymesos import MesosSchedulerDriver, Scheduler
 
 CPUS = 0.1
 MEM = 32
-DEADLINE_S = 60
+DEADLINE_S = float(os.environ.get("MESOS_DEADLINE_S", "60"))
 
 
 def scalar(offer, name):
@@ -107,6 +111,8 @@ def main():
         {"user": "pymesos-test", "name": "pymesos-framework", "failover_timeout": 30},
         master,
         implicit_acknowledgements=False,
+        principal=os.environ.get("MESOS_PRINCIPAL"),
+        secret=os.environ.get("MESOS_SECRET"),
     )
     driver.start()
     ok = fw.done.wait(DEADLINE_S)

@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
+import type { MesosEndpointConfig } from '../../operator/mesos-endpoint.ts';
 import {
   defaultIdentity,
   type ListenAddress,
@@ -22,6 +23,11 @@ import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
+import {
+  MESOS_ENDPOINT_OPTIONS,
+  MESOS_ENDPOINT_USAGE,
+  parseMesosEndpointOptions,
+} from '../mesos-endpoint-options.ts';
 import { apiExposure, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
@@ -61,6 +67,8 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --notify-allow LIST         private targets webhook notifications may reach (mesonctl server's
                               --webhook-allow; MESON_WEBHOOK_ALLOW; default none; docs/security.md)
 
+
+${MESOS_ENDPOINT_USAGE}
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
 Exit status: 2 bad usage, 1 could not start or lost the Lease.
@@ -138,6 +146,8 @@ export interface OperatorFlags {
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
+  /** The Mesos scheduler endpoint (--mesos-endpoint); absent: not served. */
+  mesosEndpoint?: MesosEndpointConfig;
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -208,7 +218,15 @@ export function parseOperatorArgs(
     (!Number.isInteger(podConcurrency) || podConcurrency < 1 || podConcurrency > 1024)
   )
     throw new UsageError(`--pod-concurrency: expected 1 to 1024, got "${concurrencyText}"`);
+  let mesosEndpoint: MesosEndpointConfig | undefined;
+  try {
+    mesosEndpoint = parseMesosEndpointOptions(v, env, { namespace: stateNamespace }, parseListen);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const flags: OperatorFlags = {
+    ...(mesosEndpoint ? { mesosEndpoint } : {}),
     ...(podConcurrency ? { podConcurrency } : {}),
     notify,
     namespaces: [...new Set(namespaces)],
@@ -287,6 +305,7 @@ function parseOperatorOptions(args: string[]) {
       'pod-concurrency': { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
+      ...MESOS_ENDPOINT_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -415,6 +434,7 @@ export const operatorCommand: Command = async (args, io) => {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,
         ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
+        ...(flags.mesosEndpoint ? { mesosEndpoint: flags.mesosEndpoint } : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
@@ -445,6 +465,9 @@ export const operatorCommand: Command = async (args, io) => {
       api: running.apiUrl,
       rest: running.restUrl ?? 'off (no --rest-listen)',
       webhook: running.webhookUrl ?? 'off (no --webhook-cert/--webhook-key)',
+      mesosEndpoint: flags.mesosEndpoint
+        ? `${flags.mesosEndpoint.host}:${flags.mesosEndpoint.port} while leading (tasks in ${flags.mesosEndpoint.namespace})`
+        : 'off (no --mesos-endpoint)',
       namespaces: scope,
       leaderElection: config.leaderElection
         ? `${config.leaderElection.namespace}/${config.leaderElection.name} as ${config.leaderElection.identity}`

@@ -1,0 +1,158 @@
+// `mesonctl operator --mesos-endpoint` on the real control plane, against code no one here wrote:
+// a framework built on pymesos (PyPI; test/mesos/install-pymesos.sh, which .ci/run calls before
+// the tests) subscribes with HTTP Basic credentials, launches command tasks on offers made of
+// KWOK node capacity, acknowledges every update and reconciles. Each task must become a Pod
+// bound to the offered node (its command as one `sh -c` argument, its resources as requests and
+// limits, labels naming framework and task), finish under KWOK, and be cleaned up.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type V1Pod, Watch } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  MESOS_FRAMEWORK_ANNOTATION,
+  MESOS_TASK_ANNOTATION,
+  MESOS_TASK_LABEL,
+} from '../../src/mesos-compat/pod-runner.ts';
+import { freePorts } from '../cluster/health.ts';
+import { useNamespace } from '../cluster/namespace.ts';
+import { waitFor } from '../cluster/wait.ts';
+import {
+  applyRbac,
+  installCrdsServed,
+  OPERATOR_NAMESPACE,
+  reconciling,
+  spawnOperator,
+  useOperatorProcesses,
+  userKubeconfig,
+} from '../operator/helpers.ts';
+import { FRAMEWORK_SCRIPT, PYMESOS_VENV, PYTHON, run } from './framework-process.ts';
+
+const venv = PYMESOS_VENV;
+const python = PYTHON;
+const script = FRAMEWORK_SCRIPT;
+const ns = useNamespace('mesos-tasks');
+const nodes = inject('clusterNodes');
+const operators = useOperatorProcesses();
+let kubeconfig: string;
+const dir = mkdtempSync(join(tmpdir(), 'meson-mesos-op-'));
+
+beforeAll(async () => {
+  if (!existsSync(python)) {
+    throw new Error(`pymesos venv missing at ${venv}: run bash test/mesos/install-pymesos.sh (.ci/run does)`);
+  }
+  await installCrdsServed();
+  await applyRbac();
+  kubeconfig = userKubeconfig().path;
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('mesonctl operator --mesos-endpoint with a pymesos framework', () => {
+  it('runs every task as a Pod bound to the offered KWOK node; the framework sees them finish', async () => {
+    const [port] = await freePorts(1);
+    const o = operators.track(
+      await spawnOperator(
+        'mesos-endpoint-a',
+        kubeconfig,
+        [
+          `--namespace=${ns.name}`,
+          `--state-namespace=${OPERATOR_NAMESPACE}`,
+          `--mesos-endpoint=127.0.0.1:${port}`,
+          `--mesos-task-namespace=${ns.name}`,
+          '--mesos-endpoint-option=allocationIntervalMs=100',
+          '--mesos-endpoint-option=heartbeatIntervalSeconds=1',
+        ],
+        { MESON_MESOS_ENDPOINT_CREDENTIALS: 'pymesos-test:s3cret' },
+      ),
+    );
+    await reconciling(o);
+    // the endpoint listens once the reconciler runs: wait for it
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor('the mesos endpoint to listen', async () =>
+      (await fetch(`${base}/version`).catch(() => undefined))?.ok ? true : undefined,
+    );
+    // without the credentials, a framework gets nothing
+    const refused = await fetch(`${base}/api/v1/scheduler`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'x', name: 'x' } } }),
+    });
+    expect(refused.status).toBe(401);
+    expect((await fetch(`${base}/master/state`)).status).toBe(401);
+
+    // every Pod the tasks get, as first created and as last seen
+    const seen = new Map<string, { created: V1Pod; last: V1Pod; deleted: boolean }>();
+    const watch = await new Watch(ns.kc).watch(
+      `/api/v1/namespaces/${ns.name}/pods`,
+      {},
+      (type: string, pod: V1Pod) => {
+        const name = pod.metadata?.name ?? '';
+        const s = seen.get(name);
+        if (!s) seen.set(name, { created: pod, last: pod, deleted: type === 'DELETED' });
+        else {
+          s.last = pod;
+          if (type === 'DELETED') s.deleted = true;
+        }
+      },
+      () => {},
+    );
+    try {
+      const N = 6;
+      const summaryPath = join(dir, 'summary.json');
+      const { code, out } = await run(
+        python,
+        [script, `127.0.0.1:${port}`, String(N), summaryPath],
+        120_000,
+        { MESOS_PRINCIPAL: 'pymesos-test', MESOS_SECRET: 's3cret', MESOS_DEADLINE_S: '90' },
+      );
+      expect(code, `${out}\n--- operator log ---\n${o.stdout().slice(-4000)}`).toBe(0);
+      const s = JSON.parse(readFileSync(summaryPath, 'utf8'));
+      expect(s.ok).toBe(true);
+      expect(s.launched).toHaveLength(N);
+      for (const t of s.launched) expect(s.states[t]).toBe('TASK_FINISHED');
+      // offers are the KWOK nodes
+      for (const h of s.offer_hosts) expect(nodes).toContain(h);
+      // the framework saw STARTING/RUNNING before FINISHED, each with a uuid it acknowledged
+      const updates = s.history.filter(
+        (h: [string, string, boolean, string | null]) => h[3] !== 'REASON_RECONCILIATION',
+      );
+      expect(updates.every((h: [string, string, boolean]) => h[2])).toBe(true);
+      expect(s.acked).toHaveLength(updates.length);
+      for (const t of s.launched) {
+        const states = updates.filter((h: string[]) => h[0] === t).map((h: string[]) => h[1]);
+        expect(states.at(-1)).toBe('TASK_FINISHED');
+        expect(states).toContain('TASK_RUNNING');
+      }
+      expect(s.reconciled).toEqual([
+        [s.launched[0], 'TASK_FINISHED'],
+        ['no-such-task', 'TASK_LOST'],
+      ]);
+
+      // one Pod per task, bound to a KWOK node, the command as ONE argument of sh -c
+      const byTask = new Map<string, { created: V1Pod; last: V1Pod; deleted: boolean }>();
+      for (const p of seen.values())
+        byTask.set(p.created.metadata?.annotations?.[MESOS_TASK_ANNOTATION] ?? '', p);
+      expect([...byTask.keys()].sort()).toEqual([...s.launched].sort());
+      for (const t of s.launched) {
+        const p = byTask.get(t)!;
+        const pod = p.created;
+        expect(nodes).toContain(pod.spec?.nodeName);
+        expect(pod.metadata?.labels?.[MESOS_TASK_LABEL]).toBe(t);
+        expect(pod.metadata?.annotations?.[MESOS_FRAMEWORK_ANNOTATION]).toBe(s.framework_id);
+        expect(pod.spec?.containers[0]?.command).toEqual(['/bin/sh', '-c', `echo hello from ${t}`]);
+        expect(pod.spec?.containers[0]?.resources?.requests).toEqual({ cpu: '100m', memory: '32Mi' });
+        expect(pod.spec?.containers[0]?.resources?.limits).toEqual({ cpu: '100m', memory: '32Mi' });
+        expect(pod.spec?.automountServiceAccountToken).toBe(false);
+        // KWOK ran it to completion
+        expect(p.last.status?.phase === 'Succeeded' || p.deleted).toBe(true);
+      }
+      // finished task Pods are removed
+      await waitFor('the finished task pods to be deleted', async () =>
+        [...seen.values()].every((p) => p.deleted) ? true : undefined,
+      );
+    } finally {
+      watch.abort();
+    }
+  });
+});
