@@ -107,7 +107,7 @@ function limits(values: string[], from: string): MesosEndpointLimits {
     const [min, max] = MESOS_ENDPOINT_NUMERIC_OPTIONS[name as NumericName];
     const text = i < 0 ? '' : v.slice(i + 1);
     const n = Number(text);
-    if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    if (!/^\d{1,12}$/.test(text) || n < min || n > max)
       fail(`${from}: ${name}: expected a whole number from ${min} to ${max}, got "${text}"`);
     out[name] = n;
   }
