@@ -14,7 +14,7 @@ import {
   MesosMaster,
   type MesosMasterOptions,
 } from '../mesos-compat/master.ts';
-import { PodTaskRunner } from '../mesos-compat/pod-runner.ts';
+import { MESOS_FRAMEWORK_LABEL, PodTaskRunner } from '../mesos-compat/pod-runner.ts';
 import type { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
 import type { PortRange } from '../offer-adapter/types.ts';
 
@@ -40,6 +40,8 @@ export interface MesosEndpointConfig {
   namespace: string;
   /** Image of tasks that name none. */
   image?: string;
+  /** Annotations on every task Pod (--pod-annotation; system keys win). */
+  annotations?: Record<string, string>;
   /** Host ports offered per node. */
   ports?: PortRange[];
   /** HTTP Basic credentials frameworks must send; absent: none (loopback, or --insecure-no-auth). */
@@ -75,6 +77,7 @@ export function mesosEndpointRunner(
   const runner = new PodTaskRunner({
     namespace: config.namespace,
     ...(config.image ? { image: config.image } : {}),
+    ...(config.annotations ? { annotations: config.annotations } : {}),
     capacity: offers,
     logger,
     client: {
@@ -91,8 +94,44 @@ export function mesosEndpointRunner(
   return runner;
 }
 
-/** Starts serving; resolves once listening. */
+/**
+ * Deletes the task Pods a previous leader left: a new leader knows no framework's tasks (the
+ * endpoint keeps its state in memory), so they would run on unseen, holding capacity, while their
+ * frameworks hear TASK_LOST when they reconcile and launch them again.
+ */
+export async function removeOrphanTaskPods(
+  kc: KubeConfig,
+  namespace: string,
+  logger: MesosEndpointLogger,
+): Promise<number> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const pods = await core.listNamespacedPod({ namespace, labelSelector: MESOS_FRAMEWORK_LABEL });
+  let n = 0;
+  for (const p of pods.items) {
+    const name = p.metadata?.name;
+    if (!name) continue;
+    await core.deleteNamespacedPod({ name, namespace }).then(
+      () => n++,
+      (err: unknown) => {
+        if ((err as { code?: number }).code !== 404)
+          logger.warn(
+            { pod: `${namespace}/${name}`, err: String(err) },
+            'could not delete an orphan task pod',
+          );
+      },
+    );
+  }
+  if (n > 0)
+    logger.info(
+      { namespace, pods: n },
+      'deleted the task pods of the previous leader (their tasks are lost)',
+    );
+  return n;
+}
+
+/** Starts serving (after removing a previous leader's task Pods); resolves once listening. */
 export async function startMesosEndpoint(opts: {
+  kc: KubeConfig;
   config: MesosEndpointConfig;
   offers: KubernetesOfferSource;
   runner: PodTaskRunner;
@@ -101,6 +140,7 @@ export async function startMesosEndpoint(opts: {
   logger: MesosEndpointLogger;
 }): Promise<RunningMesosEndpoint> {
   const { config, offers, runner, logger } = opts;
+  await removeOrphanTaskPods(opts.kc, config.namespace, logger);
   const master = new MesosMaster({
     ...config.limits,
     offers: new KubernetesTaskOffers({

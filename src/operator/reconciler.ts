@@ -133,6 +133,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   if (cfg.mesosEndpoint && mesosRunner) {
     try {
       mesos = await startMesosEndpoint({
+        kc: cfg.kc,
         config: cfg.mesosEndpoint,
         offers,
         runner: mesosRunner,

@@ -7,13 +7,16 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type V1Pod, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   MESOS_FRAMEWORK_ANNOTATION,
+  MESOS_FRAMEWORK_LABEL,
   MESOS_TASK_ANNOTATION,
   MESOS_TASK_LABEL,
 } from '../../src/mesos-compat/pod-runner.ts';
+import type { TaskInfo, TaskStatus } from '../../src/mesos-compat/schemas.ts';
+import { MesosMasterSource } from '../../src/offer-adapter/mesos-source.ts';
 import { freePorts } from '../cluster/health.ts';
 import { useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
@@ -153,6 +156,104 @@ describe('mesonctl operator --mesos-endpoint with a pymesos framework', () => {
       );
     } finally {
       watch.abort();
+    }
+  });
+
+  it('KILL deletes the Pod, a Pod deleted by someone else is LOST, a removed framework loses all; a new leader deletes orphans', async () => {
+    const core = ns.kc.makeApiClient(CoreV1Api);
+    // a task Pod a previous leader left behind
+    await core.createNamespacedPod({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'orphan', labels: { [MESOS_FRAMEWORK_LABEL]: 'old' } },
+        spec: {
+          nodeName: nodes[0],
+          restartPolicy: 'Never',
+          containers: [{ name: 'task', image: 'busybox' }],
+        },
+      },
+    });
+    const [port] = await freePorts(1);
+    const o = operators.track(
+      await spawnOperator('mesos-endpoint-b', kubeconfig, [
+        `--namespace=${ns.name}`,
+        `--state-namespace=${OPERATOR_NAMESPACE}`,
+        `--mesos-endpoint=127.0.0.1:${port}`,
+        `--mesos-task-namespace=${ns.name}`,
+        '--mesos-endpoint-option=allocationIntervalMs=100',
+        // task Pods run until deleted (KWOK)
+        '--pod-annotation=kwok.meson.dev/run-forever=true',
+      ]),
+    );
+    await reconciling(o);
+    await waitFor('the orphan task pod to be deleted', async () =>
+      (await core.listNamespacedPod({ namespace: ns.name })).items.some((p) => p.metadata?.name === 'orphan')
+        ? undefined
+        : true,
+    );
+
+    const updates: TaskStatus[] = [];
+    const ids = ['k1', 'k2', 'k3'];
+    const client = new MesosMasterSource({
+      master: `http://127.0.0.1:${port}`,
+      // failover_timeout 0: the framework is removed as soon as it disconnects (as a TEARDOWN)
+      frameworkInfo: { user: 'test', name: 'kill-test', failover_timeout: 0 },
+      store: { load: async () => undefined, save: async () => {} },
+      onUpdate: (st) => updates.push(st),
+      knownTasks: () => ids.map((taskId) => ({ taskId })),
+      reconcileIntervalMs: 300,
+    });
+    client.start();
+    try {
+      const offer = await waitFor('an offer', async () => client.offers()[0]);
+      const tasks: TaskInfo[] = ids.map((id) => ({
+        name: id,
+        task_id: { value: id },
+        agent_id: { value: offer.agentId! },
+        resources: [
+          { name: 'cpus', type: 'SCALAR', scalar: { value: 0.25 } },
+          { name: 'mem', type: 'SCALAR', scalar: { value: 16 } },
+        ],
+        command: { value: 'sleep 3600' },
+      }));
+      await client.accept([offer.id], tasks, 0);
+      const state = (id: string, s: string, reconciled = false) =>
+        waitFor(
+          `${id} ${s}${reconciled ? ' (reconciled)' : ''}`,
+          async () =>
+            updates.some(
+              (u) =>
+                u.task_id.value === id &&
+                u.state === s &&
+                (u.reason === 'REASON_RECONCILIATION') === reconciled,
+            )
+              ? true
+              : undefined,
+          { describe: () => JSON.stringify(updates.map((u) => [u.task_id.value, u.state, u.reason])) },
+        );
+      for (const id of ids) await state(id, 'TASK_RUNNING');
+      const podOf = async (id: string) =>
+        (await core.listNamespacedPod({ namespace: ns.name })).items.find(
+          (p) => p.metadata?.annotations?.[MESOS_TASK_ANNOTATION] === id,
+        );
+      expect((await podOf('k1'))?.spec?.nodeName).toBe(offer.hostname);
+      // RECONCILE reflects the Pods
+      await state('k3', 'TASK_RUNNING', true);
+
+      await client.kill('k1');
+      await state('k1', 'TASK_KILLED');
+      await waitFor('k1 pod gone', async () => ((await podOf('k1')) ? undefined : true));
+      await state('k1', 'TASK_KILLED', true);
+
+      const k2 = (await podOf('k2'))!;
+      await core.deleteNamespacedPod({ name: k2.metadata!.name!, namespace: ns.name });
+      await state('k2', 'TASK_LOST');
+
+      // the framework goes (failover_timeout 0): its last task is killed, its Pod deleted
+      await client.stop();
+      await waitFor('k3 pod gone', async () => ((await podOf('k3')) ? undefined : true));
+    } finally {
+      await client.stop();
     }
   });
 });

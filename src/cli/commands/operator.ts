@@ -57,7 +57,8 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --state-namespace NS        where cron cursors and fired triggers are kept (ConfigMaps; default
                               the lease namespace; MESON_STATE_NAMESPACE)
   --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
-  --pod-annotation KEY=VALUE  an annotation on every step Pod (repeatable; system keys win)
+  --pod-annotation KEY=VALUE  an annotation on every step Pod and Mesos task Pod (repeatable;
+                              system keys win)
   --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
@@ -434,7 +435,16 @@ export const operatorCommand: Command = async (args, io) => {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,
         ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
-        ...(flags.mesosEndpoint ? { mesosEndpoint: flags.mesosEndpoint } : {}),
+        ...(flags.mesosEndpoint
+          ? {
+              mesosEndpoint: {
+                ...flags.mesosEndpoint,
+                ...(Object.keys(flags.podAnnotations).length > 0
+                  ? { annotations: flags.podAnnotations }
+                  : {}),
+              },
+            }
+          : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
