@@ -336,6 +336,8 @@ export class PodTaskRunner implements MesosTaskRunner {
   /** By `frameworkId/taskId` and by Pod name. */
   #tasks = new Map<string, TaskPod>();
   #byPod = new Map<string, TaskPod>();
+  /** Live tasks that asked for ports (few): portsInUse runs on every allocation round. */
+  #withPorts = new Set<TaskPod>();
   #nonce = randomBytes(4).toString('hex');
   #seq = 0;
   #closed = false;
@@ -374,6 +376,7 @@ export class PodTaskRunner implements MesosTaskRunner {
     };
     this.#tasks.set(key, tp);
     this.#byPod.set(name, tp);
+    if (ports.length > 0) this.#withPorts.add(tp);
     // held before the Pod exists (synchronously, before the next allocation round)
     this.opts.capacity.hold(holdId(t.frameworkId, taskId), tp.req, t.hostname);
     void this.#create(tp, pod);
@@ -389,7 +392,7 @@ export class PodTaskRunner implements MesosTaskRunner {
   /** Host ports taken by live tasks on `node`. */
   portsInUse(node: string): number[] {
     const out: number[] = [];
-    for (const tp of this.#tasks.values()) if (tp.node === node && !tp.done) out.push(...tp.ports);
+    for (const tp of this.#withPorts) if (tp.node === node) out.push(...tp.ports);
     return out;
   }
 
@@ -457,6 +460,7 @@ export class PodTaskRunner implements MesosTaskRunner {
       tp.done = true;
       this.#tasks.delete(`${tp.frameworkId}/${tp.taskId}`);
       this.#byPod.delete(tp.name);
+      this.#withPorts.delete(tp);
       // the capacity goes back before the endpoint hears of it (it offers it again at once)
       this.opts.capacity.release(holdId(tp.frameworkId, tp.taskId));
       // a finished task's Pod is removed: nothing else would (it has no owner)
@@ -488,6 +492,8 @@ export class PodTaskRunner implements MesosTaskRunner {
           'could not create a mesos task pod',
         );
         const invalid = code !== undefined && code >= 400 && code < 500 && code !== 429;
+        // a create that timed out may have landed: make sure no Pod runs unseen
+        if (!invalid) void this.#delete(tp);
         this.#send(tp, {
           state: invalid ? 'TASK_ERROR' : 'TASK_FAILED',
           reason: invalid ? 'REASON_TASK_INVALID' : 'REASON_CONTAINER_LAUNCH_FAILED',
