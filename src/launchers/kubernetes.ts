@@ -300,7 +300,11 @@ export class KubernetesLauncher implements Launcher {
     });
   }
 
-  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` (a Pod create or delete) within the launcher's `maxInFlight` requests. The Mesos
+   * endpoint's task Pods share this budget with step Pods.
+   */
+  async slot<T>(fn: () => Promise<T>): Promise<T> {
     const max = this.opts.maxInFlight ?? 64;
     while (this.inFlight >= max) await new Promise<void>((r) => this.waiting.push(r));
     this.inFlight++;

@@ -236,6 +236,26 @@ describe('a source that counts the endpoint tasks, and per-task overhead', () =>
   });
 });
 
+describe('a stopped endpoint (the operator stopped leading)', () => {
+  it('takes no call: 503 No leader elected, so no task is launched', () => {
+    const { master, runner } = make({ offers: new StaticOfferSource(hosts(1)) });
+    const a = subscribe(master, 'a');
+    const [o] = a.take();
+    master.stop();
+    const status = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        return (err as { status?: number; message: string }).status;
+      }
+      return 'taken';
+    };
+    expect(status(() => accept(master, a, o, [task('t1', o.agent_id.value, 1)]))).toBe(503);
+    expect(status(() => subscribe(master, 'b'))).toBe(503);
+    expect(runner.launched).toEqual([]);
+  });
+});
+
 describe('HTTP Basic credentials and /master/state', () => {
   it('answers 401 without the right Authorization on every route but GET /version', async () => {
     const { master } = make({ offers: new StaticOfferSource(hosts(1)) });

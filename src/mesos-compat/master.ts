@@ -251,6 +251,7 @@ export class MesosMaster {
   #removed = new Set<string>();
   #offers = new Map<string, OutstandingOffer>();
   #allocTimer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
   readonly #overhead: Quantities | undefined;
 
   constructor(opts: MesosMasterOptions) {
@@ -276,11 +277,14 @@ export class MesosMaster {
   }
 
   start(): void {
+    this.#stopped = false;
     this.#allocTimer ??= setInterval(() => this.tick(), this.opts.allocationIntervalMs);
     this.#allocTimer.unref?.();
   }
 
+  /** Stops allocating and closes every stream; later calls get 503 until start(). */
   stop(): void {
+    this.#stopped = true;
     if (this.#allocTimer) clearInterval(this.#allocTimer);
     this.#allocTimer = undefined;
     for (const fw of this.#frameworks.values()) {
@@ -343,6 +347,7 @@ export class MesosMaster {
     call: Extract<Call, { type: 'SUBSCRIBE' }>,
     sink: EventSink,
   ): { frameworkId: string; streamId: string } {
+    this.#refuseWhenStopped();
     const info = call.subscribe.framework_info;
     const requested = call.framework_id?.value;
     if (requested !== undefined && this.#removed.has(requested)) {
@@ -405,6 +410,11 @@ export class MesosMaster {
     return { frameworkId: fw.id, streamId };
   }
 
+  /** As a master that is not the leader any more: no call is taken (so no task launched). */
+  #refuseWhenStopped(): void {
+    if (this.#stopped) throw new MesosCallError(503, 'MESOS_NO_LEADER', 'No leader elected');
+  }
+
   /** The subscriber's connection closed: keep its tasks for failover_timeout, then remove it. */
   disconnected(frameworkId: string, streamId: string): void {
     const fw = this.#frameworks.get(frameworkId);
@@ -451,6 +461,7 @@ export class MesosMaster {
 
   /** Handles a non-SUBSCRIBE call; throws MesosCallError with the status a master would answer. */
   handle(call: Exclude<Call, { type: 'SUBSCRIBE' }>, streamId: string | undefined): void {
+    this.#refuseWhenStopped();
     const fw = this.#frameworks.get(call.framework_id.value);
     if (!fw) {
       throw new MesosCallError(

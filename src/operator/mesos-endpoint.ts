@@ -81,11 +81,12 @@ export function mesosEndpointRunner(
     capacity: offers,
     logger,
     client: {
+      // within the step launcher's requests in flight (--pod-concurrency), shared with step Pods
       create: async (namespace, body) => {
-        await core.createNamespacedPod({ namespace, body });
+        await launcher.slot(() => core.createNamespacedPod({ namespace, body }));
       },
       delete: async (namespace, name) => {
-        await core.deleteNamespacedPod({ name, namespace });
+        await launcher.slot(() => core.deleteNamespacedPod({ name, namespace }));
       },
       cached: (namespace, name) => launcher.cachedPod(namespace, name),
     },
