@@ -7,7 +7,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, type V1Pod, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1Pod, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   MESOS_FRAMEWORK_ANNOTATION,
@@ -18,6 +18,7 @@ import {
 import type { TaskInfo, TaskStatus } from '../../src/mesos-compat/schemas.ts';
 import { MesosMasterSource } from '../../src/offer-adapter/mesos-source.ts';
 import { freePorts } from '../cluster/health.ts';
+import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
 import {
@@ -254,6 +255,113 @@ describe('mesonctl operator --mesos-endpoint with a pymesos framework', () => {
       await waitFor('k3 pod gone', async () => ((await podOf('k3')) ? undefined : true));
     } finally {
       await client.stop();
+    }
+  });
+
+  it('shares the nodes with workflow steps: both finish, no node is ever promised more than it has', async () => {
+    const [port] = await freePorts(1);
+    const o = operators.track(
+      await spawnOperator('mesos-endpoint-c', kubeconfig, [
+        `--namespace=${ns.name}`,
+        `--state-namespace=${OPERATOR_NAMESPACE}`,
+        `--mesos-endpoint=127.0.0.1:${port}`,
+        `--mesos-task-namespace=${ns.name}`,
+        '--mesos-endpoint-option=allocationIntervalMs=200',
+        // steps and tasks alike run 2 s under KWOK
+        '--pod-annotation=kwok.meson.dev/duration=2s',
+      ]),
+    );
+    await reconciling(o);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor('the mesos endpoint to listen', async () =>
+      (await fetch(`${base}/version`).catch(() => undefined))?.ok ? true : undefined,
+    );
+    // cpu requested by the live Pods of this namespace on each node, and the most ever seen
+    const live = new Map<string, { node: string; milli: number; mesos: boolean }>();
+    const peak = new Map<string, number>();
+    let mesosPods = 0;
+    let stepPods = 0;
+    const milli = (q: string | undefined) =>
+      q?.endsWith('m') ? Number(q.slice(0, -1)) : Number(q ?? 0) * 1000;
+    const watch = await new Watch(ns.kc).watch(
+      `/api/v1/namespaces/${ns.name}/pods`,
+      {},
+      (type: string, pod: V1Pod) => {
+        const key = pod.metadata?.name ?? '';
+        const phase = pod.status?.phase;
+        if (type === 'DELETED' || phase === 'Succeeded' || phase === 'Failed') live.delete(key);
+        else if (pod.spec?.nodeName && !live.has(key)) {
+          const mesos = pod.metadata?.labels?.[MESOS_FRAMEWORK_LABEL] !== undefined;
+          if (mesos) mesosPods++;
+          else stepPods++;
+          const cpu = pod.spec.containers.reduce((n, c) => n + milli(c.resources?.requests?.cpu), 0);
+          live.set(key, { node: pod.spec.nodeName, milli: cpu, mesos });
+        }
+        const byNode = new Map<string, number>();
+        for (const p of live.values()) byNode.set(p.node, (byNode.get(p.node) ?? 0) + p.milli);
+        for (const [n, m] of byNode) peak.set(n, Math.max(peak.get(n) ?? 0, m));
+      },
+      () => {},
+    );
+    try {
+      // 16 steps of 3 cpus: more than the 4 nodes' 32 cpus at once, so steps wait
+      const workflow = `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: heavy, namespace: ${ns.name} }
+spec:
+  definition:
+    foreach:
+      items: "range(16)"
+      as: i
+      do:
+        step: { name: work, resources: { cpus: 3, memory: 1Gi }, container: { image: busybox, command: [sh, -c, "echo \${i}"] } }
+`;
+      const applied = await kubectlAsync(['apply', '-f', '-'], workflow);
+      expect(applied.status, applied.stderr).toBe(0);
+      const custom = ns.kc.makeApiClient(CustomObjectsApi);
+      await waitFor('the workflow to be versioned', async () => {
+        const wf = (await custom.getNamespacedCustomObject({
+          group: 'meson.dev',
+          version: 'v1alpha1',
+          namespace: ns.name,
+          plural: 'workflows',
+          name: 'heavy',
+        })) as { status?: { latestVersion?: number } };
+        return wf.status?.latestVersion ? true : undefined;
+      });
+      const created = await kubectlAsync(
+        ['apply', '-f', '-'],
+        `apiVersion: meson.dev/v1alpha1
+kind: WorkflowRun
+metadata: { name: heavy-1, namespace: ${ns.name} }
+spec: { workflow: heavy }
+`,
+      );
+      expect(created.status, created.stderr).toBe(0);
+      // meanwhile a framework wants 16 tasks of 1 cpu
+      const summaryPath = join(dir, 'shared.json');
+      const framework = run(python, [script, base.slice('http://'.length), '16', summaryPath], 150_000, {
+        MESOS_TASK_CPUS: '1',
+        MESOS_DEADLINE_S: '120',
+      });
+      const done = await kubectlAsync([
+        'wait',
+        '--for=condition=Succeeded',
+        `--namespace=${ns.name}`,
+        'workflowrun/heavy-1',
+        '--timeout=150s',
+      ]);
+      expect(done.status, `${done.stderr}\n${o.stdout().slice(-3000)}`).toBe(0);
+      const { code, out } = await framework;
+      expect(code, out).toBe(0);
+      const s = JSON.parse(readFileSync(summaryPath, 'utf8'));
+      for (const t of s.launched) expect(s.states[t]).toBe('TASK_FINISHED');
+      expect(stepPods).toBeGreaterThanOrEqual(16);
+      expect(mesosPods).toBe(16);
+      // KWOK nodes have 8 cpus: steps and tasks together never asked one for more
+      for (const [n, m] of peak) expect(m, `cpu requested on ${n}`).toBeLessThanOrEqual(8000);
+    } finally {
+      watch.abort();
     }
   });
 });
