@@ -37,7 +37,14 @@ import type {
 import { artifactMatches, createRun, restoreRun } from '../engine/index.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
 import type { Offer, OfferSource as OfferSourceKind, ResourceRequest } from '../offer-adapter/types.ts';
-import { makeTask, Scheduler, type Task, type TaskConstraints, type Unplaced } from '../scheduler/index.ts';
+import {
+  type Eviction,
+  makeTask,
+  Scheduler,
+  type Task,
+  type TaskConstraints,
+  type Unplaced,
+} from '../scheduler/index.ts';
 import { type ControllerStore, type ControllerWriteBatch, updateStatusRetrying } from '../store/port.ts';
 import type { ResourceObject, Stored, TaskRecord } from '../store/types.ts';
 import { resolveRunVersion, VersionError, versionName, WORKFLOW_LABEL } from '../versions/index.ts';
@@ -50,6 +57,12 @@ import {
   PARENT_RUN_LABEL,
   verifiedChildAttempt,
 } from './names.ts';
+import {
+  DEFAULT_KILL_RETRY_SECONDS,
+  type PreemptionSettings,
+  schedulerPreemption,
+  stepTier,
+} from './preemption.ts';
 import { overrideIssues } from './run-check.ts';
 
 export interface Logger {
@@ -78,6 +91,8 @@ export interface RunHooks {
   runFinished?(run: Stored<WorkflowRun>): void;
   /** A run started. */
   runStarted?(run: Stored<WorkflowRun>): void;
+  /** A step attempt of `run` is being killed for a higher-tier step (once per eviction). */
+  stepPreempted?(run: Stored<WorkflowRun>, p: { step: string; attempt: number; message: string }): void;
 }
 
 /**
@@ -139,6 +154,12 @@ export interface ControllerDeps {
   onQueued?: (queued: number) => void;
   /** What the controller reports as it works (Prometheus metrics: src/metrics). */
   observer?: ControllerObserver;
+  /**
+   * The cluster admin's preemption settings (src/controller/preemption.ts): the tier bounds of
+   * each namespace, and which namespaces may evict lower-tier running steps. Absent: every step
+   * runs at tier 0 unless it asks for a lower one, and nothing is ever evicted.
+   */
+  preemption?: PreemptionSettings;
 }
 
 /** Observations of the controller's work; every method is cheap and must not throw. */
@@ -180,6 +201,20 @@ interface TaskEntry {
   task: Task;
   queuedAt: number;
   record?: LaunchRecord;
+  /**
+   * The scheduler evicted this running attempt for a higher-tier task: its end is a preemption
+   * (StepPreempted), not a failure. Persisted in its task record, so a restart knows it too.
+   */
+  evicting?: {
+    /** The preemptor's task id. */
+    for: string;
+    /** The why, recorded on the step. */
+    message: string;
+    /** When (controller clock) the kill was last asked for; undefined until it is. */
+    killedAt?: number;
+    /** Read from the task record after a restart (the eviction was reported before it). */
+    recovered?: boolean;
+  };
 }
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped']);
@@ -214,7 +249,11 @@ export class Controller {
   private readonly hooks: RunHooks;
   private readonly defaultResources: { cpus?: string | number; memory?: string | number };
   private readonly runLimits: Partial<RunLimits> | undefined;
-  private scheduler = new Scheduler();
+  private scheduler: Scheduler;
+  private readonly preemption: PreemptionSettings | undefined;
+  private readonly killRetryMs: number;
+  /** Attempts being evicted whose kill was asked for (killed again if they outlive killRetryMs). */
+  private readonly evicting = new Map<string, TaskEntry>();
   /** Queued tasks, fed to the scheduler a window per tenant at a time. */
   private feed = new TaskFeed();
   /** A pass failed: rebuild the in-memory state from the store before the next one. */
@@ -275,6 +314,14 @@ export class Controller {
     this.observer = deps.observer;
     this.retryBackoff = deps.retryBackoff ?? { initialMs: 200, maxMs: 30_000 };
     this.onQueued = deps.onQueued;
+    this.preemption = deps.preemption;
+    this.killRetryMs = (deps.preemption?.killRetrySeconds ?? DEFAULT_KILL_RETRY_SECONDS) * 1000;
+    this.scheduler = this.newScheduler();
+  }
+
+  private newScheduler(): Scheduler {
+    const preemption = schedulerPreemption(this.preemption);
+    return new Scheduler(preemption ? { preemption } : {});
   }
 
   /** Offers arrived or went (a Mesos master's): run a scheduling pass so queued tasks meet them. */
@@ -364,6 +411,9 @@ export class Controller {
       if (entry && entry.key.attempt === u.key.attempt) {
         this.log.warn({ run, instance: u.key.instance, attempt: u.key.attempt }, u.message);
         entry.record = undefined;
+        // it never ran: it goes back to the queue like any task, no longer a victim
+        entry.evicting = undefined;
+        this.evicting.delete(id);
         this.scheduler.taskFinished(id);
         this.offerSource.release(id);
         this.feed.add(entry.task);
@@ -382,10 +432,12 @@ export class Controller {
       });
       return;
     }
+    const evicted = entry && entry.key.attempt === u.key.attempt ? entry.evicting : undefined;
     if (entry && entry.key.attempt === u.key.attempt) {
       this.scheduler.taskFinished(id);
       this.offerSource.release(id);
       this.tasks.delete(id);
+      this.evicting.delete(id);
       // deleted in the same transaction that records the result (see commit)
       this.finishedTasks.push(u.key);
     }
@@ -396,6 +448,18 @@ export class Controller {
         attempt: u.key.attempt,
         ...(s.outputs ? { outputs: s.outputs as Record<string, Value> } : {}),
         ...(s.links ? { links: s.links } : {}),
+      });
+    } else if (evicted) {
+      // the kill the eviction asked for (or any end after it): not the step's own failure
+      this.log.info(
+        { run, step: u.key.instance, attempt: u.key.attempt, reason: evicted.message },
+        'step attempt preempted',
+      );
+      this.push(run, {
+        type: 'StepPreempted',
+        instanceId: u.key.instance,
+        attempt: u.key.attempt,
+        message: evicted.message,
       });
     } else {
       this.log.warn(
@@ -579,7 +643,8 @@ export class Controller {
     this.finishedTasks.length = 0;
     this.newArtifacts.length = 0;
     this.stopRequests.clear();
-    this.scheduler = new Scheduler();
+    this.scheduler = this.newScheduler();
+    this.evicting.clear();
     this.feed = new TaskFeed();
     this.offerIds = [];
     this.rebuild.clear();
@@ -661,6 +726,7 @@ export class Controller {
       this.deliverArtifacts();
       this.applyEvents(pass);
       this.schedulePass(pass);
+      this.rekillVictims();
       this.reportQueued();
       const failed = await this.commit(pass);
       // stopped meanwhile (the Lease was lost): what was committed is adopted by the next leader
@@ -922,10 +988,25 @@ export class Controller {
         if (rec && rec.attempt === a.attempt && rec.state === 'launched' && rec.launch) {
           entry.record = rec.launch as unknown as LaunchRecord;
           entry.req.queuedAt = (rec.data.queuedAt as number | undefined) ?? entry.queuedAt;
-          this.scheduler.markRunning(entry.task, entry.record.node ?? this.offerSource.hostname);
+          this.scheduler.markRunning(
+            entry.task,
+            entry.record.node ?? this.offerSource.hostname,
+            entry.record.launchedAt,
+          );
           this.offerSource.hold(id, entry.task.resources, entry.record.node);
           entry.req.resources = entry.task.resources;
           this.launcher.adopt(entry.key, entry.record, entry.req);
+          const victimOf = rec.data.preemptedFor;
+          if (typeof victimOf === 'string') {
+            // evicted before a restart: still a victim, and killed again (kills are idempotent)
+            entry.evicting = {
+              for: victimOf,
+              message: String(rec.data.preemption ?? 'preempted'),
+              recovered: true,
+            };
+            this.scheduler.markEvicting(id, victimOf);
+            pass.evictions.push(entry);
+          }
           return;
         }
         this.feed.add(entry.task);
@@ -1047,6 +1128,8 @@ export class Controller {
       id,
       tenant,
       priority: (step.priority ?? 0) + runPriority,
+      // what the step asks for, clamped to what the admin allows its namespace
+      tier: stepTier(this.preemption, tenant, step.tier),
       ...(constraints ? { constraints } : {}),
       // the instances of one step of one run (a foreach's) are spread by uniqueHost
       ...(constraints?.uniqueHost ? { groupId: `${run}\u0000${step.name}` } : {}),
@@ -1143,6 +1226,7 @@ export class Controller {
       pass.launches.push(entry);
     }
     this.feed.passDone(placedTenants);
+    for (const e of result.evictions) this.evict(e, pass);
     for (const u of result.unplaced) {
       const entry = this.tasks.get(u.taskId);
       if (!entry) continue;
@@ -1164,6 +1248,79 @@ export class Controller {
         event: { type: 'StepFailed', instanceId: entry.key.instance, attempt: entry.key.attempt, message },
       });
       this.kick();
+    }
+  }
+
+  /**
+   * The scheduler chose a running attempt to evict for a higher-tier task: the attempt is marked
+   * (and its task record says so, in this pass's commit), then killed after the commit. Its end
+   * is reported to its run as StepPreempted, with the why.
+   */
+  private evict(e: Eviction, pass: Pass): void {
+    const entry = this.tasks.get(e.victimTaskId);
+    if (!entry?.record || entry.evicting) return;
+    const by = this.tasks.get(e.preemptorTaskId)?.key;
+    const preemptor = by ? `${by.namespace}/${by.run}/${by.instance}` : e.preemptorTaskId;
+    const message =
+      `${e.code}: evicted for ${preemptor} (tier ${e.preemptorTier}) on node ${e.hostname}; ` +
+      `this step's tier is ${e.victimTier}`;
+    entry.evicting = { for: e.preemptorTaskId, message };
+    pass.putTasks.push(entry);
+    pass.evictions.push(entry);
+    this.log.info(
+      {
+        run: runKey(entry.key.namespace, entry.key.run),
+        step: entry.key.instance,
+        attempt: entry.key.attempt,
+        node: e.hostname,
+        preemptor,
+        tier: e.victimTier,
+        preemptorTier: e.preemptorTier,
+      },
+      'preempting step attempt',
+    );
+  }
+
+  /** Asks the launcher to kill an evicted attempt; a kill that throws is tried again later. */
+  private killVictim(entry: TaskEntry): void {
+    if (!entry.evicting || !entry.record) return;
+    entry.evicting.killedAt = this.now();
+    this.evicting.set(entry.id, entry);
+    try {
+      this.launcher.kill(entry.key, entry.record);
+    } catch (err) {
+      this.log.warn(
+        { run: runKey(entry.key.namespace, entry.key.run), step: entry.key.instance, err: errorMessage(err) },
+        'cannot kill the preempted step attempt; trying again',
+      );
+    }
+    this.wakeAt(performance.now() + this.killRetryMs);
+  }
+
+  /**
+   * Victims still running killRetryMs after their kill was asked for (the kill failed, or the
+   * Pod delete was lost) are killed again: the preemptor waits for them, it must not wait forever.
+   */
+  private rekillVictims(): void {
+    if (this.evicting.size === 0) return;
+    const now = this.now();
+    for (const [id, entry] of this.evicting) {
+      if (this.tasks.get(id) !== entry || !entry.evicting || !entry.record) {
+        this.evicting.delete(id);
+        continue;
+      }
+      const at = entry.evicting.killedAt ?? now;
+      if (now - at < this.killRetryMs) continue;
+      this.log.warn(
+        {
+          run: runKey(entry.key.namespace, entry.key.run),
+          step: entry.key.instance,
+          attempt: entry.key.attempt,
+          seconds: Math.round((now - at) / 1000),
+        },
+        'preempted step attempt still running; killing it again',
+      );
+      this.killVictim(entry);
     }
   }
 
@@ -1302,7 +1459,11 @@ export class Controller {
       const record: TaskRecord = {
         ...t.key,
         state: t.record ? 'launched' : 'queued',
-        data: { queuedAt: t.queuedAt, step: t.req.step.name },
+        data: {
+          queuedAt: t.queuedAt,
+          step: t.req.step.name,
+          ...(t.evicting ? { preemptedFor: t.evicting.for, preemption: t.evicting.message } : {}),
+        },
         ...(t.record ? { launch: structuredClone(t.record) as unknown as Record<string, unknown> } : {}),
       };
       add(runKey(t.key.namespace, t.key.run), (w) => w.putTasks([record]));
@@ -1536,6 +1697,16 @@ export class Controller {
         });
       }
     }
+    for (const entry of pass.evictions) {
+      if (this.tasks.get(entry.id) !== entry || !entry.record || !entry.evicting) continue;
+      if (!ok(runKey(entry.key.namespace, entry.key.run))) continue;
+      const first = entry.evicting.killedAt === undefined && !entry.evicting.recovered;
+      this.killVictim(entry);
+      const run = first && this.store.get<WorkflowRun>('WorkflowRun', entry.key.namespace, entry.key.run);
+      const { instance: step, attempt } = entry.key;
+      const message = entry.evicting.message;
+      if (run) this.safeHook(() => this.hooks.stepPreempted?.(run, { step, attempt, message }));
+    }
     for (const { parent, action, name } of pass.childLaunched) {
       if (!ok(parent.key)) continue;
       this.inbox.push({
@@ -1707,6 +1878,8 @@ interface Pass {
   putTasks: TaskEntry[];
   deleteTasks: { namespace: string; run: string; instance: string }[];
   launches: TaskEntry[];
+  /** Running attempts evicted by the pass (or recovered mid-eviction): killed after the commit. */
+  evictions: TaskEntry[];
   timers: { run: string; at: number; event: EngineEvent }[];
   artifacts: { namespace: string; action: Extract<EngineAction, { type: 'AnnounceArtifact' }> }[];
   children: { parent: ActiveRun; action: Extract<EngineAction, { type: 'StartChildRun' }> }[];
@@ -1738,6 +1911,7 @@ function newPass(): Pass {
     putTasks: [],
     deleteTasks: [],
     launches: [],
+    evictions: [],
     timers: [],
     artifacts: [],
     children: [],

@@ -33,6 +33,21 @@ describe('TaskFeed', () => {
     expect(s.got).toEqual(['a3', 'a1', 'b1', 'a2']);
   });
 
+  it('feeds a more important tier first, whatever its priority and age', () => {
+    const feed = new TaskFeed(1);
+    feed.add(task('batch', 't', 9, 1));
+    feed.add({ ...task('urgent', 't', 0, 5), tier: 0 });
+    feed.add({ ...task('later', 't', 100, 0), tier: 3 });
+    const s = sink();
+    feed.fill(s);
+    expect(s.got).toEqual(['batch']); // tier 0 (absent) with the highest priority of tier 0
+    feed.placed('batch');
+    feed.fill(s);
+    feed.placed('urgent');
+    feed.fill(s);
+    expect(s.got).toEqual(['batch', 'urgent', 'later']);
+  });
+
   it('removes tasks from the backlog or reports that the scheduler has them', () => {
     const feed = new TaskFeed(1);
     feed.add(task('x'));

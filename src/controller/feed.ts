@@ -1,7 +1,7 @@
 // Feeds queued tasks to the scheduler a window at a time. A scheduler pass costs O(queued
 // tasks), so handing it all 10,000 iterations of a foreach when the machine can run 20 of them
 // makes every pass 500 times more expensive than needed. The feed keeps a backlog per tenant,
-// ordered as the scheduler orders a tenant's tasks (priority, then submission), and keeps up to
+// ordered as the scheduler orders a tenant's tasks (tier, priority, then submission), and keeps up to
 // `window` tasks of each tenant in the scheduler; fair share between tenants is unchanged.
 // A tenant whose whole window stayed unplaced in a pass (constraints nobody meets) gets a
 // bigger window, so tasks behind it are not starved.
@@ -20,6 +20,10 @@ interface Backlog {
 }
 
 function before(a: Task, b: Task): boolean {
+  // the scheduler serves a lower tier (smaller number) entirely before a higher one
+  const ta = a.tier ?? 0;
+  const tb = b.tier ?? 0;
+  if (ta !== tb) return ta < tb;
   if (a.priority !== b.priority) return a.priority > b.priority;
   return a.submittedAt < b.submittedAt;
 }

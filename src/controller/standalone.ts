@@ -28,6 +28,7 @@ import {
   silentLogger,
 } from './controller.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import type { PreemptionSettings } from './preemption.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from './workflows.ts';
 
 export interface StandaloneOptions {
@@ -80,6 +81,8 @@ export interface StandaloneOptions {
   wrapLauncher?: (local: LocalLauncher, onUpdate: (u: AttemptUpdate) => void) => Launcher;
   /** What one run may cost (the engine's defaults for what is not given). */
   runLimits?: Partial<RunLimits>;
+  /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
+  preemption?: PreemptionSettings;
   /**
    * Puts other offer sources and launchers around the local ones (`mesonctl server
    * --mesos-master`: withMesos). Given the local offers, the launcher (after wrapLauncher) and
@@ -202,6 +205,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     logger,
     hooks: services,
     ...(opts.runLimits ? { runLimits: opts.runLimits } : {}),
+    ...(opts.preemption ? { preemption: opts.preemption } : {}),
     ...(opts.stepLimits ? { stepLimits: opts.stepLimits } : {}),
   });
   controller = ctl;

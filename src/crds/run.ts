@@ -118,6 +118,14 @@ export const StepInstanceStatusSchema = z.strictObject({
   step: z.string().min(1).describe('Step name in the definition.'),
   phase: z.enum(STEP_PHASES),
   attempts: z.number().int().nonnegative().optional(),
+  preemptions: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe(
+      'Attempts that were preempted (evicted for a step of a higher tier). They do not count against retry.limit.',
+    ),
   startTime: TimestampSchema.optional(),
   endTime: TimestampSchema.optional(),
   nextAttemptTime: TimestampSchema.optional().describe('When a retry is due (backoff).'),

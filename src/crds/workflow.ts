@@ -147,6 +147,9 @@ const NodeAffinitySchema = z
   })
   .describe('Kubernetes required node affinity: a host must satisfy every expression of one term.');
 
+/** Largest scheduling tier a step may ask for (the least important). */
+export const MAX_TIER = 1000;
+
 export const ConstraintsSchema = z.strictObject({
   nodeSelector: StringMapSchema.optional().describe('Node labels that must match.'),
   attributes: StringMapSchema.optional().describe('Offer attributes that must match (Mesos style).'),
@@ -191,6 +194,15 @@ export const StepSchema = z
     retry: RetrySchema.optional(),
     timeoutSeconds: z.number().int().positive().optional(),
     priority: z.number().int().optional().describe('Higher runs first among queued tasks.'),
+    tier: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_TIER)
+      .optional()
+      .describe(
+        'Scheduling tier asked for: 0 is the most important; lower tiers (larger numbers) are served after higher ones and, where the cluster admin enabled preemption, may be evicted for them. Clamped to the bounds the admin set for the namespace; default: the namespace default tier.',
+      ),
   })
   .check(exactlyOne(STEP_TYPES, 'step type'))
   .meta(oneKeyOf(STEP_TYPES));

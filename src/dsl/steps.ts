@@ -35,6 +35,8 @@ export interface CommonStepOptions {
   retry?: Retry | number;
   timeoutSeconds?: number;
   priority?: number;
+  /** scheduling tier asked for (0 most important); clamped to what the cluster admin allows the namespace */
+  tier?: number;
 }
 
 export type ShellOptions = CommonStepOptions & {
@@ -69,6 +71,7 @@ const COMMON_KEYS = [
   'retry',
   'timeoutSeconds',
   'priority',
+  'tier',
 ] as const;
 
 type ChildParameter = NonNullable<SubworkflowSpec['parameters']>[number];

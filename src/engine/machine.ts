@@ -380,6 +380,13 @@ export class Run implements RunMachine {
         this.failAttempt(inst, event.message || 'failed', event.exitCode);
         break;
       }
+      case 'StepPreempted': {
+        const inst = this.openAttempt(event.instanceId, event.attempt);
+        if (!inst) break;
+        this.close(inst);
+        this.preempted(inst, event.message || 'preempted');
+        break;
+      }
       case 'ChildRunFinished': {
         const inst = this.openAttempt(event.instanceId, event.attempt);
         if (!inst) break;
@@ -1138,6 +1145,25 @@ export class Run implements RunMachine {
     if (inst.frame) this.finish(inst.frame, true);
   }
 
+  /**
+   * An attempt evicted for a higher-tier step: not the step's own failure, so a new attempt is
+   * launched at once and the preemption is not counted against retry.limit (failAttempt counts
+   * attempts minus preemptions). In a run that is already failing it ends like a failure.
+   */
+  private preempted(inst: Inst, message: string): void {
+    const s = inst.s;
+    if (this.halted || !inst.node?.step) {
+      this.failAttempt(inst, message);
+      return;
+    }
+    s.preemptions = (s.preemptions ?? 0) + 1;
+    delete s.exitCode;
+    this.launch(inst);
+    // after launch, which clears the attempt's times: the why stays until the next attempt ends
+    s.message = `attempt ${s.attempts! - 1} preempted: ${message}`;
+    this.touch(inst);
+  }
+
   private failAttempt(inst: Inst, message: string, exitCode?: number): void {
     const s = inst.s;
     const step = inst.node?.step;
@@ -1145,7 +1171,8 @@ export class Run implements RunMachine {
     if (exitCode !== undefined) s.exitCode = exitCode;
     else delete s.exitCode;
     s.endTime = this.nowIso();
-    if (step && !this.halted && attempts <= retryLimit(step)) {
+    // preempted attempts were not the step's failures: they do not use up its retries
+    if (step && !this.halted && attempts - (s.preemptions ?? 0) <= retryLimit(step)) {
       const delay = backoffMs(step, attempts);
       s.message = `attempt ${attempts} failed: ${message}`;
       if (delay === 0) {

@@ -306,4 +306,50 @@ describe('engine properties', () => {
       { numRuns: 500 },
     );
   });
+
+  it('preemptions never use up retries: a step fails exactly at its (limit+1)-th own failure', () => {
+    const T0 = Date.parse('2026-01-01T00:00:00Z');
+    fc.assert(
+      fc.property(
+        fc.nat(3),
+        fc.array(fc.constantFrom('preempt', 'fail'), { maxLength: 12 }),
+        fc.boolean(),
+        (limit, ends, restart) => {
+          const def: DefinitionNode = {
+            step: { name: 's', shell: { script: 'x' }, retry: { limit, backoff: { initialSeconds: 0 } } },
+          };
+          let { machine } = createRun({ runId: 'r', workflow: 'wf', version: 1, definition: def, now: T0 });
+          let failures = 0;
+          let preemptions = 0;
+          for (const [i, end] of ends.entries()) {
+            if (machine.phase === 'Failed') break;
+            const attempt = i + 1;
+            if (restart) {
+              const status = machine.snapshot();
+              machine = restoreRun({
+                runId: 'r',
+                workflow: 'wf',
+                version: 1,
+                definition: def,
+                status,
+                now: T0,
+              }).machine;
+            }
+            const event: EngineEvent =
+              end === 'preempt'
+                ? { type: 'StepPreempted', instanceId: 's', attempt, message: 'evicted' }
+                : { type: 'StepFailed', instanceId: 's', attempt, message: 'boom' };
+            machine.apply(event, T0);
+            if (end === 'preempt') preemptions++;
+            else failures++;
+            const st = machine.snapshot().steps![0]!;
+            expect(st.attempts).toBe(failures > limit ? attempt : attempt + 1);
+            expect(st.preemptions ?? 0).toBe(preemptions);
+            expect(machine.phase).toBe(failures > limit ? 'Failed' : 'Running');
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });

@@ -160,6 +160,55 @@ describe('retries', () => {
   });
 });
 
+describe('preemption', () => {
+  const hang = { script: { s: 'hang' as const } };
+  const preempt = (d: Driver, attempt: number) =>
+    d.send({ type: 'StepPreempted', instanceId: 's', attempt, message: `evicted ${attempt}` });
+
+  it('relaunches at once, records why, and does not use up retry.limit', () => {
+    const d = new Driver({ step: { name: 's', shell: { script: 'x' }, retry: { limit: 0 } } }, hang);
+    d.send({ type: 'StepRunning', instanceId: 's', attempt: 1 });
+    const actions = preempt(d, 1);
+    expect(actions.filter((a) => a.type === 'LaunchStep').map((a) => 'attempt' in a && a.attempt)).toEqual([
+      2,
+    ]);
+    expect(d.inst('s')).toMatchObject({
+      phase: 'Queued',
+      attempts: 2,
+      preemptions: 1,
+      message: 'attempt 1 preempted: evicted 1',
+    });
+    preempt(d, 2);
+    // a failure after two preemptions, with retry.limit 0, fails the step: its own first failure
+    d.send({ type: 'StepFailed', instanceId: 's', attempt: 3, message: 'boom' });
+    expect(d.inst('s')).toMatchObject({ phase: 'Failed', attempts: 3, preemptions: 2 });
+    expect(d.phase).toBe('Failed');
+  });
+
+  it('a preempted step with retries left still gets all of them', () => {
+    const d = new Driver(
+      { step: { name: 's', shell: { script: 'x' }, retry: { limit: 1, backoff: { initialSeconds: 0 } } } },
+      hang,
+    );
+    preempt(d, 1);
+    d.send({ type: 'StepFailed', instanceId: 's', attempt: 2, message: 'first failure' });
+    expect(d.inst('s')).toMatchObject({ phase: 'Queued', attempts: 3 });
+    d.send({ type: 'StepSucceeded', instanceId: 's', attempt: 3 });
+    expect(d.phase).toBe('Succeeded');
+    expect(d.inst('s')).toMatchObject({ attempts: 3, preemptions: 1 });
+  });
+
+  it('ignores a preemption of an attempt that is not open, and keeps the count across a restart', () => {
+    const d = new Driver({ step: { name: 's', shell: { script: 'x' } } }, hang);
+    expect(preempt(d, 7)).toEqual([]);
+    preempt(d, 1);
+    d.restart();
+    expect(d.machine.snapshot().steps?.[0]).toMatchObject({ attempts: 2, preemptions: 1 });
+    d.send({ type: 'StepFailed', instanceId: 's', attempt: 2, message: 'boom' });
+    expect(d.inst('s').phase).toBe('Failed');
+  });
+});
+
 describe('timeout', () => {
   it('kills the attempt when it runs past timeoutSeconds and fails the step', () => {
     const d = new Driver(

@@ -101,7 +101,12 @@ export class Driver {
   }
 
   send(event: EngineEvent): EngineAction[] {
-    if (event.type === 'StepSucceeded' || event.type === 'StepFailed' || event.type === 'ChildRunFinished') {
+    if (
+      event.type === 'StepSucceeded' ||
+      event.type === 'StepFailed' ||
+      event.type === 'StepPreempted' ||
+      event.type === 'ChildRunFinished'
+    ) {
       // A test playing the executor by hand: the attempt is no longer running here.
       const i = this.running.findIndex(
         (r) => r.instanceId === event.instanceId && r.attempt === event.attempt,

@@ -166,6 +166,11 @@ export type EngineEvent =
       message: string;
       exitCode?: number;
     }
+  /**
+   * The attempt was evicted for a step of a higher tier (preemption). It ends, and the instance
+   * gets a new attempt at once that, unlike a failure, does not count against `retry.limit`.
+   */
+  | { type: 'StepPreempted'; instanceId: string; attempt: number; message: string }
   /** A WakeAt came due; the shell echoes the action's `timer`. */
   | { type: 'Timer'; timer: TimerRef }
   /**

@@ -12,6 +12,7 @@ import {
   TASK_ANNOTATION,
   TASK_ENV,
   TERMINATION_MESSAGE_LIMIT,
+  trimPodForStatus,
 } from './kubernetes-pod.ts';
 import type { LaunchRecord, LaunchRequest } from './types.ts';
 
@@ -412,5 +413,35 @@ describe('buildPod: values and checked arguments', () => {
         buildPod(req({ step: { name: 's', type: 'container', container: { image } } }), record),
       ).toThrow(/container\.image/);
     }
+  });
+});
+
+describe('trimPodForStatus', () => {
+  const rec: LaunchRecord = { launchId: 'l1', launchedAt: 2000, node: 'n' };
+  it('keeps everything podOutcome reads, and little else', () => {
+    const pods = [
+      statusPod('Pending'),
+      statusPod('Running', undefined, { running: true }),
+      statusPod('Succeeded', {
+        exitCode: 0,
+        message: '{"outputs":{"a":"1"},"links":[{"name":"ui","url":"https://x"}]}',
+      }),
+      statusPod('Succeeded', { exitCode: 0, message: 'a=1\nb=2' }, { executor: false }),
+      statusPod('Failed', { exitCode: 3, message: '{"message":"boom"}' }),
+      statusPod('Failed', { exitCode: 137, reason: 'OOMKilled' }),
+      statusPod('Failed', undefined, { reason: 'OutOfcpu' }),
+      statusPod('Succeeded', { exitCode: 0, message: 'not json' }),
+    ];
+    for (const p of pods)
+      expect(podOutcome(trimPodForStatus(p), rec, 1000, 10_000)).toEqual(podOutcome(p, rec, 1000, 10_000));
+    // a real step Pod, as the API server returns it once it ran
+    const full = buildPod(req(), { launchId: 'l1', launchedAt: 2000, node: 'n' });
+    full.metadata!.managedFields = [
+      { manager: 'kwok', operation: 'Update', fieldsV1: { f: 'x'.repeat(5_000) } },
+    ];
+    full.status = statusPod('Succeeded', { exitCode: 0, message: '{"outputs":{"a":"1"}}' }).status!;
+    const trimmed = trimPodForStatus(full);
+    expect(podOutcome(trimmed, rec, 1000, 10_000)).toEqual(podOutcome(full, rec, 1000, 10_000));
+    expect(JSON.stringify(trimmed).length).toBeLessThan(JSON.stringify(full).length / 5);
   });
 });

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type {
   V1Container,
+  V1ContainerStatus,
   V1EnvVar,
   V1ObjectMeta,
   V1Pod,
@@ -30,6 +31,8 @@ export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'meson';
 export const RUN_LABEL = 'meson.dev/run';
+/** The run's uid, exact (a run name may be shortened in RUN_LABEL): pod GC selects by it. */
+export const RUN_UID_LABEL = 'meson.dev/run-uid';
 export const WORKFLOW_LABEL = 'meson.dev/workflow';
 export const STEP_LABEL = 'meson.dev/step';
 export const ATTEMPT_LABEL = 'meson.dev/attempt';
@@ -204,6 +207,7 @@ export function podMetadata(
       [STEP_LABEL]: labelValue(req.step.name),
       [ATTEMPT_LABEL]: String(req.attempt),
       [LAUNCH_ID_LABEL]: labelValue(record.launchId),
+      ...(req.runUid ? { [RUN_UID_LABEL]: labelValue(req.runUid) } : {}),
     },
     annotations: {
       ...opts.annotations,
@@ -418,6 +422,39 @@ function epoch(t: Date | string | undefined): number | undefined {
   if (t === undefined) return undefined;
   const n = new Date(t).getTime();
   return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * A step Pod as the launcher's cache keeps it: what podOutcome and podEverRan read (phase,
+ * reason, message, container states with the termination message, the executor annotation),
+ * and its run.
+ * Pure.
+ */
+export function trimPodForStatus(pod: V1Pod): V1Pod {
+  const { metadata, status } = pod;
+  const executor = metadata?.annotations?.[EXECUTOR_ANNOTATION];
+  const run = metadata?.annotations?.[RUN_ANNOTATION];
+  const containers = (list: V1ContainerStatus[] | undefined) =>
+    list?.map((c) => ({ name: c.name, state: c.state, lastState: c.lastState }) as V1ContainerStatus);
+  return {
+    metadata: {
+      name: metadata?.name,
+      namespace: metadata?.namespace,
+      resourceVersion: metadata?.resourceVersion,
+      annotations: {
+        ...(executor !== undefined ? { [EXECUTOR_ANNOTATION]: executor } : {}),
+        // which run the Pod belongs to (pod GC: src/operator/pod-gc.ts)
+        ...(run !== undefined ? { [RUN_ANNOTATION]: run } : {}),
+      },
+    },
+    status: {
+      phase: status?.phase,
+      reason: status?.reason,
+      message: status?.message,
+      containerStatuses: containers(status?.containerStatuses),
+      initContainerStatuses: containers(status?.initContainerStatuses),
+    },
+  };
 }
 
 /** Whether any container of the Pod ever started (ran or ended). */

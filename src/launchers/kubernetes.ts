@@ -3,25 +3,26 @@
 // create of the same launch record finds its Pod: 409 is success) and one delete per kill; all
 // status comes from ONE shared Pod informer over the Pods this operator manages, not a watch per
 // Pod. See kubernetes-pod.ts for the Pod itself and how its status is read.
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  ListWatch,
-  type V1Pod,
-  Watch,
-} from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type ListWatch, type V1Pod } from '@kubernetes/client-node';
 import type { ExecutorStatus } from '../../executors/protocol.ts';
+import { trimmedListWatch } from '../kube/trimmed-list-watch.ts';
 import {
   buildPod,
+  labelValue,
   MANAGED_BY,
   MANAGED_BY_LABEL,
   PodSpecError,
   type PodTemplateOptions,
   podName,
   podOutcome,
+  RUN_ANNOTATION,
+  RUN_UID_LABEL,
+  trimPodForStatus,
 } from './kubernetes-pod.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
+
+/** Pod create/delete requests in flight by default (--pod-concurrency). */
+export const DEFAULT_POD_CONCURRENCY = 64;
 
 export interface LauncherLogger {
   warn(obj: object, msg?: string): void;
@@ -110,15 +111,13 @@ export class KubernetesLauncher implements Launcher {
   start(): Promise<void> {
     if (this.synced) return this.synced;
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
-    const list = () =>
-      this.core.listPodForAllNamespaces({ labelSelector }) as Promise<KubernetesListObject<V1Pod>>;
-    const informer = new ListWatch<V1Pod>(
-      '/api/v1/pods',
-      new Watch(this.opts.kubeConfig),
-      list,
-      false,
+    const informer = trimmedListWatch<V1Pod>({
+      kubeConfig: this.opts.kubeConfig,
+      path: '/api/v1/pods',
+      listPage: (page) => this.core.listPodForAllNamespaces({ labelSelector, ...page }),
+      trim: trimPodForStatus,
       labelSelector,
-    );
+    });
     informer.on('add', (p) => this.onPod(p));
     informer.on('update', (p) => this.onPod(p));
     informer.on('delete', (p) => this.onPodDeleted(p));
@@ -159,6 +158,25 @@ export class KubernetesLauncher implements Launcher {
   /** The informer's copy of a Pod (undefined if not seen, or before start()). */
   cachedPod(namespace: string, name: string): V1Pod | undefined {
     return this.informer?.get(name, namespace);
+  }
+
+  /** Runs that have step Pods in the cache, as `[namespace, run]` (once per Pod). */
+  *runsWithPods(): Iterable<[string, string]> {
+    for (const pod of this.informer?.list() ?? []) {
+      const run = pod.metadata?.annotations?.[RUN_ANNOTATION];
+      if (run && pod.metadata?.namespace) yield [pod.metadata.namespace, run];
+    }
+  }
+
+  /**
+   * Deletes every step Pod of a run, by its uid (one collection delete; pod GC of a finished
+   * run). Pods made before they carried the uid label are left to the run's owner reference.
+   */
+  async deleteRunPods(namespace: string, runUid: string): Promise<void> {
+    await this.core.deleteCollectionNamespacedPod({
+      namespace,
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${RUN_UID_LABEL}=${labelValue(runUid)}`,
+    });
   }
 
   prepare(req: LaunchRequest): LaunchRecord {
@@ -305,7 +323,7 @@ export class KubernetesLauncher implements Launcher {
    * endpoint's task Pods share this budget with step Pods.
    */
   async slot<T>(fn: () => Promise<T>): Promise<T> {
-    const max = this.opts.maxInFlight ?? 64;
+    const max = this.opts.maxInFlight ?? DEFAULT_POD_CONCURRENCY;
     while (this.inFlight >= max) await new Promise<void>((r) => this.waiting.push(r));
     this.inFlight++;
     try {

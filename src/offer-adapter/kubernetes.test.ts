@@ -1,7 +1,14 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TASK_ANNOTATION } from '../launchers/kubernetes-pod.ts';
-import { NodeCapacity, nodeView, podHoldsNode, podRequests } from './kubernetes.ts';
+import {
+  NodeCapacity,
+  nodeView,
+  podHoldsNode,
+  podRequests,
+  trimNode,
+  trimPodForCapacity,
+} from './kubernetes.ts';
 
 const Mi = 2 ** 20;
 const Gi = 2 ** 30;
@@ -267,5 +274,101 @@ describe('NodeCapacity', () => {
     expect(c.invalidPods.has('default/bad')).toBe(true);
     expect(only(c).resources.cpuMillis).toBe(4000);
     expect(only(c).resources.scalars).toEqual({ pods: 2 });
+  });
+});
+
+describe('the informer caches keep only what the accounting reads', () => {
+  const pods: V1Pod[] = [
+    pod('a', 'n', '1', '1Gi'),
+    pod('b', 'n', '250m', '64Mi', { phase: 'Pending', task: 'ns/run/0/1' }),
+    pod('c', undefined, '1', '1Gi', { phase: 'Pending' }),
+    pod('d', 'n', '1', '1Gi', { phase: 'Succeeded' }),
+    pod('e', 'n', '1', 'a lot'),
+    {
+      metadata: {
+        name: 'full',
+        namespace: 'x',
+        uid: 'u',
+        resourceVersion: '42',
+        labels: { a: 'b' },
+        annotations: { [TASK_ANNOTATION]: 't', other: 'x'.repeat(10_000) },
+        managedFields: [{ manager: 'kubelet', operation: 'Update', fieldsV1: { big: 'y'.repeat(10_000) } }],
+      },
+      spec: {
+        nodeName: 'n',
+        containers: [
+          {
+            name: 'a',
+            image: 'i',
+            env: Array.from({ length: 50 }, (_, i) => ({ name: `V${i}`, value: 'v'.repeat(100) })),
+            resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
+          },
+          { name: 'b', resources: { requests: { cpu: '250m', 'example.com/fpga': '1' } } },
+        ],
+        initContainers: [
+          { name: 'init', resources: { requests: { cpu: '2', memory: '512Mi' } } },
+          { name: 'sidecar', restartPolicy: 'Always', resources: { requests: { cpu: '100m' } } },
+        ],
+        overhead: { cpu: '50m', memory: '16Mi' },
+      },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], podIP: '10.0.0.1' },
+    },
+  ];
+
+  it('a trimmed Pod takes the same from its node, holds it alike, and names the same task', () => {
+    for (const p of pods) {
+      const t = trimPodForCapacity(p);
+      const read = (x: V1Pod) => {
+        try {
+          return podRequests(x);
+        } catch (err) {
+          return (err as Error).message;
+        }
+      };
+      expect(read(t), p.metadata?.name).toEqual(read(p));
+      expect(podHoldsNode(t)).toBe(podHoldsNode(p));
+      expect(t.metadata?.annotations?.[TASK_ANNOTATION]).toBe(p.metadata?.annotations?.[TASK_ANNOTATION]);
+      expect(t.metadata?.resourceVersion).toBe(p.metadata?.resourceVersion);
+      // the same accounting, fed either
+      const [full, trimmed] = [new NodeCapacity(), new NodeCapacity()];
+      for (const c of [full, trimmed]) c.upsertNode(node('n'));
+      full.upsertPod(p);
+      trimmed.upsertPod(t);
+      expect(trimmed.offers(1)).toEqual(full.offers(1));
+    }
+    const big = pods.at(-1)!;
+    expect(JSON.stringify(trimPodForCapacity(big)).length).toBeLessThan(JSON.stringify(big).length / 20);
+  });
+
+  it('a trimmed Node offers the same', () => {
+    const nodes: V1Node[] = [
+      node('n'),
+      node('cordoned', { spec: { unschedulable: true } }),
+      node('down', { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] }),
+      node('pressure', {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'MemoryPressure', status: 'True', message: 'm'.repeat(1000) },
+        ],
+      }),
+      node('tainted', {
+        spec: {
+          taints: [
+            { key: 'gpu', value: 'true', effect: 'NoSchedule' },
+            { key: 'x', effect: 'NoExecute' },
+          ],
+        },
+        labels: { zone: 'a' },
+      }),
+      {
+        metadata: { name: 'capacity-only' },
+        status: { capacity: { cpu: '2' }, conditions: [{ type: 'Ready', status: 'True' }] },
+      },
+      {
+        metadata: { name: 'bad' },
+        status: { allocatable: { cpu: 'many' }, conditions: [{ type: 'Ready', status: 'True' }] },
+      },
+    ];
+    for (const n of nodes) expect(nodeView(trimNode(n)), n.metadata?.name).toEqual(nodeView(n));
   });
 });

@@ -10,13 +10,12 @@
 import {
   CoreV1Api,
   type KubeConfig,
-  type KubernetesListObject,
-  ListWatch,
+  type ListWatch,
   type V1Container,
   type V1Node,
   type V1Pod,
-  Watch,
 } from '@kubernetes/client-node';
+import { trimmedListWatch } from '../kube/trimmed-list-watch.ts';
 import { TASK_ANNOTATION } from '../launchers/kubernetes-pod.ts';
 import { resourcesFromKubernetes } from './kubernetes-resources.ts';
 import { QuantityError } from './quantity.ts';
@@ -135,6 +134,48 @@ export function podRequests(pod: V1Pod): Resources {
 export function podHoldsNode(pod: V1Pod): boolean {
   const phase = pod.status?.phase;
   return Boolean(pod.spec?.nodeName) && phase !== 'Succeeded' && phase !== 'Failed';
+}
+
+/** A Node as the offer source's cache keeps it: what nodeView reads. Pure. */
+export function trimNode(node: V1Node): V1Node {
+  const { metadata, spec, status } = node;
+  return {
+    metadata: { name: metadata?.name, resourceVersion: metadata?.resourceVersion, labels: metadata?.labels },
+    spec: { unschedulable: spec?.unschedulable, taints: spec?.taints },
+    status: {
+      allocatable: status?.allocatable,
+      ...(status?.allocatable ? {} : { capacity: status?.capacity }),
+      conditions: status?.conditions?.map((c) => ({ type: c.type, status: c.status, reason: c.reason })),
+    },
+  };
+}
+
+/** A Pod as the offer source's cache keeps it: what podRequests, podHoldsNode and the task annotation need. Pure. */
+export function trimPodForCapacity(pod: V1Pod): V1Pod {
+  const { metadata, spec, status } = pod;
+  const task = metadata?.annotations?.[TASK_ANNOTATION];
+  return {
+    metadata: {
+      name: metadata?.name,
+      namespace: metadata?.namespace,
+      resourceVersion: metadata?.resourceVersion,
+      ...(task !== undefined ? { annotations: { [TASK_ANNOTATION]: task } } : {}),
+    },
+    spec: {
+      nodeName: spec?.nodeName,
+      containers: (spec?.containers ?? []).map((c) => ({
+        name: c.name,
+        resources: { requests: c.resources?.requests },
+      })),
+      initContainers: spec?.initContainers?.map((c) => ({
+        name: c.name,
+        restartPolicy: c.restartPolicy,
+        resources: { requests: c.resources?.requests },
+      })),
+      overhead: spec?.overhead,
+    },
+    status: { phase: status?.phase },
+  };
 }
 
 interface PodEntry {
@@ -447,27 +488,23 @@ export class KubernetesOfferSource {
   /** Lists Nodes and Pods and starts watching them; resolves once both are listed. */
   async start(): Promise<void> {
     const core = this.kc.makeApiClient(CoreV1Api);
-    const nodes = new ListWatch<V1Node>(
-      '/api/v1/nodes',
-      new Watch(this.kc),
-      () => core.listNode() as Promise<KubernetesListObject<V1Node>>,
-      false,
-    );
+    const nodes = trimmedListWatch<V1Node>({
+      kubeConfig: this.kc,
+      path: '/api/v1/nodes',
+      listPage: (page) => core.listNode(page),
+      trim: trimNode,
+    });
     nodes.on('add', (n) => this.capacity.upsertNode(n));
     nodes.on('update', (n) => this.capacity.upsertNode(n));
     nodes.on('delete', (n) => this.capacity.deleteNode(n.metadata?.name ?? ''));
     // Pods turning Succeeded/Failed leave the field selector: the watch reports them deleted.
-    const pods = new ListWatch<V1Pod>(
-      '/api/v1/pods',
-      new Watch(this.kc),
-      () =>
-        core.listPodForAllNamespaces({ fieldSelector: NON_TERMINAL_PODS }) as Promise<
-          KubernetesListObject<V1Pod>
-        >,
-      false,
-      undefined,
-      NON_TERMINAL_PODS,
-    );
+    const pods = trimmedListWatch<V1Pod>({
+      kubeConfig: this.kc,
+      path: '/api/v1/pods',
+      listPage: (page) => core.listPodForAllNamespaces({ fieldSelector: NON_TERMINAL_PODS, ...page }),
+      trim: trimPodForCapacity,
+      fieldSelector: NON_TERMINAL_PODS,
+    });
     pods.on('add', (p) => this.capacity.upsertPod(p));
     pods.on('update', (p) => this.capacity.upsertPod(p));
     pods.on('delete', (p) => this.capacity.deletePod(`${p.metadata?.namespace}/${p.metadata?.name}`));

@@ -44,6 +44,26 @@ describe('runEvent', () => {
     });
   });
 
+  it('says which step was preempted and why (Warning), bounded like the others', () => {
+    const message =
+      "SCHEDULER_PREEMPTED: evicted for prod/etl/load (tier 0) on node n1; this step's tier is 5";
+    expect(
+      runEvent(run({ phase: 'Running' }), { step: 'work[2]', attempt: 1, message }, at, 'a'),
+    ).toMatchObject({
+      reason: 'StepPreempted',
+      type: 'Warning',
+      message: `step work[2] attempt 1: ${message}`,
+      involvedObject: { kind: 'WorkflowRun', name: 'r-1', namespace: 'team' },
+    });
+    const long = runEvent(
+      run({ phase: 'Running' }),
+      { step: 's', attempt: 1, message: 'x'.repeat(5000) },
+      at,
+      'a',
+    );
+    expect(long.message).toHaveLength(MAX_EVENT_MESSAGE_CHARS);
+  });
+
   it('bounds what a run (its message, its name) or the identity put into the Event', () => {
     for (const message of [
       'x'.repeat(100_000),

@@ -1,5 +1,5 @@
 // Kubernetes Events on WorkflowRuns: `kubectl describe mwfr` and `kubectl get events` show when
-// a run started and how it ended. Best effort: an Event that cannot be written is logged and
+// a run started, which of its steps were preempted (evicted for a higher tier), and how it ended. Best effort: an Event that cannot be written is logged and
 // dropped (it never delays or fails a reconcile pass), at most `maxInFlight` are in flight (more
 // are dropped), and a message is cut to `maxMessageChars`.
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
@@ -27,18 +27,31 @@ function cut(s: string, n: number): string {
   return s.slice(0, code >= 0xd800 && code <= 0xdbff ? n - 1 : n);
 }
 
-/** The Event for a run that started or finished (pure). */
+/** A step of the run was preempted: what its Event says. */
+export interface StepPreemption {
+  step: string;
+  attempt: number;
+  message: string;
+}
+
+/** The Event for a run that started or finished, or one of whose steps was preempted (pure). */
 export function runEvent(
   run: Stored<WorkflowRun>,
-  what: 'started' | 'finished',
+  what: 'started' | 'finished' | StepPreemption,
   at: Date,
   instance: string,
 ): CoreV1Event {
   const phase = run.status?.phase;
-  const failed = what === 'finished' && phase !== 'Succeeded';
-  const reason = what === 'started' ? 'RunStarted' : `Run${phase ?? 'Finished'}`;
-  const text =
-    what === 'started'
+  const preempted = typeof what === 'object';
+  const failed = preempted || (what === 'finished' && phase !== 'Succeeded');
+  const reason = preempted
+    ? 'StepPreempted'
+    : what === 'started'
+      ? 'RunStarted'
+      : `Run${phase ?? 'Finished'}`;
+  const text = preempted
+    ? `step ${what.step} attempt ${what.attempt}: ${what.message}`
+    : what === 'started'
       ? `started version ${run.status?.version ?? '?'} of workflow ${run.spec.workflow}`
       : `${(phase ?? 'finished').toLowerCase()}${run.status?.duration ? ` after ${run.status.duration}` : ''}${
           run.status?.message ? `: ${run.status.message}` : ''
@@ -85,7 +98,11 @@ export class RunEvents {
     this.emit(run, 'finished');
   }
 
-  private emit(run: Stored<WorkflowRun>, what: 'started' | 'finished'): void {
+  stepPreempted(run: Stored<WorkflowRun>, preemption: StepPreemption): void {
+    this.emit(run, preemption);
+  }
+
+  private emit(run: Stored<WorkflowRun>, what: 'started' | 'finished' | StepPreemption): void {
     if (this.inFlight >= (this.o.maxInFlight ?? 16)) {
       this.dropped++;
       return;

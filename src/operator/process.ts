@@ -8,11 +8,13 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { buildOperatorApi } from '../api/operator.ts';
+import { kubeClientMetrics } from '../metrics/kube-client.ts';
 import { createOperatorMetrics } from '../metrics/operator.ts';
 import { KubernetesStore } from '../store/kubernetes.ts';
 import type { AdmissionPolicy } from './admission.ts';
 import { kubeAdmissionLookup, whoAmI } from './kube.ts';
 import { kubeLeaseClient, LeaderElector, type LeaderElectorOptions } from './leader.ts';
+import { type ClientRateLimits, RateLimitedKubeConfig } from './rate-limit.ts';
 import { type Reconciler, type ReconcilerConfig, startReconciler } from './reconciler.ts';
 import { buildWebhookApp } from './webhook.ts';
 
@@ -23,6 +25,13 @@ export interface ListenAddress {
 
 export interface OperatorConfig {
   kc: KubeConfig;
+  /**
+   * Client-side rate limits of the reconciler's and the REST API's requests (--kube-qps,
+   * --kube-burst). Leader election and the admission webhook's lookups use `kc` unlimited: a
+   * lease renewal or a user's `kubectl apply` must not queue behind a burst of pod creates.
+   * Absent: no client-side limit.
+   */
+  clientLimits?: ClientRateLimits;
   /** Namespaces to serve; empty: all. */
   namespaces: string[];
   api: ListenAddress;
@@ -153,10 +162,13 @@ export class Leadership {
 export async function startOperator(config: OperatorConfig): Promise<RunningOperator> {
   const { logger } = config;
   const metrics = createOperatorMetrics({ isLeader: () => !elector || elector.isLeader() });
+  const kc = config.clientLimits
+    ? new RateLimitedKubeConfig(config.kc, config.clientLimits, kubeClientMetrics(metrics.registry))
+    : config.kc;
   const leadership = new Leadership(
     config.reconcile
-      ? { ...config, reconcile: { ...config.reconcile, observer: metrics.controller } }
-      : config,
+      ? { ...config, kc, reconcile: { ...config.reconcile, observer: metrics.controller } }
+      : { ...config, kc },
   );
   let elector: LeaderElector | undefined;
   if (config.leaderElection) {
@@ -276,14 +288,14 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
     let restUrl: string | undefined;
     if (config.rest) {
       restStore = await KubernetesStore.open({
-        kubeConfig: config.kc,
+        kubeConfig: kc,
         ...(config.namespaces.length ? { namespaces: config.namespaces } : {}),
         stateNamespace: config.rest.stateNamespace,
         log: (message, fields) => logger.warn(fields ?? {}, `rest store: ${message}`),
       });
       const rest = await buildOperatorApi({
         store: restStore,
-        kubeConfig: config.kc,
+        kubeConfig: kc,
         ...(config.rest.token ? { token: config.rest.token } : {}),
         allowedHosts: config.rest.allowedHosts,
         logger,

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Controller, type ControllerObserver, type Logger, type RunHooks } from '../controller/controller.ts';
+import type { PreemptionSettings } from '../controller/preemption.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
@@ -20,6 +21,7 @@ import {
   type RunningMesosEndpoint,
   startMesosEndpoint,
 } from './mesos-endpoint.ts';
+import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy } from './pod-gc.ts';
 
 export interface ReconcilerConfig {
   kc: KubeConfig;
@@ -42,6 +44,10 @@ export interface ReconcilerConfig {
   webhook?: WorkflowServicesDeps['webhook'];
   /** Serve the Mesos scheduler endpoint (its tasks as Pods on the same node capacity); absent: off. */
   mesosEndpoint?: MesosEndpointConfig;
+  /** Deletion of finished runs' step Pods (--pod-gc; default Never). */
+  podGc?: PodGcPolicy;
+  /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
+  preemption?: PreemptionSettings;
 }
 
 export interface Reconciler {
@@ -102,12 +108,20 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     ...(cfg.webhook ? { webhook: cfg.webhook } : {}),
   });
   const events = new RunEvents({ kc: cfg.kc, logger, now, instance: cfg.identity ?? EVENT_COMPONENT });
+  const podGc = new PodGarbageCollector(cfg.podGc ?? 'Never', {
+    deleteRunPods: (namespace, uid) => launcher.deleteRunPods(namespace, uid),
+    getRun: (namespace, name) => store.get('WorkflowRun', namespace, name),
+    runsWithPods: () => launcher.runsWithPods(),
+    logger,
+  });
   const hooks: RunHooks = {
     admit: (run, running, write) => services.admit(run, running, write),
     runStarted: (run) => events.runStarted(run),
+    stepPreempted: (run, p) => events.stepPreempted(run, p),
     runFinished: (run) => {
       services.runFinished(run);
       events.runFinished(run);
+      podGc.runFinished(run);
     },
   };
   const ctl = new Controller({
@@ -125,6 +139,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
           },
         }
       : {}),
+    ...(cfg.preemption ? { preemption: cfg.preemption } : {}),
   });
   controller = ctl;
   services.start(ctl);
@@ -148,6 +163,9 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
       throw err;
     }
   }
+  // runs that finished under an earlier leader, or whose delete failed
+  podGc.sweep();
+  const sweeper = setInterval(() => podGc.sweep(), POD_GC_SWEEP_MS).unref();
   let stopping: Promise<void> | undefined;
   return {
     store,
@@ -157,6 +175,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     stop: () => {
       stopping ??= (async () => {
         await mesos?.close();
+        clearInterval(sweeper);
         services.stop();
         ctl.stop(); // closes the launcher
         offers.stop();

@@ -239,6 +239,18 @@ describe('preemption by tier', () => {
     expect(s.schedule(400).placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(['urgent@h1']);
   });
 
+  it('markEvicting (a restart mid-kill): the victim is not chosen again and its preemptor waits', () => {
+    const s = new Scheduler({ preemption: enabled('prod') });
+    s.addOffer(offer('h1', 0, 14));
+    s.markRunning(task('a', 2, 1, { tenant: 'batch', tier: 1 }), 'h1', 50);
+    s.markRunning(task('b', 2, 1, { tenant: 'batch', tier: 1 }), 'h1', 40);
+    expect(s.markEvicting('a', 'p')).toBe(true);
+    expect(s.markEvicting('unknown', 'p')).toBe(false);
+    s.enqueue(task('p', 2, 1, { tenant: 'prod', tier: 0 }));
+    expect(s.schedule(100).evictions).toEqual([]);
+    expect(s.whyQueued('p')).toMatchObject({ outcome: 'preempting', preemption: { victims: ['a'] } });
+  });
+
   it('restarts keep start times: markRunning ranks the younger victim first', () => {
     const s = new Scheduler({ preemption: enabled('prod') });
     s.addOffer(offer('h1', 0, 14));

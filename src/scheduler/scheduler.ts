@@ -169,6 +169,17 @@ export class Scheduler {
     this.charge(task, hostname, startedAt ?? task.submittedAt);
   }
 
+  /**
+   * A running task is being evicted for `preemptorId` (an eviction of an earlier pass, recovered
+   * after a restart): it is not chosen again, and its preemptor waits for it. False when the task
+   * is not running.
+   */
+  markEvicting(taskId: string, preemptorId: string): boolean {
+    if (!this.running.has(taskId)) return false;
+    this.evicting.set(taskId, preemptorId);
+    return true;
+  }
+
   /** The task ended: its tenant's usage drops. Resources come back as new offers from the source. */
   taskFinished(taskId: string): boolean {
     const task = this.running.get(taskId);

@@ -119,7 +119,12 @@ export async function startOperator(opts: {
   return { pid, api, logPath: opts.logPath, peakRss: () => peakRssBytes(pid), stop };
 }
 
-export function foreachWorkflow(name: string, namespace: string, width: number): object {
+export function foreachWorkflow(
+  name: string,
+  namespace: string,
+  width: number,
+  parallelism?: number,
+): object {
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: 'Workflow',
@@ -129,6 +134,7 @@ export function foreachWorkflow(name: string, namespace: string, width: number):
         foreach: {
           items: `range(${width})`,
           as: 'i',
+          ...(parallelism ? { parallelism } : {}),
           do: { step: { name: 'work', container: { image: 'busybox', command: ['true'] } } },
         },
       },
@@ -399,6 +405,101 @@ export async function measureOurs(opts: {
       maxObject: `${biggest.kind}/${biggest.name}`,
       duplicatePods: [...perAttempt.values()].filter((n) => n > 1).length,
       podsSeen: [...perAttempt.values()].reduce((a, b) => a + b, 0),
+    };
+  } finally {
+    await operator.stop();
+  }
+}
+
+export interface WideForeachResult {
+  width: number;
+  parallelism: number;
+  /** Run created → Succeeded. */
+  runS: number;
+  /** Largest run, shard, workflow or version seen, sampled during the run and after it. */
+  maxObjectBytes: number;
+  maxObject: string;
+  rssMb: number;
+  /** Step attempts that got more than one Pod (must be 0). */
+  duplicatePods: number;
+}
+
+/**
+ * One operator and one `width`-way foreach with `parallelism` iterations at once (the issue's
+ * foreach100k: 100,000 and 2,000), timed to Succeeded. Object sizes are sampled every 30 s while
+ * it runs (a shard is largest mid-run, before its instances are compacted). The namespace must
+ * exist and be empty.
+ */
+export async function measureWideForeach(opts: {
+  kc: KubeConfig;
+  kubeconfigPath: string;
+  namespace: string;
+  width: number;
+  parallelism: number;
+  podDuration: string;
+  logPath: string;
+  timeoutMs: number;
+  log: (m: string) => void;
+}): Promise<WideForeachResult> {
+  const { kc, namespace, width, parallelism, log } = opts;
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch((e: unknown) => {
+    if ((e as { code?: number }).code !== 409) throw e;
+  });
+  const operator = await startOperator({
+    kubeconfigPath: opts.kubeconfigPath,
+    namespace,
+    logPath: opts.logPath,
+    podDuration: opts.podDuration,
+  });
+  try {
+    const meson = new MesonObjects(kc, namespace);
+    await meson.createWorkflow(foreachWorkflow('huge', namespace, width, parallelism));
+    await meson.waitVersioned('huge');
+    const perAttempt = new Map<string, number>();
+    const watch = await watchPodsBound(kc, {
+      namespace,
+      labelSelector: 'meson.dev/run=huge',
+      expected: width,
+      timeoutMs: opts.timeoutMs,
+      onBound: (p) => {
+        const key = attemptKey(p.annotations);
+        perAttempt.set(key, (perAttempt.get(key) ?? 0) + 1);
+      },
+    });
+    let biggest = { kind: '-', name: '-', bytes: 0 };
+    const sample = async () => {
+      const top = (await meson.objectSizes())[0];
+      if (top && top.bytes > biggest.bytes) biggest = top;
+    };
+    let sampling = Promise.resolve();
+    const sampler = setInterval(() => {
+      sampling = sampling.then(sample).catch(() => {});
+      log(`  foreach: ${watch.bound()} of ${width} pods bound; largest object so far ${biggest.bytes} bytes`);
+    }, 30_000);
+    const t0 = performance.now();
+    try {
+      await meson.createRun('huge', 'huge');
+      await meson.waitSucceeded('huge', opts.timeoutMs);
+    } finally {
+      clearInterval(sampler);
+      watch.stop();
+    }
+    const runS = (performance.now() - t0) / 1000;
+    await sampling;
+    await sample();
+    const rss = operator.peakRss();
+    log(
+      `  foreach: ${width}-way (parallelism ${parallelism}) Succeeded after ${runS.toFixed(1)} s; largest object ${biggest.kind}/${biggest.name} ${biggest.bytes} bytes; peak RSS ${(rss / 2 ** 20).toFixed(0)} MB`,
+    );
+    return {
+      width,
+      parallelism,
+      runS,
+      maxObjectBytes: biggest.bytes,
+      maxObject: `${biggest.kind}/${biggest.name}`,
+      rssMb: rss / 2 ** 20,
+      duplicatePods: [...perAttempt.values()].filter((n) => n > 1).length,
     };
   } finally {
     await operator.stop();

@@ -6,7 +6,8 @@
  * - raw_create_pods_per_s: a plain @kubernetes/client-node client creating PODS pods with
  *   spec.nodeName set, CONCURRENCY requests in flight, no client-side QPS limit;
  * - kube_scheduler_pods_per_s: the same pods without nodeName, from the first create until a
- *   watch has seen every pod bound by kube-scheduler (qps 500, burst 1000);
+ *   watch has seen every pod bound by kube-scheduler (qps 500, burst 1000 unless
+ *   OPERATOR_BENCH_SCHEDULER_QPS says otherwise);
  * - for each phase, the API server's write requests (from its /metrics);
  * - ours (test/bench/operator-ours.ts): `mesonctl operator` as a child process and a PODS-way
  *   foreach WorkflowRun: pods bound per second, run duration, first-pod latency (one-step runs),
@@ -26,18 +27,28 @@
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
  * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours,mesos), OPERATOR_BENCH_MESOS_TASKS (1000),
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
- * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
+ * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
+ * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000) and OPERATOR_BENCH_FOREACH_PARALLELISM (2000),
+ * OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
+ * QPS/burst, default 500/1000; 50/100 are its own defaults), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
 import { startCluster } from '../cluster/index.ts';
 import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { MESOS_LOG, type MesosEndpointResult, measureMesosEndpoint } from './mesos-endpoint.ts';
-import { installCrds, measureOurs, type OursResult } from './operator-ours.ts';
+import {
+  installCrds,
+  measureOurs,
+  measureWideForeach,
+  type OursResult,
+  type WideForeachResult,
+} from './operator-ours.ts';
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -57,6 +68,22 @@ const MESOS_TASKS = envInt('OPERATOR_BENCH_MESOS_TASKS', 1000);
 const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
 const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
 const CLEANUP = process.env.OPERATOR_BENCH_CLEANUP === '1';
+const FOREACH_WIDTH = Number(process.env.OPERATOR_BENCH_FOREACH_WIDTH ?? 100_000);
+const FOREACH_PARALLELISM = Number(process.env.OPERATOR_BENCH_FOREACH_PARALLELISM ?? 2_000);
+const SCHEDULER_CLIENT = (() => {
+  const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(process.env.OPERATOR_BENCH_SCHEDULER_QPS ?? '500/1000');
+  if (!m) throw new Error('OPERATOR_BENCH_SCHEDULER_QPS: expected QPS/BURST, e.g. 50/100');
+  return { qps: Number(m[1]), burst: Number(m[2]) };
+})();
+/** The operator's client limits in this bench: its flags if OPERATOR_BENCH_OPERATOR_ARGS sets them, else its defaults. */
+const OURS_CLIENT = (() => {
+  const args = process.env.OPERATOR_BENCH_OPERATOR_ARGS ?? '';
+  const flag = (name: string) => new RegExp(`--${name}[= ](\\S+)`).exec(args)?.[1];
+  return {
+    qps: Number(flag('kube-qps') ?? CLIENT_RATE_DEFAULTS.qps),
+    burst: Number(flag('kube-burst') ?? CLIENT_RATE_DEFAULTS.burst),
+  };
+})();
 const log = (m: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 };
@@ -229,6 +256,7 @@ async function main(): Promise<void> {
     memory: '128Gi',
     pods: 110,
     scheduler: true,
+    schedulerClient: SCHEDULER_CLIENT,
     dir: process.env.OPERATOR_BENCH_DIR || undefined,
     log: (m) => log(`cluster: ${m}`),
   });
@@ -275,6 +303,27 @@ async function main(): Promise<void> {
           log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
         }
       }
+      load.push(loadavg()[0] ?? 0);
+    }
+    let wide: WideForeachResult | undefined;
+    if (PHASES.has('foreach100k')) {
+      log(
+        `foreach100k: a ${FOREACH_WIDTH}-way foreach, parallelism ${FOREACH_PARALLELISM} (pods run ${POD_DURATION})`,
+      );
+      installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
+      const namespace = 'bench-foreach';
+      await freshNamespace(kc.makeApiClient(CoreV1Api), namespace);
+      wide = await measureWideForeach({
+        kc,
+        kubeconfigPath: cluster.kubeconfigPath,
+        namespace,
+        width: FOREACH_WIDTH,
+        parallelism: FOREACH_PARALLELISM,
+        podDuration: POD_DURATION,
+        logPath: join(cluster.dir, 'logs', 'operator-foreach.log'),
+        timeoutMs: 4 * 3_600_000,
+        log,
+      });
       load.push(loadavg()[0] ?? 0);
     }
 
@@ -334,9 +383,22 @@ async function main(): Promise<void> {
       rss_mb: ours ? Math.round(ours.rssMb) : null,
       ours_vs_raw: ratio(ours?.podsPerS, raw?.podsPerS),
       ours_vs_kube_scheduler: ratio(ours?.podsPerS, sched?.podsPerS),
+      // each client's rate limits (raw: none, CONCURRENCY requests in flight)
+      raw_qps: 'unlimited',
+      kube_scheduler_qps: SCHEDULER_CLIENT.qps,
+      kube_scheduler_burst: SCHEDULER_CLIENT.burst,
+      ours_qps: OURS_CLIENT.qps === 0 ? 'unlimited' : OURS_CLIENT.qps,
+      ours_burst: OURS_CLIENT.burst,
       max_object_bytes: ours?.maxObjectBytes ?? null,
       max_object: ours?.maxObject ?? null,
       duplicate_pods: ours?.duplicatePods ?? null,
+      foreach100k_width: wide?.width ?? null,
+      foreach100k_parallelism: wide?.parallelism ?? null,
+      foreach100k_run_s: wide ? round(wide.runS, 1) : null,
+      foreach100k_max_object_bytes: wide?.maxObjectBytes ?? null,
+      foreach100k_max_object: wide?.maxObject ?? null,
+      foreach100k_rss_mb: wide ? Math.round(wide.rssMb) : null,
+      foreach100k_duplicate_pods: wide?.duplicatePods ?? null,
       pod_duration: POD_DURATION,
       load_avg_1m: load.map((l) => round(l, 2)),
     };

@@ -24,6 +24,8 @@ export interface ClusterOptions {
   taint?: boolean;
   /** Also run kube-scheduler (KWOK does not bind pods). Default false. */
   scheduler?: boolean;
+  /** kube-scheduler's client rate limits. Default qps 500, burst 1000 (its own defaults: 50, 100). */
+  schedulerClient?: { qps: number; burst: number };
   /** Run kube-controller-manager (garbage collection, namespace deletion). Default true. */
   controllerManager?: boolean;
   /** kube-controller-manager --controllers. */
@@ -205,8 +207,8 @@ async function startClusterIn(dir: string, binDir: string, options: ClusterOptio
           'kind: KubeSchedulerConfiguration',
           'clientConnection:',
           `  kubeconfig: ${kubeconfigPath}`,
-          '  qps: 500',
-          '  burst: 1000',
+          `  qps: ${options.schedulerClient?.qps ?? 500}`,
+          `  burst: ${options.schedulerClient?.burst ?? 1000}`,
           'leaderElection:',
           '  leaderElect: false',
           '',

@@ -3,6 +3,7 @@
 // control plane (CRDs Established, every object created, RBAC equal to deploy/rbac).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -10,14 +11,17 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  FlowcontrolApiserverV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseOperatorArgs } from '../../src/cli/commands/operator.ts';
+import { DEFAULT_POD_CONCURRENCY } from '../../src/launchers/kubernetes.ts';
 import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
 import { startOperator } from '../../src/operator/process.ts';
+import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
@@ -83,6 +87,20 @@ describe('charts/meson without a cluster', () => {
     expect(byKindAndName(chart)).toEqual(byKindAndName(repoRbac().map(rbacMeaning)));
   });
 
+  it('renders the FlowSchema of deploy/apf: Lease requests at the leader-election priority level', async () => {
+    const objects = await template('meson', 'meson-system', []);
+    const chart = find(objects, 'FlowSchema') as K8sObject & { spec: unknown };
+    const [repo] = parseObjects(
+      readFileSync(join(ROOT, 'deploy', 'apf', 'flowschema.yaml'), 'utf8'),
+    ) as (K8sObject & {
+      spec: unknown;
+    })[];
+    expect(chart.metadata.name).toBe(repo!.metadata.name);
+    expect(chart.spec).toEqual(repo!.spec);
+    const off = await template('meson', 'meson-system', ['leaderElection.flowSchema=false']);
+    expect(off.some((o) => o.kind === 'FlowSchema')).toBe(false);
+  });
+
   it('renders the ValidatingWebhookConfiguration the operator itself would print, with the generated CA', async () => {
     for (const namespaces of [[], ['team-b', 'team-a']]) {
       const set = namespaces.length ? [`namespaces={${namespaces.join(',')}}`] : [];
@@ -119,7 +137,8 @@ describe('charts/meson without a cluster', () => {
     expect(cmd).toBe('operator');
     // the token comes from the chart's Secret (env MESON_API_TOKEN), as the Deployment says
     const env = pod.containers[0]! as unknown as {
-      env: { name: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+      env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
+      resources: { limits: { memory: string } };
     };
     expect(env.env.find((e) => e.name === 'MESON_API_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe(
       'meson-operator-api-token',
@@ -135,6 +154,14 @@ describe('charts/meson without a cluster', () => {
     // the chart's lease timings are the operator's own defaults
     const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = flags.leaderElection!;
     expect({ leaseDurationMs, renewDeadlineMs, retryPeriodMs }).toEqual(LEASE_DEFAULTS);
+    // and so are its API client's limits
+    expect(flags.clientLimits).toEqual({ qps: CLIENT_RATE_DEFAULTS.qps, burst: CLIENT_RATE_DEFAULTS.burst });
+    expect(flags.podConcurrency).toBe(DEFAULT_POD_CONCURRENCY);
+    expect(flags.podGc).toBe('Never');
+    // Node's heap is capped below the container's memory limit (V8 would size it for the machine)
+    const nodeOptions = env.env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(nodeOptions).toBe('--max-old-space-size=1152');
+    expect(env.resources.limits.memory).toBe('1536Mi');
     // the webhook Service reaches the port the operator listens on
     const ports = Object.fromEntries(pod.containers[0]!.ports.map((p) => [p.name, p.containerPort]));
     expect(ports.webhook).toBe(flags.webhook!.port);
@@ -146,6 +173,39 @@ describe('charts/meson without a cluster', () => {
     expect(svc.spec.ports.map((p) => p.name)).toContain('rest');
   });
 
+  it('passes scheduler.preemption to the operator as the settings it parses; no flag while empty', async () => {
+    const argsOf = (objects: K8sObject[]) => {
+      const deploy = find(objects, 'Deployment') as K8sObject & {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      return deploy.spec.template.spec.containers[0]!.args;
+    };
+    expect(argsOf(await template('meson', 'meson-system')).some((a) => a.startsWith('--preemption'))).toBe(
+      false,
+    );
+    const settings = {
+      defaultTier: 2,
+      namespaces: {
+        prod: { preempt: true, tier: 0, guaranteed: { cpus: '4', memory: '8Gi' } },
+        batch: { tier: 10, minTier: 5 },
+      },
+    };
+    const r = await helm([
+      'template',
+      'meson',
+      CHART,
+      '--namespace',
+      'meson-system',
+      '--set-json',
+      `scheduler.preemption=${JSON.stringify(settings)}`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const [, ...args] = argsOf(parseObjects(r.stdout));
+    const flags = parseOperatorArgs(args, { MESON_API_TOKEN: 't' }, '/');
+    if (flags === 'help') throw new Error('help');
+    expect(flags.preemption).toEqual(settings);
+  });
+
   it('refuses values that would break the install, naming the value', async () => {
     for (const [set, message] of [
       ['replicas=two', '/replicas'],
@@ -153,8 +213,15 @@ describe('charts/meson without a cluster', () => {
       ['namespaces={Team A}', '/namespaces/0'],
       ['extraArgs={; rm -rf /}', '/extraArgs/0'],
       ['image.pullPolicy=Sometimes', '/image/pullPolicy'],
+      ['kubeClient.qps=-5', '/kubeClient/qps'],
+      ['kubeClient.burst=0', '/kubeClient/burst'],
+      ['podGC=Always', '/podGC'],
+      ['heapLimitMiB=-1', '/heapLimitMiB'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],
+      ['scheduler.preemption.namespaces.prod.tier=-1', '/scheduler/preemption/namespaces/prod/tier'],
+      ['scheduler.preemption.namespaces.prod.preempt=maybe', '/scheduler/preemption/namespaces/prod/preempt'],
+      ['scheduler.preemption.defaultTier=1001', '/scheduler/preemption/defaultTier'],
     ] as const) {
       const r = await helm(['template', 'meson', CHART, '--set', set]);
       expect(r.status, set).not.toBe(0);
@@ -218,6 +285,7 @@ describe('charts/meson on the test control plane', () => {
         'ClusterRole',
         'ClusterRoleBinding',
         'Deployment',
+        'FlowSchema',
         'Role',
         'Role',
         'RoleBinding',
@@ -351,11 +419,46 @@ describe('charts/meson on the test control plane', () => {
           (err: { code?: number }) => err.code,
         );
       expect(denied).toBe(403);
+      // its Lease requests are classified at the leader-election priority level (the API
+      // server says which in a response header), not with its Pod creates
+      const plc = await kc
+        .makeApiClient(FlowcontrolApiserverV1Api)
+        .readPriorityLevelConfiguration({ name: 'leader-election' });
+      const headers = await rawGet(
+        cluster.server,
+        cluster.caData!,
+        token.stdout.trim(),
+        `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${release}-operator`,
+      );
+      expect(headers['x-kubernetes-pf-prioritylevel-uid']).toBe(plc.metadata?.uid);
     } finally {
       await op.close();
     }
   });
 });
+
+/** The response headers of a GET with a bearer token. */
+function rawGet(
+  server: string,
+  caData: string,
+  token: string,
+  path: string,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      new URL(path, server),
+      { ca: Buffer.from(caData, 'base64'), headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(res.headers) : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** The API server leaves out empty lists (resourceNames) that the YAML never had. */
 function stripEmpty(rule: object): object {

@@ -6,9 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli } from '../../src/cli/cli.ts';
 import { freePorts } from '../cluster/health.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
@@ -16,6 +14,7 @@ import { waitFor } from '../cluster/wait.ts';
 import {
   applyRbac,
   installCrdsServed,
+  mesonctl,
   OPERATOR_NAMESPACE,
   type OperatorProcess,
   reconciling,
@@ -63,19 +62,8 @@ async function operator(
   return { op, rest: `http://127.0.0.1:${port}` };
 }
 
-async function cli(args: string[], env: Record<string, string>) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdin = new PassThrough();
-  stdin.end('');
-  const code = await runCli([...args, '-n', ns.name], {
-    stdout: (s) => void out.push(s),
-    stderr: (s) => void err.push(s),
-    stdin,
-    cwd: dir,
-    env,
-  });
-  return { code, out: out.join(''), err: err.join('') };
+function cli(args: string[], env: Record<string, string>) {
+  return mesonctl(ns.name, args, env, dir);
 }
 
 const WORKFLOW = (name: string) => `apiVersion: meson.dev/v1alpha1

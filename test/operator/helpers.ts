@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   AdmissionregistrationV1Api,
@@ -13,6 +14,7 @@ import {
   KubeConfig,
 } from '@kubernetes/client-node';
 import { afterEach, inject } from 'vitest';
+import { runCli } from '../../src/cli/cli.ts';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { CLIENT_CERT_EXTENSIONS, makeCa, signLeaf } from '../cluster/certs.ts';
 import { installCrds } from '../cluster/crds.ts';
@@ -313,4 +315,25 @@ export async function reconciling(o: OperatorProcess, timeoutMs = 30_000): Promi
     async () => ((await readyz(o)).body.informers === 'synced: reconciling' ? true : undefined),
     { timeoutMs, describe: () => o.stdout().slice(-2000) },
   );
+}
+
+/** `mesonctl ARGS -n NAMESPACE` in-process, with `env` and `cwd`: its exit code and output. */
+export async function mesonctl(
+  namespace: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{ code: number | undefined; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdin = new PassThrough();
+  stdin.end('');
+  const code = await runCli([...args, '-n', namespace], {
+    stdout: (s) => void out.push(s),
+    stderr: (s) => void err.push(s),
+    stdin,
+    cwd,
+    env,
+  });
+  return { code, out: out.join(''), err: err.join('') };
 }

@@ -305,6 +305,8 @@ describe('deploy/rbac as the operator (real requests with its credentials)', () 
     const yes: [string, string, string?][] = [
       ['create', 'pods'],
       ['delete', 'pods'],
+      // --pod-gc deletes a finished run's Pods in one request
+      ['deletecollection', 'pods'],
       ['watch', 'pods'],
       ['get', 'pods#log'],
       ['list', 'nodes'],

@@ -37,6 +37,8 @@ describe('mesonctl operator flags', () => {
     expect(f).toEqual({
       namespaces: [],
       api: { host: '0.0.0.0', port: 8080 },
+      clientLimits: { qps: 200, burst: 400 },
+      podGc: 'Never',
       leaderElection: {
         namespace: 'meson-system',
         name: 'meson-operator',
@@ -85,6 +87,8 @@ describe('mesonctl operator flags', () => {
       kubeconfig: '/here/kc.yaml',
       namespaces: ['team-a', 'team-b'],
       api: { host: '127.0.0.1', port: 18080 },
+      clientLimits: { qps: 200, burst: 400 },
+      podGc: 'Never',
       webhook: {
         host: '::1',
         port: 19443,
@@ -119,6 +123,46 @@ describe('mesonctl operator flags', () => {
     expect(parseOperatorArgs(['--pod-concurrency=64'], {}, '/here')).toMatchObject({ podConcurrency: 64 });
     for (const bad of ['0', '-1', '1.5', 'x', '5000'])
       expect(() => parseOperatorArgs([`--pod-concurrency=${bad}`], {}, '/here')).toThrow(/--pod-concurrency/);
+    // the API client's rate limits: defaults, flags, environment, 0 QPS for none
+    expect(parseOperatorArgs([], {}, '/here')).toMatchObject({ clientLimits: { qps: 200, burst: 400 } });
+    expect(parseOperatorArgs(['--kube-qps=50', '--kube-burst=100'], {}, '/here')).toMatchObject({
+      clientLimits: { qps: 50, burst: 100 },
+    });
+    expect(parseOperatorArgs([], { MESON_KUBE_QPS: '0', MESON_KUBE_BURST: '1' }, '/here')).toMatchObject({
+      clientLimits: { qps: 0, burst: 1 },
+    });
+    expect(parseOperatorArgs(['--kube-qps=12.5'], {}, '/here')).toMatchObject({
+      clientLimits: { qps: 12.5 },
+    });
+    for (const bad of ['-1', 'x', '1e3', '', 'Infinity', '200000'])
+      expect(() => parseOperatorArgs([`--kube-qps=${bad}`], {}, '/here')).toThrow(
+        /--kube-qps: expected a number/,
+      );
+    for (const bad of ['0', '1.5', 'NaN'])
+      expect(() => parseOperatorArgs([`--kube-burst=${bad}`], {}, '/here')).toThrow(/--kube-burst/);
+    expect(parseOperatorArgs(['--pod-gc=OnRunSuccess'], {}, '/here')).toMatchObject({
+      podGc: 'OnRunSuccess',
+    });
+    expect(parseOperatorArgs([], { MESON_POD_GC: 'OnRunCompletion' }, '/here')).toMatchObject({
+      podGc: 'OnRunCompletion',
+    });
+    for (const bad of ['never', 'Always', '', 'OnPodSuccess'])
+      expect(() => parseOperatorArgs([`--pod-gc=${bad}`], {}, '/here')).toThrow(
+        /--pod-gc: expected one of Never/,
+      );
+    // preemption settings: the flag or MESON_PREEMPTION, checked at start with the field named
+    const preempt = '{"namespaces":{"prod":{"preempt":true,"tier":0},"batch":{"tier":5}}}';
+    expect(parseOperatorArgs([`--preemption=${preempt}`], {}, '/here')).toMatchObject({
+      preemption: { namespaces: { prod: { preempt: true, tier: 0 }, batch: { tier: 5 } } },
+    });
+    expect(parseOperatorArgs([], { MESON_PREEMPTION: preempt }, '/here')).toHaveProperty('preemption');
+    expect(parseOperatorArgs([], {}, '/here')).not.toHaveProperty('preemption');
+    expect(() =>
+      parseOperatorArgs(['--preemption={"namespaces":{"prod":{"tier":-1}}}'], {}, '/here'),
+    ).toThrow(/--preemption\.namespaces\.prod\.tier/);
+    expect(() => parseOperatorArgs(['--preemption=nope.yaml'], {}, '/here')).toThrow(
+      /--preemption: cannot read/,
+    );
     const env = parseOperatorArgs(
       [],
       {

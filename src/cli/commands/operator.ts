@@ -8,10 +8,12 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import { loadPreemption, type PreemptionSettings } from '../../controller/preemption.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
 import type { MesosEndpointConfig } from '../../operator/mesos-endpoint.ts';
+import { POD_GC_POLICIES, type PodGcPolicy } from '../../operator/pod-gc.ts';
 import {
   defaultIdentity,
   type ListenAddress,
@@ -19,6 +21,7 @@ import {
   SERVES,
   startOperator,
 } from '../../operator/process.ts';
+import { CLIENT_RATE_DEFAULTS, type ClientRateLimits } from '../../operator/rate-limit.ts';
 import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '../../operator/webhook.ts';
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
@@ -60,6 +63,11 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --pod-annotation KEY=VALUE  an annotation on every step Pod and Mesos task Pod (repeatable;
                               system keys win)
   --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
+  --kube-qps N                the API client's requests per second (default ${CLIENT_RATE_DEFAULTS.qps}; MESON_KUBE_QPS;
+                              0: no client-side limit); a 429 with Retry-After holds it back
+  --pod-gc POLICY             delete finished runs' step Pods: Never (default), OnRunSuccess or
+                              OnRunCompletion (MESON_POD_GC); their logs go with them
+  --kube-burst N              requests that may go at once (default ${CLIENT_RATE_DEFAULTS.burst}; MESON_KUBE_BURST)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
                               token is MESON_API_TOKEN, required beyond loopback unless
@@ -67,6 +75,9 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --allowed-host NAME         a Host the REST API answers to (repeatable; MESON_ALLOWED_HOSTS)
   --notify-allow LIST         private targets webhook notifications may reach (mesonctl server's
                               --webhook-allow; MESON_WEBHOOK_ALLOW; default none; docs/security.md)
+  --preemption JSON|FILE      preemption by tier: which namespaces may evict lower-tier steps, their
+                              tier bounds and guaranteed shares (MESON_PREEMPTION; default off;
+                              docs/scheduler.md)
 
 
 ${MESOS_ENDPOINT_USAGE}
@@ -76,6 +87,15 @@ Exit status: 2 bad usage, 1 could not start or lost the Lease.
 `;
 
 const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A decimal number in [min, max] from a flag or its environment variable; `dflt` when unset. */
+function numberFlag(text: string | undefined, flag: string, min: number, max: number, dflt: number): number {
+  if (text === undefined) return dflt;
+  const n = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got "${text}"`);
+  return n;
+}
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -143,12 +163,18 @@ export interface OperatorFlags {
   podAnnotations: Record<string, string>;
   /** Concurrent Pod create/delete requests (--pod-concurrency); absent: the launcher's 64. */
   podConcurrency?: number;
+  /** The API client's rate limits (--kube-qps, --kube-burst). */
+  clientLimits: ClientRateLimits;
+  /** Deletion of finished runs' step Pods (--pod-gc). */
+  podGc: PodGcPolicy;
   /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
   /** The Mesos scheduler endpoint (--mesos-endpoint); absent: not served. */
   mesosEndpoint?: MesosEndpointConfig;
+  /** Preemption by tier (--preemption); absent: off. */
+  preemption?: PreemptionSettings;
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -226,9 +252,37 @@ export function parseOperatorArgs(
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message, { cause: err });
   }
+  const qps = numberFlag(
+    v['kube-qps'] ?? env.MESON_KUBE_QPS,
+    '--kube-qps',
+    0,
+    100_000,
+    CLIENT_RATE_DEFAULTS.qps,
+  );
+  const burst = numberFlag(
+    v['kube-burst'] ?? env.MESON_KUBE_BURST,
+    '--kube-burst',
+    1,
+    100_000,
+    CLIENT_RATE_DEFAULTS.burst,
+  );
+  if (!Number.isInteger(burst)) throw new UsageError(`--kube-burst: expected a whole number, got "${burst}"`);
+  const podGc = (v['pod-gc'] ?? env.MESON_POD_GC ?? 'Never') as PodGcPolicy;
+  if (!POD_GC_POLICIES.includes(podGc))
+    throw new UsageError(`--pod-gc: expected one of ${POD_GC_POLICIES.join(', ')}, got "${podGc}"`);
+  const preemptionText = v.preemption ?? (env.MESON_PREEMPTION || undefined);
+  let preemption: PreemptionSettings | undefined;
+  try {
+    preemption = preemptionText === undefined ? undefined : loadPreemption(preemptionText, cwd);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const flags: OperatorFlags = {
     ...(mesosEndpoint ? { mesosEndpoint } : {}),
+    clientLimits: { qps, burst },
+    podGc,
     ...(podConcurrency ? { podConcurrency } : {}),
+    ...(preemption ? { preemption } : {}),
     notify,
     namespaces: [...new Set(namespaces)],
     api: parseListen(v['api-listen'] ?? env.MESON_API_LISTEN ?? '0.0.0.0:8080', '--api-listen'),
@@ -304,6 +358,10 @@ function parseOperatorOptions(args: string[]) {
       'rest-listen': { type: 'string' },
       'notify-allow': { type: 'string' },
       'pod-concurrency': { type: 'string' },
+      'kube-qps': { type: 'string' },
+      'pod-gc': { type: 'string' },
+      'kube-burst': { type: 'string' },
+      preemption: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
       ...MESOS_ENDPOINT_OPTIONS,
@@ -418,6 +476,7 @@ export const operatorCommand: Command = async (args, io) => {
       : undefined;
     config = {
       kc,
+      clientLimits: flags.clientLimits,
       namespaces: flags.namespaces,
       api: flags.api,
       ...(flags.rest ? { rest: { ...flags.rest, stateNamespace: flags.stateNamespace } } : {}),
@@ -445,6 +504,8 @@ export const operatorCommand: Command = async (args, io) => {
               },
             }
           : {}),
+        podGc: flags.podGc,
+        ...(flags.preemption ? { preemption: flags.preemption } : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
@@ -457,7 +518,17 @@ export const operatorCommand: Command = async (args, io) => {
         process.exit(1);
       },
     };
-    logger.info({ kubeconfig: source, cluster: kc.getCurrentCluster()?.server }, 'cluster access');
+    logger.info(
+      {
+        kubeconfig: source,
+        cluster: kc.getCurrentCluster()?.server,
+        clientLimits:
+          flags.clientLimits.qps === 0
+            ? 'none'
+            : `${flags.clientLimits.qps} qps, burst ${flags.clientLimits.burst}`,
+      },
+      'cluster access',
+    );
   } catch (err) {
     io.stderr(`mesonctl operator: ${(err as Error).message}\n`);
     return 1;

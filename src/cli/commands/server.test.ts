@@ -94,6 +94,12 @@ describe('mesonctl server', () => {
       [['--mesos-role', 'batch'], {}, /--mesos-role: needs --mesos-master/],
       [['--mesos-master', 'http://m:5050', '--mesos-option', 'refuseSeconds=-1'], {}, /refuseSeconds/],
       [['--local-capacity', 'cpus=-2'], {}, /--local-capacity/],
+      [
+        ['--preemption', '{"namespaces":{"prod":{"preempt":1}}}'],
+        {},
+        /--preemption\.namespaces\.prod\.preempt/,
+      ],
+      [[], { MESON_PREEMPTION: '{"defaultTier":-3}' }, /--preemption\.defaultTier/],
     ] as const) {
       const res = await server([...args], { ...env });
       expect(res.code, args.join(' ')).toBe(2);

@@ -10,6 +10,7 @@ import { buildApp, DEFAULT_BODY_LIMIT } from '../../api/app.ts';
 import { DEFAULT_MAX_BODY_DEPTH } from '../../api/http.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../api/streams.ts';
 import { applyManifests, readManifests } from '../../controller/manifests.ts';
+import { loadPreemption, type PreemptionSettings } from '../../controller/preemption.ts';
 import { createStandalone, type StandaloneOptions } from '../../controller/standalone.ts';
 import { FileFrameworkIdStore, withMesos } from '../../launchers/mesos-wiring.ts';
 import { createMetrics, DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
@@ -32,7 +33,7 @@ const USAGE = `usage: mesonctl server [--port N] [--host ADDR] [--data-dir DIR] 
                       [--webhook-allow LIST] [--allowed-host NAME]... [--body-limit BYTES] [--max-body-depth N]
                       [--max-streams N] [--stream-max-seconds N]
                       [--insecure-no-auth] [--step-env-passthrough NAME]... [--copy-root DIR]...
-                      [--step-limit NAME=N]... [run limits]
+                      [--step-limit NAME=N]... [run limits] [--preemption JSON|FILE]
                       [--mesos-master URL [Mesos options]] [--local-capacity off|cpus=N,memory=Q]
 
 The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler and local
@@ -66,6 +67,11 @@ Retention of finished runs (a Workflow's spec.retention overrides these per fiel
 Webhooks may not reach loopback, link-local, private, multicast or this machine's addresses:
   --webhook-allow        CIDRs or host names they may reach anyway, comma-separated (MESON_WEBHOOK_ALLOW)
   MESON_WEBHOOK_MAX_PENDING  deliveries waiting at most (default 1000)
+
+Preemption by tier (default off; docs/scheduler.md, "Preemption"):
+  --preemption JSON|FILE  which namespaces may evict lower-tier running steps, the tier bounds of
+                        each namespace and their guaranteed shares: inline JSON or a YAML/JSON
+                        file (MESON_PREEMPTION)
 
 Run limits (a run that reaches one fails naming it; see docs/engine.md, "Limits"):
 ${runLimitUsage()}
@@ -160,7 +166,10 @@ export const serverCommand: Command = async (args, io) => {
   let streamMaxSeconds: number | undefined;
   let mesos: MesosServerOptions | undefined;
   let capacity: StandaloneOptions['capacity'];
+  let preemption: PreemptionSettings | undefined;
   try {
+    const preemptionText = v.preemption ?? (io.env.MESON_PREEMPTION || undefined);
+    if (preemptionText !== undefined) preemption = loadPreemption(preemptionText, io.cwd);
     mesos = parseMesosOptions(v, io.env);
     capacity = parseLocalCapacity(v['local-capacity'], io.env);
     retention = retentionOptions(v, io.env);
@@ -199,6 +208,7 @@ export const serverCommand: Command = async (args, io) => {
       retention,
       webhook,
       runLimits,
+      ...(preemption ? { preemption } : {}),
       ...steps,
       ...(capacity ? { capacity } : {}),
       ...(mesos ? { wrapSources: mesosSources(mesos, dataDir, logger) } : {}),
@@ -380,6 +390,7 @@ function parse(args: string[]) {
       'max-streams': { type: 'string' },
       'stream-max-seconds': { type: 'string' },
       'insecure-no-auth': { type: 'boolean' },
+      preemption: { type: 'string' },
       ...STEP_OPTIONS,
       ...MESOS_OPTIONS,
       help: { type: 'boolean', short: 'h' },

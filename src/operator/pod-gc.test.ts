@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import type { WorkflowRun } from '../crds/index.ts';
+import type { Stored } from '../store/types.ts';
+import { collects, PodGarbageCollector, type PodGcPolicy } from './pod-gc.ts';
+
+const run = (name: string, phase: string, ns = 'ns'): Stored<WorkflowRun> =>
+  ({
+    apiVersion: 'meson.dev/v1alpha1',
+    kind: 'WorkflowRun',
+    metadata: { name, namespace: ns, uid: `uid-${name}`, resourceVersion: '1' },
+    spec: { workflow: 'w' },
+    status: { phase },
+  }) as Stored<WorkflowRun>;
+
+function gc(
+  policy: PodGcPolicy,
+  runs: Stored<WorkflowRun>[],
+  podsOf: [string, string][] = [],
+  fail = new Set<string>(),
+) {
+  const deleted: string[] = [];
+  const warnings: string[] = [];
+  const c = new PodGarbageCollector(policy, {
+    deleteRunPods: async (ns, uid) => {
+      if (fail.has(uid)) throw new Error('apiserver says no');
+      deleted.push(`${ns}/${uid}`);
+    },
+    getRun: (ns, name) => runs.find((r) => r.metadata.namespace === ns && r.metadata.name === name),
+    runsWithPods: () => podsOf,
+    logger: { info: () => {}, warn: (o) => warnings.push(JSON.stringify(o)) },
+  });
+  return { c, deleted, warnings };
+}
+
+describe('pod GC', () => {
+  it('collects by policy and phase', () => {
+    for (const phase of ['Pending', 'Running', 'Succeeded', 'Failed', 'Stopped', undefined]) {
+      expect(collects('Never', phase)).toBe(false);
+      expect(collects('OnRunSuccess', phase)).toBe(phase === 'Succeeded');
+      expect(collects('OnRunCompletion', phase)).toBe(
+        ['Succeeded', 'Failed', 'Stopped'].includes(phase ?? ''),
+      );
+    }
+  });
+
+  it('deletes a finished run’s Pods by its uid when the run finishes, once while under way', async () => {
+    const { c, deleted } = gc('OnRunSuccess', []);
+    c.runFinished(run('ok', 'Succeeded'));
+    c.runFinished(run('ok', 'Succeeded'));
+    c.runFinished(run('bad', 'Failed'));
+    await c.settled();
+    expect(deleted).toEqual(['ns/uid-ok']);
+  });
+
+  it('sweeps the runs that still have Pods: finished ones go, running and unknown ones stay', async () => {
+    const runs = [run('done', 'Succeeded'), run('going', 'Running'), run('failed', 'Failed', 'other')];
+    const pods: [string, string][] = [
+      ['ns', 'done'],
+      ['ns', 'done'],
+      ['ns', 'going'],
+      ['other', 'failed'],
+      ['ns', 'deleted-run'],
+    ];
+    const a = gc('OnRunCompletion', runs, pods);
+    a.c.sweep();
+    await a.c.settled();
+    expect(a.deleted.sort()).toEqual(['ns/uid-done', 'other/uid-failed']);
+    const never = gc('Never', runs, pods);
+    never.c.sweep();
+    never.c.runFinished(runs[0]!);
+    await never.c.settled();
+    expect(never.deleted).toEqual([]);
+  });
+
+  it('a failed delete is logged and tried again by the next sweep', async () => {
+    const fail = new Set(['uid-done']);
+    const { c, deleted, warnings } = gc('OnRunSuccess', [run('done', 'Succeeded')], [['ns', 'done']], fail);
+    c.runFinished(run('done', 'Succeeded'));
+    await c.settled();
+    expect(deleted).toEqual([]);
+    expect(warnings.join()).toContain('apiserver says no');
+    fail.clear();
+    c.sweep();
+    await c.settled();
+    expect(deleted).toEqual(['ns/uid-done']);
+  });
+});

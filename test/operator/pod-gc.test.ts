@@ -1,0 +1,138 @@
+// `mesonctl operator --pod-gc` on the real control plane: a finished run's step Pods are deleted
+// as the policy says, and a new leader catches up on runs that finished before it led.
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kubectlAsync } from '../cluster/kubectl.ts';
+import { useNamespace } from '../cluster/namespace.ts';
+import { waitFor } from '../cluster/wait.ts';
+import {
+  applyRbac,
+  installCrdsServed,
+  OPERATOR_NAMESPACE,
+  reconciling,
+  spawnOperator,
+  useOperatorProcesses,
+  userKubeconfig,
+} from './helpers.ts';
+
+const ns = useNamespace('pod-gc');
+const operators = useOperatorProcesses();
+let kubeconfig: string;
+
+beforeAll(async () => {
+  await installCrdsServed();
+  await applyRbac();
+  kubeconfig = userKubeconfig().path;
+});
+
+async function operator(identity: string, args: string[]) {
+  const o = operators.track(
+    await spawnOperator(identity, kubeconfig, [
+      `--namespace=${ns.name}`,
+      `--state-namespace=${OPERATOR_NAMESPACE}`,
+      '--pod-annotation=kwok.meson.dev/duration=1s',
+      ...args,
+    ]),
+  );
+  await reconciling(o);
+  return o;
+}
+
+async function apply(yaml: string): Promise<void> {
+  const r = await kubectlAsync(['apply', '-f', '-'], yaml);
+  if (r.status !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
+}
+
+const WORKFLOW = (name: string) => `apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: ${name}, namespace: ${ns.name} }
+spec:
+  definition:
+    sequence:
+      - step: { name: a, container: { image: busybox, command: [sh, -c, "echo a"] } }
+      - step: { name: b, container: { image: busybox, command: [sh, -c, "echo b"] } }
+`;
+
+async function startRun(name: string, workflow: string): Promise<string> {
+  const custom = ns.kc.makeApiClient(CustomObjectsApi);
+  await waitFor(`workflow ${workflow} versioned`, async () => {
+    const wf = (await custom.getNamespacedCustomObject({
+      group: 'meson.dev',
+      version: 'v1alpha1',
+      namespace: ns.name,
+      plural: 'workflows',
+      name: workflow,
+    })) as { status?: { latestVersion?: number } };
+    return wf.status?.latestVersion ? true : undefined;
+  });
+  const created = (await custom.createNamespacedCustomObject({
+    group: 'meson.dev',
+    version: 'v1alpha1',
+    namespace: ns.name,
+    plural: 'workflowruns',
+    body: { apiVersion: 'meson.dev/v1alpha1', kind: 'WorkflowRun', metadata: { name }, spec: { workflow } },
+  })) as { metadata: { uid: string } };
+  return created.metadata.uid;
+}
+
+async function finished(name: string): Promise<string> {
+  const custom = ns.kc.makeApiClient(CustomObjectsApi);
+  return waitFor(
+    `run ${name} to finish`,
+    async () => {
+      const r = (await custom.getNamespacedCustomObject({
+        group: 'meson.dev',
+        version: 'v1alpha1',
+        namespace: ns.name,
+        plural: 'workflowruns',
+        name,
+      })) as { status?: { phase?: string } };
+      const phase = r.status?.phase ?? '';
+      return ['Succeeded', 'Failed', 'Stopped'].includes(phase) ? phase : undefined;
+    },
+    { timeoutMs: 90_000 },
+  );
+}
+
+const podsOf = async (uid: string) =>
+  (
+    await ns.kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedPod({ namespace: ns.name, labelSelector: `meson.dev/run-uid=${uid}` })
+  ).items;
+
+describe('mesonctl operator --pod-gc', () => {
+  it('OnRunSuccess keeps a failed run’s Pods; OnRunCompletion under the next leader deletes them, and a succeeded run’s', async () => {
+    await apply(WORKFLOW('twice'));
+    const first = await operator('gc-success', [
+      '--pod-gc=OnRunSuccess',
+      '--pod-annotation=kwok.meson.dev/exit-code=1',
+    ]);
+    const failedUid = await startRun('fails', 'twice');
+    expect(await finished('fails')).toBe('Failed');
+    // its Pod stays (logs to read), under a policy that only collects successes
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await podsOf(failedUid)).length).toBeGreaterThan(0);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    await operator('gc-completion', ['--pod-gc=OnRunCompletion']);
+    // the new leader's first sweep collects the run that failed before it led
+    await waitFor(
+      'the failed run’s Pods to be deleted',
+      async () => ((await podsOf(failedUid)).length === 0 ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const okUid = await startRun('succeeds', 'twice');
+    expect(await finished('succeeds')).toBe('Succeeded');
+    await waitFor(
+      'the succeeded run’s Pods to be deleted',
+      async () => ((await podsOf(okUid)).length === 0 ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+  }, 300_000);
+});
