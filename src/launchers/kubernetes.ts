@@ -52,19 +52,27 @@ interface Watched {
   creating: boolean;
 }
 
+/** Receives the Pod informer's events (addPodListener). */
+export interface PodListener {
+  onPod(pod: V1Pod): void;
+  onPodDeleted(pod: V1Pod): void;
+}
+
 const silent: LauncherLogger = { warn() {}, error() {} };
 
 function attemptKey(k: AttemptKey): AttemptKey {
   return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
 }
 
-function statusCode(err: unknown): number | undefined {
+/** The HTTP status of a client-node error, if any. */
+export function statusCode(err: unknown): number | undefined {
   const e = err as { code?: unknown; statusCode?: unknown };
   const c = typeof e?.code === 'number' ? e.code : e?.statusCode;
   return typeof c === 'number' ? c : undefined;
 }
 
-function errorText(err: unknown): string {
+/** The API server's message of a client-node error (its Status body), else the error's. */
+export function errorText(err: unknown): string {
   const body = (err as { body?: unknown })?.body;
   if (typeof body === 'string') {
     try {
@@ -90,6 +98,7 @@ export class KubernetesLauncher implements Launcher {
   private restartDelayMs = 0;
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly listeners: PodListener[] = [];
 
   constructor(opts: KubernetesLauncherOptions) {
     this.opts = opts;
@@ -112,6 +121,11 @@ export class KubernetesLauncher implements Launcher {
     informer.on('add', (p) => this.onPod(p));
     informer.on('update', (p) => this.onPod(p));
     informer.on('delete', (p) => this.onPodDeleted(p));
+    for (const l of this.listeners) {
+      informer.on('add', (p) => l.onPod(p));
+      informer.on('update', (p) => l.onPod(p));
+      informer.on('delete', (p) => l.onPodDeleted(p));
+    }
     informer.on('error', (err) => {
       if (this.closed) return;
       this.restartDelayMs = Math.min(Math.max(this.restartDelayMs * 2, 500), 30_000);
@@ -130,6 +144,20 @@ export class KubernetesLauncher implements Launcher {
       this.log.error({ err: errorText(err) }, 'pod informer did not start');
     });
     return this.synced;
+  }
+
+  /**
+   * Also hands every event of the informer (Pods labelled app.kubernetes.io/managed-by=meson) to
+   * `listener`: the Mesos endpoint's task Pods share this one informer. Call before start().
+   */
+  addPodListener(listener: PodListener): void {
+    if (this.informer) throw new Error('addPodListener: the pod informer has started already');
+    this.listeners.push(listener);
+  }
+
+  /** The informer's copy of a Pod (undefined if not seen, or before start()). */
+  cachedPod(namespace: string, name: string): V1Pod | undefined {
+    return this.informer?.get(name, namespace);
   }
 
   /** Runs that have step Pods in the cache, as `[namespace, run]` (once per Pod). */
@@ -290,7 +318,11 @@ export class KubernetesLauncher implements Launcher {
     });
   }
 
-  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` (a Pod create or delete) within the launcher's `maxInFlight` requests. The Mesos
+   * endpoint's task Pods share this budget with step Pods.
+   */
+  async slot<T>(fn: () => Promise<T>): Promise<T> {
     const max = this.opts.maxInFlight ?? DEFAULT_POD_CONCURRENCY;
     while (this.inFlight >= max) await new Promise<void>((r) => this.waiting.push(r));
     this.inFlight++;

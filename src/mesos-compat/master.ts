@@ -8,12 +8,13 @@
  * The protocol state lives in MesosMaster (pure apart from its injected clock, ids and timers);
  * `createMesosMasterServer` puts it behind Fastify.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Offer as ModelOffer } from '../offer-adapter/types.ts';
+import type { Offer as ModelOffer, Resources } from '../offer-adapter/types.ts';
 import {
   addQuantities,
+  emptyQuantities,
   fits,
   isEmpty,
   type Quantities,
@@ -46,6 +47,27 @@ export interface MesosOfferSource {
    * endpoint (the endpoint subtracts its own live tasks). Called on every allocation round.
    */
   list(): ModelOffer[];
+  /**
+   * Whether `list()` already counts the tasks launched through this endpoint (a source that
+   * holds each task's resources as it launches, as the Kubernetes one does): the endpoint then
+   * does not subtract them again. Default false.
+   */
+  readonly countsTasks?: boolean;
+  /**
+   * The whole capacity that shares are measured against (dominant resource fairness). Default:
+   * the sum of the listed hosts' `capacity` (or their free resources when absent).
+   */
+  total?(): Resources;
+}
+
+/**
+ * Others that want the same capacity (workflow steps). While `waiting()` is true, a framework is
+ * offered a host only if its dominant share is not above `share()` (see docs/mesos.md).
+ */
+export interface MesosCompetition {
+  waiting(): boolean;
+  /** The competitors' dominant share, 0 to 1. */
+  share(): number;
 }
 
 export interface LaunchedTask {
@@ -78,6 +100,14 @@ export interface MesosMasterLogger {
 export interface MesosMasterOptions {
   offers: MesosOfferSource;
   runner: MesosTaskRunner;
+  /** Workflow steps competing for the same capacity (dominant resource fairness); absent: none. */
+  competition?: MesosCompetition;
+  /**
+   * Scalars every launched task takes besides its own resources, in Mesos units (e.g. `{pods: 1}`
+   * when the source offers a node's free Pod slots). A task that does not fit with them fails
+   * like a task over its offer.
+   */
+  taskOverhead?: Record<string, number>;
   /** Seconds between HEARTBEAT events (default 15, as Mesos). */
   heartbeatIntervalSeconds?: number;
   /** Milliseconds between allocation rounds (offers, expiry, rescinds); default 1000. */
@@ -174,6 +204,24 @@ export interface MasterRecord {
   revives: { frameworkId: string; call: 'REVIVE' | 'SUPPRESS' }[];
 }
 
+export interface MasterState {
+  version: string;
+  frameworks: {
+    id: string;
+    name: string;
+    active: boolean;
+    tasks: { id: string; framework_id: string; slave_id: string; state: TaskStateName }[];
+  }[];
+  /** Each host with what is free on it now for frameworks. */
+  hosts: { id: string; hostname: string; unreserved_resources: ReturnType<typeof quantitiesToResources> }[];
+}
+
+/** HTTP Basic credentials that every call must carry (Mesos' `--authenticate_http_frameworks`). */
+export interface MesosCredentials {
+  principal: string;
+  secret: string;
+}
+
 export class MesosCallError extends Error {
   readonly status: number;
   readonly code: string;
@@ -195,12 +243,16 @@ export class MesosMaster {
     removedFrameworks: [],
     revives: [],
   };
-  readonly opts: Required<Omit<MesosMasterOptions, 'offerTimeoutMs' | 'logger'>> &
-    Pick<MesosMasterOptions, 'offerTimeoutMs' | 'logger'>;
+  readonly opts: Required<
+    Omit<MesosMasterOptions, 'offerTimeoutMs' | 'logger' | 'competition' | 'taskOverhead'>
+  > &
+    Pick<MesosMasterOptions, 'offerTimeoutMs' | 'logger' | 'competition' | 'taskOverhead'>;
   #frameworks = new Map<string, Framework>();
   #removed = new Set<string>();
   #offers = new Map<string, OutstandingOffer>();
   #allocTimer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
+  readonly #overhead: Quantities | undefined;
 
   constructor(opts: MesosMasterOptions) {
     this.opts = {
@@ -217,14 +269,22 @@ export class MesosMaster {
       newUuid: () => randomBytes(16).toString('base64'),
       ...opts,
     };
+    const overhead = Object.entries(opts.taskOverhead ?? {}).filter(([, v]) => v > 0);
+    this.#overhead =
+      overhead.length > 0
+        ? { scalars: new Map(overhead.map(([k, v]) => [k, Math.ceil(v * 1000)])), ports: [] }
+        : undefined;
   }
 
   start(): void {
+    this.#stopped = false;
     this.#allocTimer ??= setInterval(() => this.tick(), this.opts.allocationIntervalMs);
     this.#allocTimer.unref?.();
   }
 
+  /** Stops allocating and closes every stream; later calls get 503 until start(). */
   stop(): void {
+    this.#stopped = true;
     if (this.#allocTimer) clearInterval(this.#allocTimer);
     this.#allocTimer = undefined;
     for (const fw of this.#frameworks.values()) {
@@ -246,6 +306,29 @@ export class MesosMaster {
     return this.#frameworks.get(frameworkId)?.tasks.get(taskId)?.latest.state;
   }
 
+  /** What `GET /master/state` shows: frameworks and their known tasks (a small part of a master's). */
+  state(): MasterState {
+    return {
+      version: this.opts.version,
+      frameworks: [...this.#frameworks.values()].map((fw) => ({
+        id: fw.id,
+        name: fw.info.name,
+        active: fw.sink !== undefined,
+        tasks: [...fw.tasks.values()].map((t) => ({
+          id: t.id,
+          framework_id: fw.id,
+          slave_id: t.agentId,
+          state: t.latest.state,
+        })),
+      })),
+      hosts: [...this.#hosts().values()].map((h) => ({
+        id: h.agentId,
+        hostname: h.offer.hostname,
+        unreserved_resources: quantitiesToResources(h.free),
+      })),
+    };
+  }
+
   outstandingOffers(): { id: string; frameworkId: string; hostname: string }[] {
     return [...this.#offers.values()].map((o) => ({
       id: o.id,
@@ -264,6 +347,7 @@ export class MesosMaster {
     call: Extract<Call, { type: 'SUBSCRIBE' }>,
     sink: EventSink,
   ): { frameworkId: string; streamId: string } {
+    this.#refuseWhenStopped();
     const info = call.subscribe.framework_info;
     const requested = call.framework_id?.value;
     if (requested !== undefined && this.#removed.has(requested)) {
@@ -326,6 +410,11 @@ export class MesosMaster {
     return { frameworkId: fw.id, streamId };
   }
 
+  /** As a master that is not the leader any more: no call is taken (so no task launched). */
+  #refuseWhenStopped(): void {
+    if (this.#stopped) throw new MesosCallError(503, 'MESOS_NO_LEADER', 'No leader elected');
+  }
+
   /** The subscriber's connection closed: keep its tasks for failover_timeout, then remove it. */
   disconnected(frameworkId: string, streamId: string): void {
     const fw = this.#frameworks.get(frameworkId);
@@ -372,6 +461,7 @@ export class MesosMaster {
 
   /** Handles a non-SUBSCRIBE call; throws MesosCallError with the status a master would answer. */
   handle(call: Exclude<Call, { type: 'SUBSCRIBE' }>, streamId: string | undefined): void {
+    this.#refuseWhenStopped();
     const fw = this.#frameworks.get(call.framework_id.value);
     if (!fw) {
       throw new MesosCallError(
@@ -541,6 +631,9 @@ export class MesosMaster {
       );
     }
     const tasks = operations.flatMap((op) => op.launch?.task_infos ?? []);
+    // Capacity may have been taken since the offer went out (a step placed there): such offers
+    // are rescinded now, so they count as invalid below instead of launching over that capacity.
+    this.#rescind(this.#hosts());
     const offers: OutstandingOffer[] = [];
     let invalid: string | undefined;
     for (const { value } of offerIds) {
@@ -575,13 +668,14 @@ export class MesosMaster {
     const seen = new Set<string>();
     for (const task of tasks) {
       const id = task.task_id.value;
-      const need = quantitiesFromResources(task.resources);
+      const own = quantitiesFromResources(task.resources);
+      const need = this.#overhead ? addQuantities(own, this.#overhead) : own;
       let error: string | undefined;
       if (seen.has(id) || (fw.tasks.has(id) && !fw.tasks.get(id)!.terminal))
         error = `Task ${id} already exists`;
       else if (task.agent_id.value !== first.agentId)
         error = `Task ${id} names agent ${task.agent_id.value}, not the offer's`;
-      else if (isEmpty(need)) error = `Task ${id} uses no resources`;
+      else if (isEmpty(own)) error = `Task ${id} uses no resources`;
       else if (!fits(need, left)) error = `Task ${id} uses more resources than offered`;
       seen.add(id);
       if (error) {
@@ -660,10 +754,9 @@ export class MesosMaster {
     this.allocate();
   }
 
-  /** Rescinds offers that expired or whose capacity was taken, then offers free hosts. */
-  allocate(): void {
-    const now = this.opts.now();
-    const hosts = new Map<string, { agentId: string; free: Quantities; offer: ModelOffer }>();
+  /** Free capacity per host: the source's, minus this endpoint's live tasks unless it counts them. */
+  #hosts(): Map<string, HostFree> {
+    const hosts = new Map<string, HostFree>();
     for (const o of this.opts.offers.list()) {
       hosts.set(o.hostname, {
         agentId: o.agentId ?? o.hostname,
@@ -671,12 +764,20 @@ export class MesosMaster {
         offer: o,
       });
     }
-    for (const fw of this.#frameworks.values()) {
-      for (const t of fw.tasks.values()) {
-        const h = hosts.get(t.hostname);
-        if (h && !t.terminal) h.free = subtractQuantities(h.free, t.used);
+    if (!this.opts.offers.countsTasks) {
+      for (const fw of this.#frameworks.values()) {
+        for (const t of fw.tasks.values()) {
+          const h = hosts.get(t.hostname);
+          if (h && !t.terminal) h.free = subtractQuantities(h.free, t.used);
+        }
       }
     }
+    return hosts;
+  }
+
+  /** Rescinds offers that expired or whose capacity is gone; takes the others out of `hosts`. */
+  #rescind(hosts: Map<string, HostFree>): void {
+    const now = this.opts.now();
     for (const o of [...this.#offers.values()]) {
       const h = hosts.get(o.hostname);
       let why: string | undefined;
@@ -694,39 +795,115 @@ export class MesosMaster {
         h.free = subtractQuantities(h.free, o.quantities);
       }
     }
-    const offeredHosts = new Set([...this.#offers.values()].map((o) => o.hostname));
-    for (const fw of this.#frameworks.values()) {
-      if (!fw.sink || fw.suppressed) continue;
-      const batch: MesosOffer[] = [];
-      for (const [hostname, h] of hosts) {
-        if (offeredHosts.has(hostname) || isEmpty(h.free)) continue;
-        if ((fw.filters.get(hostname) ?? 0) > now) continue;
-        const id = this.opts.newId();
-        this.#offers.set(id, {
-          id,
-          frameworkId: fw.id,
-          hostname,
-          agentId: h.agentId,
-          quantities: h.free,
-          offeredAt: now,
-        });
-        offeredHosts.add(hostname);
-        batch.push({
-          id: { value: id },
-          framework_id: { value: fw.id },
-          agent_id: { value: h.agentId },
-          hostname,
-          resources: quantitiesToResources(h.free),
-          attributes: Object.entries(h.offer.attributes).map(([name, value]) => ({
-            name,
-            type: 'TEXT' as const,
-            text: { value },
-          })),
-        });
-      }
-      if (batch.length > 0) fw.sink.send({ type: 'OFFERS', offers: { offers: batch } });
-    }
   }
+
+  /**
+   * Each framework's dominant share: the largest fraction of the whole capacity (cpus or mem)
+   * that its live tasks and outstanding offers take.
+   */
+  shares(hosts: Map<string, HostFree> = this.#hosts()): Map<string, number> {
+    const total = this.#total(hosts);
+    const usage = new Map<string, Quantities>();
+    for (const fw of this.#frameworks.values()) {
+      let u = emptyQuantities();
+      for (const t of fw.tasks.values()) if (!t.terminal) u = addQuantities(u, t.used);
+      usage.set(fw.id, u);
+    }
+    for (const o of this.#offers.values()) {
+      const u = usage.get(o.frameworkId);
+      if (u) usage.set(o.frameworkId, addQuantities(u, o.quantities));
+    }
+    return new Map([...usage].map(([id, u]) => [id, dominantShare(u, total)]));
+  }
+
+  #total(hosts: Map<string, HostFree>): Quantities {
+    const fromSource = this.opts.offers.total?.();
+    if (fromSource) return quantitiesFromCapacity(fromSource);
+    let total = emptyQuantities();
+    for (const h of hosts.values())
+      total = addQuantities(total, quantitiesFromCapacity(h.offer.capacity ?? h.offer.resources));
+    return total;
+  }
+
+  /**
+   * Rescinds offers that expired or whose capacity was taken, then offers free hosts: each host
+   * to the framework with the lowest dominant share that wants it (dominant resource fairness),
+   * and none to a framework whose share is above the waiting workflow steps' share.
+   */
+  allocate(): void {
+    const now = this.opts.now();
+    const hosts = this.#hosts();
+    this.#rescind(hosts);
+    const shares = this.shares(hosts);
+    const total = this.#total(hosts);
+    const competition = this.opts.competition;
+    const cap = competition?.waiting() ? competition.share() : undefined;
+    const offeredHosts = new Set([...this.#offers.values()].map((o) => o.hostname));
+    const wanting = [...this.#frameworks.values()].filter((fw) => fw.sink && !fw.suppressed);
+    const batches = new Map<string, MesosOffer[]>();
+    for (const [hostname, h] of hosts) {
+      if (offeredHosts.has(hostname) || isEmpty(h.free)) continue;
+      let best: Framework | undefined;
+      let bestShare = Number.POSITIVE_INFINITY;
+      for (const fw of wanting) {
+        if ((fw.filters.get(hostname) ?? 0) > now) continue;
+        const share = shares.get(fw.id) ?? 0;
+        if (cap !== undefined && share > cap) continue;
+        if (share < bestShare) {
+          best = fw;
+          bestShare = share;
+        }
+      }
+      if (!best) continue;
+      const id = this.opts.newId();
+      const offer: OutstandingOffer = {
+        id,
+        frameworkId: best.id,
+        hostname,
+        agentId: h.agentId,
+        quantities: h.free,
+        offeredAt: now,
+      };
+      this.#offers.set(id, offer);
+      offeredHosts.add(hostname);
+      shares.set(best.id, bestShare + dominantShare(h.free, total));
+      let batch = batches.get(best.id);
+      if (!batch) {
+        batch = [];
+        batches.set(best.id, batch);
+      }
+      batch.push({
+        id: { value: id },
+        framework_id: { value: best.id },
+        agent_id: { value: h.agentId },
+        hostname,
+        resources: quantitiesToResources(h.free),
+        attributes: Object.entries(h.offer.attributes).map(([name, value]) => ({
+          name,
+          type: 'TEXT' as const,
+          text: { value },
+        })),
+      });
+    }
+    for (const [id, batch] of batches)
+      this.#frameworks.get(id)?.sink?.send({ type: 'OFFERS', offers: { offers: batch } });
+  }
+}
+
+interface HostFree {
+  agentId: string;
+  free: Quantities;
+  offer: ModelOffer;
+}
+
+/** The largest fraction of `total` that `used` takes, over cpus and mem (0 when there is none). */
+export function dominantShare(used: Quantities, total: Quantities): number {
+  let share = 0;
+  for (const name of ['cpus', 'mem']) {
+    const t = total.scalars.get(name) ?? 0;
+    if (t > 0) share = Math.max(share, (used.scalars.get(name) ?? 0) / t);
+  }
+  return share;
 }
 
 // --- HTTP --------------------------------------------------------------------------------------
@@ -762,17 +939,40 @@ function textReply(reply: FastifyReply, status: number, message: string): Fastif
   return reply.code(status).type('text/plain; charset=utf-8').send(message);
 }
 
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
 /**
  * A Fastify server serving the master-compatible scheduler API over `master`. Call
- * `master.start()` for periodic allocation; `app.close()` stops subscribers' streams.
+ * `master.start()` for periodic allocation; `app.close()` stops subscribers' streams. With
+ * `credentials`, every route but `GET /version` (which pymesos asks without them) needs that
+ * HTTP Basic `Authorization`, else 401.
  */
-export function createMesosMasterServer(master: MesosMaster): FastifyInstance {
+export function createMesosMasterServer(
+  master: MesosMaster,
+  opts: { credentials?: MesosCredentials } = {},
+): FastifyInstance {
   const app = Fastify({ bodyLimit: master.opts.maxCallBytes, logger: false });
   // Bodies are parsed here (not by Fastify) so errors read like a master's, as plain text.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const live = new Set<ServerResponse>();
+  const creds = opts.credentials;
+  if (creds) {
+    // compared as digests: same length, constant time
+    const expected = digest(
+      `Basic ${Buffer.from(`${creds.principal}:${creds.secret}`, 'utf8').toString('base64')}`,
+    );
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.method === 'GET' && req.url.split('?')[0] === '/version') return;
+      const got = req.headers.authorization;
+      if (typeof got === 'string' && timingSafeEqual(digest(got), expected)) return;
+      reply.header('www-authenticate', 'Basic realm="mesos"');
+      return textReply(reply, 401, 'Unauthorized: this endpoint needs the framework principal and secret');
+    });
+  }
   app.addHook('preClose', async () => {
     master.stop();
     for (const res of live) res.end();
@@ -783,6 +983,10 @@ export function createMesosMasterServer(master: MesosMaster): FastifyInstance {
     { schema: { response: { 200: { type: 'object', additionalProperties: true } } } },
     async () => ({ version: master.opts.version, build_user: 'meson', git_sha: '' }),
   );
+
+  const stateSchema = { response: { 200: { type: 'object', additionalProperties: true } } };
+  for (const url of ['/master/state', '/state'])
+    app.get(url, { schema: stateSchema }, async () => master.state());
 
   const schema = {
     headers: {

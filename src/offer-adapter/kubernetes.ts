@@ -424,6 +424,21 @@ export class NodeCapacity {
     return u ? { ...u, ...(u.scalars ? { scalars: { ...u.scalars } } : {}) } : undefined;
   }
 
+  /**
+   * Allocatable and what is counted against it (Pods and uncovered holds), summed over the usable
+   * nodes: the whole that fair shares are measured against.
+   */
+  totals(): { allocatable: Resources; used: Resources } {
+    const allocatable = zero();
+    const used = zero();
+    for (const e of this.nodes.values()) {
+      if (!e.view || e.view.unusable !== undefined) continue;
+      add(allocatable, e.view.allocatable);
+      add(used, e.used);
+    }
+    return { allocatable, used };
+  }
+
   get nodeCount(): number {
     let n = 0;
     for (const e of this.nodes.values()) if (e.view) n++;

@@ -159,6 +159,7 @@ export class Leadership {
     const r = this.running;
     this.running = undefined;
     r?.controller.stop();
+    r?.mesos?.master.stop(); // no framework call is taken (nor a task Pod created) once not leading
     return (async () => {
       await this.starting;
       await r?.stop();

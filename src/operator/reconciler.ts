@@ -15,6 +15,12 @@ import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
 import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
 import { KubernetesStore, type KubernetesStoreLimits } from '../store/kubernetes.ts';
 import { EVENT_COMPONENT, RunEvents } from './events.ts';
+import {
+  type MesosEndpointConfig,
+  mesosEndpointRunner,
+  type RunningMesosEndpoint,
+  startMesosEndpoint,
+} from './mesos-endpoint.ts';
 import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy } from './pod-gc.ts';
 
 export interface ReconcilerConfig {
@@ -36,6 +42,8 @@ export interface ReconcilerConfig {
   podConcurrency?: number;
   /** Webhook notifications: the allow-list of private targets and the pending bound. */
   webhook?: WorkflowServicesDeps['webhook'];
+  /** Serve the Mesos scheduler endpoint (its tasks as Pods on the same node capacity); absent: off. */
+  mesosEndpoint?: MesosEndpointConfig;
   /** Deletion of finished runs' step Pods (--pod-gc; default Never). */
   podGc?: PodGcPolicy;
   /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
@@ -46,6 +54,8 @@ export interface Reconciler {
   store: KubernetesStore;
   controller: Controller;
   services: WorkflowServices;
+  /** The Mesos scheduler endpoint, when configured. */
+  mesos?: RunningMesosEndpoint;
   /** Stops reconciling (running Pods keep running) and closes the informers. */
   stop(): Promise<void>;
 }
@@ -74,6 +84,11 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     logger,
     ...(cfg.podConcurrency ? { maxInFlight: cfg.podConcurrency } : {}),
   });
+  // the endpoint's task Pods come from the launcher's informer: listen before it starts
+  const mesosRunner = cfg.mesosEndpoint
+    ? mesosEndpointRunner(cfg.mesosEndpoint, cfg.kc, offers, launcher, logger)
+    : undefined;
+  let queued = 0;
   try {
     // offers before the first pass (nothing is placed on an empty view), and the Pod informer
     // before adoption (an adopted attempt whose Pod exists is watched, not created)
@@ -117,11 +132,37 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     logger,
     hooks,
     ...(cfg.observer ? { observer: cfg.observer } : {}),
+    ...(mesosRunner
+      ? {
+          onQueued: (n: number) => {
+            queued = n;
+          },
+        }
+      : {}),
     ...(cfg.preemption ? { preemption: cfg.preemption } : {}),
   });
   controller = ctl;
   services.start(ctl);
   ctl.start();
+  let mesos: RunningMesosEndpoint | undefined;
+  if (cfg.mesosEndpoint && mesosRunner) {
+    try {
+      mesos = await startMesosEndpoint({
+        kc: cfg.kc,
+        config: cfg.mesosEndpoint,
+        offers,
+        runner: mesosRunner,
+        queued: () => queued,
+        logger,
+      });
+    } catch (err) {
+      services.stop();
+      ctl.stop();
+      offers.stop();
+      await store.close();
+      throw err;
+    }
+  }
   // runs that finished under an earlier leader, or whose delete failed
   podGc.sweep();
   const sweeper = setInterval(() => podGc.sweep(), POD_GC_SWEEP_MS).unref();
@@ -130,8 +171,10 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     store,
     controller: ctl,
     services,
+    ...(mesos ? { mesos } : {}),
     stop: () => {
       stopping ??= (async () => {
+        await mesos?.close();
         clearInterval(sweeper);
         services.stop();
         ctl.stop(); // closes the launcher

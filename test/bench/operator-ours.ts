@@ -55,6 +55,8 @@ export async function startOperator(opts: {
   logPath: string;
   /** How long each step Pod runs under kwok. */
   podDuration: string;
+  /** More operator flags (the Mesos endpoint phase's). */
+  args?: string[];
 }): Promise<OperatorChild> {
   const [port] = await freePorts(1);
   const api = `http://127.0.0.1:${port}`;
@@ -70,6 +72,7 @@ export async function startOperator(opts: {
       `--lease-namespace=${OPERATOR_NAMESPACE}`,
       `--state-namespace=${OPERATOR_NAMESPACE}`,
       `--pod-annotation=kwok.meson.dev/duration=${opts.podDuration}`,
+      ...(opts.args ?? []),
       // extra operator flags for experiments (e.g. --pod-concurrency=64)
       ...(process.env.OPERATOR_BENCH_OPERATOR_ARGS ?? '').split(/\s+/).filter(Boolean),
     ],

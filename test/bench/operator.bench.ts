@@ -11,7 +11,11 @@
  * - for each phase, the API server's write requests (from its /metrics);
  * - ours (test/bench/operator-ours.ts): `mesonctl operator` as a child process and a PODS-way
  *   foreach WorkflowRun: pods bound per second, run duration, first-pod latency (one-step runs),
- *   writes per step, the operator's peak RSS, the largest run or shard object, duplicate pods.
+ *   writes per step, the operator's peak RSS, the largest run or shard object, duplicate pods;
+ * - mesos (test/bench/mesos-endpoint.ts): `mesonctl operator --mesos-endpoint` and one framework
+ *   launching OPERATOR_BENCH_MESOS_TASKS (1000) command tasks as Pods:
+ *   mesos_endpoint_tasks_per_s from the first ACCEPT until every task's Pod is created on its
+ *   node (TASK_STARTING; comparable to ours_pods_per_s), then the time until all are running.
  *
  * Every pod, ours included, runs POD_DURATION under kwok and then succeeds (two status patches
  * by kwok), so each phase puts the same per-pod load on the control plane. Finished pods stay:
@@ -21,7 +25,7 @@
  * does not pay for this one's backlog. OPERATOR_BENCH_CLEANUP=1 deletes each phase's namespace.
  *
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
- * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours),
+ * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours,mesos), OPERATOR_BENCH_MESOS_TASKS (1000),
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
  * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
  * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000) and OPERATOR_BENCH_FOREACH_PARALLELISM (2000),
@@ -37,6 +41,7 @@ import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
 import { startCluster } from '../cluster/index.ts';
 import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
 import { waitFor } from '../cluster/wait.ts';
+import { MESOS_LOG, type MesosEndpointResult, measureMesosEndpoint } from './mesos-endpoint.ts';
 import {
   installCrds,
   measureOurs,
@@ -57,8 +62,9 @@ function envInt(name: string, fallback: number): number {
 const NODES = envInt('OPERATOR_BENCH_NODES', 1000);
 const PODS = envInt('OPERATOR_BENCH_PODS', 10_000);
 const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
-/** Which phases to run (comma-separated): raw, sched, ours. */
-const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours').split(','));
+/** Which phases to run (comma-separated): raw, sched, ours, mesos. */
+const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours,mesos').split(','));
+const MESOS_TASKS = envInt('OPERATOR_BENCH_MESOS_TASKS', 1000);
 const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
 const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
 const CLEANUP = process.env.OPERATOR_BENCH_CLEANUP === '1';
@@ -262,6 +268,7 @@ async function main(): Promise<void> {
     let raw: PhaseResult | undefined;
     let sched: PhaseResult | undefined;
     let ours: OursResult | undefined;
+    let mesos: MesosEndpointResult | undefined;
     if (PHASES.has('raw')) {
       log('raw: pods created with spec.nodeName');
       raw = await phase(kc, 'raw', nodeName);
@@ -320,6 +327,32 @@ async function main(): Promise<void> {
       load.push(loadavg()[0] ?? 0);
     }
 
+    if (PHASES.has('mesos')) {
+      log(
+        `mesos: mesonctl operator --mesos-endpoint, one framework launching ${MESOS_TASKS} tasks (pods run ${POD_DURATION})`,
+      );
+      installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
+      const namespace = 'bench-mesos';
+      try {
+        mesos = await measureMesosEndpoint({
+          kc,
+          kubeconfigPath: cluster.kubeconfigPath,
+          namespace,
+          tasks: MESOS_TASKS,
+          podDuration: POD_DURATION,
+          logPath: MESOS_LOG(cluster.dir),
+          timeoutMs: 1_800_000,
+          log,
+        });
+        log(
+          `  mesos: ${MESOS_TASKS} task pods created in ${round(mesos.allStartingS, 2)} s (${round(mesos.tasksPerS)} tasks/s), running in ${round(mesos.allRunningS, 2)} s, finished in ${round(mesos.allFinishedS, 2)} s, ${mesos.accepts} ACCEPTs on ${mesos.hosts} hosts`,
+        );
+      } finally {
+        if (CLEANUP) await deleteNamespace(kc.makeApiClient(CoreV1Api), namespace);
+      }
+      load.push(loadavg()[0] ?? 0);
+    }
+
     const ratio = (a: number | undefined, b: number | undefined) =>
       a !== undefined && b !== undefined ? round(a / b, 2) : null;
     const result = {
@@ -335,6 +368,12 @@ async function main(): Promise<void> {
       kube_scheduler_apiserver_writes: sched?.writes ?? null,
       kube_scheduler_control_plane_writes: sched?.otherWrites ?? null,
       ours_pods_per_s: ours ? round(ours.podsPerS) : null,
+      mesos_endpoint_tasks_per_s: mesos ? round(mesos.tasksPerS) : null,
+      mesos_endpoint_tasks: mesos ? mesos.tasks : null,
+      mesos_endpoint_all_starting_s: mesos ? round(mesos.allStartingS, 2) : null,
+      mesos_endpoint_all_running_s: mesos ? round(mesos.allRunningS, 2) : null,
+      mesos_endpoint_all_finished_s: mesos ? round(mesos.allFinishedS, 2) : null,
+      mesos_endpoint_rss_mb: mesos ? Math.round(mesos.rssMb) : null,
       ours_all_bound_s: ours ? round(ours.allBoundS, 2) : null,
       ours_run_s: ours ? round(ours.runS, 2) : null,
       first_pod_ms_p50: ours ? Math.round(ours.firstPodMsP50) : null,

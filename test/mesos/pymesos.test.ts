@@ -1,33 +1,18 @@
 // The master-compatible endpoint against code no one here wrote: a framework built on pymesos
 // (PyPI, installed by test/mesos/install-pymesos.sh, which .ci/run calls) subscribes, launches
 // tasks on our offers, acknowledges their updates, reconciles and tears down.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMesosMasterServer, MesosMaster } from '../../src/mesos-compat/master.ts';
 import { FakeTaskRunner, host, StaticOfferSource } from '../../src/mesos-compat/test-helpers.ts';
+import { FRAMEWORK_SCRIPT, PYMESOS_VENV, PYTHON, run } from './framework-process.ts';
 
-const venv = process.env.MESON_PYMESOS_VENV ?? join(homedir(), '.cache/meson-k8s/venv-pymesos');
-const python = join(venv, 'bin/python');
-const script = join(import.meta.dirname, 'pymesos_framework.py');
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+const venv = PYMESOS_VENV;
+const python = PYTHON;
+const script = FRAMEWORK_SCRIPT;
 
 describe('pymesos framework against the master-compatible endpoint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'meson-pymesos-'));

@@ -2,6 +2,11 @@
 
 Usage: pymesos_framework.py HOST:PORT TASKS SUMMARY_JSON
 
+MESOS_PRINCIPAL and MESOS_SECRET, when set, are sent as HTTP Basic credentials (pymesos' own
+principal/secret). MESOS_DEADLINE_S overrides the 60 s deadline, MESOS_TASK_CPUS the 0.1 cpus of
+each task. An offer too small for a task it still wants is declined for 1 s only (capacity
+comes back as other work ends); once every task is launched, offers are declined for an hour.
+
 It subscribes, launches TASKS command tasks on the offers it gets (declining offers it does not
 need), acknowledges every status update that carries a uuid, reconciles once all tasks finished
 (implicitly), then tears the framework down and writes what it saw to SUMMARY_JSON. Exit status
@@ -10,6 +15,7 @@ need), acknowledges every status update that carries a uuid, reconciles once all
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -17,9 +23,9 @@ import uuid
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
-CPUS = 0.1
+CPUS = float(os.environ.get("MESOS_TASK_CPUS", "0.1"))
 MEM = 32
-DEADLINE_S = 60
+DEADLINE_S = float(os.environ.get("MESOS_DEADLINE_S", "60"))
 
 
 def scalar(offer, name):
@@ -71,7 +77,9 @@ class Framework(Scheduler):
                 driver.launchTasks(offer["id"], tasks, {"refuse_seconds": 0.1})
             else:
                 self.declined.append(offer["id"]["value"])
-                driver.declineOffer(offer["id"], {"refuse_seconds": 3600})
+                with self.lock:
+                    wants_more = len(self.launched) < self.wanted
+                driver.declineOffer(offer["id"], {"refuse_seconds": 1 if wants_more else 3600})
 
     def statusUpdate(self, driver, update):
         task_id = update["task_id"]["value"]
@@ -107,6 +115,8 @@ def main():
         {"user": "pymesos-test", "name": "pymesos-framework", "failover_timeout": 30},
         master,
         implicit_acknowledgements=False,
+        principal=os.environ.get("MESOS_PRINCIPAL"),
+        secret=os.environ.get("MESOS_SECRET"),
     )
     driver.start()
     ok = fw.done.wait(DEADLINE_S)

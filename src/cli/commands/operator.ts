@@ -13,6 +13,7 @@ import { DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
+import type { MesosEndpointConfig } from '../../operator/mesos-endpoint.ts';
 import { POD_GC_POLICIES, type PodGcPolicy } from '../../operator/pod-gc.ts';
 import {
   defaultIdentity,
@@ -26,6 +27,11 @@ import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
+import {
+  MESOS_ENDPOINT_OPTIONS,
+  MESOS_ENDPOINT_USAGE,
+  parseMesosEndpointOptions,
+} from '../mesos-endpoint-options.ts';
 import { apiExposure, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
@@ -55,7 +61,8 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --state-namespace NS        where cron cursors and fired triggers are kept (ConfigMaps; default
                               the lease namespace; MESON_STATE_NAMESPACE)
   --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
-  --pod-annotation KEY=VALUE  an annotation on every step Pod (repeatable; system keys win)
+  --pod-annotation KEY=VALUE  an annotation on every step Pod and Mesos task Pod (repeatable;
+                              system keys win)
   --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
   --kube-qps N                the API client's requests per second (default ${CLIENT_RATE_DEFAULTS.qps}; MESON_KUBE_QPS;
                               0: no client-side limit); a 429 with Retry-After holds it back
@@ -78,6 +85,7 @@ Metrics (/metrics on --api-listen, docs/metrics.md): labels name namespaces and 
                                (/healthz and /readyz stay open); default: open like them
   MESON_METRICS_MAX_WORKFLOWS  distinct (namespace, workflow) label pairs (default ${DEFAULT_METRICS_MAX_WORKFLOWS})
 
+${MESOS_ENDPOINT_USAGE}
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
 Exit status: 2 bad usage, 1 could not start or lost the Lease.
@@ -170,6 +178,8 @@ export interface OperatorFlags {
   rest?: ListenAddress & { token?: string; allowedHosts: string[] | 'any' };
   /** /metrics: its bearer token (MESON_METRICS_TOKEN) and label bound (MESON_METRICS_MAX_WORKFLOWS). */
   metrics: { token?: string; maxWorkflows?: number };
+  /** The Mesos scheduler endpoint (--mesos-endpoint); absent: not served. */
+  mesosEndpoint?: MesosEndpointConfig;
   /** Preemption by tier (--preemption); absent: off. */
   preemption?: PreemptionSettings;
 }
@@ -247,6 +257,13 @@ export function parseOperatorArgs(
   if (maxWorkflows !== undefined && (!Number.isInteger(maxWorkflows) || maxWorkflows < 1))
     throw new UsageError(`MESON_METRICS_MAX_WORKFLOWS: expected a positive integer, got "${maxText}"`);
   const metricsToken = env.MESON_METRICS_TOKEN || undefined;
+  let mesosEndpoint: MesosEndpointConfig | undefined;
+  try {
+    mesosEndpoint = parseMesosEndpointOptions(v, env, { namespace: stateNamespace }, parseListen);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const qps = numberFlag(
     v['kube-qps'] ?? env.MESON_KUBE_QPS,
     '--kube-qps',
@@ -274,6 +291,7 @@ export function parseOperatorArgs(
   }
   const flags: OperatorFlags = {
     metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
+    ...(mesosEndpoint ? { mesosEndpoint } : {}),
     clientLimits: { qps, burst },
     podGc,
     ...(podConcurrency ? { podConcurrency } : {}),
@@ -359,6 +377,7 @@ function parseOperatorOptions(args: string[]) {
       preemption: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
+      ...MESOS_ENDPOINT_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -489,6 +508,16 @@ export const operatorCommand: Command = async (args, io) => {
         stateNamespace: flags.stateNamespace,
         webhook: flags.notify,
         ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
+        ...(flags.mesosEndpoint
+          ? {
+              mesosEndpoint: {
+                ...flags.mesosEndpoint,
+                ...(Object.keys(flags.podAnnotations).length > 0
+                  ? { annotations: flags.podAnnotations }
+                  : {}),
+              },
+            }
+          : {}),
         podGc: flags.podGc,
         ...(flags.preemption ? { preemption: flags.preemption } : {}),
         storeLimits: limitsFromEnv(io.env),
@@ -531,6 +560,9 @@ export const operatorCommand: Command = async (args, io) => {
       api: running.apiUrl,
       rest: running.restUrl ?? 'off (no --rest-listen)',
       webhook: running.webhookUrl ?? 'off (no --webhook-cert/--webhook-key)',
+      mesosEndpoint: flags.mesosEndpoint
+        ? `${flags.mesosEndpoint.host}:${flags.mesosEndpoint.port} while leading (tasks in ${flags.mesosEndpoint.namespace})`
+        : 'off (no --mesos-endpoint)',
       namespaces: scope,
       leaderElection: config.leaderElection
         ? `${config.leaderElection.namespace}/${config.leaderElection.name} as ${config.leaderElection.identity}`
