@@ -20,6 +20,7 @@ class Client implements MesosSchedulerClient {
     this.calls.push('SUPPRESS');
   }
   async kill() {}
+  async reconcile() {}
 }
 
 function offer(id: string, hostname: string, receivedAt = 0): Offer {

@@ -23,6 +23,8 @@ export interface MesosSchedulerClient {
   revive(): Promise<void>;
   suppress(): Promise<void>;
   kill(taskId: string, agentId?: string): Promise<void>;
+  /** Explicit reconciliation of these tasks (their states come back as updates). */
+  reconcile(tasks: { taskId: string; agentId?: string }[]): Promise<void>;
 }
 
 export interface MesosOfferPoolOptions {

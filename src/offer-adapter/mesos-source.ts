@@ -57,11 +57,27 @@ export interface MesosSourceOptions {
 
 export class MesosSourceError extends Error {
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  /** The master's HTTP status, when it answered (MESOS_CALL_FAILED). */
+  readonly status: number | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options);
     this.name = 'MesosSourceError';
     this.code = code;
+    this.status = options?.status;
   }
+}
+
+/**
+ * True when a call certainly did nothing: it was never sent (not subscribed) or the master
+ * answered 4xx. Any other failure (no answer, a reset connection, a timeout, a 5xx from a proxy)
+ * leaves the outcome unknown: the master may have acted on it.
+ */
+export function callRefused(err: unknown): boolean {
+  if (!(err instanceof MesosSourceError)) return false;
+  if (err.code === 'MESOS_NOT_SUBSCRIBED') return true;
+  return (
+    err.code === 'MESOS_CALL_FAILED' && err.status !== undefined && err.status >= 400 && err.status < 500
+  );
 }
 
 export class MesosMasterSource {
@@ -278,19 +294,22 @@ export class MesosMasterSource {
     }
   }
 
+  /** Asks the master for these tasks' states now (explicit reconciliation; answers come as UPDATEs). */
+  async reconcile(tasks: { taskId: string; agentId?: string }[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.#call({
+      type: 'RECONCILE',
+      reconcile: {
+        tasks: tasks.map((t) => ({
+          task_id: { value: t.taskId },
+          ...(t.agentId ? { agent_id: { value: t.agentId } } : {}),
+        })),
+      },
+    });
+  }
+
   async #reconcile(): Promise<void> {
-    const known = this.#o.knownTasks?.() ?? [];
-    if (known.length > 0) {
-      await this.#call({
-        type: 'RECONCILE',
-        reconcile: {
-          tasks: known.map((t) => ({
-            task_id: { value: t.taskId },
-            ...(t.agentId ? { agent_id: { value: t.agentId } } : {}),
-          })),
-        },
-      });
-    }
+    await this.reconcile(this.#o.knownTasks?.() ?? []);
     await this.#call({ type: 'RECONCILE', reconcile: { tasks: [] } });
   }
 
@@ -311,6 +330,7 @@ export class MesosMasterSource {
     throw new MesosSourceError(
       'MESOS_CALL_FAILED',
       `${String(call.type)} answered ${res.status}: ${text.slice(0, 500)}`,
+      { status: res.status },
     );
   }
 
