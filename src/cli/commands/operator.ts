@@ -13,6 +13,7 @@ import { DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
+import { mesosMasterSources } from '../../operator/mesos-master.ts';
 import { POD_GC_POLICIES, type PodGcPolicy } from '../../operator/pod-gc.ts';
 import {
   defaultIdentity,
@@ -26,6 +27,12 @@ import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
 import type { CliIo, Command } from '../cli.ts';
+import {
+  MESOS_MASTER_OPTIONS,
+  MESOS_MASTER_USAGE,
+  type MesosServerOptions,
+  parseMesosOptions,
+} from '../mesos-options.ts';
 import { apiExposure, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
@@ -81,6 +88,10 @@ Metrics (/metrics on --api-listen, docs/metrics.md): labels name namespaces and 
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
 Exit status: 2 bad usage, 1 could not start or lost the Lease.
+
+${MESOS_MASTER_USAGE}                              Only the leader subscribes; the framework id is a state
+                              ConfigMap, so the next leader is the same framework and keeps
+                              its tasks (docs/operator.md)
 `;
 
 const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -172,6 +183,8 @@ export interface OperatorFlags {
   metrics: { token?: string; maxWorkflows?: number };
   /** Preemption by tier (--preemption); absent: off. */
   preemption?: PreemptionSettings;
+  /** A Mesos master's offers joined to the nodes' (--mesos-master); absent: nodes only. */
+  mesos?: MesosServerOptions;
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -272,10 +285,17 @@ export function parseOperatorArgs(
   } catch (err) {
     throw new UsageError((err as Error).message, { cause: err });
   }
+  let mesos: MesosServerOptions | undefined;
+  try {
+    mesos = parseMesosOptions(v, env);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const flags: OperatorFlags = {
     metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     clientLimits: { qps, burst },
     podGc,
+    ...(mesos ? { mesos } : {}),
     ...(podConcurrency ? { podConcurrency } : {}),
     ...(preemption ? { preemption } : {}),
     notify,
@@ -359,6 +379,7 @@ function parseOperatorOptions(args: string[]) {
       preemption: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
+      ...MESOS_MASTER_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -491,6 +512,7 @@ export const operatorCommand: Command = async (args, io) => {
         ...(flags.podConcurrency ? { podConcurrency: flags.podConcurrency } : {}),
         podGc: flags.podGc,
         ...(flags.preemption ? { preemption: flags.preemption } : {}),
+        ...(flags.mesos ? { wrapSources: mesosMasterSources(flags.mesos, logger) } : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
@@ -532,6 +554,7 @@ export const operatorCommand: Command = async (args, io) => {
       rest: running.restUrl ?? 'off (no --rest-listen)',
       webhook: running.webhookUrl ?? 'off (no --webhook-cert/--webhook-key)',
       namespaces: scope,
+      mesos: flags.mesos?.master ?? 'off (no --mesos-master)',
       leaderElection: config.leaderElection
         ? `${config.leaderElection.namespace}/${config.leaderElection.name} as ${config.leaderElection.identity}`
         : 'off',
