@@ -93,6 +93,8 @@ export class MesosMasterSource {
     >;
   #base: URL;
   #frameworkId: string | undefined;
+  /** The stored id named a framework the master removed: subscribe as a new one, not as it. */
+  #forgotten = false;
   #streamId: string | undefined;
   #offers = new Map<string, Offer>();
   #stopped = true;
@@ -172,7 +174,7 @@ export class MesosMasterSource {
   }
 
   async #subscribeOnce(onSubscribed: () => void): Promise<void> {
-    this.#frameworkId ??= await this.#o.store.load();
+    if (!this.#forgotten) this.#frameworkId ??= await this.#o.store.load();
     const { id: _ignored, ...rest } = this.#o.frameworkInfo;
     const info: FrameworkInfo = { ...rest, user: rest.user, name: rest.name };
     const body: Record<string, unknown> = { type: 'SUBSCRIBE', subscribe: { framework_info: info } };
@@ -207,6 +209,7 @@ export class MesosMasterSource {
     this.subscriptions++;
     if (res.status !== 200 || !res.body) {
       const text = (await res.text()).slice(0, 500);
+      if (res.status === 403) this.#forgetIfRemoved(text);
       throw new MesosSourceError('MESOS_SUBSCRIBE_FAILED', `SUBSCRIBE answered ${res.status}: ${text}`);
     }
     const streamId = res.headers.get('mesos-stream-id');
@@ -240,6 +243,7 @@ export class MesosMasterSource {
           switch (ev.type) {
             case 'SUBSCRIBED': {
               this.#frameworkId = ev.subscribed.framework_id.value;
+              this.#forgotten = false;
               this.#streamId = streamId;
               await this.#o.store.save(this.#frameworkId);
               silenceMs =
@@ -280,6 +284,8 @@ export class MesosMasterSource {
               break;
             }
             case 'ERROR':
+              // before SUBSCRIBED, a master refusing our id says so here
+              if (this.#streamId === undefined) this.#forgetIfRemoved(ev.error.message);
               throw new MesosSourceError('MESOS_ERROR_EVENT', `master sent ERROR: ${ev.error.message}`);
             default:
               break;
@@ -292,6 +298,21 @@ export class MesosMasterSource {
       if (watchdog) clearTimeout(watchdog);
       if (reconciler) clearInterval(reconciler);
     }
+  }
+
+  /**
+   * The master removed our framework (its failover timeout passed: it killed the tasks): that id
+   * can never subscribe again, so the next SUBSCRIBE registers a new framework, whose id replaces
+   * the stored one. Only this refusal does: any other 403 (a role we may not use) keeps the id.
+   */
+  #forgetIfRemoved(message: string): void {
+    if (!this.#frameworkId || !/\bhas been removed\b/i.test(message)) return;
+    this.#o.log?.('mesos framework was removed by the master: subscribing as a new framework', {
+      frameworkId: this.#frameworkId,
+      reason: message.slice(0, 200),
+    });
+    this.#frameworkId = undefined;
+    this.#forgotten = true;
   }
 
   /** Asks the master for these tasks' states now (explicit reconciliation; answers come as UPDATEs). */
