@@ -152,6 +152,24 @@ describe('MesosMasterSource against the master-compatible endpoint', () => {
     expect(logs).toContain('mesos framework was removed by the master: subscribing as a new framework');
   });
 
+  it('stops at once while it waits to retry an unreachable master', async () => {
+    // a port nobody listens on: every SUBSCRIBE fails, and the client waits up to 20 s between tries
+    const closed: Server = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const errors: string[] = [];
+    const c = client(`http://127.0.0.1:${port}`, new MemoryStore(), {
+      backoffInitialMs: 20_000,
+      backoffMaxMs: 20_000,
+      log: (_m, f) => errors.push(String((f as { error?: string })?.error)),
+    });
+    await until(() => errors.length > 0, 'a failed subscription');
+    const t0 = Date.now();
+    await c.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('keeps a stored id the master refuses for another reason, retrying as that framework', async () => {
     let subscribes = 0;
     const refusing: Server = createServer((_req, res) => {

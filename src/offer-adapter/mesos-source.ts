@@ -100,6 +100,8 @@ export class MesosMasterSource {
   #stopped = true;
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
+  /** Ends the backoff wait at once (stop). */
+  #wake: (() => void) | undefined;
   /** Subscriptions made (for tests and metrics). */
   subscriptions = 0;
   acknowledged: string[] = [];
@@ -141,6 +143,8 @@ export class MesosMasterSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort?.abort();
+    // a process stepping down does not wait out a backoff of up to backoffMaxMs
+    this.#wake?.();
     await this.#loop;
   }
 
@@ -169,7 +173,14 @@ export class MesosMasterSource {
       if (this.#stopped) break;
       const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** failures);
       failures++;
-      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay * (0.5 + Math.random() / 2));
+        this.#wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
     }
   }
 
