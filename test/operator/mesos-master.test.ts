@@ -5,7 +5,7 @@
 // LocalTaskRunner really runs each task's command: the executor program (executors/pod.ts), whose
 // result comes back in the terminal status's data. The operator reaches the endpoint through a TCP
 // relay in this process, so a test can cut its connection the way a network would.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +126,8 @@ async function relay(
 }
 
 interface Setup {
+  /** A file a's script waits for (workflow(name, gate)); open() creates it. */
+  gate: { path: string; open(): void };
   master: MesosMaster;
   launched: LaunchedTask[];
   subscriptions: { frameworkId: string; resubscribed: boolean }[];
@@ -142,7 +144,9 @@ async function setup(): Promise<Setup> {
     hosts: [host('agent-1', 4000, 8 * GiB, { rack: 'r1' })],
   });
   const r = await relay(new URL(endpoint.url));
+  const gate = join(root, 'gate');
   return {
+    gate: { path: gate, open: () => writeFileSync(gate, '') },
     master: endpoint.master,
     launched: endpoint.launched,
     subscriptions: endpoint.subscriptions,
@@ -178,9 +182,11 @@ async function apply(yaml: string): Promise<void> {
 
 /**
  * a (Mesos) writes n; b (Mesos, rack r1) reads it and writes m; k runs on a KWOK node (a Pod) in
- * parallel with b; z is a noop. `sleep` holds a, so a test can act while it runs.
+ * parallel with b; z is a noop. With a `gate` file, a runs until the test creates it (at most
+ * 2 minutes), so a test can act while it runs, however slow the machine.
  */
-function workflow(name: string, sleep = 0): string {
+function workflow(name: string, gate?: string): string {
+  const wait = gate ? `for i in $(seq 1200); do [ -e ${gate} ] && break; sleep 0.1; done; ` : '';
   return `apiVersion: meson.dev/v1alpha1
 kind: Workflow
 metadata: { name: ${name}, namespace: ${ns.name} }
@@ -189,7 +195,7 @@ spec:
     sequence:
       - step:
           name: a
-          shell: { script: 'sleep ${sleep}; echo "n=3" >> "$MESON_OUTPUTS"' }
+          shell: { script: '${wait}echo "n=3" >> "$MESON_OUTPUTS"' }
           constraints: { attributes: { meson.dev/source: mesos } }
       - parallel:
           - step:
@@ -271,11 +277,19 @@ async function savedFrameworkId(): Promise<string | undefined> {
   return raw ? (JSON.parse(raw) as { id?: string }).id : undefined;
 }
 
-function taskRunning(m: MesosMaster, launched: LaunchedTask[], step: string): true | undefined {
+function taskState(m: MesosMaster, launched: LaunchedTask[], step: string): string | undefined {
   const t = launched.find((x) =>
     x.task.labels?.labels?.some((l) => l.key === 'meson.dev/task' && !!l.value?.endsWith(`/${step}`)),
   );
-  return t && m.taskState(t.frameworkId, t.task.task_id.value) === 'TASK_RUNNING' ? true : undefined;
+  return t && m.taskState(t.frameworkId, t.task.task_id.value);
+}
+
+function taskRunning(m: MesosMaster, launched: LaunchedTask[], step: string): true | undefined {
+  return taskState(m, launched, step) === 'TASK_RUNNING' ? true : undefined;
+}
+
+function taskEnded(m: MesosMaster, launched: LaunchedTask[], step: string): true | undefined {
+  return taskState(m, launched, step) === 'TASK_FINISHED' ? true : undefined;
 }
 
 describe('mesonctl operator --mesos-master', () => {
@@ -304,11 +318,11 @@ describe('mesonctl operator --mesos-master', () => {
   });
 
   it('resubscribes after its connection is cut mid-run, without a lost or duplicated task', async () => {
-    const { master, launched, subscriptions, operator, cut } = await setup();
+    const { master, launched, subscriptions, operator, cut, gate } = await setup();
     const o = await operator('mesos-cut');
     await reconciling(o);
     const fw = await waitFor('the subscription', async () => master.frameworkIds()[0]);
-    await apply(workflow('cut', 3));
+    await apply(workflow('cut', gate.path));
     await startRun('cut', 'cut-1');
     await waitFor('a to run on Mesos', async () => taskRunning(master, launched, 'a'), {
       timeoutMs: 60_000,
@@ -326,6 +340,7 @@ describe('mesonctl operator --mesos-master', () => {
       { frameworkId: fw, resubscribed: true },
     ]);
     expect(o.stdout()).toContain('mesos subscription lost');
+    gate.open();
     const done = await finished('cut-1', () => o.stdout().slice(-3000));
     const st = await steps('cut-1');
     expect(done.status?.phase, JSON.stringify(st)).toBe('Succeeded');
@@ -366,15 +381,15 @@ describe('mesonctl operator --mesos-master', () => {
     expect(o.stdout()).toContain('unknown: reconciling');
   });
 
-  it('a new operator process subscribes with the stored framework id and keeps the running task', async () => {
-    const { master, launched, subscriptions, operator } = await setup();
+  it('a new operator process subscribes with the stored framework id, keeps the task and takes the result it missed', async () => {
+    const { master, launched, subscriptions, operator, gate } = await setup();
     const first = await operator('mesos-first');
     await reconciling(first);
     const fw = await waitFor('the subscription', async () => master.frameworkIds()[0]);
     await waitFor('the framework id in the state ConfigMap', async () =>
       (await savedFrameworkId()) === fw ? true : undefined,
     );
-    await apply(workflow('restart', 10));
+    await apply(workflow('restart', gate.path));
     await startRun('restart', 'restart-1');
     await waitFor('a to run on Mesos', async () => taskRunning(master, launched, 'a'), {
       timeoutMs: 60_000,
@@ -392,6 +407,11 @@ describe('mesonctl operator --mesos-master', () => {
     expect(taskRunning(master, launched, 'a')).toBe(true);
     first.child.kill('SIGKILL');
     await first.exited;
+    // a finishes while no leader runs (the Lease outlives its holder by 3 s): its result waits
+    // at the master, unacknowledged, for whoever subscribes as this framework
+    gate.open();
+    await waitFor('a to finish on the agent', async () => taskEnded(master, launched, 'a'));
+    expect(master.isConnected(fw)).toBe(false);
     await reconciling(second);
     await waitFor('the new leader to resubscribe as the same framework', async () =>
       subscriptions.length === 2 ? true : undefined,
