@@ -89,10 +89,10 @@ ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; M
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
 Exit status: 2 bad usage, 1 could not start or lost the Lease.
 
-${MESOS_MASTER_USAGE}                              Only the leader subscribes; the framework id is a state
-                              ConfigMap, so the next leader is the same framework and keeps
-                              its tasks (docs/operator.md)
-`;
+With --mesos-master only the leader subscribes, and the framework id is a state ConfigMap, so
+the next leader is the same framework and keeps its tasks (docs/mesos.md, "The operator flag").
+
+${MESOS_MASTER_USAGE}`;
 
 const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
