@@ -312,6 +312,8 @@ describe('mesonctl operator --mesos-master', () => {
     expect(st.k?.placement?.node).toMatch(/^kwok-node-/);
     // the Mesos steps are tasks, once each; the node step is a Pod on its node
     expect(tasksPerStep(launched)).toEqual({ [`${ns.name}/mixed-1/a`]: 1, [`${ns.name}/mixed-1/b`]: 1 });
+    // no placement lost its offers to a DECLINE while its launch record was being committed
+    expect(o.stdout()).not.toContain('were gone before the launch');
     const pods = (await core().listNamespacedPod({ namespace: ns.name })).items;
     expect(pods.map((p) => p.metadata?.annotations?.['meson.dev/step-instance'])).toEqual(['k']);
     expect(pods[0]?.spec?.nodeName).toBe(st.k?.placement?.node);
