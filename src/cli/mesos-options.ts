@@ -1,13 +1,15 @@
-// `mesonctl server --mesos-master URL`: the flags (and environment variables) that join a Mesos
-// master's offers to the local machine's (src/launchers/mesos-wiring.ts), and the local capacity
-// flag that lets a server run every step on Mesos. Flags win over the environment.
+// `mesonctl server --mesos-master URL` and `mesonctl operator --mesos-master URL`: the flags (and
+// environment variables) that join a Mesos master's offers to the local machine's or the nodes'
+// (src/launchers/mesos-wiring.ts), and the server's local capacity flag that lets it run every
+// step on Mesos. Flags win over the environment.
 import type { WithMesosOptions } from '../launchers/mesos-wiring.ts';
 import { MESOS_FRAMEWORK_DEFAULTS } from '../launchers/mesos-wiring.ts';
 import { MESOS_LIMITS } from '../mesos-compat/schemas.ts';
 import { bytes, cpuMillis, QuantityError } from '../offer-adapter/quantity.ts';
 import type { Resources } from '../offer-adapter/types.ts';
 
-export const MESOS_OPTIONS = {
+/** The Mesos master flags (`mesonctl server` and `mesonctl operator`). */
+export const MESOS_MASTER_OPTIONS = {
   'mesos-master': { type: 'string' },
   'mesos-role': { type: 'string' },
   'mesos-framework-name': { type: 'string' },
@@ -15,8 +17,10 @@ export const MESOS_OPTIONS = {
   'mesos-failover-timeout': { type: 'string' },
   'mesos-executor': { type: 'string' },
   'mesos-option': { type: 'string', multiple: true },
-  'local-capacity': { type: 'string' },
 } as const;
+
+/** The server's: the Mesos master flags and --local-capacity. */
+export const MESOS_OPTIONS = { ...MESOS_MASTER_OPTIONS, 'local-capacity': { type: 'string' } } as const;
 
 /** The numeric options of the offer pool and the Mesos launcher: name -> [min, max, default, what]. */
 export const MESOS_NUMERIC_OPTIONS = {
@@ -31,14 +35,14 @@ export const MESOS_NUMERIC_OPTIONS = {
 
 type NumericName = keyof typeof MESOS_NUMERIC_OPTIONS;
 
-export const MESOS_OPTIONS_USAGE = `Mesos (docs/mesos.md): steps also run as tasks on a Mesos master's agents
+export const MESOS_MASTER_USAGE = `Mesos (docs/mesos.md): steps also run as tasks on a Mesos master's agents
   --mesos-master URL          http(s)://HOST:PORT of the master (MESON_MESOS_MASTER); no zk:// URLs.
                               Its hosts are named mesos/<agent host>; a step asks for them with
                               constraints.attributes {meson.dev/source: mesos}
   --mesos-role ROLE           framework role (MESON_MESOS_ROLE; default *)
   --mesos-framework-name NAME (MESON_MESOS_FRAMEWORK_NAME; default ${MESOS_FRAMEWORK_DEFAULTS.name})
   --mesos-user USER           user tasks run as on the agents (MESON_MESOS_USER; default ${MESOS_FRAMEWORK_DEFAULTS.user})
-  --mesos-failover-timeout S  seconds the master keeps our tasks while the server is down
+  --mesos-failover-timeout S  seconds the master keeps our tasks while meson is down
                               (MESON_MESOS_FAILOVER_TIMEOUT; default ${MESOS_FRAMEWORK_DEFAULTS.failoverTimeoutSeconds}, a week)
   --mesos-executor CMD        the task's command: a program, or a JSON array of arguments
                               (MESON_MESOS_EXECUTOR; default meson-executor)
@@ -46,7 +50,9 @@ export const MESOS_OPTIONS_USAGE = `Mesos (docs/mesos.md): steps also run as tas
 ${Object.entries(MESOS_NUMERIC_OPTIONS)
   .map(([k, [min, max, def, what]]) => `      ${k.padEnd(16)} ${what} (default ${def}, ${min}..${max})`)
   .join('\n')}
-  --local-capacity SPEC       what steps may use on this machine: "off" (nothing: every step that needs
+`;
+
+export const MESOS_OPTIONS_USAGE = `${MESOS_MASTER_USAGE}  --local-capacity SPEC       what steps may use on this machine: "off" (nothing: every step that needs
                               resources goes to Mesos) or cpus=N,memory=Q[,disk=Q] as Kubernetes
                               quantities (MESON_LOCAL_CAPACITY; default the machine's cores and memory)
 `;

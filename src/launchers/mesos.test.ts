@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TASK_STATES, type TaskStateName, type TaskStatus } from '../mesos-compat/schemas.ts';
 import { MesosOfferPool, type MesosSchedulerClient } from '../offer-adapter/mesos-pool.ts';
+import { MesosSourceError } from '../offer-adapter/mesos-source.ts';
 import type { Offer } from '../offer-adapter/types.ts';
 import { MesosLauncher, mesosTaskId, taskInfoFor, type UpdateContext, updateFor } from './mesos.ts';
 import type { AttemptUpdate, LaunchRecord, LaunchRequest } from './types.ts';
@@ -209,7 +210,9 @@ class FakeClient implements MesosSchedulerClient {
   list: Offer[] = [];
   accepts: { offerIds: string[]; taskIds: string[]; refuse?: number }[] = [];
   kills: { taskId: string; agentId?: string }[] = [];
-  failAccept = false;
+  reconciles: { taskId: string; agentId?: string }[][] = [];
+  /** How the next ACCEPTs fail: the error they throw after reaching the fake master. */
+  failAccept: Error | false = false;
   offers() {
     return this.list;
   }
@@ -220,7 +223,7 @@ class FakeClient implements MesosSchedulerClient {
       taskIds: tasks.map((t) => t.task_id.value),
       ...(refuse !== undefined ? { refuse } : {}),
     });
-    if (this.failAccept) throw new Error('ACCEPT answered 400: bad');
+    if (this.failAccept) throw this.failAccept;
   }
   async decline() {}
   async revive() {}
@@ -228,7 +231,13 @@ class FakeClient implements MesosSchedulerClient {
   async kill(taskId: string, agentId?: string) {
     this.kills.push({ taskId, ...(agentId ? { agentId } : {}) });
   }
+  async reconcile(tasks: { taskId: string; agentId?: string }[]) {
+    this.reconciles.push(tasks);
+  }
 }
+
+const refusedAccept = () =>
+  new MesosSourceError('MESOS_CALL_FAILED', 'ACCEPT answered 400: bad', { status: 400 });
 
 function offer(id: string, hostname: string): Offer {
   return {
@@ -306,7 +315,7 @@ describe('MesosLauncher', () => {
     expect(h.updates).toMatchObject([
       { type: 'lost', key: { instance: 'a' }, message: expect.stringMatching(/offers of h1 were gone/) },
     ]);
-    h.client.failAccept = true;
+    h.client.failAccept = refusedAccept();
     h.place('b', 'h2');
     await tick();
     await tick();
@@ -395,6 +404,79 @@ describe('MesosLauncher', () => {
     expect(h.updates.find((u) => u.key.instance === 'c')).toMatchObject({
       status: { phase: 'Failed', message: 'TASK_FAILED REASON_RECONCILIATION: m' },
     });
+  });
+
+  it('asks the master, rather than placing again, when an ACCEPT got no answer', async () => {
+    // the call may have reached the master: a second task would run the step twice
+    const unanswered: [string, Error][] = [
+      ['a reset connection', new TypeError('fetch failed')],
+      [
+        'a timeout',
+        Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }),
+      ],
+      [
+        'a proxy 502',
+        new MesosSourceError('MESOS_CALL_FAILED', 'ACCEPT answered 502: bad gateway', { status: 502 }),
+      ],
+      ['a 503', new MesosSourceError('MESOS_CALL_FAILED', 'ACCEPT answered 503: x', { status: 503 })],
+    ];
+    for (const [what, err] of unanswered) {
+      const h = launcherHarness();
+      h.client.failAccept = err;
+      h.place('a', 'h1');
+      h.place('b', 'h1');
+      await tick();
+      await tick();
+      expect(h.updates, what).toEqual([]);
+      expect(h.client.reconciles, what).toEqual([
+        [
+          { taskId: 'meson-L1', agentId: 'agent-h1' },
+          { taskId: 'meson-L2', agentId: 'agent-h1' },
+        ],
+      ]);
+      // the master knows a: it goes on, its result taken as usual
+      h.launcher.onStatus(
+        status('TASK_RUNNING', {
+          source: 'SOURCE_MASTER',
+          reason: 'REASON_RECONCILIATION',
+          task_id: { value: 'meson-L1' },
+        }),
+      );
+      h.launcher.onStatus(status('TASK_FINISHED', { ...fromExecutor, task_id: { value: 'meson-L1' } }));
+      // it does not know b: fenced with a KILL, then placed again
+      h.launcher.onStatus(
+        status('TASK_LOST', {
+          source: 'SOURCE_MASTER',
+          reason: 'REASON_RECONCILIATION',
+          task_id: { value: 'meson-L2' },
+        }),
+      );
+      expect(
+        h.updates.map((u) => [u.type, u.key.instance, u.type === 'finished' ? u.status.phase : '']),
+        what,
+      ).toEqual([
+        ['running', 'a', ''],
+        ['finished', 'a', 'Succeeded'],
+        ['lost', 'b', ''],
+      ]);
+      expect(h.client.kills, what).toEqual([{ taskId: 'meson-L2', agentId: 'agent-h1' }]);
+    }
+    // refused for sure (a 4xx answer, or never sent): placed again at once
+    for (const err of [
+      refusedAccept(),
+      new MesosSourceError('MESOS_CALL_FAILED', 'ACCEPT answered 403: x', { status: 403 }),
+      new MesosSourceError('MESOS_NOT_SUBSCRIBED', 'not subscribed to a Mesos master'),
+    ]) {
+      const h = launcherHarness();
+      h.client.failAccept = err;
+      h.place('a', 'h1');
+      await tick();
+      await tick();
+      expect(h.updates, err.message).toMatchObject([
+        { type: 'lost', message: expect.stringMatching(/refused/) },
+      ]);
+      expect(h.client.reconciles).toEqual([]);
+    }
   });
 
   it('places an adopted task again, fencing its id, when the master does not know it', () => {

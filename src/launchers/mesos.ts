@@ -21,6 +21,7 @@ import type { TaskInfo, TaskStateName, TaskStatus } from '../mesos-compat/schema
 import { MESOS_LIMITS } from '../mesos-compat/schemas.ts';
 import { resourcesToMesos } from '../offer-adapter/mesos.ts';
 import type { MesosOfferPool } from '../offer-adapter/mesos-pool.ts';
+import { callRefused } from '../offer-adapter/mesos-source.ts';
 import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
 import { parseEnvelope, remoteTaskFile, TASK_ENV, taskIdOf } from './kubernetes-pod.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
@@ -273,8 +274,12 @@ const AGENT_ENDINGS: ReadonlySet<TaskStateName> = new Set(['TASK_FINISHED', 'TAS
 const UNKNOWN_TO_MASTER: ReadonlySet<TaskStateName> = new Set(['TASK_LOST', 'TASK_UNKNOWN', 'TASK_DROPPED']);
 
 interface Watched {
-  /** Adopted after a restart (not launched by this process). */
-  adopted?: boolean;
+  /**
+   * Not known to have reached the master: adopted after a restart (launched by another process),
+   * or launched by an ACCEPT whose answer was lost. Reconciliation tells: a master that does not
+   * know the task has it placed again.
+   */
+  unconfirmed?: boolean;
   /** A master's unreliable word of the task's end, waiting for the agent's own update. */
   deferred?: ReturnType<typeof setTimeout> | undefined;
   key: AttemptKey;
@@ -391,13 +396,32 @@ export class MesosLauncher implements Launcher {
     const offerIds = offers.map((o) => o.id);
     // refuse 0: what the tasks leave of the offers comes back at the master's next round
     this.o.pool.client.accept(offerIds, infos, 0).catch((err: unknown) => {
-      this.o.log?.('mesos ACCEPT failed', { error: (err as Error).message, offers: offerIds });
-      // the master refused the call (nothing launched): place them again
-      for (const info of infos) {
-        const w = this.tasks.get(info.task_id.value);
-        if (w)
+      const refused = callRefused(err);
+      this.o.log?.('mesos ACCEPT failed', {
+        error: (err as Error).message,
+        offers: offerIds,
+        outcome: refused ? 'refused: placing again' : 'unknown: reconciling',
+      });
+      const watched = infos.flatMap((info) => this.tasks.get(info.task_id.value) ?? []);
+      if (refused) {
+        // the master refused the call (nothing launched): place them again
+        for (const w of watched)
           this.lost(w, `the Mesos master refused the launch (${(err as Error).message}); placing it again`);
+        return;
       }
+      // No answer (a cut connection, a timeout): the master may have launched them. Placing
+      // them again could run a step twice, so ask the master instead. A task it does not know
+      // is placed again (onStatus); one it knows goes on. Should this call fail too, the next
+      // subscription reconciles every known task.
+      for (const w of watched) w.unconfirmed = true;
+      this.o.pool.client
+        .reconcile(
+          watched.map((w) => ({
+            taskId: mesosTaskId(w.record.launchId),
+            ...(w.agentId ? { agentId: w.agentId } : {}),
+          })),
+        )
+        .catch(() => {});
     });
   }
 
@@ -418,13 +442,14 @@ export class MesosLauncher implements Launcher {
     if (w.deferred) clearTimeout(w.deferred);
     w.deferred = undefined;
     if (
-      w.adopted &&
+      w.unconfirmed &&
       !w.reportedRunning &&
       status.reason === 'REASON_RECONCILIATION' &&
       UNKNOWN_TO_MASTER.has(status.state)
     ) {
-      // launched by a server that stopped before its ACCEPT went out (or a task the master has
-      // forgotten): it never ran that we know of. Fence the id with a KILL, then place it again.
+      // launched by a server that stopped before its ACCEPT went out, an ACCEPT lost on the way
+      // (or a task the master has forgotten): it never ran that we know of. Fence the id with a
+      // KILL, then place it again.
       const id = mesosTaskId(w.record.launchId);
       this.o.pool.client.kill(id, w.agentId).catch(() => {});
       this.lost(w, `the Mesos master does not know the task (${status.state}); placing it again`);
@@ -468,7 +493,7 @@ export class MesosLauncher implements Launcher {
     if (this.tasks.has(id)) return;
     const w = this.watch(req, record);
     w.key = attemptKey(key);
-    w.adopted = true;
+    w.unconfirmed = true;
     // an in-process noop does not survive its server: complete it again; a task is reconciled
     // after the next subscription (knownTasks), and its updates come back through onStatus
     if (record.inProcess) this.completeNoop(w);

@@ -171,6 +171,16 @@ describe('NodeCapacity', () => {
     expect(o.taints).toEqual([{ key: 'k', effect: 'NoExecute' }]);
   });
 
+  it('adds its own attributes to the labels, winning over a node label of the same name', () => {
+    const c = new NodeCapacity({ attributes: { 'meson.dev/source': 'kubernetes' } });
+    c.upsertNode(node('n', { labels: { zone: 'a', 'meson.dev/source': 'mesos' } }));
+    expect(only(c).attributes).toEqual({
+      'kubernetes.io/hostname': 'n',
+      zone: 'a',
+      'meson.dev/source': 'kubernetes',
+    });
+  });
+
   it('gives resources back when a pod finishes or goes, and follows a pod bound later', () => {
     const c = new NodeCapacity();
     c.upsertNode(node('n'));

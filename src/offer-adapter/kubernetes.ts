@@ -201,7 +201,7 @@ interface NodeEntry {
 }
 
 export interface NodeCapacityOptions {
-  /** Attributes added to every node's labels (e.g. a cluster name). */
+  /** Attributes added to every node's labels (e.g. a cluster name); a label of the same name loses. */
   attributes?: Record<string, string>;
 }
 
@@ -400,7 +400,8 @@ export class NodeCapacity {
       agentId: v.name,
       resources: free,
       capacity: a,
-      attributes: { ...this.extra, ...v.labels },
+      // the operator's attributes win: a node cannot label itself into another offer source
+      attributes: { ...v.labels, ...this.extra },
       receivedAt: now,
     };
     if (v.taints.length > 0) offer.taints = v.taints;

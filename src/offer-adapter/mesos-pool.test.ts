@@ -20,6 +20,7 @@ class Client implements MesosSchedulerClient {
     this.calls.push('SUPPRESS');
   }
   async kill() {}
+  async reconcile() {}
 }
 
 function offer(id: string, hostname: string, receivedAt = 0): Offer {
@@ -63,6 +64,47 @@ describe('MesosOfferPool', () => {
     // rescinded between the pass and the launch: nothing to take
     client.list = [];
     expect(pool.take('h2')).toEqual([]);
+  });
+
+  it('keeps the offers of a host placed on until the launch takes them, however slow the commit', () => {
+    const { client, pool, at } = setup();
+    const req = { cpuMillis: 100, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+    client.list = [offer('o1', 'h1', 0), offer('o2', 'h2', 0)];
+    pool.offers(0);
+    at(900);
+    // placed on h1 just before its offer would be declined; the launch comes 2 s later
+    pool.hold('t1', req, 'h1');
+    at(2900);
+    pool.tick();
+    expect(client.calls).toEqual(['DECLINE o2 7']);
+    expect(pool.take('h1').map((o) => o.id)).toEqual(['o1']);
+    // a placement released without a launch (its run stopped) leaves its host declinable again
+    client.list.push(offer('o3', 'h3', 2900));
+    pool.offers(2900);
+    pool.hold('t3', req, 'h3');
+    pool.release('t3');
+    at(3900);
+    pool.tick();
+    expect(client.calls).toEqual(['DECLINE o2 7', 'DECLINE o3 7']);
+    // placed on an offer received long ago (4.9 s, no pass had seen it): kept too
+    client.list.push(offer('o5', 'h5', 0));
+    at(4900);
+    pool.offers(4900);
+    pool.hold('t5', req, 'h5');
+    at(5400);
+    pool.tick();
+    expect(client.calls).toHaveLength(2);
+    expect(pool.take('h5').map((o) => o.id)).toEqual(['o5']);
+    // a launch that never comes: offerHoldMs after the placement still bounds the offer
+    client.list.push(offer('o4', 'h4', 5400));
+    pool.offers(5400);
+    pool.hold('t4', req, 'h4');
+    at(10_399);
+    pool.tick();
+    expect(client.calls).toHaveLength(2);
+    at(10_400);
+    pool.tick();
+    expect(client.calls.at(-1)).toBe('DECLINE o4 7');
   });
 
   it('declines with refuse_seconds what a pass saw and left, and what no pass saw for too long', () => {

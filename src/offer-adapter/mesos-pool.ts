@@ -23,6 +23,8 @@ export interface MesosSchedulerClient {
   revive(): Promise<void>;
   suppress(): Promise<void>;
   kill(taskId: string, agentId?: string): Promise<void>;
+  /** Explicit reconciliation of these tasks (their states come back as updates). */
+  reconcile(tasks: { taskId: string; agentId?: string }[]): Promise<void>;
 }
 
 export interface MesosOfferPoolOptions {
@@ -64,6 +66,12 @@ export class MesosOfferPool {
   /** The last pass's offers by host. */
   private byHost = new Map<string, Offer[]>();
   private readonly held = new Map<string, ResourceRequest>();
+  /**
+   * Placed, not launched yet: host -> tasks. The controller commits a placement before it launches
+   * (a Kubernetes store takes a round trip, or more under load), and the offers it was placed on
+   * must not be declined meanwhile as if no pass had used them.
+   */
+  private readonly placing = new Map<string, { tasks: Set<string>; since: number }>();
   private suppressed = false;
   private declinedSinceRevive = false;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -117,12 +125,21 @@ export class MesosOfferPool {
     return out;
   }
 
-  hold(taskId: string, req: ResourceRequest): void {
+  /** `host`: where the task was placed (the controller's node, without the composite's prefix). */
+  hold(taskId: string, req: ResourceRequest, host?: string): void {
     this.held.set(taskId, req);
+    if (host === undefined) return;
+    const p = this.placing.get(host) ?? { tasks: new Set<string>(), since: this.o.now() };
+    p.tasks.add(taskId);
+    this.placing.set(host, p);
   }
 
   release(taskId: string): void {
     this.held.delete(taskId);
+    for (const [host, p] of this.placing) {
+      p.tasks.delete(taskId);
+      if (p.tasks.size === 0) this.placing.delete(host);
+    }
   }
 
   /** What the placement of `taskId` granted (set by hold), for its TaskInfo. */
@@ -139,6 +156,7 @@ export class MesosOfferPool {
     const offers = (this.byHost.get(hostname) ?? []).filter((o) => live.has(o.id) && !this.spent.has(o.id));
     for (const o of offers) this.spent.add(o.id);
     this.byHost.delete(hostname);
+    this.placing.delete(hostname);
     return offers;
   }
 
@@ -185,9 +203,19 @@ export class MesosOfferPool {
     const liveIds = new Set(live.map((o) => o.id));
     for (const id of this.shown.keys()) if (!liveIds.has(id)) this.shown.delete(id);
     for (const id of this.spent) if (!liveIds.has(id)) this.spent.delete(id);
+    // offers of a host with a placement on its way to launch are used, not stale, for up to
+    // offerHoldMs after the placement (should the launch never come, e.g. an adopted task's host)
+    const placedAt = new Map<string, number>();
+    for (const [host, p] of this.placing)
+      for (const o of this.byHost.get(host) ?? []) placedAt.set(o.id, p.since);
     const stale: string[] = [];
     for (const o of live) {
       if (this.spent.has(o.id)) continue;
+      const since = placedAt.get(o.id);
+      if (since !== undefined) {
+        if (now - since >= this.o.offerHoldMs) stale.push(o.id);
+        continue;
+      }
       const shownAt = this.shown.get(o.id);
       const age = now - (o.receivedAt ?? now);
       if ((shownAt !== undefined && now - shownAt >= this.o.declineAfterMs) || age >= this.o.offerHoldMs)

@@ -134,6 +134,61 @@ describe('MesosMasterSource against the master-compatible endpoint', () => {
     expect(master.isConnected(fwId)).toBe(true);
   });
 
+  it('subscribes as a new framework when the master removed the stored one', async () => {
+    const { master, url } = await endpoint();
+    const store = new MemoryStore();
+    const logs: string[] = [];
+    // failover_timeout 0: the master removes the framework as soon as its connection drops
+    const c = client(url, store, {
+      frameworkInfo: { user: 'meson', name: 'meson-test', failover_timeout: 0 },
+      log: (m) => logs.push(m),
+    });
+    await until(() => c.connected, 'the subscription');
+    const old = c.frameworkId!;
+    c.dropConnection();
+    await until(() => c.connected && c.frameworkId !== old, 'a new framework');
+    expect(master.record.removedFrameworks.map((r) => r.frameworkId)).toEqual([old]);
+    expect(store.id).toBe(c.frameworkId);
+    expect(logs).toContain('mesos framework was removed by the master: subscribing as a new framework');
+  });
+
+  it('stops at once while it waits to retry an unreachable master', async () => {
+    // a port nobody listens on: every SUBSCRIBE fails, and the client waits up to 20 s between tries
+    const closed: Server = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const errors: string[] = [];
+    const c = client(`http://127.0.0.1:${port}`, new MemoryStore(), {
+      backoffInitialMs: 20_000,
+      backoffMaxMs: 20_000,
+      log: (_m, f) => errors.push(String((f as { error?: string })?.error)),
+    });
+    await until(() => errors.length > 0, 'a failed subscription');
+    const t0 = Date.now();
+    await c.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('keeps a stored id the master refuses for another reason, retrying as that framework', async () => {
+    let subscribes = 0;
+    const refusing: Server = createServer((_req, res) => {
+      subscribes++;
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('Not authorized to use role batch');
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      refusing.closeAllConnections();
+      await new Promise<void>((r) => refusing.close(() => r()));
+    });
+    const kept = new MemoryStore();
+    kept.id = 'fw-kept';
+    const c2 = client(`http://127.0.0.1:${(refusing.address() as AddressInfo).port}`, kept);
+    await until(() => subscribes >= 3, 'retries');
+    expect(c2.frameworkId).toBe('fw-kept');
+    expect(kept.id).toBe('fw-kept');
+  });
+
   it('reconciles again every reconcileIntervalMs while subscribed, and reports offer changes', async () => {
     const { url } = await endpoint();
     const updates: TaskStatus[] = [];
@@ -291,6 +346,49 @@ describe('MesosMasterSource on recorded event streams', () => {
     ]);
     expect(store.id).toBe('fw-rec');
     expect(c.frameworkId).toBe('fw-rec');
+  });
+
+  it('subscribes as a new framework when the master says, in an ERROR before SUBSCRIBED, that ours was removed', async () => {
+    // as a Mesos master answers a removed framework's SUBSCRIBE: an ERROR on the stream
+    const asked: (string | undefined)[] = [];
+    const server: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        if (req.headers['mesos-stream-id']) {
+          res.writeHead(202).end();
+          return;
+        }
+        const id = (JSON.parse(body) as { framework_id?: { value: string } }).framework_id?.value;
+        asked.push(id);
+        res.writeHead(200, { 'content-type': 'application/json', 'mesos-stream-id': `s${asked.length}` });
+        if (id === 'fw-gone') {
+          res.end(encodeJsonRecord({ type: 'ERROR', error: { message: 'Framework has been removed' } }));
+          return;
+        }
+        res.write(
+          encodeJsonRecord({
+            type: 'SUBSCRIBED',
+            subscribed: { framework_id: { value: id ?? 'fw-new' }, heartbeat_interval_seconds: 15 },
+          }),
+        );
+        // an ERROR after SUBSCRIBED (another scheduler took the framework over) keeps the id
+        if (asked.length === 2)
+          res.end(encodeJsonRecord({ type: 'ERROR', error: { message: 'has been removed' } }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const store = new MemoryStore();
+    store.id = 'fw-gone';
+    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, store);
+    await until(() => asked.length >= 3 && c.connected, 'a new subscription');
+    expect(asked.slice(0, 3)).toEqual(['fw-gone', undefined, 'fw-new']);
+    expect(c.frameworkId).toBe('fw-new');
+    expect(store.id).toBe('fw-new');
   });
 
   it('keeps offers decoded from split chunks (multi-byte text intact) and drops rescinded ones', async () => {

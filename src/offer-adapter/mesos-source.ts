@@ -57,11 +57,27 @@ export interface MesosSourceOptions {
 
 export class MesosSourceError extends Error {
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  /** The master's HTTP status, when it answered (MESOS_CALL_FAILED). */
+  readonly status: number | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options);
     this.name = 'MesosSourceError';
     this.code = code;
+    this.status = options?.status;
   }
+}
+
+/**
+ * True when a call certainly did nothing: it was never sent (not subscribed) or the master
+ * answered 4xx. Any other failure (no answer, a reset connection, a timeout, a 5xx from a proxy)
+ * leaves the outcome unknown: the master may have acted on it.
+ */
+export function callRefused(err: unknown): boolean {
+  if (!(err instanceof MesosSourceError)) return false;
+  if (err.code === 'MESOS_NOT_SUBSCRIBED') return true;
+  return (
+    err.code === 'MESOS_CALL_FAILED' && err.status !== undefined && err.status >= 400 && err.status < 500
+  );
 }
 
 export class MesosMasterSource {
@@ -77,11 +93,15 @@ export class MesosMasterSource {
     >;
   #base: URL;
   #frameworkId: string | undefined;
+  /** The stored id named a framework the master removed: subscribe as a new one, not as it. */
+  #forgotten = false;
   #streamId: string | undefined;
   #offers = new Map<string, Offer>();
   #stopped = true;
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
+  /** Ends the backoff wait at once (stop). */
+  #wake: (() => void) | undefined;
   /** Subscriptions made (for tests and metrics). */
   subscriptions = 0;
   acknowledged: string[] = [];
@@ -123,6 +143,8 @@ export class MesosMasterSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort?.abort();
+    // a process stepping down does not wait out a backoff of up to backoffMaxMs
+    this.#wake?.();
     await this.#loop;
   }
 
@@ -151,12 +173,19 @@ export class MesosMasterSource {
       if (this.#stopped) break;
       const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** failures);
       failures++;
-      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay * (0.5 + Math.random() / 2));
+        this.#wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
     }
   }
 
   async #subscribeOnce(onSubscribed: () => void): Promise<void> {
-    this.#frameworkId ??= await this.#o.store.load();
+    if (!this.#forgotten) this.#frameworkId ??= await this.#o.store.load();
     const { id: _ignored, ...rest } = this.#o.frameworkInfo;
     const info: FrameworkInfo = { ...rest, user: rest.user, name: rest.name };
     const body: Record<string, unknown> = { type: 'SUBSCRIBE', subscribe: { framework_info: info } };
@@ -191,6 +220,7 @@ export class MesosMasterSource {
     this.subscriptions++;
     if (res.status !== 200 || !res.body) {
       const text = (await res.text()).slice(0, 500);
+      if (res.status === 403) this.#forgetIfRemoved(text);
       throw new MesosSourceError('MESOS_SUBSCRIBE_FAILED', `SUBSCRIBE answered ${res.status}: ${text}`);
     }
     const streamId = res.headers.get('mesos-stream-id');
@@ -224,6 +254,7 @@ export class MesosMasterSource {
           switch (ev.type) {
             case 'SUBSCRIBED': {
               this.#frameworkId = ev.subscribed.framework_id.value;
+              this.#forgotten = false;
               this.#streamId = streamId;
               await this.#o.store.save(this.#frameworkId);
               silenceMs =
@@ -264,6 +295,8 @@ export class MesosMasterSource {
               break;
             }
             case 'ERROR':
+              // before SUBSCRIBED, a master refusing our id says so here
+              if (this.#streamId === undefined) this.#forgetIfRemoved(ev.error.message);
               throw new MesosSourceError('MESOS_ERROR_EVENT', `master sent ERROR: ${ev.error.message}`);
             default:
               break;
@@ -278,19 +311,37 @@ export class MesosMasterSource {
     }
   }
 
+  /**
+   * The master removed our framework (its failover timeout passed: it killed the tasks): that id
+   * can never subscribe again, so the next SUBSCRIBE registers a new framework, whose id replaces
+   * the stored one. Only this refusal does: any other 403 (a role we may not use) keeps the id.
+   */
+  #forgetIfRemoved(message: string): void {
+    if (!this.#frameworkId || !/\bhas been removed\b/i.test(message)) return;
+    this.#o.log?.('mesos framework was removed by the master: subscribing as a new framework', {
+      frameworkId: this.#frameworkId,
+      reason: message.slice(0, 200),
+    });
+    this.#frameworkId = undefined;
+    this.#forgotten = true;
+  }
+
+  /** Asks the master for these tasks' states now (explicit reconciliation; answers come as UPDATEs). */
+  async reconcile(tasks: { taskId: string; agentId?: string }[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.#call({
+      type: 'RECONCILE',
+      reconcile: {
+        tasks: tasks.map((t) => ({
+          task_id: { value: t.taskId },
+          ...(t.agentId ? { agent_id: { value: t.agentId } } : {}),
+        })),
+      },
+    });
+  }
+
   async #reconcile(): Promise<void> {
-    const known = this.#o.knownTasks?.() ?? [];
-    if (known.length > 0) {
-      await this.#call({
-        type: 'RECONCILE',
-        reconcile: {
-          tasks: known.map((t) => ({
-            task_id: { value: t.taskId },
-            ...(t.agentId ? { agent_id: { value: t.agentId } } : {}),
-          })),
-        },
-      });
-    }
+    await this.reconcile(this.#o.knownTasks?.() ?? []);
     await this.#call({ type: 'RECONCILE', reconcile: { tasks: [] } });
   }
 
@@ -311,6 +362,7 @@ export class MesosMasterSource {
     throw new MesosSourceError(
       'MESOS_CALL_FAILED',
       `${String(call.type)} answered ${res.status}: ${text.slice(0, 500)}`,
+      { status: res.status },
     );
   }
 

@@ -4,11 +4,14 @@
 // (src/launchers/kubernetes.ts). The operator process runs it while it holds the Lease and stops
 // it when it steps down; a new leader adopts the running Pods from the launch records in the
 // store (a Pod's name derives from its launch record, so an adopted attempt never gets a second
-// Pod). Runs get Kubernetes Events when they start and finish (./events.ts).
+// Pod). Runs get Kubernetes Events when they start and finish (./events.ts). With
+// --mesos-master, `wrapSources` joins a Mesos master's offers and launcher to the nodes'
+// (./mesos-master.ts), so the subscription too lives only while this process leads.
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Controller, type ControllerObserver, type Logger, type RunHooks } from '../controller/controller.ts';
 import type { PreemptionSettings } from '../controller/preemption.ts';
+import type { ControllerCallbacks, Sources } from '../controller/standalone.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
@@ -48,6 +51,14 @@ export interface ReconcilerConfig {
   podGc?: PodGcPolicy;
   /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
   preemption?: PreemptionSettings;
+  /**
+   * Other offer sources and launchers joined to the nodes' (--mesos-master: ./mesos-master.ts),
+   * started before the controller and stopped after it, so they live while this process leads.
+   */
+  wrapSources?: (
+    nodes: { offers: KubernetesOfferSource; launcher: KubernetesLauncher; store: KubernetesStore },
+    controller: ControllerCallbacks,
+  ) => Sources;
 }
 
 export interface Reconciler {
@@ -71,7 +82,12 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     ...(cfg.storeLimits ? { limits: cfg.storeLimits } : {}),
     log: (message, fields) => logger.warn({ ...fields, component: 'store' }, message),
   });
-  const offers = new KubernetesOfferSource({ kubeConfig: cfg.kc, logger });
+  // a step may ask for nodes (or, with --mesos-master, for Mesos agents) by this attribute
+  const offers = new KubernetesOfferSource({
+    kubeConfig: cfg.kc,
+    logger,
+    attributes: { 'meson.dev/source': 'kubernetes' },
+  });
   let controller: Controller | undefined;
   const prefix = randomBytes(3).toString('hex');
   let seq = 0;
@@ -124,24 +140,30 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
       podGc.runFinished(run);
     },
   };
+  const sources: Sources = cfg.wrapSources
+    ? cfg.wrapSources(
+        { offers, launcher, store },
+        { onUpdate: (u) => controller?.onAttemptUpdate(u), offersChanged: () => controller?.offersChanged() },
+      )
+    : { offers, launcher };
   const ctl = new Controller({
     store,
-    launcher,
-    offers,
+    launcher: sources.launcher,
+    offers: sources.offers,
+    // the queue's size after a pass: the Mesos master's REVIVE/SUPPRESS (--mesos-master) and
+    // the endpoint's fairness between frameworks and steps (--mesos-endpoint), both when both
+    onQueued: (n: number) => {
+      queued = n;
+      sources.onQueued?.(n);
+    },
     now,
     logger,
     hooks,
     ...(cfg.observer ? { observer: cfg.observer } : {}),
-    ...(mesosRunner
-      ? {
-          onQueued: (n: number) => {
-            queued = n;
-          },
-        }
-      : {}),
     ...(cfg.preemption ? { preemption: cfg.preemption } : {}),
   });
   controller = ctl;
+  sources.start?.();
   services.start(ctl);
   ctl.start();
   let mesos: RunningMesosEndpoint | undefined;
@@ -179,6 +201,9 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
         services.stop();
         ctl.stop(); // closes the launcher
         offers.stop();
+        await Promise.resolve(sources.stop?.()).catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message }, 'stopping the offer sources failed'),
+        );
         await store.close();
       })();
       return stopping;

@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { LocalTaskRunner } from '../../src/mesos-compat/local-runner.ts';
-import { createMesosMasterServer, MesosMaster } from '../../src/mesos-compat/master.ts';
+import { createMesosMasterServer, type LaunchedTask, MesosMaster } from '../../src/mesos-compat/master.ts';
 import { host, StaticOfferSource } from '../../src/mesos-compat/test-helpers.ts';
 import type { Offer } from '../../src/offer-adapter/types.ts';
 
@@ -11,15 +11,37 @@ export async function startEndpoint(
   root: string,
   cleanups: (() => Promise<void> | void)[],
   opts: { maxDataBytes?: number; hosts?: Offer[] } = {},
-): Promise<{ master: MesosMaster; runner: LocalTaskRunner; url: string }> {
+): Promise<{
+  master: MesosMaster;
+  runner: LocalTaskRunner;
+  url: string;
+  launched: LaunchedTask[];
+  /** Every SUBSCRIBE the endpoint took, in order. */
+  subscriptions: { frameworkId: string; resubscribed: boolean }[];
+}> {
   const runner = new LocalTaskRunner({
     sandboxRoot: join(root, 'agent'),
     ...(opts.maxDataBytes ? { maxDataBytes: opts.maxDataBytes } : {}),
   });
   cleanups.push(() => runner.close());
+  // every task the runner was given, in order: tests count launches per step by its labels
+  const launched: LaunchedTask[] = [];
+  const subscriptions: { frameworkId: string; resubscribed: boolean }[] = [];
   const master = new MesosMaster({
     offers: new StaticOfferSource(opts.hosts ?? [host('agent-1', 4000)]),
-    runner,
+    runner: {
+      launch: (t, report) => {
+        launched.push(t);
+        runner.launch(t, report);
+      },
+      kill: (frameworkId, taskId) => runner.kill(frameworkId, taskId),
+    },
+    logger: {
+      info: (o, msg) => {
+        if (msg === 'mesos framework subscribed') subscriptions.push(o as (typeof subscriptions)[number]);
+      },
+      warn: () => {},
+    },
     heartbeatIntervalSeconds: 0.5,
     allocationIntervalMs: 20,
   });
@@ -30,5 +52,11 @@ export async function startEndpoint(
     master.stop();
     await app.close();
   });
-  return { master, runner, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+  return {
+    master,
+    runner,
+    launched,
+    subscriptions,
+    url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+  };
 }

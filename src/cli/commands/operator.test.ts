@@ -242,6 +242,46 @@ describe('mesonctl operator reconciler flags', () => {
   });
 });
 
+describe('mesonctl operator --mesos-master', () => {
+  it('takes the server’s Mesos flags and environment, and nothing Mesos without --mesos-master', () => {
+    expect(parseOperatorArgs([], {}, '/')).not.toHaveProperty('mesos');
+    const f = parseOperatorArgs(
+      [
+        '--mesos-master=http://mesos-master:5050/',
+        '--mesos-role=batch',
+        '--mesos-framework-name=meson-prod',
+        '--mesos-failover-timeout=3600',
+        '--mesos-executor=["/usr/bin/node","/opt/meson/executors/pod.ts"]',
+        '--mesos-option=declineAfterMs=200',
+      ],
+      { MESON_MESOS_USER: 'meson', MESON_MESOS_OPTIONS: 'refuseSeconds=9' },
+      '/',
+    );
+    expect(f !== 'help' && f.mesos).toEqual({
+      master: 'http://mesos-master:5050',
+      framework: { role: 'batch', name: 'meson-prod', user: 'meson', failoverTimeoutSeconds: 3600 },
+      pool: { declineAfterMs: 200, refuseSeconds: 9 },
+      launcher: { executorCommand: ['/usr/bin/node', '/opt/meson/executors/pod.ts'] },
+    });
+    const env = parseOperatorArgs([], { MESON_MESOS_MASTER: 'https://m.example:5050' }, '/');
+    expect(env !== 'help' && env.mesos?.master).toBe('https://m.example:5050');
+  });
+
+  it('refuses bad Mesos flags naming the flag, and the server-only --local-capacity', () => {
+    for (const [args, msg] of [
+      [['--mesos-role=batch'], /--mesos-role: needs --mesos-master/],
+      [['--mesos-master=zk://zk:2181/mesos'], /--mesos-master: expected http/],
+      [['--mesos-master=http://user:pw@m:5050'], /--mesos-master: expected http/],
+      [['--mesos-master=javascript:alert(1)'], /--mesos-master: expected http/],
+      [['--mesos-master=http://m:5050', '--mesos-option=__proto__=1'], /unknown option "__proto__"/],
+      [['--mesos-master=http://m:5050', '--mesos-failover-timeout=-1'], /--mesos-failover-timeout/],
+      [['--mesos-master=http://m:5050', '--mesos-user=two words'], /--mesos-user/],
+      [['--mesos-master=http://m:5050', '--local-capacity=off'], /Unknown option '--local-capacity'/],
+    ] as const)
+      expect(() => parseOperatorArgs([...args], {}, '/'), args.join(' ')).toThrow(msg);
+  });
+});
+
 describe('mesonctl operator command', () => {
   it('prints help that says what it does, with every flag', async () => {
     const r = await run(['--help']);
@@ -262,8 +302,16 @@ describe('mesonctl operator command', () => {
       '--state-namespace',
       '--executor-image',
       '--pod-annotation',
+      '--mesos-master',
+      '--mesos-role',
+      '--mesos-framework-name',
+      '--mesos-user',
+      '--mesos-failover-timeout',
+      '--mesos-executor',
+      '--mesos-option',
     ])
       expect(r.out).toContain(flag);
+    expect(r.out).not.toContain('--local-capacity');
   });
 
   it('exits 2 on bad usage and 1 when there is no cluster to talk to', async () => {

@@ -14,6 +14,7 @@ import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
 import { LEASE_DEFAULTS } from '../../operator/leader.ts';
 import type { MesosEndpointConfig } from '../../operator/mesos-endpoint.ts';
+import { mesosMasterSources } from '../../operator/mesos-master.ts';
 import { POD_GC_POLICIES, type PodGcPolicy } from '../../operator/pod-gc.ts';
 import {
   defaultIdentity,
@@ -32,6 +33,12 @@ import {
   MESOS_ENDPOINT_USAGE,
   parseMesosEndpointOptions,
 } from '../mesos-endpoint-options.ts';
+import {
+  MESOS_MASTER_OPTIONS,
+  MESOS_MASTER_USAGE,
+  type MesosServerOptions,
+  parseMesosOptions,
+} from '../mesos-options.ts';
 import { apiExposure, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
@@ -89,7 +96,11 @@ ${MESOS_ENDPOINT_USAGE}
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
 Exit status: 2 bad usage, 1 could not start or lost the Lease.
-`;
+
+With --mesos-master only the leader subscribes, and the framework id is a state ConfigMap, so
+the next leader is the same framework and keeps its tasks (docs/mesos.md, "The operator flag").
+
+${MESOS_MASTER_USAGE}`;
 
 const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -182,6 +193,8 @@ export interface OperatorFlags {
   mesosEndpoint?: MesosEndpointConfig;
   /** Preemption by tier (--preemption); absent: off. */
   preemption?: PreemptionSettings;
+  /** A Mesos master's offers joined to the nodes' (--mesos-master); absent: nodes only. */
+  mesos?: MesosServerOptions;
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -289,11 +302,18 @@ export function parseOperatorArgs(
   } catch (err) {
     throw new UsageError((err as Error).message, { cause: err });
   }
+  let mesos: MesosServerOptions | undefined;
+  try {
+    mesos = parseMesosOptions(v, env);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const flags: OperatorFlags = {
     metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     ...(mesosEndpoint ? { mesosEndpoint } : {}),
     clientLimits: { qps, burst },
     podGc,
+    ...(mesos ? { mesos } : {}),
     ...(podConcurrency ? { podConcurrency } : {}),
     ...(preemption ? { preemption } : {}),
     notify,
@@ -378,6 +398,7 @@ function parseOperatorOptions(args: string[]) {
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
       ...MESOS_ENDPOINT_OPTIONS,
+      ...MESOS_MASTER_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -520,6 +541,7 @@ export const operatorCommand: Command = async (args, io) => {
           : {}),
         podGc: flags.podGc,
         ...(flags.preemption ? { preemption: flags.preemption } : {}),
+        ...(flags.mesos ? { wrapSources: mesosMasterSources(flags.mesos, logger) } : {}),
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
@@ -564,6 +586,7 @@ export const operatorCommand: Command = async (args, io) => {
         ? `${flags.mesosEndpoint.host}:${flags.mesosEndpoint.port} while leading (tasks in ${flags.mesosEndpoint.namespace})`
         : 'off (no --mesos-endpoint)',
       namespaces: scope,
+      mesos: flags.mesos?.master ?? 'off (no --mesos-master)',
       leaderElection: config.leaderElection
         ? `${config.leaderElection.namespace}/${config.leaderElection.name} as ${config.leaderElection.identity}`
         : 'off',
