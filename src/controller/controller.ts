@@ -149,9 +149,10 @@ export interface ControllerDeps {
   retryBackoff?: { initialMs: number; maxMs: number };
   /**
    * After every reconcile pass: how many tasks are still queued (a Mesos offer pool's `demand`,
-   * which SUPPRESSes offers at 0 and REVIVEs them when work arrives).
+   * which SUPPRESSes offers at 0 and REVIVEs them when work arrives), and the namespaces they are
+   * in (the Mesos endpoint's fairness between frameworks and namespaces).
    */
-  onQueued?: (queued: number) => void;
+  onQueued?: (queued: number, namespaces: readonly string[]) => void;
   /** What the controller reports as it works (Prometheus metrics: src/metrics). */
   observer?: ControllerObserver;
   /**
@@ -310,7 +311,7 @@ export class Controller {
   private unwatch: (() => void) | undefined;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly stepLimits: StepLimits;
-  private readonly onQueued: ((queued: number) => void) | undefined;
+  private readonly onQueued: ((queued: number, namespaces: readonly string[]) => void) | undefined;
   /** The reasons (keys) last logged for each queued task a constraint keeps off hosts. */
   private readonly queuedWhy = new Map<string, string>();
 
@@ -1107,7 +1108,7 @@ export class Controller {
 
   private reportQueued(): void {
     const onQueued = this.onQueued;
-    if (onQueued) this.safeHook(() => onQueued(this.feed.size));
+    if (onQueued) this.safeHook(() => onQueued(this.feed.size, this.feed.waitingTenants()));
   }
 
   /**

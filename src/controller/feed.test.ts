@@ -18,6 +18,22 @@ function sink() {
 }
 
 describe('TaskFeed', () => {
+  it('names the tenants that still have tasks, fed or waiting', () => {
+    const feed = new TaskFeed(1);
+    feed.add(task('a1', 'a'));
+    feed.add(task('a2', 'a'));
+    feed.add(task('b1', 'b'));
+    expect(feed.waitingTenants().sort()).toEqual(['a', 'b']);
+    const s = sink();
+    feed.fill(s);
+    feed.placed('b1');
+    expect(feed.waitingTenants()).toEqual(['a']);
+    feed.placed('a1');
+    expect(feed.waitingTenants()).toEqual(['a']); // a2 waits to be fed
+    feed.remove('a2');
+    expect(feed.waitingTenants()).toEqual([]);
+  });
+
   it('feeds each tenant up to its window, highest priority then oldest first', () => {
     const feed = new TaskFeed(2);
     feed.add(task('a1', 'a', 0, 1));

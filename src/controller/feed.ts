@@ -42,6 +42,13 @@ export class TaskFeed {
     return this.tenantOf.size;
   }
 
+  /** Tenants (namespaces) with a task in the scheduler or waiting to be fed. */
+  waitingTenants(): string[] {
+    const out: string[] = [];
+    for (const [tenant, b] of this.tenants) if (b.fed.size > 0 || b.head < b.tasks.length) out.push(tenant);
+    return out;
+  }
+
   add(task: Task): void {
     if (this.tenantOf.has(task.id)) this.remove(task.id);
     let b = this.tenants.get(task.tenant);

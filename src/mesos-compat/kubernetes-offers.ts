@@ -19,6 +19,7 @@ export const DEFAULT_TASK_PORTS: PortRange[] = [{ begin: 31000, end: 32000 }];
 export interface NodeCapacityView {
   offers(now: number): Offer[];
   totals(): { allocatable: Resources; used: Resources };
+  usageByNamespace(): Map<string, Resources>;
 }
 
 export interface KubernetesTaskOffersOptions {
@@ -69,18 +70,38 @@ export function stepCompetition(opts: {
   capacity: NodeCapacityView;
   /** What the endpoint's live tasks hold (PodTaskRunner.held). */
   tasksHeld(): { cpuMillis: number; memoryBytes: number };
-  /** Steps queued at the controller's last pass. */
-  queued(): number;
+  /** The namespace task Pods run in: their usage there is the frameworks', not the namespace's. */
+  taskNamespace: string;
+  /** Namespaces with steps queued at the controller's last pass. */
+  queuedNamespaces(): readonly string[];
 }): MesosCompetition {
   return {
-    waiting: () => opts.queued() > 0,
+    waiting: () => opts.queuedNamespaces().length > 0,
+    // Dominant resource fairness across frameworks and namespaces: the least-served waiting
+    // namespace sets the bar, so a framework above it yields until that namespace catches up.
     share: () => {
-      const { allocatable, used } = opts.capacity.totals();
+      const waiting = opts.queuedNamespaces();
+      if (waiting.length === 0) return 1;
+      const { allocatable } = opts.capacity.totals();
+      const usage = opts.capacity.usageByNamespace();
       const mine = opts.tasksHeld();
-      const cpu = allocatable.cpuMillis > 0 ? (used.cpuMillis - mine.cpuMillis) / allocatable.cpuMillis : 0;
-      const mem =
-        allocatable.memoryBytes > 0 ? (used.memoryBytes - mine.memoryBytes) / allocatable.memoryBytes : 0;
-      return Math.max(0, cpu, mem);
+      let lowest = Number.POSITIVE_INFINITY;
+      for (const ns of waiting) {
+        const u = usage.get(ns);
+        let cpu = u?.cpuMillis ?? 0;
+        let mem = u?.memoryBytes ?? 0;
+        if (ns === opts.taskNamespace) {
+          cpu -= mine.cpuMillis;
+          mem -= mine.memoryBytes;
+        }
+        const share = Math.max(
+          0,
+          allocatable.cpuMillis > 0 ? cpu / allocatable.cpuMillis : 0,
+          allocatable.memoryBytes > 0 ? mem / allocatable.memoryBytes : 0,
+        );
+        lowest = Math.min(lowest, share);
+      }
+      return lowest;
     },
   };
 }

@@ -340,13 +340,24 @@ describe('PodTaskRunner', () => {
     ]);
     expect(offers.total().cpuMillis).toBe(4000);
     // a step placed on the node (held, Pod not created yet): 1 of 4 cpus is the steps' share
-    let queued = 0;
-    const steps = stepCompetition({ capacity, tasksHeld: () => runner.held(), queued: () => queued });
+    let queued: string[] = [];
+    const steps = stepCompetition({
+      capacity,
+      tasksHeld: () => runner.held(),
+      taskNamespace: NS,
+      queuedNamespaces: () => queued,
+    });
     capacity.hold('ns/run/step', { cpuMillis: 1000, memoryBytes: 0, diskBytes: 0, gpus: 0 }, 'node-a');
     expect(steps.waiting()).toBe(false);
-    queued = 2;
+    queued = ['ns'];
     expect(steps.waiting()).toBe(true);
     expect(steps.share()).toBeCloseTo(0.25);
+    // DRF across namespaces: a waiting namespace that holds nothing sets the bar at 0; the task
+    // namespace's own usage is the frameworks', not a namespace's
+    queued = ['ns', 'idle'];
+    expect(steps.share()).toBe(0);
+    queued = [NS];
+    expect(steps.share()).toBe(0);
     expect(offers.list()[0]!.resources.cpuMillis).toBe(2000);
   });
 

@@ -382,3 +382,23 @@ describe('the informer caches keep only what the accounting reads', () => {
     for (const n of nodes) expect(nodeView(trimNode(n)), n.metadata?.name).toEqual(nodeView(n));
   });
 });
+
+describe('usageByNamespace', () => {
+  it('charges Pods and uncovered holds to their namespace, on usable nodes only', () => {
+    const c = new NodeCapacity();
+    c.upsertNode(node('n'));
+    c.upsertNode(node('cordoned', { spec: { unschedulable: true } }));
+    c.upsertPod(pod('a', 'n', '1', '1Gi', { ns: 'team-a' }));
+    c.upsertPod(pod('b', 'n', '500m', '0', { ns: 'team-b', task: 'team-b/run/0/1' }));
+    c.upsertPod(pod('c', 'cordoned', '2', '0', { ns: 'team-a' }));
+    c.upsertPod(pod('d', 'n', '2', '0', { ns: 'team-a', phase: 'Succeeded' }));
+    // a step placed but not created yet, and one whose Pod now covers its hold
+    c.hold('team-c/run/0/1', { cpuMillis: 250, memoryBytes: 0, diskBytes: 0, gpus: 0 }, 'n');
+    c.hold('team-b/run/0/1', { cpuMillis: 500, memoryBytes: 0, diskBytes: 0, gpus: 0 }, 'n');
+    const u = c.usageByNamespace();
+    expect(u.get('team-a')?.cpuMillis).toBe(1000);
+    expect(u.get('team-a')?.memoryBytes).toBe(Gi);
+    expect(u.get('team-b')?.cpuMillis).toBe(500);
+    expect(u.get('team-c')?.cpuMillis).toBe(250);
+  });
+});

@@ -440,6 +440,31 @@ export class NodeCapacity {
     return { allocatable, used };
   }
 
+  /**
+   * What each namespace's Pods and uncovered holds take on usable nodes (a Pod id and a step's
+   * task id both start with `namespace/`): the per-namespace side of dominant resource fairness.
+   */
+  usageByNamespace(): Map<string, Resources> {
+    const out = new Map<string, Resources>();
+    const usable = (node: string | undefined) => {
+      const v = node === undefined ? undefined : this.nodes.get(node)?.view;
+      return v !== undefined && v.unusable === undefined;
+    };
+    const charge = (id: string, r: Resources | ResourceRequest) => {
+      const ns = id.slice(0, Math.max(0, id.indexOf('/')));
+      let u = out.get(ns);
+      if (!u) {
+        u = zero();
+        out.set(ns, u);
+      }
+      add(u, r);
+    };
+    for (const [id, p] of this.pods) if (usable(p.node)) charge(id, p.req);
+    for (const [taskId, h] of this.holds)
+      if (h.coveredBy === undefined && usable(h.node)) charge(taskId, h.req);
+    return out;
+  }
+
   get nodeCount(): number {
     let n = 0;
     for (const e of this.nodes.values()) if (e.view) n++;

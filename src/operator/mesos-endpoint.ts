@@ -64,7 +64,7 @@ export interface RunningMesosEndpoint {
 
 /**
  * Wires the endpoint to the reconciler's pieces. `launcher` must not have started its informer
- * yet (the runner listens to it); `queued` is the run controller's queued step count.
+ * yet (the runner listens to it).
  */
 export function mesosEndpointRunner(
   config: MesosEndpointConfig,
@@ -136,8 +136,8 @@ export async function startMesosEndpoint(opts: {
   config: MesosEndpointConfig;
   offers: KubernetesOfferSource;
   runner: PodTaskRunner;
-  /** Steps queued at the run controller's last pass. */
-  queued: () => number;
+  /** Namespaces with steps queued at the run controller's last pass. */
+  queuedNamespaces: () => readonly string[];
   logger: MesosEndpointLogger;
 }): Promise<RunningMesosEndpoint> {
   const { config, offers, runner, logger } = opts;
@@ -153,7 +153,8 @@ export async function startMesosEndpoint(opts: {
     competition: stepCompetition({
       capacity: offers.capacity,
       tasksHeld: () => runner.held(),
-      queued: opts.queued,
+      taskNamespace: config.namespace,
+      queuedNamespaces: opts.queuedNamespaces,
     }),
     // every task is a Pod: it takes one of the node's Pod slots
     taskOverhead: { pods: 1 },

@@ -104,7 +104,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   const mesosRunner = cfg.mesosEndpoint
     ? mesosEndpointRunner(cfg.mesosEndpoint, cfg.kc, offers, launcher, logger)
     : undefined;
-  let queued = 0;
+  let queuedNamespaces: readonly string[] = [];
   try {
     // offers before the first pass (nothing is placed on an empty view), and the Pod informer
     // before adoption (an adopted attempt whose Pod exists is watched, not created)
@@ -152,8 +152,8 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     offers: sources.offers,
     // the queue's size after a pass: the Mesos master's REVIVE/SUPPRESS (--mesos-master) and
     // the endpoint's fairness between frameworks and steps (--mesos-endpoint), both when both
-    onQueued: (n: number) => {
-      queued = n;
+    onQueued: (n: number, namespaces: readonly string[]) => {
+      queuedNamespaces = namespaces;
       sources.onQueued?.(n);
     },
     now,
@@ -174,7 +174,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
         config: cfg.mesosEndpoint,
         offers,
         runner: mesosRunner,
-        queued: () => queued,
+        queuedNamespaces: () => queuedNamespaces,
         logger,
       });
     } catch (err) {
