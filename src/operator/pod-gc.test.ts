@@ -72,6 +72,30 @@ describe('pod GC', () => {
     expect(never.deleted).toEqual([]);
   });
 
+  it('a run it cannot read is skipped, not a failed sweep (a namespace it does not serve)', async () => {
+    const { c, deleted, warnings } = gc(
+      'OnRunCompletion',
+      [run('done', 'Succeeded')],
+      [
+        ['elsewhere', 'x'],
+        ['ns', 'done'],
+      ],
+    );
+    const throwing = new PodGarbageCollector('OnRunCompletion', {
+      deleteRunPods: async () => {},
+      getRun: () => {
+        throw new Error('namespace "elsewhere" is not watched by this store');
+      },
+      runsWithPods: () => [['elsewhere', 'x']],
+      logger: { info: () => {}, warn: (o) => warnings.push(JSON.stringify(o)) },
+    });
+    expect(() => throwing.sweep()).not.toThrow();
+    expect(warnings.join()).toContain('not watched');
+    c.sweep();
+    await c.settled();
+    expect(deleted).toEqual(['ns/uid-done']);
+  });
+
   it('a failed delete is logged and tried again by the next sweep', async () => {
     const fail = new Set(['uid-done']);
     const { c, deleted, warnings } = gc('OnRunSuccess', [run('done', 'Succeeded')], [['ns', 'done']], fail);

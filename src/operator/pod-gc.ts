@@ -22,7 +22,10 @@ export const POD_GC_SWEEP_MS = 5 * 60_000;
 export interface PodGcDeps {
   /** Deletes every step Pod of the run with this uid (a collection delete by its label). */
   deleteRunPods(namespace: string, runUid: string): Promise<void>;
-  /** The run as the store has it (undefined: gone, its Pods go with it by owner reference). */
+  /**
+   * The run as the store has it (undefined: gone, its Pods go with it by owner reference, or in
+   * a namespace this operator does not serve). May throw: the sweep skips that run.
+   */
   getRun(namespace: string, name: string): Stored<WorkflowRun> | undefined;
   /** Runs that still have step Pods, as `[namespace, run]` (the launcher's cache). */
   runsWithPods(): Iterable<[string, string]>;
@@ -59,7 +62,14 @@ export class PodGarbageCollector {
       const key = `${ns}/${name}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const run = this.deps.getRun(ns, name);
+      let run: Stored<WorkflowRun> | undefined;
+      try {
+        run = this.deps.getRun(ns, name);
+      } catch (err) {
+        // e.g. a Pod of a namespace this operator does not serve: not its to collect
+        this.deps.logger.warn({ run: key, err: (err as Error).message }, 'pod GC skips a run it cannot read');
+        continue;
+      }
       if (run && collects(this.policy, run.status?.phase)) this.collect(run);
     }
   }

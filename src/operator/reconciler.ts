@@ -126,7 +126,11 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   const events = new RunEvents({ kc: cfg.kc, logger, now, instance: cfg.identity ?? EVENT_COMPONENT });
   const podGc = new PodGarbageCollector(cfg.podGc ?? 'Never', {
     deleteRunPods: (namespace, uid) => launcher.deleteRunPods(namespace, uid),
-    getRun: (namespace, name) => store.get('WorkflowRun', namespace, name),
+    // the launcher sees step Pods of every namespace; only served ones are this operator's
+    getRun: (namespace, name) =>
+      cfg.namespaces.length === 0 || cfg.namespaces.includes(namespace)
+        ? store.get('WorkflowRun', namespace, name)
+        : undefined,
     runsWithPods: () => launcher.runsWithPods(),
     logger,
   });

@@ -1,7 +1,7 @@
 // `mesonctl operator --pod-gc` on the real control plane: a finished run's step Pods are deleted
 // as the policy says, and a new leader catches up on runs that finished before it led.
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
 import { waitFor } from '../cluster/wait.ts';
@@ -104,6 +104,28 @@ const podsOf = async (uid: string) =>
 describe('mesonctl operator --pod-gc', () => {
   it('OnRunSuccess keeps a failed run’s Pods; OnRunCompletion under the next leader deletes them, and a succeeded run’s', async () => {
     await apply(WORKFLOW('twice'));
+    // a step Pod of a namespace this operator does not serve (another operator's): the launcher
+    // sees it, and pod GC must pass over it rather than fail the reconciler's start
+    const other = `${ns.name}-other`;
+    const core = ns.kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: other, labels: { 'meson.dev/test': 'true' } } } });
+    await core.createNamespacedPod({
+      namespace: other,
+      body: {
+        metadata: {
+          name: 'foreign-step',
+          labels: { 'app.kubernetes.io/managed-by': 'meson' },
+          annotations: { 'meson.dev/run': 'foreign-run' },
+        },
+        spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] },
+      },
+    });
+    onTestFinished(() =>
+      core.deleteNamespace({ name: other }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     const first = await operator('gc-success', [
       '--pod-gc=OnRunSuccess',
       '--pod-annotation=kwok.meson.dev/exit-code=1',
