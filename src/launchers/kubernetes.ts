@@ -39,6 +39,11 @@ export interface KubernetesLauncherOptions extends PodTemplateOptions {
   killGracePeriodSeconds?: number;
   /** Concurrent create/delete requests (default 64: 16 held the operator to 43 pods/s where 64 reached 74, docs/performance.md). */
   maxInFlight?: number;
+  /**
+   * Namespaces whose Pods the launcher watches (one informer each); absent or empty: all. An
+   * operator serving some namespaces sees only their step Pods (and its Mesos task namespace's).
+   */
+  namespaces?: string[];
 }
 
 interface Watched {
@@ -85,6 +90,9 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The informers map's key for one informer over all namespaces. */
+const ALL_NAMESPACES = '*';
+
 export class KubernetesLauncher implements Launcher {
   private readonly opts: KubernetesLauncherOptions;
   private readonly core: CoreV1Api;
@@ -92,10 +100,10 @@ export class KubernetesLauncher implements Launcher {
   private readonly log: LauncherLogger;
   /** By `namespace/podName`. */
   private readonly watched = new Map<string, Watched>();
-  private informer: ListWatch<V1Pod> | undefined;
+  /** By namespace (ALL_NAMESPACES: one for all). */
+  private readonly informers = new Map<string, ListWatch<V1Pod>>();
   private synced: Promise<void> | undefined;
   private closed = false;
-  private restartDelayMs = 0;
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly listeners: PodListener[] = [];
@@ -107,43 +115,67 @@ export class KubernetesLauncher implements Launcher {
     this.log = opts.logger ?? silent;
   }
 
-  /** Starts the Pod informer; resolves once it has listed the existing Pods. Idempotent. */
+  /**
+   * Starts the Pod informers (one for all namespaces, or one per namespace in `namespaces`);
+   * resolves once they have listed the existing Pods. Idempotent.
+   */
   start(): Promise<void> {
     if (this.synced) return this.synced;
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
-    const informer = trimmedListWatch<V1Pod>({
-      kubeConfig: this.opts.kubeConfig,
-      path: '/api/v1/pods',
-      listPage: (page) => this.core.listPodForAllNamespaces({ labelSelector, ...page }),
-      trim: trimPodForStatus,
-      labelSelector,
-    });
-    informer.on('add', (p) => this.onPod(p));
-    informer.on('update', (p) => this.onPod(p));
-    informer.on('delete', (p) => this.onPodDeleted(p));
-    for (const l of this.listeners) {
-      informer.on('add', (p) => l.onPod(p));
-      informer.on('update', (p) => l.onPod(p));
-      informer.on('delete', (p) => l.onPodDeleted(p));
+    const scopes: (string | undefined)[] = this.opts.namespaces?.length
+      ? [...new Set(this.opts.namespaces)]
+      : [undefined];
+    const started: Promise<void>[] = [];
+    for (const namespace of scopes) {
+      const informer = trimmedListWatch<V1Pod>({
+        kubeConfig: this.opts.kubeConfig,
+        path: namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${namespace}/pods`,
+        listPage: (page) =>
+          namespace === undefined
+            ? this.core.listPodForAllNamespaces({ labelSelector, ...page })
+            : this.core.listNamespacedPod({ namespace, labelSelector, ...page }),
+        trim: trimPodForStatus,
+        labelSelector,
+      });
+      informer.on('add', (p) => this.onPod(p));
+      informer.on('update', (p) => this.onPod(p));
+      informer.on('delete', (p) => this.onPodDeleted(p));
+      for (const l of this.listeners) {
+        informer.on('add', (p) => l.onPod(p));
+        informer.on('update', (p) => l.onPod(p));
+        informer.on('delete', (p) => l.onPodDeleted(p));
+      }
+      let restartDelayMs = 0;
+      informer.on('error', (err) => {
+        if (this.closed) return;
+        restartDelayMs = Math.min(Math.max(restartDelayMs * 2, 500), 30_000);
+        this.log.warn(
+          { err: errorText(err), retryInMs: restartDelayMs, namespace: namespace ?? 'all' },
+          'pod watch failed; relisting',
+        );
+        setTimeout(() => {
+          if (!this.closed) informer.start().catch(() => {});
+        }, restartDelayMs).unref();
+      });
+      informer.on('connect', () => {
+        restartDelayMs = 0;
+      });
+      this.informers.set(namespace ?? ALL_NAMESPACES, informer);
+      // a failed list or watch is reported through 'error' (and retried there); start() itself
+      // only fails on a configuration without a cluster
+      started.push(
+        informer.start().catch((err) => {
+          this.log.error({ err: errorText(err) }, 'pod informer did not start');
+        }),
+      );
     }
-    informer.on('error', (err) => {
-      if (this.closed) return;
-      this.restartDelayMs = Math.min(Math.max(this.restartDelayMs * 2, 500), 30_000);
-      this.log.warn({ err: errorText(err), retryInMs: this.restartDelayMs }, 'pod watch failed; relisting');
-      setTimeout(() => {
-        if (!this.closed) informer.start().catch(() => {});
-      }, this.restartDelayMs).unref();
-    });
-    informer.on('connect', () => {
-      this.restartDelayMs = 0;
-    });
-    this.informer = informer;
-    // a failed list or watch is reported through 'error' (and retried there); start() itself
-    // only fails on a configuration without a cluster
-    this.synced = informer.start().catch((err) => {
-      this.log.error({ err: errorText(err) }, 'pod informer did not start');
-    });
+    this.synced = Promise.all(started).then(() => undefined);
     return this.synced;
+  }
+
+  /** The informer that holds a namespace's Pods (undefined before start(), or not watched). */
+  private informerOf(namespace: string): ListWatch<V1Pod> | undefined {
+    return this.informers.get(namespace) ?? this.informers.get(ALL_NAMESPACES);
   }
 
   /**
@@ -151,18 +183,18 @@ export class KubernetesLauncher implements Launcher {
    * `listener`: the Mesos endpoint's task Pods share this one informer. Call before start().
    */
   addPodListener(listener: PodListener): void {
-    if (this.informer) throw new Error('addPodListener: the pod informer has started already');
+    if (this.synced) throw new Error('addPodListener: the pod informer has started already');
     this.listeners.push(listener);
   }
 
   /** The informer's copy of a Pod (undefined if not seen, or before start()). */
   cachedPod(namespace: string, name: string): V1Pod | undefined {
-    return this.informer?.get(name, namespace);
+    return this.informerOf(namespace)?.get(name, namespace);
   }
 
   /** Runs that have step Pods in the cache, as `[namespace, run]` (once per Pod). */
   *runsWithPods(): Iterable<[string, string]> {
-    for (const pod of this.informer?.list() ?? []) {
+    for (const pod of [...this.informers.values()].flatMap((i) => i.list())) {
       const run = pod.metadata?.annotations?.[RUN_ANNOTATION];
       if (run && pod.metadata?.namespace) yield [pod.metadata.namespace, run];
     }
@@ -224,7 +256,7 @@ export class KubernetesLauncher implements Launcher {
     void this.start().then(
       () => {
         if (w.done || this.closed) return;
-        const pod = this.informer?.get(record.pod!, k.namespace);
+        const pod = this.informerOf(k.namespace)?.get(record.pod!, k.namespace);
         if (pod) {
           this.onPod(pod);
           return;
@@ -264,7 +296,7 @@ export class KubernetesLauncher implements Launcher {
   close(): void {
     this.closed = true;
     this.watched.clear();
-    void this.informer?.stop();
+    for (const i of this.informers.values()) void i.stop();
   }
 
   // --- internals ------------------------------------------------------------------------------
@@ -368,7 +400,7 @@ export class KubernetesLauncher implements Launcher {
       return;
     }
     // the informer may have seen the Pod before this create returned
-    const seen = this.informer?.get(pod.metadata!.name!, namespace);
+    const seen = this.informerOf(namespace)?.get(pod.metadata!.name!, namespace);
     if (seen) this.onPod(seen);
   }
 

@@ -99,6 +99,10 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     now,
     logger,
     ...(cfg.podConcurrency ? { maxInFlight: cfg.podConcurrency } : {}),
+    // only the served namespaces' step Pods (and the endpoint's task Pods), not the cluster's
+    ...(cfg.namespaces.length > 0
+      ? { namespaces: [...cfg.namespaces, ...(cfg.mesosEndpoint ? [cfg.mesosEndpoint.namespace] : [])] }
+      : {}),
   });
   // the endpoint's task Pods come from the launcher's informer: listen before it starts
   const mesosRunner = cfg.mesosEndpoint

@@ -243,6 +243,37 @@ describe('KubernetesLauncher', () => {
     expect(names).toEqual([record.pod, unbornRecord.pod].sort());
   });
 
+  it('with namespaces, watches only theirs: runs its steps there and never sees another namespace’s step Pods', async () => {
+    const other = `${ns.name}-x`;
+    await core.createNamespace({ body: { metadata: { name: other, labels: { 'meson.dev/test': 'true' } } } });
+    try {
+      await core.createNamespacedPod({
+        namespace: other,
+        body: {
+          metadata: {
+            name: 'foreign',
+            labels: { 'app.kubernetes.io/managed-by': 'meson' },
+            annotations: { 'meson.dev/run': 'foreign-run' },
+          },
+          spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] },
+        },
+      });
+      const h = harness({ namespaces: [ns.name], annotations: { 'kwok.meson.dev/duration': '300ms' } });
+      const req = request('scoped');
+      h.launcher.launch(req, place(h, req, nodes[0]!));
+      const done = await h.next('finished', 'scoped');
+      expect(done.type === 'finished' && done.status.phase).toBe('Succeeded');
+      expect([...h.launcher.runsWithPods()]).toEqual([[ns.name, 'run-1']]);
+      expect(h.launcher.cachedPod(other, 'foreign')).toBeUndefined();
+      // one informer over all namespaces sees it
+      const all = harness();
+      await all.launcher.start();
+      expect(all.launcher.cachedPod(other, 'foreign')?.metadata?.name).toBe('foreign');
+    } finally {
+      await core.deleteNamespace({ name: other }).catch(() => {});
+    }
+  });
+
   it('completes noop steps without a pod and fails a step that cannot be a pod without one', async () => {
     const h = harness();
     const noop = request('noop', { step: { name: 'n', type: 'noop' } });
