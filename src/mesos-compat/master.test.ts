@@ -810,6 +810,31 @@ describe('Mesos master endpoint: LAUNCH_GROUP', () => {
     s.close();
   });
 
+  it('answers 400 to a group of 1025 tasks, or a LAUNCH_GROUP without its field; nothing is launched', async () => {
+    const { base, s, fwId, runner } = await framework();
+    const offer = (await s.next('OFFERS')).offers.offers[0];
+    const many = Array.from({ length: 1025 }, (_, i) => groupTask(offer, `m${i}`, 0.001));
+    const big = await call(base, launchGroup(fwId, offer, many), s.streamId);
+    expect(big.status).toBe(400);
+    expect(big.text).toMatch(/launch_group\.task_group\.tasks/);
+    const bare = await call(
+      base,
+      {
+        type: 'ACCEPT',
+        framework_id: { value: fwId },
+        accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH_GROUP' }] },
+      },
+      s.streamId,
+    );
+    expect(bare.status).toBe(400);
+    expect(bare.text).toMatch(/needs its launch_group field/);
+    expect(runner.launched).toHaveLength(0);
+    // the offer is still the framework's: nothing was taken from it
+    await call(base, launchGroup(fwId, offer, [groupTask(offer, 'ok')]), s.streamId);
+    expect(runner.groups).toHaveLength(1);
+    s.close();
+  });
+
   it('refuses groups with TASK_ERROR when the runner cannot run them', async () => {
     const inner = new FakeTaskRunner({ final: 'hold' });
     const runner = { launch: inner.launch.bind(inner), kill: inner.kill.bind(inner) };
