@@ -782,6 +782,18 @@ describe('Mesos master endpoint: LAUNCH_GROUP', () => {
         /is different from executor 'exec-1'/,
       ],
       [
+        'two tasks asking for the same host port',
+        (o) => {
+          const port = { name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 31000, end: 31001 }] } };
+          const withPort = (id: string) => {
+            const t = groupTask(o, id);
+            return { ...t, resources: [...t.resources, port] };
+          };
+          return launchGroup(fwId, o, [withPort('p1'), withPort('p2')]);
+        },
+        /Task 'p2' is invalid: a port it asks for is asked for by another task/,
+      ],
+      [
         'a task with a Docker container',
         (o) =>
           launchGroup(fwId, o, [

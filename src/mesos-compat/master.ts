@@ -764,9 +764,15 @@ export class MesosMaster {
     let error = this.#groupExecutorError(fw, executor);
     for (const task of tasks) {
       const own = quantitiesFromResources(task.resources);
+      const before = portCount(total.ports);
       total = addQuantities(total, own);
+      // one Pod: two of its containers cannot bind the same host port
+      const sharedPort = portCount(total.ports) < before + portCount(own.ports);
       const e =
         this.#taskError(fw, ctx, task, own) ??
+        (sharedPort
+          ? 'a port it asks for is asked for by another task of the group or its executor'
+          : undefined) ??
         (task.executor !== undefined && JSON.stringify(task.executor) !== JSON.stringify(executor)
           ? `The ExecutorInfo of task '${task.task_id.value}' is different from executor '${executor.executor_id.value}'`
           : task.container?.type === 'DOCKER'
@@ -999,6 +1005,10 @@ export class MesosMaster {
     for (const [id, batch] of batches)
       this.#frameworks.get(id)?.sink?.send({ type: 'OFFERS', offers: { offers: batch } });
   }
+}
+
+function portCount(ranges: { begin: number; end: number }[]): number {
+  return ranges.reduce((n, r) => n + r.end - r.begin + 1, 0);
 }
 
 /** What a framework's live tasks take, per host: each task's own, and each live group's extra once. */
