@@ -2,7 +2,7 @@
  * A Mesos-master-compatible scheduler endpoint (`POST /api/v1/scheduler`, also at
  * `/master/api/v1/scheduler`, and `GET /version`), JSON only. Existing Mesos frameworks subscribe,
  * get OFFERS built from an injected offer source (the project's Offer model), and their LAUNCH
- * operations go to an injected task runner; the runner's reports come back as UPDATE events with
+ * and LAUNCH_GROUP operations go to an injected task runner; the runner's reports come back as UPDATE events with
  * uuids that the framework acknowledges (an unacknowledged update is resent, later ones wait).
  *
  * The protocol state lives in MesosMaster (pure apart from its injected clock, ids and timers);

@@ -1,6 +1,7 @@
 // A task runner for the master-compatible endpoint that runs each LAUNCHed task as a Pod bound
 // to the offered node (spec.nodeName: kube-scheduler is bypassed, as for step Pods), and turns
-// the Pod's phases back into task states.
+// the Pod's phases back into task states. A LAUNCH_GROUP is ONE Pod with a container per task,
+// each task's state read from its own container (see buildGroupPod and groupTaskStates).
 //
 // - The command runs the safe way: `shell` (Mesos' default) gives `/bin/sh -c <value>` with the
 //   value as ONE argument, never spliced into another string; `shell: false` gives the value as
