@@ -115,3 +115,52 @@ describe('LocalTaskRunner', () => {
     ]);
   });
 });
+
+describe('LocalTaskRunner: task groups', () => {
+  function runGroup(runner: LocalTaskRunner, commands: LaunchedTask['task']['command'][]) {
+    const tasks = commands.map((c, i) => task(`g${i}`, c).task);
+    const finals = new Map<string, TaskReport>();
+    const done = new Promise<Map<string, TaskReport>>((resolve) => {
+      runner.launchGroup(
+        {
+          frameworkId: 'fw',
+          agentId: 'ag',
+          hostname: 'h',
+          executor: { type: 'DEFAULT', executor_id: { value: 'e' } },
+          tasks,
+        },
+        tasks.map((t) => (r: TaskReport) => {
+          if (['TASK_STARTING', 'TASK_RUNNING'].includes(r.state)) return;
+          finals.set(t.task_id.value, r);
+          if (finals.size === tasks.length) resolve(finals);
+        }),
+      );
+    });
+    return done;
+  }
+
+  it('runs every task of the group as its own process; each ends with its own status', async () => {
+    const { runner } = setup();
+    const finals = await runGroup(runner, [sh('exit 0'), sh('echo "$MESOS_TASK_ID" > id; exit 0')]);
+    expect([...finals.values()].map((r) => r.state)).toEqual(['TASK_FINISHED', 'TASK_FINISHED']);
+    expect(readFileSync(join(runner.sandboxes.get('fw/g1')!, 'id'), 'utf8')).toBe('g1\n');
+  });
+
+  it('a task that fails kills the rest of its group; a KILL of one kills all', async () => {
+    const { runner } = setup();
+    const finals = await runGroup(runner, [sh('sleep 30'), sh('exit 3')]);
+    expect(finals.get('g1')).toMatchObject({ state: 'TASK_FAILED', message: 'Command exited with status 3' });
+    expect(finals.get('g0')?.state).toBe('TASK_KILLED');
+    const killed = runGroup(runner, [sh('sleep 30'), sh('sleep 30')]);
+    await new Promise((r) => setTimeout(r, 50));
+    runner.kill('fw', 'g0');
+    expect([...(await killed).values()].map((r) => r.state)).toEqual(['TASK_KILLED', 'TASK_KILLED']);
+  });
+
+  it('refuses the whole group when a task has no command value: none is started', async () => {
+    const { runner } = setup();
+    const finals = await runGroup(runner, [sh('touch started'), { value: '' }]);
+    expect([...finals.values()].map((r) => r.state)).toEqual(['TASK_ERROR', 'TASK_ERROR']);
+    expect(runner.sandboxes.size).toBe(0);
+  });
+});

@@ -11,12 +11,17 @@
 // `resultFile` of the sandbox (the executor's envelope, see src/launchers/mesos.ts) as its
 // `data`, read bounded (`maxDataBytes`, no symbolic link, regular files only): a bigger file
 // fails the task saying so instead of being cut.
+//
+// A task group runs each of its tasks as such a process (each in its own sandbox), with the
+// default executor's policy: a task that fails or is killed kills the others (TASK_KILLED), and a
+// KILL of any task of the group kills them all.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStepFile } from '../../executors/limits.ts';
 import { signalGroup } from '../../executors/process.ts';
-import type { LaunchedTask, MesosTaskRunner, TaskReport } from './master.ts';
+import type { LaunchedGroup, LaunchedTask, MesosTaskRunner, TaskReport } from './master.ts';
+import { isTerminalState } from './schemas.ts';
 
 export interface LocalTaskRunnerOptions {
   /** Directory under which each task gets its sandbox. */
@@ -43,6 +48,8 @@ export class LocalTaskRunner implements MesosTaskRunner {
   private readonly running = new Map<string, Running>();
   /** Sandboxes by `frameworkId/taskId`, for tests and logs. */
   readonly sandboxes = new Map<string, string>();
+  /** The keys of each live group task's group, by its key. */
+  private readonly groups = new Map<string, string[]>();
 
   constructor(opts: LocalTaskRunnerOptions) {
     this.o = opts;
@@ -141,8 +148,37 @@ export class LocalTaskRunner implements MesosTaskRunner {
     }
   }
 
+  launchGroup(g: LaunchedGroup, reports: ((r: TaskReport) => void)[]): void {
+    // all or none: a task it could not start would leave the others running alone
+    if (g.tasks.some((t) => !t.command?.value)) {
+      for (const report of reports)
+        report({
+          state: 'TASK_ERROR',
+          reason: 'REASON_TASK_GROUP_INVALID',
+          message: 'this runner runs command tasks only: every task of the group needs command.value',
+        });
+      return;
+    }
+    const keys = g.tasks.map((t) => `${g.frameworkId}/${t.task_id.value}`);
+    for (const k of keys) this.groups.set(k, keys);
+    for (const [i, task] of g.tasks.entries()) {
+      this.launch({ frameworkId: g.frameworkId, agentId: g.agentId, hostname: g.hostname, task }, (r) => {
+        if (isTerminalState(r.state)) this.groups.delete(keys[i]!);
+        reports[i]!(r);
+        // the default executor's policy: a task that fails or is killed kills the rest
+        if (r.state === 'TASK_FAILED' || r.state === 'TASK_KILLED') for (const k of keys) this.killKey(k);
+      });
+    }
+  }
+
+  /** Kills the task; a task of a group, the whole group. */
   kill(frameworkId: string, taskId: string): void {
-    const r = this.running.get(`${frameworkId}/${taskId}`);
+    const key = `${frameworkId}/${taskId}`;
+    for (const k of this.groups.get(key) ?? [key]) this.killKey(k);
+  }
+
+  private killKey(key: string): void {
+    const r = this.running.get(key);
     if (!r || r.done) return;
     r.killed = true;
     const pid = r.child?.pid;

@@ -109,6 +109,33 @@ async function call(base: string, body: object | string, streamId?: string, ctyp
 
 const FW = { user: 'test', name: 'unit' };
 
+/** Acknowledges a status update as a framework does. */
+function acknowledge(base: string, fwId: string, status: Ev, streamId: string) {
+  return call(
+    base,
+    {
+      type: 'ACKNOWLEDGE',
+      framework_id: { value: fwId },
+      acknowledge: { agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid },
+    },
+    streamId,
+  );
+}
+
+function taskFor(offer: Ev, taskId: string, cpus = 0.5, over: object = {}) {
+  return {
+    name: taskId,
+    task_id: { value: taskId },
+    agent_id: offer.agent_id,
+    resources: [
+      { name: 'cpus', type: 'SCALAR', scalar: { value: cpus } },
+      { name: 'mem', type: 'SCALAR', scalar: { value: 64 } },
+    ],
+    command: { value: 'true' },
+    ...over,
+  };
+}
+
 function launch(fwId: string, offer: Ev, taskId: string, cpus = 0.5) {
   return {
     type: 'ACCEPT',
@@ -119,18 +146,7 @@ function launch(fwId: string, offer: Ev, taskId: string, cpus = 0.5) {
         {
           type: 'LAUNCH',
           launch: {
-            task_infos: [
-              {
-                name: taskId,
-                task_id: { value: taskId },
-                agent_id: offer.agent_id,
-                resources: [
-                  { name: 'cpus', type: 'SCALAR', scalar: { value: cpus } },
-                  { name: 'mem', type: 'SCALAR', scalar: { value: 64 } },
-                ],
-                command: { value: 'true' },
-              },
-            ],
+            task_infos: [taskFor(offer, taskId, cpus)],
           },
         },
       ],
@@ -292,15 +308,7 @@ describe('Mesos master endpoint: tasks, acknowledgements, reconciliation', () =>
     const offer = (await s.next('OFFERS')).offers.offers[0];
     await call(base, launch(fwId, offer, 'k1'), s.streamId);
     const running = (await s.next('UPDATE')).update.status;
-    await call(
-      base,
-      {
-        type: 'ACKNOWLEDGE',
-        framework_id: { value: fwId },
-        acknowledge: { agent_id: running.agent_id, task_id: running.task_id, uuid: running.uuid },
-      },
-      s.streamId,
-    );
+    await acknowledge(base, fwId, running, s.streamId);
     await call(
       base,
       { type: 'KILL', framework_id: { value: fwId }, kill: { task_id: { value: 'k1' } } },
@@ -618,5 +626,269 @@ describe('Mesos master endpoint: bounds', () => {
     expect(destroyed).toBe(true);
     expect(overflowed).toBe(1);
     expect(buffered).toBeLessThan(130);
+  });
+});
+
+describe('Mesos master endpoint: LAUNCH_GROUP', () => {
+  const EXECUTOR = {
+    type: 'DEFAULT',
+    executor_id: { value: 'exec-1' },
+    resources: [
+      { name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } },
+      { name: 'mem', type: 'SCALAR', scalar: { value: 32 } },
+    ],
+  };
+  const groupTask = taskFor;
+  function launchGroup(fwId: string, offer: Ev, tasks: object[], executor: object = EXECUTOR) {
+    return {
+      type: 'ACCEPT',
+      framework_id: { value: fwId },
+      accept: {
+        offer_ids: [offer.id],
+        operations: [{ type: 'LAUNCH_GROUP', launch_group: { executor, task_group: { tasks } } }],
+        filters: { refuse_seconds: 0 },
+      },
+    };
+  }
+  async function framework(opts: Partial<MesosMasterOptions> = {}) {
+    const started = await start({ runner: new FakeTaskRunner({ final: 'hold' }), ...opts });
+    const s = await subscribe(started.base, { type: 'SUBSCRIBE', subscribe: { framework_info: FW } });
+    const fwId = (await s.next('SUBSCRIBED')).subscribed.framework_id.value as string;
+    return { ...started, s, fwId };
+  }
+  /** The next `n` updates, as task id -> status. */
+  async function updates(s: Stream, n: number): Promise<Ev[]> {
+    const out: Ev[] = [];
+    for (let i = 0; i < n; i++) out.push((await s.next('UPDATE')).update.status);
+    return out;
+  }
+
+  it('launches every task of the group at once on the offered agent, each with its own acknowledged updates', async () => {
+    const { base, s, fwId, runner } = await framework({ runner: new FakeTaskRunner() });
+    const offer = (await s.next('OFFERS')).offers.offers[0];
+    const res = await call(
+      base,
+      launchGroup(fwId, offer, [groupTask(offer, 'g1'), groupTask(offer, 'g2')]),
+      s.streamId,
+    );
+    expect(res.status).toBe(202);
+    expect(runner.groups).toHaveLength(1);
+    expect(runner.groups[0]).toMatchObject({
+      frameworkId: fwId,
+      agentId: offer.agent_id.value,
+      hostname: 'node-a',
+    });
+    expect(runner.groups[0]!.executor.executor_id.value).toBe('exec-1');
+    expect(runner.groups[0]!.tasks.map((t) => t.task_id.value)).toEqual(['g1', 'g2']);
+    const finished = new Set<string>();
+    for (let i = 0; i < 8 && finished.size < 2; i++) {
+      const st = (await s.next('UPDATE')).update.status;
+      expect(st.source).toBe('SOURCE_EXECUTOR');
+      expect(st.uuid).toBeTruthy();
+      if (st.state === 'TASK_FINISHED') finished.add(st.task_id.value);
+      await acknowledge(base, fwId, st, s.streamId);
+    }
+    expect([...finished].sort()).toEqual(['g1', 'g2']);
+    s.close();
+  });
+
+  it('fails EVERY task of an invalid group with TASK_ERROR (no uuid) and launches none: each attack form', async () => {
+    const { base, s, fwId, runner } = await framework();
+    let offer = (await s.next('OFFERS')).offers.offers[0];
+    // a live lone task, whose id a group then reuses
+    await call(
+      base,
+      {
+        ...launch(fwId, offer, 'live', 0.5),
+        accept: { ...launch(fwId, offer, 'live', 0.5).accept, filters: { refuse_seconds: 0 } },
+      },
+      s.streamId,
+    );
+    expect((await s.next('UPDATE')).update.status.state).toBe('TASK_RUNNING');
+    const cases: [string, (o: Ev) => object, RegExp][] = [
+      [
+        'duplicate ids',
+        (o) => launchGroup(fwId, o, [groupTask(o, 'd'), groupTask(o, 'd')]),
+        /Task 'd' is invalid: Task d already exists/,
+      ],
+      [
+        'an id of a live task',
+        (o) => launchGroup(fwId, o, [groupTask(o, 'fresh'), groupTask(o, 'live')]),
+        /Task 'live' is invalid: Task live already exists/,
+      ],
+      [
+        'mixed agents',
+        (o) =>
+          launchGroup(fwId, o, [
+            groupTask(o, 'm1'),
+            groupTask(o, 'm2', 0.5, { agent_id: { value: 'agent-other' } }),
+          ]),
+        /names agent agent-other/,
+      ],
+      [
+        'resources that fit one by one but not together with the executor',
+        (o) => launchGroup(fwId, o, [groupTask(o, 'r1', 1.75), groupTask(o, 'r2', 1.7)]),
+        /more than available/,
+      ],
+      [
+        'a task using nothing',
+        (o) => launchGroup(fwId, o, [groupTask(o, 'z1'), { ...groupTask(o, 'z2'), resources: [] }]),
+        /uses no resources/,
+      ],
+      [
+        'a CUSTOM executor',
+        (o) =>
+          launchGroup(fwId, o, [groupTask(o, 'c1')], {
+            ...EXECUTOR,
+            type: 'CUSTOM',
+            command: { value: 'x' },
+          }),
+        /only the DEFAULT executor/,
+      ],
+      [
+        'an executor without type',
+        (o) => launchGroup(fwId, o, [groupTask(o, 'n1')], { ...EXECUTOR, type: undefined }),
+        /'ExecutorInfo.type' must be set/,
+      ],
+      [
+        'a DEFAULT executor with a command',
+        (o) => launchGroup(fwId, o, [groupTask(o, 'x1')], { ...EXECUTOR, command: { value: 'rm -rf /' } }),
+        /must not be set for 'DEFAULT'/,
+      ],
+      [
+        'an executor below the minimum cpus',
+        (o) =>
+          launchGroup(fwId, o, [groupTask(o, 'e1')], { ...EXECUTOR, resources: [EXECUTOR.resources[1]] }),
+        /less CPUs \(0\)/,
+      ],
+      [
+        'an executor below the minimum mem',
+        (o) =>
+          launchGroup(fwId, o, [groupTask(o, 'e2')], { ...EXECUTOR, resources: [EXECUTOR.resources[0]] }),
+        /less memory \(0\)/,
+      ],
+      [
+        'an executor of another framework',
+        (o) =>
+          launchGroup(fwId, o, [groupTask(o, 'f1')], { ...EXECUTOR, framework_id: { value: 'other-fw' } }),
+        /invalid FrameworkID/,
+      ],
+      [
+        'a task whose executor differs',
+        (o) =>
+          launchGroup(fwId, o, [
+            groupTask(o, 'x2', 0.5, { executor: { ...EXECUTOR, executor_id: { value: 'other' } } }),
+          ]),
+        /is different from executor 'exec-1'/,
+      ],
+      [
+        'two tasks asking for the same host port',
+        (o) => {
+          const port = { name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 31000, end: 31001 }] } };
+          const withPort = (id: string) => {
+            const t = groupTask(o, id);
+            return { ...t, resources: [...t.resources, port] };
+          };
+          return launchGroup(fwId, o, [withPort('p1'), withPort('p2')]);
+        },
+        /Task 'p2' is invalid: a port it asks for is asked for by another task/,
+      ],
+      [
+        'a task with a Docker container',
+        (o) =>
+          launchGroup(fwId, o, [
+            groupTask(o, 'k1', 0.5, { container: { type: 'DOCKER', docker: { image: 'evil' } } }),
+          ]),
+        /Docker ContainerInfo is not supported/,
+      ],
+    ];
+    for (const [what, body, why] of cases) {
+      offer = (await s.next('OFFERS')).offers.offers[0];
+      const b = body(offer) as Ev;
+      const ids = b.accept.operations[0].launch_group.task_group.tasks.map((t: Ev) => t.task_id.value);
+      expect((await call(base, b, s.streamId)).status, what).toBe(202);
+      for (const st of await updates(s, ids.length)) {
+        expect(st, what).toMatchObject({
+          state: 'TASK_ERROR',
+          reason: 'REASON_TASK_GROUP_INVALID',
+          source: 'SOURCE_MASTER',
+        });
+        expect(st.uuid, what).toBeUndefined();
+        expect(st.message, what).toMatch(why);
+        expect(ids, what).toContain(st.task_id.value);
+      }
+    }
+    expect(runner.groups).toHaveLength(0);
+    s.close();
+  });
+
+  it('answers 400 to a group of 1025 tasks, or a LAUNCH_GROUP without its field; nothing is launched', async () => {
+    const { base, s, fwId, runner } = await framework();
+    const offer = (await s.next('OFFERS')).offers.offers[0];
+    const many = Array.from({ length: 1025 }, (_, i) => groupTask(offer, `m${i}`, 0.001));
+    const big = await call(base, launchGroup(fwId, offer, many), s.streamId);
+    expect(big.status).toBe(400);
+    expect(big.text).toMatch(/launch_group\.task_group\.tasks/);
+    const bare = await call(
+      base,
+      {
+        type: 'ACCEPT',
+        framework_id: { value: fwId },
+        accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH_GROUP' }] },
+      },
+      s.streamId,
+    );
+    expect(bare.status).toBe(400);
+    expect(bare.text).toMatch(/needs its launch_group field/);
+    expect(runner.launched).toHaveLength(0);
+    // the offer is still the framework's: nothing was taken from it
+    await call(base, launchGroup(fwId, offer, [groupTask(offer, 'ok')]), s.streamId);
+    expect(runner.groups).toHaveLength(1);
+    s.close();
+  });
+
+  it('refuses groups with TASK_ERROR when the runner cannot run them', async () => {
+    const inner = new FakeTaskRunner({ final: 'hold' });
+    const runner = { launch: inner.launch.bind(inner), kill: inner.kill.bind(inner) };
+    const { base, s, fwId } = await framework({ runner: runner as unknown as FakeTaskRunner });
+    const offer = (await s.next('OFFERS')).offers.offers[0];
+    await call(base, launchGroup(fwId, offer, [groupTask(offer, 'a'), groupTask(offer, 'b')]), s.streamId);
+    for (const st of await updates(s, 2))
+      expect(st).toMatchObject({
+        state: 'TASK_ERROR',
+        message: expect.stringMatching(/LAUNCH_GROUP is not supported/),
+      });
+    expect(inner.launched).toHaveLength(0);
+    s.close();
+  });
+
+  it("holds the executor resources beside the tasks', once, until the last task ends; one executor id runs one group", async () => {
+    const { base, s, fwId, master, runner } = await framework();
+    let offer = (await s.next('OFFERS')).offers.offers[0];
+    await call(
+      base,
+      launchGroup(fwId, offer, [groupTask(offer, 'h1', 1), groupTask(offer, 'h2', 1)]),
+      s.streamId,
+    );
+    await updates(s, 2);
+    const cpus = () =>
+      master.state().hosts[0]!.unreserved_resources.find((r) => r.name === 'cpus')?.scalar?.value;
+    expect(cpus()).toBeCloseTo(4 - 2 - 0.1);
+    offer = (await s.next('OFFERS')).offers.offers[0];
+    await call(base, launchGroup(fwId, offer, [groupTask(offer, 'h3', 0.1)]), s.streamId);
+    expect((await s.next('UPDATE')).update.status.message).toMatch(
+      /Executor 'exec-1' is already running a task group/,
+    );
+    // a KILL of one task of the group kills the group
+    await call(
+      base,
+      { type: 'KILL', framework_id: { value: fwId }, kill: { task_id: { value: 'h1' } } },
+      s.streamId,
+    );
+    expect(runner.kills).toEqual([`${fwId}/h1`]);
+    expect(master.taskState(fwId, 'h1')).toBe('TASK_KILLED');
+    expect(master.taskState(fwId, 'h2')).toBe('TASK_KILLED');
+    expect(cpus()).toBeCloseTo(4);
+    s.close();
   });
 });

@@ -2,7 +2,7 @@
  * A Mesos-master-compatible scheduler endpoint (`POST /api/v1/scheduler`, also at
  * `/master/api/v1/scheduler`, and `GET /version`), JSON only. Existing Mesos frameworks subscribe,
  * get OFFERS built from an injected offer source (the project's Offer model), and their LAUNCH
- * operations go to an injected task runner; the runner's reports come back as UPDATE events with
+ * and LAUNCH_GROUP operations go to an injected task runner; the runner's reports come back as UPDATE events with
  * uuids that the framework acknowledges (an unacknowledged update is resent, later ones wait).
  *
  * The protocol state lives in MesosMaster (pure apart from its injected clock, ids and timers);
@@ -28,8 +28,10 @@ import {
   type Call,
   Call as CallSchema,
   describeIssues,
+  type ExecutorInfo,
   type FrameworkInfo,
   isTerminalState,
+  type LaunchGroup,
   type Filters as MesosFilters,
   type Offer as MesosOffer,
   type TaskInfo,
@@ -77,6 +79,15 @@ export interface LaunchedTask {
   task: TaskInfo;
 }
 
+/** A LAUNCH_GROUP: tasks that run together on one agent under one (DEFAULT) executor. */
+export interface LaunchedGroup {
+  frameworkId: string;
+  agentId: string;
+  hostname: string;
+  executor: ExecutorInfo;
+  tasks: TaskInfo[];
+}
+
 /** What a runner reports about a task; the endpoint adds uuid, timestamp, ids and source. */
 export interface TaskReport {
   state: TaskStateName;
@@ -89,6 +100,11 @@ export interface TaskReport {
 /** Runs launched tasks (in production a Pod or local launcher; in tests a fake). */
 export interface MesosTaskRunner {
   launch(task: LaunchedTask, report: (r: TaskReport) => void): void;
+  /**
+   * Launches a task group at once; `reports[i]` is `group.tasks[i]`'s. A KILL of any task of the
+   * group must end the whole group. A runner without it gets every group refused (TASK_ERROR).
+   */
+  launchGroup?(group: LaunchedGroup, reports: ((r: TaskReport) => void)[]): void;
   kill(frameworkId: string, taskId: string): void;
 }
 
@@ -146,6 +162,9 @@ export const MESOS_MASTER_DEFAULTS = {
   maxRefuseSeconds: 31_536_000,
 } as const;
 
+/** The least a task group's executor may ask for, as a Mesos master (MIN_CPUS, MIN_MEM in MB). */
+export const GROUP_EXECUTOR_MIN = { cpus: 0.01, mem: 32 } as const;
+
 // --- state -------------------------------------------------------------------------------------
 
 /** A subscriber's event stream: one RecordIO record per event. */
@@ -159,11 +178,19 @@ interface PendingUpdate {
   sentAt?: number;
 }
 
+/** What the tasks of one LAUNCH_GROUP share. */
+interface GroupRecord {
+  executorId: string;
+  /** The executor's resources and the per-launch overhead, held while any task of it lives. */
+  extra: Quantities;
+}
+
 interface TaskRecord {
   id: string;
   agentId: string;
   hostname: string;
   used: Quantities;
+  group?: GroupRecord;
   latest: TaskStatus;
   /** Updates waiting for acknowledgement, oldest first; only the head is sent. */
   pending: PendingUpdate[];
@@ -622,15 +649,17 @@ export class MesosMaster {
     operations: Extract<Call, { type: 'ACCEPT' }>['accept']['operations'],
     filters: MesosFilters | undefined,
   ): void {
-    const unsupported = operations.find((op) => op.type !== 'LAUNCH');
+    const unsupported = operations.find((op) => op.type !== 'LAUNCH' && op.type !== 'LAUNCH_GROUP');
     if (unsupported) {
       throw new MesosCallError(
         400,
         'MESOS_UNSUPPORTED_OPERATION',
-        `Offer operation ${unsupported.type} is not supported by this endpoint (only LAUNCH)`,
+        `Offer operation ${unsupported.type} is not supported by this endpoint (only LAUNCH and LAUNCH_GROUP)`,
       );
     }
-    const tasks = operations.flatMap((op) => op.launch?.task_infos ?? []);
+    const tasks: TaskInfo[] = operations.flatMap((op) =>
+      op.type === 'LAUNCH' ? (op.launch?.task_infos ?? []) : (op.launch_group?.task_group.tasks ?? []),
+    );
     // Capacity may have been taken since the offer went out (a step placed there): such offers
     // are rescinded now, so they count as invalid below instead of launching over that capacity.
     this.#rescind(this.#hosts());
@@ -661,50 +690,138 @@ export class MesosMaster {
       return;
     }
     const first = offers[0]!;
-    let left = offers.reduce<Quantities>((acc, o) => addQuantities(acc, o.quantities), {
-      scalars: new Map(),
-      ports: [],
-    });
-    const seen = new Set<string>();
-    for (const task of tasks) {
-      const id = task.task_id.value;
-      const own = quantitiesFromResources(task.resources);
-      const need = this.#overhead ? addQuantities(own, this.#overhead) : own;
-      let error: string | undefined;
-      if (seen.has(id) || (fw.tasks.has(id) && !fw.tasks.get(id)!.terminal))
-        error = `Task ${id} already exists`;
-      else if (task.agent_id.value !== first.agentId)
-        error = `Task ${id} names agent ${task.agent_id.value}, not the offer's`;
-      else if (isEmpty(own)) error = `Task ${id} uses no resources`;
-      else if (!fits(need, left)) error = `Task ${id} uses more resources than offered`;
-      seen.add(id);
-      if (error) {
-        this.#sendMasterUpdate(fw, id, 'TASK_ERROR', 'REASON_TASK_INVALID', error);
-        continue;
-      }
-      left = subtractQuantities(left, need);
-      const staging: TaskStatus = {
-        task_id: { value: id },
-        state: 'TASK_STAGING',
-        agent_id: { value: first.agentId },
-      };
-      const rec: TaskRecord = {
-        id,
-        agentId: first.agentId,
-        hostname: first.hostname,
-        used: need,
-        latest: staging,
-        pending: [],
-        terminal: false,
-      };
-      fw.tasks.set(id, rec);
-      this.opts.runner.launch(
-        { frameworkId: fw.id, agentId: first.agentId, hostname: first.hostname, task },
-        (r) => this.#report(fw.id, id, rec, r),
-      );
+    const ctx: AcceptContext = {
+      agentId: first.agentId,
+      hostname: first.hostname,
+      left: offers.reduce<Quantities>((acc, o) => addQuantities(acc, o.quantities), emptyQuantities()),
+      seen: new Set<string>(),
+    };
+    // in order, as a master applies them: each takes from what the earlier ones left
+    for (const op of operations) {
+      if (op.type === 'LAUNCH') for (const task of op.launch!.task_infos) this.#launchTask(fw, ctx, task);
+      else this.#launchGroup(fw, ctx, op.launch_group!);
     }
     // Unused resources count as declined for refuse_seconds.
     this.#filter(fw, first.hostname, filters);
+  }
+
+  /** Why `task` cannot launch from what `ctx` has left (besides resources), if it cannot. */
+  #taskError(fw: Framework, ctx: AcceptContext, task: TaskInfo, own: Quantities): string | undefined {
+    const id = task.task_id.value;
+    if (ctx.seen.has(id) || (fw.tasks.has(id) && !fw.tasks.get(id)!.terminal))
+      return `Task ${id} already exists`;
+    if (task.agent_id.value !== ctx.agentId)
+      return `Task ${id} names agent ${task.agent_id.value}, not the offer's`;
+    if (isEmpty(own)) return `Task ${id} uses no resources`;
+    return undefined;
+  }
+
+  #newTask(fw: Framework, ctx: AcceptContext, id: string, used: Quantities, group?: GroupRecord): TaskRecord {
+    const rec: TaskRecord = {
+      id,
+      agentId: ctx.agentId,
+      hostname: ctx.hostname,
+      used,
+      latest: { task_id: { value: id }, state: 'TASK_STAGING', agent_id: { value: ctx.agentId } },
+      pending: [],
+      terminal: false,
+    };
+    if (group) rec.group = group;
+    fw.tasks.set(id, rec);
+    return rec;
+  }
+
+  #launchTask(fw: Framework, ctx: AcceptContext, task: TaskInfo): void {
+    const id = task.task_id.value;
+    const own = quantitiesFromResources(task.resources);
+    const need = this.#overhead ? addQuantities(own, this.#overhead) : own;
+    let error = this.#taskError(fw, ctx, task, own);
+    if (!error && !fits(need, ctx.left)) error = `Task ${id} uses more resources than offered`;
+    ctx.seen.add(id);
+    if (error) {
+      this.#sendMasterUpdate(fw, id, 'TASK_ERROR', 'REASON_TASK_INVALID', error);
+      return;
+    }
+    ctx.left = subtractQuantities(ctx.left, need);
+    const rec = this.#newTask(fw, ctx, id, need);
+    this.opts.runner.launch({ frameworkId: fw.id, agentId: ctx.agentId, hostname: ctx.hostname, task }, (r) =>
+      this.#report(fw.id, id, rec, r),
+    );
+  }
+
+  /**
+   * LAUNCH_GROUP, validated as a Mesos master does (src/master/validation.cpp, task::group): all
+   * tasks or none. Any error fails EVERY task of the group with TASK_ERROR.
+   */
+  #launchGroup(fw: Framework, ctx: AcceptContext, op: LaunchGroup): void {
+    const { executor } = op;
+    const tasks = op.task_group.tasks;
+    const extra = addQuantities(
+      quantitiesFromResources(executor.resources ?? []),
+      this.#overhead ?? emptyQuantities(),
+    );
+    let total = extra;
+    let error = this.#groupExecutorError(fw, executor);
+    for (const task of tasks) {
+      const own = quantitiesFromResources(task.resources);
+      const before = portCount(total.ports);
+      total = addQuantities(total, own);
+      // one Pod: two of its containers cannot bind the same host port
+      const sharedPort = portCount(total.ports) < before + portCount(own.ports);
+      const e =
+        this.#taskError(fw, ctx, task, own) ??
+        (sharedPort
+          ? 'a port it asks for is asked for by another task of the group or its executor'
+          : undefined) ??
+        (task.executor !== undefined && JSON.stringify(task.executor) !== JSON.stringify(executor)
+          ? `The ExecutorInfo of task '${task.task_id.value}' is different from executor '${executor.executor_id.value}'`
+          : task.container?.type === 'DOCKER'
+            ? 'Docker ContainerInfo is not supported on the task'
+            : undefined);
+      if (e) error ??= `Task '${task.task_id.value}' is invalid: ${e}`;
+      ctx.seen.add(task.task_id.value);
+    }
+    if (!error && !fits(total, ctx.left))
+      error = 'Total resources required by task group and its executor are more than available';
+    if (error) {
+      for (const t of tasks)
+        this.#sendMasterUpdate(fw, t.task_id.value, 'TASK_ERROR', 'REASON_TASK_GROUP_INVALID', error);
+      return;
+    }
+    ctx.left = subtractQuantities(ctx.left, total);
+    const group: GroupRecord = { executorId: executor.executor_id.value, extra };
+    const reports = tasks.map((task) => {
+      const id = task.task_id.value;
+      const rec = this.#newTask(fw, ctx, id, quantitiesFromResources(task.resources), group);
+      return (r: TaskReport) => this.#report(fw.id, id, rec, r);
+    });
+    this.opts.runner.launchGroup!(
+      { frameworkId: fw.id, agentId: ctx.agentId, hostname: ctx.hostname, executor, tasks },
+      reports,
+    );
+  }
+
+  #groupExecutorError(fw: Framework, executor: ExecutorInfo): string | undefined {
+    const id = executor.executor_id.value;
+    if (!this.opts.runner.launchGroup) return "LAUNCH_GROUP is not supported by this endpoint's task runner";
+    if (executor.type === undefined) return "'ExecutorInfo.type' must be set";
+    if (executor.type !== 'DEFAULT')
+      return `Executor '${id}' is of type ${executor.type}: only the DEFAULT executor runs task groups here`;
+    if (executor.command !== undefined)
+      return "'ExecutorInfo.command' must not be set for 'DEFAULT' executor";
+    if (executor.framework_id !== undefined && executor.framework_id.value !== fw.id)
+      return `ExecutorInfo has an invalid FrameworkID (${executor.framework_id.value})`;
+    for (const t of fw.tasks.values())
+      if (!t.terminal && t.group?.executorId === id)
+        return `Executor '${id}' is already running a task group; launching into a running executor is not supported`;
+    const q = quantitiesFromResources(executor.resources ?? []);
+    const cpus = (q.scalars.get('cpus') ?? 0) / 1000;
+    const mem = (q.scalars.get('mem') ?? 0) / 1000;
+    if (cpus < GROUP_EXECUTOR_MIN.cpus)
+      return `Executor '${id}' uses less CPUs (${cpus}) than the minimum required (${GROUP_EXECUTOR_MIN.cpus})`;
+    if (mem < GROUP_EXECUTOR_MIN.mem)
+      return `Executor '${id}' uses less memory (${mem}) than the minimum required (${GROUP_EXECUTOR_MIN.mem})`;
+    return undefined;
   }
 
   #report(frameworkId: string, taskId: string, rec: TaskRecord, r: TaskReport): void {
@@ -766,9 +883,9 @@ export class MesosMaster {
     }
     if (!this.opts.offers.countsTasks) {
       for (const fw of this.#frameworks.values()) {
-        for (const t of fw.tasks.values()) {
-          const h = hosts.get(t.hostname);
-          if (h && !t.terminal) h.free = subtractQuantities(h.free, t.used);
+        for (const { hostname, used } of liveUse(fw)) {
+          const h = hosts.get(hostname);
+          if (h) h.free = subtractQuantities(h.free, used);
         }
       }
     }
@@ -806,7 +923,7 @@ export class MesosMaster {
     const usage = new Map<string, Quantities>();
     for (const fw of this.#frameworks.values()) {
       let u = emptyQuantities();
-      for (const t of fw.tasks.values()) if (!t.terminal) u = addQuantities(u, t.used);
+      for (const { used } of liveUse(fw)) u = addQuantities(u, used);
       usage.set(fw.id, u);
     }
     for (const o of this.#offers.values()) {
@@ -888,6 +1005,32 @@ export class MesosMaster {
     for (const [id, batch] of batches)
       this.#frameworks.get(id)?.sink?.send({ type: 'OFFERS', offers: { offers: batch } });
   }
+}
+
+function portCount(ranges: { begin: number; end: number }[]): number {
+  return ranges.reduce((n, r) => n + r.end - r.begin + 1, 0);
+}
+
+/** What a framework's live tasks take, per host: each task's own, and each live group's extra once. */
+function* liveUse(fw: Framework): Generator<{ hostname: string; used: Quantities }> {
+  const groups = new Set<GroupRecord>();
+  for (const t of fw.tasks.values()) {
+    if (t.terminal) continue;
+    yield { hostname: t.hostname, used: t.used };
+    if (t.group && !groups.has(t.group)) {
+      groups.add(t.group);
+      yield { hostname: t.hostname, used: t.group.extra };
+    }
+  }
+}
+
+interface AcceptContext {
+  agentId: string;
+  hostname: string;
+  /** What the accepted offers still hold for the next operation. */
+  left: Quantities;
+  /** Task ids launched (or refused) by this ACCEPT so far. */
+  seen: Set<string>;
 }
 
 interface HostFree {

@@ -2,9 +2,12 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { NodeCapacity } from '../offer-adapter/kubernetes.ts';
 import { KubernetesTaskOffers, stepCompetition } from './kubernetes-offers.ts';
-import type { LaunchedTask, TaskReport } from './master.ts';
+import type { LaunchedGroup, LaunchedTask, TaskReport } from './master.ts';
 import {
+  buildGroupPod,
   buildTaskPod,
+  groupHoldId,
+  groupTaskStates,
   holdId,
   MAX_TASK_PORTS,
   PodTaskRunner,
@@ -448,5 +451,302 @@ describe('PodTaskRunner', () => {
     runner.onPod({ ...phase(p, 'Succeeded'), metadata: { ...p.metadata, namespace: 'other' } });
     runner.onPod({ ...phase(p, 'Succeeded'), metadata: { ...p.metadata, name: 'other' } });
     expect(reports.map((r) => r.state)).toEqual(['TASK_STARTING']);
+  });
+});
+
+// --- task groups: one Pod, a container per task --------------------------------------------------
+
+const EXECUTOR = {
+  type: 'DEFAULT' as const,
+  executor_id: { value: 'exec/1' },
+  resources: [
+    { name: 'cpus', type: 'SCALAR' as const, scalar: { value: 0.1 } },
+    { name: 'mem', type: 'SCALAR' as const, scalar: { value: 32 } },
+  ],
+};
+
+function group(tasks: Partial<TaskInfo>[], frameworkId = 'fw-1'): LaunchedGroup {
+  return {
+    frameworkId,
+    agentId: 'node-a',
+    hostname: 'node-a',
+    executor: EXECUTOR,
+    tasks: tasks.map((t, i) => taskInfo({ task_id: { value: `g${i}` }, ...t })),
+  };
+}
+
+describe('buildGroupPod: ONE Pod bound to the node, a container per task', () => {
+  it('runs each task command the safe way, each in its own container, whatever the form', () => {
+    const hostile = [
+      'echo hi; rm -rf /',
+      'echo $(id) `whoami` && exit 3',
+      'it\'s "quoted"\nsecond line',
+      '-c',
+    ];
+    const p = buildGroupPod(
+      group([
+        ...hostile.map((value) => ({ command: { value } })),
+        { command: { shell: false, value: '/usr/bin/env', arguments: ['env', 'A=1; echo pwned', '$(id)'] } },
+      ]),
+      'pg',
+      { namespace: NS },
+    );
+    const cs = p.spec!.containers;
+    expect(cs.map((c) => c.name)).toEqual(['task-0', 'task-1', 'task-2', 'task-3', 'task-4']);
+    for (const [i, value] of hostile.entries()) {
+      expect(cs[i]!.command).toEqual(['/bin/sh', '-c', value]);
+      expect(cs[i]!.args).toBeUndefined();
+    }
+    expect(cs[4]!.command).toEqual(['/usr/bin/env']);
+    expect(cs[4]!.args).toEqual(['A=1; echo pwned', '$(id)']);
+    // the same restricted context as a lone task's, for every container
+    const lone = pod().spec!;
+    for (const c of cs) expect(c.securityContext).toEqual(lone.containers[0]!.securityContext);
+    expect(p.spec).toMatchObject({
+      nodeName: 'node-a',
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      securityContext: lone.securityContext,
+    });
+    expect(cs.map((c) => c.env!.find((e) => e.name === 'MESOS_TASK_ID')!.value)).toEqual([
+      'g0',
+      'g1',
+      'g2',
+      'g3',
+      'g4',
+    ]);
+    expect(cs[0]!.env).toContainEqual({ name: 'MESOS_EXECUTOR_ID', value: 'exec/1' });
+  });
+
+  it('refuses a group any task of which it cannot run, naming that task', () => {
+    for (const bad of [
+      { command: { value: 'x', uris: [{ value: 'http://evil/payload' }] } },
+      { command: { value: 'x', environment: { variables: [{ name: 'A=B; id', value: '1' }] } } },
+      { command: { value: '' } },
+      { command: { value: 'x', environment: { variables: [{ name: 'S', type: 'SECRET' as const }] } } },
+    ]) {
+      expect(codeOf(() => buildGroupPod(group([{}, bad]), 'pg', { namespace: NS }))).toMatch(
+        /^MESOS_TASK_(INVALID|UNSUPPORTED): task_group\.tasks\[1\] \(g1\): /,
+      );
+    }
+  });
+
+  it("asks per container what its task asked, rounded up; the executor's on the first container", () => {
+    const p = buildGroupPod(
+      group([
+        {
+          resources: [
+            { name: 'cpus', type: 'SCALAR', scalar: { value: 0.0001 } },
+            { name: 'mem', type: 'SCALAR', scalar: { value: 1 } },
+          ],
+        },
+        { resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 0.25 } }] },
+      ]),
+      'pg',
+      { namespace: NS },
+    );
+    const [a, b] = p.spec!.containers;
+    // 0.0001 cpu is 1m (up), + the executor's 100m; 1 MB + 32 MB
+    expect(a!.resources).toEqual({
+      requests: { cpu: '101m', memory: '33Mi' },
+      limits: { cpu: '101m', memory: '33Mi' },
+    });
+    expect(b!.resources!.requests).toEqual({ cpu: '250m' });
+  });
+
+  it('labels the framework and executor, and names every task (exactly) in annotations', () => {
+    const fw = 'framework id with spaces/and/slashes'.repeat(3);
+    const p = buildGroupPod(
+      group([{ task_id: { value: 'A/B:c' } }, { task_id: { value: 'ü'.repeat(70) } }], fw),
+      'pg',
+      {
+        namespace: NS,
+      },
+    );
+    const labels = p.metadata!.labels!;
+    expect(labels['app.kubernetes.io/managed-by']).toBe('meson');
+    expect(labels['meson.dev/mesos-framework']).toBeDefined();
+    expect(labels['meson.dev/mesos-executor']).toBeDefined();
+    for (const v of Object.values(labels)) expect(v).toMatch(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/);
+    for (const v of Object.values(labels)) expect(v.length).toBeLessThanOrEqual(63);
+    const ann = p.metadata!.annotations!;
+    expect(ann['meson.dev/mesos-framework-id']).toBe(fw);
+    expect(ann['meson.dev/mesos-executor-id']).toBe('exec/1');
+    expect(JSON.parse(ann['meson.dev/mesos-task-ids']!)).toEqual(['A/B:c', 'ü'.repeat(70)]);
+    expect(ann['meson.dev/task']).toBe(groupHoldId(fw, 'exec/1'));
+  });
+});
+
+describe('groupTaskStates: each task from its own container', () => {
+  const C = ['task-0', 'task-1'];
+  const run = (name: string) => ({ name, state: { running: {} } });
+  const exit = (name: string, exitCode: number, reason = exitCode === 0 ? 'Completed' : 'Error') => ({
+    name,
+    state: { terminated: { exitCode, reason } },
+  });
+  const at = (status: object, killed = false) =>
+    groupTaskStates({ ...pod(), status } as V1Pod, C, killed).map((r) => r && [r.state, r.reason, r.message]);
+
+  it('running, finished and failed containers', () => {
+    expect(at({ phase: 'Pending' })).toEqual([
+      ['TASK_STARTING', undefined, undefined],
+      ['TASK_STARTING', undefined, undefined],
+    ]);
+    expect(at({ phase: 'Running', containerStatuses: [run('task-0'), exit('task-1', 0)] })).toEqual([
+      ['TASK_RUNNING', undefined, undefined],
+      ['TASK_FINISHED', undefined, 'Command exited with status 0'],
+    ]);
+    expect(at({ phase: 'Running', containerStatuses: [run('task-0'), exit('task-1', 2)] })).toEqual([
+      ['TASK_RUNNING', undefined, undefined],
+      ['TASK_FAILED', 'REASON_COMMAND_EXECUTOR_FAILED', 'Command exited with status 2'],
+    ]);
+    expect(
+      at({ phase: 'Failed', containerStatuses: [exit('task-0', 137, 'OOMKilled'), exit('task-1', 0)] }),
+    ).toEqual([
+      [
+        'TASK_FAILED',
+        'REASON_CONTAINER_LIMITATION_MEMORY',
+        'the task used more memory than it asked for (OOMKilled)',
+      ],
+      ['TASK_FINISHED', undefined, 'Command exited with status 0'],
+    ]);
+    // KWOK and some kubelets end a Pod before reporting every container
+    expect(at({ phase: 'Succeeded' }).map((r) => r?.[0])).toEqual(['TASK_FINISHED', 'TASK_FINISHED']);
+    expect(at({ phase: 'Failed', reason: 'OutOfcpu' }).map((r) => r?.[1])).toEqual([
+      'REASON_CONTAINER_LAUNCH_FAILED',
+      'REASON_CONTAINER_LAUNCH_FAILED',
+    ]);
+  });
+
+  it('while killed, a container still running says nothing; one that ends is TASK_KILLED', () => {
+    expect(at({ phase: 'Running', containerStatuses: [run('task-0'), exit('task-1', 143)] }, true)).toEqual([
+      undefined,
+      ['TASK_KILLED', undefined, 'killed'],
+    ]);
+    expect(at({ phase: 'Failed' }, true).map((r) => r?.[0])).toEqual(['TASK_KILLED', 'TASK_KILLED']);
+  });
+});
+
+describe('PodTaskRunner: task groups', () => {
+  function launchGroup(runner: PodTaskRunner, g = group([{}, {}])) {
+    const reports: [string, string][] = [];
+    runner.launchGroup(
+      g,
+      g.tasks.map((t) => (r: TaskReport) => reports.push([t.task_id.value, r.state])),
+    );
+    return reports;
+  }
+  const withContainers = (p: V1Pod, ph: string, containerStatuses: object[]) =>
+    phase(p, ph, { containerStatuses } as Partial<NonNullable<V1Pod['status']>>);
+
+  it('creates ONE Pod, holds the group (tasks + executor) once, and reports each task from its container', async () => {
+    const { capacity, client, runner, tick } = setup();
+    const reports = launchGroup(runner);
+    // 2 x (100m, 32 MB) + the executor's 100m, 32 MB; one Pod slot
+    expect(capacity.usedOn('node-a')).toMatchObject({
+      cpuMillis: 300,
+      memoryBytes: 96 * 2 ** 20,
+      scalars: { pods: 1 },
+    });
+    expect(runner.held()).toEqual({ cpuMillis: 300, memoryBytes: 96 * 2 ** 20 });
+    await tick();
+    expect(client.created).toHaveLength(1);
+    const p = client.created[0]!;
+    capacity.upsertPod(withContainers(p, 'Running', []));
+    expect(capacity.usedOn('node-a')).toMatchObject({ cpuMillis: 300, scalars: { pods: 1 } });
+    runner.onPod(
+      withContainers(p, 'Running', [
+        { name: 'task-0', state: { running: {} } },
+        { name: 'task-1', state: { terminated: { exitCode: 0 } } },
+      ]),
+    );
+    expect(client.deleted).toEqual([]);
+    runner.onPod(
+      withContainers(p, 'Succeeded', [
+        { name: 'task-0', state: { terminated: { exitCode: 0 } } },
+        { name: 'task-1', state: { terminated: { exitCode: 0 } } },
+      ]),
+    );
+    expect(reports).toEqual([
+      ['g0', 'TASK_STARTING'],
+      ['g1', 'TASK_STARTING'],
+      ['g0', 'TASK_RUNNING'],
+      ['g1', 'TASK_FINISHED'],
+      ['g0', 'TASK_FINISHED'],
+    ]);
+    capacity.upsertPod(withContainers(p, 'Succeeded', []));
+    expect(capacity.usedOn('node-a')?.cpuMillis).toBe(0);
+    await tick();
+    expect(client.deleted).toEqual([p.metadata!.name]);
+    expect(runner.size).toBe(0);
+  });
+
+  it('a task that fails kills the rest of its group: they end TASK_KILLED', async () => {
+    const { client, runner, tick } = setup();
+    const reports = launchGroup(runner);
+    await tick();
+    const p = client.created[0]!;
+    runner.onPod(
+      withContainers(p, 'Running', [
+        { name: 'task-0', state: { running: {} } },
+        { name: 'task-1', state: { terminated: { exitCode: 2 } } },
+      ]),
+    );
+    await tick();
+    expect(client.deleted).toEqual([p.metadata!.name]);
+    // the kill's SIGTERM makes the other exit non-zero: still TASK_KILLED, not FAILED
+    runner.onPod(
+      withContainers(p, 'Failed', [
+        { name: 'task-0', state: { terminated: { exitCode: 143 } } },
+        { name: 'task-1', state: { terminated: { exitCode: 2 } } },
+      ]),
+    );
+    expect(reports.slice(2)).toEqual([
+      ['g0', 'TASK_RUNNING'],
+      ['g1', 'TASK_FAILED'],
+      ['g0', 'TASK_KILLED'],
+    ]);
+    expect(runner.size).toBe(0);
+  });
+
+  it('a KILL of one task deletes the group Pod; every task ends TASK_KILLED; a foreign delete is TASK_LOST', async () => {
+    const { capacity, client, runner, tick } = setup();
+    const reports = launchGroup(runner);
+    await tick();
+    const p = client.created[0]!;
+    runner.kill('fw-1', 'g1');
+    await tick();
+    expect(client.deleted).toEqual([p.metadata!.name]);
+    runner.onPodDeleted(withContainers(p, 'Running', []));
+    expect(reports.slice(2).sort()).toEqual([
+      ['g0', 'TASK_KILLED'],
+      ['g1', 'TASK_KILLED'],
+    ]);
+    expect(capacity.usedOn('node-a')?.cpuMillis).toBe(0);
+    const lost = launchGroup(runner, group([{ task_id: { value: 'l0' } }, { task_id: { value: 'l1' } }]));
+    await tick();
+    runner.onPodDeleted(withContainers(client.created[1]!, 'Running', []));
+    expect(lost.slice(2).sort()).toEqual([
+      ['l0', 'TASK_LOST'],
+      ['l1', 'TASK_LOST'],
+    ]);
+  });
+
+  it('a group it cannot build, or whose create is refused, fails every task; no hold is left', async () => {
+    const { capacity, client, runner, tick } = setup();
+    const bad = launchGroup(runner, group([{}, { command: { value: 'x', uris: [{ value: 'http://x' }] } }]));
+    expect(bad).toEqual([
+      ['g0', 'TASK_ERROR'],
+      ['g1', 'TASK_ERROR'],
+    ]);
+    expect(client.created).toEqual([]);
+    client.failCreate = { code: 422, times: 1 };
+    const refused = launchGroup(runner);
+    await tick();
+    expect(refused).toEqual([
+      ['g0', 'TASK_ERROR'],
+      ['g1', 'TASK_ERROR'],
+    ]);
+    expect(capacity.usedOn('node-a')?.cpuMillis).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 // A task runner for the master-compatible endpoint that runs each LAUNCHed task as a Pod bound
 // to the offered node (spec.nodeName: kube-scheduler is bypassed, as for step Pods), and turns
-// the Pod's phases back into task states.
+// the Pod's phases back into task states. A LAUNCH_GROUP is ONE Pod with a container per task,
+// each task's state read from its own container (see buildGroupPod and groupTaskStates).
 //
 // - The command runs the safe way: `shell` (Mesos' default) gives `/bin/sh -c <value>` with the
 //   value as ONE argument, never spliced into another string; `shell: false` gives the value as
@@ -14,7 +15,13 @@
 // - Pod events come from the operator's Pod informer (the step launcher's, over Pods labelled
 //   app.kubernetes.io/managed-by=meson); see src/operator/mesos-endpoint.ts.
 import { createHash, randomBytes } from 'node:crypto';
-import type { V1Container, V1ContainerPort, V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1ContainerPort,
+  V1ContainerStatus,
+  V1EnvVar,
+  V1Pod,
+} from '@kubernetes/client-node';
 import { errorText, statusCode } from '../launchers/kubernetes.ts';
 import {
   labelValue,
@@ -26,15 +33,20 @@ import {
 import { resourcesToKubernetes } from '../offer-adapter/kubernetes-resources.ts';
 import { MESOS_MB } from '../offer-adapter/mesos.ts';
 import type { PortRange, ResourceRequest } from '../offer-adapter/types.ts';
-import type { LaunchedTask, MesosTaskRunner, TaskReport } from './master.ts';
+import type { LaunchedGroup, LaunchedTask, MesosTaskRunner, TaskReport } from './master.ts';
 import { quantitiesFromResources } from './quantities.ts';
-import type { TaskInfo, TaskStateName } from './schemas.ts';
+import type { Resource, TaskInfo, TaskStateName } from './schemas.ts';
 
 export const MESOS_FRAMEWORK_LABEL = 'meson.dev/mesos-framework';
 export const MESOS_TASK_LABEL = 'meson.dev/mesos-task';
 /** Exact ids (labels are shortened to 63 characters when needed). */
 export const MESOS_FRAMEWORK_ANNOTATION = 'meson.dev/mesos-framework-id';
 export const MESOS_TASK_ANNOTATION = 'meson.dev/mesos-task-id';
+/** A task group's Pod: its executor (label shortened, annotation exact) and its tasks' ids. */
+export const MESOS_EXECUTOR_LABEL = 'meson.dev/mesos-executor';
+export const MESOS_EXECUTOR_ANNOTATION = 'meson.dev/mesos-executor-id';
+/** JSON array of the group's task ids, in container order (container `task-<i>` runs the i-th). */
+export const MESOS_TASK_IDS_ANNOTATION = 'meson.dev/mesos-task-ids';
 export const TASK_CONTAINER = 'task';
 export const SANDBOX_DIR = '/mnt/mesos/sandbox';
 export const DEFAULT_TASK_IMAGE = 'busybox:1.36';
@@ -62,11 +74,28 @@ export function holdId(frameworkId: string, taskId: string): string {
 }
 
 /**
+ * The id under which a task group's resources are held. `mesos-group:` never begins a task's
+ * hold id, and the master lets one executor id run one live group per framework.
+ */
+export function groupHoldId(frameworkId: string, executorId: string): string {
+  return `mesos-group:${frameworkId}/${executorId}`;
+}
+
+/** The container of the i-th task of a group. */
+export function groupContainerName(i: number): string {
+  return `${TASK_CONTAINER}-${i}`;
+}
+
+/**
  * The task's resources in the offer model, rounded UP from Mesos units exactly as the endpoint
  * counts them (quantitiesFromResources): the Pod never asks for less than was taken from the offer.
  */
-export function taskRequest(task: TaskInfo): ResourceRequest {
-  const q = quantitiesFromResources(task.resources);
+export function taskRequest(task: Pick<TaskInfo, 'resources'>): ResourceRequest {
+  return resourcesRequest(task.resources);
+}
+
+function resourcesRequest(resources: Resource[]): ResourceRequest {
+  const q = quantitiesFromResources(resources);
   const milli = (name: string) => q.scalars.get(name) ?? 0;
   const req: ResourceRequest = {
     cpuMillis: milli('cpus'),
@@ -83,7 +112,7 @@ export function taskRequest(task: TaskInfo): ResourceRequest {
 }
 
 /** The host ports a task asked for (its `ports` ranges), expanded, at most MAX_TASK_PORTS. */
-export function taskPorts(task: TaskInfo): number[] {
+export function taskPorts(task: Pick<TaskInfo, 'resources'>): number[] {
   const ranges: PortRange[] = quantitiesFromResources(task.resources).ports;
   const count = ranges.reduce((n, r) => n + r.end - r.begin + 1, 0);
   if (count > MAX_TASK_PORTS)
@@ -123,19 +152,41 @@ function containerImage(task: TaskInfo, fallback: string): string {
   return image;
 }
 
-/**
- * The Pod of one launched task. Pure.
- * @throws TaskPodError (stable code) for a task that cannot run as a Pod.
- */
-export function buildTaskPod(t: LaunchedTask, name: string, opts: TaskPodOptions): V1Pod {
-  const { task } = t;
-  if (task.executor) {
-    throw new TaskPodError(
-      'MESOS_TASK_UNSUPPORTED',
-      'executor: custom executors are not supported; give the task a command',
-    );
+/** Adds two requests (a group's Pod holds the sum of its containers'). */
+export function addRequests(a: ResourceRequest, b: ResourceRequest): ResourceRequest {
+  const out: ResourceRequest = {
+    cpuMillis: a.cpuMillis + b.cpuMillis,
+    memoryBytes: a.memoryBytes + b.memoryBytes,
+    diskBytes: (a.diskBytes ?? 0) + (b.diskBytes ?? 0),
+    gpus: (a.gpus ?? 0) + (b.gpus ?? 0),
+  };
+  for (const [k, v] of [...Object.entries(a.scalars ?? {}), ...Object.entries(b.scalars ?? {})]) {
+    out.scalars ??= {};
+    out.scalars[k] = (out.scalars[k] ?? 0) + v;
   }
-  const cmd = task.command!;
+  return out;
+}
+
+/** Who a task's container runs for: its MESOS_* environment. */
+interface TaskOwner {
+  frameworkId: string;
+  agentId: string;
+  executorId?: string;
+}
+
+/**
+ * The container that runs one task's command, the same for a lone task and a group's. Pure.
+ * `req` is what it asks for (requests = limits).
+ */
+function taskContainer(
+  task: TaskInfo,
+  owner: TaskOwner,
+  name: string,
+  req: ResourceRequest,
+  opts: TaskPodOptions,
+): V1Container {
+  const cmd = task.command;
+  if (!cmd) throw new TaskPodError('MESOS_TASK_INVALID', 'command: expected the command to run');
   if (cmd.uris && cmd.uris.length > 0)
     throw new TaskPodError(
       'MESOS_TASK_UNSUPPORTED',
@@ -144,7 +195,7 @@ export function buildTaskPod(t: LaunchedTask, name: string, opts: TaskPodOptions
   if (typeof cmd.value !== 'string' || cmd.value === '')
     throw new TaskPodError('MESOS_TASK_INVALID', 'command.value: expected the command to run');
   const container: V1Container = {
-    name: TASK_CONTAINER,
+    name,
     image: containerImage(task, opts.image ?? DEFAULT_TASK_IMAGE),
     workingDir: SANDBOX_DIR,
     ...(opts.imagePullPolicy ? { imagePullPolicy: opts.imagePullPolicy } : {}),
@@ -180,12 +231,13 @@ export function buildTaskPod(t: LaunchedTask, name: string, opts: TaskPodOptions
   }
   env.push(
     { name: 'MESOS_TASK_ID', value: task.task_id.value },
-    { name: 'MESOS_FRAMEWORK_ID', value: t.frameworkId },
-    { name: 'MESOS_AGENT_ID', value: t.agentId },
+    { name: 'MESOS_FRAMEWORK_ID', value: owner.frameworkId },
+    { name: 'MESOS_AGENT_ID', value: owner.agentId },
     { name: 'MESOS_SANDBOX', value: SANDBOX_DIR },
   );
+  if (owner.executorId !== undefined) env.push({ name: 'MESOS_EXECUTOR_ID', value: owner.executorId });
   container.env = env;
-  const resources = resourcesToKubernetes(taskRequest(task));
+  const resources = resourcesToKubernetes(req);
   if (Object.keys(resources).length > 0) container.resources = { requests: resources, limits: resources };
   const ports: V1ContainerPort[] = taskPorts(task).map((p) => ({
     containerPort: p,
@@ -193,27 +245,29 @@ export function buildTaskPod(t: LaunchedTask, name: string, opts: TaskPodOptions
     protocol: 'TCP',
   }));
   if (ports.length > 0) container.ports = ports;
+  return container;
+}
+
+/** A task Pod around its containers: bound to `node`, restricted, never restarted. Pure. */
+function taskPodShell(
+  name: string,
+  node: string,
+  opts: TaskPodOptions,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+  containers: V1Container[],
+): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name,
       namespace: opts.namespace,
-      labels: {
-        ...opts.labels,
-        [MANAGED_BY_LABEL]: MANAGED_BY,
-        [MESOS_FRAMEWORK_LABEL]: labelValue(t.frameworkId),
-        [MESOS_TASK_LABEL]: labelValue(task.task_id.value),
-      },
-      annotations: {
-        ...opts.annotations,
-        [MESOS_FRAMEWORK_ANNOTATION]: t.frameworkId,
-        [MESOS_TASK_ANNOTATION]: task.task_id.value,
-        [TASK_ANNOTATION]: holdId(t.frameworkId, task.task_id.value),
-      },
+      labels: { ...opts.labels, [MANAGED_BY_LABEL]: MANAGED_BY, ...labels },
+      annotations: { ...opts.annotations, ...annotations },
     },
     spec: {
-      nodeName: t.hostname,
+      nodeName: node,
       restartPolicy: 'Never',
       automountServiceAccountToken: false,
       enableServiceLinks: false,
@@ -221,10 +275,84 @@ export function buildTaskPod(t: LaunchedTask, name: string, opts: TaskPodOptions
       ...(opts.terminationGracePeriodSeconds !== undefined
         ? { terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds }
         : {}),
-      containers: [container],
+      containers,
       volumes: [{ name: 'sandbox', emptyDir: {} }],
     },
   };
+}
+
+/**
+ * The Pod of one launched task. Pure.
+ * @throws TaskPodError (stable code) for a task that cannot run as a Pod.
+ */
+export function buildTaskPod(t: LaunchedTask, name: string, opts: TaskPodOptions): V1Pod {
+  const { task } = t;
+  if (task.executor) {
+    throw new TaskPodError(
+      'MESOS_TASK_UNSUPPORTED',
+      'executor: custom executors are not supported; give the task a command',
+    );
+  }
+  const container = taskContainer(task, t, TASK_CONTAINER, taskRequest(task), opts);
+  return taskPodShell(
+    name,
+    t.hostname,
+    opts,
+    {
+      [MESOS_FRAMEWORK_LABEL]: labelValue(t.frameworkId),
+      [MESOS_TASK_LABEL]: labelValue(task.task_id.value),
+    },
+    {
+      [MESOS_FRAMEWORK_ANNOTATION]: t.frameworkId,
+      [MESOS_TASK_ANNOTATION]: task.task_id.value,
+      [TASK_ANNOTATION]: holdId(t.frameworkId, task.task_id.value),
+    },
+    [container],
+  );
+}
+
+/**
+ * Each container's request in a group's Pod: its task's, the first one also carrying the
+ * executor's resources (a Pod cannot declare overhead without a RuntimeClass that has it).
+ */
+export function groupRequests(g: LaunchedGroup): ResourceRequest[] {
+  const executor = resourcesRequest(g.executor.resources ?? []);
+  return g.tasks.map((task, i) => (i === 0 ? addRequests(taskRequest(task), executor) : taskRequest(task)));
+}
+
+/**
+ * The ONE Pod of a task group: a container per task (`task-<i>` runs `g.tasks[i]`, each command
+ * handled exactly as a lone task's), bound to the offered node. Pure.
+ * @throws TaskPodError (stable code) for a group that cannot run as a Pod.
+ */
+export function buildGroupPod(g: LaunchedGroup, name: string, opts: TaskPodOptions): V1Pod {
+  const executorId = g.executor.executor_id.value;
+  const owner: TaskOwner = { frameworkId: g.frameworkId, agentId: g.agentId, executorId };
+  const reqs = groupRequests(g);
+  const containers = g.tasks.map((task, i) => {
+    try {
+      return taskContainer(task, owner, groupContainerName(i), reqs[i]!, opts);
+    } catch (err) {
+      if (!(err instanceof TaskPodError)) throw err;
+      throw new TaskPodError(err.code, `task_group.tasks[${i}] (${task.task_id.value}): ${err.message}`);
+    }
+  });
+  return taskPodShell(
+    name,
+    g.hostname,
+    opts,
+    {
+      [MESOS_FRAMEWORK_LABEL]: labelValue(g.frameworkId),
+      [MESOS_EXECUTOR_LABEL]: labelValue(executorId),
+    },
+    {
+      [MESOS_FRAMEWORK_ANNOTATION]: g.frameworkId,
+      [MESOS_EXECUTOR_ANNOTATION]: executorId,
+      [MESOS_TASK_IDS_ANNOTATION]: JSON.stringify(g.tasks.map((t) => t.task_id.value)),
+      [TASK_ANNOTATION]: groupHoldId(g.frameworkId, executorId),
+    },
+    containers,
+  );
 }
 
 /** A Pod name for a launch: readable prefix, plus a hash of the ids and a per-launch nonce. */
@@ -243,6 +371,40 @@ export function taskPodName(frameworkId: string, taskId: string, nonce: string):
   return readable ? `mesos-${readable}-${hash}` : `mesos-${hash}`;
 }
 
+type TerminatedState = NonNullable<NonNullable<V1ContainerStatus['state']>['terminated']>;
+
+/** Why a task whose container (or Pod) ended other than with exit 0 failed. Pure. */
+function failedReport(pod: V1Pod, term: TerminatedState | undefined): TaskReport {
+  if (!podEverRan(pod)) {
+    const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(': ');
+    return {
+      state: 'TASK_FAILED',
+      reason: 'REASON_CONTAINER_LAUNCH_FAILED',
+      message: `the node refused the pod (${why || 'no reason given'})`,
+    };
+  }
+  if (term?.reason === 'OOMKilled')
+    return {
+      state: 'TASK_FAILED',
+      reason: 'REASON_CONTAINER_LIMITATION_MEMORY',
+      message: 'the task used more memory than it asked for (OOMKilled)',
+    };
+  if (pod.status?.reason === 'Evicted')
+    return {
+      state: 'TASK_FAILED',
+      reason: 'REASON_CONTAINER_PREEMPTED',
+      message: `evicted: ${pod.status?.message ?? ''}`.trim(),
+    };
+  return {
+    state: 'TASK_FAILED',
+    reason: 'REASON_COMMAND_EXECUTOR_FAILED',
+    message:
+      term?.exitCode !== undefined
+        ? `Command exited with status ${term.exitCode}`
+        : `the pod failed${pod.status?.message ? `: ${pod.status.message}` : ''}`,
+  };
+}
+
 /**
  * What a Pod's status says about its task, or undefined while nothing new is known. Pure.
  * `killed`: a KILL was asked for (a Pod that then ends is TASK_KILLED).
@@ -254,38 +416,41 @@ export function podTaskState(pod: V1Pod, killed: boolean): TaskReport | undefine
   if (phase === 'Succeeded' || phase === 'Failed') {
     if (killed) return { state: 'TASK_KILLED', message: 'killed' };
     if (phase === 'Succeeded') return { state: 'TASK_FINISHED', message: 'Command exited with status 0' };
-    if (!podEverRan(pod)) {
-      const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(': ');
-      return {
-        state: 'TASK_FAILED',
-        reason: 'REASON_CONTAINER_LAUNCH_FAILED',
-        message: `the node refused the pod (${why || 'no reason given'})`,
-      };
-    }
-    if (term?.reason === 'OOMKilled')
-      return {
-        state: 'TASK_FAILED',
-        reason: 'REASON_CONTAINER_LIMITATION_MEMORY',
-        message: 'the task used more memory than it asked for (OOMKilled)',
-      };
-    if (pod.status?.reason === 'Evicted')
-      return {
-        state: 'TASK_FAILED',
-        reason: 'REASON_CONTAINER_PREEMPTED',
-        message: `evicted: ${pod.status?.message ?? ''}`.trim(),
-      };
-    return {
-      state: 'TASK_FAILED',
-      reason: 'REASON_COMMAND_EXECUTOR_FAILED',
-      message:
-        term?.exitCode !== undefined
-          ? `Command exited with status ${term.exitCode}`
-          : `the pod failed${pod.status?.message ? `: ${pod.status.message}` : ''}`,
-    };
+    return failedReport(pod, term);
   }
   if (phase === 'Running') return { state: 'TASK_RUNNING' };
   // Pending on its node: the image is being pulled, the container created
   return { state: 'TASK_STARTING' };
+}
+
+/**
+ * What a group's Pod says about each of its tasks (`containers[i]` runs the i-th), or undefined
+ * for a task with nothing new. Each task's state is its own container's: terminated with exit 0
+ * is TASK_FINISHED, with another code TASK_FAILED, running TASK_RUNNING. `killed`: the group is
+ * being killed (a KILL, or a task of it failed): a container that ends from then on is
+ * TASK_KILLED. Pure.
+ */
+export function groupTaskStates(
+  pod: V1Pod,
+  containers: string[],
+  killed: boolean,
+): (TaskReport | undefined)[] {
+  const phase = pod.status?.phase;
+  const ended = phase === 'Succeeded' || phase === 'Failed';
+  return containers.map((name): TaskReport | undefined => {
+    const cs = pod.status?.containerStatuses?.find((c) => c.name === name);
+    const term = cs?.state?.terminated;
+    if (term || ended) {
+      if (killed) return { state: 'TASK_KILLED', message: 'killed' };
+      if (term?.exitCode === 0 || (!term && phase === 'Succeeded'))
+        return { state: 'TASK_FINISHED', message: 'Command exited with status 0' };
+      return failedReport(pod, term);
+    }
+    // while killed, only an end is news
+    if (killed) return undefined;
+    if (cs?.state?.running || (!cs && phase === 'Running')) return { state: 'TASK_RUNNING' };
+    return { state: 'TASK_STARTING' };
+  });
 }
 
 /** The Kubernetes calls the runner makes (the operator's client; a fake in unit tests). */
@@ -316,24 +481,41 @@ export interface PodTaskRunnerOptions extends TaskPodOptions {
   retryDelayMs?: number;
 }
 
+/** One task of a launch (a lone task's Pod has one, a group's one per container). */
+interface TaskMember {
+  taskId: string;
+  report: (r: TaskReport) => void;
+  last: TaskStateName | undefined;
+  done: boolean;
+}
+
+/** One Pod: a lone task's, or a task group's. */
 interface TaskPod {
   frameworkId: string;
-  taskId: string;
+  holdId: string;
   node: string;
   name: string;
   ports: number[];
   req: ResourceRequest;
-  report: (r: TaskReport) => void;
-  last: TaskStateName | undefined;
+  members: TaskMember[];
+  /** Container names of a group's tasks (undefined: a lone task). */
+  containers?: string[];
   creating: boolean;
   created: boolean;
   killed: boolean;
   done: boolean;
 }
 
+const NON_TERMINAL: readonly TaskStateName[] = [
+  'TASK_STARTING',
+  'TASK_RUNNING',
+  'TASK_KILLING',
+  'TASK_STAGING',
+];
+
 export class PodTaskRunner implements MesosTaskRunner {
   readonly opts: PodTaskRunnerOptions;
-  /** By `frameworkId/taskId` and by Pod name. */
+  /** By `frameworkId/taskId` (every task of a group) and by Pod name. */
   #tasks = new Map<string, TaskPod>();
   #byPod = new Map<string, TaskPod>();
   /** Live tasks that asked for ports (few): portsInUse runs on every allocation round. */
@@ -359,32 +541,85 @@ export class PodTaskRunner implements MesosTaskRunner {
       report({ state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: `${err.code}: ${err.message}` });
       return;
     }
-    const key = `${t.frameworkId}/${taskId}`;
-    const tp: TaskPod = {
-      frameworkId: t.frameworkId,
-      taskId,
-      node: t.hostname,
-      name,
-      ports,
-      req: taskRequest(t.task),
-      report,
-      last: undefined,
-      creating: true,
-      created: false,
-      killed: false,
-      done: false,
-    };
-    this.#tasks.set(key, tp);
-    this.#byPod.set(name, tp);
-    if (ports.length > 0) this.#withPorts.add(tp);
+    this.#start(
+      {
+        frameworkId: t.frameworkId,
+        holdId: holdId(t.frameworkId, taskId),
+        node: t.hostname,
+        name,
+        ports,
+        req: taskRequest(t.task),
+        members: [{ taskId, report, last: undefined, done: false }],
+        creating: true,
+        created: false,
+        killed: false,
+        done: false,
+      },
+      pod,
+    );
+  }
+
+  /** A task group: ONE Pod, a container per task; a task that cannot run fails them all. */
+  launchGroup(g: LaunchedGroup, reports: ((r: TaskReport) => void)[]): void {
+    const executorId = g.executor.executor_id.value;
+    const name = taskPodName(g.frameworkId, executorId, `${this.#nonce}.${++this.#seq}`);
+    let pod: V1Pod;
+    let ports: number[];
+    try {
+      ports = g.tasks.flatMap((task) => taskPorts(task));
+      pod = buildGroupPod(g, name, this.opts);
+    } catch (err) {
+      if (!(err instanceof TaskPodError)) throw err;
+      for (const report of reports)
+        report({
+          state: 'TASK_ERROR',
+          reason: 'REASON_TASK_GROUP_INVALID',
+          message: `${err.code}: ${err.message}`,
+        });
+      return;
+    }
+    this.#start(
+      {
+        frameworkId: g.frameworkId,
+        holdId: groupHoldId(g.frameworkId, executorId),
+        node: g.hostname,
+        name,
+        ports,
+        req: groupRequests(g).reduce(addRequests),
+        members: g.tasks.map((task, i) => ({
+          taskId: task.task_id.value,
+          report: reports[i]!,
+          last: undefined,
+          done: false,
+        })),
+        containers: g.tasks.map((_, i) => groupContainerName(i)),
+        creating: true,
+        created: false,
+        killed: false,
+        done: false,
+      },
+      pod,
+    );
+  }
+
+  #start(tp: TaskPod, pod: V1Pod): void {
+    for (const m of tp.members) this.#tasks.set(`${tp.frameworkId}/${m.taskId}`, tp);
+    this.#byPod.set(tp.name, tp);
+    if (tp.ports.length > 0) this.#withPorts.add(tp);
     // held before the Pod exists (synchronously, before the next allocation round)
-    this.opts.capacity.hold(holdId(t.frameworkId, taskId), tp.req, t.hostname);
+    this.opts.capacity.hold(tp.holdId, tp.req, tp.node);
     void this.#create(tp, pod);
   }
 
+  /** Kills the task's Pod: for a task of a group, the whole group (as Mesos' default executor). */
   kill(frameworkId: string, taskId: string): void {
     const tp = this.#tasks.get(`${frameworkId}/${taskId}`);
     if (!tp || tp.done) return;
+    this.#killPod(tp);
+  }
+
+  #killPod(tp: TaskPod): void {
+    if (tp.killed) return;
     tp.killed = true;
     if (!tp.creating) void this.#delete(tp);
   }
@@ -401,11 +636,11 @@ export class PodTaskRunner implements MesosTaskRunner {
     return this.#tasks.size;
   }
 
-  /** What the live tasks hold, summed (cpu and memory). */
+  /** What the live task Pods hold, summed (cpu and memory). */
   held(): { cpuMillis: number; memoryBytes: number } {
     let cpuMillis = 0;
     let memoryBytes = 0;
-    for (const tp of this.#tasks.values()) {
+    for (const tp of this.#byPod.values()) {
       cpuMillis += tp.req.cpuMillis;
       memoryBytes += tp.req.memoryBytes;
     }
@@ -417,10 +652,18 @@ export class PodTaskRunner implements MesosTaskRunner {
     const tp = this.#mine(pod);
     if (!tp) return;
     tp.created = true;
-    const r = podTaskState(pod, tp.killed);
-    if (!r) return;
-    if (tp.killed && (r.state === 'TASK_STARTING' || r.state === 'TASK_RUNNING')) return;
-    this.#send(tp, r);
+    if (!tp.containers) {
+      const r = podTaskState(pod, tp.killed);
+      if (!r) return;
+      if (tp.killed && (r.state === 'TASK_STARTING' || r.state === 'TASK_RUNNING')) return;
+      this.#send(tp, tp.members[0]!, r);
+      return;
+    }
+    const reports = groupTaskStates(pod, tp.containers, tp.killed);
+    for (const [i, r] of reports.entries()) if (r) this.#send(tp, tp.members[i]!, r);
+    // the default executor's policy: a task that fails kills the rest of its group
+    if (!tp.done && tp.members.some((m) => m.last === 'TASK_FAILED' || m.last === 'TASK_KILLED'))
+      this.#killPod(tp);
   }
 
   /** A Pod went away (from the informer). */
@@ -430,15 +673,17 @@ export class PodTaskRunner implements MesosTaskRunner {
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') {
       this.onPod(pod);
-      return;
+      if (tp.done) return;
     }
-    if (tp.killed) this.#send(tp, { state: 'TASK_KILLED', message: 'killed' });
-    else
-      this.#send(tp, {
-        state: 'TASK_LOST',
-        reason: 'REASON_EXECUTOR_TERMINATED',
-        message: 'the pod was deleted (by someone else, or with its node)',
-      });
+    for (const m of tp.members) {
+      if (tp.killed) this.#send(tp, m, { state: 'TASK_KILLED', message: 'killed' });
+      else
+        this.#send(tp, m, {
+          state: 'TASK_LOST',
+          reason: 'REASON_EXECUTOR_TERMINATED',
+          message: 'the pod was deleted (by someone else, or with its node)',
+        });
+    }
   }
 
   close(): void {
@@ -451,22 +696,32 @@ export class PodTaskRunner implements MesosTaskRunner {
     return tp && !tp.done ? tp : undefined;
   }
 
-  /** Sends a state once (repeats of the last one are dropped); a terminal one ends the task. */
-  #send(tp: TaskPod, r: TaskReport): void {
-    if (tp.done || tp.last === r.state) return;
-    tp.last = r.state;
-    const terminal = !['TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_STAGING'].includes(r.state);
-    if (terminal) {
-      tp.done = true;
-      this.#tasks.delete(`${tp.frameworkId}/${tp.taskId}`);
-      this.#byPod.delete(tp.name);
-      this.#withPorts.delete(tp);
-      // the capacity goes back before the endpoint hears of it (it offers it again at once)
-      this.opts.capacity.release(holdId(tp.frameworkId, tp.taskId));
-      // a finished task's Pod is removed: nothing else would (it has no owner)
-      if (tp.created && !this.#closed) void this.#delete(tp);
+  /** Every task of the Pod not yet ended gets `r`. */
+  #sendAll(tp: TaskPod, r: TaskReport): void {
+    for (const m of tp.members) this.#send(tp, m, r);
+  }
+
+  /**
+   * Sends a task's state once (repeats of the last one are dropped); a terminal one ends the
+   * task, and the last task's end ends the Pod.
+   */
+  #send(tp: TaskPod, m: TaskMember, r: TaskReport): void {
+    if (m.done || m.last === r.state) return;
+    m.last = r.state;
+    if (!NON_TERMINAL.includes(r.state)) {
+      m.done = true;
+      this.#tasks.delete(`${tp.frameworkId}/${m.taskId}`);
+      if (tp.members.every((x) => x.done)) {
+        tp.done = true;
+        this.#byPod.delete(tp.name);
+        this.#withPorts.delete(tp);
+        // the capacity goes back before the endpoint hears of it (it offers it again at once)
+        this.opts.capacity.release(tp.holdId);
+        // a finished task's Pod is removed: nothing else would (it has no owner)
+        if (tp.created && !this.#closed) void this.#delete(tp);
+      }
     }
-    tp.report(r);
+    m.report(r);
   }
 
   async #create(tp: TaskPod, pod: V1Pod): Promise<void> {
@@ -484,7 +739,7 @@ export class PodTaskRunner implements MesosTaskRunner {
         }
         tp.creating = false;
         if (tp.killed) {
-          this.#send(tp, { state: 'TASK_KILLED', message: 'killed before its pod was created' });
+          this.#sendAll(tp, { state: 'TASK_KILLED', message: 'killed before its pod was created' });
           return;
         }
         this.opts.logger?.warn(
@@ -494,7 +749,7 @@ export class PodTaskRunner implements MesosTaskRunner {
         const invalid = code !== undefined && code >= 400 && code < 500 && code !== 429;
         // a create that timed out may have landed: make sure no Pod runs unseen
         if (!invalid) void this.#delete(tp);
-        this.#send(tp, {
+        this.#sendAll(tp, {
           state: invalid ? 'TASK_ERROR' : 'TASK_FAILED',
           reason: invalid ? 'REASON_TASK_INVALID' : 'REASON_CONTAINER_LAUNCH_FAILED',
           message: `could not create pod ${this.opts.namespace}/${tp.name}: ${errorText(err)}`,
@@ -511,7 +766,7 @@ export class PodTaskRunner implements MesosTaskRunner {
     // the informer may have seen the Pod before the create returned
     const seen = this.opts.client.cached(this.opts.namespace, tp.name);
     if (seen) this.onPod(seen);
-    else if (tp.last === undefined) this.#send(tp, { state: 'TASK_STARTING' });
+    else for (const m of tp.members) if (m.last === undefined) this.#send(tp, m, { state: 'TASK_STARTING' });
   }
 
   async #delete(tp: TaskPod): Promise<void> {
@@ -519,7 +774,7 @@ export class PodTaskRunner implements MesosTaskRunner {
       await this.opts.client.delete(this.opts.namespace, tp.name);
     } catch (err) {
       if (statusCode(err) === 404) {
-        if (!tp.done) this.#send(tp, { state: 'TASK_KILLED', message: 'killed' });
+        if (!tp.done) this.#sendAll(tp, { state: 'TASK_KILLED', message: 'killed' });
         return;
       }
       this.opts.logger?.warn(

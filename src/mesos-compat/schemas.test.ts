@@ -4,6 +4,7 @@ import {
   describeIssues,
   Event,
   isTerminalState,
+  MESOS_LIMITS,
   Resource,
   TASK_STATES,
   TaskInfo,
@@ -210,5 +211,58 @@ describe('TaskStatus and events', () => {
     ];
     for (const e of events) expect(Event.safeParse(e).success, e.type).toBe(true);
     expect(Event.safeParse({ type: 'ERROR', message: 'doc sample shape' }).success).toBe(false);
+  });
+});
+
+describe('LAUNCH_GROUP schema', () => {
+  const groupTask = (id: string) => ({
+    name: id,
+    task_id: { value: id },
+    agent_id: { value: 'a1' },
+    resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } }],
+    command: { value: 'echo hi' },
+  });
+  const accept = (launchGroup: unknown, type = 'LAUNCH_GROUP') => ({
+    type: 'ACCEPT',
+    framework_id: fw,
+    accept: { offer_ids: [{ value: 'o1' }], operations: [{ type, launch_group: launchGroup }] },
+  });
+  const executor = { type: 'DEFAULT', executor_id: { value: 'e1' } };
+
+  it('accepts a group: an executor and tasks without their own executor', () => {
+    expect(issues(Call, accept({ executor, task_group: { tasks: [groupTask('a'), groupTask('b')] } }))).toBe(
+      '',
+    );
+  });
+
+  it('refuses a LAUNCH_GROUP without its field, an empty group, a task without command, a missing executor', () => {
+    expect(issues(Call, accept(undefined))).toMatch(
+      /call\.accept\.operations\.0\.launch_group: a LAUNCH_GROUP operation needs its launch_group field/,
+    );
+    expect(issues(Call, accept({ executor, task_group: { tasks: [] } }))).toMatch(
+      /launch_group\.task_group\.tasks: a task group needs at least one task/,
+    );
+    const { command: _c, ...noCommand } = groupTask('a');
+    expect(issues(Call, accept({ executor, task_group: { tasks: [noCommand] } }))).toMatch(
+      /launch_group\.task_group\.tasks\.0\.command/,
+    );
+    expect(issues(Call, accept({ task_group: { tasks: [groupTask('a')] } }))).toMatch(
+      /launch_group\.executor/,
+    );
+  });
+
+  it('bounds a group like every list: 1025 tasks, a 64 KiB + 1 command, an oversized id are refused', () => {
+    const many = Array.from({ length: MESOS_LIMITS.listItems + 1 }, (_, i) => groupTask(`t${i}`));
+    expect(issues(Call, accept({ executor, task_group: { tasks: many } }))).toMatch(
+      /task_group\.tasks: Too big/i,
+    );
+    const huge = { ...groupTask('a'), command: { value: 'x'.repeat(MESOS_LIMITS.textChars + 1) } };
+    expect(issues(Call, accept({ executor, task_group: { tasks: [huge] } }))).toMatch(/command\.value/);
+    const longId = groupTask('x'.repeat(MESOS_LIMITS.idChars + 1));
+    expect(issues(Call, accept({ executor, task_group: { tasks: [longId] } }))).toMatch(/task_id\.value/);
+    const badExecutorType = { ...executor, type: 'ROGUE' };
+    expect(
+      issues(Call, accept({ executor: badExecutorType, task_group: { tasks: [groupTask('a')] } })),
+    ).toMatch(/launch_group\.executor\.type/);
   });
 });

@@ -172,6 +172,7 @@ export const ExecutorInfo = z.looseObject({
   name: str().optional(),
   data: Base64.optional(),
 });
+export type ExecutorInfo = z.infer<typeof ExecutorInfo>;
 
 export const KillPolicy = z.looseObject({
   grace_period: z
@@ -211,15 +212,47 @@ export const OPERATION_TYPES = [
   'DESTROY_DISK',
 ] as const;
 
+/**
+ * A task of a group: as TaskInfo, but its executor is the group's (Mesos' master copies it in), so
+ * `executor` may be absent, and it needs a command (the default executor runs each task's command).
+ */
+export const GroupTaskInfo = z.looseObject({
+  name: z.string().max(MESOS_LIMITS.nameChars),
+  task_id: Id,
+  agent_id: Id,
+  resources: list(Resource),
+  executor: ExecutorInfo.optional(),
+  command: CommandInfo,
+  container: ContainerInfo.optional(),
+  kill_policy: KillPolicy.optional(),
+  data: Base64.optional(),
+  labels: Labels.optional(),
+});
+export type GroupTaskInfo = z.infer<typeof GroupTaskInfo>;
+
+/** Offer.Operation.LaunchGroup: tasks launched together on one agent under one executor. */
+export const LaunchGroup = z.looseObject({
+  executor: ExecutorInfo,
+  task_group: z.looseObject({
+    tasks: list(GroupTaskInfo).min(1, { message: 'a task group needs at least one task' }),
+  }),
+});
+export type LaunchGroup = z.infer<typeof LaunchGroup>;
+
 export const Operation = z
   .looseObject({
     type: z.enum(OPERATION_TYPES),
     id: Id.optional(),
     launch: z.looseObject({ task_infos: list(TaskInfo) }).optional(),
+    launch_group: LaunchGroup.optional(),
   })
   .refine((op) => op.type !== 'LAUNCH' || op.launch !== undefined, {
     message: 'a LAUNCH operation needs its launch field',
     path: ['launch'],
+  })
+  .refine((op) => op.type !== 'LAUNCH_GROUP' || op.launch_group !== undefined, {
+    message: 'a LAUNCH_GROUP operation needs its launch_group field',
+    path: ['launch_group'],
   });
 export type Operation = z.infer<typeof Operation>;
 

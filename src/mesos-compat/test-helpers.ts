@@ -1,7 +1,7 @@
 // Test doubles for the master-compatible endpoint: a fixed offer source and a task runner that
 // reports TASK_RUNNING then a final state, as the real launchers will.
 import type { Offer } from '../offer-adapter/types.ts';
-import type { LaunchedTask, MesosOfferSource, MesosTaskRunner, TaskReport } from './master.ts';
+import type { LaunchedGroup, LaunchedTask, MesosOfferSource, MesosTaskRunner, TaskReport } from './master.ts';
 import type { TaskStateName } from './schemas.ts';
 
 const GiB = 1024 ** 3;
@@ -44,6 +44,8 @@ export interface FakeRunnerOptions {
 export class FakeTaskRunner implements MesosTaskRunner {
   readonly launched: LaunchedTask[] = [];
   readonly kills: string[] = [];
+  readonly groups: LaunchedGroup[] = [];
+  #groupOf = new Map<string, string[]>();
   #reporters = new Map<string, (r: TaskReport) => void>();
   readonly opts: FakeRunnerOptions;
   constructor(opts: FakeRunnerOptions = {}) {
@@ -62,8 +64,23 @@ export class FakeTaskRunner implements MesosTaskRunner {
     }, delay);
   }
 
+  /** Each task of a group reports as a lone task would; a KILL of one kills them all. */
+  launchGroup(group: LaunchedGroup, reports: ((r: TaskReport) => void)[]): void {
+    this.groups.push(group);
+    const keys = group.tasks.map((t) => `${group.frameworkId}/${t.task_id.value}`);
+    for (const [i, task] of group.tasks.entries()) {
+      this.#groupOf.set(keys[i]!, keys);
+      this.launch(
+        { frameworkId: group.frameworkId, agentId: group.agentId, hostname: group.hostname, task },
+        reports[i]!,
+      );
+    }
+  }
+
   kill(frameworkId: string, taskId: string): void {
-    this.kills.push(`${frameworkId}/${taskId}`);
-    this.#reporters.get(`${frameworkId}/${taskId}`)?.({ state: 'TASK_KILLED', message: 'killed' });
+    const key = `${frameworkId}/${taskId}`;
+    this.kills.push(key);
+    for (const k of this.#groupOf.get(key) ?? [key])
+      this.#reporters.get(k)?.({ state: 'TASK_KILLED', message: 'killed' });
   }
 }

@@ -175,8 +175,11 @@ function scalar(o: MesosOffer, name: string): number {
   return o.resources.filter((r) => r.name === name).reduce((n, r) => n + (r.scalar?.value ?? 0), 0);
 }
 
-/** A minimal framework: one subscription, calls posted without waiting for each other. */
-class BenchFramework {
+/**
+ * A minimal framework: one subscription, calls posted without waiting for each other, every
+ * update that carries a uuid acknowledged.
+ */
+export class BenchFramework {
   onOffers: (offers: MesosOffer[]) => void = () => {};
   onUpdate: (status: TaskStatus) => void = () => {};
   error: Error | undefined;

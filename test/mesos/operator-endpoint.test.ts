@@ -10,13 +10,16 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type V1Pod, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  MESOS_EXECUTOR_ANNOTATION,
   MESOS_FRAMEWORK_ANNOTATION,
   MESOS_FRAMEWORK_LABEL,
   MESOS_TASK_ANNOTATION,
+  MESOS_TASK_IDS_ANNOTATION,
   MESOS_TASK_LABEL,
 } from '../../src/mesos-compat/pod-runner.ts';
 import type { TaskInfo, TaskStatus } from '../../src/mesos-compat/schemas.ts';
 import { MesosMasterSource } from '../../src/offer-adapter/mesos-source.ts';
+import { BenchFramework } from '../bench/mesos-endpoint.ts';
 import { freePorts } from '../cluster/health.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
@@ -51,6 +54,26 @@ beforeAll(async () => {
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An operator serving the endpoint for this namespace's tasks; resolves once it listens. */
+async function endpointOperator(name: string, args: string[]) {
+  const [port] = await freePorts(1);
+  const o = operators.track(
+    await spawnOperator(name, kubeconfig, [
+      `--namespace=${ns.name}`,
+      `--state-namespace=${OPERATOR_NAMESPACE}`,
+      `--mesos-endpoint=127.0.0.1:${port}`,
+      `--mesos-task-namespace=${ns.name}`,
+      ...args,
+    ]),
+  );
+  await reconciling(o);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor('the mesos endpoint to listen', async () =>
+    (await fetch(`${base}/version`).catch(() => undefined))?.ok ? true : undefined,
+  );
+  return { o, base };
+}
 
 describe('mesonctl operator --mesos-endpoint with a pymesos framework', () => {
   it('runs every task as a Pod bound to the offered KWOK node; the framework sees them finish', async () => {
@@ -259,23 +282,11 @@ describe('mesonctl operator --mesos-endpoint with a pymesos framework', () => {
   });
 
   it('shares the nodes with workflow steps: both finish, no node is ever promised more than it has', async () => {
-    const [port] = await freePorts(1);
-    const o = operators.track(
-      await spawnOperator('mesos-endpoint-c', kubeconfig, [
-        `--namespace=${ns.name}`,
-        `--state-namespace=${OPERATOR_NAMESPACE}`,
-        `--mesos-endpoint=127.0.0.1:${port}`,
-        `--mesos-task-namespace=${ns.name}`,
-        '--mesos-endpoint-option=allocationIntervalMs=200',
-        // steps and tasks alike run 2 s under KWOK
-        '--pod-annotation=kwok.meson.dev/duration=2s',
-      ]),
-    );
-    await reconciling(o);
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor('the mesos endpoint to listen', async () =>
-      (await fetch(`${base}/version`).catch(() => undefined))?.ok ? true : undefined,
-    );
+    const { o, base } = await endpointOperator('mesos-endpoint-c', [
+      '--mesos-endpoint-option=allocationIntervalMs=200',
+      // steps and tasks alike run 2 s under KWOK
+      '--pod-annotation=kwok.meson.dev/duration=2s',
+    ]);
     // cpu requested by the live Pods of this namespace on each node, and the most ever seen
     const live = new Map<string, { node: string; milli: number; mesos: boolean }>();
     const peak = new Map<string, number>();
@@ -362,6 +373,104 @@ spec: { workflow: heavy }
       for (const [n, m] of peak) expect(m, `cpu requested on ${n}`).toBeLessThanOrEqual(8000);
     } finally {
       watch.abort();
+    }
+  });
+
+  it('LAUNCH_GROUP: a group of 2 tasks is ONE Pod of 2 containers on the offered KWOK node; both finish, acknowledged', async () => {
+    const { base } = await endpointOperator('mesos-endpoint-d', [
+      '--mesos-endpoint-option=allocationIntervalMs=100',
+    ]);
+    const seen = new Map<string, { created: V1Pod; deleted: boolean }>();
+    const watch = await new Watch(ns.kc).watch(
+      `/api/v1/namespaces/${ns.name}/pods`,
+      {},
+      (type: string, pod: V1Pod) => {
+        const name = pod.metadata?.name ?? '';
+        const s = seen.get(name) ?? { created: pod, deleted: false };
+        if (type === 'DELETED') s.deleted = true;
+        seen.set(name, s);
+      },
+      () => {},
+    );
+    const client = new BenchFramework(base, () => {});
+    const updates: TaskStatus[] = [];
+    let host: string | undefined;
+    const ids = ['ga', 'gb'];
+    client.onUpdate = (st) => updates.push(st);
+    client.onOffers = (offers) => {
+      for (const offer of offers) {
+        if (host !== undefined) {
+          client.call({
+            type: 'DECLINE',
+            decline: { offer_ids: [offer.id], filters: { refuse_seconds: 3600 } },
+          });
+          continue;
+        }
+        host = offer.hostname;
+        const resources = [
+          { name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } },
+          { name: 'mem', type: 'SCALAR', scalar: { value: 32 } },
+        ];
+        client.call({
+          type: 'ACCEPT',
+          accept: {
+            offer_ids: [offer.id],
+            operations: [
+              {
+                type: 'LAUNCH_GROUP',
+                launch_group: {
+                  executor: { type: 'DEFAULT', executor_id: { value: 'grp-exec' }, resources },
+                  task_group: {
+                    tasks: ids.map((id) => ({
+                      name: id,
+                      task_id: { value: id },
+                      agent_id: offer.agent_id,
+                      resources,
+                      command: { value: `echo hello from ${id}; exit 0` },
+                    })),
+                  },
+                },
+              },
+            ],
+          },
+        });
+      }
+    };
+    await client.subscribe();
+    try {
+      const states = (id: string) => updates.filter((u) => u.task_id.value === id).map((u) => u.state);
+      await waitFor(
+        'both tasks of the group to finish',
+        async () => (ids.every((id) => states(id).includes('TASK_FINISHED')) ? true : undefined),
+        { describe: () => JSON.stringify(updates.map((u) => [u.task_id.value, u.state, u.message])) },
+      );
+      expect(client.error).toBeUndefined();
+      for (const id of ids) {
+        // only the oldest unacknowledged update is sent: RUNNING then FINISHED means acks flowed
+        expect(states(id)).toContain('TASK_RUNNING');
+        expect(states(id).at(-1)).toBe('TASK_FINISHED');
+      }
+      expect(updates.every((u) => u.uuid !== undefined && u.source === 'SOURCE_EXECUTOR')).toBe(true);
+      const groupPods = [...seen.values()].filter(
+        (p) => p.created.metadata?.annotations?.[MESOS_EXECUTOR_ANNOTATION] === 'grp-exec',
+      );
+      expect(groupPods).toHaveLength(1);
+      const pod = groupPods[0]!.created;
+      expect(nodes).toContain(host);
+      expect(pod.spec?.nodeName).toBe(host);
+      expect(JSON.parse(pod.metadata?.annotations?.[MESOS_TASK_IDS_ANNOTATION] ?? '[]')).toEqual(ids);
+      expect(pod.spec?.containers.map((c) => c.command)).toEqual(
+        ids.map((id) => ['/bin/sh', '-c', `echo hello from ${id}; exit 0`]),
+      );
+      // the executor's 0.1 cpus and 32 MB ride on the first container
+      expect(pod.spec?.containers.map((c) => c.resources?.requests)).toEqual([
+        { cpu: '200m', memory: '64Mi' },
+        { cpu: '100m', memory: '32Mi' },
+      ]);
+      await waitFor('the group pod to be deleted', async () => (groupPods[0]!.deleted ? true : undefined));
+    } finally {
+      watch.abort();
+      await client.teardown();
     }
   });
 });
