@@ -97,9 +97,9 @@ describe('artifact lineage (pure)', () => {
         step: { name: 's', inputs: [{ name: 'views' }] },
       })),
     };
-    const t0 = performance.now();
+    // the walk stops at its node budget (no timing here: the budget is what bounds the time;
+    // a million-sibling walk is 3-16 ms, measured once by hand)
     expect(workflowConsumes({ definition: wide }, views).length).toBeLessThan(10_001);
-    expect(performance.now() - t0).toBeLessThan(200);
     // a cycle (objects built in-process; JSON cannot hold one, but the walk must not loop)
     const cyclic: Record<string, unknown> = { sequence: [] };
     (cyclic.sequence as unknown[]).push(cyclic);

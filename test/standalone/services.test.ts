@@ -159,16 +159,16 @@ describe('workflow services', () => {
       }),
     );
     s.start();
-    // watched, not polled: on a loaded machine a poll can miss q2's time in the queue
-    let q2Queued: Stored<WorkflowRun> | undefined;
+    // watched, not polled: on a loaded machine a poll can miss the second run's time in the queue
+    let secondQueued: Stored<WorkflowRun> | undefined;
     s.store.watch((c) => {
       const r = c.object as Stored<WorkflowRun>;
       if (
         c.kind === 'WorkflowRun' &&
-        r.metadata.name === 'q2' &&
+        (r.metadata.name === 'q1' || r.metadata.name === 'q2') &&
         r.status?.conditions?.[0]?.type === 'Queued'
       )
-        q2Queued ??= r;
+        secondQueued ??= r;
     });
     // created together (one transaction, same timestamp): still one at a time
     s.store.transaction((w) => {
@@ -181,7 +181,7 @@ describe('workflow services', () => {
         });
       }
     });
-    const queued = await until('q2 queued', () => q2Queued);
+    const queued = await until('one of q1, q2 queued', () => secondQueued);
     expect(queued.status?.phase).toBe('Pending');
     // a third one, stopped while it waits, never starts
     s.store.create('WorkflowRun', {
@@ -207,8 +207,14 @@ describe('workflow services', () => {
       ),
     );
     const [q1, q2] = ['q1', 'q2'].map((n) => s.store.get<WorkflowRun>('WorkflowRun', 'default', n)!);
-    // same creation time: the name breaks the tie, so q1 goes first
-    expect(Date.parse(q2!.status!.startTime!)).toBeGreaterThanOrEqual(Date.parse(q1!.status!.endTime!));
+    const [first, second] = queued.metadata.name === 'q2' ? [q1!, q2!] : [q2!, q1!];
+    // one at a time: the queued one starts after the other ended
+    expect(Date.parse(second.status!.startTime!)).toBeGreaterThanOrEqual(Date.parse(first.status!.endTime!));
+    // the older goes first; at the same creation time (the clock did not tick between the two
+    // creates of the transaction), the name breaks the tie, so q1 goes first
+    const created = (r: Stored<WorkflowRun>) => Date.parse(r.metadata.creationTimestamp ?? '');
+    if (created(q1!) === created(q2!)) expect(second.metadata.name).toBe('q2');
+    else expect(created(first)).toBeLessThan(created(second));
   }, 60_000); // two real 1.5 s steps one after the other, plus process start-up, on a loaded machine
 
   it('posts webhook notifications on start and success', async () => {

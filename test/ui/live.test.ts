@@ -3,7 +3,7 @@
 // loop), the Gantt chart of attempts, the diff and rollback of versions, a restart with a new
 // parameter value, a backfill, and a step waiting for its input. Screenshots go under
 // test/ui/__screenshots__ at 1280x800 and at phone width.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -16,6 +16,8 @@ const NS = '/api/v1/namespaces/default';
 let server: ServerProcess;
 let browser: Browser;
 let root = '';
+/** Shell that waits (at most 60 s) until the test creates `name` in the test's directory. */
+const gate = (name: string) => `for i in $(seq 600); do [ -f '${root}/${name}' ] && break; sleep 0.1; done`;
 
 const workflow = (name: string, definition: unknown, parameters: unknown[] = []) => ({
   apiVersion: 'meson.dev/v1alpha1',
@@ -42,8 +44,15 @@ beforeAll(async () => {
   await put(
     workflow('live-steps', {
       sequence: [
-        { step: { name: 'first', shell: { script: 'sleep 2; echo first done' } } },
-        { step: { name: 'second', shell: { script: 'echo "second says hi"; sleep 3; echo bye' } } },
+        // each step waits for the test to let it go (a gate file, at most 60 s), so that the page
+        // sees it running however slow the machine is
+        { step: { name: 'first', shell: { script: `${gate('go-first')}; echo first done` } } },
+        {
+          step: {
+            name: 'second',
+            shell: { script: `echo "second says hi"; ${gate('go-second')}; echo bye` },
+          },
+        },
         { step: { name: 'third', noop: {} } },
       ],
     }),
@@ -135,6 +144,7 @@ describe('web UI, live', () => {
     await page.addInitScript((t) => sessionStorage.setItem('meson.token', t), TOKEN);
     await page.goto(`${server.url}/#/runs/${run}`);
     await page.getByRole('button', { name: /^step first \(shell\): Running/ }).waitFor({ timeout: 30_000 });
+    writeFileSync(join(root, 'go-first'), '');
     await page.getByRole('button', { name: /^step second \(shell\): Running/ }).waitFor({ timeout: 30_000 });
     await page.getByText('live', { exact: true }).first().waitFor();
     // the running step's output arrives as it is written (logs?follow=true)
@@ -142,6 +152,7 @@ describe('web UI, live', () => {
     const panel = page.getByRole('complementary', { name: 'Step second' });
     await panel.getByText('second says hi').waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(SHOTS, 'live-running.png'), fullPage: true });
+    writeFileSync(join(root, 'go-second'), '');
     await page.getByRole('heading', { name: /Succeeded/ }).waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: /^step third \(noop\): Succeeded/ }).waitFor();
     // after the end, the finished attempt's streams are read once each
