@@ -290,6 +290,28 @@ export interface OursResult {
   podsSeen: number;
 }
 
+/** The operator's namespace (for its Lease), then the operator for the bench's namespace. */
+async function startBenchOperator(opts: {
+  kc: KubeConfig;
+  kubeconfigPath: string;
+  namespace: string;
+  podDuration: string;
+  logPath: string;
+}): Promise<OperatorChild> {
+  await opts.kc
+    .makeApiClient(CoreV1Api)
+    .createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } })
+    .catch((e: unknown) => {
+      if ((e as { code?: number }).code !== 409) throw e;
+    });
+  return startOperator({
+    kubeconfigPath: opts.kubeconfigPath,
+    namespace: opts.namespace,
+    logPath: opts.logPath,
+    podDuration: opts.podDuration,
+  });
+}
+
 /**
  * One operator, `samples` one-step runs one after another (first-pod latency on an idle
  * operator), then one `width`-way foreach run, timed until every pod is bound and until the run
@@ -307,16 +329,7 @@ export async function measureOurs(opts: {
   log: (m: string) => void;
 }): Promise<OursResult> {
   const { kc, namespace, width, log } = opts;
-  const core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch((e: unknown) => {
-    if ((e as { code?: number }).code !== 409) throw e;
-  });
-  const operator = await startOperator({
-    kubeconfigPath: opts.kubeconfigPath,
-    namespace,
-    logPath: opts.logPath,
-    podDuration: opts.podDuration,
-  });
+  const operator = await startBenchOperator(opts);
   try {
     log(`  ours: operator pid ${operator.pid} reconciling (log ${opts.logPath})`);
     const meson = new MesonObjects(kc, namespace);
@@ -442,16 +455,7 @@ export async function measureWideForeach(opts: {
   log: (m: string) => void;
 }): Promise<WideForeachResult> {
   const { kc, namespace, width, parallelism, log } = opts;
-  const core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch((e: unknown) => {
-    if ((e as { code?: number }).code !== 409) throw e;
-  });
-  const operator = await startOperator({
-    kubeconfigPath: opts.kubeconfigPath,
-    namespace,
-    logPath: opts.logPath,
-    podDuration: opts.podDuration,
-  });
+  const operator = await startBenchOperator(opts);
   try {
     const meson = new MesonObjects(kc, namespace);
     await meson.createWorkflow(foreachWorkflow('huge', namespace, width, parallelism));
