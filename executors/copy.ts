@@ -1,10 +1,12 @@
 // Copy steps read and write local paths that a run's parameters may name, and whoever starts a
 // run is not the workflow's author: every local path must resolve — `..` and symbolic links
-// followed — inside one of the copy roots (docs/executor-protocol.md, "Copy roots").
+// followed — inside one of the copy roots (docs/executor-protocol.md, "Copy roots"); an s3:// URI
+// must lie under one of the object store roots (s3-uri.ts).
 import { cpSync, lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StepSetupError } from './errors.ts';
+import { confineS3Uri, formatS3, isS3Uri, type S3Location } from './s3-uri.ts';
 
 function outside(field: string, uri: string, roots: readonly string[]): StepSetupError {
   return new StepSetupError(
@@ -14,7 +16,7 @@ function outside(field: string, uri: string, roots: readonly string[]): StepSetu
 }
 
 /** The real path of `p` (absolute, normalized): symbolic links of its existing part resolved. */
-function realpathOfExisting(p: string): string {
+export function realpathOfExisting(p: string): string {
   const rest: string[] = [];
   let cur = p;
   for (;;) {
@@ -31,7 +33,8 @@ function realpathOfExisting(p: string): string {
   }
 }
 
-function within(real: string, roots: readonly string[]): boolean {
+/** Whether the real path `real` is one of `roots` or below one. */
+export function within(real: string, roots: readonly string[]): boolean {
   return roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep));
 }
 
@@ -88,12 +91,27 @@ export function confineCopyPath(uri: string, roots: readonly string[], field: 'f
   } else {
     throw new StepSetupError(
       'EXECUTOR_COPY_SCHEME',
-      `copy.${field}: the local executor copies only local paths and file:// URIs, not ${scheme}://`,
+      `copy.${field}: copy steps copy local paths, file:// and s3:// URIs, not ${scheme}:`,
     );
   }
   const real = realpathOfExisting(path);
   if (!within(real, roots)) throw outside(field, uri, roots);
   return real;
+}
+
+/**
+ * A copy step's `from`/`to` as planned: the confined real path of a local path or `file://` URI
+ * (confineCopyPath), or the canonical form (`s3://bucket/key`) of an s3:// URI under one of
+ * `s3Roots` (confineS3Uri).
+ */
+export function confineCopyEnd(
+  uri: string,
+  roots: readonly string[],
+  s3Roots: readonly S3Location[],
+  field: 'from' | 'to',
+): string {
+  if (isS3Uri(uri)) return formatS3(confineS3Uri(uri, s3Roots, field));
+  return confineCopyPath(uri, roots, field);
 }
 
 /**

@@ -7,7 +7,8 @@ import { accessSync, constants, mkdirSync, openSync, readFileSync } from 'node:f
 import { delimiter, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { confineCopyPath, confinedCopy, realRoots } from './copy.ts';
+import { confineCopyEnd, confinedCopy, realRoots } from './copy.ts';
+import { copyEnd, copyWithStore, DEFAULT_COPY_LIMITS, s3ClientFor } from './copy-s3.ts';
 import { cleanStepEnvironment } from './env.ts';
 import { StepSetupError } from './errors.ts';
 import {
@@ -35,6 +36,7 @@ import {
   type TaskFile,
   writeStatus,
 } from './protocol.ts';
+import { isS3Uri, parseS3Root, type S3Location } from './s3-uri.ts';
 import { argumentProblem, paramEnvMaxBytes, parameterEnvironment, stepEnvironment } from './safety.ts';
 
 export { StepSetupError };
@@ -45,7 +47,11 @@ const KILL_GRACE_MS = 10_000;
 /** A command to run for the step, or an in-process action (copy, noop). */
 export type StepPlan =
   | { kind: 'command'; command: string; args: string[]; container?: ContainerRef }
-  | { kind: 'copy'; from: string; to: string }
+  /**
+   * `from`/`to`: a confined local real path, or a checked `s3://bucket/key`; `intoDirectory`: the
+   * step's `to` ended with "/" (an object is copied into that local directory).
+   */
+  | { kind: 'copy'; from: string; to: string; intoDirectory?: true }
   | { kind: 'noop' };
 
 export interface PlanContext {
@@ -58,6 +64,8 @@ export interface PlanContext {
   passthrough?: readonly string[];
   /** Real paths of the copy roots (see copy.ts); the first is the base of relative paths. */
   copyRoots?: readonly string[];
+  /** Object store copy roots (`s3://bucket/prefix/`): where s3:// URIs of copy steps may point. */
+  s3CopyRoots?: readonly S3Location[];
   /** The name container steps run under (so a dead executor's container can be removed). */
   containerName?: string;
   /** Finds a working container runtime; injectable for tests. */
@@ -104,11 +112,11 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
     case 'copy': {
       if (!step.copy) throw new StepSetupError('EXECUTOR_BAD_STEP', 'copy step without a copy block');
       const roots = ctx.copyRoots ?? [];
-      return {
-        kind: 'copy',
-        from: confineCopyPath(step.copy.from, roots, 'from'),
-        to: confineCopyPath(step.copy.to, roots, 'to'),
-      };
+      const s3Roots = ctx.s3CopyRoots ?? [];
+      const from = confineCopyEnd(step.copy.from, roots, s3Roots, 'from');
+      const to = confineCopyEnd(step.copy.to, roots, s3Roots, 'to');
+      const intoDirectory = isS3Uri(from) && !isS3Uri(to) && /[/\\]$/.test(step.copy.to);
+      return { kind: 'copy', from, to, ...(intoDirectory ? { intoDirectory: true as const } : {}) };
     }
     case 'container': {
       const c = step.container;
@@ -263,6 +271,19 @@ export function readStepResults(dir: string, limits: StepLimits): Pick<ExecutorS
   return { ...(outputs ? { outputs } : {}), ...(links ? { links } : {}) };
 }
 
+/**
+ * The copy roots of a task: its local ones as real paths (the first, the base of relative paths,
+ * created if missing; the step's directory when the task names none) and its object store ones.
+ */
+function copyRootsOf(task: TaskFile, cwd: string): { copyRoots: string[]; s3CopyRoots: S3Location[] } {
+  const all = task.copyRoots ?? [];
+  const local = all.filter((r) => !isS3Uri(r));
+  return {
+    copyRoots: realRoots(local.length > 0 ? local : [cwd]),
+    s3CopyRoots: all.filter(isS3Uri).map((r) => parseS3Root(r)),
+  };
+}
+
 /** Runs the attempt in `dir`. Resolves when status.json holds a terminal phase (or the claim was lost). */
 export async function runAttempt(
   dir: string,
@@ -317,7 +338,7 @@ export async function runAttempt(
       cwd,
       env: process.env,
       passthrough: task.envPassthrough ?? [],
-      ...(task.step.type === 'copy' ? { copyRoots: realRoots(task.copyRoots ?? [cwd]) } : {}),
+      ...(task.step.type === 'copy' ? copyRootsOf(task, cwd) : {}),
       containerName: containerName(task.launchId),
     });
   } catch (err) {
@@ -329,10 +350,27 @@ export async function runAttempt(
     return finish({ phase: 'Failed', message: `killed (${killedBy}) before it started`, signal: killedBy });
   if (plan.kind === 'noop') return finish({ phase: 'Succeeded', exitCode: 0 });
   if (plan.kind === 'copy') {
+    const roots = copyRootsOf(task, cwd).copyRoots;
+    const abort = new AbortController();
+    onKill = () => abort.abort();
     try {
-      confinedCopy(plan.from, plan.to, realRoots(task.copyRoots ?? [cwd]));
+      if (!isS3Uri(plan.from) && !isS3Uri(plan.to)) confinedCopy(plan.from, plan.to, roots);
+      else
+        await copyWithStore(
+          copyEnd(plan.from),
+          copyEnd(plan.to),
+          {
+            client: s3ClientFor(process.env),
+            roots,
+            limits: { ...DEFAULT_COPY_LIMITS, ...task.copyLimits },
+            signal: abort.signal,
+          },
+          plan.intoDirectory === true,
+        );
       return finish({ phase: 'Succeeded', exitCode: 0 });
     } catch (err) {
+      if (killedBy)
+        return finish({ phase: 'Failed', message: `killed (${killedBy}) while copying`, signal: killedBy });
       const code = err instanceof StepSetupError ? `${err.code}: ` : '';
       return finish({ phase: 'Failed', message: `${code}copy failed: ${(err as Error).message}` });
     }

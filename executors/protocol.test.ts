@@ -51,8 +51,19 @@ describe('planStep', () => {
       to: '/tmp/x',
     });
     expect(() =>
-      planStep({ name: 'c', type: 'copy', copy: { from: 's3://a/b', to: '/tmp/x' } }, roots),
-    ).toThrow(/copy.from: .*not s3:/);
+      planStep({ name: 'c', type: 'copy', copy: { from: 'gs://a/b', to: '/tmp/x' } }, roots),
+    ).toThrow(/copy.from: .*not gs:/);
+    // s3:// only under an object store root, which none is here
+    expect(() =>
+      planStep({ name: 'c', type: 'copy', copy: { from: 's3://bucket/b', to: '/tmp/x' } }, roots),
+    ).toThrow(/copy.from: .*outside the object store copy roots \(none is configured\)/);
+    const s3 = { ...roots, s3CopyRoots: [{ bucket: 'data-bucket', key: 'in/' }] };
+    expect(
+      planStep({ name: 'c', type: 'copy', copy: { from: 'S3://data-bucket/in/x', to: '/tmp/d/' } }, s3),
+    ).toEqual({ kind: 'copy', from: 's3://data-bucket/in/x', to: '/tmp/d', intoDirectory: true });
+    expect(
+      planStep({ name: 'c', type: 'copy', copy: { from: 'a/b', to: 's3://data-bucket/in/y/' } }, s3),
+    ).toEqual({ kind: 'copy', from: '/work/a/b', to: 's3://data-bucket/in/y/' });
     // no roots: nothing is copyable
     expect(() => planStep({ name: 'c', type: 'copy', copy: { from: 'a', to: 'b' } }, ctx)).toThrow(
       /outside the copy roots/,

@@ -23,6 +23,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { CopyLimits } from './copy-s3.ts';
 import type { StepLimits } from './limits.ts';
 
 export const TASK_FILE = 'task.json';
@@ -82,10 +83,13 @@ export interface TaskFile {
    */
   envPassthrough?: string[];
   /**
-   * Where copy steps may read and write (absolute directories): local paths must resolve, symbolic
-   * links followed, inside one of them. The first is the base of relative paths.
+   * Where copy steps may read and write: absolute directories (local paths must resolve, symbolic
+   * links followed, inside one of them; the first is the base of relative paths) and object store
+   * prefixes `s3://bucket/prefix/` (s3:// URIs must lie under one of them).
    */
   copyRoots?: string[];
+  /** Bounds on a copy to or from an object store (executors/copy-s3.ts; defaults there). */
+  copyLimits?: Partial<CopyLimits>;
   /** Limits on outputs, links and messages (executors/limits.ts; defaults there). */
   limits?: Partial<StepLimits>;
 }

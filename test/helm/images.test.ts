@@ -25,6 +25,12 @@ function instructions(file: string): [string, string][] {
 }
 
 const last = (ins: [string, string][], name: string) => ins.filter(([n]) => n === name).at(-1)?.[1];
+/** The value of `ARG name=value` (the last one). */
+const arg = (ins: [string, string][], name: string) =>
+  ins
+    .filter(([n, r]) => n === 'ARG' && r.startsWith(`${name}=`))
+    .at(-1)?.[1]
+    .slice(name.length + 1);
 
 describe('executors/Dockerfile', () => {
   const file = join(ROOT, 'executors', 'Dockerfile');
@@ -55,19 +61,30 @@ describe('executors/Dockerfile', () => {
   });
 
   it('is based on a pinned Node 24 slim image', () => {
-    expect(last(ins, 'ARG')).toMatch(/^NODE_IMAGE=node:24\.\d+\.\d+-slim$/);
+    expect(arg(ins, 'NODE_IMAGE')).toMatch(/^node:24\.\d+\.\d+-slim$/);
     expect(last(ins, 'FROM')).toBe('${NODE_IMAGE}');
   });
 
-  it('needs nothing but executors/*.ts: no npm package, no file outside executors/', () => {
+  it('needs nothing but executors/*.ts and the AWS SDK it installs: no other npm package, no file outside executors/', () => {
+    const sdk = ['@aws-sdk/client-s3', '@aws-sdk/lib-storage'];
     for (const f of readdirSync(join(ROOT, 'executors')).filter(
       (x) => x.endsWith('.ts') && !x.endsWith('.test.ts'),
     )) {
       const text = readFileSync(join(ROOT, 'executors', f), 'utf8');
       for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'/gm)) {
+        if (sdk.includes(m[1] as string)) continue;
         expect(m[1], `${f} imports ${m[1]}`).toMatch(/^(node:|\.\/[\w.-]+\.ts$)/);
       }
     }
+    // the image installs exactly those packages, at the versions package-lock.json pins
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version: string }>;
+    };
+    const version = arg(ins, 'AWS_SDK_VERSION');
+    for (const p of sdk) expect(lock.packages[`node_modules/${p}`]?.version, p).toBe(version);
+    const install = ins.find(([n, r]) => n === 'RUN' && r.includes('npm install'))?.[1] ?? '';
+    expect(install).toContain('--omit=dev');
+    expect([...install.matchAll(/"(@[\w./-]+)@\$\{AWS_SDK_VERSION\}"/g)].map((m) => m[1])).toEqual(sdk);
   });
 
   it('is the image the launcher names by default (ghcr.io/meson-k8s/executor)', () => {
