@@ -40,20 +40,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { realpathOfExisting, within } from './copy.ts';
 import { StepSetupError } from './errors.ts';
+import type { CopyLimits } from './limits.ts';
 import { formatS3, isPrefix, isS3Uri, keyProblem, parseS3Uri, type S3Location } from './s3-uri.ts';
-
-/** Bounds on one copy step. */
-export interface CopyLimits {
-  /** Bytes one copy may move, all objects and files together. */
-  maxBytes: number;
-  /** Objects of a prefix copy (files and directories of a local tree uploaded to a prefix). */
-  maxObjects: number;
-}
-
-export const DEFAULT_COPY_LIMITS: Readonly<CopyLimits> = Object.freeze({
-  maxBytes: 10 * 1024 ** 3,
-  maxObjects: 10_000,
-});
 
 /** The largest object one CopyObject request copies (S3's limit); larger ones are streamed. */
 export const COPY_OBJECT_MAX_BYTES = 5 * 1024 ** 3;

@@ -38,6 +38,36 @@ export const SPARK_CLIENT_ENV = [
 ] as const;
 
 /**
+ * What the executor's object store client reads for copy steps to and from s3:// (the AWS SDK's
+ * standard configuration, set by the admin). Only the executor of a copy step gets them, and the
+ * copy runs inside it: no step process ever sees them (unless passed through by name).
+ */
+export const OBJECT_STORE_CLIENT_ENV = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_PROFILE',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_CA_BUNDLE',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_REQUEST_CHECKSUM_CALCULATION',
+  'AWS_RESPONSE_CHECKSUM_VALIDATION',
+  'MESON_S3_FORCE_PATH_STYLE',
+] as const;
+
+/**
  * The executor's own settings, read from its environment (not given to steps): the application
  * of spark steps that name only a jobClass, the bound of one MESON_PARAM_ value.
  */
@@ -61,18 +91,21 @@ export function checkPassthroughName(name: string): string | undefined {
 
 /**
  * The environment of the executor process (started by the launcher): only what it needs to
- * start the step's command, plus the operator's passthrough names. Secrets of the server are not
+ * start the step's command (with `objectStore`, a copy step's: the store's configuration), plus
+ * the operator's passthrough names. Secrets of the server are not
  * in it, so they are not in /proc/<executor>/environ either.
  */
 export function executorEnvironment(
   serverEnv: NodeJS.ProcessEnv,
   passthrough: readonly string[] = [],
+  opts: { objectStore?: boolean } = {},
 ): Record<string, string> {
   return pick(serverEnv, [
     ...STEP_ENV_BASE,
     ...CONTAINER_CLIENT_ENV,
     ...SPARK_CLIENT_ENV,
     ...EXECUTOR_OWN_ENV,
+    ...(opts.objectStore ? OBJECT_STORE_CLIENT_ENV : []),
     ...passthrough,
   ]);
 }

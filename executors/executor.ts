@@ -8,12 +8,12 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { confineCopyEnd, confinedCopy, realRoots } from './copy.ts';
-import { copyEnd, copyWithStore, DEFAULT_COPY_LIMITS, s3ClientFor } from './copy-s3.ts';
 import { cleanStepEnvironment } from './env.ts';
 import { StepSetupError } from './errors.ts';
 import {
   checkLinks,
   checkOutputs,
+  DEFAULT_COPY_LIMITS,
   readStepFile,
   StepFileError,
   type StepLimits,
@@ -355,7 +355,9 @@ export async function runAttempt(
     onKill = () => abort.abort();
     try {
       if (!isS3Uri(plan.from) && !isS3Uri(plan.to)) confinedCopy(plan.from, plan.to, roots);
-      else
+      else {
+        // loaded only here: the SDK would slow every other step's start
+        const { copyEnd, copyWithStore, s3ClientFor } = await import('./copy-s3.ts');
         await copyWithStore(
           copyEnd(plan.from),
           copyEnd(plan.to),
@@ -367,6 +369,7 @@ export async function runAttempt(
           },
           plan.intoDirectory === true,
         );
+      }
       return finish({ phase: 'Succeeded', exitCode: 0 });
     } catch (err) {
       if (killedBy)

@@ -39,6 +39,19 @@ export const DEFAULT_STEP_LIMITS: Readonly<StepLimits> = Object.freeze({
   messageBytes: 4096,
 });
 
+/** Bounds on one copy step. */
+export interface CopyLimits {
+  /** Bytes one copy may move, all objects and files together. */
+  maxBytes: number;
+  /** Objects of a prefix copy (files and directories of a local tree uploaded to a prefix). */
+  maxObjects: number;
+}
+
+export const DEFAULT_COPY_LIMITS: Readonly<CopyLimits> = Object.freeze({
+  maxBytes: 10 * 1024 ** 3,
+  maxObjects: 10_000,
+});
+
 export type StepFileErrorCode =
   | 'EXECUTOR_OUTPUTS_TOO_LARGE'
   | 'EXECUTOR_OUTPUTS_INVALID'

@@ -23,8 +23,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { CopyLimits } from './copy-s3.ts';
-import type { StepLimits } from './limits.ts';
+import type { CopyLimits, StepLimits } from './limits.ts';
 
 export const TASK_FILE = 'task.json';
 export const STATUS_FILE = 'status.json';

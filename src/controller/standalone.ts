@@ -11,7 +11,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { StepLimits } from '../../executors/limits.ts';
+import type { CopyLimits, StepLimits } from '../../executors/limits.ts';
 import type { RunLimits } from '../engine/index.ts';
 import { LocalLauncher } from '../launchers/local.ts';
 import type { AttemptUpdate, Launcher } from '../launchers/types.ts';
@@ -42,8 +42,10 @@ export interface StandaloneOptions {
   cwd?: string;
   /** Names of the server's environment variables that steps may see; the rest is withheld. */
   envPassthrough?: string[];
-  /** More directories copy steps may read and write (absolute). */
+  /** More directories (absolute) and object store prefixes (`s3://bucket/prefix/`) copy steps may use. */
   copyRoots?: string[];
+  /** Bounds on copies to and from an object store (defaults: executors/copy-s3.ts). */
+  copyLimits?: Partial<CopyLimits>;
   /** Limits on step outputs, links and messages (defaults: executors/limits.ts). */
   stepLimits?: Partial<StepLimits>;
   logger?: Logger;
@@ -165,6 +167,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     ...(opts.envPassthrough?.length ? { envPassthrough: opts.envPassthrough } : {}),
     ...(opts.stepLimits ? { limits: opts.stepLimits } : {}),
     copyRoots: (ns) => [opts.cwd ?? namespaceFiles(opts.dataDir, ns), ...(opts.copyRoots ?? [])],
+    ...(opts.copyLimits && Object.keys(opts.copyLimits).length > 0 ? { copyLimits: opts.copyLimits } : {}),
     compileCacheDir: join(opts.dataDir, 'node-compile-cache'),
   });
   const asyncStore = new SqliteAsyncStore(store);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { executorEnvironment } from '../../executors/env.ts';
 import { containerName, removeContainer, which } from '../../executors/executor.ts';
 import {
+  type CopyLimits,
   checkLinks,
   checkOutputs,
   StepFileError,
@@ -50,8 +51,13 @@ export interface LocalLauncherOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Names of server environment variables that steps may see (--step-env-passthrough). */
   envPassthrough?: string[];
-  /** The copy roots of a namespace (absolute; the first is the base of relative paths). */
+  /**
+   * The copy roots of a namespace (absolute directories, the first the base of relative paths,
+   * and `s3://bucket/prefix/` object store roots).
+   */
   copyRoots?: (namespace: string) => string[];
+  /** Bounds on copies to and from an object store (defaults: executors/copy-s3.ts). */
+  copyLimits?: Partial<CopyLimits>;
   /** Limits on outputs, links and messages (defaults: executors/limits.ts). */
   limits?: Partial<StepLimits>;
   /**
@@ -126,8 +132,15 @@ export class LocalLauncher implements Launcher {
    */
   /** The executor's environment (also what container clients run with). */
   private get executorEnv(): Record<string, string> {
+    return this.executorEnvFor();
+  }
+
+  /** A copy step's executor also gets the object store's configuration (OBJECT_STORE_CLIENT_ENV). */
+  private executorEnvFor(stepType?: string): Record<string, string> {
     return {
-      ...executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough),
+      ...executorEnvironment(this.opts.serverEnv ?? process.env, this.opts.envPassthrough, {
+        objectStore: stepType === 'copy',
+      }),
       ...(this.opts.compileCacheDir ? { NODE_COMPILE_CACHE: this.opts.compileCacheDir } : {}),
     };
   }
@@ -190,6 +203,7 @@ export class LocalLauncher implements Launcher {
       ...(this.opts.env ? { env: this.opts.env } : {}),
       ...(this.opts.envPassthrough?.length ? { envPassthrough: this.opts.envPassthrough } : {}),
       ...(this.opts.copyRoots ? { copyRoots: this.opts.copyRoots(req.namespace) } : {}),
+      ...(this.opts.copyLimits ? { copyLimits: this.opts.copyLimits } : {}),
       ...(this.opts.limits ? { limits: this.opts.limits } : {}),
     };
     writeFileSync(join(dir, TASK_FILE), JSON.stringify(task));
@@ -205,7 +219,7 @@ export class LocalLauncher implements Launcher {
           stdio: ['ignore', log, log],
           cwd: dir,
           // not the server's environment: MESON_API_TOKEN and the like stay out of reach
-          env: this.executorEnv,
+          env: this.executorEnvFor(req.step.type),
         },
       );
       record.pid = child.pid;
