@@ -16,7 +16,8 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyManifests } from '../../src/controller/manifests.ts';
 import { createStandalone, namespaceFiles, type StandaloneOptions } from '../../src/controller/standalone.ts';
-import type { Workflow, WorkflowRun } from '../../src/crds/index.ts';
+import type { Workflow } from '../../src/crds/index.ts';
+import { runToEnd } from './runs.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -49,27 +50,7 @@ function setup(opts: Partial<StandaloneOptions> = {}) {
   } as Workflow;
   applyManifests(s.store, { workflows: [copy, where], artifacts: [], runs: [], errors: [] }, Date.now());
   s.start();
-  const run = async (workflow: string, params: Record<string, string> = {}) => {
-    const r = s.store.create<WorkflowRun>('WorkflowRun', {
-      apiVersion: 'meson.dev/v1alpha1',
-      kind: 'WorkflowRun',
-      metadata: { generateName: `${workflow}-`, namespace: 'default' },
-      spec: { workflow, parameters: Object.entries(params).map(([name, value]) => ({ name, value })) },
-    } as WorkflowRun);
-    const end = Date.now() + 20_000;
-    for (;;) {
-      const cur = s.store.get<WorkflowRun>('WorkflowRun', 'default', r.metadata.name);
-      const phase = cur?.status?.phase;
-      if (phase === 'Succeeded' || phase === 'Failed') {
-        const step = s.store.getStepInstances('default', r.metadata.name).items[0]?.data as {
-          message?: string;
-        };
-        return { phase, message: step?.message ?? '', name: r.metadata.name };
-      }
-      if (Date.now() > end) throw new Error(`run did not end: ${JSON.stringify(cur?.status)}`);
-      await new Promise((res) => setTimeout(res, 20));
-    }
-  };
+  const run = (workflow: string, params: Record<string, string> = {}) => runToEnd(s, workflow, params);
   return { s, root, dataDir, run };
 }
 
