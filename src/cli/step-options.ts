@@ -20,7 +20,15 @@ export const STEP_OPTIONS = {
   'step-limit': { type: 'string', multiple: true },
 } as const;
 
-/** The copy options `mesonctl operator` shares (its step Pods have no local roots). */
+/** The copy options of `mesonctl operator`: its step Pods have no shared local directory. */
+export const OPERATOR_COPY_OPTIONS = {
+  'copy-root': { type: 'string', multiple: true },
+  'copy-s3-secret': { type: 'string' },
+  'copy-max-bytes': { type: 'string' },
+  'copy-max-objects': { type: 'string' },
+} as const;
+
+/** The copy options both `mesonctl server`/`run` and `mesonctl operator` take. */
 export const COPY_OPTIONS_USAGE = `  --copy-max-bytes N            bytes one copy to or from an object store may move (default
                                 ${DEFAULT_COPY_LIMITS.maxBytes}; MESON_COPY_MAX_BYTES)
   --copy-max-objects N          objects of one prefix copy (default ${DEFAULT_COPY_LIMITS.maxObjects}; MESON_COPY_MAX_OBJECTS)
@@ -130,4 +138,51 @@ export function parseStepOptions(
   }
   const copyLimits = parseCopyLimits(values, env);
   return { envPassthrough: [...new Set(envPassthrough)], copyRoots, copyLimits, stepLimits };
+}
+
+/** What `mesonctl operator` gives copy step Pods. */
+export interface OperatorCopyOptions {
+  /** Canonical `s3://bucket/prefix/` roots. */
+  roots: string[];
+  /** The Secret whose keys become the copy step Pods' environment (AWS_*). */
+  secretName?: string;
+  limits: Partial<CopyLimits>;
+}
+
+export const OPERATOR_COPY_USAGE = `Copy steps (docs/executor-protocol.md "Object stores"):
+  --copy-root s3://B/P/         an object store prefix copy steps may read and write (repeatable;
+                                also MESON_COPY_ROOTS=s3://B/P/:s3://C/); default none
+  --copy-s3-secret NAME         a Secret of the step Pods' namespace holding the store's AWS_*
+                                variables, given to copy step Pods only (MESON_COPY_S3_SECRET)
+${COPY_OPTIONS_USAGE}`;
+
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** The operator's copy options; throws an Error naming the flag. */
+export function parseOperatorCopyOptions(
+  values: {
+    'copy-root'?: string[];
+    'copy-s3-secret'?: string;
+    'copy-max-bytes'?: string;
+    'copy-max-objects'?: string;
+  },
+  env: NodeJS.ProcessEnv,
+): OperatorCopyOptions {
+  const roots = [...copyRootItems(env.MESON_COPY_ROOTS, ':'), ...(values['copy-root'] ?? [])].map((r) => {
+    if (!isS3Uri(r))
+      throw new Error(
+        `--copy-root ${r.slice(0, 200)}: expected s3://bucket/prefix/ (a step Pod has no local directory to share)`,
+      );
+    return s3CopyRoot(r);
+  });
+  const secretName = values['copy-s3-secret'] ?? (env.MESON_COPY_S3_SECRET || undefined);
+  if (secretName !== undefined && !SECRET_NAME.test(secretName))
+    throw new Error(
+      `--copy-s3-secret: expected a Secret name (DNS subdomain), got "${secretName.slice(0, 80)}"`,
+    );
+  return {
+    roots: [...new Set(roots)],
+    ...(secretName ? { secretName } : {}),
+    limits: parseCopyLimits(values, env),
+  };
 }

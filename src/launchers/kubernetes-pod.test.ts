@@ -151,6 +151,29 @@ describe('buildPod', () => {
     expect(pod.metadata!.annotations![EXECUTOR_ANNOTATION]).toBe('true');
   });
 
+  it('gives copy step Pods, and only them, the object store roots, limits and the Secret of its configuration', () => {
+    const copy = { roots: ['s3://data-bucket/team-a/'], secretName: 'meson-s3', limits: { maxBytes: 99 } };
+    const copyReq = req({
+      step: { name: 'c', type: 'copy', copy: { from: 's3://data-bucket/team-a/x', to: 'y' } },
+    });
+    const pod = buildPod(copyReq, record, { copy });
+    const c = pod.spec!.containers[0]!;
+    expect(c.envFrom).toEqual([{ secretRef: { name: 'meson-s3' } }]);
+    const task = JSON.parse(c.env!.find((e) => e.name === TASK_ENV)!.value!);
+    expect(task.copyRoots).toEqual(['/meson/work', 's3://data-bucket/team-a/']);
+    expect(task.copyLimits).toEqual({ maxBytes: 99 });
+    // a shell step on the same operator sees neither the Secret nor the roots
+    const shell = buildPod(req(), record, { copy }).spec!.containers[0]!;
+    expect(shell.envFrom).toBeUndefined();
+    const shellTask = JSON.parse(shell.env!.find((e) => e.name === TASK_ENV)!.value!);
+    expect(shellTask.copyRoots).toBeUndefined();
+    expect(shellTask.copyLimits).toBeUndefined();
+    // without the operator's copy options a copy Pod gets no Secret, and only its own directory
+    const plain = buildPod(copyReq, record).spec!.containers[0]!;
+    expect(plain.envFrom).toBeUndefined();
+    expect(JSON.parse(plain.env!.find((e) => e.name === TASK_ENV)!.value!).copyRoots).toBeUndefined();
+  });
+
   it("leaves the step's parameters out of the task and bounds its size", () => {
     const parameters = { big: 'x'.repeat(200_000) };
     const pod = buildPod(

@@ -12,6 +12,7 @@ import type {
   V1PodSecurityContext,
   V1SecurityContext,
 } from '@kubernetes/client-node';
+import type { CopyLimits } from '../../executors/limits.ts';
 import {
   type ExecutorStatus,
   type JsonValue,
@@ -126,6 +127,11 @@ export interface PodTemplateOptions {
   maxTaskBytes?: number;
   /** Largest value exported as MESON_PARAM_<name> (default 32768, as MESON_PARAM_ENV_MAX_BYTES). */
   paramEnvMaxBytes?: number;
+  /**
+   * Copy steps: the object store roots (`s3://bucket/prefix/`) their Pods may reach, the Secret
+   * whose keys (AWS_*) become the environment of copy step Pods only, and the copy limits.
+   */
+  copy?: { roots?: string[]; secretName?: string; limits?: Partial<CopyLimits> };
   /** Extra labels and annotations on every step Pod (system ones win). */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -286,6 +292,13 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
       container.image = opts.executorImage ?? DEFAULT_EXECUTOR_IMAGE;
       container.command = [...(opts.executorCommand ?? DEFAULT_EXECUTOR_COMMAND)];
       const task: TaskFile = { ...remoteTaskFile(req, record), cwd: WORK_DIR };
+      if (step.type === 'copy') {
+        const copy = opts.copy ?? {};
+        if (copy.roots?.length) task.copyRoots = [WORK_DIR, ...copy.roots];
+        if (copy.limits && Object.keys(copy.limits).length > 0) task.copyLimits = copy.limits;
+        // the store's configuration reaches copy Pods only (env entries win over envFrom)
+        if (copy.secretName) container.envFrom = [{ secretRef: { name: copy.secretName } }];
+      }
       const taskJson = JSON.stringify(task);
       const max = Math.min(opts.maxTaskBytes ?? MAX_TASK_ENV_BYTES, MAX_TASK_ENV_BYTES);
       const size = Buffer.byteLength(taskJson);

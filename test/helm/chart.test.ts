@@ -59,6 +59,14 @@ function byKindAndName<T extends { kind: string; name?: string }>(list: T[]): T[
   return [...list].sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
 }
 
+/** The operator container's arguments in rendered objects. */
+function argsOf(objects: K8sObject[]): string[] {
+  const deploy = find(objects, 'Deployment') as K8sObject & {
+    spec: { template: { spec: { containers: { args: string[] }[] } } };
+  };
+  return deploy.spec.template.spec.containers[0]!.args;
+}
+
 describe('charts/meson without a cluster', () => {
   it('carries byte-identical copies of deploy/crds (npm run generate writes both)', () => {
     const repo = readdirSync(join(ROOT, 'deploy', 'crds')).sort();
@@ -196,12 +204,6 @@ describe('charts/meson without a cluster', () => {
   });
 
   it('passes scheduler.preemption to the operator as the settings it parses; no flag while empty', async () => {
-    const argsOf = (objects: K8sObject[]) => {
-      const deploy = find(objects, 'Deployment') as K8sObject & {
-        spec: { template: { spec: { containers: { args: string[] }[] } } };
-      };
-      return deploy.spec.template.spec.containers[0]!.args;
-    };
     expect(argsOf(await template('meson', 'meson-system')).some((a) => a.startsWith('--preemption'))).toBe(
       false,
     );
@@ -228,6 +230,29 @@ describe('charts/meson without a cluster', () => {
     expect(flags.preemption).toEqual(settings);
   });
 
+  it('passes copy.roots, copy.s3.secretName and the copy limits to the operator as it parses them; none by default', async () => {
+    const [, ...plain] = argsOf(await template('meson', 'meson-system'));
+    expect(plain.some((a) => a.startsWith('--copy'))).toBe(false);
+    const r = await helm([
+      'template',
+      'meson',
+      CHART,
+      '--namespace',
+      'meson-system',
+      '--set-json',
+      'copy={"roots":["s3://data-bucket/team-a/","s3://shared.bucket"],"s3":{"secretName":"meson-s3"},"maxBytes":21474836480,"maxObjects":50000}',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const [, ...args] = argsOf(parseObjects(r.stdout));
+    const flags = parseOperatorArgs(args, { MESON_API_TOKEN: 't' }, '/');
+    if (flags === 'help') throw new Error('help');
+    expect(flags.copy).toEqual({
+      roots: ['s3://data-bucket/team-a/', 's3://shared.bucket/'],
+      secretName: 'meson-s3',
+      limits: { maxBytes: 21474836480, maxObjects: 50000 },
+    });
+  });
+
   it('refuses values that would break the install, naming the value', async () => {
     for (const [set, message] of [
       ['replicas=two', '/replicas'],
@@ -244,6 +269,10 @@ describe('charts/meson without a cluster', () => {
       ['scheduler.preemption.namespaces.prod.tier=-1', '/scheduler/preemption/namespaces/prod/tier'],
       ['scheduler.preemption.namespaces.prod.preempt=maybe', '/scheduler/preemption/namespaces/prod/preempt'],
       ['scheduler.preemption.defaultTier=1001', '/scheduler/preemption/defaultTier'],
+      ['copy.roots={/data}', '/copy/roots/0'],
+      ['copy.roots={s3://Bad_Bucket/x/}', '/copy/roots/0'],
+      ['copy.s3.secretName=Not A Name', '/copy/s3/secretName'],
+      ['copy.maxBytes=-1', '/copy/maxBytes'],
     ] as const) {
       const r = await helm(['template', 'meson', CHART, '--set', set]);
       expect(r.status, set).not.toBe(0);

@@ -50,7 +50,32 @@ describe('mesonctl operator flags', () => {
       podAnnotations: {},
       notify: { allow: { cidrs: [], hosts: new Set() }, maxPending: 1000 },
       metrics: {},
+      copy: { roots: [], limits: {} },
     });
+  });
+
+  it('takes object store roots, the copy Secret and limits for copy step Pods; no local roots', () => {
+    const f = parseOperatorArgs(
+      ['--copy-root', 's3://flag-bucket/in', '--copy-s3-secret', 'meson-s3', '--copy-max-bytes', '4096'],
+      { MESON_COPY_ROOTS: 's3://env-bucket/', MESON_COPY_MAX_OBJECTS: '9' },
+      '/here',
+    );
+    expect(f !== 'help' && f.copy).toEqual({
+      roots: ['s3://env-bucket/', 's3://flag-bucket/in/'],
+      secretName: 'meson-s3',
+      limits: { maxBytes: 4096, maxObjects: 9 },
+    });
+    expect(parseOperatorArgs([], { MESON_COPY_S3_SECRET: 'from-env' }, '/')).toMatchObject({
+      copy: { secretName: 'from-env' },
+    });
+    for (const [args, msg] of [
+      [['--copy-root', '/data'], /--copy-root \/data: expected s3:\/\/bucket\/prefix\//],
+      [['--copy-root', 's3://a@bucket/x/'], /--copy-root .*userinfo/],
+      [['--copy-root', 's3://bucket/%2e%2e/'], /--copy-root .*percent-encoded/],
+      [['--copy-s3-secret', 'Not_A_Name'], /--copy-s3-secret: expected a Secret name/],
+      [['--copy-max-objects', '0'], /--copy-max-objects: expected a positive integer/],
+    ] as [string[], RegExp][])
+      expect(() => parseOperatorArgs(args, {}, '/'), args.join(' ')).toThrow(msg);
   });
 
   it('reads every flag, and the environment where documented', () => {
@@ -112,6 +137,7 @@ describe('mesonctl operator flags', () => {
       notify: { allow: expect.objectContaining({ hosts: new Set(['hooks.internal']) }), maxPending: 1000 },
       rest: { host: '127.0.0.1', port: 18081, allowedHosts: ['meson.example'] },
       metrics: {},
+      copy: { roots: [], limits: {} },
     });
     expect(f !== 'help' && f.notify.allow.cidrs).toHaveLength(1);
     // /metrics: its token and label bound from the environment
@@ -309,6 +335,10 @@ describe('mesonctl operator command', () => {
       '--mesos-failover-timeout',
       '--mesos-executor',
       '--mesos-option',
+      '--copy-root',
+      '--copy-s3-secret',
+      '--copy-max-bytes',
+      '--copy-max-objects',
     ])
       expect(r.out).toContain(flag);
     expect(r.out).not.toContain('--local-capacity');

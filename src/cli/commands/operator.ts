@@ -39,6 +39,12 @@ import {
   type MesosServerOptions,
   parseMesosOptions,
 } from '../mesos-options.ts';
+import {
+  OPERATOR_COPY_OPTIONS,
+  OPERATOR_COPY_USAGE,
+  type OperatorCopyOptions,
+  parseOperatorCopyOptions,
+} from '../step-options.ts';
 import { apiExposure, webhookOptions } from './server.ts';
 
 export const USAGE = `usage: mesonctl operator [flags]
@@ -92,6 +98,7 @@ Metrics (/metrics on --api-listen, docs/metrics.md): labels name namespaces and 
                                (/healthz and /readyz stay open); default: open like them
   MESON_METRICS_MAX_WORKFLOWS  distinct (namespace, workflow) label pairs (default ${DEFAULT_METRICS_MAX_WORKFLOWS})
 
+${OPERATOR_COPY_USAGE}
 ${MESOS_ENDPOINT_USAGE}
 ADDR is HOST:PORT, :PORT or [IPv6]:PORT. Logs are JSON lines (pino) on stdout; MESON_LOG_LEVEL.
 SIGTERM or SIGINT releases the Lease (a standby takes over at its next retry) and exits 0.
@@ -195,6 +202,8 @@ export interface OperatorFlags {
   preemption?: PreemptionSettings;
   /** A Mesos master's offers joined to the nodes' (--mesos-master); absent: nodes only. */
   mesos?: MesosServerOptions;
+  /** Copy steps' object store roots, Secret and limits (--copy-root, --copy-s3-secret, --copy-max-*). */
+  copy: OperatorCopyOptions;
 }
 
 /** `KEY=VALUE`, with an annotation key (optional DNS prefix, name of at most 63 characters). */
@@ -308,7 +317,14 @@ export function parseOperatorArgs(
   } catch (err) {
     throw new UsageError((err as Error).message, { cause: err });
   }
+  let copy: OperatorCopyOptions;
+  try {
+    copy = parseOperatorCopyOptions(v, env);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
   const flags: OperatorFlags = {
+    copy,
     metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     ...(mesosEndpoint ? { mesosEndpoint } : {}),
     clientLimits: { qps, burst },
@@ -397,6 +413,7 @@ function parseOperatorOptions(args: string[]) {
       preemption: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'insecure-no-auth': { type: 'boolean' },
+      ...OPERATOR_COPY_OPTIONS,
       ...MESOS_ENDPOINT_OPTIONS,
       ...MESOS_MASTER_OPTIONS,
       help: { type: 'boolean', short: 'h' },
@@ -546,6 +563,7 @@ export const operatorCommand: Command = async (args, io) => {
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
           ...(Object.keys(flags.podAnnotations).length > 0 ? { annotations: flags.podAnnotations } : {}),
+          copy: flags.copy,
         },
       },
       onLostLeadership: (reason) => {
