@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { copyWithStore, s3ClientFor } from '../../executors/copy-s3.ts';
+import { DEFAULT_COPY_LIMITS } from '../../executors/limits.ts';
 import { applyManifests } from '../../src/controller/manifests.ts';
 import { createStandalone, namespaceFiles, type StandaloneOptions } from '../../src/controller/standalone.ts';
 import type { Workflow } from '../../src/crds/index.ts';
@@ -269,5 +271,39 @@ describe('copy steps with s3:// in the standalone server', () => {
     expect(out).toContain('HOME=');
     expect(out).not.toContain(fake.env.AWS_SECRET_ACCESS_KEY);
     expect(out).not.toContain('AWS_');
+  });
+});
+
+describe('a copy that is stopped', () => {
+  it('leaves no temporary file and no object when its step is killed (the abort signal)', async () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'meson-s3-abort-')));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const big = randomBytes(16 * 1024 * 1024);
+    await fake.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'team-a/abort/big.bin', Body: big }));
+    writeFileSync(join(dir, 'local.bin'), big);
+    const client = s3ClientFor(fake.env);
+    cleanups.push(() => client.destroy());
+    for (const [from, to] of [
+      [
+        { kind: 's3', loc: { bucket: BUCKET, key: 'team-a/abort/big.bin' } },
+        { kind: 'local', path: join(dir, 'down.bin') },
+      ],
+      [
+        { kind: 'local', path: join(dir, 'local.bin') },
+        { kind: 's3', loc: { bucket: BUCKET, key: 'team-a/abort/up.bin' } },
+      ],
+    ] as const) {
+      const abort = new AbortController();
+      const copying = copyWithStore(from, to, {
+        client,
+        roots: [dir],
+        limits: DEFAULT_COPY_LIMITS,
+        signal: abort.signal,
+      });
+      setTimeout(() => abort.abort(), 5);
+      await expect(copying).rejects.toThrow();
+    }
+    expect(readdirSync(dir)).toEqual(['local.bin']);
+    expect(await keys(BUCKET, 'team-a/abort/')).toEqual(['team-a/abort/big.bin']);
   });
 });

@@ -26,7 +26,7 @@ completion with local executors.
 --param values are parsed as JSON where they parse, else taken as strings.
 Exit status: 0 Succeeded, 1 Failed or Stopped, 2 invalid input.
 Steps run in the current directory, with a clean environment; copy steps read and write only
-under the current directory and the --copy-root directories.
+under the current directory, the --copy-root directories and the --copy-root s3:// prefixes.
 
 Run limits (as for mesonctl server):
 ${runLimitUsage()}

@@ -40,7 +40,8 @@ The standalone server: REST API (/api/v1, OpenAPI at /openapi.json), scheduler a
 executors, with an embedded store in --data-dir (default ./.meson, or MESON_DATA_DIR).
 Listens on 127.0.0.1:8080 by default (MESON_HOST, MESON_PORT). Loads examples/*.yaml into an
 empty store. Each step runs in its own directory under --data-dir, with a clean environment; copy
-steps read and write only under DATA_DIR/files/<namespace> and the --copy-root directories.
+steps read and write only under DATA_DIR/files/<namespace>, the --copy-root directories and
+the --copy-root s3:// prefixes.
 
 Security:
   MESON_API_TOKEN       require "Authorization: Bearer <token>" on every route but /healthz,
