@@ -3,6 +3,7 @@
 // that only streams; and what a run's parameters cannot make a copy do: reach a key outside the
 // admin's object store roots, in any encoding, in `from` or in `to`, move more than the limits,
 // or land a hostile listed key outside the local roots. Steps never see the store's credentials.
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
@@ -15,6 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { copyWithStore, s3ClientFor } from '../../executors/copy-s3.ts';
@@ -22,6 +24,7 @@ import { DEFAULT_COPY_LIMITS } from '../../executors/limits.ts';
 import { applyManifests } from '../../src/controller/manifests.ts';
 import { createStandalone, namespaceFiles, type StandaloneOptions } from '../../src/controller/standalone.ts';
 import type { Workflow } from '../../src/crds/index.ts';
+import { buildPod } from '../../src/launchers/kubernetes-pod.ts';
 import { runToEnd } from '../standalone/runs.ts';
 import { type S3Fake, startS3Fake } from './s3-fake.ts';
 
@@ -305,5 +308,59 @@ describe('a copy that is stopped', () => {
     }
     expect(readdirSync(dir)).toEqual(['local.bin']);
     expect(await keys(BUCKET, 'team-a/abort/')).toEqual(['team-a/abort/big.bin']);
+  });
+});
+
+describe('a copy step in a step Pod (operator mode)', () => {
+  const POD_EXECUTOR = fileURLToPath(new URL('../../executors/pod.ts', import.meta.url));
+
+  /** Runs the Pod buildPod makes as the kubelet would: its env, plus the Secret's keys (envFrom). */
+  function runPod(from: string, to: string) {
+    const pod = buildPod(
+      {
+        namespace: 'team-a',
+        run: 'r1',
+        workflow: 'w',
+        instance: 'c',
+        attempt: 1,
+        step: { name: 'c', type: 'copy', copy: { from, to } },
+      },
+      { launchId: 'l1', launchedAt: 1, node: 'n1' },
+      { copy: { roots: [ROOT_URI], secretName: 'meson-s3' } },
+    );
+    const c = pod.spec!.containers[0]!;
+    expect(c.envFrom).toEqual([{ secretRef: { name: 'meson-s3' } }]);
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'meson-s3-pod-')));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const term = join(dir, 'termination-log');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...fake.env, // the Secret's keys
+      MESON_WORK_DIR: join(dir, 'work'),
+      MESON_TERMINATION_MESSAGE_PATH: term,
+    };
+    for (const e of c.env ?? []) env[e.name] = e.value ?? ''; // env entries win over envFrom
+    const res = spawnSync(process.execPath, [POD_EXECUTOR], { env, encoding: 'utf8', timeout: 60_000 });
+    return { code: res.status, message: readFileSync(term, 'utf8') };
+  }
+
+  it("copies server-side between the roots with the Secret's configuration, and refuses outside them", async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    await fake.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'team-a/pod/src.bin', Body: data }));
+    const ok = runPod(`${ROOT_URI}pod/src.bin`, `${ROOT_URI}pod/dst.bin`);
+    expect(ok, ok.message).toMatchObject({ code: 0 });
+    expect((await object(BUCKET, 'team-a/pod/dst.bin')).equals(data)).toBe(true);
+    for (const [from, to, code] of [
+      [`s3://${BUCKET}/secret/keys.txt`, `${ROOT_URI}pod/stolen`, 'EXECUTOR_COPY_OUTSIDE_ROOTS'],
+      [`${ROOT_URI}pod/src.bin`, `s3://${OTHER}/x`, 'EXECUTOR_COPY_OUTSIDE_ROOTS'],
+      [`${ROOT_URI}%2e%2e/secret/keys.txt`, `${ROOT_URI}pod/stolen`, 'EXECUTOR_COPY_PATH'],
+      ['/etc/passwd', `${ROOT_URI}pod/stolen`, 'EXECUTOR_COPY_OUTSIDE_ROOTS'],
+    ]) {
+      const r = runPod(from as string, to as string);
+      expect(r.code, `${from} -> ${to}`).toBe(1);
+      expect(r.message, `${from} -> ${to}`).toContain(code);
+    }
+    expect(await keys(BUCKET, 'team-a/pod/')).toEqual(['team-a/pod/dst.bin', 'team-a/pod/src.bin']);
+    expect(await keys(OTHER)).toEqual([]);
   });
 });
