@@ -4,8 +4,10 @@
 // the REST step view while the step runs, and a value a run supplies cannot take an owned
 // setting either (refused at launch). KWOK plays the kubelets: no container runs.
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { TaskFile } from '../../executors/protocol.ts';
+import { KubernetesLauncher } from '../../src/launchers/kubernetes.ts';
+import type { AttemptUpdate } from '../../src/launchers/types.ts';
 import { freePorts } from '../cluster/health.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
 import { useNamespace } from '../cluster/namespace.ts';
@@ -190,5 +192,55 @@ describe('spark steps in operator mode', () => {
       await core().listNamespacedPod({ namespace: ns.name, labelSelector: 'meson.dev/run=agg-2' })
     ).items;
     expect(pods2).toEqual([]);
+  });
+});
+
+describe('the Pod launcher and the Spark UI link', () => {
+  it('reports the link once the Pod exists, before the attempt ends, and keeps it before the step’s own links', async () => {
+    const updates: AttemptUpdate[] = [];
+    const own = [
+      { name: 'Spark UI', url: 'https://elsewhere.example/' },
+      { name: 'report', url: 'https://reports.example/1' },
+    ];
+    const launcher = new KubernetesLauncher({
+      kubeConfig: ns.kc,
+      onUpdate: (u) => updates.push(u),
+      newLaunchId: () => 'spark1',
+      annotations: {
+        'kwok.meson.dev/duration': '2s',
+        'kwok.meson.dev/termination-message': JSON.stringify({ links: own }),
+      },
+    });
+    try {
+      const req = {
+        namespace: ns.name,
+        run: 'direct',
+        workflow: 'wf',
+        instance: 'agg',
+        attempt: 1,
+        step: { name: 'agg', type: 'spark' as const, spark: { mainApplication: 'local:///app.py' } },
+        queuedAt: Date.now(),
+      };
+      const record = launcher.prepare(req);
+      record.node = inject('clusterNodes')[0]!;
+      launcher.launch(req, record);
+      const ui = {
+        name: 'Spark UI',
+        url: `http://127.0.0.1:8001/api/v1/namespaces/${ns.name}/pods/${record.pod}:4040/proxy/`,
+      };
+      const finished = await waitFor(
+        'the attempt to finish',
+        async () => updates.find((u) => u.type === 'finished'),
+        { timeoutMs: 60_000, describe: () => JSON.stringify(updates) },
+      );
+      const types = updates.map((u) => u.type);
+      expect(types.indexOf('links')).toBeGreaterThanOrEqual(0);
+      expect(types.indexOf('links')).toBeLessThan(types.indexOf('finished'));
+      expect(updates.find((u) => u.type === 'links')).toMatchObject({ links: [ui] });
+      expect(finished.type === 'finished' && finished.status.phase).toBe('Succeeded');
+      expect(finished.type === 'finished' && finished.status.links).toEqual([ui, own[1]]);
+    } finally {
+      launcher.close();
+    }
   });
 });
