@@ -35,6 +35,11 @@ export const OWNED_CONF_KEYS = [
   'spark.kubernetes.driver.pod.name',
   'spark.driver.host',
   'spark.driver.bindaddress',
+  // cluster mode's settings: with them the driver would talk to another API server, or to this
+  // one without checking its certificate, with the Pod's token
+  'spark.kubernetes.submitindriver',
+  'spark.kubernetes.driver.master',
+  'spark.kubernetes.trust.certificates',
 ] as const;
 /** Every key under these prefixes: credentials and service accounts. */
 export const OWNED_CONF_PREFIXES = ['spark.kubernetes.authenticate.'] as const;
@@ -148,6 +153,9 @@ export function ownedSparkConf(opts: {
       'spark.kubernetes.driver.pod.name': opts.pod,
       'spark.kubernetes.authenticate.caCertFile': `${SERVICE_ACCOUNT_DIR}/ca.crt`,
       'spark.kubernetes.authenticate.oauthTokenFile': `${SERVICE_ACCOUNT_DIR}/token`,
+      // explicit, so that no -Dspark.… in spark.driver.extraJavaOptions sets them (--conf wins)
+      'spark.kubernetes.submitInDriver': 'false',
+      'spark.kubernetes.trust.certificates': 'false',
       ...(opts.fixedImage ? image : {}),
     },
     ...(opts.fixedImage ? {} : { defaults: image }),

@@ -345,8 +345,6 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
           executorImage: sp.executorImage ?? container.image,
           fixedImage,
         });
-        // spark.driver.host: executors connect back to the driver at the Pod's IP
-        env.push({ name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
       }
       const taskJson = JSON.stringify(task);
       const max = Math.min(opts.maxTaskBytes ?? MAX_TASK_ENV_BYTES, MAX_TASK_ENV_BYTES);
@@ -359,6 +357,10 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
         );
       }
       env.push({ name: TASK_ENV, value: taskJson });
+      // spark.driver.host: executors connect back to the driver at the Pod's IP. After MESON_TASK:
+      // the kubelet expands $(NAME) in a value only for the variables defined before it
+      if (step.type === 'spark')
+        env.push({ name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
       // values of a shell step reach its script as environment variables (MESON_V_n), never
       // spliced into it: they are the container's environment too
       if (step.type === 'shell') env.push(...envEntries('shell.env', (step.shell as { env?: unknown }).env));

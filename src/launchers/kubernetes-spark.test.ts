@@ -44,6 +44,9 @@ describe('buildPod: spark steps', () => {
       name: 'MESON_POD_IP',
       valueFrom: { fieldRef: { fieldPath: 'status.podIP' } },
     });
+    // after MESON_TASK: the kubelet would replace a step's literal $(MESON_POD_IP) in the task
+    const names = c.env!.map((e) => e.name);
+    expect(names.indexOf('MESON_POD_IP')).toBeGreaterThan(names.indexOf(TASK_ENV));
     // still a step Pod: owned by its run, labelled, restricted
     expect(pod.metadata!.ownerReferences![0]).toMatchObject({ kind: 'WorkflowRun', uid: 'uid-1' });
     expect(pod.metadata!.labels!['app.kubernetes.io/managed-by']).toBe('meson');
@@ -54,6 +57,8 @@ describe('buildPod: spark steps', () => {
         'spark.kubernetes.driver.pod.name': 'etl-r1-agg-a1-abc',
         'spark.kubernetes.authenticate.caCertFile': '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
         'spark.kubernetes.authenticate.oauthTokenFile': '/var/run/secrets/kubernetes.io/serviceaccount/token',
+        'spark.kubernetes.submitInDriver': 'false',
+        'spark.kubernetes.trust.certificates': 'false',
       },
       // not fixed: the step may choose its executors' image
       defaults: { 'spark.kubernetes.container.image': DEFAULT_SPARK_IMAGE },
@@ -112,6 +117,9 @@ describe('buildPod: spark steps', () => {
       [{ conf: { 'SPARK.KUBERNETES.AUTHENTICATE.OAUTHTOKEN': 't' } }, /cannot be set by a step/],
       [{ conf: { 'spark.kubernetes.driver.pod.name': 'other-pod' } }, /driver\.pod\.name/],
       [{ conf: { 'spark.submit.deployMode': 'cluster' } }, /deployMode/],
+      [{ conf: { 'spark.kubernetes.submitInDriver': true } }, /submitInDriver/],
+      [{ conf: { 'spark.kubernetes.driver.master': 'https://evil.example' } }, /driver\.master/],
+      [{ conf: { 'spark.kubernetes.trust.certificates': true } }, /trust\.certificates/],
       [{ args: ['--master', 'local'] }, /spark\.args\[0\]/],
       [{ args: ['x', '--MASTER=local'] }, /spark\.args\[1\]/],
       [{ args: ['--deploy-mode', 'cluster'] }, /spark\.args\[0\]/],
