@@ -348,6 +348,54 @@ describe('charts/meson on the test control plane', () => {
     expect(applied.stdout).toContain(`deployment.apps/${release}-operator created (server dry run)`);
   });
 
+  it("grants Spark's driver account what the Role says in its namespace, and nothing else (kubectl auth can-i)", async () => {
+    const r = await helm([
+      'template',
+      release,
+      CHART,
+      '--namespace',
+      ns,
+      '--set',
+      `spark.rbacNamespaces={${watched}}`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const spark = parseObjects(r.stdout).filter((o) => o.metadata.namespace === watched);
+    expect(spark.map((o) => o.kind).sort()).toEqual(['Role', 'RoleBinding', 'ServiceAccount']);
+    const applied = await kubectlAsync(
+      ['apply', '-f', '-'],
+      spark.map((o) => JSON.stringify(o)).join('\n---\n'),
+    );
+    expect(applied.status, applied.stderr).toBe(0);
+    const as = `--as=system:serviceaccount:${watched}:meson-spark`;
+    const can = async (verb: string, resource: string, namespace: string) => {
+      // `pods/exec` would name a pod called exec: subresources go in --subresource
+      const [kind, sub] = resource.split('#');
+      const sr = sub ? [`--subresource=${sub}`] : [];
+      return (await kubectlAsync(['auth', 'can-i', verb, kind!, ...sr, as, '-n', namespace])).stdout.trim();
+    };
+    for (const [verb, resource] of [
+      ['create', 'pods'],
+      ['watch', 'pods'],
+      ['deletecollection', 'pods'],
+      ['create', 'configmaps'],
+      ['create', 'persistentvolumeclaims'],
+      ['create', 'services'],
+    ])
+      expect(await can(verb, resource, watched), `${verb} ${resource}`).toBe('yes');
+    for (const [verb, resource, namespace] of [
+      ['get', 'secrets', watched],
+      ['create', 'pods', ns],
+      ['create', 'pods', 'default'],
+      ['update', 'configmaps', watched],
+      ['create', 'pods#exec', watched],
+      ['get', 'pods#log', watched],
+      ['create', 'rolebindings', watched],
+      ['get', 'workflowruns.meson.dev', watched],
+      ['list', 'nodes', watched],
+    ] as const)
+      expect(await can(verb, resource, namespace), `${verb} ${resource} in ${namespace}`).toBe('no');
+  });
+
   it('installs: CRDs Established, every object created, RBAC equal to deploy/rbac', async () => {
     const r = await helm(
       // --force-conflicts: the CRDs were applied server-side by another manager (docs/operator.md)
