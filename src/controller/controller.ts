@@ -445,6 +445,16 @@ export class Controller {
       }
       return;
     }
+    if (u.type === 'links') {
+      // the attempt is launched already: this only adds its links (StepLaunched keeps its phase)
+      this.push(run, {
+        type: 'StepLaunched',
+        instanceId: u.key.instance,
+        attempt: u.key.attempt,
+        links: u.links,
+      });
+      return;
+    }
     const s = u.status;
     if (u.type === 'running') {
       this.push(run, {
