@@ -29,6 +29,7 @@ import {
   sparkOwnershipProblem,
 } from '../../executors/spark.ts';
 import { dnsName } from '../controller/names.ts';
+import { literalContainer } from '../kube/kubelet-literal.ts';
 import { resourcesToKubernetes } from '../offer-adapter/kubernetes-resources.ts';
 import type { AttemptKey, LaunchRecord, LaunchRequest } from './types.ts';
 
@@ -405,7 +406,8 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
       ...(req.tolerations && req.tolerations.length > 0
         ? { tolerations: req.tolerations.map((t) => ({ ...t })) }
         : {}),
-      containers: [container],
+      // literal strings: the kubelet's $(NAME) expansion must not touch them (src/kube/kubelet-literal.ts)
+      containers: [literalContainer(container)],
       volumes,
     },
   };
