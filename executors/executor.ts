@@ -38,6 +38,12 @@ import {
 } from './protocol.ts';
 import { isS3Uri, parseS3Root, type S3Location } from './s3-uri.ts';
 import { argumentProblem, paramEnvMaxBytes, parameterEnvironment, stepEnvironment } from './safety.ts';
+import {
+  ownedSubmitArgs,
+  type SparkSubmitSettings,
+  sparkOwnershipOf,
+  sparkOwnershipProblem,
+} from './spark.ts';
 
 export { StepSetupError };
 
@@ -71,6 +77,8 @@ export interface PlanContext {
   /** Finds a working container runtime; injectable for tests. */
   containerRuntime?: () => string | undefined;
   which?: (name: string) => string | undefined;
+  /** Spark on Kubernetes (TaskFile.sparkSubmit): the settings the operator owns. */
+  sparkSubmit?: SparkSubmitSettings;
 }
 
 export function which(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -162,9 +170,21 @@ export function planStep(step: ExecutorStep, ctx: PlanContext): StepPlan {
           'spark steps need `spark-submit` on the PATH of the server',
         );
       }
-      const args: string[] = [];
+      let owned: { before: string[]; after: string[] } = { before: [], after: [] };
+      if (ctx.sparkSubmit) {
+        // checked at admission and by the launcher already: again here, on what actually runs
+        const taken = sparkOwnershipProblem(s, sparkOwnershipOf(ctx.sparkSubmit));
+        if (taken) throw new StepSetupError('EXECUTOR_SPARK_OWNED', `${taken.field}: ${taken.message}`);
+        try {
+          owned = ownedSubmitArgs(ctx.sparkSubmit, ctx.env);
+        } catch (err) {
+          throw new StepSetupError('EXECUTOR_SPARK_NO_CLUSTER', (err as Error).message, { cause: err });
+        }
+      }
+      const args: string[] = [...owned.before];
       if (s.jobClass) args.push('--class', s.jobClass);
       for (const [k, v] of Object.entries(s.conf ?? {})) args.push('--conf', `${k}=${v}`);
+      args.push(...owned.after);
       if (s.driverMemory) args.push('--driver-memory', s.driverMemory);
       if (s.executorMemory) args.push('--executor-memory', s.executorMemory);
       if (s.executors !== undefined) args.push('--num-executors', String(s.executors));
@@ -339,6 +359,7 @@ export async function runAttempt(
       env: process.env,
       passthrough: task.envPassthrough ?? [],
       ...(task.step.type === 'copy' ? copyRootsOf(task, cwd) : {}),
+      ...(task.sparkSubmit ? { sparkSubmit: task.sparkSubmit } : {}),
       containerName: containerName(task.launchId),
     });
   } catch (err) {

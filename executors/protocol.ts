@@ -24,6 +24,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { CopyLimits, StepLimits } from './limits.ts';
+import type { SparkSubmitSettings } from './spark.ts';
 
 export const TASK_FILE = 'task.json';
 export const STATUS_FILE = 'status.json';
@@ -91,6 +92,11 @@ export interface TaskFile {
   copyLimits?: Partial<CopyLimits>;
   /** Limits on outputs, links and messages (executors/limits.ts; defaults there). */
   limits?: Partial<StepLimits>;
+  /**
+   * A spark step on Kubernetes (the Pod launcher): spark-submit runs in client mode against the
+   * Pod's cluster with these settings, which the step may not set (executors/spark.ts).
+   */
+  sparkSubmit?: SparkSubmitSettings;
 }
 
 export type ExecutorPhase = 'Running' | 'Succeeded' | 'Failed';

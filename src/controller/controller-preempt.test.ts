@@ -11,7 +11,7 @@ import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest }
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
-import { Controller, type Logger } from './controller.ts';
+import { Controller, type ControllerObserver, type Logger } from './controller.ts';
 import type { PreemptionSettings } from './preemption.ts';
 import { createStandalone } from './standalone.ts';
 import { ensureVersion } from './workflows.ts';
@@ -101,6 +101,17 @@ class HoldingLauncher implements Launcher {
 
 function harness(preemption?: PreemptionSettings, existing?: { root: string; launcher: HoldingLauncher }) {
   const preempted: string[] = [];
+  const observed: { namespace: string; victimTier: number; preemptorTier: number }[] = [];
+  const observer: ControllerObserver = {
+    schedulingPass() {},
+    taskPlaced() {},
+    commitFailed() {},
+    runCreated() {},
+    runStarted() {},
+    runFinished() {},
+    stepsEnded() {},
+    stepPreempted: (o) => observed.push(o),
+  };
   const root = existing?.root ?? mkdtempSync(join(tmpdir(), 'meson-preempt-'));
   if (!existing) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const store = new SqliteStore({ dir: join(root, 'db') });
@@ -117,6 +128,7 @@ function harness(preemption?: PreemptionSettings, existing?: { root: string; lau
     now: () => clock.now,
     logger,
     ...(preemption ? { preemption } : {}),
+    observer,
     hooks: {
       stepPreempted: (run, p) => preempted.push(`${run.metadata.name}/${p.step}#${p.attempt}: ${p.message}`),
     },
@@ -131,7 +143,7 @@ function harness(preemption?: PreemptionSettings, existing?: { root: string; lau
   };
   cleanups.push(stop);
   controller.start();
-  return { root, store, launcher, controller, clock, logs, stop, preempted };
+  return { root, store, launcher, controller, clock, logs, stop, preempted, observed };
 }
 
 /** What the helpers below need of a harness or a standalone server. */
@@ -218,6 +230,8 @@ describe('Controller: preemption by tier', () => {
     // retry.limit 0 and still Succeeded: the preemption did not count as the step's failure
     expect(step(h, 'batch', victim)).toMatchObject({ phase: 'Succeeded', attempts: 2, preemptions: 1 });
     expect(h.launcher.kills).toHaveLength(1);
+    // the metrics port hears of it once, with the victim's namespace
+    expect(h.observed).toEqual([{ namespace: 'batch', victimTier: 5, preemptorTier: 0 }]);
     expect(h.preempted).toEqual([
       `${victim}/work#1: SCHEDULER_PREEMPTED: evicted for prod/${preemptor}/work (tier 0) on node node-1; this step's tier is 5`,
     ]);
@@ -295,6 +309,7 @@ describe('Controller: preemption by tier', () => {
     await until('the victim retried', () => step(h, 'batch', victim)?.preemptions === 1);
     expect(h.launcher.kills).toHaveLength(3);
     expect(h.preempted).toHaveLength(1); // one eviction, however many kills
+    expect(h.observed).toHaveLength(1);
     expect(step(h, 'batch', victim)?.phase).toBe('Queued');
   });
 
@@ -316,6 +331,8 @@ describe('Controller: preemption by tier', () => {
     // killed again from its task record, not chosen again by a new eviction
     expect(second.logs.filter((l) => l.msg === 'preempting step attempt')).toEqual([]);
     expect(second.preempted).toEqual([]); // reported by the first controller, not again
+    expect(second.observed).toEqual([]);
+    expect(first.observed).toHaveLength(1);
     expect(first.preempted).toHaveLength(1);
     expect(step(second, 'batch', victim)).toMatchObject({ attempts: 2 });
     expect(step(second, 'batch', victim)?.message).toContain('SCHEDULER_PREEMPTED');

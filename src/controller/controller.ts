@@ -177,6 +177,11 @@ export interface ControllerObserver {
   /** A commit of a run's writes failed (the run is retried, then quarantined). */
   commitFailed(): void;
   /**
+   * A running attempt in `namespace` was evicted for a higher-tier task: reported once per
+   * eviction, after the pass that chose it was committed (not again for kill retries or restarts).
+   */
+  stepPreempted?(o: { namespace: string; victimTier: number; preemptorTier: number }): void;
+  /**
    * A new run (no phase yet) appeared in the store, as this controller's watch saw it (a run
    * created while no controller watched, e.g. between two operator leaders, is not reported).
    */
@@ -229,6 +234,8 @@ interface TaskEntry {
     killedAt?: number;
     /** Read from the task record after a restart (the eviction was reported before it). */
     recovered?: boolean;
+    /** The victim's and the preemptor's tiers, when this controller chose the eviction. */
+    tiers?: { victim: number; preemptor: number };
   };
 }
 
@@ -436,6 +443,16 @@ export class Controller {
         this.feed.add(entry.task);
         this.kick();
       }
+      return;
+    }
+    if (u.type === 'links') {
+      // the attempt is launched already: this only adds its links (StepLaunched keeps its phase)
+      this.push(run, {
+        type: 'StepLaunched',
+        instanceId: u.key.instance,
+        attempt: u.key.attempt,
+        links: u.links,
+      });
       return;
     }
     const s = u.status;
@@ -1281,7 +1298,11 @@ export class Controller {
     const message =
       `${e.code}: evicted for ${preemptor} (tier ${e.preemptorTier}) on node ${e.hostname}; ` +
       `this step's tier is ${e.victimTier}`;
-    entry.evicting = { for: e.preemptorTaskId, message };
+    entry.evicting = {
+      for: e.preemptorTaskId,
+      message,
+      tiers: { victim: e.victimTier, preemptor: e.preemptorTier },
+    };
     pass.putTasks.push(entry);
     pass.evictions.push(entry);
     this.log.info(
@@ -1728,6 +1749,12 @@ export class Controller {
       const { instance: step, attempt } = entry.key;
       const message = entry.evicting.message;
       if (run) this.safeHook(() => this.hooks.stepPreempted?.(run, { step, attempt, message }));
+      if (first && entry.evicting.tiers) {
+        const { victim, preemptor } = entry.evicting.tiers;
+        this.observe((o) =>
+          o.stepPreempted?.({ namespace: entry.key.namespace, victimTier: victim, preemptorTier: preemptor }),
+        );
+      }
     }
     for (const { parent, action, name } of pass.childLaunched) {
       if (!ok(parent.key)) continue;

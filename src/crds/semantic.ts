@@ -4,6 +4,7 @@
 // a wrong shape is skipped (the schema pass reports it).
 
 import { imageProblem, JAVA_CLASS } from '../../executors/safety.ts';
+import { type SparkOwnership, sparkOwnershipProblem } from '../../executors/spark.ts';
 import {
   BUILTIN_NAMES,
   checkExpression,
@@ -50,6 +51,8 @@ interface Context {
   steps: Set<string>;
   /** Where each step is first defined, to tell whether it has run before a reference. */
   stepPaths: Map<string, PathSegment[]>;
+  /** Spark settings the operator owns (SemanticOptions.spark). */
+  spark?: SparkOwnership;
   /** The document's expression budget (constant folding stops when it is spent). */
   limits: Partial<Limits>;
 }
@@ -60,6 +63,12 @@ export interface SemanticOptions {
    * (default DEFAULT_EXPR_BUDGET). Past it, constants are checked when a run evaluates them.
    */
   exprBudget?: number;
+  /**
+   * The Spark settings a step may not set, because the operator sets them (spark-submit on
+   * Kubernetes: executors/spark.ts). Absent (the standalone server, `mesonctl validate`): a
+   * step's spark-submit is its own to configure.
+   */
+  spark?: SparkOwnership;
 }
 
 function withNames(scope: Scope, extra: [string, ScopeType][], inLoop = scope.inLoop): Scope {
@@ -353,6 +362,17 @@ function checkProgramValues(step: Obj, path: PathSegment[], ctx: Context): void 
           `expected a class name such as com.example.Job, found ${JSON.stringify(sp.jobClass)}`,
         ),
       );
+    if (ctx.spark) {
+      // keys are literal (only values are interpolated), and an owned key is refused whatever
+      // its value; an argument is checked on its literal text here, resolved at launch
+      const conf = isObj(sp.conf) ? (sp.conf as Record<string, string>) : undefined;
+      const args = Array.isArray(sp.args) ? sp.args.filter(isStr) : undefined;
+      const taken = sparkOwnershipProblem(
+        { ...(conf ? { conf } : {}), ...(args ? { args } : {}) },
+        ctx.spark,
+      );
+      if (taken) ctx.issues.push(issue([...path, ...taken.segments], 'STEP_SPARK_OWNED', taken.message));
+    }
     if (isStr(sp.mainApplication) && sp.mainApplication.startsWith('-'))
       ctx.issues.push(
         issue(
@@ -694,6 +714,7 @@ export function checkWorkflowSpec(
     stepPaths: new Map(),
     limits: { budget },
     ...(workflowName ? { workflowName } : {}),
+    ...(options.spark ? { spark: options.spark } : {}),
   };
   if (!isObj(spec)) return ctx.issues;
   const steps: { name: string; path: PathSegment[] }[] = [];

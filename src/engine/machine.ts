@@ -352,8 +352,8 @@ export class Run implements RunMachine {
         const s = inst.s;
         if (event.placement) s.placement = { ...event.placement };
         if (event.type === 'StepLaunched' && event.childRun) s.childRun = event.childRun;
+        if (event.links) s.links = [...event.links];
         if (event.type === 'StepRunning') {
-          if (event.links) s.links = [...event.links];
           if (event.outputs) s.outputs = { ...(s.outputs ?? {}), ...event.outputs };
           this.setPhase(inst, 'Running');
         }

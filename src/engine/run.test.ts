@@ -500,3 +500,19 @@ describe('status, change tracking, functional form', () => {
     );
   });
 });
+
+describe('links at launch', () => {
+  it('records the links of a launched attempt before it runs, and keeps them while it runs', () => {
+    const d = new Driver(sh('s'), { script: { s: 'hang' } });
+    d.settle();
+    const ui = { name: 'Spark UI', url: 'http://127.0.0.1:8001/api/v1/namespaces/a/pods/p:4040/proxy/' };
+    d.send({ type: 'StepLaunched', instanceId: 's', attempt: 1, links: [ui] });
+    expect(d.inst('s').links).toEqual([ui]);
+    expect(d.inst('s').phase).not.toBe('Running');
+    d.send({ type: 'StepRunning', instanceId: 's', attempt: 1 });
+    expect(d.inst('s')).toMatchObject({ phase: 'Running', links: [ui] });
+    // an old attempt's links are ignored
+    d.send({ type: 'StepLaunched', instanceId: 's', attempt: 7, links: [{ name: 'x', url: 'http://x' }] });
+    expect(d.inst('s').links).toEqual([ui]);
+  });
+});

@@ -141,8 +141,18 @@ export interface Link {
 }
 
 export type EngineEvent =
-  /** The attempt was placed / its process or pod started. Starts the timeout clock. */
-  | { type: 'StepLaunched'; instanceId: string; attempt: number; placement?: Placement; childRun?: string }
+  /**
+   * The attempt was placed / its process or pod started. Starts the timeout clock. May carry
+   * the links the attempt has from its launch on (a Spark driver Pod's UI).
+   */
+  | {
+      type: 'StepLaunched';
+      instanceId: string;
+      attempt: number;
+      placement?: Placement;
+      childRun?: string;
+      links?: Link[];
+    }
   /** The attempt is running; may carry links and partial output parameters. */
   | {
       type: 'StepRunning';

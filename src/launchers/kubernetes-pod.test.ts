@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { asKubeletRuns } from '../../test/support/kubelet.ts';
 import {
   buildPod,
   EXECUTOR_ANNOTATION,
@@ -142,8 +143,8 @@ describe('buildPod', () => {
     expect(c.image).toBe('registry.example/executor:9');
     expect(c.command).toEqual(['node', '/app/executors/pod.ts']);
     expect(c.args).toBeUndefined();
-    const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
-    // the value is an env var, verbatim; it is not in the script
+    const { env } = asKubeletRuns(c);
+    // the value is an env var, verbatim (after the kubelet's $(NAME) expansion); it is not in the script
     expect(env.MESON_V_0).toBe('$(touch /pwned)');
     const task = JSON.parse(env[TASK_ENV]!);
     expect(task).toMatchObject({ launchId: 'l1', run: 'etl-20240101', instance: 'train[3]', attempt: 2 });
@@ -423,7 +424,7 @@ describe('buildPod: values and checked arguments', () => {
         req({ step: { ...step, parameters: { who: '$(touch /pwned)', 'not-a-name': 'x', n: 3 } } }),
         record,
       );
-      const env = Object.fromEntries(pod.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+      const { env } = asKubeletRuns(pod.spec!.containers[0]!);
       expect(env.MESON_PARAM_who).toBe('$(touch /pwned)');
       expect(env.MESON_PARAM_n).toBe('3');
       expect(Object.keys(env).some((k) => k.includes('not-a-name'))).toBe(false);

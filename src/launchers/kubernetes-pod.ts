@@ -21,7 +21,16 @@ import {
   type TaskFile,
 } from '../../executors/protocol.ts';
 import { argumentProblem, parameterEnvironment } from '../../executors/safety.ts';
+import {
+  DEFAULT_SPARK_UI_URL,
+  fillUrlTemplate,
+  ownedSparkConf,
+  POD_IP_ENV,
+  SPARK_UI_LINK,
+  sparkOwnershipProblem,
+} from '../../executors/spark.ts';
 import { dnsName } from '../controller/names.ts';
+import { literalContainer } from '../kube/kubelet-literal.ts';
 import { resourcesToKubernetes } from '../offer-adapter/kubernetes-resources.ts';
 import type { AttemptKey, LaunchRecord, LaunchRequest } from './types.ts';
 
@@ -63,6 +72,28 @@ export const MAX_TASK_ENV_BYTES = 128 * 1024 - `${'MESON_TASK'}=`.length - 1;
 
 export const DEFAULT_EXECUTOR_IMAGE = 'ghcr.io/meson-k8s/executor:0.1.0';
 export const DEFAULT_EXECUTOR_COMMAND = ['meson-executor'];
+/** The executor program plus Spark (executors/spark.Dockerfile): spark step Pods. */
+export const DEFAULT_SPARK_IMAGE = 'ghcr.io/meson-k8s/executor-spark:0.1.0';
+/** The service account of spark step Pods (their token requests Spark's executor Pods). */
+export const DEFAULT_SPARK_SERVICE_ACCOUNT = 'meson-spark';
+
+/**
+ * Spark steps on Kubernetes: spark-submit in client mode, the step Pod as the driver (its
+ * executors are owned by it and go with it). See executors/spark.ts.
+ */
+export interface SparkPodOptions {
+  /** Image of spark step Pods (default DEFAULT_SPARK_IMAGE), and by default of Spark's executors. */
+  image?: string;
+  /**
+   * Image of Spark's executor Pods, fixed: a step's conf may then not choose another. Absent:
+   * `image`, which a step may override with spark.kubernetes.container.image.
+   */
+  executorImage?: string;
+  /** Service account of spark step Pods, the only step Pods whose token is mounted (default meson-spark). */
+  serviceAccountName?: string;
+  /** The Spark UI link's URL template, {namespace} and {pod} (default DEFAULT_SPARK_UI_URL); '': no link. */
+  uiUrl?: string;
+}
 
 export class PodSpecError extends Error {
   readonly code: string;
@@ -135,6 +166,23 @@ export interface PodTemplateOptions {
   /** Extra labels and annotations on every step Pod (system ones win). */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** Spark steps (defaults: SparkPodOptions). */
+  spark?: SparkPodOptions;
+}
+
+/**
+ * The links a step's Pod has from the start: for a spark step, the Spark UI of its driver (the
+ * Pod itself) from the URL template, values URI-encoded. Pure.
+ */
+export function launchLinks(
+  req: { namespace: string; step: { type: string } },
+  pod: string,
+  opts: PodTemplateOptions = {},
+): Link[] {
+  if (req.step.type !== 'spark') return [];
+  const template = opts.spark?.uiUrl ?? DEFAULT_SPARK_UI_URL;
+  if (template === '') return [];
+  return [{ name: SPARK_UI_LINK, url: fillUrlTemplate(template, { namespace: req.namespace, pod }) }];
 }
 
 const RESTRICTED_POD: V1PodSecurityContext = {
@@ -299,6 +347,19 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
         // the store's configuration reaches copy Pods only (env entries win over envFrom)
         if (copy.secretName) container.envFrom = [{ secretRef: { name: copy.secretName } }];
       }
+      if (step.type === 'spark') {
+        const sp = opts.spark ?? {};
+        const fixedImage = sp.executorImage !== undefined;
+        const taken = sparkOwnershipProblem(step.spark, { fixedImage });
+        if (taken) throw new PodSpecError('POD_SPARK_OWNED', `${taken.field}: ${taken.message}`);
+        container.image = sp.image ?? DEFAULT_SPARK_IMAGE;
+        task.sparkSubmit = ownedSparkConf({
+          namespace: req.namespace,
+          pod: meta.name!,
+          executorImage: sp.executorImage ?? container.image,
+          fixedImage,
+        });
+      }
       const taskJson = JSON.stringify(task);
       const max = Math.min(opts.maxTaskBytes ?? MAX_TASK_ENV_BYTES, MAX_TASK_ENV_BYTES);
       const size = Buffer.byteLength(taskJson);
@@ -310,6 +371,10 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
         );
       }
       env.push({ name: TASK_ENV, value: taskJson });
+      // spark.driver.host: executors connect back to the driver at the Pod's IP. After MESON_TASK:
+      // the kubelet expands $(NAME) in a value only for the variables defined before it
+      if (step.type === 'spark')
+        env.push({ name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
       // values of a shell step reach its script as environment variables (MESON_V_n), never
       // spliced into it: they are the container's environment too
       if (step.type === 'shell') env.push(...envEntries('shell.env', (step.shell as { env?: unknown }).env));
@@ -326,7 +391,15 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
   for (const [name, value] of Object.entries(parameterEnvironment(step.parameters, opts.paramEnvMaxBytes)))
     env.push({ name, value });
   container.env = env;
-  const sa = req.serviceAccount;
+  // a spark step's driver requests its executors with its service account's token: the only
+  // step Pods with a token (docs/operator.md, "Spark steps")
+  const sa =
+    step.type === 'spark'
+      ? {
+          name: opts.spark?.serviceAccountName ?? DEFAULT_SPARK_SERVICE_ACCOUNT,
+          automountToken: true,
+        }
+      : req.serviceAccount;
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -346,7 +419,8 @@ export function buildPod(req: LaunchRequest, record: LaunchRecord, opts: PodTemp
       ...(req.tolerations && req.tolerations.length > 0
         ? { tolerations: req.tolerations.map((t) => ({ ...t })) }
         : {}),
-      containers: [container],
+      // literal strings: the kubelet's $(NAME) expansion must not touch them (src/kube/kubelet-literal.ts)
+      containers: [literalContainer(container)],
       volumes,
     },
   };

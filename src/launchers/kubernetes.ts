@@ -9,6 +9,7 @@ import { trimmedListWatch } from '../kube/trimmed-list-watch.ts';
 import {
   buildPod,
   labelValue,
+  launchLinks,
   MANAGED_BY,
   MANAGED_BY_LABEL,
   PodSpecError,
@@ -399,6 +400,9 @@ export class KubernetesLauncher implements Launcher {
       void this.deletePod(w);
       return;
     }
+    // the Pod exists: its links (a Spark driver's UI) are shown while the step runs
+    const links = w.req ? launchLinks(w.req, pod.metadata!.name!, this.opts) : [];
+    if (links.length > 0 && !w.done) this.report({ type: 'links', key: w.key, links });
     // the informer may have seen the Pod before this create returned
     const seen = this.informerOf(namespace)?.get(pod.metadata!.name!, namespace);
     if (seen) this.onPod(seen);
@@ -512,6 +516,12 @@ export class KubernetesLauncher implements Launcher {
   private finish(w: Watched, status: ExecutorStatus): void {
     if (w.done) return;
     this.forget(w);
+    // the step's own links replace the attempt's: keep the launch links (by name) in front
+    if (status.links && w.req && w.record.pod) {
+      const own = launchLinks(w.req, w.record.pod, this.opts);
+      const names = new Set(own.map((l) => l.name));
+      status.links = [...own, ...status.links.filter((l) => !names.has(l.name))];
+    }
     this.report({ type: 'finished', key: w.key, status });
   }
 

@@ -1,7 +1,7 @@
 // The launcher port: how the controller starts, watches, adopts and kills step attempts.
 // The standalone server uses child processes (src/launchers/local.ts); the operator will use
 // Pods bound to nodes and Mesos tasks behind the same interface.
-import type { ExecutorStatus, ExecutorStep } from '../../executors/protocol.ts';
+import type { ExecutorStatus, ExecutorStep, Link } from '../../executors/protocol.ts';
 import type { ResourceRequest } from '../offer-adapter/types.ts';
 import type { Toleration } from '../scheduler/types.ts';
 
@@ -48,7 +48,12 @@ export type AttemptUpdate =
   | { type: 'running'; key: AttemptKey; status: ExecutorStatus }
   | { type: 'finished'; key: AttemptKey; status: ExecutorStatus }
   /** The attempt never started (and is now fenced off): launch it again. */
-  | { type: 'lost'; key: AttemptKey; message: string };
+  | { type: 'lost'; key: AttemptKey; message: string }
+  /**
+   * Links the attempt has from its launch on, before it runs (the Spark UI of a driver Pod),
+   * reported once what they point at exists. Its end may report links again (the step's own).
+   */
+  | { type: 'links'; key: AttemptKey; links: Link[] };
 
 export interface Launcher {
   /**

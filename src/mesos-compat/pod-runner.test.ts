@@ -1,5 +1,6 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { asKubeletRuns } from '../../test/support/kubelet.ts';
 import { NodeCapacity } from '../offer-adapter/kubernetes.ts';
 import { KubernetesTaskOffers, stepCompetition } from './kubernetes-offers.ts';
 import type { LaunchedGroup, LaunchedTask, TaskReport } from './master.ts';
@@ -62,19 +63,23 @@ describe('buildTaskPod: the command runs the safe way', () => {
       '-c',
       '--help',
     ]) {
-      const c = pod({ command: { value } }).spec!.containers[0]!;
+      const c = asKubeletRuns(pod({ command: { value } }).spec!.containers[0]!);
       expect(c.command).toEqual(['/bin/sh', '-c', value]);
       expect(c.args).toBeUndefined();
     }
   });
 
   it('runs shell: false as the program with arguments[1..], nothing split or joined', () => {
-    const c = pod({
-      command: { shell: false, value: '/usr/bin/env', arguments: ['env', 'A=1; echo pwned', '$(id)'] },
-    }).spec!.containers[0]!;
+    const c = asKubeletRuns(
+      pod({
+        command: { shell: false, value: '/usr/bin/env', arguments: ['env', 'A=1; echo pwned', '$(id)'] },
+      }).spec!.containers[0]!,
+    );
     expect(c.command).toEqual(['/usr/bin/env']);
     expect(c.args).toEqual(['A=1; echo pwned', '$(id)']);
-    const spaced = pod({ command: { shell: false, value: '/bin/my prog' } }).spec!.containers[0]!;
+    const spaced = asKubeletRuns(
+      pod({ command: { shell: false, value: '/bin/my prog' } }).spec!.containers[0]!,
+    );
     expect(spaced.command).toEqual(['/bin/my prog']);
     expect(spaced.args).toEqual([]);
   });
@@ -110,11 +115,23 @@ describe('buildTaskPod: the command runs the safe way', () => {
         pod({ command: { value: 'x', environment: { variables: [{ name: 'S', type: 'SECRET' }] } } }),
       ),
     ).toMatch(/^MESOS_TASK_UNSUPPORTED/);
-    const env = pod({
-      command: { value: 'x', environment: { variables: [{ name: 'GREETING', value: '$(id); `x`' }] } },
-    }).spec!.containers[0]!.env!;
-    expect(env).toContainEqual({ name: 'GREETING', value: '$(id); `x`' });
-    expect(env).toContainEqual({ name: 'MESOS_TASK_ID', value: 't1' });
+    const { env } = asKubeletRuns(
+      pod({
+        command: {
+          value: 'x',
+          environment: {
+            variables: [
+              { name: 'GREETING', value: '$(id); `x`' },
+              // Mesos does not expand: a variable cannot read another one's value
+              { name: 'ECHO', value: '$(GREETING) $$' },
+            ],
+          },
+        },
+      }).spec!.containers[0]!,
+    );
+    expect(env.GREETING).toBe('$(id); `x`');
+    expect(env.ECHO).toBe('$(GREETING) $$');
+    expect(env.MESOS_TASK_ID).toBe('t1');
   });
 
   it('uses the task image (DOCKER or MESOS), else the default', () => {
@@ -493,12 +510,13 @@ describe('buildGroupPod: ONE Pod bound to the node, a container per task', () =>
     );
     const cs = p.spec!.containers;
     expect(cs.map((c) => c.name)).toEqual(['task-0', 'task-1', 'task-2', 'task-3', 'task-4']);
+    const runs = cs.map(asKubeletRuns);
     for (const [i, value] of hostile.entries()) {
-      expect(cs[i]!.command).toEqual(['/bin/sh', '-c', value]);
-      expect(cs[i]!.args).toBeUndefined();
+      expect(runs[i]!.command).toEqual(['/bin/sh', '-c', value]);
+      expect(runs[i]!.args).toBeUndefined();
     }
-    expect(cs[4]!.command).toEqual(['/usr/bin/env']);
-    expect(cs[4]!.args).toEqual(['A=1; echo pwned', '$(id)']);
+    expect(runs[4]!.command).toEqual(['/usr/bin/env']);
+    expect(runs[4]!.args).toEqual(['A=1; echo pwned', '$(id)']);
     // the same restricted context as a lone task's, for every container
     const lone = pod().spec!;
     for (const c of cs) expect(c.securityContext).toEqual(lone.containers[0]!.securityContext);

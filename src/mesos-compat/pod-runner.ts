@@ -22,6 +22,7 @@ import type {
   V1EnvVar,
   V1Pod,
 } from '@kubernetes/client-node';
+import { literalContainer } from '../kube/kubelet-literal.ts';
 import { errorText, statusCode } from '../launchers/kubernetes.ts';
 import {
   labelValue,
@@ -245,7 +246,8 @@ function taskContainer(
     protocol: 'TCP',
   }));
   if (ports.length > 0) container.ports = ports;
-  return container;
+  // Mesos runs the command and environment as written: no $(NAME) expansion, `$$` stays `$$`
+  return literalContainer(container);
 }
 
 /** A task Pod around its containers: bound to `node`, restricted, never restarted. Pure. */

@@ -1,12 +1,13 @@
 // The run controller's own metrics: scheduling passes, offers by source, time in queue,
 // placements, failed commits. The controller reports them through its ControllerObserver port;
-// labels are only the offer source (local, kubernetes, mesos), so cardinality is fixed.
+// labels are the offer source (local, kubernetes, mesos) and, for preemptions, the victim's
+// namespace (as many as the admin's preemption settings enable), so cardinality stays bounded.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ControllerObserver } from '../controller/controller.ts';
 
 export function controllerMetrics(
   registry: Registry,
-): Pick<ControllerObserver, 'schedulingPass' | 'taskPlaced' | 'commitFailed'> {
+): Pick<ControllerObserver, 'schedulingPass' | 'taskPlaced' | 'commitFailed' | 'stepPreempted'> {
   const passDuration = new Histogram({
     name: 'meson_scheduler_pass_duration_seconds',
     help: 'Duration of one scheduling pass (placing the queued tasks on the current offers).',
@@ -40,6 +41,12 @@ export function controllerMetrics(
     help: "Failed commits of a run's writes (the run is retried with backoff, then quarantined).",
     registers: [registry],
   });
+  const preemptions = new Counter({
+    name: 'meson_step_preemptions_total',
+    help: 'Running step attempts evicted for a higher-tier task, by the namespace of the victim.',
+    labelNames: ['namespace'] as const,
+    registers: [registry],
+  });
   const sources = new Set<string>();
   return {
     schedulingPass(o) {
@@ -57,6 +64,9 @@ export function controllerMetrics(
     },
     commitFailed() {
       commitFailures.inc();
+    },
+    stepPreempted({ namespace }) {
+      preemptions.inc({ namespace });
     },
   };
 }

@@ -13,7 +13,7 @@ describe('operator metrics', () => {
     expect(await registry.metrics()).toContain('meson_operator_leader 1');
   });
 
-  it("reports the controller's scheduling: pass durations, placements, offers by source, queue time, failed commits", async () => {
+  it("reports the controller's scheduling: pass durations, placements, offers by source, queue time, failed commits, preemptions", async () => {
     const { registry, controller } = createOperatorMetrics({ isLeader: () => true, processMetrics: false });
     controller.schedulingPass({
       seconds: 0.002,
@@ -24,6 +24,8 @@ describe('operator metrics', () => {
     controller.taskPlaced(0.3);
     controller.taskPlaced(4);
     controller.commitFailed();
+    controller.stepPreempted?.({ namespace: 'batch', victimTier: 5, preemptorTier: 0 });
+    controller.stepPreempted?.({ namespace: 'batch', victimTier: 3, preemptorTier: 0 });
     let text = await registry.metrics();
     expect(text).toContain('meson_scheduler_placements_total 2');
     expect(text).toContain('meson_scheduler_pass_duration_seconds_count 1');
@@ -33,6 +35,7 @@ describe('operator metrics', () => {
     expect(text).toContain('meson_step_queue_seconds_count 2');
     expect(text).toContain('meson_step_queue_seconds_bucket{le="0.5"} 1');
     expect(text).toContain('meson_reconcile_errors_total 1');
+    expect(text).toContain('meson_step_preemptions_total{namespace="batch"} 2');
     // a source that offers nothing in a later pass reads 0, not its last count
     controller.schedulingPass({ seconds: 0.001, offers: { kubernetes: 2 }, placed: 0, unplaced: 0 });
     text = await registry.metrics();

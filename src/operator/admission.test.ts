@@ -84,6 +84,26 @@ describe('admit', () => {
     expect(res.status?.details?.causes[0]?.field).toMatch(/^spec\.definition\.sequence\[0\]\.step/);
   });
 
+  it('refuses a spark step that sets what the operator owns, when the policy says the operator owns Spark', async () => {
+    const spark = structuredClone(workflow) as unknown as { spec: { definition: unknown } };
+    spark.spec.definition = {
+      step: {
+        name: 'agg',
+        spark: {
+          mainApplication: 'local:///app.py',
+          conf: { 'spark.kubernetes.authenticate.driver.serviceAccountName': 'x' },
+        },
+      },
+    };
+    expect((await admit(request(spark), lookupOf([]), NOW)).allowed).toBe(true);
+    const res = await admit(request(spark), lookupOf([]), NOW, { spark: {} });
+    expect(res.allowed).toBe(false);
+    expect(res.status?.details?.causes[0]).toMatchObject({
+      field: 'spec.definition.step.spark.conf["spark.kubernetes.authenticate.driver.serviceAccountName"]',
+      reason: 'STEP_SPARK_OWNED',
+    });
+  });
+
   it('refuses wrong shapes in other fields and kinds: expression, parameter type, artifact', async () => {
     const badExpr = structuredClone(workflow);
     badExpr.spec.parameters![0] = { name: 'who', type: 'string', expression: 'nosuchfn(' };

@@ -4,6 +4,7 @@
 // a new WorkflowRun checkRunStartWith (the REST API's run check) against the Workflow's
 // versions. Pure apart from the injected lookup of Workflows and versions.
 
+import type { SparkOwnership } from '../../executors/spark.ts';
 import { checkRunStartWith, type RunStartIssue } from '../controller/run-check.ts';
 import type { Workflow, WorkflowRun, WorkflowVersion } from '../crds/index.ts';
 import { clientRunIssues } from '../crds/names.ts';
@@ -41,6 +42,8 @@ export interface AdmissionRequest {
  */
 export interface AdmissionPolicy {
   systemUsers?: readonly string[];
+  /** The Spark settings the operator owns: a Workflow's spark step may not set them. */
+  spark?: SparkOwnership;
 }
 
 export interface AdmissionCause {
@@ -142,7 +145,7 @@ export async function admit(
   // The status is the controller's (and may hold server-written values the schema does not
   // describe); the controller validates Workflows the same way.
   const doc = isObj(object) ? { ...object, status: undefined } : object;
-  const issues = validateDocument(doc);
+  const issues = validateDocument(doc, policy.spark ? { spark: policy.spark } : {});
   if (issues.length > 0) return deny(uid, issues);
   if (
     kind === 'WorkflowRun' &&

@@ -289,7 +289,11 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
   // initiators, trigger fields, parents, meson.dev/ keys): it creates those runs itself. Until
   // the API server has said who this process is, nobody may (fail closed; the controller
   // retries what was refused), and the process is alive but not ready.
-  const policy: AdmissionPolicy = { systemUsers: [] };
+  // spark steps run spark-submit on this cluster with settings the operator owns (executors/spark.ts)
+  const policy: AdmissionPolicy = {
+    systemUsers: [],
+    spark: { fixedImage: config.reconcile?.pods?.spark?.executorImage !== undefined },
+  };
   let identityKnown = !config.webhook;
   let stopIdentity = false;
   const learnIdentity = async () => {

@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseOperatorArgs } from '../../src/cli/commands/operator.ts';
 import { DEFAULT_POD_CONCURRENCY } from '../../src/launchers/kubernetes.ts';
+import { DEFAULT_SPARK_SERVICE_ACCOUNT } from '../../src/launchers/kubernetes-pod.ts';
 import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
 import { startOperator } from '../../src/operator/process.ts';
 import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
@@ -253,6 +254,68 @@ describe('charts/meson without a cluster', () => {
     });
   });
 
+  it('runs spark steps as the spark values say, and grants Spark only in the namespaces listed, only there', async () => {
+    const argsOf = (objects: K8sObject[]) =>
+      (
+        find(objects, 'Deployment') as K8sObject & {
+          spec: { template: { spec: { containers: { args: string[] }[] } } };
+        }
+      ).spec.template.spec.containers[0]!.args.slice(1);
+    const defaults = await template('meson', 'meson-system');
+    const byDefault = parseOperatorArgs(argsOf(defaults), { MESON_API_TOKEN: 't' }, '/');
+    if (byDefault === 'help') throw new Error('help');
+    expect(byDefault.spark).toEqual({ serviceAccountName: DEFAULT_SPARK_SERVICE_ACCOUNT });
+    // nothing of Spark's in any namespace unless asked
+    expect(
+      defaults.filter((o) => o.metadata.name.endsWith('-spark') || o.metadata.name === 'meson-spark'),
+    ).toEqual([]);
+    const objects = await template('meson', 'meson-system', [
+      'spark.image=reg.example/spark:1',
+      'spark.executorImage=reg.example/exec:1',
+      'spark.serviceAccount=spark-driver',
+      'spark.uiUrl=https://k8s.example/ui/{namespace}/{pod}/',
+      'spark.rbacNamespaces={team-a,team-b}',
+    ]);
+    const flags = parseOperatorArgs(argsOf(objects), { MESON_API_TOKEN: 't' }, '/');
+    if (flags === 'help') throw new Error('help');
+    expect(flags.spark).toEqual({
+      image: 'reg.example/spark:1',
+      executorImage: 'reg.example/exec:1',
+      serviceAccountName: 'spark-driver',
+      uiUrl: 'https://k8s.example/ui/{namespace}/{pod}/',
+    });
+    for (const ns of ['team-a', 'team-b']) {
+      const here = objects.filter((o) => o.metadata.namespace === ns);
+      expect(here.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+        'Role/meson-operator-spark',
+        'RoleBinding/meson-operator-spark',
+        'ServiceAccount/spark-driver',
+      ]);
+      const role = here.find((o) => o.kind === 'Role') as K8sObject & {
+        rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+      };
+      // core resources of this namespace only; no secrets, no escalation verbs, no wildcards
+      expect(role.rules.every((r) => r.apiGroups.length === 1 && r.apiGroups[0] === '')).toBe(true);
+      expect(role.rules.flatMap((r) => r.resources).sort()).toEqual([
+        'configmaps',
+        'persistentvolumeclaims',
+        'pods',
+        'services',
+      ]);
+      expect(role.rules.flatMap((r) => r.verbs)).not.toContain('*');
+      expect(
+        role.rules.flatMap((r) => r.verbs).filter((v) => ['bind', 'escalate', 'impersonate'].includes(v)),
+      ).toEqual([]);
+      const binding = here.find((o) => o.kind === 'RoleBinding') as K8sObject & {
+        roleRef: { kind: string; name: string };
+        subjects: { kind: string; name: string; namespace: string }[];
+      };
+      expect(binding.roleRef).toMatchObject({ kind: 'Role', name: 'meson-operator-spark' });
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'spark-driver', namespace: ns }]);
+    }
+    expect(objects.filter((o) => o.kind === 'ClusterRole')).toHaveLength(1);
+  });
+
   it('refuses values that would break the install, naming the value', async () => {
     for (const [set, message] of [
       ['replicas=two', '/replicas'],
@@ -273,6 +336,10 @@ describe('charts/meson without a cluster', () => {
       ['copy.roots={s3://Bad_Bucket/x/}', '/copy/roots/0'],
       ['copy.s3.secretName=Not A Name', '/copy/s3/secretName'],
       ['copy.maxBytes=-1', '/copy/maxBytes'],
+      ['spark.image=--privileged', '/spark/image'],
+      ['spark.serviceAccount=Cluster_Admin', '/spark/serviceAccount'],
+      ['spark.uiUrl=javascript:alert(1)', '/spark/uiUrl'],
+      ['spark.rbacNamespaces={../kube-system}', '/spark/rbacNamespaces/0'],
     ] as const) {
       const r = await helm(['template', 'meson', CHART, '--set', set]);
       expect(r.status, set).not.toBe(0);
@@ -308,6 +375,54 @@ describe('charts/meson on the test control plane', () => {
     const applied = await kubectlAsync(['apply', '--dry-run=server', '-f', '-'], r.stdout);
     expect(applied.status, applied.stderr).toBe(0);
     expect(applied.stdout).toContain(`deployment.apps/${release}-operator created (server dry run)`);
+  });
+
+  it("grants Spark's driver account what the Role says in its namespace, and nothing else (kubectl auth can-i)", async () => {
+    const r = await helm([
+      'template',
+      release,
+      CHART,
+      '--namespace',
+      ns,
+      '--set',
+      `spark.rbacNamespaces={${watched}}`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const spark = parseObjects(r.stdout).filter((o) => o.metadata.namespace === watched);
+    expect(spark.map((o) => o.kind).sort()).toEqual(['Role', 'RoleBinding', 'ServiceAccount']);
+    const applied = await kubectlAsync(
+      ['apply', '-f', '-'],
+      spark.map((o) => JSON.stringify(o)).join('\n---\n'),
+    );
+    expect(applied.status, applied.stderr).toBe(0);
+    const as = `--as=system:serviceaccount:${watched}:meson-spark`;
+    const can = async (verb: string, resource: string, namespace: string) => {
+      // `pods/exec` would name a pod called exec: subresources go in --subresource
+      const [kind, sub] = resource.split('#');
+      const sr = sub ? [`--subresource=${sub}`] : [];
+      return (await kubectlAsync(['auth', 'can-i', verb, kind!, ...sr, as, '-n', namespace])).stdout.trim();
+    };
+    for (const [verb, resource] of [
+      ['create', 'pods'],
+      ['watch', 'pods'],
+      ['deletecollection', 'pods'],
+      ['create', 'configmaps'],
+      ['create', 'persistentvolumeclaims'],
+      ['create', 'services'],
+    ])
+      expect(await can(verb, resource, watched), `${verb} ${resource}`).toBe('yes');
+    for (const [verb, resource, namespace] of [
+      ['get', 'secrets', watched],
+      ['create', 'pods', ns],
+      ['create', 'pods', 'default'],
+      ['update', 'configmaps', watched],
+      ['create', 'pods#exec', watched],
+      ['get', 'pods#log', watched],
+      ['create', 'rolebindings', watched],
+      ['get', 'workflowruns.meson.dev', watched],
+      ['list', 'nodes', watched],
+    ] as const)
+      expect(await can(verb, resource, namespace), `${verb} ${resource} in ${namespace}`).toBe('no');
   });
 
   it('installs: CRDs Established, every object created, RBAC equal to deploy/rbac', async () => {

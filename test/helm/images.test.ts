@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_EXECUTOR_COMMAND,
   DEFAULT_EXECUTOR_IMAGE,
+  DEFAULT_SPARK_IMAGE,
   WORK_DIR,
 } from '../../src/launchers/kubernetes-pod.ts';
 import { ROOT } from './helm.ts';
@@ -89,6 +90,40 @@ describe('executors/Dockerfile', () => {
 
   it('is the image the launcher names by default (ghcr.io/meson-k8s/executor)', () => {
     expect(readFileSync(join(ROOT, 'executors', 'Dockerfile'), 'utf8')).toContain(DEFAULT_EXECUTOR_IMAGE);
+  });
+});
+
+describe('executors/spark.Dockerfile', () => {
+  const file = join(ROOT, 'executors', 'spark.Dockerfile');
+  const ins = instructions(file);
+
+  it('adds the executor program to a pinned Apache Spark image, keeping Spark’s entrypoint for its executors', () => {
+    const args = ins.filter(([n]) => n === 'ARG').map(([, a]) => a);
+    expect(args).toContainEqual(
+      expect.stringMatching(/^SPARK_IMAGE=apache\/spark:3\.\d+\.\d+-java\d+-python3$/),
+    );
+    expect(args).toContainEqual(expect.stringMatching(/^NODE_IMAGE=node:24\.\d+\.\d+-slim$/));
+    expect(last(ins, 'FROM')).toBe('${SPARK_IMAGE}');
+    // no ENTRYPOINT of ours: Spark's executor Pods start through the base image's
+    expect(last(ins, 'ENTRYPOINT')).toBeUndefined();
+    const run = ins
+      .filter(([n]) => n === 'RUN')
+      .map(([, r]) => r)
+      .join(' ');
+    expect(run).toMatch(new RegExp(`/usr/local/bin/${DEFAULT_EXECUTOR_COMMAND[0]}\\b`));
+    expect(/exec node (\/opt\/meson\/executors\/[\w.-]+\.ts)/.exec(run)?.[1]).toBe(
+      '/opt/meson/executors/pod.ts',
+    );
+    expect(readFileSync(file, 'utf8')).toContain(DEFAULT_SPARK_IMAGE);
+  });
+
+  it('runs as a numeric non-root user (runAsNonRoot checks it) in the work directory, spark-submit on the PATH', () => {
+    const user = last(ins, 'USER')!;
+    expect(user).toMatch(/^[1-9]\d*:[1-9]\d*$/);
+    expect(last(ins, 'WORKDIR')).toBe(WORK_DIR);
+    const env = last(ins, 'ENV')!;
+    expect(env).toContain(`MESON_WORK_DIR=${WORK_DIR}`);
+    expect(env).toMatch(/PATH=\/opt\/spark\/bin:/);
   });
 });
 

@@ -268,6 +268,43 @@ describe('mesonctl operator reconciler flags', () => {
   });
 });
 
+describe('mesonctl operator --spark-*', () => {
+  it('takes the Spark settings from flags or the environment, checked', () => {
+    expect(parseOperatorArgs([], {}, '/')).not.toHaveProperty('spark');
+    expect(
+      parseOperatorArgs(
+        [
+          '--spark-image=reg.example/spark:3.5.3',
+          '--spark-executor-image=reg.example/exec:1@sha256:' + 'a'.repeat(64),
+          '--spark-service-account=spark-driver',
+          '--spark-ui-url=https://k8s.example/ui/{namespace}/{pod}/',
+        ],
+        {},
+        '/',
+      ),
+    ).toMatchObject({
+      spark: {
+        image: 'reg.example/spark:3.5.3',
+        executorImage: `reg.example/exec:1@sha256:${'a'.repeat(64)}`,
+        serviceAccountName: 'spark-driver',
+        uiUrl: 'https://k8s.example/ui/{namespace}/{pod}/',
+      },
+    });
+    expect(
+      parseOperatorArgs([], { MESON_SPARK_IMAGE: 'spark:1', MESON_SPARK_UI_URL: '' }, '/'),
+    ).toMatchObject({ spark: { image: 'spark:1', uiUrl: '' } });
+    for (const [args, msg] of [
+      [['--spark-image=--privileged'], /--spark-image: expected an image reference/],
+      [['--spark-executor-image=a b'], /--spark-executor-image: expected an image reference/],
+      [['--spark-service-account=Not_SA'], /--spark-service-account: expected a service account name/],
+      [['--spark-ui-url=javascript:alert(1)//{pod}'], /--spark-ui-url: expected an http\(s\) URL template/],
+      [['--spark-ui-url=https://x/{token}'], /--spark-ui-url: unknown placeholder \{token\}/],
+      [['--spark-ui-url=not a url'], /--spark-ui-url: expected an http\(s\) URL template/],
+    ] as const)
+      expect(() => parseOperatorArgs([...args], {}, '/'), args.join(' ')).toThrow(msg);
+  });
+});
+
 describe('mesonctl operator --mesos-master', () => {
   it('takes the server’s Mesos flags and environment, and nothing Mesos without --mesos-master', () => {
     expect(parseOperatorArgs([], {}, '/')).not.toHaveProperty('mesos');

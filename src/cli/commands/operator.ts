@@ -8,7 +8,14 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import { imageProblem } from '../../../executors/safety.ts';
+import { DEFAULT_SPARK_UI_URL, fillUrlTemplate } from '../../../executors/spark.ts';
 import { loadPreemption, type PreemptionSettings } from '../../controller/preemption.ts';
+import {
+  DEFAULT_SPARK_IMAGE,
+  DEFAULT_SPARK_SERVICE_ACCOUNT,
+  type SparkPodOptions,
+} from '../../launchers/kubernetes-pod.ts';
 import { DEFAULT_METRICS_MAX_WORKFLOWS } from '../../metrics/index.ts';
 import type { AllowList } from '../../notify/index.ts';
 import { loadKubeConfig } from '../../operator/kube.ts';
@@ -74,6 +81,16 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --state-namespace NS        where cron cursors and fired triggers are kept (ConfigMaps; default
                               the lease namespace; MESON_STATE_NAMESPACE)
   --executor-image IMAGE      image of shell, spark and copy step Pods (MESON_EXECUTOR_IMAGE)
+  --spark-image IMAGE         image of spark step Pods, the Spark driver: the executor program plus
+                              Spark (executors/spark.Dockerfile; default ${DEFAULT_SPARK_IMAGE};
+                              MESON_SPARK_IMAGE); also Spark's executors' unless fixed below
+  --spark-executor-image IMAGE  fixes the image of Spark's executor Pods (MESON_SPARK_EXECUTOR_IMAGE;
+                              default: --spark-image, which a step's conf may override)
+  --spark-service-account NAME  service account of spark step Pods, the only step Pods given a
+                              token (default ${DEFAULT_SPARK_SERVICE_ACCOUNT}; MESON_SPARK_SERVICE_ACCOUNT)
+  --spark-ui-url TEMPLATE     URL of a spark step's "Spark UI" link, {namespace} and {pod} filled in
+                              (default: through kubectl proxy, ${DEFAULT_SPARK_UI_URL};
+                              MESON_SPARK_UI_URL; empty: no link)
   --pod-annotation KEY=VALUE  an annotation on every step Pod and Mesos task Pod (repeatable;
                               system keys win)
   --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
@@ -183,6 +200,8 @@ export interface OperatorFlags {
   leaderElection?: Omit<NonNullable<OperatorConfig['leaderElection']>, 'identity'> & { identity?: string };
   stateNamespace: string;
   executorImage?: string;
+  /** Spark step Pods (--spark-*); absent: the launcher's defaults. */
+  spark?: SparkPodOptions;
   podAnnotations: Record<string, string>;
   /** Concurrent Pod create/delete requests (--pod-concurrency); absent: the launcher's 64. */
   podConcurrency?: number;
@@ -219,6 +238,51 @@ function podAnnotations(values: string[]): Record<string, string> {
     out[k] = v.slice(i + 1);
   }
   return out;
+}
+
+const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** The --spark-* flags (or their MESON_SPARK_* variables), checked; undefined when none is set. */
+function sparkOptions(v: Record<string, unknown>, env: NodeJS.ProcessEnv): SparkPodOptions | undefined {
+  const get = (flag: string, name: string) => (v[flag] as string | undefined) ?? env[name];
+  const out: SparkPodOptions = {};
+  for (const [flag, name, key] of [
+    ['spark-image', 'MESON_SPARK_IMAGE', 'image'],
+    ['spark-executor-image', 'MESON_SPARK_EXECUTOR_IMAGE', 'executorImage'],
+  ] as const) {
+    const image = get(flag, name) || undefined;
+    if (image === undefined) continue;
+    const bad = imageProblem(image);
+    if (bad) throw new UsageError(`--${flag}: ${bad}`);
+    out[key] = image;
+  }
+  const sa = get('spark-service-account', 'MESON_SPARK_SERVICE_ACCOUNT') || undefined;
+  if (sa !== undefined) {
+    if (!SERVICE_ACCOUNT.test(sa))
+      throw new UsageError(`--spark-service-account: expected a service account name, got "${sa}"`);
+    out.serviceAccountName = sa;
+  }
+  const url = get('spark-ui-url', 'MESON_SPARK_UI_URL');
+  if (url !== undefined) {
+    const bad = uiUrlProblem(url);
+    if (bad) throw new UsageError(`--spark-ui-url: ${bad}`);
+    out.uiUrl = url;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Why a Spark UI URL template cannot make web links ('' is fine: no link), or undefined. */
+function uiUrlProblem(template: string): string | undefined {
+  const unknown = [...template.matchAll(/\{([^}]*)\}/g)].find((m) => m[1] !== 'namespace' && m[1] !== 'pod');
+  if (unknown) return `unknown placeholder ${unknown[0]} (expected {namespace} and {pod})`;
+  if (template === '') return undefined;
+  try {
+    const u = new URL(fillUrlTemplate(template, { namespace: 'ns', pod: 'pod' }));
+    if (u.protocol === 'http:' || u.protocol === 'https:') return undefined;
+  } catch {
+    // not a URL
+  }
+  return `expected an http(s) URL template such as ${DEFAULT_SPARK_UI_URL}, got "${template}"`;
 }
 
 /** The flags of `mesonctl operator`, checked (throws UsageError). Pure apart from env defaults. */
@@ -323,8 +387,10 @@ export function parseOperatorArgs(
   } catch (err) {
     throw new UsageError((err as Error).message, { cause: err });
   }
+  const spark = sparkOptions(v, env);
   const flags: OperatorFlags = {
     copy,
+    ...(spark ? { spark } : {}),
     metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(maxWorkflows ? { maxWorkflows } : {}) },
     ...(mesosEndpoint ? { mesosEndpoint } : {}),
     clientLimits: { qps, burst },
@@ -403,6 +469,10 @@ function parseOperatorOptions(args: string[]) {
       identity: { type: 'string' },
       'state-namespace': { type: 'string' },
       'executor-image': { type: 'string' },
+      'spark-image': { type: 'string' },
+      'spark-executor-image': { type: 'string' },
+      'spark-service-account': { type: 'string' },
+      'spark-ui-url': { type: 'string' },
       'pod-annotation': { type: 'string', multiple: true },
       'rest-listen': { type: 'string' },
       'notify-allow': { type: 'string' },
@@ -562,6 +632,7 @@ export const operatorCommand: Command = async (args, io) => {
         storeLimits: limitsFromEnv(io.env),
         pods: {
           ...(flags.executorImage ? { executorImage: flags.executorImage } : {}),
+          ...(flags.spark ? { spark: flags.spark } : {}),
           ...(Object.keys(flags.podAnnotations).length > 0 ? { annotations: flags.podAnnotations } : {}),
           copy: flags.copy,
         },
