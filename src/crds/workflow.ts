@@ -84,8 +84,18 @@ export const SparkStepSchema = z
   .check(exactlyOne(SPARK_JOB_KEYS, 'Spark job entry point'))
   .meta(oneKeyOf(SPARK_JOB_KEYS));
 export const CopyStepSchema = z.strictObject({
-  from: z.string().min(1).describe('Source URI.'),
-  to: z.string().min(1).describe('Destination URI.'),
+  from: z
+    .string()
+    .min(1)
+    .describe(
+      'Source: a local path or file:// URI inside the copy roots, or s3://bucket/key (a prefix ending in / copies every object under it) inside an object store root.',
+    ),
+  to: z
+    .string()
+    .min(1)
+    .describe(
+      'Destination: a local path or file:// URI, or s3://bucket/key, inside the roots as for `from`.',
+    ),
 });
 export const SubworkflowParameterSchema = z
   .strictObject({
