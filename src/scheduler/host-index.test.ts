@@ -223,7 +223,7 @@ describe('HostIndex classes', () => {
     );
   });
 
-  it('gives hosts with equal labels one label set, freed with its last host and reused', () => {
+  it('gives hosts with equal labels one label set when their labels are set, freed with its last host and reused', () => {
     const index = new HostIndex(1);
     const add = (name: string, attributes: Record<string, string>) =>
       index.addOffer(offer(name, 8, 16, { attributes }));
@@ -237,8 +237,9 @@ describe('HostIndex classes', () => {
     expect(index.labelSetLimit).toBe(3);
     // New labels on a host (a second offer): it leaves its set; c's set goes with its host.
     index.addOffer(offer('a', 1, 1, { id: 'a-2', attributes: { rack: '7' } }));
-    expect(a.labelSet).toBe(-1);
-    expect(index.labelSetOf(a)).not.toBe(sets[0]);
+    expect(a.labelSet).not.toBe(sets[0]);
+    expect(index.labelSetOf(a)).toBe(a.labelSet);
+    expect(index.labelSetOf(b)).toBe(sets[0]);
     index.removeHost(c);
     const e = add('e', { zone: 'c' });
     expect(index.labelSetOf(e)).toBe(sets[2]); // reused

@@ -109,6 +109,41 @@ function setTaints(slot: HostSlot): void {
   slot.blockingTaints = blocking.length > 0 ? blocking : undefined;
 }
 
+/** FNV-1a of a string, continuing from h. */
+function fnv(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/**
+ * A hash of a set of labels, the same in any order (a sum over the labels of a hash of each
+ * key and value pair); equal hashes are then compared label by label (sameLabels).
+ */
+function labelsHash(attrs: Readonly<Record<string, string>>): number {
+  let sum = 0;
+  for (const k in attrs) {
+    // The key's hash, a separator no key contains (0xffff is not a character), then the value's.
+    let h = fnv(0x811c9dc5, k);
+    h = fnv(Math.imul(h ^ 0xffff, 0x01000193), attrs[k]!);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    sum = (sum + (h ^ (h >>> 12))) | 0;
+  }
+  return sum;
+}
+
+/** Whether two label sets hold the same labels (own keys, any order). */
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  let n = 0;
+  for (const k in b) {
+    const v = a[k];
+    if (v !== b[k] || v === undefined) return false;
+    n++;
+  }
+  for (const _ in a) n--;
+  return n === 0;
+}
+
 /** A blocking-taint set as text, the same for the same taints in any order. */
 function taintKey(taints: readonly Taint[] | undefined): string {
   if (taints === undefined) return '';
@@ -411,12 +446,14 @@ export class HostIndex {
   /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
   private usedSlots: HostSlot[] = [];
   /**
-   * Label sets by their text, with the text and the number of hosts of each id: hosts of one node
-   * pool and zone share one, so a pass tests a task's labels once per set, not once per host.
-   * An id is freed with its last host and reused, so ids stay below the number of hosts.
+   * Label sets by a hash of their labels, with a copy of the labels and the number of hosts of
+   * each id: hosts of one node pool and zone share one, so a pass tests a task's labels once per
+   * set, not once per host. An id is freed with its last host and reused, so ids stay below the
+   * number of hosts. Finding a host's set allocates nothing (no sorted key text).
    */
-  private readonly labelSetIds = new Map<string, number>();
-  private readonly labelSetKeys: (string | undefined)[] = [];
+  private readonly labelSetsByHash = new Map<number, number | number[]>();
+  private readonly labelSetLabels: (Readonly<Record<string, string>> | undefined)[] = [];
+  private readonly labelSetHashes: number[] = [];
   private readonly labelSetHosts: number[] = [];
   private readonly freeLabelSets: number[] = [];
   /**
@@ -474,22 +511,31 @@ export class HostIndex {
 
   /**
    * The id of the host's label set: equal for hosts with equal labels, below labelSetLimit.
-   * Made when first asked for (a pass without label constraints never pays for it).
+   * Made when the host's labels are set (addOffer), as its label counts are: a hash of its labels
+   * and a comparison with the sets of equal hash, so that a search never makes one inside a
+   * decision (made lazily there, the first label-constrained tasks paid for thousands of hosts).
    */
   labelSetOf(slot: HostSlot): number {
     if (slot.labelSet >= 0) return slot.labelSet;
     const attrs = slot.attributes;
-    let key = '';
-    for (const k of Object.keys(attrs).sort()) {
-      const v = attrs[k]!;
-      key += `${k.length}:${k}${v.length}:${v}`;
+    const hash = labelsHash(attrs);
+    const known = this.labelSetsByHash.get(hash);
+    let id = -1;
+    if (typeof known === 'number') {
+      if (sameLabels(this.labelSetLabels[known]!, attrs)) id = known;
+    } else if (known !== undefined) {
+      for (let i = 0; i < known.length && id < 0; i++)
+        if (sameLabels(this.labelSetLabels[known[i]!]!, attrs)) id = known[i]!;
     }
-    let id = this.labelSetIds.get(key);
-    if (id === undefined) {
-      id = this.freeLabelSets.pop() ?? this.labelSetKeys.length;
-      this.labelSetIds.set(key, id);
-      this.labelSetKeys[id] = key;
+    if (id < 0) {
+      id = this.freeLabelSets.pop() ?? this.labelSetLabels.length;
+      // A copy: the host's attributes object may be the caller's offer's.
+      this.labelSetLabels[id] = { ...attrs };
+      this.labelSetHashes[id] = hash;
       this.labelSetHosts[id] = 0;
+      if (known === undefined) this.labelSetsByHash.set(hash, id);
+      else if (typeof known === 'number') this.labelSetsByHash.set(hash, [known, id]);
+      else known.push(id);
     }
     this.labelSetHosts[id]!++;
     slot.labelSet = id;
@@ -498,7 +544,7 @@ export class HostIndex {
 
   /** Every label set id is below this. */
   get labelSetLimit(): number {
-    return this.labelSetKeys.length;
+    return this.labelSetLabels.length;
   }
 
   /** The host's labels are about to change or it leaves: it no longer counts for its set. */
@@ -507,8 +553,14 @@ export class HostIndex {
     if (id < 0) return;
     slot.labelSet = -1;
     if (--this.labelSetHosts[id]! > 0) return;
-    this.labelSetIds.delete(this.labelSetKeys[id]!);
-    this.labelSetKeys[id] = undefined;
+    const hash = this.labelSetHashes[id]!;
+    const known = this.labelSetsByHash.get(hash);
+    if (typeof known === 'number') this.labelSetsByHash.delete(hash);
+    else if (known !== undefined) {
+      known.splice(known.indexOf(id), 1);
+      if (known.length === 1) this.labelSetsByHash.set(hash, known[0]!);
+    }
+    this.labelSetLabels[id] = undefined;
     this.freeLabelSets.push(id);
   }
 
@@ -532,6 +584,7 @@ export class HostIndex {
     if (offer.agentId !== undefined) slot.agentId = offer.agentId;
     slot.attributes =
       slot.offers.length === 1 ? offer.attributes : { ...slot.attributes, ...offer.attributes };
+    this.labelSetOf(slot);
     if (offer.taints !== undefined || slot.taints !== undefined) setTaints(slot);
     this.recompute(slot);
     if (offer.capacity) slot.capacity = { ...copyResources(offer.capacity) };
