@@ -43,6 +43,8 @@ export class HostSlot implements HostView {
   used = false;
   /** Id of the host's set of labels (shared by hosts with equal labels); -1 until asked for. */
   labelSet = -1;
+  /** The host's label set's bit in its class (HostClass.labelBitOf), set as it enters the class. */
+  labelBit = 0;
   /**
    * `free` and `capacity` flattened into plain number fields of this one class, kept in step by
    * the index (syncFlat): the per-host test of a search reads these without going through two
@@ -217,6 +219,20 @@ export class HostClass {
   readonly bucketVersion = new Float64Array(BUCKET_COUNT);
   /** The remembered scans of each bucket, one per task shape (owned by the search). */
   readonly bucketScans: (BucketScan[] | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
+  /**
+   * The label sets of the hosts in each bucket, as bits (HostClass.labelBitOf): raised whenever a
+   * host enters the bucket or changes in it, set exactly by a search that scans the whole bucket
+   * (tighten), cleared when it empties. A label-constrained search skips a bucket none of whose
+   * label sets pass, without looking at its hosts (a node selector on one zone skips the buckets
+   * holding only other zones' hosts).
+   */
+  readonly bucketLabelBits = new Int32Array(BUCKET_COUNT);
+  /**
+   * Each label set (HostIndex.labelSetOf id) of the class's hosts, with its bit: the first 31 get
+   * one bit each, the rest share OVERFLOW_LABEL_BIT, which no search can rule out. Grows only
+   * (an entry of a set whose hosts have left only costs a bit).
+   */
+  readonly labelBitOf = new Map<number, number>();
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
   maxCapCpu = 0;
   minCapCpu = Number.POSITIVE_INFINITY;
@@ -235,6 +251,12 @@ export class HostClass {
   /** Counts a host in (its capacity widens the extremes; stale extremes only loosen bounds). */
   enter(slot: HostSlot): void {
     this.size++;
+    let bit = this.labelBitOf.get(slot.labelSet);
+    if (bit === undefined) {
+      bit = this.labelBitOf.size < 31 ? 1 << this.labelBitOf.size : OVERFLOW_LABEL_BIT;
+      this.labelBitOf.set(slot.labelSet, bit);
+    }
+    slot.labelBit = bit;
     this.countLabels(slot.attributes, 1);
     const c = slot.capacity;
     if (c.cpuMillis === 0 || c.memoryBytes === 0) {
@@ -292,6 +314,7 @@ export class HostClass {
       this.bucketMaxFreeMem[slot.bucket] = -1;
       this.bucketMaxFreeMemUntainted[slot.bucket] = -1;
       this.bucketMaxFreeGpus[slot.bucket] = -1;
+      this.bucketLabelBits[slot.bucket] = 0;
     }
     slot.bucket = -1;
     slot.position = -1;
@@ -328,10 +351,18 @@ export class HostClass {
       this.bucketMaxFreeMemUntainted[b] = freeMem;
     }
     if (slot.freeGpus > this.bucketMaxFreeGpus[b]!) this.bucketMaxFreeGpus[b] = slot.freeGpus;
+    this.bucketLabelBits[b]! |= slot.labelBit;
   }
 
   /** Sets bucket b's free-resource bounds to exact values a scan of all its hosts found. */
-  tighten(b: number, maxFreeMem: number, maxFreeMemUntainted: number, maxFreeGpus: number): void {
+  tighten(
+    b: number,
+    maxFreeMem: number,
+    maxFreeMemUntainted: number,
+    maxFreeGpus: number,
+    labelBits: number,
+  ): void {
+    this.bucketLabelBits[b] = labelBits;
     this.bucketMaxFreeMem[b] = maxFreeMem;
     this.bucketMaxFreeMemUntainted[b] = maxFreeMemUntainted;
     this.bucketMaxFreeGpus[b] = maxFreeGpus;
@@ -428,6 +459,9 @@ export class HostClass {
     return (w << 5) + (31 - Math.clz32(bits));
   }
 }
+
+/** The label bit shared by the label sets of a class past its first 31 (never ruled out). */
+export const OVERFLOW_LABEL_BIT = 1 << 31;
 
 /** Default of the HostIndex's maxClasses. */
 export const MAX_HOST_CLASSES = 32;
@@ -540,6 +574,11 @@ export class HostIndex {
     this.labelSetHosts[id]!++;
     slot.labelSet = id;
     return id;
+  }
+
+  /** The labels of a label set (undefined for a freed id). */
+  labelsOfSet(id: number): Readonly<Record<string, string>> | undefined {
+    return this.labelSetLabels[id];
   }
 
   /** Every label set id is below this. */

@@ -8,7 +8,7 @@ import { BucketScan, SCAN_MIN_HOSTS, SCAN_SHAPES } from './bucket-scan.ts';
 import { COVER_ALL, COVER_NONE, HardConstraints, softScore } from './constraints.ts';
 import { explainLazily, explainShape, formatAmount, HostSnapshot } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
-import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
+import { type HostClass, HostIndex, type HostSlot, OVERFLOW_LABEL_BIT } from './host-index.ts';
 import { type PreemptCandidate, planPreemptions } from './preempt.ts';
 import { taskProblem } from './task.ts';
 import type {
@@ -200,14 +200,16 @@ function tightenBucket(cls: HostClass, b: number, list: readonly HostSlot[]): vo
   let mem = -1;
   let memUntainted = -1;
   let gpus = -1;
+  let labels = 0;
   for (let i = 0; i < list.length; i++) {
     const s = list[i]!;
     const fm = s.freeMem;
     if (fm > mem) mem = fm;
     if (fm > memUntainted && s.blockingTaints === undefined) memUntainted = fm;
     if (s.freeGpus > gpus) gpus = s.freeGpus;
+    labels |= s.labelBit;
   }
-  cls.tighten(b, mem, memUntainted, gpus);
+  cls.tighten(b, mem, memUntainted, gpus, labels);
 }
 
 /**
@@ -268,6 +270,28 @@ function classUse(hard: HardConstraints, cls: HostClass): number {
   }
   if (memo !== undefined && cls.id < memo.length) memo[cls.id] = use;
   return use;
+}
+
+/**
+ * The label bits (HostClass.labelBitOf) of the class's label sets whose labels pass the task's
+ * label constraints, OVERFLOW_LABEL_BIT always: a bucket holding none of them is skipped. The
+ * same for every task with these constraints, so kept per pass (labels do not change in one).
+ */
+function passingLabelBits(hard: HardConstraints, cls: HostClass): number {
+  const memo = hard.labelBits;
+  if (memo !== undefined && cls.id < memo.length) {
+    const v = memo[cls.id]!;
+    if (v !== 0) return v;
+  }
+  let bits = OVERFLOW_LABEL_BIT;
+  for (const [set, bit] of cls.labelBitOf) {
+    if (bit === OVERFLOW_LABEL_BIT) continue;
+    // A freed set has no host left (ids are freed with their last host): its bit stays clear.
+    const labels = searchIndex!.labelsOfSet(set);
+    if (labels !== undefined && hard.labelsHold(labels)) bits |= bit;
+  }
+  if (memo !== undefined && cls.id < memo.length) memo[cls.id] = bits;
+  return bits;
 }
 
 function canBoundClass(cls: HostClass, kind: number): boolean {
@@ -561,6 +585,9 @@ function searchClass(
   const gpus = r.gpus;
   const maxFreeMem = hard.toleratesNothing ? cls.bucketMaxFreeMemUntainted : cls.bucketMaxFreeMem;
   const maxFreeGpus = cls.bucketMaxFreeGpus;
+  // Where hosts are checked for labels: the label sets that can pass (-1: no label check).
+  const labelBits = check === CHECK_LABELS ? passingLabelBits(hard, cls) : -1;
+  const bucketLabels = cls.bucketLabelBits;
   // Bounds (packing): a host with at least F millicores free scores at most
   // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2. Both parts only fall as buckets
   // rise (the memory part taken as the largest share in any bucket from here up), so once that
@@ -569,8 +596,13 @@ function searchClass(
   const memAdd = mem / cls.minCapMem;
   let b = first;
   while (b >= start) {
-    // No host of the bucket has the memory or GPUs (bounds never below the truth): skip it.
-    if (maxFreeMem[b]! < mem || maxFreeGpus[b]! < gpus) {
+    // No host of the bucket has the memory or GPUs (bounds never below the truth), or the labels:
+    // skip it.
+    if (
+      maxFreeMem[b]! < mem ||
+      maxFreeGpus[b]! < gpus ||
+      (labelBits !== -1 && (bucketLabels[b]! & labelBits) === 0)
+    ) {
       b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
       continue;
     }
@@ -909,6 +941,7 @@ export function runPass(
         groupHosts: groupSet(task.groupId!),
       });
       own.classUse = new Uint8Array(classCount);
+      own.labelBits = new Int32Array(classCount);
       return own;
     }
     // The same for every task with these constraints (and GPU need) in this pass.
@@ -916,6 +949,7 @@ export function runPass(
     if (hard === undefined) {
       hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
       hard.classUse = new Uint8Array(classCount);
+      hard.labelBits = new Int32Array(classCount);
       // A byte per host per constraint set: bounded, as tasks choose their constraints.
       if (!hard.labelFree && memos < MAX_LABEL_MEMOS) {
         hard.labelMemo = new Uint8Array(Math.max(index.slots.length, index.labelSetLimit));
