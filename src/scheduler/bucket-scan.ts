@@ -81,17 +81,19 @@ export class BucketScan {
     sc: ScalarRequest,
     labels: string,
   ): boolean {
+    // The label texts last: equally long ones (zones of one letter) are compared character by
+    // character, the numbers rule most scans out first.
     if (
       this.version !== version ||
-      this.kind !== kind ||
-      this.labels !== labels ||
-      this.goodEnough !== goodEnough ||
       this.cpu !== r.cpuMillis ||
       this.mem !== r.memoryBytes ||
+      this.kind !== kind ||
+      this.goodEnough !== goodEnough ||
       this.disk !== r.diskBytes ||
       this.gpus !== r.gpus ||
       this.ports !== (r.ports ?? 0) ||
-      this.scalarCount !== sc.count
+      this.scalarCount !== sc.count ||
+      this.labels !== labels
     ) {
       return false;
     }
