@@ -229,8 +229,11 @@ export class HostClass {
   readonly bucketLabelBits = new Int32Array(BUCKET_COUNT);
   /**
    * Each label set (HostIndex.labelSetOf id) of the class's hosts, with its bit: the first 31 get
-   * one bit each, the rest share OVERFLOW_LABEL_BIT, which no search can rule out. Grows only
-   * (an entry of a set whose hosts have left only costs a bit).
+   * one bit each, the rest share OVERFLOW_LABEL_BIT, which no search can rule out. Grows only:
+   * an entry of a set whose hosts have left only costs a bit, and as label-set ids are reused it
+   * holds at most as many entries as there were label sets at once. A reused id keeps its bit
+   * here, for the new labels (a search reads the labels of the id as they are now); bits its
+   * former hosts left in buckets only make those buckets look possible.
    */
   readonly labelBitOf = new Map<number, number>();
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
