@@ -676,6 +676,36 @@ describe('typed outcomes: does not fit vs broke', () => {
     });
   });
 
+  it('malformed constraint lists are "broke" with the field, whatever their type; the others still place', () => {
+    const cases: [string, unknown, string][] = [
+      ['attributes', { key: 'zone' }, 'constraints.attributes: expected a list'],
+      ['attributes', 'zone', 'constraints.attributes: expected a list'],
+      ['attributes', [7], 'constraints.attributes[0]: expected {key, operator, values}'],
+      ['attributes', [{ key: 'zone', operator: 'Near' }], 'constraints.attributes[0].operator: expected In'],
+      ['nodeAffinity', { 0: [] }, 'constraints.nodeAffinity: expected a list of terms'],
+      ['nodeAffinity', [[], 'x'], 'constraints.nodeAffinity[1]: expected a list of requirements'],
+      [
+        'nodeAffinity',
+        [[{ key: 'n', operator: 'Gt', values: ['x'] }]],
+        'constraints.nodeAffinity[0][0].values: Gt needs one number',
+      ],
+      ['tolerations', 7, 'constraints.tolerations: expected a list'],
+      ['tolerations', [null], 'constraints.tolerations[0]: expected an object'],
+      [
+        'tolerations',
+        [{ key: 'a', effect: 'Never' }],
+        'constraints.tolerations[0].effect: expected NoSchedule',
+      ],
+    ];
+    for (const [field, value, message] of cases) {
+      const bad = task('bad', 1, 1, { constraints: { [field]: value } as Task['constraints'] });
+      const res = schedulePass({ tasks: [bad, task('ok', 1, 1)], offers: [offer('h', 4, 4)], now });
+      expect(res.placements.map((p) => p.taskId)).toEqual(['ok']);
+      expect(res.unplaced[0]!.error!.code).toBe('SCHEDULER_TASK_INVALID');
+      expect(res.unplaced[0]!.error!.message).toContain(`task bad: ${message}`);
+    }
+  });
+
   it('a duplicate id is "broke"', () => {
     const res = schedulePass({ tasks: [task('a', 1, 1), task('a', 1, 1)], offers: [offer('h', 4, 4)], now });
     expect(res.placements).toHaveLength(1);

@@ -130,6 +130,7 @@ export function taskProblem(task: Task): string | undefined {
   // Indexed loops and paths built only for an error: a pass checks every task it is given, and
   // the garbage of iterators and path strings per valid task added up to collections mid-pass.
   const attributes = c.attributes ?? NONE;
+  if (!Array.isArray(attributes)) return `task ${task.id}: constraints.attributes: expected a list`;
   for (let i = 0; i < attributes.length; i++) {
     const p = requirementProblem(attributes[i]!, 'constraints.attributes', i);
     if (p) return `task ${task.id}: ${p}`;
