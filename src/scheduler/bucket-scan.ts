@@ -14,6 +14,11 @@
  * the task's shape, so while the version holds, the first listed host still in the bucket is
  * what a full scan would pick; when none is left, the bucket is scanned again.
  *
+ * A scan that went through the whole bucket and kept every host that fits is complete: while the
+ * version holds, once its hosts have all left the bucket no host in the bucket fits the shape, and
+ * the bucket is skipped instead of scanned again (a bucket of hosts whose labels a constrained
+ * task's do not match would otherwise be rescanned by each such task).
+ *
  * Only for tasks whose fit and score depend on the host and the resource request alone:
  * built-in fitness, no soft constraints, no hard constraints, no plugin filters. A scan that
  * meets a good-enough host returns it at once and records nothing; a recorded scan met none, and
@@ -59,6 +64,13 @@ export class BucketScan {
   readonly scores: number[] = [];
   length = 0;
   head = 0;
+  /** Hosts offered since the reset (kept or not). */
+  offered = 0;
+  /**
+   * Set when the scan went through the whole bucket and kept every host that fits (no more than
+   * SCAN_KEEP did): once the listed hosts have all left the bucket, no host in it fits.
+   */
+  complete = false;
 
   /** Whether this scan was made for a task of this shape at this bucket version. */
   matches(
@@ -69,17 +81,19 @@ export class BucketScan {
     sc: ScalarRequest,
     labels: string,
   ): boolean {
+    // The label texts last: equally long ones (zones of one letter) are compared character by
+    // character, the numbers rule most scans out first.
     if (
       this.version !== version ||
-      this.kind !== kind ||
-      this.labels !== labels ||
-      this.goodEnough !== goodEnough ||
       this.cpu !== r.cpuMillis ||
       this.mem !== r.memoryBytes ||
+      this.kind !== kind ||
+      this.goodEnough !== goodEnough ||
       this.disk !== r.diskBytes ||
       this.gpus !== r.gpus ||
       this.ports !== (r.ports ?? 0) ||
-      this.scalarCount !== sc.count
+      this.scalarCount !== sc.count ||
+      this.labels !== labels
     ) {
       return false;
     }
@@ -115,10 +129,18 @@ export class BucketScan {
     this.scalarCount = sc.count;
     this.length = 0;
     this.head = 0;
+    this.offered = 0;
+    this.complete = false;
+  }
+
+  /** The bucket has been scanned to its end (no good-enough host met). */
+  finish(): void {
+    this.complete = this.offered <= SCAN_KEEP;
   }
 
   /** Offers a host that fits; kept if among the SCAN_KEEP best so far. */
   offer(host: HostSlot, score: number): void {
+    this.offered++;
     let n = this.length;
     if (n === SCAN_KEEP) {
       const last = n - 1;

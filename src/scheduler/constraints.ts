@@ -279,6 +279,12 @@ export class HardConstraints {
    */
   classUse: Uint8Array | undefined = undefined;
 
+  /**
+   * Per pass, by host class id: 0 not known yet, else the class's label bits whose label sets
+   * pass these constraints (pass.ts, passingLabelBits). Set by the pass on the sets it makes.
+   */
+  labelBits: Int32Array | undefined = undefined;
+
   labelsHold(attrs: Readonly<Record<string, string>>): boolean {
     for (let i = 0; i < this.selectorKeys.length; i++) {
       if (attrs[this.selectorKeys[i]!] !== this.selectorValues[i]) return false;

@@ -63,7 +63,10 @@ export class FairQueue {
     this.weights = opts.weights ?? {};
     this.usage = new Map(Object.entries(opts.usage ?? {}).map(([t, u]) => [t, { ...u }]));
     const byTier = new Map<number, Map<string, Task[]>>();
-    for (const t of tasks) {
+    // Indexed: the constructor runs once per pass, mostly before it is optimised, and a for-of
+    // then allocates an iterator result per task.
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i]!;
       const tier = t.tier ?? 0;
       let tenants = byTier.get(tier);
       if (!tenants) {

@@ -69,12 +69,15 @@ describe('HostIndex per-bucket bounds', () => {
     index.charge(tainted, { cpuMillis: 50, memoryBytes: 60 * GiB, diskBytes: 0, gpus: 0 });
     expect(cls.bucketMaxFreeMem[b]).toBe(64 * GiB);
     // ...a full scan tightens it, and an emptied bucket forgets it.
-    cls.tighten(b, 8 * GiB, 8 * GiB, 2);
+    expect(cls.bucketLabelBits[b]).toBe(tainted.labelBit | plain.labelBit);
+    cls.tighten(b, 8 * GiB, 8 * GiB, 2, plain.labelBit);
     expect(cls.bucketMaxFreeMem[b]).toBe(8 * GiB);
+    expect(cls.bucketLabelBits[b]).toBe(plain.labelBit);
     cls.unbucket(tainted);
     cls.unbucket(plain);
     expect(cls.bucketMaxFreeMem[b]).toBe(-1);
     expect(cls.bucketMaxFreeGpus[b]).toBe(-1);
+    expect(cls.bucketLabelBits[b]).toBe(0);
   });
 
   it('minMemUsedUpTo is the smallest memory share of any bucket at or below b', () => {
@@ -223,7 +226,7 @@ describe('HostIndex classes', () => {
     );
   });
 
-  it('gives hosts with equal labels one label set, freed with its last host and reused', () => {
+  it('gives hosts with equal labels one label set when their labels are set, freed with its last host and reused', () => {
     const index = new HostIndex(1);
     const add = (name: string, attributes: Record<string, string>) =>
       index.addOffer(offer(name, 8, 16, { attributes }));
@@ -237,13 +240,58 @@ describe('HostIndex classes', () => {
     expect(index.labelSetLimit).toBe(3);
     // New labels on a host (a second offer): it leaves its set; c's set goes with its host.
     index.addOffer(offer('a', 1, 1, { id: 'a-2', attributes: { rack: '7' } }));
-    expect(a.labelSet).toBe(-1);
-    expect(index.labelSetOf(a)).not.toBe(sets[0]);
+    expect(a.labelSet).not.toBe(sets[0]);
+    expect(index.labelSetOf(a)).toBe(a.labelSet);
+    expect(index.labelSetOf(b)).toBe(sets[0]);
     index.removeHost(c);
     const e = add('e', { zone: 'c' });
     expect(index.labelSetOf(e)).toBe(sets[2]); // reused
     expect(index.labelSetOf(b)).toBe(sets[0]);
     expect(index.labelSetLimit).toBeLessThanOrEqual(index.size);
+  });
+
+  it('gives two hosts one label set exactly when their labels are equal, as hosts come, go and change labels', () => {
+    const labelsArb = fc.dictionary(
+      fc.constantFrom('zone', 'rack', 'pool', 'a', 'b'),
+      fc.constantFrom('a', 'b', '', 'zone'),
+      {
+        maxKeys: 4,
+      },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('add' as const), labels: labelsArb }),
+            fc.record({ op: fc.constant('relabel' as const), host: fc.nat(), labels: labelsArb }),
+            fc.record({ op: fc.constant('remove' as const), host: fc.nat() }),
+          ),
+          { maxLength: 60 },
+        ),
+        (ops) => {
+          const index = new HostIndex(1);
+          let n = 0;
+          for (const x of ops) {
+            if (x.op === 'add') index.addOffer(offer(`h${n++}`, 1, 1, { attributes: x.labels }));
+            else if (index.slots.length > 0) {
+              const s = index.slots[x.host % index.slots.length]!;
+              if (x.op === 'remove') index.removeHost(s);
+              else
+                index.addOffer(offer(s.hostname, 0, 0, { id: `${s.hostname}-${n++}`, attributes: x.labels }));
+            }
+          }
+          const text = (l: Record<string, string>) => JSON.stringify(Object.entries(l).sort());
+          for (const a of index.slots) {
+            expect(a.labelSet).toBe(index.labelSetOf(a));
+            expect(index.labelSetLimit).toBeGreaterThan(a.labelSet);
+            for (const b of index.slots) {
+              expect(a.labelSet === b.labelSet).toBe(text(a.attributes) === text(b.attributes));
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('past maxClasses, new kinds of host share one mixed class', () => {

@@ -43,6 +43,8 @@ export class HostSlot implements HostView {
   used = false;
   /** Id of the host's set of labels (shared by hosts with equal labels); -1 until asked for. */
   labelSet = -1;
+  /** The host's label set's bit in its class (HostClass.labelBitOf), set as it enters the class. */
+  labelBit = 0;
   /**
    * `free` and `capacity` flattened into plain number fields of this one class, kept in step by
    * the index (syncFlat): the per-host test of a search reads these without going through two
@@ -107,6 +109,41 @@ function setTaints(slot: HostSlot): void {
   const blocking = all.filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
   slot.taints = all.length > 0 ? all : undefined;
   slot.blockingTaints = blocking.length > 0 ? blocking : undefined;
+}
+
+/** FNV-1a of a string, continuing from h. */
+function fnv(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/**
+ * A hash of a set of labels, the same in any order (a sum over the labels of a hash of each
+ * key and value pair); equal hashes are then compared label by label (sameLabels).
+ */
+function labelsHash(attrs: Readonly<Record<string, string>>): number {
+  let sum = 0;
+  for (const k in attrs) {
+    // The key's hash, a separator no key contains (0xffff is not a character), then the value's.
+    let h = fnv(0x811c9dc5, k);
+    h = fnv(Math.imul(h ^ 0xffff, 0x01000193), attrs[k]!);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    sum = (sum + (h ^ (h >>> 12))) | 0;
+  }
+  return sum;
+}
+
+/** Whether two label sets hold the same labels (own keys, any order). */
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  let n = 0;
+  for (const k in b) {
+    const v = a[k];
+    if (v !== b[k] || v === undefined) return false;
+    n++;
+  }
+  for (const _ in a) n--;
+  return n === 0;
 }
 
 /** A blocking-taint set as text, the same for the same taints in any order. */
@@ -182,6 +219,23 @@ export class HostClass {
   readonly bucketVersion = new Float64Array(BUCKET_COUNT);
   /** The remembered scans of each bucket, one per task shape (owned by the search). */
   readonly bucketScans: (BucketScan[] | undefined)[] = new Array(BUCKET_COUNT).fill(undefined);
+  /**
+   * The label sets of the hosts in each bucket, as bits (HostClass.labelBitOf): raised whenever a
+   * host enters the bucket or changes in it, set exactly by a search that scans the whole bucket
+   * (tighten), cleared when it empties. A label-constrained search skips a bucket none of whose
+   * label sets pass, without looking at its hosts (a node selector on one zone skips the buckets
+   * holding only other zones' hosts).
+   */
+  readonly bucketLabelBits = new Int32Array(BUCKET_COUNT);
+  /**
+   * Each label set (HostIndex.labelSetOf id) of the class's hosts, with its bit: the first 31 get
+   * one bit each, the rest share OVERFLOW_LABEL_BIT, which no search can rule out. Grows only:
+   * an entry of a set whose hosts have left only costs a bit, and as label-set ids are reused it
+   * holds at most as many entries as there were label sets at once. A reused id keeps its bit
+   * here, for the new labels (a search reads the labels of the id as they are now); bits its
+   * former hosts left in buckets only make those buckets look possible.
+   */
+  readonly labelBitOf = new Map<number, number>();
   /** Capacity extremes over the hosts ever indexed (stale values only loosen the bounds). */
   maxCapCpu = 0;
   minCapCpu = Number.POSITIVE_INFINITY;
@@ -200,6 +254,12 @@ export class HostClass {
   /** Counts a host in (its capacity widens the extremes; stale extremes only loosen bounds). */
   enter(slot: HostSlot): void {
     this.size++;
+    let bit = this.labelBitOf.get(slot.labelSet);
+    if (bit === undefined) {
+      bit = this.labelBitOf.size < 31 ? 1 << this.labelBitOf.size : OVERFLOW_LABEL_BIT;
+      this.labelBitOf.set(slot.labelSet, bit);
+    }
+    slot.labelBit = bit;
     this.countLabels(slot.attributes, 1);
     const c = slot.capacity;
     if (c.cpuMillis === 0 || c.memoryBytes === 0) {
@@ -257,6 +317,7 @@ export class HostClass {
       this.bucketMaxFreeMem[slot.bucket] = -1;
       this.bucketMaxFreeMemUntainted[slot.bucket] = -1;
       this.bucketMaxFreeGpus[slot.bucket] = -1;
+      this.bucketLabelBits[slot.bucket] = 0;
     }
     slot.bucket = -1;
     slot.position = -1;
@@ -293,10 +354,18 @@ export class HostClass {
       this.bucketMaxFreeMemUntainted[b] = freeMem;
     }
     if (slot.freeGpus > this.bucketMaxFreeGpus[b]!) this.bucketMaxFreeGpus[b] = slot.freeGpus;
+    this.bucketLabelBits[b]! |= slot.labelBit;
   }
 
   /** Sets bucket b's free-resource bounds to exact values a scan of all its hosts found. */
-  tighten(b: number, maxFreeMem: number, maxFreeMemUntainted: number, maxFreeGpus: number): void {
+  tighten(
+    b: number,
+    maxFreeMem: number,
+    maxFreeMemUntainted: number,
+    maxFreeGpus: number,
+    labelBits: number,
+  ): void {
+    this.bucketLabelBits[b] = labelBits;
     this.bucketMaxFreeMem[b] = maxFreeMem;
     this.bucketMaxFreeMemUntainted[b] = maxFreeMemUntainted;
     this.bucketMaxFreeGpus[b] = maxFreeGpus;
@@ -394,6 +463,9 @@ export class HostClass {
   }
 }
 
+/** The label bit shared by the label sets of a class past its first 31 (never ruled out). */
+export const OVERFLOW_LABEL_BIT = 1 << 31;
+
 /** Default of the HostIndex's maxClasses. */
 export const MAX_HOST_CLASSES = 32;
 
@@ -411,12 +483,14 @@ export class HostIndex {
   /** Hosts placed on since the last drainUsed (each once), so callers need not scan placements. */
   private usedSlots: HostSlot[] = [];
   /**
-   * Label sets by their text, with the text and the number of hosts of each id: hosts of one node
-   * pool and zone share one, so a pass tests a task's labels once per set, not once per host.
-   * An id is freed with its last host and reused, so ids stay below the number of hosts.
+   * Label sets by a hash of their labels, with a copy of the labels and the number of hosts of
+   * each id: hosts of one node pool and zone share one, so a pass tests a task's labels once per
+   * set, not once per host. An id is freed with its last host and reused, so ids stay below the
+   * number of hosts. Finding a host's set allocates nothing (no sorted key text).
    */
-  private readonly labelSetIds = new Map<string, number>();
-  private readonly labelSetKeys: (string | undefined)[] = [];
+  private readonly labelSetsByHash = new Map<number, number | number[]>();
+  private readonly labelSetLabels: (Readonly<Record<string, string>> | undefined)[] = [];
+  private readonly labelSetHashes: number[] = [];
   private readonly labelSetHosts: number[] = [];
   private readonly freeLabelSets: number[] = [];
   /**
@@ -474,31 +548,45 @@ export class HostIndex {
 
   /**
    * The id of the host's label set: equal for hosts with equal labels, below labelSetLimit.
-   * Made when first asked for (a pass without label constraints never pays for it).
+   * Made when the host's labels are set (addOffer), as its label counts are: a hash of its labels
+   * and a comparison with the sets of equal hash, so that a search never makes one inside a
+   * decision (made lazily there, the first label-constrained tasks paid for thousands of hosts).
    */
   labelSetOf(slot: HostSlot): number {
     if (slot.labelSet >= 0) return slot.labelSet;
     const attrs = slot.attributes;
-    let key = '';
-    for (const k of Object.keys(attrs).sort()) {
-      const v = attrs[k]!;
-      key += `${k.length}:${k}${v.length}:${v}`;
+    const hash = labelsHash(attrs);
+    const known = this.labelSetsByHash.get(hash);
+    let id = -1;
+    if (typeof known === 'number') {
+      if (sameLabels(this.labelSetLabels[known]!, attrs)) id = known;
+    } else if (known !== undefined) {
+      for (let i = 0; i < known.length && id < 0; i++)
+        if (sameLabels(this.labelSetLabels[known[i]!]!, attrs)) id = known[i]!;
     }
-    let id = this.labelSetIds.get(key);
-    if (id === undefined) {
-      id = this.freeLabelSets.pop() ?? this.labelSetKeys.length;
-      this.labelSetIds.set(key, id);
-      this.labelSetKeys[id] = key;
+    if (id < 0) {
+      id = this.freeLabelSets.pop() ?? this.labelSetLabels.length;
+      // A copy: the host's attributes object may be the caller's offer's.
+      this.labelSetLabels[id] = { ...attrs };
+      this.labelSetHashes[id] = hash;
       this.labelSetHosts[id] = 0;
+      if (known === undefined) this.labelSetsByHash.set(hash, id);
+      else if (typeof known === 'number') this.labelSetsByHash.set(hash, [known, id]);
+      else known.push(id);
     }
     this.labelSetHosts[id]!++;
     slot.labelSet = id;
     return id;
   }
 
+  /** The labels of a label set (undefined for a freed id). */
+  labelsOfSet(id: number): Readonly<Record<string, string>> | undefined {
+    return this.labelSetLabels[id];
+  }
+
   /** Every label set id is below this. */
   get labelSetLimit(): number {
-    return this.labelSetKeys.length;
+    return this.labelSetLabels.length;
   }
 
   /** The host's labels are about to change or it leaves: it no longer counts for its set. */
@@ -507,8 +595,14 @@ export class HostIndex {
     if (id < 0) return;
     slot.labelSet = -1;
     if (--this.labelSetHosts[id]! > 0) return;
-    this.labelSetIds.delete(this.labelSetKeys[id]!);
-    this.labelSetKeys[id] = undefined;
+    const hash = this.labelSetHashes[id]!;
+    const known = this.labelSetsByHash.get(hash);
+    if (typeof known === 'number') this.labelSetsByHash.delete(hash);
+    else if (known !== undefined) {
+      known.splice(known.indexOf(id), 1);
+      if (known.length === 1) this.labelSetsByHash.set(hash, known[0]!);
+    }
+    this.labelSetLabels[id] = undefined;
     this.freeLabelSets.push(id);
   }
 
@@ -532,6 +626,7 @@ export class HostIndex {
     if (offer.agentId !== undefined) slot.agentId = offer.agentId;
     slot.attributes =
       slot.offers.length === 1 ? offer.attributes : { ...slot.attributes, ...offer.attributes };
+    this.labelSetOf(slot);
     if (offer.taints !== undefined || slot.taints !== undefined) setTaints(slot);
     this.recompute(slot);
     if (offer.capacity) slot.capacity = { ...copyResources(offer.capacity) };

@@ -386,6 +386,182 @@ describe('the indexed search', () => {
     );
   });
 
+  it('places label-constrained work on big pools exactly as a full scan would, pass after pass, as hosts come, go and change labels', () => {
+    // One kind of host, few fill levels: buckets of 16 or more hosts, whose scans are remembered
+    // (complete ones then skip the bucket once used up) and whose label sets are bits (past 31
+    // label sets in a class they share one bit). Between passes hosts are added, relabelled (a
+    // second offer with more labels: a new label set, the old one freed and its id reused) and
+    // removed, and each pass must place as a full scan of the hosts as they are then.
+    const cap = { cpuMillis: 32_000, memoryBytes: 64 * GiB, diskBytes: 0, gpus: 0 };
+    const hostArb = fc.record({
+      usedPct: fc.constantFrom(0, 0, 0, 50, 75),
+      zone: fc.integer({ min: 0, max: 39 }),
+    });
+    const taskArb = fc.record({
+      cores: fc.constantFrom(1, 2, 4, 8),
+      kind: fc.constantFrom('none', 'selector', 'affinity', 'rack'),
+      zones: fc.array(fc.integer({ min: 0, max: 39 }), { minLength: 1, maxLength: 3 }),
+    });
+    const passArb = fc.record({
+      tasks: fc.array(taskArb, { minLength: 1, maxLength: 40 }),
+      add: fc.array(hostArb, { maxLength: 20 }),
+      relabel: fc.array(fc.nat(), { maxLength: 10 }),
+      remove: fc.array(fc.nat(), { maxLength: 10 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(hostArb, { minLength: 16, maxLength: 120 }),
+        fc.array(passArb, { minLength: 1, maxLength: 4 }),
+        fc.integer(),
+        fc.boolean(),
+        (hs, passes, seed, spread) => {
+          const index = new HostIndex(seed);
+          let n = 0;
+          const add = (h: { usedPct: number; zone: number }) =>
+            index.addOffer(
+              offer(`h${n++}`, 0, 0, {
+                attributes: { zone: `z${h.zone}` },
+                capacity: cap,
+                resources: {
+                  cpuMillis: (cap.cpuMillis * (100 - h.usedPct)) / 100,
+                  memoryBytes: (cap.memoryBytes * (100 - h.usedPct)) / 100,
+                },
+              }),
+            );
+          for (const h of hs) add(h);
+          let t = 0;
+          for (const p of passes) {
+            const tasks = p.tasks.map((x) => {
+              const z = x.zones.map((i) => `z${i}`);
+              const constraints: Task['constraints'] =
+                x.kind === 'selector'
+                  ? { nodeSelector: { zone: z[0]! } }
+                  : x.kind === 'affinity'
+                    ? { nodeAffinity: [[{ key: 'zone', operator: 'In', values: z }]] }
+                    : x.kind === 'rack'
+                      ? { nodeAffinity: [[{ key: 'rack', operator: 'Exists' }]] }
+                      : undefined;
+              return task(`t${t}`, x.cores, x.cores * 2, { submittedAt: t++, constraints });
+            });
+            // The hosts as they are before the pass, for the full scan.
+            const before: Offer[] = index.slots.map((s) => ({
+              id: `${s.hostname}-now`,
+              source: 'kubernetes',
+              hostname: s.hostname,
+              attributes: s.attributes,
+              resources: { ...s.free },
+              capacity: { ...s.capacity },
+            }));
+            const fitness = spread ? 'spread' : 'binpack';
+            const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed, fitness }));
+            expect(res.placements.map((x) => `${x.taskId}@${x.hostname}`)).toEqual(
+              bruteForce(tasks, before, seed, spread),
+            );
+            for (const h of p.add) add(h);
+            for (const i of p.relabel) {
+              const s = index.slots[i % index.slots.length]!;
+              index.addOffer(
+                offer(s.hostname, 0, 0, { id: `${s.hostname}-r${t}`, attributes: { rack: `${i % 3}` } }),
+              );
+            }
+            for (const i of p.remove) {
+              if (index.slots.length > 1) index.removeHost(index.slots[i % index.slots.length]!);
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('scans a bucket again once its remembered best hosts are used up, unless the scan listed every host that fits', () => {
+    // Spread takes the emptiest host first, so each of these identical tasks takes a host out of
+    // the one bucket of fresh hosts: past SCAN_KEEP (32) placements the remembered list is used
+    // up and only a new scan finds the rest; a bucket whose scan listed every host that fits (a
+    // zone's 20 hosts) is skipped once they are gone, and tasks of that zone then go unplaced.
+    const cap = { cpuMillis: 32_000, memoryBytes: 64 * GiB, diskBytes: 0, gpus: 0 };
+    for (const seed of [1, 2, 3]) {
+      const offers = Array.from({ length: 80 }, (_, i) =>
+        offer(`h${i}`, 32, 64, { capacity: cap, attributes: { zone: i < 20 ? 'a' : 'b' } }),
+      );
+      const tasks = Array.from({ length: 100 }, (_, i) =>
+        task(`t${i}`, 20, 2, {
+          submittedAt: i,
+          constraints: i % 2 === 0 ? { nodeSelector: { zone: i % 4 === 0 ? 'a' : 'b' } } : undefined,
+        }),
+      );
+      const index = new HostIndex(seed);
+      for (const o of offers) index.addOffer(o);
+      const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed, fitness: 'spread' }));
+      expect(res.placements.map((p) => `${p.taskId}@${p.hostname}`)).toEqual(
+        bruteForce(tasks, offers, seed, true),
+      );
+      expect(res.placements).toHaveLength(80);
+    }
+  });
+
+  it('does not scan a bucket again for a task whose complete scan there is used up', () => {
+    // 20 hosts of zone a and 60 of zone b, all in one bucket: the first zone-a task's scan lists
+    // the 20 (every host that fits), the next 19 take the rest of them, and the 21st finds the
+    // list used up and complete, so it skips the bucket instead of checking the 60 again.
+    const cap = { cpuMillis: 32_000, memoryBytes: 64 * GiB, diskBytes: 0, gpus: 0 };
+    const index = new HostIndex(1);
+    for (let i = 0; i < 80; i++) {
+      index.addOffer(offer(`h${i}`, 32, 64, { capacity: cap, attributes: { zone: i < 20 ? 'a' : 'b' } }));
+    }
+    let reads = 0;
+    for (const s of index.slots.filter((x) => x.attributes.zone === 'b')) {
+      let free = s.freeCpu;
+      Object.defineProperty(s, 'freeCpu', {
+        get: () => {
+          reads++;
+          return free;
+        },
+        set: (v: number) => {
+          free = v;
+        },
+      });
+    }
+    const tasks = Array.from({ length: 21 }, (_, i) =>
+      task(`t${i}`, 20, 2, { submittedAt: i, constraints: { nodeSelector: { zone: 'a' } } }),
+    );
+    const res = runPass(index, tasks, {}, resolveOptions({ goodEnough: null, seed: 1, fitness: 'spread' }));
+    expect(res.placements).toHaveLength(20);
+    expect(res.unplaced.map((u) => u.taskId)).toEqual(['t20']);
+    expect(reads).toBeLessThanOrEqual(60); // each zone-b host checked once, by the first scan
+  });
+
+  it('skips the buckets holding no host whose label set passes the task, without checking their hosts', () => {
+    // The tighter bucket holds only zone-b hosts (of 4 racks: 4 label sets);
+    // a zone-a task goes straight to the zone-a hosts of the looser bucket.
+    const cap = { cpuMillis: 32_000, memoryBytes: 64 * GiB, diskBytes: 0, gpus: 0 };
+    const index = new HostIndex(1);
+    for (let i = 0; i < 40; i++) {
+      const zone = i < 20 ? 'a' : 'b';
+      index.addOffer(
+        offer(`h${i}`, i < 20 ? 32 : 16, 64, { capacity: cap, attributes: { zone, rack: `${i % 4}` } }),
+      );
+    }
+    let reads = 0;
+    for (const s of index.slots.filter((x) => x.attributes.zone === 'b')) {
+      const free = s.freeCpu;
+      Object.defineProperty(s, 'freeCpu', {
+        get: () => {
+          reads++;
+          return free;
+        },
+      });
+    }
+    const res = runPass(
+      index,
+      [task('t', 1, 1, { constraints: { nodeSelector: { zone: 'a' } } })],
+      {},
+      resolveOptions({ goodEnough: null, seed: 1 }),
+    );
+    expect(res.placements[0]!.hostname).toMatch(/^h1?\d$/);
+    expect(reads).toBe(0);
+  });
+
   it('checks taints and labels host by host in the mixed class (past maxClasses)', () => {
     const taint: Taint = { key: 'dedicated', value: 'x', effect: 'NoSchedule' };
     const cap = { cpuMillis: 8000, memoryBytes: 32 * GiB, diskBytes: 0, gpus: 0 };
@@ -498,6 +674,36 @@ describe('typed outcomes: does not fit vs broke', () => {
         message: 'task bad: resources.cpuMillis: expected a non-negative integer, got -5',
       },
     });
+  });
+
+  it('malformed constraint lists are "broke" with the field, whatever their type; the others still place', () => {
+    const cases: [string, unknown, string][] = [
+      ['attributes', { key: 'zone' }, 'constraints.attributes: expected a list'],
+      ['attributes', 'zone', 'constraints.attributes: expected a list'],
+      ['attributes', [7], 'constraints.attributes[0]: expected {key, operator, values}'],
+      ['attributes', [{ key: 'zone', operator: 'Near' }], 'constraints.attributes[0].operator: expected In'],
+      ['nodeAffinity', { 0: [] }, 'constraints.nodeAffinity: expected a list of terms'],
+      ['nodeAffinity', [[], 'x'], 'constraints.nodeAffinity[1]: expected a list of requirements'],
+      [
+        'nodeAffinity',
+        [[{ key: 'n', operator: 'Gt', values: ['x'] }]],
+        'constraints.nodeAffinity[0][0].values: Gt needs one number',
+      ],
+      ['tolerations', 7, 'constraints.tolerations: expected a list'],
+      ['tolerations', [null], 'constraints.tolerations[0]: expected an object'],
+      [
+        'tolerations',
+        [{ key: 'a', effect: 'Never' }],
+        'constraints.tolerations[0].effect: expected NoSchedule',
+      ],
+    ];
+    for (const [field, value, message] of cases) {
+      const bad = task('bad', 1, 1, { constraints: { [field]: value } as Task['constraints'] });
+      const res = schedulePass({ tasks: [bad, task('ok', 1, 1)], offers: [offer('h', 4, 4)], now });
+      expect(res.placements.map((p) => p.taskId)).toEqual(['ok']);
+      expect(res.unplaced[0]!.error!.code).toBe('SCHEDULER_TASK_INVALID');
+      expect(res.unplaced[0]!.error!.message).toContain(`task bad: ${message}`);
+    }
   });
 
   it('a duplicate id is "broke"', () => {

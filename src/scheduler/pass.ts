@@ -8,7 +8,7 @@ import { BucketScan, SCAN_MIN_HOSTS, SCAN_SHAPES } from './bucket-scan.ts';
 import { COVER_ALL, COVER_NONE, HardConstraints, softScore } from './constraints.ts';
 import { explainLazily, explainShape, formatAmount, HostSnapshot } from './explain.ts';
 import { FairQueue } from './fair-queue.ts';
-import { type HostClass, HostIndex, type HostSlot } from './host-index.ts';
+import { type HostClass, HostIndex, type HostSlot, OVERFLOW_LABEL_BIT } from './host-index.ts';
 import { type PreemptCandidate, planPreemptions } from './preempt.ts';
 import { taskProblem } from './task.ts';
 import type {
@@ -93,8 +93,14 @@ export const UNCONSTRAINED = new HardConstraints(
   { reserveGpuHosts: false, groupHosts: undefined },
 );
 
-/** The search's answer, reused to avoid an allocation per task. */
-let foundScore = 0;
+/**
+ * The search's best score so far ([BEST]) and its answer's score ([FOUND]): module state (search
+ * is not re-entrant), in a typed array because a module-level `let` holding a fraction allocates
+ * a heap number on every store (tens of thousands per pass, each a little more garbage to collect).
+ */
+const scores = new Float64Array(2);
+const BEST = 0;
+const FOUND = 1;
 
 /**
  * A request's extended scalars as the index's scalar ids and amounts (parallel arrays), checked
@@ -194,14 +200,16 @@ function tightenBucket(cls: HostClass, b: number, list: readonly HostSlot[]): vo
   let mem = -1;
   let memUntainted = -1;
   let gpus = -1;
+  let labels = 0;
   for (let i = 0; i < list.length; i++) {
     const s = list[i]!;
     const fm = s.freeMem;
     if (fm > mem) mem = fm;
     if (fm > memUntainted && s.blockingTaints === undefined) memUntainted = fm;
     if (s.freeGpus > gpus) gpus = s.freeGpus;
+    labels |= s.labelBit;
   }
-  cls.tighten(b, mem, memUntainted, gpus);
+  cls.tighten(b, mem, memUntainted, gpus, labels);
 }
 
 /**
@@ -223,7 +231,6 @@ let searchIndex: HostIndex | undefined;
 
 /** The search's best host so far and its score (module state: search is not re-entrant). */
 let best: HostSlot | undefined;
-let bestScore = Number.NEGATIVE_INFINITY;
 /** Classes a search may use and their bounds (reused). */
 const classOrder: HostClass[] = [];
 const classBound: number[] = [];
@@ -265,6 +272,28 @@ function classUse(hard: HardConstraints, cls: HostClass): number {
   return use;
 }
 
+/**
+ * The label bits (HostClass.labelBitOf) of the class's label sets whose labels pass the task's
+ * label constraints, OVERFLOW_LABEL_BIT always: a bucket holding none of them is skipped. The
+ * same for every task with these constraints, so kept per pass (labels do not change in one).
+ */
+function passingLabelBits(hard: HardConstraints, cls: HostClass): number {
+  const memo = hard.labelBits;
+  if (memo !== undefined && cls.id < memo.length) {
+    const v = memo[cls.id]!;
+    if (v !== 0) return v;
+  }
+  let bits = OVERFLOW_LABEL_BIT;
+  for (const [set, bit] of cls.labelBitOf) {
+    if (bit === OVERFLOW_LABEL_BIT) continue;
+    // A freed set has no host left (ids are freed with their last host): its bit stays clear.
+    const labels = searchIndex!.labelsOfSet(set);
+    if (labels !== undefined && hard.labelsHold(labels)) bits |= bit;
+  }
+  if (memo !== undefined && cls.id < memo.length) memo[cls.id] = bits;
+  return bits;
+}
+
 function canBoundClass(cls: HostClass, kind: number): boolean {
   return kind !== 2 && cls.oneDimensionalHosts === 0 && cls.maxCapCpu > 0;
 }
@@ -293,7 +322,7 @@ function search(
   const start = HostIndex.bucketOf(r.cpuMillis);
   const keep = 1 - w;
   best = undefined;
-  bestScore = Number.NEGATIVE_INFINITY;
+  scores[BEST] = Number.NEGATIVE_INFINITY;
   let n = 0;
   const classes = index.classes;
   for (let i = 0; i < classes.length; i++) {
@@ -329,7 +358,7 @@ function search(
   }
   for (let i = 0; i < n; i++) {
     // Classes come in falling bound order: once one cannot beat the best, none after it can.
-    if (best !== undefined && keep * classBound[i]! + w + EPSILON < bestScore) break;
+    if (best !== undefined && keep * classBound[i]! + w + EPSILON < scores[BEST]) break;
     const cls = classOrder[i]!;
     const list = cand?.get(cls);
     const hit =
@@ -341,19 +370,19 @@ function search(
     // first class would pack one class while better-shaped ones wait.
     if (
       hit !== undefined &&
-      (foundScore > bestScore || (foundScore === bestScore && hit.rank < best!.rank))
+      (scores[FOUND] > scores[BEST] || (scores[FOUND] === scores[BEST] && hit.rank < best!.rank))
     ) {
       best = hit;
-      bestScore = foundScore;
+      scores[BEST] = scores[FOUND];
     }
   }
-  foundScore = bestScore;
+  scores[FOUND] = scores[BEST];
   return best;
 }
 
 /**
  * Scores one host that fits (fitness, plugin, soft constraints) and keeps it if it beats the
- * best. Returns true when it scores at least goodEnough (foundScore is then its score).
+ * best. Returns true when it scores at least goodEnough (scores[FOUND] is then its score).
  */
 function consider(
   s: HostSlot,
@@ -379,13 +408,13 @@ function consider(
   if (w > 0) score = (1 - w) * score + w * softScore(task.constraints!.soft!, s);
   if (score >= o.goodEnough) {
     if (scan) scan.version = -1; // met a good-enough host: the list is incomplete
-    foundScore = score;
+    scores[FOUND] = score;
     return true;
   }
   scan?.offer(s, score);
-  if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+  if (score > scores[BEST] || (score === scores[BEST] && s.rank < best!.rank)) {
     best = s;
-    bestScore = score;
+    scores[BEST] = score;
   }
   return false;
 }
@@ -556,6 +585,9 @@ function searchClass(
   const gpus = r.gpus;
   const maxFreeMem = hard.toleratesNothing ? cls.bucketMaxFreeMemUntainted : cls.bucketMaxFreeMem;
   const maxFreeGpus = cls.bucketMaxFreeGpus;
+  // Where hosts are checked for labels: the label sets that can pass (-1: no label check).
+  const labelBits = check === CHECK_LABELS ? passingLabelBits(hard, cls) : -1;
+  const bucketLabels = cls.bucketLabelBits;
   // Bounds (packing): a host with at least F millicores free scores at most
   // (1 - (F - c) / maxCapCpu + memUsed + m / minCapMem) / 2. Both parts only fall as buckets
   // rise (the memory part taken as the largest share in any bucket from here up), so once that
@@ -564,8 +596,13 @@ function searchClass(
   const memAdd = mem / cls.minCapMem;
   let b = first;
   while (b >= start) {
-    // No host of the bucket has the memory or GPUs (bounds never below the truth): skip it.
-    if (maxFreeMem[b]! < mem || maxFreeGpus[b]! < gpus) {
+    // No host of the bucket has the memory or GPUs (bounds never below the truth), or the labels:
+    // skip it.
+    if (
+      maxFreeMem[b]! < mem ||
+      maxFreeGpus[b]! < gpus ||
+      (labelBits !== -1 && (bucketLabels[b]! & labelBits) === 0)
+    ) {
       b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
       continue;
     }
@@ -576,20 +613,20 @@ function searchClass(
         // Early stop, as for packing: buckets are visited downwards, so the CPU part of the bound
         // only falls; with the smallest memory share of any bucket from here down, once that
         // bound is below the best host found, no bucket below can beat it.
-        if (keep * bound + w + EPSILON < bestScore) {
+        if (keep * bound + w + EPSILON < scores[BEST]) {
           const below = spreadBound(cls, b, r, cls.minMemUsedUpTo(b));
-          if (keep * below + w + EPSILON < bestScore) break;
+          if (keep * below + w + EPSILON < scores[BEST]) break;
         }
       } else {
         const lowFree = b * HostIndex.BUCKET_MILLIS;
         const cpu = lowFree > c ? 1 - (lowFree - c) * invMaxCap : 1;
         bound = (cpu + Math.min(1, cls.bucketMaxMemUsed[b]! + memAdd)) / 2;
-        if (keep * bound + w + EPSILON < bestScore) {
+        if (keep * bound + w + EPSILON < scores[BEST]) {
           const above = (cpu + Math.min(1, cls.maxMemUsedFrom(b) + memAdd)) / 2;
-          if (keep * above + w + EPSILON < bestScore) break;
+          if (keep * above + w + EPSILON < scores[BEST]) break;
         }
       }
-      if (keep * bound + w + EPSILON < bestScore) {
+      if (keep * bound + w + EPSILON < scores[BEST]) {
         b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
@@ -608,7 +645,9 @@ function searchClass(
       scan = findScan(scans, version, kind, ge, r, sc, labels);
       let s = scan?.firstIn(b);
       let score = s !== undefined ? scan!.headScore() : 0;
-      if (s === undefined && labels !== '') {
+      // A complete scan used up: no host of the bucket fits (see bucket-scan.ts).
+      let none = s === undefined && scan?.complete === true;
+      if (s === undefined && !none && labels !== '') {
         // The scan of a task of the same resources without label constraints ranks every host
         // that fits; the first of its hosts that passes this task's labels is this task's best.
         const plain = findScan(scans, version, kind, ge, r, sc, '');
@@ -616,13 +655,17 @@ function searchClass(
         if (i >= 0) {
           s = plain!.hosts[i]!;
           score = plain!.scores[i]!;
+        } else if (plain?.complete) {
+          none = true; // every host that fits is listed there, and none passes the labels
         }
       }
       if (s !== undefined) {
-        if (score > bestScore || (score === bestScore && s.rank < best!.rank)) {
+        if (score > scores[BEST] || (score === scores[BEST] && s.rank < best!.rank)) {
           best = s;
-          bestScore = score;
+          scores[BEST] = score;
         }
+      }
+      if (s !== undefined || none) {
         b = descending ? cls.nextBucketDown(b - 1) : cls.nextBucketUp(b + 1);
         continue;
       }
@@ -637,6 +680,7 @@ function searchClass(
       if (filters.length > 0 && !passesFilters(filters, task, s)) continue;
       if (consider(s, task, o, w, scan)) return s;
     }
+    scan?.finish();
     // A whole bucket where nothing fit: learn its exact free-resource bounds, so that later tasks
     // skip it if it lacks what they need. (Only then: the per-host bookkeeping would slow down
     // every scan that does find hosts.)
@@ -830,7 +874,10 @@ export function runPass(
 
   const valid: Task[] = trusted ? (tasks as Task[]) : [];
   const seen = new Set<string>();
-  for (const t of trusted ? [] : tasks) {
+  // Indexed: this loop runs once per pass, mostly before it is optimised, and a for-of then
+  // allocates an iterator result per task.
+  for (let i = 0; i < (trusted ? 0 : tasks.length); i++) {
+    const t = tasks[i]!;
     const problem = taskProblem(t);
     if (problem || seen.has(t.id)) {
       const message = problem ?? `task ${t.id}: id appears twice in one pass`;
@@ -894,6 +941,7 @@ export function runPass(
         groupHosts: groupSet(task.groupId!),
       });
       own.classUse = new Uint8Array(classCount);
+      own.labelBits = new Int32Array(classCount);
       return own;
     }
     // The same for every task with these constraints (and GPU need) in this pass.
@@ -901,6 +949,7 @@ export function runPass(
     if (hard === undefined) {
       hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
       hard.classUse = new Uint8Array(classCount);
+      hard.labelBits = new Int32Array(classCount);
       // A byte per host per constraint set: bounded, as tasks choose their constraints.
       if (!hard.labelFree && memos < MAX_LABEL_MEMOS) {
         hard.labelMemo = new Uint8Array(Math.max(index.slots.length, index.labelSetLimit));
@@ -996,7 +1045,7 @@ export function runPass(
       preemptable?.push({ task, hard, entry });
       return;
     }
-    const score = foundScore;
+    const score = scores[FOUND];
     const ports = index.charge(slot, task.resources);
     const placement: Placement = {
       taskId: task.id,

@@ -127,52 +127,70 @@ export function taskProblem(task: Task): string | undefined {
   if (c.uniqueHost && task.groupId === undefined) {
     return `task ${task.id}: constraints.uniqueHost: needs a groupId`;
   }
-  for (const [i, a] of (c.attributes ?? []).entries()) {
-    const p = requirementProblem(a, `constraints.attributes[${i}]`);
+  // Indexed loops and paths built only for an error: a pass checks every task it is given, and
+  // the garbage of iterators and path strings per valid task added up to collections mid-pass.
+  const attributes = c.attributes ?? NONE;
+  if (!Array.isArray(attributes)) return `task ${task.id}: constraints.attributes: expected a list`;
+  for (let i = 0; i < attributes.length; i++) {
+    const p = requirementProblem(attributes[i]!, 'constraints.attributes', i);
     if (p) return `task ${task.id}: ${p}`;
   }
   if (c.nodeAffinity !== undefined) {
     if (!Array.isArray(c.nodeAffinity))
       return `task ${task.id}: constraints.nodeAffinity: expected a list of terms`;
-    for (const [i, term] of c.nodeAffinity.entries()) {
+    for (let i = 0; i < c.nodeAffinity.length; i++) {
+      const term = c.nodeAffinity[i];
       if (!Array.isArray(term)) {
         return `task ${task.id}: constraints.nodeAffinity[${i}]: expected a list of requirements`;
       }
-      for (const [j, a] of term.entries()) {
-        const p = requirementProblem(a, `constraints.nodeAffinity[${i}][${j}]`);
+      for (let j = 0; j < term.length; j++) {
+        const p = requirementProblem(term[j]!, 'constraints.nodeAffinity', i, j);
         if (p) return `task ${task.id}: ${p}`;
       }
     }
   }
   if (c.tolerations !== undefined) {
     if (!Array.isArray(c.tolerations)) return `task ${task.id}: constraints.tolerations: expected a list`;
-    for (const [i, t] of c.tolerations.entries()) {
-      const at = `task ${task.id}: constraints.tolerations[${i}]`;
-      if (typeof t !== 'object' || t === null) return `${at}: expected an object`;
+    for (let i = 0; i < c.tolerations.length; i++) {
+      const t = c.tolerations[i];
+      if (typeof t !== 'object' || t === null) return `${tolerationPath(task.id, i)}: expected an object`;
       if (t.operator !== undefined && t.operator !== 'Equal' && t.operator !== 'Exists') {
-        return `${at}.operator: expected Equal or Exists`;
+        return `${tolerationPath(task.id, i)}.operator: expected Equal or Exists`;
       }
-      if (t.effect !== undefined && !['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) {
-        return `${at}.effect: expected NoSchedule, PreferNoSchedule or NoExecute`;
+      if (t.effect !== undefined && !EFFECTS.includes(t.effect)) {
+        return `${tolerationPath(task.id, i)}.effect: expected NoSchedule, PreferNoSchedule or NoExecute`;
       }
       if (t.operator === 'Exists' && t.value !== undefined && t.value !== '') {
-        return `${at}.value: must be empty when operator is Exists`;
+        return `${tolerationPath(task.id, i)}.value: must be empty when operator is Exists`;
       }
       if ((t.key === undefined || t.key === '') && t.operator !== 'Exists') {
-        return `${at}.operator: a toleration without a key must use Exists`;
+        return `${tolerationPath(task.id, i)}.operator: a toleration without a key must use Exists`;
       }
     }
   }
   return undefined;
 }
 
-function requirementProblem(a: AttributeRequirement, path: string): string | undefined {
-  if (typeof a !== 'object' || a === null) return `${path}: expected {key, operator, values}`;
-  if (!['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'].includes(a.operator)) {
-    return `${path}.operator: expected In, NotIn, Exists, DoesNotExist, Gt or Lt`;
+function tolerationPath(id: string, i: number): string {
+  return `task ${id}: constraints.tolerations[${i}]`;
+}
+
+function listPath(list: string, i: number, j: number): string {
+  return j < 0 ? `${list}[${i}]` : `${list}[${i}][${j}]`;
+}
+
+const NONE: readonly AttributeRequirement[] = [];
+const EFFECTS: readonly string[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+const OPERATORS: readonly string[] = ['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'];
+
+/** `list[i]` (or `list[i][j]`)'s problem; the path is written only when there is one. */
+function requirementProblem(a: AttributeRequirement, list: string, i: number, j = -1): string | undefined {
+  if (typeof a !== 'object' || a === null) return `${listPath(list, i, j)}: expected {key, operator, values}`;
+  if (!OPERATORS.includes(a.operator)) {
+    return `${listPath(list, i, j)}.operator: expected In, NotIn, Exists, DoesNotExist, Gt or Lt`;
   }
   if ((a.operator === 'Gt' || a.operator === 'Lt') && !Number.isFinite(Number(a.values?.[0]))) {
-    return `${path}.values: ${a.operator} needs one number`;
+    return `${listPath(list, i, j)}.values: ${a.operator} needs one number`;
   }
   return undefined;
 }
