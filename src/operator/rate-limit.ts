@@ -20,6 +20,7 @@ import {
   setHeaderMiddleware,
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
+import { reuseConnections } from '../kube/reuse-connections.ts';
 
 export interface ClientRateLimits {
   /** Requests per second on average; 0: no client-side limit. */
@@ -218,6 +219,8 @@ export class RateLimitedKubeConfig extends KubeConfig {
     this.limits = limits;
     this.observer = observer;
     this.limiter = new TokenBucket(limits.qps, limits.burst, clock);
+    // one connection pool for all its clients, not a TLS handshake per request
+    reuseConnections(this);
   }
 
   override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {
