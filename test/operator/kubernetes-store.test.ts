@@ -418,6 +418,62 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     }
   });
 
+  it('writes nothing for entries put again as they were, and a shard freed by finished tasks takes new instances in the same commit', async () => {
+    const counting = countingKubeApi(kubeApi(ns.kc));
+    const store = await open({
+      api: counting.api,
+      limits: {
+        maxObjectBytes: 200 * 1024,
+        shardBytes: 100 * 1024,
+        runStatusBytes: 100 * 1024,
+        stateValueBytes: 100 * 1024,
+      },
+    });
+    try {
+      await store.transaction((w) => w.create('WorkflowRun', run('freed')));
+      const [first] = instances('freed', 1);
+      const task = (instance: string) => ({
+        namespace: ns.name,
+        run: 'freed',
+        instance,
+        attempt: 1,
+        state: 'launched' as const,
+        data: { pod: 'p'.repeat(60 * 1024) },
+      });
+      counting.reset();
+      await store.transaction((w) => {
+        w.putStepInstances([first!]);
+        w.putTasks([task('work[0]')]);
+      });
+      expect(writes(counting.counts)).toEqual({ create: 1 });
+
+      // the same instance and task again (a pass that rewrites what is there): no write
+      counting.reset();
+      await store.transaction((w) => {
+        w.putStepInstances([first!]);
+        w.putTasks([task('work[0]')]);
+      });
+      expect(writes(counting.counts)).toEqual({});
+
+      // the 60 KiB task finishes and a 60 KiB instance is added in one commit: the shard's size
+      // drops by the task's before the new instance is placed, so both fit in one shard (100 KiB)
+      counting.reset();
+      const [big] = instances('freed', 2, 'Succeeded', 'x'.repeat(60 * 1024)).slice(1);
+      await store.transaction((w) => {
+        w.deleteTask(ns.name, 'freed', 'work[0]');
+        w.putStepInstances([big!]);
+      });
+      expect(writes(counting.counts)).toEqual({ replace: 1 });
+      expect(store.getStepInstances(ns.name, 'freed', {}).items.map((r) => r.id)).toEqual([
+        'work[0]',
+        'work[1]',
+      ]);
+      expect(store.listTasks({ namespace: ns.name, run: 'freed' })).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps runs with the longest names and instance ids of any characters (names of shards never come from them)', async () => {
     const store = await open();
     try {
