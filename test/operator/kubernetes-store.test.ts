@@ -244,7 +244,8 @@ describe('KubernetesStore on a real kube-apiserver', () => {
 
   it('stores a 10,000-instance run in shards, every object under 1 MiB, one write per changed shard', async () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
-    const store = await open({ api: counting.api });
+    // 500 per shard (the default is 100): the largest shards this store was sized for
+    const store = await open({ api: counting.api, limits: { shardInstances: 500 } });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('big')));
       const recs = instances('big', 10_000);
