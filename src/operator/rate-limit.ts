@@ -239,4 +239,17 @@ export class RateLimitedKubeConfig extends KubeConfig {
       }),
     );
   }
+
+  private rateLimited: HttpLibrary | undefined;
+
+  /** The rate-limited HTTP library and User-Agent of this config's clients (for sendJson). */
+  httpLibrary(): { library: HttpLibrary; userAgent: string } {
+    if (!this.rateLimited) {
+      const cluster = this.getCurrentCluster();
+      if (!cluster) throw new Error('No active cluster!');
+      const { httpApi } = createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}) });
+      this.rateLimited = rateLimitedHttpLibrary(httpApi, this.limiter, this.limits, this.observer);
+    }
+    return { library: this.rateLimited, userAgent: USER_AGENT };
+  }
 }
