@@ -56,6 +56,14 @@ function open(extra: Partial<Parameters<typeof KubernetesStore.open>[0]> = {}) {
   });
 }
 
+/** Limits small enough that a test reaches them with a few entries of tens of KiB. */
+const SMALL_LIMITS = {
+  maxObjectBytes: 200 * 1024,
+  shardBytes: 100 * 1024,
+  runStatusBytes: 100 * 1024,
+  stateValueBytes: 100 * 1024,
+};
+
 storeContract('Kubernetes', async () => ({ store: await open(), namespace: ns.name }));
 
 const run = (name: string) => ({
@@ -381,12 +389,7 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
     const store = await open({
       api: counting.api,
-      limits: {
-        maxObjectBytes: 200 * 1024,
-        shardBytes: 100 * 1024,
-        runStatusBytes: 100 * 1024,
-        stateValueBytes: 100 * 1024,
-      },
+      limits: SMALL_LIMITS,
     });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('r')));
@@ -423,12 +426,7 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
     const store = await open({
       api: counting.api,
-      limits: {
-        maxObjectBytes: 200 * 1024,
-        shardBytes: 100 * 1024,
-        runStatusBytes: 100 * 1024,
-        stateValueBytes: 100 * 1024,
-      },
+      limits: SMALL_LIMITS,
     });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('freed')));
