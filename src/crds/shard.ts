@@ -1,6 +1,6 @@
 // WorkflowRunShard: part of one WorkflowRun's per-step-instance state, kept outside the run so
 // that no object comes near the apiserver's size limits (1.5 MiB per request, etcd's object
-// limit): a 10,000-way foreach is ~20 shards of at most 500 instances / 512 KiB each. Written
+// limit): a 10,000-way foreach is ~100 shards of at most 100 instances (shardInstances) / 512 KiB each. Written
 // only by the operator's store (src/store/kubernetes.ts), owned by the run (garbage-collected
 // with it). Not in the `meson` category: `kubectl get meson` stays about the user's objects;
 // `kubectl get mwfrs -l meson.dev/run=NAME` lists a run's shards.

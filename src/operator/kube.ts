@@ -2,6 +2,7 @@
 // webhook makes (a run's Workflow and that Workflow's versions).
 import { ApiException, AuthenticationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Workflow, WorkflowVersion } from '../crds/index.ts';
+import { reuseConnections } from '../kube/reuse-connections.ts';
 import { WORKFLOW_LABEL } from '../versions/index.ts';
 import type { AdmissionLookup } from './admission.ts';
 
@@ -21,7 +22,8 @@ export function loadKubeConfig(
   flag: string | undefined,
   env: NodeJS.ProcessEnv,
 ): { kc: KubeConfig; source: string } {
-  const kc = new KubeConfig();
+  // one connection pool per client config, not a TLS handshake per request
+  const kc = reuseConnections(new KubeConfig());
   const path = flag ?? (env.KUBECONFIG || undefined);
   try {
     if (path !== undefined) {

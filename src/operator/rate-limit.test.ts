@@ -9,6 +9,7 @@ import {
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sendJson } from '../kube/send-json.ts';
 import {
   type ClientObserver,
   type Clock,
@@ -278,6 +279,33 @@ describe('RateLimitedKubeConfig against an HTTP server', () => {
     expect(
       seen.every((s) => s.auth === 'Bearer secret-token' && s.method === 'POST' && s.ua === USER_AGENT),
     ).toBe(true);
+  });
+
+  it('sendJson (the launcher’s raw Pod create) goes through the same bucket, Retry-After, auth and user agent', async () => {
+    const { kc, seen } = await serve((_req, n) =>
+      n === 1 ? { code: 429, headers: { 'retry-after': '1' } } : { code: 201 },
+    );
+    const limited = new RateLimitedKubeConfig(kc, { qps: 100, burst: 10 });
+    const out = await sendJson(limited, 'POST', '/api/v1/namespaces/ns/pods', { metadata: { name: 'p' } });
+    expect(out.code).toBe(201);
+    expect(JSON.parse(out.text)).toMatchObject({ kind: 'Pod', metadata: { name: 'p' } });
+    expect(seen).toHaveLength(2);
+    expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(
+      seen.every((s) => s.auth === 'Bearer secret-token' && s.method === 'POST' && s.ua === USER_AGENT),
+    ).toBe(true);
+    // one bucket with the generated clients: 2 at once, then 8 more at 20/s
+    const slow = new RateLimitedKubeConfig(kc, { qps: 20, burst: 2 });
+    const core = slow.makeApiClient(CoreV1Api);
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        i % 2
+          ? core.readNamespacedPod({ namespace: 'ns', name: 'p' })
+          : sendJson(slow, 'POST', '/api/v1/namespaces/ns/pods', {}),
+      ),
+    );
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(350);
   });
 
   it('every API client made from it shares one bucket', async () => {

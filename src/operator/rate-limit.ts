@@ -20,6 +20,7 @@ import {
   setHeaderMiddleware,
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
+import { reuseConnections } from '../kube/reuse-connections.ts';
 
 export interface ClientRateLimits {
   /** Requests per second on average; 0: no client-side limit. */
@@ -218,6 +219,8 @@ export class RateLimitedKubeConfig extends KubeConfig {
     this.limits = limits;
     this.observer = observer;
     this.limiter = new TokenBucket(limits.qps, limits.burst, clock);
+    // one connection pool for all its clients, not a TLS handshake per request
+    reuseConnections(this);
   }
 
   override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {
@@ -235,5 +238,18 @@ export class RateLimitedKubeConfig extends KubeConfig {
         httpApi: rateLimitedHttpLibrary(httpApi, this.limiter, this.limits, this.observer),
       }),
     );
+  }
+
+  private rateLimited: HttpLibrary | undefined;
+
+  /** The rate-limited HTTP library and User-Agent of this config's clients (for sendJson). */
+  httpLibrary(): { library: HttpLibrary; userAgent: string } {
+    if (!this.rateLimited) {
+      const cluster = this.getCurrentCluster();
+      if (!cluster) throw new Error('No active cluster!');
+      const { httpApi } = createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}) });
+      this.rateLimited = rateLimitedHttpLibrary(httpApi, this.limiter, this.limits, this.observer);
+    }
+    return { library: this.rateLimited, userAgent: USER_AGENT };
   }
 }

@@ -10,7 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { freePorts } from '../cluster/health.ts';
-import { apiserverWrites, isControlPlaneWrite, peakRssBytes, watchPodsBound } from '../cluster/measure.ts';
+import {
+  apiserverWrites,
+  isControlPlaneWrite,
+  type ProcessSample,
+  peakRssBytes,
+  processSample,
+  watchPodsBound,
+} from '../cluster/measure.ts';
 import { waitFor } from '../cluster/wait.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -76,7 +83,16 @@ export async function startOperator(opts: {
       // extra operator flags for experiments (e.g. --pod-concurrency=64)
       ...(process.env.OPERATOR_BENCH_OPERATOR_ARGS ?? '').split(/\s+/).filter(Boolean),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '', MESON_LOG_LEVEL: 'warn' } },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        KUBECONFIG: '',
+        MESON_LOG_LEVEL: 'warn',
+        // the operator's own Node flags (e.g. --cpu-prof --cpu-prof-dir=DIR, --max-old-space-size=384)
+        NODE_OPTIONS: process.env.OPERATOR_BENCH_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+      },
+    },
   );
   child.stdout.pipe(log);
   child.stderr.pipe(log);
@@ -283,6 +299,14 @@ export interface OursResult {
   writesPerStep: number;
   writeSeries: { what: string; count: number }[];
   rssMb: number;
+  /** The operator's CPU time (user + system) per step, run created → Succeeded. */
+  cpuMsPerStep: number;
+  /** The same, run created → every pod bound. */
+  cpuMsPerStepToBound: number;
+  /** The larger V8 heap in use of two samples: when every pod was bound, and at Succeeded. */
+  heapUsedPeakMb: number;
+  /** V8 heap in use once the run Succeeded (garbage not yet collected included). */
+  heapUsedAfterMb: number;
   maxObjectBytes: number;
   maxObject: string;
   /** Step attempts that got more than one Pod (must be 0). */
@@ -368,12 +392,17 @@ export async function measureOurs(opts: {
     await meson.waitVersioned('wide');
     const writes = await apiserverWrites(kc, (s) => !isControlPlaneWrite(s));
     const progress = setInterval(() => log(`  ours: ${watch.bound()} of ${width} pods bound`), 10_000);
+    // three scrapes of the operator's /metrics, not a sampler: each scrape costs the operator CPU
+    // (its gauges walk the store), which would count against it
+    const cpu0 = await processSample(operator.api);
     const t0 = performance.now();
     let allBoundS = 0;
+    let atBound: ProcessSample;
     try {
       await meson.createRun('wide', 'wide');
       await watch.done;
       allBoundS = (performance.now() - t0) / 1000;
+      atBound = await processSample(operator.api);
       log(`  ours: all ${width} pods bound after ${allBoundS.toFixed(2)} s`);
       await meson.waitSucceeded('wide', opts.timeoutMs);
     } finally {
@@ -381,12 +410,16 @@ export async function measureOurs(opts: {
       watch.stop();
     }
     const runS = (performance.now() - t0) / 1000;
+    const atEnd = await processSample(operator.api);
+    const heapUsedPeak = Math.max(atBound.heapUsedBytes, atEnd.heapUsedBytes);
+    const cpuMsPerStep = ((atEnd.cpuSeconds - cpu0.cpuSeconds) * 1000) / width;
+    const cpuMsPerStepToBound = ((atBound.cpuSeconds - cpu0.cpuSeconds) * 1000) / width;
     // the last status write may land a moment after the phase is read
     await sleep(2_000);
     const delta = await writes.stop();
     const rss = operator.peakRss();
     log(
-      `  ours: run Succeeded after ${runS.toFixed(2)} s; writes ${delta.counted}; peak RSS ${(rss / 2 ** 20).toFixed(0)} MB`,
+      `  ours: run Succeeded after ${runS.toFixed(2)} s; writes ${delta.counted}; peak RSS ${(rss / 2 ** 20).toFixed(0)} MB; operator CPU ${cpuMsPerStep.toFixed(2)} ms per step (${cpuMsPerStepToBound.toFixed(2)} until all bound); heap used max(at bound, after) ${(heapUsedPeak / 2 ** 20).toFixed(0)} MB, after ${(atEnd.heapUsedBytes / 2 ** 20).toFixed(0)} MB`,
     );
     for (const s of delta.series.slice(0, 8)) {
       log(
@@ -414,6 +447,10 @@ export async function measureOurs(opts: {
           count: s.count,
         })),
       rssMb: rss / 2 ** 20,
+      cpuMsPerStep,
+      cpuMsPerStepToBound,
+      heapUsedPeakMb: heapUsedPeak / 2 ** 20,
+      heapUsedAfterMb: atEnd.heapUsedBytes / 2 ** 20,
       maxObjectBytes: biggest.bytes,
       maxObject: `${biggest.kind}/${biggest.name}`,
       duplicatePods: [...perAttempt.values()].filter((n) => n > 1).length,

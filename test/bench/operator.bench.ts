@@ -29,7 +29,7 @@
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
  * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
  * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000) and OPERATOR_BENCH_FOREACH_PARALLELISM (2000),
- * OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
+ * OPERATOR_BENCH_NODE_OPTIONS (the operator child's NODE_OPTIONS, e.g. --cpu-prof), OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
  * QPS/burst, default 500/1000; 50/100 are its own defaults), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
  */
@@ -381,6 +381,10 @@ async function main(): Promise<void> {
       apiserver_writes_per_step: ours ? round(ours.writesPerStep, 2) : null,
       ours_writes: ours?.writeSeries ?? null,
       rss_mb: ours ? Math.round(ours.rssMb) : null,
+      ours_cpu_ms_per_step: ours ? round(ours.cpuMsPerStep, 2) : null,
+      ours_cpu_ms_per_step_to_bound: ours ? round(ours.cpuMsPerStepToBound, 2) : null,
+      ours_heap_used_peak_mb: ours ? Math.round(ours.heapUsedPeakMb) : null,
+      ours_heap_used_after_mb: ours ? Math.round(ours.heapUsedAfterMb) : null,
       ours_vs_raw: ratio(ours?.podsPerS, raw?.podsPerS),
       ours_vs_kube_scheduler: ratio(ours?.podsPerS, sched?.podsPerS),
       // each client's rate limits (raw: none, CONCURRENCY requests in flight)

@@ -141,6 +141,37 @@ export function peakRssBytes(pid: number): number {
   return parseVmHwm(readFileSync(`/proc/${pid}/status`, 'utf8'));
 }
 
+/** The first sample of metric `name` (no labels, or any labels) in a Prometheus text exposition. */
+export function parseMetric(exposition: string, name: string): number {
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) throw new Error(`not a metric name: ${name}`);
+  const sample = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)`, 'm').exec(exposition);
+  const value = Number(sample?.[1]);
+  if (!sample || !Number.isFinite(value)) throw new Error(`no sample of ${name} in the exposition`);
+  return value;
+}
+
+/** CPU time and memory of a meson process, read from its own /metrics (prom-client's process metrics). */
+export interface ProcessSample {
+  /** User + system CPU seconds since the process started. */
+  cpuSeconds: number;
+  /** V8 heap in use, bytes. */
+  heapUsedBytes: number;
+  /** Resident set now, bytes. */
+  rssBytes: number;
+}
+
+/** Scrapes a meson process's /metrics (`api` is its base URL) for its CPU time and memory. */
+export async function processSample(api: string): Promise<ProcessSample> {
+  const res = await fetch(`${api}/metrics`);
+  if (!res.ok) throw new Error(`GET ${api}/metrics: HTTP ${res.status}`);
+  const text = await res.text();
+  return {
+    cpuSeconds: parseMetric(text, 'meson_process_cpu_seconds_total'),
+    heapUsedBytes: parseMetric(text, 'meson_nodejs_heap_size_used_bytes'),
+    rssBytes: parseMetric(text, 'meson_process_resident_memory_bytes'),
+  };
+}
+
 export interface PodBindWatch {
   /** Resolves once `expected` distinct pods were seen with spec.nodeName; times per pod (ms since epoch). */
   done: Promise<Map<string, number>>;

@@ -5,6 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import {
   apiserverWrites,
   isControlPlaneWrite,
+  parseMetric,
   parseVmHwm,
   parseWriteRequests,
   peakRssBytes,
@@ -75,6 +76,22 @@ describe('apiserverWrites', () => {
     expect(Object.fromEntries(cm.map((s) => [s.verb, s.count]))).toEqual({ POST: 3, PUT: 1, DELETE: 1 });
     expect(delta.counted).toBe(5);
     expect(delta.total).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('parseMetric', () => {
+  it('reads a sample with or without labels, and not a metric whose name only starts alike', () => {
+    const text = [
+      '# HELP meson_process_cpu_seconds_total Total user and system CPU time spent in seconds.',
+      '# TYPE meson_process_cpu_seconds_total counter',
+      'meson_process_cpu_seconds_total_extra 99',
+      'meson_process_cpu_seconds_total 12.5',
+      'meson_nodejs_heap_size_used_bytes{space="x"} 1e6',
+    ].join('\n');
+    expect(parseMetric(text, 'meson_process_cpu_seconds_total')).toBe(12.5);
+    expect(parseMetric(text, 'meson_nodejs_heap_size_used_bytes')).toBe(1e6);
+    expect(() => parseMetric(text, 'meson_missing')).toThrow(/no sample of meson_missing/);
+    expect(() => parseMetric(text, 'a.*')).toThrow(/not a metric name/);
   });
 });
 

@@ -56,6 +56,14 @@ function open(extra: Partial<Parameters<typeof KubernetesStore.open>[0]> = {}) {
   });
 }
 
+/** Limits small enough that a test reaches them with a few entries of tens of KiB. */
+const SMALL_LIMITS = {
+  maxObjectBytes: 200 * 1024,
+  shardBytes: 100 * 1024,
+  runStatusBytes: 100 * 1024,
+  stateValueBytes: 100 * 1024,
+};
+
 storeContract('Kubernetes', async () => ({ store: await open(), namespace: ns.name }));
 
 const run = (name: string) => ({
@@ -244,7 +252,8 @@ describe('KubernetesStore on a real kube-apiserver', () => {
 
   it('stores a 10,000-instance run in shards, every object under 1 MiB, one write per changed shard', async () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
-    const store = await open({ api: counting.api });
+    // 500 per shard (the default is 100): the largest shards this store was sized for
+    const store = await open({ api: counting.api, limits: { shardInstances: 500 } });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('big')));
       const recs = instances('big', 10_000);
@@ -380,12 +389,7 @@ describe('KubernetesStore on a real kube-apiserver', () => {
     const counting = countingKubeApi(kubeApi(ns.kc));
     const store = await open({
       api: counting.api,
-      limits: {
-        maxObjectBytes: 200 * 1024,
-        shardBytes: 100 * 1024,
-        runStatusBytes: 100 * 1024,
-        stateValueBytes: 100 * 1024,
-      },
+      limits: SMALL_LIMITS,
     });
     try {
       await store.transaction((w) => w.create('WorkflowRun', run('r')));
@@ -413,6 +417,57 @@ describe('KubernetesStore on a real kube-apiserver', () => {
         .catch((e: unknown) => e);
       expect(error3).toMatchObject({ code: 'STORE_TOO_LARGE' });
       expect(writes(counting.counts)).toEqual({});
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('writes nothing for entries put again as they were, and a shard freed by finished tasks takes new instances in the same commit', async () => {
+    const counting = countingKubeApi(kubeApi(ns.kc));
+    const store = await open({
+      api: counting.api,
+      limits: SMALL_LIMITS,
+    });
+    try {
+      await store.transaction((w) => w.create('WorkflowRun', run('freed')));
+      const [first] = instances('freed', 1);
+      const task = (instance: string) => ({
+        namespace: ns.name,
+        run: 'freed',
+        instance,
+        attempt: 1,
+        state: 'launched' as const,
+        data: { pod: 'p'.repeat(60 * 1024) },
+      });
+      counting.reset();
+      await store.transaction((w) => {
+        w.putStepInstances([first!]);
+        w.putTasks([task('work[0]')]);
+      });
+      expect(writes(counting.counts)).toEqual({ create: 1 });
+
+      // the same instance and task again (a pass that rewrites what is there): no write
+      counting.reset();
+      await store.transaction((w) => {
+        w.putStepInstances([first!]);
+        w.putTasks([task('work[0]')]);
+      });
+      expect(writes(counting.counts)).toEqual({});
+
+      // the 60 KiB task finishes and a 60 KiB instance is added in one commit: the shard's size
+      // drops by the task's before the new instance is placed, so both fit in one shard (100 KiB)
+      counting.reset();
+      const [big] = instances('freed', 2, 'Succeeded', 'x'.repeat(60 * 1024)).slice(1);
+      await store.transaction((w) => {
+        w.deleteTask(ns.name, 'freed', 'work[0]');
+        w.putStepInstances([big!]);
+      });
+      expect(writes(counting.counts)).toEqual({ replace: 1 });
+      expect(store.getStepInstances(ns.name, 'freed', {}).items.map((r) => r.id)).toEqual([
+        'work[0]',
+        'work[1]',
+      ]);
+      expect(store.listTasks({ namespace: ns.name, run: 'freed' })).toEqual([]);
     } finally {
       await store.close();
     }
