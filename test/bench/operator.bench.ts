@@ -37,6 +37,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { reuseConnections } from '../../src/kube/reuse-connections.ts';
 import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
 import { startCluster } from '../cluster/index.ts';
 import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
@@ -262,7 +263,9 @@ async function main(): Promise<void> {
   });
   try {
     log(`cluster with ${NODES} Ready nodes in ${round((performance.now() - started) / 1000, 1)} s`);
-    const kc = cluster.kubeConfig();
+    // the plain client keeps its connections, as the operator's does (src/kube/reuse-connections.ts):
+    // client-node alone opens a TLS connection per request, which would slow the raw baseline
+    const kc = reuseConnections(cluster.kubeConfig());
     const nodeName = (i: number): string => `kwok-node-${i % NODES}`;
 
     let raw: PhaseResult | undefined;
