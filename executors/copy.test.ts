@@ -10,6 +10,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { thrownCode } from '../test/support/error-code.ts';
 import { confineCopyPath, confinedCopy, realRoots } from './copy.ts';
 
 const dirs: string[] = [];
@@ -29,14 +30,7 @@ function setup() {
   return { top, root, outside, roots: realRoots([root]) };
 }
 
-const code = (f: () => unknown) => {
-  try {
-    f();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return 'no error';
-};
+const code = thrownCode;
 
 describe('copy roots', () => {
   it('takes relative paths from the first root and absolute or file:// paths inside any root', () => {

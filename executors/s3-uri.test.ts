@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownCode } from '../test/support/error-code.ts';
 import { confineCopyEnd } from './copy.ts';
 import {
   bucketNameProblem,
@@ -13,14 +14,7 @@ import {
 
 const roots: S3Location[] = [parseS3Root('s3://data-bucket/team-a/'), parseS3Root('s3://shared.bucket/in')];
 
-const code = (f: () => unknown) => {
-  try {
-    f();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return 'no error';
-};
+const code = thrownCode;
 
 describe('s3:// URIs', () => {
   it('parses bucket and key literally (the key is never decoded)', () => {
