@@ -47,6 +47,9 @@ class FakeMesos implements OfferSource {
 /** Runs every attempt at once: running, then Succeeded (or Failed when killed). */
 class FakeLauncher implements Launcher {
   launched: { instance: string; node?: string; tolerations?: LaunchRequest['tolerations'] }[] = [];
+  /** Each `settled` call: the attempt, and its step's phase in the store at that moment. */
+  settledCalls: { instance: string; attempt: number; storedPhase: string | undefined }[] = [];
+  storedPhase: (key: AttemptKey) => string | undefined = () => undefined;
   private n = 0;
   private readonly onUpdate: (u: AttemptUpdate) => void;
   constructor(onUpdate: (u: AttemptUpdate) => void) {
@@ -74,6 +77,13 @@ class FakeLauncher implements Launcher {
     });
   }
   adopt(): void {}
+  settled(key: AttemptKey): void {
+    this.settledCalls.push({
+      instance: key.instance,
+      attempt: key.attempt,
+      storedPhase: this.storedPhase(key),
+    });
+  }
   kill(key: AttemptKey, record: LaunchRecord): void {
     setImmediate(() =>
       this.onUpdate({
@@ -363,5 +373,26 @@ describe('constraints on the standalone machine alone', () => {
       /cannot run on this machine: its constraints ask for meson.dev\/source in \(mesos\)/,
     );
     expect(st.local?.phase).toBe('Succeeded');
+  });
+
+  it('tells the launcher an attempt is settled only once its end is committed, once per attempt', async () => {
+    const { s, fake } = setup(0);
+    fake.storedPhase = (key) =>
+      (
+        s.store.getStepInstances(key.namespace, key.run).items.find((i) => i.id === key.instance)?.data as
+          | { phase?: string }
+          | undefined
+      )?.phase;
+    addWorkflow(s, 'wide', {
+      foreach: { items: 'range(5)', as: 'i', do: { step: { name: 'each', shell: { script: 'true' } } } },
+    });
+    const run = startRun(s, 'wide');
+    const done = await finished(s, run.metadata.name);
+    expect(done.status?.phase).toBe('Succeeded');
+    await until(() => fake.settledCalls.length >= 5 || undefined, 'five settled attempts');
+    expect(fake.settledCalls).toHaveLength(5);
+    expect(new Set(fake.settledCalls.map((c) => c.instance)).size).toBe(5);
+    // the end was in the store when the launcher was told: a new leader would not adopt it
+    for (const c of fake.settledCalls) expect(c.storedPhase).toBe('Succeeded');
   });
 });

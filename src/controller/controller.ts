@@ -291,6 +291,8 @@ export class Controller {
   private readonly stopRequests = new Set<string>();
   private readonly newArtifacts: Stored<DataArtifact>[] = [];
   private readonly finishedTasks: AttemptKey[] = [];
+  /** Attempts whose end was reported, for the launcher's `settled` once the end is committed. */
+  private readonly endedAttempts: AttemptKey[] = [];
   private scheduled = false;
   private flushing = false;
   /** Runs whose Workflow exists but was not versioned yet (see versionPending). */
@@ -467,6 +469,7 @@ export class Controller {
       return;
     }
     const evicted = entry && entry.key.attempt === u.key.attempt ? entry.evicting : undefined;
+    this.endedAttempts.push(u.key);
     if (entry && entry.key.attempt === u.key.attempt) {
       this.scheduler.taskFinished(id);
       this.offerSource.release(id);
@@ -603,6 +606,8 @@ export class Controller {
     // their records stay: recovery adopts those attempts and learns their outcome again
     const finished = this.finishedTasks.filter((k) => runKey(k.namespace, k.run) !== key);
     this.finishedTasks.splice(0, this.finishedTasks.length, ...finished);
+    const ended = this.endedAttempts.filter((k) => runKey(k.namespace, k.run) !== key);
+    this.endedAttempts.splice(0, this.endedAttempts.length, ...ended);
   }
 
   private clearTimers(key: string): void {
@@ -675,6 +680,7 @@ export class Controller {
     this.tasks.clear();
     this.inbox.length = 0;
     this.finishedTasks.length = 0;
+    this.endedAttempts.length = 0;
     this.newArtifacts.length = 0;
     this.stopRequests.clear();
     this.scheduler = this.newScheduler();
@@ -755,6 +761,8 @@ export class Controller {
         this.rebuildRun(key, pass);
       }
       pass.deleteTasks.push(...this.finishedTasks.splice(0));
+      // their end events are applied in this pass (or dropped with a finished run)
+      pass.settled.push(...this.endedAttempts.splice(0));
       this.startRuns(pass);
       this.applyStops();
       this.deliverArtifacts();
@@ -1780,6 +1788,21 @@ export class Controller {
       });
     }
     for (const t of pass.timers) if (ok(t.run)) this.setTimer(t.run, t.at, t.event);
+    for (const key of pass.settled) {
+      // the run's writes are committed again by the next pass (or it is rebuilt, which drops these)
+      if (!ok(runKey(key.namespace, key.run))) {
+        this.endedAttempts.push(key);
+        continue;
+      }
+      try {
+        this.launcher.settled?.(key);
+      } catch (err) {
+        this.log.warn(
+          { run: runKey(key.namespace, key.run), err: errorMessage(err) },
+          'launcher settled failed',
+        );
+      }
+    }
     for (const { active, steps } of pass.endedSteps) {
       if (!ok(active.key)) continue;
       const about = { namespace: active.namespace, name: active.name, workflow: active.workflow };
@@ -1939,6 +1962,8 @@ interface Pass {
   finishedRuns: string[];
   putTasks: TaskEntry[];
   deleteTasks: { namespace: string; run: string; instance: string }[];
+  /** Attempts whose end this pass commits: the launcher is told once it is committed. */
+  settled: AttemptKey[];
   launches: TaskEntry[];
   /** Running attempts evicted by the pass (or recovered mid-eviction): killed after the commit. */
   evictions: TaskEntry[];
@@ -1974,6 +1999,7 @@ function newPass(): Pass {
     finishedRuns: [],
     putTasks: [],
     deleteTasks: [],
+    settled: [],
     launches: [],
     evictions: [],
     timers: [],

@@ -44,7 +44,7 @@ function plainLibrary(kc: KubeConfig, server: string): HttpLibrary {
  */
 export async function sendJson(
   kc: KubeConfig,
-  method: 'POST' | 'PUT' | 'PATCH',
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   body: unknown,
 ): Promise<{ code: number; text: string }> {
@@ -53,7 +53,7 @@ export async function sendJson(
   const ctx = new RequestContext(`${cluster.server}${path}`, HttpMethod[method]);
   ctx.setHeaderParam('Content-Type', 'application/json');
   ctx.setHeaderParam('Accept', 'application/json');
-  ctx.setBody(JSON.stringify(body));
+  if (body !== undefined) ctx.setBody(JSON.stringify(body));
   await kc.applySecurityAuthentication(ctx);
   let library: HttpLibrary;
   if (hasHttpLibrary(kc)) {

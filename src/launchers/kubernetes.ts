@@ -46,6 +46,19 @@ export interface KubernetesLauncherOptions extends PodTemplateOptions {
    * operator serving some namespaces sees only their step Pods (and its Mesos task namespace's).
    */
   namespaces?: string[];
+  /**
+   * Deletes each finished step Pod once its attempt is settled (its end committed), as Argo's
+   * podGC OnPodCompletion / OnPodSuccess: `succeededOnly` keeps failed Pods (and their logs),
+   * `delayMs` keeps every Pod that long after its end (--pod-gc-delay). Absent: Pods stay until
+   * their run is deleted or its Pods are collected (pod-gc.ts).
+   */
+  finishedPodGc?: { succeededOnly: boolean; delayMs: number };
+}
+
+/** Pod GC's view of a finished attempt's Pod. */
+interface FinishedPod {
+  namespace: string;
+  pod: string;
 }
 
 interface Watched {
@@ -66,6 +79,10 @@ export interface PodListener {
 }
 
 const silent: LauncherLogger = { warn() {}, error() {} };
+
+function attemptId(k: AttemptKey): string {
+  return `${k.namespace}/${k.run}/${k.instance}/${k.attempt}`;
+}
 
 function attemptKey(k: AttemptKey): AttemptKey {
   return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
@@ -109,6 +126,11 @@ export class KubernetesLauncher implements Launcher {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly listeners: PodListener[] = [];
+  /** Finished Pods the GC policy deletes once settled, by attempt id (finishedPodGc). */
+  private readonly collectable = new Map<string, FinishedPod>();
+  /** Settled Pods waiting out the delay; one delay for all, so they fall due in order. */
+  private readonly gcQueue: (FinishedPod & { at: number })[] = [];
+  private gcTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: KubernetesLauncherOptions) {
     this.opts = opts;
@@ -194,22 +216,24 @@ export class KubernetesLauncher implements Launcher {
     return this.informerOf(namespace)?.get(name, namespace);
   }
 
-  /** Runs that have step Pods in the cache, as `[namespace, run]` (once per Pod). */
-  *runsWithPods(): Iterable<[string, string]> {
+  /** Runs that have step Pods in the cache, as `[namespace, run, the Pod's phase]` (once per Pod). */
+  *runsWithPods(): Iterable<[string, string, string | undefined]> {
     for (const pod of [...this.informers.values()].flatMap((i) => i.list())) {
       const run = pod.metadata?.annotations?.[RUN_ANNOTATION];
-      if (run && pod.metadata?.namespace) yield [pod.metadata.namespace, run];
+      if (run && pod.metadata?.namespace) yield [pod.metadata.namespace, run, pod.status?.phase];
     }
   }
 
   /**
-   * Deletes every step Pod of a run, by its uid (one collection delete; pod GC of a finished
-   * run). Pods made before they carried the uid label are left to the run's owner reference.
+   * Deletes the step Pods of a run, by its uid (one collection delete; pod GC of a finished run):
+   * all of them, or those that succeeded. Pods made before they carried the uid label are left to
+   * the run's owner reference.
    */
-  async deleteRunPods(namespace: string, runUid: string): Promise<void> {
+  async deleteRunPods(namespace: string, runUid: string, which: 'all' | 'succeeded' = 'all'): Promise<void> {
     await this.core.deleteCollectionNamespacedPod({
       namespace,
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${RUN_UID_LABEL}=${labelValue(runUid)}`,
+      ...(which === 'succeeded' ? { fieldSelector: 'status.phase=Succeeded' } : {}),
     });
   }
 
@@ -295,8 +319,33 @@ export class KubernetesLauncher implements Launcher {
     if (!w.creating) void this.deletePod(w);
   }
 
+  /**
+   * Deletes the attempt's finished Pod when the pod GC policy covers it (now, or after the
+   * delay). Its end is committed, so no leader adopts the attempt again: the Pod is only its
+   * record (and its log). A delete that fails is left to the run's collection when it ends.
+   */
+  settled(key: AttemptKey): void {
+    const id = attemptId(key);
+    const pod = this.collectable.get(id);
+    if (!pod) return;
+    this.collectable.delete(id);
+    const delayMs = this.opts.finishedPodGc?.delayMs ?? 0;
+    if (delayMs <= 0) {
+      void this.deleteFinishedPod(pod);
+      return;
+    }
+    this.gcQueue.push({ ...pod, at: this.now() + delayMs });
+    this.armGc();
+  }
+
+  /** Finished Pods held for a delayed delete (tests, metrics). */
+  get pendingPodDeletes(): number {
+    return this.gcQueue.length + this.collectable.size;
+  }
+
   close(): void {
     this.closed = true;
+    if (this.gcTimer) clearTimeout(this.gcTimer);
     this.watched.clear();
     for (const i of this.informers.values()) void i.stop();
   }
@@ -317,12 +366,12 @@ export class KubernetesLauncher implements Launcher {
   private noops = new Map<string, Watched>();
 
   private findNoop(k: AttemptKey): Watched | undefined {
-    return this.noops.get(`${k.namespace}/${k.run}/${k.instance}/${k.attempt}`);
+    return this.noops.get(attemptId(k));
   }
 
   /** Noop steps have no side effect: they complete in-process, without a Pod. */
   private completeNoop(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void {
-    const id = `${key.namespace}/${key.run}/${key.instance}/${key.attempt}`;
+    const id = attemptId(key);
     const w: Watched = {
       key,
       record,
@@ -518,6 +567,43 @@ export class KubernetesLauncher implements Launcher {
     };
   }
 
+  private armGc(): void {
+    if (this.gcTimer || this.closed) return;
+    const next = this.gcQueue[0];
+    if (!next) return;
+    this.gcTimer = setTimeout(
+      () => {
+        this.gcTimer = undefined;
+        const now = this.now();
+        while (this.gcQueue.length > 0 && this.gcQueue[0]!.at <= now)
+          void this.deleteFinishedPod(this.gcQueue.shift()!);
+        this.armGc();
+      },
+      Math.max(0, next.at - this.now()),
+    ).unref();
+  }
+
+  private async deleteFinishedPod({ namespace, pod }: FinishedPod): Promise<void> {
+    if (this.closed) return;
+    try {
+      // a Pod in a final phase is deleted at once, whatever its grace period: one write
+      await this.slot(() =>
+        sendJson(
+          this.opts.kubeConfig,
+          'DELETE',
+          `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`,
+          undefined,
+        ),
+      );
+    } catch (err) {
+      if (statusCode(err) === 404) return;
+      this.log.warn(
+        { pod: `${namespace}/${pod}`, err: errorText(err) },
+        'pod GC could not delete a finished pod',
+      );
+    }
+  }
+
   private forget(w: Watched): void {
     w.done = true;
     this.watched.delete(`${w.key.namespace}/${w.record.pod}`);
@@ -532,6 +618,9 @@ export class KubernetesLauncher implements Launcher {
       const names = new Set(own.map((l) => l.name));
       status.links = [...own, ...status.links.filter((l) => !names.has(l.name))];
     }
+    const gc = this.opts.finishedPodGc;
+    if (gc && w.record.pod && (!gc.succeededOnly || status.phase === 'Succeeded'))
+      this.collectable.set(attemptId(w.key), { namespace: w.key.namespace, pod: w.record.pod });
     this.report({ type: 'finished', key: w.key, status });
   }
 

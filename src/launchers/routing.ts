@@ -46,6 +46,11 @@ export class RoutingLauncher implements Launcher {
     this.route(record).kill(key, record);
   }
 
+  /** Every member is told: each frees only what it kept for the attempt, if anything. */
+  settled(key: AttemptKey): void {
+    for (const l of this.launchers) l.settled?.(key);
+  }
+
   close(): void {
     for (const l of this.launchers) l.close();
   }

@@ -68,6 +68,14 @@ export interface Launcher {
   adopt(key: AttemptKey, record: LaunchRecord, req: LaunchRequest): void;
   /** Asks the attempt to stop; its end is reported as a 'finished' update. */
   kill(key: AttemptKey, record: LaunchRecord): void;
+  /**
+   * The attempt's end (its 'finished' update) is committed to the store, so nothing will adopt
+   * or watch it again: the launcher may free what it kept for it (the Kubernetes launcher deletes
+   * the finished Pod when its pod GC policy says so). Called after the commit, at most once per
+   * reported end (again if the end is reported again, after a rebuild); must not throw. Optional:
+   * the local and Mesos launchers keep nothing that outlives the attempt's own record.
+   */
+  settled?(key: AttemptKey): void;
   /** Stops watching; running attempts keep running. */
   close(): void;
 }

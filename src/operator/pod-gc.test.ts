@@ -15,18 +15,19 @@ const run = (name: string, phase: string, ns = 'ns'): Stored<WorkflowRun> =>
 function gc(
   policy: PodGcPolicy,
   runs: Stored<WorkflowRun>[],
-  podsOf: [string, string][] = [],
+  podsOf: [string, string, string?][] = [],
   fail = new Set<string>(),
 ) {
   const deleted: string[] = [];
   const warnings: string[] = [];
   const c = new PodGarbageCollector(policy, {
-    deleteRunPods: async (ns, uid) => {
+    deleteRunPods: async (ns, uid, which) => {
       if (fail.has(uid)) throw new Error('apiserver says no');
-      deleted.push(`${ns}/${uid}`);
+      deleted.push(`${ns}/${uid}${which === 'succeeded' ? ' (succeeded)' : ''}`);
     },
     getRun: (ns, name) => runs.find((r) => r.metadata.namespace === ns && r.metadata.name === name),
-    runsWithPods: () => podsOf,
+    runsWithPods: () =>
+      podsOf.map(([ns, r, phase]) => [ns, r, phase] as [string, string, string | undefined]),
     logger: { info: () => {}, warn: (o) => warnings.push(JSON.stringify(o)) },
   });
   return { c, deleted, warnings };
@@ -35,11 +36,13 @@ function gc(
 describe('pod GC', () => {
   it('collects by policy and phase', () => {
     for (const phase of ['Pending', 'Running', 'Succeeded', 'Failed', 'Stopped', undefined]) {
-      expect(collects('Never', phase)).toBe(false);
-      expect(collects('OnRunSuccess', phase)).toBe(phase === 'Succeeded');
-      expect(collects('OnRunCompletion', phase)).toBe(
-        ['Succeeded', 'Failed', 'Stopped'].includes(phase ?? ''),
-      );
+      const final = ['Succeeded', 'Failed', 'Stopped'].includes(phase ?? '');
+      expect(collects('Never', phase)).toBeUndefined();
+      expect(collects('OnRunSuccess', phase)).toBe(phase === 'Succeeded' ? 'all' : undefined);
+      expect(collects('OnRunCompletion', phase)).toBe(final ? 'all' : undefined);
+      // per-Pod policies delete as attempts end; at the run's end they catch up on what is left
+      expect(collects('OnPodCompletion', phase)).toBe(final ? 'all' : undefined);
+      expect(collects('OnPodSuccess', phase)).toBe(final ? 'succeeded' : undefined);
     }
   });
 
@@ -54,7 +57,7 @@ describe('pod GC', () => {
 
   it('sweeps the runs that still have Pods: finished ones go, running and unknown ones stay', async () => {
     const runs = [run('done', 'Succeeded'), run('going', 'Running'), run('failed', 'Failed', 'other')];
-    const pods: [string, string][] = [
+    const pods: [string, string, string?][] = [
       ['ns', 'done'],
       ['ns', 'done'],
       ['ns', 'going'],
@@ -86,7 +89,7 @@ describe('pod GC', () => {
       getRun: () => {
         throw new Error('namespace "elsewhere" is not watched by this store');
       },
-      runsWithPods: () => [['elsewhere', 'x']],
+      runsWithPods: () => [['elsewhere', 'x', 'Succeeded']],
       logger: { info: () => {}, warn: (o) => warnings.push(JSON.stringify(o)) },
     });
     expect(() => throwing.sweep()).not.toThrow();
@@ -107,5 +110,22 @@ describe('pod GC', () => {
     c.sweep();
     await c.settled();
     expect(deleted).toEqual(['ns/uid-done']);
+  });
+
+  it('OnPodSuccess catches up on succeeded Pods only, and a kept failed Pod does not bring its run back', async () => {
+    const runs = [run('mixed', 'Failed'), run('kept', 'Failed'), run('going', 'Running')];
+    const pods: [string, string, string?][] = [
+      ['ns', 'mixed', 'Failed'],
+      ['ns', 'mixed', 'Succeeded'],
+      ['ns', 'kept', 'Failed'],
+      ['ns', 'going', 'Succeeded'],
+    ];
+    const a = gc('OnPodSuccess', runs, pods);
+    a.c.sweep();
+    await a.c.settled();
+    expect(a.deleted).toEqual(['ns/uid-mixed (succeeded)']);
+    a.c.runFinished(run('done', 'Succeeded'));
+    await a.c.settled();
+    expect(a.deleted).toContain('ns/uid-done (succeeded)');
   });
 });

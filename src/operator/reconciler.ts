@@ -24,7 +24,7 @@ import {
   type RunningMesosEndpoint,
   startMesosEndpoint,
 } from './mesos-endpoint.ts';
-import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy } from './pod-gc.ts';
+import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy, perPod } from './pod-gc.ts';
 
 export interface ReconcilerConfig {
   kc: KubeConfig;
@@ -47,8 +47,10 @@ export interface ReconcilerConfig {
   webhook?: WorkflowServicesDeps['webhook'];
   /** Serve the Mesos scheduler endpoint (its tasks as Pods on the same node capacity); absent: off. */
   mesosEndpoint?: MesosEndpointConfig;
-  /** Deletion of finished runs' step Pods (--pod-gc; default Never). */
+  /** Deletion of finished step Pods (--pod-gc; default Never). */
   podGc?: PodGcPolicy;
+  /** With a per-Pod policy: how long a finished Pod stays before it is deleted (--pod-gc-delay). */
+  podGcDelayMs?: number;
   /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
   preemption?: PreemptionSettings;
   /**
@@ -99,6 +101,9 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     now,
     logger,
     ...(cfg.podConcurrency ? { maxInFlight: cfg.podConcurrency } : {}),
+    ...(cfg.podGc && perPod(cfg.podGc)
+      ? { finishedPodGc: { succeededOnly: cfg.podGc === 'OnPodSuccess', delayMs: cfg.podGcDelayMs ?? 0 } }
+      : {}),
     // only the served namespaces' step Pods (and the endpoint's task Pods), not the cluster's
     ...(cfg.namespaces.length > 0
       ? { namespaces: [...cfg.namespaces, ...(cfg.mesosEndpoint ? [cfg.mesosEndpoint.namespace] : [])] }
@@ -129,7 +134,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
   });
   const events = new RunEvents({ kc: cfg.kc, logger, now, instance: cfg.identity ?? EVENT_COMPONENT });
   const podGc = new PodGarbageCollector(cfg.podGc ?? 'Never', {
-    deleteRunPods: (namespace, uid) => launcher.deleteRunPods(namespace, uid),
+    deleteRunPods: (namespace, uid, which) => launcher.deleteRunPods(namespace, uid, which),
     // the launcher sees step Pods of every namespace; only served ones are this operator's
     getRun: (namespace, name) =>
       cfg.namespaces.length === 0 || cfg.namespaces.includes(namespace)

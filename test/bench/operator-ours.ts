@@ -490,6 +490,8 @@ export async function measureWideForeach(opts: {
   logPath: string;
   timeoutMs: number;
   log: (m: string) => void;
+  /** More operator flags (the phase's --pod-gc). */
+  args?: string[];
 }): Promise<WideForeachResult> {
   const { kc, namespace, width, parallelism, log } = opts;
   const operator = await startBenchOperator(opts);

@@ -28,7 +28,8 @@
  * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours,mesos), OPERATOR_BENCH_MESOS_TASKS (1000),
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
  * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
- * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000) and OPERATOR_BENCH_FOREACH_PARALLELISM (2000),
+ * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000), OPERATOR_BENCH_FOREACH_PARALLELISM (2000) and
+ * OPERATOR_BENCH_FOREACH_POD_GC (the operator's --pod-gc in that phase, default OnPodCompletion),
  * OPERATOR_BENCH_NODE_OPTIONS (the operator child's NODE_OPTIONS, e.g. --cpu-prof), OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
  * QPS/burst, default 500/1000; 50/100 are its own defaults), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
@@ -71,6 +72,7 @@ const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
 const CLEANUP = process.env.OPERATOR_BENCH_CLEANUP === '1';
 const FOREACH_WIDTH = Number(process.env.OPERATOR_BENCH_FOREACH_WIDTH ?? 100_000);
 const FOREACH_PARALLELISM = Number(process.env.OPERATOR_BENCH_FOREACH_PARALLELISM ?? 2_000);
+const FOREACH_POD_GC = process.env.OPERATOR_BENCH_FOREACH_POD_GC ?? 'OnPodCompletion';
 const SCHEDULER_CLIENT = (() => {
   const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(process.env.OPERATOR_BENCH_SCHEDULER_QPS ?? '500/1000');
   if (!m) throw new Error('OPERATOR_BENCH_SCHEDULER_QPS: expected QPS/BURST, e.g. 50/100');
@@ -324,6 +326,9 @@ async function main(): Promise<void> {
         parallelism: FOREACH_PARALLELISM,
         podDuration: POD_DURATION,
         logPath: join(cluster.dir, 'logs', 'operator-foreach.log'),
+        // a finished Pod is deleted as its end is recorded: 100,000 finished Pods held by the
+        // API server slowed it from 50 to 16 pods/s (docs/performance.md)
+        args: [`--pod-gc=${FOREACH_POD_GC}`],
         timeoutMs: 4 * 3_600_000,
         log,
       });
@@ -401,6 +406,7 @@ async function main(): Promise<void> {
       duplicate_pods: ours?.duplicatePods ?? null,
       foreach100k_width: wide?.width ?? null,
       foreach100k_parallelism: wide?.parallelism ?? null,
+      foreach100k_pod_gc: wide ? FOREACH_POD_GC : null,
       foreach100k_run_s: wide ? round(wide.runS, 1) : null,
       foreach100k_max_object_bytes: wide?.maxObjectBytes ?? null,
       foreach100k_max_object: wide?.maxObject ?? null,

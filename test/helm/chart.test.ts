@@ -326,6 +326,8 @@ describe('charts/meson without a cluster', () => {
       ['kubeClient.qps=-5', '/kubeClient/qps'],
       ['kubeClient.burst=0', '/kubeClient/burst'],
       ['podGC=Always', '/podGC'],
+      ['podGCDelaySeconds=-1', '/podGCDelaySeconds'],
+      ['podGCDelaySeconds=1h', '/podGCDelaySeconds'],
       ['heapLimitMiB=-1', '/heapLimitMiB'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],

@@ -157,4 +157,55 @@ describe('mesonctl operator --pod-gc', () => {
       },
     );
   }, 300_000);
+
+  it('OnPodCompletion deletes each step’s Pod while the run goes on, and never runs a step twice', async () => {
+    await apply(`apiVersion: meson.dev/v1alpha1
+kind: Workflow
+metadata: { name: four, namespace: ${ns.name} }
+spec:
+  definition:
+    sequence:
+${['a', 'b', 'c', 'd'].map((n) => `      - step: { name: ${n}, container: { image: busybox, command: [sh, -c, "echo ${n}"] } }`).join('\n')}
+`);
+    await operator('gc-per-pod', ['--pod-gc=OnPodCompletion']);
+    const uid = await startRun('per-pod', 'four');
+    const custom = ns.kc.makeApiClient(CustomObjectsApi);
+    const seen = new Set<string>();
+    let deletedWhileRunning = 0;
+    const phase = async () =>
+      (
+        (await custom.getNamespacedCustomObject({
+          group: 'meson.dev',
+          version: 'v1alpha1',
+          namespace: ns.name,
+          plural: 'workflowruns',
+          name: 'per-pod',
+        })) as { status?: { phase?: string } }
+      ).status?.phase;
+    await waitFor(
+      'the run to finish',
+      async () => {
+        const names = new Set((await podsOf(uid)).map((p) => p.metadata!.name!));
+        const p = await phase();
+        if (p === 'Running')
+          deletedWhileRunning = Math.max(deletedWhileRunning, [...seen].filter((n) => !names.has(n)).length);
+        for (const n of names) seen.add(n);
+        return p && ['Succeeded', 'Failed', 'Stopped'].includes(p) ? p : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 150 },
+    );
+    expect(await phase()).toBe('Succeeded');
+    // a finished step's Pod went while later steps still ran
+    expect(deletedWhileRunning).toBeGreaterThan(0);
+    await waitFor(
+      'every step Pod to be deleted',
+      async () => ((await podsOf(uid)).length === 0 ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    // one Pod per step (each lives over a second, polled every 150 ms): no step was run again
+    // once its Pod was gone
+    expect(seen.size).toBe(4);
+  }, 300_000);
 });

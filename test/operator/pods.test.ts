@@ -263,7 +263,7 @@ describe('KubernetesLauncher', () => {
       h.launcher.launch(req, place(h, req, nodes[0]!));
       const done = await h.next('finished', 'scoped');
       expect(done.type === 'finished' && done.status.phase).toBe('Succeeded');
-      expect([...h.launcher.runsWithPods()]).toEqual([[ns.name, 'run-1']]);
+      expect([...h.launcher.runsWithPods()]).toEqual([[ns.name, 'run-1', 'Succeeded']]);
       expect(h.launcher.cachedPod(other, 'foreign')).toBeUndefined();
       // one informer over all namespaces sees it
       const all = harness();
@@ -328,5 +328,42 @@ describe('KubernetesLauncher', () => {
     await waitFor('the garbage collector to delete the pod', () => podGone(record.pod!), {
       timeoutMs: 60_000,
     });
+  });
+
+  it('per-Pod GC deletes a finished Pod only once settled (after the delay); OnPodSuccess keeps a failed one', async () => {
+    const podNamed = async (name: string) => (await pods()).find((p) => p.metadata?.name === name);
+    const completion = harness({
+      annotations: { 'kwok.meson.dev/duration': '200ms' },
+      finishedPodGc: { succeededOnly: false, delayMs: 1_500 },
+    });
+    const req = request('collected');
+    const record = place(completion, req, nodes[0]!);
+    completion.launcher.launch(req, record);
+    await completion.next('finished', 'collected');
+    // its end is not committed yet (no settled): the Pod is the attempt's only record
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await podNamed(record.pod!)).toBeDefined();
+    completion.launcher.settled(req);
+    // the delay keeps it (and its log) a while
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await podNamed(record.pod!)).toBeDefined();
+    expect(completion.launcher.pendingPodDeletes).toBe(1);
+    await waitFor('the settled pod to be deleted', () => podGone(record.pod!), { timeoutMs: 20_000 });
+    expect(completion.launcher.pendingPodDeletes).toBe(0);
+    // settled again (a repeated commit) or for an attempt it never ran: nothing happens
+    completion.launcher.settled(req);
+    completion.launcher.settled(request('never-launched'));
+
+    const success = harness({
+      annotations: { 'kwok.meson.dev/duration': '200ms', 'kwok.meson.dev/exit-code': '2' },
+      finishedPodGc: { succeededOnly: true, delayMs: 0 },
+    });
+    const failing = request('kept-for-its-log');
+    const kept = place(success, failing, nodes[0]!);
+    success.launcher.launch(failing, kept);
+    await success.next('finished', 'kept-for-its-log');
+    success.launcher.settled(failing);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await podNamed(kept.pod!))?.status?.phase).toBe('Failed');
   });
 });

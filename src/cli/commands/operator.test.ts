@@ -39,6 +39,7 @@ describe('mesonctl operator flags', () => {
       api: { host: '0.0.0.0', port: 8080 },
       clientLimits: { qps: 200, burst: 400 },
       podGc: 'Never',
+      podGcDelaySeconds: 0,
       leaderElection: {
         namespace: 'meson-system',
         name: 'meson-operator',
@@ -115,6 +116,7 @@ describe('mesonctl operator flags', () => {
       api: { host: '127.0.0.1', port: 18080 },
       clientLimits: { qps: 200, burst: 400 },
       podGc: 'Never',
+      podGcDelaySeconds: 0,
       webhook: {
         host: '::1',
         port: 19443,
@@ -182,9 +184,21 @@ describe('mesonctl operator flags', () => {
     expect(parseOperatorArgs([], { MESON_POD_GC: 'OnRunCompletion' }, '/here')).toMatchObject({
       podGc: 'OnRunCompletion',
     });
-    for (const bad of ['never', 'Always', '', 'OnPodSuccess'])
+    for (const bad of ['never', 'Always', '', 'onPodSuccess', 'OnWorkflowSuccess'])
       expect(() => parseOperatorArgs([`--pod-gc=${bad}`], {}, '/here')).toThrow(
         /--pod-gc: expected one of Never/,
+      );
+    expect(parseOperatorArgs(['--pod-gc=OnPodCompletion', '--pod-gc-delay=30'], {}, '/here')).toMatchObject({
+      podGc: 'OnPodCompletion',
+      podGcDelaySeconds: 30,
+    });
+    expect(
+      parseOperatorArgs([], { MESON_POD_GC: 'OnPodSuccess', MESON_POD_GC_DELAY: '2.5' }, '/here'),
+    ).toMatchObject({ podGc: 'OnPodSuccess', podGcDelaySeconds: 2.5 });
+    expect(parseOperatorArgs([], {}, '/here')).toMatchObject({ podGcDelaySeconds: 0 });
+    for (const bad of ['-1', 'x', '86401', '1e3', ''])
+      expect(() => parseOperatorArgs([`--pod-gc-delay=${bad}`], {}, '/here')).toThrow(
+        /--pod-gc-delay: expected a number from 0 to 86400/,
       );
     // preemption settings: the flag or MESON_PREEMPTION, checked at start with the field named
     const preempt = '{"namespaces":{"prod":{"preempt":true,"tier":0},"batch":{"tier":5}}}';

@@ -96,8 +96,12 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
   --pod-concurrency N         Pod create/delete requests in flight (default 64; MESON_POD_CONCURRENCY)
   --kube-qps N                the API client's requests per second (default ${CLIENT_RATE_DEFAULTS.qps}; MESON_KUBE_QPS;
                               0: no client-side limit); a 429 with Retry-After holds it back
-  --pod-gc POLICY             delete finished runs' step Pods: Never (default), OnRunSuccess or
-                              OnRunCompletion (MESON_POD_GC); their logs go with them
+  --pod-gc POLICY             delete finished step Pods: Never (default), OnRunSuccess or
+                              OnRunCompletion (a finished run's), OnPodSuccess or OnPodCompletion
+                              (each Pod once its attempt's end is recorded) (MESON_POD_GC); their
+                              logs go with them
+  --pod-gc-delay SECONDS      with OnPod*: keep a finished Pod (and its log) this long first
+                              (default 0; MESON_POD_GC_DELAY; at most 86400)
   --kube-burst N              requests that may go at once (default ${CLIENT_RATE_DEFAULTS.burst}; MESON_KUBE_BURST)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
@@ -207,8 +211,10 @@ export interface OperatorFlags {
   podConcurrency?: number;
   /** The API client's rate limits (--kube-qps, --kube-burst). */
   clientLimits: ClientRateLimits;
-  /** Deletion of finished runs' step Pods (--pod-gc). */
+  /** Deletion of finished step Pods (--pod-gc). */
   podGc: PodGcPolicy;
+  /** With OnPodSuccess/OnPodCompletion: seconds a finished Pod stays (--pod-gc-delay). */
+  podGcDelaySeconds: number;
   /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
@@ -368,6 +374,13 @@ export function parseOperatorArgs(
   const podGc = (v['pod-gc'] ?? env.MESON_POD_GC ?? 'Never') as PodGcPolicy;
   if (!POD_GC_POLICIES.includes(podGc))
     throw new UsageError(`--pod-gc: expected one of ${POD_GC_POLICIES.join(', ')}, got "${podGc}"`);
+  const podGcDelaySeconds = numberFlag(
+    v['pod-gc-delay'] ?? env.MESON_POD_GC_DELAY,
+    '--pod-gc-delay',
+    0,
+    86_400,
+    0,
+  );
   const preemptionText = v.preemption ?? (env.MESON_PREEMPTION || undefined);
   let preemption: PreemptionSettings | undefined;
   try {
@@ -395,6 +408,7 @@ export function parseOperatorArgs(
     ...(mesosEndpoint ? { mesosEndpoint } : {}),
     clientLimits: { qps, burst },
     podGc,
+    podGcDelaySeconds,
     ...(mesos ? { mesos } : {}),
     ...(podConcurrency ? { podConcurrency } : {}),
     ...(preemption ? { preemption } : {}),
@@ -477,6 +491,7 @@ function parseOperatorOptions(args: string[]) {
       'rest-listen': { type: 'string' },
       'notify-allow': { type: 'string' },
       'pod-concurrency': { type: 'string' },
+      'pod-gc-delay': { type: 'string' },
       'kube-qps': { type: 'string' },
       'pod-gc': { type: 'string' },
       'kube-burst': { type: 'string' },
@@ -627,6 +642,7 @@ export const operatorCommand: Command = async (args, io) => {
             }
           : {}),
         podGc: flags.podGc,
+        podGcDelayMs: flags.podGcDelaySeconds * 1000,
         ...(flags.preemption ? { preemption: flags.preemption } : {}),
         ...(flags.mesos ? { wrapSources: mesosMasterSources(flags.mesos, logger) } : {}),
         storeLimits: limitsFromEnv(io.env),
