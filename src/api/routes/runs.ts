@@ -434,7 +434,7 @@ export function runRoutes(deps: RouteDeps): FastifyPluginAsync {
         if (text === undefined) {
           throw new ApiError(
             'API_NOT_FOUND',
-            `no logs for attempt ${attempt} of "${step}" (noop and subworkflow steps have none${deps.logs.combined ? '; a deleted Pod took its log along' : ''})`,
+            `no logs for attempt ${attempt} of "${step}" (noop and subworkflow steps have none${deps.logs.combined ? '; a deleted Pod, by pod GC (--pod-gc) or by hand, took its log along' : ''})`,
           );
         }
         return reply.type('text/plain; charset=utf-8').send(text);
