@@ -7,6 +7,7 @@ import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
 import {
   constraintKey,
   constraintSetCount,
+  constraintSetsHoldingPassData,
   internedKeyChars,
   MAX_CANDIDATE_LISTS,
   MAX_INTERNED_CHARS,
@@ -621,6 +622,8 @@ describe('the indexed search', () => {
     // Other task objects with equal constraints share what passes make for those constraints.
     const second = runPass(index, [rare('b2')], {}, o);
     expect(second.placements.map((p) => [p.taskId, p.hostname])).toEqual([['b2', 'rare-2']]);
+    // What a pass made for the constraints (a byte per host, lists of hosts) is not kept after it.
+    expect(constraintSetsHoldingPassData()).toBe(0);
   });
 
   it('keeps the interned task keys within MAX_INTERNED_CHARS, also under long task-chosen constraints', () => {

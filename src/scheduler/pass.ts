@@ -737,6 +737,13 @@ export function constraintSetCount(): number {
   return constraintSets.size;
 }
 
+/** ConstraintSets holding what a pass made (for tests: none once the pass is over). */
+export function constraintSetsHoldingPassData(): number {
+  let n = 0;
+  for (const set of constraintSets.values()) if (set.hard !== undefined || set.eligible !== undefined) n++;
+  return n;
+}
+
 /** Numbers the passes, so that a ConstraintSet knows whether its fields are this pass's. */
 let passes = 0;
 
@@ -971,6 +978,9 @@ export function runPass(
     state.preemption?.namespaces !== undefined && (state.running?.length ?? 0) > 0 ? [] : undefined;
 
   const pass = ++passes;
+  // The sets this pass has filled, emptied when it ends: what they hold is sized by the index
+  // (a label memo of a byte per host, candidate lists of hosts) and is of no use to a later pass.
+  const filled: ConstraintSet[] = [];
   /** The task's ConstraintSet, its fields made this pass's. */
   const setOf = (keys: TaskKeys): ConstraintSet => {
     const set = keys.set;
@@ -978,6 +988,7 @@ export function runPass(
       set.pass = pass;
       set.hard = undefined;
       set.eligible = undefined;
+      filled.push(set);
     }
     return set;
   };
@@ -1134,6 +1145,11 @@ export function runPass(
       };
       for (const e of shape.entries) explainLazily(e, compute, o.explainHosts);
     }
+  }
+
+  for (const set of filled) {
+    set.hard = undefined;
+    set.eligible = undefined;
   }
 
   const out: CoreResult = { placements, placedTasks, unplaced, evictions };
