@@ -6,6 +6,8 @@ import { packedShare } from './fitness.ts';
 import { HostIndex, hostRank, MAX_HOST_CLASSES } from './host-index.ts';
 import {
   constraintKey,
+  constraintSetCount,
+  constraintSetsHoldingPassData,
   internedKeyChars,
   MAX_CANDIDATE_LISTS,
   MAX_INTERNED_CHARS,
@@ -603,6 +605,27 @@ describe('the indexed search', () => {
     }
   });
 
+  it('uses the compiled constraints and candidate list of its own pass, not those an earlier pass made for equal constraints', () => {
+    // One index across passes, as the Scheduler keeps it. The selector's label is rare (1 host in
+    // 17), so a pass lists the hosts carrying it; a host carrying it added between passes must be
+    // in the next pass's list.
+    const index = new HostIndex(1);
+    for (let i = 0; i < 16; i++)
+      index.addOffer(offer(`common-${i}`, 4, 16, { attributes: { pool: 'common' } }));
+    index.addOffer(offer('rare-1', 4, 16, { attributes: { pool: 'rare' } }));
+    const rare = (id: string) => task(id, 4, 16, { constraints: { nodeSelector: { pool: 'rare' } } });
+    const o = resolveOptions({ goodEnough: null });
+    const first = runPass(index, [rare('a'), rare('b')], {}, o);
+    expect(first.placements.map((p) => [p.taskId, p.hostname])).toEqual([['a', 'rare-1']]);
+    expect(first.unplaced.map((u) => u.taskId)).toEqual(['b']);
+    index.addOffer(offer('rare-2', 4, 16, { attributes: { pool: 'rare' } }));
+    // Other task objects with equal constraints share what passes make for those constraints.
+    const second = runPass(index, [rare('b2')], {}, o);
+    expect(second.placements.map((p) => [p.taskId, p.hostname])).toEqual([['b2', 'rare-2']]);
+    // What a pass made for the constraints (a byte per host, lists of hosts) is not kept after it.
+    expect(constraintSetsHoldingPassData()).toBe(0);
+  });
+
   it('keeps the interned task keys within MAX_INTERNED_CHARS, also under long task-chosen constraints', () => {
     // Tasks choose their constraints: selectors, affinity values and toleration values of 32 Ki
     // characters each, more in all than the bound, and a few far longer. Placements stay right
@@ -624,6 +647,10 @@ describe('the indexed search', () => {
     const res = schedulePass({ tasks, offers, now, options: { goodEnough: null } });
     expect(internedKeyChars()).toBeLessThanOrEqual(MAX_INTERNED_CHARS);
     expect(internedKeyChars()).toBeGreaterThan(0);
+    // The constraint sets shared by equal keys go with the interned keys: emptied when the table
+    // restarted, so they hold only the sets made since (each task's constraints differ).
+    expect(constraintSetCount()).toBeGreaterThan(0);
+    expect(constraintSetCount()).toBeLessThan(n / 2);
     // Selector tasks need a label no host has; the others fit anywhere.
     expect(res.placements.map((p) => p.taskId)).toEqual(tasks.filter((_, i) => i % 3 !== 1).map((t) => t.id));
   });

@@ -310,14 +310,14 @@ function search(
   task: Task,
   hard: HardConstraints,
   o: ResolvedOptions,
+  /** The weight of the task's soft constraints in its score (0 without any). */
+  w: number,
   /** Hosts passing the label constraints, when few do; undefined walks the buckets. */
   cand?: Candidates,
 ): HostSlot | undefined {
   searchIndex = index;
   const r = task.resources;
   const sc = scalarRequest(r, index, SEARCH_SCALARS);
-  const soft = task.constraints?.soft;
-  const w = soft && soft.length > 0 ? o.softWeight : 0;
   const kind = o.fitnessKind;
   const start = HostIndex.bucketOf(r.cpuMillis);
   const keep = 1 - w;
@@ -702,6 +702,59 @@ interface TaskKeys {
   readonly hard: string;
   /** shapeKey's text, made on first need. */
   shape: string | undefined;
+  /** Shared by the tasks of equal `hard` keys: what a pass makes for them. */
+  readonly set: ConstraintSet;
+  /**
+   * The task's constraints, as flags read on every decision: its `constraints` objects come in
+   * as many shapes as there are kinds of constraint, so reading their fields there was a slow
+   * (megamorphic) lookup each. `free`: no selector, requirements, affinity, tolerations or
+   * unique host (resources and GPUs alone decide); `unique`: a unique host in a group; `soft`:
+   * soft constraints.
+   */
+  readonly free: boolean;
+  readonly unique: boolean;
+  readonly soft: boolean;
+}
+
+/**
+ * What the tasks of equal constraints (and GPU need) share within a pass: their compiled
+ * constraints and candidate list, found through the tasks' keys instead of a map lookup by key
+ * per decision (two of them, each a cache miss in a big pass). Valid for the pass numbered
+ * `pass` only.
+ */
+class ConstraintSet {
+  pass = 0;
+  hard: HardConstraints | undefined = undefined;
+  /** eligibleHosts' answer: undefined not made yet, null made and not kept. */
+  eligible: Candidates | null | undefined = undefined;
+}
+
+/** One ConstraintSet per interned `hard` key (emptied with the interned keys). */
+const constraintSets = new Map<string, ConstraintSet>();
+
+/** ConstraintSets kept (for tests of the bound). */
+export function constraintSetCount(): number {
+  return constraintSets.size;
+}
+
+/** ConstraintSets holding what a pass made (for tests: none once the pass is over). */
+export function constraintSetsHoldingPassData(): number {
+  let n = 0;
+  for (const set of constraintSets.values()) if (set.hard !== undefined || set.eligible !== undefined) n++;
+  return n;
+}
+
+/** Numbers the passes, so that a ConstraintSet knows whether its fields are this pass's. */
+let passes = 0;
+
+function constraintSetOf(hardKey: string): ConstraintSet {
+  let set = constraintSets.get(hardKey);
+  if (set === undefined) {
+    set = new ConstraintSet();
+    // Keys too long to intern are not kept: each of their tasks gets a set of its own.
+    if (interned.get(hardKey) === hardKey) constraintSets.set(hardKey, set);
+  }
+  return set;
 }
 
 const taskKeys = new WeakMap<Task, TaskKeys>();
@@ -727,6 +780,7 @@ function intern(key: string): string {
   if (known !== undefined) return known;
   if (internedChars + key.length > MAX_INTERNED_CHARS) {
     interned.clear();
+    constraintSets.clear();
     internedChars = 0;
   }
   interned.set(key, key);
@@ -738,10 +792,17 @@ function keysOf(task: Task): TaskKeys {
   let keys = taskKeys.get(task);
   if (keys === undefined) {
     const constraints = computeConstraintKey(task);
+    const hard = intern(`${task.resources.gpus > 0 ? 'gpu' : ''}|${constraints}`);
+    const c = task.constraints;
+    const unique = c?.uniqueHost === true && task.groupId !== undefined;
     keys = {
       constraints,
-      hard: intern(`${task.resources.gpus > 0 ? 'gpu' : ''}|${constraints}`),
+      hard,
       shape: undefined,
+      set: constraintSetOf(hard),
+      free: !c?.nodeSelector && !c?.attributes && !c?.nodeAffinity && !c?.tolerations && !unique,
+      unique,
+      soft: (c?.soft?.length ?? 0) > 0,
     };
     taskKeys.set(task, keys);
   }
@@ -916,26 +977,26 @@ export function runPass(
   const preemptable: PreemptCandidate[] | undefined =
     state.preemption?.namespaces !== undefined && (state.running?.length ?? 0) > 0 ? [] : undefined;
 
-  const hardCache = new Map<string, HardConstraints>();
+  const pass = ++passes;
+  // The sets this pass has filled, emptied when it ends: what they hold is sized by the index
+  // (a label memo of a byte per host, candidate lists of hosts) and is of no use to a later pass.
+  const filled: ConstraintSet[] = [];
+  /** The task's ConstraintSet, its fields made this pass's. */
+  const setOf = (keys: TaskKeys): ConstraintSet => {
+    const set = keys.set;
+    if (set.pass !== pass) {
+      set.pass = pass;
+      set.hard = undefined;
+      set.eligible = undefined;
+      filled.push(set);
+    }
+    return set;
+  };
   let memos = 0;
   const classCount = index.classes.length;
-  /** True when nothing but resources decides where the task may go (the common case). */
-  const unconstrained = (task: Task): boolean => {
-    const c = task.constraints;
-    return (
-      !c?.nodeSelector &&
-      !c?.attributes &&
-      !c?.nodeAffinity &&
-      !c?.tolerations &&
-      !(c?.uniqueHost === true && task.groupId !== undefined) &&
-      task.resources.gpus === 0 &&
-      !o.reserveGpuHosts
-    );
-  };
   /** For a task that is not unconstrained. */
   const hardConstraintsOf = (task: Task, keys: TaskKeys): HardConstraints => {
-    const unique = task.constraints?.uniqueHost === true && task.groupId !== undefined;
-    if (unique) {
+    if (keys.unique) {
       const own = new HardConstraints(task, {
         reserveGpuHosts: o.reserveGpuHosts,
         groupHosts: groupSet(task.groupId!),
@@ -945,7 +1006,8 @@ export function runPass(
       return own;
     }
     // The same for every task with these constraints (and GPU need) in this pass.
-    let hard = hardCache.get(keys.hard);
+    const set = setOf(keys);
+    let hard = set.hard;
     if (hard === undefined) {
       hard = new HardConstraints(task, { reserveGpuHosts: o.reserveGpuHosts, groupHosts: undefined });
       hard.classUse = new Uint8Array(classCount);
@@ -955,19 +1017,18 @@ export function runPass(
         hard.labelMemo = new Uint8Array(Math.max(index.slots.length, index.labelSetLimit));
         memos++;
       }
-      hardCache.set(keys.hard, hard);
+      set.hard = hard;
     }
     return hard;
   };
   // Per pass (labels and hosts do not change within one): hosts passing each constraint set, by
   // class in visiting order, kept only when at most 1 in 8 of the hosts a search would walk
   // qualify, where a short list beats walking the buckets.
-  // null: made, not kept.
-  const eligibleCache = new Map<string, Candidates | null>();
+  // In the task's ConstraintSet; null: made, not kept.
   let sweeps = 0;
   const eligibleHosts = (keys: TaskKeys, hard: HardConstraints): Candidates | undefined => {
-    const key = keys.hard;
-    const known = eligibleCache.get(key);
+    const set = setOf(keys);
+    const known = set.eligible;
     if (known !== undefined) return known ?? undefined;
     // Compared with the hosts of the classes the search would walk anyway (those that may match
     // and whose taints the task tolerates): a label every host of a node pool has is not rare.
@@ -980,7 +1041,7 @@ export function runPass(
       if (cls.uniform) passing += hard.labelLowerBound(cls.labelValues, cls.labelTotals, cls.size);
     }
     if (passing * 8 > walked) {
-      eligibleCache.set(key, null);
+      set.eligible = null;
       return undefined;
     }
     // Each list costs a check of every host: past MAX_CANDIDATE_LISTS constraint sets in a pass
@@ -999,7 +1060,7 @@ export function runPass(
         else kept.set(s.cls!, [s]);
       }
     }
-    eligibleCache.set(key, kept ?? null);
+    set.eligible = kept ?? null;
     return kept;
   };
   const decide = (task: Task): void => {
@@ -1010,10 +1071,12 @@ export function runPass(
         return;
       }
     }
-    // Until something fails there is nothing to look up, so the shape key is not even built; an
-    // unconstrained task needs no keys until then (B2 never looks them up).
-    const free = unconstrained(task);
-    const keys = free && failed.size === 0 ? undefined : keysOf(task);
+    // Until something fails there is nothing to look up, so the shape key is not even built; a
+    // task without constraints needs no keys until then (B2 never looks them up).
+    let keys = task.constraints === undefined ? undefined : keysOf(task);
+    // Nothing but resources decides where the task may go (the common case).
+    const free = (keys === undefined || keys.free) && task.resources.gpus === 0 && !o.reserveGpuHosts;
+    if (keys === undefined && (!free || failed.size > 0)) keys = keysOf(task);
     let key = failed.size > 0 ? shapeKey(task, keys!, byIdentity) : undefined;
     const known = key === undefined ? undefined : failed.get(key);
     if (known) {
@@ -1026,7 +1089,8 @@ export function runPass(
     const hard = free ? UNCONSTRAINED : hardConstraintsOf(task, keys!);
     let slot: HostSlot | undefined;
     try {
-      slot = search(index, task, hard, o, hard.labelSelective ? eligibleHosts(keys!, hard) : undefined);
+      const w = keys?.soft ? o.softWeight : 0;
+      slot = search(index, task, hard, o, w, hard.labelSelective ? eligibleHosts(keys!, hard) : undefined);
     } catch (err) {
       if (!(err instanceof PluginFailure)) throw err;
       unplaced.push({
@@ -1081,6 +1145,11 @@ export function runPass(
       };
       for (const e of shape.entries) explainLazily(e, compute, o.explainHosts);
     }
+  }
+
+  for (const set of filled) {
+    set.hard = undefined;
+    set.eligible = undefined;
   }
 
   const out: CoreResult = { placements, placedTasks, unplaced, evictions };

@@ -354,7 +354,7 @@ interface B3Input {
   offers: Offer[];
   /** Placed in one packing pass, in this order (one tenant, FIFO). */
   packed: Task[];
-  /** Placed after them in one spread pass. */
+  /** Placed after them in one spread pass (before them for the `_spread_first` figures). */
   spread: Task[];
   shapeOf: Map<string, B3Shape>;
 }
@@ -367,7 +367,9 @@ interface B3Input {
  * instance-type labels on all. 20,000 tasks: 40% CPU-shaped (1-8 CPU, 2Gi per CPU), 17.5%
  * memory-shaped (1 CPU : 16Gi), 5% GPU (1-8 GPUs, tolerating the GPU taint), 10% with a node
  * selector (zone or instance type), 7.5% with required node affinity, 10% tolerating the batch
- * taint, 10% placed by a spread pass.
+ * taint, 10% placed by a spread pass after the packing pass, on what that left. The
+ * `_spread_first` figures run the spread pass first instead, on the cluster as it comes, where
+ * its tasks have room (see "The per-shape figures" in docs/performance.md).
  */
 function b3Input(seed: number): B3Input {
   const random = rng(seed);
@@ -507,16 +509,26 @@ const b3Options = (
 
 /**
  * Ours: the index is built from the offers untimed (as in B2: the node cache exists before the
- * tasks come); the packing pass and then the spread pass are timed. With `clock`, every decision
- * is timed too, for the per-shape figures (queue order is the input order: one tenant, FIFO).
+ * tasks come); the packing pass and then the spread pass are timed (the other way round with
+ * `spreadFirst`). With `clock`, every decision is timed too, for the per-shape figures (queue
+ * order is the input order: one tenant, FIFO).
  */
-function runB3(input: B3Input, seed: number, clock = false, goodEnough: number | null = 0.5) {
+function runB3(
+  input: B3Input,
+  seed: number,
+  clock = false,
+  goodEnough: number | null = 0.5,
+  spreadFirst = false,
+) {
   const index = new HostIndex(seed);
   for (const o of input.offers) index.addOffer(o);
   const now = clock ? () => performance.now() : undefined;
+  const spreadPass = () =>
+    runPass(index, input.spread, {}, resolveOptions(b3Options(seed, true, goodEnough, now)));
   const t0 = startTiming();
+  const first = spreadFirst ? spreadPass() : undefined;
   const a = runPass(index, input.packed, {}, resolveOptions(b3Options(seed, false, goodEnough, now)));
-  const b = runPass(index, input.spread, {}, resolveOptions(b3Options(seed, true, goodEnough, now)));
+  const b = first ?? spreadPass();
   const t = stopTiming(t0);
   const placed = a.placements.length + b.placements.length;
   const perShapeMs = new Map<B3Shape, number>();
@@ -564,9 +576,10 @@ function runB3(input: B3Input, seed: number, clock = false, goodEnough: number |
 /**
  * The baseline: for every task, check every node (resources, taints, node selector, required
  * affinity) and score every one that fits with the same fitness (bin packing, or spread for the
- * spread tasks), taking the best with the same tie-break by seeded rank. Plain objects.
+ * spread tasks), taking the best with the same tie-break by seeded rank. Plain objects. The
+ * passes in the same order as runB3's.
  */
-function runB3Naive(input: B3Input, seed: number) {
+function runB3Naive(input: B3Input, seed: number, spreadFirst = false) {
   const nodes = input.offers.map((o) => ({
     hostname: o.hostname,
     cpu: o.resources.cpuMillis,
@@ -615,8 +628,9 @@ function runB3Naive(input: B3Input, seed: number) {
       placed++;
     }
   };
+  if (spreadFirst) place(input.spread, true);
   place(input.packed, false);
-  place(input.spread, true);
+  if (!spreadFirst) place(input.spread, true);
   const t = stopTiming(t0);
   return {
     tasksPerS: ((input.packed.length + input.spread.length) / t.cpuMs) * 1000,
@@ -634,12 +648,14 @@ function runB3All(): void {
   gc();
   const mine: ReturnType<typeof runB3>[] = [];
   const clocked: ReturnType<typeof runB3>[] = [];
+  const clockedSpreadFirst: ReturnType<typeof runB3>[] = [];
   const exact: ReturnType<typeof runB3>[] = [];
   const naive: ReturnType<typeof runB3Naive>[] = [];
   // Interleaved, so that all see the same machine load.
   for (let i = 0; i < 5; i++) {
     for (let j = 0; j < 3; j++) mine.push(runB3(input, SEED));
     clocked.push(runB3(input, SEED, true));
+    clockedSpreadFirst.push(runB3(input, SEED, true, 0.5, true));
     for (let j = 0; j < 3; j++) exact.push(runB3(input, SEED, false, null));
     naive.push(runB3Naive(input, SEED));
   }
@@ -674,45 +690,16 @@ function runB3All(): void {
   result.b3_geoff_speedup_vs_naive = round(exactPerS / naivePerS, 1);
   result.b3_geoff_utilization = round(x0.utilization, 4);
   result.b3_geoff_placements_differing_from_naive = exactDiffer;
-  const count = new Map<B3Shape, number>();
-  for (const s of input.shapeOf.values()) count.set(s, (count.get(s) ?? 0) + 1);
-  const perShape: string[] = [];
-  const detail: string[] = [];
-  const rates: number[] = [];
-  const fastestRates: number[] = [];
-  const fastest: string[] = [];
-  for (const shape of B3_SHAPES) {
-    // Per-decision wall clock of the clocked runs (two clock reads per decision included).
-    const perS = median(clocked.map((r) => (count.get(shape)! / r.perShapeMs.get(shape)!) * 1000));
-    result[`b3_${shape}_tasks_per_s`] = Math.round(perS);
-    rates.push(perS);
-    perShape.push(`${shape} ${Math.round(perS)}`);
-    // What the rate is made of: tasks placed (the rest are refused, most at once as a known
-    // failure), the median decision, and the share of the time in the slowest 1% of decisions.
-    const ms = clocked.flatMap((r) => r.perShapeDecisions.get(shape)!).sort((x, y) => x - y);
-    const total = ms.reduce((x, y) => x + y, 0);
-    const tail = ms.slice(Math.floor(ms.length * 0.99)).reduce((x, y) => x + y, 0);
-    const placed = [...input.shapeOf].filter(([id, s]) => s === shape && m0.placements.has(id)).length;
-    // Beside the figure, not instead of it: every run makes the same decisions in the same order,
-    // so each decision's fastest time over the clocked runs drops the time the thread was
-    // descheduled (a collection that falls on the same decision in every run stays in).
-    const runs = clocked.map((r) => r.perShapeDecisions.get(shape)!);
-    let fastestMs = 0;
-    for (let i = 0; i < runs[0]!.length; i++) fastestMs += Math.min(...runs.map((d) => d[i]!));
-    const fastestPerS = (count.get(shape)! / fastestMs) * 1000;
-    result[`b3_${shape}_tasks_per_s_fastest_decisions`] = Math.round(fastestPerS);
-    fastestRates.push(fastestPerS);
-    fastest.push(`${shape} ${Math.round(fastestPerS)}`);
-    detail.push(
-      `${shape} ${placed}/${count.get(shape)} placed, median ${(median(ms) * 1000).toFixed(2)} us, ` +
-        `slowest 1% ${Math.round((tail / total) * 100)}% of the time`,
-    );
-  }
-  result.b3_slowest_to_fastest_shape = round(Math.min(...rates) / Math.max(...rates), 3);
-  result.b3_slowest_to_fastest_shape_fastest_decisions = round(
-    Math.min(...fastestRates) / Math.max(...fastestRates),
-    3,
-  );
+  const shapes = b3ShapeFigures(input, clocked, '');
+  // Spread tasks given room: placements and utilisation, ours and the baseline's (one untimed run
+  // of it), and the per-shape figures.
+  const first0 = clockedSpreadFirst[0]!;
+  const naiveFirst = runB3Naive(input, SEED, true);
+  result.b3_placed_spread_first = first0.placed;
+  result.b3_naive_placed_spread_first = naiveFirst.placed;
+  result.b3_utilization_spread_first = round(first0.utilization, 6);
+  result.b3_naive_utilization_spread_first = round(naiveFirst.utilization, 6);
+  const shapesSpreadFirst = b3ShapeFigures(input, clockedSpreadFirst, '_spread_first');
   console.log(
     `  indexed: ${Math.round(tasksPerS)} tasks/s by CPU time (${Math.round(tasksPerSWall)} wall; median of ${mine.length}), ` +
       `placed ${m0.placed}, utilisation ${(m0.utilization * 100).toFixed(2)}%`,
@@ -729,15 +716,72 @@ function runB3All(): void {
   console.log(
     `  speedup vs naive: ${result.b3_speedup_vs_naive}x by CPU time, ${result.b3_speedup_vs_naive_wall}x by wall clock`,
   );
+  for (const [f, label] of [
+    [shapes, 'spread pass last, on what packing left'],
+    [shapesSpreadFirst, 'spread pass first, with room'],
+  ] as const) {
+    console.log(
+      `  per shape, ${label} (tasks/s, per-decision wall clock, median of ${clocked.length}): ` +
+        `${f.perShape.join(', ')}; slowest/fastest ${f.ratio}`,
+    );
+    console.log(`  per shape, ${label}, what makes the rate: ${f.detail.join('; ')}`);
+    console.log(
+      `  per shape, ${label}, each decision at its fastest of the ${clocked.length} clocked runs (tasks/s): ` +
+        `${f.fastest.join(', ')}; slowest/fastest ${f.fastestRatio}`,
+    );
+  }
   console.log(
-    `  per shape (tasks/s, per-decision wall clock, median of ${clocked.length}): ${perShape.join(', ')}; ` +
-      `slowest/fastest ${result.b3_slowest_to_fastest_shape}`,
+    `  spread pass first: placed ${first0.placed} (naive ${naiveFirst.placed}), utilisation ` +
+      `${(first0.utilization * 100).toFixed(4)}% (naive ${(naiveFirst.utilization * 100).toFixed(4)}%)`,
   );
-  console.log(`  per shape, what makes the rate: ${detail.join('; ')}`);
-  console.log(
-    `  per shape, each decision at its fastest of the ${clocked.length} clocked runs (tasks/s): ${fastest.join(', ')}; ` +
-      `slowest/fastest ${result.b3_slowest_to_fastest_shape_fastest_decisions}`,
-  );
+}
+
+/**
+ * Per-shape figures of clocked runs (same input, same order), into `result` with the suffix:
+ * `b3_<shape>_tasks_per_s<suffix>` and `b3_slowest_to_fastest_shape<suffix>`, each also
+ * `_fastest_decisions`.
+ */
+function b3ShapeFigures(input: B3Input, clocked: ReturnType<typeof runB3>[], suffix: string) {
+  const c0 = clocked[0]!;
+  const count = new Map<B3Shape, number>();
+  for (const s of input.shapeOf.values()) count.set(s, (count.get(s) ?? 0) + 1);
+  const perShape: string[] = [];
+  const detail: string[] = [];
+  const rates: number[] = [];
+  const fastestRates: number[] = [];
+  const fastest: string[] = [];
+  for (const shape of B3_SHAPES) {
+    // Per-decision wall clock of the clocked runs (two clock reads per decision included).
+    const perS = median(clocked.map((r) => (count.get(shape)! / r.perShapeMs.get(shape)!) * 1000));
+    result[`b3_${shape}_tasks_per_s${suffix}`] = Math.round(perS);
+    rates.push(perS);
+    perShape.push(`${shape} ${Math.round(perS)}`);
+    // What the rate is made of: tasks placed (the rest are refused, most at once as a known
+    // failure), the median decision, and the share of the time in the slowest 1% of decisions.
+    const ms = clocked.flatMap((r) => r.perShapeDecisions.get(shape)!).sort((x, y) => x - y);
+    const total = ms.reduce((x, y) => x + y, 0);
+    const tail = ms.slice(Math.floor(ms.length * 0.99)).reduce((x, y) => x + y, 0);
+    const placed = [...input.shapeOf].filter(([id, s]) => s === shape && c0.placements.has(id)).length;
+    // Beside the figure, not instead of it: every run makes the same decisions in the same order,
+    // so each decision's fastest time over the clocked runs drops the time the thread was
+    // descheduled (a collection that falls on the same decision in every run stays in).
+    const runs = clocked.map((r) => r.perShapeDecisions.get(shape)!);
+    let fastestMs = 0;
+    for (let i = 0; i < runs[0]!.length; i++) fastestMs += Math.min(...runs.map((d) => d[i]!));
+    const fastestPerS = (count.get(shape)! / fastestMs) * 1000;
+    result[`b3_${shape}_tasks_per_s${suffix}_fastest_decisions`] = Math.round(fastestPerS);
+    fastestRates.push(fastestPerS);
+    fastest.push(`${shape} ${Math.round(fastestPerS)}`);
+    detail.push(
+      `${shape} ${placed}/${count.get(shape)} placed, median ${(median(ms) * 1000).toFixed(2)} us, ` +
+        `slowest 1% ${Math.round((tail / total) * 100)}% of the time`,
+    );
+  }
+  const ratio = round(Math.min(...rates) / Math.max(...rates), 3);
+  const fastestRatio = round(Math.min(...fastestRates) / Math.max(...fastestRates), 3);
+  result[`b3_slowest_to_fastest_shape${suffix}`] = ratio;
+  result[`b3_slowest_to_fastest_shape${suffix}_fastest_decisions`] = fastestRatio;
+  return { perShape, detail, fastest, ratio, fastestRatio };
 }
 
 // ---------------------------------------------------------------- main
