@@ -321,6 +321,7 @@ async function startBenchOperator(opts: {
   namespace: string;
   podDuration: string;
   logPath: string;
+  args?: string[];
 }): Promise<OperatorChild> {
   await opts.kc
     .makeApiClient(CoreV1Api)
@@ -333,6 +334,7 @@ async function startBenchOperator(opts: {
     namespace: opts.namespace,
     logPath: opts.logPath,
     podDuration: opts.podDuration,
+    ...(opts.args ? { args: opts.args } : {}),
   });
 }
 
