@@ -80,6 +80,11 @@ export interface PodListener {
 
 const silent: LauncherLogger = { warn() {}, error() {} };
 
+/** The API path of a namespace's Pods. */
+function podsPath(namespace: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
+}
+
 function attemptId(k: AttemptKey): string {
   return `${k.namespace}/${k.run}/${k.instance}/${k.attempt}`;
 }
@@ -424,14 +429,7 @@ export class KubernetesLauncher implements Launcher {
       try {
         // raw JSON: the generated client's model walk of the Pod and of its answer cost more
         // CPU than the rest of a launch, and the answer is not read (the informer sees the Pod)
-        await this.slot(() =>
-          sendJson(
-            this.opts.kubeConfig,
-            'POST',
-            `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
-            pod,
-          ),
-        );
+        await this.slot(() => sendJson(this.opts.kubeConfig, 'POST', podsPath(namespace), pod));
         break;
       } catch (err) {
         const code = statusCode(err);
@@ -467,18 +465,26 @@ export class KubernetesLauncher implements Launcher {
     if (seen) this.onPod(seen);
   }
 
+  /**
+   * Deletes a Pod by name within the in-flight budget (a kill, a lost Pod, pod GC), as raw JSON
+   * like the create; `gracePeriodSeconds` is the API's query parameter, absent: the Pod's own.
+   */
+  private requestPodDelete(namespace: string, name: string, gracePeriodSeconds?: number): Promise<unknown> {
+    const query = gracePeriodSeconds === undefined ? '' : `?gracePeriodSeconds=${gracePeriodSeconds}`;
+    return this.slot(() =>
+      sendJson(
+        this.opts.kubeConfig,
+        'DELETE',
+        `${podsPath(namespace)}/${encodeURIComponent(name)}${query}`,
+        undefined,
+      ),
+    );
+  }
+
   private async deletePod(w: Watched): Promise<void> {
     const name = w.record.pod!;
     try {
-      await this.slot(() =>
-        this.core.deleteNamespacedPod({
-          name,
-          namespace: w.key.namespace,
-          ...(this.opts.killGracePeriodSeconds !== undefined
-            ? { gracePeriodSeconds: this.opts.killGracePeriodSeconds }
-            : {}),
-        }),
-      );
+      await this.requestPodDelete(w.key.namespace, name, this.opts.killGracePeriodSeconds);
     } catch (err) {
       if (statusCode(err) === 404) {
         if (!w.done) this.finish(w, this.failed(w.record, w.req?.queuedAt, 'killed'));
@@ -587,14 +593,7 @@ export class KubernetesLauncher implements Launcher {
     if (this.closed) return;
     try {
       // a Pod in a final phase is deleted at once, whatever its grace period: one write
-      await this.slot(() =>
-        sendJson(
-          this.opts.kubeConfig,
-          'DELETE',
-          `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`,
-          undefined,
-        ),
-      );
+      await this.requestPodDelete(namespace, pod);
     } catch (err) {
       if (statusCode(err) === 404) return;
       this.log.warn(
