@@ -469,7 +469,8 @@ export class Controller {
       return;
     }
     const evicted = entry && entry.key.attempt === u.key.attempt ? entry.evicting : undefined;
-    this.endedAttempts.push(u.key);
+    // only a launcher that frees something once an end is committed needs to be told
+    if (this.launcher.settled) this.endedAttempts.push(u.key);
     if (entry && entry.key.attempt === u.key.attempt) {
       this.scheduler.taskFinished(id);
       this.offerSource.release(id);
@@ -604,10 +605,8 @@ export class Controller {
     const keep = this.inbox.filter((e) => e.run !== key);
     this.inbox.splice(0, this.inbox.length, ...keep);
     // their records stay: recovery adopts those attempts and learns their outcome again
-    const finished = this.finishedTasks.filter((k) => runKey(k.namespace, k.run) !== key);
-    this.finishedTasks.splice(0, this.finishedTasks.length, ...finished);
-    const ended = this.endedAttempts.filter((k) => runKey(k.namespace, k.run) !== key);
-    this.endedAttempts.splice(0, this.endedAttempts.length, ...ended);
+    dropRunKeys(this.finishedTasks, key);
+    dropRunKeys(this.endedAttempts, key);
   }
 
   private clearTimers(key: string): void {
@@ -2014,6 +2013,12 @@ function newPass(): Pass {
     extra: [],
     phases: new Map(),
   };
+}
+
+/** Removes, in place, the attempt keys of the run `key` (`ns/name`). */
+function dropRunKeys(keys: AttemptKey[], key: string): void {
+  const kept = keys.filter((k) => runKey(k.namespace, k.run) !== key);
+  keys.splice(0, keys.length, ...kept);
 }
 
 function splitKey(key: string): [string, string] {
