@@ -75,20 +75,25 @@ async function startRun(name: string, workflow: string): Promise<string> {
   return created.metadata.uid;
 }
 
+async function runPhase(name: string): Promise<string | undefined> {
+  const r = (await ns.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: 'meson.dev',
+    version: 'v1alpha1',
+    namespace: ns.name,
+    plural: 'workflowruns',
+    name,
+  })) as { status?: { phase?: string } };
+  return r.status?.phase;
+}
+
+const FINAL = ['Succeeded', 'Failed', 'Stopped'];
+
 async function finished(name: string): Promise<string> {
-  const custom = ns.kc.makeApiClient(CustomObjectsApi);
   return waitFor(
     `run ${name} to finish`,
     async () => {
-      const r = (await custom.getNamespacedCustomObject({
-        group: 'meson.dev',
-        version: 'v1alpha1',
-        namespace: ns.name,
-        plural: 'workflowruns',
-        name,
-      })) as { status?: { phase?: string } };
-      const phase = r.status?.phase ?? '';
-      return ['Succeeded', 'Failed', 'Stopped'].includes(phase) ? phase : undefined;
+      const phase = await runPhase(name);
+      return phase && FINAL.includes(phase) ? phase : undefined;
     },
     { timeoutMs: 90_000 },
   );
@@ -169,32 +174,21 @@ ${['a', 'b', 'c', 'd'].map((n) => `      - step: { name: ${n}, container: { imag
 `);
     await operator('gc-per-pod', ['--pod-gc=OnPodCompletion']);
     const uid = await startRun('per-pod', 'four');
-    const custom = ns.kc.makeApiClient(CustomObjectsApi);
     const seen = new Set<string>();
     let deletedWhileRunning = 0;
-    const phase = async () =>
-      (
-        (await custom.getNamespacedCustomObject({
-          group: 'meson.dev',
-          version: 'v1alpha1',
-          namespace: ns.name,
-          plural: 'workflowruns',
-          name: 'per-pod',
-        })) as { status?: { phase?: string } }
-      ).status?.phase;
     await waitFor(
       'the run to finish',
       async () => {
         const names = new Set((await podsOf(uid)).map((p) => p.metadata!.name!));
-        const p = await phase();
+        const p = await runPhase('per-pod');
         if (p === 'Running')
           deletedWhileRunning = Math.max(deletedWhileRunning, [...seen].filter((n) => !names.has(n)).length);
         for (const n of names) seen.add(n);
-        return p && ['Succeeded', 'Failed', 'Stopped'].includes(p) ? p : undefined;
+        return p && FINAL.includes(p) ? p : undefined;
       },
       { timeoutMs: 90_000, intervalMs: 150 },
     );
-    expect(await phase()).toBe('Succeeded');
+    expect(await runPhase('per-pod')).toBe('Succeeded');
     // a finished step's Pod went while later steps still ran
     expect(deletedWhileRunning).toBeGreaterThan(0);
     await waitFor(
