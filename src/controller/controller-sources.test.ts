@@ -5,16 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefinitionNode, Workflow, WorkflowRun } from '../crds/index.ts';
+import { addWorkflow, finished, startRun, until } from '../../test/support/standalone-runs.ts';
 import { RoutingLauncher } from '../launchers/routing.ts';
 import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
 import { createMetrics } from '../metrics/index.ts';
 import { CompositeOfferSource } from '../offer-adapter/composite.ts';
 import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
-import type { Stored } from '../store/types.ts';
 import type { ControllerObserver, Logger, OfferSource } from './controller.ts';
 import { createStandalone, type Standalone } from './standalone.ts';
-import { ensureVersion } from './workflows.ts';
 
 const GiB = 1024 ** 3;
 const cleanups: (() => void)[] = [];
@@ -131,43 +129,6 @@ function setup(localCpuMillis = 0, observer?: ControllerObserver) {
   cleanups.push(() => s.stop());
   s.start();
   return { s, mesos, queued, logs, fake: fake!, store: s.store };
-}
-
-function addWorkflow(s: Standalone, name: string, definition: DefinitionNode) {
-  const wf = s.store.create<Workflow>('Workflow', {
-    apiVersion: 'meson.dev/v1alpha1',
-    kind: 'Workflow',
-    metadata: { name, namespace: 'default' },
-    spec: { definition } as Workflow['spec'],
-  });
-  const status = s.store.transaction((w) => ensureVersion(s.store, w, wf, Date.now()));
-  expect(status?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True' });
-}
-
-function startRun(s: Standalone, workflow: string) {
-  return s.store.create<WorkflowRun>('WorkflowRun', {
-    apiVersion: 'meson.dev/v1alpha1',
-    kind: 'WorkflowRun',
-    metadata: { generateName: `${workflow}-`, namespace: 'default' },
-    spec: { workflow },
-  } as WorkflowRun);
-}
-
-async function until<T>(f: () => T | undefined, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function finished(s: Standalone, name: string): Promise<Stored<WorkflowRun>> {
-  return until(() => {
-    const r = s.store.get<WorkflowRun>('WorkflowRun', 'default', name);
-    return r?.status?.phase && ['Succeeded', 'Failed', 'Stopped'].includes(r.status.phase) ? r : undefined;
-  }, `run ${name} to finish`);
 }
 
 function steps(s: Standalone, run: string) {

@@ -161,6 +161,18 @@ export interface ControllerDeps {
    * runs at tier 0 unless it asks for a lower one, and nothing is ever evicted.
    */
   preemption?: PreemptionSettings;
+  /**
+   * Minimum time between two writes of a running run's status and of its step instances'
+   * observed progress (an attempt launched, running, ended), in ms. 0 (the default): every pass
+   * writes what it changed. Above 0, a pass holds such changes back and writes them together
+   * once the interval since the run's last status write has passed, so a wide foreach makes a
+   * few writes a second, not one per pass. Never held back: a change of the run's phase, the
+   * run's end, task records written ahead of a launch (and the instance they belong to), child
+   * runs, artifacts and hook writes. What is held is what the store can lose without harm: a new
+   * leader adopts the attempts from their task records and Pods (whose garbage collection waits
+   * for the write, see Launcher.settled).
+   */
+  statusIntervalMs?: number;
 }
 
 /** Observations of the controller's work; every method is cheap and must not throw. */
@@ -210,6 +222,17 @@ interface ActiveRun {
   finished: boolean;
   /** Added to every step's priority (a backfill's priority). */
   priority: number;
+  /**
+   * Writes held back by `statusIntervalMs` (see runWrites): step instances' latest states by id,
+   * task records of ended attempts to delete (by instance), and whether the status waits too.
+   */
+  held?: {
+    instances: Map<string, StepInstanceStatus>;
+    deletes: Map<string, { namespace: string; run: string; instance: string }>;
+  };
+  /** When (performance.now()) the run's status was last handed to a commit, and with which phase. */
+  statusWrittenAt: number;
+  writtenPhase: string | undefined;
   /** Instances waiting for input artifacts: id -> selectors. */
   waiting: Map<string, ArtifactSelector[]>;
 }
@@ -314,6 +337,7 @@ export class Controller {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDue = 0;
   private readonly maxCommitFailures: number;
+  private readonly statusIntervalMs: number;
   private readonly observer: ControllerObserver | undefined;
   private readonly retryBackoff: { initialMs: number; maxMs: number };
   private stopped = false;
@@ -335,6 +359,7 @@ export class Controller {
     this.runLimits = deps.runLimits;
     this.stepLimits = withLimits(deps.stepLimits);
     this.maxCommitFailures = deps.maxCommitFailures ?? 5;
+    this.statusIntervalMs = Math.max(0, deps.statusIntervalMs ?? 0);
     this.observer = deps.observer;
     this.retryBackoff = deps.retryBackoff ?? { initialMs: 200, maxMs: 30_000 };
     this.onQueued = deps.onQueued;
@@ -703,6 +728,8 @@ export class Controller {
       finished: false,
       priority: Number(run.metadata.annotations?.[RUN_PRIORITY] ?? 0) || 0,
       waiting: new Map(),
+      statusWrittenAt: Number.NEGATIVE_INFINITY,
+      writtenPhase: undefined,
     };
     this.runs.set(key, active);
     return active;
@@ -1396,27 +1423,87 @@ export class Controller {
     pass.failRuns.push({ run, message, reason: 'Quarantined' });
   }
 
-  /** The status and changed instances of every run changed by the pass; quarantines a run that throws. */
+  /**
+   * The status and changed instances of every run changed by the pass; quarantines a run that
+   * throws. With `statusIntervalMs`, a run whose pass only observed progress (see
+   * ControllerDeps.statusIntervalMs) within the interval since its last status write keeps those
+   * changes in `held` and gives no status (`status` undefined); only the instances whose task
+   * record the pass writes (`putIds`) go now, since a task record must never be ahead of its
+   * instance's stored attempt. The run is in `pass.deferred`, and a pass is due when the interval
+   * is over.
+   */
   private runWrites(
     pass: Pass,
-  ): { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus }[] {
-    const out: { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus }[] = [];
+    urgent: ReadonlySet<string>,
+    putIds: ReadonlyMap<string, Set<string>>,
+  ): { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus | undefined }[] {
+    const out: { active: ActiveRun; changed: StepInstanceStatus[]; status: WorkflowRunStatus | undefined }[] =
+      [];
+    const clock = performance.now();
     for (const active of [...this.runs.values()]) {
-      if (!active.dirty) continue;
+      if (!active.dirty && !active.held) continue;
       try {
-        const changed = active.machine.changedInstances();
+        let changed = active.machine.changedInstances();
         const status = active.machine.snapshot({ steps: 'none' });
         if (status.phase && TERMINAL.has(status.phase)) {
           const duration = formatRunDuration(status.startTime, status.endTime);
           if (duration) status.duration = duration; // kubectl's Duration column
         }
         active.dirty = false;
+        const hold =
+          this.statusIntervalMs > 0 &&
+          !urgent.has(active.key) &&
+          !active.finished &&
+          status.phase === active.writtenPhase &&
+          !(status.phase && TERMINAL.has(status.phase)) &&
+          clock - active.statusWrittenAt < this.statusIntervalMs;
+        if (active.held || hold) {
+          const held = active.held ?? { instances: new Map(), deletes: new Map() };
+          for (const st of changed) held.instances.set(st.id, st);
+          changed = [];
+          if (hold) {
+            active.held = held;
+            for (const id of putIds.get(active.key) ?? []) {
+              const st = held.instances.get(id);
+              if (st) changed.push(st);
+              held.instances.delete(id);
+              held.deletes.delete(id); // the record written now replaces the ended attempt's
+            }
+            pass.deferred.add(active.key);
+            this.wakeAt(active.statusWrittenAt + this.statusIntervalMs);
+            out.push({ active, changed, status: undefined });
+            continue;
+          }
+          // the interval is over, or something must be written now: everything held goes
+          active.held = undefined;
+          changed = [...held.instances.values()];
+          for (const d of held.deletes.values()) pass.deleteTasks.unshift(d);
+        }
+        active.statusWrittenAt = clock;
+        active.writtenPhase = status.phase;
         out.push({ active, changed, status });
       } catch (err) {
         this.quarantineActive(active, 'saving its status', err, pass);
       }
     }
     return out;
+  }
+
+  /**
+   * Runs with writes this pass other than step instances, task records and their status: their
+   * held writes go with them (a child run, an artifact, a hook's write or a failure summarises
+   * the run's instances as they are now).
+   */
+  private urgentRuns(pass: Pass): Set<string> {
+    const urgent = new Set<string>();
+    for (const f of pass.failRuns) urgent.add(runKey(f.run.metadata.namespace, f.run.metadata.name));
+    for (const key of pass.finished) urgent.add(key);
+    for (const u of pass.extra) urgent.add(u.owner);
+    for (const { namespace, action } of pass.artifacts) urgent.add(runKey(namespace, action.producer.run));
+    for (const { parent } of pass.children) urgent.add(parent.key);
+    for (const c of pass.stopChildren) urgent.add(c.owner);
+    for (const e of pass.evictions) urgent.add(runKey(e.key.namespace, e.key.run));
+    return urgent;
   }
 
   /**
@@ -1469,7 +1556,20 @@ export class Controller {
   /** The pass's writes grouped by the run they belong to, in the order they must be applied. */
   private units(pass: Pass): CommitUnit[] {
     const now = this.now();
-    const writes = this.runWrites(pass);
+    const putIds = new Map<string, Set<string>>();
+    if (this.statusIntervalMs > 0) {
+      for (const t of pass.putTasks) {
+        const key = runKey(t.key.namespace, t.key.run);
+        const ids = putIds.get(key) ?? new Set<string>();
+        ids.add(t.key.instance);
+        putIds.set(key, ids);
+      }
+    }
+    const writes = this.runWrites(
+      pass,
+      this.statusIntervalMs > 0 ? this.urgentRuns(pass) : new Set(),
+      putIds,
+    );
     const phases = new Map<string, string | undefined>();
     const byOwner = new Map<string, CommitUnit>();
     const add = (owner: string, write: (w: ControllerWriteBatch) => void) => {
@@ -1499,7 +1599,14 @@ export class Controller {
       const id = taskId(t);
       if (deleted.has(id)) continue;
       deleted.add(id);
-      add(runKey(t.namespace, t.run), (w) => w.deleteTask(t.namespace, t.run, t.instance));
+      const key = runKey(t.namespace, t.run);
+      // an ended attempt's record goes with its instance's end: held together, written together
+      const held = this.runs.get(key)?.held;
+      if (held?.instances.has(t.instance) && !putIds.get(key)?.has(t.instance)) {
+        held.deletes.set(t.instance, t);
+        continue;
+      }
+      add(key, (w) => w.deleteTask(t.namespace, t.run, t.instance));
     }
     for (const t of pass.putTasks) {
       if (!this.tasks.has(t.id)) continue;
@@ -1551,6 +1658,7 @@ export class Controller {
       }
     }
     for (const { active, status } of writes) {
+      if (!status) continue; // held (statusIntervalMs)
       const cur = this.store.get<WorkflowRun>('WorkflowRun', active.namespace, active.name);
       if (!cur) continue;
       // the controller owns a run's status: it overwrites it (no resourceVersion), so a user's
@@ -1788,8 +1896,10 @@ export class Controller {
     }
     for (const t of pass.timers) if (ok(t.run)) this.setTimer(t.run, t.at, t.event);
     for (const key of pass.settled) {
-      // the run's writes are committed again by the next pass (or it is rebuilt, which drops these)
-      if (!ok(runKey(key.namespace, key.run))) {
+      // the run's writes are committed again by the next pass (or it is rebuilt, which drops
+      // these), or were held back: the end is not stored yet, so the Pod must stay
+      const run = runKey(key.namespace, key.run);
+      if (!ok(run) || pass.deferred.has(run)) {
         this.endedAttempts.push(key);
         continue;
       }
@@ -1963,6 +2073,8 @@ interface Pass {
   deleteTasks: { namespace: string; run: string; instance: string }[];
   /** Attempts whose end this pass commits: the launcher is told once it is committed. */
   settled: AttemptKey[];
+  /** Runs whose writes the pass held back (statusIntervalMs): their ended attempts wait too. */
+  deferred: Set<string>;
   launches: TaskEntry[];
   /** Running attempts evicted by the pass (or recovered mid-eviction): killed after the commit. */
   evictions: TaskEntry[];
@@ -1999,6 +2111,7 @@ function newPass(): Pass {
     putTasks: [],
     deleteTasks: [],
     settled: [],
+    deferred: new Set(),
     launches: [],
     evictions: [],
     timers: [],

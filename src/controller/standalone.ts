@@ -85,6 +85,8 @@ export interface StandaloneOptions {
   runLimits?: Partial<RunLimits>;
   /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
   preemption?: PreemptionSettings;
+  /** The controller's statusIntervalMs (default 0: a pass writes what it changed). */
+  statusIntervalMs?: number;
   /**
    * Puts other offer sources and launchers around the local ones (`mesonctl server
    * --mesos-master`: withMesos). Given the local offers, the launcher (after wrapLauncher) and
@@ -210,6 +212,7 @@ export function createStandalone(opts: StandaloneOptions): Standalone {
     ...(opts.runLimits ? { runLimits: opts.runLimits } : {}),
     ...(opts.preemption ? { preemption: opts.preemption } : {}),
     ...(opts.stepLimits ? { stepLimits: opts.stepLimits } : {}),
+    ...(opts.statusIntervalMs ? { statusIntervalMs: opts.statusIntervalMs } : {}),
   });
   controller = ctl;
   let stopped = false;
