@@ -26,6 +26,16 @@ import {
 } from './mesos-endpoint.ts';
 import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy, perPod } from './pod-gc.ts';
 
+/**
+ * The operator's default `--status-interval` (ms): a run's observed progress (attempts launched,
+ * running, ended) and its status are written at most about once a second, not once a pass. In a
+ * 10,000-way foreach the passes come back to back, and each wrote the run's status and the
+ * shards it touched: about 0.6 writes of 30 KB objects per step, sharing the API server with the
+ * Pod creates (docs/performance.md). Phase changes, launches' task records and the run's end are
+ * never held.
+ */
+export const DEFAULT_STATUS_INTERVAL_MS = 1000;
+
 export interface ReconcilerConfig {
   kc: KubeConfig;
   /** Namespaces whose runs are reconciled; empty: all. */
@@ -53,6 +63,11 @@ export interface ReconcilerConfig {
   podGcDelayMs?: number;
   /** The admin's preemption settings (src/controller/preemption.ts); absent: off. */
   preemption?: PreemptionSettings;
+  /**
+   * Minimum ms between two writes of a running run's observed progress (ControllerDeps.
+   * statusIntervalMs; --status-interval). Default DEFAULT_STATUS_INTERVAL_MS.
+   */
+  statusIntervalMs?: number;
   /**
    * Other offer sources and launchers joined to the nodes' (--mesos-master: ./mesos-master.ts),
    * started before the controller and stopped after it, so they live while this process leads.
@@ -174,6 +189,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     hooks,
     ...(cfg.observer ? { observer: cfg.observer } : {}),
     ...(cfg.preemption ? { preemption: cfg.preemption } : {}),
+    statusIntervalMs: cfg.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS,
   });
   controller = ctl;
   sources.start?.();

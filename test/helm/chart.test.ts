@@ -23,6 +23,7 @@ import { DEFAULT_SPARK_SERVICE_ACCOUNT } from '../../src/launchers/kubernetes-po
 import { LEASE_DEFAULTS } from '../../src/operator/leader.ts';
 import { startOperator } from '../../src/operator/process.ts';
 import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
+import { DEFAULT_STATUS_INTERVAL_MS } from '../../src/operator/reconciler.ts';
 import { webhookConfiguration } from '../../src/operator/webhook-config.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { kubectlAsync } from '../cluster/kubectl.ts';
@@ -189,6 +190,7 @@ describe('charts/meson without a cluster', () => {
     expect(flags.clientLimits).toEqual({ qps: CLIENT_RATE_DEFAULTS.qps, burst: CLIENT_RATE_DEFAULTS.burst });
     expect(flags.podConcurrency).toBe(DEFAULT_POD_CONCURRENCY);
     expect(flags.podGc).toBe('Never');
+    expect(flags.statusIntervalSeconds).toBe(DEFAULT_STATUS_INTERVAL_MS / 1000);
     // Node's heap is capped below the container's memory limit (V8 would size it for the machine)
     const nodeOptions = env.env.find((e) => e.name === 'NODE_OPTIONS')?.value;
     expect(nodeOptions).toBe('--max-old-space-size=1152');
@@ -328,6 +330,8 @@ describe('charts/meson without a cluster', () => {
       ['podGC=Always', '/podGC'],
       ['podGCDelaySeconds=-1', '/podGCDelaySeconds'],
       ['podGCDelaySeconds=1h', '/podGCDelaySeconds'],
+      ['statusIntervalSeconds=61', '/statusIntervalSeconds'],
+      ['statusIntervalSeconds=often', '/statusIntervalSeconds'],
       ['heapLimitMiB=-1', '/heapLimitMiB'],
       ['unknownKey=1', 'unknownKey'],
       ['leaderElection.enabled=false', 'replicas > 1 needs leaderElection.enabled=true'],

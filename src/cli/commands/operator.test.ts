@@ -37,9 +37,10 @@ describe('mesonctl operator flags', () => {
     expect(f).toEqual({
       namespaces: [],
       api: { host: '0.0.0.0', port: 8080 },
-      clientLimits: { qps: 200, burst: 400 },
+      clientLimits: { qps: 1000, burst: 2000 },
       podGc: 'Never',
       podGcDelaySeconds: 0,
+      statusIntervalSeconds: 1,
       leaderElection: {
         namespace: 'meson-system',
         name: 'meson-operator',
@@ -106,6 +107,7 @@ describe('mesonctl operator flags', () => {
         '--notify-allow=10.0.0.0/8,hooks.internal',
         '--rest-listen=127.0.0.1:18081',
         '--allowed-host=meson.example',
+        '--status-interval=0.25',
       ],
       {},
       '/here',
@@ -114,9 +116,10 @@ describe('mesonctl operator flags', () => {
       kubeconfig: '/here/kc.yaml',
       namespaces: ['team-a', 'team-b'],
       api: { host: '127.0.0.1', port: 18080 },
-      clientLimits: { qps: 200, burst: 400 },
+      clientLimits: { qps: 1000, burst: 2000 },
       podGc: 'Never',
       podGcDelaySeconds: 0,
+      statusIntervalSeconds: 0.25,
       webhook: {
         host: '::1',
         port: 19443,
@@ -162,7 +165,7 @@ describe('mesonctl operator flags', () => {
     for (const bad of ['0', '-1', '1.5', 'x', '5000'])
       expect(() => parseOperatorArgs([`--pod-concurrency=${bad}`], {}, '/here')).toThrow(/--pod-concurrency/);
     // the API client's rate limits: defaults, flags, environment, 0 QPS for none
-    expect(parseOperatorArgs([], {}, '/here')).toMatchObject({ clientLimits: { qps: 200, burst: 400 } });
+    expect(parseOperatorArgs([], {}, '/here')).toMatchObject({ clientLimits: { qps: 1000, burst: 2000 } });
     expect(parseOperatorArgs(['--kube-qps=50', '--kube-burst=100'], {}, '/here')).toMatchObject({
       clientLimits: { qps: 50, burst: 100 },
     });
@@ -199,6 +202,14 @@ describe('mesonctl operator flags', () => {
     for (const bad of ['-1', 'x', '86401', '1e3', ''])
       expect(() => parseOperatorArgs([`--pod-gc-delay=${bad}`], {}, '/here')).toThrow(
         /--pod-gc-delay: expected a number from 0 to 86400/,
+      );
+    // how often a running run's progress is written: 0 (every pass) to 60 s
+    expect(parseOperatorArgs([], { MESON_STATUS_INTERVAL: '0' }, '/here')).toMatchObject({
+      statusIntervalSeconds: 0,
+    });
+    for (const bad of ['-1', 'x', '61', '1e3', ''])
+      expect(() => parseOperatorArgs([`--status-interval=${bad}`], {}, '/here')).toThrow(
+        /--status-interval: expected a number from 0 to 60/,
       );
     // preemption settings: the flag or MESON_PREEMPTION, checked at start with the field named
     const preempt = '{"namespaces":{"prod":{"preempt":true,"tier":0},"batch":{"tier":5}}}';

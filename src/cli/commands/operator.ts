@@ -31,6 +31,7 @@ import {
   startOperator,
 } from '../../operator/process.ts';
 import { CLIENT_RATE_DEFAULTS, type ClientRateLimits } from '../../operator/rate-limit.ts';
+import { DEFAULT_STATUS_INTERVAL_MS } from '../../operator/reconciler.ts';
 import { DEFAULT_WEBHOOK_BODY_LIMIT, DEFAULT_WEBHOOK_REQUEST_TIMEOUT_MS } from '../../operator/webhook.ts';
 import { webhookConfiguration } from '../../operator/webhook-config.ts';
 import { limitsFromEnv } from '../../store/kubernetes.ts';
@@ -102,6 +103,9 @@ attempt is a Pod bound to the node the scheduler chose from node capacity.
                               logs go with them
   --pod-gc-delay SECONDS      with OnPod*: keep a finished Pod (and its log) this long first
                               (default 0; MESON_POD_GC_DELAY; at most 86400)
+  --status-interval SECONDS   write a running run's status and its steps' progress at most this
+                              often (default ${DEFAULT_STATUS_INTERVAL_MS / 1000}; MESON_STATUS_INTERVAL; 0: every pass; at
+                              most 60); phase changes and launches are written at once
   --kube-burst N              requests that may go at once (default ${CLIENT_RATE_DEFAULTS.burst}; MESON_KUBE_BURST)
   --rest-listen ADDR          serve the REST API and web UI here (MESON_REST_LISTEN; default off),
                               on every replica, from its own cache of the resources; the bearer
@@ -215,6 +219,8 @@ export interface OperatorFlags {
   podGc: PodGcPolicy;
   /** With OnPodSuccess/OnPodCompletion: seconds a finished Pod stays (--pod-gc-delay). */
   podGcDelaySeconds: number;
+  /** Seconds between two writes of a running run's progress (--status-interval). */
+  statusIntervalSeconds: number;
   /** Webhook notifications' allow-list and pending bound (--webhook-allow, MESON_WEBHOOK_*). */
   notify: { allow: AllowList; maxPending: number };
   /** The REST API and web UI (--rest-listen); absent: not served. */
@@ -381,6 +387,13 @@ export function parseOperatorArgs(
     86_400,
     0,
   );
+  const statusIntervalSeconds = numberFlag(
+    v['status-interval'] ?? env.MESON_STATUS_INTERVAL,
+    '--status-interval',
+    0,
+    60,
+    DEFAULT_STATUS_INTERVAL_MS / 1000,
+  );
   const preemptionText = v.preemption ?? (env.MESON_PREEMPTION || undefined);
   let preemption: PreemptionSettings | undefined;
   try {
@@ -409,6 +422,7 @@ export function parseOperatorArgs(
     clientLimits: { qps, burst },
     podGc,
     podGcDelaySeconds,
+    statusIntervalSeconds,
     ...(mesos ? { mesos } : {}),
     ...(podConcurrency ? { podConcurrency } : {}),
     ...(preemption ? { preemption } : {}),
@@ -492,6 +506,7 @@ function parseOperatorOptions(args: string[]) {
       'notify-allow': { type: 'string' },
       'pod-concurrency': { type: 'string' },
       'pod-gc-delay': { type: 'string' },
+      'status-interval': { type: 'string' },
       'kube-qps': { type: 'string' },
       'pod-gc': { type: 'string' },
       'kube-burst': { type: 'string' },
@@ -643,6 +658,7 @@ export const operatorCommand: Command = async (args, io) => {
           : {}),
         podGc: flags.podGc,
         podGcDelayMs: flags.podGcDelaySeconds * 1000,
+        statusIntervalMs: flags.statusIntervalSeconds * 1000,
         ...(flags.preemption ? { preemption: flags.preemption } : {}),
         ...(flags.mesos ? { wrapSources: mesosMasterSources(flags.mesos, logger) } : {}),
         storeLimits: limitsFromEnv(io.env),
