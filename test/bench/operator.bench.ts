@@ -6,8 +6,11 @@
  * - raw_create_pods_per_s: a plain @kubernetes/client-node client creating PODS pods with
  *   spec.nodeName set, CONCURRENCY requests in flight, no client-side QPS limit;
  * - kube_scheduler_pods_per_s: the same pods without nodeName, from the first create until a
- *   watch has seen every pod bound by kube-scheduler (qps 500, burst 1000 unless
- *   OPERATOR_BENCH_SCHEDULER_QPS says otherwise);
+ *   watch has seen every pod bound by kube-scheduler at its own default client limits (qps 50,
+ *   burst 100, unless OPERATOR_BENCH_SCHEDULER_QPS says otherwise);
+ * - raw_eq and sched_eq: the same two baselines given the operator's client limits (its
+ *   --kube-qps/--kube-burst: a token bucket in front of the raw client; kube-scheduler restarted
+ *   with them), for the ratios at equal QPS;
  * - for each phase, the API server's write requests (from its /metrics);
  * - ours (test/bench/operator-ours.ts): `mesonctl operator` as a child process and a PODS-way
  *   foreach WorkflowRun: pods bound per second, run duration, first-pod latency (one-step runs),
@@ -25,13 +28,13 @@
  * does not pay for this one's backlog. OPERATOR_BENCH_CLEANUP=1 deletes each phase's namespace.
  *
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
- * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,sched,ours,mesos), OPERATOR_BENCH_MESOS_TASKS (1000),
+ * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,raw_eq,sched,sched_eq,ours,mesos), OPERATOR_BENCH_MESOS_TASKS (1000),
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
  * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
  * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000), OPERATOR_BENCH_FOREACH_PARALLELISM (2000) and
  * OPERATOR_BENCH_FOREACH_POD_GC (the operator's --pod-gc in that phase, default OnPodCompletion),
  * OPERATOR_BENCH_NODE_OPTIONS (the operator child's NODE_OPTIONS, e.g. --cpu-prof), OPERATOR_BENCH_SCHEDULER_QPS (kube-scheduler's client
- * QPS/burst, default 500/1000; 50/100 are its own defaults), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
+ * QPS/burst, default 50/100: its own defaults), OPERATOR_BENCH_DIR (keep the cluster's data and logs there;
  * default a temp dir removed at the end). Prints figures, then one JSON object as the last line.
  */
 import { loadavg } from 'node:os';
@@ -39,7 +42,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { reuseConnections } from '../../src/kube/reuse-connections.ts';
-import { CLIENT_RATE_DEFAULTS } from '../../src/operator/rate-limit.ts';
+import { CLIENT_RATE_DEFAULTS, TokenBucket } from '../../src/operator/rate-limit.ts';
 import { startCluster } from '../cluster/index.ts';
 import { apiserverWrites, isControlPlaneWrite, watchPodsBound } from '../cluster/measure.ts';
 import { waitFor } from '../cluster/wait.ts';
@@ -65,7 +68,9 @@ const NODES = envInt('OPERATOR_BENCH_NODES', 1000);
 const PODS = envInt('OPERATOR_BENCH_PODS', 10_000);
 const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
 /** Which phases to run (comma-separated): raw, sched, ours, mesos. */
-const PHASES = new Set((process.env.OPERATOR_BENCH_PHASES || 'raw,sched,ours,mesos').split(','));
+const PHASES = new Set(
+  (process.env.OPERATOR_BENCH_PHASES || 'raw,raw_eq,sched,sched_eq,ours,mesos').split(','),
+);
 const MESOS_TASKS = envInt('OPERATOR_BENCH_MESOS_TASKS', 1000);
 const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
 const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
@@ -74,7 +79,7 @@ const FOREACH_WIDTH = Number(process.env.OPERATOR_BENCH_FOREACH_WIDTH ?? 100_000
 const FOREACH_PARALLELISM = Number(process.env.OPERATOR_BENCH_FOREACH_PARALLELISM ?? 2_000);
 const FOREACH_POD_GC = process.env.OPERATOR_BENCH_FOREACH_POD_GC ?? 'OnPodCompletion';
 const SCHEDULER_CLIENT = (() => {
-  const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(process.env.OPERATOR_BENCH_SCHEDULER_QPS ?? '500/1000');
+  const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(process.env.OPERATOR_BENCH_SCHEDULER_QPS ?? '50/100');
   if (!m) throw new Error('OPERATOR_BENCH_SCHEDULER_QPS: expected QPS/BURST, e.g. 50/100');
   return { qps: Number(m[1]), burst: Number(m[2]) };
 })();
@@ -107,12 +112,16 @@ function benchPod(i: number, nodeName: string | undefined): V1Pod {
   };
 }
 
-/** Creates `count` pods with `concurrency` requests in flight; returns first/last times (ms). */
+/**
+ * Creates `count` pods with `concurrency` requests in flight, each request after a token of
+ * `bucket` when given (the equal-QPS baseline); returns first/last times (ms).
+ */
 async function createPods(
   core: CoreV1Api,
   namespace: string,
   count: number,
   nodeOf: (i: number) => string | undefined,
+  bucket?: TokenBucket,
 ): Promise<{ firstMs: number; lastMs: number }> {
   let next = 0;
   const firstMs = performance.now();
@@ -120,6 +129,7 @@ async function createPods(
     while (next < count) {
       const i = next++;
       for (let attempt = 0; ; attempt++) {
+        if (bucket) await bucket.acquire();
         try {
           await core.createNamespacedPod({ namespace, body: benchPod(i, nodeOf(i)) });
           break;
@@ -207,6 +217,7 @@ async function phase(
   kc: KubeConfig,
   name: string,
   nodeOf: (i: number) => string | undefined,
+  bucket?: TokenBucket,
 ): Promise<PhaseResult> {
   const core = kc.makeApiClient(CoreV1Api);
   const namespace = `bench-${name}`;
@@ -215,7 +226,7 @@ async function phase(
   const writes = await apiserverWrites(kc, (s) => !isControlPlaneWrite(s));
   const progress = setInterval(() => log(`  ${name}: ${watch.bound()} of ${PODS} pods bound`), 10_000);
   try {
-    const { firstMs, lastMs } = await createPods(core, namespace, PODS, nodeOf);
+    const { firstMs, lastMs } = await createPods(core, namespace, PODS, nodeOf, bucket);
     log(`  ${name}: ${PODS} creates answered in ${round((lastMs - firstMs) / 1000, 2)} s`);
     await watch.done;
     const boundMs = performance.now();
@@ -271,7 +282,9 @@ async function main(): Promise<void> {
     const nodeName = (i: number): string => `kwok-node-${i % NODES}`;
 
     let raw: PhaseResult | undefined;
+    let rawEq: PhaseResult | undefined;
     let sched: PhaseResult | undefined;
+    let schedEq: PhaseResult | undefined;
     let ours: OursResult | undefined;
     let mesos: MesosEndpointResult | undefined;
     if (PHASES.has('raw')) {
@@ -279,9 +292,24 @@ async function main(): Promise<void> {
       raw = await phase(kc, 'raw', nodeName);
       load.push(loadavg()[0] ?? 0);
     }
+    if (PHASES.has('raw_eq')) {
+      log(
+        `raw at the operator's QPS: pods created with spec.nodeName, ${OURS_CLIENT.qps}/${OURS_CLIENT.burst}`,
+      );
+      rawEq = await phase(kc, 'raw-eq', nodeName, new TokenBucket(OURS_CLIENT.qps, OURS_CLIENT.burst));
+      load.push(loadavg()[0] ?? 0);
+    }
     if (PHASES.has('sched')) {
       log('kube-scheduler: pods created without nodeName, bound by kube-scheduler');
       sched = await phase(kc, 'sched', () => undefined);
+      load.push(loadavg()[0] ?? 0);
+    }
+    // kube-scheduler's client takes 0 as "its default" (5), not "no limit": no such phase then
+    if (PHASES.has('sched_eq') && OURS_CLIENT.qps > 0) {
+      log(`kube-scheduler at the operator's QPS, ${OURS_CLIENT.qps}/${OURS_CLIENT.burst}`);
+      await cluster.restartScheduler(OURS_CLIENT);
+      schedEq = await phase(kc, 'sched-eq', () => undefined);
+      await cluster.restartScheduler(SCHEDULER_CLIENT);
       load.push(loadavg()[0] ?? 0);
     }
     if (PHASES.has('ours')) {
@@ -395,6 +423,13 @@ async function main(): Promise<void> {
       ours_heap_used_after_mb: ours ? Math.round(ours.heapUsedAfterMb) : null,
       ours_vs_raw: ratio(ours?.podsPerS, raw?.podsPerS),
       ours_vs_kube_scheduler: ratio(ours?.podsPerS, sched?.podsPerS),
+      // the same baselines given the operator's client limits (phases raw_eq, sched_eq)
+      equal_qps: OURS_CLIENT.qps === 0 ? 'unlimited' : OURS_CLIENT.qps,
+      equal_burst: OURS_CLIENT.burst,
+      raw_equal_qps_pods_per_s: rawEq ? round(rawEq.podsPerS) : null,
+      kube_scheduler_equal_qps_pods_per_s: schedEq ? round(schedEq.podsPerS) : null,
+      ours_vs_raw_equal_qps: ratio(ours?.podsPerS, rawEq?.podsPerS),
+      ours_vs_kube_scheduler_equal_qps: ratio(ours?.podsPerS, schedEq?.podsPerS),
       // each client's rate limits (raw: none, CONCURRENCY requests in flight)
       raw_qps: 'unlimited',
       kube_scheduler_qps: SCHEDULER_CLIENT.qps,

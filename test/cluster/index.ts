@@ -65,6 +65,8 @@ export interface Cluster extends ClusterState {
   kubeConfig(): KubeConfig;
   /** Adds KWOK nodes (names continue after the existing ones) and waits until they are Ready. */
   addNodes(options: Omit<KwokNodeOptions, 'start'>): Promise<string[]>;
+  /** Stops kube-scheduler and starts it again with these client limits (a cluster with `scheduler`). */
+  restartScheduler(client: { qps: number; burst: number }): Promise<void>;
   /** Stops every component (SIGTERM, then SIGKILL) and removes a temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -197,8 +199,9 @@ async function startClusterIn(dir: string, binDir: string, options: ClusterOptio
       waits.push(waitHealthy(kcm, `https://127.0.0.1:${kcmPort}/healthz`));
     }
 
-    if (options.scheduler) {
-      log('starting kube-scheduler');
+    let schedulerComponent: Component | undefined;
+    const startScheduler = async (client: { qps: number; burst: number } | undefined): Promise<void> => {
+      log(`starting kube-scheduler (client qps ${client?.qps ?? 500}, burst ${client?.burst ?? 1000})`);
       const configPath = join(dir, 'kube-scheduler.yaml');
       writeFileSync(
         configPath,
@@ -207,14 +210,14 @@ async function startClusterIn(dir: string, binDir: string, options: ClusterOptio
           'kind: KubeSchedulerConfiguration',
           'clientConnection:',
           `  kubeconfig: ${kubeconfigPath}`,
-          `  qps: ${options.schedulerClient?.qps ?? 500}`,
-          `  burst: ${options.schedulerClient?.burst ?? 1000}`,
+          `  qps: ${client?.qps ?? 500}`,
+          `  burst: ${client?.burst ?? 1000}`,
           'leaderElection:',
           '  leaderElect: false',
           '',
         ].join('\n'),
       );
-      const scheduler = start('kube-scheduler', [
+      schedulerComponent = start('kube-scheduler', [
         `--config=${configPath}`,
         `--authentication-kubeconfig=${kubeconfigPath}`,
         `--authorization-kubeconfig=${kubeconfigPath}`,
@@ -222,8 +225,9 @@ async function startClusterIn(dir: string, binDir: string, options: ClusterOptio
         `--secure-port=${schedulerPort}`,
         `--cert-dir=${join(dir, 'pki', 'scheduler-generated')}`,
       ]);
-      waits.push(waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`));
-    }
+      await waitHealthy(schedulerComponent, `https://127.0.0.1:${schedulerPort}/healthz`);
+    };
+    if (options.scheduler) waits.push(startScheduler(options.schedulerClient));
 
     log('starting kwok');
     const kwok = start('kwok', [
@@ -268,6 +272,13 @@ async function startClusterIn(dir: string, binDir: string, options: ClusterOptio
       kubectlPath: join(binDir, 'kubectl'),
       kubeConfig,
       addNodes,
+      restartScheduler: async (client) => {
+        if (!schedulerComponent) throw new Error('this cluster was started without kube-scheduler');
+        const old = schedulerComponent;
+        await old.stop();
+        components.splice(components.indexOf(old), 1);
+        await startScheduler(client);
+      },
       stop: async () => {
         if (stopped) return;
         stopped = true;
