@@ -7,7 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DefinitionNode, StepInstanceStatus, Workflow, WorkflowRun } from '../crds/index.ts';
-import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
+import {
+  type AttemptKey,
+  type AttemptUpdate,
+  attemptKey,
+  type Launcher,
+  type LaunchRecord,
+  type LaunchRequest,
+} from '../launchers/types.ts';
 import { LocalOfferSource } from '../offer-adapter/local.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { SqliteAsyncStore } from '../store/sqlite-async.ts';
@@ -37,12 +44,7 @@ class HoldingLauncher implements Launcher {
     return { launchId: `l${++this.n}`, launchedAt: 1_000 };
   }
   launch(req: LaunchRequest, record: LaunchRecord): void {
-    const key: AttemptKey = {
-      namespace: req.namespace,
-      run: req.run,
-      instance: req.instance,
-      attempt: req.attempt,
-    };
+    const key = attemptKey(req);
     this.launched.push({
       run: req.run,
       instance: req.instance,

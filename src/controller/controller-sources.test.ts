@@ -5,9 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addWorkflow, finished, startRun, until } from '../../test/support/standalone-runs.ts';
+import { addWorkflow, finished, reportKilled, startRun, until } from '../../test/support/standalone-runs.ts';
 import { RoutingLauncher } from '../launchers/routing.ts';
-import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
+import {
+  type AttemptKey,
+  type AttemptUpdate,
+  attemptKey,
+  type Launcher,
+  type LaunchRecord,
+  type LaunchRequest,
+} from '../launchers/types.ts';
 import { createMetrics } from '../metrics/index.ts';
 import { CompositeOfferSource } from '../offer-adapter/composite.ts';
 import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
@@ -57,12 +64,7 @@ class FakeLauncher implements Launcher {
     return { launchId: `fake-${++this.n}`, launchedAt: Date.now() };
   }
   launch(req: LaunchRequest, record: LaunchRecord): void {
-    const key: AttemptKey = {
-      namespace: req.namespace,
-      run: req.run,
-      instance: req.instance,
-      attempt: req.attempt,
-    };
+    const key = attemptKey(req);
     this.launched.push({
       instance: req.instance,
       ...(record.node ? { node: record.node } : {}),
@@ -83,13 +85,7 @@ class FakeLauncher implements Launcher {
     });
   }
   kill(key: AttemptKey, record: LaunchRecord): void {
-    setImmediate(() =>
-      this.onUpdate({
-        type: 'finished',
-        key,
-        status: { launchId: record.launchId, pid: 0, phase: 'Failed', message: 'killed', milestones: {} },
-      }),
-    );
+    reportKilled(this.onUpdate, key, record);
   }
   close(): void {}
 }

@@ -5,9 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addWorkflow, finished, startRun, until } from '../../test/support/standalone-runs.ts';
+import { addWorkflow, finished, reportKilled, startRun, until } from '../../test/support/standalone-runs.ts';
 import type { DefinitionNode, WorkflowRun } from '../crds/index.ts';
-import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from '../launchers/types.ts';
+import {
+  type AttemptKey,
+  type AttemptUpdate,
+  attemptKey,
+  type Launcher,
+  type LaunchRecord,
+  type LaunchRequest,
+} from '../launchers/types.ts';
 import { createStandalone, type Standalone } from './standalone.ts';
 
 const GiB = 1024 ** 3;
@@ -51,12 +58,7 @@ class ScriptedLauncher implements Launcher {
     return { launchId: `scripted-${++this.n}`, launchedAt: Date.now() };
   }
   launch(req: LaunchRequest, record: LaunchRecord): void {
-    const key: AttemptKey = {
-      namespace: req.namespace,
-      run: req.run,
-      instance: req.instance,
-      attempt: req.attempt,
-    };
+    const key = attemptKey(req);
     const task = this.store
       ?.listTasks({ namespace: req.namespace, run: req.run })
       .find((t) => t.instance === req.instance);
@@ -87,13 +89,7 @@ class ScriptedLauncher implements Launcher {
     this.settledPhases.push(this.stored(key)?.phase);
   }
   kill(key: AttemptKey, record: LaunchRecord): void {
-    setImmediate(() =>
-      this.onUpdate({
-        type: 'finished',
-        key,
-        status: { launchId: record.launchId, pid: 0, phase: 'Failed', message: 'killed', milestones: {} },
-      }),
-    );
+    reportKilled(this.onUpdate, key, record);
   }
   close(): void {}
 }

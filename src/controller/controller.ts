@@ -224,7 +224,8 @@ interface ActiveRun {
   priority: number;
   /**
    * Writes held back by `statusIntervalMs` (see runWrites): step instances' latest states by id,
-   * task records of ended attempts to delete (by instance), and whether the status waits too.
+   * and task records of ended attempts to delete (by instance). While set, the run's status
+   * waits too.
    */
   held?: {
     instances: Map<string, StepInstanceStatus>;

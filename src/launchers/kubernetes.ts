@@ -21,7 +21,14 @@ import {
   RUN_UID_LABEL,
   trimPodForStatus,
 } from './kubernetes-pod.ts';
-import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
+import {
+  type AttemptKey,
+  type AttemptUpdate,
+  attemptKey,
+  type Launcher,
+  type LaunchRecord,
+  type LaunchRequest,
+} from './types.ts';
 
 /** Pod create/delete requests in flight by default (--pod-concurrency). */
 export const DEFAULT_POD_CONCURRENCY = 64;
@@ -87,10 +94,6 @@ function podsPath(namespace: string): string {
 
 function attemptId(k: AttemptKey): string {
   return `${k.namespace}/${k.run}/${k.instance}/${k.attempt}`;
-}
-
-function attemptKey(k: AttemptKey): AttemptKey {
-  return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
 }
 
 /** The HTTP status of a client-node error, if any. */

@@ -30,7 +30,14 @@ import {
   type TaskFile,
   writeStatus,
 } from '../../executors/protocol.ts';
-import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
+import {
+  type AttemptKey,
+  type AttemptUpdate,
+  attemptKey,
+  type Launcher,
+  type LaunchRecord,
+  type LaunchRequest,
+} from './types.ts';
 
 export const EXECUTOR_PATH = fileURLToPath(new URL('../../executors/executor.ts', import.meta.url));
 
@@ -83,10 +90,6 @@ interface Watched {
   reaping?: boolean;
   /** A dead executor's container is being removed: checks wait for it. */
   removing?: boolean;
-}
-
-function attemptKey(k: AttemptKey): AttemptKey {
-  return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
 }
 
 function keyString(k: AttemptKey): string {

@@ -24,7 +24,14 @@ import type { MesosOfferPool } from '../offer-adapter/mesos-pool.ts';
 import { callRefused } from '../offer-adapter/mesos-source.ts';
 import type { Offer, ResourceRequest } from '../offer-adapter/types.ts';
 import { parseEnvelope, remoteTaskFile, TASK_ENV, taskIdOf } from './kubernetes-pod.ts';
-import type { AttemptKey, AttemptUpdate, Launcher, LaunchRecord, LaunchRequest } from './types.ts';
+import {
+  type AttemptKey,
+  type AttemptUpdate,
+  attemptKey,
+  type Launcher,
+  type LaunchRecord,
+  type LaunchRequest,
+} from './types.ts';
 
 /** Where the executor writes its envelope, relative to the task's sandbox. */
 export const RESULT_FILE = 'meson-result.json';
@@ -574,8 +581,4 @@ export class MesosLauncher implements Launcher {
       },
     });
   }
-}
-
-function attemptKey(k: AttemptKey): AttemptKey {
-  return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
 }

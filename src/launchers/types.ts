@@ -12,6 +12,11 @@ export interface AttemptKey {
   attempt: number;
 }
 
+/** Just the attempt's key, copied (a LaunchRequest is an AttemptKey with much more in it). */
+export function attemptKey(k: AttemptKey): AttemptKey {
+  return { namespace: k.namespace, run: k.run, instance: k.instance, attempt: k.attempt };
+}
+
 export interface LaunchRequest extends AttemptKey {
   workflow: string;
   step: ExecutorStep;

@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import type { Standalone } from '../../src/controller/standalone.ts';
 import { ensureVersion } from '../../src/controller/workflows.ts';
 import type { DefinitionNode, Workflow, WorkflowRun } from '../../src/crds/index.ts';
+import type { AttemptKey, AttemptUpdate, LaunchRecord } from '../../src/launchers/types.ts';
 import type { Stored } from '../../src/store/types.ts';
 
 /** Creates Workflow `name` in `default` and its first version (which must be Ready). */
@@ -43,4 +44,19 @@ export function finished(s: Standalone, name: string): Promise<Stored<WorkflowRu
     const r = s.store.get<WorkflowRun>('WorkflowRun', 'default', name);
     return r?.status?.phase && ['Succeeded', 'Failed', 'Stopped'].includes(r.status.phase) ? r : undefined;
   }, `run ${name} to finish`);
+}
+
+/** What a fake launcher reports when asked to kill an attempt: on the next tick, Failed "killed". */
+export function reportKilled(
+  onUpdate: (u: AttemptUpdate) => void,
+  key: AttemptKey,
+  record: LaunchRecord,
+): void {
+  setImmediate(() =>
+    onUpdate({
+      type: 'finished',
+      key,
+      status: { launchId: record.launchId, pid: 0, phase: 'Failed', message: 'killed', milestones: {} },
+    }),
+  );
 }
