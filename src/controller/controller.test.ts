@@ -292,6 +292,45 @@ describe('Controller', () => {
     expect(d3.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/spec\.workflow/) });
   });
 
+  it('with missingWorkflowGraceMs, starts a run that arrived before its Workflow (one kubectl apply, two watches)', async () => {
+    const { store, controller } = harness(undefined, undefined, undefined, {
+      deps: { missingWorkflowGraceMs: 5_000 },
+    });
+    controller.start();
+    const early = startRun(store, 'later');
+    await controller.idle();
+    // the store had no Workflow "later" when the run arrived: without the grace it failed here
+    expect(
+      store.get<WorkflowRun>('WorkflowRun', 'default', early.metadata.name)?.status?.phase,
+    ).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 200));
+    addWorkflow(store, 'later', { step: { name: 'a', noop: {} } });
+    const done = await waitFor(store, early.metadata.name);
+    expect(done.status, JSON.stringify(done.status)).toMatchObject({ phase: 'Succeeded', version: 1 });
+  });
+
+  it('with missingWorkflowGraceMs, fails a run whose Workflow never comes once the grace is over, with the message', async () => {
+    const { store, controller } = harness(undefined, undefined, undefined, {
+      deps: { missingWorkflowGraceMs: 400 },
+    });
+    addWorkflow(store, 'other', { step: { name: 'a', noop: {} } });
+    controller.start();
+    const t = Date.now();
+    const orphan = startRun(store, 'nowhere');
+    // another Workflow's change re-queues the waiting runs: it must not end (or reset) the grace
+    await new Promise((r) => setTimeout(r, 100));
+    addWorkflow(store, 'another', { step: { name: 'a', noop: {} } });
+    const done = await waitFor(store, orphan.metadata.name, 3_000);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(400);
+    expect(done.status).toMatchObject({
+      phase: 'Failed',
+      message: 'spec.workflow: Workflow "nowhere" not found in namespace "default"',
+    });
+    // a run of a Workflow that exists is not held by the grace
+    const fine = startRun(store, 'other');
+    expect((await waitFor(store, fine.metadata.name, 2_000)).status?.phase).toBe('Succeeded');
+  });
+
   it('fails a run that overrides an undeclared parameter or gives one twice, naming the field (no webhook checked it)', async () => {
     const { store, controller } = harness();
     addWorkflow(store, 'p', { step: { name: 'a', noop: {} } }, [{ name: 'who', value: 'x' }]);

@@ -173,6 +173,13 @@ export interface ControllerDeps {
    * for the write, see Launcher.settled).
    */
   statusIntervalMs?: number;
+  /**
+   * How long (ms) a new run whose Workflow is not in the store waits for it before it fails with
+   * "Workflow not found". 0 (the default) fails it at once: right for a store that sees every
+   * write in order (SQLite). A store fed by one watch per kind (the operator's informers) can
+   * deliver a run before the Workflow created just before it, e.g. both in one `kubectl apply`.
+   */
+  missingWorkflowGraceMs?: number;
 }
 
 /** Observations of the controller's work; every method is cheap and must not throw. */
@@ -319,8 +326,13 @@ export class Controller {
   private readonly endedAttempts: AttemptKey[] = [];
   private scheduled = false;
   private flushing = false;
-  /** Runs whose Workflow exists but was not versioned yet (see versionPending). */
+  /** Runs whose Workflow exists but was not versioned yet, or is not in the store yet (see versionPending). */
   private readonly awaitingVersion = new Set<string>();
+  /**
+   * Runs whose Workflow was not in the store, and when (performance.now()) they stop waiting for
+   * it (missingWorkflowGraceMs): a pass at that time tries them once more, then fails them.
+   */
+  private readonly missingWorkflowUntil = new Map<string, number>();
   /** A kick arrived while a pass was awaiting its commit: exactly one more pass after it. */
   private again = false;
   /** Recover every run from the store at the next pass (start). */
@@ -339,6 +351,7 @@ export class Controller {
   private retryDue = 0;
   private readonly maxCommitFailures: number;
   private readonly statusIntervalMs: number;
+  private readonly missingWorkflowGraceMs: number;
   private readonly observer: ControllerObserver | undefined;
   private readonly retryBackoff: { initialMs: number; maxMs: number };
   private stopped = false;
@@ -361,6 +374,7 @@ export class Controller {
     this.stepLimits = withLimits(deps.stepLimits);
     this.maxCommitFailures = deps.maxCommitFailures ?? 5;
     this.statusIntervalMs = Math.max(0, deps.statusIntervalMs ?? 0);
+    this.missingWorkflowGraceMs = Math.max(0, deps.missingWorkflowGraceMs ?? 0);
     this.observer = deps.observer;
     this.retryBackoff = deps.retryBackoff ?? { initialMs: 200, maxMs: 30_000 };
     this.onQueued = deps.onQueued;
@@ -759,7 +773,12 @@ export class Controller {
       );
       if (pinned) return pinned;
     }
-    if (!wf) throw new Error(`spec.workflow: Workflow "${run.spec.workflow}" not found in namespace "${ns}"`);
+    if (!wf) {
+      throw new VersionError(
+        'WORKFLOW_NOT_FOUND',
+        `spec.workflow: Workflow "${run.spec.workflow}" not found in namespace "${ns}"`,
+      );
+    }
     const versions = this.store.list<WorkflowVersion>('WorkflowVersion', ns, {
       labels: { [WORKFLOW_LABEL]: run.spec.workflow },
     }).items;
@@ -790,6 +809,11 @@ export class Controller {
       pass.deleteTasks.push(...this.finishedTasks.splice(0));
       // their end events are applied in this pass (or dropped with a finished run)
       pass.settled.push(...this.endedAttempts.splice(0));
+      for (const [key, until] of this.missingWorkflowUntil) {
+        if (until <= clock)
+          this.toStart.add(key); // its last try: it starts or fails now
+        else this.wakeAt(until); // a timer may fire a little before performance.now() reaches it
+      }
       this.startRuns(pass);
       this.applyStops();
       this.deliverArtifacts();
@@ -851,8 +875,10 @@ export class Controller {
       const [ns, name] = splitKey(key);
       const run = this.store.get<WorkflowRun>('WorkflowRun', ns, name);
       // not started yet: no phase, or Pending without engine state (waiting for admission)
-      if (!run || (run.status?.phase && !(run.status.phase === 'Pending' && !run.status.engineState)))
+      if (!run || (run.status?.phase && !(run.status.phase === 'Pending' && !run.status.engineState))) {
+        this.missingWorkflowUntil.delete(key);
         continue;
+      }
       if (typeof run.spec?.workflow !== 'string' || run.spec.workflow === '') {
         pass.failRuns.push({ run, message: 'spec.workflow: expected the name of a Workflow' });
         continue;
@@ -912,21 +938,37 @@ export class Controller {
         const active = this.activate(run, machine);
         this.handleActions(active, actions, pass);
         pass.started.push(key);
+        this.missingWorkflowUntil.delete(key);
       } catch (err) {
-        if (this.versionPending(run, err)) {
-          // created with (or right after) its Workflow, before the services versioned it: it
-          // starts when they have (a kubectl apply of one file holding both must not fail it)
+        if (this.versionPending(key, run, err)) {
+          // created with (or right after) its Workflow, before the services versioned it (or
+          // before the store saw the Workflow): it starts when they have (a kubectl apply of one
+          // file holding both must not fail it)
           this.awaitingVersion.add(key);
           continue;
         }
+        this.missingWorkflowUntil.delete(key);
         pass.failRuns.push({ run, message: errorMessage(err) });
       }
     }
   }
 
-  /** The run's Workflow exists and has no version only because it was not processed yet. */
-  private versionPending(run: Stored<WorkflowRun>, err: unknown): boolean {
-    if (!(err instanceof VersionError) || err.code !== 'VERSION_NONE') return false;
+  /**
+   * The run's Workflow exists and has no version only because it was not processed yet, or it is
+   * not in the store and the run is still within missingWorkflowGraceMs of first finding that.
+   */
+  private versionPending(key: string, run: Stored<WorkflowRun>, err: unknown): boolean {
+    if (!(err instanceof VersionError)) return false;
+    if (err.code === 'WORKFLOW_NOT_FOUND') {
+      if (this.missingWorkflowGraceMs === 0) return false;
+      const clock = performance.now();
+      const until = this.missingWorkflowUntil.get(key) ?? clock + this.missingWorkflowGraceMs;
+      if (until <= clock) return false;
+      this.missingWorkflowUntil.set(key, until);
+      this.wakeAt(until);
+      return true;
+    }
+    if (err.code !== 'VERSION_NONE') return false;
     const wf = this.store.get<Workflow>('Workflow', run.metadata.namespace, run.spec.workflow);
     if (!wf) return false;
     const generation = (wf.metadata as { generation?: number }).generation;

@@ -36,6 +36,14 @@ import { POD_GC_SWEEP_MS, PodGarbageCollector, type PodGcPolicy, perPod } from '
  */
 export const DEFAULT_STATUS_INTERVAL_MS = 1000;
 
+/**
+ * How long a new run waits for its Workflow to reach the cache before it fails with "not found".
+ * Each kind has its own watch, so a run created right after its Workflow (one `kubectl apply` of
+ * a file holding both) can arrive first; the watches deliver within milliseconds, seconds on a
+ * loaded API server.
+ */
+export const MISSING_WORKFLOW_GRACE_MS = 10_000;
+
 export interface ReconcilerConfig {
   kc: KubeConfig;
   /** Namespaces whose runs are reconciled; empty: all. */
@@ -190,6 +198,7 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     ...(cfg.observer ? { observer: cfg.observer } : {}),
     ...(cfg.preemption ? { preemption: cfg.preemption } : {}),
     statusIntervalMs: cfg.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS,
+    missingWorkflowGraceMs: MISSING_WORKFLOW_GRACE_MS,
   });
   controller = ctl;
   sources.start?.();

@@ -11,7 +11,12 @@ export { canonicalJson, specHash, versionedSpec } from './canonical.ts';
 export const WORKFLOW_LABEL = 'meson.dev/workflow';
 export const VERSION_LABEL = 'meson.dev/version';
 
-export type VersionErrorCode = 'VERSION_NOT_FOUND' | 'VERSION_NONE' | 'VERSION_INVALID';
+/** WORKFLOW_NOT_FOUND: a run names a Workflow its namespace does not hold. */
+export type VersionErrorCode =
+  | 'VERSION_NOT_FOUND'
+  | 'VERSION_NONE'
+  | 'VERSION_INVALID'
+  | 'WORKFLOW_NOT_FOUND';
 
 export class VersionError extends Error {
   override name = 'VersionError';
