@@ -126,6 +126,11 @@ spec: { workflow: ghost }
         async () => {
           body = await scrape(lead);
           return value(body, `meson_runs_finished_total{${labels},phase="Succeeded"}`) === 1 &&
+            // the ghost run fails once the operator's grace for a Workflow still on its way ends (10 s)
+            value(
+              body,
+              `meson_runs_finished_total{namespace="${ns.name}",workflow="ghost",phase="Failed"}`,
+            ) === 1 &&
             value(body, 'meson_webhook_deliveries_total{outcome="delivered"}') === 1 &&
             // its state ConfigMap deleted
             value(body, 'meson_webhook_pending') === 0
