@@ -60,6 +60,12 @@ export interface KubernetesLauncherOptions extends PodTemplateOptions {
    * their run is deleted or its Pods are collected (pod-gc.ts).
    */
   finishedPodGc?: { succeededOnly: boolean; delayMs: number };
+  /**
+   * What the Pod cache keeps of each Pod besides what the launcher reads (trimPodForStatus), for
+   * listeners that read more (addPodListener): the node offer source's capacity fields, when
+   * it counts the step Pods from this informer instead of watching them a second time.
+   */
+  alsoKeep?: (pod: V1Pod) => V1Pod;
 }
 
 /** Pod GC's view of a finished attempt's Pod. */
@@ -117,6 +123,21 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Two trimmed copies of one Pod as one: metadata, annotations, spec and status merged. */
+export function mergeTrimmed(a: V1Pod, b: V1Pod): V1Pod {
+  const annotations = { ...a.metadata?.annotations, ...b.metadata?.annotations };
+  const out: V1Pod = {
+    metadata: {
+      ...a.metadata,
+      ...b.metadata,
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
+  };
+  if (a.spec || b.spec) out.spec = { ...a.spec, ...b.spec } as V1Pod['spec'];
+  if (a.status || b.status) out.status = { ...a.status, ...b.status };
+  return out;
+}
+
 /** The informers map's key for one informer over all namespaces. */
 const ALL_NAMESPACES = '*';
 
@@ -166,7 +187,9 @@ export class KubernetesLauncher implements Launcher {
           namespace === undefined
             ? this.core.listPodForAllNamespaces({ labelSelector, ...page })
             : this.core.listNamespacedPod({ namespace, labelSelector, ...page }),
-        trim: trimPodForStatus,
+        trim: this.opts.alsoKeep
+          ? (p) => mergeTrimmed(trimPodForStatus(p), this.opts.alsoKeep!(p))
+          : trimPodForStatus,
         labelSelector,
       });
       informer.on('add', (p) => this.onPod(p));

@@ -16,7 +16,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { trimmedListWatch } from '../kube/trimmed-list-watch.ts';
-import { TASK_ANNOTATION } from '../launchers/kubernetes-pod.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, TASK_ANNOTATION } from '../launchers/kubernetes-pod.ts';
 import { resourcesFromKubernetes } from './kubernetes-resources.ts';
 import { QuantityError } from './quantity.ts';
 import type { Offer, ResourceRequest, Resources, Taint } from './types.ts';
@@ -489,6 +489,19 @@ export interface KubernetesOfferSourceOptions extends NodeCapacityOptions {
   logger?: OfferSourceLogger;
   /** Host of adopted attempts whose placement was not recorded (OfferSource.hostname). */
   hostname?: string;
+  /**
+   * The step Pods (labelled app.kubernetes.io/managed-by=meson) reach this source from the
+   * launcher's Pod informer (stepPodListener, with trimPodForCapacity's fields kept), so its own
+   * Pod informer leaves them out: each step Pod event is then sent, and parsed, once. Only for a
+   * launcher that watches every namespace; absent: this source watches every Pod itself.
+   */
+  stepPodsFromLauncher?: boolean;
+}
+
+/** What the offer source needs of the launcher's Pod informer (KubernetesLauncher's PodListener). */
+export interface StepPodListener {
+  onPod(pod: V1Pod): void;
+  onPodDeleted(pod: V1Pod): void;
 }
 
 /** Non-terminal Pods only: finished Pods hold nothing, and a cluster keeps many of them. */
@@ -503,9 +516,11 @@ export class KubernetesOfferSource {
   private readonly log: OfferSourceLogger | undefined;
   private informers: ListWatch<V1Node | V1Pod>[] = [];
   private closed = false;
+  private readonly stepPodsFromLauncher: boolean;
 
   constructor(opts: KubernetesOfferSourceOptions) {
     this.kc = opts.kubeConfig;
+    this.stepPodsFromLauncher = opts.stepPodsFromLauncher === true;
     this.log = opts.logger;
     this.hostname = opts.hostname ?? 'unknown-node';
     this.capacity = new NodeCapacity(opts);
@@ -524,12 +539,20 @@ export class KubernetesOfferSource {
     nodes.on('update', (n) => this.capacity.upsertNode(n));
     nodes.on('delete', (n) => this.capacity.deleteNode(n.metadata?.name ?? ''));
     // Pods turning Succeeded/Failed leave the field selector: the watch reports them deleted.
+    // `!=` also selects Pods without the label: every Pod but the step Pods the launcher sends.
+    const labelSelector = this.stepPodsFromLauncher ? `${MANAGED_BY_LABEL}!=${MANAGED_BY}` : undefined;
     const pods = trimmedListWatch<V1Pod>({
       kubeConfig: this.kc,
       path: '/api/v1/pods',
-      listPage: (page) => core.listPodForAllNamespaces({ fieldSelector: NON_TERMINAL_PODS, ...page }),
+      listPage: (page) =>
+        core.listPodForAllNamespaces({
+          fieldSelector: NON_TERMINAL_PODS,
+          ...(labelSelector ? { labelSelector } : {}),
+          ...page,
+        }),
       trim: trimPodForCapacity,
       fieldSelector: NON_TERMINAL_PODS,
+      ...(labelSelector ? { labelSelector } : {}),
     });
     pods.on('add', (p) => this.capacity.upsertPod(p));
     pods.on('update', (p) => this.capacity.upsertPod(p));
@@ -553,6 +576,18 @@ export class KubernetesOfferSource {
     }
     this.informers = [nodes as ListWatch<V1Node | V1Pod>, pods as ListWatch<V1Node | V1Pod>];
     await Promise.all([nodes.start(), pods.start()]);
+  }
+
+  /**
+   * Counts the Pods of the launcher's informer (register before it starts; stepPodsFromLauncher).
+   * It sees them in every phase: a Pod that ended frees its node here as the field selector's
+   * DELETED does for the other Pods.
+   */
+  stepPodListener(): StepPodListener {
+    return {
+      onPod: (p) => this.capacity.upsertPod(p),
+      onPodDeleted: (p) => this.capacity.deletePod(`${p.metadata?.namespace}/${p.metadata?.name}`),
+    };
   }
 
   stop(): void {

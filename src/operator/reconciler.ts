@@ -15,7 +15,7 @@ import type { ControllerCallbacks, Sources } from '../controller/standalone.ts';
 import { WorkflowServices, type WorkflowServicesDeps } from '../controller/workflows.ts';
 import { KubernetesLauncher } from '../launchers/kubernetes.ts';
 import type { PodTemplateOptions } from '../launchers/kubernetes-pod.ts';
-import { KubernetesOfferSource } from '../offer-adapter/kubernetes.ts';
+import { KubernetesOfferSource, trimPodForCapacity } from '../offer-adapter/kubernetes.ts';
 import { KubernetesStore, type KubernetesStoreLimits } from '../store/kubernetes.ts';
 import { EVENT_COMPONENT, RunEvents } from './events.ts';
 import {
@@ -108,10 +108,15 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     log: (message, fields) => logger.warn({ ...fields, component: 'store' }, message),
   });
   // a step may ask for nodes (or, with --mesos-master, for Mesos agents) by this attribute
+  // one watch of the step Pods, not two: the launcher's informer (all namespaces) also feeds the
+  // offer source, which then watches only the other Pods. A launcher watching some namespaces
+  // would miss step Pods of other operators on the same nodes: the source watches all then.
+  const sharedStepPods = cfg.namespaces.length === 0;
   const offers = new KubernetesOfferSource({
     kubeConfig: cfg.kc,
     logger,
     attributes: { 'meson.dev/source': 'kubernetes' },
+    stepPodsFromLauncher: sharedStepPods,
   });
   let controller: Controller | undefined;
   const prefix = randomBytes(3).toString('hex');
@@ -127,11 +132,13 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     ...(cfg.podGc && perPod(cfg.podGc)
       ? { finishedPodGc: { succeededOnly: cfg.podGc === 'OnPodSuccess', delayMs: cfg.podGcDelayMs ?? 0 } }
       : {}),
+    ...(sharedStepPods ? { alsoKeep: trimPodForCapacity } : {}),
     // only the served namespaces' step Pods (and the endpoint's task Pods), not the cluster's
     ...(cfg.namespaces.length > 0
       ? { namespaces: [...cfg.namespaces, ...(cfg.mesosEndpoint ? [cfg.mesosEndpoint.namespace] : [])] }
       : {}),
   });
+  if (sharedStepPods) launcher.addPodListener(offers.stepPodListener());
   // the endpoint's task Pods come from the launcher's informer: listen before it starts
   const mesosRunner = cfg.mesosEndpoint
     ? mesosEndpointRunner(cfg.mesosEndpoint, cfg.kc, offers, launcher, logger)

@@ -3,7 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubernetesOfferSource } from '../../src/offer-adapter/kubernetes.ts';
+import { KubernetesLauncher } from '../../src/launchers/kubernetes.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL } from '../../src/launchers/kubernetes-pod.ts';
+import { KubernetesOfferSource, trimPodForCapacity } from '../../src/offer-adapter/kubernetes.ts';
 import type { Offer } from '../../src/offer-adapter/types.ts';
 import { schedulePass } from '../../src/scheduler/index.ts';
 import { testKubeConfig, useNamespace } from '../cluster/namespace.ts';
@@ -208,5 +210,46 @@ describe('KubernetesOfferSource on a real apiserver', () => {
     await until('the pod to be given back', () =>
       offerOf(c)?.resources.cpuMillis === 4000 ? true : undefined,
     );
+  });
+});
+
+describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromLauncher)', () => {
+  it('counts other Pods from its own watch and step Pods only from the launcher’s, each once, until they end', async () => {
+    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: true });
+    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: true });
+    const launcher = new KubernetesLauncher({
+      kubeConfig: kc,
+      onUpdate: () => {},
+      newLaunchId: () => randomBytes(4).toString('hex'),
+      alsoKeep: trimPodForCapacity,
+    });
+    launcher.addPodListener(shared.stepPodListener());
+    try {
+      await Promise.all([shared.start(), alone.start(), launcher.start()]);
+      const c = nodes[1]!;
+      const used = (s: KubernetesOfferSource) => s.capacity.usedOn(c)?.cpuMillis ?? 0;
+      await until(`an idle ${c}`, () => (used(shared) === 0 && used(alone) === 0 ? true : undefined));
+      const step = podOn('step-1', c, '1500m', '1Gi');
+      step.metadata!.labels = { [MANAGED_BY_LABEL]: MANAGED_BY };
+      step.metadata!.annotations = { 'kwok.meson.dev/duration': '2s', 'meson.dev/task': `${ns.name}/r/s` };
+      await core.createNamespacedPod({ namespace: ns.name, body: step });
+      await core.createNamespacedPod({ namespace: ns.name, body: podOn('other-1', c, '500m', '1Gi') });
+      await until('both Pods counted once by the shared source', () =>
+        used(shared) === 2000 ? true : undefined,
+      );
+      // the source without the launcher's events sees the other Pod only: its watch leaves step Pods out
+      await until('the other Pod counted by the lone source', () => (used(alone) === 500 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(used(alone)).toBe(500);
+      expect(shared.capacity.usedOn(c)?.memoryBytes).toBe(2 * GiB);
+      // the step Pod ends (kwok): the launcher's informer sees it Succeeded, the node is freed
+      await until('the ended step Pod given back', () => (used(shared) === 500 ? true : undefined));
+      await core.deleteNamespacedPod({ namespace: ns.name, name: 'other-1' });
+      await until('the deleted Pod given back', () => (used(shared) === 0 ? true : undefined));
+    } finally {
+      shared.stop();
+      alone.stop();
+      launcher.close();
+    }
   });
 });
