@@ -490,12 +490,13 @@ export interface KubernetesOfferSourceOptions extends NodeCapacityOptions {
   /** Host of adopted attempts whose placement was not recorded (OfferSource.hostname). */
   hostname?: string;
   /**
-   * The step Pods (labelled app.kubernetes.io/managed-by=meson) reach this source from the
-   * launcher's Pod informer (stepPodListener, with trimPodForCapacity's fields kept), so its own
-   * Pod informer leaves them out: each step Pod event is then sent, and parsed, once. Only for a
-   * launcher that watches every namespace; absent: this source watches every Pod itself.
+   * The step Pods (labelled app.kubernetes.io/managed-by=meson) of these namespaces ('all': of
+   * every namespace) reach this source from the launcher's Pod informer (stepPodListener, with
+   * trimPodForCapacity's fields kept), so its own Pod watches leave them out: each step Pod event
+   * is then sent, and parsed, once. Step Pods of other namespaces (another operator's, on the same
+   * nodes) it still watches itself. Absent: this source watches every Pod itself.
    */
-  stepPodsFromLauncher?: boolean;
+  stepPodsFromLauncher?: 'all' | readonly string[];
 }
 
 /** What the offer source needs of the launcher's Pod informer (KubernetesLauncher's PodListener). */
@@ -516,11 +517,14 @@ export class KubernetesOfferSource {
   private readonly log: OfferSourceLogger | undefined;
   private informers: ListWatch<V1Node | V1Pod>[] = [];
   private closed = false;
-  private readonly stepPodsFromLauncher: boolean;
+  private readonly stepPodsFromLauncher: 'all' | readonly string[] | undefined;
 
   constructor(opts: KubernetesOfferSourceOptions) {
     this.kc = opts.kubeConfig;
-    this.stepPodsFromLauncher = opts.stepPodsFromLauncher === true;
+    this.stepPodsFromLauncher =
+      opts.stepPodsFromLauncher === 'all' || (opts.stepPodsFromLauncher?.length ?? 0) > 0
+        ? opts.stepPodsFromLauncher
+        : undefined;
     this.log = opts.logger;
     this.hostname = opts.hostname ?? 'unknown-node';
     this.capacity = new NodeCapacity(opts);
@@ -538,29 +542,21 @@ export class KubernetesOfferSource {
     nodes.on('add', (n) => this.capacity.upsertNode(n));
     nodes.on('update', (n) => this.capacity.upsertNode(n));
     nodes.on('delete', (n) => this.capacity.deleteNode(n.metadata?.name ?? ''));
-    // Pods turning Succeeded/Failed leave the field selector: the watch reports them deleted.
-    // `!=` also selects Pods without the label: every Pod but the step Pods the launcher sends.
-    const labelSelector = this.stepPodsFromLauncher ? `${MANAGED_BY_LABEL}!=${MANAGED_BY}` : undefined;
-    const pods = trimmedListWatch<V1Pod>({
-      kubeConfig: this.kc,
-      path: '/api/v1/pods',
-      listPage: (page) =>
-        core.listPodForAllNamespaces({
-          fieldSelector: NON_TERMINAL_PODS,
-          ...(labelSelector ? { labelSelector } : {}),
-          ...page,
-        }),
-      trim: trimPodForCapacity,
-      fieldSelector: NON_TERMINAL_PODS,
-      ...(labelSelector ? { labelSelector } : {}),
-    });
-    pods.on('add', (p) => this.capacity.upsertPod(p));
-    pods.on('update', (p) => this.capacity.upsertPod(p));
-    pods.on('delete', (p) => this.capacity.deletePod(`${p.metadata?.namespace}/${p.metadata?.name}`));
-    for (const [what, inf] of [
-      ['nodes', nodes],
-      ['pods', pods],
-    ] as const) {
+    const watches: [string, ListWatch<V1Node | V1Pod>][] = [['nodes', nodes as ListWatch<V1Node | V1Pod>]];
+    for (const [what, selectors] of this.podWatches()) {
+      const pods = trimmedListWatch<V1Pod>({
+        kubeConfig: this.kc,
+        path: '/api/v1/pods',
+        listPage: (page) => core.listPodForAllNamespaces({ ...selectors, ...page }),
+        trim: trimPodForCapacity,
+        ...selectors,
+      });
+      pods.on('add', (p) => this.capacity.upsertPod(p));
+      pods.on('update', (p) => this.capacity.upsertPod(p));
+      pods.on('delete', (p) => this.capacity.deletePod(`${p.metadata?.namespace}/${p.metadata?.name}`));
+      watches.push([what, pods as ListWatch<V1Node | V1Pod>]);
+    }
+    for (const [what, inf] of watches) {
       let delay = 0;
       inf.on('connect', () => {
         delay = 0;
@@ -570,12 +566,36 @@ export class KubernetesOfferSource {
         delay = Math.min(Math.max(delay * 2, 500), 30_000);
         this.log?.warn({ err: String(err), retryInMs: delay }, `${what} watch failed; relisting`);
         setTimeout(() => {
-          if (!this.closed) (inf as ListWatch<V1Node | V1Pod>).start().catch(() => {});
+          if (!this.closed) inf.start().catch(() => {});
         }, delay).unref();
       });
     }
-    this.informers = [nodes as ListWatch<V1Node | V1Pod>, pods as ListWatch<V1Node | V1Pod>];
-    await Promise.all([nodes.start(), pods.start()]);
+    this.informers = watches.map(([, inf]) => inf);
+    await Promise.all(this.informers.map((inf) => inf.start()));
+  }
+
+  /**
+   * The Pod watches, by selector. Pods turning Succeeded/Failed leave the field selector: the
+   * watch reports them deleted. With step Pods from the launcher: one watch of the Pods not
+   * labelled as Meson's (`!=` also selects Pods without the label) and, when the launcher watches
+   * some namespaces, one of Meson's Pods in the others.
+   */
+  private podWatches(): [string, { fieldSelector: string; labelSelector?: string }][] {
+    const from = this.stepPodsFromLauncher;
+    if (from === undefined) return [['pods', { fieldSelector: NON_TERMINAL_PODS }]];
+    const others: [string, { fieldSelector: string; labelSelector?: string }] = [
+      'pods',
+      { fieldSelector: NON_TERMINAL_PODS, labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY}` },
+    ];
+    if (from === 'all') return [others];
+    const elsewhere = [NON_TERMINAL_PODS, ...from.map((ns) => `metadata.namespace!=${ns}`)].join(',');
+    return [
+      others,
+      [
+        'step pods of other namespaces',
+        { fieldSelector: elsewhere, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` },
+      ],
+    ];
   }
 
   /**

@@ -108,15 +108,17 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     log: (message, fields) => logger.warn({ ...fields, component: 'store' }, message),
   });
   // a step may ask for nodes (or, with --mesos-master, for Mesos agents) by this attribute
-  // one watch of the step Pods, not two: the launcher's informer (all namespaces) also feeds the
-  // offer source, which then watches only the other Pods. A launcher watching some namespaces
-  // would miss step Pods of other operators on the same nodes: the source watches all then.
-  const sharedStepPods = cfg.namespaces.length === 0;
+  // one watch of the step Pods, not two: the launcher's informer also feeds the offer source,
+  // which then watches only the other Pods (and Meson's Pods of the namespaces not served here)
+  const launcherNamespaces =
+    cfg.namespaces.length > 0
+      ? [...cfg.namespaces, ...(cfg.mesosEndpoint ? [cfg.mesosEndpoint.namespace] : [])]
+      : undefined;
   const offers = new KubernetesOfferSource({
     kubeConfig: cfg.kc,
     logger,
     attributes: { 'meson.dev/source': 'kubernetes' },
-    stepPodsFromLauncher: sharedStepPods,
+    stepPodsFromLauncher: launcherNamespaces ?? 'all',
   });
   let controller: Controller | undefined;
   const prefix = randomBytes(3).toString('hex');
@@ -132,13 +134,11 @@ export async function startReconciler(cfg: ReconcilerConfig): Promise<Reconciler
     ...(cfg.podGc && perPod(cfg.podGc)
       ? { finishedPodGc: { succeededOnly: cfg.podGc === 'OnPodSuccess', delayMs: cfg.podGcDelayMs ?? 0 } }
       : {}),
-    ...(sharedStepPods ? { alsoKeep: trimPodForCapacity } : {}),
+    alsoKeep: trimPodForCapacity,
     // only the served namespaces' step Pods (and the endpoint's task Pods), not the cluster's
-    ...(cfg.namespaces.length > 0
-      ? { namespaces: [...cfg.namespaces, ...(cfg.mesosEndpoint ? [cfg.mesosEndpoint.namespace] : [])] }
-      : {}),
+    ...(launcherNamespaces ? { namespaces: launcherNamespaces } : {}),
   });
-  if (sharedStepPods) launcher.addPodListener(offers.stepPodListener());
+  launcher.addPodListener(offers.stepPodListener());
   // the endpoint's task Pods come from the launcher's informer: listen before it starts
   const mesosRunner = cfg.mesosEndpoint
     ? mesosEndpointRunner(cfg.mesosEndpoint, cfg.kc, offers, launcher, logger)

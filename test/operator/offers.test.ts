@@ -214,38 +214,86 @@ describe('KubernetesOfferSource on a real apiserver', () => {
 });
 
 describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromLauncher)', () => {
-  it('counts other Pods from its own watch and step Pods only from the launcher’s, each once, until they end', async () => {
-    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: true });
-    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: true });
+  const elsewhere = useNamespace('offers-elsewhere');
+  const used = (s: KubernetesOfferSource, node: string) => s.capacity.usedOn(node)?.cpuMillis ?? 0;
+  function stepPod(name: string, node: string, cpu: string, duration?: string): V1Pod {
+    const pod = podOn(name, node, cpu, '1Gi');
+    pod.metadata!.labels = { [MANAGED_BY_LABEL]: MANAGED_BY };
+    pod.metadata!.annotations = duration
+      ? { 'kwok.meson.dev/duration': duration, 'meson.dev/task': `x/r/${name}` }
+      : { ...pod.metadata!.annotations, 'meson.dev/task': `x/r/${name}` };
+    return pod;
+  }
+  function launcherFeeding(source: KubernetesOfferSource, namespaces?: string[]): KubernetesLauncher {
     const launcher = new KubernetesLauncher({
       kubeConfig: kc,
       onUpdate: () => {},
       newLaunchId: () => randomBytes(4).toString('hex'),
       alsoKeep: trimPodForCapacity,
+      ...(namespaces ? { namespaces } : {}),
     });
-    launcher.addPodListener(shared.stepPodListener());
+    launcher.addPodListener(source.stepPodListener());
+    return launcher;
+  }
+
+  it('counts other Pods from its own watch and step Pods only from the launcher’s, each once, until they end', async () => {
+    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: 'all' });
+    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: 'all' });
+    const launcher = launcherFeeding(shared);
     try {
       await Promise.all([shared.start(), alone.start(), launcher.start()]);
       const c = nodes[1]!;
-      const used = (s: KubernetesOfferSource) => s.capacity.usedOn(c)?.cpuMillis ?? 0;
-      await until(`an idle ${c}`, () => (used(shared) === 0 && used(alone) === 0 ? true : undefined));
-      const step = podOn('step-1', c, '1500m', '1Gi');
-      step.metadata!.labels = { [MANAGED_BY_LABEL]: MANAGED_BY };
-      step.metadata!.annotations = { 'kwok.meson.dev/duration': '2s', 'meson.dev/task': `${ns.name}/r/s` };
-      await core.createNamespacedPod({ namespace: ns.name, body: step });
+      await until(`an idle ${c}`, () => (used(shared, c) === 0 && used(alone, c) === 0 ? true : undefined));
+      await core.createNamespacedPod({ namespace: ns.name, body: stepPod('step-1', c, '1500m', '2s') });
       await core.createNamespacedPod({ namespace: ns.name, body: podOn('other-1', c, '500m', '1Gi') });
       await until('both Pods counted once by the shared source', () =>
-        used(shared) === 2000 ? true : undefined,
+        used(shared, c) === 2000 ? true : undefined,
       );
       // the source without the launcher's events sees the other Pod only: its watch leaves step Pods out
-      await until('the other Pod counted by the lone source', () => (used(alone) === 500 ? true : undefined));
+      await until('the other Pod counted by the lone source', () =>
+        used(alone, c) === 500 ? true : undefined,
+      );
       await new Promise((r) => setTimeout(r, 300));
-      expect(used(alone)).toBe(500);
+      expect(used(alone, c)).toBe(500);
       expect(shared.capacity.usedOn(c)?.memoryBytes).toBe(2 * GiB);
       // the step Pod ends (kwok): the launcher's informer sees it Succeeded, the node is freed
-      await until('the ended step Pod given back', () => (used(shared) === 500 ? true : undefined));
+      await until('the ended step Pod given back', () => (used(shared, c) === 500 ? true : undefined));
       await core.deleteNamespacedPod({ namespace: ns.name, name: 'other-1' });
-      await until('the deleted Pod given back', () => (used(shared) === 0 ? true : undefined));
+      await until('the deleted Pod given back', () => (used(shared, c) === 0 ? true : undefined));
+    } finally {
+      shared.stop();
+      alone.stop();
+      launcher.close();
+    }
+  });
+
+  it('with a launcher serving some namespaces, still watches the step Pods of the others itself', async () => {
+    const served = [ns.name];
+    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: served });
+    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: served });
+    const launcher = launcherFeeding(shared, served);
+    try {
+      await Promise.all([shared.start(), alone.start(), launcher.start()]);
+      const c = nodes[2]!;
+      await until(`an idle ${c}`, () => (used(shared, c) === 0 && used(alone, c) === 0 ? true : undefined));
+      await core.createNamespacedPod({ namespace: ns.name, body: stepPod('ours-1', c, '1500m') });
+      // another operator's step Pod, on the same node: the launcher here does not watch its namespace
+      await core.createNamespacedPod({ namespace: elsewhere.name, body: stepPod('theirs-1', c, '700m') });
+      await core.createNamespacedPod({ namespace: ns.name, body: podOn('other-1', c, '500m', '1Gi') });
+      await until('all three Pods counted by the shared source', () =>
+        used(shared, c) === 2700 ? true : undefined,
+      );
+      await until('the other Pod and the other operator’s step Pod counted by the lone source', () =>
+        used(alone, c) === 1200 ? true : undefined,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(used(shared, c)).toBe(2700);
+      expect(used(alone, c)).toBe(1200);
+      await core.deleteNamespacedPod({ namespace: elsewhere.name, name: 'theirs-1' });
+      await core.deleteNamespacedPod({ namespace: ns.name, name: 'ours-1' });
+      await until('both step Pods given back', () =>
+        used(shared, c) === 500 && used(alone, c) === 500 ? true : undefined,
+      );
     } finally {
       shared.stop();
       alone.stop();
