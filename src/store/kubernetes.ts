@@ -1040,7 +1040,12 @@ class ShardPlan {
   private readonly specs = new Map<number, ShardSpec>();
   private readonly sizes = new Map<number, number>();
   private readonly counts = new Map<number, number>();
-  private readonly where: Map<string, number>;
+  /**
+   * Where this plan put or removed ids (undefined: removed), over the cache's `where`: a copy of
+   * that map cost a commit as much as the run has steps (10,000 entries for each of hundreds of
+   * commits in a 10,000-way foreach).
+   */
+  private readonly moved = new Map<string, number | undefined>();
   /** Shards whose entries this plan changed: only these are written. */
   private readonly changed = new Set<number>();
   private maxIndex: number;
@@ -1063,8 +1068,11 @@ class ShardPlan {
     this.uid = uid;
     this.existing = existing;
     this.limits = limits;
-    this.where = new Map(existing?.where);
     this.maxIndex = existing ? Math.max(-1, ...existing.shards.keys()) : -1;
+  }
+
+  private whereIs(id: string): number | undefined {
+    return this.moved.has(id) ? this.moved.get(id) : this.existing?.where.get(id);
   }
 
   /** The working copy of a shard (copied from the cache on first use). */
@@ -1086,7 +1094,7 @@ class ShardPlan {
   }
 
   private slot(id: string, size: number): number {
-    const known = this.where.get(id);
+    const known = this.whereIs(id);
     if (known !== undefined) return known;
     let index = this.maxIndex;
     if (index >= 0) this.load(index);
@@ -1098,7 +1106,7 @@ class ShardPlan {
       index = ++this.maxIndex;
       this.load(index);
     }
-    this.where.set(id, index);
+    this.moved.set(id, index);
     this.counts.set(index, this.counts.get(index)! + 1);
     return index;
   }
@@ -1149,7 +1157,7 @@ class ShardPlan {
   }
 
   deleteTask(instance: string): void {
-    const index = this.where.get(instance);
+    const index = this.whereIs(instance);
     if (index === undefined) return;
     const s = this.load(index);
     // the removed entries' sizes, not the whole shard's again: a shard holds hundreds of entries,
@@ -1163,7 +1171,7 @@ class ShardPlan {
     if (removed === 0) return;
     this.sizes.set(index, this.sizes.get(index)! - removed);
     this.changed.add(index);
-    if (!s.instances!.some((i) => i.id === instance)) this.where.delete(instance);
+    if (!s.instances!.some((i) => i.id === instance)) this.moved.set(instance, undefined);
   }
 
   deleteInstances(): void {
@@ -1172,7 +1180,7 @@ class ShardPlan {
       const s = this.load(index);
       if (s.instances!.length === 0) continue;
       for (const i of s.instances!) {
-        if (!s.tasks!.some((t) => t.instance === i.id)) this.where.delete(i.id);
+        if (!s.tasks!.some((t) => t.instance === i.id)) this.moved.set(i.id, undefined);
       }
       s.instances = [];
       this.sizes.set(index, bytes(s));
