@@ -224,26 +224,41 @@ describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromL
       : { ...pod.metadata!.annotations, 'meson.dev/task': `x/r/${name}` };
     return pod;
   }
-  function launcherFeeding(source: KubernetesOfferSource, namespaces?: string[]): KubernetesLauncher {
+  /**
+   * Runs `body` with two sources given `from`: `shared`, fed by a launcher watching `from`'s
+   * namespaces, and `alone`, fed by nothing but its own watches; started, then stopped after.
+   */
+  async function withSources(
+    from: 'all' | string[],
+    node: string,
+    body: (shared: KubernetesOfferSource, alone: KubernetesOfferSource) => Promise<void>,
+  ): Promise<void> {
+    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: from });
+    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: from });
     const launcher = new KubernetesLauncher({
       kubeConfig: kc,
       onUpdate: () => {},
       newLaunchId: () => randomBytes(4).toString('hex'),
       alsoKeep: trimPodForCapacity,
-      ...(namespaces ? { namespaces } : {}),
+      ...(from === 'all' ? {} : { namespaces: from }),
     });
-    launcher.addPodListener(source.stepPodListener());
-    return launcher;
+    launcher.addPodListener(shared.stepPodListener());
+    try {
+      await Promise.all([shared.start(), alone.start(), launcher.start()]);
+      await until(`an idle ${node}`, () =>
+        used(shared, node) === 0 && used(alone, node) === 0 ? true : undefined,
+      );
+      await body(shared, alone);
+    } finally {
+      shared.stop();
+      alone.stop();
+      launcher.close();
+    }
   }
 
   it('counts other Pods from its own watch and step Pods only from the launcher’s, each once, until they end', async () => {
-    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: 'all' });
-    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: 'all' });
-    const launcher = launcherFeeding(shared);
-    try {
-      await Promise.all([shared.start(), alone.start(), launcher.start()]);
-      const c = nodes[1]!;
-      await until(`an idle ${c}`, () => (used(shared, c) === 0 && used(alone, c) === 0 ? true : undefined));
+    const c = nodes[1]!;
+    await withSources('all', c, async (shared, alone) => {
       await core.createNamespacedPod({ namespace: ns.name, body: stepPod('step-1', c, '1500m', '2s') });
       await core.createNamespacedPod({ namespace: ns.name, body: podOn('other-1', c, '500m', '1Gi') });
       await until('both Pods counted once by the shared source', () =>
@@ -260,22 +275,12 @@ describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromL
       await until('the ended step Pod given back', () => (used(shared, c) === 500 ? true : undefined));
       await core.deleteNamespacedPod({ namespace: ns.name, name: 'other-1' });
       await until('the deleted Pod given back', () => (used(shared, c) === 0 ? true : undefined));
-    } finally {
-      shared.stop();
-      alone.stop();
-      launcher.close();
-    }
+    });
   });
 
   it('with a launcher serving some namespaces, still watches the step Pods of the others itself', async () => {
-    const served = [ns.name];
-    const shared = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: served });
-    const alone = new KubernetesOfferSource({ kubeConfig: kc, stepPodsFromLauncher: served });
-    const launcher = launcherFeeding(shared, served);
-    try {
-      await Promise.all([shared.start(), alone.start(), launcher.start()]);
-      const c = nodes[2]!;
-      await until(`an idle ${c}`, () => (used(shared, c) === 0 && used(alone, c) === 0 ? true : undefined));
+    const c = nodes[2]!;
+    await withSources([ns.name], c, async (shared, alone) => {
       await core.createNamespacedPod({ namespace: ns.name, body: stepPod('ours-1', c, '1500m') });
       // another operator's step Pod, on the same node: the launcher here does not watch its namespace
       await core.createNamespacedPod({ namespace: elsewhere.name, body: stepPod('theirs-1', c, '700m') });
@@ -294,10 +299,6 @@ describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromL
       await until('both step Pods given back', () =>
         used(shared, c) === 500 && used(alone, c) === 500 ? true : undefined,
       );
-    } finally {
-      shared.stop();
-      alone.stop();
-      launcher.close();
-    }
+    });
   });
 });
