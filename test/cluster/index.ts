@@ -169,7 +169,9 @@ async function startClusterIn(dir: string, binDir: string, options: ClusterOptio
       // Room for 1,000 KWOK nodes' leases plus benchmark clients on 2 cores.
       '--max-requests-inflight=1600',
       '--max-mutating-requests-inflight=800',
-      '--profiling=false',
+      // CLUSTER_APISERVER_PROFILING=1 serves /debug/pprof (`kubectl get --raw
+      // '/debug/pprof/profile?seconds=30'`): where the API server's CPU goes in a benchmark
+      `--profiling=${process.env.CLUSTER_APISERVER_PROFILING === '1'}`,
     ]);
     const tls = {
       ca: readFileSync(certs.servingCa),
