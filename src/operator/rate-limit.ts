@@ -21,6 +21,7 @@ import {
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
 import { reuseConnections } from '../kube/reuse-connections.ts';
+import { undiciHttpLibrary } from '../kube/undici-http-library.ts';
 
 export interface ClientRateLimits {
   /** Requests per second on average; 0: no client-side limit. */
@@ -230,15 +231,13 @@ export class RateLimitedKubeConfig extends KubeConfig {
     const cluster = this.getCurrentCluster();
     if (!cluster) throw new Error('No active cluster!');
     const baseServer = new ServerConfiguration(cluster.server, {});
-    // the library's default HTTP client, as the plain makeApiClient uses
-    const { httpApi } = createConfiguration({ baseServer });
     return new apiClientType(
       createConfiguration({
         baseServer,
         authMethods: { default: this },
         // the API server's metrics and audit log tell this client's requests apart by it
         middleware: [setHeaderMiddleware('User-Agent', USER_AGENT)],
-        httpApi: rateLimitedHttpLibrary(httpApi, this.limiter, this.limits, this.observer),
+        httpApi: this.httpLibrary().library,
       }),
     );
   }
@@ -247,12 +246,14 @@ export class RateLimitedKubeConfig extends KubeConfig {
 
   /** The rate-limited HTTP library and User-Agent of this config's clients (for sendJson). */
   httpLibrary(): { library: HttpLibrary; userAgent: string } {
-    if (!this.rateLimited) {
-      const cluster = this.getCurrentCluster();
-      if (!cluster) throw new Error('No active cluster!');
-      const { httpApi } = createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}) });
-      this.rateLimited = rateLimitedHttpLibrary(httpApi, this.limiter, this.limits, this.observer);
-    }
+    // undici's request, not client-node's fetch: the same connection pool, without a WHATWG
+    // Request, Response and stream per call (src/kube/undici-http-library.ts)
+    this.rateLimited ??= rateLimitedHttpLibrary(
+      undiciHttpLibrary(),
+      this.limiter,
+      this.limits,
+      this.observer,
+    );
     return { library: this.rateLimited, userAgent: USER_AGENT };
   }
 }
