@@ -1,64 +1,12 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { ApiException } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { answerJson, useApiServer } from '../../test/support/api-server.ts';
 import { errorText, statusCode } from '../launchers/kubernetes.ts';
 import { sendJson } from './send-json.ts';
 
-let server: Server | undefined;
-afterEach(() => {
-  server?.closeAllConnections();
-  server?.close();
-  server = undefined;
-});
-
-interface Seen {
-  method?: string;
-  url?: string;
-  type?: string;
-  auth?: string;
-  body: string;
-}
-
-/** An API server answering every request with `code` and `answer`; records what it got. */
-async function serve(code: number, answer: object): Promise<{ kc: KubeConfig; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      body += c;
-    });
-    req.on('end', () => {
-      seen.push({
-        method: req.method,
-        url: req.url,
-        type: req.headers['content-type'],
-        auth: req.headers.authorization,
-        body,
-      });
-      res.writeHead(code, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(answer));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: 'c',
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: 'u', token: 'tok' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return { kc, seen };
-}
+const startServer = useApiServer();
+/** An API server answering every request with `code` and `answer`. */
+const serve = (code: number, answer: object) => startServer((_req, res) => answerJson(res, code, answer));
 
 describe('sendJson', () => {
   it('sends the body as JSON with the config’s credentials and returns the answer unparsed', async () => {
@@ -93,10 +41,8 @@ describe('sendJson', () => {
   });
 
   it('rejects when nothing answers (no code: the launcher retries it as transient)', async () => {
-    const { kc } = await serve(200, {});
-    server!.close();
-    server!.closeAllConnections();
-    await once(server!, 'close');
+    const { kc, close } = await serve(200, {});
+    await close();
     const err = await sendJson(kc, 'POST', '/api/v1/namespaces/ns/pods', {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(statusCode(err)).toBeUndefined();

@@ -1,71 +1,20 @@
 // The operator's API clients on undici's request (RateLimitedKubeConfig's HTTP library) against
 // a local HTTP server: what the generated clients and sendJson send and read back is what they
 // did through client-node's fetch.
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ApiException, CoreV1Api, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { ApiException, CoreV1Api, HttpMethod, RequestContext } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { type Answer, answerJson as json, useApiServer } from '../../test/support/api-server.ts';
 import { errorText, statusCode } from '../launchers/kubernetes.ts';
 import { RateLimitedKubeConfig, USER_AGENT } from '../operator/rate-limit.ts';
 import { sendJson } from './send-json.ts';
 import { sendWithUndici } from './undici-http-library.ts';
 
-let server: Server | undefined;
-afterEach(() => {
-  server?.closeAllConnections();
-  server?.close();
-  server = undefined;
-});
+const startServer = useApiServer();
 
-interface Seen {
-  method?: string;
-  url?: string;
-  type?: string;
-  auth?: string;
-  agent?: string;
-  body: string;
-}
-
-type Answer = (req: IncomingMessage, res: ServerResponse, n: number) => void;
-
-/** A server answering the n-th request with `answer`; records what it got. */
-async function serve(answer: Answer): Promise<{ kc: RateLimitedKubeConfig; url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      body += c;
-    });
-    req.on('end', () => {
-      seen.push({
-        method: req.method,
-        url: req.url,
-        type: req.headers['content-type'],
-        auth: req.headers.authorization,
-        agent: req.headers['user-agent'],
-        body,
-      });
-      answer(req, res, seen.length);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const plain = new KubeConfig();
-  plain.loadFromOptions({
-    clusters: [{ name: 'c', server: url, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'tok' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return { kc: new RateLimitedKubeConfig(plain, { qps: 0, burst: 1 }), url, seen };
-}
-
-function json(res: ServerResponse, code: number, body: object, headers: Record<string, string> = {}): void {
-  res.writeHead(code, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
+/** A server answering as `answer` says, and the operator's (rate-limited) config for it. */
+async function serve(answer: Answer) {
+  const api = await startServer(answer);
+  return { ...api, kc: new RateLimitedKubeConfig(api.kc, { qps: 0, burst: 1 }) };
 }
 
 describe('the operator’s API clients on undici’s request', () => {
@@ -139,10 +88,8 @@ describe('the operator’s API clients on undici’s request', () => {
   });
 
   it('rejects without a code when nothing answers (the launcher retries it as transient)', async () => {
-    const { kc } = await serve((_req, res) => json(res, 200, {}));
-    server!.close();
-    server!.closeAllConnections();
-    await once(server!, 'close');
+    const { kc, close } = await serve((_req, res) => json(res, 200, {}));
+    await close();
     const err = await sendJson(kc, 'POST', '/api/v1/namespaces/ns/pods', {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(statusCode(err)).toBeUndefined();
