@@ -205,6 +205,11 @@ export interface NodeCapacityOptions {
   attributes?: Record<string, string>;
 }
 
+/** The key NodeCapacity keeps a Pod under. */
+function podId(pod: V1Pod): string {
+  return `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+}
+
 /**
  * The incremental accounting behind KubernetesOfferSource, fed Node and Pod objects (by the
  * informers, or directly in tests). No I/O.
@@ -257,7 +262,7 @@ export class NodeCapacity {
 
   /** A Pod was added or changed: its old accounting goes, its new one (if it holds a node) comes. */
   upsertPod(pod: V1Pod): void {
-    const id = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const id = podId(pod);
     if (!podHoldsNode(pod)) {
       this.deletePod(id);
       return;
@@ -294,6 +299,11 @@ export class NodeCapacity {
       }
     }
     this.touch(node);
+  }
+
+  /** A Pod is gone (deleted, or ended and so left the watch or finished in the launcher's). */
+  removePod(pod: V1Pod): void {
+    this.deletePod(podId(pod));
   }
 
   deletePod(id: string): void {
@@ -505,6 +515,12 @@ export interface StepPodListener {
   onPodDeleted(pod: V1Pod): void;
 }
 
+/** The selectors of one of the offer source's Pod watches (list and watch alike). */
+interface PodSelectors {
+  fieldSelector: string;
+  labelSelector?: string;
+}
+
 /** Non-terminal Pods only: finished Pods hold nothing, and a cluster keeps many of them. */
 export const NON_TERMINAL_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
 
@@ -553,7 +569,7 @@ export class KubernetesOfferSource {
       });
       pods.on('add', (p) => this.capacity.upsertPod(p));
       pods.on('update', (p) => this.capacity.upsertPod(p));
-      pods.on('delete', (p) => this.capacity.deletePod(`${p.metadata?.namespace}/${p.metadata?.name}`));
+      pods.on('delete', (p) => this.capacity.removePod(p));
       watches.push([what, pods as ListWatch<V1Node | V1Pod>]);
     }
     for (const [what, inf] of watches) {
@@ -580,10 +596,10 @@ export class KubernetesOfferSource {
    * labelled as Meson's (`!=` also selects Pods without the label) and, when the launcher watches
    * some namespaces, one of Meson's Pods in the others.
    */
-  private podWatches(): [string, { fieldSelector: string; labelSelector?: string }][] {
+  private podWatches(): [string, PodSelectors][] {
     const from = this.stepPodsFromLauncher;
     if (from === undefined) return [['pods', { fieldSelector: NON_TERMINAL_PODS }]];
-    const others: [string, { fieldSelector: string; labelSelector?: string }] = [
+    const others: [string, PodSelectors] = [
       'pods',
       { fieldSelector: NON_TERMINAL_PODS, labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY}` },
     ];
@@ -606,7 +622,7 @@ export class KubernetesOfferSource {
   stepPodListener(): StepPodListener {
     return {
       onPod: (p) => this.capacity.upsertPod(p),
-      onPodDeleted: (p) => this.capacity.deletePod(`${p.metadata?.namespace}/${p.metadata?.name}`),
+      onPodDeleted: (p) => this.capacity.removePod(p),
     };
   }
 
