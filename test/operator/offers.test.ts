@@ -256,20 +256,36 @@ describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromL
     }
   }
 
+  /**
+   * Waits until `shared` counts `want.shared` CPU millis on `node` and `alone` counts `want.alone`,
+   * then checks that both still do a moment later (no Pod counted late, or twice).
+   */
+  async function counted(
+    node: string,
+    shared: KubernetesOfferSource,
+    alone: KubernetesOfferSource,
+    want: { shared: number; alone: number; what: string },
+  ): Promise<void> {
+    await until(want.what, () =>
+      used(shared, node) === want.shared && used(alone, node) === want.alone ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(used(shared, node)).toBe(want.shared);
+    expect(used(alone, node)).toBe(want.alone);
+  }
+
   it('counts other Pods from its own watch and step Pods only from the launcher’s, each once, until they end', async () => {
     const c = nodes[1]!;
     await withSources('all', c, async (shared, alone) => {
-      await core.createNamespacedPod({ namespace: ns.name, body: stepPod('step-1', c, '1500m', '2s') });
+      await core.createNamespacedPod({ namespace: ns.name, body: stepPod('step-1', c, '1500m', '5s') });
       await core.createNamespacedPod({ namespace: ns.name, body: podOn('other-1', c, '500m', '1Gi') });
-      await until('both Pods counted once by the shared source', () =>
-        used(shared, c) === 2000 ? true : undefined,
-      );
       // the source without the launcher's events sees the other Pod only: its watch leaves step Pods out
-      await until('the other Pod counted by the lone source', () =>
-        used(alone, c) === 500 ? true : undefined,
-      );
-      await new Promise((r) => setTimeout(r, 300));
-      expect(used(alone, c)).toBe(500);
+      // (the step Pod runs 5 s: counted() checks both counts again before it ends)
+      await counted(c, shared, alone, {
+        shared: 2000,
+        alone: 500,
+        what: 'both Pods counted once by the shared source, the other Pod only by the lone one',
+      });
       expect(shared.capacity.usedOn(c)?.memoryBytes).toBe(2 * GiB);
       // the step Pod ends (kwok): the launcher's informer sees it Succeeded, the node is freed
       await until('the ended step Pod given back', () => (used(shared, c) === 500 ? true : undefined));
@@ -285,15 +301,11 @@ describe('KubernetesOfferSource fed the step Pods by the launcher (stepPodsFromL
       // another operator's step Pod, on the same node: the launcher here does not watch its namespace
       await core.createNamespacedPod({ namespace: elsewhere.name, body: stepPod('theirs-1', c, '700m') });
       await core.createNamespacedPod({ namespace: ns.name, body: podOn('other-1', c, '500m', '1Gi') });
-      await until('all three Pods counted by the shared source', () =>
-        used(shared, c) === 2700 ? true : undefined,
-      );
-      await until('the other Pod and the other operator’s step Pod counted by the lone source', () =>
-        used(alone, c) === 1200 ? true : undefined,
-      );
-      await new Promise((r) => setTimeout(r, 300));
-      expect(used(shared, c)).toBe(2700);
-      expect(used(alone, c)).toBe(1200);
+      await counted(c, shared, alone, {
+        shared: 2700,
+        alone: 1200,
+        what: 'all three Pods counted by the shared source, the other two by the lone one',
+      });
       await core.deleteNamespacedPod({ namespace: elsewhere.name, name: 'theirs-1' });
       await core.deleteNamespacedPod({ namespace: ns.name, name: 'ours-1' });
       await until('both step Pods given back', () =>
