@@ -29,6 +29,8 @@
  *
  * Environment: OPERATOR_BENCH_NODES (default 1000), OPERATOR_BENCH_PODS (10000),
  * OPERATOR_BENCH_CONCURRENCY (64), OPERATOR_BENCH_PHASES (raw,raw_eq,sched,sched_eq,ours,mesos), OPERATOR_BENCH_MESOS_TASKS (1000),
+ * OPERATOR_BENCH_REPEAT (1: how many times raw and ours run, alternately, after the other baselines;
+ * the raw and ours figures are then medians, with each repeat's in `*_runs` fields),
  * OPERATOR_BENCH_POD_DURATION (how long every pod runs under kwok, 5s), OPERATOR_BENCH_CLEANUP,
  * OPERATOR_BENCH_FIRST_POD_SAMPLES (7), phase foreach100k (not in the default phases: about an hour
  * here) with OPERATOR_BENCH_FOREACH_WIDTH (100000), OPERATOR_BENCH_FOREACH_PARALLELISM (2000) and
@@ -71,6 +73,8 @@ const CONCURRENCY = envInt('OPERATOR_BENCH_CONCURRENCY', 64);
 const PHASES = new Set(
   (process.env.OPERATOR_BENCH_PHASES || 'raw,raw_eq,sched,sched_eq,ours,mesos').split(','),
 );
+/** How many times the raw and ours phases run, alternately (medians are reported). */
+const REPEAT = envInt('OPERATOR_BENCH_REPEAT', 1);
 const MESOS_TASKS = envInt('OPERATOR_BENCH_MESOS_TASKS', 1000);
 const FIRST_POD_SAMPLES = envInt('OPERATOR_BENCH_FIRST_POD_SAMPLES', 7);
 const POD_DURATION = process.env.OPERATOR_BENCH_POD_DURATION || '5s';
@@ -258,6 +262,55 @@ async function phase(
   }
 }
 
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The raw phase's figures over its repeats: the median of each. */
+function medianPhase(runs: readonly PhaseResult[]): PhaseResult | undefined {
+  if (runs.length === 0) return undefined;
+  const of = (f: (r: PhaseResult) => number) => median(runs.map(f));
+  return {
+    podsPerS: of((r) => r.podsPerS),
+    seconds: of((r) => r.seconds),
+    writes: of((r) => r.writes),
+    otherWrites: of((r) => r.otherWrites),
+  };
+}
+
+/**
+ * The ours phase's figures over its repeats: rates, times, writes and CPU are medians; peak
+ * memory and the largest object the largest of any repeat; duplicate Pods the sum.
+ */
+function medianOurs(runs: readonly OursResult[]): OursResult | undefined {
+  const first = runs[0];
+  if (!first) return undefined;
+  const of = (f: (r: OursResult) => number) => median(runs.map(f));
+  const biggest = runs.reduce((a, b) => (b.maxObjectBytes > a.maxObjectBytes ? b : a));
+  return {
+    ...first,
+    podsPerS: of((r) => r.podsPerS),
+    allBoundS: of((r) => r.allBoundS),
+    runS: of((r) => r.runS),
+    firstPodMsP50: of((r) => r.firstPodMsP50),
+    firstPodSamples: runs.flatMap((r) => r.firstPodSamples),
+    writes: of((r) => r.writes),
+    writesPerStep: of((r) => r.writesPerStep),
+    rssMb: Math.max(...runs.map((r) => r.rssMb)),
+    cpuMsPerStep: of((r) => r.cpuMsPerStep),
+    cpuMsPerStepToBound: of((r) => r.cpuMsPerStepToBound),
+    heapUsedPeakMb: Math.max(...runs.map((r) => r.heapUsedPeakMb)),
+    heapUsedAfterMb: of((r) => r.heapUsedAfterMb),
+    maxObjectBytes: biggest.maxObjectBytes,
+    maxObject: biggest.maxObject,
+    duplicatePods: runs.reduce((n, r) => n + r.duplicatePods, 0),
+  };
+}
+
 async function main(): Promise<void> {
   const load = [loadavg()[0] ?? 0];
   log(
@@ -281,17 +334,10 @@ async function main(): Promise<void> {
     const kc = reuseConnections(cluster.kubeConfig());
     const nodeName = (i: number): string => `kwok-node-${i % NODES}`;
 
-    let raw: PhaseResult | undefined;
     let rawEq: PhaseResult | undefined;
     let sched: PhaseResult | undefined;
     let schedEq: PhaseResult | undefined;
-    let ours: OursResult | undefined;
     let mesos: MesosEndpointResult | undefined;
-    if (PHASES.has('raw')) {
-      log('raw: pods created with spec.nodeName');
-      raw = await phase(kc, 'raw', nodeName);
-      load.push(loadavg()[0] ?? 0);
-    }
     if (PHASES.has('raw_eq')) {
       log(
         `raw at the operator's QPS: pods created with spec.nodeName, ${OURS_CLIENT.qps}/${OURS_CLIENT.burst}`,
@@ -312,32 +358,49 @@ async function main(): Promise<void> {
       await cluster.restartScheduler(SCHEDULER_CLIENT);
       load.push(loadavg()[0] ?? 0);
     }
-    if (PHASES.has('ours')) {
-      log(`ours: mesonctl operator, a ${PODS}-way foreach WorkflowRun (pods run ${POD_DURATION})`);
-      installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
-      const namespace = 'bench-ours';
-      const core = kc.makeApiClient(CoreV1Api);
-      await freshNamespace(core, namespace);
-      try {
-        ours = await measureOurs({
-          kc,
-          kubeconfigPath: cluster.kubeconfigPath,
-          namespace,
-          width: PODS,
-          samples: FIRST_POD_SAMPLES,
-          podDuration: POD_DURATION,
-          logPath: join(cluster.dir, 'logs', 'operator.log'),
-          timeoutMs: 3_600_000,
-          log,
-        });
-      } finally {
-        if (CLEANUP) {
-          const ms = await deleteNamespace(core, namespace);
-          log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
-        }
+    // raw and ours side by side, REPEAT times (raw, ours, raw, ours, ...): the figures are the
+    // medians, and ours_vs_raw_runs the ratio of each pair
+    const rawRuns: PhaseResult[] = [];
+    const oursRuns: OursResult[] = [];
+    for (let r = 1; r <= REPEAT; r++) {
+      const suffix = r === 1 ? '' : `-${r}`;
+      const of = REPEAT > 1 ? ` (${r} of ${REPEAT})` : '';
+      if (PHASES.has('raw')) {
+        log(`raw: pods created with spec.nodeName${of}`);
+        rawRuns.push(await phase(kc, `raw${suffix}`, nodeName));
+        load.push(loadavg()[0] ?? 0);
       }
-      load.push(loadavg()[0] ?? 0);
+      if (PHASES.has('ours')) {
+        log(`ours: mesonctl operator, a ${PODS}-way foreach WorkflowRun (pods run ${POD_DURATION})${of}`);
+        installCrds(cluster.kubectlPath, cluster.kubeconfigPath);
+        const namespace = `bench-ours${suffix}`;
+        const core = kc.makeApiClient(CoreV1Api);
+        await freshNamespace(core, namespace);
+        try {
+          oursRuns.push(
+            await measureOurs({
+              kc,
+              kubeconfigPath: cluster.kubeconfigPath,
+              namespace,
+              width: PODS,
+              samples: FIRST_POD_SAMPLES,
+              podDuration: POD_DURATION,
+              logPath: join(cluster.dir, 'logs', `operator${suffix}.log`),
+              timeoutMs: 3_600_000,
+              log,
+            }),
+          );
+        } finally {
+          if (CLEANUP) {
+            const ms = await deleteNamespace(core, namespace);
+            log(`  ours: namespace deleted in ${round(ms / 1000, 1)} s`);
+          }
+        }
+        load.push(loadavg()[0] ?? 0);
+      }
     }
+    const raw = medianPhase(rawRuns);
+    const ours = medianOurs(oursRuns);
     let wide: WideForeachResult | undefined;
     if (PHASES.has('foreach100k')) {
       log(
@@ -422,6 +485,15 @@ async function main(): Promise<void> {
       ours_heap_used_peak_mb: ours ? Math.round(ours.heapUsedPeakMb) : null,
       ours_heap_used_after_mb: ours ? Math.round(ours.heapUsedAfterMb) : null,
       ours_vs_raw: ratio(ours?.podsPerS, raw?.podsPerS),
+      // with OPERATOR_BENCH_REPEAT > 1: each repeat's figures, and the ratio within each pair
+      repeats: REPEAT,
+      raw_create_pods_per_s_runs: rawRuns.map((r) => round(r.podsPerS)),
+      ours_pods_per_s_runs: oursRuns.map((r) => round(r.podsPerS)),
+      ours_vs_raw_runs: oursRuns.flatMap((o, i) => {
+        const r = rawRuns[i];
+        return r ? [round(o.podsPerS / r.podsPerS, 2)] : [];
+      }),
+      ours_run_s_runs: oursRuns.map((r) => round(r.runS, 2)),
       ours_vs_kube_scheduler: ratio(ours?.podsPerS, sched?.podsPerS),
       // the same baselines given the operator's client limits (phases raw_eq, sched_eq)
       equal_qps: OURS_CLIENT.qps === 0 ? 'unlimited' : OURS_CLIENT.qps,
