@@ -275,7 +275,8 @@ export class MesonObjects {
   }
 }
 
-function median(xs: number[]): number {
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;

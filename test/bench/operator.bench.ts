@@ -53,6 +53,7 @@ import {
   installCrds,
   measureOurs,
   measureWideForeach,
+  median,
   type OursResult,
   type WideForeachResult,
 } from './operator-ours.ts';
@@ -262,14 +263,6 @@ async function phase(
   }
 }
 
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 /** The raw phase's figures over its repeats: the median of each. */
 function medianPhase(runs: readonly PhaseResult[]): PhaseResult | undefined {
   if (runs.length === 0) return undefined;
@@ -284,7 +277,8 @@ function medianPhase(runs: readonly PhaseResult[]): PhaseResult | undefined {
 
 /**
  * The ours phase's figures over its repeats: rates, times, writes and CPU are medians; peak
- * memory and the largest object the largest of any repeat; duplicate Pods the sum.
+ * memory and the largest object the largest of any repeat; duplicate Pods the sum; the write
+ * breakdown by verb and resource (`ours_writes`) is the first repeat's.
  */
 function medianOurs(runs: readonly OursResult[]): OursResult | undefined {
   const first = runs[0];
